@@ -1,0 +1,95 @@
+/**
+ * The live alert list: a snapshot from the API, then every change pushed over socket.io. After a lost
+ * connection the page says so, and on reconnect asks for every change it missed (catch-up by changeSeq).
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Alert } from '../../dispatcher/api/types.ts';
+import { api, connectLive, type LiveSocket } from './api.ts';
+
+export interface LiveState {
+  alerts: Map<string, Alert>;
+  connected: boolean;
+  /** Server time minus browser time, so countdowns follow the service's clock. */
+  offset: number;
+  lastEvent: { alert: Alert; action: string } | null;
+}
+
+export function useLiveAlerts(
+  onNotification?: (n: { alertId: string; severity: string }) => void,
+): LiveState {
+  const [state, setState] = useState<LiveState>({
+    alerts: new Map(),
+    connected: false,
+    offset: 0,
+    lastEvent: null,
+  });
+  const seq = useRef(0);
+  const notify = useRef(onNotification);
+  notify.current = onNotification;
+
+  useEffect(() => {
+    let socket: LiveSocket | null = null;
+    let cancelled = false;
+    const apply = (alert: Alert, action: string) => {
+      setState((s) => {
+        const prev = s.alerts.get(alert.id);
+        if (prev && prev.changeSeq >= alert.changeSeq) return s;
+        const alerts = new Map(s.alerts);
+        alerts.set(alert.id, alert);
+        return { ...s, alerts, lastEvent: { alert, action } };
+      });
+      seq.current = Math.max(seq.current, alert.changeSeq);
+    };
+    const load = async () => {
+      const snap = await api.alerts('open');
+      if (cancelled) return;
+      seq.current = Math.max(seq.current, snap.changeSeq);
+      setState((s) => {
+        const alerts = new Map(s.alerts);
+        for (const a of snap.alerts) {
+          const prev = alerts.get(a.id);
+          if (!prev || prev.changeSeq < a.changeSeq) alerts.set(a.id, a);
+        }
+        return { ...s, alerts, offset: snap.now - Date.now() };
+      });
+    };
+    void load().then(() => {
+      if (cancelled) return;
+      socket = connectLive();
+      socket.on('alert', ({ alert, action }) => apply(alert, action));
+      socket.on('notification', (n) => notify.current?.(n));
+      socket.on('connect', () => {
+        setState((s) => ({ ...s, connected: true }));
+        socket?.emit('catchup', seq.current, () => {});
+      });
+      socket.on('disconnect', (reason) => {
+        setState((s) => ({ ...s, connected: false }));
+        // A server that shut down says goodbye ("io server disconnect"), after which socket.io does not
+        // retry by itself; the service will be back (restart, upgrade), so keep trying.
+        if (reason === 'io server disconnect') setTimeout(() => socket?.connect(), 1000);
+      });
+    });
+    return () => {
+      cancelled = true;
+      socket?.disconnect();
+    };
+  }, []);
+  return state;
+}
+
+/** Re-renders every second (countdowns). */
+export function useTick(ms = 1000): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const h = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(h);
+  }, [ms]);
+  return now;
+}
+
+export function formatCountdown(msLeft: number): string {
+  const neg = msLeft < 0;
+  const s = Math.floor(Math.abs(msLeft) / 1000);
+  const text = `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  return neg ? `-${text}` : text;
+}

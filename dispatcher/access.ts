@@ -1,0 +1,60 @@
+/**
+ * Who may see and do what (SPEC §1, §8). Pure: decisions from the staff member's roles and grids.
+ */
+import { RESPONDER_ROLES, type Staff, type StaffRole } from './registry.ts';
+
+export type Permission =
+  | 'alerts.read.all'
+  | 'alerts.act.all'
+  | 'alerts.respond'
+  | 'households.read.all'
+  | 'households.read.own'
+  | 'households.sensitive'
+  | 'registry.write'
+  | 'registry.read'
+  | 'reports.read'
+  | 'audit.read';
+
+const BY_ROLE: Record<StaffRole, Permission[]> = {
+  admin: [
+    'alerts.read.all',
+    'alerts.act.all',
+    'households.read.all',
+    'households.sensitive',
+    'registry.write',
+    'registry.read',
+    'reports.read',
+    'audit.read',
+  ],
+  dispatcher: [
+    'alerts.read.all',
+    'alerts.act.all',
+    'households.read.all',
+    'households.sensitive',
+    'registry.read',
+  ],
+  supervisor: ['alerts.read.all', 'households.read.all', 'registry.read', 'reports.read'],
+  grid_worker: ['alerts.respond', 'households.read.own', 'households.sensitive'],
+  social_worker: ['alerts.respond', 'households.read.own', 'households.sensitive'],
+  building_leader: ['alerts.respond', 'households.read.own', 'households.sensitive'],
+  volunteer: ['alerts.respond', 'households.read.own'],
+  property_duty: ['alerts.respond', 'households.read.own', 'households.sensitive'],
+};
+
+export function can(staff: Pick<Staff, 'roles'>, p: Permission): boolean {
+  return staff.roles.some((r) => BY_ROLE[r].includes(p));
+}
+
+export const isResponder = (staff: Pick<Staff, 'roles'>): boolean =>
+  staff.roles.some((r) => RESPONDER_ROLES.includes(r));
+
+/** Grids whose alerts and households this person may see: null means all. */
+export function visibleGrids(staff: Pick<Staff, 'roles' | 'gridIds'>): string[] | null {
+  if (can(staff, 'alerts.read.all')) return null;
+  return staff.gridIds;
+}
+
+export function mayViewGrid(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId: string): boolean {
+  const grids = visibleGrids(staff);
+  return grids === null || grids.includes(gridId);
+}

@@ -1,0 +1,139 @@
+/**
+ * The escalation ladder and the 15-minute SLA (SPEC §6). Pure: given an alert whose next step is due,
+ * returns the changed alert, what to notify and the history. The alert stores `nextStepAt`, so a restart
+ * resumes the ladder exactly where it stood; the step index makes a stale timer harmless (it finds the
+ * step already taken and does nothing).
+ */
+import { minutes } from '../../kernel/time.ts';
+import { type Alert, entry, type HistoryEntry } from './model.ts';
+
+export const ACCEPT_WITHIN = minutes(3);
+export const ON_SITE_WITHIN = minutes(15);
+
+export type StepKind = 'notify_primary' | 'notify_next' | 'notify_all' | 'sla_at_risk' | 'sla_breach';
+
+export interface LadderStep {
+  kind: StepKind;
+  /** Offset from the raise. */
+  after: number;
+  /** The step is skipped once the alert has reached this milestone. */
+  unless: 'accepted' | 'on_site' | null;
+}
+
+export const LADDER: readonly LadderStep[] = [
+  { kind: 'notify_primary', after: 0, unless: null },
+  { kind: 'notify_next', after: minutes(3), unless: 'accepted' },
+  { kind: 'notify_all', after: minutes(6), unless: 'accepted' },
+  { kind: 'sla_at_risk', after: minutes(12), unless: 'on_site' },
+  { kind: 'sla_breach', after: minutes(15), unless: 'on_site' },
+];
+
+export interface Notice {
+  staffId: string;
+  reason: StepKind;
+}
+
+export interface StepOutcome {
+  alert: Alert;
+  history: HistoryEntry[];
+  notify: Notice[];
+  /** Supervisors to notify (SLA breach). */
+  notifySupervisors: boolean;
+}
+
+const reached = (a: Alert, milestone: 'accepted' | 'on_site'): boolean =>
+  milestone === 'accepted' ? a.acceptedAt !== null : a.onSiteAt !== null;
+
+/** The next step index (from `from`) that still applies, or null when the ladder is done. */
+function nextApplicable(a: Alert, from: number): number | null {
+  for (let i = from; i < LADDER.length; i++) {
+    const s = LADDER[i]!;
+    if (s.unless && reached(a, s.unless)) continue;
+    return i;
+  }
+  return null;
+}
+
+/**
+ * Runs every step due at `now` (normally one). `expectedStep` is the token the timer carried: if the alert
+ * has moved on, nothing happens.
+ */
+export function runDueSteps(alert: Alert, now: number, expectedStep: number): StepOutcome | null {
+  if (alert.nextStepAt === null || alert.nextStep !== expectedStep || alert.nextStepAt > now) return null;
+  if (alert.state === 'resolved' || alert.state === 'cancelled') return null;
+  let a: Alert = { ...alert };
+  const history: HistoryEntry[] = [];
+  const notify: Notice[] = [];
+  let notifySupervisors = false;
+  while (a.nextStepAt !== null && a.nextStepAt <= now) {
+    const idx = nextApplicable(a, a.nextStep);
+    if (idx === null) {
+      a.nextStepAt = null;
+      break;
+    }
+    const step = LADDER[idx]!;
+    const dueAt = a.raisedAt + step.after;
+    if (dueAt > now) {
+      a.nextStep = idx;
+      a.nextStepAt = dueAt;
+      break;
+    }
+    const r = a.responders;
+    switch (step.kind) {
+      case 'notify_primary':
+        if (r[0]) {
+          notify.push({ staffId: r[0], reason: step.kind });
+          a.assigneeId = a.assigneeId ?? r[0];
+        }
+        if (a.state === 'raised') a.state = 'notified';
+        history.push(
+          entry(a, dueAt, 'notify', 'raised', a.state, 'escalation', 'system', {
+            to: r.slice(0, 1),
+            step: step.kind,
+          }),
+        );
+        break;
+      case 'notify_next': {
+        // Re-notify the first and notify the next on the roster.
+        const to = r.slice(0, 2);
+        for (const s of to) notify.push({ staffId: s, reason: step.kind });
+        history.push(
+          entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', { to, step: step.kind }),
+        );
+        break;
+      }
+      case 'notify_all':
+        for (const s of r) notify.push({ staffId: s, reason: step.kind });
+        a.flagged = true;
+        history.push(
+          entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', { to: r, step: step.kind }),
+        );
+        break;
+      case 'sla_at_risk':
+        a.slaAtRisk = true;
+        history.push(entry(a, dueAt, 'sla_at_risk', null, null, 'escalation', 'system', {}));
+        break;
+      case 'sla_breach':
+        a.slaBreached = true;
+        notifySupervisors = true;
+        history.push(entry(a, dueAt, 'sla_breach', null, null, 'escalation', 'system', {}));
+        break;
+    }
+    const following = nextApplicable(a, idx + 1);
+    a.nextStep = following ?? LADDER.length;
+    a.nextStepAt = following === null ? null : a.raisedAt + LADDER[following]!.after;
+  }
+  a = { ...a, updatedAt: Math.max(a.updatedAt, now), version: alert.version + 1 };
+  if (a.state === 'notified' && history.length === 0 && notify.length === 0) return null;
+  return { alert: a, history, notify, notifySupervisors };
+}
+
+/** After a person moves the alert (accept, on site), skip ladder steps that no longer apply. */
+export function reschedule(a: Alert): Alert {
+  if (a.state === 'resolved' || a.state === 'cancelled') return { ...a, nextStepAt: null };
+  if (a.nextStepAt === null) return a;
+  const idx = nextApplicable(a, a.nextStep);
+  return idx === null
+    ? { ...a, nextStepAt: null, nextStep: LADDER.length }
+    : { ...a, nextStep: idx, nextStepAt: a.raisedAt + LADDER[idx]!.after };
+}

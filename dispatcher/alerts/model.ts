@@ -1,0 +1,137 @@
+/**
+ * Alerts and their lifecycle vocabulary (SPEC §5, §6). Plain data: the store persists it, the API and the
+ * console read it (the console imports these types).
+ */
+export const RULES = [
+  'FALL',
+  'SOS',
+  'NIGHT_EXIT',
+  'NO_MORNING_ACTIVITY',
+  'INACTIVITY',
+  'BATHROOM_DWELL',
+  'DOOR_LEFT_OPEN',
+  'DEVICE_OFFLINE',
+  'LOW_BATTERY',
+] as const;
+export type RuleId = (typeof RULES)[number];
+
+export const SEVERITIES = ['critical', 'high', 'medium', 'technical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const SEVERITY_OF: Record<RuleId, Severity> = {
+  FALL: 'critical',
+  SOS: 'critical',
+  NIGHT_EXIT: 'high',
+  NO_MORNING_ACTIVITY: 'high',
+  INACTIVITY: 'high',
+  BATHROOM_DWELL: 'high',
+  DOOR_LEFT_OPEN: 'medium',
+  DEVICE_OFFLINE: 'technical',
+  LOW_BATTERY: 'technical',
+};
+
+export const ALERT_STATES = [
+  'raised',
+  'notified',
+  'accepted',
+  'en_route',
+  'on_site',
+  'resolved',
+  'cancelled',
+] as const;
+export type AlertState = (typeof ALERT_STATES)[number];
+export const OPEN_STATES: readonly AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
+export const isOpen = (s: AlertState): boolean => OPEN_STATES.includes(s);
+
+export const OUTCOMES = [
+  'assisted',
+  'ambulance',
+  'false_alarm',
+  'resident_away',
+  'device_fault',
+  'other',
+  'auto_cleared',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const isSafety = (severity: Severity): boolean => severity !== 'technical';
+
+export interface Explanation {
+  zh: string;
+  en: string;
+}
+
+/** One event that caused (or re-triggered) an alert. */
+export interface Evidence {
+  seq: number | null;
+  deviceId: string | null;
+  type: string;
+  at: number;
+  summary: string;
+}
+
+export interface Alert {
+  id: string;
+  householdId: string;
+  gridId: string;
+  community: string;
+  rule: RuleId;
+  severity: Severity;
+  state: AlertState;
+  raisedAt: number;
+  updatedAt: number;
+  explanation: Explanation;
+  evidence: Evidence[];
+  /** How many times the rule triggered while this alert was open (1 at raise). */
+  triggerCount: number;
+  lastTriggeredAt: number;
+  deviceId: string | null;
+  assigneeId: string | null;
+  /** SLA deadlines, stored with the alert (SPEC §6): null for technical alerts. */
+  acceptDueAt: number | null;
+  onSiteDueAt: number | null;
+  acceptedAt: number | null;
+  onSiteAt: number | null;
+  /** Next escalation step due, and its index in the ladder; null when nothing is pending. */
+  nextStepAt: number | null;
+  nextStep: number;
+  /** The ordered responders frozen when the alert was raised (the escalation snapshot). */
+  responders: string[];
+  flagged: boolean;
+  slaAtRisk: boolean;
+  slaBreached: boolean;
+  outcome: Outcome | null;
+  note: string | null;
+  closedAt: number | null;
+  /** Optimistic-concurrency version: every write bumps it; a stale write fails. */
+  version: number;
+  /** Global change sequence, for live catch-up after a reconnect. */
+  changeSeq: number;
+}
+
+export type Channel = 'mqtt' | 'api' | 'console' | 'system' | 'socket' | 'webhook';
+
+/** One append-only history line: who did what to the alert, when and through which channel. */
+export interface HistoryEntry {
+  alertId: string;
+  at: number;
+  action: string;
+  fromState: AlertState | null;
+  toState: AlertState | null;
+  actor: string;
+  channel: Channel;
+  data: Record<string, unknown>;
+}
+
+export function entry(
+  alert: Alert,
+  at: number,
+  action: string,
+  fromState: AlertState | null,
+  toState: AlertState | null,
+  actor: string,
+  channel: Channel,
+  data: Record<string, unknown>,
+): HistoryEntry {
+  return { alertId: alert.id, at, action, fromState, toState, actor, channel, data };
+}

@@ -1,0 +1,169 @@
+/**
+ * Applies the alert domain to stored alerts: escalation timers (a cache of the deadlines stored with each
+ * alert, re-armed at start), people's actions, and notifications. One alert is changed by one writer at a
+ * time; a write that lost a race is retried against the fresh alert.
+ */
+import type { Clock, Timer } from '../../kernel/clock.ts';
+import type { Logger } from '../../kernel/log.ts';
+import { err, ok, type Result } from '../../kernel/result.ts';
+import { instant } from '../../kernel/time.ts';
+import type { Bus } from '../bus.ts';
+import type { Directory } from '../directory.ts';
+import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
+import { StaleWriteError, type Store } from '../store/store.ts';
+import { reschedule, runDueSteps } from './escalation.ts';
+import { type Action, type Actor, type TransitionError, transition } from './lifecycle.ts';
+import type { Alert } from './model.ts';
+
+export interface AlertServiceDeps {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  bus: Bus;
+  notifier: Notifier;
+  directory: Directory;
+  /** Staff to tell when an SLA is breached (supervisors of the grid's community). */
+  supervisorsFor: (alert: Alert) => Promise<string[]>;
+}
+
+export type ActError = TransitionError | 'not_found' | 'conflict';
+
+export class AlertService {
+  private timers = new Map<string, { timer: Timer; step: number; at: number }>();
+  private chains = new Map<string, Promise<unknown>>();
+  private stopped = true;
+
+  constructor(private readonly deps: AlertServiceDeps) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    // The stored deadline is the truth: re-arm every pending step; overdue ones fire at once.
+    for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.values()) t.timer.cancel();
+    this.timers.clear();
+    await Promise.all([...this.chains.values()].map((p) => p.catch(() => {})));
+  }
+
+  /** Called after the rules committed alerts. */
+  onCommitted(raised: Alert[], updated: Alert[], actions: Map<string, string>): void {
+    for (const a of [...raised, ...updated]) {
+      this.deps.bus.emit('alertChanged', { alert: a, action: actions.get(a.id) ?? 'changed' });
+      this.arm(a);
+    }
+  }
+
+  async act(alertId: string, action: Action, actor: Actor): Promise<Result<Alert, ActError>> {
+    return this.serial(alertId, async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await this.deps.store.getAlert(alertId);
+        if (!current) return err('not_found' as const, `no alert ${alertId}`);
+        const r = transition(current, action, actor, this.deps.clock.now());
+        if (!r.ok) return r;
+        const next = reschedule(r.value.alert);
+        try {
+          await this.deps.store.saveAlert(next, r.value.history);
+        } catch (e) {
+          if (e instanceof StaleWriteError) continue;
+          throw e;
+        }
+        this.deps.bus.emit('alertChanged', { alert: next, action: action.type });
+        this.arm(next);
+        if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
+        return ok(next);
+      }
+      return err('conflict' as const, 'the alert kept changing; try again');
+    });
+  }
+
+  private arm(a: Alert): void {
+    const existing = this.timers.get(a.id);
+    if (a.nextStepAt === null || this.stopped) {
+      existing?.timer.cancel();
+      this.timers.delete(a.id);
+      return;
+    }
+    if (existing && existing.step === a.nextStep && existing.at === a.nextStepAt) return;
+    existing?.timer.cancel();
+    const step = a.nextStep;
+    const at = a.nextStepAt;
+    const timer = this.deps.clock.at(instant(at), () => {
+      const current = this.timers.get(a.id);
+      if (current?.timer === timer) this.timers.delete(a.id);
+      void this.fire(a.id, step).catch((e: unknown) =>
+        this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
+      );
+    });
+    this.timers.set(a.id, { timer, step, at });
+  }
+
+  private async fire(alertId: string, step: number): Promise<void> {
+    await this.serial(alertId, async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await this.deps.store.getAlert(alertId);
+        if (!current) return;
+        const out = runDueSteps(current, this.deps.clock.now(), step);
+        if (!out) {
+          this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
+          return;
+        }
+        try {
+          await this.deps.store.saveAlert(out.alert, out.history);
+        } catch (e) {
+          if (e instanceof StaleWriteError) continue;
+          throw e;
+        }
+        this.deps.bus.emit('alertChanged', { alert: out.alert, action: 'escalation' });
+        this.arm(out.alert);
+        const byReason = new Map<string, string[]>();
+        for (const n of out.notify) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.staffId]);
+        for (const [reason, staff] of byReason) void this.sendNotices(out.alert, staff, reason);
+        if (out.notifySupervisors) {
+          const sup = await this.deps.supervisorsFor(out.alert);
+          void this.sendNotices(out.alert, sup, 'sla_breach');
+        }
+        return;
+      }
+    });
+  }
+
+  private async sendNotices(a: Alert, staff: string[], reason: string): Promise<void> {
+    if (staff.length === 0) return;
+    const home = await this.deps.directory.home(a.householdId);
+    const addr = home
+      ? [home.household.address.building, home.household.address.unit, home.household.address.room]
+          .filter(Boolean)
+          .join('-')
+      : '';
+    const payload: NotificationPayload = {
+      alertId: a.id,
+      rule: a.rule,
+      severity: a.severity,
+      state: a.state,
+      householdId: a.householdId,
+      gridId: a.gridId,
+      address: addr,
+      explanation: a.explanation,
+      raisedAt: a.raisedAt,
+      onSiteDueAt: a.onSiteDueAt,
+      reason,
+    };
+    await this.deps.notifier.notify([...new Set(staff)], payload);
+  }
+
+  /** Runs `fn` after every earlier call for the same alert finished. */
+  private serial<T>(alertId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(alertId) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    this.chains.set(alertId, next);
+    void next
+      .finally(() => {
+        if (this.chains.get(alertId) === next) this.chains.delete(alertId);
+      })
+      .catch(() => {});
+    return next;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Alert routes: the queue, one alert with its evidence and history, and the lifecycle actions (SPEC §11).
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { can, mayViewGrid, visibleGrids } from '../access.ts';
+import type { Action } from '../alerts/lifecycle.ts';
+import { ALERT_STATES, OUTCOMES } from '../alerts/model.ts';
+import { type ApiDeps, HttpError, requireStaff, STATUS_BY_CODE } from './app.ts';
+
+const actionBody = {
+  accept: z.object({}).optional(),
+  'en-route': z.object({}).optional(),
+  'on-site': z.object({}).optional(),
+  resolve: z.strictObject({
+    outcome: z.enum(
+      OUTCOMES.filter((o) => o !== 'auto_cleared') as [Exclude<(typeof OUTCOMES)[number], 'auto_cleared'>],
+    ),
+    note: z.string().min(1).max(4000),
+  }),
+  cancel: z.strictObject({ reason: z.string().min(1).max(1000) }),
+  assign: z.strictObject({ staffId: z.string().min(1).max(64) }),
+  note: z.strictObject({ text: z.string().min(1).max(4000) }),
+  call: z.strictObject({ to: z.string().min(1).max(100), result: z.string().min(1).max(1000) }),
+} as const;
+type ActionName = keyof typeof actionBody;
+const ACTIONS = Object.keys(actionBody) as ActionName[];
+/** Actions a responder may take on alerts of their own grids; the rest need the dispatch role. */
+const RESPONDER_ACTIONS: ActionName[] = ['accept', 'en-route', 'on-site', 'resolve', 'note', 'call'];
+
+export const alertRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/api/alerts',
+      {
+        schema: {
+          querystring: z.object({
+            state: z.union([z.literal('open'), z.enum(ALERT_STATES)]).optional(),
+            grid: z.string().max(64).optional(),
+            limit: z.coerce.number().int().min(1).max(2000).default(500),
+          }),
+        },
+      },
+      async (req) => {
+        const staff = requireStaff(req);
+        const grids = visibleGrids(staff);
+        const want = req.query.grid ? [req.query.grid] : undefined;
+        const gridIds = grids === null ? want : want ? want.filter((g) => grids.includes(g)) : grids;
+        // Read the change sequence first: live events after it are newer than this snapshot.
+        const changeSeq = await deps.store.currentChangeSeq();
+        const alerts = await deps.store.listAlerts({
+          state: req.query.state,
+          gridIds,
+          limit: req.query.limit,
+        });
+        return { alerts, changeSeq, now: deps.clock.now() };
+      },
+    );
+
+    app.get('/api/alerts/:id', { schema: { params: z.object({ id: z.string().max(80) }) } }, async (req) => {
+      const staff = requireStaff(req);
+      const alert = await deps.store.getAlert(req.params.id);
+      if (!alert || !mayViewGrid(staff, alert.gridId))
+        throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
+      const [history, deliveries] = await Promise.all([
+        deps.store.alertHistory(alert.id),
+        deps.store.listDeliveries(alert.id),
+      ]);
+      return { alert, history, deliveries };
+    });
+
+    app.post(
+      '/api/alerts/:id/:action',
+      {
+        schema: {
+          params: z.object({ id: z.string().max(80), action: z.enum(ACTIONS) }),
+          body: z.unknown(),
+        },
+      },
+      async (req) => {
+        const staff = requireStaff(req);
+        const name = req.params.action;
+        const parsed = actionBody[name].safeParse(req.body ?? undefined);
+        if (!parsed.success) {
+          const i = parsed.error.issues[0]!;
+          throw new HttpError(
+            400,
+            'bad_request',
+            `body${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`,
+            {
+              field: `body.${i.path.join('.')}`,
+            },
+          );
+        }
+        const alert = await deps.store.getAlert(req.params.id);
+        if (!alert || !mayViewGrid(staff, alert.gridId))
+          throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
+        const dispatch = can(staff, 'alerts.act.all');
+        if (!dispatch && !(can(staff, 'alerts.respond') && RESPONDER_ACTIONS.includes(name))) {
+          throw new HttpError(403, 'forbidden', `your role may not ${name} alerts`);
+        }
+        const body = (parsed.data ?? {}) as Record<string, string>;
+        let action: Action;
+        switch (name) {
+          case 'resolve':
+            action = {
+              type: 'resolve',
+              outcome: body.outcome as Exclude<Action & { type: 'resolve' }, never>['outcome'],
+              note: body.note!,
+            };
+            break;
+          case 'cancel':
+            action = { type: 'cancel', reason: body.reason! };
+            break;
+          case 'assign': {
+            const target = await deps.store.getStaff(body.staffId!);
+            if (!target)
+              throw new HttpError(400, 'bad_request', `body.staffId: no staff member ${body.staffId}`, {
+                field: 'body.staffId',
+              });
+            action = { type: 'assign', staffId: target.id };
+            break;
+          }
+          case 'note':
+            action = { type: 'note', text: body.text! };
+            break;
+          case 'call':
+            action = { type: 'call', to: body.to!, result: body.result! };
+            break;
+          default:
+            action = { type: name };
+        }
+        const r = await deps.alerts.act(alert.id, action, {
+          id: staff.id,
+          channel: 'api',
+          canOverride: dispatch,
+        });
+        await deps.store.audit({
+          at: deps.clock.now(),
+          actor: staff.id,
+          action: `alert.${name}`,
+          target: alert.id,
+          detail: { ok: r.ok },
+        });
+        if (!r.ok) throw new HttpError(STATUS_BY_CODE[r.code] ?? 409, r.code, r.message, r.details);
+        return { alert: r.value };
+      },
+    );
+  };

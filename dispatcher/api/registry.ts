@@ -1,0 +1,211 @@
+/**
+ * Registry routes (SPEC §4, §11): grids, households, staff, roster, devices, and who is on duty now.
+ * Access notes are sensitive: returned only on request, to roles that may see them, and every read is audited.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { newId } from '../../kernel/ids.ts';
+import { can, mayViewGrid, visibleGrids } from '../access.ts';
+import { deviceInput, gridInput, householdInput, staffInput } from '../registry.ts';
+import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+
+const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
+
+const rosterBody = z.strictObject({
+  gridId: z.string().min(1).max(64),
+  entries: z
+    .array(
+      z.strictObject({
+        shift: z.enum(['day', 'night']),
+        weekdays: z.array(z.number().int().min(1).max(7)).default([]),
+        staffIds: z.array(z.string().min(1).max(64)).min(1),
+      }),
+    )
+    .max(50),
+});
+
+const overrideBody = z.strictObject({
+  gridId: z.string().min(1).max(64),
+  date: z.iso.date(),
+  shift: z.enum(['day', 'night']),
+  kind: z.enum(['leave', 'cover', 'swap']),
+  staffId: z.string().min(1).max(64).nullable().default(null),
+  replacementId: z.string().min(1).max(64).nullable().default(null),
+});
+
+export const registryRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { store } = deps;
+    const audit = (actor: string, action: string, target: string, detail: Record<string, unknown> = {}) =>
+      store.audit({ at: deps.clock.now(), actor, action, target, detail });
+
+    app.get('/api/me', async (req) => ({ staff: requireStaff(req) }));
+
+    app.get('/api/grids', async (req) => {
+      const staff = requireStaff(req);
+      const grids = await store.listGrids();
+      return { grids: grids.filter((g) => mayViewGrid(staff, g.id)) };
+    });
+    app.post('/api/grids', { schema: { body: gridInput } }, async (req, reply) => {
+      const staff = requireStaff(req, 'registry.write');
+      await store.upsertGrid(req.body);
+      await audit(staff.id, 'grid.upsert', req.body.id);
+      return reply.code(201).send({ grid: req.body });
+    });
+
+    app.get('/api/staff', async (req) => {
+      requireStaff(req, 'registry.read');
+      return { staff: await store.listStaff() };
+    });
+    app.post('/api/staff', { schema: { body: staffInput } }, async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      const { password, ...rest } = req.body;
+      if (await store.getStaffByUsername(rest.username))
+        throw new HttpError(409, 'conflict', `username ${rest.username} is taken`);
+      if (await store.getStaff(rest.id)) throw new HttpError(409, 'conflict', `staff ${rest.id} exists`);
+      await store.createStaff({ ...rest, passwordHash: await hashSecret(password) });
+      await audit(actor.id, 'staff.create', rest.id);
+      return reply.code(201).send({ staff: { ...rest, disabled: false } });
+    });
+
+    app.get(
+      '/api/roster',
+      { schema: { querystring: z.object({ grid: z.string().max(64).optional() }) } },
+      async (req) => {
+        requireStaff(req, 'registry.read');
+        return {
+          entries: await store.listRoster(req.query.grid),
+          overrides: await store.listOverrides(req.query.grid),
+        };
+      },
+    );
+    app.post('/api/roster', { schema: { body: rosterBody } }, async (req) => {
+      const actor = requireStaff(req, 'registry.write');
+      if (!(await store.getGrid(req.body.gridId)))
+        throw new HttpError(400, 'bad_request', `body.gridId: no grid ${req.body.gridId}`);
+      await store.setRoster(
+        req.body.gridId,
+        req.body.entries.map((e) => ({ ...e, gridId: req.body.gridId })),
+      );
+      deps.directory.invalidateRoster();
+      await audit(actor.id, 'roster.set', req.body.gridId);
+      return { entries: await store.listRoster(req.body.gridId) };
+    });
+    app.post('/api/roster/overrides', { schema: { body: overrideBody } }, async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      const o = { id: newId('ov', deps.clock.now()), ...req.body };
+      await store.addOverride(o);
+      deps.directory.invalidateRoster();
+      await audit(actor.id, 'roster.override', o.gridId, { date: o.date, shift: o.shift, kind: o.kind });
+      return reply.code(201).send({ override: o });
+    });
+
+    /** Who is on duty now, per visible grid (the dispatch screen's duty panel). */
+    app.get('/api/duty', async (req) => {
+      const staff = requireStaff(req);
+      const [grids, people] = await Promise.all([store.listGrids(), store.listStaff()]);
+      const names = new Map(people.map((p) => [p.id, p.name]));
+      const now = deps.clock.now();
+      const out = [];
+      for (const g of grids.filter((g) => mayViewGrid(staff, g.id))) {
+        const d = await deps.directory.duty(g.id, now);
+        out.push({
+          gridId: g.id,
+          gridName: g.name,
+          shift: d.shift.shift,
+          staff: d.staffIds.map((id) => ({ id, name: names.get(id) ?? id })),
+        });
+      }
+      return { duty: out, now };
+    });
+
+    app.get('/api/households', async (req) => {
+      const staff = requireStaff(req);
+      if (!can(staff, 'households.read.all') && !can(staff, 'households.read.own'))
+        throw new HttpError(403, 'forbidden', 'no access');
+      const grids = visibleGrids(staff);
+      const list = await store.listHouseholds(grids === null ? {} : { gridIds: grids });
+      return {
+        households: list.map(({ accessNotes: _hidden, ...h }) => ({
+          ...h,
+          hasAccessNotes: _hidden.length > 0,
+        })),
+      };
+    });
+    app.post('/api/households', { schema: { body: householdInput } }, async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      if (!(await store.getGrid(req.body.gridId)))
+        throw new HttpError(400, 'bad_request', `body.gridId: no grid ${req.body.gridId}`);
+      await store.upsertHousehold(req.body);
+      deps.directory.invalidateHome(req.body.id);
+      await audit(actor.id, 'household.upsert', req.body.id);
+      const { accessNotes: _hidden, ...h } = req.body;
+      return reply.code(201).send({ household: h });
+    });
+    app.get(
+      '/api/households/:id',
+      { schema: { params: idParam, querystring: z.object({ include: z.enum(['accessNotes']).optional() }) } },
+      async (req) => {
+        const staff = requireStaff(req);
+        const h = await store.getHousehold(req.params.id);
+        const allowed =
+          h &&
+          (can(staff, 'households.read.all') ||
+            (can(staff, 'households.read.own') && mayViewGrid(staff, h.gridId)));
+        if (!h || !allowed) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+        const { accessNotes, ...rest } = h;
+        let notes: string | undefined;
+        if (req.query.include === 'accessNotes') {
+          if (!can(staff, 'households.sensitive'))
+            throw new HttpError(403, 'forbidden', 'your role may not read access notes');
+          notes = accessNotes;
+          await audit(staff.id, 'household.read_access_notes', h.id);
+        }
+        const [devices, alerts] = await Promise.all([
+          store.listDevices({ homeId: h.id }),
+          store.listAlerts({ householdId: h.id, limit: 100 }),
+        ]);
+        return { household: notes === undefined ? rest : { ...rest, accessNotes: notes }, devices, alerts };
+      },
+    );
+
+    app.post('/api/devices', { schema: { body: deviceInput } }, async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      if (!(await store.getHousehold(req.body.homeId))) {
+        throw new HttpError(400, 'bad_request', `body.homeId: no household ${req.body.homeId}`, {
+          field: 'body.homeId',
+        });
+      }
+      if (await store.getDeviceState(req.body.id))
+        throw new HttpError(409, 'conflict', `device ${req.body.id} exists`);
+      const secret = newSecret();
+      await store.createDevice({
+        ...req.body,
+        secretHash: await hashSecret(secret),
+        createdAt: deps.clock.now(),
+      });
+      deps.directory.invalidateHome(req.body.homeId);
+      await audit(actor.id, 'device.provision', req.body.id);
+      // The secret is shown once, here, and stored only as a salted hash.
+      return reply.code(201).send({ id: req.body.id, secret });
+    });
+    app.get('/api/devices/:id', { schema: { params: idParam } }, async (req) => {
+      const staff = requireStaff(req);
+      const d = await store.getDeviceState(req.params.id);
+      const h = d ? await store.getHousehold(d.homeId) : null;
+      if (!d || !h || !mayViewGrid(staff, h.gridId))
+        throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
+      return { device: d };
+    });
+
+    app.get(
+      '/api/audit',
+      { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) } },
+      async (req) => {
+        requireStaff(req, 'audit.read');
+        return { entries: await store.listAudit(req.query.limit) };
+      },
+    );
+  };

@@ -1,0 +1,55 @@
+/**
+ * Login and logout (SPEC §11): a bearer token for the API and the same token as an HttpOnly session cookie
+ * for the console. Login attempts are rate limited per address.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { type ApiDeps, HttpError, SESSION_COOKIE } from './app.ts';
+
+export const sessionRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/api/auth/login',
+      {
+        // Brute-force limit per address and account: 10 attempts a minute.
+        config: {
+          rateLimit: {
+            max: 10,
+            timeWindow: '1 minute',
+            keyGenerator: (req) =>
+              `${req.ip}|${String((req.body as { username?: unknown } | undefined)?.username ?? '')}`,
+          },
+        },
+        schema: {
+          body: z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) }),
+        },
+      },
+      async (req, reply) => {
+        const r = await deps.auth.login(req.body.username, req.body.password);
+        if (!r) {
+          deps.log.info({ ip: req.ip }, 'login refused');
+          throw new HttpError(401, 'bad_credentials', 'wrong username or password');
+        }
+        await deps.store.audit({
+          at: deps.clock.now(),
+          actor: r.staff.id,
+          action: 'login',
+          target: r.staff.id,
+          detail: {},
+        });
+        reply.setCookie(SESSION_COOKIE, r.token, {
+          httpOnly: true,
+          sameSite: 'strict',
+          path: '/',
+          expires: new Date(r.expiresAt),
+        });
+        return { token: r.token, expiresAt: r.expiresAt, staff: r.staff };
+      },
+    );
+    app.post('/api/auth/logout', async (req, reply) => {
+      if (req.token) await deps.auth.logout(req.token);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return { ok: true };
+    });
+  };

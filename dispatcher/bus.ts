@@ -1,0 +1,41 @@
+/**
+ * The typed event map through which dispatcher modules talk (Zigbee2MQTT's eventBus, typed). Emitting is
+ * synchronous; listeners must not throw (the bus logs and swallows so one listener cannot stop another).
+ */
+import type { Logger } from '../kernel/log.ts';
+import type { Alert } from './alerts/model.ts';
+
+export interface BusEvents {
+  /** An alert was raised or changed; carries the stored state after the change. */
+  alertChanged: { alert: Alert; action: string };
+  /** A delivery attempt on one channel. */
+  delivery: { alertId: string; staffId: string | null; channel: string; ok: boolean; error: string | null };
+}
+
+type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;
+
+export class Bus {
+  private listeners: { [K in keyof BusEvents]?: Listener<K>[] } = {};
+
+  constructor(private readonly log: Logger) {}
+
+  on<K extends keyof BusEvents>(event: K, fn: Listener<K>): () => void {
+    if (!this.listeners[event]) this.listeners[event] = [];
+    const list = this.listeners[event] as Listener<K>[];
+    list.push(fn);
+    return () => {
+      const i = list.indexOf(fn);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K]): void {
+    for (const fn of (this.listeners[event] ?? []) as Listener<K>[]) {
+      try {
+        fn(payload);
+      } catch (e) {
+        this.log.error({ err: e, event }, 'bus listener failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The registry as the running dispatcher reads it: households with their grid and devices, and the roster.
+ * A cache over the store, invalidated by the API when an admin changes something.
+ */
+import type { DeviceKind } from '../gateway/protocol.ts';
+import type { Grid, Household } from './registry.ts';
+import { type Duty, onDuty } from './routing/roster.ts';
+import type { ShiftBoundaries } from './routing/shifts.ts';
+import type { Store } from './store/store.ts';
+
+export interface HomeInfo {
+  household: Household;
+  grid: Grid;
+  devices: Map<string, { kind: DeviceKind; room: string }>;
+}
+
+export interface DirectoryDeps {
+  store: Store;
+  zone: string;
+  shifts: ShiftBoundaries;
+}
+
+export class Directory {
+  private homes = new Map<string, HomeInfo | null>();
+  private roster: Awaited<ReturnType<Store['listRoster']>> | null = null;
+  private overrides: Awaited<ReturnType<Store['listOverrides']>> | null = null;
+
+  constructor(private readonly deps: DirectoryDeps) {}
+
+  get zone(): string {
+    return this.deps.zone;
+  }
+
+  get shifts(): ShiftBoundaries {
+    return this.deps.shifts;
+  }
+
+  async home(homeId: string): Promise<HomeInfo | null> {
+    if (this.homes.has(homeId)) return this.homes.get(homeId)!;
+    const household = await this.deps.store.getHousehold(homeId);
+    const grid = household ? await this.deps.store.getGrid(household.gridId) : null;
+    let info: HomeInfo | null = null;
+    if (household && grid) {
+      const devices = await this.deps.store.listDevices({ homeId });
+      info = {
+        household,
+        grid,
+        devices: new Map(devices.map((d) => [d.id, { kind: d.kind, room: d.room }])),
+      };
+    }
+    this.homes.set(homeId, info);
+    return info;
+  }
+
+  /** Who covers this grid at `at`, in order (first = primary). */
+  async duty(gridId: string, at: number): Promise<Duty> {
+    this.roster ??= await this.deps.store.listRoster();
+    this.overrides ??= await this.deps.store.listOverrides();
+    return onDuty(gridId, at, this.deps.zone, this.deps.shifts, this.roster, this.overrides);
+  }
+
+  invalidateHome(homeId?: string): void {
+    if (homeId) this.homes.delete(homeId);
+    else this.homes.clear();
+  }
+
+  invalidateRoster(): void {
+    this.roster = null;
+    this.overrides = null;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Live updates over socket.io (SPEC §7, §8): every alert change goes to the dispatch screens of its
+ * community and to the responders of its grid; notifications go to one staff member's room (all their
+ * devices). After a reconnect a client asks for the changes it missed (`catchup`).
+ */
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import type { Logger } from '../../kernel/log.ts';
+import { can, visibleGrids } from '../access.ts';
+import { SESSION_COOKIE } from '../api/app.ts';
+import type { ClientToServerEvents, ServerToClientEvents } from '../api/types.ts';
+import type { Auth } from '../auth.ts';
+import type { Bus } from '../bus.ts';
+import type { Channel } from '../notify/notifier.ts';
+import type { Staff } from '../registry.ts';
+import type { Store } from '../store/store.ts';
+
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, { staff: Staff }>;
+
+export interface LiveDeps {
+  httpServer: HttpServer;
+  auth: Auth;
+  store: Store;
+  bus: Bus;
+  log: Logger;
+}
+
+const ALL = 'alerts:all';
+const gridRoom = (g: string) => `alerts:grid:${g}`;
+const staffRoom = (s: string) => `staff:${s}`;
+
+export class LiveServer {
+  private io:
+    | Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, { staff: Staff }>
+    | undefined;
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly deps: LiveDeps) {}
+
+  start(): void {
+    const io = new Server<
+      ClientToServerEvents,
+      ServerToClientEvents,
+      Record<string, never>,
+      { staff: Staff }
+    >(this.deps.httpServer, {
+      serveClient: false,
+      path: '/socket.io',
+    });
+    this.io = io;
+    io.use((socket, next) => {
+      const token =
+        (socket.handshake.auth as { token?: string } | undefined)?.token ??
+        cookieToken(socket.handshake.headers.cookie);
+      this.deps.auth.authenticate(token).then(
+        (staff) => {
+          if (!staff) return next(new Error('unauthenticated'));
+          socket.data.staff = staff;
+          next();
+        },
+        (e: unknown) => next(e as Error),
+      );
+    });
+    io.on('connection', (socket: LiveSocket) => this.onConnection(socket));
+    this.unsubscribe.push(
+      this.deps.bus.on('alertChanged', ({ alert, action }) => {
+        io.to([ALL, gridRoom(alert.gridId)]).emit('alert', { alert, action });
+      }),
+      this.deps.bus.on('delivery', (d) => {
+        if (!d.ok)
+          io.to(ALL).emit('delivery', { alertId: d.alertId, channel: d.channel, ok: d.ok, error: d.error });
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    const io = this.io;
+    this.io = undefined;
+    if (io) {
+      io.disconnectSockets(true);
+      // io.close() would also close the shared HTTP server; the service closes that itself.
+      io.removeAllListeners();
+    }
+  }
+
+  /** The socket.io notification channel: reaches every open page of the staff member. */
+  channel(): Channel {
+    return {
+      name: 'socket',
+      send: async (staffId, p) => {
+        const io = this.io;
+        if (!io || !staffId) throw new Error('live server not running');
+        const sockets = await io.in(staffRoom(staffId)).fetchSockets();
+        if (sockets.length === 0) throw new Error('no open responder page');
+        io.to(staffRoom(staffId)).emit('notification', {
+          alertId: p.alertId,
+          reason: p.reason,
+          severity: p.severity,
+          explanation: p.explanation,
+        });
+      },
+    };
+  }
+
+  private onConnection(socket: LiveSocket): void {
+    const staff = socket.data.staff;
+    void socket.join(staffRoom(staff.id));
+    const grids = visibleGrids(staff);
+    if (grids === null) void socket.join(ALL);
+    else for (const g of grids) void socket.join(gridRoom(g));
+    socket.on('catchup', (since, ack) => {
+      if (typeof since !== 'number' || typeof ack !== 'function') return;
+      void this.catchup(socket, since).then(ack, (e: unknown) => {
+        this.deps.log.error({ err: e }, 'catch-up failed');
+        ack({ changeSeq: since, count: 0 });
+      });
+    });
+    this.deps.log.debug(
+      { staffId: staff.id, dispatch: can(staff, 'alerts.read.all') },
+      'live client connected',
+    );
+  }
+
+  private async catchup(socket: LiveSocket, since: number): Promise<{ changeSeq: number; count: number }> {
+    const grids = visibleGrids(socket.data.staff);
+    let cursor = since;
+    let count = 0;
+    for (;;) {
+      const page = await this.deps.store.alertChangesSince(cursor, 500);
+      for (const a of page) {
+        if (grids === null || grids.includes(a.gridId)) {
+          socket.emit('alert', { alert: a, action: 'catchup' });
+          count++;
+        }
+        cursor = a.changeSeq;
+      }
+      if (page.length < 500) break;
+    }
+    return { changeSeq: cursor, count };
+  }
+}
+
+function cookieToken(cookie: string | undefined): string | undefined {
+  if (!cookie) return undefined;
+  for (const part of cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === SESSION_COOKIE) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}

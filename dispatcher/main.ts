@@ -1,0 +1,82 @@
+/**
+ * Entry point: the only place that reads the environment, opens ports and handles signals.
+ *
+ *   npm start            the whole service on embedded defaults
+ *   npm run demo         the same, plus a seeded demo community with simulated homes and responders
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SystemClock } from '../kernel/clock.ts';
+import { createLogger } from '../kernel/log.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { GuardianService, PortInUseError } from './service.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+async function main(): Promise<void> {
+  const demo = process.argv.includes('--demo');
+  const env = { ...process.env };
+  // The demo keeps its data apart from a real deployment's unless told otherwise.
+  if (demo && !env.DATA_DIR) env.DATA_DIR = './data/demo';
+  const config = loadConfig(env);
+  const log = createLogger({ level: config.LOG_LEVEL });
+  const clock = new SystemClock();
+  const service = new GuardianService({ config, clock, log, consoleDir: join(root, 'console', 'public') });
+  await service.start();
+
+  let stopDemo: (() => Promise<void>) | null = null;
+  const lines = [
+    '',
+    'Guardian 365 is running',
+    `  console   http://localhost:${service.httpPort}/`,
+    `  API docs  http://localhost:${service.httpPort}/docs`,
+    `  MQTT      mqtt://localhost:${service.mqttPort}`,
+    `  data      ${config.DATABASE_URL ?? config.DATA_DIR}`,
+  ];
+  if (service.generatedAdminPassword) {
+    lines.push(
+      `  admin login: admin / ${service.generatedAdminPassword}   (shown once; set ADMIN_PASSWORD to choose it)`,
+    );
+  }
+  if (demo) {
+    const { startDemo } = await import('../simulators/demo.ts');
+    const d = await startDemo({
+      store: service.store,
+      clock,
+      log: log.child({ module: 'demo' }),
+      mqttPort: service.mqttPort,
+      httpPort: service.httpPort,
+      dataDir: config.DATA_DIR,
+    });
+    stopDemo = d.stop;
+    lines.push('', 'Demo community 阳光社区 seeded; simulated homes and responders are running. Logins:');
+    for (const l of d.logins)
+      lines.push(`  ${l.role.padEnd(12)} ${l.username.padEnd(12)} ${l.password}   ${l.note}`);
+  }
+  lines.push('', 'Press Ctrl-C to stop.', '');
+  console.log(lines.join('\n'));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await stopDemo?.();
+    await service.stop();
+    log.flush();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    for (const p of e.problems) console.error(`guardian365: cannot start: ${p}`);
+  } else if (e instanceof PortInUseError) {
+    console.error(`guardian365: cannot start: ${e.message}`);
+  } else {
+    console.error('guardian365: cannot start:', e);
+  }
+  process.exit(2);
+});

@@ -1,0 +1,121 @@
+/**
+ * The household file (一户一档, SPEC §4): grids, households, staff and devices as the dispatcher keeps them.
+ * The zod schemas here validate API bodies and imports; the types are what the store returns.
+ */
+import { z } from 'zod';
+import { DEVICE_KINDS, type DeviceKind } from '../gateway/protocol.ts';
+
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):([0-5]\d)$/, 'must be a time of day HH:MM');
+
+export const STAFF_ROLES = [
+  'grid_worker',
+  'social_worker',
+  'building_leader',
+  'volunteer',
+  'property_duty',
+  'dispatcher',
+  'supervisor',
+  'admin',
+] as const;
+export type StaffRole = (typeof STAFF_ROLES)[number];
+export const RESPONDER_ROLES: readonly StaffRole[] = [
+  'grid_worker',
+  'social_worker',
+  'building_leader',
+  'volunteer',
+  'property_duty',
+];
+
+export const gridInput = z.strictObject({
+  id,
+  name: z.string().min(1).max(100),
+  community: z.string().min(1).max(100),
+  leaderId: id.nullable().default(null),
+});
+export type Grid = z.output<typeof gridInput>;
+
+export const resident = z.strictObject({
+  name: z.string().min(1).max(100),
+  age: z.number().int().min(0).max(130).optional(),
+  phone: z.string().max(40).optional(),
+  healthNotes: z.string().max(2000).optional(),
+});
+export const contact = z.strictObject({
+  name: z.string().min(1).max(100),
+  relation: z.string().max(50).optional(),
+  phone: z.string().min(1).max(40),
+});
+export const routineProfile = z.strictObject({
+  nightStart: hhmm.default('22:00'),
+  nightEnd: hhmm.default('06:00'),
+  wakeTime: hhmm.default('07:30'),
+  /** Per-household threshold overrides in minutes, by rule. */
+  thresholds: z.record(z.string(), z.number().positive()).default({}),
+});
+export type RoutineProfile = z.output<typeof routineProfile>;
+
+export const householdInput = z.strictObject({
+  id,
+  gridId: id,
+  address: z.strictObject({
+    building: z.string().min(1).max(50),
+    unit: z.string().max(50).default(''),
+    room: z.string().min(1).max(50),
+  }),
+  residents: z.array(resident).max(10).default([]),
+  contacts: z.array(contact).max(10).default([]),
+  accessNotes: z.string().max(2000).default(''),
+  routine: routineProfile.default({
+    nightStart: '22:00',
+    nightEnd: '06:00',
+    wakeTime: '07:30',
+    thresholds: {},
+  }),
+  awayUntil: z.number().int().nullable().default(null),
+  awayReason: z.string().max(200).nullable().default(null),
+});
+export type Household = z.output<typeof householdInput>;
+
+export const staffInput = z.strictObject({
+  id,
+  name: z.string().min(1).max(100),
+  phone: z.string().max(40).default(''),
+  roles: z.array(z.enum(STAFF_ROLES)).min(1),
+  gridIds: z.array(id).default([]),
+  username: z.string().min(1).max(64),
+  password: z.string().min(8).max(200),
+});
+export type StaffInput = z.output<typeof staffInput>;
+export interface Staff {
+  id: string;
+  name: string;
+  phone: string;
+  roles: StaffRole[];
+  gridIds: string[];
+  username: string;
+  disabled: boolean;
+}
+
+export const deviceInput = z.strictObject({
+  id,
+  homeId: id,
+  kind: z.enum(DEVICE_KINDS),
+  room: z.string().min(1).max(64),
+});
+export type DeviceInput = z.output<typeof deviceInput>;
+
+export interface DeviceState {
+  id: string;
+  homeId: string;
+  kind: DeviceKind;
+  room: string;
+  disabled: boolean;
+  online: boolean;
+  lastSeenAt: number | null;
+  battery: number | null;
+  rssi: number | null;
+  fw: string | null;
+  rejectedCount: number;
+  createdAt: number;
+}

@@ -1,0 +1,234 @@
+/**
+ * Guardian 365 wired together, in the order data flows:
+ *
+ *   device → gateway (auth, ACL, validate, durable log) → rules → alerts → routing → escalation and SLA
+ *   → notifications → API and live push → console
+ *
+ * Constructing does nothing; start() opens everything, stop() undoes it and finishes in-flight work.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Gateway } from '../gateway/gateway.ts';
+import { topics } from '../gateway/protocol.ts';
+import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import type { Clock } from '../kernel/clock.ts';
+import type { Logger } from '../kernel/log.ts';
+import { AlertService } from './alerts/service.ts';
+import { buildApp } from './api/app.ts';
+import { Auth } from './auth.ts';
+import { Bus } from './bus.ts';
+import type { Config } from './config.ts';
+import { Directory } from './directory.ts';
+import { LiveServer } from './live/live.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { type Channel, mqttChannel, Notifier, webhookChannel } from './notify/notifier.ts';
+import { RulesPipeline } from './rules/pipeline.ts';
+import { openStore } from './store/open.ts';
+import type { Store } from './store/store.ts';
+
+export interface ServiceOptions {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  /** Use this store instead of opening the configured one (tests, the demo). It is not closed by stop(). */
+  store?: Store;
+  /** The built console to serve; omitted = API only. */
+  consoleDir?: string;
+}
+
+export class GuardianService {
+  store!: Store;
+  gateway!: Gateway;
+  pipeline!: RulesPipeline;
+  alerts!: AlertService;
+  directory!: Directory;
+  auth!: Auth;
+  metrics!: Metrics;
+  bus!: Bus;
+  /** Set when the first start generated the admin password (printed once by the entry file). */
+  generatedAdminPassword: string | null = null;
+  private http: HttpServer | undefined;
+  private live: LiveServer | undefined;
+  private ownsStore = false;
+  private started = false;
+
+  constructor(private readonly opts: ServiceOptions) {}
+
+  get mqttPort(): number {
+    return this.gateway.port;
+  }
+
+  get httpPort(): number {
+    return (this.http?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, clock, log } = this.opts;
+    this.ownsStore = !this.opts.store;
+    this.store = this.opts.store ?? (await openStore(config));
+    const store = this.store;
+    try {
+      await store.migrate();
+      await this.ensureAdmin();
+
+      this.bus = new Bus(log.child({ module: 'bus' }));
+      this.directory = new Directory({
+        store,
+        zone: config.TZ_COMMUNITY,
+        shifts: { dayStart: config.DAY_SHIFT_START, nightStart: config.NIGHT_SHIFT_START },
+      });
+      this.auth = new Auth({ store, clock, sessionHours: config.SESSION_HOURS });
+
+      // device → gateway: accepted events are durable before their PUBACK, then wake the rules.
+      this.gateway = new Gateway({
+        store,
+        clock,
+        log: log.child({ module: 'gateway' }),
+        port: config.MQTT_PORT,
+        host: config.MQTT_HOST,
+        onEvents: () => this.pipeline.wake(),
+        authenticateStaff: async (staffId, token) => (await this.auth.authenticate(token))?.id === staffId,
+      });
+
+      // → notifications (channels first: the alert service needs them)
+      this.http = createServer();
+      this.live = new LiveServer({
+        httpServer: this.http,
+        auth: this.auth,
+        store,
+        bus: this.bus,
+        log: log.child({ module: 'live' }),
+      });
+      const channels: Channel[] = [
+        this.live.channel(),
+        mqttChannel((t, p) => this.gateway.publish(t, p), topics.staffAlerts),
+      ];
+      if (config.WEBHOOK_URL && config.WEBHOOK_SECRET) {
+        channels.push(webhookChannel({ url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, clock, log }));
+      }
+      const notifier = new Notifier({
+        store,
+        bus: this.bus,
+        clock,
+        log: log.child({ module: 'notify' }),
+        channels,
+      });
+
+      // → alerts, routing, escalation and SLA
+      this.alerts = new AlertService({
+        store,
+        clock,
+        log: log.child({ module: 'alerts' }),
+        bus: this.bus,
+        notifier,
+        directory: this.directory,
+        supervisorsFor: async () =>
+          (await store.listStaff()).filter((s) => s.roles.includes('supervisor')).map((s) => s.id),
+      });
+
+      // → rules: consume the log from the stored cursor
+      this.pipeline = new RulesPipeline({
+        store,
+        directory: this.directory,
+        clock,
+        log: log.child({ module: 'rules' }),
+        onCommitted: (raised, updated, actions) => {
+          for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
+          this.alerts.onCommitted(raised, updated, actions);
+        },
+      });
+
+      // → API and live push
+      this.metrics = createMetrics(
+        () => this.gateway.metrics,
+        async () => {
+          const counts = new Map<string, number>();
+          for (const a of await store.listAlerts({ state: 'open', limit: 100_000 }))
+            counts.set(a.state, (counts.get(a.state) ?? 0) + 1);
+          return counts;
+        },
+      );
+      this.bus.on('delivery', (d) => {
+        if (!d.ok) this.metrics.notificationFailures.inc({ channel: d.channel });
+      });
+      const app = await buildApp({
+        store,
+        clock,
+        log,
+        auth: this.auth,
+        alerts: this.alerts,
+        directory: this.directory,
+        metrics: this.metrics,
+        consoleDir: this.opts.consoleDir,
+        ready: () => this.started,
+      });
+      await app.ready();
+      this.http.on('request', (req, res) => app.routing(req, res));
+      this.live.start();
+
+      // Start order: state first (escalation timers, rules catch-up), then open the doors.
+      await this.alerts.start();
+      await this.pipeline.start();
+      await this.gateway.start().catch((e: NodeJS.ErrnoException) => {
+        throw e.code === 'EADDRINUSE' ? new PortInUseError('MQTT_PORT', config.MQTT_PORT) : e;
+      });
+      await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
+      this.started = true;
+      log.info({ mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 started');
+    } catch (e) {
+      await this.stop().catch(() => {});
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    // Close the doors first, then let in-flight work finish, then the store.
+    await this.live?.stop();
+    if (this.http?.listening) {
+      const closed = new Promise<void>((r) => this.http!.close(() => r()));
+      this.http.closeAllConnections();
+      await closed;
+    }
+    await this.gateway?.stop().catch(() => {});
+    await this.pipeline?.stop();
+    await this.alerts?.stop();
+    if (this.ownsStore) await this.store?.close();
+  }
+
+  private async ensureAdmin(): Promise<void> {
+    if (await this.store.getStaffByUsername('admin')) return;
+    const password = this.opts.config.ADMIN_PASSWORD ?? newSecret().slice(0, 16);
+    await this.store.createStaff({
+      id: 'admin',
+      name: 'Administrator',
+      phone: '',
+      roles: ['admin'],
+      gridIds: [],
+      username: 'admin',
+      passwordHash: await hashSecret(password),
+    });
+    if (!this.opts.config.ADMIN_PASSWORD) this.generatedAdminPassword = password;
+  }
+}
+
+export class PortInUseError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly port: number,
+  ) {
+    super(`port ${port} is already in use; set ${variable} to a free port`);
+  }
+}
+
+async function listen(server: HttpServer, port: number, host: string, variable: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'EADDRINUSE' ? new PortInUseError(variable, port) : e);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * Versioned schema migrations, one list for both backends. Each step is portable SQL with a few dialect
+ * words filled in (auto-increment keys, 64-bit integers). A step never changes once released: add a new one.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+interface Words {
+  serial: string;
+  bigint: string;
+}
+
+const WORDS: Record<Dialect, Words> = {
+  sqlite: { serial: 'INTEGER PRIMARY KEY AUTOINCREMENT', bigint: 'INTEGER' },
+  postgres: { serial: 'BIGSERIAL PRIMARY KEY', bigint: 'BIGINT' },
+};
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: (w: Words) => string[];
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: (w) => [
+      `CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+      `CREATE TABLE counters (name TEXT PRIMARY KEY, value ${w.bigint} NOT NULL)`,
+      `INSERT INTO counters (name, value) VALUES ('alert_change', 0)`,
+      `CREATE TABLE grids (id TEXT PRIMARY KEY, name TEXT NOT NULL, community TEXT NOT NULL, leader_id TEXT)`,
+      `CREATE TABLE households (
+        id TEXT PRIMARY KEY, grid_id TEXT NOT NULL REFERENCES grids(id), building TEXT NOT NULL, unit TEXT NOT NULL,
+        room TEXT NOT NULL, residents TEXT NOT NULL, contacts TEXT NOT NULL, access_notes TEXT NOT NULL,
+        routine TEXT NOT NULL, away_until ${w.bigint}, away_reason TEXT)`,
+      `CREATE INDEX households_grid ON households (grid_id)`,
+      `CREATE TABLE staff (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT NOT NULL, roles TEXT NOT NULL, grid_ids TEXT NOT NULL,
+        username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)`,
+      `CREATE TABLE devices (
+        id TEXT PRIMARY KEY, home_id TEXT NOT NULL REFERENCES households(id), kind TEXT NOT NULL, room TEXT NOT NULL,
+        secret_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at ${w.bigint} NOT NULL,
+        online INTEGER NOT NULL DEFAULT 0, last_seen_at ${w.bigint}, battery REAL, rssi REAL, fw TEXT,
+        rejected_count ${w.bigint} NOT NULL DEFAULT 0)`,
+      `CREATE INDEX devices_home ON devices (home_id)`,
+      `CREATE TABLE roster (
+        id ${w.serial}, grid_id TEXT NOT NULL, shift TEXT NOT NULL, weekdays TEXT NOT NULL, staff_ids TEXT NOT NULL)`,
+      `CREATE INDEX roster_grid ON roster (grid_id)`,
+      `CREATE TABLE roster_overrides (
+        id TEXT PRIMARY KEY, grid_id TEXT NOT NULL, date TEXT NOT NULL, shift TEXT NOT NULL, kind TEXT NOT NULL,
+        staff_id TEXT, replacement_id TEXT)`,
+      `CREATE TABLE events (
+        seq ${w.serial}, device_id TEXT NOT NULL, home_id TEXT NOT NULL, received_at ${w.bigint} NOT NULL,
+        topic TEXT NOT NULL, status TEXT NOT NULL, ts ${w.bigint} NOT NULL, type TEXT, device_seq ${w.bigint},
+        body TEXT NOT NULL, reason TEXT, flags TEXT NOT NULL)`,
+      // SPEC §3: a repeated seq from one device is a duplicate and is recorded once.
+      `CREATE UNIQUE INDEX events_device_seq ON events (device_id, device_seq) WHERE device_seq IS NOT NULL AND status = 'accepted'`,
+      `CREATE INDEX events_home_ts ON events (home_id, ts)`,
+      `CREATE TABLE cursors (name TEXT PRIMARY KEY, seq ${w.bigint} NOT NULL)`,
+      // The rules engine's per-home state, committed with the cursor so a restart resumes exactly.
+      `CREATE TABLE home_states (home_id TEXT PRIMARY KEY, state TEXT NOT NULL)`,
+      `CREATE TABLE alerts (
+        id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL, community TEXT NOT NULL,
+        rule TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL, is_open INTEGER NOT NULL,
+        raised_at ${w.bigint} NOT NULL, updated_at ${w.bigint} NOT NULL, next_step_at ${w.bigint},
+        change_seq ${w.bigint} NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL)`,
+      // One open alert per (household, rule): SPEC §5 "one alert per problem", enforced by the database too.
+      `CREATE UNIQUE INDEX alerts_one_open ON alerts (household_id, rule) WHERE is_open = 1`,
+      `CREATE INDEX alerts_open ON alerts (is_open, severity)`,
+      `CREATE INDEX alerts_change ON alerts (change_seq)`,
+      `CREATE INDEX alerts_next_step ON alerts (next_step_at) WHERE next_step_at IS NOT NULL`,
+      `CREATE TABLE alert_history (
+        id ${w.serial}, alert_id TEXT NOT NULL, at ${w.bigint} NOT NULL, action TEXT NOT NULL, from_state TEXT,
+        to_state TEXT, actor TEXT NOT NULL, channel TEXT NOT NULL, data TEXT NOT NULL)`,
+      `CREATE INDEX alert_history_alert ON alert_history (alert_id)`,
+      `CREATE TABLE deliveries (
+        id ${w.serial}, alert_id TEXT NOT NULL, staff_id TEXT, channel TEXT NOT NULL, at ${w.bigint} NOT NULL,
+        ok INTEGER NOT NULL, error TEXT)`,
+      `CREATE INDEX deliveries_alert ON deliveries (alert_id)`,
+      `CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, staff_id TEXT NOT NULL, created_at ${w.bigint} NOT NULL,
+        expires_at ${w.bigint} NOT NULL)`,
+      `CREATE TABLE audit_log (id ${w.serial}, at ${w.bigint} NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        target TEXT NOT NULL, detail TEXT NOT NULL)`,
+    ],
+  },
+];
+
+export function migrationSql(m: Migration, dialect: Dialect): string[] {
+  return m.sql(WORDS[dialect]);
+}
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,632 @@
+/**
+ * The embedded default store: one SQLite file in WAL mode (SPEC §9), through better-sqlite3.
+ * synchronous=FULL: a commit is on disk before the call returns, which is what lets the gateway
+ * acknowledge an event only after it is durable. The gateway groups appends so this costs one fsync per batch.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AppendOutcome,
+  DeviceCredentials,
+  EventRecord,
+  LoggedEvent,
+  PresenceUpdate,
+} from '../../gateway/ports.ts';
+import type { DeviceKind } from '../../gateway/protocol.ts';
+import type { Alert, HistoryEntry } from '../alerts/model.ts';
+import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
+import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import { MIGRATIONS, migrationSql } from './migrations.ts';
+import {
+  type AlertFilter,
+  type AuditEntry,
+  type DeliveryRecord,
+  type NewStaff,
+  type RuleCommit,
+  type Session,
+  type StaffRecord,
+  StaleWriteError,
+  type Store,
+} from './store.ts';
+
+type Row = Record<string, unknown>;
+
+const OPEN = `('raised','notified','accepted','en_route','on_site')`;
+
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(readonly file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  private st(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  async migrate(): Promise<number> {
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+    );
+    const applied = new Set(
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
+    );
+    let count = 0;
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        for (const sql of migrationSql(m, 'sqlite')) this.db.exec(sql);
+        this.db
+          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, Date.now());
+      })();
+      count++;
+    }
+    return count;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const r = this.st('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
+    return r ? String(r.value) : null;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    this.st(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, value);
+  }
+
+  // ---- registry
+
+  async upsertGrid(g: Grid): Promise<void> {
+    this.st(
+      `INSERT INTO grids (id, name, community, leader_id) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, community = excluded.community, leader_id = excluded.leader_id`,
+    ).run(g.id, g.name, g.community, g.leaderId);
+  }
+
+  async listGrids(): Promise<Grid[]> {
+    return (this.st('SELECT * FROM grids ORDER BY id').all() as Row[]).map(gridFrom);
+  }
+
+  async getGrid(id: string): Promise<Grid | null> {
+    const r = this.st('SELECT * FROM grids WHERE id = ?').get(id) as Row | undefined;
+    return r ? gridFrom(r) : null;
+  }
+
+  async upsertHousehold(h: Household): Promise<void> {
+    this.st(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine, away_until, away_reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET grid_id = excluded.grid_id, building = excluded.building, unit = excluded.unit,
+         room = excluded.room, residents = excluded.residents, contacts = excluded.contacts,
+         access_notes = excluded.access_notes, routine = excluded.routine, away_until = excluded.away_until,
+         away_reason = excluded.away_reason`,
+    ).run(
+      h.id,
+      h.gridId,
+      h.address.building,
+      h.address.unit,
+      h.address.room,
+      JSON.stringify(h.residents),
+      JSON.stringify(h.contacts),
+      h.accessNotes,
+      JSON.stringify(h.routine),
+      h.awayUntil,
+      h.awayReason,
+    );
+  }
+
+  async getHousehold(id: string): Promise<Household | null> {
+    const r = this.st('SELECT * FROM households WHERE id = ?').get(id) as Row | undefined;
+    return r ? householdFrom(r) : null;
+  }
+
+  async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
+    const rows = this.st('SELECT * FROM households ORDER BY id').all() as Row[];
+    const all = rows.map(householdFrom);
+    return filter.gridIds ? all.filter((h) => filter.gridIds!.includes(h.gridId)) : all;
+  }
+
+  async createStaff(s: NewStaff): Promise<void> {
+    this.st(
+      `INSERT INTO staff (id, name, phone, roles, grid_ids, username, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      s.id,
+      s.name,
+      s.phone,
+      JSON.stringify(s.roles),
+      JSON.stringify(s.gridIds),
+      s.username,
+      s.passwordHash,
+    );
+  }
+
+  async getStaff(id: string): Promise<StaffRecord | null> {
+    const r = this.st('SELECT * FROM staff WHERE id = ?').get(id) as Row | undefined;
+    return r ? staffFrom(r) : null;
+  }
+
+  async getStaffByUsername(username: string): Promise<StaffRecord | null> {
+    const r = this.st('SELECT * FROM staff WHERE username = ?').get(username) as Row | undefined;
+    return r ? staffFrom(r) : null;
+  }
+
+  async listStaff(): Promise<Staff[]> {
+    return (this.st('SELECT * FROM staff ORDER BY id').all() as Row[]).map((r) => {
+      const { passwordHash: _omit, ...rest } = staffFrom(r);
+      return rest;
+    });
+  }
+
+  async createDevice(d: DeviceInput & { secretHash: string; createdAt: number }): Promise<void> {
+    this.st(
+      `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(d.id, d.homeId, d.kind, d.room, d.secretHash, d.createdAt);
+  }
+
+  async findDevice(id: string): Promise<DeviceCredentials | null> {
+    const r = this.st('SELECT id, home_id, kind, room, secret_hash, disabled FROM devices WHERE id = ?').get(
+      id,
+    ) as Row | undefined;
+    if (!r) return null;
+    return {
+      id: String(r.id),
+      homeId: String(r.home_id),
+      kind: r.kind as DeviceKind,
+      room: String(r.room),
+      secretHash: String(r.secret_hash),
+      disabled: Number(r.disabled) === 1,
+    };
+  }
+
+  async getDeviceState(id: string): Promise<DeviceState | null> {
+    const r = this.st('SELECT * FROM devices WHERE id = ?').get(id) as Row | undefined;
+    return r ? deviceFrom(r) : null;
+  }
+
+  async setDeviceDisabled(id: string, disabled: boolean): Promise<boolean> {
+    return this.st('UPDATE devices SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id).changes === 1;
+  }
+
+  async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
+    const rows = filter.homeId
+      ? (this.st('SELECT * FROM devices WHERE home_id = ? ORDER BY id').all(filter.homeId) as Row[])
+      : (this.st('SELECT * FROM devices ORDER BY id').all() as Row[]);
+    return rows.map(deviceFrom);
+  }
+
+  // ---- roster
+
+  async setRoster(gridId: string, entries: RosterEntry[]): Promise<void> {
+    this.db.transaction(() => {
+      this.st('DELETE FROM roster WHERE grid_id = ?').run(gridId);
+      for (const e of entries) {
+        this.st('INSERT INTO roster (grid_id, shift, weekdays, staff_ids) VALUES (?, ?, ?, ?)').run(
+          gridId,
+          e.shift,
+          JSON.stringify(e.weekdays),
+          JSON.stringify(e.staffIds),
+        );
+      }
+    })();
+  }
+
+  async listRoster(gridId?: string): Promise<RosterEntry[]> {
+    const rows = gridId
+      ? (this.st('SELECT * FROM roster WHERE grid_id = ? ORDER BY id').all(gridId) as Row[])
+      : (this.st('SELECT * FROM roster ORDER BY id').all() as Row[]);
+    return rows.map((r) => ({
+      gridId: String(r.grid_id),
+      shift: r.shift as RosterEntry['shift'],
+      weekdays: JSON.parse(String(r.weekdays)),
+      staffIds: JSON.parse(String(r.staff_ids)),
+    }));
+  }
+
+  async addOverride(o: RosterOverride): Promise<void> {
+    this.st(
+      'INSERT INTO roster_overrides (id, grid_id, date, shift, kind, staff_id, replacement_id) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(o.id, o.gridId, o.date, o.shift, o.kind, o.staffId, o.replacementId);
+  }
+
+  async listOverrides(gridId?: string): Promise<RosterOverride[]> {
+    const rows = gridId
+      ? (this.st('SELECT * FROM roster_overrides WHERE grid_id = ? ORDER BY date').all(gridId) as Row[])
+      : (this.st('SELECT * FROM roster_overrides ORDER BY date').all() as Row[]);
+    return rows.map((r) => ({
+      id: String(r.id),
+      gridId: String(r.grid_id),
+      date: String(r.date),
+      shift: r.shift as RosterOverride['shift'],
+      kind: r.kind as RosterOverride['kind'],
+      staffId: (r.staff_id as string | null) ?? null,
+      replacementId: (r.replacement_id as string | null) ?? null,
+    }));
+  }
+
+  // ---- event log
+
+  async appendEvents(records: EventRecord[]): Promise<AppendOutcome[]> {
+    const insert = this.st(
+      `INSERT OR IGNORE INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, body, reason, flags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    return this.db.transaction(() =>
+      records.map((r): AppendOutcome => {
+        const info = insert.run(
+          r.deviceId,
+          r.homeId,
+          r.receivedAt,
+          r.topic,
+          r.status,
+          r.ts,
+          r.type,
+          r.deviceSeq,
+          r.body,
+          r.reason,
+          JSON.stringify(r.flags),
+        );
+        return info.changes === 1
+          ? { seq: Number(info.lastInsertRowid), duplicate: false }
+          : { seq: null, duplicate: true };
+      }),
+    )();
+  }
+
+  async updatePresence(updates: PresenceUpdate[]): Promise<void> {
+    const stmt = this.st(
+      `UPDATE devices SET online = COALESCE(?, online), last_seen_at = COALESCE(?, last_seen_at),
+         battery = COALESCE(?, battery), rssi = COALESCE(?, rssi), fw = COALESCE(?, fw),
+         rejected_count = rejected_count + ? WHERE id = ?`,
+    );
+    this.db.transaction(() => {
+      for (const u of updates) {
+        stmt.run(
+          u.online === undefined ? null : u.online ? 1 : 0,
+          u.lastSeenAt ?? null,
+          u.battery ?? null,
+          u.rssi ?? null,
+          u.fw ?? null,
+          u.rejectedDelta ?? 0,
+          u.deviceId,
+        );
+      }
+    })();
+  }
+
+  async readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]> {
+    const rows = this.st(
+      `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
+       WHERE seq > ? AND status = 'accepted' ORDER BY seq LIMIT ?`,
+    ).all(afterSeq, limit) as Row[];
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      deviceId: String(r.device_id),
+      homeId: String(r.home_id),
+      receivedAt: Number(r.received_at),
+      ts: Number(r.ts),
+      flags: JSON.parse(String(r.flags)),
+      event: JSON.parse(String(r.body)),
+    }));
+  }
+
+  async countEvents(status?: 'accepted' | 'rejected'): Promise<number> {
+    const r = (
+      status
+        ? this.st('SELECT COUNT(*) AS n FROM events WHERE status = ?').get(status)
+        : this.st('SELECT COUNT(*) AS n FROM events').get()
+    ) as Row;
+    return Number(r.n);
+  }
+
+  async getCursor(name: string): Promise<number> {
+    const r = this.st('SELECT seq FROM cursors WHERE name = ?').get(name) as Row | undefined;
+    return r ? Number(r.seq) : 0;
+  }
+
+  async loadHomeStates(): Promise<Map<string, unknown>> {
+    const rows = this.st('SELECT home_id, state FROM home_states').all() as Row[];
+    return new Map(rows.map((r) => [String(r.home_id), JSON.parse(String(r.state))]));
+  }
+
+  // ---- alerts
+
+  private bumpChange(): number {
+    const r = this.st(
+      `UPDATE counters SET value = value + 1 WHERE name = 'alert_change' RETURNING value`,
+    ).get() as Row;
+    return Number(r.value);
+  }
+
+  private insertHistory(entries: HistoryEntry[]): void {
+    const stmt = this.st(
+      'INSERT INTO alert_history (alert_id, at, action, from_state, to_state, actor, channel, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const h of entries) {
+      stmt.run(h.alertId, h.at, h.action, h.fromState, h.toState, h.actor, h.channel, JSON.stringify(h.data));
+    }
+  }
+
+  private insertAlert(a: Alert): void {
+    a.changeSeq = this.bumpChange();
+    this.st(
+      `INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at, updated_at,
+         next_step_at, change_seq, version, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      a.id,
+      a.householdId,
+      a.gridId,
+      a.community,
+      a.rule,
+      a.severity,
+      a.state,
+      isOpenState(a.state) ? 1 : 0,
+      a.raisedAt,
+      a.updatedAt,
+      a.nextStepAt,
+      a.changeSeq,
+      a.version,
+      JSON.stringify(a),
+    );
+  }
+
+  private updateAlert(a: Alert): void {
+    const changeSeq = this.bumpChange();
+    const info = this.st(
+      `UPDATE alerts SET state = ?, is_open = ?, updated_at = ?, next_step_at = ?, change_seq = ?, version = ?, body = ?
+       WHERE id = ? AND version = ?`,
+    ).run(
+      a.state,
+      isOpenState(a.state) ? 1 : 0,
+      a.updatedAt,
+      a.nextStepAt,
+      changeSeq,
+      a.version,
+      JSON.stringify({ ...a, changeSeq }),
+      a.id,
+      a.version - 1,
+    );
+    if (info.changes !== 1) throw new StaleWriteError(a.id);
+    a.changeSeq = changeSeq;
+  }
+
+  async commitRules(c: RuleCommit): Promise<void> {
+    this.db.transaction(() => {
+      for (const a of c.raised) this.insertAlert(a);
+      for (const a of c.updated) this.updateAlert(a);
+      this.insertHistory(c.history);
+      const hs = this.st(
+        'INSERT INTO home_states (home_id, state) VALUES (?, ?) ON CONFLICT (home_id) DO UPDATE SET state = excluded.state',
+      );
+      for (const h of c.homeStates) hs.run(h.homeId, JSON.stringify(h.state));
+      this.st(
+        'INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
+      ).run(c.cursor.name, c.cursor.seq);
+    })();
+  }
+
+  async saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void> {
+    this.db.transaction(() => {
+      if (alert.version === 1) this.insertAlert(alert);
+      else this.updateAlert(alert);
+      this.insertHistory(history);
+    })();
+  }
+
+  async getAlert(id: string): Promise<Alert | null> {
+    const r = this.st('SELECT body, change_seq FROM alerts WHERE id = ?').get(id) as Row | undefined;
+    return r ? alertFrom(r) : null;
+  }
+
+  async listAlerts(f: AlertFilter): Promise<Alert[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.state === 'open') where.push('is_open = 1');
+    else if (f.state) {
+      where.push('state = ?');
+      args.push(f.state);
+    }
+    if (f.householdId) {
+      where.push('household_id = ?');
+      args.push(f.householdId);
+    }
+    if (f.gridIds) {
+      where.push(`grid_id IN (${f.gridIds.map(() => '?').join(',') || "''"})`);
+      args.push(...f.gridIds);
+    }
+    const sql = `SELECT body, change_seq FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY raised_at DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, f.limit ?? 500) as Row[]).map(alertFrom);
+  }
+
+  async findOpenAlert(householdId: string, rule: string): Promise<Alert | null> {
+    const r = this.st(
+      `SELECT body, change_seq FROM alerts WHERE household_id = ? AND rule = ? AND is_open = 1`,
+    ).get(householdId, rule) as Row | undefined;
+    return r ? alertFrom(r) : null;
+  }
+
+  async alertHistory(alertId: string): Promise<HistoryEntry[]> {
+    return (this.st('SELECT * FROM alert_history WHERE alert_id = ? ORDER BY id').all(alertId) as Row[]).map(
+      (r) => ({
+        alertId: String(r.alert_id),
+        at: Number(r.at),
+        action: String(r.action),
+        fromState: (r.from_state as HistoryEntry['fromState']) ?? null,
+        toState: (r.to_state as HistoryEntry['toState']) ?? null,
+        actor: String(r.actor),
+        channel: r.channel as HistoryEntry['channel'],
+        data: JSON.parse(String(r.data)),
+      }),
+    );
+  }
+
+  async listPendingEscalations(): Promise<Alert[]> {
+    return (
+      this.st(
+        `SELECT body, change_seq FROM alerts WHERE is_open = 1 AND next_step_at IS NOT NULL ORDER BY next_step_at`,
+      ).all() as Row[]
+    ).map(alertFrom);
+  }
+
+  async currentChangeSeq(): Promise<number> {
+    const r = this.st(`SELECT value FROM counters WHERE name = 'alert_change'`).get() as Row;
+    return Number(r.value);
+  }
+
+  async alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]> {
+    return (
+      this.st('SELECT body, change_seq FROM alerts WHERE change_seq > ? ORDER BY change_seq LIMIT ?').all(
+        changeSeq,
+        limit,
+      ) as Row[]
+    ).map(alertFrom);
+  }
+
+  // ---- deliveries, sessions, audit
+
+  async recordDelivery(d: DeliveryRecord): Promise<void> {
+    this.st(
+      'INSERT INTO deliveries (alert_id, staff_id, channel, at, ok, error) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(d.alertId, d.staffId, d.channel, d.at, d.ok ? 1 : 0, d.error);
+  }
+
+  async listDeliveries(alertId: string): Promise<DeliveryRecord[]> {
+    return (this.st('SELECT * FROM deliveries WHERE alert_id = ? ORDER BY id').all(alertId) as Row[]).map(
+      (r) => ({
+        alertId: String(r.alert_id),
+        staffId: (r.staff_id as string | null) ?? null,
+        channel: String(r.channel),
+        at: Number(r.at),
+        ok: Number(r.ok) === 1,
+        error: (r.error as string | null) ?? null,
+      }),
+    );
+  }
+
+  async createSession(s: Session): Promise<void> {
+    this.st('INSERT INTO sessions (token_hash, staff_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(
+      s.tokenHash,
+      s.staffId,
+      s.createdAt,
+      s.expiresAt,
+    );
+  }
+
+  async getSession(tokenHash: string): Promise<Session | null> {
+    const r = this.st('SELECT * FROM sessions WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+    return r
+      ? {
+          tokenHash: String(r.token_hash),
+          staffId: String(r.staff_id),
+          createdAt: Number(r.created_at),
+          expiresAt: Number(r.expires_at),
+        }
+      : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    this.st('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+  }
+
+  async audit(e: AuditEntry): Promise<void> {
+    this.st('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)').run(
+      e.at,
+      e.actor,
+      e.action,
+      e.target,
+      JSON.stringify(e.detail),
+    );
+  }
+
+  async listAudit(limit: number): Promise<AuditEntry[]> {
+    return (this.st('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({
+      at: Number(r.at),
+      actor: String(r.actor),
+      action: String(r.action),
+      target: String(r.target),
+      detail: JSON.parse(String(r.detail)),
+    }));
+  }
+}
+
+function isOpenState(s: string): boolean {
+  return OPEN.includes(`'${s}'`);
+}
+
+function gridFrom(r: Row): Grid {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    community: String(r.community),
+    leaderId: (r.leader_id as string | null) ?? null,
+  };
+}
+
+function householdFrom(r: Row): Household {
+  return {
+    id: String(r.id),
+    gridId: String(r.grid_id),
+    address: { building: String(r.building), unit: String(r.unit), room: String(r.room) },
+    residents: JSON.parse(String(r.residents)),
+    contacts: JSON.parse(String(r.contacts)),
+    accessNotes: String(r.access_notes),
+    routine: JSON.parse(String(r.routine)),
+    awayUntil: r.away_until === null ? null : Number(r.away_until),
+    awayReason: (r.away_reason as string | null) ?? null,
+  };
+}
+
+function staffFrom(r: Row): StaffRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    phone: String(r.phone),
+    roles: JSON.parse(String(r.roles)),
+    gridIds: JSON.parse(String(r.grid_ids)),
+    username: String(r.username),
+    passwordHash: String(r.password_hash),
+    disabled: Number(r.disabled) === 1,
+  };
+}
+
+function deviceFrom(r: Row): DeviceState {
+  return {
+    id: String(r.id),
+    homeId: String(r.home_id),
+    kind: r.kind as DeviceKind,
+    room: String(r.room),
+    disabled: Number(r.disabled) === 1,
+    online: Number(r.online) === 1,
+    lastSeenAt: r.last_seen_at === null ? null : Number(r.last_seen_at),
+    battery: r.battery === null ? null : Number(r.battery),
+    rssi: r.rssi === null ? null : Number(r.rssi),
+    fw: (r.fw as string | null) ?? null,
+    rejectedCount: Number(r.rejected_count),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function alertFrom(r: Row): Alert {
+  const a = JSON.parse(String(r.body)) as Alert;
+  a.changeSeq = Number(r.change_seq);
+  return a;
+}

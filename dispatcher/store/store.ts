@@ -1,0 +1,131 @@
+/**
+ * The storage contract. SQLite (embedded default) and PostgreSQL implement it and both must pass
+ * test/store.contract.ts. Methods are units of work: each one is atomic.
+ */
+import type { GatewayStore, LoggedEvent } from '../../gateway/ports.ts';
+import type { Alert, AlertState, HistoryEntry } from '../alerts/model.ts';
+import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
+import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+
+export interface StaffRecord extends Staff {
+  passwordHash: string;
+}
+
+export interface NewStaff {
+  id: string;
+  name: string;
+  phone: string;
+  roles: StaffRole[];
+  gridIds: string[];
+  username: string;
+  passwordHash: string;
+}
+
+export interface AlertFilter {
+  state?: 'open' | AlertState;
+  gridIds?: string[];
+  householdId?: string;
+  limit?: number;
+}
+
+export interface Session {
+  tokenHash: string;
+  staffId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+}
+
+export interface DeliveryRecord {
+  alertId: string;
+  staffId: string | null;
+  channel: string;
+  at: number;
+  ok: boolean;
+  error: string | null;
+}
+
+/** What one step of the rules pipeline commits atomically: new and changed alerts and the log cursor. */
+export interface RuleCommit {
+  cursor: { name: string; seq: number };
+  homeStates: { homeId: string; state: unknown }[];
+  raised: Alert[];
+  updated: Alert[];
+  history: HistoryEntry[];
+}
+
+export class StaleWriteError extends Error {
+  constructor(readonly alertId: string) {
+    super(`alert ${alertId} was changed by someone else`);
+  }
+}
+
+export interface Store extends GatewayStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  migrate(): Promise<number>;
+  close(): Promise<void>;
+
+  // settings
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  // registry
+  upsertGrid(grid: Grid): Promise<void>;
+  listGrids(): Promise<Grid[]>;
+  getGrid(id: string): Promise<Grid | null>;
+  upsertHousehold(h: Household): Promise<void>;
+  getHousehold(id: string): Promise<Household | null>;
+  listHouseholds(filter?: { gridIds?: string[] }): Promise<Household[]>;
+  createStaff(s: NewStaff): Promise<void>;
+  getStaff(id: string): Promise<StaffRecord | null>;
+  getStaffByUsername(username: string): Promise<StaffRecord | null>;
+  listStaff(): Promise<Staff[]>;
+  createDevice(d: DeviceInput & { secretHash: string; createdAt: number }): Promise<void>;
+  getDeviceState(id: string): Promise<DeviceState | null>;
+  setDeviceDisabled(id: string, disabled: boolean): Promise<boolean>;
+  listDevices(filter?: { homeId?: string }): Promise<DeviceState[]>;
+
+  // roster
+  setRoster(gridId: string, entries: RosterEntry[]): Promise<void>;
+  listRoster(gridId?: string): Promise<RosterEntry[]>;
+  addOverride(o: RosterOverride): Promise<void>;
+  listOverrides(gridId?: string): Promise<RosterOverride[]>;
+
+  // event log
+  readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]>;
+  countEvents(status?: 'accepted' | 'rejected'): Promise<number>;
+  getCursor(name: string): Promise<number>;
+  loadHomeStates(): Promise<Map<string, unknown>>;
+
+  // alerts
+  commitRules(c: RuleCommit): Promise<void>;
+  /**
+   * Writes `alert` if its stored version is `alert.version - 1`; otherwise throws StaleWriteError.
+   * Assigns (and sets on the object) the next global `changeSeq`, as commitRules does.
+   */
+  saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void>;
+  getAlert(id: string): Promise<Alert | null>;
+  listAlerts(filter: AlertFilter): Promise<Alert[]>;
+  findOpenAlert(householdId: string, rule: string): Promise<Alert | null>;
+  alertHistory(alertId: string): Promise<HistoryEntry[]>;
+  /** Open alerts with a pending escalation step, for re-arming timers at start. */
+  listPendingEscalations(): Promise<Alert[]>;
+  currentChangeSeq(): Promise<number>;
+  alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]>;
+
+  // notifications, sessions, audit
+  recordDelivery(d: DeliveryRecord): Promise<void>;
+  listDeliveries(alertId: string): Promise<DeliveryRecord[]>;
+  createSession(s: Session): Promise<void>;
+  getSession(tokenHash: string): Promise<Session | null>;
+  deleteSession(tokenHash: string): Promise<void>;
+  audit(e: AuditEntry): Promise<void>;
+  listAudit(limit: number): Promise<AuditEntry[]>;
+}

@@ -1,0 +1,61 @@
+/**
+ * What the gateway needs from storage, stated by the gateway. The dispatcher's store implements it; the
+ * gateway never imports the dispatcher.
+ */
+import type { DeviceEvent, DeviceKind } from './protocol.ts';
+
+export interface DeviceCredentials {
+  id: string;
+  homeId: string;
+  kind: DeviceKind;
+  room: string;
+  secretHash: string;
+  disabled: boolean;
+}
+
+/** One device message as written to the durable event log: accepted or rejected, never lost. */
+export interface EventRecord {
+  deviceId: string;
+  homeId: string;
+  receivedAt: number;
+  topic: string;
+  status: 'accepted' | 'rejected';
+  /** Device time in epoch ms (receive time when the device's clock was skewed). */
+  ts: number;
+  type: string | null;
+  deviceSeq: number | null;
+  /** The parsed event (accepted) or the raw payload text, truncated (rejected). */
+  body: string;
+  reason: string | null;
+  flags: string[];
+}
+
+export type AppendOutcome = { seq: number; duplicate: false } | { seq: null; duplicate: true };
+
+/** An accepted event as the rules see it: log position, origin and the parsed payload. */
+export interface LoggedEvent {
+  seq: number;
+  deviceId: string;
+  homeId: string;
+  receivedAt: number;
+  ts: number;
+  flags: string[];
+  event: DeviceEvent;
+}
+
+export interface PresenceUpdate {
+  deviceId: string;
+  online?: boolean;
+  lastSeenAt?: number;
+  battery?: number;
+  rssi?: number;
+  fw?: string;
+  rejectedDelta?: number;
+}
+
+export interface GatewayStore {
+  findDevice(id: string): Promise<DeviceCredentials | null>;
+  /** Appends in one transaction and returns when the records are durable on disk. */
+  appendEvents(records: EventRecord[]): Promise<AppendOutcome[]>;
+  updatePresence(updates: PresenceUpdate[]): Promise<void>;
+}

@@ -1,0 +1,33 @@
+/**
+ * Instants and durations are different types (a lesson from matter.js): adding two instants or passing a
+ * duration where a deadline is expected is a type error, not a silent SLA bug.
+ */
+declare const instantBrand: unique symbol;
+declare const durationBrand: unique symbol;
+
+/** Milliseconds since the Unix epoch, UTC. */
+export type Instant = number & { readonly [instantBrand]: true };
+/** A length of time in milliseconds. */
+export type Duration = number & { readonly [durationBrand]: true };
+
+export const instant = (epochMs: number): Instant => epochMs as Instant;
+export const ms = (n: number): Duration => n as Duration;
+export const seconds = (n: number): Duration => (n * 1000) as Duration;
+export const minutes = (n: number): Duration => (n * 60_000) as Duration;
+export const hours = (n: number): Duration => (n * 3_600_000) as Duration;
+
+export const addTo = (at: Instant, d: Duration): Instant => (at + d) as Instant;
+export const between = (from: Instant, to: Instant): Duration => (to - from) as Duration;
+
+export const toIso = (at: Instant): string => new Date(at).toISOString();
+
+/** "4 h 05 min", "12 min", "40 s": the way explanations and the console state a duration. */
+export function formatDuration(d: Duration): string {
+  const totalSeconds = Math.max(0, Math.floor(d / 1000));
+  if (totalSeconds < 60) return `${totalSeconds} s`;
+  const totalMinutes = Math.floor(totalSeconds / 60);
+  const h = Math.floor(totalMinutes / 60);
+  const m = totalMinutes % 60;
+  if (h === 0) return `${m} min`;
+  return m === 0 ? `${h} h` : `${h} h ${String(m).padStart(2, '0')} min`;
+}

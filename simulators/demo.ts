@@ -1,0 +1,114 @@
+/**
+ * `npm run demo`: seeds the demo community (once; device secrets are kept in the demo data folder) and runs
+ * its simulated homes and responders against the running service, with a fall now and then so the
+ * dispatch screen comes alive within a minute.
+ */
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Store } from '../dispatcher/store/store.ts';
+import type { Clock, Timer } from '../kernel/clock.ts';
+import type { Logger } from '../kernel/log.ts';
+import { seconds } from '../kernel/time.ts';
+import { planCommunity } from './community.ts';
+import type { DeviceIdentity } from './device.ts';
+import { SimHome } from './home.ts';
+import { Rng } from './random.ts';
+import { SimResponder } from './responder.ts';
+import { seedCommunity } from './seed.ts';
+
+export const DEMO_PASSWORD = 'guardian365';
+
+export interface DemoOptions {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  mqttPort: number;
+  httpPort: number;
+  dataDir: string;
+  zone?: string;
+  /** Seconds between injected falls (default 60; the first comes after 15 s). */
+  fallEvery?: number;
+}
+
+export async function startDemo(o: DemoOptions): Promise<{
+  stop: () => Promise<void>;
+  logins: { role: string; username: string; password: string; note: string }[];
+}> {
+  const plan = planCommunity({ staffPassword: DEMO_PASSWORD });
+  const secretsFile = join(o.dataDir, 'demo-devices.json');
+  const known: DeviceIdentity[] = existsSync(secretsFile)
+    ? JSON.parse(readFileSync(secretsFile, 'utf8'))
+    : [];
+  const fresh = await seedCommunity(o.store, plan, o.clock.now());
+  const identities = [...known.filter((k) => !fresh.some((f) => f.id === k.id)), ...fresh];
+  writeFileSync(secretsFile, JSON.stringify(identities));
+  chmodSync(secretsFile, 0o600);
+
+  const onError = (e: unknown) => o.log.warn({ err: (e as Error).message }, 'demo simulator error');
+  const broker = { host: '127.0.0.1', port: o.mqttPort };
+  const homes = plan.households.map(
+    (h, i) =>
+      new SimHome({
+        homeId: h.id,
+        devices: identities.filter((d) => d.homeId === h.id),
+        broker,
+        clock: o.clock,
+        zone: o.zone ?? 'Asia/Shanghai',
+        seed: 1000 + i,
+        onError,
+      }),
+  );
+  await Promise.all(homes.map((h) => h.start()));
+
+  // Responders: everyone answers except grid 2's grid worker, so the dispatch room sees escalation at 3 min.
+  const base = `http://127.0.0.1:${o.httpPort}`;
+  const rng = new Rng(7);
+  const responders = plan.staff
+    .filter((s) => s.roles.some((r) => r !== 'dispatcher' && r !== 'supervisor'))
+    .map(
+      (s) =>
+        new SimResponder(
+          base,
+          s.username,
+          s.password,
+          o.clock,
+          {
+            silent: s.id === 'grid-2-worker',
+            acceptAfter: seconds(rng.between(10, 90)),
+            enRouteAfter: seconds(rng.between(5, 20)),
+            onSiteAfter: seconds(rng.between(60, 300)),
+            resolveAfter: seconds(rng.between(60, 180)),
+            outcome: rng.chance(0.2) ? 'false_alarm' : 'assisted',
+          },
+          onError,
+        ),
+    );
+  await Promise.all(responders.map((r) => r.start()));
+
+  const timers: Timer[] = [];
+  const every = seconds(o.fallEvery ?? 60);
+  const inject = () => {
+    const home = rng.pick(homes);
+    home.fall(rng.pick(['bathroom', 'bedroom', 'living'])).catch(onError);
+    timers.push(o.clock.after(every, inject));
+  };
+  timers.push(o.clock.after(seconds(15), inject));
+
+  return {
+    logins: [
+      { role: 'dispatcher', username: 'dispatcher', password: DEMO_PASSWORD, note: 'dispatch-room screen' },
+      { role: 'supervisor', username: 'supervisor', password: DEMO_PASSWORD, note: 'reports' },
+      {
+        role: 'responder',
+        username: 'g1-worker',
+        password: DEMO_PASSWORD,
+        note: 'grid 1 day shift (also g1-social at night)',
+      },
+    ],
+    stop: async () => {
+      for (const t of timers.splice(0)) t.cancel();
+      await Promise.all(responders.map((r) => r.stop()));
+      await Promise.all(homes.map((h) => h.stop()));
+    },
+  };
+}

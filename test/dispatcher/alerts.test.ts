@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { LADDER, reschedule, runDueSteps } from '../../dispatcher/alerts/escalation.ts';
+import { attach, raise, transition } from '../../dispatcher/alerts/lifecycle.ts';
+import type { Alert } from '../../dispatcher/alerts/model.ts';
+import type { Trigger } from '../../dispatcher/rules/engine.ts';
+
+const T0 = Date.UTC(2026, 2, 10, 2, 0); // 10:00 in Shanghai
+const MIN = 60_000;
+
+const fall = (at = T0): Trigger => ({
+  rule: 'FALL',
+  householdId: 'h1',
+  deviceId: 'h1-fall',
+  at,
+  evidence: { seq: 1, deviceId: 'h1-fall', type: 'fall', at, summary: 'fall detected in bathroom' },
+  explanation: { zh: '跌倒', en: 'fall' },
+});
+
+const raised = (): Alert =>
+  raise(fall(), { id: 'a1', gridId: 'g1', community: 'c', responders: ['p1', 'p2', 'p3'] }).alert;
+/** Runs the ladder as the service does: each time the stored next step comes due. */
+function runUntil(a: Alert, now: number): { alert: Alert; notified: string[][] } {
+  const notified: string[][] = [];
+  let cur = a;
+  while (cur.nextStepAt !== null && cur.nextStepAt <= now) {
+    const out = runDueSteps(cur, cur.nextStepAt, cur.nextStep);
+    if (!out) break;
+    notified.push(out.notify.map((n) => n.staffId));
+    cur = out.alert;
+  }
+  return { alert: cur, notified };
+}
+
+describe('raising an alert', () => {
+  it('stores the SLA deadlines with the alert: accept by +3 min, on site by +15 min', () => {
+    const a = raised();
+    expect(a).toMatchObject({
+      state: 'raised',
+      severity: 'critical',
+      acceptDueAt: T0 + 3 * MIN,
+      onSiteDueAt: T0 + 15 * MIN,
+      nextStepAt: T0,
+    });
+  });
+
+  it('attaches a re-trigger as evidence instead of opening another alert', () => {
+    const a = attach(raised(), fall(T0 + 5000)).alert;
+    expect(a.triggerCount).toBe(2);
+    expect(a.lastTriggeredAt).toBe(T0 + 5000);
+    expect(a.evidence).toHaveLength(2);
+    expect(a.version).toBe(2);
+  });
+});
+
+describe('escalation ladder (SPEC §6)', () => {
+  it('notifies the primary responder at once', () => {
+    const { alert, notified } = runUntil(raised(), T0);
+    expect(notified).toEqual([['p1']]);
+    expect(alert.state).toBe('notified');
+    expect(alert.nextStepAt).toBe(T0 + 3 * MIN);
+  });
+
+  it('escalates to the next responder 3 minutes after raise when nobody accepted, not 1 ms before', () => {
+    const { alert } = runUntil(raised(), T0);
+    expect(runDueSteps(alert, T0 + 3 * MIN - 1, alert.nextStep)).toBeNull();
+    const out = runDueSteps(alert, T0 + 3 * MIN, alert.nextStep)!;
+    expect(out.notify.map((n) => n.staffId)).toEqual(['p1', 'p2']);
+  });
+
+  it('notifies every on-duty responder and flags the alert at 6 minutes', () => {
+    const { alert, notified } = runUntil(raised(), T0 + 6 * MIN);
+    expect(notified.at(-1)).toEqual(['p1', 'p2', 'p3']);
+    expect(alert.flagged).toBe(true);
+  });
+
+  it('warns at 12 minutes and marks the breach at 15 minutes when nobody is on site', () => {
+    const at12 = runUntil(raised(), T0 + 12 * MIN).alert;
+    expect(at12.slaAtRisk).toBe(true);
+    expect(at12.slaBreached).toBe(false);
+    expect(runUntil(at12, T0 + 15 * MIN - 1).alert.slaBreached).toBe(false);
+    const out = runDueSteps(at12, T0 + 15 * MIN, at12.nextStep)!;
+    expect(out.alert.slaBreached).toBe(true);
+    expect(out.notifySupervisors).toBe(true);
+    expect(out.alert.nextStepAt).toBeNull();
+  });
+
+  it('skips the accept steps once accepted but keeps the on-site clock', () => {
+    const notified = runUntil(raised(), T0).alert;
+    const accepted = transition(
+      notified,
+      { type: 'accept' },
+      { id: 'p1', channel: 'api', canOverride: false },
+      T0 + MIN,
+    );
+    expect(accepted.ok).toBe(true);
+    const a = reschedule(accepted.ok ? accepted.value.alert : notified);
+    expect(a.nextStepAt).toBe(T0 + 12 * MIN);
+    expect(LADDER[a.nextStep]!.kind).toBe('sla_at_risk');
+  });
+
+  it('does nothing when a stale timer fires with an old step token', () => {
+    const { alert } = runUntil(raised(), T0 + 3 * MIN);
+    expect(runDueSteps(alert, T0 + 3 * MIN, 0)).toBeNull();
+  });
+});
+
+describe('transitions', () => {
+  const actor = { id: 'p1', channel: 'api' as const, canOverride: false };
+
+  it('refuses to accept a resolved alert and says which state it is in', () => {
+    let a = runUntil(raised(), T0).alert;
+    for (const step of [
+      { type: 'accept' },
+      { type: 'on-site' },
+      { type: 'resolve', outcome: 'assisted', note: 'ok' },
+    ] as const) {
+      const r = transition(a, step, actor, T0 + MIN);
+      if (!r.ok) throw new Error(r.message);
+      a = r.value.alert;
+    }
+    const again = transition(a, { type: 'accept' }, actor, T0 + 2 * MIN);
+    expect(again).toMatchObject({ ok: false, code: 'invalid_transition', details: { state: 'resolved' } });
+  });
+
+  it('lets only the assignee go en route unless the actor may override', () => {
+    const a = transition(runUntil(raised(), T0).alert, { type: 'accept' }, actor, T0 + MIN);
+    if (!a.ok) throw new Error(a.message);
+    expect(transition(a.value.alert, { type: 'en-route' }, { ...actor, id: 'p2' }, T0 + MIN).ok).toBe(false);
+    expect(
+      transition(
+        a.value.alert,
+        { type: 'en-route' },
+        { id: 'd1', channel: 'api', canOverride: true },
+        T0 + MIN,
+      ).ok,
+    ).toBe(true);
+  });
+
+  it('records who, when and through which channel in the history', () => {
+    const r = transition(runUntil(raised(), T0).alert, { type: 'accept' }, actor, T0 + MIN);
+    if (!r.ok) throw new Error(r.message);
+    expect(r.value.history).toEqual([
+      expect.objectContaining({
+        action: 'accept',
+        fromState: 'notified',
+        toState: 'accepted',
+        actor: 'p1',
+        channel: 'api',
+        at: T0 + MIN,
+      }),
+    ]);
+  });
+});

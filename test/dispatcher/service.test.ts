@@ -1,0 +1,269 @@
+/**
+ * The whole service on loopback ports with a real SQLite file, driven as in the field: a fall radar
+ * publishes over MQTT with its own credentials, responders listen on socket.io and on their MQTT topic,
+ * and act through the HTTP API. Time is a manual clock, so SLA steps are checked at their exact minute.
+ */
+import mqtt from 'mqtt';
+import { io, type Socket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../dispatcher/api/types.ts';
+import { topics } from '../../gateway/protocol.ts';
+import { ManualClock } from '../../kernel/clock.ts';
+import { instant, minutes, ms } from '../../kernel/time.ts';
+import { SimDevice } from '../../simulators/device.ts';
+import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
+
+const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
+const NIGHT = instant(Date.parse('2026-03-10T23:30:00+08:00'));
+
+type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+const open: { close(): unknown }[] = [];
+let h: Harness | undefined;
+
+afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await h?.close();
+  h = undefined;
+});
+
+async function live(baseUrl: string, username: string) {
+  const token = await login(baseUrl, username);
+  const socket: Client = io(baseUrl, { auth: { token }, transports: ['websocket'], reconnection: false });
+  open.push(socket);
+  const notes: { alertId: string; reason: string }[] = [];
+  const alerts: { alert: Alert; action: string }[] = [];
+  socket.on('notification', (n) => notes.push(n));
+  socket.on('alert', (a) => alerts.push(a));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return { token, socket, notes, alerts };
+}
+
+async function fallRadar(h: Harness, clock: ManualClock, homeId: string) {
+  const id = h.devices.find((d) => d.homeId === homeId && d.kind === 'fall')!;
+  const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
+  await dev.connect();
+  open.push({ close: () => dev.disconnect() });
+  return dev;
+}
+
+describe('a fall reaches the responder on duty', () => {
+  it('raises a critical FALL alert and notifies the day-shift primary on socket.io and MQTT', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const worker = await live(h.baseUrl, 'g1-worker');
+    const leader = await live(h.baseUrl, 'g1-leader');
+    const dispatcher = await live(h.baseUrl, 'dispatcher');
+
+    // The primary's native app listens on its own staff topic.
+    const app = await mqtt.connectAsync({
+      host: '127.0.0.1',
+      port: h.service.mqttPort,
+      clientId: 'staff:grid-1-worker',
+      username: 'staff:grid-1-worker',
+      password: worker.token,
+      reconnectPeriod: 0,
+    });
+    open.push({ close: () => app.end(true) });
+    await app.subscribeAsync(topics.staffAlerts('grid-1-worker'), { qos: 1 });
+    const onApp = new Promise<{ alertId: string; rule: string }>((r) =>
+      app.on('message', (_t, p) => r(JSON.parse(p.toString()))),
+    );
+
+    const radar = await fallRadar(h, clock, 'home-1-01');
+    await radar.send({ type: 'fall', state: 'detected', room: 'bathroom', confidence: 0.93 });
+
+    const note = await eventually(() => worker.notes[0], 5000, 'notification to the primary');
+    const stored = await h.store.getAlert(note.alertId);
+    expect(stored).toMatchObject({
+      rule: 'FALL',
+      severity: 'critical',
+      state: 'notified',
+      householdId: 'home-1-01',
+      assigneeId: 'grid-1-worker',
+    });
+    expect(stored!.onSiteDueAt).toBe(DAY + minutes(15));
+    expect((await onApp).alertId).toBe(note.alertId);
+    expect(leader.notes).toEqual([]);
+    await eventually(
+      () => dispatcher.alerts.find((a) => a.alert.id === note.alertId && a.alert.state === 'notified'),
+      5000,
+      'dispatch screen update',
+    );
+  });
+
+  it('routes a night fall to the night-shift social worker', async () => {
+    const clock = new ManualClock(NIGHT);
+    h = await startHarness({ clock });
+    const social = await live(h.baseUrl, 'g2-social');
+    const radar = await fallRadar(h, clock, 'home-2-02');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const note = await eventually(() => social.notes[0], 5000, 'night notification');
+    expect((await h.store.getAlert(note.alertId))?.responders).toEqual(['grid-2-social', 'grid-2-property']);
+  });
+
+  it('escalates to the next responder at exactly 3 minutes, and resumes the ladder after a restart', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const radar = await fallRadar(h, clock, 'home-1-02');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const alert = await eventually(
+      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
+      5000,
+      'notified alert',
+    );
+    const leader = await live(h.baseUrl, 'g1-leader');
+
+    clock.advance(ms(minutes(3) - 1));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(leader.notes).toEqual([]);
+    clock.advance(ms(1));
+    await eventually(
+      () => leader.notes.find((n) => n.alertId === alert.id && n.reason === 'notify_next'),
+      5000,
+      'escalation to the leader',
+    );
+
+    // Restart (as after a crash): the stored deadline re-arms the 6-minute step.
+    for (const c of open.splice(0)) c.close();
+    await h.restart();
+    expect((await h.store.getAlert(alert.id))?.nextStepAt).toBe(DAY + minutes(6));
+    clock.advance(minutes(3));
+    await eventually(async () => (await h!.store.getAlert(alert.id))?.flagged, 5000, 'flagged at 6 minutes');
+    const history = await h.store.alertHistory(alert.id);
+    expect(history.filter((e) => e.action === 'escalate').map((e) => e.data.step)).toEqual([
+      'notify_next',
+      'notify_all',
+    ]);
+  });
+
+  it('lets one responder accept and tells a second one the alert is taken (409 with the state)', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const radar = await fallRadar(h, clock, 'home-1-01');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const alert = await eventually(
+      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
+      5000,
+      'alert',
+    );
+    const [a, b] = await Promise.all([login(h.baseUrl, 'g1-worker'), login(h.baseUrl, 'g1-leader')]);
+    const results = await Promise.all([
+      apiCall(h.baseUrl, a, 'POST', `/api/alerts/${alert.id}/accept`, {}),
+      apiCall(h.baseUrl, b, 'POST', `/api/alerts/${alert.id}/accept`, {}),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+    expect(results.find((r) => r.status === 409)!.body).toMatchObject({
+      error: 'invalid_transition',
+      state: 'accepted',
+    });
+  });
+
+  it('keeps the alert, its deadlines and its history across a restart', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const radar = await fallRadar(h, clock, 'home-2-01');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const alert = await eventually(
+      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
+      5000,
+      'alert',
+    );
+    for (const c of open.splice(0)) c.close();
+    await h.restart();
+    const token = await login(h.baseUrl, 'dispatcher');
+    const r = await apiCall<{ alerts: Alert[] }>(h.baseUrl, token, 'GET', '/api/alerts?state=open');
+    expect(r.body.alerts.map((x) => [x.id, x.state, x.onSiteDueAt])).toEqual([
+      [alert.id, 'notified', DAY + minutes(15)],
+    ]);
+    // The rules resumed from their cursor: no second alert for the same event.
+    expect(await h.store.listAlerts({})).toHaveLength(1);
+  });
+});
+
+describe('HTTP API edges', () => {
+  it('answers 401 without a token, 403 for a forbidden role and 400 naming the bad field', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    expect((await apiCall(h.baseUrl, null, 'GET', '/api/alerts')).status).toBe(401);
+    const responder = await login(h.baseUrl, 'g1-worker');
+    expect(
+      (await apiCall(h.baseUrl, responder, 'POST', '/api/grids', { id: 'x', name: 'x', community: 'c' }))
+        .status,
+    ).toBe(403);
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const bad = await apiCall<{ message: string }>(h.baseUrl, admin, 'POST', '/api/devices', {
+      id: 'd-1',
+      homeId: 'home-1-01',
+      kind: 'toaster',
+      room: 'kitchen',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/kind/);
+    const notJson = await apiCall(h.baseUrl, admin, 'POST', '/api/grids', '{not json');
+    expect(notJson.status).toBe(400);
+  });
+
+  it('provisions a device whose secret is shown once and works for MQTT login', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const r = await apiCall<{ id: string; secret: string }>(h.baseUrl, admin, 'POST', '/api/devices', {
+      id: 'home-1-01-sos',
+      homeId: 'home-1-01',
+      kind: 'button',
+      room: 'bedroom',
+    });
+    expect(r.status).toBe(201);
+    expect(r.body.secret.length).toBeGreaterThanOrEqual(24);
+    const state = await apiCall<{ device: Record<string, unknown> }>(
+      h.baseUrl,
+      admin,
+      'GET',
+      '/api/devices/home-1-01-sos',
+    );
+    expect(JSON.stringify(state.body)).not.toContain(r.body.secret);
+    const dev = new SimDevice(
+      { id: 'home-1-01-sos', homeId: 'home-1-01', kind: 'button', room: 'bedroom', secret: r.body.secret },
+      { host: '127.0.0.1', port: h.service.mqttPort },
+      clock,
+    );
+    await dev.connect();
+    open.push({ close: () => dev.disconnect() });
+    await dev.send({ type: 'sos' });
+    await eventually(
+      async () => (await h!.store.listAlerts({ state: 'open' })).find((a) => a.rule === 'SOS'),
+      5000,
+      'SOS alert',
+    );
+  });
+
+  it('shows access notes only on request and audits each read', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const d = await login(h.baseUrl, 'dispatcher');
+    const plain = await apiCall<{ household: Record<string, unknown> }>(
+      h.baseUrl,
+      d,
+      'GET',
+      '/api/households/home-1-01',
+    );
+    expect(plain.body.household.accessNotes).toBeUndefined();
+    const withNotes = await apiCall<{ household: Record<string, unknown> }>(
+      h.baseUrl,
+      d,
+      'GET',
+      '/api/households/home-1-01?include=accessNotes',
+    );
+    expect(typeof withNotes.body.household.accessNotes).toBe('string');
+    const audit = await h.store.listAudit(20);
+    expect(audit.find((e) => e.action === 'household.read_access_notes')).toMatchObject({
+      actor: 'dispatcher-1',
+      target: 'home-1-01',
+    });
+    const other = await login(h.baseUrl, 'g2-worker');
+    expect((await apiCall(h.baseUrl, other, 'GET', '/api/households/home-1-01')).status).toBe(404);
+  });
+});

@@ -1,0 +1,295 @@
+/**
+ * The gateway on a loopback port with a real SQLite file and real MQTT clients (mqtt.js and Debian's
+ * mosquitto clients).
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import { Gateway } from '../../gateway/gateway.ts';
+import type { LoggedEvent } from '../../gateway/ports.ts';
+import { topics } from '../../gateway/protocol.ts';
+import { hashSecret } from '../../gateway/secrets.ts';
+import { SystemClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/log.ts';
+import { eventually, tempDir } from '../helpers.ts';
+
+const run = promisify(execFile);
+const SECRET = 'fall-secret-1';
+const clock = new SystemClock();
+
+let store: SqliteStore;
+let gateway: Gateway;
+let dir: ReturnType<typeof tempDir>;
+const handed: LoggedEvent[] = [];
+
+beforeAll(async () => {
+  dir = tempDir();
+  store = new SqliteStore(join(dir.path, 'g.sqlite'));
+  await store.migrate();
+  await store.upsertGrid({ id: 'g1', name: 'G1', community: 'c', leaderId: null });
+  for (const h of ['h1', 'h2']) {
+    await store.upsertHousehold({
+      id: h,
+      gridId: 'g1',
+      address: { building: '1', unit: '1', room: '101' },
+      residents: [],
+      contacts: [],
+      accessNotes: '',
+      routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
+      awayUntil: null,
+      awayReason: null,
+    });
+  }
+  const hash = await hashSecret(SECRET);
+  await store.createDevice({
+    id: 'h1-fall',
+    homeId: 'h1',
+    kind: 'fall',
+    room: 'bathroom',
+    secretHash: hash,
+    createdAt: 0,
+  });
+  await store.createDevice({
+    id: 'h1-door',
+    homeId: 'h1',
+    kind: 'door',
+    room: 'entrance',
+    secretHash: hash,
+    createdAt: 0,
+  });
+  await store.createDevice({
+    id: 'h1-off',
+    homeId: 'h1',
+    kind: 'motion',
+    room: 'living',
+    secretHash: hash,
+    createdAt: 0,
+  });
+  await store.setDeviceDisabled('h1-off', true);
+  gateway = new Gateway({
+    store,
+    clock,
+    log: silentLogger(),
+    port: 0,
+    host: '127.0.0.1',
+    onEvents: (e) => handed.push(...e),
+  });
+  await gateway.start();
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await store.close();
+  dir.remove();
+});
+
+function connect(id: string, password: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect({
+      host: '127.0.0.1',
+      port: gateway.port,
+      clientId: id,
+      username: id,
+      password,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+      ...extra,
+    });
+    c.once('connect', () => resolve(c));
+    c.once('error', (e) => {
+      c.end(true);
+      reject(e);
+    });
+  });
+}
+
+const fallTopic = topics.events('h1', 'h1-fall');
+
+describe('gateway: device authentication (SPEC §3)', () => {
+  it('accepts a device with its own id and secret', async () => {
+    const c = await connect('h1-fall', SECRET);
+    expect(c.connected).toBe(true);
+    await c.endAsync();
+  });
+
+  it('refuses a wrong secret with CONNACK 4', async () => {
+    await expect(connect('h1-fall', 'wrong')).rejects.toMatchObject({ code: 4 });
+  });
+
+  it('refuses an unknown device with CONNACK 4', async () => {
+    await expect(connect('nobody', SECRET)).rejects.toMatchObject({ code: 4 });
+  });
+
+  it('refuses a disabled device with CONNACK 5', async () => {
+    await expect(connect('h1-off', SECRET)).rejects.toMatchObject({ code: 5 });
+  });
+
+  it("refuses a valid secret used under another device's client id", async () => {
+    await expect(connect('h1-door', SECRET, { username: 'h1-fall' })).rejects.toMatchObject({ code: 4 });
+  });
+});
+
+describe('gateway: events', () => {
+  it('acknowledges a QoS 1 fall event only once it is in the durable log, then hands it to the rules', async () => {
+    const c = await connect('h1-fall', SECRET);
+    const before = await store.countEvents('accepted');
+    const ts = clock.now();
+    await c.publishAsync(
+      fallTopic,
+      JSON.stringify({ type: 'fall', ts, seq: 1, state: 'detected', room: 'bathroom' }),
+      { qos: 1 },
+    );
+    // PUBACK received: the record must already be there, no waiting.
+    expect(await store.countEvents('accepted')).toBe(before + 1);
+    await eventually(
+      () => handed.find((e) => e.deviceId === 'h1-fall' && e.event.type === 'fall'),
+      5000,
+      'hand-off',
+    );
+    await c.endAsync();
+  });
+
+  it('records a malformed event as rejected, counts it and reports the reason on the errors topic', async () => {
+    const c = await connect('h1-fall', SECRET);
+    await c.subscribeAsync(topics.errors('h1', 'h1-fall'), { qos: 0 });
+    const report = new Promise<{ reason: string; topic: string }>((resolve) =>
+      c.on('message', (_t, p) => resolve(JSON.parse(p.toString()))),
+    );
+    await c.publishAsync(fallTopic, '{"type":"fall", nope', { qos: 1 });
+    expect((await report).reason).toBe('payload is not valid JSON');
+    expect((await report).topic).toBe(fallTopic);
+    await eventually(
+      async () => ((await store.getDeviceState('h1-fall'))?.rejectedCount ?? 0) >= 1,
+      5000,
+      'rejected count',
+    );
+    // A well-behaved device is not disconnected for one bad message.
+    expect(c.connected).toBe(true);
+    await c.endAsync();
+  });
+
+  it('rejects an event type the device kind cannot send, and a payload over 2 KiB', async () => {
+    const c = await connect('h1-fall', SECRET);
+    const before = await store.countEvents('rejected');
+    await c.publishAsync(fallTopic, JSON.stringify({ type: 'door', ts: clock.now(), state: 'open' }), {
+      qos: 1,
+    });
+    await c.publishAsync(
+      fallTopic,
+      JSON.stringify({ type: 'fall', ts: clock.now(), state: 'detected', room: 'x'.repeat(3000) }),
+      { qos: 1 },
+    );
+    expect(await store.countEvents('rejected')).toBe(before + 2);
+    expect(gateway.metrics.rejectedByReason.get('a fall device cannot send door events')).toBe(1);
+    await c.endAsync();
+  });
+
+  it('records a repeated seq once', async () => {
+    const c = await connect('h1-door', SECRET);
+    const before = await store.countEvents('accepted');
+    const msg = JSON.stringify({ type: 'door', ts: clock.now(), seq: 99, state: 'open' });
+    await c.publishAsync(topics.events('h1', 'h1-door'), msg, { qos: 1 });
+    await c.publishAsync(topics.events('h1', 'h1-door'), msg, { qos: 1 });
+    expect(await store.countEvents('accepted')).toBe(before + 1);
+    await c.endAsync();
+  });
+
+  it('replaces a ts more than 5 minutes in the future by the receive time and flags clock_skew', async () => {
+    const c = await connect('h1-door', SECRET);
+    const future = clock.now() + 10 * 60_000;
+    await c.publishAsync(
+      topics.events('h1', 'h1-door'),
+      JSON.stringify({ type: 'door', ts: future, seq: 100, state: 'closed' }),
+      { qos: 1 },
+    );
+    const e = await eventually(
+      () => handed.find((x) => x.deviceId === 'h1-door' && x.flags.includes('clock_skew')),
+      5000,
+      'skewed event',
+    );
+    expect(e.ts).toBeLessThan(future - 60_000);
+    await c.endAsync();
+  });
+});
+
+describe('gateway: topic ACL', () => {
+  it('answers SUBACK 0x80 for #, another home and $SYS', async () => {
+    const c = await connect('h1-fall', SECRET);
+    // mqtt.js turns a 0x80 return code into an error that carries the SUBACK packet.
+    const err = (await c
+      .subscribeAsync(['#', 'g365/v1/homes/h2/#', '$SYS/#', topics.errors('h1', 'h1-fall')], { qos: 1 })
+      .catch((e: unknown) => e)) as { packet?: { granted: number[] } };
+    expect(err.packet?.granted).toEqual([128, 128, 128, 1]);
+    await c.endAsync();
+  });
+
+  it('closes the connection of a device that publishes under another home and logs nothing for it', async () => {
+    const c = await connect('h1-fall', SECRET);
+    const before = await store.countEvents();
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    c.publish(
+      topics.events('h2', 'h1-fall'),
+      JSON.stringify({ type: 'fall', ts: clock.now(), state: 'detected' }),
+      { qos: 1 },
+    );
+    await closed;
+    expect(await store.countEvents()).toBe(before);
+    expect(gateway.metrics.aclDenied).toBeGreaterThan(0);
+    c.end(true);
+  });
+});
+
+describe('gateway with Debian mosquitto clients', () => {
+  it('accepts an event from mosquitto_pub at QoS 1 with device credentials', async () => {
+    const before = await store.countEvents('accepted');
+    await run('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(gateway.port),
+      '-V',
+      'mqttv311',
+      '-i',
+      'h1-door',
+      '-u',
+      'h1-door',
+      '-P',
+      SECRET,
+      '-q',
+      '1',
+      '-t',
+      topics.events('h1', 'h1-door'),
+      '-m',
+      JSON.stringify({ type: 'door', ts: clock.now(), state: 'open' }),
+    ]);
+    expect(await store.countEvents('accepted')).toBe(before + 1);
+  });
+
+  it('refuses mosquitto_pub with a wrong password', async () => {
+    await expect(
+      run('mosquitto_pub', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(gateway.port),
+        '-V',
+        'mqttv311',
+        '-i',
+        'h1-door',
+        '-u',
+        'h1-door',
+        '-P',
+        'bad',
+        '-t',
+        'x',
+        '-m',
+        'y',
+      ]),
+    ).rejects.toMatchObject({
+      stderr: expect.stringMatching(/not authori[sz]ed|bad user name or password|Connection Refused/i),
+    });
+  });
+});

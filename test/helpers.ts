@@ -1,0 +1,154 @@
+/**
+ * Test fixtures built from the real parts: a temporary SQLite file, the whole service on OS-chosen
+ * loopback ports, a small seeded community, logins. Nothing of ours is mocked.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Config, loadConfig } from '../dispatcher/config.ts';
+import { GuardianService } from '../dispatcher/service.ts';
+import { SqliteStore } from '../dispatcher/store/sqlite.ts';
+import type { Clock } from '../kernel/clock.ts';
+import { silentLogger } from '../kernel/log.ts';
+import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
+import type { DeviceIdentity } from '../simulators/device.ts';
+import { seedCommunity } from '../simulators/seed.ts';
+
+export const TEST_PASSWORD = 'test-password-365';
+
+export function tempDir(prefix = 'g365-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function testConfig(dataDir: string, extra: Record<string, string> = {}): Config {
+  return loadConfig({
+    MQTT_PORT: '0',
+    HTTP_PORT: '0',
+    MQTT_HOST: '127.0.0.1',
+    HTTP_HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ADMIN_PASSWORD: 'admin-password-365',
+    LOG_LEVEL: 'silent',
+    ...extra,
+  });
+}
+
+export interface Harness {
+  service: GuardianService;
+  store: SqliteStore;
+  plan: CommunityPlan;
+  devices: DeviceIdentity[];
+  dir: string;
+  baseUrl: string;
+  /** Stops the service and starts a new one on the same database file and the same ports. */
+  restart: (whileDown?: () => Promise<void>) => Promise<void>;
+  close: () => Promise<void>;
+}
+
+/**
+ * Starts the whole service on a fresh SQLite file with a small community (`grids` × `perGrid` homes).
+ * `restart` stops it and starts a new service on the same file, as after a crash or an upgrade.
+ */
+export async function startHarness(o: {
+  clock: Clock;
+  grids?: number;
+  perGrid?: number;
+  consoleDir?: string;
+  env?: Record<string, string>;
+}): Promise<Harness> {
+  const tmp = tempDir();
+  const file = join(tmp.path, 'guardian365.sqlite');
+  let store = new SqliteStore(file);
+  await store.migrate();
+  const plan = planCommunity({
+    grids: o.grids ?? 2,
+    householdsPerGrid: o.perGrid ?? 2,
+    staffPassword: TEST_PASSWORD,
+  });
+  const devices = await seedCommunity(store, plan, o.clock.now());
+  let config = testConfig(tmp.path, o.env);
+  const make = () =>
+    new GuardianService({ config, clock: o.clock, log: silentLogger(), store, consoleDir: o.consoleDir });
+  const h: Harness = {
+    service: make(),
+    store,
+    plan,
+    devices,
+    dir: tmp.path,
+    baseUrl: '',
+    restart: async (whileDown?: () => Promise<void>) => {
+      // Same ports, as a restarted deployment: clients reconnect to where they were.
+      config = testConfig(tmp.path, {
+        ...o.env,
+        HTTP_PORT: String(h.service.httpPort),
+        MQTT_PORT: String(h.service.mqttPort),
+      });
+      await h.service.stop();
+      await store.close();
+      await whileDown?.();
+      store = new SqliteStore(file);
+      h.store = store;
+      h.service = make();
+      await h.service.start();
+      h.baseUrl = `http://127.0.0.1:${h.service.httpPort}`;
+    },
+    close: async () => {
+      await h.service.stop();
+      await store.close();
+      tmp.remove();
+    },
+  };
+  await h.service.start();
+  h.baseUrl = `http://127.0.0.1:${h.service.httpPort}`;
+  return h;
+}
+
+export async function login(baseUrl: string, username: string, password = TEST_PASSWORD): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (!res.ok) throw new Error(`login ${username}: HTTP ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+export async function apiCall<T = Record<string, unknown>>(
+  baseUrl: string,
+  token: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as T };
+}
+
+/** Polls `check` until it returns a value (not undefined/false) or the time runs out. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

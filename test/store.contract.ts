@@ -1,0 +1,237 @@
+/**
+ * The storage contract: every backend (SQLite now, PostgreSQL next) must pass this same suite
+ * (aedes-persistence's abstract.js, for our Store).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { raise } from '../dispatcher/alerts/lifecycle.ts';
+import type { Alert } from '../dispatcher/alerts/model.ts';
+import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
+import type { EventRecord } from '../gateway/ports.ts';
+
+export interface StoreFactory {
+  open(): Promise<Store>;
+  /** Closes and reopens the same database (durability across restarts). */
+  reopen(s: Store): Promise<Store>;
+  destroy(s: Store): Promise<void>;
+}
+
+const T = Date.UTC(2026, 2, 10, 2, 0);
+
+const record = (over: Partial<EventRecord> = {}): EventRecord => ({
+  deviceId: 'h1-fall',
+  homeId: 'h1',
+  receivedAt: T,
+  topic: 'g365/v1/homes/h1/devices/h1-fall/events',
+  status: 'accepted',
+  ts: T,
+  type: 'fall',
+  deviceSeq: 1,
+  body: JSON.stringify({ type: 'fall', ts: T, state: 'detected', seq: 1 }),
+  reason: null,
+  flags: [],
+  ...over,
+});
+
+const alert = (id = 'al_1', householdId = 'h1'): Alert =>
+  raise(
+    {
+      rule: 'FALL',
+      householdId,
+      deviceId: 'h1-fall',
+      at: T,
+      evidence: { seq: 1, deviceId: 'h1-fall', type: 'fall', at: T, summary: 'fall' },
+      explanation: { zh: '跌倒', en: 'fall' },
+    },
+    { id, gridId: 'g1', community: 'c', responders: ['p1'] },
+  ).alert;
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await factory.open();
+      await store.migrate();
+      await store.upsertGrid({ id: 'g1', name: 'Grid 1', community: 'c', leaderId: null });
+      await store.upsertHousehold({
+        id: 'h1',
+        gridId: 'g1',
+        address: { building: '1', unit: '1', room: '101' },
+        residents: [{ name: 'Wang', age: 80 }],
+        contacts: [],
+        accessNotes: 'key with neighbour',
+        routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
+        awayUntil: null,
+        awayReason: null,
+      });
+    });
+    afterEach(async () => {
+      await factory.destroy(store);
+    });
+
+    it('migrates idempotently: a second migrate applies nothing', async () => {
+      expect(await store.migrate()).toBe(0);
+    });
+
+    it('assigns increasing sequence numbers to appended events and reads back accepted ones in order', async () => {
+      const out = await store.appendEvents([
+        record({ deviceSeq: 1 }),
+        record({
+          status: 'rejected',
+          deviceSeq: null,
+          type: null,
+          body: '{bad',
+          reason: 'payload is not valid JSON',
+        }),
+        record({ deviceSeq: 2 }),
+      ]);
+      expect(out.map((o) => o.duplicate)).toEqual([false, false, false]);
+      const seqs = out.map((o) => o.seq!);
+      expect(seqs[1]! > seqs[0]! && seqs[2]! > seqs[1]!).toBe(true);
+      const read = await store.readEvents(0, 10);
+      expect(read.map((e) => e.seq)).toEqual([seqs[0], seqs[2]]);
+      expect(read[0]!.event).toMatchObject({ type: 'fall', state: 'detected' });
+      expect(await store.countEvents('rejected')).toBe(1);
+    });
+
+    it('records a repeated device seq once', async () => {
+      await store.appendEvents([record({ deviceSeq: 7 })]);
+      const again = await store.appendEvents([record({ deviceSeq: 7 }), record({ deviceSeq: 8 })]);
+      expect(again.map((o) => o.duplicate)).toEqual([true, false]);
+      expect(await store.countEvents('accepted')).toBe(2);
+    });
+
+    it('keeps appended events across a reopen', async () => {
+      await store.appendEvents([record({ deviceSeq: 1 }), record({ deviceSeq: 2 })]);
+      store = await factory.reopen(store);
+      expect(await store.countEvents()).toBe(2);
+    });
+
+    it('commits raised alerts, history, home state and the cursor together', async () => {
+      const a = alert();
+      await store.commitRules({
+        cursor: { name: 'rules', seq: 42 },
+        homeStates: [{ homeId: 'h1', state: { lastMotionAt: 5 } }],
+        raised: [a],
+        updated: [],
+        history: [
+          {
+            alertId: a.id,
+            at: T,
+            action: 'raised',
+            fromState: null,
+            toState: 'raised',
+            actor: 'rules',
+            channel: 'system',
+            data: {},
+          },
+        ],
+      });
+      expect(await store.getCursor('rules')).toBe(42);
+      expect((await store.loadHomeStates()).get('h1')).toEqual({ lastMotionAt: 5 });
+      expect((await store.getAlert(a.id))?.rule).toBe('FALL');
+      expect((await store.findOpenAlert('h1', 'FALL'))?.id).toBe(a.id);
+      expect(await store.alertHistory(a.id)).toHaveLength(1);
+      expect(a.changeSeq).toBeGreaterThan(0);
+    });
+
+    it('refuses a second open alert of the same rule for a household', async () => {
+      await store.saveAlert(alert('al_1'), []);
+      await expect(store.saveAlert(alert('al_2'), [])).rejects.toThrow();
+    });
+
+    it('refuses a stale write (optimistic concurrency)', async () => {
+      const a = alert();
+      await store.saveAlert(a, []);
+      const v2 = { ...a, state: 'accepted' as const, version: 2 };
+      await store.saveAlert(v2, []);
+      await expect(store.saveAlert({ ...a, state: 'cancelled', version: 2 }, [])).rejects.toBeInstanceOf(
+        StaleWriteError,
+      );
+      expect((await store.getAlert(a.id))?.state).toBe('accepted');
+    });
+
+    it('lists changes after a change sequence, in order', async () => {
+      const a = alert('al_1', 'h1');
+      await store.saveAlert(a, []);
+      const seq = await store.currentChangeSeq();
+      await store.saveAlert({ ...a, state: 'accepted', version: 2 }, []);
+      const changes = await store.alertChangesSince(seq, 10);
+      expect(changes.map((c) => [c.id, c.state])).toEqual([['al_1', 'accepted']]);
+      expect(changes[0]!.changeSeq).toBe(seq + 1);
+    });
+
+    it('lists open alerts with a pending escalation step for re-arming at start', async () => {
+      const a = alert();
+      await store.saveAlert(a, []);
+      expect((await store.listPendingEscalations()).map((x) => x.id)).toEqual([a.id]);
+      await store.saveAlert({ ...a, state: 'resolved', nextStepAt: null, version: 2 }, []);
+      expect(await store.listPendingEscalations()).toEqual([]);
+      expect(await store.findOpenAlert('h1', 'FALL')).toBeNull();
+    });
+
+    it('stores devices with presence and rejected counts', async () => {
+      await store.createDevice({
+        id: 'd1',
+        homeId: 'h1',
+        kind: 'motion',
+        room: 'living',
+        secretHash: 'x',
+        createdAt: T,
+      });
+      await store.updatePresence([
+        { deviceId: 'd1', online: true, lastSeenAt: T + 5, battery: 80, rejectedDelta: 2 },
+      ]);
+      await store.updatePresence([{ deviceId: 'd1', rejectedDelta: 1 }]);
+      expect(await store.getDeviceState('d1')).toMatchObject({
+        online: true,
+        lastSeenAt: T + 5,
+        battery: 80,
+        rejectedCount: 3,
+      });
+      expect((await store.findDevice('d1'))?.homeId).toBe('h1');
+      expect(await store.setDeviceDisabled('d1', true)).toBe(true);
+      expect((await store.findDevice('d1'))?.disabled).toBe(true);
+    });
+
+    it('keeps staff, roster, overrides, sessions and audit entries', async () => {
+      await store.createStaff({
+        id: 's1',
+        name: 'Li',
+        phone: '1',
+        roles: ['grid_worker'],
+        gridIds: ['g1'],
+        username: 'li',
+        passwordHash: 'h',
+      });
+      expect((await store.getStaffByUsername('li'))?.id).toBe('s1');
+      await store.setRoster('g1', [{ gridId: 'g1', shift: 'day', weekdays: [], staffIds: ['s1'] }]);
+      await store.setRoster('g1', [{ gridId: 'g1', shift: 'night', weekdays: [1], staffIds: ['s1'] }]);
+      expect(await store.listRoster('g1')).toEqual([
+        { gridId: 'g1', shift: 'night', weekdays: [1], staffIds: ['s1'] },
+      ]);
+      await store.addOverride({
+        id: 'o1',
+        gridId: 'g1',
+        date: '2026-03-10',
+        shift: 'day',
+        kind: 'leave',
+        staffId: 's1',
+        replacementId: null,
+      });
+      expect(await store.listOverrides('g1')).toHaveLength(1);
+      await store.createSession({ tokenHash: 't', staffId: 's1', createdAt: T, expiresAt: T + 1 });
+      expect((await store.getSession('t'))?.staffId).toBe('s1');
+      await store.deleteSession('t');
+      expect(await store.getSession('t')).toBeNull();
+      await store.audit({
+        at: T,
+        actor: 's1',
+        action: 'household.read_access_notes',
+        target: 'h1',
+        detail: {},
+      });
+      expect((await store.listAudit(10))[0]).toMatchObject({ actor: 's1', target: 'h1' });
+    });
+  });
+}
