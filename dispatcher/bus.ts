@@ -2,12 +2,16 @@
  * The typed event map through which dispatcher modules talk (Zigbee2MQTT's eventBus, typed). Emitting is
  * synchronous; listeners must not throw (the bus logs and swallows so one listener cannot stop another).
  */
+
+import type { LoggedEvent } from '../gateway/ports.ts';
 import type { Logger } from '../kernel/log.ts';
 import type { Alert } from './alerts/model.ts';
 
 export interface BusEvents {
   /** An alert was raised or changed; carries the stored state after the change. */
   alertChanged: { alert: Alert; action: string };
+  /** Events the rules just processed, in log order (after their alerts were committed). */
+  deviceEvents: { events: LoggedEvent[] };
   /** A delivery attempt on one channel. */
   delivery: { alertId: string; staffId: string | null; channel: string; ok: boolean; error: string | null };
 }

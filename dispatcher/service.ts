@@ -136,6 +136,7 @@ export class GuardianService {
           for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
           this.alerts.onCommitted(raised, updated, actions);
         },
+        onEvents: (events) => this.bus.emit('deviceEvents', { events }),
       });
 
       // → API and live push

@@ -2,7 +2,7 @@
  * What the gateway needs from storage, stated by the gateway. The dispatcher's store implements it; the
  * gateway never imports the dispatcher.
  */
-import type { DeviceEvent, DeviceKind } from './protocol.ts';
+import type { DeviceKind, LogEvent } from './protocol.ts';
 
 export interface DeviceCredentials {
   id: string;
@@ -40,7 +40,7 @@ export interface LoggedEvent {
   receivedAt: number;
   ts: number;
   flags: string[];
-  event: DeviceEvent;
+  event: LogEvent;
 }
 
 export interface PresenceUpdate {

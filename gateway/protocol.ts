@@ -106,6 +106,21 @@ export type DeviceEventInput = z.input<typeof deviceEvent>;
 
 export const statusPayload = z.enum(['online', 'offline']);
 
+/**
+ * Presence transitions are written to the event log by the gateway itself (never accepted from a device),
+ * so the rules consume them in log order and a replay of the log sees the same connects and disconnects.
+ * `cause`: connect, disconnect (clean), will (will message or retained status), keepalive (timeout).
+ */
+export interface PresenceEvent {
+  type: 'presence';
+  ts: number;
+  state: 'online' | 'offline';
+  cause: 'connect' | 'disconnect' | 'will' | 'keepalive' | 'status';
+}
+
+/** What the event log holds for the rules: a validated device event or a gateway presence record. */
+export type LogEvent = DeviceEvent | PresenceEvent;
+
 export interface ErrorReport {
   reason: string;
   topic: string;

@@ -34,6 +34,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Staff } from '../registry.ts';
 import type { Store } from '../store/store.ts';
 import { alertRoutes } from './alerts.ts';
+import { deviceRoutes } from './devices.ts';
 import { registryRoutes } from './registry.ts';
 import { sessionRoutes } from './session.ts';
 
@@ -153,6 +154,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(sessionRoutes(deps));
   await app.register(alertRoutes(deps));
   await app.register(registryRoutes(deps));
+  await app.register(deviceRoutes(deps));
 
   const dir = deps.consoleDir ? resolve(deps.consoleDir) : null;
   if (dir && existsSync(dir)) {

@@ -4,10 +4,10 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { can, mayViewGrid, visibleGrids } from '../access.ts';
-import { deviceInput, gridInput, householdInput, staffInput } from '../registry.ts';
+import { gridInput, householdInput, staffInput } from '../registry.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
@@ -170,35 +170,6 @@ export const registryRoutes =
         return { household: notes === undefined ? rest : { ...rest, accessNotes: notes }, devices, alerts };
       },
     );
-
-    app.post('/api/devices', { schema: { body: deviceInput } }, async (req, reply) => {
-      const actor = requireStaff(req, 'registry.write');
-      if (!(await store.getHousehold(req.body.homeId))) {
-        throw new HttpError(400, 'bad_request', `body.homeId: no household ${req.body.homeId}`, {
-          field: 'body.homeId',
-        });
-      }
-      if (await store.getDeviceState(req.body.id))
-        throw new HttpError(409, 'conflict', `device ${req.body.id} exists`);
-      const secret = newSecret();
-      await store.createDevice({
-        ...req.body,
-        secretHash: await hashSecret(secret),
-        createdAt: deps.clock.now(),
-      });
-      deps.directory.invalidateHome(req.body.homeId);
-      await audit(actor.id, 'device.provision', req.body.id);
-      // The secret is shown once, here, and stored only as a salted hash.
-      return reply.code(201).send({ id: req.body.id, secret });
-    });
-    app.get('/api/devices/:id', { schema: { params: idParam } }, async (req) => {
-      const staff = requireStaff(req);
-      const d = await store.getDeviceState(req.params.id);
-      const h = d ? await store.getHousehold(d.homeId) : null;
-      if (!d || !h || !mayViewGrid(staff, h.gridId))
-        throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
-      return { device: d };
-    });
 
     app.get(
       '/api/audit',

@@ -157,6 +157,8 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
       break;
     case 'door':
       break;
+    case 'presence':
+      break;
   }
   return { state: next, triggers, clearances };
 }

@@ -3,6 +3,8 @@
  * them, and commits the raised and changed alerts together with the new cursor and the homes' rule state
  * in one transaction: after a crash it resumes from the cursor and never raises an alert twice (SPEC §9).
  */
+
+import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
@@ -22,6 +24,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Called after each commit with the alerts raised and changed, as stored. */
   onCommitted: (raised: Alert[], updated: Alert[], actions: Map<string, string>) => void;
+  /** Called after each commit with the events just processed (e.g. a door opening suggests arrival). */
+  onEvents?: (events: LoggedEvent[]) => void;
 }
 
 export class RulesPipeline {
@@ -174,5 +178,6 @@ export class RulesPipeline {
     this.cursor = last;
     this.processed += events.length;
     this.deps.onCommitted(raisedList, updatedList, actions);
+    this.deps.onEvents?.(events);
   }
 }
