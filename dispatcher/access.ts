@@ -15,6 +15,19 @@ export type Permission =
   | 'reports.read'
   | 'audit.read';
 
+export const PERMISSIONS: readonly Permission[] = [
+  'alerts.read.all',
+  'alerts.act.all',
+  'alerts.respond',
+  'households.read.all',
+  'households.read.own',
+  'households.sensitive',
+  'registry.write',
+  'registry.read',
+  'reports.read',
+  'audit.read',
+];
+
 const BY_ROLE: Record<StaffRole, Permission[]> = {
   admin: [
     'alerts.read.all',
@@ -57,4 +70,18 @@ export function visibleGrids(staff: Pick<Staff, 'roles' | 'gridIds'>): string[] 
 export function mayViewGrid(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId: string): boolean {
   const grids = visibleGrids(staff);
   return grids === null || grids.includes(gridId);
+}
+
+/** Everything this person may do, for the console to decide which pages to show (the API still checks each). */
+export function permissionsOf(staff: Pick<Staff, 'roles'>): Permission[] {
+  return PERMISSIONS.filter((p) => can(staff, p));
+}
+
+/**
+ * The household file (SPEC §4, §8): dispatch roles read every household, responders only those of the
+ * grids they cover. Anyone else reads none.
+ */
+export function mayReadHousehold(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId: string): boolean {
+  if (can(staff, 'households.read.all')) return true;
+  return can(staff, 'households.read.own') && staff.gridIds.includes(gridId);
 }

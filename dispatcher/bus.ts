@@ -6,6 +6,8 @@
 import type { LoggedEvent } from '../gateway/ports.ts';
 import type { Logger } from '../kernel/log.ts';
 import type { Alert } from './alerts/model.ts';
+import type { ChannelHealth } from './notify/notifier.ts';
+import type { DutyGapReport, HandoverReport } from './routing/duty-watch.ts';
 
 export interface BusEvents {
   /** An alert was raised or changed; carries the stored state after the change. */
@@ -14,6 +16,14 @@ export interface BusEvents {
   deviceEvents: { events: LoggedEvent[] };
   /** A delivery attempt on one channel. */
   delivery: { alertId: string; staffId: string | null; channel: string; ok: boolean; error: string | null };
+  /** A notification channel started or stopped failing (SPEC §7). */
+  channelHealth: ChannelHealth;
+  /** Grids with nobody on duty, before a shift starts or while it runs (SPEC §4). */
+  dutyGap: DutyGapReport;
+  /** A shift started: the open alerts it inherits (SPEC §6). */
+  handover: HandoverReport;
+  /** A door opened at the household after the responder went en route (SPEC §6). */
+  arrivalSuggested: { alert: Alert };
 }
 
 type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { rulesConfigInput } from './rules/settings.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):([0-5]\d)$/, 'expected a time of day HH:MM');
@@ -20,6 +21,14 @@ function validZone(zone: string): boolean {
 export const configSchema = z.object({
   MQTT_PORT: port.default(1883),
   MQTT_HOST: z.string().default('0.0.0.0'),
+  /** MQTT over TLS (issue 7 item 7): enabled when the port, certificate and key (PEM files) are all set. */
+  MQTT_TLS_PORT: port.optional(),
+  MQTT_TLS_CERT: z.string().min(1).optional(),
+  MQTT_TLS_KEY: z.string().min(1).optional(),
+  /** MQTT over WebSocket: enabled when set. */
+  MQTT_WS_PORT: port.optional(),
+  /** Per-device publish limit (messages per second, sustained); a flood is throttled and counted. */
+  MQTT_DEVICE_RATE: z.coerce.number().positive().default(50),
   HTTP_PORT: port.default(8080),
   HTTP_HOST: z.string().default('0.0.0.0'),
   DATA_DIR: z.string().min(1).default('./data'),
@@ -37,12 +46,24 @@ export const configSchema = z.object({
     .refine(validZone, 'expected an IANA time zone such as Asia/Shanghai'),
   DAY_SHIFT_START: hhmm.default('08:00'),
   NIGHT_SHIFT_START: hhmm.default('20:00'),
+  /** SPEC §4: minutes before a shift starts at which grids with nobody on duty are flagged. */
+  DUTY_WARN_MINUTES: z.coerce.number().int().min(0).max(600).default(30),
   ADMIN_PASSWORD: z.string().min(8, 'expected at least 8 characters').optional(),
   WEBHOOK_URL: z.url({ message: 'expected an http(s) URL' }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_HOURS: z.coerce.number().positive().default(12),
+  /**
+   * Simulated time, for demos and simulations only (issue 6): the service clock runs CLOCK_SPEED times
+   * faster than real time, starting at CLOCK_START (RFC 3339; default: now). 1 and unset: the system clock.
+   */
+  CLOCK_SPEED: z.coerce.number().positive().max(100_000, 'expected at most 100000').default(1),
+  CLOCK_START: z.iso
+    .datetime({ offset: true, message: 'expected an RFC 3339 date-time such as 2026-03-10T06:00:00+08:00' })
+    .optional(),
   CONFIG_FILE: z.string().optional(),
+  /** Rule thresholds in minutes by rule id (SPEC §5), e.g. {"thresholds":{"INACTIVITY":180}}: JSON or a config-file object. */
+  RULES: rulesConfigInput.default({ thresholds: {} }),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -87,6 +108,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (influx.some(Boolean) && !influx.every(Boolean)) {
     throw new ConfigError([
       'INFLUX_URL, INFLUX_TOKEN, INFLUX_ORG and INFLUX_BUCKET: set all four to enable InfluxDB, or none',
+    ]);
+  }
+  const tls = [c.MQTT_TLS_PORT, c.MQTT_TLS_CERT, c.MQTT_TLS_KEY];
+  if (tls.some((v) => v !== undefined) && !tls.every((v) => v !== undefined)) {
+    throw new ConfigError([
+      'MQTT_TLS_PORT, MQTT_TLS_CERT and MQTT_TLS_KEY: set all three to enable MQTT over TLS, or none',
     ]);
   }
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET)

@@ -4,7 +4,7 @@
  */
 import type { DeviceKind } from '../gateway/protocol.ts';
 import type { Grid, Household } from './registry.ts';
-import { type Duty, onDuty } from './routing/roster.ts';
+import { type Duty, onDuty, type RosterEntry, type RosterOverride } from './routing/roster.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
 import type { Store } from './store/store.ts';
 
@@ -57,6 +57,20 @@ export class Directory {
     this.roster ??= await this.deps.store.listRoster();
     this.overrides ??= await this.deps.store.listOverrides();
     return onDuty(gridId, at, this.deps.zone, this.deps.shifts, this.roster, this.overrides);
+  }
+
+  /** Who covers this household at `at`, in order (SPEC §6); null when the household is unknown. */
+  async coverage(householdId: string, at: number): Promise<(Duty & { gridId: string }) | null> {
+    const info = await this.home(householdId);
+    if (!info) return null;
+    return { gridId: info.grid.id, ...(await this.duty(info.grid.id, at)) };
+  }
+
+  /** The roster and overrides as values, for pure questions about future shifts. */
+  async rosterValues(): Promise<{ roster: RosterEntry[]; overrides: RosterOverride[] }> {
+    this.roster ??= await this.deps.store.listRoster();
+    this.overrides ??= await this.deps.store.listOverrides();
+    return { roster: this.roster, overrides: this.overrides };
   }
 
   invalidateHome(homeId?: string): void {

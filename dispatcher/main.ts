@@ -6,8 +6,9 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SystemClock } from '../kernel/clock.ts';
+import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
+import { instant } from '../kernel/time.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { GuardianService, PortInUseError } from './service.ts';
 
@@ -20,7 +21,14 @@ async function main(): Promise<void> {
   if (demo && !env.DATA_DIR) env.DATA_DIR = './data/demo';
   const config = loadConfig(env);
   const log = createLogger({ level: config.LOG_LEVEL });
-  const clock = new SystemClock();
+  // Simulated time only when asked for (CLOCK_SPEED / CLOCK_START); the system clock otherwise.
+  const simulated = config.CLOCK_SPEED !== 1 || config.CLOCK_START !== undefined;
+  const clock: Clock = simulated
+    ? new ScaledClock(
+        instant(config.CLOCK_START ? Date.parse(config.CLOCK_START) : Date.now()),
+        config.CLOCK_SPEED,
+      )
+    : new SystemClock();
   const service = new GuardianService({ config, clock, log, consoleDir: join(root, 'console', 'public') });
   await service.start();
 
@@ -33,6 +41,10 @@ async function main(): Promise<void> {
     `  MQTT      mqtt://localhost:${service.mqttPort}`,
     `  data      ${config.DATABASE_URL ?? config.DATA_DIR}`,
   ];
+  if (simulated)
+    lines.push(
+      `  clock     SIMULATED: ×${config.CLOCK_SPEED} from ${new Date(clock.now()).toISOString()} (CLOCK_SPEED, CLOCK_START)`,
+    );
   if (service.generatedAdminPassword) {
     lines.push(
       `  admin login: admin / ${service.generatedAdminPassword}   (shown once; set ADMIN_PASSWORD to choose it)`,
@@ -61,8 +73,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    await stopDemo?.();
+    // The service first: its gateway records no presence while shutting down, whereas the demo's devices
+    // leaving first would each look like a device going offline (SPEC §5 DEVICE_OFFLINE).
     await service.stop();
+    await stopDemo?.();
     log.flush();
     process.exit(0);
   };

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (SPEC §12) through prom-client, one registry per service instance (tests run several).
  */
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { GatewayMetrics } from '../gateway/gateway.ts';
 
 export interface Metrics {
@@ -10,6 +10,8 @@ export interface Metrics {
   alertsRaised: Counter<'rule'>;
   notificationFailures: Counter<'channel'>;
   alertsByState: Gauge<'state'>;
+  /** Durable event-log writes (one per group-commit batch), seconds. */
+  eventLogWrite: Histogram;
 }
 
 export function createMetrics(
@@ -37,6 +39,53 @@ export function createMetrics(
   );
   g('g365_mqtt_auth_failures_total', 'refused MQTT logins', (m) => m.authFailures);
   g('g365_mqtt_acl_denied_total', 'publishes and subscriptions refused by the topic ACL', (m) => m.aclDenied);
+  // Gateway (issue 7 item 9): devices, auth, ACL, hygiene, throttling, admission, telemetry.
+  g('g365_devices_online', 'devices with a live MQTT session now', (m) => m.devicesOnline);
+  g('g365_mqtt_auth_throttled_total', 'logins slowed down by the brute-force limit', (m) => m.authThrottled);
+  g('g365_mqtt_throttled_total', 'publishes held back by the per-device rate limit', (m) => m.throttled);
+  g(
+    'g365_mqtt_admission_closed_total',
+    'times the gateway stopped reading sockets because the event log was behind',
+    (m) => m.admissionClosed,
+  );
+  g('g365_event_log_queue', 'records waiting for the durable event log', (m) => m.logQueueDepth);
+  g('g365_presence_records_total', 'presence transitions written to the event log', (m) => m.presenceRecords);
+  g(
+    'g365_telemetry_dropped_total',
+    'telemetry points dropped (buffer full or InfluxDB away)',
+    (m) => m.telemetryDropped,
+  );
+  g('g365_telemetry_written_total', 'telemetry points written to InfluxDB', (m) => m.telemetryWritten);
+  const byLabel = (
+    name: string,
+    help: string,
+    label: string,
+    read: (m: GatewayMetrics) => Map<string, number>,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        const m = gateway();
+        if (!m) return;
+        for (const [k, n] of read(m)) this.set({ [label]: k }, n);
+      },
+    });
+  byLabel('g365_mqtt_acl_denied_by_kind_total', 'ACL refusals by kind', 'kind', (m) => m.aclDeniedByKind);
+  byLabel(
+    'g365_mqtt_protocol_violations_total',
+    'connections closed by the protocol guard, by reason',
+    'reason',
+    (m) => m.violationsByReason,
+  );
+  const eventLogWrite = new Histogram({
+    name: 'g365_event_log_write_seconds',
+    help: 'durable event-log writes (one group-commit batch each)',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
   new Gauge({
     name: 'g365_events_rejected_total',
     help: 'device messages rejected by validation, by reason',
@@ -61,6 +110,7 @@ export function createMetrics(
   return {
     registry,
     alertsByState,
+    eventLogWrite,
     httpBadRequests: new Counter({
       name: 'g365_http_bad_requests_total',
       help: 'HTTP requests refused as invalid',

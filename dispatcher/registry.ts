@@ -52,6 +52,8 @@ export const routineProfile = z.strictObject({
   wakeTime: hhmm.default('07:30'),
   /** Per-household threshold overrides in minutes, by rule. */
   thresholds: z.record(z.string(), z.number().positive()).default({}),
+  /** Opt in to learned routine baselines that sharpen NO_MORNING_ACTIVITY and INACTIVITY (dispatcher/rules/baseline.ts). */
+  learnBaseline: z.boolean().optional(),
 });
 export type RoutineProfile = z.output<typeof routineProfile>;
 

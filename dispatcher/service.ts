@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { AlertService } from './alerts/service.ts';
@@ -22,6 +23,7 @@ import { Directory } from './directory.ts';
 import { LiveServer } from './live/live.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { type Channel, mqttChannel, Notifier, webhookChannel } from './notify/notifier.ts';
+import { DutyWatch } from './routing/duty-watch.ts';
 import { RulesPipeline } from './rules/pipeline.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
@@ -45,6 +47,8 @@ export class GuardianService {
   auth!: Auth;
   metrics!: Metrics;
   bus!: Bus;
+  dutyWatch!: DutyWatch;
+  notifier!: Notifier;
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
   private http: HttpServer | undefined;
@@ -86,6 +90,23 @@ export class GuardianService {
         log: log.child({ module: 'gateway' }),
         port: config.MQTT_PORT,
         host: config.MQTT_HOST,
+        tls:
+          config.MQTT_TLS_PORT !== undefined && config.MQTT_TLS_CERT && config.MQTT_TLS_KEY
+            ? { port: config.MQTT_TLS_PORT, certFile: config.MQTT_TLS_CERT, keyFile: config.MQTT_TLS_KEY }
+            : undefined,
+        ws: config.MQTT_WS_PORT !== undefined ? { port: config.MQTT_WS_PORT } : undefined,
+        limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
+        telemetry:
+          config.INFLUX_URL && config.INFLUX_TOKEN && config.INFLUX_ORG && config.INFLUX_BUCKET
+            ? new InfluxTelemetry({
+                url: config.INFLUX_URL,
+                token: config.INFLUX_TOKEN,
+                org: config.INFLUX_ORG,
+                bucket: config.INFLUX_BUCKET,
+                log: log.child({ module: 'telemetry' }),
+              })
+            : undefined,
+        onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
         onEvents: () => this.pipeline.wake(),
         authenticateStaff: async (staffId, token) => (await this.auth.authenticate(token))?.id === staffId,
       });
@@ -113,6 +134,7 @@ export class GuardianService {
         log: log.child({ module: 'notify' }),
         channels,
       });
+      this.notifier = notifier;
 
       // → alerts, routing, escalation and SLA
       this.alerts = new AlertService({
@@ -125,6 +147,17 @@ export class GuardianService {
         supervisorsFor: async () =>
           (await store.listStaff()).filter((s) => s.roles.includes('supervisor')).map((s) => s.id),
       });
+      // A door opening after en route suggests arrival (SPEC §6).
+      this.bus.on('deviceEvents', ({ events }) => this.alerts.onDeviceEvents(events));
+      // Shift edges: unstaffed grids before each shift, the handover list at its start (SPEC §4, §6).
+      this.dutyWatch = new DutyWatch({
+        store,
+        directory: this.directory,
+        clock,
+        log: log.child({ module: 'duty' }),
+        bus: this.bus,
+        warnBefore: config.DUTY_WARN_MINUTES * 60_000,
+      });
 
       // → rules: consume the log from the stored cursor
       this.pipeline = new RulesPipeline({
@@ -132,6 +165,7 @@ export class GuardianService {
         directory: this.directory,
         clock,
         log: log.child({ module: 'rules' }),
+        rules: config.RULES,
         onCommitted: (raised, updated, actions) => {
           for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
           this.alerts.onCommitted(raised, updated, actions);
@@ -161,7 +195,11 @@ export class GuardianService {
         directory: this.directory,
         metrics: this.metrics,
         consoleDir: this.opts.consoleDir,
+        notifier,
+        dutyWatch: this.dutyWatch,
+        revokeDevice: (id) => this.gateway.revokeDevice(id),
         ready: () => this.started,
+        rules: config.RULES,
       });
       await app.ready();
       this.http.on('request', (req, res) => app.routing(req, res));
@@ -169,9 +207,13 @@ export class GuardianService {
 
       // Start order: state first (escalation timers, rules catch-up), then open the doors.
       await this.alerts.start();
+      this.dutyWatch.start();
       await this.pipeline.start();
-      await this.gateway.start().catch((e: NodeJS.ErrnoException) => {
-        throw e.code === 'EADDRINUSE' ? new PortInUseError('MQTT_PORT', config.MQTT_PORT) : e;
+      await this.gateway.start().catch((e: NodeJS.ErrnoException & { listener?: string }) => {
+        if (e.code !== 'EADDRINUSE') throw e;
+        if (e.listener === 'tls') throw new PortInUseError('MQTT_TLS_PORT', config.MQTT_TLS_PORT ?? 0);
+        if (e.listener === 'ws') throw new PortInUseError('MQTT_WS_PORT', config.MQTT_WS_PORT ?? 0);
+        throw new PortInUseError('MQTT_PORT', config.MQTT_PORT);
       });
       await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
       this.started = true;
@@ -193,6 +235,7 @@ export class GuardianService {
     }
     await this.gateway?.stop().catch(() => {});
     await this.pipeline?.stop();
+    this.dutyWatch?.stop();
     await this.alerts?.stop();
     if (this.ownsStore) await this.store?.close();
   }

@@ -18,6 +18,8 @@ export interface GroupCommitOptions {
   /** Called after each committed batch with the records and their outcomes, in log order. */
   onCommitted?: (records: EventRecord[], outcomes: AppendOutcome[]) => void;
   onWriteLatency?: (ms: number, batchSize: number) => void;
+  /** Called after each batch, written or failed (admission control watches the queue depth). */
+  onBatchSettled?: () => void;
 }
 
 export class GroupCommitLog {
@@ -70,11 +72,13 @@ export class GroupCommitLog {
           outcomes = await this.opts.store.appendEvents(records);
         } catch (e) {
           for (const p of batch) p.reject(e);
+          this.opts.onBatchSettled?.();
           continue;
         }
         this.opts.onWriteLatency?.(performance.now() - started, batch.length);
         for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
         this.opts.onCommitted?.(records, outcomes);
+        this.opts.onBatchSettled?.();
       }
     } finally {
       this.flushing = false;

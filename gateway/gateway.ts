@@ -1,21 +1,26 @@
 /**
  * The device edge (SPEC §3): an aedes MQTT 3.1.1 broker that authenticates every device, enforces the
  * topic ACL, validates each payload, writes every message (accepted or rejected) to the durable log
- * before acknowledging it, tracks presence, and hands accepted events to the rules in-process.
+ * before acknowledging it, records presence transitions in the same log, exports telemetry, and hands
+ * accepted events to the rules in-process.
  *
  * Adapter only: decisions about alerts live downstream.
  */
 import { createHash } from 'node:crypto';
-import { type AddressInfo, createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { GroupCommitLog } from './event-log.ts';
+import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
+import { type Connection, Listeners } from './listeners.ts';
 import type { DeviceCredentials, EventRecord, GatewayStore, LoggedEvent, PresenceUpdate } from './ports.ts';
 import {
+  type DeviceEvent,
+  type LogEvent,
   MAX_EVENT_BYTES,
   MAX_FUTURE_SKEW_MS,
   MAX_PAST_SKEW_MS,
+  type PresenceEvent,
   parseDeviceTopic,
   parseStaffTopic,
   statusPayload,
@@ -23,35 +28,82 @@ import {
   validateEvent,
 } from './protocol.ts';
 import { verifySecret } from './secrets.ts';
+import type { InfluxTelemetry } from './telemetry.ts';
 
 export interface GatewayMetrics {
+  /** MQTT clients connected now (devices and staff apps). */
   connected: number;
+  /** Devices with a live session now. */
+  devicesOnline: number;
   accepted: number;
   duplicates: number;
   rejectedByReason: Map<string, number>;
   authFailures: number;
+  /** Login attempts slowed down by the brute-force limit. */
+  authThrottled: number;
   aclDenied: number;
+  /** ACL refusals by what was refused: publish, retain, subscribe, will. */
+  aclDeniedByKind: Map<string, number>;
+  /** Connections closed by the protocol guard, by reason (hygiene.ts). */
+  violationsByReason: Map<string, number>;
+  /** PUBLISH packets held back by the per-device rate limit. */
+  throttled: number;
+  /** Times admission control stopped reading from sockets because the log was behind. */
+  admissionClosed: number;
+  presenceRecords: number;
   clientErrors: number;
+  /** Telemetry points dropped (buffer full or InfluxDB unavailable). */
+  telemetryDropped: number;
+  telemetryWritten: number;
+  /** Records waiting for the durable log now. */
+  logQueueDepth: number;
 }
 
 export interface GatewayDeps {
   store: GatewayStore;
   clock: Clock;
   log: Logger;
-  /** Accepted, non-duplicate events in log order, after they are durable. */
+  /** Accepted, non-duplicate events (device events and presence records) in log order, after they are durable. */
   onEvents?: (events: LoggedEvent[]) => void;
   /** Device presence changes (connect, disconnect, will, heartbeat). */
   onPresence?: (update: PresenceUpdate & { homeId: string }) => void;
+  /** Each durable log write: how long it took and how many records it carried. */
+  onLogWrite?: (ms: number, records: number) => void;
   /** Staff clients (responder apps) log in with username = staff id and password = an API token. */
   authenticateStaff?: (staffId: string, token: string) => Promise<boolean>;
+  /** Optional InfluxDB export of accepted events (SPEC §9). Started and stopped by the gateway. */
+  telemetry?: InfluxTelemetry;
   port?: number;
   host?: string;
+  /** MQTT over TLS, when configured (certificate and key as PEM files). */
+  tls?: { port: number; host?: string; certFile: string; keyFile: string };
+  /** MQTT over WebSocket, when configured. */
+  ws?: { port: number; host?: string; path?: string };
+  limits?: Partial<GuardLimits>;
+  /** Brute-force limit: failures from one address before each further attempt is delayed. */
+  loginFailuresAllowed?: number;
+  /** A complete CONNECT must arrive this soon after the connection opens. */
+  connectTimeoutMs?: number;
+  /** Admission control: stop reading sockets above `high` records waiting for the log, resume below `low`. */
+  admission?: { high: number; low: number };
 }
 
 type Identity = { kind: 'device'; device: DeviceCredentials } | { kind: 'staff'; staffId: string };
 
 const IDENTITY = Symbol('g365.identity');
-type IdentifiedClient = Client & { [IDENTITY]?: Identity };
+const KEEPALIVE_EXPIRED = Symbol('g365.keepaliveExpired');
+const SESSION_ENDED = Symbol('g365.sessionEnded');
+const SESSION_READY = Symbol('g365.sessionReady');
+type IdentifiedClient = Client & {
+  [IDENTITY]?: Identity;
+  [SESSION_READY]?: boolean;
+  [KEEPALIVE_EXPIRED]?: boolean;
+  [SESSION_ENDED]?: boolean;
+  /** aedes internals: set when the client sent DISCONNECT (a clean end), and the will before CONNACK. */
+  _disconnected?: boolean;
+  _will?: { topic: string; payload: Buffer; retain: boolean } | null;
+  conn: Connection;
+};
 
 class AuthError extends Error implements AuthenticateError {
   constructor(
@@ -62,44 +114,121 @@ class AuthError extends Error implements AuthenticateError {
   }
 }
 
+/** A record with its event still parsed, so the hand-off to the rules does not parse the body again. */
+type ParsedRecord = EventRecord & { parsed?: LogEvent };
+
+/** Log back-pressure: above this many records waiting, sockets are not read; below the low mark, again. */
+const ADMISSION = { high: 20_000, low: 5_000 };
+
+/**
+ * Repeated failed CONNECTs from one address are slowed down (issue 7 item 1): after `allowed` failures
+ * within the window, each further attempt waits 250 ms, doubling up to 8 s. Entries are bounded.
+ */
+class LoginLimiter {
+  private readonly failures = new Map<string, { n: number; last: number }>();
+  private static readonly WINDOW_MS = 10 * 60_000;
+  private static readonly MAX_ADDRESSES = 100_000;
+
+  constructor(private readonly allowed: number) {}
+
+  delayFor(address: string, now: number): number {
+    const f = this.failures.get(address);
+    if (!f) return 0;
+    if (now - f.last > LoginLimiter.WINDOW_MS) {
+      this.failures.delete(address);
+      return 0;
+    }
+    const over = f.n - this.allowed;
+    return over < 0 ? 0 : Math.min(250 * 2 ** over, 8_000);
+  }
+
+  failed(address: string, now: number): void {
+    const f = this.failures.get(address);
+    this.failures.delete(address);
+    if (this.failures.size >= LoginLimiter.MAX_ADDRESSES) {
+      const oldest = this.failures.keys().next().value;
+      if (oldest !== undefined) this.failures.delete(oldest);
+    }
+    const fresh = !f || now - f.last > LoginLimiter.WINDOW_MS;
+    this.failures.set(address, { n: fresh ? 1 : f.n + 1, last: now });
+  }
+}
+
+function bump(m: Map<string, number>, key: string, n = 1): void {
+  m.set(key, (m.get(key) ?? 0) + n);
+}
+
 export class Gateway {
-  readonly metrics: GatewayMetrics = {
+  private readonly m: GatewayMetrics = {
     connected: 0,
+    devicesOnline: 0,
     accepted: 0,
     duplicates: 0,
     rejectedByReason: new Map(),
     authFailures: 0,
+    authThrottled: 0,
     aclDenied: 0,
+    aclDeniedByKind: new Map(),
+    violationsByReason: new Map(),
+    throttled: 0,
+    admissionClosed: 0,
+    presenceRecords: 0,
     clientErrors: 0,
+    telemetryDropped: 0,
+    telemetryWritten: 0,
+    logQueueDepth: 0,
   };
   private broker: Aedes | undefined;
-  private server: Server | undefined;
-  private eventLog: GroupCommitLog;
+  private listeners: Listeners | undefined;
+  private readonly eventLog: GroupCommitLog;
+  private readonly admission = new Admission();
+  private readonly limits: GuardLimits;
+  private readonly logins: LoginLimiter;
   /** Successful logins remembered as a fast digest, so reconnect storms do not pay scrypt each time. */
   private readonly verified = new Map<string, string>();
+  /** The live session of each device: a presence change from a superseded session is ignored. */
+  private readonly sessions = new Map<string, IdentifiedClient>();
+  /** The last presence state written to the log per device, so repeated `online` status adds nothing. */
+  private readonly lastPresence = new Map<string, 'online' | 'offline'>();
   private readonly pendingPresence = new Map<string, PresenceUpdate>();
   private presenceScheduled = false;
   private presenceWrite: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   constructor(private readonly deps: GatewayDeps) {
+    this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.logins = new LoginLimiter(deps.loginFailuresAllowed ?? 5);
     this.eventLog = new GroupCommitLog({
       store: deps.store,
       onCommitted: (records, outcomes) => this.committed(records, outcomes),
+      onWriteLatency: (ms, n) => deps.onLogWrite?.(ms, n),
+      onBatchSettled: () => this.admit(),
     });
   }
 
+  /** The plain MQTT (TCP) port. */
   get port(): number {
-    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+    return this.listeners?.ports.tcp ?? 0;
+  }
+
+  get ports(): { tcp: number; tls: number; ws: number } {
+    return this.listeners?.ports ?? { tcp: 0, tls: 0, ws: 0 };
   }
 
   async start(): Promise<void> {
+    this.stopping = false;
     const broker = await Aedes.createBroker({
+      // Slow partial CONNECTs: the guard forwards only complete packets, so this bounds them (item 5).
+      connectTimeout: this.deps.connectTimeoutMs ?? 10_000,
+      maxTopicLevels: this.limits.maxTopicLevels,
+      maxInflightInbound: this.limits.maxInboundQos2,
+      maxClientsIdLength: 64,
       authenticate: (client, username, password, done) => {
         this.authenticate(client as IdentifiedClient, username, password).then(
           () => done(null, true),
           (e: unknown) => {
             if (e instanceof AuthError) {
-              this.metrics.authFailures++;
+              this.m.authFailures++;
               this.deps.log.info(
                 { clientId: client.id, reason: e.message, code: e.returnCode },
                 'mqtt login refused',
@@ -130,51 +259,62 @@ export class Gateway {
       authorizeSubscribe: (client, sub, done) => {
         const identity = (client as IdentifiedClient)[IDENTITY];
         if (identity && this.maySubscribe(identity, sub.topic)) return done(null, sub);
-        this.metrics.aclDenied++;
+        this.denied('subscribe');
         this.deps.log.info({ clientId: client.id, topic: sub.topic }, 'subscription refused by ACL');
         done(null, null); // SUBACK 0x80
       },
     });
     this.broker = broker;
-    broker.on('client', () => {
-      this.metrics.connected++;
-    });
-    broker.on('clientReady', (client) => this.presence(client as IdentifiedClient, true));
-    broker.on('clientDisconnect', (client) => {
-      this.metrics.connected = Math.max(0, this.metrics.connected - 1);
-      this.presence(client as IdentifiedClient, false);
+    broker.on('clientReady', (client) => this.sessionStarted(client as IdentifiedClient));
+    broker.on('clientDisconnect', (client) => this.sessionEnded(client as IdentifiedClient));
+    broker.on('keepaliveTimeout', (client) => {
+      (client as IdentifiedClient)[KEEPALIVE_EXPIRED] = true;
     });
     broker.on('clientError', (client, err) => {
-      this.metrics.clientErrors++;
+      this.m.clientErrors++;
       this.deps.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error');
     });
     broker.on('connectionError', (_client, err) => {
-      this.metrics.clientErrors++;
+      this.m.clientErrors++;
       this.deps.log.debug({ err: err.message }, 'mqtt connection error');
     });
 
-    const server = createServer({ noDelay: true }, (socket) => broker.handle(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.deps.port ?? 1883, this.deps.host ?? '0.0.0.0', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.deps.log.info({ port: this.port }, 'mqtt gateway listening');
+    this.deps.telemetry?.start();
+    const host = this.deps.host ?? '0.0.0.0';
+    this.listeners = new Listeners(
+      {
+        tcp: { port: this.deps.port ?? 1883, host },
+        tls: this.deps.tls && { ...this.deps.tls, host: this.deps.tls.host ?? host },
+        ws: this.deps.ws && { ...this.deps.ws, host: this.deps.ws.host ?? host },
+        maxFrameBytes: this.limits.maxPacketBytes + 5,
+      },
+      (conn) => this.accept(conn),
+    );
+    try {
+      await this.listeners.start();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.deps.log.info({ ports: this.ports }, 'mqtt gateway listening');
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
+    // Shutting down is not every device going offline: no presence records from here on.
+    this.stopping = true;
+    const listeners = this.listeners;
     const broker = this.broker;
-    this.server = undefined;
+    this.listeners = undefined;
     this.broker = undefined;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
+    const closing = listeners?.stop();
     if (broker) await new Promise<void>((r) => broker.close(() => r()));
+    await closing;
+    this.admission.open();
     await this.eventLog.drain();
     this.flushPresence();
     await this.presenceWrite;
+    await this.deps.telemetry?.stop();
+    this.sessions.clear();
   }
 
   /** Publishes from the service itself (staff notifications): QoS 1 so a native app gets it once connected. */
@@ -189,13 +329,91 @@ export class Gateway {
     );
   }
 
+  /**
+   * After a device is disabled or its secret rotated: forget the cached verification and end its live
+   * session, so the old secret or the disabled device is out now, not at its next reconnect.
+   */
+  revokeDevice(deviceId: string): boolean {
+    this.verified.delete(deviceId);
+    const client = this.sessions.get(deviceId);
+    if (!client) return false;
+    this.deps.log.info({ deviceId }, 'device session ended after a credential change');
+    client.close();
+    return true;
+  }
+
+  /** The gateway's counters, with the live figures read now (for /metrics). */
+  get metrics(): GatewayMetrics {
+    const m = this.m;
+    m.connected = this.broker?.connectedClients ?? 0;
+    m.devicesOnline = this.sessions.size;
+    m.logQueueDepth = this.eventLog.depth;
+    if (this.deps.telemetry) {
+      m.telemetryDropped = this.deps.telemetry.stats.dropped;
+      m.telemetryWritten = this.deps.telemetry.stats.written;
+    }
+    return m;
+  }
+
+  private accept(conn: Connection): void {
+    const broker = this.broker;
+    if (!broker) {
+      conn.destroy();
+      return;
+    }
+    const guard = new MqttGuard(
+      conn,
+      this.limits,
+      {
+        violation: (reason, address) => {
+          bump(this.m.violationsByReason, reason);
+          this.deps.log.info({ reason, address }, 'mqtt connection closed: protocol violation');
+        },
+        throttled: () => {
+          this.m.throttled++;
+        },
+      },
+      this.admission,
+    );
+    const client = broker.handle(guard) as IdentifiedClient;
+    // aedes reports no disconnect for a client that never finished connecting; the socket's end still
+    // must release the device's session slot (after aedes has set its own flags on the client).
+    guard.once('close', () => setImmediate(() => this.sessionEnded(client)));
+  }
+
+  private denied(kind: 'publish' | 'retain' | 'subscribe' | 'will'): void {
+    this.m.aclDenied++;
+    bump(this.m.aclDeniedByKind, kind);
+  }
+
   private async authenticate(
+    client: IdentifiedClient,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<void> {
+    const address = client.conn.remoteAddress ?? 'unknown';
+    const delay = this.logins.delayFor(address, performance.now());
+    if (delay > 0) {
+      // Brute-force limit: this address failed too often; every attempt from it now waits first.
+      this.m.authThrottled++;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    try {
+      await this.verify(client, username, password);
+    } catch (e) {
+      if (e instanceof AuthError) this.logins.failed(address, performance.now());
+      throw e;
+    }
+  }
+
+  private async verify(
     client: IdentifiedClient,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
     const user = username ?? '';
     const secret = password?.toString('utf8') ?? '';
+    const will = client._will;
     const staff = parseStaffUser(user);
     if (staff) {
       if (
@@ -203,6 +421,10 @@ export class Gateway {
         (await this.deps.authenticateStaff(staff, secret)) &&
         client.id === user
       ) {
+        if (will) {
+          this.denied('will');
+          throw new AuthError(5, 'staff clients may not set a will');
+        }
         client[IDENTITY] = { kind: 'staff', staffId: staff };
         return;
       }
@@ -222,7 +444,14 @@ export class Gateway {
       this.verified.set(device.id, digest);
     }
     if (device.disabled) throw new AuthError(5, 'device disabled');
+    // SPEC §3 ACL: a device's will may only be its own status topic (the retained `offline`).
+    if (will && will.topic !== topics.status(device.homeId, device.id)) {
+      this.denied('will');
+      throw new AuthError(5, 'will topic outside the device status topic');
+    }
     client[IDENTITY] = { kind: 'device', device };
+    // From here this client is the device's session; the one it replaces ends without a presence record.
+    this.sessions.set(device.id, client);
   }
 
   private maySubscribe(identity: Identity, topic: string): boolean {
@@ -244,24 +473,36 @@ export class Gateway {
       !parsed ||
       parsed.device !== identity.device.id ||
       parsed.home !== identity.device.homeId ||
-      parsed.channel === 'errors' ||
-      (retain && parsed.channel !== 'status')
+      parsed.channel === 'errors'
     ) {
-      this.metrics.aclDenied++;
+      this.denied('publish');
       this.deps.log.info({ clientId: client.id, topic }, 'publish refused by ACL');
       throw new Error('publish not authorized');
+    }
+    // SPEC §3: only the status topic is retained; a retained event would replay to every subscriber.
+    if (retain && parsed.channel !== 'status') {
+      this.denied('retain');
+      this.deps.log.info({ clientId: client.id, topic }, 'retained publish refused by ACL');
+      throw new Error('retained publish not authorized');
     }
     const device = identity.device;
     const receivedAt = this.deps.clock.now();
     if (parsed.channel === 'status') {
+      if (client.closed) {
+        // The will, published by aedes after an unclean end of the session.
+        await this.endSession(client);
+        return;
+      }
       const s = statusPayload.safeParse(payload.toString('utf8'));
-      if (s.success)
+      if (s.success && this.sessions.get(device.id) === client) {
+        await this.recordPresence(device, s.data, 'status');
         this.presenceUpdate({
           deviceId: device.id,
           homeId: device.homeId,
           online: s.data === 'online',
           lastSeenAt: receivedAt,
         });
+      }
       return;
     }
     const result = validateEvent(payload, device.kind);
@@ -276,8 +517,9 @@ export class Gateway {
       flags.push('clock_skew');
       ts = receivedAt;
     }
-    const event = { ...ev, ts };
-    const outcome = await this.eventLog.append({
+    const event = { ...ev, ts } as DeviceEvent;
+    const outcome = await this.append({
+      parsed: event,
       deviceId: device.id,
       homeId: device.homeId,
       receivedAt,
@@ -290,8 +532,14 @@ export class Gateway {
       reason: null,
       flags,
     });
-    if (outcome.duplicate) this.metrics.duplicates++;
-    else this.metrics.accepted++;
+    if (outcome.duplicate) this.m.duplicates++;
+    else {
+      this.m.accepted++;
+      this.deps.telemetry?.record(
+        { home: device.homeId, device: device.id, kind: device.kind, room: device.room, grid: device.gridId },
+        event,
+      );
+    }
     const update: PresenceUpdate & { homeId: string } = {
       deviceId: device.id,
       homeId: device.homeId,
@@ -306,6 +554,17 @@ export class Gateway {
     this.presenceUpdate(update);
   }
 
+  /** Appends through the group-commit log, with admission control when the log falls behind. */
+  private append(record: ParsedRecord) {
+    const result = this.eventLog.append(record);
+    if (this.eventLog.depth > (this.deps.admission ?? ADMISSION).high && !this.admission.isClosed) {
+      this.admission.close();
+      this.m.admissionClosed++;
+      this.deps.log.warn({ depth: this.eventLog.depth }, 'event log behind: not reading from sockets');
+    }
+    return result;
+  }
+
   /** SPEC §3: a rejected message is still acknowledged, recorded with its reason, counted and reported. */
   private async reject(
     device: DeviceCredentials,
@@ -314,10 +573,10 @@ export class Gateway {
     receivedAt: number,
     reason: string,
   ): Promise<void> {
-    const key = reason.replace(/:.*$/, '');
-    this.metrics.rejectedByReason.set(key, (this.metrics.rejectedByReason.get(key) ?? 0) + 1);
+    const key = reasonKey(reason);
+    bump(this.m.rejectedByReason, key);
     this.deps.log.info({ deviceId: device.id, reason }, 'event rejected');
-    await this.eventLog.append({
+    await this.append({
       deviceId: device.id,
       homeId: device.homeId,
       receivedAt,
@@ -335,32 +594,108 @@ export class Gateway {
       homeId: device.homeId,
       lastSeenAt: receivedAt,
       rejectedDelta: 1,
+      rejectedByReason: { [key]: 1 },
     });
     const report = JSON.stringify({ reason, topic, at: new Date(receivedAt).toISOString() });
     this.publish(topics.errors(device.homeId, device.id), report, 0).catch(() => {});
   }
 
-  private presence(client: IdentifiedClient, online: boolean): void {
+  private sessionStarted(client: IdentifiedClient): void {
     const identity = client[IDENTITY];
-    if (identity?.kind !== 'device') return;
+    if (identity?.kind !== 'device' || this.sessions.get(identity.device.id) !== client) return;
+    const device = identity.device;
+    client[SESSION_READY] = true;
+    this.recordPresence(device, 'online', 'connect').catch((e: unknown) =>
+      this.deps.log.error({ err: e, deviceId: device.id }, 'presence record failed'),
+    );
     this.presenceUpdate({
-      deviceId: identity.device.id,
-      homeId: identity.device.homeId,
-      online,
+      deviceId: device.id,
+      homeId: device.homeId,
+      online: true,
       lastSeenAt: this.deps.clock.now(),
     });
   }
 
+  private sessionEnded(client: IdentifiedClient): void {
+    this.endSession(client).catch((e: unknown) =>
+      this.deps.log.error({ err: e, clientId: client.id }, 'presence record failed'),
+    );
+  }
+
+  /**
+   * The end of a device's session, once, whichever comes first: its will (published by aedes on an unclean
+   * end) or the disconnect. Cause: keep-alive timeout, clean DISCONNECT, or otherwise a lost connection
+   * (the will case), as SPEC §5 DEVICE_OFFLINE needs to tell them apart.
+   */
+  private async endSession(client: IdentifiedClient): Promise<void> {
+    const identity = client[IDENTITY];
+    if (identity?.kind !== 'device' || client[SESSION_ENDED]) return;
+    client[SESSION_ENDED] = true;
+    const device = identity.device;
+    if (this.sessions.get(device.id) !== client) return; // replaced by a newer session of the same device
+    this.sessions.delete(device.id);
+    if (this.stopping || !client[SESSION_READY]) return;
+    const cause: PresenceEvent['cause'] = client[KEEPALIVE_EXPIRED]
+      ? 'keepalive'
+      : client._disconnected
+        ? 'disconnect'
+        : 'will';
+    this.presenceUpdate({
+      deviceId: device.id,
+      homeId: device.homeId,
+      online: false,
+      lastSeenAt: this.deps.clock.now(),
+    });
+    await this.recordPresence(device, 'offline', cause);
+  }
+
+  /** A presence transition as a log record (type `presence`), so the rules see it in log order. */
+  private async recordPresence(
+    device: DeviceCredentials,
+    state: 'online' | 'offline',
+    cause: PresenceEvent['cause'],
+  ): Promise<void> {
+    if (cause === 'status' && this.lastPresence.get(device.id) === state) return;
+    this.lastPresence.set(device.id, state);
+    const ts = this.deps.clock.now();
+    const body: PresenceEvent = { type: 'presence', ts, state, cause };
+    this.m.presenceRecords++;
+    await this.append({
+      parsed: body,
+      deviceId: device.id,
+      homeId: device.homeId,
+      receivedAt: ts,
+      topic: topics.status(device.homeId, device.id),
+      status: 'accepted',
+      ts,
+      type: 'presence',
+      deviceSeq: null,
+      body: JSON.stringify(body),
+      reason: null,
+      flags: [],
+    });
+  }
+
   private presenceUpdate(u: PresenceUpdate & { homeId: string }): void {
-    const { homeId: _home, ...update } = u;
     // Coalesced per turn of the event loop: a busy device costs one row update per batch, not per message.
     const prev = this.pendingPresence.get(u.deviceId);
-    this.pendingPresence.set(
-      u.deviceId,
-      prev
-        ? { ...prev, ...update, rejectedDelta: (prev.rejectedDelta ?? 0) + (update.rejectedDelta ?? 0) }
-        : update,
-    );
+    if (!prev) {
+      const { homeId: _home, ...update } = u;
+      this.pendingPresence.set(u.deviceId, update);
+    } else {
+      // Merged in place: this runs for every accepted message.
+      if (u.online !== undefined) prev.online = u.online;
+      if (u.lastSeenAt !== undefined) prev.lastSeenAt = u.lastSeenAt;
+      if (u.battery !== undefined) prev.battery = u.battery;
+      if (u.rssi !== undefined) prev.rssi = u.rssi;
+      if (u.fw !== undefined) prev.fw = u.fw;
+      if (u.rejectedDelta) prev.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
+      if (u.rejectedByReason) {
+        const reasons = prev.rejectedByReason ?? {};
+        for (const [k, n] of Object.entries(u.rejectedByReason)) reasons[k] = (reasons[k] ?? 0) + n;
+        prev.rejectedByReason = reasons;
+      }
+    }
     if (!this.presenceScheduled) {
       this.presenceScheduled = true;
       setImmediate(() => this.flushPresence());
@@ -378,6 +713,14 @@ export class Gateway {
       .catch((e: unknown) => this.deps.log.error({ err: e }, 'presence update failed'));
   }
 
+  /** Admission control (issue 7 item 10): read sockets again once the log has caught up. */
+  private admit(): void {
+    if (this.admission.isClosed && this.eventLog.depth < (this.deps.admission ?? ADMISSION).low) {
+      this.admission.open();
+      this.deps.log.info({ depth: this.eventLog.depth }, 'event log caught up: reading sockets again');
+    }
+  }
+
   private committed(records: EventRecord[], outcomes: { seq: number | null }[]): void {
     if (!this.deps.onEvents) return;
     const events: LoggedEvent[] = [];
@@ -391,11 +734,16 @@ export class Gateway {
         receivedAt: r.receivedAt,
         ts: r.ts,
         flags: r.flags,
-        event: JSON.parse(r.body),
+        event: (r as ParsedRecord).parsed ?? JSON.parse(r.body),
       });
     });
     if (events.length) this.deps.onEvents(events);
   }
+}
+
+/** The stable part of a rejection reason (`invalid state: …` → `invalid state`), for counting. */
+export function reasonKey(reason: string): string {
+  return reason.replace(/:.*$/, '');
 }
 
 function parseStaffUser(username: string): string | null {

@@ -11,6 +11,8 @@ export interface DeviceCredentials {
   room: string;
   secretHash: string;
   disabled: boolean;
+  /** The grid of the device's household: a telemetry tag (SPEC §9). */
+  gridId: string;
 }
 
 /** One device message as written to the durable event log: accepted or rejected, never lost. */
@@ -51,6 +53,8 @@ export interface PresenceUpdate {
   rssi?: number;
   fw?: string;
   rejectedDelta?: number;
+  /** Rejections since the last update by reason key (`invalid state`, `payload too large`, …). */
+  rejectedByReason?: Record<string, number>;
 }
 
 export interface GatewayStore {

@@ -138,6 +138,8 @@ export function planCommunity(o: PlanOptions = {}): CommunityPlan {
       plan.devices.push({ id: `${homeId}-door`, homeId, kind: 'door', room: 'entrance' });
       for (const room of ROOMS)
         plan.devices.push({ id: `${homeId}-motion-${room}`, homeId, kind: 'motion', room });
+      // SPEC §1: the help button is optional; every other household has one by the bed.
+      if (h % 2 === 1) plan.devices.push({ id: `${homeId}-button`, homeId, kind: 'button', room: 'bedroom' });
     }
   }
   plan.staff.push({

@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: seeds the demo community (once; device secrets are kept in the demo data folder) and runs
- * its simulated homes and responders against the running service, with a fall now and then so the
- * dispatch screen comes alive within a minute.
+ * its simulated homes (each replaying its daily routine, routine.ts) and responders against the running
+ * service, with a fall or a press of the help button now and then so the dispatch screen comes alive
+ * within a minute.
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import type { DeviceIdentity } from './device.ts';
 import { SimHome } from './home.ts';
 import { Rng } from './random.ts';
 import { SimResponder } from './responder.ts';
+import { scenario } from './scenarios.ts';
 import { seedCommunity } from './seed.ts';
 
 export const DEMO_PASSWORD = 'guardian365';
@@ -58,7 +60,22 @@ export async function startDemo(o: DemoOptions): Promise<{
         onError,
       }),
   );
-  await Promise.all(homes.map((h) => h.start()));
+  // Homes connect in the background, a few at a time (each device's first login costs the gateway a scrypt
+  // verification): the console is up at once and the first homes are live within seconds.
+  const live: SimHome[] = [];
+  let stopped = false;
+  const connecting = (async () => {
+    for (let i = 0; i < homes.length && !stopped; i += 5) {
+      await Promise.all(
+        homes.slice(i, i + 5).map((h) =>
+          h.start().then(
+            () => live.push(h),
+            (e: unknown) => onError(e),
+          ),
+        ),
+      );
+    }
+  })();
 
   // Responders: everyone answers except grid 2's grid worker, so the dispatch room sees escalation at 3 min.
   const base = `http://127.0.0.1:${o.httpPort}`;
@@ -88,9 +105,12 @@ export async function startDemo(o: DemoOptions): Promise<{
   const timers: Timer[] = [];
   const every = seconds(o.fallEvery ?? 60);
   const inject = () => {
-    const home = rng.pick(homes);
-    home.fall(rng.pick(['bathroom', 'bedroom', 'living'])).catch(onError);
     timers.push(o.clock.after(every, inject));
+    if (live.length === 0) return;
+    const home = rng.pick(live);
+    // Mostly falls; now and then the help button, in the homes that have one (scenarios.ts).
+    if (home.device('button') && rng.chance(0.3)) home.inject(scenario('help-button'), o.clock.now());
+    else home.fall(rng.pick(['bathroom', 'bedroom', 'living'])).catch(onError);
   };
   timers.push(o.clock.after(seconds(15), inject));
 
@@ -106,7 +126,9 @@ export async function startDemo(o: DemoOptions): Promise<{
       },
     ],
     stop: async () => {
+      stopped = true;
       for (const t of timers.splice(0)) t.cancel();
+      await connecting;
       await Promise.all(responders.map((r) => r.stop()));
       await Promise.all(homes.map((h) => h.stop()));
     },

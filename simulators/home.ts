@@ -1,13 +1,17 @@
 /**
- * A simulated home: its devices connect with their own credentials and the resident follows a daily
- * routine with variation (sleep, getting up, bathroom, kitchen, going out and coming back), in the
- * community's time zone and on the injected clock, deterministic for a seed.
+ * A simulated home: its devices connect with their own credentials and replay the resident's generated
+ * routine (routine.ts: sleep, getting up, bathroom, kitchen, going out and coming back, visitors, naps,
+ * heartbeats) on the injected clock, one local day after another, deterministic for a seed. Scenarios
+ * (scenarios.ts) are injected at a chosen simulated time: they add events, take routine events away and
+ * make devices misbehave.
  */
 import { DateTime } from 'luxon';
 import type { Clock, Timer } from '../kernel/clock.ts';
-import { type Duration, minutes, seconds } from '../kernel/time.ts';
-import { type DeviceIdentity, SimDevice } from './device.ts';
-import { Rng } from './random.ts';
+import { type Duration, instant } from '../kernel/time.ts';
+import { type DeviceIdentity, SimDevice, tryLogin } from './device.ts';
+import { dailyRoutine, localDate, type RoutineStep } from './routine.ts';
+import type { DeviceAction, Scenario, ScenarioPlan, Suppression } from './scenarios.ts';
+import { suppressed } from './scenarios.ts';
 
 export interface HomeOptions {
   homeId: string;
@@ -16,23 +20,38 @@ export interface HomeOptions {
   clock: Clock;
   zone: string;
   seed: number;
+  /** The household's usual wake time (SPEC §4 default 07:30). */
+  wakeTime?: string;
   /** Heartbeat period (SPEC §3 default 5 min). */
   heartbeatEvery?: Duration;
+  /** Replay the daily routine (default true); false: the devices only send what scenarios ask. */
+  routine?: boolean;
   onError?: (e: unknown) => void;
 }
 
-type Activity = 'sleeping' | 'home' | 'out';
+type Item =
+  | { at: number; kind: 'step'; step: RoutineStep; fromScenario: boolean }
+  | { at: number; kind: 'action'; action: DeviceAction };
 
 export class SimHome {
   readonly devices = new Map<string, SimDevice>();
-  private readonly rng: Rng;
-  private timers: Timer[] = [];
-  private activity: Activity = 'home';
-  private room = 'living';
+  /** Events acknowledged by the gateway, and those that could not be sent. */
+  sent = 0;
+  failed = 0;
+  /** Publishes (and device actions) still waiting for the gateway. */
+  private inFlight = 0;
+  /** CONNACK return codes of refused logins (impersonation scenarios). */
+  readonly refusals: number[] = [];
+  private queue: Item[] = [];
+  private suppressions: Suppression[] = [];
+  private loadedUntil = 0;
+  private nextDate = '';
+  private timer: Timer | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
   private running = false;
+  private offline = new Set<string>();
 
   constructor(private readonly o: HomeOptions) {
-    this.rng = new Rng(o.seed);
     for (const d of o.devices) this.devices.set(d.id, new SimDevice(d, o.broker, o.clock));
   }
 
@@ -49,97 +68,150 @@ export class SimHome {
   async start(): Promise<void> {
     await Promise.all([...this.devices.values()].map((d) => d.connect()));
     this.running = true;
-    this.scheduleNext(seconds(this.rng.between(1, 20)));
-    const every = this.o.heartbeatEvery ?? minutes(5);
-    for (const d of this.devices.values()) {
-      const beat = () => {
-        if (!this.running) return;
-        this.safe(
-          d.send({
-            type: 'heartbeat',
-            battery: 80 + this.rng.int(0, 20),
-            rssi: -50 - this.rng.int(0, 30),
-            fw: '1.4.2',
-          }),
-        );
-        this.timers.push(this.o.clock.after(every, beat));
-      };
-      this.timers.push(this.o.clock.after(seconds(this.rng.between(1, 30)), beat));
+    const now = this.o.clock.now();
+    if (this.o.routine !== false) {
+      // Start mid-day: only what is still to come today.
+      this.loadDay(localDate(now, this.o.zone), now);
     }
+    this.arm();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    for (const t of this.timers.splice(0)) t.cancel();
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.queue = [];
     await Promise.all([...this.devices.values()].map((d) => d.disconnect()));
   }
 
-  /** Scenario: the resident falls (in the bathroom by default). */
+  /**
+   * Injects a scenario at `at` (a simulated instant; default now). Returns its plan, e.g. for a test that
+   * wants to know which device misbehaves.
+   */
+  inject(s: Scenario, at: number = this.o.clock.now()): ScenarioPlan {
+    const plan = s.plan({ homeId: this.o.homeId, devices: this.o.devices, at });
+    this.suppressions.push(...plan.suppress);
+    for (const step of plan.steps) this.queue.push({ at: step.at, kind: 'step', step, fromScenario: true });
+    for (const action of plan.actions) this.queue.push({ at: action.at, kind: 'action', action });
+    this.sortQueue();
+    this.arm();
+    return plan;
+  }
+
+  /** The resident falls now (in the bathroom by default); used by the demo. */
   async fall(room = 'bathroom'): Promise<void> {
-    await this.device('fall')?.send({
-      type: 'fall',
-      state: 'detected',
-      room,
-      confidence: Number(this.rng.between(0.8, 0.99).toFixed(2)),
+    await this.device('fall')?.send({ type: 'fall', state: 'detected', room, confidence: 0.9 });
+  }
+
+  private loadDay(date: string, from: number): void {
+    const devices = this.o.devices.map(({ id, kind, room }) => ({ id, kind, room }));
+    const steps = dailyRoutine({
+      homeId: this.o.homeId,
+      devices,
+      seed: this.o.seed,
+      date,
+      zone: this.o.zone,
+      wakeTime: this.o.wakeTime,
+      heartbeatEvery: this.o.heartbeatEvery,
+    });
+    for (const step of steps)
+      if (step.at >= from) this.queue.push({ at: step.at, kind: 'step', step, fromScenario: false });
+    this.sortQueue();
+    // The next local day starts where this one ends (a DST day is 23 or 25 h long).
+    const next = DateTime.fromISO(date, { zone: this.o.zone }).startOf('day').plus({ days: 1 });
+    this.loadedUntil = next.toMillis();
+    this.nextDate = next.toISODate() ?? date;
+  }
+
+  private sortQueue(): void {
+    // Stable: items at the same instant keep their order (a door opens before it closes).
+    this.queue.sort((a, b) => a.at - b.at);
+  }
+
+  /** One timer for the whole home, set for its next item. */
+  private arm(): void {
+    if (!this.running) return;
+    if (this.o.routine !== false && (this.queue.length === 0 || this.queue[0]!.at >= this.loadedUntil))
+      this.loadDay(this.nextDate, this.loadedUntil);
+    const next = this.queue[0];
+    if (!next) return;
+    if (this.timer && this.armedAt <= next.at) return;
+    this.timer?.cancel();
+    this.armedAt = next.at;
+    this.timer = this.o.clock.at(instant(next.at), () => {
+      this.timer = undefined;
+      this.armedAt = Number.POSITIVE_INFINITY;
+      this.pump();
     });
   }
 
-  private scheduleNext(after: Duration): void {
+  private pump(): void {
     if (!this.running) return;
-    this.timers.push(
-      this.o.clock.after(after, () => {
-        this.step().catch((e: unknown) => this.o.onError?.(e));
-      }),
+    const now = this.o.clock.now();
+    while (this.queue.length > 0 && this.queue[0]!.at <= now) {
+      const item = this.queue.shift()!;
+      if (item.kind === 'action') this.act(item.action);
+      else if (item.fromScenario || !suppressed(item.step, this.suppressions)) this.send(item.step);
+    }
+    this.arm();
+  }
+
+  private send(step: RoutineStep): void {
+    const d = this.devices.get(step.deviceId);
+    if (!d || this.offline.has(step.deviceId) || !d.connected) {
+      this.failed++;
+      return;
+    }
+    this.track(
+      d.send(step.event, { ts: step.at }).then(
+        () => {
+          this.sent++;
+        },
+        (e: unknown) => {
+          this.failed++;
+          this.o.onError?.(e);
+        },
+      ),
     );
   }
 
-  private safe(p: Promise<void>): void {
-    p.catch((e: unknown) => this.o.onError?.(e));
+  /** Resolves when everything sent so far has been acknowledged (or failed): tests step time after it. */
+  async settled(): Promise<void> {
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** One step of the routine: decide what the resident does now and when the next step comes. */
-  private async step(): Promise<void> {
-    if (!this.running) return;
-    const local = DateTime.fromMillis(this.o.clock.now(), { zone: this.o.zone });
-    const hour = local.hour + local.minute / 60;
-    const asleep = hour >= 22 || hour < 6.5;
-    const motion = (room: string) =>
-      this.device('motion', room)?.send({ type: 'motion', state: 'active', room });
-    const door = async () => {
-      const d = this.device('door');
-      await d?.send({ type: 'door', state: 'open', door: 'front' });
-      await d?.send({ type: 'door', state: 'closed', door: 'front' });
-    };
+  private track(p: Promise<unknown>): void {
+    this.inFlight++;
+    p.finally(() => {
+      this.inFlight--;
+    });
+  }
 
-    if (this.activity === 'out') {
-      // Coming back home.
-      await door();
-      this.activity = 'home';
-      this.room = 'living';
-      await motion('living');
-      return this.scheduleNext(minutes(this.rng.between(1, 5)));
-    }
-    if (asleep) {
-      this.activity = 'sleeping';
-      if (this.rng.chance(0.15)) {
-        // A night-time bathroom trip.
-        await motion('bedroom');
-        await motion('bathroom');
-        await motion('bedroom');
+  private act(a: DeviceAction): void {
+    const d = this.devices.get(a.deviceId);
+    if (!d) return;
+    const fail = (e: unknown) => this.o.onError?.(e);
+    switch (a.kind) {
+      case 'drop':
+        this.offline.add(a.deviceId);
+        this.track(d.drop().catch(fail));
+        break;
+      case 'reconnect':
+        this.track(d.connect().then(() => this.offline.delete(a.deviceId), fail));
+        break;
+      case 'raw':
+        this.track(d.sendRaw(a.payload).catch(fail));
+        break;
+      case 'impersonate': {
+        const victim = a.as;
+        const login = { clientId: victim, username: victim, password: d.identity.secret };
+        this.track(
+          tryLogin(this.o.broker, login).then((code) => {
+            if (code !== 0) this.refusals.push(code);
+          }, fail),
+        );
+        break;
       }
-      return this.scheduleNext(minutes(this.rng.between(20, 60)));
     }
-    this.activity = 'home';
-    if (hour >= 9 && hour < 17 && this.rng.chance(0.03)) {
-      // Going out for a while (shopping, the park).
-      await motion('living');
-      await door();
-      this.activity = 'out';
-      return this.scheduleNext(minutes(this.rng.between(30, 120)));
-    }
-    const rooms = ['living', 'living', 'kitchen', 'bedroom', 'bathroom'];
-    this.room = this.rng.pick(rooms);
-    await motion(this.room);
-    this.scheduleNext(minutes(this.rng.between(1, 8)));
   }
 }

@@ -65,6 +65,9 @@ describe('import direction', () => {
   it('keeps the domain pure: no clock reads, timers, randomness or I/O in rules, alerts, routing', () => {
     const pure = [
       'dispatcher/rules/engine.ts',
+      'dispatcher/rules/baseline.ts',
+      'dispatcher/rules/localtime.ts',
+      'dispatcher/rules/settings.ts',
       'dispatcher/alerts/lifecycle.ts',
       'dispatcher/alerts/escalation.ts',
       'dispatcher/alerts/model.ts',

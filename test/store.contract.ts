@@ -101,6 +101,51 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.countEvents('accepted')).toBe(2);
     });
 
+    it("reads one home's accepted events in a device-time range, oldest first, narrowed by type", async () => {
+      await store.appendEvents([
+        record({ deviceSeq: 1, ts: T + 2000 }),
+        record({
+          deviceSeq: 2,
+          ts: T + 1000,
+          type: 'heartbeat',
+          body: JSON.stringify({ type: 'heartbeat', ts: T + 1000 }),
+        }),
+        record({
+          deviceSeq: null,
+          status: 'rejected',
+          type: null,
+          body: '{bad',
+          reason: 'bad json',
+          ts: T + 1500,
+        }),
+        record({ deviceSeq: 3, ts: T + 9000 }),
+        record({ deviceId: 'h2-fall', homeId: 'h2', deviceSeq: 1, ts: T + 1200 }),
+      ]);
+      const all = await store.listHomeEvents('h1', { from: T, to: T + 9000 }, 100);
+      expect(all.map((e) => [e.ts, e.event.type])).toEqual([
+        [T + 1000, 'heartbeat'],
+        [T + 2000, 'fall'],
+      ]);
+      const falls = await store.listHomeEvents('h1', { from: T, to: T + 10_000, types: ['fall'] }, 100);
+      expect(falls.map((e) => e.ts)).toEqual([T + 2000, T + 9000]);
+      expect(await store.listHomeEvents('h1', { from: T, to: T + 10_000 }, 1)).toHaveLength(1);
+    });
+
+    it('lists alerts raised in a time range, optionally of some grids', async () => {
+      const a = alert('al_a', 'h1');
+      await store.commitRules({
+        cursor: { name: 'rules', seq: 1 },
+        homeStates: [],
+        raised: [a],
+        updated: [],
+        history: [],
+      });
+      expect((await store.listAlertsRaisedBetween(T, T + 1)).map((x) => x.id)).toEqual(['al_a']);
+      expect(await store.listAlertsRaisedBetween(T + 1, T + 60_000)).toEqual([]);
+      expect(await store.listAlertsRaisedBetween(T, T + 1, ['g2'])).toEqual([]);
+      expect((await store.listAlertsRaisedBetween(T - 1, T + 1, ['g1']))[0]?.rule).toBe('FALL');
+    });
+
     it('keeps appended events across a reopen', async () => {
       await store.appendEvents([record({ deviceSeq: 1 }), record({ deviceSeq: 2 })]);
       store = await factory.reopen(store);
@@ -133,6 +178,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.findOpenAlert('h1', 'FALL'))?.id).toBe(a.id);
       expect(await store.alertHistory(a.id)).toHaveLength(1);
       expect(a.changeSeq).toBeGreaterThan(0);
+    });
+
+    it('reads the committed rules state of one home, null for a home without one', async () => {
+      await store.commitRules({
+        cursor: { name: 'rules', seq: 7 },
+        homeStates: [{ homeId: 'h1', state: { lastMotionAt: 5 } }],
+        raised: [],
+        updated: [],
+        history: [],
+      });
+      expect(await store.getHomeState('h1')).toEqual({ lastMotionAt: 5 });
+      expect(await store.getHomeState('h2')).toBeNull();
     });
 
     it('refuses a second open alert of the same rule for a household', async () => {
@@ -194,6 +251,28 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.findDevice('d1'))?.disabled).toBe(true);
     });
 
+    it('rotates a device secret, counts rejections by reason and gives the grid of a device', async () => {
+      await store.createDevice({
+        id: 'd2',
+        homeId: 'h1',
+        kind: 'door',
+        room: 'entrance',
+        secretHash: 'old',
+        createdAt: T,
+      });
+      expect((await store.findDevice('d2'))?.gridId).toBe('g1');
+      expect(await store.rotateDeviceSecret('d2', 'new')).toBe(true);
+      expect((await store.findDevice('d2'))?.secretHash).toBe('new');
+      expect(await store.rotateDeviceSecret('nobody', 'new')).toBe(false);
+      await store.updatePresence([
+        { deviceId: 'd2', rejectedDelta: 3, rejectedByReason: { 'invalid state': 2, 'payload too large': 1 } },
+      ]);
+      await store.updatePresence([{ deviceId: 'd2', rejectedDelta: 1, rejectedByReason: { 'invalid state': 1 } }]);
+      expect(await store.deviceRejections('d2')).toEqual({ 'invalid state': 3, 'payload too large': 1 });
+      expect(await store.deviceRejections('d1-none')).toEqual({});
+      expect((await store.getDeviceState('d2'))?.rejectedCount).toBe(4);
+    });
+
     it('keeps staff, roster, overrides, sessions and audit entries', async () => {
       await store.createStaff({
         id: 's1',
@@ -232,6 +311,59 @@ export function storeContract(name: string, factory: StoreFactory): void {
         detail: {},
       });
       expect((await store.listAudit(10))[0]).toMatchObject({ actor: 's1', target: 'h1' });
+    });
+
+    it('queries the audit log by actor, target, action prefix and time, newest first', async () => {
+      const entries = [
+        { at: T, actor: 'a1', action: 'alert.accept', target: 'al_1', detail: {} },
+        { at: T + 10, actor: 'a2', action: 'household.read_access_notes', target: 'h1', detail: {} },
+        { at: T + 20, actor: 'a1', action: 'alert.resolve', target: 'al_1', detail: { ok: true } },
+        { at: T + 30, actor: 'a1', action: 'household.read_access_notes', target: 'h1', detail: {} },
+      ];
+      for (const e of entries) await store.audit(e);
+      const q = async (f: Partial<Parameters<Store['queryAudit']>[0]>) =>
+        (await store.queryAudit({ limit: 100, ...f })).map((e) => e.at - T);
+      expect(await q({ actor: 'a1' })).toEqual([30, 20, 0]);
+      expect(await q({ target: 'h1' })).toEqual([30, 10]);
+      expect(await q({ action: 'alert.' })).toEqual([20, 0]);
+      expect(await q({ action: 'alert' })).toEqual([]);
+      expect(await q({ from: T + 10, to: T + 30 })).toEqual([20, 10]);
+      expect(await q({ actor: 'a1', target: 'h1' })).toEqual([30]);
+      expect(await q({ limit: 1 })).toEqual([30]);
+    });
+
+    it('updates a staff member and lists recent delivery attempts', async () => {
+      await store.createStaff({
+        id: 's2',
+        name: 'Zhao',
+        phone: '1',
+        roles: ['volunteer'],
+        gridIds: ['g1'],
+        username: 'zhao',
+        passwordHash: 'h',
+      });
+      const patch = { roles: ['grid_worker' as const, 'volunteer' as const], disabled: true };
+      expect(await store.updateStaff('s2', patch)).toBe(true);
+      expect(await store.getStaff('s2')).toMatchObject({
+        name: 'Zhao',
+        roles: ['grid_worker', 'volunteer'],
+        gridIds: ['g1'],
+        disabled: true,
+      });
+      expect(await store.updateStaff('nobody', { name: 'x' })).toBe(false);
+      const ok = { alertId: 'al_1', staffId: 's2', channel: 'mqtt', at: T, ok: true, error: null };
+      await store.recordDelivery(ok);
+      await store.recordDelivery({
+        alertId: 'al_1',
+        staffId: 's2',
+        channel: 'webhook',
+        at: T + 5,
+        ok: false,
+        error: 'HTTP 500',
+      });
+      expect((await store.listDeliveriesSince(T + 1, 10)).map((d) => [d.channel, d.ok])).toEqual([
+        ['webhook', false],
+      ]);
     });
   });
 }

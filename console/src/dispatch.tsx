@@ -1,71 +1,122 @@
-/** The dispatch-room screen (SPEC §8): the live queue ordered by severity and SLA time left. */
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Alert, DutyView, Severity, Staff } from '../../dispatcher/api/types.ts';
-import { api } from './api.ts';
-import { type Lang, RULE_NAMES, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
+/**
+ * The dispatch-room screen (SPEC §8), built for a 1920×1080 wall screen read from three metres: the live
+ * queue ordered by severity and SLA time left, a countdown per alert (amber at 12 min, red at 15, SPEC §6),
+ * filters, a sound per new critical alert, who is on duty per grid, device health and today's figures.
+ * One click (or Enter) opens an alert's actions; one click on the household opens its file.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Alert, AlertState, DutyView, Severity, Staff } from '../../dispatcher/api/types.ts';
+import { AlertPanel } from './alert-panel.tsx';
+import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
+import { addressText, formatTime, percent } from './format.ts';
+import { HouseholdDrawer } from './household.tsx';
+import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
 import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
+import { beep } from './sound.ts';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, technical: 3 };
-const OPEN = new Set(['raised', 'notified', 'accepted', 'en_route', 'on_site']);
+const OPEN_STATES: AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
+const OPEN = new Set<string>(OPEN_STATES);
+const AMBER_MS = 12 * 60_000;
+const RED_MS = 15 * 60_000;
 
-export function DispatchScreen({ lang }: { lang: Lang; me: Staff }) {
+/** Queue order (SPEC §8): severity first, then the least SLA time left; alerts without an SLA last. */
+export function queueOrder(a: Alert, b: Alert): number {
+  const s = SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity];
+  if (s !== 0) return s;
+  const due = (x: Alert) =>
+    x.onSiteAt !== null ? Number.MAX_SAFE_INTEGER - 1 : (x.onSiteDueAt ?? Number.MAX_SAFE_INTEGER);
+  return due(a) - due(b) || a.raisedAt - b.raisedAt;
+}
+
+export function countdownTone(a: Alert, now: number): '' | 'amber' | 'red' | 'ok' {
+  if (a.onSiteAt !== null) return 'ok';
+  if (a.onSiteDueAt === null) return '';
+  const elapsed = now - a.raisedAt;
+  if (a.slaBreached || elapsed >= RED_MS) return 'red';
+  if (a.slaAtRisk || elapsed >= AMBER_MS) return 'amber';
+  return '';
+}
+
+function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknown[] = []): [T | null, () => void] {
+  const [value, setValue] = useState<T | null>(null);
+  const reload = useCallback(() => {
+    load().then(setValue, () => {});
+  }, deps);
+  useEffect(() => {
+    reload();
+    const h = setInterval(reload, everyMs);
+    return () => clearInterval(h);
+  }, [reload, everyMs]);
+  return [value, reload];
+}
+
+export function DispatchScreen({
+  lang,
+  session,
+  householdLink,
+}: {
+  lang: Lang;
+  session: SessionInfo;
+  /** `#/dispatch/household/{id}` opens that household's file (a link a dispatcher can share). */
+  householdLink: string | null;
+}) {
+  const zone = session.zone;
+  const canAct = session.permissions.includes('alerts.act.all');
   const live = useLiveAlerts();
   const now = useTick() + live.offset;
-  const [duty, setDuty] = useState<DutyView[]>([]);
-  const [names, setNames] = useState<Map<string, string>>(new Map());
+  const [duty] = usePoll(() => api.duty().then((d) => d.duty), 60_000);
+  const [today, reloadToday] = usePoll<TodayFigures>(() => api.today(), 30_000);
+  const [health] = usePoll<DeviceHealth>(() => api.deviceHealth(), 30_000);
+  const [staff, setStaff] = useState<Staff[]>([]);
   const [addresses, setAddresses] = useState<Map<string, string>>(new Map());
-  const gridNames = useMemo(() => new Map(duty.map((d) => [d.gridId, d.gridName])), [duty]);
+  const [gridFilter, setGridFilter] = useState('');
+  const [stateFilter, setStateFilter] = useState('');
+  const [selected, setSelected] = useState<string | null>(null);
+  const [household, setHousehold] = useState<string | null>(householdLink || null);
+  useEffect(() => {
+    if (householdLink) setHousehold(householdLink);
+  }, [householdLink]);
   const [sound, setSound] = useState(false);
+  /** How many alarms sounded: shown to no one, read by the browser test. */
+  const [beeps, setBeeps] = useState(0);
   const audio = useRef<AudioContext | null>(null);
+  const names = useMemo(() => new Map(staff.map((p) => [p.id, p.name])), [staff]);
+  const gridNames = useMemo(() => new Map((duty ?? []).map((d) => [d.gridId, d.gridName])), [duty]);
 
   useEffect(() => {
-    const load = () =>
-      api.duty().then(
-        (d) => setDuty(d.duty),
-        () => {},
-      );
-    void load();
-    const h = setInterval(load, 60_000);
     api.staff().then(
-      (s) => setNames(new Map(s.staff.map((p) => [p.id, p.name]))),
+      (s) => setStaff(s.staff),
       () => {},
     );
     api.households().then(
-      (h) =>
-        setAddresses(
-          new Map(
-            h.households.map((x) => [x.id, `${x.address.building} ${x.address.unit} ${x.address.room}`]),
-          ),
-        ),
+      (h) => setAddresses(new Map(h.households.map((x) => [x.id, addressText(x.address)]))),
       () => {},
     );
-    return () => clearInterval(h);
   }, []);
 
-  // A sound for each new critical alert (after a click enabled audio: browsers block autoplay).
+  // A sound for each new critical alert (after a click enabled audio: browsers block autoplay). Today's
+  // figures follow every change, a second later so a burst of changes costs one request.
   useEffect(() => {
     const e = live.lastEvent;
-    if (!sound || !audio.current || !e || e.action !== 'raised' || e.alert.severity !== 'critical') return;
-    const ctx = audio.current;
-    const osc = ctx.createOscillator();
-    osc.frequency.value = 880;
-    osc.connect(ctx.destination);
-    osc.start();
-    osc.stop(ctx.currentTime + 0.4);
+    if (!e) return;
+    if (sound && audio.current && e.action === 'raised' && e.alert.severity === 'critical') {
+      beep(audio.current);
+      setBeeps((n) => n + 1);
+    }
+    const h = setTimeout(reloadToday, 1000);
+    return () => clearTimeout(h);
   }, [live.lastEvent, sound]);
 
-  const queue = useMemo(
-    () =>
-      [...live.alerts.values()]
-        .filter((a) => OPEN.has(a.state))
-        .sort((a, b) => {
-          const s = SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity];
-          if (s !== 0) return s;
-          return (a.onSiteDueAt ?? Number.MAX_SAFE_INTEGER) - (b.onSiteDueAt ?? Number.MAX_SAFE_INTEGER);
-        }),
+  const all = useMemo(
+    () => [...live.alerts.values()].filter((a) => OPEN.has(a.state)).sort(queueOrder),
     [live.alerts],
   );
-  const breaches = queue.filter((a) => a.slaBreached).length;
+  const queue = all.filter(
+    (a) => (!gridFilter || a.gridId === gridFilter) && (!stateFilter || a.state === stateFilter),
+  );
+  const breachedOpen = all.filter((a) => a.slaBreached).length;
+  const selectedAlert = selected ? (live.alerts.get(selected) ?? null) : null;
 
   return (
     <main class="dispatch">
@@ -75,19 +126,70 @@ export function DispatchScreen({ lang }: { lang: Lang; me: Staff }) {
         </div>
       )}
       <section class="queue" aria-label={t(lang, 'queue')}>
+        <div class="figures" data-testid="today">
+          <Figure label={`${t(lang, 'openAlerts')}`} value={String(all.length)} testid="open-count" />
+          <Figure
+            label={`${t(lang, 'today')} · ${t(lang, 'acceptedIn3')}`}
+            value={today ? percent(today.acceptedShare) : '—'}
+            sub={today ? `${today.acceptedWithin3} / ${today.raised}` : ''}
+            testid="accepted-3"
+          />
+          <Figure
+            label={`${t(lang, 'today')} · ${t(lang, 'onSiteIn15')}`}
+            value={today ? percent(today.onSiteShare) : '—'}
+            sub={today ? `${today.onSiteWithin15} / ${today.raised}` : ''}
+            testid="on-site-15"
+          />
+          <Figure
+            label={`${t(lang, 'today')} · ${t(lang, 'breaches')}`}
+            value={today ? String(today.breaches) : '—'}
+            sub={breachedOpen ? `${t(lang, 'openAlerts')} ${breachedOpen}` : ''}
+            tone={today && today.breaches > 0 ? 'red' : ''}
+            testid="breaches"
+          />
+        </div>
         <header class="section-head">
           <h2>{t(lang, 'queue')}</h2>
-          <div class="figures">
-            <span data-testid="open-count">
-              {t(lang, 'openAlerts')}: <b>{queue.length}</b>
-            </span>
-            <span>
-              {t(lang, 'breaches')}: <b>{breaches}</b>
-            </span>
+          <div class="filters">
+            <label>
+              <span class="sr-only">{t(lang, 'grid')}</span>
+              <select
+                name="grid"
+                value={gridFilter}
+                onChange={(e) => setGridFilter((e.target as HTMLSelectElement).value)}
+              >
+                <option value="">{t(lang, 'allGrids')}</option>
+                {(duty ?? []).map((d) => (
+                  <option key={d.gridId} value={d.gridId}>
+                    {d.gridName}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              <span class="sr-only">{t(lang, 'state')}</span>
+              <select
+                name="state"
+                value={stateFilter}
+                onChange={(e) => setStateFilter((e.target as HTMLSelectElement).value)}
+              >
+                <option value="">{t(lang, 'allStates')}</option>
+                {OPEN_STATES.map((s) => (
+                  <option key={s} value={s}>
+                    {STATE_NAMES[lang][s]}
+                  </option>
+                ))}
+              </select>
+            </label>
             <button
               type="button"
+              class={sound ? 'on' : ''}
+              aria-pressed={sound}
+              data-testid="sound"
+              data-beeps={beeps}
               onClick={() => {
                 audio.current ??= new AudioContext();
+                void audio.current.resume();
                 setSound(true);
               }}
             >
@@ -95,7 +197,16 @@ export function DispatchScreen({ lang }: { lang: Lang; me: Staff }) {
             </button>
           </div>
         </header>
-        <table>
+        <table class="alerts">
+          <colgroup>
+            <col style="width:7%" />
+            <col style="width:25%" />
+            <col style="width:20%" />
+            <col style="width:10%" />
+            <col style="width:10%" />
+            <col style="width:12%" />
+            <col style="width:16%" />
+          </colgroup>
           <thead>
             <tr>
               <th>{t(lang, 'severity')}</th>
@@ -121,85 +232,181 @@ export function DispatchScreen({ lang }: { lang: Lang; me: Staff }) {
                 gridName={gridNames.get(a.gridId) ?? a.gridId}
                 a={a}
                 lang={lang}
+                zone={zone}
                 now={now}
+                selected={a.id === selected}
                 assignee={a.assigneeId ? (names.get(a.assigneeId) ?? a.assigneeId) : '—'}
                 address={addresses.get(a.householdId)}
+                onSelect={() => setSelected(a.id)}
+                onHousehold={() => setHousehold(a.householdId)}
               />
             ))}
           </tbody>
         </table>
       </section>
-      <aside class="duty" aria-label={t(lang, 'onDuty')}>
-        <h2>{t(lang, 'onDuty')}</h2>
-        {duty.map((d) => (
-          <div class="duty-grid" key={d.gridId}>
-            <h3>
-              {d.gridName} · {t(lang, d.shift)}
-            </h3>
-            {d.staff.length === 0 ? (
-              <p class="warn">{t(lang, 'nobody')}</p>
-            ) : (
-              <ol>
-                {d.staff.map((s) => (
-                  <li key={s.id}>{s.name}</li>
-                ))}
-              </ol>
-            )}
-          </div>
-        ))}
+      <aside class="side">
+        <section class="panel duty" aria-label={t(lang, 'onDuty')}>
+          <h2>{t(lang, 'onDuty')}</h2>
+          {(duty ?? []).map((d: DutyView) => (
+            <div class="duty-grid" key={d.gridId} data-grid={d.gridId}>
+              <h3>
+                {d.gridName} · {t(lang, d.shift)}
+              </h3>
+              {d.staff.length === 0 ? (
+                <p class="warn">{t(lang, 'nobody')}</p>
+              ) : (
+                <ol>
+                  {d.staff.map((s) => (
+                    <li key={s.id}>{s.name}</li>
+                  ))}
+                </ol>
+              )}
+            </div>
+          ))}
+        </section>
+        <section class="panel health" aria-label={t(lang, 'deviceHealth')} data-testid="device-health">
+          <h2>{t(lang, 'deviceHealth')}</h2>
+          {health && (
+            <>
+              <div class="health-counts">
+                <span class={health.offline ? 'warn' : ''}>
+                  {t(lang, 'offline')} <b data-testid="offline-count">{health.offline}</b>
+                </span>
+                <span class={health.lowBattery ? 'warn' : ''}>
+                  {t(lang, 'lowBattery')} <b>{health.lowBattery}</b>
+                </span>
+                <span class={health.rejecting ? 'warn' : ''}>
+                  {t(lang, 'rejecting')} <b>{health.rejecting}</b>
+                </span>
+                <span class="muted">
+                  {t(lang, 'online')} {health.online}/{health.total}
+                </span>
+              </div>
+              {health.problems.length === 0 ? (
+                <p class="muted">{t(lang, 'devicesOk')}</p>
+              ) : (
+                <ul class="problems">
+                  {health.problems.slice(0, 8).map((d) => (
+                    <li key={d.id}>
+                      <button type="button" class="link" onClick={() => setHousehold(d.homeId)}>
+                        {addresses.get(d.homeId) ?? d.homeId}
+                      </button>{' '}
+                      {KIND_NAMES[lang][d.kind] ?? d.kind} · {room(lang, d.room)}{' '}
+                      <span class="tags">
+                        {!d.online && <span class="tag red">{t(lang, 'offline')}</span>}
+                        {d.lowBattery && <span class="tag amber">{d.battery}%</span>}
+                        {d.rejectedCount > 0 && (
+                          <span class="tag">
+                            {t(lang, 'rejecting')} {d.rejectedCount}
+                          </span>
+                        )}
+                      </span>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </>
+          )}
+        </section>
+        <p class="muted small">
+          {t(lang, 'timesIn')}: {zone} · {formatTime(now, zone, lang)}
+        </p>
       </aside>
+      {selectedAlert && (
+        <AlertPanel
+          lang={lang}
+          zone={zone}
+          alert={selectedAlert}
+          now={now}
+          canAct={canAct}
+          staff={staff}
+          address={addresses.get(selectedAlert.householdId)}
+          onClose={() => setSelected(null)}
+          onHousehold={() => setHousehold(selectedAlert.householdId)}
+        />
+      )}
+      {household && (
+        <HouseholdDrawer
+          lang={lang}
+          session={session}
+          householdId={household}
+          onClose={() => setHousehold(null)}
+        />
+      )}
     </main>
   );
 }
 
-function AlertRow({
-  a,
-  gridName,
-  lang,
-  now,
-  assignee,
-  address,
-}: {
+function Figure(p: { label: string; value: string; sub?: string; tone?: string; testid: string }) {
+  return (
+    <div class={`figure ${p.tone ?? ''}`} data-testid={p.testid}>
+      <span class="label">{p.label}</span>
+      <b class="value">{p.value}</b>
+      <span class="sub">{p.sub ?? ''}</span>
+    </div>
+  );
+}
+
+function AlertRow(p: {
   a: Alert;
   gridName: string;
   lang: Lang;
+  zone: string;
   now: number;
+  selected: boolean;
   assignee: string;
   address: string | undefined;
+  onSelect: () => void;
+  onHousehold: () => void;
 }) {
-  const elapsed = now - a.raisedAt;
+  const { a, lang, now } = p;
   const left = a.onSiteDueAt === null ? null : a.onSiteDueAt - now;
-  const arrived = a.onSiteAt !== null;
-  const tone = arrived
-    ? 'ok'
-    : elapsed >= 15 * 60_000 || a.slaBreached
-      ? 'red'
-      : elapsed >= 12 * 60_000
-        ? 'amber'
-        : '';
+  const tone = countdownTone(a, now);
   return (
     <tr
-      class={`alert sev-${a.severity} ${a.flagged ? 'flagged' : ''}`}
+      class={`alert sev-${a.severity} ${a.flagged ? 'flagged' : ''} ${p.selected ? 'selected' : ''}`}
       data-alert-id={a.id}
       data-rule={a.rule}
       data-state={a.state}
+      tabIndex={0}
+      aria-label={`${RULE_NAMES[lang][a.rule]} ${p.address ?? a.householdId}`}
+      onClick={p.onSelect}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          p.onSelect();
+        }
+      }}
     >
       <td>
         <span class={`sev sev-${a.severity}`}>{SEVERITY_NAMES[lang][a.severity]}</span>
       </td>
       <td title={a.explanation[lang]}>
         {RULE_NAMES[lang][a.rule]}
+        {a.flagged && <span class="tag red">{t(lang, 'flagged')}</span>}
         <div class="explain">{a.explanation[lang]}</div>
       </td>
       <td>
-        {address ?? a.householdId}
-        <div class="sub">{a.householdId}</div>
+        <button
+          type="button"
+          class="link"
+          data-testid="open-household"
+          onClick={(e) => {
+            e.stopPropagation();
+            p.onHousehold();
+          }}
+        >
+          {p.address ?? a.householdId}
+        </button>
+        <div class="sub">
+          {a.householdId} · {formatTime(a.raisedAt, p.zone, lang)}
+        </div>
       </td>
-      <td>{gridName}</td>
+      <td>{p.gridName}</td>
       <td class="state">{STATE_NAMES[lang][a.state]}</td>
-      <td>{assignee}</td>
-      <td class={`countdown ${tone}`} data-testid="countdown">
-        {left === null ? '—' : arrived ? STATE_NAMES[lang].on_site : formatCountdown(left)}
+      <td class="assignee">{p.assignee}</td>
+      <td class={`countdown ${tone}`} data-testid="countdown" data-tone={tone}>
+        {left === null ? '—' : a.onSiteAt !== null ? STATE_NAMES[lang].on_site : formatCountdown(left)}
       </td>
     </tr>
   );

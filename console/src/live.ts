@@ -90,6 +90,11 @@ export function useTick(ms = 1000): number {
 export function formatCountdown(msLeft: number): string {
   const neg = msLeft < 0;
   const s = Math.floor(Math.abs(msLeft) / 1000);
-  const text = `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  const mmss = `${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  // Past an hour the minutes alone stop being readable from across the room.
+  const text =
+    s >= 3600
+      ? `${Math.floor(s / 3600)}:${mmss}`
+      : `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
   return neg ? `-${text}` : text;
 }

@@ -1,36 +1,84 @@
-/** Console entry: login, then the page for the person's role. */
+/**
+ * Console entry: login, then the pages the person's role may see (SPEC §8): the dispatch room for
+ * dispatchers, supervisors and admins; the responder page for grid staff; reports for supervisors and
+ * admins; admin pages for admins. The server enforces every permission; the pages only follow it.
+ */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { Staff } from '../../dispatcher/api/types.ts';
-import { ApiError, api } from './api.ts';
+import { AdminPage } from './admin.tsx';
+import { ApiError, api, type SessionInfo, whenUnauthenticated } from './api.ts';
 import { DispatchScreen } from './dispatch.tsx';
 import { getLang, type Lang, setLang, t } from './i18n.ts';
+import { ReportsPage } from './reports.tsx';
 import { ResponderPage } from './responder.tsx';
 
-const DISPATCH_ROLES = ['dispatcher', 'admin', 'supervisor'];
+type Page = 'dispatch' | 'respond' | 'admin' | 'reports';
+
+function pagesFor(s: SessionInfo): Page[] {
+  const p = new Set(s.permissions);
+  const pages: Page[] = [];
+  if (p.has('alerts.read.all')) pages.push('dispatch');
+  if (p.has('alerts.respond')) pages.push('respond');
+  if (p.has('reports.read')) pages.push('reports');
+  if (p.has('registry.write')) pages.push('admin');
+  return pages;
+}
+
+const NAV_KEY = {
+  dispatch: 'dispatchNav',
+  respond: 'responderNav',
+  admin: 'adminNav',
+  reports: 'reportsNav',
+} as const;
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const on = () => setHash(location.hash);
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return hash;
+}
 
 function App() {
   const [lang, setLangState] = useState<Lang>(getLang());
-  const [me, setMe] = useState<Staff | null | undefined>(undefined);
+  const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
+  const [notice, setNotice] = useState<string | null>(null);
+  const hash = useHash();
   useEffect(() => {
-    api.me().then(
-      (r) => setMe(r.staff),
-      () => setMe(null),
-    );
+    whenUnauthenticated(() => {
+      setSession((s) => {
+        if (s) setNotice('sessionEnded');
+        return null;
+      });
+    });
+    api.session().then(setSession, () => setSession(null));
   }, []);
   useEffect(() => {
     document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
     document.title = t(lang, 'title');
   }, [lang]);
-  if (me === undefined) return null;
-  const dispatch = me?.roles.some((r) => DISPATCH_ROLES.includes(r));
+  if (session === undefined) return null;
+  const pages = session ? pagesFor(session) : [];
+  const wanted = hash.replace(/^#\/?/, '').split('/')[0] as Page;
+  const page = pages.includes(wanted) ? wanted : pages[0];
   return (
     <>
       <header class="top">
         <h1>{t(lang, 'title')}</h1>
         <span class="tagline">{t(lang, 'tagline')}</span>
+        {session && pages.length > 1 && (
+          <nav class="tabs" aria-label="pages">
+            {pages.map((p) => (
+              <a key={p} href={`#/${p}`} aria-current={p === page ? 'page' : undefined} data-page={p}>
+                {t(lang, NAV_KEY[p])}
+              </a>
+            ))}
+          </nav>
+        )}
         <span class="spacer" />
-        {me && <span class="who">{me.name}</span>}
+        {session && <span class="who">{session.staff.name}</span>}
         <button
           type="button"
           onClick={() => {
@@ -41,24 +89,49 @@ function App() {
         >
           {t(lang, 'lang')}
         </button>
-        {me && (
-          <button type="button" onClick={() => api.logout().finally(() => setMe(null))}>
+        {session && (
+          <button
+            type="button"
+            data-testid="logout"
+            onClick={() => api.logout().finally(() => setSession(null))}
+          >
             {t(lang, 'logout')}
           </button>
         )}
       </header>
-      {!me ? (
-        <Login lang={lang} onLogin={setMe} />
-      ) : dispatch ? (
-        <DispatchScreen lang={lang} me={me} />
+      {!session ? (
+        <Login
+          lang={lang}
+          notice={notice}
+          onLogin={() =>
+            api.session().then((s) => {
+              setNotice(null);
+              setSession(s);
+            })
+          }
+        />
+      ) : page === 'dispatch' ? (
+        <DispatchScreen
+          lang={lang}
+          session={session}
+          householdLink={
+            hash.split('/')[2] === 'household' ? decodeURIComponent(hash.split('/')[3] ?? '') : null
+          }
+        />
+      ) : page === 'respond' ? (
+        <ResponderPage lang={lang} session={session} />
+      ) : page === 'reports' ? (
+        <ReportsPage lang={lang} session={session} />
+      ) : page === 'admin' ? (
+        <AdminPage lang={lang} session={session} section={hash.split('/')[2] ?? 'grids'} />
       ) : (
-        <ResponderPage lang={lang} me={me} />
+        <p class="empty">{t(lang, 'readOnly')}</p>
       )}
     </>
   );
 }
 
-function Login({ lang, onLogin }: { lang: Lang; onLogin: (s: Staff) => void }) {
+function Login({ lang, notice, onLogin }: { lang: Lang; notice: string | null; onLogin: () => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -67,17 +140,20 @@ function Login({ lang, onLogin }: { lang: Lang; onLogin: (s: Staff) => void }) {
       class="login"
       onSubmit={(e) => {
         e.preventDefault();
-        api.login(username, password).then(
-          (r) => onLogin(r.staff),
-          (err: unknown) =>
+        api
+          .login(username, password)
+          .then(onLogin, (err: unknown) =>
             setError(
               err instanceof ApiError && err.status === 401
                 ? t(lang, 'badLogin')
-                : String((err as Error).message),
+                : err instanceof ApiError && err.status === 429
+                  ? t(lang, 'tooMany')
+                  : String((err as Error).message),
             ),
-        );
+          );
       }}
     >
+      {notice && <p class="notice">{t(lang, 'sessionEnded')}</p>}
       <label>
         {t(lang, 'username')}
         <input

@@ -1,72 +1,193 @@
-/** The responder's phone page (SPEC §8): my alerts, one tap for each step. */
-import { useMemo, useState } from 'preact/hooks';
-import type { Alert, Staff } from '../../dispatcher/api/types.ts';
-import { api } from './api.ts';
-import { type Lang, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+/**
+ * The responder's phone page (SPEC §7, §8), 360 px wide: my open alerts with the address and directions,
+ * call buttons for the resident and the contacts, one tap each for accept, en route, on site and resolve
+ * (outcome and note). Live over socket.io, with sound (after one tap enables it) and vibration where the
+ * phone allows; the list comes from the API, so a reload shows the same alerts.
+ */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Alert } from '../../dispatcher/api/types.ts';
+import { OUTCOMES } from './alert-panel.tsx';
+import { api, type HouseholdFile, type SessionInfo } from './api.ts';
+import { addressText, formatTime } from './format.ts';
+import { type Lang, OUTCOME_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
 import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
+import { beep } from './sound.ts';
 
 const OPEN = new Set(['raised', 'notified', 'accepted', 'en_route', 'on_site']);
 
-export function ResponderPage({ lang, me }: { lang: Lang; me: Staff }) {
+export function ResponderPage({ lang, session }: { lang: Lang; session: SessionInfo }) {
+  const me = session.staff;
+  const audio = useRef<AudioContext | null>(null);
+  const [sound, setSound] = useState(false);
   const live = useLiveAlerts(() => {
     navigator.vibrate?.([300, 100, 300]);
+    if (audio.current) beep(audio.current);
   });
   const now = useTick() + live.offset;
+  const [homes, setHomes] = useState<Map<string, HouseholdFile>>(new Map());
+  // Mine: assigned to me, or offered to me and not yet taken by someone else.
   const mine = useMemo(
     () =>
       [...live.alerts.values()]
-        .filter((a) => OPEN.has(a.state) && (a.assigneeId === me.id || a.responders.includes(me.id)))
+        .filter(
+          (a) =>
+            OPEN.has(a.state) &&
+            (a.assigneeId === me.id ||
+              (a.responders.includes(me.id) && (a.acceptedAt === null || a.assigneeId === null))),
+        )
         .sort((a, b) => a.raisedAt - b.raisedAt),
     [live.alerts, me.id],
   );
+  useEffect(() => {
+    for (const a of mine) {
+      if (homes.has(a.householdId)) continue;
+      api.household(a.householdId).then(
+        (r) => setHomes((m) => new Map(m).set(a.householdId, r.household)),
+        () => {},
+      );
+    }
+  }, [mine]);
   return (
     <main class="responder">
       {!live.connected && (
-        <div class="banner" role="alert">
+        <div class="banner" role="alert" data-testid="offline-banner">
           {t(lang, 'disconnected')}
         </div>
       )}
-      <h2>{t(lang, 'myAlerts')}</h2>
+      <div class="responder-head">
+        <h2>{t(lang, 'myAlerts')}</h2>
+        <button
+          type="button"
+          aria-pressed={sound}
+          onClick={() => {
+            audio.current ??= new AudioContext();
+            void audio.current.resume();
+            setSound(true);
+          }}
+        >
+          {sound ? t(lang, 'soundOn') : t(lang, 'enableSound')}
+        </button>
+      </div>
       {mine.length === 0 && <p class="empty">{t(lang, 'noAlerts')}</p>}
       {mine.map((a) => (
-        <AlertCard key={a.id} a={a} lang={lang} now={now} me={me} />
+        <AlertCard
+          key={a.id}
+          a={a}
+          lang={lang}
+          zone={session.zone}
+          now={now}
+          meId={me.id}
+          home={homes.get(a.householdId)}
+          session={session}
+        />
       ))}
     </main>
   );
 }
 
-function AlertCard({ a, lang, now, me }: { a: Alert; lang: Lang; now: number; me: Staff }) {
+function AlertCard(p: {
+  a: Alert;
+  lang: Lang;
+  zone: string;
+  now: number;
+  meId: string;
+  home: HouseholdFile | undefined;
+  session: SessionInfo;
+}) {
+  const { a, lang, home } = p;
   const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const [note, setNote] = useState('');
-  const [outcome, setOutcome] = useState('assisted');
+  const [outcome, setOutcome] = useState<string>('assisted');
+  const [notes, setNotes] = useState<string | null>(null);
   const act = (action: string, body: unknown = {}) => {
     setError(null);
-    api.act(a.id, action, body).catch((e: Error) => setError(e.message));
+    setBusy(true);
+    api
+      .act(a.id, action, body)
+      .catch((e: Error) => setError(e.message))
+      .finally(() => setBusy(false));
   };
-  const mineNow = a.assigneeId === me.id;
+  const mineNow = a.assigneeId === p.meId;
+  const arrivalSuggested = (a as Alert & { arrivalSuggestedAt?: number | null }).arrivalSuggestedAt;
   return (
     <article class={`card sev-${a.severity}`} data-alert-id={a.id} data-state={a.state}>
       <header>
-        <b>{RULE_NAMES[lang][a.rule]}</b> · {STATE_NAMES[lang][a.state]}
+        <b>{RULE_NAMES[lang][a.rule]}</b>
+        <span class="state">{STATE_NAMES[lang][a.state]}</span>
         {a.onSiteDueAt !== null && a.onSiteAt === null && (
-          <span class="countdown">{formatCountdown(a.onSiteDueAt - now)}</span>
+          <span class="countdown" data-testid="countdown">
+            {formatCountdown(a.onSiteDueAt - p.now)}
+          </span>
         )}
       </header>
       <p>{a.explanation[lang]}</p>
-      <p class="sub">{a.householdId}</p>
+      <p class="address" data-testid="address">
+        <b>{home ? addressText(home.address) : a.householdId}</b>
+        <span class="muted"> · {formatTime(a.raisedAt, p.zone, lang)}</span>
+      </p>
+      {home && (
+        <div class="directions">
+          <span class="muted">{t(lang, 'directions')}: </span>
+          {a.community} {addressText(home.address)}
+          {home.residents[0] &&
+            ` · ${home.residents[0].name}${home.residents[0].age ? ` (${home.residents[0].age})` : ''}`}
+          {home.residents[0]?.healthNotes ? ` · ${home.residents[0].healthNotes}` : ''}
+          {notes !== null ? (
+            <div data-testid="access-notes">
+              {t(lang, 'accessNotes')}: {notes || t(lang, 'none')}
+            </div>
+          ) : (
+            p.session.permissions.includes('households.sensitive') && (
+              <button
+                type="button"
+                class="link"
+                onClick={() =>
+                  api.household(a.householdId, true).then(
+                    (r) => setNotes(r.household.accessNotes ?? ''),
+                    (e: Error) => setError(e.message),
+                  )
+                }
+              >
+                {t(lang, 'accessNotes')}: {t(lang, 'show')}
+              </button>
+            )
+          )}
+        </div>
+      )}
+      {home && (
+        <div class="calls">
+          {home.residents
+            .filter((r) => r.phone)
+            .map((r, i) => (
+              <a key={`r${i}`} class="button tel" href={`tel:${r.phone}`}>
+                {t(lang, 'callResident')} {r.name}
+              </a>
+            ))}
+          {home.contacts.map((c, i) => (
+            <a key={`c${i}`} class="button tel" href={`tel:${c.phone}`}>
+              {t(lang, 'call')} {c.name}
+              {c.relation ? ` (${c.relation})` : ''}
+            </a>
+          ))}
+        </div>
+      )}
+      {arrivalSuggested && a.state === 'en_route' && mineNow && (
+        <p class="notice">{t(lang, 'arrivalHint')}</p>
+      )}
       <div class="actions">
         {(a.state === 'raised' || a.state === 'notified') && (
-          <button type="button" class="primary" onClick={() => act('accept')}>
+          <button type="button" class="primary" disabled={busy} onClick={() => act('accept')}>
             {t(lang, 'accept')}
           </button>
         )}
         {a.state === 'accepted' && mineNow && (
-          <button type="button" class="primary" onClick={() => act('en-route')}>
+          <button type="button" class="primary" disabled={busy} onClick={() => act('en-route')}>
             {t(lang, 'enRoute')}
           </button>
         )}
         {(a.state === 'accepted' || a.state === 'en_route') && mineNow && (
-          <button type="button" class="primary" onClick={() => act('on-site')}>
+          <button type="button" class="primary" disabled={busy} onClick={() => act('on-site')}>
             {t(lang, 'onSite')}
           </button>
         )}
@@ -81,10 +202,14 @@ function AlertCard({ a, lang, now, me }: { a: Alert; lang: Lang; now: number; me
         >
           <label>
             {t(lang, 'outcome')}
-            <select value={outcome} onChange={(e) => setOutcome((e.target as HTMLSelectElement).value)}>
-              {['assisted', 'ambulance', 'false_alarm', 'resident_away', 'device_fault', 'other'].map((o) => (
+            <select
+              name="outcome"
+              value={outcome}
+              onChange={(e) => setOutcome((e.target as HTMLSelectElement).value)}
+            >
+              {OUTCOMES.map((o) => (
                 <option key={o} value={o}>
-                  {o}
+                  {OUTCOME_NAMES[lang][o]}
                 </option>
               ))}
             </select>
@@ -92,17 +217,22 @@ function AlertCard({ a, lang, now, me }: { a: Alert; lang: Lang; now: number; me
           <label>
             {t(lang, 'note')}
             <textarea
+              name="note"
               required
               value={note}
               onInput={(e) => setNote((e.target as HTMLTextAreaElement).value)}
             />
           </label>
-          <button type="submit" class="primary">
+          <button type="submit" class="primary" disabled={busy}>
             {t(lang, 'resolve')}
           </button>
         </form>
       )}
-      {error && <p class="error">{error}</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
     </article>
   );
 }

@@ -179,11 +179,17 @@ export function transition(
         next.assigneeId = actor.id;
         next.acceptedAt = now;
       }
+      if (action.type === 'en-route') next.enRouteAt = now;
       if (action.type === 'on-site') next.onSiteAt = now;
       return ok({ alert: next, history: h(next, action.type, rule.to) });
     }
     case 'resolve': {
       if (!isOpen(alert.state)) return refuse('resolve');
+      // The visit note is the assignee's to write (SPEC §6); dispatchers may close any alert.
+      if (!actor.canOverride && alert.assigneeId !== actor.id)
+        return err('not_assignee', 'only the assigned responder can resolve this alert', {
+          assigneeId: alert.assigneeId,
+        });
       const next: Alert = {
         ...base,
         state: 'resolved',
@@ -221,4 +227,48 @@ export function transition(
     case 'call':
       return ok({ alert: base, history: h(base, 'call', null, { to: action.to, result: action.result }) });
   }
+}
+
+/**
+ * SPEC §6: a door `open` at the household after the responder went `en_route` suggests arrival. Only
+ * flags the alert (the responder confirms `on_site`); a door event from before en route, or a second
+ * suggestion, changes nothing.
+ */
+export function suggestArrival(
+  alert: Alert,
+  door: { at: number; deviceId: string; seq: number },
+  now: number,
+): { alert: Alert; history: HistoryEntry[] } | null {
+  if (alert.state !== 'en_route' || alert.arrivalSuggestedAt) return null;
+  if (alert.enRouteAt !== undefined && alert.enRouteAt !== null && door.at < alert.enRouteAt) return null;
+  const next: Alert = {
+    ...alert,
+    arrivalSuggestedAt: door.at,
+    updatedAt: Math.max(alert.updatedAt, now),
+    version: alert.version + 1,
+  };
+  return {
+    alert: next,
+    history: [
+      entry(next, now, 'arrival_suggested', null, null, 'rules', 'system', {
+        deviceId: door.deviceId,
+        seq: door.seq,
+        doorAt: door.at,
+      }),
+    ],
+  };
+}
+
+/** SPEC §6: a technical alert goes to the maintenance queue, due at `dueAt`; nobody is notified. */
+export function queueMaintenance(
+  alert: Alert,
+  dueAt: number,
+  now: number,
+): { alert: Alert; history: HistoryEntry[] } | null {
+  if (isSafety(alert.severity) || !isOpen(alert.state) || alert.maintenanceDueAt) return null;
+  const next: Alert = { ...alert, maintenanceDueAt: dueAt, version: alert.version + 1 };
+  return {
+    alert: next,
+    history: [entry(next, now, 'maintenance_queued', null, null, 'rules', 'system', { dueAt })],
+  };
 }

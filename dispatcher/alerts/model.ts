@@ -92,6 +92,15 @@ export interface Alert {
   onSiteDueAt: number | null;
   acceptedAt: number | null;
   onSiteAt: number | null;
+  /** When the assignee went en route (absent on alerts stored before this field existed). */
+  enRouteAt?: number | null;
+  /**
+   * SPEC §6: a door `open` at the household after `en_route` suggests arrival; the responder confirms
+   * `on_site` with one tap. Set to the door event's time; the SLA clock still waits for the confirmation.
+   */
+  arrivalSuggestedAt?: number | null;
+  /** Technical alerts (SPEC §6): due in the maintenance queue by the end of the next working day. */
+  maintenanceDueAt?: number | null;
   /** Next escalation step due, and its index in the ladder; null when nothing is pending. */
   nextStepAt: number | null;
   nextStep: number;

@@ -3,6 +3,7 @@
  * alert, re-armed at start), people's actions, and notifications. One alert is changed by one writer at a
  * time; a write that lost a race is retried against the fresh alert.
  */
+import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { err, ok, type Result } from '../../kernel/result.ts';
@@ -12,8 +13,16 @@ import type { Directory } from '../directory.ts';
 import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
 import { StaleWriteError, type Store } from '../store/store.ts';
 import { reschedule, runDueSteps } from './escalation.ts';
-import { type Action, type Actor, type TransitionError, transition } from './lifecycle.ts';
-import type { Alert } from './model.ts';
+import {
+  type Action,
+  type Actor,
+  queueMaintenance,
+  suggestArrival,
+  type TransitionError,
+  transition,
+} from './lifecycle.ts';
+import { maintenanceDue } from './maintenance.ts';
+import { type Alert, type HistoryEntry, isSafety } from './model.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -37,8 +46,15 @@ export class AlertService {
 
   async start(): Promise<void> {
     this.stopped = false;
+    // Channel health over the last day of recorded attempts (a restart must not hide a failing channel).
+    await this.deps.notifier.restore(this.deps.clock.now() - 24 * 3_600_000);
     // The stored deadline is the truth: re-arm every pending step; overdue ones fire at once.
     for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
+    // A technical alert raised just before a crash may not have been queued yet.
+    const unqueued = (await this.deps.store.listAlerts({ state: 'open', limit: 100_000 })).filter(
+      (a) => !isSafety(a.severity) && !a.maintenanceDueAt,
+    );
+    for (const a of unqueued) await this.queue(a);
   }
 
   async stop(): Promise<void> {
@@ -54,6 +70,82 @@ export class AlertService {
       this.deps.bus.emit('alertChanged', { alert: a, action: actions.get(a.id) ?? 'changed' });
       this.arm(a);
     }
+    // SPEC §6: technical alerts go to the maintenance queue, due the next working day; nobody is woken.
+    for (const a of raised) {
+      if (isSafety(a.severity) || this.stopped) continue;
+      void this.queue(a).catch((e: unknown) =>
+        this.deps.log.error({ err: e, alertId: a.id }, 'cannot queue maintenance'),
+      );
+    }
+  }
+
+  private queue(a: Alert): Promise<Alert | null> {
+    const due = maintenanceDue(a.raisedAt, this.deps.directory.zone, this.deps.directory.shifts);
+    return this.update(a.id, 'maintenance', (cur) => queueMaintenance(cur, due, this.deps.clock.now()));
+  }
+
+  /**
+   * Called with the device events the rules just processed. SPEC §6: a door `open` at the household after
+   * the responder went `en_route` suggests arrival (a flag and a live event; the responder confirms).
+   */
+  onDeviceEvents(events: LoggedEvent[]): void {
+    if (this.stopped) return;
+    const doors = events.filter(
+      (e) => e.event.type === 'door' && (e.event as { state?: string }).state === 'open',
+    );
+    if (doors.length === 0) return;
+    void (async () => {
+      for (const d of doors) {
+        const open = await this.deps.store.listAlerts({
+          householdId: d.homeId,
+          state: 'en_route',
+          limit: 50,
+        });
+        for (const a of open) {
+          const changed = await this.update(a.id, 'arrival_suggested', (cur) =>
+            suggestArrival(cur, { at: d.ts, deviceId: d.deviceId, seq: d.seq }, this.deps.clock.now()),
+          );
+          if (changed) this.deps.bus.emit('arrivalSuggested', { alert: changed });
+        }
+      }
+    })().catch((e: unknown) => this.deps.log.error({ err: e }, 'arrival suggestion failed'));
+  }
+
+  /** Open technical alerts, earliest due first (the maintenance queue). */
+  async maintenanceQueue(gridIds?: string[]): Promise<Alert[]> {
+    const open = await this.deps.store.listAlerts({ state: 'open', gridIds, limit: 100_000 });
+    return open
+      .filter((a) => !isSafety(a.severity))
+      .sort(
+        (a, b) =>
+          (a.maintenanceDueAt ?? Infinity) - (b.maintenanceDueAt ?? Infinity) || a.raisedAt - b.raisedAt,
+      );
+  }
+
+  /** Applies a system change to the stored alert (serialised, retried on a stale write); null when nothing changed. */
+  private async update(
+    alertId: string,
+    action: string,
+    change: (a: Alert) => { alert: Alert; history: HistoryEntry[] } | null,
+  ): Promise<Alert | null> {
+    return this.serial(alertId, async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await this.deps.store.getAlert(alertId);
+        if (!current) return null;
+        const r = change(current);
+        if (!r) return null;
+        try {
+          await this.deps.store.saveAlert(r.alert, r.history);
+        } catch (e) {
+          if (e instanceof StaleWriteError) continue;
+          throw e;
+        }
+        this.deps.bus.emit('alertChanged', { alert: r.alert, action });
+        this.arm(r.alert);
+        return r.alert;
+      }
+      return null;
+    });
   }
 
   async act(alertId: string, action: Action, actor: Actor): Promise<Result<Alert, ActError>> {

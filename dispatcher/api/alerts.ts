@@ -5,7 +5,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can, mayViewGrid, visibleGrids } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
-import { ALERT_STATES, OUTCOMES } from '../alerts/model.ts';
+import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
+import type { Staff } from '../registry.ts';
 import { type ApiDeps, HttpError, requireStaff, STATUS_BY_CODE } from './app.ts';
 
 const actionBody = {
@@ -24,6 +25,10 @@ const actionBody = {
   call: z.strictObject({ to: z.string().min(1).max(100), result: z.string().min(1).max(1000) }),
 } as const;
 type ActionName = keyof typeof actionBody;
+
+/** A responder sees the alerts of the grids they cover, and any alert a dispatcher assigned to them. */
+const mayViewAlert = (staff: Staff, alert: Alert): boolean =>
+  mayViewGrid(staff, alert.gridId) || alert.assigneeId === staff.id;
 const ACTIONS = Object.keys(actionBody) as ActionName[];
 /** Actions a responder may take on alerts of their own grids; the rest need the dispatch role. */
 const RESPONDER_ACTIONS: ActionName[] = ['accept', 'en-route', 'on-site', 'resolve', 'note', 'call'];
@@ -54,6 +59,13 @@ export const alertRoutes =
           gridIds,
           limit: req.query.limit,
         });
+        if (grids !== null && !want && req.query.state === 'open') {
+          // Open alerts a dispatcher assigned to this responder outside their grids (cover) are theirs too.
+          const mine = (await deps.store.listAlerts({ state: 'open', limit: 100_000 })).filter(
+            (a) => a.assigneeId === staff.id && !grids.includes(a.gridId),
+          );
+          alerts.push(...mine);
+        }
         return { alerts, changeSeq, now: deps.clock.now() };
       },
     );
@@ -61,7 +73,7 @@ export const alertRoutes =
     app.get('/api/alerts/:id', { schema: { params: z.object({ id: z.string().max(80) }) } }, async (req) => {
       const staff = requireStaff(req);
       const alert = await deps.store.getAlert(req.params.id);
-      if (!alert || !mayViewGrid(staff, alert.gridId))
+      if (!alert || !mayViewAlert(staff, alert))
         throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
       const [history, deliveries] = await Promise.all([
         deps.store.alertHistory(alert.id),
@@ -94,7 +106,7 @@ export const alertRoutes =
           );
         }
         const alert = await deps.store.getAlert(req.params.id);
-        if (!alert || !mayViewGrid(staff, alert.gridId))
+        if (!alert || !mayViewAlert(staff, alert))
           throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
         const dispatch = can(staff, 'alerts.act.all');
         if (!dispatch && !(can(staff, 'alerts.respond') && RESPONDER_ACTIONS.includes(name))) {

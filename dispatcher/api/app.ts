@@ -31,12 +31,20 @@ import type { AlertService } from '../alerts/service.ts';
 import type { Auth } from '../auth.ts';
 import type { Directory } from '../directory.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Notifier } from '../notify/notifier.ts';
 import type { Staff } from '../registry.ts';
+import type { DutyWatch } from '../routing/duty-watch.ts';
+import type { RulesConfig } from '../rules/settings.ts';
 import type { Store } from '../store/store.ts';
 import { alertRoutes } from './alerts.ts';
+import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
+import { dispatchRoutes } from './dispatch.ts';
+import { importExportRoutes } from './import-export.ts';
 import { registryRoutes } from './registry.ts';
+import { reportRoutes } from './reports.ts';
 import { sessionRoutes } from './session.ts';
+import { timelineRoutes } from './timeline.ts';
 
 export const SESSION_COOKIE = 'g365_session';
 
@@ -57,7 +65,15 @@ export interface ApiDeps {
   metrics: Metrics;
   /** Folder with the built console; not served when missing. */
   consoleDir?: string;
+  /** Notification channels' health (dispatch routes). */
+  notifier?: Notifier;
+  /** Duty gaps and shift handover (dispatch routes). */
+  dutyWatch?: DutyWatch;
+  /** Ends a device's live MQTT session and forgets its cached login (after disable or secret rotation). */
+  revokeDevice?: (deviceId: string) => void;
   ready: () => boolean;
+  /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
+  rules?: RulesConfig;
 }
 
 /** An expected refusal: becomes a JSON error with this status and code. */
@@ -155,6 +171,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(alertRoutes(deps));
   await app.register(registryRoutes(deps));
   await app.register(deviceRoutes(deps));
+  await app.register(baselineRoutes(deps));
+  await app.register(dispatchRoutes(deps));
+  await app.register(importExportRoutes(deps));
+  await app.register(reportRoutes(deps));
+  await app.register(timelineRoutes(deps));
 
   const dir = deps.consoleDir ? resolve(deps.consoleDir) : null;
   if (dir && existsSync(dir)) {

@@ -43,6 +43,33 @@ export const deviceRoutes =
       const h = d ? await store.getHousehold(d.homeId) : null;
       if (!d || !h || !mayViewGrid(staff, h.gridId))
         throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
-      return { device: d };
+      // SPEC §3: rejected messages counted per device, here by reason too.
+      return { device: d, rejectedByReason: await store.deviceRejections(d.id) };
+    });
+
+    // Disable / enable: a disabled device gets CONNACK 5 and its live session ends now (SPEC §3).
+    for (const [action, disabled] of [
+      ['disable', true],
+      ['enable', false],
+    ] as const) {
+      app.post(`/api/devices/:id/${action}`, { schema: { params: idParam } }, async (req) => {
+        const actor = requireStaff(req, 'registry.write');
+        if (!(await store.setDeviceDisabled(req.params.id, disabled)))
+          throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
+        if (disabled) deps.revokeDevice?.(req.params.id);
+        await audit(actor.id, `device.${action}`, req.params.id);
+        return { device: await store.getDeviceState(req.params.id) };
+      });
+    }
+
+    // Rotation: a new secret, shown once; the old one stops working at once, its session included.
+    app.post('/api/devices/:id/rotate-secret', { schema: { params: idParam } }, async (req) => {
+      const actor = requireStaff(req, 'registry.write');
+      const secret = newSecret();
+      if (!(await store.rotateDeviceSecret(req.params.id, await hashSecret(secret))))
+        throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
+      deps.revokeDevice?.(req.params.id);
+      await audit(actor.id, 'device.rotate_secret', req.params.id);
+      return { id: req.params.id, secret };
     });
   };

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { can, mayViewGrid, visibleGrids } from '../access.ts';
-import { gridInput, householdInput, staffInput } from '../registry.ts';
+import { gridInput, householdInput, STAFF_ROLES, staffInput } from '../registry.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
@@ -40,6 +40,23 @@ export const registryRoutes =
     const { store } = deps;
     const audit = (actor: string, action: string, target: string, detail: Record<string, unknown> = {}) =>
       store.audit({ at: deps.clock.now(), actor, action, target, detail });
+    /** A roster line or override naming nobody we know would leave a shift silently short. */
+    const checkStaff = async (ids: string[], field: string) => {
+      const known = new Set((await store.listStaff()).map((s) => s.id));
+      const missing = [...new Set(ids)].filter((s) => !known.has(s));
+      if (missing.length)
+        throw new HttpError(400, 'bad_request', `${field}: no staff ${missing.join(', ')}`, { field });
+    };
+    /** Staff may only cover grids that exist (a typo would leave a grid silently unstaffed). */
+    const checkGrids = async (gridIds: string[] | undefined) => {
+      if (!gridIds?.length) return;
+      const known = new Set((await store.listGrids()).map((g) => g.id));
+      const missing = gridIds.filter((g) => !known.has(g));
+      if (missing.length)
+        throw new HttpError(400, 'bad_request', `body.gridIds: no grid ${missing.join(', ')}`, {
+          field: 'body.gridIds',
+        });
+    };
 
     app.get('/api/me', async (req) => ({ staff: requireStaff(req) }));
 
@@ -62,6 +79,7 @@ export const registryRoutes =
     app.post('/api/staff', { schema: { body: staffInput } }, async (req, reply) => {
       const actor = requireStaff(req, 'registry.write');
       const { password, ...rest } = req.body;
+      await checkGrids(rest.gridIds);
       if (await store.getStaffByUsername(rest.username))
         throw new HttpError(409, 'conflict', `username ${rest.username} is taken`);
       if (await store.getStaff(rest.id)) throw new HttpError(409, 'conflict', `staff ${rest.id} exists`);
@@ -85,6 +103,10 @@ export const registryRoutes =
       const actor = requireStaff(req, 'registry.write');
       if (!(await store.getGrid(req.body.gridId)))
         throw new HttpError(400, 'bad_request', `body.gridId: no grid ${req.body.gridId}`);
+      await checkStaff(
+        req.body.entries.flatMap((e) => e.staffIds),
+        'body.entries.staffIds',
+      );
       await store.setRoster(
         req.body.gridId,
         req.body.entries.map((e) => ({ ...e, gridId: req.body.gridId })),
@@ -96,6 +118,21 @@ export const registryRoutes =
     app.post('/api/roster/overrides', { schema: { body: overrideBody } }, async (req, reply) => {
       const actor = requireStaff(req, 'registry.write');
       const o = { id: newId('ov', deps.clock.now()), ...req.body };
+      if (!(await store.getGrid(o.gridId)))
+        throw new HttpError(400, 'bad_request', `body.gridId: no grid ${o.gridId}`, { field: 'body.gridId' });
+      // Leave names who is off, cover who stands in, a swap both (SPEC §4).
+      if ((o.kind === 'leave' || o.kind === 'swap') && !o.staffId)
+        throw new HttpError(400, 'bad_request', `body.staffId: required for ${o.kind}`, {
+          field: 'body.staffId',
+        });
+      if ((o.kind === 'cover' || o.kind === 'swap') && !o.replacementId)
+        throw new HttpError(400, 'bad_request', `body.replacementId: required for ${o.kind}`, {
+          field: 'body.replacementId',
+        });
+      await checkStaff(
+        [o.staffId, o.replacementId].filter((x): x is string => x !== null),
+        'body',
+      );
       await store.addOverride(o);
       deps.directory.invalidateRoster();
       await audit(actor.id, 'roster.override', o.gridId, { date: o.date, shift: o.shift, kind: o.kind });
@@ -171,12 +208,81 @@ export const registryRoutes =
       },
     );
 
+    /** SPEC §8: every action and every read of sensitive fields, queryable by admins. */
     app.get(
       '/api/audit',
-      { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) } },
+      {
+        schema: {
+          querystring: z.object({
+            actor: z.string().min(1).max(64).optional(),
+            target: z.string().min(1).max(80).optional(),
+            action: z.string().min(1).max(80).optional(),
+            from: z.coerce.number().int().min(0).optional(),
+            to: z.coerce.number().int().min(0).optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+          }),
+        },
+      },
       async (req) => {
         requireStaff(req, 'audit.read');
-        return { entries: await store.listAudit(req.query.limit) };
+        return { entries: await store.queryAudit(req.query) };
       },
     );
+
+    const staffPatch = z.strictObject({
+      name: z.string().min(1).max(100).optional(),
+      phone: z.string().max(40).optional(),
+      roles: z.array(z.enum(STAFF_ROLES)).min(1).optional(),
+      gridIds: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid grid id')).optional(),
+      disabled: z.boolean().optional(),
+      password: z.string().min(8).max(200).optional(),
+    });
+    app.patch('/api/staff/:id', { schema: { params: idParam, body: staffPatch } }, async (req) => {
+      const actor = requireStaff(req, 'registry.write');
+      const { password, ...patch } = req.body;
+      await checkGrids(patch.gridIds);
+      const passwordHash = password ? await hashSecret(password) : undefined;
+      if (!(await store.updateStaff(req.params.id, { ...patch, passwordHash })))
+        throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
+      await audit(actor.id, 'staff.update', req.params.id, { fields: Object.keys(req.body) });
+      const { passwordHash: _omit, ...staff } = (await store.getStaff(req.params.id))!;
+      return { staff };
+    });
+
+    /** SPEC §4: the `away` status (hospital, staying with family) with an end date; suspends activity rules. */
+    app.post(
+      '/api/households/:id/away',
+      {
+        schema: {
+          params: idParam,
+          body: z.strictObject({
+            until: z.union([z.number().int().positive(), z.iso.datetime({ offset: true })]),
+            reason: z.string().min(1).max(200),
+          }),
+        },
+      },
+      async (req) => {
+        const actor = requireStaff(req, 'registry.write');
+        const h = await store.getHousehold(req.params.id);
+        if (!h) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+        const until = typeof req.body.until === 'number' ? req.body.until : Date.parse(req.body.until);
+        if (until <= deps.clock.now())
+          throw new HttpError(400, 'bad_request', 'body.until: must be in the future', {
+            field: 'body.until',
+          });
+        await store.upsertHousehold({ ...h, awayUntil: until, awayReason: req.body.reason });
+        deps.directory.invalidateHome(h.id);
+        await audit(actor.id, 'household.away', h.id, { until });
+        return { householdId: h.id, awayUntil: until, awayReason: req.body.reason };
+      },
+    );
+    app.delete('/api/households/:id/away', { schema: { params: idParam } }, async (req) => {
+      const actor = requireStaff(req, 'registry.write');
+      const h = await store.getHousehold(req.params.id);
+      if (!h) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+      await store.upsertHousehold({ ...h, awayUntil: null, awayReason: null });
+      deps.directory.invalidateHome(h.id);
+      await audit(actor.id, 'household.back', h.id);
+      return { householdId: h.id, awayUntil: null, awayReason: null };
+    });
   };

@@ -4,7 +4,8 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type ApiDeps, HttpError, SESSION_COOKIE } from './app.ts';
+import { permissionsOf } from '../access.ts';
+import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './app.ts';
 
 export const sessionRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -47,6 +48,20 @@ export const sessionRoutes =
         return { token: r.token, expiresAt: r.expiresAt, staff: r.staff };
       },
     );
+    /**
+     * Who is logged in, what they may do, and the community's time zone and shift boundaries, so the console
+     * shows every time in the community's zone (SPEC §4, §8), not the browser's.
+     */
+    app.get('/api/session', async (req) => {
+      const staff = requireStaff(req);
+      return {
+        staff,
+        permissions: permissionsOf(staff),
+        zone: deps.directory.zone,
+        shifts: deps.directory.shifts,
+        now: deps.clock.now(),
+      };
+    });
     app.post('/api/auth/logout', async (req, reply) => {
       if (req.token) await deps.auth.logout(req.token);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });

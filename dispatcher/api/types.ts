@@ -1,6 +1,25 @@
 /**
  * The API and live-event types the console reads. The console imports this file (types only) and nothing
  * else of the dispatcher.
+ *
+ * Dispatch endpoints (bearer token or session cookie; 401 without, 403 for a role that may not):
+ *   GET  /api/alerts?state=open&grid=        AlertList (responders: their grids + alerts assigned to them)
+ *   GET  /api/alerts/{id}                    AlertDetail (history + every delivery attempt)
+ *   POST /api/alerts/{id}/{action}           AlertActionName; 409 {error:'invalid_transition', state}
+ *   GET  /api/maintenance                    MaintenanceQueue (technical alerts, due next working day)
+ *   GET  /api/notify/health                  {channels: ChannelHealth[]} (dispatch roles)
+ *   GET  /api/duty                           {duty: DutyView[]} who is on duty now per grid
+ *   GET  /api/duty/gaps?phase=upcoming|now   DutyGapReport (dispatch roles)
+ *   GET  /api/duty/handover                  HandoverReport (responders: their grids)
+ *   GET  /api/households/{id}/coverage?at=   CoverageView: who covers this household now, in order
+ *   POST /api/households/{id}/away           {until: epoch ms | RFC 3339, reason}; DELETE clears it (admin)
+ *   PATCH /api/staff/{id}                    {name?, phone?, roles?, gridIds?, disabled?, password?} (admin)
+ *   GET  /api/audit?actor=&target=&action=&from=&to=&limit=   {entries: AuditEntry[]} newest first (admin);
+ *                                            `action` ending in '.' is a prefix ("alert.", "registry.")
+ *   GET  /api/registry/export · /api/registry/export/{kind}.csv · POST /api/registry/import[/{kind}.csv]
+ *                                            see ImportResult / ImportProblem (admin)
+ * Live (socket.io, same token in `auth.token` or the cookie): ServerToClientEvents below; after a
+ * reconnect emit `catchup(lastChangeSeq)` and apply the `alert` events that follow, then the ack.
  */
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceState, Grid, Staff } from '../registry.ts';
@@ -34,6 +53,74 @@ export interface HouseholdSummary {
   address: string;
 }
 
+/** Notification channel health (GET /api/notify/health, live `channelHealth`). */
+export type { ChannelHealth } from '../notify/notifier.ts';
+export type { Household } from '../registry.ts';
+/** Unstaffed grids before or during a shift (GET /api/duty/gaps, live `dutyGap`). */
+export type { DutyGapReport, HandoverItem, HandoverReport } from '../routing/duty-watch.ts';
+/** A delivery attempt as recorded (GET /api/alerts/{id} → `deliveries`). */
+/** One audit line (GET /api/audit). */
+export type { AuditEntry, DeliveryRecord } from '../store/store.ts';
+
+/** GET /api/alerts/{id} */
+export interface AlertDetail {
+  alert: Alert;
+  history: HistoryEntry[];
+  deliveries: import('../store/store.ts').DeliveryRecord[];
+}
+
+/**
+ * POST /api/alerts/{id}/{action}. Bodies: `accept`, `en-route`, `on-site`: `{}`; `resolve`:
+ * `{outcome, note}`; `cancel`: `{reason}`; `assign`: `{staffId}` (dispatchers; the new assignee is
+ * notified); `note`: `{text}`; `call`: `{to, result}` (a recorded phone call). Responders may accept,
+ * en-route, on-site, resolve, note and call on alerts of their grids; dispatchers and admins all actions.
+ * 200 `{alert}`; 409 `{error: 'invalid_transition', state}` when the state does not allow the action;
+ * 403 `not_assignee` / `forbidden`; 404 when the alert is not visible to the caller.
+ */
+export type AlertActionName =
+  | 'accept'
+  | 'en-route'
+  | 'on-site'
+  | 'resolve'
+  | 'cancel'
+  | 'assign'
+  | 'note'
+  | 'call';
+
+/** GET /api/households/{id}/coverage: who covers this household now, in order (first = primary). */
+export interface CoverageView {
+  householdId: string;
+  gridId: string;
+  shift: 'day' | 'night';
+  shiftDate: string;
+  startsAt: number;
+  endsAt: number;
+  staff: { id: string; name: string; phone: string; roles: string[] }[];
+}
+
+/** GET /api/maintenance: open technical alerts, earliest due first (`alert.maintenanceDueAt`). */
+export interface MaintenanceQueue {
+  alerts: Alert[];
+  now: number;
+}
+
+/**
+ * Registry export/import. GET /api/registry/export (JSON, everything but passwords) and
+ * GET /api/registry/export/{grids|households|staff|roster}.csv; POST /api/registry/import (the JSON
+ * shape; staff entries need `password` when new) and POST /api/registry/import/{kind}.csv (text/csv).
+ * Import validates everything first and applies nothing when a row is bad: 400 with `errors`
+ * (`{row, field, message}`); 200 `{imported: {grids, households, staff, roster}}`.
+ */
+export interface ImportResult {
+  imported: { grids: number; households: number; staff: number; roster: number };
+}
+export interface ImportProblem {
+  /** 1-based data row (CSV) or `kind[index]` (JSON). */
+  row: string;
+  field: string;
+  message: string;
+}
+
 /** socket.io events, server to client. */
 export interface ServerToClientEvents {
   /** An alert was raised or changed; `changeSeq` orders changes. */
@@ -41,12 +128,31 @@ export interface ServerToClientEvents {
   /** A notification for this staff member (responder page). */
   notification: (p: {
     alertId: string;
+    /** The household and its address (building-unit-room), so the page can show where to go at once. */
+    householdId: string;
+    address: string;
+    rule: Alert['rule'];
+    /** Why this person is told: `notify_primary`, `notify_next`, `notify_all`, `assigned`, `sla_breach`. */
     reason: string;
     severity: string;
     explanation: Alert['explanation'];
   }) => void;
   /** A delivery channel failed (dispatch screen). */
   delivery: (p: { alertId: string; channel: string; ok: boolean; error: string | null }) => void;
+  /** A notification channel started or stopped failing (dispatch screen; SPEC §7). */
+  channelHealth: (p: import('../notify/notifier.ts').ChannelHealth) => void;
+  /**
+   * Grids with nobody on duty (dispatch screen; SPEC §4): `phase: 'upcoming'` before the shift starts
+   * (DUTY_WARN_MINUTES, default 30), `'now'` when the shift started with the gap.
+   */
+  dutyGap: (p: import('../routing/duty-watch.ts').DutyGapReport) => void;
+  /** A shift started: the open alerts it inherits, assignees kept (dispatch screen: all; responders: their grids). */
+  handover: (p: import('../routing/duty-watch.ts').HandoverReport) => void;
+  /**
+   * A door opened at the household after the responder went en route (SPEC §6): to the assignee's pages
+   * and the dispatch screen; the responder confirms with `POST /api/alerts/{id}/on-site`.
+   */
+  arrivalSuggested: (p: { alertId: string; householdId: string; doorAt: number; alert: Alert }) => void;
 }
 
 /** socket.io events, client to server. */

@@ -11,7 +11,7 @@ import { SESSION_COOKIE } from '../api/app.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../api/types.ts';
 import type { Auth } from '../auth.ts';
 import type { Bus } from '../bus.ts';
-import type { Channel } from '../notify/notifier.ts';
+import { type Channel, UNREACHABLE_PAGE, Unreachable } from '../notify/notifier.ts';
 import type { Staff } from '../registry.ts';
 import type { Store } from '../store/store.ts';
 
@@ -64,7 +64,36 @@ export class LiveServer {
     io.on('connection', (socket: LiveSocket) => this.onConnection(socket));
     this.unsubscribe.push(
       this.deps.bus.on('alertChanged', ({ alert, action }) => {
-        io.to([ALL, gridRoom(alert.gridId)]).emit('alert', { alert, action });
+        // Dispatch screens, the grid's responders, and the assignee wherever they are (cover from another grid).
+        const rooms = [ALL, gridRoom(alert.gridId)];
+        if (alert.assigneeId) rooms.push(staffRoom(alert.assigneeId));
+        io.to(rooms).emit('alert', { alert, action });
+      }),
+      this.deps.bus.on('channelHealth', (h) => {
+        io.to(ALL).emit('channelHealth', h);
+      }),
+      this.deps.bus.on('dutyGap', (r) => {
+        io.to(ALL).emit('dutyGap', r);
+      }),
+      this.deps.bus.on('handover', (r) => {
+        io.to(ALL).emit('handover', r);
+        // Responders see the part of the list for their grids.
+        const grids = new Set(r.items.map((i) => i.gridId));
+        for (const g of grids)
+          io.to(gridRoom(g))
+            .except(ALL)
+            .emit('handover', { ...r, items: r.items.filter((i) => i.gridId === g) });
+      }),
+      this.deps.bus.on('arrivalSuggested', ({ alert }) => {
+        const p = {
+          alertId: alert.id,
+          householdId: alert.householdId,
+          doorAt: alert.arrivalSuggestedAt ?? 0,
+          alert,
+        };
+        const rooms = [ALL];
+        if (alert.assigneeId) rooms.push(staffRoom(alert.assigneeId));
+        io.to(rooms).emit('arrivalSuggested', p);
       }),
       this.deps.bus.on('delivery', (d) => {
         if (!d.ok)
@@ -92,9 +121,12 @@ export class LiveServer {
         const io = this.io;
         if (!io || !staffId) throw new Error('live server not running');
         const sockets = await io.in(staffRoom(staffId)).fetchSockets();
-        if (sockets.length === 0) throw new Error('no open responder page');
+        if (sockets.length === 0) throw new Unreachable(UNREACHABLE_PAGE);
         io.to(staffRoom(staffId)).emit('notification', {
           alertId: p.alertId,
+          householdId: p.householdId,
+          address: p.address,
+          rule: p.rule,
           reason: p.reason,
           severity: p.severity,
           explanation: p.explanation,
@@ -129,7 +161,7 @@ export class LiveServer {
     for (;;) {
       const page = await this.deps.store.alertChangesSince(cursor, 500);
       for (const a of page) {
-        if (grids === null || grids.includes(a.gridId)) {
+        if (grids === null || grids.includes(a.gridId) || a.assigneeId === socket.data.staff.id) {
           socket.emit('alert', { alert: a, action: 'catchup' });
           count++;
         }

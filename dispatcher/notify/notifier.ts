@@ -27,8 +27,36 @@ export interface NotificationPayload {
 /** One way to reach a person. `send` resolves when the channel took the message, rejects when it failed. */
 export interface Channel {
   readonly name: string;
-  send(staffId: string | null, payload: NotificationPayload): Promise<void>;
+  /**
+   * `attempt` is told about each failed try that the channel will retry itself (the webhook's back-off),
+   * so every attempt is recorded (SPEC §7), not only the final outcome.
+   */
+  send(staffId: string | null, payload: NotificationPayload, attempt?: AttemptReporter): Promise<void>;
 }
+
+export type AttemptReporter = (error: string) => void;
+
+/**
+ * The channel works but this person cannot be reached on it right now (no responder page open). Recorded as
+ * a failed delivery, but it does not make the channel unhealthy.
+ */
+export class Unreachable extends Error {}
+
+/** SPEC §7: a channel that keeps failing is shown on the dispatch screen. */
+export interface ChannelHealth {
+  channel: string;
+  status: 'ok' | 'failing';
+  /** Channel failures in a row (recipient-unreachable attempts do not count). */
+  consecutiveFailures: number;
+  attempts: number;
+  failures: number;
+  lastOkAt: number | null;
+  lastFailureAt: number | null;
+  lastError: string | null;
+}
+
+/** Failures in a row after which a channel is shown as failing. */
+export const FAILING_AFTER = 3;
 
 export interface NotifierDeps {
   store: Store;
@@ -39,7 +67,32 @@ export interface NotifierDeps {
 }
 
 export class Notifier {
-  constructor(private readonly deps: NotifierDeps) {}
+  private health = new Map<string, ChannelHealth>();
+
+  constructor(private readonly deps: NotifierDeps) {
+    for (const ch of deps.channels) this.health.set(ch.name, freshHealth(ch.name));
+  }
+
+  /**
+   * Rebuilds each channel's health from the delivery attempts recorded since `since`, so a restart does
+   * not hide a channel that was failing (the attempts are the truth, SPEC §7). Emits nothing.
+   */
+  async restore(since: number): Promise<void> {
+    for (let cursor = since, page = 0; page < 100; page++) {
+      const recs = await this.deps.store.listDeliveriesSince(cursor, 5000);
+      for (const r of recs) {
+        if (!this.health.has(r.channel) || (!r.ok && r.error === UNREACHABLE_PAGE)) continue;
+        this.apply(this.health.get(r.channel)!, r.at, r.ok ? null : r.error);
+      }
+      if (recs.length < 5000) break;
+      cursor = recs.at(-1)!.at + 1;
+    }
+  }
+
+  /** Each channel's health since start, for the dispatch screen. */
+  channelHealth(): ChannelHealth[] {
+    return [...this.health.values()].map((h) => ({ ...h }));
+  }
 
   /** Sends to every channel; never throws (a failed channel is recorded, not fatal). */
   async notify(staffIds: string[], payload: NotificationPayload): Promise<void> {
@@ -52,28 +105,80 @@ export class Notifier {
 
   private async attempt(ch: Channel, staffId: string | null, payload: NotificationPayload): Promise<void> {
     let error: string | null = null;
+    let unreachable = false;
+    const retried: Promise<void>[] = [];
     try {
-      await ch.send(staffId, payload);
+      await ch.send(staffId, payload, (e) => {
+        retried.push(this.record(ch.name, staffId, payload.alertId, e, false));
+      });
     } catch (e) {
       error = (e as Error).message ?? String(e);
-      this.deps.log.warn(
-        { channel: ch.name, staffId, alertId: payload.alertId, err: error },
-        'notification failed',
-      );
+      unreachable = e instanceof Unreachable;
+      if (!unreachable)
+        this.deps.log.warn(
+          { channel: ch.name, staffId, alertId: payload.alertId, err: error },
+          'notification failed',
+        );
     }
-    const rec = {
-      alertId: payload.alertId,
-      staffId,
-      channel: ch.name,
-      at: this.deps.clock.now(),
-      ok: error === null,
-      error,
-    };
+    await Promise.all(retried);
+    await this.record(ch.name, staffId, payload.alertId, error, unreachable);
+  }
+
+  private async record(
+    channel: string,
+    staffId: string | null,
+    alertId: string,
+    error: string | null,
+    unreachable: boolean,
+  ): Promise<void> {
+    const rec = { alertId, staffId, channel, at: this.deps.clock.now(), ok: error === null, error };
     await this.deps.store
       .recordDelivery(rec)
       .catch((e: unknown) => this.deps.log.error({ err: e }, 'cannot record delivery'));
     this.deps.bus.emit('delivery', rec);
+    if (!unreachable) this.track(channel, rec.at, error);
   }
+
+  private apply(h: ChannelHealth, at: number, error: string | null): void {
+    h.attempts++;
+    if (error === null) {
+      h.consecutiveFailures = 0;
+      h.lastOkAt = at;
+    } else {
+      h.failures++;
+      h.consecutiveFailures++;
+      h.lastFailureAt = at;
+      h.lastError = error;
+    }
+    h.status = h.consecutiveFailures >= FAILING_AFTER ? 'failing' : 'ok';
+  }
+
+  private track(channel: string, at: number, error: string | null): void {
+    const h = this.health.get(channel) ?? freshHealth(channel);
+    this.health.set(channel, h);
+    const before = h.status;
+    this.apply(h, at, error);
+    if (h.status !== before) {
+      this.deps.log.warn({ channel, status: h.status }, 'notification channel health changed');
+      this.deps.bus.emit('channelHealth', { ...h });
+    }
+  }
+}
+
+/** The error recorded when a responder has no page open (see Unreachable): not the channel's fault. */
+export const UNREACHABLE_PAGE = 'no open responder page';
+
+function freshHealth(channel: string): ChannelHealth {
+  return {
+    channel,
+    status: 'ok',
+    consecutiveFailures: 0,
+    attempts: 0,
+    failures: 0,
+    lastOkAt: null,
+    lastFailureAt: null,
+    lastError: null,
+  };
 }
 
 /** The MQTT channel: `g365/v1/staff/{staff}/alerts`, QoS 1, for a native app. */
@@ -123,11 +228,14 @@ export function webhookChannel(o: WebhookOptions): Channel {
   };
   return {
     name: 'webhook',
-    send: async (staffId, payload) => {
+    send: async (staffId, payload, attempt) => {
       const body = JSON.stringify({ staffId, ...payload });
       let lastError: unknown;
       for (let i = 0; i < attempts; i++) {
-        if (i > 0) await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r));
+        if (i > 0) {
+          attempt?.(`attempt ${i} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`);
+          await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r));
+        }
         try {
           await post(body);
           return;
@@ -135,7 +243,9 @@ export function webhookChannel(o: WebhookOptions): Channel {
           lastError = e;
         }
       }
-      throw lastError instanceof Error ? lastError : new Error(String(lastError));
+      throw new Error(
+        `attempt ${attempts} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`,
+      );
     },
   };
 }

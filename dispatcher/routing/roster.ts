@@ -81,3 +81,32 @@ function dedupe(ids: string[]): string[] {
 }
 
 export type { ShiftBoundaries, ShiftName };
+
+/**
+ * The one question routing asks (SPEC §6): who covers this household at `instant`, in what order? The
+ * household's grid, the shift in force there and then, and that shift's roster with the day's overrides.
+ */
+export function whoCovers(
+  household: { id: string; gridId: string },
+  instant: number,
+  zone: string,
+  boundaries: ShiftBoundaries,
+  roster: readonly RosterEntry[],
+  overrides: readonly RosterOverride[],
+): Duty & { householdId: string; gridId: string } {
+  return {
+    householdId: household.id,
+    gridId: household.gridId,
+    ...onDuty(household.gridId, instant, zone, boundaries, roster, overrides),
+  };
+}
+
+/** SPEC §4: the grids that would have nobody on duty during `shift` (warned before it starts). */
+export function unstaffedGrids(
+  gridIds: readonly string[],
+  shift: ShiftInstance,
+  roster: readonly RosterEntry[],
+  overrides: readonly RosterOverride[],
+): string[] {
+  return gridIds.filter((g) => dutyFor(g, shift, roster, overrides).length === 0);
+}

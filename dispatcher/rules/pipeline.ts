@@ -2,17 +2,47 @@
  * Runs the rules over the durable event log. It pulls accepted events after its stored cursor, evaluates
  * them, and commits the raised and changed alerts together with the new cursor and the homes' rule state
  * in one transaction: after a crash it resumes from the cursor and never raises an alert twice (SPEC §9).
+ *
+ * Timers on silence (SPEC §5: inactivity, no morning activity, bathroom dwell, door left open, night exit,
+ * device silent). The deadlines are facts in each home's state, which is committed with the cursor, so
+ * they survive a restart by construction; in memory there is only a cache (`deadlines`, one per home) and
+ * one clock timer at the earliest of them, re-armed at start and after every commit.
+ *
+ * Determinism vs. live timers. The engine fires a home's deadlines in event time: before it applies an
+ * event it fires every deadline at or before that event's `ts`, each at its own instant. The live timer
+ * only covers the case where no later event comes: when the injected clock reaches a deadline, the
+ * pipeline first drains the log (so every event already recorded is applied first, in log order), then
+ * fires the due deadlines at their own instants (never at the timer's wall time) and commits that like a
+ * page of events (cursor unchanged). Either path produces the same trigger with the same instant and the
+ * same text, and the committed state remembers that it fired, so it never fires twice. Replaying the same
+ * log from the same state therefore raises the same alerts. The one divergence possible is an event that
+ * reaches the log *after* the wall clock passed a deadline it would have cancelled (a device that buffered
+ * messages while offline): live, the alert is already raised and the late event is applied as a late
+ * event (recorded as evidence when it is a fall/motion); a replay from scratch would not have raised it.
+ * We accept that: raising on time is the product's promise; holding every alert back for late data would
+ * make every silence alert late.
  */
 
 import type { LoggedEvent } from '../../gateway/ports.ts';
-import type { Clock } from '../../kernel/clock.ts';
+import type { Clock, Timer } from '../../kernel/clock.ts';
 import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
+import { instant } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
-import type { Directory } from '../directory.ts';
+import type { Directory, HomeInfo } from '../directory.ts';
 import { StaleWriteError, type Store } from '../store/store.ts';
-import { emptyHomeState, evaluate, type HomeState } from './engine.ts';
+import {
+  advance,
+  type Evaluation,
+  emptyHomeState,
+  evaluate,
+  type HomeContext,
+  type HomeState,
+  nextDeadline,
+  restoreHomeState,
+} from './engine.ts';
+import { type RulesConfig, resolveSettings } from './settings.ts';
 
 export const RULES_CURSOR = 'rules';
 const PAGE = 1000;
@@ -22,14 +52,23 @@ export interface PipelineDeps {
   directory: Directory;
   clock: Clock;
   log: Logger;
+  /** The deployment's threshold overrides (config `RULES`); households override these in turn. */
+  rules?: RulesConfig;
   /** Called after each commit with the alerts raised and changed, as stored. */
   onCommitted: (raised: Alert[], updated: Alert[], actions: Map<string, string>) => void;
   /** Called after each commit with the events just processed (e.g. a door opening suggests arrival). */
   onEvents?: (events: LoggedEvent[]) => void;
 }
 
+/** One unit of rules work: a logged event, or a home whose silence deadlines are due. */
+type Work = { kind: 'event'; logged: LoggedEvent } | { kind: 'due'; homeId: string; until: number };
+
 export class RulesPipeline {
   private states = new Map<string, HomeState>();
+  /** Cache of each home's earliest deadline (the truth is the committed home state). */
+  private deadlines = new Map<string, number>();
+  private contexts = new WeakMap<HomeInfo, HomeContext>();
+  private timer: { timer: Timer; at: number } | null = null;
   private cursor = 0;
   private running: Promise<void> | null = null;
   private again = false;
@@ -41,17 +80,25 @@ export class RulesPipeline {
   async start(): Promise<void> {
     this.stopped = false;
     this.cursor = await this.deps.store.getCursor(RULES_CURSOR);
-    for (const [home, s] of await this.deps.store.loadHomeStates()) this.states.set(home, s as HomeState);
+    for (const [home, s] of await this.deps.store.loadHomeStates()) {
+      const state = restoreHomeState(s);
+      this.states.set(home, state);
+      // Re-arm from the stored facts (SPEC §9: a restart resumes every deadline).
+      const info = await this.deps.directory.home(home);
+      if (info) this.noteDeadline(home, state, this.context(info));
+    }
     this.wake();
     await this.idle();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.timer?.timer.cancel();
+    this.timer = null;
     await this.idle();
   }
 
-  /** New events are in the log: process them (coalesces concurrent wake-ups). */
+  /** New events are in the log, or a deadline is due: process (coalesces concurrent wake-ups). */
   wake(): void {
     if (this.stopped) return;
     if (this.running) {
@@ -67,7 +114,7 @@ export class RulesPipeline {
         if (this.again) {
           this.again = false;
           this.wake();
-        }
+        } else this.arm();
       });
   }
 
@@ -79,32 +126,92 @@ export class RulesPipeline {
     return this.cursor;
   }
 
+  /** The rule state of one home as committed (for the baseline view and tests). */
+  homeState(homeId: string): HomeState | null {
+    return this.states.get(homeId) ?? null;
+  }
+
+  /** The earliest pending silence deadline across all homes, or null. */
+  get nextDueAt(): number | null {
+    let min: number | null = null;
+    for (const at of this.deadlines.values()) if (min === null || at < min) min = at;
+    return min;
+  }
+
+  private context(info: HomeInfo): HomeContext {
+    let ctx = this.contexts.get(info);
+    if (!ctx) {
+      ctx = {
+        householdId: info.household.id,
+        zone: this.deps.directory.zone,
+        devices: info.devices,
+        settings: resolveSettings(info.household, this.deps.rules),
+      };
+      this.contexts.set(info, ctx);
+    }
+    return ctx;
+  }
+
+  private noteDeadline(homeId: string, state: HomeState, ctx: HomeContext): void {
+    const at = nextDeadline(state, ctx);
+    if (at === null) this.deadlines.delete(homeId);
+    else this.deadlines.set(homeId, at);
+  }
+
+  /** One clock timer at the earliest deadline; a superseded timer is cancelled. */
+  private arm(): void {
+    if (this.stopped) return;
+    const at = this.nextDueAt;
+    if (this.timer && this.timer.at === at) return;
+    this.timer?.timer.cancel();
+    this.timer = null;
+    if (at === null) return;
+    const timer = this.deps.clock.at(instant(at), () => {
+      if (this.timer?.timer === timer) this.timer = null;
+      this.wake();
+    });
+    this.timer = { timer, at };
+  }
+
   private async drain(): Promise<void> {
     for (;;) {
+      if (this.stopped) return;
       const events = await this.deps.store.readEvents(this.cursor, PAGE);
-      if (events.length === 0) return;
+      let work: Work[];
+      if (events.length > 0) {
+        work = events.map((logged) => ({ kind: 'event', logged }));
+      } else {
+        // The log is drained: fire the silences that are due by the clock, each at its own instant.
+        const now = this.deps.clock.now();
+        work = [];
+        for (const [homeId, at] of this.deadlines) {
+          if (at <= now) work.push({ kind: 'due', homeId, until: now });
+          if (work.length >= PAGE) break;
+        }
+        if (work.length === 0) return;
+      }
       // A person may change an alert while the rules attach evidence to it: the commit then fails as a
       // stale write and the page is evaluated again against the fresh alert.
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.processPage(events);
+          await this.processPage(work);
           break;
         } catch (e) {
           if (!(e instanceof StaleWriteError) || attempt >= 5) throw e;
         }
       }
-      if (this.stopped) return;
     }
   }
 
-  private async processPage(events: Awaited<ReturnType<Store['readEvents']>>): Promise<void> {
+  private async processPage(work: Work[]): Promise<void> {
     const { store, directory } = this.deps;
     const raised = new Map<string, Alert>();
     const updated = new Map<string, Alert>();
     const open = new Map<string, Alert | null>();
     const history: HistoryEntry[] = [];
     const actions = new Map<string, string>();
-    const touchedHomes = new Map<string, HomeState>();
+    const touchedHomes = new Map<string, { state: HomeState; ctx: HomeContext }>();
+    const events: LoggedEvent[] = [];
 
     const openAlert = async (householdId: string, rule: string): Promise<Alert | null> => {
       const key = `${householdId}/${rule}`;
@@ -117,17 +224,30 @@ export class RulesPipeline {
       else updated.set(a.id, a);
     };
 
-    for (const logged of events) {
-      const home = await directory.home(logged.homeId);
-      if (!home) continue;
+    for (const w of work) {
+      const homeId = w.kind === 'event' ? w.logged.homeId : w.homeId;
+      if (w.kind === 'event') events.push(w.logged);
+      const home = await directory.home(homeId);
+      if (!home) {
+        this.deadlines.delete(homeId);
+        continue;
+      }
+      const ctx = this.context(home);
       // New state stays local until the commit succeeds, so a failed commit can be retried from the same point.
-      const state = touchedHomes.get(logged.homeId) ?? this.states.get(logged.homeId) ?? emptyHomeState();
-      const result = evaluate(state, logged, {
-        householdId: home.household.id,
-        zone: directory.zone,
-        devices: home.devices,
-      });
-      touchedHomes.set(logged.homeId, result.state);
+      const state = touchedHomes.get(homeId)?.state ?? this.states.get(homeId) ?? emptyHomeState();
+      let result: Evaluation;
+      try {
+        result = w.kind === 'event' ? evaluate(state, w.logged, ctx) : advance(state, w.until, ctx);
+      } catch (e) {
+        // A bug on one event must not stop every home's rules: log it (ids only) and skip the event.
+        this.deps.log.error(
+          { err: e, homeId, seq: w.kind === 'event' ? w.logged.seq : null },
+          'rules evaluation failed; event skipped',
+        );
+        if (w.kind === 'due') this.deadlines.delete(homeId);
+        continue;
+      }
+      touchedHomes.set(homeId, { state: result.state, ctx });
 
       for (const t of result.triggers) {
         const existing = await openAlert(t.householdId, t.rule);
@@ -148,7 +268,13 @@ export class RulesPipeline {
           history.push(...r.history);
           actions.set(r.alert.id, 'raised');
           this.deps.log.info(
-            { alertId: r.alert.id, rule: t.rule, householdId: t.householdId, seq: logged.seq },
+            {
+              alertId: r.alert.id,
+              rule: t.rule,
+              householdId: t.householdId,
+              seq: w.kind === 'event' ? w.logged.seq : null,
+              at: t.at,
+            },
             'alert raised',
           );
         }
@@ -164,20 +290,23 @@ export class RulesPipeline {
       }
     }
 
-    const last = events[events.length - 1]!.seq;
+    const last = events.length > 0 ? events[events.length - 1]!.seq : this.cursor;
     const raisedList = [...raised.values()];
     const updatedList = [...updated.values()];
     await store.commitRules({
       cursor: { name: RULES_CURSOR, seq: last },
-      homeStates: [...touchedHomes].map(([homeId, state]) => ({ homeId, state })),
+      homeStates: [...touchedHomes].map(([homeId, { state }]) => ({ homeId, state })),
       raised: raisedList,
       updated: updatedList,
       history,
     });
-    for (const [homeId, st] of touchedHomes) this.states.set(homeId, st);
+    for (const [homeId, { state, ctx }] of touchedHomes) {
+      this.states.set(homeId, state);
+      this.noteDeadline(homeId, state, ctx);
+    }
     this.cursor = last;
     this.processed += events.length;
     this.deps.onCommitted(raisedList, updatedList, actions);
-    this.deps.onEvents?.(events);
+    if (events.length > 0) this.deps.onEvents?.(events);
   }
 }

@@ -83,6 +83,26 @@ export const MIGRATIONS: Migration[] = [
         target TEXT NOT NULL, detail TEXT NOT NULL)`,
     ],
   },
+  {
+    version: 3,
+    name: 'gateway: rejected messages per device and reason',
+    sql: () => [
+      // SPEC §3: rejections are counted per device; device health shows them by reason.
+      `CREATE TABLE device_rejections (device_id TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (device_id, reason))`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'dispatch: audit queries by actor, target and time',
+    sql: () => [
+      // SPEC §8: admins query the audit log by who, what and when.
+      `CREATE INDEX audit_log_actor ON audit_log (actor, at)`,
+      `CREATE INDEX audit_log_target ON audit_log (target, at)`,
+      `CREATE INDEX audit_log_at ON audit_log (at)`,
+      `CREATE INDEX deliveries_at ON deliveries (at)`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {

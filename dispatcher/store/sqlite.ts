@@ -21,16 +21,18 @@ import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
   type AlertFilter,
   type AuditEntry,
+  type AuditFilter,
   type DeliveryRecord,
   type NewStaff,
   type RuleCommit,
   type Session,
+  type StaffPatch,
   type StaffRecord,
   StaleWriteError,
   type Store,
 } from './store.ts';
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
 const OPEN = `('raised','notified','accepted','en_route','on_site')`;
 
@@ -183,9 +185,10 @@ export class SqliteStore implements Store {
   }
 
   async findDevice(id: string): Promise<DeviceCredentials | null> {
-    const r = this.st('SELECT id, home_id, kind, room, secret_hash, disabled FROM devices WHERE id = ?').get(
-      id,
-    ) as Row | undefined;
+    const r = this.st(
+      `SELECT d.id, d.home_id, d.kind, d.room, d.secret_hash, d.disabled, h.grid_id
+       FROM devices d JOIN households h ON h.id = d.home_id WHERE d.id = ?`,
+    ).get(id) as Row | undefined;
     if (!r) return null;
     return {
       id: String(r.id),
@@ -194,6 +197,7 @@ export class SqliteStore implements Store {
       room: String(r.room),
       secretHash: String(r.secret_hash),
       disabled: Number(r.disabled) === 1,
+      gridId: String(r.grid_id),
     };
   }
 
@@ -204,6 +208,17 @@ export class SqliteStore implements Store {
 
   async setDeviceDisabled(id: string, disabled: boolean): Promise<boolean> {
     return this.st('UPDATE devices SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id).changes === 1;
+  }
+
+  async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
+    return this.st('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id).changes === 1;
+  }
+
+  async deviceRejections(id: string): Promise<Record<string, number>> {
+    const rows = this.st('SELECT reason, count FROM device_rejections WHERE device_id = ? ORDER BY reason').all(
+      id,
+    ) as Row[];
+    return Object.fromEntries(rows.map((r) => [String(r.reason), Number(r.count)]));
   }
 
   async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
@@ -308,6 +323,12 @@ export class SqliteStore implements Store {
           u.rejectedDelta ?? 0,
           u.deviceId,
         );
+        for (const [reason, n] of Object.entries(u.rejectedByReason ?? {})) {
+          this.st(
+            `INSERT INTO device_rejections (device_id, reason, count) VALUES (?, ?, ?)
+             ON CONFLICT (device_id, reason) DO UPDATE SET count = count + excluded.count`,
+          ).run(u.deviceId, reason, n);
+        }
       }
     })();
   }
@@ -337,9 +358,39 @@ export class SqliteStore implements Store {
     return Number(r.n);
   }
 
+  async listHomeEvents(
+    homeId: string,
+    range: { from: number; to: number; types?: string[] },
+    limit: number,
+  ): Promise<LoggedEvent[]> {
+    const types = range.types ?? [];
+    const typeClause = types.length ? `AND type IN (${types.map(() => '?').join(',')})` : '';
+    // events_home_ts serves this range scan.
+    const rows = this.db
+      .prepare(
+        `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
+         WHERE home_id = ? AND ts >= ? AND ts < ? AND status = 'accepted' ${typeClause} ORDER BY ts, seq LIMIT ?`,
+      )
+      .all(homeId, range.from, range.to, ...types, limit) as Row[];
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      deviceId: String(r.device_id),
+      homeId: String(r.home_id),
+      receivedAt: Number(r.received_at),
+      ts: Number(r.ts),
+      flags: JSON.parse(String(r.flags)),
+      event: JSON.parse(String(r.body)),
+    }));
+  }
+
   async getCursor(name: string): Promise<number> {
     const r = this.st('SELECT seq FROM cursors WHERE name = ?').get(name) as Row | undefined;
     return r ? Number(r.seq) : 0;
+  }
+
+  async getHomeState(homeId: string): Promise<unknown | null> {
+    const r = this.st('SELECT state FROM home_states WHERE home_id = ?').get(homeId) as Row | undefined;
+    return r ? JSON.parse(String(r.state)) : null;
   }
 
   async loadHomeStates(): Promise<Map<string, unknown>> {
@@ -492,6 +543,17 @@ export class SqliteStore implements Store {
     return Number(r.value);
   }
 
+  async listAlertsRaisedBetween(from: number, to: number, gridIds?: string[]): Promise<Alert[]> {
+    const grids = gridIds ? `AND grid_id IN (${gridIds.map(() => '?').join(',') || "''"})` : '';
+    return (
+      this.db
+        .prepare(
+          `SELECT body, change_seq FROM alerts WHERE raised_at >= ? AND raised_at < ? ${grids} ORDER BY raised_at`,
+        )
+        .all(from, to, ...(gridIds ?? [])) as Row[]
+    ).map(alertFrom);
+  }
+
   async alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]> {
     return (
       this.st('SELECT body, change_seq FROM alerts WHERE change_seq > ? ORDER BY change_seq LIMIT ?').all(
@@ -557,6 +619,74 @@ export class SqliteStore implements Store {
     );
   }
 
+  async queryAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.actor !== undefined) {
+      where.push('actor = ?');
+      args.push(f.actor);
+    }
+    if (f.target !== undefined) {
+      where.push('target = ?');
+      args.push(f.target);
+    }
+    if (f.action !== undefined) {
+      if (f.action.endsWith('.')) {
+        where.push('substr(action, 1, ?) = ?');
+        args.push(f.action.length, f.action);
+      } else {
+        where.push('action = ?');
+        args.push(f.action);
+      }
+    }
+    if (f.from !== undefined) {
+      where.push('at >= ?');
+      args.push(f.from);
+    }
+    if (f.to !== undefined) {
+      where.push('at < ?');
+      args.push(f.to);
+    }
+    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, f.limit) as Row[]).map((r) => ({
+      at: Number(r.at),
+      actor: String(r.actor),
+      action: String(r.action),
+      target: String(r.target),
+      detail: JSON.parse(String(r.detail)),
+    }));
+  }
+
+  async listDeliveriesSince(since: number, limit: number): Promise<DeliveryRecord[]> {
+    return (
+      this.st('SELECT * FROM deliveries WHERE at >= ? ORDER BY id LIMIT ?').all(since, limit) as Row[]
+    ).map((r) => ({
+      alertId: String(r.alert_id),
+      staffId: (r.staff_id as string | null) ?? null,
+      channel: String(r.channel),
+      at: Number(r.at),
+      ok: Number(r.ok) === 1,
+      error: (r.error as string | null) ?? null,
+    }));
+  }
+
+  async updateStaff(id: string, p: StaffPatch): Promise<boolean> {
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    const set = (col: string, v: unknown) => {
+      sets.push(`${col} = ?`);
+      args.push(v);
+    };
+    if (p.name !== undefined) set('name', p.name);
+    if (p.phone !== undefined) set('phone', p.phone);
+    if (p.roles !== undefined) set('roles', JSON.stringify(p.roles));
+    if (p.gridIds !== undefined) set('grid_ids', JSON.stringify(p.gridIds));
+    if (p.disabled !== undefined) set('disabled', p.disabled ? 1 : 0);
+    if (p.passwordHash !== undefined) set('password_hash', p.passwordHash);
+    if (sets.length === 0) return (await this.getStaff(id)) !== null;
+    return this.db.prepare(`UPDATE staff SET ${sets.join(', ')} WHERE id = ?`).run(...args, id).changes === 1;
+  }
+
   async listAudit(limit: number): Promise<AuditEntry[]> {
     return (this.st('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({
       at: Number(r.at),
@@ -568,11 +698,11 @@ export class SqliteStore implements Store {
   }
 }
 
-function isOpenState(s: string): boolean {
+export function isOpenState(s: string): boolean {
   return OPEN.includes(`'${s}'`);
 }
 
-function gridFrom(r: Row): Grid {
+export function gridFrom(r: Row): Grid {
   return {
     id: String(r.id),
     name: String(r.name),
@@ -581,7 +711,7 @@ function gridFrom(r: Row): Grid {
   };
 }
 
-function householdFrom(r: Row): Household {
+export function householdFrom(r: Row): Household {
   return {
     id: String(r.id),
     gridId: String(r.grid_id),
@@ -595,7 +725,7 @@ function householdFrom(r: Row): Household {
   };
 }
 
-function staffFrom(r: Row): StaffRecord {
+export function staffFrom(r: Row): StaffRecord {
   return {
     id: String(r.id),
     name: String(r.name),
@@ -608,7 +738,7 @@ function staffFrom(r: Row): StaffRecord {
   };
 }
 
-function deviceFrom(r: Row): DeviceState {
+export function deviceFrom(r: Row): DeviceState {
   return {
     id: String(r.id),
     homeId: String(r.home_id),
@@ -625,7 +755,7 @@ function deviceFrom(r: Row): DeviceState {
   };
 }
 
-function alertFrom(r: Row): Alert {
+export function alertFrom(r: Row): Alert {
   const a = JSON.parse(String(r.body)) as Alert;
   a.changeSeq = Number(r.change_seq);
   return a;

@@ -43,6 +43,26 @@ export interface AuditEntry {
   detail: Record<string, unknown>;
 }
 
+export interface AuditFilter {
+  actor?: string;
+  target?: string;
+  /** Exact action, or a prefix ending in '.' (e.g. "alert.") */
+  action?: string;
+  /** Inclusive lower and exclusive upper bound on `at`. */
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+export interface StaffPatch {
+  name?: string;
+  phone?: string;
+  roles?: StaffRole[];
+  gridIds?: string[];
+  disabled?: boolean;
+  passwordHash?: string;
+}
+
 export interface DeliveryRecord {
   alertId: string;
   staffId: string | null;
@@ -90,6 +110,10 @@ export interface Store extends GatewayStore {
   createDevice(d: DeviceInput & { secretHash: string; createdAt: number }): Promise<void>;
   getDeviceState(id: string): Promise<DeviceState | null>;
   setDeviceDisabled(id: string, disabled: boolean): Promise<boolean>;
+  /** Replaces a device's secret hash (rotation, SPEC §3); false when there is no such device. */
+  rotateDeviceSecret(id: string, secretHash: string): Promise<boolean>;
+  /** A device's rejected messages counted by reason key, for device health (SPEC §3). */
+  deviceRejections(id: string): Promise<Record<string, number>>;
   listDevices(filter?: { homeId?: string }): Promise<DeviceState[]>;
 
   // roster
@@ -102,7 +126,18 @@ export interface Store extends GatewayStore {
   readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]>;
   countEvents(status?: 'accepted' | 'rejected'): Promise<number>;
   getCursor(name: string): Promise<number>;
+  /**
+   * One home's accepted events whose device time is in [from, to), oldest first, at most `limit`
+   * (the household file's activity timeline, SPEC §8). `types` narrows to these event types.
+   */
+  listHomeEvents(
+    homeId: string,
+    range: { from: number; to: number; types?: string[] },
+    limit: number,
+  ): Promise<LoggedEvent[]>;
   loadHomeStates(): Promise<Map<string, unknown>>;
+  /** One home's rules state as last committed, or null (the learned baseline view). */
+  getHomeState(homeId: string): Promise<unknown | null>;
 
   // alerts
   commitRules(c: RuleCommit): Promise<void>;
@@ -118,6 +153,8 @@ export interface Store extends GatewayStore {
   /** Open alerts with a pending escalation step, for re-arming timers at start. */
   listPendingEscalations(): Promise<Alert[]>;
   currentChangeSeq(): Promise<number>;
+  /** Alerts raised in [from, to), oldest first, optionally only of these grids (the SLA report, SPEC §8). */
+  listAlertsRaisedBetween(from: number, to: number, gridIds?: string[]): Promise<Alert[]>;
   alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]>;
 
   // notifications, sessions, audit
@@ -128,4 +165,10 @@ export interface Store extends GatewayStore {
   deleteSession(tokenHash: string): Promise<void>;
   audit(e: AuditEntry): Promise<void>;
   listAudit(limit: number): Promise<AuditEntry[]>;
+  /** Audit entries matching every given filter, newest first (SPEC §8: admins query who did what, when). */
+  queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /** Delivery attempts at or after `since`, oldest first (channel health on the dispatch screen, SPEC §7). */
+  listDeliveriesSince(since: number, limit: number): Promise<DeliveryRecord[]>;
+  /** Changes a staff member's profile, roles, grids or disabled flag; false when there is no such staff. */
+  updateStaff(id: string, patch: StaffPatch): Promise<boolean>;
 }

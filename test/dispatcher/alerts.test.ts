@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { LADDER, reschedule, runDueSteps } from '../../dispatcher/alerts/escalation.ts';
-import { attach, raise, transition } from '../../dispatcher/alerts/lifecycle.ts';
+import {
+  attach,
+  queueMaintenance,
+  raise,
+  suggestArrival,
+  transition,
+} from '../../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../../dispatcher/alerts/model.ts';
 import type { Trigger } from '../../dispatcher/rules/engine.ts';
 
@@ -149,5 +155,47 @@ describe('transitions', () => {
         at: T0 + MIN,
       }),
     ]);
+  });
+});
+
+describe('arrival and maintenance', () => {
+  const actor = { id: 'p1', channel: 'api' as const, canOverride: false };
+  const enRoute = () => {
+    let a = runUntil(raised(), T0).alert;
+    for (const step of [{ type: 'accept' }, { type: 'en-route' }] as const) {
+      const r = transition(a, step, actor, T0 + MIN);
+      if (!r.ok) throw new Error(r.message);
+      a = r.value.alert;
+    }
+    return a;
+  };
+  const door = (at: number) => ({ at, deviceId: 'h1-door', seq: 9 });
+
+  it('suggests arrival for a door opening after en route, once, and not for one before', () => {
+    const a = enRoute();
+    expect(suggestArrival(a, door(T0 + MIN - 1), T0 + 2 * MIN)).toBeNull();
+    const r = suggestArrival(a, door(T0 + 5 * MIN), T0 + 5 * MIN)!;
+    expect(r.alert).toMatchObject({ state: 'en_route', arrivalSuggestedAt: T0 + 5 * MIN, onSiteAt: null });
+    expect(r.history[0]).toMatchObject({
+      action: 'arrival_suggested',
+      data: { deviceId: 'h1-door', seq: 9 },
+    });
+    expect(suggestArrival(r.alert, door(T0 + 6 * MIN), T0 + 6 * MIN)).toBeNull();
+  });
+
+  it('does not suggest arrival before anyone is en route', () => {
+    expect(suggestArrival(runUntil(raised(), T0).alert, door(T0 + MIN), T0 + MIN)).toBeNull();
+  });
+
+  it('queues only open technical alerts for maintenance, once', () => {
+    const battery = raise(
+      { ...fall(), rule: 'LOW_BATTERY' },
+      { id: 'a2', gridId: 'g1', community: 'c', responders: ['p1'] },
+    ).alert;
+    expect(battery).toMatchObject({ nextStepAt: null, responders: [] });
+    const q = queueMaintenance(battery, T0 + 86_400_000, T0)!;
+    expect(q.alert.maintenanceDueAt).toBe(T0 + 86_400_000);
+    expect(queueMaintenance(q.alert, T0, T0)).toBeNull();
+    expect(queueMaintenance(raised(), T0, T0)).toBeNull();
   });
 });

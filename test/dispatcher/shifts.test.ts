@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { onDuty } from '../../dispatcher/routing/roster.ts';
+import { onDuty, unstaffedGrids, whoCovers } from '../../dispatcher/routing/roster.ts';
 import { DEFAULT_SHIFTS, shiftAt } from '../../dispatcher/routing/shifts.ts';
 
 const SH = 'Asia/Shanghai';
@@ -117,5 +117,40 @@ describe('who is on duty', () => {
 
   it('returns nobody for a grid without a roster', () => {
     expect(onDuty('g2', at('2026-03-10T10:00'), SH, DEFAULT_SHIFTS, roster, []).staffIds).toEqual([]);
+  });
+});
+
+describe('who covers a household, and grids with nobody on duty', () => {
+  const roster = [
+    { gridId: 'g1', shift: 'day' as const, weekdays: [], staffIds: ['worker', 'leader'] },
+    { gridId: 'g1', shift: 'night' as const, weekdays: [], staffIds: ['social'] },
+    { gridId: 'g2', shift: 'day' as const, weekdays: [], staffIds: ['w2'] },
+  ];
+
+  it('answers for the household’s grid and the shift in force, switching at 20:00 exactly', () => {
+    const home = { id: 'h1', gridId: 'g1' };
+    expect(whoCovers(home, at('2026-03-10T19:59:59.999'), SH, DEFAULT_SHIFTS, roster, []).staffIds).toEqual([
+      'worker',
+      'leader',
+    ]);
+    const night = whoCovers(home, at('2026-03-10T20:00:00.000'), SH, DEFAULT_SHIFTS, roster, []);
+    expect(night).toMatchObject({ householdId: 'h1', gridId: 'g1', staffIds: ['social'] });
+    expect(night.shift).toMatchObject({ shift: 'night', date: '2026-03-10' });
+  });
+
+  it('lists the grids whose coming shift has nobody, counting leave', () => {
+    const night = shiftAt(at('2026-03-10T21:00'), SH);
+    expect(unstaffedGrids(['g1', 'g2'], night, roster, [])).toEqual(['g2']);
+    const leave = {
+      id: 'o',
+      gridId: 'g1',
+      date: '2026-03-10',
+      shift: 'night' as const,
+      kind: 'leave' as const,
+      staffId: 'social',
+      replacementId: null,
+    };
+    expect(unstaffedGrids(['g1', 'g2'], night, roster, [leave])).toEqual(['g1', 'g2']);
+    expect(unstaffedGrids(['g1', 'g2'], shiftAt(at('2026-03-10T09:00'), SH), roster, [leave])).toEqual([]);
   });
 });

@@ -1,0 +1,124 @@
+/**
+ * A broker under test for bench/gateway.bench.ts, in its own process so that the load generator and the
+ * broker do not share an event loop:
+ *
+ *   gateway-broker.ts gateway <dir> <devices>   the full Guardian gateway on a SQLite file in <dir>
+ *   gateway-broker.ts aedes                     bare aedes, no auth, in-memory, nobody subscribed
+ *   gateway-broker.ts aedes-consumer            bare aedes with an in-process wildcard consumer (the baseline)
+ *
+ * Sends `{ready, port, startMs}` over IPC once accepting; answers `stats` with the device-to-rules latency
+ * samples (gateway) and counts since the last `stats`.
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Aedes } from 'aedes';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../dispatcher/store/sqlite.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { SystemClock } from '../kernel/clock.ts';
+import { silentLogger } from '../kernel/log.ts';
+import { BENCH_SECRET } from './gateway-load.ts';
+
+const [kind, dir, devicesArg] = process.argv.slice(2);
+const send = (m: unknown) => process.send?.(m);
+// A clean exit on SIGTERM lets `--cpu-prof` write its profile.
+process.on('SIGTERM', () => process.exit(0));
+
+/** Devices `d0…dN` in homes `h0…hN` with one cheap hash: login cost is not what this benchmark measures. */
+async function seed(file: string, n: number): Promise<void> {
+  const store = new SqliteStore(file);
+  await store.migrate();
+  await store.close();
+  const { scryptSync } = await import('node:crypto');
+  const salt = Buffer.from('bench-salt-bench');
+  const key = scryptSync(BENCH_SECRET, salt, 32, { N: 16, r: 1, p: 1 });
+  const hash = `scrypt$16$1$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
+  const db = new Database(file);
+  db.transaction(() => {
+    db.prepare(
+      `INSERT OR IGNORE INTO grids (id, name, community, leader_id) VALUES ('g', 'g', 'c', NULL)`,
+    ).run();
+    const home = db.prepare(
+      `INSERT OR IGNORE INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       VALUES (?, 'g', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}')`,
+    );
+    const dev = db.prepare(
+      `INSERT OR IGNORE INTO devices (id, home_id, kind, room, secret_hash, created_at) VALUES (?, ?, 'motion', 'living', ?, 0)`,
+    );
+    for (let i = 0; i < n; i++) {
+      home.run(`h${i}`);
+      dev.run(`d${i}`, `h${i}`, hash);
+    }
+  })();
+  db.close();
+}
+
+if (kind === 'gateway') {
+  const file = join(dir!, 'bench.sqlite');
+  const seedStarted = performance.now();
+  await seed(file, Number(devicesArg ?? 1000));
+  const seedMs = performance.now() - seedStarted;
+  const started = performance.now();
+  const store = new SqliteStore(file);
+  await store.migrate();
+  let rulesLat: number[] = [];
+  let handed = 0;
+  const gw = new Gateway({
+    store,
+    clock: new SystemClock(),
+    log: silentLogger(),
+    port: 0,
+    host: '127.0.0.1',
+    // The load generator drives a few hundred connections far above a real device's rate.
+    limits: { publishRate: { perSecond: 1_000_000, burst: 1_000_000 } },
+    onEvents: (events) => {
+      const now = Date.now();
+      handed += events.length;
+      for (const e of events) if (e.event.type === 'motion') rulesLat.push(now - e.ts);
+    },
+  });
+  await gw.start();
+  send({ ready: true, port: gw.port, startMs: performance.now() - started, seedMs });
+  process.on('message', async (m: { cmd: string }) => {
+    if (m.cmd === 'stats') {
+      const lat = rulesLat.sort((a, b) => a - b);
+      rulesLat = [];
+      const at = (p: number) =>
+        lat.length ? lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]! : null;
+      send({
+        cmd: 'stats',
+        rules: { n: lat.length, p50: at(0.5), p99: at(0.99) },
+        handed,
+        logged: await store.countEvents('accepted'),
+      });
+    }
+  });
+} else if (kind === 'aedes' || kind === 'aedes-consumer') {
+  const started = performance.now();
+  const broker = await Aedes.createBroker();
+  if (kind === 'aedes-consumer') {
+    // The same hand-off as the gateway's, without auth, validation or durability: an in-process QoS 1
+    // wildcard subscription that parses each payload.
+    broker.subscribe(
+      'g365/#',
+      (packet, cb) => {
+        JSON.parse(String(packet.payload));
+        cb();
+      },
+      () => {},
+    );
+  }
+  const server = createServer({ noDelay: true }, (s) => broker.handle(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  send({
+    ready: true,
+    port: (server.address() as { port: number }).port,
+    startMs: performance.now() - started,
+  });
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'stats')
+      send({ cmd: 'stats', rules: { n: 0, p50: null, p99: null }, handed: 0, logged: 0 });
+  });
+} else {
+  throw new Error(`unknown broker kind ${kind}`);
+}

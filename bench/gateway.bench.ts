@@ -1,0 +1,306 @@
+/**
+ * `npm run bench:gateway` (issue 7 items 10–12): the full gateway path (authentication, ACL, validation,
+ * durable group-commit log with fsync before PUBACK, hand-off to the rules) against bare aedes (no auth,
+ * in memory) and Debian's mosquitto, each in its own process, driven by the same raw-socket load
+ * generator in this process. The machine is shared and noisy: read the ratios.
+ *
+ *   BENCH_HOMES=19500 npm run bench:gateway   idle-connection figures at 19,500 homes (default 10,000)
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_SECRET, closedLoop, type LoadConn, openLoop, openMany } from './gateway-load.ts';
+
+type Kind = 'gateway' | 'aedes' | 'aedes-consumer' | 'mosquitto';
+const HOMES = Number(process.env.BENCH_HOMES ?? 10_000);
+const LOAD_CONNS = 200;
+const here = import.meta.dirname;
+
+interface Stats {
+  rules: { n: number; p50: number | null; p99: number | null };
+  handed: number;
+  logged: number;
+}
+
+interface Broker {
+  kind: Kind;
+  port: number;
+  pid: number;
+  /** From process spawn until a CONNECT gets its CONNACK. */
+  spawnToAcceptingMs: number;
+  /** Inside the process: open the store, migrate, listen (node brokers only). */
+  startMs: number | null;
+  stats(): Promise<Stats>;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function untilAccepting(port: number): Promise<void> {
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function startBroker(kind: Kind, dir: string): Promise<Broker> {
+  const t0 = performance.now();
+  if (kind === 'mosquitto') {
+    const port = await freePort();
+    const conf = join(dir, 'mosquitto.conf');
+    writeFileSync(
+      conf,
+      `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\nset_tcp_nodelay true\npersistence false\nlog_dest none\n`,
+    );
+    const t = performance.now();
+    const proc = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
+    await untilAccepting(port);
+    const spawnToAcceptingMs = performance.now() - t;
+    return {
+      kind,
+      port,
+      pid: proc.pid!,
+      spawnToAcceptingMs,
+      startMs: null,
+      stats: async () => ({ rules: { n: 0, p50: null, p99: null }, handed: 0, logged: 0 }),
+      stop: () => stopProc(proc),
+    };
+  }
+  const proc = fork(join(here, 'gateway-broker.ts'), [kind, dir, String(HOMES + LOAD_CONNS)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<{ port: number; startMs: number; seedMs?: number }>((resolve, reject) => {
+    proc.once('message', (m) => resolve(m as { port: number; startMs: number; seedMs?: number }));
+    proc.once('exit', (c) => reject(new Error(`${kind} broker exited (${c})`)));
+  });
+  return {
+    kind,
+    port: ready.port,
+    pid: proc.pid!,
+    // Seeding the bench's devices is not part of a start: it is taken out.
+    spawnToAcceptingMs: performance.now() - t0 - (ready.seedMs ?? 0),
+    startMs: ready.startMs,
+    stats: () =>
+      new Promise((resolve) => {
+        const on = (m: unknown) => {
+          if ((m as { cmd?: string }).cmd !== 'stats') return;
+          proc.off('message', on);
+          resolve(m as Stats);
+        };
+        proc.on('message', on);
+        proc.send({ cmd: 'stats' });
+      }),
+    stop: () => stopProc(proc),
+  };
+}
+
+function stopProc(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill('SIGKILL');
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const f0 = (n: number | null | undefined) =>
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(0);
+const f1 = (n: number | null | undefined) =>
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(1);
+
+interface Result {
+  sustained: { rate: number; p50: number; p99: number };
+  at: Record<
+    number,
+    { ackRate: number; p50: number; p99: number; rulesP50: number | null; rulesP99: number | null }
+  >;
+  healthy: number;
+  overload: {
+    offered: number;
+    ackRate: number;
+    peakRss: number;
+    recoveryP99: number;
+    recoveredWithinMs: number | null;
+  };
+  idle: { homes: number; rssMb: number; perConnKb: number; reconnectMs: number; connectMs: number };
+  spawnToAcceptingMs: number;
+  startMs: number | null;
+  lostAcked: number | null;
+}
+
+async function measure(kind: Kind): Promise<Result> {
+  const t0 = performance.now();
+  const phase = (name: string) =>
+    process.stderr.write(`  ${kind}: ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  const dir = mkdtempSync(join(tmpdir(), `g365-bench-${kind}-`));
+  const broker = await startBroker(kind, dir);
+  try {
+    let totalAcked = 0;
+    const count = (r: { acked?: number }) => {
+      totalAcked += r.acked ?? 0;
+    };
+    const conns = await openMany(broker.port, 0, LOAD_CONNS, BENCH_SECRET, () => {});
+    phase('connected, sustained');
+    await closedLoop(conns, 4, 1); // warm-up
+    const sustained = await closedLoop(conns, 16, 5);
+    totalAcked += Math.round(sustained.rate * 5);
+    await broker.stats();
+
+    phase('latency');
+    const at: Result['at'] = {};
+    for (const rate of [2_000, 10_000]) {
+      const r = await openLoop(conns, rate, 4);
+      count(r);
+      const s = await broker.stats();
+      at[rate] = { ackRate: r.ackRate, p50: r.p50, p99: r.p99, rulesP50: s.rules.p50, rulesP99: s.rules.p99 };
+    }
+
+    phase('highest healthy rate');
+    // The highest open-loop rate with PUBACK p99 under 100 ms and (nearly) everything acknowledged.
+    let healthy = 10_000;
+    for (const rate of [15_000, 20_000, 25_000, 30_000, 35_000]) {
+      const r = await openLoop(conns, rate, 3);
+      count(r);
+      await broker.stats();
+      if (r.p99 >= 100 || r.ackRate < 0.95 * rate) break;
+      healthy = rate;
+    }
+
+    phase('40k/s burst');
+    // 40k/s offered for 5 s, then 2k/s: delivery, memory, recovery.
+    let peakRss = rssMb(broker.pid);
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, rssMb(broker.pid));
+    }, 100);
+    const burst = await openLoop(conns, 40_000, 5);
+    count(burst);
+    clearInterval(sampler);
+    await broker.stats();
+    const after = await openLoop(conns, 2_000, 5);
+    count(after);
+    await broker.stats();
+    // Recovered: the start of the first 500 ms slice (by send time) after which every slice has p99 < 100 ms.
+    let recoveredWithinMs: number | null = null;
+    for (let i = after.slices.length - 1; i >= 0; i--) {
+      if (after.slices[i]! >= 100) break;
+      recoveredWithinMs = i * 500;
+    }
+    for (const c of conns) c.close();
+
+    phase('idle homes');
+    // Idle homes: memory per connection, connect and reconnect time.
+    await sleep(500);
+    const before = rssMb(broker.pid);
+    let t = performance.now();
+    let idle: LoadConn[] = await openMany(broker.port, LOAD_CONNS, HOMES, BENCH_SECRET, () => {});
+    const connectMs = performance.now() - t;
+    await sleep(1000);
+    const idleRss = rssMb(broker.pid);
+    for (const c of idle) c.close();
+    await sleep(1500);
+    t = performance.now();
+    idle = await openMany(broker.port, LOAD_CONNS, HOMES, BENCH_SECRET, () => {});
+    const reconnectMs = performance.now() - t;
+    for (const c of idle) c.close();
+
+    const final = await broker.stats();
+    return {
+      sustained,
+      at,
+      healthy,
+      overload: {
+        offered: burst.offered,
+        ackRate: burst.ackRate,
+        peakRss,
+        recoveryP99: after.p99,
+        recoveredWithinMs,
+      },
+      idle: {
+        homes: HOMES,
+        rssMb: idleRss,
+        perConnKb: ((idleRss - before) * 1024) / HOMES,
+        reconnectMs,
+        connectMs,
+      },
+      spawnToAcceptingMs: broker.spawnToAcceptingMs,
+      startMs: broker.startMs,
+      lostAcked: kind === 'gateway' ? Math.max(0, totalAcked - final.logged) : null,
+    };
+  } finally {
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<void> {
+  const results: Partial<Record<Kind, Result>> = {};
+  for (const kind of ['aedes-consumer', 'aedes', 'mosquitto', 'gateway'] as const) {
+    console.log(`measuring ${kind} …`);
+    results[kind] = await measure(kind);
+  }
+  const g = results.gateway!;
+  const a = results['aedes-consumer']!;
+  const b = results.aedes!;
+  const m = results.mosquitto!;
+  const cols = (label: string, fn: (r: Result) => string) =>
+    `${label.padEnd(46)} ${fn(g).padStart(14)} ${fn(a).padStart(14)} ${fn(b).padStart(14)} ${fn(m).padStart(14)}`;
+  console.log(
+    `\nraw-socket load generator, ${LOAD_CONNS} connections for rates, QoS 1 events; ${HOMES} idle homes for memory`,
+  );
+  console.log(
+    `${''.padEnd(46)} ${'gateway'.padStart(14)} ${'aedes+consumer'.padStart(14)} ${'aedes ack-only'.padStart(14)} ${'mosquitto'.padStart(14)}`,
+  );
+  console.log(cols('sustained QoS 1 (closed loop, 16 in flight/conn)', (r) => `${f0(r.sustained.rate)}/s`));
+  for (const rate of [2_000, 10_000]) {
+    console.log(
+      cols(`PUBACK p50 / p99 at ${rate}/s (ms)`, (r) => `${f1(r.at[rate]?.p50)} / ${f1(r.at[rate]?.p99)}`),
+    );
+  }
+  for (const rate of [2_000, 10_000]) {
+    console.log(
+      cols(`device-to-rules p50 / p99 at ${rate}/s (ms, ±1)`, (r) =>
+        r === g ? `${f0(r.at[rate]?.rulesP50)} / ${f0(r.at[rate]?.rulesP99)}` : '—',
+      ),
+    );
+  }
+  console.log(cols('highest rate with PUBACK p99 < 100 ms', (r) => `${f0(r.healthy)}/s`));
+  console.log(cols('40k/s offered: acknowledged rate', (r) => `${f0(r.overload.ackRate)}/s`));
+  console.log(cols('40k/s offered: peak RSS (MB)', (r) => f0(r.overload.peakRss)));
+  console.log(cols('after the burst, 2k/s for 5 s: PUBACK p99 (ms)', (r) => f1(r.overload.recoveryP99)));
+  console.log(cols(`RSS with ${HOMES} idle homes (MB)`, (r) => f0(r.idle.rssMb)));
+  console.log(cols('RSS per idle connection (KB)', (r) => f1(r.idle.perConnKb)));
+  console.log(cols(`connect ${HOMES} homes (ms)`, (r) => f0(r.idle.connectMs)));
+  console.log(cols(`reconnect ${HOMES} homes (ms)`, (r) => f0(r.idle.reconnectMs)));
+  console.log(cols('spawn to accepting (ms, includes tsx boot)', (r) => f0(r.spawnToAcceptingMs)));
+  console.log(cols('start inside the process (ms)', (r) => f1(r.startMs)));
+  console.log(
+    `\nratio gateway / bare aedes with consumer, sustained: ${(g.sustained.rate / a.sustained.rate).toFixed(2)}` +
+      `   gateway / aedes ack-only: ${(g.sustained.rate / b.sustained.rate).toFixed(2)}` +
+      `   gateway / mosquitto: ${(g.sustained.rate / m.sustained.rate).toFixed(2)}` +
+      `   40k burst delivered / best sustained: ${(g.overload.ackRate / g.sustained.rate).toFixed(2)}` +
+      `   acknowledged but not in the log: ${g.lostAcked}`,
+  );
+}

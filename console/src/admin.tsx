@@ -1,0 +1,640 @@
+/**
+ * Admin pages (SPEC §4, §8): grids, households, devices (provisioning shows the new secret once, with a
+ * copyable MQTT example), staff, and the roster as a week grid per grid with one-off overrides.
+ */
+import type { ComponentChildren } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import type { DeviceState, Grid, Staff } from '../../dispatcher/api/types.ts';
+import { api, type HouseholdFile, type RosterEntry, type RosterOverride, type SessionInfo } from './api.ts';
+import { addressText, formatDateTime, isoDate } from './format.ts';
+import { KIND_NAMES, type Lang, ROLE_NAMES, room, t } from './i18n.ts';
+
+const SECTIONS = ['grids', 'households', 'devices', 'staff', 'roster'] as const;
+type Section = (typeof SECTIONS)[number];
+const ROLES = [
+  'grid_worker',
+  'social_worker',
+  'building_leader',
+  'volunteer',
+  'property_duty',
+  'dispatcher',
+  'supervisor',
+  'admin',
+];
+
+export function AdminPage({ lang, session, section }: { lang: Lang; session: SessionInfo; section: string }) {
+  const s: Section = (SECTIONS as readonly string[]).includes(section) ? (section as Section) : 'grids';
+  return (
+    <main class="page admin">
+      <nav class="subnav" aria-label={t(lang, 'adminNav')}>
+        {SECTIONS.map((x) => (
+          <a key={x} href={`#/admin/${x}`} aria-current={x === s ? 'page' : undefined} data-section={x}>
+            {t(lang, x)}
+          </a>
+        ))}
+      </nav>
+      {s === 'grids' && <GridsAdmin lang={lang} />}
+      {s === 'households' && <HouseholdsAdmin lang={lang} />}
+      {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} />}
+      {s === 'staff' && <StaffAdmin lang={lang} />}
+      {s === 'roster' && <RosterAdmin lang={lang} session={session} />}
+    </main>
+  );
+}
+
+/** A form that hands its fields to `onSubmit` and shows the result or the server's message. */
+function Form(p: {
+  lang: Lang;
+  onSubmit: (v: Record<string, string>) => Promise<unknown>;
+  children: ComponentChildren;
+  submit?: string;
+  testid?: string;
+}) {
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
+  return (
+    <form
+      class="admin-form"
+      data-testid={p.testid}
+      onSubmit={(e) => {
+        e.preventDefault();
+        const form = e.currentTarget as HTMLFormElement;
+        const v = Object.fromEntries([...new FormData(form).entries()].map(([k, x]) => [k, String(x)]));
+        setMsg(null);
+        p.onSubmit(v).then(
+          () => {
+            setMsg({ ok: true, text: t(p.lang, 'created') });
+            form.reset();
+          },
+          (err: Error) => setMsg({ ok: false, text: err.message }),
+        );
+      }}
+    >
+      {p.children}
+      <button type="submit" class="primary">
+        {p.submit ?? t(p.lang, 'add')}
+      </button>
+      {msg && (
+        <p class={msg.ok ? 'ok' : 'error'} role="status">
+          {msg.text}
+        </p>
+      )}
+    </form>
+  );
+}
+
+const Field = (p: {
+  label: string;
+  name: string;
+  required?: boolean;
+  type?: 'text' | 'number' | 'tel' | 'password' | 'date';
+  placeholder?: string;
+  value?: string;
+}) => (
+  <label>
+    {p.label}
+    <input
+      name={p.name}
+      required={p.required}
+      type={(p.type ?? 'text') as 'text'}
+      placeholder={p.placeholder}
+      value={p.value}
+    />
+  </label>
+);
+
+function GridsAdmin({ lang }: { lang: Lang }) {
+  const [grids, setGrids] = useState<Grid[]>([]);
+  const load = () => api.grids().then((g) => setGrids(g.grids));
+  useEffect(() => void load(), []);
+  return (
+    <div class="admin-cols">
+      <table class="compact">
+        <thead>
+          <tr>
+            <th>ID</th>
+            <th>{t(lang, 'name')}</th>
+            <th>{t(lang, 'community')}</th>
+            <th>{t(lang, 'leader')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {grids.map((g) => (
+            <tr key={g.id}>
+              <td>{g.id}</td>
+              <td>{g.name}</td>
+              <td>{g.community}</td>
+              <td>{g.leaderId ?? '—'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <Form
+        lang={lang}
+        onSubmit={(v) =>
+          api
+            .saveGrid({ id: v.id!, name: v.name!, community: v.community!, leaderId: v.leaderId || null })
+            .then(load)
+        }
+      >
+        <Field label="ID" name="id" required />
+        <Field label={t(lang, 'name')} name="name" required />
+        <Field label={t(lang, 'community')} name="community" required />
+        <Field label={t(lang, 'leader')} name="leaderId" />
+      </Form>
+    </div>
+  );
+}
+
+function HouseholdsAdmin({ lang }: { lang: Lang }) {
+  const [list, setList] = useState<HouseholdFile[]>([]);
+  const [grids, setGrids] = useState<Grid[]>([]);
+  const load = () => api.households().then((h) => setList(h.households));
+  useEffect(() => {
+    void load();
+    api.grids().then((g) => setGrids(g.grids));
+  }, []);
+  return (
+    <div class="admin-cols">
+      <div class="scroll">
+        <table class="compact">
+          <thead>
+            <tr>
+              <th>ID</th>
+              <th>{t(lang, 'grid')}</th>
+              <th>{t(lang, 'address')}</th>
+              <th>{t(lang, 'residents')}</th>
+              <th>{t(lang, 'contacts')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((h) => (
+              <tr key={h.id}>
+                <td>{h.id}</td>
+                <td>{h.gridId}</td>
+                <td>{addressText(h.address)}</td>
+                <td>{h.residents.map((r) => r.name).join('、')}</td>
+                <td>{h.contacts.length}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <Form
+        lang={lang}
+        onSubmit={(v) =>
+          api
+            .saveHousehold({
+              id: v.id,
+              gridId: v.gridId,
+              address: { building: v.building, unit: v.unit ?? '', room: v.room },
+              residents: v.residentName
+                ? [
+                    {
+                      name: v.residentName,
+                      ...(v.age ? { age: Number(v.age) } : {}),
+                      ...(v.phone ? { phone: v.phone } : {}),
+                    },
+                  ]
+                : [],
+              contacts:
+                v.contactName && v.contactPhone
+                  ? [{ name: v.contactName, relation: v.relation ?? '', phone: v.contactPhone }]
+                  : [],
+              accessNotes: v.accessNotes ?? '',
+            })
+            .then(load)
+        }
+      >
+        <Field label="ID" name="id" required />
+        <label>
+          {t(lang, 'grid')}
+          <select name="gridId" required>
+            {grids.map((g) => (
+              <option key={g.id} value={g.id}>
+                {g.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <Field label={t(lang, 'building')} name="building" required />
+        <Field label={t(lang, 'unit')} name="unit" />
+        <Field label={t(lang, 'room')} name="room" required />
+        <Field label={`${t(lang, 'residents')} · ${t(lang, 'name')}`} name="residentName" />
+        <Field label={t(lang, 'age')} name="age" type="number" />
+        <Field label={t(lang, 'phone')} name="phone" type="tel" />
+        <Field label={`${t(lang, 'contacts')} · ${t(lang, 'name')}`} name="contactName" />
+        <Field label={t(lang, 'relation')} name="relation" />
+        <Field label={`${t(lang, 'contacts')} · ${t(lang, 'phone')}`} name="contactPhone" type="tel" />
+        <Field label={t(lang, 'accessNotes')} name="accessNotes" />
+      </Form>
+    </div>
+  );
+}
+
+function mqttExample(id: string, homeId: string, secret: string): string {
+  const host = location.hostname || 'localhost';
+  return [
+    `mosquitto_pub -V mqttv311 -h ${host} -p 1883 -i ${id} -u ${id} -P '${secret}' -q 1 \\`,
+    `  -t g365/v1/homes/${homeId}/devices/${id}/events \\`,
+    `  -m '{"type":"heartbeat","ts":'$(date +%s000)',"battery":100}'`,
+  ].join('\n');
+}
+
+function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
+  const [homes, setHomes] = useState<HouseholdFile[]>([]);
+  const [home, setHome] = useState('');
+  const [devices, setDevices] = useState<DeviceState[]>([]);
+  const [issued, setIssued] = useState<{ id: string; homeId: string; secret: string } | null>(null);
+  const [copied, setCopied] = useState(false);
+  useEffect(() => {
+    api.households().then((h) => {
+      setHomes(h.households);
+      setHome(h.households[0]?.id ?? '');
+    });
+  }, []);
+  const loadDevices = () =>
+    home ? api.household(home).then((r) => setDevices(r.devices)) : Promise.resolve();
+  useEffect(() => void loadDevices(), [home]);
+  return (
+    <div class="admin-cols">
+      <div>
+        <label>
+          {t(lang, 'household')}{' '}
+          <select name="home" value={home} onChange={(e) => setHome((e.target as HTMLSelectElement).value)}>
+            {homes.map((h) => (
+              <option key={h.id} value={h.id}>
+                {h.id} · {addressText(h.address)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <table class="compact" data-testid="device-list">
+          <thead>
+            <tr>
+              <th>ID</th>
+              <th>{t(lang, 'kind')}</th>
+              <th>{t(lang, 'room')}</th>
+              <th>{t(lang, 'state')}</th>
+              <th>{t(lang, 'battery')}</th>
+              <th>{t(lang, 'rejecting')}</th>
+              <th>{t(lang, 'lastSeen')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {devices.map((d) => (
+              <tr key={d.id} data-device-id={d.id}>
+                <td>{d.id}</td>
+                <td>{KIND_NAMES[lang][d.kind] ?? d.kind}</td>
+                <td>{room(lang, d.room)}</td>
+                <td class={d.online ? 'ok' : 'red'}>{d.online ? t(lang, 'online') : t(lang, 'offline')}</td>
+                <td>{d.battery === null ? '—' : `${d.battery}%`}</td>
+                <td>{d.rejectedCount}</td>
+                <td>{d.lastSeenAt ? formatDateTime(d.lastSeenAt, zone, lang) : '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div>
+        <Form
+          lang={lang}
+          testid="provision-form"
+          submit={t(lang, 'provision')}
+          onSubmit={(v) =>
+            api.provision({ id: v.id!, homeId: home, kind: v.kind!, room: v.room! }).then((r) => {
+              setCopied(false);
+              setIssued({ id: r.id, homeId: home, secret: r.secret });
+              return loadDevices();
+            })
+          }
+        >
+          <Field label="ID" name="id" required placeholder={`${home}-motion-hall`} />
+          <label>
+            {t(lang, 'kind')}
+            <select name="kind">
+              {['fall', 'door', 'motion', 'button'].map((k) => (
+                <option key={k} value={k}>
+                  {KIND_NAMES[lang][k]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <Field label={t(lang, 'room')} name="room" required />
+        </Form>
+        {issued && (
+          <div class="secret" data-testid="issued-secret">
+            <p class="warn">{t(lang, 'secretOnce')}</p>
+            <code data-testid="secret">{issued.secret}</code>
+            <h4>{t(lang, 'mqttExample')}</h4>
+            <pre data-testid="mqtt-example">{mqttExample(issued.id, issued.homeId, issued.secret)}</pre>
+            <button
+              type="button"
+              onClick={() =>
+                navigator.clipboard?.writeText(mqttExample(issued.id, issued.homeId, issued.secret)).then(
+                  () => setCopied(true),
+                  () => {},
+                )
+              }
+            >
+              {copied ? t(lang, 'copied') : t(lang, 'copy')}
+            </button>
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function StaffAdmin({ lang }: { lang: Lang }) {
+  const [staff, setStaff] = useState<Staff[]>([]);
+  const [grids, setGrids] = useState<Grid[]>([]);
+  const load = () => api.staff().then((s) => setStaff(s.staff));
+  useEffect(() => {
+    void load();
+    api.grids().then((g) => setGrids(g.grids));
+  }, []);
+  return (
+    <div class="admin-cols">
+      <div class="scroll">
+        <table class="compact">
+          <thead>
+            <tr>
+              <th>{t(lang, 'name')}</th>
+              <th>{t(lang, 'username')}</th>
+              <th>{t(lang, 'roles')}</th>
+              <th>{t(lang, 'grids')}</th>
+              <th>{t(lang, 'phone')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {staff.map((s) => (
+              <tr key={s.id}>
+                <td>{s.name}</td>
+                <td>{s.username}</td>
+                <td>{s.roles.map((r) => ROLE_NAMES[lang][r] ?? r).join('、')}</td>
+                <td>{s.gridIds.join(', ')}</td>
+                <td>{s.phone}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <Form
+        lang={lang}
+        onSubmit={(v) => {
+          const form = document.querySelector<HTMLFormElement>('[data-testid=staff-form]');
+          const pick = (name: string) =>
+            [...(form?.querySelectorAll<HTMLInputElement>(`input[name=${name}]:checked`) ?? [])].map(
+              (i) => i.value,
+            );
+          return api
+            .createStaff({
+              id: v.id,
+              name: v.name,
+              phone: v.phone ?? '',
+              username: v.username,
+              password: v.password,
+              roles: pick('roles'),
+              gridIds: pick('gridIds'),
+            })
+            .then(load);
+        }}
+        testid="staff-form"
+      >
+        <Field label="ID" name="id" required />
+        <Field label={t(lang, 'name')} name="name" required />
+        <Field label={t(lang, 'phone')} name="phone" type="tel" />
+        <Field label={t(lang, 'username')} name="username" required />
+        <Field label={t(lang, 'password')} name="password" type="password" required />
+        <fieldset>
+          <legend>{t(lang, 'roles')}</legend>
+          {ROLES.map((r) => (
+            <label key={r} class="check">
+              <input type="checkbox" name="roles" value={r} /> {ROLE_NAMES[lang][r]}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset>
+          <legend>{t(lang, 'grids')}</legend>
+          {grids.map((g) => (
+            <label key={g.id} class="check">
+              <input type="checkbox" name="gridIds" value={g.id} /> {g.name}
+            </label>
+          ))}
+        </fieldset>
+      </Form>
+    </div>
+  );
+}
+
+const WEEKDAYS: Record<Lang, string[]> = {
+  zh: ['周一', '周二', '周三', '周四', '周五', '周六', '周日'],
+  en: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+};
+
+/**
+ * Who the weekly rotation puts on a shift on an ISO weekday, as routing reads it (dispatcher/routing/
+ * roster.ts): weekday-specific lines win over every-day lines. Overrides are drawn on top, per date.
+ */
+function rotation(entries: RosterEntry[], shift: 'day' | 'night', weekday: number): string[] {
+  const lines = entries.filter(
+    (e) => e.shift === shift && (e.weekdays.length === 0 || e.weekdays.includes(weekday)),
+  );
+  const specific = lines.filter((e) => e.weekdays.length > 0);
+  return [...new Set((specific.length > 0 ? specific : lines).flatMap((e) => e.staffIds))];
+}
+
+function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
+  const [grids, setGrids] = useState<Grid[]>([]);
+  const [grid, setGrid] = useState('');
+  const [staff, setStaff] = useState<Staff[]>([]);
+  const [entries, setEntries] = useState<RosterEntry[]>([]);
+  const [overrides, setOverrides] = useState<RosterOverride[]>([]);
+  const names = new Map(staff.map((s) => [s.id, s.name]));
+  useEffect(() => {
+    api.grids().then((g) => {
+      setGrids(g.grids);
+      setGrid(g.grids[0]?.id ?? '');
+    });
+    api.staff().then((s) => setStaff(s.staff));
+  }, []);
+  const load = () =>
+    grid
+      ? api.roster(grid).then((r) => {
+          setEntries(r.entries);
+          setOverrides(r.overrides);
+        })
+      : Promise.resolve();
+  useEffect(() => void load(), [grid]);
+  const gridStaff = staff.filter((s) => s.gridIds.includes(grid));
+  // This week's dates (Monday first) in the community's zone, to show the overrides that fall on them.
+  const todayIso = isoDate(session.now, session.zone);
+  const todayDow = ((new Date(`${todayIso}T12:00:00Z`).getUTCDay() + 6) % 7) + 1;
+  const weekDates = [1, 2, 3, 4, 5, 6, 7].map((d) =>
+    new Date(Date.parse(`${todayIso}T12:00:00Z`) + (d - todayDow) * 86_400_000).toISOString().slice(0, 10),
+  );
+  return (
+    <div>
+      <label>
+        {t(lang, 'grid')}{' '}
+        <select name="grid" value={grid} onChange={(e) => setGrid((e.target as HTMLSelectElement).value)}>
+          {grids.map((g) => (
+            <option key={g.id} value={g.id}>
+              {g.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <table class="week" data-testid="roster-week">
+        <thead>
+          <tr>
+            <th />
+            {WEEKDAYS[lang].map((d, i) => (
+              <th key={d}>
+                {d}
+                <div class="muted small">{weekDates[i]!.slice(5)}</div>
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {(['day', 'night'] as const).map((shift) => (
+            <tr key={shift}>
+              <th>{t(lang, shift)}</th>
+              {[1, 2, 3, 4, 5, 6, 7].map((wd) => {
+                const date = weekDates[wd - 1]!;
+                const ov = overrides.filter((o) => o.date === date && o.shift === shift);
+                const people = rotation(entries, shift, wd);
+                return (
+                  <td key={wd} class={people.length === 0 ? 'gap' : ''}>
+                    <ol>
+                      {people.map((id) => (
+                        <li
+                          key={id}
+                          class={ov.some((o) => o.staffId === id && o.kind === 'leave') ? 'struck' : ''}
+                        >
+                          {names.get(id) ?? id}
+                        </li>
+                      ))}
+                    </ol>
+                    {ov.map((o) => (
+                      <div key={o.id} class="override">
+                        {t(lang, o.kind)}: {o.staffId ? (names.get(o.staffId) ?? o.staffId) : ''}
+                        {o.replacementId ? ` → ${names.get(o.replacementId) ?? o.replacementId}` : ''}
+                      </div>
+                    ))}
+                    {people.length === 0 && <span class="warn">{t(lang, 'nobody')}</span>}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div class="admin-cols">
+        <Form
+          lang={lang}
+          submit={t(lang, 'save')}
+          onSubmit={(v) => {
+            const form = document.querySelector<HTMLFormElement>('[data-testid=roster-form]');
+            const weekdays = [
+              ...(form?.querySelectorAll<HTMLInputElement>('input[name=weekdays]:checked') ?? []),
+            ].map((i) => Number(i.value));
+            const staffIds = (v.staffIds ?? '')
+              .split(/[\s,，、]+/)
+              .map((s) => s.trim())
+              .filter(Boolean);
+            const shift = v.shift as 'day' | 'night';
+            const key = (e: { shift: string; weekdays: number[] }) =>
+              `${e.shift}|${[...e.weekdays].sort().join(',')}`;
+            const next = entries
+              .filter((e) => key(e) !== key({ shift, weekdays }))
+              .map(({ gridId: _g, ...e }) => e)
+              .concat([{ shift, weekdays, staffIds }]);
+            return api.setRoster(grid, next).then(load);
+          }}
+          testid="roster-form"
+        >
+          <label>
+            {t(lang, 'roster')}
+            <select name="shift">
+              <option value="day">{t(lang, 'day')}</option>
+              <option value="night">{t(lang, 'night')}</option>
+            </select>
+          </label>
+          <fieldset>
+            <legend>
+              {t(lang, 'weekdays')} ({t(lang, 'everyDay')} = ∅)
+            </legend>
+            {WEEKDAYS[lang].map((d, i) => (
+              <label key={d} class="check">
+                <input type="checkbox" name="weekdays" value={String(i + 1)} /> {d}
+              </label>
+            ))}
+          </fieldset>
+          <label>
+            {t(lang, 'order')}
+            <input name="staffIds" required placeholder={gridStaff.map((s) => s.id).join(', ')} />
+          </label>
+          <p class="muted small">{gridStaff.map((s) => `${s.id} = ${s.name}`).join(' · ')}</p>
+        </Form>
+        <Form
+          lang={lang}
+          testid="override-form"
+          onSubmit={(v) =>
+            api
+              .addOverride({
+                gridId: grid,
+                date: v.date!,
+                shift: v.shift as 'day' | 'night',
+                kind: v.kind as 'leave' | 'cover' | 'swap',
+                staffId: v.staffId || null,
+                replacementId: v.replacementId || null,
+              })
+              .then(load)
+          }
+        >
+          <h3>{t(lang, 'overrides')}</h3>
+          <Field label={t(lang, 'date')} name="date" type="date" required value={todayIso} />
+          <label>
+            {t(lang, 'roster')}
+            <select name="shift">
+              <option value="day">{t(lang, 'day')}</option>
+              <option value="night">{t(lang, 'night')}</option>
+            </select>
+          </label>
+          <label>
+            {t(lang, 'kind')}
+            <select name="kind">
+              <option value="leave">{t(lang, 'leave')}</option>
+              <option value="cover">{t(lang, 'cover')}</option>
+              <option value="swap">{t(lang, 'swap')}</option>
+            </select>
+          </label>
+          <label>
+            {t(lang, 'staff')}
+            <select name="staffId">
+              <option value="">—</option>
+              {gridStaff.map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            {t(lang, 'replacement')}
+            <select name="replacementId">
+              <option value="">—</option>
+              {staff.map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        </Form>
+      </div>
+    </div>
+  );
+}

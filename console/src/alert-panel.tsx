@@ -1,0 +1,203 @@
+/**
+ * One alert for the dispatcher (SPEC §6, §8): why it was raised, its evidence and history, and the
+ * dispatcher's actions: assign or reassign, note, record a call, resolve, cancel.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import type { Alert, HistoryEntry, Staff } from '../../dispatcher/api/types.ts';
+import { api } from './api.ts';
+import { Drawer } from './drawer.tsx';
+import { formatDateTime, formatTime } from './format.ts';
+import { type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+
+export const OUTCOMES = [
+  'assisted',
+  'ambulance',
+  'false_alarm',
+  'resident_away',
+  'device_fault',
+  'other',
+] as const;
+const RESPONDER_ROLES = ['grid_worker', 'social_worker', 'building_leader', 'volunteer', 'property_duty'];
+
+export function AlertPanel(p: {
+  lang: Lang;
+  zone: string;
+  alert: Alert;
+  now: number;
+  canAct: boolean;
+  staff: Staff[];
+  address: string | undefined;
+  onClose: () => void;
+  onHousehold: () => void;
+}) {
+  const { lang, alert: a, zone } = p;
+  const [history, setHistory] = useState<HistoryEntry[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [form, setForm] = useState<'assign' | 'note' | 'call' | 'resolve' | 'cancel' | null>(null);
+  useEffect(() => {
+    api.alert(a.id).then(
+      (d) => setHistory(d.history),
+      () => {},
+    );
+  }, [a.id, a.changeSeq]);
+  const names = new Map(p.staff.map((s) => [s.id, s.name]));
+  const act = (action: string, body: unknown) => {
+    setError(null);
+    api.act(a.id, action, body).then(
+      () => setForm(null),
+      (e: Error) => setError(e.message),
+    );
+  };
+  const candidates = p.staff.filter(
+    (s) => s.roles.some((r) => RESPONDER_ROLES.includes(r)) && s.gridIds.includes(a.gridId),
+  );
+  return (
+    <Drawer
+      title={`${RULE_NAMES[lang][a.rule]} · ${p.address ?? a.householdId}`}
+      closeLabel={t(lang, 'close')}
+      onClose={p.onClose}
+      testid="alert-panel"
+    >
+      <p class="big">{a.explanation[lang]}</p>
+      <p>
+        {STATE_NAMES[lang][a.state]} · {t(lang, 'raisedAt')} {formatDateTime(a.raisedAt, zone, lang)} ·{' '}
+        {t(lang, 'assignee')}{' '}
+        <b data-testid="panel-assignee">{a.assigneeId ? (names.get(a.assigneeId) ?? a.assigneeId) : '—'}</b>
+      </p>
+      <button type="button" class="primary" onClick={p.onHousehold}>
+        {t(lang, 'openFile')}
+      </button>
+      {p.canAct && (
+        <fieldset class="actions">
+          <button type="button" onClick={() => setForm('assign')} data-action="assign">
+            {a.assigneeId ? t(lang, 'reassign') : t(lang, 'assign')}
+          </button>
+          <button type="button" onClick={() => setForm('note')} data-action="note">
+            {t(lang, 'addNote')}
+          </button>
+          <button type="button" onClick={() => setForm('call')} data-action="call">
+            {t(lang, 'recordCall')}
+          </button>
+          <button type="button" onClick={() => setForm('resolve')} data-action="resolve">
+            {t(lang, 'resolve')}
+          </button>
+          <button type="button" class="danger" onClick={() => setForm('cancel')} data-action="cancel">
+            {t(lang, 'cancel')}
+          </button>
+        </fieldset>
+      )}
+      {form === 'assign' && (
+        <ActionForm lang={lang} onSubmit={(v) => act('assign', { staffId: v.staffId })}>
+          <label>
+            {t(lang, 'assignee')}
+            <select name="staffId" required>
+              {candidates.map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.name} · {s.roles.map((r) => ROLE_NAMES[lang][r] ?? r).join('/')}
+                </option>
+              ))}
+            </select>
+          </label>
+        </ActionForm>
+      )}
+      {form === 'note' && (
+        <ActionForm lang={lang} onSubmit={(v) => act('note', { text: v.text })}>
+          <label>
+            {t(lang, 'addNote')}
+            <textarea name="text" required maxLength={4000} />
+          </label>
+        </ActionForm>
+      )}
+      {form === 'call' && (
+        <ActionForm lang={lang} onSubmit={(v) => act('call', { to: v.to, result: v.result })}>
+          <label>
+            {t(lang, 'callTo')}
+            <input name="to" required maxLength={100} />
+          </label>
+          <label>
+            {t(lang, 'callResult')}
+            <textarea name="result" required maxLength={1000} />
+          </label>
+        </ActionForm>
+      )}
+      {form === 'resolve' && (
+        <ActionForm lang={lang} onSubmit={(v) => act('resolve', { outcome: v.outcome, note: v.note })}>
+          <label>
+            {t(lang, 'outcome')}
+            <select name="outcome">
+              {OUTCOMES.map((o) => (
+                <option key={o} value={o}>
+                  {OUTCOME_NAMES[lang][o]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            {t(lang, 'note')}
+            <textarea name="note" required maxLength={4000} />
+          </label>
+        </ActionForm>
+      )}
+      {form === 'cancel' && (
+        <ActionForm lang={lang} onSubmit={(v) => act('cancel', { reason: v.reason })}>
+          <label>
+            {t(lang, 'reason')}
+            <input name="reason" required maxLength={1000} />
+          </label>
+        </ActionForm>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <h3>{t(lang, 'evidence')}</h3>
+      <ul class="plain">
+        {a.evidence.map((e, i) => (
+          <li key={i}>
+            {formatTime(e.at, zone, lang)} · {e.summary}
+          </li>
+        ))}
+      </ul>
+      <h3>{t(lang, 'history')}</h3>
+      <ol class="history" data-testid="history">
+        {history.map((h, i) => (
+          <li key={i}>
+            <span class="muted">{formatTime(h.at, zone, lang)}</span> {h.action}
+            {h.toState && h.toState !== h.fromState ? ` → ${STATE_NAMES[lang][h.toState]}` : ''} ·{' '}
+            {names.get(h.actor) ?? h.actor}
+            {typeof h.data.text === 'string' && <div class="muted">{h.data.text}</div>}
+            {typeof h.data.result === 'string' && (
+              <div class="muted">
+                {String(h.data.to ?? '')}: {h.data.result}
+              </div>
+            )}
+            {typeof h.data.note === 'string' && <div class="muted">{h.data.note}</div>}
+          </li>
+        ))}
+      </ol>
+    </Drawer>
+  );
+}
+
+function ActionForm(p: {
+  lang: Lang;
+  onSubmit: (v: Record<string, string>) => void;
+  children: preact.ComponentChildren;
+}) {
+  return (
+    <form
+      class="action-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const data = new FormData(e.currentTarget as HTMLFormElement);
+        p.onSubmit(Object.fromEntries([...data.entries()].map(([k, v]) => [k, String(v)])));
+      }}
+    >
+      {p.children}
+      <button type="submit" class="primary">
+        {t(p.lang, 'save')}
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * The learned routine baseline of one household (issue 3 item 10): what the rules learned of the
+ * resident's usual day and the thresholds in force, for the household file on the console.
+ * `{ baseline: null }` until 14 days have been learned.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { mayViewGrid } from '../access.ts';
+import { baselineOf, inactivityMs, morningMinute } from '../rules/baseline.ts';
+import { restoreHomeState } from '../rules/engine.ts';
+import { minutesHhmm } from '../rules/localtime.ts';
+import { resolveSettings } from '../rules/settings.ts';
+import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+
+const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
+const MIN = 60_000;
+
+export const baselineRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/api/households/:id/baseline', { schema: { params: idParam } }, async (req) => {
+      const staff = requireStaff(req);
+      const h = await deps.store.getHousehold(req.params.id);
+      if (!h || !mayViewGrid(staff, h.gridId))
+        throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+      const stored = await deps.store.getHomeState(h.id);
+      const b = stored === null ? null : baselineOf(restoreHomeState(stored).learn);
+      if (!b) return { baseline: null };
+      const settings = resolveSettings(h, deps.rules);
+      const morning = morningMinute({ ...settings, baseline: true }, b);
+      const byHour = b.longestQuietByHour.map((_, hour) =>
+        inactivityMs({ ...settings, baseline: true }, b, hour),
+      );
+      return {
+        baseline: {
+          /** Whether the household opted in: the learned thresholds apply only then. */
+          applied: settings.baseline,
+          days: b.days,
+          usualUpBy: b.usualUpBy === null ? null : minutesHhmm(b.usualUpBy),
+          longestQuietMinutesByHour: b.longestQuietByHour,
+          configured: {
+            morningBy: minutesHhmm(settings.wake + settings.morningGraceMs / MIN),
+            inactivityMinutes: settings.inactivityMs / MIN,
+          },
+          learned: {
+            morningBy: minutesHhmm(morning.minute),
+            inactivityMinutesByHour: byHour.map((t) => t.ms / MIN),
+          },
+        },
+      };
+    });
+  };

@@ -1,0 +1,81 @@
+/**
+ * Dispatch-room routes beyond the alert queue (SPEC §4, §6, §7): notification channel health, grids with
+ * nobody on duty, the shift handover list, the maintenance queue and "who covers this household now".
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { can, mayReadHousehold, visibleGrids } from '../access.ts';
+import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import type { CoverageView, MaintenanceQueue } from './types.ts';
+
+export const dispatchRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const watch = () => {
+      if (!deps.dutyWatch) throw new HttpError(503, 'unavailable', 'the duty watch is not running');
+      return deps.dutyWatch;
+    };
+
+    /** SPEC §7: a channel that keeps failing shows on the dispatch screen. */
+    app.get('/api/notify/health', async (req) => {
+      requireStaff(req, 'alerts.read.all');
+      return { channels: deps.notifier?.channelHealth() ?? [], now: deps.clock.now() };
+    });
+
+    /** SPEC §4: grids with nobody on duty now, or in the coming shift (the default). */
+    app.get(
+      '/api/duty/gaps',
+      { schema: { querystring: z.object({ phase: z.enum(['now', 'upcoming']).default('upcoming') }) } },
+      async (req) => {
+        requireStaff(req, 'alerts.read.all');
+        return watch().gaps(req.query.phase);
+      },
+    );
+
+    /** SPEC §6: the open alerts the shift in force inherited, with their kept assignees. */
+    app.get('/api/duty/handover', async (req) => {
+      const staff = requireStaff(req);
+      if (!can(staff, 'alerts.read.all') && !can(staff, 'alerts.respond'))
+        throw new HttpError(403, 'forbidden', 'your role may not read the handover list');
+      return watch().handover(visibleGrids(staff));
+    });
+
+    /** SPEC §6: technical alerts, due the next working day. */
+    app.get('/api/maintenance', async (req): Promise<MaintenanceQueue> => {
+      const staff = requireStaff(req);
+      const grids = visibleGrids(staff);
+      return { alerts: await deps.alerts.maintenanceQueue(grids ?? undefined), now: deps.clock.now() };
+    });
+
+    /** SPEC §6 routing: who covers this household now (or `at`), in order. */
+    app.get(
+      '/api/households/:id/coverage',
+      {
+        schema: {
+          params: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') }),
+          querystring: z.object({ at: z.coerce.number().int().positive().optional() }),
+        },
+      },
+      async (req): Promise<CoverageView> => {
+        const staff = requireStaff(req);
+        const h = await deps.store.getHousehold(req.params.id);
+        if (!h || !mayReadHousehold(staff, h.gridId))
+          throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+        const c = await deps.directory.coverage(h.id, req.query.at ?? deps.clock.now());
+        if (!c) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+        const people = new Map((await deps.store.listStaff()).map((s) => [s.id, s]));
+        return {
+          householdId: h.id,
+          gridId: c.gridId,
+          shift: c.shift.shift,
+          shiftDate: c.shift.date,
+          startsAt: c.shift.startsAt,
+          endsAt: c.shift.endsAt,
+          staff: c.staffIds.map((id) => {
+            const p = people.get(id);
+            return { id, name: p?.name ?? id, phone: p?.phone ?? '', roles: p?.roles ?? [] };
+          }),
+        };
+      },
+    );
+  };

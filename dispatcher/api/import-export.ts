@@ -1,0 +1,435 @@
+/**
+ * Registry import and export (SPEC §4: admins import and export the household file, staff and roster as
+ * CSV or JSON). An import is validated in full first — every problem is reported with its row and field —
+ * and nothing is written unless all rows are good. Exports contain access notes, so each export is audited.
+ */
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { hashSecret } from '../../gateway/secrets.ts';
+import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
+import type { Store } from '../store/store.ts';
+import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import type { ImportProblem, ImportResult } from './types.ts';
+
+const idRe = /^[A-Za-z0-9_-]{1,64}$/;
+const id = z.string().regex(idRe, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
+
+const staffImport = z.strictObject({
+  id,
+  name: z.string().min(1).max(100),
+  phone: z.string().max(40).default(''),
+  roles: z.array(z.enum(STAFF_ROLES)).min(1),
+  gridIds: z.array(id).default([]),
+  username: z.string().min(1).max(64),
+  /** Required for new staff; when given for existing staff it replaces the password. */
+  password: z.string().min(8).max(200).optional(),
+  disabled: z.boolean().optional(),
+});
+
+const rosterLine = z.strictObject({
+  gridId: id,
+  shift: z.enum(['day', 'night']),
+  weekdays: z.array(z.number().int().min(1).max(7)).default([]),
+  staffIds: z.array(id).min(1),
+});
+
+export const registryFile = z.strictObject({
+  grids: z.array(z.unknown()).max(10_000).default([]),
+  households: z.array(z.unknown()).max(100_000).default([]),
+  staff: z.array(z.unknown()).max(10_000).default([]),
+  roster: z.array(z.unknown()).max(10_000).default([]),
+});
+
+type Kind = 'grids' | 'households' | 'staff' | 'roster';
+const KINDS: Kind[] = ['grids', 'households', 'staff', 'roster'];
+
+interface Parsed {
+  grids: z.output<typeof gridInput>[];
+  households: z.output<typeof householdInput>[];
+  staff: z.output<typeof staffImport>[];
+  roster: z.output<typeof rosterLine>[];
+}
+
+const SCHEMA = { grids: gridInput, households: householdInput, staff: staffImport, roster: rosterLine };
+
+/** Validates every row and the references between them; returns the rows or every problem found. */
+async function validate(
+  store: Store,
+  raw: Record<Kind, unknown[]>,
+  label: (kind: Kind, i: number) => string,
+): Promise<{ ok: true; value: Parsed } | { ok: false; problems: ImportProblem[] }> {
+  const problems: ImportProblem[] = [];
+  const out: Parsed = { grids: [], households: [], staff: [], roster: [] };
+  // Where each valid row came from, so a reference problem names the right row.
+  const from: Record<Kind, number[]> = { grids: [], households: [], staff: [], roster: [] };
+  for (const kind of KINDS) {
+    raw[kind].forEach((row, i) => {
+      const r = SCHEMA[kind].safeParse(row);
+      if (r.success) {
+        (out[kind] as unknown[]).push(r.data);
+        from[kind].push(i);
+      } else
+        for (const issue of r.error.issues)
+          problems.push({
+            row: label(kind, i),
+            field: issue.path.join('.') || '(row)',
+            message: issue.message,
+          });
+    });
+  }
+  const row = (kind: Kind, i: number) => label(kind, from[kind][i]!);
+  const [grids, staff] = await Promise.all([store.listGrids(), store.listStaff()]);
+  const gridIds = new Set([...grids.map((g) => g.id), ...out.grids.map((g) => g.id)]);
+  const staffIds = new Set([...staff.map((s) => s.id), ...out.staff.map((s) => s.id)]);
+  const byUsername = new Map(staff.map((s) => [s.username, s.id]));
+  const existing = new Set(staff.map((s) => s.id));
+  out.households.forEach((h, i) => {
+    if (!gridIds.has(h.gridId))
+      problems.push({ row: row('households', i), field: 'gridId', message: `no grid ${h.gridId}` });
+  });
+  out.staff.forEach((s, i) => {
+    for (const g of s.gridIds)
+      if (!gridIds.has(g)) problems.push({ row: row('staff', i), field: 'gridIds', message: `no grid ${g}` });
+    if (!existing.has(s.id) && !s.password)
+      problems.push({
+        row: row('staff', i),
+        field: 'password',
+        message: 'required for a new staff member',
+      });
+    const owner = byUsername.get(s.username);
+    if (owner && owner !== s.id)
+      problems.push({
+        row: row('staff', i),
+        field: 'username',
+        message: `username ${s.username} is taken`,
+      });
+  });
+  out.roster.forEach((r, i) => {
+    if (!gridIds.has(r.gridId))
+      problems.push({ row: row('roster', i), field: 'gridId', message: `no grid ${r.gridId}` });
+    for (const s of r.staffIds)
+      if (!staffIds.has(s))
+        problems.push({ row: row('roster', i), field: 'staffIds', message: `no staff ${s}` });
+  });
+  return problems.length ? { ok: false, problems } : { ok: true, value: out };
+}
+
+async function apply(deps: ApiDeps, p: Parsed): Promise<ImportResult> {
+  const { store } = deps;
+  for (const g of p.grids) await store.upsertGrid(g);
+  for (const h of p.households) await store.upsertHousehold(h);
+  for (const s of p.staff) {
+    const passwordHash = s.password ? await hashSecret(s.password) : undefined;
+    if (await store.getStaff(s.id)) {
+      await store.updateStaff(s.id, {
+        name: s.name,
+        phone: s.phone,
+        roles: s.roles,
+        gridIds: s.gridIds,
+        disabled: s.disabled,
+        passwordHash,
+      });
+    } else {
+      await store.createStaff({
+        id: s.id,
+        name: s.name,
+        phone: s.phone,
+        roles: s.roles,
+        gridIds: s.gridIds,
+        username: s.username,
+        passwordHash: passwordHash!,
+      });
+      if (s.disabled) await store.updateStaff(s.id, { disabled: true });
+    }
+  }
+  // A grid's roster in the import replaces that grid's weekly rotation (its overrides stay).
+  const byGrid = new Map<string, typeof p.roster>();
+  for (const r of p.roster) byGrid.set(r.gridId, [...(byGrid.get(r.gridId) ?? []), r]);
+  for (const [gridId, lines] of byGrid) await store.setRoster(gridId, lines);
+  deps.directory.invalidateHome();
+  deps.directory.invalidateRoster();
+  return {
+    imported: {
+      grids: p.grids.length,
+      households: p.households.length,
+      staff: p.staff.length,
+      roster: p.roster.length,
+    },
+  };
+}
+
+// ---- CSV columns (nested lists are flattened to numbered columns; JSON carries any length)
+
+const RESIDENTS = 2;
+const CONTACTS = 3;
+const list = (s: string | undefined) =>
+  (s ?? '')
+    .split(/[;|]/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+const opt = (s: string | undefined) => (s === undefined || s.trim() === '' ? undefined : s.trim());
+
+const CSV_COLUMNS: Record<Kind, string[]> = {
+  grids: ['id', 'name', 'community', 'leaderId'],
+  households: [
+    'id',
+    'gridId',
+    'building',
+    'unit',
+    'room',
+    ...Array.from({ length: RESIDENTS }, (_, i) =>
+      ['name', 'age', 'phone', 'healthNotes'].map((f) => `resident${i + 1}_${f}`),
+    ).flat(),
+    ...Array.from({ length: CONTACTS }, (_, i) =>
+      ['name', 'relation', 'phone'].map((f) => `contact${i + 1}_${f}`),
+    ).flat(),
+    'accessNotes',
+    'nightStart',
+    'nightEnd',
+    'wakeTime',
+    'awayUntil',
+    'awayReason',
+  ],
+  staff: ['id', 'name', 'phone', 'roles', 'gridIds', 'username', 'password', 'disabled'],
+  roster: ['gridId', 'shift', 'weekdays', 'staffIds'],
+};
+
+/** One CSV record to the JSON shape the validator reads (types are checked there, not here). */
+function fromCsv(kind: Kind, r: Record<string, string>): unknown {
+  switch (kind) {
+    case 'grids':
+      return { id: r.id, name: r.name, community: r.community, leaderId: opt(r.leaderId) ?? null };
+    case 'staff':
+      return {
+        id: r.id,
+        name: r.name,
+        phone: r.phone ?? '',
+        roles: list(r.roles),
+        gridIds: list(r.gridIds),
+        username: r.username,
+        password: opt(r.password),
+        disabled: opt(r.disabled) === undefined ? undefined : /^(1|true|yes)$/i.test(r.disabled!),
+      };
+    case 'roster':
+      return {
+        gridId: r.gridId,
+        shift: r.shift,
+        weekdays: list(r.weekdays).map(Number),
+        staffIds: list(r.staffIds),
+      };
+    case 'households': {
+      const residents = [];
+      for (let i = 1; i <= RESIDENTS; i++) {
+        const name = opt(r[`resident${i}_name`]);
+        if (!name) continue;
+        const age = opt(r[`resident${i}_age`]);
+        residents.push({
+          name,
+          age: age === undefined ? undefined : Number(age),
+          phone: r[`resident${i}_phone`],
+          healthNotes: r[`resident${i}_healthNotes`],
+        });
+      }
+      const contacts = [];
+      for (let i = 1; i <= CONTACTS; i++) {
+        const name = opt(r[`contact${i}_name`]);
+        if (!name) continue;
+        contacts.push({
+          name,
+          relation: r[`contact${i}_relation`],
+          phone: r[`contact${i}_phone`] ?? '',
+        });
+      }
+      const away = opt(r.awayUntil);
+      return {
+        id: r.id,
+        gridId: r.gridId,
+        address: { building: r.building, unit: r.unit ?? '', room: r.room },
+        residents,
+        contacts,
+        accessNotes: r.accessNotes ?? '',
+        routine: {
+          nightStart: opt(r.nightStart) ?? '22:00',
+          nightEnd: opt(r.nightEnd) ?? '06:00',
+          wakeTime: opt(r.wakeTime) ?? '07:30',
+        },
+        awayUntil: away === undefined ? null : /^\d+$/.test(away) ? Number(away) : Date.parse(away),
+        awayReason: opt(r.awayReason) ?? null,
+      };
+    }
+  }
+}
+
+export const importExportRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { store } = deps;
+    // CSV bodies arrive as text.
+    app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) =>
+      done(null, body),
+    );
+
+    const snapshot = async () => {
+      const [grids, households, staff, roster] = await Promise.all([
+        store.listGrids(),
+        store.listHouseholds(),
+        store.listStaff(),
+        store.listRoster(),
+      ]);
+      return {
+        grids,
+        households,
+        staff: staff.map(({ disabled, ...s }) => ({ ...s, disabled })),
+        roster,
+      };
+    };
+
+    app.get('/api/registry/export', async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      const data = await snapshot();
+      await store.audit({
+        at: deps.clock.now(),
+        actor: actor.id,
+        action: 'registry.export',
+        target: 'registry',
+        detail: { format: 'json', households: data.households.length, includesAccessNotes: true },
+      });
+      reply.header('content-disposition', 'attachment; filename="guardian365-registry.json"');
+      return data;
+    });
+
+    app.get(
+      '/api/registry/export/:kind',
+      {
+        schema: {
+          params: z.object({ kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv']) }),
+        },
+      },
+      async (req, reply) => {
+        const actor = requireStaff(req, 'registry.write');
+        const kind = req.params.kind.replace('.csv', '') as Kind;
+        const data = await snapshot();
+        const rows: Record<string, unknown>[] = [];
+        if (kind === 'grids') for (const g of data.grids) rows.push({ ...g, leaderId: g.leaderId ?? '' });
+        if (kind === 'staff')
+          for (const s of data.staff)
+            rows.push({
+              ...s,
+              roles: s.roles.join(';'),
+              gridIds: s.gridIds.join(';'),
+              password: '',
+              disabled: s.disabled,
+            });
+        if (kind === 'roster')
+          for (const r of data.roster)
+            rows.push({ ...r, weekdays: r.weekdays.join(';'), staffIds: r.staffIds.join(';') });
+        if (kind === 'households')
+          for (const h of data.households) {
+            const row: Record<string, unknown> = {
+              id: h.id,
+              gridId: h.gridId,
+              ...h.address,
+              accessNotes: h.accessNotes,
+              nightStart: h.routine.nightStart,
+              nightEnd: h.routine.nightEnd,
+              wakeTime: h.routine.wakeTime,
+              awayUntil: h.awayUntil === null ? '' : new Date(h.awayUntil).toISOString(),
+              awayReason: h.awayReason ?? '',
+            };
+            h.residents.slice(0, RESIDENTS).forEach((p, i) => {
+              row[`resident${i + 1}_name`] = p.name;
+              row[`resident${i + 1}_age`] = p.age ?? '';
+              row[`resident${i + 1}_phone`] = p.phone ?? '';
+              row[`resident${i + 1}_healthNotes`] = p.healthNotes ?? '';
+            });
+            h.contacts.slice(0, CONTACTS).forEach((c, i) => {
+              row[`contact${i + 1}_name`] = c.name;
+              row[`contact${i + 1}_relation`] = c.relation ?? '';
+              row[`contact${i + 1}_phone`] = c.phone;
+            });
+            rows.push(row);
+          }
+        await store.audit({
+          at: deps.clock.now(),
+          actor: actor.id,
+          action: 'registry.export',
+          target: kind,
+          detail: { format: 'csv', rows: rows.length, includesAccessNotes: kind === 'households' },
+        });
+        reply.header('content-type', 'text/csv; charset=utf-8');
+        reply.header('content-disposition', `attachment; filename="guardian365-${kind}.csv"`);
+        // A byte-order mark so spreadsheet programs read the Chinese text as UTF-8.
+        return `\uFEFF${stringify(rows, { header: true, columns: CSV_COLUMNS[kind] })}`;
+      },
+    );
+
+    app.post('/api/registry/import', { schema: { body: registryFile } }, async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      const v = await validate(store, req.body, (kind, i) => `${kind}[${i}]`);
+      if (!v.ok)
+        return reply.code(400).send({
+          error: 'bad_request',
+          message: `${v.problems.length} problem(s); nothing was imported`,
+          errors: v.problems,
+        });
+      const result = await apply(deps, v.value);
+      await store.audit({
+        at: deps.clock.now(),
+        actor: actor.id,
+        action: 'registry.import',
+        target: 'registry',
+        detail: { format: 'json', ...result.imported },
+      });
+      return result;
+    });
+
+    app.post(
+      '/api/registry/import/:kind',
+      {
+        schema: {
+          params: z.object({ kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv']) }),
+          body: z.string().max(20_000_000),
+        },
+      },
+      async (req, reply) => {
+        const actor = requireStaff(req, 'registry.write');
+        const kind = req.params.kind.replace('.csv', '') as Kind;
+        let records: Record<string, string>[];
+        try {
+          records = parse(req.body, { columns: true, bom: true, skip_empty_lines: true, trim: true });
+        } catch (e) {
+          throw new HttpError(400, 'bad_request', `body: not valid CSV (${(e as Error).message})`, {
+            field: 'body',
+          });
+        }
+        const header = records[0] ? Object.keys(records[0]) : [];
+        const unknown = header.filter((c) => !CSV_COLUMNS[kind].includes(c));
+        if (unknown.length)
+          throw new HttpError(400, 'bad_request', `body: unknown column(s) ${unknown.join(', ')}`, {
+            field: 'body',
+            expected: CSV_COLUMNS[kind],
+          });
+        const raw: Record<Kind, unknown[]> = { grids: [], households: [], staff: [], roster: [] };
+        raw[kind] = records.map((r) => fromCsv(kind, r));
+        // Row numbers as a spreadsheet shows them: the header is row 1.
+        const v = await validate(store, raw, (_k, i) => String(i + 2));
+        if (!v.ok)
+          return reply.code(400).send({
+            error: 'bad_request',
+            message: `${v.problems.length} problem(s); nothing was imported`,
+            errors: v.problems,
+          });
+        const result = await apply(deps, v.value);
+        await store.audit({
+          at: deps.clock.now(),
+          actor: actor.id,
+          action: 'registry.import',
+          target: kind,
+          detail: { format: 'csv', ...result.imported },
+        });
+        return result;
+      },
+    );
+  };

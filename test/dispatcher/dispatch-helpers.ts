@@ -1,0 +1,99 @@
+/**
+ * Small helpers shared by the dispatch tests: a live socket.io client that records what it receives, and
+ * simulated devices of the seeded community. Real clients against the real service; nothing is mocked.
+ */
+import { io, type Socket } from 'socket.io-client';
+import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../dispatcher/api/types.ts';
+import type { Clock, Timer } from '../../kernel/clock.ts';
+import { addTo, type Duration, type Instant, instant } from '../../kernel/time.ts';
+import { SimDevice } from '../../simulators/device.ts';
+import { type Harness, login } from '../helpers.ts';
+
+export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+type Received = { [K in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[K]>[0][] };
+
+export interface LiveClient {
+  token: string;
+  socket: Client;
+  got: Received;
+  close(): void;
+}
+
+export async function liveClient(
+  baseUrl: string,
+  username: string,
+  password?: string,
+  token?: string,
+): Promise<LiveClient> {
+  const t = token ?? (await login(baseUrl, username, password));
+  const socket: Client = io(baseUrl, { auth: { token: t }, transports: ['websocket'], reconnection: false });
+  const got: Received = {
+    alert: [],
+    notification: [],
+    delivery: [],
+    channelHealth: [],
+    dutyGap: [],
+    handover: [],
+    arrivalSuggested: [],
+  };
+  for (const k of Object.keys(got) as (keyof Received)[]) {
+    socket.on(k, ((p: never) => (got[k] as unknown[]).push(p)) as never);
+  }
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return { token: t, socket, got, close: () => socket.close() };
+}
+
+export async function device(h: Harness, clock: Clock, homeId: string, kind: 'fall' | 'door' | 'motion') {
+  const id = h.devices.find((d) => d.homeId === homeId && d.kind === kind)!;
+  const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
+  await dev.connect();
+  return dev;
+}
+
+export const latest = (alerts: { alert: Alert }[], id: string): Alert | undefined =>
+  alerts
+    .filter((a) => a.alert.id === id)
+    .sort((a, b) => a.alert.changeSeq - b.alert.changeSeq)
+    .at(-1)?.alert;
+
+/**
+ * A clock shared by separate processes: simulated time = `simStart` + (real time since `realStart`) ×
+ * `speed`. Two processes given the same anchor agree on the time, so a child service killed and restarted
+ * continues the same timeline (the SIGKILL test).
+ */
+export class AnchoredClock implements Clock {
+  constructor(
+    private readonly simStart: number,
+    private readonly realStart: number,
+    private readonly speed: number,
+  ) {}
+
+  now(): Instant {
+    return instant(this.simStart + (Date.now() - this.realStart) * this.speed);
+  }
+
+  at(at: Instant, fn: () => void): Timer {
+    let handle: NodeJS.Timeout | undefined;
+    let cancelled = false;
+    const arm = () => {
+      if (cancelled) return;
+      const wait = (at - this.now()) / this.speed;
+      if (wait <= 0) return fn();
+      handle = setTimeout(arm, Math.min(Math.ceil(wait), 2_147_483_647));
+    };
+    handle = setTimeout(arm, 0);
+    return {
+      cancel: () => {
+        cancelled = true;
+        clearTimeout(handle);
+      },
+    };
+  }
+
+  after(d: Duration, fn: () => void): Timer {
+    return this.at(addTo(this.now(), d), fn);
+  }
+}

@@ -1,0 +1,462 @@
+/**
+ * Dispatch through the whole real service (SPEC §6): the ladder at each exact minute, the lifecycle over
+ * HTTP with role checks, arrival suggested by the door, technical alerts in the maintenance queue, shift
+ * edges (unstaffed grids, handover) and the audit log. Time is a ManualClock driven to the millisecond.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert, HandoverReport, HistoryEntry, MaintenanceQueue } from '../../dispatcher/api/types.ts';
+import { ManualClock } from '../../kernel/clock.ts';
+import { instant, minutes, ms, seconds } from '../../kernel/time.ts';
+import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
+import { device, type LiveClient, liveClient } from './dispatch-helpers.ts';
+
+const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00')); // a Tuesday
+const NIGHT = instant(Date.parse('2026-03-10T23:30:00+08:00'));
+
+const closers: { close(): unknown }[] = [];
+let h: Harness | undefined;
+
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c.close();
+  await h?.close();
+  h = undefined;
+});
+
+async function live(username: string, password?: string): Promise<LiveClient> {
+  const c = await liveClient(h!.baseUrl, username, password);
+  closers.push(c);
+  return c;
+}
+
+async function raiseFall(clock: ManualClock, homeId: string): Promise<Alert> {
+  const radar = await device(h!, clock, homeId, 'fall');
+  closers.push({ close: () => radar.disconnect() });
+  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
+  return eventually(
+    async () => (await h!.store.listAlerts({ householdId: homeId, state: 'notified' }))[0],
+    10_000,
+    `a notified FALL alert at ${homeId}`,
+  );
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 150));
+const steps = (history: HistoryEntry[]) =>
+  history.filter((e) => e.actor === 'escalation').map((e) => (e.data.step as string) ?? e.action);
+
+describe('the escalation ladder at its exact minutes (SPEC §6)', () => {
+  it('re-notifies at 3, notifies everyone and flags at 6, warns at 12 and breaches at 15 min — each once, not 1 ms early', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const leader = await live('g1-leader');
+    const buddy = await live('g1-buddy');
+    const supervisor = await live('supervisor');
+    const alert = await raiseFall(clock, 'home-1-01');
+    expect(alert.assigneeId).toBe('grid-1-worker');
+    const stored = async () => (await h!.store.getAlert(alert.id))!;
+
+    clock.advance(ms(minutes(3) - 1));
+    await settle();
+    expect(leader.got.notification).toEqual([]);
+    clock.advance(ms(1));
+    await eventually(
+      () => leader.got.notification.find((n) => n.reason === 'notify_next'),
+      5000,
+      '3-min step',
+    );
+
+    clock.advance(ms(minutes(3) - 1));
+    await settle();
+    expect((await stored()).flagged).toBe(false);
+    expect(buddy.got.notification).toEqual([]);
+    clock.advance(ms(1));
+    await eventually(async () => (await stored()).flagged, 5000, '6-min flag');
+    await eventually(() => buddy.got.notification.find((n) => n.reason === 'notify_all'), 5000, 'notify all');
+
+    clock.advance(ms(minutes(6) - 1));
+    await settle();
+    expect((await stored()).slaAtRisk).toBe(false);
+    clock.advance(ms(1));
+    await eventually(async () => (await stored()).slaAtRisk, 5000, '12-min warning');
+
+    clock.advance(ms(minutes(3) - 1));
+    await settle();
+    expect((await stored()).slaBreached).toBe(false);
+    expect(supervisor.got.notification).toEqual([]);
+    clock.advance(ms(1));
+    await eventually(async () => (await stored()).slaBreached, 5000, '15-min breach');
+    await eventually(
+      () => supervisor.got.notification.find((n) => n.alertId === alert.id && n.reason === 'sla_breach'),
+      5000,
+      'supervisor notice',
+    );
+
+    clock.advance(minutes(30));
+    await settle();
+    const history = await h.store.alertHistory(alert.id);
+    expect(steps(history)).toEqual([
+      'notify_primary',
+      'notify_next',
+      'notify_all',
+      'sla_at_risk',
+      'sla_breach',
+    ]);
+    expect(history.filter((e) => e.action === 'sla_breach').map((e) => e.at)).toEqual([DAY + minutes(15)]);
+    expect((await stored()).nextStepAt).toBeNull();
+  });
+
+  it('stops the accept steps once accepted and the on-site steps once on site', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const alert = await raiseFall(clock, 'home-1-02');
+    const worker = await login(h.baseUrl, 'g1-worker');
+    clock.advance(minutes(2));
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/accept`, {})).status).toBe(200);
+    clock.advance(minutes(8));
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/on-site`, {})).status).toBe(
+      200,
+    );
+    clock.advance(minutes(20));
+    await settle();
+    const a = (await h.store.getAlert(alert.id))!;
+    expect(a).toMatchObject({ state: 'on_site', flagged: false, slaAtRisk: false, slaBreached: false });
+    expect(steps(await h.store.alertHistory(alert.id))).toEqual(['notify_primary']);
+  });
+});
+
+describe('the lifecycle over HTTP (SPEC §6, §11)', () => {
+  it('records assign, reassign (notifying the new assignee), notes and calls with who, when and channel', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const leader = await live('g1-leader');
+    const buddy = await live('g1-buddy');
+    const alert = await raiseFall(clock, 'home-1-01');
+    const d = await login(h.baseUrl, 'dispatcher');
+    const act = (action: string, body: unknown, token = d) =>
+      apiCall<{ alert: Alert; error?: string; state?: string }>(
+        h!.baseUrl,
+        token,
+        'POST',
+        `/api/alerts/${alert.id}/${action}`,
+        body,
+      );
+
+    clock.advance(seconds(30));
+    expect((await act('assign', { staffId: 'grid-1-leader' })).body.alert.assigneeId).toBe('grid-1-leader');
+    await eventually(
+      () => leader.got.notification.find((n) => n.reason === 'assigned'),
+      5000,
+      'assign notice',
+    );
+    clock.advance(seconds(30));
+    expect((await act('assign', { staffId: 'grid-1-buddy' })).status).toBe(200);
+    await eventually(
+      () => buddy.got.notification.find((n) => n.reason === 'assigned'),
+      5000,
+      'reassign notice',
+    );
+    expect((await act('assign', { staffId: 'nobody' })).status).toBe(400);
+    expect((await act('note', { text: 'neighbour has a key' })).status).toBe(200);
+    expect((await act('call', { to: 'resident', result: 'no answer' })).status).toBe(200);
+
+    const history = await h.store.alertHistory(alert.id);
+    const people = history.filter((e) => e.actor === 'dispatcher-1');
+    expect(people.map((e) => [e.action, e.channel, e.at - DAY])).toEqual([
+      ['assign', 'api', 30_000],
+      ['assign', 'api', 60_000],
+      ['note', 'api', 60_000],
+      ['call', 'api', 60_000],
+    ]);
+    expect(people[1]!.data).toEqual({ staffId: 'grid-1-buddy', previous: 'grid-1-leader' });
+    expect(people[3]!.data).toEqual({ to: 'resident', result: 'no answer' });
+  });
+
+  it('requires an outcome and a visit note to resolve, refuses invalid transitions with 409 and the state, and checks roles', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const alert = await raiseFall(clock, 'home-1-01');
+    const worker = await login(h.baseUrl, 'g1-worker');
+    const other = await login(h.baseUrl, 'g2-worker');
+    const act = (token: string, action: string, body: unknown = {}) =>
+      apiCall<{ error: string; state?: string; message: string; alert?: Alert }>(
+        h!.baseUrl,
+        token,
+        'POST',
+        `/api/alerts/${alert.id}/${action}`,
+        body,
+      );
+    expect((await act(worker, 'en-route')).body).toMatchObject({
+      error: 'invalid_transition',
+      state: 'notified',
+    });
+    expect((await act(worker, 'cancel', { reason: 'x' })).status).toBe(403);
+    expect((await act(other, 'accept')).status).toBe(404);
+    expect((await act(worker, 'accept')).status).toBe(200);
+    expect((await act(worker, 'resolve', { outcome: 'assisted' })).body.message).toMatch(/note/);
+    expect((await act(worker, 'resolve', { outcome: 'teleported', note: 'x' })).status).toBe(400);
+    const done = await act(worker, 'resolve', {
+      outcome: 'false_alarm',
+      note: 'found well in the kitchen; door locked',
+    });
+    expect(done.body.alert).toMatchObject({ state: 'resolved', outcome: 'false_alarm' });
+    const again = await act(worker, 'accept');
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ error: 'invalid_transition', state: 'resolved' });
+    const resolved = (await h.store.alertHistory(alert.id)).find((e) => e.action === 'resolve')!;
+    expect(resolved).toMatchObject({ actor: 'grid-1-worker', channel: 'api', toState: 'resolved' });
+    expect(resolved.data).toEqual({ outcome: 'false_alarm', note: 'found well in the kitchen; door locked' });
+  });
+
+  it('flags a door opening after en route as a suggested arrival, live to the responder, who confirms on site', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const worker = await live('g1-worker');
+    const dispatcher = await live('dispatcher');
+    const alert = await raiseFall(clock, 'home-1-01');
+    const door = await device(h, clock, 'home-1-01', 'door');
+    closers.push({ close: () => door.disconnect() });
+    const act = (action: string) =>
+      apiCall<{ alert: Alert }>(h!.baseUrl, worker.token, 'POST', `/api/alerts/${alert.id}/${action}`, {});
+
+    await act('accept');
+    // A door opening before the responder set off is not an arrival.
+    clock.advance(seconds(20));
+    await door.send({ type: 'door', state: 'open' });
+    await door.send({ type: 'door', state: 'closed' });
+    clock.advance(seconds(10));
+    await act('en-route');
+    await settle();
+    expect((await h.store.getAlert(alert.id))?.arrivalSuggestedAt ?? null).toBeNull();
+
+    clock.advance(minutes(4));
+    await door.send({ type: 'door', state: 'open' });
+    const suggested = await eventually(
+      () => worker.got.arrivalSuggested.find((s) => s.alertId === alert.id),
+      5000,
+      'arrival suggestion',
+    );
+    expect(suggested.doorAt).toBe(DAY + seconds(30) + minutes(4));
+    await eventually(() => dispatcher.got.arrivalSuggested[0], 5000, 'dispatch screen sees it');
+    expect((await h.store.getAlert(alert.id))?.state).toBe('en_route');
+    const onSite = await act('on-site');
+    expect(onSite.body.alert).toMatchObject({ state: 'on_site', onSiteAt: DAY + seconds(30) + minutes(4) });
+    expect(
+      (await h.store.alertHistory(alert.id)).filter((e) => e.action === 'arrival_suggested'),
+    ).toHaveLength(1);
+  });
+});
+
+describe('technical alerts (SPEC §6)', () => {
+  it('go to the maintenance queue due by the end of the next working day and notify nobody at night', async () => {
+    const clock = new ManualClock(instant(Date.parse('2026-03-13T23:30:00+08:00'))); // Friday night
+    h = await startHarness({ clock });
+    const social = await live('g1-social');
+    const motion = await device(h, clock, 'home-1-01', 'motion');
+    closers.push({ close: () => motion.disconnect() });
+    await motion.send({ type: 'heartbeat', battery: 9 });
+    const alert = await eventually(
+      async () => (await h!.store.listAlerts({ state: 'open' })).find((a) => a.maintenanceDueAt),
+      10_000,
+      'queued technical alert',
+    );
+    expect(alert).toMatchObject({ rule: 'LOW_BATTERY', severity: 'technical', assigneeId: null });
+    // Monday 16 March, end of the day shift (20:00 Shanghai).
+    expect(alert.maintenanceDueAt).toBe(Date.parse('2026-03-16T20:00:00+08:00'));
+    const d = await login(h.baseUrl, 'dispatcher');
+    const q = await apiCall<MaintenanceQueue>(h.baseUrl, d, 'GET', '/api/maintenance');
+    expect(q.body.alerts.map((a) => a.id)).toEqual([alert.id]);
+    clock.advance(minutes(30));
+    await settle();
+    expect(await h.store.listDeliveries(alert.id)).toEqual([]);
+    expect(social.got.notification).toEqual([]);
+  });
+
+  it('are queued at start when a crash came between raising and queueing', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const { raise } = await import('../../dispatcher/alerts/lifecycle.ts');
+    const { alert } = raise(
+      {
+        rule: 'DEVICE_OFFLINE',
+        householdId: 'home-2-01',
+        deviceId: 'home-2-01-door',
+        at: DAY,
+        evidence: { seq: null, deviceId: 'home-2-01-door', type: 'status', at: DAY, summary: 'offline' },
+        explanation: { zh: '设备离线', en: 'device offline' },
+      },
+      { id: 'al_crash', gridId: 'grid-2', community: 'c', responders: [] },
+    );
+    await h.store.saveAlert(alert, []);
+    await h.restart();
+    // Tuesday 10:00 → due Wednesday at the end of the day shift.
+    await eventually(
+      async () =>
+        (await h!.store.getAlert('al_crash'))?.maintenanceDueAt === Date.parse('2026-03-11T20:00:00+08:00'),
+      5000,
+      'queued after restart',
+    );
+  });
+
+  it('are due the next day when raised on a weekday night', async () => {
+    const { maintenanceDue } = await import('../../dispatcher/alerts/maintenance.ts');
+    const b = { dayStart: '08:00', nightStart: '20:00' };
+    expect(maintenanceDue(NIGHT, 'Asia/Shanghai', b)).toBe(Date.parse('2026-03-11T20:00:00+08:00'));
+    // 03:00 on Saturday is Saturday's date: due Monday.
+    expect(maintenanceDue(Date.parse('2026-03-14T03:00:00+08:00'), 'Asia/Shanghai', b)).toBe(
+      Date.parse('2026-03-16T20:00:00+08:00'),
+    );
+  });
+});
+
+describe('shift edges (SPEC §4, §6)', () => {
+  it('flags a grid with nobody on the coming night shift to the dispatch room 30 minutes before, not 1 ms earlier', async () => {
+    const clock = new ManualClock(instant(Date.parse('2026-03-10T19:00:00+08:00')));
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const r = await apiCall(h.baseUrl, admin, 'POST', '/api/roster', {
+      gridId: 'grid-2',
+      entries: [{ shift: 'day', staffIds: ['grid-2-worker'] }],
+    });
+    expect(r.status).toBe(200);
+    const dispatcher = await live('dispatcher');
+    const gaps = await apiCall<{ grids: { gridId: string }[]; shift: string }>(
+      h.baseUrl,
+      admin,
+      'GET',
+      '/api/duty/gaps',
+    );
+    expect(gaps.body).toMatchObject({ shift: 'night', grids: [{ gridId: 'grid-2' }] });
+
+    clock.advance(ms(minutes(30) - 1));
+    await settle();
+    expect(dispatcher.got.dutyGap).toEqual([]);
+    clock.advance(ms(1));
+    const warning = await eventually(() => dispatcher.got.dutyGap[0], 5000, 'duty gap warning');
+    expect(warning).toMatchObject({
+      phase: 'upcoming',
+      shift: 'night',
+      date: '2026-03-10',
+      startsAt: Date.parse('2026-03-10T20:00:00+08:00'),
+      grids: [{ gridId: 'grid-2' }],
+    });
+    // Still unstaffed when the shift starts: flagged again as a gap now.
+    clock.advance(minutes(30));
+    await eventually(() => dispatcher.got.dutyGap.find((g) => g.phase === 'now'), 5000, 'gap now');
+  });
+
+  it('keeps the assignee across the shift change and shows the incoming shift a handover list', async () => {
+    const clock = new ManualClock(instant(Date.parse('2026-03-10T19:50:00+08:00')));
+    h = await startHarness({ clock });
+    const alert = await raiseFall(clock, 'home-1-01');
+    const worker = await login(h.baseUrl, 'g1-worker');
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/accept`, {})).status).toBe(200);
+    const social = await live('g1-social');
+    const dispatcher = await live('dispatcher');
+
+    clock.advance(ms(minutes(10) - 1));
+    await settle();
+    expect(dispatcher.got.handover).toEqual([]);
+    clock.advance(ms(1));
+    const report = await eventually(() => dispatcher.got.handover[0], 5000, 'handover event');
+    expect(report).toMatchObject({ shift: 'night', startsAt: Date.parse('2026-03-10T20:00:00+08:00') });
+    expect(report.items).toEqual([
+      expect.objectContaining({ alertId: alert.id, assigneeId: 'grid-1-worker', assigneeOnDuty: false }),
+    ]);
+    await eventually(() => social.got.handover[0]?.items.length === 1, 5000, 'responder handover');
+    const viaApi = await apiCall<HandoverReport>(h.baseUrl, social.token, 'GET', '/api/duty/handover');
+    expect(viaApi.body.items.map((i) => [i.alertId, i.assigneeId])).toEqual([[alert.id, 'grid-1-worker']]);
+    expect((await h.store.getAlert(alert.id))?.assigneeId).toBe('grid-1-worker');
+    const other = await login(h.baseUrl, 'g2-social');
+    expect((await apiCall<HandoverReport>(h.baseUrl, other, 'GET', '/api/duty/handover')).body.items).toEqual(
+      [],
+    );
+  });
+
+  it('answers who covers a household now, in order, with a leave override applied', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const cover = async () =>
+      (
+        await apiCall<{ staff: { id: string }[]; shift: string }>(
+          h!.baseUrl,
+          admin,
+          'GET',
+          '/api/households/home-1-01/coverage',
+        )
+      ).body;
+    expect((await cover()).staff.map((s) => s.id)).toEqual([
+      'grid-1-worker',
+      'grid-1-leader',
+      'grid-1-buddy',
+    ]);
+    await apiCall(h.baseUrl, admin, 'POST', '/api/roster/overrides', {
+      gridId: 'grid-1',
+      date: '2026-03-10',
+      shift: 'day',
+      kind: 'leave',
+      staffId: 'grid-1-worker',
+    });
+    expect((await cover()).staff.map((s) => s.id)).toEqual(['grid-1-leader', 'grid-1-buddy']);
+    // A fall now goes to the leader first.
+    const alert = await raiseFall(clock, 'home-1-01');
+    expect(alert.responders).toEqual(['grid-1-leader', 'grid-1-buddy']);
+  });
+});
+
+describe('the audit log (SPEC §8)', () => {
+  it('records every action and access-note read, queryable by admins by actor, target and time', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const alert = await raiseFall(clock, 'home-1-01');
+    const d = await login(h.baseUrl, 'dispatcher');
+    clock.advance(seconds(5));
+    await apiCall(h.baseUrl, d, 'POST', `/api/alerts/${alert.id}/note`, { text: 'calling' });
+    clock.advance(seconds(5));
+    await apiCall(h.baseUrl, d, 'GET', '/api/households/home-1-01?include=accessNotes');
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    type Entries = { entries: { action: string; target: string; at: number; actor: string }[] };
+    const q = async (query: string) =>
+      (await apiCall<Entries>(h!.baseUrl, admin, 'GET', `/api/audit?${query}`)).body.entries.map((e) => [
+        e.action,
+        e.target,
+        e.at - DAY,
+      ]);
+    expect(await q(`actor=dispatcher-1&from=${DAY + 1}`)).toEqual([
+      ['household.read_access_notes', 'home-1-01', 10_000],
+      ['alert.note', alert.id, 5000],
+    ]);
+    expect(await q(`target=${alert.id}`)).toEqual([['alert.note', alert.id, 5000]]);
+    expect(await q(`actor=dispatcher-1&from=${DAY + 6000}&to=${DAY + 60_000}`)).toEqual([
+      ['household.read_access_notes', 'home-1-01', 10_000],
+    ]);
+    expect((await apiCall(h.baseUrl, d, 'GET', '/api/audit')).status).toBe(403);
+  });
+});
+
+describe('cover from another grid', () => {
+  it('lets a responder assigned outside their grids see, follow live and work the alert; others may not resolve it', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const alert = await raiseFall(clock, 'home-1-01');
+    const cover = await live('g2-worker');
+    const d = await login(h.baseUrl, 'dispatcher');
+    expect((await apiCall(h.baseUrl, cover.token, 'GET', `/api/alerts/${alert.id}`)).status).toBe(404);
+    await apiCall(h.baseUrl, d, 'POST', `/api/alerts/${alert.id}/assign`, { staffId: 'grid-2-worker' });
+    await eventually(
+      () => cover.got.notification.find((n) => n.reason === 'assigned'),
+      5000,
+      'assign notice',
+    );
+    await eventually(() => cover.got.alert.find((a) => a.alert.assigneeId === 'grid-2-worker'), 5000, 'live');
+    const list = await apiCall<{ alerts: Alert[] }>(h.baseUrl, cover.token, 'GET', '/api/alerts?state=open');
+    expect(list.body.alerts.map((a) => a.id)).toEqual([alert.id]);
+    const act = (token: string, action: string, body: unknown = {}) =>
+      apiCall<{ error?: string }>(h!.baseUrl, token, 'POST', `/api/alerts/${alert.id}/${action}`, body);
+    expect((await act(cover.token, 'accept')).status).toBe(200);
+    const leader = await login(h.baseUrl, 'g1-leader');
+    const notMine = await act(leader, 'resolve', { outcome: 'assisted', note: 'x' });
+    expect(notMine.status).toBe(403);
+    expect(notMine.body.error).toBe('not_assignee');
+    expect((await act(cover.token, 'resolve', { outcome: 'assisted', note: 'helped up' })).status).toBe(200);
+  });
+});

@@ -1,0 +1,220 @@
+/**
+ * The rules pipeline on a real SQLite file: live silence timers driven by the manual clock to the exact
+ * millisecond, deadlines that survive a restart, one alert per problem, technical alerts that clear
+ * themselves, and a replay of the same log that raises the same alerts.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert } from '../../dispatcher/alerts/model.ts';
+import { Directory } from '../../dispatcher/directory.ts';
+import { RulesPipeline } from '../../dispatcher/rules/pipeline.ts';
+import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import type { LogEvent } from '../../gateway/protocol.ts';
+import { ManualClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/log.ts';
+import { instant } from '../../kernel/time.ts';
+import { tempDir } from '../helpers.ts';
+import { DEVICES, HOUR, household, local, MIN, seedHome, ZONE } from './rules-fixtures.ts';
+
+interface Rig {
+  store: SqliteStore;
+  clock: ManualClock;
+  pipeline: RulesPipeline;
+  /** Appends one event from device `h1-<id>` to the log, as the gateway does, and lets the rules run. */
+  send: (id: string, event: LogEvent) => Promise<void>;
+  /** The clock runs to `to`; every device sends its heartbeat at each 5-min mark on the way. */
+  live: (to: number) => Promise<void>;
+  restart: () => Promise<void>;
+  alerts: (rule?: string) => Promise<Alert[]>;
+  close: () => Promise<void>;
+}
+
+const rigs: Rig[] = [];
+afterEach(async () => {
+  for (const r of rigs.splice(0)) await r.close();
+});
+
+async function rig(start: number, file?: string): Promise<Rig> {
+  const tmp = tempDir('g365-rules-');
+  const store = new SqliteStore(file ?? join(tmp.path, 'guardian365.sqlite'));
+  await store.migrate();
+  if (!(await store.getHousehold('h1'))) await seedHome(store, household());
+  const clock = new ManualClock(instant(start));
+  const directory = new Directory({ store, zone: ZONE, shifts: { dayStart: '08:00', nightStart: '20:00' } });
+  const make = () =>
+    new RulesPipeline({ store, directory, clock, log: silentLogger(), onCommitted: () => {} });
+  let deviceSeq = 0;
+  const r: Rig = {
+    store,
+    clock,
+    pipeline: make(),
+    send: async (id, event) => {
+      const deviceId = `h1-${id}`;
+      await store.appendEvents([
+        {
+          deviceId,
+          homeId: 'h1',
+          receivedAt: clock.now(),
+          topic: `g365/v1/homes/h1/devices/${deviceId}/events`,
+          status: 'accepted',
+          ts: event.ts,
+          type: event.type,
+          deviceSeq: ++deviceSeq,
+          body: JSON.stringify(event),
+          reason: null,
+          flags: [],
+        },
+      ]);
+      r.pipeline.wake();
+      await r.pipeline.idle();
+    },
+    live: async (to) => {
+      while (clock.now() < to) {
+        const mark = Math.floor(clock.now() / (5 * MIN)) * 5 * MIN + 5 * MIN;
+        const next = Math.min(mark, to);
+        clock.advanceTo(instant(next));
+        await r.pipeline.idle();
+        if (next === mark)
+          for (const [id] of DEVICES) await r.send(id, { type: 'heartbeat', ts: next, battery: 80 });
+      }
+      await new Promise((res) => setImmediate(res));
+      await r.pipeline.idle();
+    },
+    restart: async () => {
+      await r.pipeline.stop();
+      r.pipeline = make();
+      await r.pipeline.start();
+    },
+    alerts: async (rule) =>
+      (await store.listAlerts({ householdId: 'h1', limit: 1000 })).filter((a) => !rule || a.rule === rule),
+    close: async () => {
+      await r.pipeline.stop();
+      await store.close();
+      if (!file) tmp.remove();
+    },
+  };
+  await r.pipeline.start();
+  rigs.push(r);
+  return r;
+}
+
+/** The resident got up at 07:00 and every device said hello at 06:55. */
+async function morning(r: Rig, day = '2026-03-10'): Promise<void> {
+  await r.live(local(`${day} 06:55`));
+  await r.live(local(`${day} 07:00`));
+  await r.send('m-bedroom', { type: 'motion', ts: local(`${day} 07:00`), state: 'active', room: 'bedroom' });
+}
+
+describe('rules pipeline', () => {
+  it('raises INACTIVITY from the live timer at the exact millisecond, with no event after the deadline', async () => {
+    const r = await rig(local('2026-03-10 06:50'));
+    await morning(r);
+    const last = local('2026-03-10 09:12');
+    await r.live(last);
+    await r.send('m-kitchen', { type: 'motion', ts: last, state: 'active', room: 'kitchen' });
+    // 13:12 lies between two heartbeats (13:10, 13:15): only the timer can fire it on time.
+    await r.live(last + 4 * HOUR - 1);
+    expect(await r.alerts('INACTIVITY')).toEqual([]);
+    await r.live(last + 4 * HOUR);
+    const [a] = await r.alerts('INACTIVITY');
+    expect(a?.raisedAt).toBe(last + 4 * HOUR);
+    expect(a?.explanation.en).toBe('no motion since 09:12 (4 h); threshold 4 h');
+    expect(a?.severity).toBe('high');
+    await r.live(last + 6 * HOUR);
+    expect(await r.alerts('INACTIVITY')).toHaveLength(1);
+    expect(await r.alerts()).toHaveLength(1);
+  });
+
+  it('keeps a pending deadline across a restart and fires it once', async () => {
+    const r = await rig(local('2026-03-10 06:50'));
+    await morning(r);
+    const opened = local('2026-03-10 09:00');
+    await r.live(opened);
+    await r.send('m-living', { type: 'motion', ts: opened, state: 'active', room: 'living' });
+    await r.send('door', { type: 'door', ts: opened, state: 'open', door: 'front' });
+    await r.live(opened + 20 * MIN);
+    await r.restart();
+    await r.live(opened + 30 * MIN - 1);
+    expect(await r.alerts('DOOR_LEFT_OPEN')).toEqual([]);
+    await r.live(opened + 30 * MIN);
+    await r.restart();
+    await r.live(opened + 60 * MIN);
+    const open = await r.alerts('DOOR_LEFT_OPEN');
+    expect(open.map((a) => a.raisedAt)).toEqual([opened + 30 * MIN]);
+    expect(open[0]!.explanation.zh).toBe('入户门自 09:00 起一直开着（30分钟）；阈值 30分钟');
+  });
+
+  it('attaches a repeated fall, the fall cleared and the motion after it to one FALL alert that stays open', async () => {
+    const r = await rig(local('2026-03-10 09:00'));
+    const t = local('2026-03-10 09:00');
+    await r.send('fall', { type: 'fall', ts: t, state: 'detected', room: 'bathroom', confidence: 0.9 });
+    await r.send('fall', { type: 'fall', ts: t + 5000, state: 'detected', room: 'bathroom' });
+    await r.send('fall', { type: 'fall', ts: t + 60_000, state: 'cleared' });
+    await r.send('m-bathroom', { type: 'motion', ts: t + 90_000, state: 'active', room: 'bathroom' });
+    const falls = await r.alerts('FALL');
+    expect(falls).toHaveLength(1);
+    expect(falls[0]!.state).toBe('raised');
+    expect(falls[0]!.triggerCount).toBe(4);
+    expect(falls[0]!.evidence.map((e) => e.summary)).toEqual([
+      'fall detected in bathroom (90%)',
+      'fall detected in bathroom',
+      'fall radar reports the fall cleared (bathroom)',
+      'resident moved after the fall (bathroom, 1 min later)',
+    ]);
+  });
+
+  it('clears DEVICE_OFFLINE by itself when the device is back, and never a safety alert', async () => {
+    const r = await rig(local('2026-03-10 09:00'));
+    const t = local('2026-03-10 09:00');
+    await r.send('btn', { type: 'sos', ts: t });
+    await r.send('m-living', { type: 'presence', ts: t + MIN, state: 'offline', cause: 'keepalive' });
+    const [offline] = await r.alerts('DEVICE_OFFLINE');
+    expect(offline?.severity).toBe('technical');
+    expect(offline?.deviceId).toBe('h1-m-living');
+    await r.send('m-living', { type: 'presence', ts: t + 10 * MIN, state: 'online', cause: 'connect' });
+    const [cleared] = await r.alerts('DEVICE_OFFLINE');
+    expect(cleared?.state).toBe('resolved');
+    expect(cleared?.outcome).toBe('auto_cleared');
+    expect((await r.alerts('SOS'))[0]?.state).toBe('raised');
+  });
+
+  it('raises the same alerts at the same instants when the same log is replayed from scratch', async () => {
+    const live = await rig(local('2026-03-10 06:50'));
+    await morning(live);
+    await live.live(local('2026-03-10 10:00'));
+    await live.send('m-bathroom', {
+      type: 'motion',
+      ts: local('2026-03-10 10:00'),
+      state: 'active',
+      room: 'bathroom',
+    });
+    await live.live(local('2026-03-10 11:00'));
+    await live.send('door', { type: 'door', ts: local('2026-03-10 11:00'), state: 'open', door: 'front' });
+    await live.live(local('2026-03-10 16:00'));
+    const liveAlerts = (await live.alerts()).map((a) => [a.rule, a.raisedAt, a.explanation.en]).sort();
+    expect(liveAlerts.map((a) => a[0])).toEqual(['BATHROOM_DWELL', 'DOOR_LEFT_OPEN', 'INACTIVITY']);
+
+    // A fresh database with the same log, processed in one go after the fact.
+    const replay = await rig(local('2026-03-10 16:00'));
+    const log = await live.store.readEvents(0, 100_000);
+    await replay.pipeline.stop();
+    await replay.store.appendEvents(
+      log.map((e) => ({
+        deviceId: e.deviceId,
+        homeId: e.homeId,
+        receivedAt: e.receivedAt,
+        topic: 't',
+        status: 'accepted' as const,
+        ts: e.ts,
+        type: e.event.type,
+        deviceSeq: null,
+        body: JSON.stringify(e.event),
+        reason: null,
+        flags: [],
+      })),
+    );
+    await replay.pipeline.start();
+    const replayed = (await replay.alerts()).map((a) => [a.rule, a.raisedAt, a.explanation.en]).sort();
+    expect(replayed).toEqual(liveAlerts);
+  });
+});

@@ -1,0 +1,180 @@
+/**
+ * Gateway test fixtures: a real SQLite file with two homes and a few devices, gateways on loopback ports,
+ * mqtt.js clients and a raw-socket MQTT client for malformed packets (built with mqtt-packet or by hand).
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import { Gateway, type GatewayDeps } from '../../gateway/gateway.ts';
+import { hashSecret } from '../../gateway/secrets.ts';
+import { SystemClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/log.ts';
+import { eventually, tempDir } from '../helpers.ts';
+
+export const SECRET = 'fall-secret-1';
+export const clock = new SystemClock();
+
+export interface GatewayWorld {
+  store: SqliteStore;
+  dir: ReturnType<typeof tempDir>;
+  gateways: Gateway[];
+  start(extra?: Partial<GatewayDeps>): Promise<Gateway>;
+  close(): Promise<void>;
+}
+
+/** Homes h1 (grid g1) and h2; devices h1-fall, h1-door, h1-motion, h2-fall and the disabled h1-off. */
+export async function gatewayWorld(): Promise<GatewayWorld> {
+  const dir = tempDir();
+  const store = new SqliteStore(join(dir.path, 'g.sqlite'));
+  await store.migrate();
+  await store.upsertGrid({ id: 'g1', name: 'G1', community: 'c', leaderId: null });
+  for (const h of ['h1', 'h2']) {
+    await store.upsertHousehold({
+      id: h,
+      gridId: 'g1',
+      address: { building: '1', unit: '1', room: '101' },
+      residents: [],
+      contacts: [],
+      accessNotes: '',
+      routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
+      awayUntil: null,
+      awayReason: null,
+    });
+  }
+  const hash = await hashSecret(SECRET);
+  const devices = [
+    ['h1-fall', 'h1', 'fall', 'bathroom'],
+    ['h1-door', 'h1', 'door', 'entrance'],
+    ['h1-motion', 'h1', 'motion', 'living'],
+    ['h1-off', 'h1', 'motion', 'bedroom'],
+    ['h2-fall', 'h2', 'fall', 'bathroom'],
+  ] as const;
+  for (const [id, homeId, kind, room] of devices)
+    await store.createDevice({ id, homeId, kind, room, secretHash: hash, createdAt: 0 });
+  await store.setDeviceDisabled('h1-off', true);
+  const gateways: Gateway[] = [];
+  return {
+    store,
+    dir,
+    gateways,
+    async start(extra = {}) {
+      const g = new Gateway({ store, clock, log: silentLogger(), port: 0, host: '127.0.0.1', ...extra });
+      await g.start();
+      gateways.push(g);
+      return g;
+    },
+    async close() {
+      for (const g of gateways) await g.stop();
+      await store.close();
+      dir.remove();
+    },
+  };
+}
+
+export function connectDevice(
+  port: number,
+  id: string,
+  password = SECRET,
+  extra: mqtt.IClientOptions = {},
+): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect({
+      host: '127.0.0.1',
+      port,
+      clientId: id,
+      username: id,
+      password,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+      ...extra,
+    });
+    c.once('connect', () => resolve(c));
+    c.once('error', (e) => {
+      c.end(true);
+      reject(e);
+    });
+  });
+}
+
+/** A raw TCP MQTT client: writes any bytes, parses what the gateway answers, reports when it is closed. */
+export class RawClient {
+  readonly packets: Packet[] = [];
+  readonly closed: Promise<void>;
+  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
+  private constructor(readonly socket: Socket) {
+    this.parser.on('packet', (p) => this.packets.push(p));
+    this.parser.on('error', () => {});
+    socket.on('data', (d) => this.parser.parse(d));
+    socket.on('error', () => {});
+    this.closed = new Promise((r) => socket.once('close', () => r()));
+  }
+
+  static open(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = netConnect(port, '127.0.0.1', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  write(bytes: Buffer | Packet): void {
+    this.socket.write(Buffer.isBuffer(bytes) ? bytes : mqttPacket.generate(bytes));
+  }
+
+  get isClosed(): boolean {
+    return this.socket.destroyed || this.socket.readableEnded;
+  }
+
+  /** CONNECT as a device and wait for CONNACK. */
+  async login(
+    id: string,
+    password = SECRET,
+    extra: Partial<mqttPacket.IConnectPacket> = {},
+  ): Promise<number> {
+    this.write({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: id,
+      keepalive: 60,
+      username: id,
+      password: Buffer.from(password),
+      ...extra,
+    });
+    const ack = await eventually(
+      () => this.packets.find((p) => p.cmd === 'connack') as mqttPacket.IConnackPacket | undefined,
+      10_000,
+      'CONNACK',
+    );
+    return ack.returnCode ?? -1;
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A PUBLISH packet by hand, so the topic bytes can be anything (invalid UTF-8, U+0000). */
+export function rawPublish(topic: Buffer, payload: Buffer, qos: 0 | 1 | 2, packetId = 1): Buffer {
+  const idBytes = qos > 0 ? Buffer.from([packetId >> 8, packetId & 0xff]) : Buffer.alloc(0);
+  const body = Buffer.concat([
+    Buffer.from([topic.length >> 8, topic.length & 0xff]),
+    topic,
+    idBytes,
+    payload,
+  ]);
+  return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), encodeLength(body.length), body]);
+}
+
+export function encodeLength(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}
