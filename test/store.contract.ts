@@ -299,6 +299,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
         replacementId: null,
       });
       expect(await store.listOverrides('g1')).toHaveLength(1);
+      await store.addOverride({
+        id: 'o2',
+        gridId: 'g1',
+        date: '2026-03-11',
+        shift: 'night',
+        kind: 'cover',
+        staffId: null,
+        replacementId: 's1',
+      });
+      // Deleting one override returns it and leaves the others; a second delete finds nothing.
+      expect((await store.deleteOverride('o2'))?.replacementId).toBe('s1');
+      expect((await store.listOverrides('g1')).map((o) => o.id)).toEqual(['o1']);
+      expect(await store.deleteOverride('o2')).toBeNull();
       await store.createSession({ tokenHash: 't', staffId: 's1', createdAt: T, expiresAt: T + 1 });
       expect((await store.getSession('t'))?.staffId).toBe('s1');
       await store.deleteSession('t');

@@ -3,15 +3,47 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   Alert,
   AlertList,
+  ChannelHealth,
   ClientToServerEvents,
+  DeviceHealth,
   DeviceState,
+  DutyGapReport,
   DutyView,
   Grid,
+  HandoverReport,
   HistoryEntry,
+  HouseholdFile,
+  ImportProblem,
+  ImportResult,
   LoginResponse,
+  MaintenanceQueue,
+  RosterEntry,
+  RosterOverride,
   ServerToClientEvents,
+  SessionInfo,
+  SlaReport,
   Staff,
+  Timeline,
+  TodayFigures,
 } from '../../dispatcher/api/types.ts';
+
+// The pages import these shapes from here; they are declared with the API in dispatcher/api/types.ts.
+export type {
+  DeviceHealth,
+  HouseholdFile,
+  RosterEntry,
+  RosterOverride,
+  SessionInfo,
+  SlaReport,
+  Timeline,
+  TodayFigures,
+};
+export type {
+  Permission,
+  SlaRow,
+  TimelineEvent,
+} from '../../dispatcher/api/types.ts';
+export type Address = HouseholdFile['address'];
 
 export class ApiError extends Error {
   constructor(
@@ -37,136 +69,31 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   });
   const data = (await res.json().catch(() => ({}))) as { message?: string };
   if (res.status === 401 && !path.startsWith('/api/auth/')) onUnauthenticated?.();
-  if (!res.ok) throw new ApiError(res.status, data.message ?? `HTTP ${res.status}`);
+  if (!res.ok) throw new ImportError(res.status, data.message ?? `HTTP ${res.status}`, data);
   return data as T;
 }
 
-// Shapes of the routes the console owns (session, reports, timeline) and of the household file. They
-// belong in dispatcher/api/types.ts with the other API types; they are here until that file takes them.
-
-export type Permission =
-  | 'alerts.read.all'
-  | 'alerts.act.all'
-  | 'alerts.respond'
-  | 'households.read.all'
-  | 'households.read.own'
-  | 'households.sensitive'
-  | 'registry.write'
-  | 'registry.read'
-  | 'reports.read'
-  | 'audit.read';
-
-export interface SessionInfo {
-  staff: Staff;
-  permissions: Permission[];
-  zone: string;
-  shifts: { dayStart: string; nightStart: string };
-  now: number;
+/** A CSV upload: the body goes as text/csv; a refused import answers 400 with every bad row. */
+async function callText<T>(path: string, text: string): Promise<T> {
+  const res = await fetch(path, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'text/csv' },
+    body: text,
+  });
+  const data = (await res.json().catch(() => ({}))) as { message?: string };
+  if (res.status === 401) onUnauthenticated?.();
+  if (!res.ok) throw new ImportError(res.status, data.message ?? `HTTP ${res.status}`, data);
+  return data as T;
 }
 
-export interface Address {
-  building: string;
-  unit: string;
-  room: string;
-}
-
-export interface HouseholdFile {
-  id: string;
-  gridId: string;
-  address: Address;
-  residents: { name: string; age?: number; phone?: string; healthNotes?: string }[];
-  contacts: { name: string; relation?: string; phone: string }[];
-  accessNotes?: string;
-  hasAccessNotes?: boolean;
-  routine: { nightStart: string; nightEnd: string; wakeTime: string };
-  awayUntil: number | null;
-  awayReason: string | null;
-}
-
-export interface TimelineEvent {
-  seq: number;
-  ts: number;
-  deviceId: string;
-  type: string;
-  state: string | null;
-  room: string | null;
-  door: string | null;
-}
-
-export interface Timeline {
-  householdId: string;
-  from: number;
-  to: number;
-  events: TimelineEvent[];
-  truncated: boolean;
-  alerts: Pick<Alert, 'id' | 'rule' | 'severity' | 'state' | 'raisedAt'>[];
-}
-
-export interface SlaRow {
-  key: string;
-  label: string;
-  alerts: number;
-  acceptedWithin3: number;
-  acceptedShare: number | null;
-  onSiteWithin15: number;
-  onSiteShare: number | null;
-  acceptMedianMs: number | null;
-  acceptP90Ms: number | null;
-  onSiteMedianMs: number | null;
-  onSiteP90Ms: number | null;
-  breaches: number;
-}
-
-export interface SlaReport {
-  from: number;
-  to: number;
-  zone: string;
-  total: SlaRow;
-  byGrid: SlaRow[];
-  byShift: SlaRow[];
-  byResponder: SlaRow[];
-  byWeek: SlaRow[];
-  falseAlarmsByRule: { key: string; resolved: number; falseAlarms: number; rate: number | null }[];
-  falseAlarmsByDevice: { key: string; resolved: number; falseAlarms: number; rate: number | null }[];
-  deviceUptime: { gridId: string; label: string; devices: number; uptime: number | null }[];
-}
-
-export interface TodayFigures {
-  from: number;
-  now: number;
-  open: number;
-  raised: number;
-  acceptedWithin3: number;
-  acceptedShare: number | null;
-  onSiteWithin15: number;
-  onSiteShare: number | null;
-  breaches: number;
-}
-
-export interface DeviceHealth {
-  total: number;
-  online: number;
-  offline: number;
-  lowBattery: number;
-  rejecting: number;
-  problems: (DeviceState & { gridId: string; lowBattery: boolean })[];
-}
-
-export interface RosterEntry {
-  gridId: string;
-  shift: 'day' | 'night';
-  weekdays: number[];
-  staffIds: string[];
-}
-
-export interface RosterOverride {
-  id: string;
-  gridId: string;
-  date: string;
-  shift: 'day' | 'night';
-  kind: 'leave' | 'cover' | 'swap';
-  staffId: string | null;
-  replacementId: string | null;
+/** A refused request; for an import, `errors` lists every bad row (nothing was applied). */
+export class ImportError extends ApiError {
+  readonly errors: ImportProblem[];
+  constructor(status: number, message: string, data: unknown) {
+    super(status, message);
+    this.errors = (data as { errors?: ImportProblem[] }).errors ?? [];
+  }
 }
 
 const q = (params: Record<string, string | number | undefined>) => {
@@ -215,6 +142,25 @@ export const api = {
     call<SlaReport>('GET', `/api/reports/sla${q(p)}`),
   slaCsvUrl: (p: { from?: string; to?: string; grid?: string }) =>
     `/api/reports/sla${q({ ...p, format: 'csv' })}`,
+  dutyGaps: (phase: 'now' | 'upcoming') => call<DutyGapReport>('GET', `/api/duty/gaps?phase=${phase}`),
+  handover: () => call<HandoverReport>('GET', '/api/duty/handover'),
+  notifyHealth: () => call<{ channels: ChannelHealth[]; now: number }>('GET', '/api/notify/health'),
+  maintenance: () => call<MaintenanceQueue>('GET', '/api/maintenance'),
+  updateStaff: (
+    id: string,
+    patch: Partial<{
+      name: string;
+      phone: string;
+      roles: string[];
+      gridIds: string[];
+      disabled: boolean;
+      password: string;
+    }>,
+  ) => call<{ staff: Staff }>('PATCH', `/api/staff/${encodeURIComponent(id)}`, patch),
+  deleteOverride: (id: string) =>
+    call<{ deleted: RosterOverride }>('DELETE', `/api/roster/overrides/${encodeURIComponent(id)}`),
+  importJson: (body: unknown) => call<ImportResult>('POST', '/api/registry/import', body),
+  importCsv: (kind: string, csv: string) => callText<ImportResult>(`/api/registry/import/${kind}.csv`, csv),
   act: (id: string, action: string, body: unknown = {}) =>
     call<{ alert: Alert }>('POST', `/api/alerts/${encodeURIComponent(id)}/${action}`, body),
 };

@@ -3,7 +3,7 @@
  * connection the page says so, and on reconnect asks for every change it missed (catch-up by changeSeq).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Alert } from '../../dispatcher/api/types.ts';
+import type { Alert, ServerToClientEvents } from '../../dispatcher/api/types.ts';
 import { api, connectLive, type LiveSocket } from './api.ts';
 
 export interface LiveState {
@@ -14,8 +14,17 @@ export interface LiveState {
   lastEvent: { alert: Alert; action: string } | null;
 }
 
+/** The other live events a page may follow (dispatch screen: duty gaps, handover, channel health, arrivals). */
+export type LiveHandlers = Partial<
+  Pick<ServerToClientEvents, 'dutyGap' | 'handover' | 'channelHealth' | 'arrivalSuggested'>
+> & {
+  /** After a reconnect: whatever the page loads by request is stale too, so it reloads it. */
+  reconnected?: () => void;
+};
+
 export function useLiveAlerts(
   onNotification?: (n: { alertId: string; severity: string }) => void,
+  handlers: LiveHandlers = {},
 ): LiveState {
   const [state, setState] = useState<LiveState>({
     alerts: new Map(),
@@ -26,6 +35,8 @@ export function useLiveAlerts(
   const seq = useRef(0);
   const notify = useRef(onNotification);
   notify.current = onNotification;
+  const more = useRef(handlers);
+  more.current = handlers;
 
   useEffect(() => {
     let socket: LiveSocket | null = null;
@@ -58,7 +69,17 @@ export function useLiveAlerts(
       socket = connectLive();
       socket.on('alert', ({ alert, action }) => apply(alert, action));
       socket.on('notification', (n) => notify.current?.(n));
+      socket.on('dutyGap', (r) => more.current.dutyGap?.(r));
+      socket.on('handover', (r) => more.current.handover?.(r));
+      socket.on('channelHealth', (c) => more.current.channelHealth?.(c));
+      socket.on('arrivalSuggested', (p) => {
+        apply(p.alert, 'arrivalSuggested');
+        more.current.arrivalSuggested?.(p);
+      });
+      let connectedBefore = false;
       socket.on('connect', () => {
+        if (connectedBefore) more.current.reconnected?.();
+        connectedBefore = true;
         setState((s) => ({ ...s, connected: true }));
         socket?.emit('catchup', seq.current, () => {});
       });

@@ -138,6 +138,19 @@ export const registryRoutes =
       await audit(actor.id, 'roster.override', o.gridId, { date: o.date, shift: o.shift, kind: o.kind });
       return reply.code(201).send({ override: o });
     });
+    /** An override entered by mistake is withdrawn; routing follows at once (SPEC §4). */
+    app.delete('/api/roster/overrides/:id', { schema: { params: idParam } }, async (req) => {
+      const actor = requireStaff(req, 'registry.write');
+      const deleted = await store.deleteOverride(req.params.id);
+      if (!deleted) throw new HttpError(404, 'not_found', `no roster override ${req.params.id}`);
+      deps.directory.invalidateRoster();
+      await audit(actor.id, 'roster.override_delete', deleted.gridId, {
+        date: deleted.date,
+        shift: deleted.shift,
+        kind: deleted.kind,
+      });
+      return { deleted };
+    });
 
     /** Who is on duty now, per visible grid (the dispatch screen's duty panel). */
     app.get('/api/duty', async (req) => {

@@ -18,6 +18,12 @@
  *                                            `action` ending in '.' is a prefix ("alert.", "registry.")
  *   GET  /api/registry/export · /api/registry/export/{kind}.csv · POST /api/registry/import[/{kind}.csv]
  *                                            see ImportResult / ImportProblem (admin)
+ *   GET  /api/roster?grid= · POST /api/roster · POST /api/roster/overrides
+ *   DELETE /api/roster/overrides/{id}        {deleted: RosterOverride} (admin); 404 when there is none
+ *   POST /api/auth/login · POST /api/auth/logout · GET /api/session   LoginResponse · SessionInfo
+ *   GET  /api/households/{id}/timeline?from=&to=                       Timeline (7 days by default)
+ *   GET  /api/reports/sla?from=&to=&grid=[&format=csv] · /api/reports/today · /api/reports/devices
+ *                                            SlaReport · TodayFigures · DeviceHealth
  * Live (socket.io, same token in `auth.token` or the cookie): ServerToClientEvents below; after a
  * reconnect emit `catchup(lastChangeSeq)` and apply the `alert` events that follow, then the ack.
  */
@@ -26,6 +32,79 @@ import type { DeviceState, Grid, Staff } from '../registry.ts';
 
 export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { Alert, DeviceState, Grid, HistoryEntry, Staff };
+
+export type { Permission } from '../access.ts';
+export type { SlaReport, SlaRow } from '../reports/sla.ts';
+export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+
+/** GET /api/session: who is logged in, what they may do, and the community's zone and shift boundaries. */
+export interface SessionInfo {
+  staff: Staff;
+  permissions: import('../access.ts').Permission[];
+  zone: string;
+  shifts: { dayStart: string; nightStart: string };
+  now: number;
+}
+
+/** A household as the household file shows it (GET /api/households[/{id}]). */
+export interface HouseholdFile {
+  id: string;
+  gridId: string;
+  address: { building: string; unit: string; room: string };
+  residents: { name: string; age?: number; phone?: string; healthNotes?: string }[];
+  contacts: { name: string; relation?: string; phone: string }[];
+  /** Only with `?include=accessNotes` (audited, SPEC §11). */
+  accessNotes?: string;
+  hasAccessNotes?: boolean;
+  routine: { nightStart: string; nightEnd: string; wakeTime: string };
+  awayUntil: number | null;
+  awayReason: string | null;
+}
+
+/** One logged home event on the activity timeline. */
+export interface TimelineEvent {
+  seq: number;
+  ts: number;
+  deviceId: string;
+  type: string;
+  state: string | null;
+  room: string | null;
+  door: string | null;
+}
+
+/** GET /api/households/{id}/timeline */
+export interface Timeline {
+  householdId: string;
+  from: number;
+  to: number;
+  events: TimelineEvent[];
+  truncated: boolean;
+  alerts: Pick<Alert, 'id' | 'rule' | 'severity' | 'state' | 'raisedAt'>[];
+}
+
+/** GET /api/reports/today: the dispatch screen's figures for the community's calendar day. */
+export interface TodayFigures {
+  from: number;
+  now: number;
+  open: number;
+  openSafety: number;
+  raised: number;
+  acceptedWithin3: number;
+  acceptedShare: number | null;
+  onSiteWithin15: number;
+  onSiteShare: number | null;
+  breaches: number;
+}
+
+/** GET /api/reports/devices: offline, low battery, rejecting messages. */
+export interface DeviceHealth {
+  total: number;
+  online: number;
+  offline: number;
+  lowBattery: number;
+  rejecting: number;
+  problems: (DeviceState & { gridId: string; lowBattery: boolean })[];
+}
 
 export interface LoginResponse {
   token: string;

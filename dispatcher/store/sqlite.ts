@@ -262,6 +262,20 @@ export class SqliteStore implements Store {
     ).run(o.id, o.gridId, o.date, o.shift, o.kind, o.staffId, o.replacementId);
   }
 
+  async deleteOverride(id: string): Promise<RosterOverride | null> {
+    const r = this.st('DELETE FROM roster_overrides WHERE id = ? RETURNING *').get(id) as Row | undefined;
+    if (!r) return null;
+    return {
+      id: String(r.id),
+      gridId: String(r.grid_id),
+      date: String(r.date),
+      shift: r.shift as RosterOverride['shift'],
+      kind: r.kind as RosterOverride['kind'],
+      staffId: (r.staff_id as string | null) ?? null,
+      replacementId: (r.replacement_id as string | null) ?? null,
+    };
+  }
+
   async listOverrides(gridId?: string): Promise<RosterOverride[]> {
     const rows = gridId
       ? (this.st('SELECT * FROM roster_overrides WHERE grid_id = ? ORDER BY date').all(gridId) as Row[])

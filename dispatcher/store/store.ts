@@ -121,6 +121,8 @@ export interface Store extends GatewayStore {
   listRoster(gridId?: string): Promise<RosterEntry[]>;
   addOverride(o: RosterOverride): Promise<void>;
   listOverrides(gridId?: string): Promise<RosterOverride[]>;
+  /** Removes one override; returns it, or null when there was none. */
+  deleteOverride(id: string): Promise<RosterOverride | null>;
 
   // event log
   readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]>;
