@@ -4,12 +4,19 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { DeviceState, Grid, Staff } from '../../dispatcher/api/types.ts';
-import { api, type HouseholdFile, type RosterEntry, type RosterOverride, type SessionInfo } from './api.ts';
+import type { DeviceState, Grid, ImportProblem, ImportResult, Staff } from '../../dispatcher/api/types.ts';
+import {
+  api,
+  type HouseholdFile,
+  ImportError,
+  type RosterEntry,
+  type RosterOverride,
+  type SessionInfo,
+} from './api.ts';
 import { addressText, formatDateTime, isoDate } from './format.ts';
 import { KIND_NAMES, type Lang, ROLE_NAMES, room, t } from './i18n.ts';
 
-const SECTIONS = ['grids', 'households', 'devices', 'staff', 'roster'] as const;
+const SECTIONS = ['grids', 'households', 'devices', 'staff', 'roster', 'importExport'] as const;
 type Section = (typeof SECTIONS)[number];
 const ROLES = [
   'grid_worker',
@@ -38,6 +45,7 @@ export function AdminPage({ lang, session, section }: { lang: Lang; session: Ses
       {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} />}
       {s === 'staff' && <StaffAdmin lang={lang} />}
       {s === 'roster' && <RosterAdmin lang={lang} session={session} />}
+      {s === 'importExport' && <ImportExportAdmin lang={lang} />}
     </main>
   );
 }
@@ -246,6 +254,7 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
   const [devices, setDevices] = useState<DeviceState[]>([]);
   const [issued, setIssued] = useState<{ id: string; homeId: string; secret: string } | null>(null);
   const [copied, setCopied] = useState(false);
+  const [deviceError, setDeviceError] = useState<string | null>(null);
   useEffect(() => {
     api.households().then((h) => {
       setHomes(h.households);
@@ -278,22 +287,61 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
               <th>{t(lang, 'battery')}</th>
               <th>{t(lang, 'rejecting')}</th>
               <th>{t(lang, 'lastSeen')}</th>
+              <th />
             </tr>
           </thead>
           <tbody>
             {devices.map((d) => (
               <tr key={d.id} data-device-id={d.id}>
-                <td>{d.id}</td>
+                <td>
+                  {d.id}
+                  {d.disabled && <span class="tag red">{t(lang, 'disabled')}</span>}
+                </td>
                 <td>{KIND_NAMES[lang][d.kind] ?? d.kind}</td>
                 <td>{room(lang, d.room)}</td>
                 <td class={d.online ? 'ok' : 'red'}>{d.online ? t(lang, 'online') : t(lang, 'offline')}</td>
                 <td>{d.battery === null ? '—' : `${d.battery}%`}</td>
                 <td>{d.rejectedCount}</td>
                 <td>{d.lastSeenAt ? formatDateTime(d.lastSeenAt, zone, lang) : '—'}</td>
+                <td class="admin-row-actions">
+                  {/* SPEC §3: a disabled device is refused at connect and its session ends now. */}
+                  <button
+                    type="button"
+                    data-testid="toggle-device"
+                    class={d.disabled ? '' : 'danger'}
+                    onClick={() =>
+                      api
+                        .setDeviceDisabled(d.id, !d.disabled)
+                        .then(loadDevices, (e: Error) => setDeviceError(e.message))
+                    }
+                  >
+                    {d.disabled ? t(lang, 'enable') : t(lang, 'disable')}
+                  </button>
+                  <button
+                    type="button"
+                    data-testid="rotate-secret"
+                    onClick={() =>
+                      api.rotateSecret(d.id).then(
+                        (r) => {
+                          setCopied(false);
+                          setIssued({ id: r.id, homeId: d.homeId, secret: r.secret });
+                        },
+                        (e: Error) => setDeviceError(e.message),
+                      )
+                    }
+                  >
+                    {t(lang, 'rotateSecret')}
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
+        {deviceError && (
+          <p class="error" role="status">
+            {deviceError}
+          </p>
+        )}
       </div>
       <div>
         <Form
@@ -348,6 +396,8 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
 function StaffAdmin({ lang }: { lang: Lang }) {
   const [staff, setStaff] = useState<Staff[]>([]);
   const [grids, setGrids] = useState<Grid[]>([]);
+  const [editing, setEditing] = useState<string | null>(null);
+  const gridNames = new Map(grids.map((g) => [g.id, g.name]));
   const load = () => api.staff().then((s) => setStaff(s.staff));
   useEffect(() => {
     void load();
@@ -364,65 +414,353 @@ function StaffAdmin({ lang }: { lang: Lang }) {
               <th>{t(lang, 'roles')}</th>
               <th>{t(lang, 'grids')}</th>
               <th>{t(lang, 'phone')}</th>
+              <th />
             </tr>
           </thead>
           <tbody>
             {staff.map((s) => (
-              <tr key={s.id}>
-                <td>{s.name}</td>
+              <tr key={s.id} data-staff-id={s.id} class={s.disabled ? 'muted' : ''}>
+                <td>
+                  {s.name}
+                  {s.disabled && <span class="tag red">{t(lang, 'disabled')}</span>}
+                </td>
                 <td>{s.username}</td>
                 <td>{s.roles.map((r) => ROLE_NAMES[lang][r] ?? r).join('、')}</td>
-                <td>{s.gridIds.join(', ')}</td>
+                <td>{s.gridIds.map((g) => gridNames.get(g) ?? g).join('、')}</td>
                 <td>{s.phone}</td>
+                <td>
+                  <button type="button" data-testid="edit-staff" onClick={() => setEditing(s.id)}>
+                    {t(lang, 'edit')}
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
-      <Form
-        lang={lang}
-        onSubmit={(v) => {
-          const form = document.querySelector<HTMLFormElement>('[data-testid=staff-form]');
-          const pick = (name: string) =>
-            [...(form?.querySelectorAll<HTMLInputElement>(`input[name=${name}]:checked`) ?? [])].map(
-              (i) => i.value,
-            );
-          return api
-            .createStaff({
-              id: v.id,
-              name: v.name,
-              phone: v.phone ?? '',
-              username: v.username,
-              password: v.password,
-              roles: pick('roles'),
-              gridIds: pick('gridIds'),
-            })
-            .then(load);
+      {editing && staff.some((s) => s.id === editing) ? (
+        <StaffEditor
+          key={editing}
+          lang={lang}
+          person={staff.find((s) => s.id === editing)!}
+          grids={grids}
+          onSaved={load}
+          onClose={() => setEditing(null)}
+        />
+      ) : (
+        <Form
+          lang={lang}
+          onSubmit={(v) => {
+            const form = document.querySelector<HTMLFormElement>('[data-testid=staff-form]');
+            const pick = (name: string) =>
+              [...(form?.querySelectorAll<HTMLInputElement>(`input[name=${name}]:checked`) ?? [])].map(
+                (i) => i.value,
+              );
+            return api
+              .createStaff({
+                id: v.id,
+                name: v.name,
+                phone: v.phone ?? '',
+                username: v.username,
+                password: v.password,
+                roles: pick('roles'),
+                gridIds: pick('gridIds'),
+              })
+              .then(load);
+          }}
+          testid="staff-form"
+        >
+          <Field label="ID" name="id" required />
+          <Field label={t(lang, 'name')} name="name" required />
+          <Field label={t(lang, 'phone')} name="phone" type="tel" />
+          <Field label={t(lang, 'username')} name="username" required />
+          <Field label={t(lang, 'password')} name="password" type="password" required />
+          <fieldset>
+            <legend>{t(lang, 'roles')}</legend>
+            {ROLES.map((r) => (
+              <label key={r} class="check">
+                <input type="checkbox" name="roles" value={r} /> {ROLE_NAMES[lang][r]}
+              </label>
+            ))}
+          </fieldset>
+          <fieldset>
+            <legend>{t(lang, 'grids')}</legend>
+            {grids.map((g) => (
+              <label key={g.id} class="check">
+                <input type="checkbox" name="gridIds" value={g.id} /> {g.name}
+              </label>
+            ))}
+          </fieldset>
+        </Form>
+      )}
+    </div>
+  );
+}
+
+/**
+ * Edit one person (SPEC §4, §11): name, phone, roles, grids; disable or enable the account (a disabled
+ * person cannot log in and is skipped by routing); set a new password. Each change is one PATCH.
+ */
+function StaffEditor(p: {
+  lang: Lang;
+  person: Staff;
+  grids: Grid[];
+  onSaved: () => Promise<unknown>;
+  onClose: () => void;
+}) {
+  const { lang, person } = p;
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
+  const run = (patch: Parameters<typeof api.updateStaff>[1]) => {
+    setMsg(null);
+    return api.updateStaff(person.id, patch).then(
+      () => {
+        setMsg({ ok: true, text: t(lang, 'saved') });
+        return p.onSaved();
+      },
+      (err: Error) => setMsg({ ok: false, text: err.message }),
+    );
+  };
+  return (
+    <div class="admin-form" data-testid="staff-editor" data-staff-id={person.id}>
+      <h3>
+        {t(lang, 'edit')}: {person.name} ({person.username})
+      </h3>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          const form = e.currentTarget as HTMLFormElement;
+          const data = new FormData(form);
+          const pick = (name: string) => data.getAll(name).map(String);
+          void run({
+            name: String(data.get('name') ?? ''),
+            phone: String(data.get('phone') ?? ''),
+            roles: pick('roles'),
+            gridIds: pick('gridIds'),
+          });
         }}
-        testid="staff-form"
       >
-        <Field label="ID" name="id" required />
-        <Field label={t(lang, 'name')} name="name" required />
-        <Field label={t(lang, 'phone')} name="phone" type="tel" />
-        <Field label={t(lang, 'username')} name="username" required />
-        <Field label={t(lang, 'password')} name="password" type="password" required />
+        <Field label={t(lang, 'name')} name="name" required value={person.name} />
+        <Field label={t(lang, 'phone')} name="phone" type="tel" value={person.phone} />
         <fieldset>
           <legend>{t(lang, 'roles')}</legend>
           {ROLES.map((r) => (
             <label key={r} class="check">
-              <input type="checkbox" name="roles" value={r} /> {ROLE_NAMES[lang][r]}
+              <input
+                type="checkbox"
+                name="roles"
+                value={r}
+                defaultChecked={person.roles.includes(r as never)}
+              />{' '}
+              {ROLE_NAMES[lang][r]}
             </label>
           ))}
         </fieldset>
         <fieldset>
           <legend>{t(lang, 'grids')}</legend>
-          {grids.map((g) => (
+          {p.grids.map((g) => (
             <label key={g.id} class="check">
-              <input type="checkbox" name="gridIds" value={g.id} /> {g.name}
+              <input
+                type="checkbox"
+                name="gridIds"
+                value={g.id}
+                defaultChecked={person.gridIds.includes(g.id)}
+              />{' '}
+              {g.name}
             </label>
           ))}
         </fieldset>
-      </Form>
+        <div class="admin-row-actions">
+          <button type="submit" class="primary">
+            {t(lang, 'save')}
+          </button>
+          <button
+            type="button"
+            data-testid="toggle-disabled"
+            class={person.disabled ? '' : 'danger'}
+            onClick={() => void run({ disabled: !person.disabled })}
+          >
+            {person.disabled ? t(lang, 'enable') : t(lang, 'disable')}
+          </button>
+          <button type="button" onClick={p.onClose}>
+            {t(lang, 'close')}
+          </button>
+        </div>
+      </form>
+      <form
+        data-testid="password-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const form = e.currentTarget as HTMLFormElement;
+          const password = String(new FormData(form).get('password') ?? '');
+          void run({ password }).then(() => form.reset());
+        }}
+      >
+        <label>
+          {t(lang, 'newPassword')}
+          <input name="password" type="password" required minLength={8} autoComplete="new-password" />
+        </label>
+        <button type="submit">{t(lang, 'resetPassword')}</button>
+      </form>
+      {msg && (
+        <p class={msg.ok ? 'ok' : 'error'} role="status">
+          {msg.text}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Today's and future overrides, each removable (one entered by mistake would reroute a real shift). */
+function OverrideList(p: {
+  lang: Lang;
+  overrides: RosterOverride[];
+  names: Map<string, string>;
+  onDelete: (id: string) => Promise<unknown>;
+}) {
+  const { lang } = p;
+  const [error, setError] = useState<string | null>(null);
+  const who = (id: string | null) => (id ? (p.names.get(id) ?? id) : '');
+  return (
+    <div data-testid="override-list">
+      <h3>{t(lang, 'overrides')}</h3>
+      {p.overrides.length === 0 && <p class="muted">—</p>}
+      <ul class="problems">
+        {p.overrides.map((o) => (
+          <li key={o.id} data-override-id={o.id}>
+            {o.date} · {t(lang, o.shift)} · {t(lang, o.kind)}: {who(o.staffId)}
+            {o.replacementId ? ` → ${who(o.replacementId)}` : ''}{' '}
+            <button
+              type="button"
+              class="danger"
+              data-testid="delete-override"
+              onClick={() => {
+                setError(null);
+                p.onDelete(o.id).catch((e: Error) => setError(e.message));
+              }}
+            >
+              {t(lang, 'deleteOverride')}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {error && (
+        <p class="error" role="status">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+const CSV_KINDS = ['grids', 'households', 'staff', 'roster'] as const;
+
+/**
+ * Registry import and export (SPEC §4): the whole registry as JSON, each part as CSV for a spreadsheet.
+ * An import is checked in full first; one bad row applies nothing, and every bad row is listed.
+ */
+function ImportExportAdmin({ lang }: { lang: Lang }) {
+  const [kind, setKind] = useState<'json' | (typeof CSV_KINDS)[number]>('json');
+  const [result, setResult] = useState<ImportResult | null>(null);
+  const [problems, setProblems] = useState<ImportProblem[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div class="admin-cols">
+      <div class="admin-form" data-testid="export">
+        <h3>{t(lang, 'exportJson')} / CSV</h3>
+        <p>
+          <a class="button" href="/api/registry/export" download data-testid="export-json">
+            {t(lang, 'exportJson')}
+          </a>
+        </p>
+        <p class="admin-row-actions">
+          {CSV_KINDS.map((k) => (
+            <a key={k} class="button" href={`/api/registry/export/${k}.csv`} download data-kind={k}>
+              {t(lang, k)} CSV
+            </a>
+          ))}
+        </p>
+      </div>
+      <form
+        class="admin-form"
+        data-testid="import-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const form = e.currentTarget as HTMLFormElement;
+          const file = (form.elements.namedItem('file') as HTMLInputElement).files?.[0];
+          if (!file) return;
+          setResult(null);
+          setProblems([]);
+          setError(null);
+          void file
+            .text()
+            .then((text) => {
+              if (kind !== 'json') return api.importCsv(kind, text);
+              let body: unknown;
+              try {
+                body = JSON.parse(text);
+              } catch (err) {
+                throw new Error(`JSON: ${(err as Error).message}`);
+              }
+              return api.importJson(body);
+            })
+            .then(setResult, (err: Error) => {
+              setError(err.message);
+              if (err instanceof ImportError) setProblems(err.errors);
+            });
+        }}
+      >
+        <h3>{kind === 'json' ? t(lang, 'importJson') : t(lang, 'importCsv')}</h3>
+        <label>
+          {t(lang, 'importKind')}
+          <select
+            name="kind"
+            value={kind}
+            onChange={(e) => setKind((e.target as HTMLSelectElement).value as 'json')}
+          >
+            <option value="json">JSON</option>
+            {CSV_KINDS.map((k) => (
+              <option key={k} value={k}>
+                {t(lang, k)} CSV
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t(lang, 'importFile')}
+          <input
+            name="file"
+            type="file"
+            required
+            accept={kind === 'json' ? '.json,application/json' : '.csv,text/csv'}
+          />
+        </label>
+        <button type="submit" class="primary">
+          {kind === 'json' ? t(lang, 'importJson') : t(lang, 'importCsv')}
+        </button>
+        {result && (
+          <p class="ok" role="status" data-testid="import-result">
+            {t(lang, 'imported')}: {CSV_KINDS.map((k) => `${t(lang, k)} ${result.imported[k]}`).join(' · ')}
+          </p>
+        )}
+        {error && (
+          <p class="error" role="status" data-testid="import-error">
+            {error}
+          </p>
+        )}
+        {problems.length > 0 && (
+          <table class="compact" data-testid="import-problems">
+            <tbody>
+              {problems.map((x) => (
+                <tr key={`${x.row}|${x.field}`}>
+                  <td>{x.row}</td>
+                  <td>{x.field}</td>
+                  <td>{x.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </form>
     </div>
   );
 }
@@ -450,6 +788,8 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
   const [staff, setStaff] = useState<Staff[]>([]);
   const [entries, setEntries] = useState<RosterEntry[]>([]);
   const [overrides, setOverrides] = useState<RosterOverride[]>([]);
+  /** The rotation being entered, in order (first = primary), picked by name. */
+  const [order, setOrder] = useState<string[]>([]);
   const names = new Map(staff.map((s) => [s.id, s.name]));
   useEffect(() => {
     api.grids().then((g) => {
@@ -540,10 +880,8 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
             const weekdays = [
               ...(form?.querySelectorAll<HTMLInputElement>('input[name=weekdays]:checked') ?? []),
             ].map((i) => Number(i.value));
-            const staffIds = (v.staffIds ?? '')
-              .split(/[\s,，、]+/)
-              .map((s) => s.trim())
-              .filter(Boolean);
+            const staffIds = order;
+            if (staffIds.length === 0) return Promise.reject(new Error(`${t(lang, 'order')}: —`));
             const shift = v.shift as 'day' | 'night';
             const key = (e: { shift: string; weekdays: number[] }) =>
               `${e.shift}|${[...e.weekdays].sort().join(',')}`;
@@ -551,7 +889,10 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
               .filter((e) => key(e) !== key({ shift, weekdays }))
               .map(({ gridId: _g, ...e }) => e)
               .concat([{ shift, weekdays, staffIds }]);
-            return api.setRoster(grid, next).then(load);
+            return api.setRoster(grid, next).then(() => {
+              setOrder([]);
+              return load();
+            });
           }}
           testid="roster-form"
         >
@@ -572,11 +913,53 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
               </label>
             ))}
           </fieldset>
-          <label>
-            {t(lang, 'order')}
-            <input name="staffIds" required placeholder={gridStaff.map((s) => s.id).join(', ')} />
-          </label>
-          <p class="muted small">{gridStaff.map((s) => `${s.id} = ${s.name}`).join(' · ')}</p>
+          <fieldset data-testid="roster-order">
+            <legend>{t(lang, 'order')}</legend>
+            <ol>
+              {order.map((id, i) => (
+                <li key={id} data-staff-id={id}>
+                  {names.get(id) ?? id}{' '}
+                  <button
+                    type="button"
+                    aria-label={`↑ ${names.get(id) ?? id}`}
+                    disabled={i === 0}
+                    onClick={() => setOrder((o) => [...o.slice(0, i - 1), id, o[i - 1]!, ...o.slice(i + 1)])}
+                  >
+                    ↑
+                  </button>
+                  <button
+                    type="button"
+                    aria-label={`✕ ${names.get(id) ?? id}`}
+                    onClick={() => setOrder((o) => o.filter((x) => x !== id))}
+                  >
+                    ✕
+                  </button>
+                </li>
+              ))}
+            </ol>
+            <label>
+              {t(lang, 'pickStaff')}
+              <select
+                name="pick"
+                value=""
+                onChange={(e) => {
+                  const id = (e.target as HTMLSelectElement).value;
+                  if (id) setOrder((o) => (o.includes(id) ? o : [...o, id]));
+                }}
+              >
+                <option value="">—</option>
+                {/* The grid's own people first, then anyone who may cover from elsewhere. */}
+                {[...gridStaff, ...staff.filter((s) => !s.gridIds.includes(grid))]
+                  .filter((s) => !s.disabled && !order.includes(s.id))
+                  .map((s) => (
+                    <option key={s.id} value={s.id}>
+                      {s.name}
+                      {s.roles.length ? ` · ${ROLE_NAMES[lang][s.roles[0]!] ?? s.roles[0]}` : ''}
+                    </option>
+                  ))}
+              </select>
+            </label>
+          </fieldset>
         </Form>
         <Form
           lang={lang}
@@ -634,6 +1017,12 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
             </select>
           </label>
         </Form>
+        <OverrideList
+          lang={lang}
+          overrides={overrides.filter((o) => o.date >= todayIso)}
+          names={names}
+          onDelete={(id) => api.deleteOverride(id).then(load)}
+        />
       </div>
     </div>
   );

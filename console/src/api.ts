@@ -27,6 +27,11 @@ import type {
   TodayFigures,
 } from '../../dispatcher/api/types.ts';
 
+export type {
+  Permission,
+  SlaRow,
+  TimelineEvent,
+} from '../../dispatcher/api/types.ts';
 // The pages import these shapes from here; they are declared with the API in dispatcher/api/types.ts.
 export type {
   DeviceHealth,
@@ -38,11 +43,6 @@ export type {
   Timeline,
   TodayFigures,
 };
-export type {
-  Permission,
-  SlaRow,
-  TimelineEvent,
-} from '../../dispatcher/api/types.ts';
 export type Address = HouseholdFile['address'];
 
 export class ApiError extends Error {
@@ -157,6 +157,14 @@ export const api = {
       password: string;
     }>,
   ) => call<{ staff: Staff }>('PATCH', `/api/staff/${encodeURIComponent(id)}`, patch),
+  setDeviceDisabled: (id: string, disabled: boolean) =>
+    call<{ device: DeviceState }>(
+      'POST',
+      `/api/devices/${encodeURIComponent(id)}/${disabled ? 'disable' : 'enable'}`,
+      {},
+    ),
+  rotateSecret: (id: string) =>
+    call<{ id: string; secret: string }>('POST', `/api/devices/${encodeURIComponent(id)}/rotate-secret`, {}),
   deleteOverride: (id: string) =>
     call<{ deleted: RosterOverride }>('DELETE', `/api/roster/overrides/${encodeURIComponent(id)}`),
   importJson: (body: unknown) => call<ImportResult>('POST', '/api/registry/import', body),

@@ -5,7 +5,17 @@
  * One click (or Enter) opens an alert's actions; one click on the household opens its file.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Alert, AlertState, DutyView, Severity, Staff } from '../../dispatcher/api/types.ts';
+import type {
+  Alert,
+  AlertState,
+  ChannelHealth,
+  DutyGapReport,
+  DutyView,
+  HandoverReport,
+  MaintenanceQueue,
+  Severity,
+  Staff,
+} from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
 import { addressText, formatTime, percent } from './format.ts';
@@ -63,7 +73,40 @@ export function DispatchScreen({
 }) {
   const zone = session.zone;
   const canAct = session.permissions.includes('alerts.act.all');
-  const live = useLiveAlerts();
+  // SPEC §4, §6, §7: unstaffed grids, the handover list, failing channels and door-opened arrivals arrive
+  // live; the current state of each is loaded once on open and again after a reconnect.
+  const [gaps, setGaps] = useState<{ upcoming: DutyGapReport | null; now: DutyGapReport | null }>({
+    upcoming: null,
+    now: null,
+  });
+  const [handover, setHandover] = useState<HandoverReport | null>(null);
+  const [channels, setChannels] = useState<Map<string, ChannelHealth>>(new Map());
+  const [arrivals, setArrivals] = useState<Map<string, number>>(new Map());
+  const [maintenance, setMaintenance] = useState<MaintenanceQueue | null>(null);
+  const loadNotices = useCallback(() => {
+    api.dutyGaps('upcoming').then(
+      (r) => setGaps((g) => ({ ...g, upcoming: r })),
+      () => {},
+    );
+    api.dutyGaps('now').then(
+      (r) => setGaps((g) => ({ ...g, now: r })),
+      () => {},
+    );
+    api.handover().then(setHandover, () => {});
+    api.notifyHealth().then(
+      (r) => setChannels(new Map(r.channels.map((c) => [c.channel, c]))),
+      () => {},
+    );
+    api.maintenance().then(setMaintenance, () => {});
+  }, []);
+  useEffect(loadNotices, []);
+  const live = useLiveAlerts(undefined, {
+    dutyGap: (r) => setGaps((g) => ({ ...g, [r.phase]: r })),
+    handover: setHandover,
+    channelHealth: (c) => setChannels((m) => new Map(m).set(c.channel, c)),
+    arrivalSuggested: (p) => setArrivals((m) => new Map(m).set(p.alertId, p.doorAt)),
+    reconnected: loadNotices,
+  });
   const now = useTick() + live.offset;
   const [duty] = usePoll(() => api.duty().then((d) => d.duty), 60_000);
   const [today, reloadToday] = usePoll<TodayFigures>(() => api.today(), 30_000);
@@ -104,7 +147,12 @@ export function DispatchScreen({
       beep(audio.current);
       setBeeps((n) => n + 1);
     }
-    const h = setTimeout(reloadToday, 1000);
+    const technical = e.alert.severity === 'technical';
+    const h = setTimeout(() => {
+      reloadToday();
+      // The maintenance queue is technical alerts: it changes only when one does.
+      if (technical) api.maintenance().then(setMaintenance, () => {});
+    }, 1000);
     return () => clearTimeout(h);
   }, [live.lastEvent, sound]);
 
@@ -236,6 +284,7 @@ export function DispatchScreen({
                 now={now}
                 selected={a.id === selected}
                 assignee={a.assigneeId ? (names.get(a.assigneeId) ?? a.assigneeId) : '—'}
+                doorAt={a.state === 'en_route' ? (arrivals.get(a.id) ?? a.arrivalSuggestedAt ?? null) : null}
                 address={addresses.get(a.householdId)}
                 onSelect={() => setSelected(a.id)}
                 onHousehold={() => setHousehold(a.householdId)}
@@ -245,6 +294,18 @@ export function DispatchScreen({
         </table>
       </section>
       <aside class="side">
+        <Notices
+          lang={lang}
+          zone={zone}
+          channels={[...channels.values()].filter((c) => c.status === 'failing')}
+          gaps={[gaps.now, gaps.upcoming].filter((g): g is DutyGapReport => !!g && g.grids.length > 0)}
+          handover={handover}
+          maintenance={maintenance}
+          names={names}
+          addresses={addresses}
+          onAlert={(id) => setSelected(id)}
+          onHousehold={setHousehold}
+        />
         <section class="panel duty" aria-label={t(lang, 'onDuty')}>
           <h2>{t(lang, 'onDuty')}</h2>
           {(duty ?? []).map((d: DutyView) => (
@@ -337,6 +398,103 @@ export function DispatchScreen({
   );
 }
 
+/** Warnings first (failing channels, unstaffed grids), then the handover list and the maintenance queue. */
+function Notices(p: {
+  lang: Lang;
+  zone: string;
+  channels: ChannelHealth[];
+  gaps: DutyGapReport[];
+  handover: HandoverReport | null;
+  maintenance: MaintenanceQueue | null;
+  names: Map<string, string>;
+  addresses: Map<string, string>;
+  onAlert: (id: string) => void;
+  onHousehold: (id: string) => void;
+}) {
+  const { lang } = p;
+  return (
+    <>
+      {p.channels.map((c) => (
+        <div
+          class="notice red"
+          role="alert"
+          key={c.channel}
+          data-testid="channel-failing"
+          data-channel={c.channel}
+        >
+          <b>
+            {t(lang, 'channelFailing')}: {c.channel}
+          </b>
+          <span>
+            {c.consecutiveFailures} {t(lang, 'channelFailures')}
+            {c.lastError ? ` · ${c.lastError}` : ''}
+          </span>
+        </div>
+      ))}
+      {p.gaps.map((g) => (
+        <div class="notice amber" role="alert" key={g.phase} data-testid="duty-gap" data-phase={g.phase}>
+          <b>
+            {t(lang, g.phase === 'now' ? 'dutyGapNow' : 'dutyGapUpcoming')} · {t(lang, g.shift)}{' '}
+            {formatTime(g.startsAt, p.zone, lang)}
+          </b>
+          <span>{g.grids.map((x) => x.gridName).join('、')}</span>
+        </div>
+      ))}
+      {p.handover && p.handover.items.length > 0 && (
+        <section class="panel" aria-label={t(lang, 'handover')} data-testid="handover">
+          <h2>
+            {t(lang, 'handover')} · {t(lang, p.handover.shift)}
+          </h2>
+          <ul class="problems">
+            {p.handover.items.map((i) => (
+              <li key={i.alertId} data-alert-id={i.alertId}>
+                <button type="button" class="link" onClick={() => p.onAlert(i.alertId)}>
+                  {RULE_NAMES[lang][i.rule]}
+                </button>{' '}
+                {p.addresses.get(i.householdId) ?? i.householdId} · {STATE_NAMES[lang][i.state]}
+                {i.assigneeId && (
+                  <span class="muted">
+                    {' '}
+                    · {t(lang, 'keptAssignee')} {p.names.get(i.assigneeId) ?? i.assigneeId}
+                    {!i.assigneeOnDuty && <span class="tag amber">{t(lang, 'notOnShift')}</span>}
+                  </span>
+                )}
+                {i.slaBreached && <span class="tag red">{t(lang, 'overdue')}</span>}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      <section class="panel" aria-label={t(lang, 'maintenance')} data-testid="maintenance">
+        <h2>
+          {t(lang, 'maintenance')} <b>{p.maintenance?.alerts.length ?? ''}</b>
+        </h2>
+        {p.maintenance && p.maintenance.alerts.length === 0 && (
+          <p class="muted">{t(lang, 'maintenanceEmpty')}</p>
+        )}
+        {p.maintenance && p.maintenance.alerts.length > 0 && (
+          <ul class="problems">
+            {p.maintenance.alerts.slice(0, 6).map((a) => (
+              <li key={a.id} data-alert-id={a.id}>
+                <button type="button" class="link" onClick={() => p.onHousehold(a.householdId)}>
+                  {p.addresses.get(a.householdId) ?? a.householdId}
+                </button>{' '}
+                {RULE_NAMES[lang][a.rule]}
+                {a.maintenanceDueAt != null && (
+                  <span class="muted">
+                    {' '}
+                    · {t(lang, 'dueBy')} {formatTime(a.maintenanceDueAt, p.zone, lang)}
+                  </span>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+    </>
+  );
+}
+
 function Figure(p: { label: string; value: string; sub?: string; tone?: string; testid: string }) {
   return (
     <div class={`figure ${p.tone ?? ''}`} data-testid={p.testid}>
@@ -356,6 +514,8 @@ function AlertRow(p: {
   selected: boolean;
   assignee: string;
   address: string | undefined;
+  /** A door opened after the responder went en route (SPEC §6): they probably arrived. */
+  doorAt: number | null;
   onSelect: () => void;
   onHousehold: () => void;
 }) {
@@ -403,7 +563,14 @@ function AlertRow(p: {
         </div>
       </td>
       <td>{p.gridName}</td>
-      <td class="state">{STATE_NAMES[lang][a.state]}</td>
+      <td class="state">
+        {STATE_NAMES[lang][a.state]}
+        {p.doorAt !== null && (
+          <span class="tag amber" data-testid="door-opened" title={t(lang, 'arrivalHint')}>
+            {t(lang, 'doorOpened')} {formatTime(p.doorAt, p.zone, lang)}
+          </span>
+        )}
+      </td>
       <td class="assignee">{p.assignee}</td>
       <td class={`countdown ${tone}`} data-testid="countdown" data-tone={tone}>
         {left === null ? '—' : a.onSiteAt !== null ? STATE_NAMES[lang].on_site : formatCountdown(left)}

@@ -69,6 +69,16 @@ export function useLiveAlerts(
       socket = connectLive();
       socket.on('alert', ({ alert, action }) => apply(alert, action));
       socket.on('notification', (n) => notify.current?.(n));
+      // A dispatcher of some communities gets live changes for those only; alerts of other communities
+      // in the snapshot would go stale, so the page keeps only what it follows.
+      socket.on('scope', ({ communities }) => {
+        if (communities === null) return;
+        const keep = new Set(communities);
+        setState((s) => {
+          const alerts = new Map([...s.alerts].filter(([, a]) => keep.has(a.community)));
+          return alerts.size === s.alerts.size ? s : { ...s, alerts };
+        });
+      });
       socket.on('dutyGap', (r) => more.current.dutyGap?.(r));
       socket.on('handover', (r) => more.current.handover?.(r));
       socket.on('channelHealth', (c) => more.current.channelHealth?.(c));

@@ -5,7 +5,7 @@
  * phone allows; the list comes from the API, so a reload shows the same alerts.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Alert } from '../../dispatcher/api/types.ts';
+import type { Alert, HandoverReport } from '../../dispatcher/api/types.ts';
 import { OUTCOMES } from './alert-panel.tsx';
 import { api, type HouseholdFile, type SessionInfo } from './api.ts';
 import { addressText, formatTime } from './format.ts';
@@ -19,10 +19,17 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
   const me = session.staff;
   const audio = useRef<AudioContext | null>(null);
   const [sound, setSound] = useState(false);
-  const live = useLiveAlerts(() => {
-    navigator.vibrate?.([300, 100, 300]);
-    if (audio.current) beep(audio.current);
-  });
+  // SPEC §6: at a shift change the incoming responders see the open alerts of their grids they inherit.
+  const [handover, setHandover] = useState<HandoverReport | null>(null);
+  const loadHandover = () => api.handover().then(setHandover, () => {});
+  useEffect(() => void loadHandover(), []);
+  const live = useLiveAlerts(
+    () => {
+      navigator.vibrate?.([300, 100, 300]);
+      if (audio.current) beep(audio.current);
+    },
+    { handover: setHandover, reconnected: () => void loadHandover() },
+  );
   const now = useTick() + live.offset;
   const [homes, setHomes] = useState<Map<string, HouseholdFile>>(new Map());
   // Mine: assigned to me, or offered to me and not yet taken by someone else.
@@ -69,6 +76,23 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
         </button>
       </div>
       {mine.length === 0 && <p class="empty">{t(lang, 'noAlerts')}</p>}
+      {handover && handover.items.length > 0 && (
+        <section class="panel" data-testid="handover" aria-label={t(lang, 'handover')}>
+          <h3>
+            {t(lang, 'handover')} · {t(lang, handover.shift)}
+          </h3>
+          <ul class="problems">
+            {handover.items.map((i) => (
+              <li key={i.alertId} data-alert-id={i.alertId}>
+                {RULE_NAMES[lang][i.rule]} ·{' '}
+                {homes.get(i.householdId) ? addressText(homes.get(i.householdId)!.address) : i.householdId} ·{' '}
+                {STATE_NAMES[lang][i.state]}
+                {i.assigneeId === me.id && <span class="tag amber">{t(lang, 'keptAssignee')}</span>}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       {mine.map((a) => (
         <AlertCard
           key={a.id}

@@ -68,6 +68,8 @@ export const registryRoutes =
     app.post('/api/grids', { schema: { body: gridInput } }, async (req, reply) => {
       const staff = requireStaff(req, 'registry.write');
       await store.upsertGrid(req.body);
+      // Cached homes carry their grid (name, community): a changed grid must reach the next alert.
+      deps.directory.invalidateHome();
       await audit(staff.id, 'grid.upsert', req.body.id);
       return reply.code(201).send({ grid: req.body });
     });

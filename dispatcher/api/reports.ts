@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { can, visibleGrids } from '../access.ts';
 import { slaReport, slaReportCsv } from '../reports/sla.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import type { DeviceHealth, TodayFigures } from './types.ts';
 
 /** A time bound: epoch milliseconds or an ISO 8601 date/time (a bare date is midnight in the community's zone). */
 const instantParam = z.union([z.coerce.number().int().nonnegative(), z.string().min(4).max(40)]).optional();
@@ -93,7 +94,7 @@ export const reportRoutes =
     );
 
     /** Today's figures for the dispatch screen (SPEC §8): "today" is the community's calendar day. */
-    app.get('/api/reports/today', async (req) => {
+    app.get('/api/reports/today', async (req): Promise<TodayFigures> => {
       const staff = requireStaff(req);
       if (!can(staff, 'alerts.read.all') && !can(staff, 'reports.read'))
         throw new HttpError(403, 'forbidden', 'your role may not read the dispatch figures');
@@ -134,7 +135,7 @@ export const reportRoutes =
     app.get(
       '/api/reports/devices',
       { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) } },
-      async (req) => {
+      async (req): Promise<DeviceHealth> => {
         const staff = requireStaff(req);
         if (!can(staff, 'alerts.read.all') && !can(staff, 'reports.read'))
           throw new HttpError(403, 'forbidden', 'your role may not read device health');

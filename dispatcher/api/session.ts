@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { permissionsOf } from '../access.ts';
 import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './app.ts';
+import type { LoginResponse, SessionInfo } from './types.ts';
 
 export const sessionRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -45,14 +46,15 @@ export const sessionRoutes =
           path: '/',
           expires: new Date(r.expiresAt),
         });
-        return { token: r.token, expiresAt: r.expiresAt, staff: r.staff };
+        const body: LoginResponse = { token: r.token, expiresAt: r.expiresAt, staff: r.staff };
+        return body;
       },
     );
     /**
      * Who is logged in, what they may do, and the community's time zone and shift boundaries, so the console
      * shows every time in the community's zone (SPEC §4, §8), not the browser's.
      */
-    app.get('/api/session', async (req) => {
+    app.get('/api/session', async (req): Promise<SessionInfo> => {
       const staff = requireStaff(req);
       return {
         staff,

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { mayReadHousehold } from '../access.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import type { Timeline } from './types.ts';
 
 const DAY = 86_400_000;
 const MAX_RANGE_MS = 31 * DAY;
@@ -27,7 +28,7 @@ export const timelineRoutes =
           }),
         },
       },
-      async (req) => {
+      async (req): Promise<Timeline> => {
         const staff = requireStaff(req);
         const h = await deps.store.getHousehold(req.params.id);
         // Another grid's household answers like a missing one: a responder learns nothing about it.

@@ -30,12 +30,11 @@
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceState, Grid, Staff } from '../registry.ts';
 
-export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
-export type { Alert, DeviceState, Grid, HistoryEntry, Staff };
-
 export type { Permission } from '../access.ts';
+export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+export type { Alert, DeviceState, Grid, HistoryEntry, Staff };
 
 /** GET /api/session: who is logged in, what they may do, and the community's zone and shift boundaries. */
 export interface SessionInfo {
@@ -202,6 +201,11 @@ export interface ImportProblem {
 
 /** socket.io events, server to client. */
 export interface ServerToClientEvents {
+  /**
+   * Sent once on connection: what this page follows live (dispatch roles: `communities`, null = all;
+   * responders: `gridIds`). A snapshot from the API may hold more; the page keeps what it will be told about.
+   */
+  scope: (p: { communities: string[] | null; gridIds: string[] | null }) => void;
   /** An alert was raised or changed; `changeSeq` orders changes. */
   alert: (p: { alert: Alert; action: string }) => void;
   /** A notification for this staff member (responder page). */

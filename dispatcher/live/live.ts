@@ -1,12 +1,20 @@
 /**
  * Live updates over socket.io (SPEC §7, §8): every alert change goes to the dispatch screens of its
  * community and to the responders of its grid; notifications go to one staff member's room (all their
- * devices). After a reconnect a client asks for the changes it missed (`catchup`).
+ * devices). After a reconnect a client asks for the changes it missed (`catchup`), filtered by the same
+ * scope as the rooms.
+ *
+ * Rooms: a dispatch-role member joins `community:{c}` for each community of the grids they cover, or
+ * `alerts:all` when they cover no grid (a central dispatch room sees every community, including ones added
+ * later); every dispatch-role member also joins `dispatch` (channel health, duty gaps, failed deliveries).
+ * Responders join `grid:{g}` for their grids; everyone joins `staff:{id}` (their assigned alerts, wherever
+ * the alert is, and their notifications).
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import type { Logger } from '../../kernel/log.ts';
 import { can, visibleGrids } from '../access.ts';
+import type { Alert } from '../alerts/model.ts';
 import { SESSION_COOKIE } from '../api/app.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../api/types.ts';
 import type { Auth } from '../auth.ts';
@@ -15,7 +23,12 @@ import { type Channel, UNREACHABLE_PAGE, Unreachable } from '../notify/notifier.
 import type { Staff } from '../registry.ts';
 import type { Store } from '../store/store.ts';
 
-type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, { staff: Staff }>;
+interface SocketData {
+  staff: Staff;
+  /** Dispatch roles: the communities whose alerts they follow; null = all. Responders: unused. */
+  communities: string[] | null;
+}
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 export interface LiveDeps {
   httpServer: HttpServer;
@@ -26,62 +39,64 @@ export interface LiveDeps {
 }
 
 const ALL = 'alerts:all';
-const gridRoom = (g: string) => `alerts:grid:${g}`;
+const DISPATCH = 'dispatch';
+const communityRoom = (c: string) => `community:${c}`;
+const gridRoom = (g: string) => `grid:${g}`;
 const staffRoom = (s: string) => `staff:${s}`;
 
 export class LiveServer {
   private io:
-    | Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, { staff: Staff }>
+    | Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>
     | undefined;
   private unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: LiveDeps) {}
 
   start(): void {
-    const io = new Server<
-      ClientToServerEvents,
-      ServerToClientEvents,
-      Record<string, never>,
-      { staff: Staff }
-    >(this.deps.httpServer, {
-      serveClient: false,
-      path: '/socket.io',
-    });
+    const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(
+      this.deps.httpServer,
+      {
+        serveClient: false,
+        path: '/socket.io',
+      },
+    );
     this.io = io;
     io.use((socket, next) => {
       const token =
         (socket.handshake.auth as { token?: string } | undefined)?.token ??
         cookieToken(socket.handshake.headers.cookie);
-      this.deps.auth.authenticate(token).then(
-        (staff) => {
+      this.deps.auth
+        .authenticate(token)
+        .then(async (staff) => {
           if (!staff) return next(new Error('unauthenticated'));
           socket.data.staff = staff;
+          socket.data.communities = await this.communitiesOf(staff);
           next();
-        },
-        (e: unknown) => next(e as Error),
-      );
+        })
+        .catch((e: unknown) => next(e as Error));
     });
     io.on('connection', (socket: LiveSocket) => this.onConnection(socket));
     this.unsubscribe.push(
       this.deps.bus.on('alertChanged', ({ alert, action }) => {
-        // Dispatch screens, the grid's responders, and the assignee wherever they are (cover from another grid).
-        const rooms = [ALL, gridRoom(alert.gridId)];
+        // Dispatch screens of the community, the grid's responders, and the assignee wherever they are
+        // (cover from another grid). One emit to several rooms reaches each socket once.
+        const rooms = [ALL, communityRoom(alert.community), gridRoom(alert.gridId)];
         if (alert.assigneeId) rooms.push(staffRoom(alert.assigneeId));
         io.to(rooms).emit('alert', { alert, action });
       }),
       this.deps.bus.on('channelHealth', (h) => {
-        io.to(ALL).emit('channelHealth', h);
+        io.to(DISPATCH).emit('channelHealth', h);
       }),
       this.deps.bus.on('dutyGap', (r) => {
-        io.to(ALL).emit('dutyGap', r);
+        io.to(DISPATCH).emit('dutyGap', r);
       }),
       this.deps.bus.on('handover', (r) => {
-        io.to(ALL).emit('handover', r);
+        io.to(DISPATCH).emit('handover', r);
         // Responders see the part of the list for their grids.
         const grids = new Set(r.items.map((i) => i.gridId));
         for (const g of grids)
           io.to(gridRoom(g))
-            .except(ALL)
+            .except(DISPATCH)
             .emit('handover', { ...r, items: r.items.filter((i) => i.gridId === g) });
       }),
       this.deps.bus.on('arrivalSuggested', ({ alert }) => {
@@ -91,13 +106,18 @@ export class LiveServer {
           doorAt: alert.arrivalSuggestedAt ?? 0,
           alert,
         };
-        const rooms = [ALL];
+        const rooms = [ALL, communityRoom(alert.community)];
         if (alert.assigneeId) rooms.push(staffRoom(alert.assigneeId));
         io.to(rooms).emit('arrivalSuggested', p);
       }),
       this.deps.bus.on('delivery', (d) => {
         if (!d.ok)
-          io.to(ALL).emit('delivery', { alertId: d.alertId, channel: d.channel, ok: d.ok, error: d.error });
+          io.to(DISPATCH).emit('delivery', {
+            alertId: d.alertId,
+            channel: d.channel,
+            ok: d.ok,
+            error: d.error,
+          });
       }),
     );
   }
@@ -139,8 +159,13 @@ export class LiveServer {
     const staff = socket.data.staff;
     void socket.join(staffRoom(staff.id));
     const grids = visibleGrids(staff);
-    if (grids === null) void socket.join(ALL);
-    else for (const g of grids) void socket.join(gridRoom(g));
+    if (grids === null) {
+      void socket.join(DISPATCH);
+      const communities = socket.data.communities;
+      if (communities === null) void socket.join(ALL);
+      else for (const c of communities) void socket.join(communityRoom(c));
+    } else for (const g of grids) void socket.join(gridRoom(g));
+    socket.emit('scope', { communities: grids === null ? socket.data.communities : null, gridIds: grids });
     socket.on('catchup', (since, ack) => {
       if (typeof since !== 'number' || typeof ack !== 'function') return;
       void this.catchup(socket, since).then(ack, (e: unknown) => {
@@ -154,14 +179,34 @@ export class LiveServer {
     );
   }
 
+  /**
+   * Dispatch roles follow the communities of the grids they cover; covering no grid means every community
+   * (issue 4 item 6). Responders are scoped by grid instead (null here, unused).
+   */
+  private async communitiesOf(staff: Staff): Promise<string[] | null> {
+    if (visibleGrids(staff) !== null || staff.gridIds.length === 0) return null;
+    const mine = new Set(staff.gridIds);
+    const communities = (await this.deps.store.listGrids())
+      .filter((g) => mine.has(g.id))
+      .map((g) => g.community);
+    // Grids that no longer exist leave nothing to follow: fall back to everything rather than to nothing,
+    // so no alert goes unseen (SPEC §1: an alert seen by nobody is the worst bug).
+    return communities.length === 0 ? null : [...new Set(communities)];
+  }
+
   private async catchup(socket: LiveSocket, since: number): Promise<{ changeSeq: number; count: number }> {
     const grids = visibleGrids(socket.data.staff);
+    const communities = socket.data.communities;
+    // The same scope as the rooms: a dispatcher's communities, a responder's grids, and one's own alerts.
+    const inScope = (a: Alert) =>
+      a.assigneeId === socket.data.staff.id ||
+      (grids === null ? communities === null || communities.includes(a.community) : grids.includes(a.gridId));
     let cursor = since;
     let count = 0;
     for (;;) {
       const page = await this.deps.store.alertChangesSince(cursor, 500);
       for (const a of page) {
-        if (grids === null || grids.includes(a.gridId) || a.assigneeId === socket.data.staff.id) {
+        if (inScope(a)) {
           socket.emit('alert', { alert: a, action: 'catchup' });
           count++;
         }

@@ -35,6 +35,7 @@ export async function liveClient(
     dutyGap: [],
     handover: [],
     arrivalSuggested: [],
+    scope: [],
   };
   for (const k of Object.keys(got) as (keyof Received)[]) {
     socket.on(k, ((p: never) => (got[k] as unknown[]).push(p)) as never);

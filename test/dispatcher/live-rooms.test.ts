@@ -1,0 +1,103 @@
+/**
+ * Live rooms by community (SPEC §7, §8; issue 4 item 6): a dispatcher who covers grids follows the
+ * communities of those grids, a dispatcher who covers none follows every community, and a reconnecting
+ * page catches up with exactly the same scope. Real service, real MQTT device, real socket.io clients.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert, Grid } from '../../dispatcher/api/types.ts';
+import { ManualClock } from '../../kernel/clock.ts';
+import { instant } from '../../kernel/time.ts';
+import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
+import { device, type LiveClient, liveClient } from './dispatch-helpers.ts';
+
+const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
+const closers: { close(): unknown }[] = [];
+let h: Harness | undefined;
+
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c.close();
+  await h?.close();
+  h = undefined;
+});
+
+async function live(username: string): Promise<LiveClient> {
+  const c = await liveClient(h!.baseUrl, username, TEST_PASSWORD);
+  closers.push(c);
+  return c;
+}
+
+async function raiseFall(clock: ManualClock, homeId: string): Promise<Alert> {
+  const radar = await device(h!, clock, homeId, 'fall');
+  closers.push({ close: () => radar.disconnect() });
+  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
+  return eventually(
+    async () => (await h!.store.listAlerts({ householdId: homeId, state: 'notified' }))[0],
+    10_000,
+    `a notified FALL alert at ${homeId}`,
+  );
+}
+
+const ids = (c: LiveClient) => [...new Set(c.got.alert.map((e) => e.alert.id))].sort();
+
+describe('live alert rooms by community', () => {
+  it('sends each community its own alerts, every community to a dispatcher of no grid, and catches up with the same scope', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    // grid-2 moves to a second community; the next alert there must carry it.
+    const grids = await apiCall<{ grids: Grid[] }>(h.baseUrl, admin, 'GET', '/api/grids');
+    const grid2 = grids.body.grids.find((g) => g.id === 'grid-2')!;
+    expect(
+      (await apiCall(h.baseUrl, admin, 'POST', '/api/grids', { ...grid2, community: '东风社区' })).status,
+    ).toBe(201);
+    for (const [id, grid] of [
+      ['desk-a', 'grid-1'],
+      ['desk-b', 'grid-2'],
+    ] as const) {
+      const r = await apiCall(h.baseUrl, admin, 'POST', '/api/staff', {
+        id,
+        name: id,
+        roles: ['dispatcher'],
+        gridIds: [grid],
+        username: id,
+        password: TEST_PASSWORD,
+      });
+      expect(r.status).toBe(201);
+    }
+    const deskA = await live('desk-a');
+    const deskB = await live('desk-b');
+    const central = await live('dispatcher');
+    await eventually(
+      () => deskA.got.scope.length > 0 && deskB.got.scope.length > 0 && central.got.scope.length > 0,
+    );
+    expect(deskA.got.scope[0]!.communities).toEqual(['阳光社区']);
+    expect(deskB.got.scope[0]!.communities).toEqual(['东风社区']);
+    expect(central.got.scope[0]!.communities).toBeNull();
+
+    const a = await raiseFall(clock, 'home-1-01');
+    const b = await raiseFall(clock, 'home-2-01');
+    expect(a.community).toBe('阳光社区');
+    expect(b.community).toBe('东风社区');
+    await eventually(() => ids(central).length === 2, 10_000, 'both alerts on the central screen');
+    await eventually(() => ids(deskA).length > 0 && ids(deskB).length > 0, 10_000, 'each desk told');
+    // Give a stray cross-community event time to arrive before asserting there was none.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ids(deskA)).toEqual([a.id]);
+    expect(ids(deskB)).toEqual([b.id]);
+    expect(ids(central)).toEqual([a.id, b.id].sort());
+
+    // A page that lost its connection asks for everything since 0: the same scope as its room.
+    const catchup = async (c: LiveClient) => {
+      c.got.alert.length = 0;
+      const r = await c.socket.emitWithAck('catchup', 0);
+      return { count: r.count, ids: ids(c) };
+    };
+    expect(await catchup(deskA)).toEqual({ count: expect.any(Number), ids: [a.id] });
+    expect(await catchup(deskB)).toEqual({ count: expect.any(Number), ids: [b.id] });
+    expect((await catchup(central)).ids).toEqual([a.id, b.id].sort());
+
+    // The responder of grid-2 (another community) still gets their grid's alerts, not grid-1's.
+    const worker2 = await live('g2-worker');
+    expect((await catchup(worker2)).ids).toEqual([b.id]);
+  });
+});
