@@ -99,7 +99,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(
       parsed.error.issues.map(
         (i) =>
-          `${i.path.join('.') || 'config'}=${JSON.stringify(merged[String(i.path[0])] ?? '')}: ${i.message}`,
+          `${i.path.join('.') || 'config'}=${shown(String(i.path[0]), merged[String(i.path[0])])}: ${i.message}`,
       ),
     );
   }
@@ -118,5 +118,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET)
     throw new ConfigError(['WEBHOOK_SECRET: required when WEBHOOK_URL is set (signs each call)']);
+  // Swapped or equal boundaries would make every hour the night shift and the day roster never used.
+  if (c.DAY_SHIFT_START >= c.NIGHT_SHIFT_START) {
+    throw new ConfigError([
+      `DAY_SHIFT_START=${c.DAY_SHIFT_START}, NIGHT_SHIFT_START=${c.NIGHT_SHIFT_START}: the day shift must start before the night shift (local time)`,
+    ]);
+  }
   return c;
+}
+
+/** A value as it may appear in an error message: secrets and credentials are never echoed. */
+function shown(key: string, value: unknown): string {
+  if (/PASSWORD|SECRET|TOKEN|DATABASE_URL/.test(key)) return value === undefined ? '""' : '"(hidden)"';
+  return JSON.stringify(value ?? '');
 }

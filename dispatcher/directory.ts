@@ -54,9 +54,8 @@ export class Directory {
 
   /** Who covers this grid at `at`, in order (first = primary). */
   async duty(gridId: string, at: number): Promise<Duty> {
-    this.roster ??= await this.deps.store.listRoster();
-    this.overrides ??= await this.deps.store.listOverrides();
-    return onDuty(gridId, at, this.deps.zone, this.deps.shifts, this.roster, this.overrides);
+    const { roster, overrides } = await this.rosterValues();
+    return onDuty(gridId, at, this.deps.zone, this.deps.shifts, roster, overrides);
   }
 
   /** Who covers this household at `at`, in order (SPEC §6); null when the household is unknown. */
@@ -70,7 +69,18 @@ export class Directory {
   async rosterValues(): Promise<{ roster: RosterEntry[]; overrides: RosterOverride[] }> {
     this.roster ??= await this.deps.store.listRoster();
     this.overrides ??= await this.deps.store.listOverrides();
-    return { roster: this.roster, overrides: this.overrides };
+    // A disabled account is never on duty, whatever the roster says: notifying it reaches nobody.
+    // Read fresh each time (a small table) so disabling someone takes effect at once.
+    const disabled = new Set((await this.deps.store.listStaff()).filter((p) => p.disabled).map((p) => p.id));
+    if (disabled.size === 0) return { roster: this.roster, overrides: this.overrides };
+    return {
+      roster: this.roster.map((e) => ({ ...e, staffIds: e.staffIds.filter((id) => !disabled.has(id)) })),
+      overrides: this.overrides.map((o) =>
+        o.replacementId && disabled.has(o.replacementId)
+          ? { ...o, replacementId: null, kind: 'leave' as const }
+          : o,
+      ),
+    };
   }
 
   invalidateHome(homeId?: string): void {

@@ -14,11 +14,20 @@ import { GuardianService, PortInUseError } from './service.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+// A bug that escapes every handler is logged; the process stays up, because stopping it would stop every
+// alert. (Handlers that can fail log their own errors with context.)
+process.on('unhandledRejection', (reason) => {
+  console.error('guardian365: unhandled rejection (bug):', reason);
+});
+
 async function main(): Promise<void> {
   const demo = process.argv.includes('--demo');
   const env = { ...process.env };
   // The demo keeps its data apart from a real deployment's unless told otherwise.
   if (demo && !env.DATA_DIR) env.DATA_DIR = './data/demo';
+  // The demo's logins are printed and well known: serve them on this machine only unless told otherwise.
+  if (demo && !env.HTTP_HOST) env.HTTP_HOST = '127.0.0.1';
+  if (demo && !env.MQTT_HOST) env.MQTT_HOST = '127.0.0.1';
   const config = loadConfig(env);
   const log = createLogger({ level: config.LOG_LEVEL });
   // Simulated time only when asked for (CLOCK_SPEED / CLOCK_START); the system clock otherwise.

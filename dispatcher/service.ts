@@ -144,8 +144,17 @@ export class GuardianService {
         bus: this.bus,
         notifier,
         directory: this.directory,
-        supervisorsFor: async () =>
-          (await store.listStaff()).filter((s) => s.roles.includes('supervisor')).map((s) => s.id),
+        // SLA-breach notices go to the active supervisors of the alert's community (those covering one of its
+        // grids), or who cover no grid at all (the whole street).
+        supervisorsFor: async (alert) => {
+          const grids = new Set(
+            (await store.listGrids()).filter((g) => g.community === alert.community).map((g) => g.id),
+          );
+          return (await store.listStaff())
+            .filter((s) => s.roles.includes('supervisor') && !s.disabled)
+            .filter((s) => s.gridIds.length === 0 || s.gridIds.some((g) => grids.has(g)))
+            .map((s) => s.id);
+        },
       });
       // A door opening after en route suggests arrival (SPEC §6).
       this.bus.on('deviceEvents', ({ events }) => this.alerts.onDeviceEvents(events));

@@ -170,6 +170,20 @@ export class MqttGuard extends Duplex {
     else this.socket.once('drain', () => cb());
   }
 
+  /**
+   * aedes (mqtt-packet) corks the stream for each packet and uncorks on the next tick, so everything it
+   * writes in one turn arrives here together: one socket write instead of one per PUBACK.
+   */
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    if (this.socket.destroyed) {
+      cb();
+      return;
+    }
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    if (this.socket.write(data)) cb();
+    else this.socket.once('drain', () => cb());
+  }
+
   override _final(cb: (e?: Error | null) => void): void {
     this.socket.end();
     cb();

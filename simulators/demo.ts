@@ -36,6 +36,16 @@ export async function startDemo(o: DemoOptions): Promise<{
   stop: () => Promise<void>;
   logins: { role: string; username: string; password: string; note: string }[];
 }> {
+  // Never seed demo staff (with well-known passwords), homes and injected falls into a real deployment's
+  // store: only an empty store (just the admin) or one the demo seeded before.
+  const marked = (await o.store.getSetting('demo')) === 'yes';
+  const others = (await o.store.listStaff()).filter((s) => s.id !== 'admin');
+  if (!marked && others.length > 0) {
+    throw new Error(
+      'the demo refuses to seed a store that already holds a real community; point DATA_DIR at an empty folder',
+    );
+  }
+  await o.store.setSetting('demo', 'yes');
   const plan = planCommunity({ staffPassword: DEMO_PASSWORD });
   const secretsFile = join(o.dataDir, 'demo-devices.json');
   const known: DeviceIdentity[] = existsSync(secretsFile)

@@ -265,9 +265,15 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.findDevice('d2'))?.secretHash).toBe('new');
       expect(await store.rotateDeviceSecret('nobody', 'new')).toBe(false);
       await store.updatePresence([
-        { deviceId: 'd2', rejectedDelta: 3, rejectedByReason: { 'invalid state': 2, 'payload too large': 1 } },
+        {
+          deviceId: 'd2',
+          rejectedDelta: 3,
+          rejectedByReason: { 'invalid state': 2, 'payload too large': 1 },
+        },
       ]);
-      await store.updatePresence([{ deviceId: 'd2', rejectedDelta: 1, rejectedByReason: { 'invalid state': 1 } }]);
+      await store.updatePresence([
+        { deviceId: 'd2', rejectedDelta: 1, rejectedByReason: { 'invalid state': 1 } },
+      ]);
       expect(await store.deviceRejections('d2')).toEqual({ 'invalid state': 3, 'payload too large': 1 });
       expect(await store.deviceRejections('d1-none')).toEqual({});
       expect((await store.getDeviceState('d2'))?.rejectedCount).toBe(4);

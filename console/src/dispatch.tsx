@@ -300,11 +300,9 @@ export function DispatchScreen({
           channels={[...channels.values()].filter((c) => c.status === 'failing')}
           gaps={[gaps.now, gaps.upcoming].filter((g): g is DutyGapReport => !!g && g.grids.length > 0)}
           handover={handover}
-          maintenance={maintenance}
           names={names}
           addresses={addresses}
           onAlert={(id) => setSelected(id)}
-          onHousehold={setHousehold}
         />
         <section class="panel duty" aria-label={t(lang, 'onDuty')}>
           <h2>{t(lang, 'onDuty')}</h2>
@@ -369,6 +367,13 @@ export function DispatchScreen({
             </>
           )}
         </section>
+        <MaintenancePanel
+          lang={lang}
+          zone={zone}
+          maintenance={maintenance}
+          addresses={addresses}
+          onHousehold={setHousehold}
+        />
         <p class="muted small">
           {t(lang, 'timesIn')}: {zone} · {formatTime(now, zone, lang)}
         </p>
@@ -398,18 +403,16 @@ export function DispatchScreen({
   );
 }
 
-/** Warnings first (failing channels, unstaffed grids), then the handover list and the maintenance queue. */
+/** Warnings first (failing channels, unstaffed grids), then the handover list. */
 function Notices(p: {
   lang: Lang;
   zone: string;
   channels: ChannelHealth[];
   gaps: DutyGapReport[];
   handover: HandoverReport | null;
-  maintenance: MaintenanceQueue | null;
   names: Map<string, string>;
   addresses: Map<string, string>;
   onAlert: (id: string) => void;
-  onHousehold: (id: string) => void;
 }) {
   const { lang } = p;
   return (
@@ -445,7 +448,7 @@ function Notices(p: {
           <h2>
             {t(lang, 'handover')} · {t(lang, p.handover.shift)}
           </h2>
-          <ul class="problems">
+          <ul class="problems wrap">
             {p.handover.items.map((i) => (
               <li key={i.alertId} data-alert-id={i.alertId}>
                 <button type="button" class="link" onClick={() => p.onAlert(i.alertId)}>
@@ -465,33 +468,46 @@ function Notices(p: {
           </ul>
         </section>
       )}
-      <section class="panel" aria-label={t(lang, 'maintenance')} data-testid="maintenance">
-        <h2>
-          {t(lang, 'maintenance')} <b>{p.maintenance?.alerts.length ?? ''}</b>
-        </h2>
-        {p.maintenance && p.maintenance.alerts.length === 0 && (
-          <p class="muted">{t(lang, 'maintenanceEmpty')}</p>
-        )}
-        {p.maintenance && p.maintenance.alerts.length > 0 && (
-          <ul class="problems">
-            {p.maintenance.alerts.slice(0, 6).map((a) => (
-              <li key={a.id} data-alert-id={a.id}>
-                <button type="button" class="link" onClick={() => p.onHousehold(a.householdId)}>
-                  {p.addresses.get(a.householdId) ?? a.householdId}
-                </button>{' '}
-                {RULE_NAMES[lang][a.rule]}
-                {a.maintenanceDueAt != null && (
-                  <span class="muted">
-                    {' '}
-                    · {t(lang, 'dueBy')} {formatTime(a.maintenanceDueAt, p.zone, lang)}
-                  </span>
-                )}
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
     </>
+  );
+}
+
+/** Technical alerts (SPEC §6): not urgent, due the next working day; below the live warnings. */
+function MaintenancePanel(p: {
+  lang: Lang;
+  zone: string;
+  maintenance: MaintenanceQueue | null;
+  addresses: Map<string, string>;
+  onHousehold: (id: string) => void;
+}) {
+  const { lang } = p;
+  return (
+    <section class="panel" aria-label={t(lang, 'maintenance')} data-testid="maintenance">
+      <h2>
+        {t(lang, 'maintenance')} <b>{p.maintenance?.alerts.length ?? ''}</b>
+      </h2>
+      {p.maintenance && p.maintenance.alerts.length === 0 && (
+        <p class="muted">{t(lang, 'maintenanceEmpty')}</p>
+      )}
+      {p.maintenance && p.maintenance.alerts.length > 0 && (
+        <ul class="problems">
+          {p.maintenance.alerts.slice(0, 6).map((a) => (
+            <li key={a.id} data-alert-id={a.id}>
+              <button type="button" class="link" onClick={() => p.onHousehold(a.householdId)}>
+                {p.addresses.get(a.householdId) ?? a.householdId}
+              </button>{' '}
+              {RULE_NAMES[lang][a.rule]}
+              {a.maintenanceDueAt != null && (
+                <span class="muted">
+                  {' '}
+                  · {t(lang, 'dueBy')} {formatTime(a.maintenanceDueAt, p.zone, lang)}
+                </span>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
   );
 }
 
@@ -566,9 +582,11 @@ function AlertRow(p: {
       <td class="state">
         {STATE_NAMES[lang][a.state]}
         {p.doorAt !== null && (
-          <span class="tag amber" data-testid="door-opened" title={t(lang, 'arrivalHint')}>
-            {t(lang, 'doorOpened')} {formatTime(p.doorAt, p.zone, lang)}
-          </span>
+          <div>
+            <span class="tag amber" data-testid="door-opened" title={t(lang, 'arrivalHint')}>
+              {t(lang, 'doorOpened')} {formatTime(p.doorAt, p.zone, lang)}
+            </span>
+          </div>
         )}
       </td>
       <td class="assignee">{p.assignee}</td>

@@ -45,15 +45,20 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
         .sort((a, b) => a.raisedAt - b.raisedAt),
     [live.alerts, me.id],
   );
+  // The household files of my alerts and of the handover list (addresses, residents, call links).
   useEffect(() => {
-    for (const a of mine) {
-      if (homes.has(a.householdId)) continue;
-      api.household(a.householdId).then(
-        (r) => setHomes((m) => new Map(m).set(a.householdId, r.household)),
+    const ids = new Set([
+      ...mine.map((a) => a.householdId),
+      ...(handover?.items ?? []).map((i) => i.householdId),
+    ]);
+    for (const id of ids) {
+      if (homes.has(id)) continue;
+      api.household(id).then(
+        (r) => setHomes((m) => new Map(m).set(id, r.household)),
         () => {},
       );
     }
-  }, [mine]);
+  }, [mine, handover]);
   return (
     <main class="responder">
       {!live.connected && (

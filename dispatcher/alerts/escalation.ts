@@ -58,7 +58,13 @@ function nextApplicable(a: Alert, from: number): number | null {
  * Runs every step due at `now` (normally one). `expectedStep` is the token the timer carried: if the alert
  * has moved on, nothing happens.
  */
-export function runDueSteps(alert: Alert, now: number, expectedStep: number): StepOutcome | null {
+export function runDueSteps(
+  alert: Alert,
+  now: number,
+  expectedStep: number,
+  /** Who is on duty for the alert's grid now, in roster order (SPEC §6: "every on-duty responder"). */
+  onDutyNow: readonly string[] = [],
+): StepOutcome | null {
   if (alert.nextStepAt === null || alert.nextStep !== expectedStep || alert.nextStepAt > now) return null;
   if (alert.state === 'resolved' || alert.state === 'cancelled') return null;
   let a: Alert = { ...alert };
@@ -78,24 +84,41 @@ export function runDueSteps(alert: Alert, now: number, expectedStep: number): St
       a.nextStepAt = dueAt;
       break;
     }
-    const r = a.responders;
+    // The frozen snapshot first (its order is the escalation chain), then whoever is on duty now and
+    // was not in it: a shift that changed, a cover added, or an empty roster at raise time.
+    const r = [...a.responders, ...onDutyNow.filter((s) => !a.responders.includes(s))];
+    if (r.length > a.responders.length) a.responders = r;
     switch (step.kind) {
       case 'notify_primary':
         if (r[0]) {
           notify.push({ staffId: r[0], reason: step.kind });
           a.assigneeId = a.assigneeId ?? r[0];
+          if (a.state === 'raised') a.state = 'notified';
+          history.push(
+            entry(a, dueAt, 'notify', 'raised', a.state, 'escalation', 'system', {
+              to: r.slice(0, 1),
+              step: step.kind,
+            }),
+          );
+        } else {
+          // Nobody to notify: the alert stays `raised`, flagged at once for the dispatch room, and the next
+          // steps look again for someone on duty. Never pretend it was delivered.
+          a.flagged = true;
+          history.push(
+            entry(a, dueAt, 'unroutable', null, null, 'escalation', 'system', {
+              step: step.kind,
+              gridId: a.gridId,
+            }),
+          );
         }
-        if (a.state === 'raised') a.state = 'notified';
-        history.push(
-          entry(a, dueAt, 'notify', 'raised', a.state, 'escalation', 'system', {
-            to: r.slice(0, 1),
-            step: step.kind,
-          }),
-        );
         break;
       case 'notify_next': {
         // Re-notify the first and notify the next on the roster.
         const to = r.slice(0, 2);
+        if (to[0] && a.state === 'raised') {
+          a.assigneeId = a.assigneeId ?? to[0];
+          a.state = 'notified';
+        }
         for (const s of to) notify.push({ staffId: s, reason: step.kind });
         history.push(
           entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', { to, step: step.kind }),
@@ -104,6 +127,10 @@ export function runDueSteps(alert: Alert, now: number, expectedStep: number): St
       }
       case 'notify_all':
         for (const s of r) notify.push({ staffId: s, reason: step.kind });
+        if (r[0] && a.state === 'raised') {
+          a.assigneeId = a.assigneeId ?? r[0];
+          a.state = 'notified';
+        }
         a.flagged = true;
         history.push(
           entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', { to: r, step: step.kind }),
@@ -124,7 +151,7 @@ export function runDueSteps(alert: Alert, now: number, expectedStep: number): St
     a.nextStepAt = following === null ? null : a.raisedAt + LADDER[following]!.after;
   }
   a = { ...a, updatedAt: Math.max(a.updatedAt, now), version: alert.version + 1 };
-  if (a.state === 'notified' && history.length === 0 && notify.length === 0) return null;
+  if (history.length === 0 && notify.length === 0) return null;
   return { alert: a, history, notify, notifySupervisors };
 }
 

@@ -7,7 +7,7 @@ import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { err, ok, type Result } from '../../kernel/result.ts';
-import { instant } from '../../kernel/time.ts';
+import { instant, seconds } from '../../kernel/time.ts';
 import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
@@ -197,7 +197,9 @@ export class AlertService {
       for (let attempt = 0; attempt < 5; attempt++) {
         const current = await this.deps.store.getAlert(alertId);
         if (!current) return;
-        const out = runDueSteps(current, this.deps.clock.now(), step);
+        const now = this.deps.clock.now();
+        const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
+        const out = runDueSteps(current, now, step, onDuty);
         if (!out) {
           this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
           return;
@@ -219,10 +221,26 @@ export class AlertService {
         }
         return;
       }
+      // The alert kept changing under us: never drop a due step; try again shortly.
+      this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
+      this.deps.clock.after(seconds(1), () => {
+        void this.fire(alertId, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
+        );
+      });
     });
   }
 
+  /** Never rejects: a failure is logged (ids only) and the delivery attempts are recorded by the notifier. */
   private async sendNotices(a: Alert, staff: string[], reason: string): Promise<void> {
+    try {
+      await this.deliver(a, staff, reason);
+    } catch (e) {
+      this.deps.log.error({ err: e, alertId: a.id, reason }, 'sending notices failed');
+    }
+  }
+
+  private async deliver(a: Alert, staff: string[], reason: string): Promise<void> {
     if (staff.length === 0) return;
     const home = await this.deps.directory.home(a.householdId);
     const addr = home

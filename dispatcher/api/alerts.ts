@@ -26,9 +26,12 @@ const actionBody = {
 } as const;
 type ActionName = keyof typeof actionBody;
 
-/** A responder sees the alerts of the grids they cover, and any alert a dispatcher assigned to them. */
+/**
+ * A responder sees the alerts of the grids they cover, any alert assigned to them, and any alert whose
+ * escalation chain names them (cover from another grid is notified, so must be able to open and accept it).
+ */
 const mayViewAlert = (staff: Staff, alert: Alert): boolean =>
-  mayViewGrid(staff, alert.gridId) || alert.assigneeId === staff.id;
+  mayViewGrid(staff, alert.gridId) || alert.assigneeId === staff.id || alert.responders.includes(staff.id);
 const ACTIONS = Object.keys(actionBody) as ActionName[];
 /** Actions a responder may take on alerts of their own grids; the rest need the dispatch role. */
 const RESPONDER_ACTIONS: ActionName[] = ['accept', 'en-route', 'on-site', 'resolve', 'note', 'call'];
@@ -62,7 +65,8 @@ export const alertRoutes =
         if (grids !== null && !want && req.query.state === 'open') {
           // Open alerts a dispatcher assigned to this responder outside their grids (cover) are theirs too.
           const mine = (await deps.store.listAlerts({ state: 'open', limit: 100_000 })).filter(
-            (a) => a.assigneeId === staff.id && !grids.includes(a.gridId),
+            (a) =>
+              (a.assigneeId === staff.id || a.responders.includes(staff.id)) && !grids.includes(a.gridId),
           );
           alerts.push(...mine);
         }

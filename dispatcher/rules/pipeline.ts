@@ -74,6 +74,8 @@ export class RulesPipeline {
   private again = false;
   private stopped = true;
   processed = 0;
+  /** Items set aside because they could not be committed even alone (should stay 0; watched in metrics). */
+  skipped = 0;
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -190,15 +192,53 @@ export class RulesPipeline {
         }
         if (work.length === 0) return;
       }
-      // A person may change an alert while the rules attach evidence to it: the commit then fails as a
-      // stale write and the page is evaluated again against the fresh alert.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.processPage(work);
-          break;
-        } catch (e) {
-          if (!(e instanceof StaleWriteError) || attempt >= 5) throw e;
-        }
+      try {
+        await this.processWithRetry(work);
+      } catch (e) {
+        // One bad item must not stop the rules for the whole street: go one item at a time and set aside
+        // only the item that cannot be committed (logged with ids, counted in `skipped`).
+        this.deps.log.error({ err: e, items: work.length }, 'rules page failed; retrying item by item');
+        for (const w of work) await this.processAlone(w);
+      }
+      if (this.stopped) return;
+    }
+  }
+
+  /** A person may change an alert while the rules attach evidence to it: the commit then fails as a
+   * stale write and the page is evaluated again against the fresh alert. */
+  private async processWithRetry(work: Work[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.processPage(work);
+        return;
+      } catch (e) {
+        if (!(e instanceof StaleWriteError) || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  private async processAlone(w: Work): Promise<void> {
+    if (w.kind === 'event' && w.logged.seq <= this.cursor) return;
+    try {
+      await this.processWithRetry([w]);
+    } catch (e) {
+      this.skipped++;
+      if (w.kind === 'event') {
+        this.deps.log.error(
+          { err: e, seq: w.logged.seq, homeId: w.logged.homeId },
+          'rules could not commit an event; set aside',
+        );
+        await this.deps.store.commitRules({
+          cursor: { name: RULES_CURSOR, seq: w.logged.seq },
+          homeStates: [],
+          raised: [],
+          updated: [],
+          history: [],
+        });
+        this.cursor = w.logged.seq;
+      } else {
+        this.deps.log.error({ err: e, homeId: w.homeId }, 'rules could not commit a due deadline; dropped');
+        this.deadlines.delete(w.homeId);
       }
     }
   }
@@ -237,7 +277,7 @@ export class RulesPipeline {
       const state = touchedHomes.get(homeId)?.state ?? this.states.get(homeId) ?? emptyHomeState();
       let result: Evaluation;
       try {
-        result = w.kind === 'event' ? evaluate(state, w.logged, ctx) : advance(state, w.until, ctx);
+        result = w.kind === 'event' ? evaluate(state, anchored(w.logged), ctx) : advance(state, w.until, ctx);
       } catch (e) {
         // A bug on one event must not stop every home's rules: log it (ids only) and skip the event.
         this.deps.log.error(
@@ -309,4 +349,20 @@ export class RulesPipeline {
     this.deps.onCommitted(raisedList, updatedList, actions);
     if (events.length > 0) this.deps.onEvents?.(events);
   }
+}
+
+/** How far before its receipt a device's own timestamp is trusted (network and queueing delay). */
+export const DEVICE_TIME_TRUST_MS = 60_000;
+
+/**
+ * The rules run on the time the service learned of an event, not on the device's clock: a device whose
+ * clock runs fast would otherwise push the alert's raise, its SLA deadlines and its roster lookup into the
+ * future, and one that runs slow would look silent (and offline) while it is talking. The device's time is
+ * kept when it lies within the minute before receipt; otherwise the receive time (stored in the log, so a
+ * replay gives the same answer) stands in for it.
+ */
+export function anchored(logged: LoggedEvent): LoggedEvent {
+  const ts = logged.event.ts;
+  if (ts <= logged.receivedAt && ts >= logged.receivedAt - DEVICE_TIME_TRUST_MS) return logged;
+  return { ...logged, ts: logged.receivedAt, event: { ...logged.event, ts: logged.receivedAt } };
 }

@@ -215,9 +215,9 @@ export class SqliteStore implements Store {
   }
 
   async deviceRejections(id: string): Promise<Record<string, number>> {
-    const rows = this.st('SELECT reason, count FROM device_rejections WHERE device_id = ? ORDER BY reason').all(
-      id,
-    ) as Row[];
+    const rows = this.st(
+      'SELECT reason, count FROM device_rejections WHERE device_id = ? ORDER BY reason',
+    ).all(id) as Row[];
     return Object.fromEntries(rows.map((r) => [String(r.reason), Number(r.count)]));
   }
 
@@ -475,8 +475,10 @@ export class SqliteStore implements Store {
 
   async commitRules(c: RuleCommit): Promise<void> {
     this.db.transaction(() => {
-      for (const a of c.raised) this.insertAlert(a);
+      // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
+      // household (a device flapping offline/online/offline); inserting first would break "one open alert".
       for (const a of c.updated) this.updateAlert(a);
+      for (const a of c.raised) this.insertAlert(a);
       this.insertHistory(c.history);
       const hs = this.st(
         'INSERT INTO home_states (home_id, state) VALUES (?, ?) ON CONFLICT (home_id) DO UPDATE SET state = excluded.state',

@@ -199,3 +199,31 @@ describe('arrival and maintenance', () => {
     expect(queueMaintenance(raised(), T0, T0)).toBeNull();
   });
 });
+
+describe('escalation with nobody on the frozen roster', () => {
+  const empty = (): Alert => raise(fall(), { id: 'a2', gridId: 'g1', community: 'c', responders: [] }).alert;
+
+  it('keeps an unroutable alert raised and flags it at once instead of calling it notified', () => {
+    const out = runDueSteps(empty(), T0, 0)!;
+    expect(out.notify).toEqual([]);
+    expect(out.alert).toMatchObject({ state: 'raised', flagged: true, assigneeId: null });
+    expect(out.history.map((h) => h.action)).toEqual(['unroutable']);
+  });
+
+  it('reaches whoever is on duty now at the 3-minute step when the roster was empty at raise', () => {
+    const first = runDueSteps(empty(), T0, 0)!.alert;
+    const out = runDueSteps(first, T0 + 3 * MIN, first.nextStep, ['cover1', 'cover2'])!;
+    expect(out.notify.map((n) => n.staffId)).toEqual(['cover1', 'cover2']);
+    expect(out.alert).toMatchObject({
+      state: 'notified',
+      assigneeId: 'cover1',
+      responders: ['cover1', 'cover2'],
+    });
+  });
+
+  it('adds the incoming shift to "everyone on duty" at 6 minutes after a shift change', () => {
+    const at3 = runUntil(raised(), T0 + 3 * MIN).alert;
+    const out = runDueSteps(at3, T0 + 6 * MIN, at3.nextStep, ['night1', 'p2'])!;
+    expect(out.notify.map((n) => n.staffId)).toEqual(['p1', 'p2', 'p3', 'night1']);
+  });
+});

@@ -148,8 +148,12 @@ describe('rules pipeline', () => {
     const r = await rig(local('2026-03-10 09:00'));
     const t = local('2026-03-10 09:00');
     await r.send('fall', { type: 'fall', ts: t, state: 'detected', room: 'bathroom', confidence: 0.9 });
+    // Each event arrives when it happens (the rules run on receive time; see `anchored`).
+    r.clock.advanceTo(instant(t + 5000));
     await r.send('fall', { type: 'fall', ts: t + 5000, state: 'detected', room: 'bathroom' });
+    r.clock.advanceTo(instant(t + 60_000));
     await r.send('fall', { type: 'fall', ts: t + 60_000, state: 'cleared' });
+    r.clock.advanceTo(instant(t + 90_000));
     await r.send('m-bathroom', { type: 'motion', ts: t + 90_000, state: 'active', room: 'bathroom' });
     const falls = await r.alerts('FALL');
     expect(falls).toHaveLength(1);
@@ -161,6 +165,61 @@ describe('rules pipeline', () => {
       'fall radar reports the fall cleared (bathroom)',
       'resident moved after the fall (bathroom, 1 min later)',
     ]);
+  });
+
+  it('runs a fast device clock on receive time: the alert is raised now and routed now, not 4 min 50 s ahead', async () => {
+    const r = await rig(local('2026-03-10 19:58'));
+    const now = local('2026-03-10 19:58');
+    await r.send('fall', { type: 'fall', ts: now + 4 * MIN + 50_000, state: 'detected', room: 'bathroom' });
+    const [fall] = await r.alerts('FALL');
+    expect(fall?.raisedAt).toBe(now);
+    expect(fall?.onSiteDueAt).toBe(now + 15 * MIN);
+  });
+
+  it('keeps a slow device clock from making a talking sensor look silent', async () => {
+    const r = await rig(local('2026-03-10 09:00'));
+    const t = local('2026-03-10 09:00');
+    // The motion sensor's clock runs 30 minutes slow; it reports motion every 5 minutes for an hour.
+    for (let i = 0; i <= 12; i++) {
+      r.clock.advanceTo(instant(t + i * 5 * MIN));
+      await r.send('m-living', {
+        type: 'motion',
+        ts: t + i * 5 * MIN - 30 * MIN,
+        state: 'active',
+        room: 'living',
+      });
+    }
+    expect(await r.alerts('DEVICE_OFFLINE')).toEqual([]);
+  });
+
+  it('keeps raising alerts for every home after a device flaps offline, online and offline within one batch', async () => {
+    const r = await rig(local('2026-03-10 09:00'));
+    const t = local('2026-03-10 09:00');
+    await r.send('m-living', { type: 'presence', ts: t, state: 'offline', cause: 'keepalive' });
+    expect((await r.alerts('DEVICE_OFFLINE')).map((a) => a.state)).toEqual(['raised']);
+    // Back online and offline again before the rules run: one batch closes the alert and opens a new one.
+    r.clock.advanceTo(instant(t + 30_000));
+    const record = (state: 'online' | 'offline', cause: 'connect' | 'keepalive') => ({
+      deviceId: 'h1-m-living',
+      homeId: 'h1',
+      receivedAt: t + 30_000,
+      topic: 'g365/v1/homes/h1/devices/h1-m-living/status',
+      status: 'accepted' as const,
+      ts: t + 30_000,
+      type: 'presence',
+      deviceSeq: null,
+      body: JSON.stringify({ type: 'presence', ts: t + 30_000, state, cause }),
+      reason: null,
+      flags: [],
+    });
+    await r.store.appendEvents([record('online', 'connect'), record('offline', 'keepalive')]);
+    r.pipeline.wake();
+    await r.pipeline.idle();
+    expect((await r.alerts('DEVICE_OFFLINE')).map((a) => a.state).sort()).toEqual(['raised', 'resolved']);
+    // And the rules still run for what comes next.
+    await r.send('fall', { type: 'fall', ts: t + 30_000, state: 'detected' });
+    expect(await r.alerts('FALL')).toHaveLength(1);
+    expect(r.pipeline.skipped).toBe(0);
   });
 
   it('clears DEVICE_OFFLINE by itself when the device is back, and never a safety alert', async () => {

@@ -267,3 +267,58 @@ describe('HTTP API edges', () => {
     expect((await apiCall(h.baseUrl, other, 'GET', '/api/households/home-1-01')).status).toBe(404);
   });
 });
+
+describe('routing around people who cannot answer', () => {
+  it('skips a disabled responder: the next on the roster becomes the primary', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const r = await apiCall(h.baseUrl, admin, 'PATCH', '/api/staff/grid-1-worker', { disabled: true });
+    expect(r.status).toBe(200);
+    const leader = await live(h.baseUrl, 'g1-leader');
+    const radar = await fallRadar(h, clock, 'home-1-01');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const note = await eventually(() => leader.notes[0], 5000, 'notification to the next responder');
+    const alert = await h.store.getAlert(note.alertId);
+    expect(alert).toMatchObject({ assigneeId: 'grid-1-leader', state: 'notified' });
+    expect(alert!.responders).not.toContain('grid-1-worker');
+  });
+
+  it('lets cover from another grid open and accept the alert it was notified of', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const cover = await apiCall(h.baseUrl, admin, 'POST', '/api/roster/overrides', {
+      gridId: 'grid-1',
+      date: '2026-03-10',
+      shift: 'day',
+      kind: 'cover',
+      replacementId: 'grid-2-worker',
+    });
+    expect(cover.status).toBe(201);
+    const helper = await live(h.baseUrl, 'g2-worker');
+    const radar = await fallRadar(h, clock, 'home-1-02');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const alert = await eventually(
+      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
+      5000,
+      'alert',
+    );
+    clock.advance(minutes(6));
+    await eventually(
+      () => helper.notes.find((n) => n.alertId === alert.id),
+      5000,
+      'notification to the cover',
+    );
+    expect((await apiCall(h.baseUrl, helper.token, 'GET', `/api/alerts/${alert.id}`)).status).toBe(200);
+    const accepted = await apiCall<{ alert: Alert }>(
+      h.baseUrl,
+      helper.token,
+      'POST',
+      `/api/alerts/${alert.id}/accept`,
+      {},
+    );
+    expect(accepted.status).toBe(200);
+    expect(accepted.body.alert.assigneeId).toBe('grid-2-worker');
+  });
+});

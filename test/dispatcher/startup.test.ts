@@ -135,3 +135,28 @@ describe('npm start', () => {
     dir.remove();
   });
 });
+
+describe('configuration safety', () => {
+  it('refuses shift boundaries where the day would not start before the night', () => {
+    expect(() => loadConfig({ DAY_SHIFT_START: '20:00', NIGHT_SHIFT_START: '08:00' })).toThrow(
+      /DAY_SHIFT_START=20:00, NIGHT_SHIFT_START=08:00: the day shift must start before the night shift/,
+    );
+    expect(() => loadConfig({ DAY_SHIFT_START: '08:00', NIGHT_SHIFT_START: '08:00' })).toThrow(ConfigError);
+  });
+
+  it('never echoes a password or secret in a configuration error', () => {
+    try {
+      loadConfig({
+        ADMIN_PASSWORD: 'short7!',
+        WEBHOOK_URL: 'http://127.0.0.1:9/x',
+        WEBHOOK_SECRET: 'tooShortSecret',
+      });
+      expect.unreachable();
+    } catch (e) {
+      const text = (e as ConfigError).problems.join('\n');
+      expect(text).toMatch(/ADMIN_PASSWORD="\(hidden\)": expected at least 8 characters/);
+      expect(text).not.toContain('short7!');
+      expect(text).not.toContain('tooShortSecret');
+    }
+  });
+});
