@@ -5,6 +5,7 @@
  * generator in this process. The machine is shared and noisy: read the ratios.
  *
  *   BENCH_HOMES=19500 npm run bench:gateway   idle-connection figures at 19,500 homes (default 10,000)
+ *   BENCH_KINDS=gateway npm run bench:gateway  only the listed brokers (while iterating; no ratios then)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -257,9 +258,15 @@ async function measure(kind: Kind): Promise<Result> {
 
 export async function run(): Promise<void> {
   const results: Partial<Record<Kind, Result>> = {};
+  const only = process.env.BENCH_KINDS?.split(',');
   for (const kind of ['aedes-consumer', 'aedes', 'mosquitto', 'gateway'] as const) {
+    if (only && !only.includes(kind)) continue;
     console.log(`measuring ${kind} …`);
     results[kind] = await measure(kind);
+  }
+  if (only) {
+    console.log(JSON.stringify(results, (k, v) => (k === 'slices' ? undefined : v), 1));
+    return;
   }
   const g = results.gateway!;
   const a = results['aedes-consumer']!;

@@ -84,9 +84,18 @@ export class Directory {
   }
 
   invalidateHome(homeId?: string): void {
+    const changed = homeId ? [homeId] : [...this.homes.keys()];
     if (homeId) this.homes.delete(homeId);
     else this.homes.clear();
+    for (const id of changed) for (const fn of this.homeListeners) fn(id);
   }
+
+  /** Called with a household's id after an admin changed it (routine, thresholds, away status, devices). */
+  onHomeChanged(fn: (homeId: string) => void): void {
+    this.homeListeners.push(fn);
+  }
+
+  private homeListeners: ((homeId: string) => void)[] = [];
 
   invalidateRoster(): void {
     this.roster = null;

@@ -8,6 +8,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Gauge } from 'prom-client';
 import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
@@ -181,8 +182,15 @@ export class GuardianService {
         },
         onEvents: (events) => this.bus.emit('deviceEvents', { events }),
       });
+      this.directory.onHomeChanged((homeId) => {
+        void this.pipeline
+          .homeChanged(homeId)
+          .catch((e: unknown) => log.error({ err: e, homeId }, 'rules refresh failed'));
+      });
 
       // → API and live push
+      const pipelinePosition = () => this.pipeline.position;
+      const pipelineTrouble = () => this.pipeline.skipped + this.pipeline.evaluationErrors;
       this.metrics = createMetrics(
         () => this.gateway.metrics,
         async () => {
@@ -194,6 +202,23 @@ export class GuardianService {
       );
       this.bus.on('delivery', (d) => {
         if (!d.ok) this.metrics.notificationFailures.inc({ channel: d.channel });
+      });
+      // The rules must keep up with the log: their position, and anything they had to set aside.
+      new Gauge({
+        name: 'g365_rules_cursor',
+        help: 'event log position the rules have committed',
+        registers: [this.metrics.registry],
+        collect() {
+          this.set(pipelinePosition());
+        },
+      });
+      new Gauge({
+        name: 'g365_rules_set_aside_total',
+        help: 'log items the rules could not commit even alone, plus evaluation errors (should stay 0)',
+        registers: [this.metrics.registry],
+        collect() {
+          this.set(pipelineTrouble());
+        },
       });
       const app = await buildApp({
         store,

@@ -203,6 +203,11 @@ export class Gateway {
       onCommitted: (records, outcomes) => this.committed(records, outcomes),
       onWriteLatency: (ms, n) => deps.onLogWrite?.(ms, n),
       onBatchSettled: () => this.admit(),
+      takePresence: () => this.takePresence(),
+      onPresenceFailed: (updates) => this.writePresence(updates),
+      onIdle: () => {
+        if (this.pendingPresence.size > 0) this.schedulePresence();
+      },
     });
   }
 
@@ -311,7 +316,7 @@ export class Gateway {
     await closing;
     this.admission.open();
     await this.eventLog.drain();
-    this.flushPresence();
+    this.flushPresence(true);
     await this.presenceWrite;
     await this.deps.telemetry?.stop();
     this.sessions.clear();
@@ -696,17 +701,33 @@ export class Gateway {
         prev.rejectedByReason = reasons;
       }
     }
-    if (!this.presenceScheduled) {
-      this.presenceScheduled = true;
-      setImmediate(() => this.flushPresence());
-    }
+    this.schedulePresence();
     this.deps.onPresence?.(u);
   }
 
-  private flushPresence(): void {
-    this.presenceScheduled = false;
+  private schedulePresence(): void {
+    if (this.presenceScheduled) return;
+    this.presenceScheduled = true;
+    setImmediate(() => this.flushPresence());
+  }
+
+  private takePresence(): PresenceUpdate[] {
     const batch = [...this.pendingPresence.values()];
     this.pendingPresence.clear();
+    return batch;
+  }
+
+  /**
+   * Device rows on their own transaction only when no log batch is on its way: otherwise the next batch
+   * carries them (one fsync per batch, not two), and `onIdle` brings back any left when the log goes idle.
+   */
+  private flushPresence(force = false): void {
+    this.presenceScheduled = false;
+    if (!force && this.eventLog.busy) return;
+    this.writePresence(this.takePresence());
+  }
+
+  private writePresence(batch: PresenceUpdate[]): void {
     if (batch.length === 0) return;
     this.presenceWrite = this.presenceWrite
       .then(() => this.deps.store.updatePresence(batch))

@@ -59,7 +59,11 @@ export interface PresenceUpdate {
 
 export interface GatewayStore {
   findDevice(id: string): Promise<DeviceCredentials | null>;
-  /** Appends in one transaction and returns when the records are durable on disk. */
-  appendEvents(records: EventRecord[]): Promise<AppendOutcome[]>;
+  /**
+   * Appends in one transaction and returns when the records are durable on disk. Presence updates passed
+   * along are applied in the same transaction (one fsync for both), so a device row never lags the
+   * presence records the rules have been handed.
+   */
+  appendEvents(records: EventRecord[], presence?: PresenceUpdate[]): Promise<AppendOutcome[]>;
   updatePresence(updates: PresenceUpdate[]): Promise<void>;
 }

@@ -251,6 +251,28 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.findDevice('d1'))?.disabled).toBe(true);
     });
 
+    it('applies presence updates passed with an event batch in the same write', async () => {
+      await store.createDevice({
+        id: 'd3',
+        homeId: 'h1',
+        kind: 'motion',
+        room: 'living',
+        secretHash: 'x',
+        createdAt: T,
+      });
+      const out = await store.appendEvents(
+        [record({ deviceId: 'd3', deviceSeq: 1 })],
+        [{ deviceId: 'd3', online: true, lastSeenAt: T + 9, rssi: -60, rejectedDelta: 1 }],
+      );
+      expect(out[0]?.duplicate).toBe(false);
+      expect(await store.getDeviceState('d3')).toMatchObject({
+        online: true,
+        lastSeenAt: T + 9,
+        rssi: -60,
+        rejectedCount: 1,
+      });
+    });
+
     it('rotates a device secret, counts rejections by reason and gives the grid of a device', async () => {
       await store.createDevice({
         id: 'd2',

@@ -76,6 +76,8 @@ export class RulesPipeline {
   processed = 0;
   /** Items set aside because they could not be committed even alone (should stay 0; watched in metrics). */
   skipped = 0;
+  /** Events whose evaluation threw (a bug): logged with ids and skipped, never stopping other homes. */
+  evaluationErrors = 0;
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -152,6 +154,20 @@ export class RulesPipeline {
       this.contexts.set(info, ctx);
     }
     return ctx;
+  }
+
+  /**
+   * A household changed (away status, routine, thresholds, devices): recompute its next deadline with the new
+   * settings at once, rather than at its next event. A deadline that is now past fires on the next turn.
+   */
+  async homeChanged(homeId: string): Promise<void> {
+    if (this.stopped) return;
+    await this.idle();
+    const state = this.states.get(homeId);
+    const info = await this.deps.directory.home(homeId);
+    if (!state || !info) return;
+    this.noteDeadline(homeId, state, this.context(info));
+    this.arm();
   }
 
   private noteDeadline(homeId: string, state: HomeState, ctx: HomeContext): void {
@@ -280,6 +296,7 @@ export class RulesPipeline {
         result = w.kind === 'event' ? evaluate(state, anchored(w.logged), ctx) : advance(state, w.until, ctx);
       } catch (e) {
         // A bug on one event must not stop every home's rules: log it (ids only) and skip the event.
+        this.evaluationErrors++;
         this.deps.log.error(
           { err: e, homeId, seq: w.kind === 'event' ? w.logged.seq : null },
           'rules evaluation failed; event skipped',

@@ -293,13 +293,15 @@ export class SqliteStore implements Store {
 
   // ---- event log
 
-  async appendEvents(records: EventRecord[]): Promise<AppendOutcome[]> {
+  async appendEvents(records: EventRecord[], presence?: PresenceUpdate[]): Promise<AppendOutcome[]> {
     const insert = this.st(
       `INSERT OR IGNORE INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, body, reason, flags)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    return this.db.transaction(() =>
-      records.map((r): AppendOutcome => {
+    return this.db.transaction(() => {
+      // Presence rows ride in the same transaction: one fsync instead of two per gateway batch.
+      if (presence?.length) this.applyPresence(presence);
+      return records.map((r): AppendOutcome => {
         const info = insert.run(
           r.deviceId,
           r.homeId,
@@ -316,11 +318,15 @@ export class SqliteStore implements Store {
         return info.changes === 1
           ? { seq: Number(info.lastInsertRowid), duplicate: false }
           : { seq: null, duplicate: true };
-      }),
-    )();
+      });
+    })();
   }
 
   async updatePresence(updates: PresenceUpdate[]): Promise<void> {
+    this.applyPresence(updates);
+  }
+
+  private applyPresence(updates: PresenceUpdate[]): void {
     const stmt = this.st(
       `UPDATE devices SET online = COALESCE(?, online), last_seen_at = COALESCE(?, last_seen_at),
          battery = COALESCE(?, battery), rssi = COALESCE(?, rssi), fw = COALESCE(?, fw),

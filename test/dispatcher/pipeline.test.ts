@@ -13,12 +13,13 @@ import type { LogEvent } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { instant } from '../../kernel/time.ts';
-import { tempDir } from '../helpers.ts';
+import { eventually, tempDir } from '../helpers.ts';
 import { DEVICES, HOUR, household, local, MIN, seedHome, ZONE } from './rules-fixtures.ts';
 
 interface Rig {
   store: SqliteStore;
   clock: ManualClock;
+  directory: Directory;
   pipeline: RulesPipeline;
   /** Appends one event from device `h1-<id>` to the log, as the gateway does, and lets the rules run. */
   send: (id: string, event: LogEvent) => Promise<void>;
@@ -47,6 +48,7 @@ async function rig(start: number, file?: string): Promise<Rig> {
   const r: Rig = {
     store,
     clock,
+    directory,
     pipeline: make(),
     send: async (id, event) => {
       const deviceId = `h1-${id}`;
@@ -220,6 +222,25 @@ describe('rules pipeline', () => {
     await r.send('fall', { type: 'fall', ts: t + 30_000, state: 'detected' });
     expect(await r.alerts('FALL')).toHaveLength(1);
     expect(r.pipeline.skipped).toBe(0);
+  });
+
+  it('applies a household change at once: a shortened INACTIVITY threshold fires without waiting for an event', async () => {
+    const r = await rig(local('2026-03-10 06:50'));
+    r.directory.onHomeChanged((id) => void r.pipeline.homeChanged(id));
+    await morning(r);
+    const last = local('2026-03-10 09:12');
+    await r.live(last);
+    await r.send('m-kitchen', { type: 'motion', ts: last, state: 'active', room: 'kitchen' });
+    await r.live(last + 91 * MIN); // devices keep sending heartbeats; nobody moves
+    expect(await r.alerts()).toEqual([]);
+    // The dispatcher shortens this resident's threshold to 90 minutes (already passed).
+    await r.store.upsertHousehold(household({ routine: { thresholds: { INACTIVITY: 90 } } }));
+    r.directory.invalidateHome('h1');
+    await eventually(
+      async () => (await r.alerts('INACTIVITY')).length === 1,
+      5000,
+      'INACTIVITY after the change',
+    );
   });
 
   it('clears DEVICE_OFFLINE by itself when the device is back, and never a safety alert', async () => {

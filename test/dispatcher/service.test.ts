@@ -180,6 +180,9 @@ describe('a fall reaches the responder on duty', () => {
     ]);
     // The rules resumed from their cursor: no second alert for the same event.
     expect(await h.store.listAlerts({})).toHaveLength(1);
+    const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^g365_rules_cursor ${await h.store.getCursor('rules')}$`, 'm'));
+    expect(metrics).toMatch(/^g365_rules_set_aside_total 0$/m);
   });
 });
 
