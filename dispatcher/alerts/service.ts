@@ -55,6 +55,31 @@ export class AlertService {
       (a) => !isSafety(a.severity) && !a.maintenanceDueAt,
     );
     for (const a of unqueued) await this.queue(a);
+    // A step is saved before its notices go out: after a crash in between, send what was not attempted.
+    const open = await this.deps.store.listAlerts({ state: 'open', limit: 100_000 });
+    for (const a of open) await this.resendUnattempted(a);
+  }
+
+  /**
+   * The last notify/escalate step of an alert not yet accepted names who had to be told; anyone without a
+   * delivery attempt since that step is told now (SPEC §9: a restart resumes every escalation step).
+   */
+  private async resendUnattempted(a: Alert): Promise<void> {
+    if (!isSafety(a.severity) || a.acceptedAt !== null) return;
+    const history = await this.deps.store.alertHistory(a.id);
+    const last = [...history].reverse().find((h) => h.action === 'notify' || h.action === 'escalate');
+    const to = Array.isArray(last?.data.to) ? (last.data.to as string[]) : [];
+    if (!last || to.length === 0) return;
+    const attempted = new Set(
+      (await this.deps.store.listDeliveries(a.id)).filter((d) => d.at >= last.at).map((d) => d.staffId),
+    );
+    const missing = to.filter((s) => !attempted.has(s));
+    if (missing.length === 0) return;
+    this.deps.log.warn(
+      { alertId: a.id, count: missing.length },
+      'resending notices interrupted by a restart',
+    );
+    await this.sendNotices(a, missing, String(last.data.step ?? 'notify_primary'));
   }
 
   async stop(): Promise<void> {

@@ -3,6 +3,7 @@
  * publishes over MQTT with its own credentials, responders listen on socket.io and on their MQTT topic,
  * and act through the HTTP API. Time is a manual clock, so SLA steps are checked at their exact minute.
  */
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -323,5 +324,47 @@ describe('routing around people who cannot answer', () => {
     );
     expect(accepted.status).toBe(200);
     expect(accepted.body.alert.assigneeId).toBe('grid-2-worker');
+  });
+});
+
+describe('restart between an escalation step and its notices', () => {
+  it('sends the notices a crash interrupted, once, when the service starts again', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const { raise } = await import('../../dispatcher/alerts/lifecycle.ts');
+    const { runDueSteps } = await import('../../dispatcher/alerts/escalation.ts');
+    await h.restart(async () => {
+      // While the service is down: the alert and its step-0 history are stored, no delivery was attempted
+      // (the process died between the two).
+      const { SqliteStore } = await import('../../dispatcher/store/sqlite.ts');
+      const s = new SqliteStore(join(h!.dir, 'guardian365.sqlite'));
+      const r = raise(
+        {
+          rule: 'FALL',
+          householdId: 'home-1-01',
+          deviceId: 'home-1-01-fall',
+          at: DAY,
+          evidence: { seq: null, deviceId: 'home-1-01-fall', type: 'fall', at: DAY, summary: 'fall' },
+          explanation: { zh: '跌倒', en: 'fall' },
+        },
+        {
+          id: 'al_crash',
+          gridId: 'grid-1',
+          community: '阳光社区',
+          responders: ['grid-1-worker', 'grid-1-leader'],
+        },
+      );
+      await s.saveAlert(r.alert, r.history);
+      const step = runDueSteps(r.alert, DAY, 0)!;
+      await s.saveAlert(step.alert, step.history);
+      await s.close();
+    });
+    await eventually(
+      async () => (await h!.store.listDeliveries('al_crash')).some((d) => d.staffId === 'grid-1-worker'),
+      5000,
+      'the interrupted notice',
+    );
+    const sent = (await h.store.listDeliveries('al_crash')).filter((d) => d.channel === 'mqtt');
+    expect(sent.map((d) => d.staffId)).toEqual(['grid-1-worker']);
   });
 });
