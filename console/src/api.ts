@@ -19,6 +19,7 @@ import type {
   MaintenanceQueue,
   RosterEntry,
   RosterOverride,
+  RoutineBaseline,
   ServerToClientEvents,
   SessionInfo,
   SlaReport,
@@ -38,6 +39,7 @@ export type {
   HouseholdFile,
   RosterEntry,
   RosterOverride,
+  RoutineBaseline,
   SessionInfo,
   SlaReport,
   Timeline,
@@ -124,6 +126,8 @@ export const api = {
       `/api/households/${encodeURIComponent(id)}${withAccessNotes ? '?include=accessNotes' : ''}`,
     ),
   saveHousehold: (h: unknown) => call<{ household: HouseholdFile }>('POST', '/api/households', h),
+  baseline: (id: string) =>
+    call<{ baseline: RoutineBaseline | null }>('GET', `/api/households/${encodeURIComponent(id)}/baseline`),
   timeline: (id: string, from?: number, to?: number) =>
     call<Timeline>('GET', `/api/households/${encodeURIComponent(id)}/timeline${q({ from, to })}`),
   staff: () => call<{ staff: Staff[] }>('GET', '/api/staff'),

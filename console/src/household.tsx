@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Alert, DeviceState } from '../../dispatcher/api/types.ts';
-import { api, type HouseholdFile, type SessionInfo, type Timeline } from './api.ts';
+import { api, type HouseholdFile, type RoutineBaseline, type SessionInfo, type Timeline } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { addressText, formatDateTime } from './format.ts';
 import { KIND_NAMES, type Lang, OUTCOME_NAMES, RULE_NAMES, room, STATE_NAMES, t } from './i18n.ts';
@@ -25,6 +25,7 @@ export function HouseholdDrawer(p: {
     alerts: Alert[];
   } | null>(null);
   const [timeline, setTimeline] = useState<Timeline | null>(null);
+  const [baseline, setBaseline] = useState<RoutineBaseline | null | undefined>(undefined);
   const [notes, setNotes] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -32,6 +33,10 @@ export function HouseholdDrawer(p: {
     setNotes(null);
     api.household(p.householdId).then(setFile, (e: Error) => setError(e.message));
     api.timeline(p.householdId).then(setTimeline, () => {});
+    api.baseline(p.householdId).then(
+      (r) => setBaseline(r.baseline),
+      () => setBaseline(null),
+    );
   }, [p.householdId]);
   const h = file?.household;
   const mayShow = p.session.permissions.includes('households.sensitive');
@@ -131,6 +136,21 @@ export function HouseholdDrawer(p: {
           ) : (
             <div class="timeline-placeholder" />
           )}
+          <h3>{t(lang, 'baseline')}</h3>
+          <div data-testid="baseline">
+            {baseline === undefined ? null : baseline === null ? (
+              <p class="muted">{t(lang, 'baselineLearning')}</p>
+            ) : (
+              <p>
+                {t(lang, 'usualUpBy')} <b>{baseline.usualUpBy ?? '—'}</b> · {t(lang, 'morningCheck')}{' '}
+                <b>{baseline.applied ? baseline.learned.morningBy : baseline.configured.morningBy}</b> ·{' '}
+                {t(lang, 'learnedDays')} {baseline.days} ·{' '}
+                <span class="muted">
+                  {t(lang, baseline.applied ? 'baselineApplied' : 'baselineNotApplied')}
+                </span>
+              </p>
+            )}
+          </div>
           <h3>{t(lang, 'pastAlerts')}</h3>
           <ul class="plain past" data-testid="past-alerts">
             {file.alerts.length === 0 && <li class="muted">{t(lang, 'none')}</li>}

@@ -243,3 +243,15 @@ export interface ClientToServerEvents {
   /** Ask for every change after `changeSeq` (after a reconnect); answered through `alert` events then the ack. */
   catchup: (changeSeq: number, ack: (r: { changeSeq: number; count: number }) => void) => void;
 }
+
+/** GET /api/households/{id}/baseline: the learned routine (issue 3 item 10); null until 14 days are learned. */
+export interface RoutineBaseline {
+  /** Whether the household opted in: the learned thresholds apply only then. */
+  applied: boolean;
+  days: number;
+  /** Usual first motion of the day, local HH:MM. */
+  usualUpBy: string | null;
+  longestQuietMinutesByHour: number[];
+  configured: { morningBy: string; inactivityMinutes: number };
+  learned: { morningBy: string; inactivityMinutesByHour: number[] };
+}

@@ -206,6 +206,8 @@ describe('the console in Chromium, on the system clock', () => {
     expect(auditAfter.length).toBe(auditBefore + 1);
     await drawer.locator('[data-testid=timeline-chart] circle[data-rule=FALL]').first().waitFor();
     await drawer.locator('[data-testid=past-alerts]', { hasText: '无外伤' }).waitFor();
+    // The learned routine: this home has less than 14 days of data, and the file says so.
+    await drawer.locator('[data-testid=baseline]', { hasText: '学习中' }).waitFor();
     expect(await drawer.locator('[data-testid=devices] tr').count()).toBe(
       h.devices.filter((d) => d.homeId === 'home-1-01').length,
     );
