@@ -63,6 +63,11 @@ export interface LoadOptions {
   /** How often `onProgress` is called (default 1 s). */
   progressEveryMs?: number;
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * Called once, when every connection has settled and sending starts: a benchmark measuring something else
+   * under this load starts then, and ends the load with `signal` (with a long `durationS`).
+   */
+  onSending?: () => void;
   /** Source of the events' `ts` (the service's clock, when it runs on a scaled clock). Default Date.now. */
   now?: () => number;
   seed?: number;
@@ -385,6 +390,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     const limit = o.total ?? Number.POSITIVE_INFINITY;
     const start = performance.now();
     let offered = 0;
+    o.onSending?.();
     if (open.length > 0 && kinds.length > 0) {
       for (;;) {
         if (o.signal?.aborted) break;
