@@ -232,6 +232,7 @@ export class GuardianService {
         notifier,
         dutyWatch: this.dutyWatch,
         revokeDevice: (id) => this.gateway.revokeDevice(id),
+        endStaffSessions: (id) => this.live?.disconnectStaff(id),
         ready: () => this.started,
         rules: config.RULES,
       });

@@ -71,6 +71,8 @@ export interface ApiDeps {
   dutyWatch?: DutyWatch;
   /** Ends a device's live MQTT session and forgets its cached login (after disable or secret rotation). */
   revokeDevice?: (deviceId: string) => void;
+  /** Ends a staff member's live connections, so they re-authenticate (after disable, grid change, logout). */
+  endStaffSessions?: (staffId: string) => void;
   ready: () => boolean;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;

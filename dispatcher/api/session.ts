@@ -66,6 +66,8 @@ export const sessionRoutes =
     });
     app.post('/api/auth/logout', async (req, reply) => {
       if (req.token) await deps.auth.logout(req.token);
+      // The logged-out page's live connection must not keep receiving alerts.
+      if (req.staff) deps.endStaffSessions?.(req.staff.id);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return { ok: true };
     });

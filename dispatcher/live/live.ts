@@ -134,6 +134,11 @@ export class LiveServer {
   }
 
   /** The socket.io notification channel: reaches every open page of the staff member. */
+  /** Disconnects every live connection of one staff member; their pages reconnect and authenticate again. */
+  disconnectStaff(staffId: string): void {
+    this.io?.in(staffRoom(staffId)).disconnectSockets(true);
+  }
+
   channel(): Channel {
     return {
       name: 'socket',

@@ -368,3 +368,20 @@ describe('restart between an escalation step and its notices', () => {
     expect(sent.map((d) => d.staffId)).toEqual(['grid-1-worker']);
   });
 });
+
+describe('live sessions follow account changes', () => {
+  it('drops a responder page at once when the account is disabled, and it cannot come back', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const worker = await live(h.baseUrl, 'g1-worker');
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const dropped = new Promise<string>((r) => worker.socket.once('disconnect', (reason) => r(reason)));
+    expect(
+      (await apiCall(h.baseUrl, admin, 'PATCH', '/api/staff/grid-1-worker', { disabled: true })).status,
+    ).toBe(200);
+    expect(await dropped).toBe('io server disconnect');
+    const again = new Promise<string>((r) => worker.socket.once('connect_error', (e) => r(e.message)));
+    worker.socket.connect();
+    expect(await again).toBe('unauthenticated');
+  });
+});
