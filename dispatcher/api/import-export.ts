@@ -105,7 +105,18 @@ async function validate(
         field: 'username',
         message: `username ${s.username} is taken`,
       });
+    // Within the file too: two rows may not claim one username (the write would fail half-way).
+    byUsername.set(s.username, s.id);
   });
+  for (const kind of KINDS) {
+    if (kind === 'roster') continue;
+    const seen = new Set<string>();
+    (out[kind] as { id: string }[]).forEach((item, i) => {
+      if (seen.has(item.id))
+        problems.push({ row: row(kind, i), field: 'id', message: `${item.id} appears twice in this file` });
+      seen.add(item.id);
+    });
+  }
   out.roster.forEach((r, i) => {
     if (!gridIds.has(r.gridId))
       problems.push({ row: row('roster', i), field: 'gridId', message: `no grid ${r.gridId}` });

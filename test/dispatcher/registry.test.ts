@@ -177,6 +177,27 @@ describe('import and export', () => {
     const responder = await login(h!.baseUrl, 'g1-worker');
     expect((await apiCall(h!.baseUrl, responder, 'GET', '/api/registry/export')).status).toBe(403);
   });
+
+  it('refuses a file in which two new staff claim one username, before writing anything', async () => {
+    const t = await admin();
+    const person = (id: string) => ({
+      id,
+      name: 'Li',
+      roles: ['volunteer'],
+      gridIds: ['grid-1'],
+      username: 'same-name',
+      password: 'long-enough-password',
+    });
+    const r = await apiCall<{ errors: ImportProblem[] }>(h!.baseUrl, t, 'POST', '/api/registry/import', {
+      grids: [{ id: 'grid-new', name: 'New', community: 'c' }],
+      staff: [person('vol-a'), person('vol-b')],
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toEqual([
+      { row: 'staff[1]', field: 'username', message: 'username same-name is taken' },
+    ]);
+    expect(await h!.store.getGrid('grid-new')).toBeNull();
+  });
 });
 
 describe('the roster through the API', () => {
