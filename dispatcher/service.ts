@@ -232,7 +232,10 @@ export class GuardianService {
         notifier,
         dutyWatch: this.dutyWatch,
         revokeDevice: (id) => this.gateway.revokeDevice(id),
-        endStaffSessions: (id) => this.live?.disconnectStaff(id),
+        endStaffSessions: (id) => {
+          this.live?.disconnectStaff(id);
+          this.gateway.revokeStaff(id);
+        },
         ready: () => this.started,
         rules: config.RULES,
       });

@@ -347,6 +347,20 @@ export class Gateway {
     return true;
   }
 
+  /**
+   * Ends a staff member's MQTT session (account disabled, logged out): the app reconnects and must log in
+   * again with a valid token. aedes keeps its clients by client id (`staff:{id}`); the map is not in its types.
+   */
+  revokeStaff(staffId: string): boolean {
+    const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
+      ?.clients;
+    const client = clients?.[`staff:${staffId}`];
+    if (!client) return false;
+    this.deps.log.info({ staffId }, 'staff MQTT session ended after an account change');
+    client.close();
+    return true;
+  }
+
   /** The gateway's counters, with the live figures read now (for /metrics). */
   get metrics(): GatewayMetrics {
     const m = this.m;

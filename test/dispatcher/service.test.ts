@@ -374,6 +374,17 @@ describe('live sessions follow account changes', () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
     const worker = await live(h.baseUrl, 'g1-worker');
+    // The same person's native app on the staff MQTT topic.
+    const app = await mqtt.connectAsync({
+      host: '127.0.0.1',
+      port: h.service.mqttPort,
+      clientId: 'staff:grid-1-worker',
+      username: 'staff:grid-1-worker',
+      password: worker.token,
+      reconnectPeriod: 0,
+    });
+    open.push({ close: () => app.end(true) });
+    const appClosed = new Promise<void>((r) => app.once('close', () => r()));
     const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
     const dropped = new Promise<string>((r) => worker.socket.once('disconnect', (reason) => r(reason)));
     expect(
@@ -383,5 +394,17 @@ describe('live sessions follow account changes', () => {
     const again = new Promise<string>((r) => worker.socket.once('connect_error', (e) => r(e.message)));
     worker.socket.connect();
     expect(await again).toBe('unauthenticated');
+    await appClosed;
+    // Logging in again over MQTT with the old token is refused (CONNACK 4).
+    await expect(
+      mqtt.connectAsync({
+        host: '127.0.0.1',
+        port: h.service.mqttPort,
+        clientId: 'staff:grid-1-worker',
+        username: 'staff:grid-1-worker',
+        password: worker.token,
+        reconnectPeriod: 0,
+      }),
+    ).rejects.toMatchObject({ code: 4 });
   });
 });
