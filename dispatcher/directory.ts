@@ -70,8 +70,9 @@ export class Directory {
     this.roster ??= await this.deps.store.listRoster();
     this.overrides ??= await this.deps.store.listOverrides();
     // A disabled account is never on duty, whatever the roster says: notifying it reaches nobody.
-    // Read fresh each time (a small table) so disabling someone takes effect at once.
-    const disabled = new Set((await this.deps.store.listStaff()).filter((p) => p.disabled).map((p) => p.id));
+    // Cached with the roster; a staff change invalidates both (invalidateRoster).
+    this.disabled ??= new Set((await this.deps.store.listStaff()).filter((p) => p.disabled).map((p) => p.id));
+    const disabled = this.disabled;
     if (disabled.size === 0) return { roster: this.roster, overrides: this.overrides };
     return {
       roster: this.roster.map((e) => ({ ...e, staffIds: e.staffIds.filter((id) => !disabled.has(id)) })),
@@ -96,8 +97,10 @@ export class Directory {
   }
 
   private homeListeners: ((homeId: string) => void)[] = [];
+  private disabled: Set<string> | null = null;
 
   invalidateRoster(): void {
+    this.disabled = null;
     this.roster = null;
     this.overrides = null;
   }

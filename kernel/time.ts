@@ -21,13 +21,28 @@ export const between = (from: Instant, to: Instant): Duration => (to - from) as 
 
 export const toIso = (at: Instant): string => new Date(at).toISOString();
 
+/** Units for `formatDuration`: seconds, minutes, hours and the "h + min" join. */
+export interface DurationWords {
+  s: (n: number) => string;
+  min: (n: number) => string;
+  h: (n: number) => string;
+  hMin: (h: number, mm: string) => string;
+}
+
+const EN_WORDS: DurationWords = {
+  s: (n) => `${n} s`,
+  min: (n) => `${n} min`,
+  h: (n) => `${n} h`,
+  hMin: (h, mm) => `${h} h ${mm} min`,
+};
+
 /** "4 h 05 min", "12 min", "40 s": the way explanations and the console state a duration. */
-export function formatDuration(d: Duration): string {
+export function formatDuration(d: number, words: DurationWords = EN_WORDS): string {
   const totalSeconds = Math.max(0, Math.floor(d / 1000));
-  if (totalSeconds < 60) return `${totalSeconds} s`;
+  if (totalSeconds < 60) return words.s(totalSeconds);
   const totalMinutes = Math.floor(totalSeconds / 60);
   const h = Math.floor(totalMinutes / 60);
   const m = totalMinutes % 60;
-  if (h === 0) return `${m} min`;
-  return m === 0 ? `${h} h` : `${h} h ${String(m).padStart(2, '0')} min`;
+  if (h === 0) return words.min(m);
+  return m === 0 ? words.h(h) : words.hMin(h, String(m).padStart(2, '0'));
 }

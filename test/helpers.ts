@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, loadConfig } from '../dispatcher/config.ts';
+import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import type { Clock } from '../kernel/clock.ts';
@@ -151,4 +152,9 @@ export async function eventually<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A household with the registry's defaults (no residents, default routine), as the API would store it. */
+export function bareHousehold(id: string, gridId: string, over: Record<string, unknown> = {}): Household {
+  return householdInput.parse({ id, gridId, address: { building: '1', unit: '1', room: '101' }, ...over });
 }

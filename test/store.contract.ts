@@ -7,6 +7,7 @@ import { raise } from '../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../dispatcher/alerts/model.ts';
 import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
 import type { EventRecord } from '../gateway/ports.ts';
+import { bareHousehold } from './helpers.ts';
 
 export interface StoreFactory {
   open(): Promise<Store>;
@@ -53,17 +54,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
       store = await factory.open();
       await store.migrate();
       await store.upsertGrid({ id: 'g1', name: 'Grid 1', community: 'c', leaderId: null });
-      await store.upsertHousehold({
-        id: 'h1',
-        gridId: 'g1',
-        address: { building: '1', unit: '1', room: '101' },
-        residents: [{ name: 'Wang', age: 80 }],
-        contacts: [],
-        accessNotes: 'key with neighbour',
-        routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
-        awayUntil: null,
-        awayReason: null,
-      });
+      await store.upsertHousehold(
+        bareHousehold('h1', 'g1', {
+          residents: [{ name: 'Wang', age: 80 }],
+          accessNotes: 'key with neighbour',
+        }),
+      );
     });
     afterEach(async () => {
       await factory.destroy(store);

@@ -51,13 +51,11 @@ export class AlertService {
     // The stored deadline is the truth: re-arm every pending step; overdue ones fire at once.
     for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
     // A technical alert raised just before a crash may not have been queued yet.
-    const unqueued = (await this.deps.store.listAlerts({ state: 'open', limit: 100_000 })).filter(
-      (a) => !isSafety(a.severity) && !a.maintenanceDueAt,
-    );
-    for (const a of unqueued) await this.queue(a);
     // A step is saved before its notices go out: after a crash in between, send what was not attempted.
-    const open = await this.deps.store.listAlerts({ state: 'open', limit: 100_000 });
-    for (const a of open) await this.resendUnattempted(a);
+    for (const a of await this.deps.store.listAlerts({ state: 'open', limit: 100_000 })) {
+      if (!isSafety(a.severity) && !a.maintenanceDueAt) await this.queue(a);
+      else await this.resendUnattempted(a);
+    }
   }
 
   /**

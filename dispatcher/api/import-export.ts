@@ -5,6 +5,7 @@
  */
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
@@ -376,9 +377,14 @@ export const importExportRoutes =
       },
     );
 
-    app.post('/api/registry/import', { schema: { body: registryFile } }, async (req, reply) => {
-      const actor = requireStaff(req, 'registry.write');
-      const v = await validate(store, req.body, (kind, i) => `${kind}[${i}]`);
+    /** Writes a validated file (or answers 400 with every problem and writes nothing), then audits it. */
+    const importValidated = async (
+      reply: FastifyReply,
+      v: Awaited<ReturnType<typeof validate>>,
+      actor: string,
+      target: string,
+      format: 'json' | 'csv',
+    ) => {
       if (!v.ok)
         return reply.code(400).send({
           error: 'bad_request',
@@ -388,12 +394,18 @@ export const importExportRoutes =
       const result = await apply(deps, v.value);
       await store.audit({
         at: deps.clock.now(),
-        actor: actor.id,
+        actor,
         action: 'registry.import',
-        target: 'registry',
-        detail: { format: 'json', ...result.imported },
+        target,
+        detail: { format, ...result.imported },
       });
       return result;
+    };
+
+    app.post('/api/registry/import', { schema: { body: registryFile } }, async (req, reply) => {
+      const actor = requireStaff(req, 'registry.write');
+      const v = await validate(store, req.body, (kind, i) => `${kind}[${i}]`);
+      return importValidated(reply, v, actor.id, 'registry', 'json');
     });
 
     app.post(
@@ -426,21 +438,7 @@ export const importExportRoutes =
         raw[kind] = records.map((r) => fromCsv(kind, r));
         // Row numbers as a spreadsheet shows them: the header is row 1.
         const v = await validate(store, raw, (_k, i) => String(i + 2));
-        if (!v.ok)
-          return reply.code(400).send({
-            error: 'bad_request',
-            message: `${v.problems.length} problem(s); nothing was imported`,
-            errors: v.problems,
-          });
-        const result = await apply(deps, v.value);
-        await store.audit({
-          at: deps.clock.now(),
-          actor: actor.id,
-          action: 'registry.import',
-          target: kind,
-          detail: { format: 'csv', ...result.imported },
-        });
-        return result;
+        return importValidated(reply, v, actor.id, kind, 'csv');
       },
     );
   };

@@ -260,6 +260,8 @@ export const registryRoutes =
       if (!(await store.updateStaff(req.params.id, { ...patch, passwordHash })))
         throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
       await audit(actor.id, 'staff.update', req.params.id, { fields: Object.keys(req.body) });
+      // Who may be on duty changed (disabled, roles): routing reads the roster afresh.
+      deps.directory.invalidateRoster();
       // Open pages keep the rooms and rights they joined with: make them reconnect under the new ones.
       deps.endStaffSessions?.(req.params.id);
       const { passwordHash: _omit, ...staff } = (await store.getStaff(req.params.id))!;

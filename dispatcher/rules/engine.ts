@@ -14,7 +14,7 @@
  */
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { DeviceKind, PresenceEvent } from '../../gateway/protocol.ts';
-import { formatDuration, ms } from '../../kernel/time.ts';
+import { type DurationWords, formatDuration, ms } from '../../kernel/time.ts';
 import type { Evidence, Explanation, RuleId } from '../alerts/model.ts';
 import {
   type Baseline,
@@ -606,16 +606,15 @@ const RULE_ZH: Record<RuleId, string> = {
 };
 const ruleZh = (r: RuleId) => RULE_ZH[r];
 
+const ZH_WORDS: DurationWords = {
+  s: (n) => `${n}秒`,
+  min: (n) => `${n}分钟`,
+  h: (n) => `${n}小时`,
+  hMin: (h, mm) => `${h}小时${mm}分`,
+};
+
 /** "4小时05分", "40分钟", "30秒": durations in zh-CN explanations. */
-export function durZh(d: number): string {
-  const totalSeconds = Math.max(0, Math.floor(d / 1000));
-  if (totalSeconds < 60) return `${totalSeconds}秒`;
-  const totalMinutes = Math.floor(totalSeconds / 60);
-  const h = Math.floor(totalMinutes / 60);
-  const m = totalMinutes % 60;
-  if (h === 0) return `${m}分钟`;
-  return m === 0 ? `${h}小时` : `${h}小时${String(m).padStart(2, '0')}分`;
-}
+export const durZh = (d: number): string => formatDuration(d, ZH_WORDS);
 
 /** The earliest instant at which a silence rule of this home is due, or null (for the live timer). */
 export function nextDeadline(state: HomeState, ctx: HomeContext): number | null {

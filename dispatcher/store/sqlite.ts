@@ -386,15 +386,7 @@ export class SqliteStore implements Store {
       `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
        WHERE seq > ? AND status = 'accepted' ORDER BY seq LIMIT ?`,
     ).all(afterSeq, limit) as Row[];
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      deviceId: String(r.device_id),
-      homeId: String(r.home_id),
-      receivedAt: Number(r.received_at),
-      ts: Number(r.ts),
-      flags: JSON.parse(String(r.flags)),
-      event: JSON.parse(String(r.body)),
-    }));
+    return rows.map(loggedEventFrom);
   }
 
   async countEvents(status?: 'accepted' | 'rejected'): Promise<number> {
@@ -420,15 +412,7 @@ export class SqliteStore implements Store {
          WHERE home_id = ? AND ts >= ? AND ts < ? AND status = 'accepted' ${typeClause} ORDER BY ts, seq LIMIT ?`,
       )
       .all(homeId, range.from, range.to, ...types, limit) as Row[];
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      deviceId: String(r.device_id),
-      homeId: String(r.home_id),
-      receivedAt: Number(r.received_at),
-      ts: Number(r.ts),
-      flags: JSON.parse(String(r.flags)),
-      event: JSON.parse(String(r.body)),
-    }));
+    return rows.map(loggedEventFrom);
   }
 
   async getCursor(name: string): Promise<number> {
@@ -750,6 +734,18 @@ export class SqliteStore implements Store {
 
 export function isOpenState(s: string): boolean {
   return OPEN.includes(`'${s}'`);
+}
+
+export function loggedEventFrom(r: Row): LoggedEvent {
+  return {
+    seq: Number(r.seq),
+    deviceId: String(r.device_id),
+    homeId: String(r.home_id),
+    receivedAt: Number(r.received_at),
+    ts: Number(r.ts),
+    flags: JSON.parse(String(r.flags)),
+    event: JSON.parse(String(r.body)),
+  };
 }
 
 export function gridFrom(r: Row): Grid {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { hashSecret } from '../../gateway/secrets.ts';
-import { tempDir } from '../helpers.ts';
+import { bareHousehold, tempDir } from '../helpers.ts';
 
 const DEVICES = 10;
 const WINDOW = 20;
@@ -31,17 +31,7 @@ async function seed(file: string): Promise<void> {
   await store.upsertGrid({ id: 'g', name: 'g', community: 'c', leaderId: null });
   const hash = await hashSecret(SECRET);
   for (let i = 0; i < DEVICES; i++) {
-    await store.upsertHousehold({
-      id: `h${i}`,
-      gridId: 'g',
-      address: { building: '1', unit: '1', room: '1' },
-      residents: [],
-      contacts: [],
-      accessNotes: '',
-      routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
-      awayUntil: null,
-      awayReason: null,
-    });
+    await store.upsertHousehold(bareHousehold(`h${i}`, 'g'));
     await store.createDevice({
       id: `d${i}`,
       homeId: `h${i}`,

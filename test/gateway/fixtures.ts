@@ -11,7 +11,7 @@ import { Gateway, type GatewayDeps } from '../../gateway/gateway.ts';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { SystemClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
-import { eventually, tempDir } from '../helpers.ts';
+import { bareHousehold, eventually, tempDir } from '../helpers.ts';
 
 export const SECRET = 'fall-secret-1';
 export const clock = new SystemClock();
@@ -31,17 +31,7 @@ export async function gatewayWorld(): Promise<GatewayWorld> {
   await store.migrate();
   await store.upsertGrid({ id: 'g1', name: 'G1', community: 'c', leaderId: null });
   for (const h of ['h1', 'h2']) {
-    await store.upsertHousehold({
-      id: h,
-      gridId: 'g1',
-      address: { building: '1', unit: '1', room: '101' },
-      residents: [],
-      contacts: [],
-      accessNotes: '',
-      routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
-      awayUntil: null,
-      awayReason: null,
-    });
+    await store.upsertHousehold(bareHousehold(h, 'g1'));
   }
   const hash = await hashSecret(SECRET);
   const devices = [

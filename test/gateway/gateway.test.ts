@@ -3,108 +3,33 @@
  * mosquitto clients).
  */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import mqtt, { type MqttClient } from 'mqtt';
+import type mqtt from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
-import { Gateway } from '../../gateway/gateway.ts';
+import type { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import type { Gateway } from '../../gateway/gateway.ts';
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import { topics } from '../../gateway/protocol.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
-import { SystemClock } from '../../kernel/clock.ts';
-import { silentLogger } from '../../kernel/log.ts';
-import { eventually, tempDir } from '../helpers.ts';
+import { eventually } from '../helpers.ts';
+import { clock, connectDevice, type GatewayWorld, gatewayWorld, SECRET } from './fixtures.ts';
 
 const run = promisify(execFile);
-const SECRET = 'fall-secret-1';
-const clock = new SystemClock();
-
+let world: GatewayWorld;
 let store: SqliteStore;
 let gateway: Gateway;
-let dir: ReturnType<typeof tempDir>;
 const handed: LoggedEvent[] = [];
 
 beforeAll(async () => {
-  dir = tempDir();
-  store = new SqliteStore(join(dir.path, 'g.sqlite'));
-  await store.migrate();
-  await store.upsertGrid({ id: 'g1', name: 'G1', community: 'c', leaderId: null });
-  for (const h of ['h1', 'h2']) {
-    await store.upsertHousehold({
-      id: h,
-      gridId: 'g1',
-      address: { building: '1', unit: '1', room: '101' },
-      residents: [],
-      contacts: [],
-      accessNotes: '',
-      routine: { nightStart: '22:00', nightEnd: '06:00', wakeTime: '07:30', thresholds: {} },
-      awayUntil: null,
-      awayReason: null,
-    });
-  }
-  const hash = await hashSecret(SECRET);
-  await store.createDevice({
-    id: 'h1-fall',
-    homeId: 'h1',
-    kind: 'fall',
-    room: 'bathroom',
-    secretHash: hash,
-    createdAt: 0,
-  });
-  await store.createDevice({
-    id: 'h1-door',
-    homeId: 'h1',
-    kind: 'door',
-    room: 'entrance',
-    secretHash: hash,
-    createdAt: 0,
-  });
-  await store.createDevice({
-    id: 'h1-off',
-    homeId: 'h1',
-    kind: 'motion',
-    room: 'living',
-    secretHash: hash,
-    createdAt: 0,
-  });
-  await store.setDeviceDisabled('h1-off', true);
-  gateway = new Gateway({
-    store,
-    clock,
-    log: silentLogger(),
-    port: 0,
-    host: '127.0.0.1',
-    onEvents: (e) => handed.push(...e),
-  });
-  await gateway.start();
+  world = await gatewayWorld();
+  store = world.store;
+  gateway = await world.start({ onEvents: (e) => handed.push(...e) });
 });
 
-afterAll(async () => {
-  await gateway.stop();
-  await store.close();
-  dir.remove();
-});
+afterAll(() => world.close());
 
-function connect(id: string, password: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect({
-      host: '127.0.0.1',
-      port: gateway.port,
-      clientId: id,
-      username: id,
-      password,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-      ...extra,
-    });
-    c.once('connect', () => resolve(c));
-    c.once('error', (e) => {
-      c.end(true);
-      reject(e);
-    });
-  });
-}
+const connect = (id: string, password: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> =>
+  connectDevice(gateway.port, id, password, extra);
 
 const fallTopic = topics.events('h1', 'h1-fall');
 
