@@ -6,6 +6,8 @@
  *
  *   BENCH_HOMES=19500 npm run bench:gateway   idle-connection figures at 19,500 homes (default 10,000)
  *   BENCH_KINDS=gateway npm run bench:gateway  only the listed brokers (while iterating; no ratios then)
+ *   BENCH_WINDOW=64 npm run bench:gateway      QoS 1 messages in flight per connection in the closed loop (16)
+ *   BENCH_CPU_PROF=/tmp/prof …                   a CPU profile of each node broker (all its threads)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,7 +92,12 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     };
   }
   const proc = fork(join(here, 'gateway-broker.ts'), [kind, dir, String(HOMES + LOAD_CONNS)], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_CPU_PROF=<dir>: a CPU profile of each node broker, written when it is stopped.
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<{ port: number; startMs: number; seedMs?: number }>((resolve, reject) => {
@@ -122,7 +129,7 @@ function stopProc(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (proc.exitCode !== null) return resolve();
     proc.once('exit', () => resolve());
-    proc.kill('SIGKILL');
+    proc.kill(process.env.BENCH_CPU_PROF ? 'SIGTERM' : 'SIGKILL');
   });
 }
 
@@ -166,7 +173,7 @@ async function measure(kind: Kind): Promise<Result> {
     const conns = await openMany(broker.port, 0, LOAD_CONNS, BENCH_SECRET, () => {});
     phase('connected, sustained');
     await closedLoop(conns, 4, 1); // warm-up
-    const sustained = await closedLoop(conns, 16, 5);
+    const sustained = await closedLoop(conns, Number(process.env.BENCH_WINDOW ?? 16), 5);
     totalAcked += Math.round(sustained.rate * 5);
     await broker.stats();
 

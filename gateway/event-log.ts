@@ -13,8 +13,12 @@ interface Pending {
 
 export interface GroupCommitOptions {
   store: GatewayStore;
-  /** Largest batch written in one transaction. */
+  /** Largest batch handed to the store at once. */
   maxBatch?: number;
+  /** Batches handed to the store before the first is answered (default 16). */
+  maxInFlight?: number;
+  /** Records queued that are sent at once instead of at the end of the turn (default 256). */
+  eagerBatch?: number;
   /** Called after each committed batch with the records and their outcomes, in log order. */
   onCommitted?: (records: EventRecord[], outcomes: AppendOutcome[]) => void;
   onWriteLatency?: (ms: number, batchSize: number) => void;
@@ -32,74 +36,99 @@ export interface GroupCommitOptions {
 
 export class GroupCommitLog {
   private queue: Pending[] = [];
-  private flushing = false;
   private scheduled = false;
+  /** Batches handed to the store and not yet answered, and the records they carry. */
+  private inFlight = 0;
+  private inFlightRecords = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private readonly eagerBatch: number;
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxBatch = opts.maxBatch ?? 1000;
+    this.maxInFlight = opts.maxInFlight ?? 16;
+    this.eagerBatch = opts.eagerBatch ?? 256;
   }
 
   append(record: EventRecord): Promise<AppendOutcome> {
     return new Promise((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
-      this.schedule();
+      // A full batch goes at once, so the writer starts on it while this turn parses the next packets.
+      if (this.queue.length >= this.eagerBatch && this.inFlight < this.maxInFlight) this.flush();
+      else this.schedule();
     });
   }
 
+  /** Records not yet durable: waiting for a batch or in one being written. */
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.inFlightRecords;
   }
 
   /** A batch is queued or being written (it will carry any pending presence updates). */
   get busy(): boolean {
-    return this.flushing || this.scheduled || this.queue.length > 0;
+    return this.inFlight > 0 || this.scheduled || this.queue.length > 0;
   }
 
   /** Resolves when everything appended so far is written (graceful shutdown). */
   drain(): Promise<void> {
-    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    if (!this.busy) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.flush();
+      this.flush();
     });
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        const records = batch.map((p) => p.record);
-        const presence = this.opts.takePresence?.() ?? [];
-        const started = performance.now();
-        let outcomes: AppendOutcome[];
+  /**
+   * Hands what arrived since the last turn to the store as one batch, without waiting for the batches
+   * before it (the store answers them in order; its writer takes batches that queue up together).
+   */
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      this.send(this.queue.splice(0, this.maxBatch));
+    }
+  }
+
+  private send(batch: Pending[]): void {
+    const records = batch.map((p) => p.record);
+    const presence = this.opts.takePresence?.() ?? [];
+    const started = performance.now();
+    this.inFlight++;
+    this.inFlightRecords += batch.length;
+    const settled = () => {
+      this.inFlight--;
+      this.inFlightRecords -= batch.length;
+      this.opts.onBatchSettled?.();
+      if (this.queue.length > 0) this.schedule();
+      else if (this.inFlight === 0 && !this.scheduled) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        this.opts.onIdle?.();
+      }
+    };
+    this.opts.store.appendEvents(records, presence).then(
+      (outcomes) => {
         try {
-          outcomes = await this.opts.store.appendEvents(records, presence);
-        } catch (e) {
+          this.opts.onWriteLatency?.(performance.now() - started, batch.length);
+          for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
+          this.opts.onCommitted?.(records, outcomes);
+        } finally {
+          settled();
+        }
+      },
+      (e: unknown) => {
+        try {
           if (presence.length) this.opts.onPresenceFailed?.(presence);
           for (const p of batch) p.reject(e);
-          this.opts.onBatchSettled?.();
-          continue;
+        } finally {
+          settled();
         }
-        this.opts.onWriteLatency?.(performance.now() - started, batch.length);
-        for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
-        this.opts.onCommitted?.(records, outcomes);
-        this.opts.onBatchSettled?.();
-      }
-    } finally {
-      this.flushing = false;
-      const waiters = this.idleWaiters.splice(0);
-      for (const w of waiters) w();
-      if (this.queue.length === 0) this.opts.onIdle?.();
-    }
+      },
+    );
   }
 }

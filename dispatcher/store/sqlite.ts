@@ -1,8 +1,9 @@
 /**
  * The embedded default store: one SQLite file in WAL mode (SPEC §9), through better-sqlite3.
- * synchronous=FULL: a commit is on disk before the call returns, which is what lets the gateway
- * acknowledge an event only after it is durable. The gateway groups appends so this costs one fsync per batch;
- * appendEvents runs that fsync on the thread pool instead of the event loop (see its comment).
+ * synchronous=FULL: a commit is on disk before the call returns. The event log's appends (the gateway's
+ * batches and device presence) are written by a second connection on their own thread (log-writer.ts),
+ * which also runs the checkpoints; every write transaction here is BEGIN IMMEDIATE, so a write that meets
+ * the writer thread's transaction waits for it (busy timeout) instead of failing on a stale snapshot.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -18,6 +19,8 @@ import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import { type BatchStatements, batchStatements, eventRows, outcomes, writeBatch } from './event-batch.ts';
+import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
   type AlertFilter,
@@ -32,7 +35,6 @@ import {
   StaleWriteError,
   type Store,
 } from './store.ts';
-import { WalSync } from './wal-sync.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -71,20 +73,22 @@ export class SqliteStore implements Store {
     let count = 0;
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
-      this.db.transaction(() => {
-        for (const sql of migrationSql(m, 'sqlite')) this.db.exec(sql);
-        this.db
-          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.name, Date.now());
-      })();
+      this.db
+        .transaction(() => {
+          for (const sql of migrationSql(m, 'sqlite')) this.db.exec(sql);
+          this.db
+            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, Date.now());
+        })
+        .immediate();
       count++;
     }
     return count;
   }
 
   async close(): Promise<void> {
+    await this.logWriter?.close();
     if (this.db.open) this.db.close();
-    this.walSync?.close();
   }
 
   async getSetting(key: string): Promise<string | null> {
@@ -234,17 +238,19 @@ export class SqliteStore implements Store {
   // ---- roster
 
   async setRoster(gridId: string, entries: RosterEntry[]): Promise<void> {
-    this.db.transaction(() => {
-      this.st('DELETE FROM roster WHERE grid_id = ?').run(gridId);
-      for (const e of entries) {
-        this.st('INSERT INTO roster (grid_id, shift, weekdays, staff_ids) VALUES (?, ?, ?, ?)').run(
-          gridId,
-          e.shift,
-          JSON.stringify(e.weekdays),
-          JSON.stringify(e.staffIds),
-        );
-      }
-    })();
+    this.db
+      .transaction(() => {
+        this.st('DELETE FROM roster WHERE grid_id = ?').run(gridId);
+        for (const e of entries) {
+          this.st('INSERT INTO roster (grid_id, shift, weekdays, staff_ids) VALUES (?, ?, ?, ?)').run(
+            gridId,
+            e.shift,
+            JSON.stringify(e.weekdays),
+            JSON.stringify(e.staffIds),
+          );
+        }
+      })
+      .immediate();
   }
 
   async listRoster(gridId?: string): Promise<RosterEntry[]> {
@@ -296,89 +302,31 @@ export class SqliteStore implements Store {
 
   // ---- event log
 
-  /** fsync of the WAL off the event loop for appendEvents (none for an in-memory database). */
-  private walSync: WalSync | null | undefined;
+  /** The event log's writer thread (none for an in-memory database, which only this connection sees). */
+  private logWriter: LogWriter | null | undefined;
+  private batchSt: BatchStatements | undefined;
 
   /**
-   * Durable before it resolves, like every other write here, but the fsync runs on the thread pool: the
-   * batch commits with synchronous=NORMAL (WAL frames written, readers see them at once) and then waits for
-   * an fsync of the WAL, so the gateway parses the next packets meanwhile and concurrent batches share one
-   * fsync. Any later FULL commit on this connection also syncs these frames, so nothing written after an
-   * event (an alert raised from it) can be on disk without the event.
+   * Durable before it resolves, like every other write here; written by the log writer thread, so the
+   * gateway's event loop parses the next packets meanwhile and concurrent batches share one fsync.
    */
-  async appendEvents(records: EventRecord[], presence?: PresenceUpdate[]): Promise<AppendOutcome[]> {
-    if (this.walSync === undefined)
-      this.walSync = this.file === ':memory:' || this.file === '' ? null : new WalSync(`${this.db.name}-wal`);
-    if (!this.walSync) return this.appendBatch(records, presence);
-    this.st('PRAGMA synchronous = NORMAL').run();
-    let out: AppendOutcome[];
-    try {
-      out = this.appendBatch(records, presence);
-    } finally {
-      this.st('PRAGMA synchronous = FULL').run();
+  async appendEvents(records: EventRecord[], presence: PresenceUpdate[] = []): Promise<AppendOutcome[]> {
+    if (this.logWriter === undefined) {
+      const inMemory = this.file === ':memory:' || this.file === '';
+      this.logWriter = inMemory ? null : new LogWriter(this.db.name);
+      // Checkpoints are the writer thread's from now on: never on this event loop.
+      if (this.logWriter) this.db.pragma('wal_autocheckpoint = 0');
     }
-    await this.walSync.sync();
-    return out;
+    const rows = eventRows(records);
+    if (this.logWriter) return outcomes(await this.logWriter.write(rows, presence));
+    this.batchSt ??= batchStatements(this.db);
+    const st = this.batchSt;
+    return outcomes(this.db.transaction(() => writeBatch(st, rows, presence)).immediate());
   }
 
-  private appendBatch(records: EventRecord[], presence?: PresenceUpdate[]): AppendOutcome[] {
-    const insert = this.st(
-      `INSERT OR IGNORE INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, body, reason, flags)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    return this.db.transaction(() => {
-      // Presence rows ride in the same transaction: one fsync instead of two per gateway batch.
-      if (presence?.length) this.applyPresence(presence);
-      return records.map((r): AppendOutcome => {
-        const info = insert.run(
-          r.deviceId,
-          r.homeId,
-          r.receivedAt,
-          r.topic,
-          r.status,
-          r.ts,
-          r.type,
-          r.deviceSeq,
-          r.body,
-          r.reason,
-          JSON.stringify(r.flags),
-        );
-        return info.changes === 1
-          ? { seq: Number(info.lastInsertRowid), duplicate: false }
-          : { seq: null, duplicate: true };
-      });
-    })();
-  }
-
+  /** Device rows only, through the same writer (and in order with the event batches). */
   async updatePresence(updates: PresenceUpdate[]): Promise<void> {
-    this.applyPresence(updates);
-  }
-
-  private applyPresence(updates: PresenceUpdate[]): void {
-    const stmt = this.st(
-      `UPDATE devices SET online = COALESCE(?, online), last_seen_at = COALESCE(?, last_seen_at),
-         battery = COALESCE(?, battery), rssi = COALESCE(?, rssi), fw = COALESCE(?, fw),
-         rejected_count = rejected_count + ? WHERE id = ?`,
-    );
-    this.db.transaction(() => {
-      for (const u of updates) {
-        stmt.run(
-          u.online === undefined ? null : u.online ? 1 : 0,
-          u.lastSeenAt ?? null,
-          u.battery ?? null,
-          u.rssi ?? null,
-          u.fw ?? null,
-          u.rejectedDelta ?? 0,
-          u.deviceId,
-        );
-        for (const [reason, n] of Object.entries(u.rejectedByReason ?? {})) {
-          this.st(
-            `INSERT INTO device_rejections (device_id, reason, count) VALUES (?, ?, ?)
-             ON CONFLICT (device_id, reason) DO UPDATE SET count = count + excluded.count`,
-          ).run(u.deviceId, reason, n);
-        }
-      }
-    })();
+    if (updates.length > 0) await this.appendEvents([], updates);
   }
 
   async readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]> {
@@ -492,28 +440,32 @@ export class SqliteStore implements Store {
   }
 
   async commitRules(c: RuleCommit): Promise<void> {
-    this.db.transaction(() => {
-      // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
-      // household (a device flapping offline/online/offline); inserting first would break "one open alert".
-      for (const a of c.updated) this.updateAlert(a);
-      for (const a of c.raised) this.insertAlert(a);
-      this.insertHistory(c.history);
-      const hs = this.st(
-        'INSERT INTO home_states (home_id, state) VALUES (?, ?) ON CONFLICT (home_id) DO UPDATE SET state = excluded.state',
-      );
-      for (const h of c.homeStates) hs.run(h.homeId, JSON.stringify(h.state));
-      this.st(
-        'INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
-      ).run(c.cursor.name, c.cursor.seq);
-    })();
+    this.db
+      .transaction(() => {
+        // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
+        // household (a device flapping offline/online/offline); inserting first would break "one open alert".
+        for (const a of c.updated) this.updateAlert(a);
+        for (const a of c.raised) this.insertAlert(a);
+        this.insertHistory(c.history);
+        const hs = this.st(
+          'INSERT INTO home_states (home_id, state) VALUES (?, ?) ON CONFLICT (home_id) DO UPDATE SET state = excluded.state',
+        );
+        for (const h of c.homeStates) hs.run(h.homeId, JSON.stringify(h.state));
+        this.st(
+          'INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
+        ).run(c.cursor.name, c.cursor.seq);
+      })
+      .immediate();
   }
 
   async saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void> {
-    this.db.transaction(() => {
-      if (alert.version === 1) this.insertAlert(alert);
-      else this.updateAlert(alert);
-      this.insertHistory(history);
-    })();
+    this.db
+      .transaction(() => {
+        if (alert.version === 1) this.insertAlert(alert);
+        else this.updateAlert(alert);
+        this.insertHistory(history);
+      })
+      .immediate();
   }
 
   async getAlert(id: string): Promise<Alert | null> {
