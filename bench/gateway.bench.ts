@@ -176,6 +176,7 @@ async function measure(kind: Kind): Promise<Result> {
     const sustained = await closedLoop(conns, Number(process.env.BENCH_WINDOW ?? 16), 5);
     totalAcked += Math.round(sustained.rate * 5);
     await broker.stats();
+    process.stderr.write(`    sustained ${f0(sustained.rate)}/s\n`);
 
     phase('latency');
     const at: Result['at'] = {};
@@ -184,6 +185,9 @@ async function measure(kind: Kind): Promise<Result> {
       count(r);
       const s = await broker.stats();
       at[rate] = { ackRate: r.ackRate, p50: r.p50, p99: r.p99, rulesP50: s.rules.p50, rulesP99: s.rules.p99 };
+      process.stderr.write(
+        `    ${rate}/s: PUBACK p50 ${f1(r.p50)} p99 ${f1(r.p99)} ms, device-to-rules p99 ${f0(s.rules.p99)} ms\n`,
+      );
     }
 
     phase('highest healthy rate');

@@ -97,6 +97,52 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.countEvents('accepted')).toBe(2);
     });
 
+    it('still knows a device seq after a reopen, and takes late seqs out of order once each', async () => {
+      await store.createDevice({
+        id: 'h1-fall',
+        homeId: 'h1',
+        kind: 'fall',
+        room: 'bedroom',
+        secretHash: 'x',
+        createdAt: T,
+      });
+      await store.appendEvents([record({ deviceSeq: 10 }), record({ deviceSeq: 12 })]);
+      store = await factory.reopen(store);
+      // 12 resent after a restart is a duplicate; 11 arrives late and is new; 11 again is a duplicate.
+      const out = await store.appendEvents([
+        record({ deviceSeq: 12 }),
+        record({ deviceSeq: 11 }),
+        record({ deviceSeq: 11 }),
+        record({ deviceSeq: 10 }),
+        record({ deviceSeq: 13 }),
+      ]);
+      expect(out.map((o) => o.duplicate)).toEqual([true, false, true, true, false]);
+      expect(await store.countEvents('accepted')).toBe(4);
+    });
+
+    it('accepts a device that restarted its seq count far below its highest (never drops a fall)', async () => {
+      await store.appendEvents([record({ deviceSeq: 50_000 })]);
+      const out = await store.appendEvents([
+        record({ deviceSeq: 1 }),
+        record({ deviceSeq: 1 }),
+        record({ deviceSeq: 2 }),
+      ]);
+      expect(out.map((o) => o.duplicate)).toEqual([false, true, false]);
+    });
+
+    it('forgets the seqs of a batch that failed: the same events written again are new', async () => {
+      const bad = record({ deviceSeq: 21, body: null as unknown as string });
+      // Sent together, so a writer that groups concurrent batches takes them into one transaction.
+      const [good, failed] = await Promise.allSettled([
+        store.appendEvents([record({ deviceSeq: 20 })]),
+        store.appendEvents([bad]),
+      ]);
+      expect(good.status === 'fulfilled' && good.value[0]?.duplicate).toBe(false);
+      expect(failed.status).toBe('rejected');
+      const again = await store.appendEvents([record({ deviceSeq: 21 }), record({ deviceSeq: 20 })]);
+      expect(again.map((o) => o.duplicate)).toEqual([false, true]);
+    });
+
     it("reads one home's accepted events in a device-time range, oldest first, narrowed by type", async () => {
       await store.appendEvents([
         record({ deviceSeq: 1, ts: T + 2000 }),

@@ -11,7 +11,7 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { batchStatements, writeBatch } from './event-batch.ts';
+import { batchWriter } from './event-batch.ts';
 import type { WriterReply, WriterRequest } from './log-writer.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -50,22 +50,19 @@ function closeWhenAsked(request: WriterRequest, before: () => Promise<void>): vo
 }
 
 if (role === 'writer') {
-  const statements = batchStatements(db);
-  const group = db.transaction((writes: Write[]) =>
-    writes.map((w) => writeBatch(statements, w.rows, w.presence)),
-  );
+  const writer = batchWriter(db);
   const wal = new WalSync(`${file}-wal`);
   let syncing: Promise<unknown> = Promise.resolve();
 
   const commit = (writes: Write[]): WriterReply[] => {
     try {
-      const seqs = group.immediate(writes);
+      const seqs = writer.write(writes);
       return writes.map((w, i) => ({ id: w.id, seqs: seqs[i]! }));
     } catch {
       // One bad request must not fail the others taken with it: each alone, in order.
       return writes.map((w) => {
         try {
-          return { id: w.id, seqs: group.immediate([w])[0]! };
+          return { id: w.id, seqs: writer.write([w])[0]! };
         } catch (e) {
           return failure(w.id, e);
         }

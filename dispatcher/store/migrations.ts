@@ -7,11 +7,12 @@ export type Dialect = 'sqlite' | 'postgres';
 interface Words {
   serial: string;
   bigint: string;
+  blob: string;
 }
 
 const WORDS: Record<Dialect, Words> = {
-  sqlite: { serial: 'INTEGER PRIMARY KEY AUTOINCREMENT', bigint: 'INTEGER' },
-  postgres: { serial: 'BIGSERIAL PRIMARY KEY', bigint: 'BIGINT' },
+  sqlite: { serial: 'INTEGER PRIMARY KEY AUTOINCREMENT', bigint: 'INTEGER', blob: 'BLOB' },
+  postgres: { serial: 'BIGSERIAL PRIMARY KEY', bigint: 'BIGINT', blob: 'BYTEA' },
 };
 
 export interface Migration {
@@ -101,6 +102,19 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX audit_log_target ON audit_log (target, at)`,
       `CREATE INDEX audit_log_at ON audit_log (at)`,
       `CREATE INDEX deliveries_at ON deliveries (at)`,
+    ],
+  },
+  {
+    version: 5,
+    name: 'gateway: duplicate seqs found by a window per device instead of a unique index',
+    sql: (w) => [
+      // SPEC §3 duplicates: the log writer keeps the last seqs of each device on its row (event-batch.ts),
+      // written in the same transaction as the events; the index cost a random page write per event.
+      `ALTER TABLE devices ADD COLUMN seq_high ${w.bigint}`,
+      `ALTER TABLE devices ADD COLUMN seq_window ${w.blob}`,
+      `UPDATE devices SET seq_high = (SELECT MAX(device_seq) FROM events
+         WHERE events.device_id = devices.id AND events.status = 'accepted')`,
+      `DROP INDEX events_device_seq`,
     ],
   },
 ];

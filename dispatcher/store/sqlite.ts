@@ -19,7 +19,7 @@ import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
-import { type BatchStatements, batchStatements, eventRows, outcomes, writeBatch } from './event-batch.ts';
+import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
@@ -304,7 +304,7 @@ export class SqliteStore implements Store {
 
   /** The event log's writer thread (none for an in-memory database, which only this connection sees). */
   private logWriter: LogWriter | null | undefined;
-  private batchSt: BatchStatements | undefined;
+  private batchWriter: BatchWriter | undefined;
 
   /**
    * Durable before it resolves, like every other write here; written by the log writer thread, so the
@@ -319,9 +319,8 @@ export class SqliteStore implements Store {
     }
     const rows = eventRows(records);
     if (this.logWriter) return outcomes(await this.logWriter.write(rows, presence));
-    this.batchSt ??= batchStatements(this.db);
-    const st = this.batchSt;
-    return outcomes(this.db.transaction(() => writeBatch(st, rows, presence)).immediate());
+    this.batchWriter ??= batchWriter(this.db);
+    return outcomes(this.batchWriter.write([{ rows, presence }])[0]!);
   }
 
   /** Device rows only, through the same writer (and in order with the event batches). */
