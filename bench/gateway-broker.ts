@@ -23,6 +23,14 @@ const [kind, dir, devicesArg] = process.argv.slice(2);
 const send = (m: unknown) => process.send?.(m);
 // A clean exit on SIGTERM lets `--cpu-prof` write its profile.
 process.on('SIGTERM', () => process.exit(0));
+// Memory figures are of what is held: a full collection first (the broker runs with --expose-gc).
+process.on('message', (m: { cmd: string }) => {
+  if (m.cmd !== 'gc') return;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  send({ cmd: 'gc', memory: process.memoryUsage() });
+});
 
 /** Devices `d0…dN` in homes `h0…hN` with one cheap hash: login cost is not what this benchmark measures. */
 async function seed(file: string, n: number): Promise<void> {

@@ -36,6 +36,8 @@ interface Broker {
   /** Inside the process: open the store, migrate, listen (node brokers only). */
   startMs: number | null;
   stats(): Promise<Stats>;
+  /** A full garbage collection in the broker (node brokers), before a memory figure. */
+  gc(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,12 +90,14 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
       spawnToAcceptingMs,
       startMs: null,
       stats: async () => ({ rules: { n: 0, p50: null, p99: null }, handed: 0, logged: 0 }),
+      gc: async () => {},
       stop: () => stopProc(proc),
     };
   }
   const proc = fork(join(here, 'gateway-broker.ts'), [kind, dir, String(HOMES + LOAD_CONNS)], {
     // BENCH_CPU_PROF=<dir>: a CPU profile of each node broker, written when it is stopped.
     execArgv: [
+      '--expose-gc',
       '--import',
       'tsx',
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
@@ -120,6 +124,16 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
         };
         proc.on('message', on);
         proc.send({ cmd: 'stats' });
+      }),
+    gc: () =>
+      new Promise((resolve) => {
+        const on = (m: unknown) => {
+          if ((m as { cmd?: string }).cmd !== 'gc') return;
+          proc.off('message', on);
+          resolve();
+        };
+        proc.on('message', on);
+        proc.send({ cmd: 'gc' });
       }),
     stop: () => stopProc(proc),
   };
@@ -153,9 +167,21 @@ interface Result {
     recoveryP99: number;
     recoveredWithinMs: number | null;
   };
-  idle: { homes: number; rssMb: number; perConnKb: number; reconnectMs: number; connectMs: number };
+  idle: {
+    homes: number;
+    rssMb: number;
+    perConnKb: number;
+    reconnectMs: number;
+    connectMs: number;
+    /** The same homes sending 5,000 events/s between them. */
+    busyRssMb: number;
+    busyAckRate: number;
+    busyP99: number;
+  };
   spawnToAcceptingMs: number;
   startMs: number | null;
+  /** The same, restarted on its own data after a kill -9. */
+  restartToAcceptingMs: number;
   lostAcked: number | null;
 }
 
@@ -164,7 +190,8 @@ async function measure(kind: Kind): Promise<Result> {
   const phase = (name: string) =>
     process.stderr.write(`  ${kind}: ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   const dir = mkdtempSync(join(tmpdir(), `g365-bench-${kind}-`));
-  const broker = await startBroker(kind, dir);
+  let broker = await startBroker(kind, dir);
+  const first = broker;
   try {
     let totalAcked = 0;
     const count = (r: { acked?: number }) => {
@@ -223,20 +250,44 @@ async function measure(kind: Kind): Promise<Result> {
     for (const c of conns) c.close();
 
     phase('idle homes');
-    // Idle homes: memory per connection, connect and reconnect time.
+    // Idle homes in a broker started afresh on the same data (the heap grown by the bursts above is not
+    // what 10,000 homes cost): memory per connection, connect and reconnect time. The gateway is stopped
+    // with SIGKILL, so the count of logged events below also checks that no acknowledged one was lost.
+    await broker.stop();
+    broker = await startBroker(kind, dir);
     await sleep(500);
-    const before = rssMb(broker.pid);
+    // Per connection: the growth from half the homes to all of them, after a full collection each time
+    // (what a connection holds, without the fixed cost of the first connections: caches, threads, arenas).
+    const half = Math.floor(HOMES / 2);
     let t = performance.now();
-    let idle: LoadConn[] = await openMany(broker.port, LOAD_CONNS, HOMES, BENCH_SECRET, () => {});
-    const connectMs = performance.now() - t;
+    let idle: LoadConn[] = await openMany(broker.port, LOAD_CONNS, half, BENCH_SECRET, () => {});
+    let connectMs = performance.now() - t;
     await sleep(1000);
+    await broker.gc();
+    const halfRss = rssMb(broker.pid);
+    t = performance.now();
+    idle.push(...(await openMany(broker.port, LOAD_CONNS + half, HOMES - half, BENCH_SECRET, () => {})));
+    connectMs += performance.now() - t;
+    await sleep(1000);
+    await broker.gc();
     const idleRss = rssMb(broker.pid);
     for (const c of idle) c.close();
     await sleep(1500);
     t = performance.now();
     idle = await openMany(broker.port, LOAD_CONNS, HOMES, BENCH_SECRET, () => {});
     const reconnectMs = performance.now() - t;
+    // The same homes, each now talking: 5,000 events/s spread over all of them, peak RSS.
+    let busyRss = rssMb(broker.pid);
+    const busySampler = setInterval(() => {
+      busyRss = Math.max(busyRss, rssMb(broker.pid));
+    }, 100);
+    const busy = await openLoop(idle, 5_000, 4);
+    count(busy);
+    clearInterval(busySampler);
     for (const c of idle) c.close();
+    process.stderr.write(
+      `    ${HOMES} homes at 5,000/s: peak RSS ${f0(busyRss)} MB, PUBACK p99 ${f1(busy.p99)} ms\n`,
+    );
 
     const final = await broker.stats();
     return {
@@ -253,12 +304,16 @@ async function measure(kind: Kind): Promise<Result> {
       idle: {
         homes: HOMES,
         rssMb: idleRss,
-        perConnKb: ((idleRss - before) * 1024) / HOMES,
+        perConnKb: ((idleRss - halfRss) * 1024) / (HOMES - half),
         reconnectMs,
         connectMs,
+        busyRssMb: busyRss,
+        busyAckRate: busy.ackRate,
+        busyP99: busy.p99,
       },
-      spawnToAcceptingMs: broker.spawnToAcceptingMs,
-      startMs: broker.startMs,
+      spawnToAcceptingMs: first.spawnToAcceptingMs,
+      startMs: first.startMs,
+      restartToAcceptingMs: broker.spawnToAcceptingMs,
       lostAcked: kind === 'gateway' ? Math.max(0, totalAcked - final.logged) : null,
     };
   } finally {
@@ -309,11 +364,19 @@ export async function run(): Promise<void> {
   console.log(cols('40k/s offered: peak RSS (MB)', (r) => f0(r.overload.peakRss)));
   console.log(cols('after the burst, 2k/s for 5 s: PUBACK p99 (ms)', (r) => f1(r.overload.recoveryP99)));
   console.log(cols(`RSS with ${HOMES} idle homes (MB)`, (r) => f0(r.idle.rssMb)));
-  console.log(cols('RSS per idle connection (KB)', (r) => f1(r.idle.perConnKb)));
+  console.log(cols('RSS per idle connection (KB; half→all homes, after GC)', (r) => f1(r.idle.perConnKb)));
+  console.log(cols(`${HOMES} homes sending 5,000/s: peak RSS (MB)`, (r) => f0(r.idle.busyRssMb)));
+  console.log(
+    cols(
+      `${HOMES} homes sending 5,000/s: acked/s, p99 (ms)`,
+      (r) => `${f0(r.idle.busyAckRate)}, ${f1(r.idle.busyP99)}`,
+    ),
+  );
   console.log(cols(`connect ${HOMES} homes (ms)`, (r) => f0(r.idle.connectMs)));
   console.log(cols(`reconnect ${HOMES} homes (ms)`, (r) => f0(r.idle.reconnectMs)));
   console.log(cols('spawn to accepting (ms, includes tsx boot)', (r) => f0(r.spawnToAcceptingMs)));
   console.log(cols('start inside the process (ms)', (r) => f1(r.startMs)));
+  console.log(cols('restart after kill -9 to accepting (ms, incl. tsx)', (r) => f0(r.restartToAcceptingMs)));
   console.log(
     `\nratio gateway / bare aedes with consumer, sustained: ${(g.sustained.rate / a.sustained.rate).toFixed(2)}` +
       `   gateway / aedes ack-only: ${(g.sustained.rate / b.sustained.rate).toFixed(2)}` +

@@ -1,7 +1,7 @@
 /**
- * The durable event log's writer, on its own threads (log-writer.thread.ts): the inserts, the WAL fsync and
+ * The durable event log's writer, on its own thread (log-writer.thread.ts): the inserts, the WAL fsync and
  * the checkpoints that used to take a third of the gateway's event loop at saturation (issue 7 items 4,
- * 10, 11) now run beside it, and checkpoints on a thread of their own so no write waits for one. A write resolves with the log position of each record only after the
+ * 10, 11) now run beside it. A write resolves with the log position of each record only after the
  * records are on disk, so the gateway's PUBACK still follows durability. Rows go as one flat array (cheap
  * to copy between threads). The thread is started on the first write and ended by `close()`.
  */
@@ -24,14 +24,14 @@ interface Waiting {
 
 export class LogWriter {
   private worker: Worker | null = null;
-  private checkpointer: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
   private closing: Promise<void> | null = null;
 
   constructor(
     private readonly file: string,
-    private readonly checkpointMs = 1000,
+    /** PASSIVE checkpoints for the main connection's writes while no device writes. */
+    private readonly checkpointMs = 10_000,
   ) {}
 
   /** Writes the rows (and device presence) in one transaction; resolves once they are on disk. */
@@ -47,39 +47,27 @@ export class LogWriter {
     });
   }
 
-  /** After the writes already sent: a last checkpoint, then the threads' connections close and they end. */
+  /** After the writes already sent: a last checkpoint, then the thread's connection closes and it ends. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    const end = async (worker: Worker | null) => {
-      if (!worker) return;
-      worker.ref();
-      const exited = once(worker, 'exit');
-      worker.postMessage({ id: this.nextId++, close: true } satisfies WriterRequest);
-      await exited;
-    };
-    this.closing = end(this.worker).then(() => end(this.checkpointer));
+    const worker = this.worker;
+    if (!worker) {
+      this.closing = Promise.resolve();
+      return this.closing;
+    }
+    worker.ref();
+    const exited = once(worker, 'exit');
+    worker.postMessage({ id: this.nextId++, close: true } satisfies WriterRequest);
+    this.closing = exited.then(() => undefined);
     return this.closing;
-  }
-
-  private spawn(role: 'writer' | 'checkpointer'): Worker {
-    const worker = new Worker(new URL('./log-writer.worker.mjs', import.meta.url), {
-      workerData: { file: this.file, role, checkpointMs: this.checkpointMs },
-    });
-    worker.unref();
-    return worker;
   }
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    if (!this.checkpointer) {
-      const checkpointer = this.spawn('checkpointer');
-      checkpointer.on('error', () => {});
-      checkpointer.on('exit', () => {
-        if (this.checkpointer === checkpointer) this.checkpointer = null;
-      });
-      this.checkpointer = checkpointer;
-    }
-    const worker = this.spawn('writer');
+    const worker = new Worker(new URL('./log-writer.worker.mjs', import.meta.url), {
+      workerData: { file: this.file, checkpointMs: this.checkpointMs },
+    });
+    worker.unref();
     worker.on('message', (m: WriterReply) => {
       if ('closed' in m) return;
       const w = this.waiting.get(m.id);
