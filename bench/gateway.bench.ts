@@ -104,6 +104,17 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  /** One request to the broker process over IPC, answered by a message with the same `cmd`. */
+  const ask = <T>(cmd: string) =>
+    new Promise<T>((resolve) => {
+      const on = (m: unknown) => {
+        if ((m as { cmd?: string }).cmd !== cmd) return;
+        proc.off('message', on);
+        resolve(m as T);
+      };
+      proc.on('message', on);
+      proc.send({ cmd });
+    });
   const ready = await new Promise<{ port: number; startMs: number; seedMs?: number }>((resolve, reject) => {
     proc.once('message', (m) => resolve(m as { port: number; startMs: number; seedMs?: number }));
     proc.once('exit', (c) => reject(new Error(`${kind} broker exited (${c})`)));
@@ -115,26 +126,10 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     // Seeding the bench's devices is not part of a start: it is taken out.
     spawnToAcceptingMs: performance.now() - t0 - (ready.seedMs ?? 0),
     startMs: ready.startMs,
-    stats: () =>
-      new Promise((resolve) => {
-        const on = (m: unknown) => {
-          if ((m as { cmd?: string }).cmd !== 'stats') return;
-          proc.off('message', on);
-          resolve(m as Stats);
-        };
-        proc.on('message', on);
-        proc.send({ cmd: 'stats' });
-      }),
-    gc: () =>
-      new Promise((resolve) => {
-        const on = (m: unknown) => {
-          if ((m as { cmd?: string }).cmd !== 'gc') return;
-          proc.off('message', on);
-          resolve();
-        };
-        proc.on('message', on);
-        proc.send({ cmd: 'gc' });
-      }),
+    stats: () => ask<Stats>('stats'),
+    gc: async () => {
+      await ask('gc');
+    },
     stop: () => stopProc(proc),
   };
 }

@@ -161,7 +161,6 @@ export function batchWriter(db: Database.Database): BatchWriter {
 
   return {
     write(requests) {
-      before = new Map();
       try {
         return transaction.immediate(requests);
       } catch (e) {

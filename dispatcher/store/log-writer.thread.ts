@@ -86,7 +86,6 @@ port.on('message', (first: WriterRequest) => {
       wal.close();
       db.pragma('wal_checkpoint(PASSIVE)');
       db.close();
-      port.postMessage({ id: close.id, closed: true } satisfies WriterReply);
       port.close();
     });
 });

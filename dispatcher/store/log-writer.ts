@@ -12,10 +12,7 @@ import type { PresenceUpdate } from '../../gateway/ports.ts';
 export type WriterRequest =
   | { id: number; rows: unknown[]; presence: PresenceUpdate[] }
   | { id: number; close: true };
-export type WriterReply =
-  | { id: number; seqs: number[] }
-  | { id: number; error: string; code: string | null }
-  | { id: number; closed: true };
+export type WriterReply = { id: number; seqs: number[] } | { id: number; error: string; code: string | null };
 
 interface Waiting {
   resolve: (seqs: number[]) => void;
@@ -69,7 +66,6 @@ export class LogWriter {
     });
     worker.unref();
     worker.on('message', (m: WriterReply) => {
-      if ('closed' in m) return;
       const w = this.waiting.get(m.id);
       if (!w) return;
       this.waiting.delete(m.id);
