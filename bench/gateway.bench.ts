@@ -98,6 +98,7 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     // BENCH_CPU_PROF=<dir>: a CPU profile of each node broker, written when it is stopped.
     execArgv: [
       '--expose-gc',
+      ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),

@@ -134,12 +134,15 @@ export type Validated = { ok: true; event: DeviceEvent };
  * Validates one event payload for a device of `kind`. Returns the reason for a rejection as a short,
  * stable, human-readable string (it goes to the device's `errors` topic and to device health).
  */
+/** Refuses invalid UTF-8 instead of replacing it (one decoder: it keeps no state between calls). */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function validateEvent(payload: Buffer, kind: DeviceKind): Validated | Rejection {
   if (payload.length > MAX_EVENT_BYTES)
     return { ok: false, reason: `payload too large: ${payload.length} bytes > ${MAX_EVENT_BYTES}` };
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+    text = utf8.decode(payload);
   } catch {
     return { ok: false, reason: 'payload is not valid UTF-8' };
   }

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { raise } from '../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../dispatcher/alerts/model.ts';
+import { DERIVED_CHUNK } from '../dispatcher/store/event-batch.ts';
 import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
 import type { EventRecord } from '../gateway/ports.ts';
 import { bareHousehold } from './helpers.ts';
@@ -13,6 +14,8 @@ export interface StoreFactory {
   open(): Promise<Store>;
   /** Closes and reopens the same database (durability across restarts). */
   reopen(s: Store): Promise<Store>;
+  /** A store on the database as a `kill -9` would leave it: what was written, with no clean close. */
+  crashed(s: Store): Promise<Store>;
   destroy(s: Store): Promise<void>;
 }
 
@@ -171,6 +174,58 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const falls = await store.listHomeEvents('h1', { from: T, to: T + 10_000, types: ['fall'] }, 100);
       expect(falls.map((e) => e.ts)).toEqual([T + 2000, T + 9000]);
       expect(await store.listHomeEvents('h1', { from: T, to: T + 10_000 }, 1)).toHaveLength(1);
+    });
+
+    it("reads one home's timeline whole across the household index's chunks, also after a crash", async () => {
+      // More events than one chunk of the household index, from three homes, in batches like the
+      // gateway's: part of each home's timeline is in the index, the rest only in the log's tail.
+      const n = DERIVED_CHUNK + 904;
+      for (let from = 0; from < n; from += 500) {
+        await store.appendEvents(
+          Array.from({ length: Math.min(500, n - from) }, (_, k) => {
+            const i = from + k;
+            const home = `h${1 + (i % 3)}`;
+            return record({
+              deviceId: `${home}-motion`,
+              homeId: home,
+              ts: T + (n - i) * 1000,
+              type: 'motion',
+              deviceSeq: i + 1,
+              body: JSON.stringify({ type: 'motion', ts: T + (n - i) * 1000, seq: i + 1 }),
+            });
+          }),
+        );
+      }
+      const expected = Array.from({ length: n }, (_, i) => i)
+        .filter((i) => i % 3 === 1)
+        .map((i) => T + (n - i) * 1000)
+        .sort((a, b) => a - b);
+      const timeline = async () =>
+        (await store.listHomeEvents('h2', { from: T, to: T + (n + 1) * 1000 }, n)).map((e) => e.ts);
+      expect(await timeline()).toEqual(expected);
+      store = await factory.crashed(store);
+      expect(await timeline()).toEqual(expected);
+      // The seq windows written in chunks too: the last seq of h3 before the crash is still a duplicate.
+      const lastOfH3 = n - 1 - ((n - 1 - 2) % 3) + 1;
+      const again = await store.appendEvents([
+        record({ deviceId: 'h3-motion', homeId: 'h3', deviceSeq: lastOfH3, type: 'motion' }),
+        record({ deviceId: 'h3-motion', homeId: 'h3', deviceSeq: n + 3, type: 'motion' }),
+      ]);
+      expect(again.map((o) => o.duplicate)).toEqual([true, false]);
+      store = await factory.reopen(store);
+      expect(await timeline()).toEqual(expected);
+    });
+
+    it('still knows the seqs logged just before a crash', async () => {
+      await store.appendEvents([record({ deviceSeq: 30 }), record({ deviceSeq: 32 })]);
+      store = await factory.crashed(store);
+      const out = await store.appendEvents([
+        record({ deviceSeq: 32 }),
+        record({ deviceSeq: 31 }),
+        record({ deviceSeq: 30 }),
+      ]);
+      expect(out.map((o) => o.duplicate)).toEqual([true, false, true]);
+      expect((await store.listHomeEvents('h1', { from: T, to: T + 1 }, 10)).length).toBe(3);
     });
 
     it('lists alerts raised in a time range, optionally of some grids', async () => {

@@ -4,9 +4,15 @@
  * is one copy of it.
  *
  * Duplicates (SPEC §3: the same device and `seq` is recorded once) are found with a window of the last
- * `SEQ_WINDOW` seqs per device, kept in memory by the one writer and saved on the device row in the same
- * transaction as the events. A unique index on (device, seq) did this before, at the price of one random
- * index page rewritten per event: half of the log's disk writes and a third of its CPU.
+ * `SEQ_WINDOW` seqs per device, kept in memory by the one writer. A unique index on (device, seq) did this
+ * before, at the price of one random index page rewritten per event.
+ *
+ * What is derived from the log, the household index that the timeline reads (`events_by_home`) and the
+ * windows saved on the device rows, is written every `DERIVED_CHUNK` events (and when the writer is idle
+ * or closes) in the same transaction as a batch, sorted by home, with a cursor that says which log
+ * position they reach. Written per event, they cost two random page writes each: 25 µs per event of a
+ * 10,000-home log instead of 3. After a crash the writer rebuilds the windows from the events past the
+ * cursor, and the timeline reads those few events from the log itself (sqlite.ts listHomeEvents).
  */
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, EventRecord, PresenceUpdate } from '../../gateway/ports.ts';
@@ -19,6 +25,11 @@ const DEVICE_SEQ = 7;
 /** Seqs remembered per device below its highest: a resend after a reconnect falls far inside it. */
 export const SEQ_WINDOW = 1024;
 
+/** Log positions between two writes of the derived rows. */
+export const DERIVED_CHUNK = 8192;
+/** The cursor (in `cursors`) up to which the household index and the saved windows reach. */
+export const DERIVED_CURSOR = 'event-log-derived';
+
 const INSERT_EVENT = `INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, body, reason, flags)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const UPDATE_DEVICE = `UPDATE devices SET online = COALESCE(?, online), last_seen_at = COALESCE(?, last_seen_at),
@@ -28,6 +39,14 @@ const COUNT_REJECTION = `INSERT INTO device_rejections (device_id, reason, count
   ON CONFLICT (device_id, reason) DO UPDATE SET count = count + excluded.count`;
 const LOAD_WINDOW = 'SELECT seq_high, seq_window FROM devices WHERE id = ?';
 const SAVE_WINDOW = 'UPDATE devices SET seq_high = ?, seq_window = ? WHERE id = ?';
+const LOAD_CURSOR = `SELECT seq FROM cursors WHERE name = '${DERIVED_CURSOR}'`;
+const SAVE_CURSOR = `INSERT INTO cursors (name, seq) VALUES ('${DERIVED_CURSOR}', ?)
+  ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`;
+const INDEX_HOMES = `INSERT INTO events_by_home (home_id, ts, seq)
+  SELECT home_id, ts, seq FROM events WHERE seq > ? AND seq <= ? AND status = 'accepted' ORDER BY home_id, ts, seq`;
+const TAIL_SEQS = `SELECT seq, device_id, device_seq FROM events
+  WHERE seq > ? AND status = 'accepted' AND device_seq IS NOT NULL ORDER BY seq`;
+const LAST_POSITION = 'SELECT COALESCE(MAX(seq), 0) AS seq FROM events';
 
 /** Records as flat rows, `EVENT_COLUMNS` values each, in log order. */
 export function eventRows(records: EventRecord[]): unknown[] {
@@ -90,6 +109,8 @@ export function admitSeq(w: SeqWindow, seq: number): boolean {
 export interface BatchWriter {
   /** Writes the requests in one transaction (BEGIN IMMEDIATE): the log position of each record, 0 for a duplicate. */
   write(requests: { rows: unknown[]; presence: PresenceUpdate[] }[]): number[][];
+  /** Writes the derived rows of the events logged since the last time (when idle, and before closing). */
+  flush(): void;
 }
 
 export function batchWriter(db: Database.Database): BatchWriter {
@@ -98,27 +119,51 @@ export function batchWriter(db: Database.Database): BatchWriter {
   const rejection = db.prepare(COUNT_REJECTION);
   const loadWindow = db.prepare(LOAD_WINDOW);
   const saveWindow = db.prepare(SAVE_WINDOW);
+  const saveCursor = db.prepare(SAVE_CURSOR);
+  const indexHomes = db.prepare(INDEX_HOMES);
   const windows = new Map<string, SeqWindow>();
   /** Windows as they were before the running transaction touched them (restored if it rolls back). */
   let before = new Map<string, SeqWindow | undefined>();
+  /** Devices whose window changed since it was last saved. */
+  const unsaved = new Set<string>();
+
+  const stored = (deviceId: string): SeqWindow => {
+    const r = loadWindow.get(deviceId) as { seq_high: number | null; seq_window: Buffer | null } | undefined;
+    const high = r?.seq_high ?? -1;
+    // A device row saved before windows existed: every seq up to its highest counts as seen.
+    const bits = r?.seq_window
+      ? new Uint8Array(r.seq_window)
+      : new Uint8Array(SEQ_WINDOW / 8).fill(high >= 0 ? 255 : 0);
+    return { high, bits };
+  };
+
+  /** Log positions: the derived rows reach `derived`; the log itself reaches `last`. */
+  let derived = Number((db.prepare(LOAD_CURSOR).get() as { seq: number } | undefined)?.seq ?? 0);
+  let last = Number((db.prepare(LAST_POSITION).get() as { seq: number }).seq);
+  // After a crash: the windows as they were, from the saved ones and the seqs logged past the cursor.
+  for (const r of db.prepare(TAIL_SEQS).iterate(derived) as Iterable<{
+    device_id: string;
+    device_seq: number;
+  }>) {
+    let w = windows.get(r.device_id);
+    if (!w) {
+      w = stored(r.device_id);
+      windows.set(r.device_id, w);
+    }
+    admitSeq(w, r.device_seq);
+    unsaved.add(r.device_id);
+  }
 
   const windowOf = (deviceId: string): SeqWindow => {
     let w = windows.get(deviceId);
     const known = w !== undefined;
     if (!w) {
-      const r = loadWindow.get(deviceId) as
-        | { seq_high: number | null; seq_window: Buffer | null }
-        | undefined;
-      const high = r?.seq_high ?? -1;
-      // A device row saved before windows existed: every seq up to its highest counts as seen.
-      const bits = r?.seq_window
-        ? new Uint8Array(r.seq_window)
-        : new Uint8Array(SEQ_WINDOW / 8).fill(high >= 0 ? 255 : 0);
-      w = { high, bits };
+      w = stored(deviceId);
       windows.set(deviceId, w);
     }
     if (!before.has(deviceId))
       before.set(deviceId, known ? { high: w.high, bits: w.bits.slice() } : undefined);
+    unsaved.add(deviceId);
     return w;
   };
 
@@ -146,33 +191,53 @@ export function batchWriter(db: Database.Database): BatchWriter {
         }
       }
       seqs[r] = Number(insert.run(rows.slice(i, i + EVENT_COLUMNS)).lastInsertRowid);
+      last = seqs[r]!;
     }
     return seqs;
   };
 
-  const transaction = db.transaction((requests: { rows: unknown[]; presence: PresenceUpdate[] }[]) => {
-    const out = requests.map((q) => one(q.rows, q.presence));
-    for (const id of before.keys()) {
+  /** The derived rows up to `last`, in the running transaction. */
+  const derive = () => {
+    indexHomes.run(derived, last);
+    for (const id of unsaved) {
       const w = windows.get(id)!;
       saveWindow.run(w.high, Buffer.from(w.bits), id);
     }
+    saveCursor.run(last);
+    derived = last;
+  };
+
+  const transaction = db.transaction((requests: { rows: unknown[]; presence: PresenceUpdate[] }[]) => {
+    const out = requests.map((q) => one(q.rows, q.presence));
+    if (last - derived >= DERIVED_CHUNK) derive();
     return out;
   });
+  const flushing = db.transaction(() => {
+    if (last > derived || unsaved.size > 0) derive();
+  });
+
+  /** Runs `body` in a transaction; if it rolls back, the writer's memory goes back to how it was. */
+  const atomically = <T>(body: () => T): T => {
+    const positions = [derived, last];
+    try {
+      const out = body();
+      if (derived === last) unsaved.clear();
+      return out;
+    } catch (e) {
+      [derived, last] = positions as [number, number];
+      for (const [id, w] of before) {
+        if (w) windows.set(id, w);
+        else windows.delete(id);
+      }
+      throw e;
+    } finally {
+      before = new Map();
+    }
+  };
 
   return {
-    write(requests) {
-      try {
-        return transaction.immediate(requests);
-      } catch (e) {
-        for (const [id, w] of before) {
-          if (w) windows.set(id, w);
-          else windows.delete(id);
-        }
-        throw e;
-      } finally {
-        before = new Map();
-      }
-    },
+    write: (requests) => atomically(() => transaction.immediate(requests)),
+    flush: () => atomically(() => flushing.immediate()),
   };
 }
 

@@ -63,6 +63,9 @@ export class LogWriter {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./log-writer.worker.mjs', import.meta.url), {
       workerData: { file: this.file, checkpointMs: this.checkpointMs },
+      // What the thread keeps is small (the seq windows); a small young generation collects the batches
+      // it has written often instead of letting tens of MB of them add to the gateway's memory.
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
     worker.unref();
     worker.on('message', (m: WriterReply) => {
