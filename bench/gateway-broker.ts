@@ -11,6 +11,7 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
@@ -129,4 +130,19 @@ if (kind === 'gateway') {
   });
 } else {
   throw new Error(`unknown broker kind ${kind}`);
+}
+// BENCH_MEMLOG=1: the broker's memory by heap space every 500 ms, on stderr (what grows, and whether it is
+// garbage: the bench also reports the heap after a collection at the end of the busy homes).
+if (process.env.BENCH_MEMLOG) {
+  const mb = (x: number) => (x / 2 ** 20).toFixed(0);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const spaces = getHeapSpaceStatistics()
+      .filter((x) => x.space_used_size > 2 ** 20)
+      .map((x) => `${x.space_name}:${mb(x.space_used_size)}`)
+      .join(' ');
+    process.stderr.write(
+      `mem ${kind} rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ${spaces}\n`,
+    );
+  }, 500).unref();
 }

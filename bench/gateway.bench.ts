@@ -7,6 +7,8 @@
  *   BENCH_HOMES=19500 npm run bench:gateway   idle-connection figures at 19,500 homes (default 10,000)
  *   BENCH_KINDS=gateway npm run bench:gateway  only the listed brokers (while iterating; no ratios then)
  *   BENCH_WINDOW=64 npm run bench:gateway      QoS 1 messages in flight per connection in the closed loop (16)
+ *   BENCH_MEMLOG=1 …                              the node brokers' memory by heap space every 500 ms
+ *   BENCH_NODE_FLAGS='--max-semi-space-size=32' …  extra node flags for the node brokers (GC experiments)
  *   BENCH_CPU_PROF=/tmp/prof …                   a CPU profile of each node broker (all its threads)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
@@ -36,8 +38,8 @@ interface Broker {
   /** Inside the process: open the store, migrate, listen (node brokers only). */
   startMs: number | null;
   stats(): Promise<Stats>;
-  /** A full garbage collection in the broker (node brokers), before a memory figure. */
-  gc(): Promise<void>;
+  /** A full garbage collection in the broker, then its memory report (node brokers). */
+  gc(): Promise<NodeJS.MemoryUsage | undefined>;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,15 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * What the process holds, in MB: its RSS less the heap V8 keeps committed but unused after a collection
+ * (that part comes and goes with the collector's timing, not with what a connection costs). Without a
+ * memory report (mosquitto): the RSS.
+ */
+function held(m: NodeJS.MemoryUsage | undefined, pid: number): number {
+  return m ? (m.rss - (m.heapTotal - m.heapUsed)) / 2 ** 20 : rssMb(pid);
 }
 
 function rssMb(pid: number): number {
@@ -90,7 +101,7 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
       spawnToAcceptingMs,
       startMs: null,
       stats: async () => ({ rules: { n: 0, p50: null, p99: null }, handed: 0, logged: 0 }),
-      gc: async () => {},
+      gc: async () => undefined,
       stop: () => stopProc(proc),
     };
   }
@@ -128,9 +139,7 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     spawnToAcceptingMs: performance.now() - t0 - (ready.seedMs ?? 0),
     startMs: ready.startMs,
     stats: () => ask<Stats>('stats'),
-    gc: async () => {
-      await ask('gc');
-    },
+    gc: async () => (await ask<{ memory: NodeJS.MemoryUsage }>('gc')).memory,
     stop: () => stopProc(proc),
   };
 }
@@ -259,13 +268,12 @@ async function measure(kind: Kind): Promise<Result> {
     let idle: LoadConn[] = await openMany(broker.port, LOAD_CONNS, half, BENCH_SECRET, () => {});
     let connectMs = performance.now() - t;
     await sleep(1000);
-    await broker.gc();
-    const halfRss = rssMb(broker.pid);
+    const halfHeld = held(await broker.gc(), broker.pid);
     t = performance.now();
     idle.push(...(await openMany(broker.port, LOAD_CONNS + half, HOMES - half, BENCH_SECRET, () => {})));
     connectMs += performance.now() - t;
     await sleep(1000);
-    await broker.gc();
+    const idleHeld = held(await broker.gc(), broker.pid);
     const idleRss = rssMb(broker.pid);
     for (const c of idle) c.close();
     await sleep(1500);
@@ -280,6 +288,13 @@ async function measure(kind: Kind): Promise<Result> {
     const busy = await openLoop(idle, 5_000, 4);
     count(busy);
     clearInterval(busySampler);
+    if (process.env.BENCH_MEMLOG) {
+      const m = await broker.gc();
+      if (m)
+        process.stderr.write(
+          `    after the busy homes and a collection: heap ${f0(m.heapUsed / 2 ** 20)} MB\n`,
+        );
+    }
     for (const c of idle) c.close();
     process.stderr.write(
       `    ${HOMES} homes at 5,000/s: peak RSS ${f0(busyRss)} MB, PUBACK p99 ${f1(busy.p99)} ms\n`,
@@ -300,7 +315,7 @@ async function measure(kind: Kind): Promise<Result> {
       idle: {
         homes: HOMES,
         rssMb: idleRss,
-        perConnKb: ((idleRss - halfRss) * 1024) / (HOMES - half),
+        perConnKb: ((idleHeld - halfHeld) * 1024) / (HOMES - half),
         reconnectMs,
         connectMs,
         busyRssMb: busyRss,
@@ -360,7 +375,7 @@ export async function run(): Promise<void> {
   console.log(cols('40k/s offered: peak RSS (MB)', (r) => f0(r.overload.peakRss)));
   console.log(cols('after the burst, 2k/s for 5 s: PUBACK p99 (ms)', (r) => f1(r.overload.recoveryP99)));
   console.log(cols(`RSS with ${HOMES} idle homes (MB)`, (r) => f0(r.idle.rssMb)));
-  console.log(cols('RSS per idle connection (KB; half→all homes, after GC)', (r) => f1(r.idle.perConnKb)));
+  console.log(cols('memory per idle connection (KB; half→all homes, after GC)', (r) => f1(r.idle.perConnKb)));
   console.log(cols(`${HOMES} homes sending 5,000/s: peak RSS (MB)`, (r) => f0(r.idle.busyRssMb)));
   console.log(
     cols(
