@@ -10,9 +10,11 @@
  * What is derived from the log, the household index that the timeline reads (`events_by_home`) and the
  * windows saved on the device rows, is written every `DERIVED_CHUNK` events (and when the writer is idle
  * or closes) in the same transaction as a batch, sorted by home, with a cursor that says which log
- * position they reach. Written per event, they cost two random page writes each: 25 µs per event of a
- * 10,000-home log instead of 3. After a crash the writer rebuilds the windows from the events past the
- * cursor, and the timeline reads those few events from the log itself (sqlite.ts listHomeEvents).
+ * position they reach. Written with every event, each was a random page rewritten per event: in
+ * isolation, 25.6 µs per event from 10,000 devices and 13.2 µs from a few hundred, against 13 and 5.4 µs
+ * now (a chunk rewrites a page per home in it, not per event). After a crash the writer rebuilds the
+ * windows from the events past the cursor, and the timeline reads those few events from the log itself
+ * (sqlite.ts listHomeEvents).
  */
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, EventRecord, PresenceUpdate } from '../../gateway/ports.ts';
