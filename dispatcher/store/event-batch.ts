@@ -138,6 +138,14 @@ export function batchWriter(db: Database.Database): BatchWriter {
       : new Uint8Array(SEQ_WINDOW / 8).fill(high >= 0 ? 255 : 0);
     return { high, bits };
   };
+  const loaded = (deviceId: string): SeqWindow => {
+    let w = windows.get(deviceId);
+    if (!w) {
+      w = stored(deviceId);
+      windows.set(deviceId, w);
+    }
+    return w;
+  };
 
   /** Log positions: the derived rows reach `derived`; the log itself reaches `last`. */
   let derived = Number((db.prepare(LOAD_CURSOR).get() as { seq: number } | undefined)?.seq ?? 0);
@@ -147,26 +155,18 @@ export function batchWriter(db: Database.Database): BatchWriter {
     device_id: string;
     device_seq: number;
   }>) {
-    let w = windows.get(r.device_id);
-    if (!w) {
-      w = stored(r.device_id);
-      windows.set(r.device_id, w);
-    }
-    admitSeq(w, r.device_seq);
+    admitSeq(loaded(r.device_id), r.device_seq);
     unsaved.add(r.device_id);
   }
 
+  /** The device's window for the running transaction, remembered as it was in case it rolls back. */
   const windowOf = (deviceId: string): SeqWindow => {
-    let w = windows.get(deviceId);
-    const known = w !== undefined;
-    if (!w) {
-      w = stored(deviceId);
-      windows.set(deviceId, w);
+    if (!before.has(deviceId)) {
+      const w = windows.get(deviceId);
+      before.set(deviceId, w && { high: w.high, bits: w.bits.slice() });
     }
-    if (!before.has(deviceId))
-      before.set(deviceId, known ? { high: w.high, bits: w.bits.slice() } : undefined);
     unsaved.add(deviceId);
-    return w;
+    return loaded(deviceId);
   };
 
   const one = (rows: unknown[], presence: PresenceUpdate[]): number[] => {
@@ -214,9 +214,7 @@ export function batchWriter(db: Database.Database): BatchWriter {
     if (last - derived >= DERIVED_CHUNK) derive();
     return out;
   });
-  const flushing = db.transaction(() => {
-    if (last > derived || unsaved.size > 0) derive();
-  });
+  const flushing = db.transaction(derive);
 
   /** Runs `body` in a transaction; if it rolls back, the writer's memory goes back to how it was. */
   const atomically = <T>(body: () => T): T => {
@@ -239,7 +237,10 @@ export function batchWriter(db: Database.Database): BatchWriter {
 
   return {
     write: (requests) => atomically(() => transaction.immediate(requests)),
-    flush: () => atomically(() => flushing.immediate()),
+    flush: () => {
+      // Nothing logged or changed since the last time: no transaction (this runs on a timer).
+      if (last > derived || unsaved.size > 0) atomically(() => flushing.immediate());
+    },
   };
 }
 

@@ -42,12 +42,19 @@ const failure = (id: number, e: unknown): WriterReply => ({
 const writer = batchWriter(db);
 const wal = new WalSync(`${file}-wal`);
 let syncing: Promise<unknown> = Promise.resolve();
-const idle = setInterval(() => {
-  // The derived rows of what a quiet log took since the last chunk (event-batch.ts), so the timeline's
-  // tail stays short; a busy main connection just means next time.
+/**
+ * The derived rows of what the log took since the last chunk (event-batch.ts), so the timeline's tail
+ * stays short. A failure loses nothing: they are written next time, or rebuilt from the log at the next
+ * start.
+ */
+function flushDerived(): void {
   try {
     writer.flush();
   } catch {}
+}
+
+const idle = setInterval(() => {
+  flushDerived();
   // PASSIVE: copies what no reader still needs, never waits for anyone.
   db.pragma('wal_checkpoint(PASSIVE)');
 }, checkpointMs);
@@ -94,9 +101,7 @@ port.on('message', (first: WriterRequest) => {
     .catch(() => {})
     .finally(() => {
       wal.close();
-      try {
-        writer.flush();
-      } catch {}
+      flushDerived();
       db.pragma('wal_checkpoint(PASSIVE)');
       db.close();
       port.close();

@@ -40,6 +40,25 @@ export type Row = Record<string, unknown>;
 
 const OPEN = `('raised','notified','accepted','en_route','on_site')`;
 
+/** A WHERE clause made of the filters that are set, and their arguments in order. */
+class Where {
+  private readonly conditions: string[] = [];
+  readonly args: unknown[] = [];
+
+  /** Adds `condition`, with the arguments of its `?`s, when `when` holds. */
+  and(when: boolean, condition: string, ...args: unknown[]): this {
+    if (when) {
+      this.conditions.push(condition);
+      this.args.push(...args);
+    }
+    return this;
+  }
+
+  toString(): string {
+    return this.conditions.length ? `WHERE ${this.conditions.join(' AND ')}` : '';
+  }
+}
+
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -354,17 +373,15 @@ export class SqliteStore implements Store {
     const typeClause = types.length ? `AND type IN (${types.map(() => '?').join(',')})` : '';
     // The household index reaches the derived cursor; the few events logged past it (the writer adds them
     // in chunks, event-batch.ts) are read from the log's tail. One statement: one snapshot of both.
-    const rows = this.db
-      .prepare(
-        `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
+    const rows = this.st(
+      `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
          WHERE seq IN (SELECT seq FROM events_by_home WHERE home_id = ? AND ts >= ? AND ts < ?) ${typeClause}
          UNION ALL
          SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
          WHERE seq > (SELECT seq FROM cursors WHERE name = '${DERIVED_CURSOR}')
            AND home_id = ? AND ts >= ? AND ts < ? AND status = 'accepted' ${typeClause}
          ORDER BY ts, seq LIMIT ?`,
-      )
-      .all(homeId, range.from, range.to, ...types, homeId, range.from, range.to, ...types, limit) as Row[];
+    ).all(homeId, range.from, range.to, ...types, homeId, range.from, range.to, ...types, limit) as Row[];
     return rows.map(loggedEventFrom);
   }
 
@@ -479,24 +496,14 @@ export class SqliteStore implements Store {
   }
 
   async listAlerts(f: AlertFilter): Promise<Alert[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (f.state === 'open') where.push('is_open = 1');
-    else if (f.state) {
-      where.push('state = ?');
-      args.push(f.state);
-    }
-    if (f.householdId) {
-      where.push('household_id = ?');
-      args.push(f.householdId);
-    }
-    if (f.gridIds) {
-      where.push(`grid_id IN (${f.gridIds.map(() => '?').join(',') || "''"})`);
-      args.push(...f.gridIds);
-    }
-    const sql = `SELECT body, change_seq FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY raised_at DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, f.limit ?? 500) as Row[]).map(alertFrom);
+    const gridIds = f.gridIds ?? [];
+    const where = new Where()
+      .and(f.state === 'open', 'is_open = 1')
+      .and(f.state !== undefined && f.state !== 'open', 'state = ?', f.state)
+      .and(!!f.householdId, 'household_id = ?', f.householdId)
+      .and(!!f.gridIds, `grid_id IN (${gridIds.map(() => '?').join(',') || "''"})`, ...gridIds);
+    const sql = `SELECT body, change_seq FROM alerts ${where} ORDER BY raised_at DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...where.args, f.limit ?? 500) as Row[]).map(alertFrom);
   }
 
   async findOpenAlert(householdId: string, rule: string): Promise<Alert | null> {
@@ -611,35 +618,17 @@ export class SqliteStore implements Store {
   }
 
   async queryAudit(f: AuditFilter): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (f.actor !== undefined) {
-      where.push('actor = ?');
-      args.push(f.actor);
-    }
-    if (f.target !== undefined) {
-      where.push('target = ?');
-      args.push(f.target);
-    }
-    if (f.action !== undefined) {
-      if (f.action.endsWith('.')) {
-        where.push('substr(action, 1, ?) = ?');
-        args.push(f.action.length, f.action);
-      } else {
-        where.push('action = ?');
-        args.push(f.action);
-      }
-    }
-    if (f.from !== undefined) {
-      where.push('at >= ?');
-      args.push(f.from);
-    }
-    if (f.to !== undefined) {
-      where.push('at < ?');
-      args.push(f.to);
-    }
-    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, f.limit) as Row[]).map((r) => ({
+    // An action ending in '.' is a prefix: 'household.' is every household action.
+    const prefix = f.action?.endsWith('.') ?? false;
+    const where = new Where()
+      .and(f.actor !== undefined, 'actor = ?', f.actor)
+      .and(f.target !== undefined, 'target = ?', f.target)
+      .and(prefix, 'substr(action, 1, ?) = ?', f.action?.length, f.action)
+      .and(f.action !== undefined && !prefix, 'action = ?', f.action)
+      .and(f.from !== undefined, 'at >= ?', f.from)
+      .and(f.to !== undefined, 'at < ?', f.to);
+    const sql = `SELECT * FROM audit_log ${where} ORDER BY id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...where.args, f.limit) as Row[]).map((r) => ({
       at: Number(r.at),
       actor: String(r.actor),
       action: String(r.action),
