@@ -4,6 +4,7 @@
  * only fixed headers. The same generator drives the gateway, bare aedes and mosquitto.
  */
 import { connect, type Socket } from 'node:net';
+import { encodeLength } from '../simulators/mqtt-frame.ts';
 
 /** The secret of every bench device (stored with cheap scrypt parameters by gateway-broker.ts). */
 export const BENCH_SECRET = 'bench-secret';
@@ -16,15 +17,7 @@ function str(s: string): Buffer {
 }
 
 function frame(type: number, body: Buffer): Buffer {
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([type, ...len]), body]);
+  return Buffer.concat([Buffer.from([type]), encodeLength(body.length), body]);
 }
 
 export function connectPacket(id: string, password: string, keepalive = 300): Buffer {

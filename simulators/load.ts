@@ -13,6 +13,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { DeviceKind } from '../gateway/protocol.ts';
 import { topics } from '../gateway/protocol.ts';
 import type { DeviceIdentity } from './device.ts';
+import { encodeLength } from './mqtt-frame.ts';
 import { Rng } from './random.ts';
 
 export type LoadEventKind = 'motion' | 'heartbeat' | 'door' | 'fall' | 'sos' | 'invalid';
@@ -142,18 +143,11 @@ export function percentiles(values: number[]): LatencySummary {
 /** A PUBLISH at QoS 1, framed by hand (MQTT 3.1.1 §3.3): cheaper than a generic encoder per message. */
 function publishPacket(topic: Buffer, id: number, payload: Buffer, retain = false): Buffer {
   const remaining = 2 + topic.length + 2 + payload.length;
-  const lenBytes: number[] = [];
-  let x = remaining;
-  do {
-    let b = x % 128;
-    x = Math.floor(x / 128);
-    if (x > 0) b |= 0x80;
-    lenBytes.push(b);
-  } while (x > 0);
+  const lenBytes = encodeLength(remaining);
   const buf = Buffer.allocUnsafe(1 + lenBytes.length + remaining);
   let o = 0;
   buf[o++] = 0x32 | (retain ? 1 : 0);
-  for (const b of lenBytes) buf[o++] = b;
+  o += lenBytes.copy(buf, o);
   buf.writeUInt16BE(topic.length, o);
   o += 2;
   topic.copy(buf, o);

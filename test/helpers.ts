@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
@@ -13,6 +14,7 @@ import type { Clock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
 import type { DeviceIdentity } from '../simulators/device.ts';
+import { SimHome } from '../simulators/home.ts';
 import { seedCommunity } from '../simulators/seed.ts';
 
 export const TEST_PASSWORD = 'test-password-365';
@@ -45,6 +47,36 @@ export interface Harness {
   /** Stops the service and starts a new one on the same database file and the same ports. */
   restart: (whileDown?: () => Promise<void>) => Promise<void>;
   close: () => Promise<void>;
+}
+
+/** A staff member's native app on the service's MQTT port: client id and user `staff:{id}`, a login token. */
+export function staffApp(h: Harness, staffId: string, token: string): Promise<mqtt.MqttClient> {
+  return mqtt.connectAsync({
+    host: '127.0.0.1',
+    port: h.service.mqttPort,
+    clientId: `staff:${staffId}`,
+    username: `staff:${staffId}`,
+    password: token,
+    reconnectPeriod: 0,
+  });
+}
+
+/**
+ * The service with one household, `home-1-01` in Asia/Shanghai, and that household's simulated home
+ * connected to it over MQTT with its own devices' credentials (started; the caller stops both).
+ */
+export async function harnessWithHome(clock: Clock, seed: number): Promise<{ h: Harness; home: SimHome }> {
+  const h = await startHarness({ clock, grids: 1, perGrid: 1 });
+  const home = new SimHome({
+    homeId: 'home-1-01',
+    devices: h.devices.filter((d) => d.homeId === 'home-1-01'),
+    broker: { host: '127.0.0.1', port: h.service.mqttPort },
+    clock,
+    zone: 'Asia/Shanghai',
+    seed,
+  });
+  await home.start();
+  return { h, home };
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type SessionInfo,
 } from './api.ts';
 import { addressText, formatDateTime, isoDate } from './format.ts';
+import { GridSelect } from './grid-select.tsx';
 import { KIND_NAMES, type Lang, ROLE_NAMES, room, t } from './i18n.ts';
 
 const SECTIONS = ['grids', 'households', 'devices', 'staff', 'roster', 'importExport'] as const;
@@ -214,16 +215,7 @@ function HouseholdsAdmin({ lang }: { lang: Lang }) {
         }
       >
         <Field label="ID" name="id" required />
-        <label>
-          {t(lang, 'grid')}
-          <select name="gridId" required>
-            {grids.map((g) => (
-              <option key={g.id} value={g.id}>
-                {g.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <GridSelect lang={lang} grids={grids} name="gridId" required />
         <Field label={t(lang, 'building')} name="building" required />
         <Field label={t(lang, 'unit')} name="unit" />
         <Field label={t(lang, 'room')} name="room" required />
@@ -815,16 +807,7 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
   );
   return (
     <div>
-      <label>
-        {t(lang, 'grid')}{' '}
-        <select name="grid" value={grid} onChange={(e) => setGrid((e.target as HTMLSelectElement).value)}>
-          {grids.map((g) => (
-            <option key={g.id} value={g.id}>
-              {g.name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <GridSelect lang={lang} grids={grids} name="grid" value={grid} onChange={setGrid} />
       <table class="week" data-testid="roster-week">
         <thead>
           <tr>

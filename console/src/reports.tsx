@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Grid } from '../../dispatcher/api/types.ts';
 import { api, type SessionInfo, type SlaReport, type SlaRow } from './api.ts';
 import { formatMinutes, isoDate, percent } from './format.ts';
+import { GridSelect } from './grid-select.tsx';
 import { type Lang, RULE_NAMES, t } from './i18n.ts';
 
 export function ReportsPage({ lang, session }: { lang: Lang; session: SessionInfo }) {
@@ -56,17 +57,7 @@ export function ReportsPage({ lang, session }: { lang: Lang; session: SessionInf
             onInput={(e) => setTo((e.target as HTMLInputElement).value)}
           />
         </label>
-        <label>
-          {t(lang, 'grid')}{' '}
-          <select name="grid" value={grid} onChange={(e) => setGrid((e.target as HTMLSelectElement).value)}>
-            <option value="">{t(lang, 'allGrids')}</option>
-            {grids.map((g) => (
-              <option key={g.id} value={g.id}>
-                {g.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <GridSelect lang={lang} grids={grids} name="grid" value={grid} onChange={setGrid} all />
         <button type="submit" class="primary">
           {t(lang, 'load')}
         </button>

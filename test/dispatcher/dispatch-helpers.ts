@@ -7,7 +7,7 @@ import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../di
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import { addTo, type Duration, type Instant, instant } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { type Harness, login } from '../helpers.ts';
+import { eventually, type Harness, login } from '../helpers.ts';
 
 export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 type Received = { [K in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[K]>[0][] };
@@ -52,6 +52,26 @@ export async function device(h: Harness, clock: Clock, homeId: string, kind: 'fa
   const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
   await dev.connect();
   return dev;
+}
+
+/**
+ * A fall detected by the home's radar, once the service has routed it: the notified FALL alert. The radar
+ * stays connected until `closers` are closed.
+ */
+export async function raiseFall(
+  h: Harness,
+  clock: Clock,
+  homeId: string,
+  closers: { close(): unknown }[],
+): Promise<Alert> {
+  const radar = await device(h, clock, homeId, 'fall');
+  closers.push({ close: () => radar.disconnect() });
+  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
+  return eventually(
+    async () => (await h.store.listAlerts({ householdId: homeId, state: 'notified' }))[0],
+    10_000,
+    `a notified FALL alert at ${homeId}`,
+  );
 }
 
 export const latest = (alerts: { alert: Alert }[], id: string): Alert | undefined =>

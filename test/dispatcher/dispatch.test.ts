@@ -8,7 +8,7 @@ import type { Alert, HandoverReport, HistoryEntry, MaintenanceQueue } from '../.
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, ms, seconds } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
-import { device, type LiveClient, liveClient } from './dispatch-helpers.ts';
+import { device, raiseFall as fallAt, type LiveClient, liveClient } from './dispatch-helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00')); // a Tuesday
 const NIGHT = instant(Date.parse('2026-03-10T23:30:00+08:00'));
@@ -28,16 +28,7 @@ async function live(username: string, password?: string): Promise<LiveClient> {
   return c;
 }
 
-async function raiseFall(clock: ManualClock, homeId: string): Promise<Alert> {
-  const radar = await device(h!, clock, homeId, 'fall');
-  closers.push({ close: () => radar.disconnect() });
-  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
-  return eventually(
-    async () => (await h!.store.listAlerts({ householdId: homeId, state: 'notified' }))[0],
-    10_000,
-    `a notified FALL alert at ${homeId}`,
-  );
-}
+const raiseFall = (clock: ManualClock, homeId: string) => fallAt(h!, clock, homeId, closers);
 
 const settle = () => new Promise((r) => setTimeout(r, 150));
 const steps = (history: HistoryEntry[]) =>

@@ -4,11 +4,11 @@
  * page catches up with exactly the same scope. Real service, real MQTT device, real socket.io clients.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Alert, Grid } from '../../dispatcher/api/types.ts';
+import type { Grid } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
-import { device, type LiveClient, liveClient } from './dispatch-helpers.ts';
+import { raiseFall as fallAt, type LiveClient, liveClient } from './dispatch-helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
 const closers: { close(): unknown }[] = [];
@@ -26,16 +26,7 @@ async function live(username: string): Promise<LiveClient> {
   return c;
 }
 
-async function raiseFall(clock: ManualClock, homeId: string): Promise<Alert> {
-  const radar = await device(h!, clock, homeId, 'fall');
-  closers.push({ close: () => radar.disconnect() });
-  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
-  return eventually(
-    async () => (await h!.store.listAlerts({ householdId: homeId, state: 'notified' }))[0],
-    10_000,
-    `a notified FALL alert at ${homeId}`,
-  );
-}
+const raiseFall = (clock: ManualClock, homeId: string) => fallAt(h!, clock, homeId, closers);
 
 const ids = (c: LiveClient) => [...new Set(c.got.alert.map((e) => e.alert.id))].sort();
 

@@ -4,7 +4,6 @@
  * and act through the HTTP API. Time is a manual clock, so SLA steps are checked at their exact minute.
  */
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../dispatcher/api/types.ts';
@@ -12,7 +11,7 @@ import { topics } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, ms } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
+import { apiCall, eventually, type Harness, login, staffApp, startHarness } from '../helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
 const NIGHT = instant(Date.parse('2026-03-10T23:30:00+08:00'));
@@ -59,14 +58,7 @@ describe('a fall reaches the responder on duty', () => {
     const dispatcher = await live(h.baseUrl, 'dispatcher');
 
     // The primary's native app listens on its own staff topic.
-    const app = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: h.service.mqttPort,
-      clientId: 'staff:grid-1-worker',
-      username: 'staff:grid-1-worker',
-      password: worker.token,
-      reconnectPeriod: 0,
-    });
+    const app = await staffApp(h, 'grid-1-worker', worker.token);
     open.push({ close: () => app.end(true) });
     await app.subscribeAsync(topics.staffAlerts('grid-1-worker'), { qos: 1 });
     const onApp = new Promise<{ alertId: string; rule: string }>((r) =>
@@ -375,14 +367,7 @@ describe('live sessions follow account changes', () => {
     h = await startHarness({ clock });
     const worker = await live(h.baseUrl, 'g1-worker');
     // The same person's native app on the staff MQTT topic.
-    const app = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: h.service.mqttPort,
-      clientId: 'staff:grid-1-worker',
-      username: 'staff:grid-1-worker',
-      password: worker.token,
-      reconnectPeriod: 0,
-    });
+    const app = await staffApp(h, 'grid-1-worker', worker.token);
     open.push({ close: () => app.end(true) });
     const appClosed = new Promise<void>((r) => app.once('close', () => r()));
     const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
@@ -396,15 +381,6 @@ describe('live sessions follow account changes', () => {
     expect(await again).toBe('unauthenticated');
     await appClosed;
     // Logging in again over MQTT with the old token is refused (CONNACK 4).
-    await expect(
-      mqtt.connectAsync({
-        host: '127.0.0.1',
-        port: h.service.mqttPort,
-        clientId: 'staff:grid-1-worker',
-        username: 'staff:grid-1-worker',
-        password: worker.token,
-        reconnectPeriod: 0,
-      }),
-    ).rejects.toMatchObject({ code: 4 });
+    await expect(staffApp(h, 'grid-1-worker', worker.token)).rejects.toMatchObject({ code: 4 });
   });
 });

@@ -1,10 +1,3 @@
-/**
- * A simulated night, end to end (SPEC §6, §7): falls in three grids arrive over MQTT from simulated fall
- * radars; simulated responders listen on socket.io like the phone page and act over HTTP; one night-duty
- * social worker never answers, so the ladder reaches the backup at 3 minutes, who also gets the alert on
- * their native app's MQTT topic. Time is a ManualClock advanced in small steps while real I/O settles.
- */
-import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { topics } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
@@ -12,7 +5,7 @@ import { instant, minutes, seconds } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { SimResponder } from '../../simulators/responder.ts';
 import { liveClient } from '../dispatcher/dispatch-helpers.ts';
-import { eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
+import { eventually, type Harness, login, staffApp, startHarness, TEST_PASSWORD } from '../helpers.ts';
 
 const NIGHT = instant(Date.parse('2026-03-10T23:30:00+08:00'));
 const closers: (() => unknown)[] = [];
@@ -51,14 +44,7 @@ describe('a night in the dispatch room', () => {
 
     // The backup's native app on the per-staff MQTT topic (QoS 1).
     const token = await login(h.baseUrl, 'g2-property');
-    const app = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: h.service.mqttPort,
-      clientId: 'staff:grid-2-property',
-      username: 'staff:grid-2-property',
-      password: token,
-      reconnectPeriod: 0,
-    });
+    const app = await staffApp(h, 'grid-2-property', token);
     closers.push(() => app.end(true));
     await app.subscribeAsync(topics.staffAlerts('grid-2-property'), { qos: 1 });
     const onApp: { alertId: string; reason: string }[] = [];

@@ -11,6 +11,7 @@ import { Gateway, type GatewayDeps } from '../../gateway/gateway.ts';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { SystemClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
+import { encodeLength } from '../../simulators/mqtt-frame.ts';
 import { bareHousehold, eventually, tempDir } from '../helpers.ts';
 
 export const SECRET = 'fall-secret-1';
@@ -158,13 +159,4 @@ export function rawPublish(topic: Buffer, payload: Buffer, qos: 0 | 1 | 2, packe
   return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), encodeLength(body.length), body]);
 }
 
-export function encodeLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
+export { encodeLength };

@@ -8,7 +8,7 @@ import { instant, minutes } from '../../kernel/time.ts';
 import { SimHome } from '../../simulators/home.ts';
 import { dailyRoutine } from '../../simulators/routine.ts';
 import { localInstant } from '../../simulators/scenarios.ts';
-import { eventually, type Harness, startHarness } from '../helpers.ts';
+import { eventually, type Harness, harnessWithHome, startHarness } from '../helpers.ts';
 
 const ZONE = 'Asia/Shanghai';
 const HOME = 'home-1-01';
@@ -25,17 +25,10 @@ describe('simulated home', () => {
   it('sends exactly its generated routine, with the routine’s timestamps, into the event log', async () => {
     const start = localInstant('2026-03-10', '07:00', ZONE);
     const clock = new ManualClock(instant(start));
-    h = await startHarness({ clock, grids: 1, perGrid: 1 });
+    const world = await harnessWithHome(clock, 99);
+    h = world.h;
+    home = world.home;
     const devices = h.devices.filter((d) => d.homeId === HOME);
-    home = new SimHome({
-      homeId: HOME,
-      devices,
-      broker: { host: '127.0.0.1', port: h.service.mqttPort },
-      clock,
-      zone: ZONE,
-      seed: 99,
-    });
-    await home.start();
     for (let i = 0; i < 120; i++) {
       clock.advance(minutes(1));
       await home.settled();

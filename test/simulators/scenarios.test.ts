@@ -9,7 +9,7 @@ import { deviceEvent, TYPES_BY_KIND } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes } from '../../kernel/time.ts';
 import { planCommunity } from '../../simulators/community.ts';
-import { SimHome } from '../../simulators/home.ts';
+import type { SimHome } from '../../simulators/home.ts';
 import { dailyRoutine } from '../../simulators/routine.ts';
 import {
   applyPlans,
@@ -19,7 +19,7 @@ import {
   type Scenario,
   scenario,
 } from '../../simulators/scenarios.ts';
-import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
+import { apiCall, eventually, type Harness, harnessWithHome, login } from '../helpers.ts';
 
 const ZONE = 'Asia/Shanghai';
 const DATE = '2026-03-10';
@@ -41,17 +41,10 @@ afterEach(async () => {
 async function runScenario(s: Scenario) {
   const at = localInstant(DATE, s.defaultTime, ZONE);
   const clock = new ManualClock(instant(at - 10 * 60_000));
-  h = await startHarness({ clock, grids: 1, perGrid: 1 });
+  const world = await harnessWithHome(clock, 42);
+  h = world.h;
+  home = world.home;
   const devices = h.devices.filter((d) => d.homeId === HOME);
-  home = new SimHome({
-    homeId: HOME,
-    devices,
-    broker: { host: '127.0.0.1', port: h.service.mqttPort },
-    clock,
-    zone: ZONE,
-    seed: 42,
-  });
-  await home.start();
   home.inject(s, at);
   while (clock.now() < at + s.within) {
     clock.advance(minutes(1));
