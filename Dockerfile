@@ -16,4 +16,4 @@ USER node
 EXPOSE 1883 8080
 VOLUME ["/data"]
 HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--import", "tsx", "dispatcher/main.ts"]
+CMD ["node", "--max-semi-space-size=32", "--no-allocation-site-pretenuring", "--import", "tsx", "dispatcher/main.ts"]

@@ -17,7 +17,6 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { SystemClock } from '../kernel/clock.ts';
-import { tuneHeap } from '../kernel/heap.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
 
@@ -64,8 +63,6 @@ async function seed(file: string, n: number): Promise<void> {
 }
 
 if (kind === 'gateway') {
-  // The heap as the service runs it (the baselines run as they come).
-  tuneHeap();
   const file = join(dir!, 'bench.sqlite');
   const seedStarted = performance.now();
   await seed(file, Number(devicesArg ?? 1000));

@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { BENCH_SECRET, closedLoop, type LoadConn, openLoop, openMany } from './gateway-load.ts';
 
 type Kind = 'gateway' | 'aedes' | 'aedes-consumer' | 'mosquitto';
@@ -109,6 +110,8 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     // BENCH_CPU_PROF=<dir>: a CPU profile of each node broker, written when it is stopped.
     execArgv: [
       '--expose-gc',
+      // The heap as the service runs it; the baselines run as they come.
+      ...(kind === 'gateway' ? HEAP_FLAGS : []),
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',

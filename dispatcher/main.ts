@@ -7,13 +7,11 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
-import { tuneHeap } from '../kernel/heap.ts';
 import { createLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { GuardianService, PortInUseError } from './service.ts';
 
-tuneHeap();
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 // A bug that escapes every handler is logged; the process stays up, because stopping it would stop every
