@@ -223,3 +223,35 @@ describe('gateway with Debian mosquitto clients', () => {
     });
   });
 });
+
+describe('gateway: presence on the device row (SPEC §3)', () => {
+  it("keeps a talking device's last-seen time at most 5 s behind, and records going offline at once", async () => {
+    const t0 = clock.now();
+    const c = await connect('h1-motion', SECRET);
+    const topic = topics.events('h1', 'h1-motion');
+    const motion = () => JSON.stringify({ type: 'motion', ts: clock.now(), state: 'active', room: 'living' });
+    await c.publishAsync(topic, motion(), { qos: 1 });
+    const first = await eventually(
+      async () => {
+        const s = await store.getDeviceState('h1-motion');
+        return s?.online && s.lastSeenAt !== null && s.lastSeenAt >= t0 ? s.lastSeenAt : undefined;
+      },
+      5_000,
+      'h1-motion online with a last-seen time',
+    );
+    // More messages within 5 s: the row keeps the first time (not rewritten for each message)…
+    await c.publishAsync(topic, motion(), { qos: 1 });
+    await c.publishAsync(topic, motion(), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    const state = await store.getDeviceState('h1-motion');
+    expect(state?.lastSeenAt).toBe(first);
+    expect(clock.now() - first).toBeLessThan(5_000);
+    // …and the end of the session is written straight away.
+    await c.endAsync();
+    await eventually(
+      async () => ((await store.getDeviceState('h1-motion'))?.online === false ? true : undefined),
+      5_000,
+      'h1-motion offline',
+    );
+  });
+});
