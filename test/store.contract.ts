@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { raise } from '../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../dispatcher/alerts/model.ts';
-import { DERIVED_CHUNK } from '../dispatcher/store/event-batch.ts';
+import { WINDOW_SWEEP } from '../dispatcher/store/event-batch.ts';
 import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
 import type { EventRecord } from '../gateway/ports.ts';
 import { bareHousehold } from './helpers.ts';
@@ -176,10 +176,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.listHomeEvents('h1', { from: T, to: T + 10_000 }, 1)).toHaveLength(1);
     });
 
-    it("reads one home's timeline whole across the household index's chunks, also after a crash", async () => {
-      // More events than one chunk of the household index, from three homes, in batches like the
-      // gateway's: part of each home's timeline is in the index, the rest only in the log's tail.
-      const n = DERIVED_CHUNK + 904;
+    it("reads one home's timeline whole while the household index catches up, also after a crash", async () => {
+      // Thousands of events from three homes, in batches like the gateway's: whatever part of each home's
+      // timeline the household index has reached, the rest is read from the log's tail.
+      const n = 9000;
       for (let from = 0; from < n; from += 500) {
         await store.appendEvents(
           Array.from({ length: Math.min(500, n - from) }, (_, k) => {
@@ -214,6 +214,37 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(again.map((o) => o.duplicate)).toEqual([true, false]);
       store = await factory.reopen(store);
       expect(await timeline()).toEqual(expected);
+    });
+
+    it('still refuses the seqs logged before a crash after their windows were saved in a sweep', async () => {
+      // More events than a sweep's worth, from more devices than one step of it saves, with the devices
+      // still sending while it runs: the windows reach the device rows at different log positions.
+      const devices = 300;
+      for (let d = 0; d < devices; d++)
+        await store.createDevice({
+          id: `h1-m${d}`,
+          homeId: 'h1',
+          kind: 'motion',
+          room: 'living',
+          secretHash: 'x',
+          createdAt: T,
+        });
+      const per = Math.ceil((WINDOW_SWEEP + 6000) / devices);
+      const event = (d: number, seq: number) =>
+        record({ deviceId: `h1-m${d}`, type: 'motion', deviceSeq: seq, body: '{"type":"motion"}' });
+      for (let seq = 1; seq <= per; seq++)
+        await store.appendEvents(Array.from({ length: devices }, (_, d) => event(d, seq)));
+      store = await factory.crashed(store);
+      for (const d of [0, 150, 299]) {
+        const again = await store.appendEvents([
+          event(d, per),
+          event(d, per - 40),
+          event(d, 1),
+          event(d, per + 1),
+        ]);
+        expect(again.map((o) => o.duplicate)).toEqual([true, true, true, false]);
+      }
+      expect(await store.countEvents('accepted')).toBe(devices * per + 3);
     });
 
     it('still knows the seqs logged just before a crash', async () => {

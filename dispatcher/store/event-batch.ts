@@ -7,14 +7,16 @@
  * `SEQ_WINDOW` seqs per device, kept in memory by the one writer. A unique index on (device, seq) did this
  * before, at the price of one random index page rewritten per event.
  *
- * What is derived from the log, the household index that the timeline reads (`events_by_home`) and the
- * windows saved on the device rows, is written every `DERIVED_CHUNK` events (and when the writer is idle
- * or closes) in the same transaction as a batch, sorted by home, with a cursor that says which log
- * position they reach. Written with every event, each was a random page rewritten per event: in
- * isolation, 25.6 µs per event from 10,000 devices and 13.2 µs from a few hundred, against 13 and 5.4 µs
- * now (a chunk rewrites a page per home in it, not per event). After a crash the writer rebuilds the
- * windows from the events past the cursor, and the timeline reads those few events from the log itself
- * (sqlite.ts listHomeEvents).
+ * The windows are saved on the device rows by `step()`, in small transactions of their own between the
+ * log's batches (the writer thread runs a step after each commit), never in a batch's transaction, which a
+ * device's PUBACK and the rules wait for: a sweep, `WINDOW_SLICE` devices per step, once `WINDOW_SWEEP`
+ * events were logged since the last. Each saved window carries the log position it reflects, and the
+ * windows' cursor moves to where the sweep started once it is done. After a crash the writer rebuilds the
+ * windows from the events past that cursor, skipping those a device's saved window already holds. A
+ * failed step loses nothing: it is tried again, or done from the log at the next start.
+ *
+ * (The household index that the timeline reads is derived from the log too, by a thread of its own:
+ * home-index.ts.)
  */
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, EventRecord, PresenceUpdate } from '../../gateway/ports.ts';
@@ -27,10 +29,12 @@ const DEVICE_SEQ = 7;
 /** Seqs remembered per device below its highest: a resend after a reconnect falls far inside it. */
 export const SEQ_WINDOW = 1024;
 
-/** Log positions between two writes of the derived rows. */
-export const DERIVED_CHUNK = 8192;
-/** The cursor (in `cursors`) up to which the household index and the saved windows reach. */
-export const DERIVED_CURSOR = 'event-log-derived';
+/** Events logged between two sweeps of the seq windows. */
+export const WINDOW_SWEEP = 32_768;
+/** Device windows saved per step (about 1 ms of the writer's time). */
+const WINDOW_SLICE = 256;
+/** The cursor (in `cursors`) up to which every device's saved seq window reflects the log. */
+export const WINDOWS_CURSOR = 'event-log-windows';
 
 const INSERT_EVENT = `INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, body, reason, flags)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -39,13 +43,11 @@ const UPDATE_DEVICE = `UPDATE devices SET online = COALESCE(?, online), last_see
   rejected_count = rejected_count + ? WHERE id = ?`;
 const COUNT_REJECTION = `INSERT INTO device_rejections (device_id, reason, count) VALUES (?, ?, ?)
   ON CONFLICT (device_id, reason) DO UPDATE SET count = count + excluded.count`;
-const LOAD_WINDOW = 'SELECT seq_high, seq_window FROM devices WHERE id = ?';
-const SAVE_WINDOW = 'UPDATE devices SET seq_high = ?, seq_window = ? WHERE id = ?';
-const LOAD_CURSOR = `SELECT seq FROM cursors WHERE name = '${DERIVED_CURSOR}'`;
-const SAVE_CURSOR = `INSERT INTO cursors (name, seq) VALUES ('${DERIVED_CURSOR}', ?)
+const LOAD_WINDOW = 'SELECT seq_high, seq_window, seq_window_at FROM devices WHERE id = ?';
+const SAVE_WINDOW = 'UPDATE devices SET seq_high = ?, seq_window = ?, seq_window_at = ? WHERE id = ?';
+const LOAD_CURSOR = 'SELECT seq FROM cursors WHERE name = ?';
+const SAVE_CURSOR = `INSERT INTO cursors (name, seq) VALUES (?, ?)
   ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`;
-const INDEX_HOMES = `INSERT INTO events_by_home (home_id, ts, seq)
-  SELECT home_id, ts, seq FROM events WHERE seq > ? AND seq <= ? AND status = 'accepted' ORDER BY home_id, ts, seq`;
 const TAIL_SEQS = `SELECT seq, device_id, device_seq FROM events
   WHERE seq > ? AND status = 'accepted' AND device_seq IS NOT NULL ORDER BY seq`;
 const LAST_POSITION = 'SELECT COALESCE(MAX(seq), 0) AS seq FROM events';
@@ -74,6 +76,8 @@ export function eventRows(records: EventRecord[]): unknown[] {
 interface SeqWindow {
   high: number;
   bits: Uint8Array;
+  /** The log position the saved window reflected when it was loaded (0: unknown, or none saved). */
+  savedAt: number;
 }
 
 const bit = (w: SeqWindow, seq: number) => (w.bits[(seq % SEQ_WINDOW) >> 3]! >> (seq & 7)) & 1;
@@ -111,8 +115,15 @@ export function admitSeq(w: SeqWindow, seq: number): boolean {
 export interface BatchWriter {
   /** Writes the requests in one transaction (BEGIN IMMEDIATE): the log position of each record, 0 for a duplicate. */
   write(requests: { rows: unknown[]; presence: PresenceUpdate[] }[]): number[][];
-  /** Writes the derived rows of the events logged since the last time (when idle, and before closing). */
+  /**
+   * One step of the derived rows' upkeep, if one is due, in its own transaction: true while more are due.
+   * `all`: whatever is not done yet is due (when the writer is idle), still a step at a time.
+   */
+  step(all?: boolean): boolean;
+  /** All the derived rows, step after step (before closing). */
   flush(): void;
+  /** The log position of the last event this writer committed (or found at its start). */
+  readonly position: number;
 }
 
 export function batchWriter(db: Database.Database): BatchWriter {
@@ -122,21 +133,24 @@ export function batchWriter(db: Database.Database): BatchWriter {
   const loadWindow = db.prepare(LOAD_WINDOW);
   const saveWindow = db.prepare(SAVE_WINDOW);
   const saveCursor = db.prepare(SAVE_CURSOR);
-  const indexHomes = db.prepare(INDEX_HOMES);
   const windows = new Map<string, SeqWindow>();
   /** Windows as they were before the running transaction touched them (restored if it rolls back). */
   let before = new Map<string, SeqWindow | undefined>();
-  /** Devices whose window changed since it was last saved. */
+  /** Devices whose window changed since it was last saved (or since the running sweep took them). */
   const unsaved = new Set<string>();
+  /** The running sweep: where it started, and the devices it still has to save. */
+  let sweep: { from: number; devices: string[] } | null = null;
 
   const stored = (deviceId: string): SeqWindow => {
-    const r = loadWindow.get(deviceId) as { seq_high: number | null; seq_window: Buffer | null } | undefined;
+    const r = loadWindow.get(deviceId) as
+      | { seq_high: number | null; seq_window: Buffer | null; seq_window_at: number | null }
+      | undefined;
     const high = r?.seq_high ?? -1;
     // A device row saved before windows existed: every seq up to its highest counts as seen.
     const bits = r?.seq_window
       ? new Uint8Array(r.seq_window)
       : new Uint8Array(SEQ_WINDOW / 8).fill(high >= 0 ? 255 : 0);
-    return { high, bits };
+    return { high, bits, savedAt: Number(r?.seq_window_at ?? 0) };
   };
   const loaded = (deviceId: string): SeqWindow => {
     let w = windows.get(deviceId);
@@ -147,15 +161,20 @@ export function batchWriter(db: Database.Database): BatchWriter {
     return w;
   };
 
-  /** Log positions: the derived rows reach `derived`; the log itself reaches `last`. */
-  let derived = Number((db.prepare(LOAD_CURSOR).get() as { seq: number } | undefined)?.seq ?? 0);
+  const cursor = (name: string) => (db.prepare(LOAD_CURSOR).get(name) as { seq: number } | undefined)?.seq;
+  /** Log positions: the saved windows reach `windowsAt`, the log `last`. */
+  let windowsAt = Number(cursor(WINDOWS_CURSOR) ?? 0);
   let last = Number((db.prepare(LAST_POSITION).get() as { seq: number }).seq);
-  // After a crash: the windows as they were, from the saved ones and the seqs logged past the cursor.
-  for (const r of db.prepare(TAIL_SEQS).iterate(derived) as Iterable<{
+  // After a crash: the windows as they were, from the saved ones and the seqs logged past their cursor
+  // that a device's saved window does not hold yet.
+  for (const r of db.prepare(TAIL_SEQS).iterate(windowsAt) as Iterable<{
+    seq: number;
     device_id: string;
     device_seq: number;
   }>) {
-    admitSeq(loaded(r.device_id), r.device_seq);
+    const w = loaded(r.device_id);
+    if (r.seq <= w.savedAt) continue;
+    admitSeq(w, r.device_seq);
     unsaved.add(r.device_id);
   }
 
@@ -163,7 +182,7 @@ export function batchWriter(db: Database.Database): BatchWriter {
   const windowOf = (deviceId: string): SeqWindow => {
     if (!before.has(deviceId)) {
       const w = windows.get(deviceId);
-      before.set(deviceId, w && { high: w.high, bits: w.bits.slice() });
+      before.set(deviceId, w && { ...w, bits: w.bits.slice() });
     }
     unsaved.add(deviceId);
     return loaded(deviceId);
@@ -198,33 +217,16 @@ export function batchWriter(db: Database.Database): BatchWriter {
     return seqs;
   };
 
-  /** The derived rows up to `last`, in the running transaction. */
-  const derive = () => {
-    indexHomes.run(derived, last);
-    for (const id of unsaved) {
-      const w = windows.get(id)!;
-      saveWindow.run(w.high, Buffer.from(w.bits), id);
-    }
-    saveCursor.run(last);
-    derived = last;
-  };
-
-  const transaction = db.transaction((requests: { rows: unknown[]; presence: PresenceUpdate[] }[]) => {
-    const out = requests.map((q) => one(q.rows, q.presence));
-    if (last - derived >= DERIVED_CHUNK) derive();
-    return out;
-  });
-  const flushing = db.transaction(derive);
-
-  /** Runs `body` in a transaction; if it rolls back, the writer's memory goes back to how it was. */
-  const atomically = <T>(body: () => T): T => {
-    const positions = [derived, last];
+  const transaction = db.transaction((requests: { rows: unknown[]; presence: PresenceUpdate[] }[]) =>
+    requests.map((q) => one(q.rows, q.presence)),
+  );
+  const write = (requests: { rows: unknown[]; presence: PresenceUpdate[] }[]): number[][] => {
+    const position = last;
     try {
-      const out = body();
-      if (derived === last) unsaved.clear();
-      return out;
+      return transaction.immediate(requests);
     } catch (e) {
-      [derived, last] = positions as [number, number];
+      // Rolled back: the writer's memory goes back to how it was.
+      last = position;
       for (const [id, w] of before) {
         if (w) windows.set(id, w);
         else windows.delete(id);
@@ -235,11 +237,47 @@ export function batchWriter(db: Database.Database): BatchWriter {
     }
   };
 
+  /** Saves the windows of `devices` as of `last`; the sweep's last step moves the windows' cursor. */
+  const windowStep = db.transaction((devices: string[], done: number | null) => {
+    for (const id of devices) {
+      const w = windows.get(id);
+      if (w) saveWindow.run(w.high, Buffer.from(w.bits), last, id);
+    }
+    if (done !== null) saveCursor.run(WINDOWS_CURSOR, done);
+  });
+
+  const sweepDue = (all: boolean) =>
+    sweep !== null ||
+    (unsaved.size > 0 && (all || last - windowsAt >= WINDOW_SWEEP)) ||
+    (all && last > windowsAt);
+
+  /** One step of whatever is due (`all`: whatever is not done yet); false when there was nothing. */
+  const stepOnce = (all: boolean): boolean => {
+    if (!sweepDue(all)) return false;
+    if (!sweep) {
+      sweep = { from: last, devices: [...unsaved] };
+      unsaved.clear();
+    }
+    const devices = sweep.devices.slice(0, WINDOW_SLICE);
+    const done = devices.length === sweep.devices.length ? sweep.from : null;
+    windowStep.immediate(devices, done);
+    sweep.devices.splice(0, devices.length);
+    if (done !== null) {
+      windowsAt = done;
+      sweep = null;
+    }
+    return true;
+  };
+
   return {
-    write: (requests) => atomically(() => transaction.immediate(requests)),
+    write,
+    // Nothing logged or changed since the last time: no transaction (the writer steps on a timer too).
+    step: (all = false) => stepOnce(all) && sweepDue(all),
     flush: () => {
-      // Nothing logged or changed since the last time: no transaction (this runs on a timer).
-      if (last > derived || unsaved.size > 0) atomically(() => flushing.immediate());
+      while (stepOnce(true)) {}
+    },
+    get position() {
+      return last;
     },
   };
 }

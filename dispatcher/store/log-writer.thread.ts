@@ -21,7 +21,13 @@ import { WalSync } from './wal-sync.ts';
 
 type Write = Extract<WriterRequest, { rows: unknown[] }>;
 
-const { file, checkpointMs } = workerData as { file: string; checkpointMs: number };
+const { file, durable, checkpointMs } = workerData as {
+  file: string;
+  durable: SharedArrayBuffer;
+  checkpointMs: number;
+};
+/** The log position on disk, for the household indexer (home-index.ts), which indexes no further. */
+const onDisk = new BigInt64Array(durable);
 const port = parentPort!;
 const db = new Database(file);
 db.pragma('busy_timeout = 10000');
@@ -43,19 +49,34 @@ const writer = batchWriter(db);
 const wal = new WalSync(`${file}-wal`);
 let syncing: Promise<unknown> = Promise.resolve();
 /**
- * The derived rows of what the log took since the last chunk (event-batch.ts), so the timeline's tail
- * stays short. A failure loses nothing: they are written next time, or rebuilt from the log at the next
- * start.
+ * The derived rows of what the log took (event-batch.ts: the household index, so the timeline's tail stays
+ * short, and the devices' saved seq windows), a small transaction at a time, between requests: a step is
+ * run from a setImmediate after each commit (while its fsync runs), so requests that arrive meanwhile wait
+ * for one step at most (about 2 ms), never for a whole chunk. A failed step loses nothing: it is tried
+ * again, or done from the log at the next start.
  */
-function flushDerived(): void {
-  try {
-    writer.flush();
-  } catch {}
+let stepping = false;
+let stepAll = false;
+let closing = false;
+function upkeep(all: boolean): void {
+  stepAll ||= all;
+  if (stepping || closing) return;
+  stepping = true;
+  setImmediate(() => {
+    stepping = false;
+    let more = false;
+    try {
+      more = writer.step(stepAll);
+    } catch {}
+    if (more) upkeep(false);
+    else stepAll = false;
+  });
 }
 
+// While no device writes: whatever is not derived yet, and a PASSIVE checkpoint (copies what no reader
+// still needs, never waits for anyone) for the main connection's writes.
 const idle = setInterval(() => {
-  flushDerived();
-  // PASSIVE: copies what no reader still needs, never waits for anyone.
+  upkeep(true);
   db.pragma('wal_checkpoint(PASSIVE)');
 }, checkpointMs);
 
@@ -81,9 +102,12 @@ port.on('message', (first: WriterRequest) => {
   const writes = requests.filter((r): r is Write => 'rows' in r);
   if (writes.length > 0) {
     const replies = commit(writes);
+    const position = writer.position;
+    upkeep(false);
     // Answered in order: fsyncs complete in the order they started.
     syncing = wal.sync().then(
       () => {
+        Atomics.store(onDisk, 0, BigInt(position));
         for (const r of replies) port.postMessage(r);
       },
       // Written but not known to be on disk: not acknowledged (a device resends; its seq deduplicates).
@@ -95,13 +119,16 @@ port.on('message', (first: WriterRequest) => {
   const close = requests.find((r) => 'close' in r);
   if (!close) return;
   clearInterval(idle);
+  closing = true;
   // After the last answers: the derived rows, a final checkpoint, then the connection closes and the
   // thread ends.
   void syncing
     .catch(() => {})
     .finally(() => {
       wal.close();
-      flushDerived();
+      try {
+        writer.flush();
+      } catch {}
       db.pragma('wal_checkpoint(PASSIVE)');
       db.close();
       port.close();

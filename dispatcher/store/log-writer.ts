@@ -5,9 +5,9 @@
  * records are on disk, so the gateway's PUBACK still follows durability. Rows go as one flat array (cheap
  * to copy between threads). The thread is started on the first write and ended by `close()`.
  */
-import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { PresenceUpdate } from '../../gateway/ports.ts';
+import { endThread, storeThread } from './threads.ts';
 
 export type WriterRequest =
   | { id: number; rows: unknown[]; presence: PresenceUpdate[] }
@@ -27,6 +27,8 @@ export class LogWriter {
 
   constructor(
     private readonly file: string,
+    /** Where the thread publishes the log position that is on disk (a BigInt64Array's one slot). */
+    private readonly durable: SharedArrayBuffer,
     /** PASSIVE checkpoints for the main connection's writes while no device writes. */
     private readonly checkpointMs = 10_000,
   ) {}
@@ -46,28 +48,19 @@ export class LogWriter {
 
   /** After the writes already sent: a last checkpoint, then the thread's connection closes and it ends. */
   close(): Promise<void> {
-    if (this.closing) return this.closing;
-    const worker = this.worker;
-    if (!worker) {
-      this.closing = Promise.resolve();
-      return this.closing;
-    }
-    worker.ref();
-    const exited = once(worker, 'exit');
-    worker.postMessage({ id: this.nextId++, close: true } satisfies WriterRequest);
-    this.closing = exited.then(() => undefined);
+    this.closing ??= endThread(this.worker, { id: this.nextId++, close: true } satisfies WriterRequest);
     return this.closing;
   }
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./log-writer.worker.mjs', import.meta.url), {
-      workerData: { file: this.file, checkpointMs: this.checkpointMs },
-      // What the thread keeps is small (the seq windows); a small young generation collects the batches
-      // it has written often instead of letting tens of MB of them add to the gateway's memory.
-      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    // What the thread keeps is small (the seq windows): its small young generation collects the batches
+    // it has written often instead of letting tens of MB of them add to the gateway's memory.
+    const worker = storeThread('./log-writer.thread.ts', {
+      file: this.file,
+      durable: this.durable,
+      checkpointMs: this.checkpointMs,
     });
-    worker.unref();
     worker.on('message', (m: WriterReply) => {
       const w = this.waiting.get(m.id);
       if (!w) return;

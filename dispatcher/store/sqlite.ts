@@ -4,6 +4,9 @@
  * batches and device presence) are written by a second connection on their own thread (log-writer.ts),
  * which also runs the checkpoints; every write transaction here is BEGIN IMMEDIATE, so a write that meets
  * the writer thread's transaction waits for it (busy timeout) instead of failing on a stale snapshot.
+ * The household index that the timeline reads is a file of its own, kept up by a third thread
+ * (home-index.ts) and read through a connection of its own that attaches it, so that no write here
+ * takes that file's lock too.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,7 +22,8 @@ import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
-import { type BatchWriter, batchWriter, DERIVED_CURSOR, eventRows, outcomes } from './event-batch.ts';
+import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
+import { type HomeIndexer, HomeIndexThread, homeIndexer, homeIndexFile, indexedUpTo } from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
@@ -63,9 +67,20 @@ export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
+  private readonly timelineStatements = new Map<string, Database.Statement>();
+
+  private readonly inMemory: boolean;
+  /** The log position on disk, published by the log writer thread for the household indexer. */
+  private readonly durable = new SharedArrayBuffer(8);
+  /** The timeline's connection: the log, with the household index attached as `idx`. */
+  private reader: Database.Database | null = null;
+  private indexThread: HomeIndexThread | null = null;
+  /** In memory: the household index on this connection, kept up after each append. */
+  private homeIndex: HomeIndexer | null = null;
 
   constructor(readonly file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.inMemory = file === ':memory:' || file === '';
+    if (!this.inMemory) mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -102,11 +117,48 @@ export class SqliteStore implements Store {
         .immediate();
       count++;
     }
+    this.timelineReader();
     return count;
+  }
+
+  /**
+   * The household index, opened after the migrations: what reaches past the log's last event is dropped
+   * (a log restored from an older copy than its index), then its thread is started (files).
+   */
+  private timelineReader(): Database.Database {
+    if (this.reader) return this.reader;
+    if (this.inMemory) {
+      this.db.exec(`ATTACH DATABASE ':memory:' AS idx`);
+      this.homeIndex = homeIndexer(this.db, 'main', 'idx');
+      this.reader = this.db;
+      return this.reader;
+    }
+    const reader = new Database(this.file);
+    reader.pragma('busy_timeout = 5000');
+    reader.prepare('ATTACH DATABASE ? AS idx').run(homeIndexFile(this.file));
+    reader.pragma('idx.journal_mode = WAL');
+    homeIndexer(reader, 'main', 'idx').reconcile();
+    reader.pragma('query_only = ON');
+    this.reader = reader;
+    this.indexThread = new HomeIndexThread(this.file, this.durable);
+    this.indexThread.start();
+    return reader;
+  }
+
+  /** The log position the household index reaches (the rest of a timeline is read from the log). */
+  homeIndexedUpTo(): number {
+    return Number(
+      this.timelineReader()
+        .prepare(`SELECT ${indexedUpTo('idx')}`)
+        .pluck()
+        .get(),
+    );
   }
 
   async close(): Promise<void> {
     await this.logWriter?.close();
+    await this.indexThread?.close();
+    if (this.reader && this.reader !== this.db && this.reader.open) this.reader.close();
     if (this.db.open) this.db.close();
   }
 
@@ -331,15 +383,18 @@ export class SqliteStore implements Store {
    */
   async appendEvents(records: EventRecord[], presence: PresenceUpdate[] = []): Promise<AppendOutcome[]> {
     if (this.logWriter === undefined) {
-      const inMemory = this.file === ':memory:' || this.file === '';
-      this.logWriter = inMemory ? null : new LogWriter(this.db.name);
+      this.logWriter = this.inMemory ? null : new LogWriter(this.db.name, this.durable);
       // Checkpoints are the writer thread's from now on: never on this event loop.
       if (this.logWriter) this.db.pragma('wal_autocheckpoint = 0');
     }
     const rows = eventRows(records);
     if (this.logWriter) return outcomes(await this.logWriter.write(rows, presence));
     this.batchWriter ??= batchWriter(this.db);
-    return outcomes(this.batchWriter.write([{ rows, presence }])[0]!);
+    const seqs = this.batchWriter.write([{ rows, presence }])[0]!;
+    while (this.batchWriter.step()) {}
+    this.timelineReader();
+    while (this.homeIndex?.step(this.batchWriter.position)) {}
+    return outcomes(seqs);
   }
 
   /** Device rows only, through the same writer (and in order with the event batches). */
@@ -371,17 +426,29 @@ export class SqliteStore implements Store {
   ): Promise<LoggedEvent[]> {
     const types = range.types ?? [];
     const typeClause = types.length ? `AND type IN (${types.map(() => '?').join(',')})` : '';
-    // The household index reaches the derived cursor; the few events logged past it (the writer adds them
-    // in chunks, event-batch.ts) are read from the log's tail. One statement: one snapshot of both.
-    const rows = this.st(
-      `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
-         WHERE seq IN (SELECT seq FROM events_by_home WHERE home_id = ? AND ts >= ? AND ts < ?) ${typeClause}
+    // The household index reaches its cursor; the events logged past it (its thread indexes what is
+    // durable every 200 ms, home-index.ts) are read from the log's tail. One statement: one snapshot of
+    // both files (the index never reaches past what the log holds). An indexed row is taken only for its
+    // own home, whatever the index says.
+    const reader = this.timelineReader();
+    const sql = `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM main.events
+         WHERE seq IN (SELECT seq FROM idx.events_by_home WHERE home_id = ? AND ts >= ? AND ts < ?)
+           AND home_id = ? ${typeClause}
          UNION ALL
-         SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
-         WHERE seq > (SELECT seq FROM cursors WHERE name = '${DERIVED_CURSOR}')
+         SELECT seq, device_id, home_id, received_at, ts, body, flags FROM main.events
+         WHERE seq > ${indexedUpTo('idx')}
            AND home_id = ? AND ts >= ? AND ts < ? AND status = 'accepted' ${typeClause}
-         ORDER BY ts, seq LIMIT ?`,
-    ).all(homeId, range.from, range.to, ...types, homeId, range.from, range.to, ...types, limit) as Row[];
+         ORDER BY ts, seq LIMIT ?`;
+    let timeline = this.timelineStatements.get(sql);
+    if (!timeline) {
+      timeline = reader.prepare(sql);
+      this.timelineStatements.set(sql, timeline);
+    }
+    const rows = timeline.all(
+      ...[homeId, range.from, range.to, homeId, ...types],
+      ...[homeId, range.from, range.to, ...types],
+      limit,
+    ) as Row[];
     return rows.map(loggedEventFrom);
   }
 

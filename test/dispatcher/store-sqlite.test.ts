@@ -2,9 +2,10 @@ import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { homeIndexFile } from '../../dispatcher/store/home-index.ts';
 import { MIGRATIONS, migrationSql } from '../../dispatcher/store/migrations.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
-import { tempDir } from '../helpers.ts';
+import { eventually, tempDir } from '../helpers.ts';
 import { storeContract } from '../store.contract.ts';
 
 storeContract('SQLite file (WAL)', {
@@ -19,7 +20,8 @@ storeContract('SQLite file (WAL)', {
     // have all been answered): what a kill -9 at this moment leaves on disk.
     const file = (s as SqliteStore).file;
     const copy = join(tempDir().path, 'g365.sqlite');
-    for (const suffix of ['', '-wal']) {
+    // The household index first: it never reaches past the log as it stood before.
+    for (const suffix of ['-home-index', '-home-index-wal', '', '-wal']) {
       if (existsSync(file + suffix)) copyFileSync(file + suffix, copy + suffix);
     }
     await s.close();
@@ -30,6 +32,22 @@ storeContract('SQLite file (WAL)', {
     await s.close();
     rmSync(join((s as SqliteStore).file, '..'), { recursive: true, force: true });
   },
+});
+
+const T = Date.UTC(2026, 2, 10, 2, 0);
+/** An accepted motion event of `home` with device seq `s` at `T + s`. */
+const motion = (home: string, s: number) => ({
+  deviceId: `${home}-motion`,
+  homeId: home,
+  receivedAt: T,
+  topic: 't',
+  status: 'accepted' as const,
+  ts: T + s,
+  type: 'motion',
+  deviceSeq: s,
+  body: JSON.stringify({ type: 'motion', ts: T + s, seq: s }),
+  reason: null,
+  flags: [],
 });
 
 describe('SQLite: upgrading a log written before the seq windows and the chunked household index (migrations 5 and 6)', () => {
@@ -45,7 +63,6 @@ describe('SQLite: upgrading a log written before the seq windows and the chunked
       for (const sql of migrationSql(m, 'sqlite')) old.exec(sql);
       old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
     }
-    const T = Date.UTC(2026, 2, 10, 2, 0);
     old.exec(`INSERT INTO grids (id, name, community, leader_id) VALUES ('g1', 'g1', 'c', NULL);
       INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
         VALUES ('h1', 'g1', '1', '1', '1', '[]', '[]', '', '{}');
@@ -64,23 +81,76 @@ describe('SQLite: upgrading a log written before the seq windows and the chunked
       expect(await store.migrate()).toBe(MIGRATIONS.filter((m) => m.version > 4).length);
       const timeline = await store.listHomeEvents('h1', { from: T, to: T + 10 }, 10);
       expect(timeline.map((e) => e.ts)).toEqual([T + 1, T + 2, T + 3]);
-      const out = await store.appendEvents(
-        [3, 4].map((s) => ({
-          deviceId: 'h1-motion',
-          homeId: 'h1',
-          receivedAt: T,
-          topic: 't',
-          status: 'accepted' as const,
-          ts: T + s,
-          type: 'motion',
-          deviceSeq: s,
-          body: JSON.stringify({ type: 'motion', ts: T + s, seq: s }),
-          reason: null,
-          flags: [],
-        })),
-      );
+      const out = await store.appendEvents([3, 4].map((s) => motion('h1', s)));
       expect(out.map((o) => o.duplicate)).toEqual([true, false]);
       expect((await store.listHomeEvents('h1', { from: T, to: T + 10 }, 10)).length).toBe(4);
+    } finally {
+      await store.close();
+      dir.remove();
+    }
+  });
+});
+
+describe('SQLite: the household index in a file of its own', () => {
+  /** `n` events of `home` with seqs and times `from`…, in batches like the gateway's. */
+  const append = async (store: SqliteStore, home: string, from: number, n: number) => {
+    for (let s = from; s < from + n; s += 250)
+      await store.appendEvents(
+        Array.from({ length: Math.min(250, from + n - s) }, (_, k) => motion(home, s + k)),
+      );
+  };
+  const caughtUp = (store: SqliteStore, seq: number) =>
+    eventually(() => store.homeIndexedUpTo() >= seq, 10_000, `household index at ${seq}`);
+  const timeline = async (store: SqliteStore, home: string) =>
+    (await store.listHomeEvents(home, { from: T, to: T + 100_000 }, 100_000)).map((e) => e.ts - T);
+  const seqs = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+
+  it('catches up with the log on its own thread, and the timeline read through it is whole', async () => {
+    const dir = tempDir();
+    const store = new SqliteStore(join(dir.path, 'g365.sqlite'));
+    try {
+      await store.migrate();
+      await append(store, 'h1', 1, 3000);
+      await append(store, 'h2', 1, 1000);
+      await caughtUp(store, 4000);
+      const index = new Database(homeIndexFile(store.file), { readonly: true });
+      expect(index.prepare('SELECT COUNT(*) FROM events_by_home').pluck().get()).toBe(4000);
+      index.close();
+      expect(await timeline(store, 'h1')).toEqual(seqs(1, 3000));
+      expect(await timeline(store, 'h2')).toEqual(seqs(1, 1000));
+    } finally {
+      await store.close();
+      dir.remove();
+    }
+  });
+
+  it('cuts back an index that reaches past its log (a log restored from an older copy), so no timeline loses or borrows events', async () => {
+    const dir = tempDir();
+    const file = join(dir.path, 'g365.sqlite');
+    const older = join(tempDir().path, 'g365.sqlite');
+    let store = new SqliteStore(file);
+    await store.migrate();
+    await append(store, 'h1', 1, 100);
+    await store.close();
+    for (const suffix of ['', '-wal'])
+      if (existsSync(file + suffix)) copyFileSync(file + suffix, older + suffix);
+    store = new SqliteStore(file);
+    await store.migrate();
+    await append(store, 'h2', 1, 100);
+    await caughtUp(store, 200);
+    await store.close();
+    // The log as it was at 100 events, with the index that reached 200 (h2's events at 101–200).
+    for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+    for (const suffix of ['', '-wal'])
+      if (existsSync(older + suffix)) copyFileSync(older + suffix, file + suffix);
+    store = new SqliteStore(file);
+    try {
+      await store.migrate();
+      // Log positions 101–200 again, now h1's.
+      await append(store, 'h1', 101, 100);
+      await caughtUp(store, 200);
+      expect(await timeline(store, 'h1')).toEqual(seqs(1, 200));
+      expect(await timeline(store, 'h2')).toEqual([]);
     } finally {
       await store.close();
       dir.remove();

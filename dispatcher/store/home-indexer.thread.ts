@@ -1,0 +1,69 @@
+/**
+ * The household indexer's thread (started by home-index.ts HomeIndexThread), with its own connection: the
+ * index file as `main`, the log's file attached as `log`, read only. Its transactions write the index file
+ * alone (deferred, never BEGIN IMMEDIATE, which would take the log's write lock too), so the log writer
+ * never waits for it.
+ *
+ * It indexes no further than the log position the log writer has made durable: an index row for an event
+ * that a power cut then took out of the log would point at whatever event gets that position next. At
+ * start, everything the log holds is flushed to disk first (a killed process may have left it in the page
+ * cache only), and then counts as durable.
+ */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { homeIndexer, homeIndexFile } from './home-index.ts';
+
+const { file, durable, intervalMs } = workerData as {
+  file: string;
+  durable: SharedArrayBuffer;
+  intervalMs: number;
+};
+const port = parentPort!;
+const onDisk = new BigInt64Array(durable);
+
+const db = new Database(homeIndexFile(file));
+db.pragma('journal_mode = WAL');
+// Derived rows: the log's own fsyncs and the checkpoints put them on disk; a lost slice is indexed again.
+db.pragma('synchronous = NORMAL');
+db.pragma('busy_timeout = 10000');
+db.pragma('temp_store = MEMORY');
+db.prepare('ATTACH DATABASE ? AS log').run(file);
+const index = homeIndexer(db, 'log', 'main');
+
+const found = Number(db.prepare('SELECT COALESCE(MAX(seq), 0) FROM log.events').pluck().get());
+for (const f of [file, `${file}-wal`]) {
+  try {
+    const fd = openSync(f, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {}
+}
+
+let closed = false;
+let running = false;
+function run(): void {
+  if (running || closed) return;
+  running = true;
+  let more = false;
+  try {
+    more = index.step(Math.max(found, Number(Atomics.load(onDisk, 0))));
+  } catch (e) {
+    port.postMessage({ error: e instanceof Error ? e.message : String(e) });
+  }
+  running = false;
+  // Catching up (after a start, or an upgrade that rebuilds the index): the next slice at once.
+  if (more) setImmediate(run);
+}
+const timer = setInterval(run, intervalMs);
+run();
+
+port.on('message', () => {
+  closed = true;
+  clearInterval(timer);
+  db.close();
+  port.close();
+});
