@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -123,6 +123,34 @@ describe('SQLite: the household index in a file of its own', () => {
       dir.remove();
     }
   });
+
+  it.runIf(process.platform === 'linux')(
+    'runs below the log and the rules in CPU priority (nice 10), so overload slows the index, not them',
+    async () => {
+      const dir = tempDir();
+      const store = new SqliteStore(join(dir.path, 'g365.sqlite'));
+      try {
+        await store.migrate();
+        await append(store, 'h1', 1, 10);
+        // Field 19 of a thread's stat is its nice value; the process's own threads stay at theirs.
+        const nice = () =>
+          readdirSync('/proc/self/task').map((tid) => {
+            const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+          });
+        const own = Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16]);
+        await eventually(
+          () => nice().filter((n) => n === own + 10).length === 1,
+          5000,
+          'one thread at nice +10',
+        );
+        expect(nice().filter((n) => n === own).length).toBeGreaterThan(1);
+      } finally {
+        await store.close();
+        dir.remove();
+      }
+    },
+  );
 
   it('cuts back an index that reaches past its log (a log restored from an older copy), so no timeline loses or borrows events', async () => {
     const dir = tempDir();
