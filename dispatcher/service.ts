@@ -220,6 +220,26 @@ export class GuardianService {
           this.set(pipelineTrouble());
         },
       });
+      // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
+      const indexHealth = store.homeIndexHealth?.bind(store);
+      if (indexHealth) {
+        new Gauge({
+          name: 'g365_home_index_lag_events',
+          help: 'durable log events the household index has not reached (timelines read them from the log)',
+          registers: [this.metrics.registry],
+          collect() {
+            this.set(indexHealth().lag);
+          },
+        });
+        new Gauge({
+          name: 'g365_home_index_failures_total',
+          help: 'household index slices that failed and indexer threads that ended unasked (retried)',
+          registers: [this.metrics.registry],
+          collect() {
+            this.set(indexHealth().failures);
+          },
+        });
+      }
       const app = await buildApp({
         store,
         clock,

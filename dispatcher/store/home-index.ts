@@ -27,20 +27,34 @@ export function homeIndexSchema(schema: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${schema}.events_by_home (home_id TEXT NOT NULL, ts INTEGER NOT NULL,
       seq INTEGER NOT NULL, PRIMARY KEY (home_id, ts, seq)) WITHOUT ROWID`,
     `CREATE TABLE IF NOT EXISTS ${schema}.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)`,
+    // Which log the index was made from (the log's `event-log-id` setting).
+    `CREATE TABLE IF NOT EXISTS ${schema}.source (id INTEGER PRIMARY KEY CHECK (id = 1), log_id TEXT NOT NULL)`,
   ];
 }
 
 /** The log position the index reaches, as a SQL expression (0 before the first slice). */
 export const indexedUpTo = (schema: string) => `COALESCE((SELECT seq FROM ${schema}.indexed), 0)`;
 
+/** The log's identity (in its `settings`), which its index records: an index of another log is dropped. */
+export const LOG_ID_SETTING = 'event-log-id';
+
 export interface HomeIndexer {
   /** Indexes the log's events up to `upTo` (one slice at most): true while more remain below it. */
   step(upTo: number): boolean;
-  /** Drops what reaches past the log's last event (a log restored from a copy older than its index). */
-  reconcile(): void;
+  /**
+   * At start, before the log takes new events: an index made from another log (its id differs) is
+   * dropped, and what reaches past the log's last event (a log restored from a copy older than its
+   * index) is cut; an index still in the log's own file (before migration 7) is moved here.
+   */
+  reconcile(logId: string): void;
 }
 
-/** The index kept on a connection that sees the log as schema `log` and the index as schema `index`. */
+/**
+ * The index kept on a connection that sees the log as schema `log` and the index as schema `index`. Its
+ * transactions are deferred: they write the index alone and take no lock on the log (BEGIN IMMEDIATE
+ * would take the log's write lock too). The cursor is read inside the transaction that moves it, so a
+ * second indexer of the same file (a CLI beside the service) fails its slice instead of moving it back.
+ */
 export function homeIndexer(db: Database.Database, log: string, index: string): HomeIndexer {
   for (const sql of homeIndexSchema(index)) db.exec(sql);
   const cursor = db.prepare(`SELECT ${indexedUpTo(index)} AS seq`).pluck();
@@ -52,26 +66,52 @@ export function homeIndexer(db: Database.Database, log: string, index: string): 
   const save = db.prepare(
     `INSERT INTO ${index}.indexed (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`,
   );
-  const step = db.transaction((from: number, to: number) => {
+  const step = db.transaction((upTo: number) => {
+    const from = Number(cursor.get());
+    if (upTo <= from) return false;
+    const to = Math.min(upTo, from + INDEX_SLICE);
     slice.run(from, to);
     save.run(to);
+    return to < upTo;
   });
+  const source = db.prepare(`SELECT log_id FROM ${index}.source`).pluck();
   const lastLogged = db.prepare(`SELECT COALESCE(MAX(seq), 0) FROM ${log}.events`).pluck();
-  const cut = db.transaction((last: number) => {
-    db.prepare(`DELETE FROM ${index}.events_by_home WHERE seq > ?`).run(last);
-    save.run(last);
+  const reconcile = db.transaction((logId: string) => {
+    const from = source.get() as string | undefined;
+    if (from !== logId) {
+      db.prepare(`DELETE FROM ${index}.events_by_home`).run();
+      db.prepare(`DELETE FROM ${index}.indexed`).run();
+      db.prepare(
+        `INSERT INTO ${index}.source (id, log_id) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET log_id = excluded.log_id`,
+      ).run(logId);
+    }
+    const last = Number(lastLogged.get());
+    if (Number(cursor.get()) > last) {
+      db.prepare(`DELETE FROM ${index}.events_by_home WHERE seq > ?`).run(last);
+      save.run(last);
+    }
+    // Before migration 7 the index was in the log's file, with its cursor in the log's `cursors`.
+    const legacy = db
+      .prepare(`SELECT 1 FROM ${log}.sqlite_master WHERE type = 'table' AND name = 'events_by_home'`)
+      .get();
+    if (legacy && Number(cursor.get()) === 0) {
+      db.prepare(
+        `INSERT OR IGNORE INTO ${index}.events_by_home SELECT home_id, ts, seq FROM ${log}.events_by_home`,
+      ).run();
+      const old = db.prepare(`SELECT seq FROM ${log}.cursors WHERE name = 'event-log-derived'`).pluck().get();
+      save.run(Math.min(Number(old ?? 0), last));
+    }
+  });
+  const dropLegacy = db.transaction(() => {
+    db.exec(`DROP TABLE IF EXISTS ${log}.events_by_home`);
+    db.prepare(`DELETE FROM ${log}.cursors WHERE name = 'event-log-derived'`).run();
   });
   return {
-    step: (upTo) => {
-      const from = Number(cursor.get());
-      if (upTo <= from) return false;
-      const to = Math.min(upTo, from + INDEX_SLICE);
-      step(from, to);
-      return to < upTo;
-    },
-    reconcile: () => {
-      const last = Number(lastLogged.get());
-      if (Number(cursor.get()) > last) cut(last);
+    step: (upTo) => step(upTo),
+    reconcile: (logId) => {
+      reconcile(logId);
+      // Once the index file has it (a commit of its own: the two files do not commit together).
+      dropLegacy();
     },
   };
 }
@@ -85,7 +125,7 @@ export function homeIndexer(db: Database.Database, log: string, index: string): 
 export class HomeIndexThread {
   private worker: Worker | null = null;
   private closing: Promise<void> | null = null;
-  /** Slices that failed, and the last failure (kept for the health report, never thrown). */
+  /** Slices that failed and threads that ended unasked (each is started again a second later). */
   failures = 0;
   lastError: string | null = null;
 
@@ -112,7 +152,11 @@ export class HomeIndexThread {
       this.lastError = e.message;
     });
     worker.on('exit', () => {
-      if (this.worker === worker) this.worker = null;
+      if (this.worker !== worker) return;
+      this.worker = null;
+      if (this.closing) return;
+      this.failures++;
+      setTimeout(() => this.start(), 1000).unref();
     });
     this.worker = worker;
   }

@@ -9,12 +9,12 @@
  * start, everything the log holds is flushed to disk first (a killed process may have left it in the page
  * cache only), and then counts as durable.
  *
- * The thread runs at a lower CPU priority (nice 10, on Linux): under overload, derived work yields the two
+ * The thread runs at a lower CPU priority (nice +10, on Linux): under overload, derived work yields the two
  * cores to the log and the rules and catches up afterwards (the timeline reads the rest from the log
  * meanwhile). At the same priority it took 10–15 % of the gateway's sustained throughput.
  */
 import { closeSync, fsyncSync, openSync, readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { homeIndexer, homeIndexFile } from './home-index.ts';
@@ -25,11 +25,12 @@ const { file, durable, intervalMs } = workerData as {
   intervalMs: number;
 };
 const port = parentPort!;
-/** The nice value of this thread (0 is the process's; 19 the lowest priority). */
-const NICE = 10;
+/** How much nicer this thread is than the process (19 is the lowest priority there is). */
+const NICER = 10;
 try {
   // Linux: this thread's own id, whose priority is its own (the process's other threads keep theirs).
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), NICE);
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  setPriority(tid, Math.min(19, getPriority(tid) + NICER));
 } catch {}
 const onDisk = new BigInt64Array(durable);
 

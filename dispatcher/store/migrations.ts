@@ -143,14 +143,13 @@ export const MIGRATIONS: Migration[] = [
     name: 'gateway: the household index in a file of its own; seq windows saved in small steps',
     sql: (w) => [
       // Keeping the household index up in the log's file held the log's write lock for 5–11 ms several
-      // times a second at 10,000 events/s: it moved to a file of its own, written by its own thread
-      // (home-index.ts), which builds it again from the log. The seq windows are saved between the log's
-      // batches a few hundred devices at a time (event-batch.ts), each with the log position it reflects,
-      // and have a cursor of their own (where the old one reached).
+      // times a second at 10,000 events/s: it moves to a file of its own, written by its own thread
+      // (home-index.ts, whose start moves the old table and its cursor there and then drops them here).
+      // The seq windows are saved between the log's batches a few hundred devices at a time
+      // (event-batch.ts), each with the log position it reflects, and have a cursor of their own (where
+      // the old one reached).
       `ALTER TABLE devices ADD COLUMN seq_window_at ${w.bigint}`,
       `INSERT INTO cursors (name, seq) SELECT 'event-log-windows', seq FROM cursors WHERE name = 'event-log-derived'`,
-      `DELETE FROM cursors WHERE name = 'event-log-derived'`,
-      `DROP TABLE events_by_home`,
     ],
   },
 ];

@@ -8,6 +8,7 @@
  * (home-index.ts) and read through a connection of its own that attaches it, so that no write here
  * takes that file's lock too.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,7 +24,14 @@ import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
-import { type HomeIndexer, HomeIndexThread, homeIndexer, homeIndexFile, indexedUpTo } from './home-index.ts';
+import {
+  type HomeIndexer,
+  HomeIndexThread,
+  homeIndexer,
+  homeIndexFile,
+  indexedUpTo,
+  LOG_ID_SETTING,
+} from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
@@ -78,7 +86,13 @@ export class SqliteStore implements Store {
   /** In memory: the household index on this connection, kept up after each append. */
   private homeIndex: HomeIndexer | null = null;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    private readonly opts: {
+      /** How often the household indexer looks for newly durable events; null: no indexer (tests). */
+      homeIndexIntervalMs?: number | null;
+    } = {},
+  ) {
     this.inMemory = file === ':memory:' || file === '';
     if (!this.inMemory) mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
@@ -122,26 +136,41 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The household index, opened after the migrations: what reaches past the log's last event is dropped
-   * (a log restored from an older copy than its index), then its thread is started (files).
+   * The household index, opened after the migrations and before the log takes events (home-index.ts
+   * reconcile: an index of another log or reaching past this one is dropped or cut), then its thread is
+   * started (files; in memory it is kept up after each append).
    */
   private timelineReader(): Database.Database {
     if (this.reader) return this.reader;
-    if (this.inMemory) {
-      this.db.exec(`ATTACH DATABASE ':memory:' AS idx`);
-      this.homeIndex = homeIndexer(this.db, 'main', 'idx');
-      this.reader = this.db;
-      return this.reader;
+    let reader = this.db;
+    if (this.inMemory) this.db.exec(`ATTACH DATABASE ':memory:' AS idx`);
+    else {
+      reader = new Database(this.file);
+      reader.pragma('busy_timeout = 5000');
+      reader.prepare('ATTACH DATABASE ? AS idx').run(homeIndexFile(this.file));
+      reader.pragma('idx.journal_mode = WAL');
     }
-    const reader = new Database(this.file);
-    reader.pragma('busy_timeout = 5000');
-    reader.prepare('ATTACH DATABASE ? AS idx').run(homeIndexFile(this.file));
-    reader.pragma('idx.journal_mode = WAL');
-    homeIndexer(reader, 'main', 'idx').reconcile();
-    reader.pragma('query_only = ON');
+    this.db
+      .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
+      .run(LOG_ID_SETTING, randomUUID());
+    const logId = String(
+      this.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(LOG_ID_SETTING),
+    );
+    const index = homeIndexer(reader, 'main', 'idx');
+    index.reconcile(logId);
+    // What the log holds at the start (its indexer flushes it to disk before it trusts this).
+    const logged = this.db.prepare('SELECT COALESCE(MAX(seq), 0) FROM events').pluck().get();
+    Atomics.store(new BigInt64Array(this.durable), 0, BigInt(Number(logged)));
     this.reader = reader;
-    this.indexThread = new HomeIndexThread(this.file, this.durable);
-    this.indexThread.start();
+    if (this.inMemory) this.homeIndex = index;
+    else {
+      reader.pragma('query_only = ON');
+      const interval = this.opts.homeIndexIntervalMs === undefined ? 200 : this.opts.homeIndexIntervalMs;
+      if (interval !== null) {
+        this.indexThread = new HomeIndexThread(this.file, this.durable, interval);
+        this.indexThread.start();
+      }
+    }
     return reader;
   }
 
@@ -155,11 +184,23 @@ export class SqliteStore implements Store {
     );
   }
 
+  /** How far the household index is behind what the log holds on disk, and its thread's failures. */
+  homeIndexHealth(): { lag: number; failures: number } {
+    const onDisk = Number(Atomics.load(new BigInt64Array(this.durable), 0));
+    return {
+      lag: Math.max(0, onDisk - this.homeIndexedUpTo()),
+      failures: this.indexThread?.failures ?? 0,
+    };
+  }
+
   async close(): Promise<void> {
-    await this.logWriter?.close();
-    await this.indexThread?.close();
-    if (this.reader && this.reader !== this.db && this.reader.open) this.reader.close();
-    if (this.db.open) this.db.close();
+    try {
+      await this.logWriter?.close();
+      await this.indexThread?.close();
+    } finally {
+      if (this.reader && this.reader !== this.db && this.reader.open) this.reader.close();
+      if (this.db.open) this.db.close();
+    }
   }
 
   async getSetting(key: string): Promise<string | null> {

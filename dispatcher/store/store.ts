@@ -132,6 +132,8 @@ export interface Store extends GatewayStore {
    * One home's accepted events whose device time is in [from, to), oldest first, at most `limit`
    * (the household file's activity timeline, SPEC §8). `types` narrows to these event types.
    */
+  /** A store whose household index is kept up apart from the log (SQLite): how far behind it is. */
+  homeIndexHealth?(): { lag: number; failures: number };
   listHomeEvents(
     homeId: string,
     range: { from: number; to: number; types?: string[] },

@@ -1,5 +1,4 @@
 /** What the store's threads (the log writer, the household indexer) share on the main thread's side. */
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
 /** Starts the thread whose module is `entry` (relative to this folder) through the TypeScript entry. */
@@ -13,11 +12,14 @@ export function storeThread(entry: string, data: Record<string, unknown>): Worke
   return worker;
 }
 
-/** Sends `message` (the thread's "close") and resolves once the thread has ended; at once without one. */
+/**
+ * Sends `message` (the thread's "close") and resolves once the thread has ended, however it ends (an
+ * error in it too); at once without one.
+ */
 export function endThread(worker: Worker | null, message: unknown): Promise<void> {
   if (!worker) return Promise.resolve();
   worker.ref();
-  const exited = once(worker, 'exit');
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.postMessage(message);
-  return exited.then(() => undefined);
+  return exited;
 }

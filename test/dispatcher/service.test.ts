@@ -176,6 +176,16 @@ describe('a fall reaches the responder on duty', () => {
     const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`^g365_rules_cursor ${await h.store.getCursor('rules')}$`, 'm'));
     expect(metrics).toMatch(/^g365_rules_set_aside_total 0$/m);
+    // The household index reached the log again on its own thread, and nothing failed there.
+    const index = await eventually(
+      async () => {
+        const m = await (await fetch(`${h!.baseUrl}/metrics`)).text();
+        return /^g365_home_index_lag_events 0$/m.test(m) && m;
+      },
+      5000,
+      'household index caught up',
+    );
+    expect(index).toMatch(/^g365_home_index_failures_total 0$/m);
   });
 });
 
