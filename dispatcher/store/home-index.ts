@@ -11,9 +11,7 @@
  * events past the cursor from the log itself (sqlite.ts listHomeEvents). It is derived: losing it loses
  * nothing (it is written again from the log), and it never reaches past what the log holds (`reconcile`).
  */
-import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { endThread, storeThread } from './threads.ts';
 
 /** The file of the household index of the log in `file`. */
 export const homeIndexFile = (file: string) => `${file}-home-index`;
@@ -114,56 +112,4 @@ export function homeIndexer(db: Database.Database, log: string, index: string): 
       dropLegacy();
     },
   };
-}
-
-/**
- * The indexer's thread (home-indexer.thread.ts), started by the store with the log: every `intervalMs` it
- * indexes what the log writer has made durable (`durable`, published by log-writer.thread.ts), a slice at
- * a time. Failures are counted and retried at the next tick (the timeline stays whole meanwhile: it reads
- * whatever is not indexed from the log).
- */
-export class HomeIndexThread {
-  private worker: Worker | null = null;
-  private closing: Promise<void> | null = null;
-  /** Slices that failed and threads that ended unasked (each is started again a second later). */
-  failures = 0;
-  lastError: string | null = null;
-
-  constructor(
-    private readonly file: string,
-    private readonly durable: SharedArrayBuffer,
-    private readonly intervalMs = 200,
-  ) {}
-
-  start(): void {
-    if (this.worker || this.closing) return;
-    // Derived work: it never keeps the process alive.
-    const worker = storeThread('./home-indexer.thread.ts', {
-      file: this.file,
-      durable: this.durable,
-      intervalMs: this.intervalMs,
-    });
-    worker.on('message', (m: { error: string }) => {
-      this.failures++;
-      this.lastError = m.error;
-    });
-    worker.on('error', (e) => {
-      this.failures++;
-      this.lastError = e.message;
-    });
-    worker.on('exit', () => {
-      if (this.worker !== worker) return;
-      this.worker = null;
-      if (this.closing) return;
-      this.failures++;
-      setTimeout(() => this.start(), 1000).unref();
-    });
-    this.worker = worker;
-  }
-
-  /** Stops after the slice being written, if any. */
-  close(): Promise<void> {
-    this.closing ??= endThread(this.worker, 'close');
-    return this.closing;
-  }
 }

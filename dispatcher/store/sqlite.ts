@@ -24,14 +24,7 @@ import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
-import {
-  type HomeIndexer,
-  HomeIndexThread,
-  homeIndexer,
-  homeIndexFile,
-  indexedUpTo,
-  LOG_ID_SETTING,
-} from './home-index.ts';
+import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
@@ -47,6 +40,7 @@ import {
   StaleWriteError,
   type Store,
 } from './store.ts';
+import { HomeIndexThread } from './threads.ts';
 
 export type Row = Record<string, unknown>;
 
