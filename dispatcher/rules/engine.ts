@@ -32,7 +32,8 @@ export interface HomeContext {
   householdId: string;
   /** The community's IANA time zone. */
   zone: string;
-  devices: ReadonlyMap<string, { kind: DeviceKind; room: string }>;
+  /** The registered devices; `createdAt` (when it was provisioned) starts the silence of one never heard. */
+  devices: ReadonlyMap<string, { kind: DeviceKind; room: string; createdAt?: number }>;
   /** Thresholds, night window, wake time and away status; SPEC §5 defaults when omitted. */
   settings?: RuleSettings;
 }
@@ -314,6 +315,11 @@ class Run {
       if (f.offline === null && this.ctx.devices.has(id))
         consider({ at: f.seenAt + set.silentMs, kind: 'silent', deviceId: id });
     }
+    // A registered device never heard from is silent since it was provisioned (SPEC §5: a silent sensor is
+    // never taken for a silent household; a fall radar that never came online must not go unnoticed).
+    for (const [id, d] of this.ctx.devices)
+      if (!(id in s.devices) && d.createdAt !== undefined)
+        consider({ at: d.createdAt + set.silentMs, kind: 'silent', deviceId: id });
     return best;
   }
 
@@ -494,18 +500,27 @@ class Run {
       }
       case 'silent': {
         const id = d.deviceId!;
-        const f = s.devices[id]!;
+        const heard = s.devices[id];
+        const f = heard ?? {
+          seenAt: this.ctx.devices.get(id)?.createdAt ?? at,
+          offline: null,
+          battery: null,
+          low: false,
+        };
         s.devices[id] = { ...f, offline: { since: f.seenAt, cause: 'silent' } };
         const periods = `${formatDuration(ms(set.silentMs))}`;
+        const since = heard
+          ? { en: 'silent since', zh: '起无任何消息' }
+          : { en: 'never heard from since it was provisioned at', zh: '设备登记后从未上线' };
         this.offlineTrigger(
           id,
           at,
           {
-            en: `silent since ${this.hhmm(f.seenAt)} (${formatDuration(ms(at - f.seenAt))}; threshold ${periods}, 3 heartbeat periods)`,
-            zh: `自 ${this.hhmm(f.seenAt)} 起无任何消息（${durZh(at - f.seenAt)}；阈值 ${durZh(set.silentMs)}，即 3 个心跳周期）`,
+            en: `${since.en} ${this.hhmm(f.seenAt)} (${formatDuration(ms(at - f.seenAt))}; threshold ${periods}, 3 heartbeat periods)`,
+            zh: `自 ${this.hhmm(f.seenAt)} ${since.zh}（${durZh(at - f.seenAt)}；阈值 ${durZh(set.silentMs)}，即 3 个心跳周期）`,
           },
           null,
-          'silent',
+          heard ? 'silent' : 'never-heard',
         );
         return;
       }

@@ -39,7 +39,7 @@ async function rig(start: number, file?: string): Promise<Rig> {
   const tmp = tempDir('g365-rules-');
   const store = new SqliteStore(file ?? join(tmp.path, 'guardian365.sqlite'));
   await store.migrate();
-  if (!(await store.getHousehold('h1'))) await seedHome(store, household());
+  if (!(await store.getHousehold('h1'))) await seedHome(store, household(), DEVICES, instant(start));
   const clock = new ManualClock(instant(start));
   const directory = new Directory({ store, zone: ZONE, shifts: { dayStart: '08:00', nightStart: '20:00' } });
   const make = () =>
@@ -191,7 +191,51 @@ describe('rules pipeline', () => {
         room: 'living',
       });
     }
+    // (The home's other devices never spoke: they are offline, this one is not.)
+    expect((await r.alerts('DEVICE_OFFLINE')).filter((a) => a.deviceId === 'h1-m-living')).toEqual([]);
+  });
+
+  it('raises DEVICE_OFFLINE for a device never heard from, 3 heartbeat periods after it was provisioned, across a restart', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    // Everything talks but the fall radar, which was installed and never came online.
+    const talk = async (at: number) => {
+      r.clock.advanceTo(instant(at));
+      for (const [id] of DEVICES)
+        if (id !== 'fall') await r.send(id, { type: 'heartbeat', ts: at, battery: 80 });
+    };
+    for (let at = t; at <= t + 10 * MIN; at += 5 * MIN) await talk(at);
+    // A restart: the home has state now, and the radar still only its provisioning time.
+    await r.restart();
+    await talk(t + 15 * MIN - 1);
     expect(await r.alerts('DEVICE_OFFLINE')).toEqual([]);
+    r.clock.advanceTo(instant(t + 15 * MIN));
+    await r.pipeline.idle();
+    await new Promise((res) => setImmediate(res));
+    await r.pipeline.idle();
+    const offline = await r.alerts('DEVICE_OFFLINE');
+    expect(offline.map((a) => [a.deviceId, a.raisedAt])).toEqual([['h1-fall', t + 15 * MIN]]);
+    expect(offline[0]!.explanation.en).toContain('never heard from since it was provisioned at 09:00');
+    // Its first word clears it.
+    r.clock.advanceTo(instant(t + 16 * MIN));
+    await r.send('fall', { type: 'heartbeat', ts: t + 16 * MIN, battery: 90 });
+    expect((await r.alerts('DEVICE_OFFLINE')).map((a) => a.state)).toEqual(['resolved']);
+  });
+
+  it('counts the silence of a home no event has come from from its provisioning, also after a restart', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    await r.restart();
+    r.clock.advanceTo(instant(t + 20 * MIN));
+    await r.pipeline.idle();
+    await new Promise((res) => setImmediate(res));
+    await r.pipeline.idle();
+    // One open DEVICE_OFFLINE per home, with every silent device in its evidence.
+    const offline = await r.alerts('DEVICE_OFFLINE');
+    expect(offline.map((a) => a.raisedAt)).toEqual([t + 15 * MIN]);
+    expect(new Set(offline[0]!.evidence.map((e) => e.deviceId))).toEqual(
+      new Set(DEVICES.map(([id]) => `h1-${id}`)),
+    );
   });
 
   it('keeps raising alerts for every home after a device flaps offline, online and offline within one batch', async () => {
