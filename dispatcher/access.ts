@@ -1,7 +1,7 @@
 /**
  * Who may see and do what (SPEC §1, §8). Pure: decisions from the staff member's roles and grids.
  */
-import { RESPONDER_ROLES, type Staff, type StaffRole } from './registry.ts';
+import { type Grid, RESPONDER_ROLES, type Staff, type StaffRole } from './registry.ts';
 
 export type Permission =
   | 'alerts.read.all'
@@ -65,6 +65,22 @@ export const isResponder = (staff: Pick<Staff, 'roles'>): boolean =>
 export function visibleGrids(staff: Pick<Staff, 'roles' | 'gridIds'>): string[] | null {
   if (can(staff, 'alerts.read.all')) return null;
   return staff.gridIds;
+}
+
+/**
+ * The communities a dispatch role's screen follows (SPEC §7, issue 4 item 6): those of the grids it
+ * covers, or every community (null) when it covers none. Grids that no longer exist leave nothing to follow:
+ * then every community rather than none, so no alert goes unseen (SPEC §1). Null for responders too (they
+ * are scoped by grid instead).
+ */
+export function dispatchCommunities(
+  staff: Pick<Staff, 'roles' | 'gridIds'>,
+  grids: readonly Pick<Grid, 'id' | 'community'>[],
+): string[] | null {
+  if (visibleGrids(staff) !== null || staff.gridIds.length === 0) return null;
+  const mine = new Set(staff.gridIds);
+  const communities = grids.filter((g) => mine.has(g.id)).map((g) => g.community);
+  return communities.length === 0 ? null : [...new Set(communities)];
 }
 
 export function mayViewGrid(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId: string): boolean {

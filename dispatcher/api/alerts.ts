@@ -3,7 +3,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayViewGrid, visibleGrids } from '../access.ts';
+import { can, dispatchCommunities, mayViewGrid, visibleGrids } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
 import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
@@ -52,7 +52,14 @@ export const alertRoutes =
       },
       async (req) => {
         const staff = requireStaff(req);
-        const grids = visibleGrids(staff);
+        // The same scope as the live rooms: a responder's grids, a dispatcher's communities (every
+        // community for one who covers no grid), so a screen's first page and its live updates agree.
+        const all = await deps.store.listGrids();
+        const communities = dispatchCommunities(staff, all);
+        const grids =
+          communities === null
+            ? visibleGrids(staff)
+            : all.filter((g) => communities.includes(g.community)).map((g) => g.id);
         const want = req.query.grid ? [req.query.grid] : undefined;
         const gridIds = grids === null ? want : want ? want.filter((g) => grids.includes(g)) : grids;
         // Read the change sequence first: live events after it are newer than this snapshot.
@@ -63,7 +70,7 @@ export const alertRoutes =
           limit: req.query.limit,
         });
         if (grids !== null && !want && req.query.state === 'open') {
-          // Open alerts a dispatcher assigned to this responder outside their grids (cover) are theirs too.
+          // Open alerts assigned to this person outside their scope (cover) are theirs too.
           const mine = (await deps.store.listAlerts({ state: 'open', limit: 100_000 })).filter(
             (a) =>
               (a.assigneeId === staff.id || a.responders.includes(staff.id)) && !grids.includes(a.gridId),

@@ -13,7 +13,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import type { Logger } from '../../kernel/log.ts';
-import { can, visibleGrids } from '../access.ts';
+import { can, dispatchCommunities, visibleGrids } from '../access.ts';
 import type { Alert } from '../alerts/model.ts';
 import { SESSION_COOKIE } from '../api/app.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../api/types.ts';
@@ -184,19 +184,9 @@ export class LiveServer {
     );
   }
 
-  /**
-   * Dispatch roles follow the communities of the grids they cover; covering no grid means every community
-   * (issue 4 item 6). Responders are scoped by grid instead (null here, unused).
-   */
+  /** Dispatch roles follow the communities of the grids they cover (access.ts dispatchCommunities). */
   private async communitiesOf(staff: Staff): Promise<string[] | null> {
-    if (visibleGrids(staff) !== null || staff.gridIds.length === 0) return null;
-    const mine = new Set(staff.gridIds);
-    const communities = (await this.deps.store.listGrids())
-      .filter((g) => mine.has(g.id))
-      .map((g) => g.community);
-    // Grids that no longer exist leave nothing to follow: fall back to everything rather than to nothing,
-    // so no alert goes unseen (SPEC §1: an alert seen by nobody is the worst bug).
-    return communities.length === 0 ? null : [...new Set(communities)];
+    return dispatchCommunities(staff, await this.deps.store.listGrids());
   }
 
   private async catchup(socket: LiveSocket, since: number): Promise<{ changeSeq: number; count: number }> {

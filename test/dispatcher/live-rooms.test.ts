@@ -4,7 +4,7 @@
  * page catches up with exactly the same scope. Real service, real MQTT device, real socket.io clients.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Grid } from '../../dispatcher/api/types.ts';
+import type { Alert, Grid } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
@@ -76,6 +76,16 @@ describe('live alert rooms by community', () => {
     expect(ids(deskA)).toEqual([a.id]);
     expect(ids(deskB)).toEqual([b.id]);
     expect(ids(central)).toEqual([a.id, b.id].sort());
+
+    // A screen's first page (REST) has the same scope as its room, so what it shows is what stays live.
+    const listed = async (who: string) => {
+      const token = await login(h!.baseUrl, who, TEST_PASSWORD);
+      const r = await apiCall<{ alerts: Alert[] }>(h!.baseUrl, token, 'GET', '/api/alerts?state=open');
+      return r.body.alerts.map((x) => x.id).sort();
+    };
+    expect(await listed('desk-a')).toEqual([a.id]);
+    expect(await listed('desk-b')).toEqual([b.id]);
+    expect(await listed('dispatcher')).toEqual([a.id, b.id].sort());
 
     // A page that lost its connection asks for everything since 0: the same scope as its room.
     const catchup = async (c: LiveClient) => {
