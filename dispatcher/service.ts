@@ -123,7 +123,11 @@ export class GuardianService {
       });
       const channels: Channel[] = [
         this.live.channel(),
-        mqttChannel((t, p) => this.gateway.publish(t, p), topics.staffAlerts),
+        mqttChannel(
+          (t, p) => this.gateway.publish(t, p),
+          topics.staffAlerts,
+          (staffId) => this.gateway.staffListening(staffId),
+        ),
       ];
       if (config.WEBHOOK_URL && config.WEBHOOK_SECRET) {
         channels.push(webhookChannel({ url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, clock, log }));

@@ -380,6 +380,28 @@ export class Gateway {
     return true;
   }
 
+  /**
+   * Whether a notification on this staff member's topic reaches an app now or later: their app is
+   * connected and subscribed to it, or a persistent session (clean session off) keeps QoS 1 messages for it.
+   */
+  async staffListening(staffId: string): Promise<boolean> {
+    const broker = this.broker;
+    if (!broker) return false;
+    const topic = topics.staffAlerts(staffId);
+    const clientId = `staff:${staffId}`;
+    const clients = (broker as unknown as { clients?: Record<string, Client | undefined> }).clients;
+    const client = clients?.[clientId] as (Client & { subscriptions?: Record<string, unknown> }) | undefined;
+    if (client?.subscriptions?.[topic]) return true;
+    // aedes' persistence (not in its types): the subscriptions of sessions that outlive their connection.
+    const persistence = (
+      broker as unknown as {
+        persistence: { subscriptionsByTopic(topic: string): Promise<{ clientId: string }[]> };
+      }
+    ).persistence;
+    const kept = await persistence.subscriptionsByTopic(topic);
+    return kept.some((s) => s.clientId === clientId);
+  }
+
   /** The gateway's counters, with the live figures read now (for /metrics). */
   get metrics(): GatewayMetrics {
     const m = this.m;

@@ -81,7 +81,7 @@ export class Notifier {
     for (let cursor = since, page = 0; page < 100; page++) {
       const recs = await this.deps.store.listDeliveriesSince(cursor, 5000);
       for (const r of recs) {
-        if (!this.health.has(r.channel) || (!r.ok && r.error === UNREACHABLE_PAGE)) continue;
+        if (!this.health.has(r.channel) || (!r.ok && UNREACHABLE.has(r.error ?? ''))) continue;
         this.apply(this.health.get(r.channel)!, r.at, r.ok ? null : r.error);
       }
       if (recs.length < 5000) break;
@@ -167,6 +167,9 @@ export class Notifier {
 
 /** The error recorded when a responder has no page open (see Unreachable): not the channel's fault. */
 export const UNREACHABLE_PAGE = 'no open responder page';
+/** The error recorded when no app of this staff member listens on their MQTT topic (see Unreachable). */
+export const UNREACHABLE_APP = 'no app subscribed';
+const UNREACHABLE = new Set([UNREACHABLE_PAGE, UNREACHABLE_APP]);
 
 function freshHealth(channel: string): ChannelHealth {
   return {
@@ -181,15 +184,21 @@ function freshHealth(channel: string): ChannelHealth {
   };
 }
 
-/** The MQTT channel: `g365/v1/staff/{staff}/alerts`, QoS 1, for a native app. */
+/**
+ * The MQTT channel: `g365/v1/staff/{staff}/alerts`, QoS 1, for a native app. A staff member with no app
+ * listening (none connected and subscribed, no persistent session that keeps QoS 1 messages for it) is
+ * recorded as unreachable, not as sent: a delivery shown as made must have reached someone's phone.
+ */
 export function mqttChannel(
   publish: (topic: string, payload: string) => Promise<void>,
   topicFor: (staff: string) => string,
+  listening?: (staff: string) => Promise<boolean>,
 ): Channel {
   return {
     name: 'mqtt',
     send: async (staffId, payload) => {
       if (!staffId) return;
+      if (listening && !(await listening(staffId))) throw new Unreachable(UNREACHABLE_APP);
       await publish(topicFor(staffId), JSON.stringify(payload));
     },
   };

@@ -6,7 +6,12 @@
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../dispatcher/api/types.ts';
+import type {
+  Alert,
+  ChannelHealth,
+  ClientToServerEvents,
+  ServerToClientEvents,
+} from '../../dispatcher/api/types.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, ms } from '../../kernel/time.ts';
@@ -79,12 +84,43 @@ describe('a fall reaches the responder on duty', () => {
     });
     expect(stored!.onSiteDueAt).toBe(DAY + minutes(15));
     expect((await onApp).alertId).toBe(note.alertId);
+    // The app listened: the MQTT notice is recorded as sent.
+    const mqttSent = await eventually(
+      async () => (await h!.store.listDeliveries(note.alertId)).find((d) => d.channel === 'mqtt'),
+      5000,
+      'the MQTT delivery record',
+    );
+    expect(mqttSent).toMatchObject({ staffId: 'grid-1-worker', ok: true, error: null });
     expect(leader.notes).toEqual([]);
     await eventually(
       () => dispatcher.alerts.find((a) => a.alert.id === note.alertId && a.alert.state === 'notified'),
       5000,
       'dispatch screen update',
     );
+  });
+
+  it('records an MQTT notice to a responder with no app as unreachable, not sent, and keeps the channel healthy', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const worker = await live(h.baseUrl, 'g1-worker');
+    // The app is connected but has not subscribed to its topic: nothing would reach it.
+    const app = await staffApp(h, 'grid-1-worker', worker.token);
+    open.push({ close: () => app.end(true) });
+    const radar = await fallRadar(h, clock, 'home-1-01');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const note = await eventually(() => worker.notes[0], 5000, 'notification on the page');
+    const mqttTried = await eventually(
+      async () => (await h!.store.listDeliveries(note.alertId)).find((d) => d.channel === 'mqtt'),
+      5000,
+      'the MQTT delivery record',
+    );
+    expect(mqttTried).toMatchObject({ staffId: 'grid-1-worker', ok: false, error: 'no app subscribed' });
+    const d = await login(h.baseUrl, 'dispatcher');
+    const health = await apiCall<{ channels: ChannelHealth[] }>(h.baseUrl, d, 'GET', '/api/notify/health');
+    expect(health.body.channels.find((c) => c.channel === 'mqtt')).toMatchObject({
+      status: 'ok',
+      failures: 0,
+    });
   });
 
   it('routes a night fall to the night-shift social worker', async () => {
