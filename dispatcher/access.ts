@@ -83,6 +83,19 @@ export function dispatchCommunities(
   return communities.length === 0 ? null : [...new Set(communities)];
 }
 
+/**
+ * The grids whose alerts and notices (duty gaps, handover) this person's screens show: a responder's
+ * grids, the grids of a dispatcher's communities, or every grid (null) for a dispatcher who covers none.
+ */
+export function screenGrids(
+  staff: Pick<Staff, 'roles' | 'gridIds'>,
+  grids: readonly Pick<Grid, 'id' | 'community'>[],
+): string[] | null {
+  const communities = dispatchCommunities(staff, grids);
+  if (communities === null) return visibleGrids(staff);
+  return grids.filter((g) => communities.includes(g.community)).map((g) => g.id);
+}
+
 export function mayViewGrid(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId: string): boolean {
   const grids = visibleGrids(staff);
   return grids === null || grids.includes(gridId);

@@ -3,7 +3,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, dispatchCommunities, mayViewGrid, visibleGrids } from '../access.ts';
+import { can, mayViewGrid, screenGrids } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
 import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
@@ -54,12 +54,7 @@ export const alertRoutes =
         const staff = requireStaff(req);
         // The same scope as the live rooms: a responder's grids, a dispatcher's communities (every
         // community for one who covers no grid), so a screen's first page and its live updates agree.
-        const all = await deps.store.listGrids();
-        const communities = dispatchCommunities(staff, all);
-        const grids =
-          communities === null
-            ? visibleGrids(staff)
-            : all.filter((g) => communities.includes(g.community)).map((g) => g.id);
+        const grids = screenGrids(staff, await deps.store.listGrids());
         const want = req.query.grid ? [req.query.grid] : undefined;
         const gridIds = grids === null ? want : want ? want.filter((g) => grids.includes(g)) : grids;
         // Read the change sequence first: live events after it are newer than this snapshot.

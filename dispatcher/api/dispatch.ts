@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayReadHousehold, visibleGrids } from '../access.ts';
+import { can, mayReadHousehold, screenGrids, visibleGrids } from '../access.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
 import type { CoverageView, MaintenanceQueue } from './types.ts';
 
@@ -27,8 +27,13 @@ export const dispatchRoutes =
       '/api/duty/gaps',
       { schema: { querystring: z.object({ phase: z.enum(['now', 'upcoming']).default('upcoming') }) } },
       async (req) => {
-        requireStaff(req, 'alerts.read.all');
-        return watch().gaps(req.query.phase);
+        const staff = requireStaff(req, 'alerts.read.all');
+        // A dispatcher's communities, as on the live screen.
+        const mine = screenGrids(staff, await deps.store.listGrids());
+        const report = await watch().gaps(req.query.phase);
+        return mine === null
+          ? report
+          : { ...report, grids: report.grids.filter((g) => mine.includes(g.gridId)) };
       },
     );
 
@@ -37,7 +42,7 @@ export const dispatchRoutes =
       const staff = requireStaff(req);
       if (!can(staff, 'alerts.read.all') && !can(staff, 'alerts.respond'))
         throw new HttpError(403, 'forbidden', 'your role may not read the handover list');
-      return watch().handover(visibleGrids(staff));
+      return watch().handover(screenGrids(staff, await deps.store.listGrids()));
     });
 
     /** SPEC §6: technical alerts, due the next working day. */

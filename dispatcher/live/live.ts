@@ -88,10 +88,14 @@ export class LiveServer {
         io.to(DISPATCH).emit('channelHealth', h);
       }),
       this.deps.bus.on('dutyGap', (r) => {
-        io.to(DISPATCH).emit('dutyGap', r);
+        void this.toDispatchScreens((inScope, s) =>
+          s.emit('dutyGap', { ...r, grids: r.grids.filter((g) => inScope(g.gridId)) }),
+        );
       }),
       this.deps.bus.on('handover', (r) => {
-        io.to(DISPATCH).emit('handover', r);
+        void this.toDispatchScreens((inScope, s) =>
+          s.emit('handover', { ...r, items: r.items.filter((i) => inScope(i.gridId)) }),
+        );
         // Responders see the part of the list for their grids.
         const grids = new Set(r.items.map((i) => i.gridId));
         for (const g of grids)
@@ -182,6 +186,26 @@ export class LiveServer {
       { staffId: staff.id, dispatch: can(staff, 'alerts.read.all') },
       'live client connected',
     );
+  }
+
+  /**
+   * A notice for the dispatch screens (duty gaps, handover), each narrowed to its communities: one socket
+   * may follow several, so each gets one report of its own rather than one per community room.
+   */
+  private async toDispatchScreens(
+    send: (inScope: (gridId: string) => boolean, socket: { emit: LiveSocket['emit'] }) => void,
+  ): Promise<void> {
+    const io = this.io;
+    if (!io) return;
+    try {
+      const community = new Map((await this.deps.store.listGrids()).map((g) => [g.id, g.community]));
+      for (const s of await io.in(DISPATCH).fetchSockets()) {
+        const mine = s.data.communities;
+        send((gridId) => mine === null || mine.includes(community.get(gridId) ?? ''), s);
+      }
+    } catch (e) {
+      this.deps.log.error({ err: e }, 'dispatch notice not sent');
+    }
   }
 
   /** Dispatch roles follow the communities of the grids they cover (access.ts dispatchCommunities). */

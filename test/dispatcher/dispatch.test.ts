@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert, HandoverReport, HistoryEntry, MaintenanceQueue } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, ms, seconds } from '../../kernel/time.ts';
-import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
+import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
 import { device, raiseFall as fallAt, type LiveClient, liveClient } from './dispatch-helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00')); // a Tuesday
@@ -332,6 +332,62 @@ describe('shift edges (SPEC §4, §6)', () => {
     // Still unstaffed when the shift starts: flagged again as a gap now.
     clock.advance(minutes(30));
     await eventually(() => dispatcher.got.dutyGap.find((g) => g.phase === 'now'), 5000, 'gap now');
+  });
+
+  it("shows each community's dispatch desk the duty gaps of its own grids, live and through the API", async () => {
+    const clock = new ManualClock(instant(Date.parse('2026-03-10T19:00:00+08:00')));
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    // grid-2, in a second community, has nobody on the night shift.
+    const grids = await apiCall<{ grids: { id: string; name: string; leaderId: string | null }[] }>(
+      h.baseUrl,
+      admin,
+      'GET',
+      '/api/grids',
+    );
+    const grid2 = grids.body.grids.find((g) => g.id === 'grid-2')!;
+    expect(
+      (await apiCall(h.baseUrl, admin, 'POST', '/api/grids', { ...grid2, community: '东风社区' })).status,
+    ).toBe(201);
+    const roster = await apiCall(h.baseUrl, admin, 'POST', '/api/roster', {
+      gridId: 'grid-2',
+      entries: [{ shift: 'day', staffIds: ['grid-2-worker'] }],
+    });
+    expect(roster.status).toBe(200);
+    for (const [id, grid] of [
+      ['desk-a', 'grid-1'],
+      ['desk-b', 'grid-2'],
+    ] as const) {
+      const r = await apiCall(h.baseUrl, admin, 'POST', '/api/staff', {
+        id,
+        name: id,
+        roles: ['dispatcher'],
+        gridIds: [grid],
+        username: id,
+        password: TEST_PASSWORD,
+      });
+      expect(r.status).toBe(201);
+    }
+    const gapsOf = async (who: string) => {
+      const token = await login(h!.baseUrl, who, TEST_PASSWORD);
+      const r = await apiCall<{ grids: { gridId: string }[] }>(h!.baseUrl, token, 'GET', '/api/duty/gaps');
+      return r.body.grids.map((g) => g.gridId);
+    };
+    expect(await gapsOf('desk-a')).toEqual([]);
+    expect(await gapsOf('desk-b')).toEqual(['grid-2']);
+    expect(await gapsOf('dispatcher')).toEqual(['grid-2']);
+    const deskA = await live('desk-a', TEST_PASSWORD);
+    const deskB = await live('desk-b', TEST_PASSWORD);
+    const central = await live('dispatcher');
+    clock.advance(minutes(30));
+    await eventually(
+      () => deskA.got.dutyGap.length > 0 && deskB.got.dutyGap.length > 0 && central.got.dutyGap.length > 0,
+      5000,
+      'the warning on every desk',
+    );
+    expect(deskA.got.dutyGap.flatMap((g) => g.grids.map((x) => x.gridId))).toEqual([]);
+    expect(deskB.got.dutyGap[0]!.grids.map((x) => x.gridId)).toEqual(['grid-2']);
+    expect(central.got.dutyGap[0]!.grids.map((x) => x.gridId)).toEqual(['grid-2']);
   });
 
   it('keeps the assignee across the shift change and shows the incoming shift a handover list', async () => {
