@@ -3,11 +3,12 @@
  * simulated devices of the seeded community. Real clients against the real service; nothing is mocked.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../dispatcher/api/types.ts';
+import { expect } from 'vitest';
+import type { Alert, ClientToServerEvents, Grid, ServerToClientEvents } from '../../dispatcher/api/types.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import { addTo, type Duration, type Instant, instant } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { eventually, type Harness, login } from '../helpers.ts';
+import { apiCall, eventually, type Harness, login, TEST_PASSWORD } from '../helpers.ts';
 
 export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 type Received = { [K in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[K]>[0][] };
@@ -116,5 +117,32 @@ export class AnchoredClock implements Clock {
 
   after(d: Duration, fn: () => void): Timer {
     return this.at(addTo(this.now(), d), fn);
+  }
+}
+
+/**
+ * Two communities with a dispatch desk each: grid-2 moves to 东风社区 (grid-1 stays in 阳光社区), and
+ * dispatchers `desk-a` (grid-1) and `desk-b` (grid-2) log in with TEST_PASSWORD. The seeded `dispatcher`
+ * covers no grid: the central desk of every community.
+ */
+export async function communityDesks(h: Harness, admin: string): Promise<void> {
+  const grids = await apiCall<{ grids: Grid[] }>(h.baseUrl, admin, 'GET', '/api/grids');
+  const grid2 = grids.body.grids.find((g) => g.id === 'grid-2')!;
+  expect(
+    (await apiCall(h.baseUrl, admin, 'POST', '/api/grids', { ...grid2, community: '东风社区' })).status,
+  ).toBe(201);
+  for (const [id, grid] of [
+    ['desk-a', 'grid-1'],
+    ['desk-b', 'grid-2'],
+  ] as const) {
+    const r = await apiCall(h.baseUrl, admin, 'POST', '/api/staff', {
+      id,
+      name: id,
+      roles: ['dispatcher'],
+      gridIds: [grid],
+      username: id,
+      password: TEST_PASSWORD,
+    });
+    expect(r.status).toBe(201);
   }
 }

@@ -8,7 +8,13 @@ import type { Alert, HandoverReport, HistoryEntry, MaintenanceQueue } from '../.
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, ms, seconds } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
-import { device, raiseFall as fallAt, type LiveClient, liveClient } from './dispatch-helpers.ts';
+import {
+  communityDesks,
+  device,
+  raiseFall as fallAt,
+  type LiveClient,
+  liveClient,
+} from './dispatch-helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00')); // a Tuesday
 const NIGHT = instant(Date.parse('2026-03-10T23:30:00+08:00'));
@@ -339,35 +345,12 @@ describe('shift edges (SPEC §4, §6)', () => {
     h = await startHarness({ clock });
     const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
     // grid-2, in a second community, has nobody on the night shift.
-    const grids = await apiCall<{ grids: { id: string; name: string; leaderId: string | null }[] }>(
-      h.baseUrl,
-      admin,
-      'GET',
-      '/api/grids',
-    );
-    const grid2 = grids.body.grids.find((g) => g.id === 'grid-2')!;
-    expect(
-      (await apiCall(h.baseUrl, admin, 'POST', '/api/grids', { ...grid2, community: '东风社区' })).status,
-    ).toBe(201);
+    await communityDesks(h, admin);
     const roster = await apiCall(h.baseUrl, admin, 'POST', '/api/roster', {
       gridId: 'grid-2',
       entries: [{ shift: 'day', staffIds: ['grid-2-worker'] }],
     });
     expect(roster.status).toBe(200);
-    for (const [id, grid] of [
-      ['desk-a', 'grid-1'],
-      ['desk-b', 'grid-2'],
-    ] as const) {
-      const r = await apiCall(h.baseUrl, admin, 'POST', '/api/staff', {
-        id,
-        name: id,
-        roles: ['dispatcher'],
-        gridIds: [grid],
-        username: id,
-        password: TEST_PASSWORD,
-      });
-      expect(r.status).toBe(201);
-    }
     const gapsOf = async (who: string) => {
       const token = await login(h!.baseUrl, who, TEST_PASSWORD);
       const r = await apiCall<{ grids: { gridId: string }[] }>(h!.baseUrl, token, 'GET', '/api/duty/gaps');

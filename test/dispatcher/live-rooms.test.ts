@@ -8,7 +8,7 @@ import type { Alert, Grid } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
-import { raiseFall as fallAt, type LiveClient, liveClient } from './dispatch-helpers.ts';
+import { communityDesks, raiseFall as fallAt, type LiveClient, liveClient } from './dispatch-helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
 const closers: { close(): unknown }[] = [];
@@ -36,25 +36,7 @@ describe('live alert rooms by community', () => {
     h = await startHarness({ clock });
     const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
     // grid-2 moves to a second community; the next alert there must carry it.
-    const grids = await apiCall<{ grids: Grid[] }>(h.baseUrl, admin, 'GET', '/api/grids');
-    const grid2 = grids.body.grids.find((g) => g.id === 'grid-2')!;
-    expect(
-      (await apiCall(h.baseUrl, admin, 'POST', '/api/grids', { ...grid2, community: '东风社区' })).status,
-    ).toBe(201);
-    for (const [id, grid] of [
-      ['desk-a', 'grid-1'],
-      ['desk-b', 'grid-2'],
-    ] as const) {
-      const r = await apiCall(h.baseUrl, admin, 'POST', '/api/staff', {
-        id,
-        name: id,
-        roles: ['dispatcher'],
-        gridIds: [grid],
-        username: id,
-        password: TEST_PASSWORD,
-      });
-      expect(r.status).toBe(201);
-    }
+    await communityDesks(h, admin);
     const deskA = await live('desk-a');
     const deskB = await live('desk-b');
     const central = await live('dispatcher');
