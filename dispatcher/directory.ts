@@ -89,16 +89,7 @@ export class Directory {
     if (homeId) this.homes.delete(homeId);
     else this.homes.clear();
     for (const id of changed) for (const fn of this.homeListeners) fn(id);
-    // Everything changed (an import): homes not cached here may be new too.
-    if (!homeId) for (const fn of this.allListeners) fn();
   }
-
-  /** Called after a change that may have touched any household (an import), new ones included. */
-  onHomesChanged(fn: () => void): void {
-    this.allListeners.push(fn);
-  }
-
-  private allListeners: (() => void)[] = [];
 
   /** Called with a household's id after an admin changed it (routine, thresholds, away status, devices). */
   onHomeChanged(fn: (homeId: string) => void): void {

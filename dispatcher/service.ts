@@ -191,11 +191,6 @@ export class GuardianService {
           .homeChanged(homeId)
           .catch((e: unknown) => log.error({ err: e, homeId }, 'rules refresh failed'));
       });
-      this.directory.onHomesChanged(() => {
-        void this.pipeline
-          .armSilentHomes()
-          .catch((e: unknown) => log.error({ err: e }, 'rules refresh of new homes failed'));
-      });
 
       // → API and live push
       const pipelinePosition = () => this.pipeline.position;

@@ -41,6 +41,9 @@ export interface HomeContext {
 export type Presence = 'home' | 'away' | 'unknown';
 
 /** What the engine remembers of one device. */
+/** The offline cause of a registered device that has never spoken. */
+const NEVER_HEARD = 'never-heard';
+
 export interface DeviceFacts {
   /** Last sign of life (any event from it), event time. */
   seenAt: number;
@@ -74,6 +77,12 @@ export interface HomeState {
   /** The episode each silence rule last fired (or was held back) for, so it fires once per episode. */
   fired: { inactivity: number | null; bathroom: number | null; door: number | null };
   devices: Record<string, DeviceFacts>;
+  /**
+   * When the first of the home's devices spoke (it was installed): a registered device never heard from
+   * counts as silent from then, or from its provisioning if that is later. Null before any device spoke
+   * (devices provisioned ahead of installation raise nothing).
+   */
+  liveSince?: number | null;
   learn: Learn;
 }
 
@@ -100,7 +109,13 @@ export const emptyHomeState = (): HomeState => ({
 /** Reads a stored state, upgrading the first release's shape (last motion, fall, battery flags). */
 export function restoreHomeState(stored: unknown): HomeState {
   const s = (stored ?? {}) as Partial<HomeState> & { batteryLow?: Record<string, boolean> };
-  if (s.v === 2) return { ...emptyHomeState(), ...s, now: s.now ?? Number.NEGATIVE_INFINITY };
+  if (s.v === 2) {
+    const devices = s.devices ?? {};
+    // A state stored before `liveSince`: live since the time it had reached, if any device had spoken.
+    const liveSince =
+      s.liveSince !== undefined ? s.liveSince : Object.keys(devices).length ? (s.now ?? null) : null;
+    return { ...emptyHomeState(), ...s, now: s.now ?? Number.NEGATIVE_INFINITY, liveSince };
+  }
   const out = emptyHomeState();
   out.lastMotionAt = s.lastMotionAt ?? null;
   out.lastMotionRoom = s.lastMotionRoom ?? null;
@@ -210,6 +225,9 @@ class Run {
     for (const [id, d] of this.ctx.devices) {
       if (d.kind !== 'motion') continue;
       const f = this.s.devices[id];
+      // A sensor never heard from saw nothing before either: the home's activity rules ran without it,
+      // and its own DEVICE_OFFLINE says it is missing.
+      if (f?.offline?.cause === NEVER_HEARD) continue;
       if (f && (f.offline !== null || (f.battery !== null && f.battery <= DEAD_BATTERY_PERCENT)))
         out.push(id);
     }
@@ -315,11 +333,14 @@ class Run {
       if (f.offline === null && this.ctx.devices.has(id))
         consider({ at: f.seenAt + set.silentMs, kind: 'silent', deviceId: id });
     }
-    // A registered device never heard from is silent since it was provisioned (SPEC §5: a silent sensor is
-    // never taken for a silent household; a fall radar that never came online must not go unnoticed).
-    for (const [id, d] of this.ctx.devices)
-      if (!(id in s.devices) && d.createdAt !== undefined)
-        consider({ at: d.createdAt + set.silentMs, kind: 'silent', deviceId: id });
+    // A registered device never heard from in a home whose other devices speak (it was installed) is
+    // silent since then, or since its provisioning if later: a fall radar that never came online must not
+    // go unnoticed (SPEC §5 "silent for 3 heartbeat periods").
+    const live = s.liveSince ?? null;
+    if (live !== null)
+      for (const [id, d] of this.ctx.devices)
+        if (!(id in s.devices) && d.createdAt !== undefined)
+          consider({ at: Math.max(d.createdAt, live) + set.silentMs, kind: 'silent', deviceId: id });
     return best;
   }
 
@@ -502,16 +523,16 @@ class Run {
         const id = d.deviceId!;
         const heard = s.devices[id];
         const f = heard ?? {
-          seenAt: this.ctx.devices.get(id)?.createdAt ?? at,
+          seenAt: Math.max(this.ctx.devices.get(id)?.createdAt ?? at, s.liveSince ?? at),
           offline: null,
           battery: null,
           low: false,
         };
-        s.devices[id] = { ...f, offline: { since: f.seenAt, cause: 'silent' } };
+        s.devices[id] = { ...f, offline: { since: f.seenAt, cause: heard ? 'silent' : NEVER_HEARD } };
         const periods = `${formatDuration(ms(set.silentMs))}`;
         const since = heard
           ? { en: 'silent since', zh: '起无任何消息' }
-          : { en: 'never heard from since it was provisioned at', zh: '设备登记后从未上线' };
+          : { en: 'never heard from, the home live since', zh: '起该户已在线，此设备从未上线' };
         this.offlineTrigger(
           id,
           at,
@@ -566,8 +587,10 @@ class Run {
       if (ts > f.seenAt) this.s.devices[id] = { ...f, seenAt: ts };
       return;
     }
+    if (this.s.liveSince == null) this.s.liveSince = ts;
     // Back online: any message from the device (SPEC §5 "Clearing": technical alerts clear themselves).
-    const wasBlind = f?.offline != null && this.ctx.devices.get(id)?.kind === 'motion';
+    const wasBlind =
+      f?.offline != null && f.offline.cause !== NEVER_HEARD && this.ctx.devices.get(id)?.kind === 'motion';
     this.s.devices[id] = {
       seenAt: Math.max(ts, f?.seenAt ?? ts),
       offline: null,

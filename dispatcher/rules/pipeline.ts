@@ -91,7 +91,6 @@ export class RulesPipeline {
       const info = await this.deps.directory.home(home);
       if (info) this.noteDeadline(home, state, this.context(info));
     }
-    await this.armSilentHomes();
     this.wake();
     await this.idle();
   }
@@ -164,24 +163,11 @@ export class RulesPipeline {
   async homeChanged(homeId: string): Promise<void> {
     if (this.stopped) return;
     await this.idle();
-    const state = this.states.get(homeId) ?? emptyHomeState();
+    const state = this.states.get(homeId);
     const info = await this.deps.directory.home(homeId);
-    if (!info) return;
+    if (!state || !info) return;
     this.noteDeadline(homeId, state, this.context(info));
     this.arm();
-  }
-
-  /**
-   * Homes no event has come from yet (new, or imported): their devices' silence counts from when they were
-   * provisioned, so a home whose sensors never came online raises DEVICE_OFFLINE instead of nothing.
-   */
-  async armSilentHomes(): Promise<void> {
-    for (const h of await this.deps.store.listHouseholds()) {
-      if (this.states.has(h.id)) continue;
-      const info = await this.deps.directory.home(h.id);
-      if (info) this.noteDeadline(h.id, emptyHomeState(), this.context(info));
-    }
-    if (!this.stopped) this.arm();
   }
 
   private noteDeadline(homeId: string, state: HomeState, ctx: HomeContext): void {

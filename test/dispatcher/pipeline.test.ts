@@ -215,27 +215,59 @@ describe('rules pipeline', () => {
     await r.pipeline.idle();
     const offline = await r.alerts('DEVICE_OFFLINE');
     expect(offline.map((a) => [a.deviceId, a.raisedAt])).toEqual([['h1-fall', t + 15 * MIN]]);
-    expect(offline[0]!.explanation.en).toContain('never heard from since it was provisioned at 09:00');
+    expect(offline[0]!.explanation.en).toContain('never heard from, the home live since 09:00');
     // Its first word clears it.
     r.clock.advanceTo(instant(t + 16 * MIN));
     await r.send('fall', { type: 'heartbeat', ts: t + 16 * MIN, battery: 90 });
     expect((await r.alerts('DEVICE_OFFLINE')).map((a) => a.state)).toEqual(['resolved']);
   });
 
-  it('counts the silence of a home no event has come from from its provisioning, also after a restart', async () => {
+  it('raises nothing for devices provisioned ahead of installation; once one speaks, the rest count from then', async () => {
     const t = local('2026-03-10 09:00');
     const r = await rig(t);
-    await r.restart();
-    r.clock.advanceTo(instant(t + 20 * MIN));
+    // A day later nothing has spoken: not installed yet, not offline.
+    r.clock.advanceTo(instant(t + 24 * HOUR));
     await r.pipeline.idle();
     await new Promise((res) => setImmediate(res));
     await r.pipeline.idle();
-    // One open DEVICE_OFFLINE per home, with every silent device in its evidence.
+    expect(await r.alerts()).toEqual([]);
+    // Installed: the door contact speaks first; the others have 3 heartbeat periods from then.
+    const live = t + 24 * HOUR + 5 * MIN;
+    r.clock.advanceTo(instant(live));
+    await r.send('door', { type: 'heartbeat', ts: live, battery: 90 });
+    for (const at of [live + 5 * MIN, live + 10 * MIN, live + 15 * MIN - 1]) {
+      r.clock.advanceTo(instant(at));
+      await r.send('door', { type: 'heartbeat', ts: at, battery: 90 });
+    }
+    expect(await r.alerts('DEVICE_OFFLINE')).toEqual([]);
+    r.clock.advanceTo(instant(live + 15 * MIN));
+    await r.pipeline.idle();
+    await new Promise((res) => setImmediate(res));
+    await r.pipeline.idle();
+    // One open DEVICE_OFFLINE per home, with every silent device in its evidence, and no activity alert
+    // held back for the motion sensors that never spoke.
     const offline = await r.alerts('DEVICE_OFFLINE');
-    expect(offline.map((a) => a.raisedAt)).toEqual([t + 15 * MIN]);
+    expect(offline.map((a) => a.raisedAt)).toEqual([live + 15 * MIN]);
     expect(new Set(offline[0]!.evidence.map((e) => e.deviceId))).toEqual(
-      new Set(DEVICES.map(([id]) => `h1-${id}`)),
+      new Set(DEVICES.filter(([id]) => id !== 'door').map(([id]) => `h1-${id}`)),
     );
+    expect(offline[0]!.evidence.some((e) => e.type === 'held_back')).toBe(false);
+  });
+
+  it('still raises INACTIVITY from the other sensors when a motion sensor was never heard from', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    await r.send('m-kitchen', { type: 'motion', ts: t, state: 'active', room: 'kitchen' });
+    // Every device but the bathroom's motion sensor says hello every 5 minutes; nobody moves after 09:00.
+    for (let at = t; at <= t + 4 * HOUR + 5 * MIN; at += 5 * MIN) {
+      r.clock.advanceTo(instant(at));
+      for (const [id] of DEVICES)
+        if (id !== 'm-bathroom') await r.send(id, { type: 'heartbeat', ts: at, battery: 80 });
+    }
+    const inactivity = await r.alerts('INACTIVITY');
+    expect(inactivity.map((a) => a.raisedAt)).toEqual([t + 4 * HOUR]);
+    const offline = await r.alerts('DEVICE_OFFLINE');
+    expect(offline.map((a) => [a.deviceId, a.raisedAt])).toEqual([['h1-m-bathroom', t + 15 * MIN]]);
   });
 
   it('keeps raising alerts for every home after a device flaps offline, online and offline within one batch', async () => {
