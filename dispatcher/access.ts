@@ -67,20 +67,33 @@ export function visibleGrids(staff: Pick<Staff, 'roles' | 'gridIds'>): string[] 
   return staff.gridIds;
 }
 
+/** Roles whose work is the dispatch room's screen (an admin's is the system). */
+const DESK_ROLES: StaffRole[] = ['dispatcher', 'supervisor'];
+
 /**
  * The communities a dispatch role's screen follows (SPEC §7, issue 4 item 6): those of the grids it
- * covers, or every community (null) when it covers none. Grids that no longer exist leave nothing to follow:
- * then every community rather than none, so no alert goes unseen (SPEC §1). Null for responders too (they
- * are scoped by grid instead).
+ * covers, or every community (null) when it covers none. Grids that no longer exist leave nothing to
+ * follow: then every community rather than none. And a community that no desk follows (no enabled
+ * dispatcher or supervisor covers it, and none covers every community) is followed by every desk: an
+ * alert seen by nobody is the worst bug (SPEC §1). Null for responders (they are scoped by grid instead).
  */
 export function dispatchCommunities(
   staff: Pick<Staff, 'roles' | 'gridIds'>,
   grids: readonly Pick<Grid, 'id' | 'community'>[],
+  everyone: readonly Pick<Staff, 'roles' | 'gridIds' | 'disabled'>[],
 ): string[] | null {
   if (visibleGrids(staff) !== null || staff.gridIds.length === 0) return null;
-  const mine = new Set(staff.gridIds);
-  const communities = grids.filter((g) => mine.has(g.id)).map((g) => g.community);
-  return communities.length === 0 ? null : [...new Set(communities)];
+  const communityOf = new Map(grids.map((g) => [g.id, g.community]));
+  const follows = (p: Pick<Staff, 'gridIds'>) =>
+    p.gridIds.flatMap((id) => (communityOf.has(id) ? [communityOf.get(id)!] : []));
+  const mine = follows(staff);
+  if (mine.length === 0) return null;
+  const desks = everyone.filter((p) => !p.disabled && p.roles.some((r) => DESK_ROLES.includes(r)));
+  // A desk of every community (no grid, or grids that are all gone) sees the rest.
+  if (desks.some((p) => follows(p).length === 0)) return [...new Set(mine)];
+  const followed = new Set(desks.flatMap(follows));
+  const unfollowed = grids.map((g) => g.community).filter((c) => !followed.has(c));
+  return [...new Set([...mine, ...unfollowed])];
 }
 
 /**
@@ -90,8 +103,9 @@ export function dispatchCommunities(
 export function screenGrids(
   staff: Pick<Staff, 'roles' | 'gridIds'>,
   grids: readonly Pick<Grid, 'id' | 'community'>[],
+  everyone: readonly Pick<Staff, 'roles' | 'gridIds' | 'disabled'>[],
 ): string[] | null {
-  const communities = dispatchCommunities(staff, grids);
+  const communities = dispatchCommunities(staff, grids, everyone);
   if (communities === null) return visibleGrids(staff);
   return grids.filter((g) => communities.includes(g.community)).map((g) => g.id);
 }

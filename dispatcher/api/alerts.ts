@@ -54,7 +54,7 @@ export const alertRoutes =
         const staff = requireStaff(req);
         // The same scope as the live rooms: a responder's grids, a dispatcher's communities (every
         // community for one who covers no grid), so a screen's first page and its live updates agree.
-        const grids = screenGrids(staff, await deps.store.listGrids());
+        const grids = screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
         const want = req.query.grid ? [req.query.grid] : undefined;
         const gridIds = grids === null ? want : want ? want.filter((g) => grids.includes(g)) : grids;
         // Read the change sequence first: live events after it are newer than this snapshot.

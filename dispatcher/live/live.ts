@@ -210,7 +210,7 @@ export class LiveServer {
 
   /** Dispatch roles follow the communities of the grids they cover (access.ts dispatchCommunities). */
   private async communitiesOf(staff: Staff): Promise<string[] | null> {
-    return dispatchCommunities(staff, await this.deps.store.listGrids());
+    return dispatchCommunities(staff, await this.deps.store.listGrids(), await this.deps.store.listStaff());
   }
 
   private async catchup(socket: LiveSocket, since: number): Promise<{ changeSeq: number; count: number }> {

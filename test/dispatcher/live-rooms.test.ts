@@ -84,3 +84,26 @@ describe('live alert rooms by community', () => {
     expect((await catchup(worker2)).ids).toEqual([b.id]);
   });
 });
+
+describe('a community no desk follows', () => {
+  it('is followed by every community desk when no desk covers every community', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    await communityDesks(h, admin);
+    // Only desk-a (阳光社区) is left at the desks: the central dispatcher, the supervisor and desk-b are off.
+    for (const id of ['dispatcher-1', 'supervisor-1', 'desk-b'])
+      expect((await apiCall(h.baseUrl, admin, 'PATCH', `/api/staff/${id}`, { disabled: true })).status).toBe(
+        200,
+      );
+    const deskA = await live('desk-a');
+    await eventually(() => deskA.got.scope.length > 0);
+    expect(deskA.got.scope[0]!.communities?.slice().sort()).toEqual(['东风社区', '阳光社区'].sort());
+    const b = await raiseFall(clock, 'home-2-01');
+    expect(b.community).toBe('东风社区');
+    await eventually(() => ids(deskA).includes(b.id), 10_000, "the other community's alert on desk-a");
+    const token = await login(h.baseUrl, 'desk-a', TEST_PASSWORD);
+    const r = await apiCall<{ alerts: Alert[] }>(h.baseUrl, token, 'GET', '/api/alerts?state=open');
+    expect(r.body.alerts.map((x) => x.id)).toContain(b.id);
+  });
+});
