@@ -14,6 +14,19 @@ export interface Metrics {
   eventLogWrite: Histogram;
 }
 
+/** A gauge whose value is read when /metrics is scraped (none while `read` gives null). */
+export function readGauge(registry: Registry, name: string, help: string, read: () => number | null): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = read();
+      if (v !== null) this.set(v);
+    },
+  });
+}
+
 export function createMetrics(
   gateway: () => GatewayMetrics | null,
   openByState: () => Promise<Map<string, number>>,
@@ -21,14 +34,9 @@ export function createMetrics(
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const g = (name: string, help: string, read: (m: GatewayMetrics) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const m = gateway();
-        if (m) this.set(read(m));
-      },
+    readGauge(registry, name, help, () => {
+      const m = gateway();
+      return m ? read(m) : null;
     });
   g('g365_devices_connected', 'MQTT clients connected now', (m) => m.connected);
   g('g365_events_accepted_total', 'device events accepted into the log', (m) => m.accepted);

@@ -8,7 +8,6 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Gauge } from 'prom-client';
 import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
@@ -22,7 +21,7 @@ import { Bus } from './bus.ts';
 import type { Config } from './config.ts';
 import { Directory } from './directory.ts';
 import { LiveServer } from './live/live.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetrics, type Metrics, readGauge } from './metrics.ts';
 import { type Channel, mqttChannel, Notifier, webhookChannel } from './notify/notifier.ts';
 import { DutyWatch } from './routing/duty-watch.ts';
 import { RulesPipeline } from './rules/pipeline.ts';
@@ -208,41 +207,34 @@ export class GuardianService {
         if (!d.ok) this.metrics.notificationFailures.inc({ channel: d.channel });
       });
       // The rules must keep up with the log: their position, and anything they had to set aside.
-      new Gauge({
-        name: 'g365_rules_cursor',
-        help: 'event log position the rules have committed',
-        registers: [this.metrics.registry],
-        collect() {
-          this.set(pipelinePosition());
-        },
-      });
-      new Gauge({
-        name: 'g365_rules_set_aside_total',
-        help: 'log items the rules could not commit even alone, plus evaluation errors (should stay 0)',
-        registers: [this.metrics.registry],
-        collect() {
-          this.set(pipelineTrouble());
-        },
-      });
+      const registry = this.metrics.registry;
+      readGauge(
+        registry,
+        'g365_rules_cursor',
+        'event log position the rules have committed',
+        pipelinePosition,
+      );
+      readGauge(
+        registry,
+        'g365_rules_set_aside_total',
+        'log items the rules could not commit even alone, plus evaluation errors (should stay 0)',
+        pipelineTrouble,
+      );
       // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
       const indexHealth = store.homeIndexHealth?.bind(store);
       if (indexHealth) {
-        new Gauge({
-          name: 'g365_home_index_lag_events',
-          help: 'durable log events the household index has not reached (timelines read them from the log)',
-          registers: [this.metrics.registry],
-          collect() {
-            this.set(indexHealth().lag);
-          },
-        });
-        new Gauge({
-          name: 'g365_home_index_failures_total',
-          help: 'household index slices that failed and indexer threads that ended unasked (retried)',
-          registers: [this.metrics.registry],
-          collect() {
-            this.set(indexHealth().failures);
-          },
-        });
+        readGauge(
+          registry,
+          'g365_home_index_lag_events',
+          'durable log events the household index has not reached (timelines read them from the log)',
+          () => indexHealth().lag,
+        );
+        readGauge(
+          registry,
+          'g365_home_index_failures_total',
+          'household index slices that failed and indexer threads that ended unasked (retried)',
+          () => indexHealth().failures,
+        );
       }
       const app = await buildApp({
         store,

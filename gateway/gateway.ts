@@ -368,12 +368,10 @@ export class Gateway {
 
   /**
    * Ends a staff member's MQTT session (account disabled, logged out): the app reconnects and must log in
-   * again with a valid token. aedes keeps its clients by client id (`staff:{id}`); the map is not in its types.
+   * again with a valid token.
    */
   revokeStaff(staffId: string): boolean {
-    const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
-      ?.clients;
-    const client = clients?.[`staff:${staffId}`];
+    const client = this.staffClient(staffId);
     if (!client) return false;
     this.deps.log.info({ staffId }, 'staff MQTT session ended after an account change');
     client.close();
@@ -388,9 +386,9 @@ export class Gateway {
     const broker = this.broker;
     if (!broker) return false;
     const topic = topics.staffAlerts(staffId);
-    const clientId = `staff:${staffId}`;
-    const clients = (broker as unknown as { clients?: Record<string, Client | undefined> }).clients;
-    const client = clients?.[clientId] as (Client & { subscriptions?: Record<string, unknown> }) | undefined;
+    const client = this.staffClient(staffId) as
+      | (Client & { subscriptions?: Record<string, unknown> })
+      | undefined;
     if (client?.subscriptions?.[topic]) return true;
     // aedes' persistence (not in its types): the subscriptions of sessions that outlive their connection.
     const persistence = (
@@ -399,7 +397,14 @@ export class Gateway {
       }
     ).persistence;
     const kept = await persistence.subscriptionsByTopic(topic);
-    return kept.some((s) => s.clientId === clientId);
+    return kept.some((s) => s.clientId === `staff:${staffId}`);
+  }
+
+  /** A staff member's live MQTT client: aedes keeps its clients by client id (`staff:{id}`), not in its types. */
+  private staffClient(staffId: string): Client | undefined {
+    const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
+      ?.clients;
+    return clients?.[`staff:${staffId}`];
   }
 
   /** The gateway's counters, with the live figures read now (for /metrics). */

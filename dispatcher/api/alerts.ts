@@ -3,11 +3,11 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayViewGrid, screenGrids } from '../access.ts';
+import { can, mayViewGrid } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
 import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
-import { type ApiDeps, HttpError, requireStaff, STATUS_BY_CODE } from './app.ts';
+import { type ApiDeps, HttpError, requireStaff, STATUS_BY_CODE, screenScope } from './app.ts';
 
 const actionBody = {
   accept: z.object({}).optional(),
@@ -54,7 +54,7 @@ export const alertRoutes =
         const staff = requireStaff(req);
         // The same scope as the live rooms: a responder's grids, a dispatcher's communities (every
         // community for one who covers no grid), so a screen's first page and its live updates agree.
-        const grids = screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
+        const grids = await screenScope(deps, staff);
         const want = req.query.grid ? [req.query.grid] : undefined;
         const gridIds = grids === null ? want : want ? want.filter((g) => grids.includes(g)) : grids;
         // Read the change sequence first: live events after it are newer than this snapshot.

@@ -26,7 +26,7 @@ import {
 import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import type { Permission } from '../access.ts';
-import { can } from '../access.ts';
+import { can, screenGrids } from '../access.ts';
 import type { AlertService } from '../alerts/service.ts';
 import type { Auth } from '../auth.ts';
 import type { Directory } from '../directory.ts';
@@ -76,6 +76,11 @@ export interface ApiDeps {
   ready: () => boolean;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
+}
+
+/** The grids whose alerts and notices this person's screens show (access.ts screenGrids); null: all. */
+export async function screenScope(deps: Pick<ApiDeps, 'store'>, staff: Staff): Promise<string[] | null> {
+  return screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
 }
 
 /** An expected refusal: becomes a JSON error with this status and code. */

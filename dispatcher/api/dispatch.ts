@@ -4,8 +4,8 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayReadHousehold, screenGrids, visibleGrids } from '../access.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { can, mayReadHousehold, visibleGrids } from '../access.ts';
+import { type ApiDeps, HttpError, requireStaff, screenScope } from './app.ts';
 import type { CoverageView, MaintenanceQueue } from './types.ts';
 
 export const dispatchRoutes =
@@ -29,7 +29,7 @@ export const dispatchRoutes =
       async (req) => {
         const staff = requireStaff(req, 'alerts.read.all');
         // A dispatcher's communities, as on the live screen.
-        const mine = screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
+        const mine = await screenScope(deps, staff);
         const report = await watch().gaps(req.query.phase);
         return mine === null
           ? report
@@ -42,7 +42,7 @@ export const dispatchRoutes =
       const staff = requireStaff(req);
       if (!can(staff, 'alerts.read.all') && !can(staff, 'alerts.respond'))
         throw new HttpError(403, 'forbidden', 'your role may not read the handover list');
-      return watch().handover(screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff()));
+      return watch().handover(await screenScope(deps, staff));
     });
 
     /** SPEC §6: technical alerts, due the next working day. */

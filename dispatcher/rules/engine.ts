@@ -82,7 +82,7 @@ export interface HomeState {
    * counts as silent from then, or from its provisioning if that is later. Null before any device spoke
    * (devices provisioned ahead of installation raise nothing).
    */
-  liveSince?: number | null;
+  liveSince: number | null;
   learn: Learn;
 }
 
@@ -103,6 +103,7 @@ export const emptyHomeState = (): HomeState => ({
   morningMinute: null,
   fired: { inactivity: null, bathroom: null, door: null },
   devices: {},
+  liveSince: null,
   learn: emptyLearn(),
 });
 
@@ -274,6 +275,16 @@ class Run {
     return true;
   }
 
+  /**
+   * Since when a registered device never heard from counts as silent: since the home went live (its first
+   * device spoke), or its own provisioning if later; null before the home is live.
+   */
+  neverHeardSince(id: string): number | null {
+    const createdAt = this.ctx.devices.get(id)?.createdAt;
+    if (this.s.liveSince === null || createdAt === undefined) return null;
+    return Math.max(createdAt, this.s.liveSince);
+  }
+
   // ---- deadlines
 
   nextDeadline(): Deadline | null {
@@ -336,11 +347,10 @@ class Run {
     // A registered device never heard from in a home whose other devices speak (it was installed) is
     // silent since then, or since its provisioning if later: a fall radar that never came online must not
     // go unnoticed (SPEC §5 "silent for 3 heartbeat periods").
-    const live = s.liveSince ?? null;
-    if (live !== null)
-      for (const [id, d] of this.ctx.devices)
-        if (!(id in s.devices) && d.createdAt !== undefined)
-          consider({ at: Math.max(d.createdAt, live) + set.silentMs, kind: 'silent', deviceId: id });
+    for (const id of this.ctx.devices.keys()) {
+      const since = id in s.devices ? null : this.neverHeardSince(id);
+      if (since !== null) consider({ at: since + set.silentMs, kind: 'silent', deviceId: id });
+    }
     return best;
   }
 
@@ -523,7 +533,7 @@ class Run {
         const id = d.deviceId!;
         const heard = s.devices[id];
         const f = heard ?? {
-          seenAt: Math.max(this.ctx.devices.get(id)?.createdAt ?? at, s.liveSince ?? at),
+          seenAt: this.neverHeardSince(id) ?? at,
           offline: null,
           battery: null,
           low: false,
@@ -541,7 +551,7 @@ class Run {
             zh: `自 ${this.hhmm(f.seenAt)} ${since.zh}（${durZh(at - f.seenAt)}；阈值 ${durZh(set.silentMs)}，即 3 个心跳周期）`,
           },
           null,
-          heard ? 'silent' : 'never-heard',
+          heard ? 'silent' : NEVER_HEARD,
         );
         return;
       }

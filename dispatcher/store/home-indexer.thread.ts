@@ -5,9 +5,7 @@
  * never waits for it.
  *
  * It indexes no further than the log position the log writer has made durable: an index row for an event
- * that a power cut then took out of the log would point at whatever event gets that position next. At
- * start, everything the log holds is flushed to disk first (a killed process may have left it in the page
- * cache only), and then counts as durable.
+ * that a power cut then took out of the log would point at whatever event gets that position next.
  *
  * The thread runs at a lower CPU priority (nice +10, on Linux): under overload, derived work yields the two
  * cores to the log and the rules and catches up afterwards (the timeline reads the rest from the log
@@ -43,7 +41,8 @@ db.pragma('temp_store = MEMORY');
 db.prepare('ATTACH DATABASE ? AS log').run(file);
 const index = homeIndexer(db, 'log', 'main');
 
-const found = Number(db.prepare('SELECT COALESCE(MAX(seq), 0) FROM log.events').pluck().get());
+// The store published what the log held before it started this thread; a killed process may have left
+// that in the page cache only: it is flushed before it is trusted.
 for (const f of [file, `${file}-wal`]) {
   try {
     const fd = openSync(f, 'r');
@@ -56,17 +55,14 @@ for (const f of [file, `${file}-wal`]) {
 }
 
 let closed = false;
-let running = false;
 function run(): void {
-  if (running || closed) return;
-  running = true;
+  if (closed) return;
   let more = false;
   try {
-    more = index.step(Math.max(found, Number(Atomics.load(onDisk, 0))));
+    more = index.step(Number(Atomics.load(onDisk, 0)));
   } catch (e) {
     port.postMessage({ error: e instanceof Error ? e.message : String(e) });
   }
-  running = false;
   // Catching up (after a start, or an upgrade that rebuilds the index): the next slice at once.
   if (more) setImmediate(run);
 }

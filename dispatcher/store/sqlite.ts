@@ -68,12 +68,13 @@ class Where {
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
-  private readonly stmts = new Map<string, Database.Statement>();
-  private readonly timelineStatements = new Map<string, Database.Statement>();
+  /** Prepared statements, per connection (this one and the timeline's reader). */
+  private readonly stmts = new Map<Database.Database, Map<string, Database.Statement>>();
 
   private readonly inMemory: boolean;
   /** The log position on disk, published by the log writer thread for the household indexer. */
   private readonly durable = new SharedArrayBuffer(8);
+  private readonly onDisk = new BigInt64Array(this.durable);
   /** The timeline's connection: the log, with the household index attached as `idx`. */
   private reader: Database.Database | null = null;
   private indexThread: HomeIndexThread | null = null;
@@ -96,11 +97,16 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
   }
 
-  private st(sql: string): Database.Statement {
-    let s = this.stmts.get(sql);
+  private st(sql: string, db: Database.Database = this.db): Database.Statement {
+    let cache = this.stmts.get(db);
+    if (!cache) {
+      cache = new Map();
+      this.stmts.set(db, cache);
+    }
+    let s = cache.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
-      this.stmts.set(sql, s);
+      s = db.prepare(sql);
+      cache.set(sql, s);
     }
     return s;
   }
@@ -154,7 +160,7 @@ export class SqliteStore implements Store {
     index.reconcile(logId);
     // What the log holds at the start (its indexer flushes it to disk before it trusts this).
     const logged = this.db.prepare('SELECT COALESCE(MAX(seq), 0) FROM events').pluck().get();
-    Atomics.store(new BigInt64Array(this.durable), 0, BigInt(Number(logged)));
+    Atomics.store(this.onDisk, 0, BigInt(Number(logged)));
     this.reader = reader;
     if (this.inMemory) this.homeIndex = index;
     else {
@@ -170,19 +176,13 @@ export class SqliteStore implements Store {
 
   /** The log position the household index reaches (the rest of a timeline is read from the log). */
   homeIndexedUpTo(): number {
-    return Number(
-      this.timelineReader()
-        .prepare(`SELECT ${indexedUpTo('idx')}`)
-        .pluck()
-        .get(),
-    );
+    return Number((this.st(`SELECT ${indexedUpTo('idx')} AS seq`, this.timelineReader()).get() as Row).seq);
   }
 
   /** How far the household index is behind what the log holds on disk, and its thread's failures. */
   homeIndexHealth(): { lag: number; failures: number } {
-    const onDisk = Number(Atomics.load(new BigInt64Array(this.durable), 0));
     return {
-      lag: Math.max(0, onDisk - this.homeIndexedUpTo()),
+      lag: Math.max(0, Number(Atomics.load(this.onDisk, 0)) - this.homeIndexedUpTo()),
       failures: this.indexThread?.failures ?? 0,
     };
   }
@@ -474,12 +474,7 @@ export class SqliteStore implements Store {
          WHERE seq > ${indexedUpTo('idx')}
            AND home_id = ? AND ts >= ? AND ts < ? AND status = 'accepted' ${typeClause}
          ORDER BY ts, seq LIMIT ?`;
-    let timeline = this.timelineStatements.get(sql);
-    if (!timeline) {
-      timeline = reader.prepare(sql);
-      this.timelineStatements.set(sql, timeline);
-    }
-    const rows = timeline.all(
+    const rows = this.st(sql, reader).all(
       ...[homeId, range.from, range.to, homeId, ...types],
       ...[homeId, range.from, range.to, ...types],
       limit,

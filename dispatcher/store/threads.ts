@@ -69,7 +69,6 @@ export class HomeIndexThread {
   private closing: Promise<void> | null = null;
   /** Slices that failed and threads that ended unasked (each is started again a second later). */
   failures = 0;
-  lastError: string | null = null;
 
   constructor(
     private readonly file: string,
@@ -85,14 +84,9 @@ export class HomeIndexThread {
       durable: this.durable,
       intervalMs: this.intervalMs,
     });
-    worker.on('message', (m: { error: string }) => {
-      this.failures++;
-      this.lastError = m.error;
-    });
-    worker.on('error', (e) => {
-      this.failures++;
-      this.lastError = e.message;
-    });
+    // A failed slice (its message), or the thread's own error (then it ends, and is started again).
+    worker.on('message', () => this.failures++);
+    worker.on('error', () => this.failures++);
     worker.on('exit', () => {
       if (this.worker !== worker) return;
       this.worker = null;

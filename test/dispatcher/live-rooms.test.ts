@@ -4,7 +4,7 @@
  * page catches up with exactly the same scope. Real service, real MQTT device, real socket.io clients.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Alert, Grid } from '../../dispatcher/api/types.ts';
+import type { Alert } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';

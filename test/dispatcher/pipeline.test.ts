@@ -25,6 +25,8 @@ interface Rig {
   send: (id: string, event: LogEvent) => Promise<void>;
   /** The clock runs to `to`; every device sends its heartbeat at each 5-min mark on the way. */
   live: (to: number) => Promise<void>;
+  /** The clock moves to `at` with no device speaking, and the rules' timer fires what is due. */
+  quietTo: (at: number) => Promise<void>;
   restart: () => Promise<void>;
   alerts: (rule?: string) => Promise<Alert[]>;
   close: () => Promise<void>;
@@ -79,6 +81,11 @@ async function rig(start: number, file?: string): Promise<Rig> {
         if (next === mark)
           for (const [id] of DEVICES) await r.send(id, { type: 'heartbeat', ts: next, battery: 80 });
       }
+      await r.quietTo(to);
+    },
+    quietTo: async (at) => {
+      clock.advanceTo(instant(at));
+      await r.pipeline.idle();
       await new Promise((res) => setImmediate(res));
       await r.pipeline.idle();
     },
@@ -209,10 +216,7 @@ describe('rules pipeline', () => {
     await r.restart();
     await talk(t + 15 * MIN - 1);
     expect(await r.alerts('DEVICE_OFFLINE')).toEqual([]);
-    r.clock.advanceTo(instant(t + 15 * MIN));
-    await r.pipeline.idle();
-    await new Promise((res) => setImmediate(res));
-    await r.pipeline.idle();
+    await r.quietTo(t + 15 * MIN);
     const offline = await r.alerts('DEVICE_OFFLINE');
     expect(offline.map((a) => [a.deviceId, a.raisedAt])).toEqual([['h1-fall', t + 15 * MIN]]);
     expect(offline[0]!.explanation.en).toContain('never heard from, the home live since 09:00');
@@ -226,10 +230,7 @@ describe('rules pipeline', () => {
     const t = local('2026-03-10 09:00');
     const r = await rig(t);
     // A day later nothing has spoken: not installed yet, not offline.
-    r.clock.advanceTo(instant(t + 24 * HOUR));
-    await r.pipeline.idle();
-    await new Promise((res) => setImmediate(res));
-    await r.pipeline.idle();
+    await r.quietTo(t + 24 * HOUR);
     expect(await r.alerts()).toEqual([]);
     // Installed: the door contact speaks first; the others have 3 heartbeat periods from then.
     const live = t + 24 * HOUR + 5 * MIN;
@@ -240,10 +241,7 @@ describe('rules pipeline', () => {
       await r.send('door', { type: 'heartbeat', ts: at, battery: 90 });
     }
     expect(await r.alerts('DEVICE_OFFLINE')).toEqual([]);
-    r.clock.advanceTo(instant(live + 15 * MIN));
-    await r.pipeline.idle();
-    await new Promise((res) => setImmediate(res));
-    await r.pipeline.idle();
+    await r.quietTo(live + 15 * MIN);
     // One open DEVICE_OFFLINE per home, with every silent device in its evidence, and no activity alert
     // held back for the motion sensors that never spoke.
     const offline = await r.alerts('DEVICE_OFFLINE');

@@ -46,6 +46,14 @@ async function live(baseUrl: string, username: string) {
   return { token, socket, notes, alerts };
 }
 
+/** The MQTT channel's delivery record of an alert, once written. */
+const mqttDelivery = (alertId: string) =>
+  eventually(
+    async () => (await h!.store.listDeliveries(alertId)).find((d) => d.channel === 'mqtt'),
+    5000,
+    'the MQTT delivery record',
+  );
+
 async function fallRadar(h: Harness, clock: ManualClock, homeId: string) {
   const id = h.devices.find((d) => d.homeId === homeId && d.kind === 'fall')!;
   const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
@@ -85,11 +93,7 @@ describe('a fall reaches the responder on duty', () => {
     expect(stored!.onSiteDueAt).toBe(DAY + minutes(15));
     expect((await onApp).alertId).toBe(note.alertId);
     // The app listened: the MQTT notice is recorded as sent.
-    const mqttSent = await eventually(
-      async () => (await h!.store.listDeliveries(note.alertId)).find((d) => d.channel === 'mqtt'),
-      5000,
-      'the MQTT delivery record',
-    );
+    const mqttSent = await mqttDelivery(note.alertId);
     expect(mqttSent).toMatchObject({ staffId: 'grid-1-worker', ok: true, error: null });
     expect(leader.notes).toEqual([]);
     await eventually(
@@ -109,11 +113,7 @@ describe('a fall reaches the responder on duty', () => {
     const radar = await fallRadar(h, clock, 'home-1-01');
     await radar.send({ type: 'fall', state: 'detected' });
     const note = await eventually(() => worker.notes[0], 5000, 'notification on the page');
-    const mqttTried = await eventually(
-      async () => (await h!.store.listDeliveries(note.alertId)).find((d) => d.channel === 'mqtt'),
-      5000,
-      'the MQTT delivery record',
-    );
+    const mqttTried = await mqttDelivery(note.alertId);
     expect(mqttTried).toMatchObject({ staffId: 'grid-1-worker', ok: false, error: 'no app subscribed' });
     const d = await login(h.baseUrl, 'dispatcher');
     const health = await apiCall<{ channels: ChannelHealth[] }>(h.baseUrl, d, 'GET', '/api/notify/health');
