@@ -51,6 +51,20 @@ export const configSchema = z.object({
   ADMIN_PASSWORD: z.string().min(8, 'expected at least 8 characters').optional(),
   WEBHOOK_URL: z.url({ message: 'expected an http(s) URL' }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
+  /**
+   * The console's address as people reach it (scheme, host, port): links in SMS and push notices. Default
+   * http://localhost:HTTP_PORT.
+   */
+  PUBLIC_ORIGIN: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
+  /** VAPID contact for the push services' operators (NOTIFY-03): a mailto: or https: URL. */
+  PUSH_SUBJECT: z
+    .string()
+    .regex(/^(mailto:\S+@\S+|https:\/\/\S+)$/, 'expected a mailto: address or an https: URL')
+    .default('mailto:guardian365@localhost.invalid'),
+  /** Extra CA certificate (PEM file) trusted for push services: a private push relay. */
+  PUSH_CA_FILE: z.string().min(1).optional(),
+  /** Language of SMS texts and family updates when the recipient's is not known (zh or en). */
+  NOTICE_LANG: z.enum(['zh', 'en']).default('zh'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_HOURS: z.coerce.number().positive().default(12),
   /**

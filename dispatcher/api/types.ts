@@ -209,17 +209,22 @@ export interface ServerToClientEvents {
   /** An alert was raised or changed; `changeSeq` orders changes. */
   alert: (p: { alert: Alert; action: string }) => void;
   /** A notification for this staff member (responder page). */
-  notification: (p: {
-    alertId: string;
-    /** The household and its address (building-unit-room), so the page can show where to go at once. */
-    householdId: string;
-    address: string;
-    rule: Alert['rule'];
-    /** Why this person is told: `notify_primary`, `notify_next`, `notify_all`, `assigned`, `sla_breach`. */
-    reason: string;
-    severity: string;
-    explanation: Alert['explanation'];
-  }) => void;
+  notification: (
+    p: {
+      alertId: string;
+      /** The household and its address (building-unit-room), so the page can show where to go at once. */
+      householdId: string;
+      address: string;
+      rule: Alert['rule'];
+      /** Why this person is told: `notify_primary`, `notify_next`, `notify_all`, `assigned`, `sla_breach`. */
+      reason: string;
+      severity: string;
+      explanation: Alert['explanation'];
+    },
+    ack: (received: true) => void,
+  ) => void;
+  /** A responder was reached on no channel at all for an alert (dispatch screen; NOTIFY-02). */
+  responderUnreachable: (p: import('../bus.ts').BusEvents['responderUnreachable']) => void;
   /** A delivery channel failed (dispatch screen). */
   delivery: (p: { alertId: string; channel: string; ok: boolean; error: string | null }) => void;
   /** A notification channel started or stopped failing (dispatch screen; SPEC §7). */

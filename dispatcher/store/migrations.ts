@@ -152,6 +152,15 @@ export const MIGRATIONS: Migration[] = [
       `INSERT INTO cursors (name, seq) SELECT 'event-log-windows', seq FROM cursors WHERE name = 'event-log-derived'`,
     ],
   },
+  {
+    version: 8,
+    name: 'notify: delivery receipts beside attempts',
+    sql: () => [
+      // NOTIFY-02: a channel's own word that a message reached the person's phone (a push service worker's
+      // receipt, a page's acknowledgement) is recorded beside the send attempts.
+      `ALTER TABLE deliveries ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {
