@@ -47,7 +47,7 @@ async function openAlert(data) {
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   for (const w of windows) {
     if (new URL(w.url).origin !== self.location.origin) continue;
-    await w.focus();
+    await w.focus().catch(() => {}); // focusing is allowed only for a real tap
     w.postMessage({ type: 'g365:open', url });
     return;
   }

@@ -3,12 +3,14 @@
  * CSV or JSON). An import is validated in full first — every problem is reported with its row and field —
  * and nothing is written unless all rows are good. Exports contain access notes, so each export is audited.
  */
+
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
+import { familyOptInChanges } from '../notify/family.ts';
 import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
 import type { Store } from '../store/store.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
@@ -128,10 +130,21 @@ async function validate(
   return problems.length ? { ok: false, problems } : { ok: true, value: out };
 }
 
-async function apply(deps: ApiDeps, p: Parsed): Promise<ImportResult> {
+async function apply(deps: ApiDeps, p: Parsed, actor: string): Promise<ImportResult> {
   const { store } = deps;
   for (const g of p.grids) await store.upsertGrid(g);
-  for (const h of p.households) await store.upsertHousehold(h);
+  for (const h of p.households) {
+    const family = familyOptInChanges(await store.getHousehold(h.id), h);
+    await store.upsertHousehold(h);
+    if (family.length)
+      await store.audit({
+        at: deps.clock.now(),
+        actor,
+        action: 'household.family_updates',
+        target: h.id,
+        detail: { contacts: family },
+      });
+  }
   for (const s of p.staff) {
     const passwordHash = s.password ? await hashSecret(s.password) : undefined;
     if (await store.getStaff(s.id)) {
@@ -391,7 +404,7 @@ export const importExportRoutes =
           message: `${v.problems.length} problem(s); nothing was imported`,
           errors: v.problems,
         });
-      const result = await apply(deps, v.value);
+      const result = await apply(deps, v.value, actor);
       await store.audit({
         at: deps.clock.now(),
         actor,

@@ -10,6 +10,7 @@ import type { Logger } from '../../kernel/log.ts';
 import { type Alert, isSafety } from '../alerts/model.ts';
 import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
+import type { Household } from '../registry.ts';
 import type { Store } from '../store/store.ts';
 import type { webhookPoster } from './notifier.ts';
 import { type FamilyStage, familyText, type NoticeLang } from './texts.ts';
@@ -100,4 +101,22 @@ export class FamilyNotifier {
       this.deps.bus.emit('delivery', rec);
     }
   }
+}
+
+/**
+ * The contacts whose opt-in to family updates a household edit changes (by position): each change is
+ * audited (NOTIFY-04), whichever path made it (the household form, an import).
+ */
+export function familyOptInChanges(
+  before: Pick<Household, 'contacts'> | null,
+  after: Pick<Household, 'contacts'>,
+): { contact: number; updates: boolean }[] {
+  const changes: { contact: number; updates: boolean }[] = [];
+  const n = Math.max(before?.contacts.length ?? 0, after.contacts.length);
+  for (let i = 0; i < n; i++) {
+    const was = before?.contacts[i]?.updates === true;
+    const now = after.contacts[i]?.updates === true;
+    if (was !== now) changes.push({ contact: i, updates: now });
+  }
+  return changes;
 }
