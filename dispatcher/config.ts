@@ -21,7 +21,7 @@ function validZone(zone: string): boolean {
 export const configSchema = z.object({
   MQTT_PORT: port.default(1883),
   MQTT_HOST: z.string().default('0.0.0.0'),
-  /** MQTT over TLS (issue 7 item 7): enabled when the port, certificate and key (PEM files) are all set. */
+  /** MQTT over TLS (EDGE-05): enabled when the port, certificate and key (PEM files) are all set. */
   MQTT_TLS_PORT: port.optional(),
   MQTT_TLS_CERT: z.string().min(1).optional(),
   MQTT_TLS_KEY: z.string().min(1).optional(),
@@ -68,7 +68,7 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_HOURS: z.coerce.number().positive().default(12),
   /**
-   * Simulated time, for demos and simulations only (issue 6): the service clock runs CLOCK_SPEED times
+   * Simulated time, for demos and simulations only (SIM-03): the service clock runs CLOCK_SPEED times
    * faster than real time, starting at CLOCK_START (RFC 3339; default: now). 1 and unset: the system clock.
    */
   CLOCK_SPEED: z.coerce.number().positive().max(100_000, 'expected at most 100000').default(1),

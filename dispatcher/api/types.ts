@@ -249,7 +249,7 @@ export interface ClientToServerEvents {
   catchup: (changeSeq: number, ack: (r: { changeSeq: number; count: number }) => void) => void;
 }
 
-/** GET /api/households/{id}/baseline: the learned routine (issue 3 item 10); null until 14 days are learned. */
+/** GET /api/households/{id}/baseline: the learned routine (RULE-14); null until 14 days are learned. */
 export interface RoutineBaseline {
   /** Whether the household opted in: the learned thresholds apply only then. */
   applied: boolean;
