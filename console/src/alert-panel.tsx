@@ -7,6 +7,7 @@ import type { Alert, DeliveryRecord, HistoryEntry, Staff } from '../../dispatche
 import { api } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
+import { dispatcherActions, historyLine } from './history-words.ts';
 import { type Key, type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
 
 export const OUTCOMES = [
@@ -65,6 +66,8 @@ export function AlertPanel(p: {
       (e: Error) => setError(e.message),
     );
   };
+  // Only what the alert's state allows (ALERT-02): a resolved or cancelled alert offers no action.
+  const actions = dispatcherActions(a.state);
   const candidates = p.staff.filter(
     (s) => s.roles.some((r) => RESPONDER_ROLES.includes(r)) && s.gridIds.includes(a.gridId),
   );
@@ -76,6 +79,11 @@ export function AlertPanel(p: {
       testid="alert-panel"
     >
       <p class="big">{a.explanation[lang]}</p>
+      {a.state === 'cancelled' && a.note && (
+        <p class="notice amber" data-testid="cancel-reason">
+          {t(lang, 'cancelReason')}: {a.note}
+        </p>
+      )}
       <p>
         {STATE_NAMES[lang][a.state]} · {t(lang, 'raisedAt')} {formatDateTime(a.raisedAt, zone, lang)} ·{' '}
         {t(lang, 'assignee')}{' '}
@@ -84,23 +92,33 @@ export function AlertPanel(p: {
       <button type="button" class="primary" onClick={p.onHousehold}>
         {t(lang, 'openFile')}
       </button>
-      {p.canAct && (
+      {p.canAct && actions.length > 0 && (
         <fieldset class="actions">
-          <button type="button" onClick={() => setForm('assign')} data-action="assign">
-            {a.assigneeId ? t(lang, 'reassign') : t(lang, 'assign')}
-          </button>
-          <button type="button" onClick={() => setForm('note')} data-action="note">
-            {t(lang, 'addNote')}
-          </button>
-          <button type="button" onClick={() => setForm('call')} data-action="call">
-            {t(lang, 'recordCall')}
-          </button>
-          <button type="button" onClick={() => setForm('resolve')} data-action="resolve">
-            {t(lang, 'resolve')}
-          </button>
-          <button type="button" class="danger" onClick={() => setForm('cancel')} data-action="cancel">
-            {t(lang, 'cancel')}
-          </button>
+          {actions.includes('assign') && (
+            <button type="button" onClick={() => setForm('assign')} data-action="assign">
+              {a.assigneeId ? t(lang, 'reassign') : t(lang, 'assign')}
+            </button>
+          )}
+          {actions.includes('note') && (
+            <button type="button" onClick={() => setForm('note')} data-action="note">
+              {t(lang, 'addNote')}
+            </button>
+          )}
+          {actions.includes('call') && (
+            <button type="button" onClick={() => setForm('call')} data-action="call">
+              {t(lang, 'recordCall')}
+            </button>
+          )}
+          {actions.includes('resolve') && (
+            <button type="button" onClick={() => setForm('resolve')} data-action="resolve">
+              {t(lang, 'resolve')}
+            </button>
+          )}
+          {actions.includes('cancel') && (
+            <button type="button" class="danger" onClick={() => setForm('cancel')} data-action="cancel">
+              {t(lang, 'cancel')}
+            </button>
+          )}
         </fieldset>
       )}
       {form === 'assign' && (
@@ -187,20 +205,15 @@ export function AlertPanel(p: {
       </ul>
       <h3>{t(lang, 'history')}</h3>
       <ol class="history" data-testid="history">
-        {history.map((h, i) => (
-          <li key={i}>
-            <span class="muted">{formatTime(h.at, zone, lang)}</span> {h.action}
-            {h.toState && h.toState !== h.fromState ? ` → ${STATE_NAMES[lang][h.toState]}` : ''} ·{' '}
-            {names.get(h.actor) ?? h.actor}
-            {typeof h.data.text === 'string' && <div class="muted">{h.data.text}</div>}
-            {typeof h.data.result === 'string' && (
-              <div class="muted">
-                {String(h.data.to ?? '')}: {h.data.result}
-              </div>
-            )}
-            {typeof h.data.note === 'string' && <div class="muted">{h.data.note}</div>}
-          </li>
-        ))}
+        {history.map((h, i) => {
+          const line = historyLine(h, lang, names);
+          return (
+            <li key={i} data-action={h.action}>
+              <span class="muted">{formatTime(h.at, zone, lang)}</span> {line.text}
+              {line.detail && <div class="muted">{line.detail}</div>}
+            </li>
+          );
+        })}
       </ol>
     </Drawer>
   );

@@ -196,6 +196,7 @@ const zh = {
   unreachableResponder: '无法联系到响应人员',
   unreachableHint: '所有通知通道均未送达，请电话联系或改派',
   familyUpdates: '家属通知',
+  cancelReason: '取消原因',
   familyUpdatesOptIn: '联系人同意接收告警进展短信（发生告警、人员出发、处置完成）',
   channelName_socket: '手机页面',
   channelName_mqtt: '应用',
@@ -397,6 +398,7 @@ const en: Record<Key, string> = {
   unreachableResponder: 'Responder not reachable',
   unreachableHint: 'no channel reached them: phone them or reassign',
   familyUpdates: 'Family',
+  cancelReason: 'Cancelled because',
   familyUpdatesOptIn:
     'The contact agreed to be texted when an alert is raised, someone is on the way, and it is resolved',
   channelName_socket: 'phone page',

@@ -185,6 +185,15 @@ describe('the responder page rings a locked phone', () => {
         await mine.locator('button[data-action=resend]').click();
         const again = await eventually(() => ps.got[1], 15_000, 'the re-sent push');
         expect(again.message).toMatchObject({ alertId, reason: 'resend' });
+
+        // Cancelled with a reason, the alert's panel says why, in words, and offers nothing more.
+        const panel = wall.locator('[data-testid=alert-panel]');
+        await panel.locator('button[data-action=cancel]').click();
+        await panel.locator('input[name=reason]').fill('家属已到场，误报');
+        await panel.getByRole('button', { name: '保存' }).click();
+        await panel.locator('[data-testid=cancel-reason]', { hasText: '家属已到场，误报' }).waitFor();
+        await panel.locator('[data-testid=history] li[data-action=cancel]', { hasText: '取消告警' }).waitFor();
+        expect(await panel.locator('fieldset.actions').count()).toBe(0);
       } finally {
         await wallBrowser.close();
       }
