@@ -94,6 +94,15 @@ export function historyLine(
         detail: null,
       };
     }
+    case 'decline': {
+      const to = d.to ? who(names, d.to) : null;
+      return {
+        text: zh
+          ? `${actor} 无法前往，${to ? `已转给 ${to}` : '无人可转，请调度处理'}`
+          : `${actor} cannot go: ${to ? `passed on to ${to}` : 'nobody left to pass it to'}`,
+        detail: str(d.reason),
+      };
+    }
     case 'note':
       return { text: zh ? `${actor} 添加备注` : `${actor} added a note`, detail: str(d.text) };
     case 'call':

@@ -55,6 +55,7 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
         .filter(
           (a) =>
             OPEN.has(a.state) &&
+            !a.declined?.includes(me.id) &&
             (a.assigneeId === me.id ||
               (a.responders.includes(me.id) && (a.acceptedAt === null || a.assigneeId === null))),
         )
@@ -168,6 +169,7 @@ function AlertCard(p: {
   const [note, setNote] = useState('');
   const [outcome, setOutcome] = useState<string>('assisted');
   const [notes, setNotes] = useState<string | null>(null);
+  const [declining, setDeclining] = useState(false);
   const act = (action: string, body: unknown = {}) => {
     setError(null);
     setBusy(true);
@@ -264,7 +266,43 @@ function AlertCard(p: {
             {t(lang, 'onSite')}
           </button>
         )}
+        {a.state !== 'on_site' && !declining && (
+          <button type="button" data-action="decline" disabled={busy} onClick={() => setDeclining(true)}>
+            {t(lang, 'cantGo')}
+          </button>
+        )}
       </div>
+      {declining && (
+        <form
+          class="decline"
+          data-testid="decline-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const data = new FormData(e.currentTarget as HTMLFormElement);
+            const why = String(data.get('why') ?? '');
+            const more = String(data.get('more') ?? '').trim();
+            act('decline', { reason: more ? `${why}：${more}` : why });
+          }}
+        >
+          <label>
+            {t(lang, 'cantGoWhy')}
+            <select name="why">
+              {(['cantGoFar', 'cantGoBusy', 'cantGoUnwell', 'cantGoOther'] as const).map((k) => (
+                <option key={k} value={t(lang, k)}>
+                  {t(lang, k)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <input name="more" maxLength={200} placeholder={t(lang, 'note')} />
+          <button type="submit" class="danger" disabled={busy}>
+            {t(lang, 'cantGoConfirm')}
+          </button>
+          <button type="button" onClick={() => setDeclining(false)}>
+            {t(lang, 'close')}
+          </button>
+        </form>
+      )}
       {a.state === 'on_site' && mineNow && (
         <form
           class="resolve"

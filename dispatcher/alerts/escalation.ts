@@ -86,8 +86,10 @@ export function runDueSteps(
     }
     // The frozen snapshot first (its order is the escalation chain), then whoever is on duty now and
     // was not in it: a shift that changed, a cover added, or an empty roster at raise time.
-    const r = [...a.responders, ...onDutyNow.filter((s) => !a.responders.includes(s))];
-    if (r.length > a.responders.length) a.responders = r;
+    const all = [...a.responders, ...onDutyNow.filter((s) => !a.responders.includes(s))];
+    if (all.length > a.responders.length) a.responders = all;
+    // Whoever said they cannot go is not asked again (ALERT-02).
+    const r = all.filter((s) => !a.declined?.includes(s));
     switch (step.kind) {
       case 'notify_primary':
         if (r[0]) {
@@ -163,4 +165,36 @@ export function reschedule(a: Alert): Alert {
   return idx === null
     ? { ...a, nextStepAt: null, nextStep: LADDER.length }
     : { ...a, nextStep: idx, nextStepAt: a.raisedAt + LADDER[idx]!.after };
+}
+
+/**
+ * A responder who cannot go says so, and the alert passes at once to the next responder of the chain
+ * (SPEC §6, ALERT-02): the frozen snapshot, then whoever is on duty now, passing over everyone who
+ * declined. An alert taken back from its assignee is no longer accepted, and the ladder's accept steps
+ * apply again from the next one not yet due, so a next responder who does not answer is escalated past
+ * too. Past the 6-minute step, or with nobody left to pass it to, it is flagged for the dispatch room.
+ */
+export function passOn(
+  alert: Alert,
+  staffId: string,
+  now: number,
+  onDutyNow: readonly string[],
+): { alert: Alert; next: string | null } {
+  const a: Alert = { ...alert, declined: [...(alert.declined ?? []), staffId] };
+  const chain = [...a.responders, ...onDutyNow.filter((s) => !a.responders.includes(s))];
+  if (chain.length > a.responders.length) a.responders = chain;
+  const next = chain.find((s) => !a.declined!.includes(s)) ?? null;
+  if (a.assigneeId === staffId) {
+    a.assigneeId = next;
+    a.state = next ? 'notified' : 'raised';
+    a.acceptedAt = null;
+    a.enRouteAt = null;
+    const pending = LADDER.findIndex((s) => s.unless === 'accepted' && a.raisedAt + s.after > now);
+    if (pending >= 0 && (a.nextStepAt === null || pending < a.nextStep)) {
+      a.nextStep = pending;
+      a.nextStepAt = a.raisedAt + LADDER[pending]!.after;
+    }
+  }
+  if (!next || now >= a.raisedAt + LADDER.find((s) => s.kind === 'notify_all')!.after) a.flagged = true;
+  return { alert: a, next };
 }

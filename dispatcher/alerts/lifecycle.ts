@@ -4,7 +4,7 @@
  */
 import { err, ok, type Result } from '../../kernel/result.ts';
 import type { Clearance, Trigger } from '../rules/engine.ts';
-import { ACCEPT_WITHIN, ON_SITE_WITHIN } from './escalation.ts';
+import { ACCEPT_WITHIN, ON_SITE_WITHIN, passOn } from './escalation.ts';
 import {
   type Alert,
   type AlertState,
@@ -131,7 +131,9 @@ export type Action =
   | { type: 'cancel'; reason: string }
   | { type: 'assign'; staffId: string }
   | { type: 'note'; text: string }
-  | { type: 'call'; to: string; result: string };
+  | { type: 'call'; to: string; result: string }
+  /** A responder cannot go (ALERT-02); `onDuty` is who is on duty for the grid now, in roster order. */
+  | { type: 'decline'; reason: string; onDuty: readonly string[] };
 
 export type TransitionError = 'invalid_transition' | 'not_assignee';
 
@@ -226,6 +228,21 @@ export function transition(
       return ok({ alert: base, history: h(base, 'note', null, { text: action.text }) });
     case 'call':
       return ok({ alert: base, history: h(base, 'call', null, { to: action.to, result: action.result }) });
+    case 'decline': {
+      if (!['raised', 'notified', 'accepted', 'en_route'].includes(alert.state)) return refuse('decline');
+      if (alert.assigneeId !== actor.id && !alert.responders.includes(actor.id))
+        return err('not_assignee', 'only a responder this alert was sent to can pass it on', {
+          assigneeId: alert.assigneeId,
+        });
+      const { alert: next, next: to } = passOn(base, actor.id, now, action.onDuty);
+      return ok({
+        alert: next,
+        history: h(next, 'decline', next.state !== alert.state ? next.state : null, {
+          reason: action.reason,
+          to,
+        }),
+      });
+    }
   }
 }
 

@@ -106,6 +106,8 @@ export interface Alert {
   nextStep: number;
   /** The ordered responders frozen when the alert was raised (the escalation snapshot). */
   responders: string[];
+  /** Responders who said they cannot go (ALERT-02): the ladder passes them over. */
+  declined?: string[];
   flagged: boolean;
   slaAtRisk: boolean;
   slaBreached: boolean;

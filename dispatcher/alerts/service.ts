@@ -171,6 +171,14 @@ export class AlertService {
     });
   }
 
+  /** A responder cannot go: the alert passes to the next responder on duty at once (ALERT-02). */
+  async decline(alertId: string, reason: string, actor: Actor): Promise<Result<Alert, ActError>> {
+    const a = await this.deps.store.getAlert(alertId);
+    if (!a) return err('not_found' as const, `no alert ${alertId}`);
+    const onDuty = (await this.deps.directory.duty(a.gridId, this.deps.clock.now())).staffIds;
+    return this.act(alertId, { type: 'decline', reason, onDuty }, actor);
+  }
+
   async act(alertId: string, action: Action, actor: Actor): Promise<Result<Alert, ActError>> {
     return this.serial(alertId, async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -188,6 +196,9 @@ export class AlertService {
         this.deps.bus.emit('alertChanged', { alert: next, action: action.type });
         this.arm(next);
         if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
+        // ALERT-02: passed on at once, not at the next ladder step.
+        if (action.type === 'decline' && next.assigneeId && next.assigneeId !== current.assigneeId)
+          void this.sendNotices(next, [next.assigneeId], 'passed_on', `passed_on@${next.version}`);
         return ok(next);
       }
       return err('conflict' as const, 'the alert kept changing; try again');

@@ -23,6 +23,8 @@ const actionBody = {
   assign: z.strictObject({ staffId: z.string().min(1).max(64) }),
   note: z.strictObject({ text: z.string().min(1).max(4000) }),
   call: z.strictObject({ to: z.string().min(1).max(100), result: z.string().min(1).max(1000) }),
+  /** A responder cannot go (ALERT-02): the alert passes to the next responder at once. */
+  decline: z.strictObject({ reason: z.string().min(1).max(500) }),
 } as const;
 type ActionName = keyof typeof actionBody;
 
@@ -34,7 +36,15 @@ const mayViewAlert = (staff: Staff, alert: Alert): boolean =>
   mayViewGrid(staff, alert.gridId) || alert.assigneeId === staff.id || alert.responders.includes(staff.id);
 const ACTIONS = Object.keys(actionBody) as ActionName[];
 /** Actions a responder may take on alerts of their own grids; the rest need the dispatch role. */
-const RESPONDER_ACTIONS: ActionName[] = ['accept', 'en-route', 'on-site', 'resolve', 'note', 'call'];
+const RESPONDER_ACTIONS: ActionName[] = [
+  'accept',
+  'en-route',
+  'on-site',
+  'resolve',
+  'note',
+  'call',
+  'decline',
+];
 
 export const alertRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -146,14 +156,17 @@ export const alertRoutes =
           case 'call':
             action = { type: 'call', to: body.to!, result: body.result! };
             break;
+          case 'decline':
+            action = { type: 'decline', reason: body.reason!, onDuty: [] };
+            break;
           default:
             action = { type: name };
         }
-        const r = await deps.alerts.act(alert.id, action, {
-          id: staff.id,
-          channel: 'api',
-          canOverride: dispatch,
-        });
+        const actor = { id: staff.id, channel: 'api' as const, canOverride: dispatch };
+        const r =
+          action.type === 'decline'
+            ? await deps.alerts.decline(alert.id, action.reason, actor)
+            : await deps.alerts.act(alert.id, action, actor);
         await deps.store.audit({
           at: deps.clock.now(),
           actor: staff.id,

@@ -227,3 +227,58 @@ describe('escalation with nobody on the frozen roster', () => {
     expect(out.notify.map((n) => n.staffId)).toEqual(['p1', 'p2', 'p3', 'night1']);
   });
 });
+
+describe('a responder who cannot go (ALERT-02)', () => {
+  const p1 = { id: 'p1', channel: 'api' as const, canOverride: false };
+  const declined = (a: Alert, who = p1, at = T0 + 2 * MIN) => {
+    const r = transition(a, { type: 'decline', reason: '不在附近', onDuty: ['p1', 'p2', 'p3'] }, who, at);
+    if (!r.ok) throw new Error(r.message);
+    return reschedule(r.value.alert);
+  };
+
+  it('passes the alert to the next responder at once and keeps the accept ladder running for them', () => {
+    let a = runUntil(raised(), T0).alert; // notified p1
+    const acc = transition(a, { type: 'accept' }, p1, T0 + MIN);
+    if (!acc.ok) throw new Error(acc.message);
+    a = reschedule(acc.value.alert);
+    expect(a.nextStepAt).toBe(T0 + 12 * MIN); // accepted: the accept steps are passed
+    a = declined(a);
+    expect(a).toMatchObject({
+      state: 'notified',
+      assigneeId: 'p2',
+      acceptedAt: null,
+      declined: ['p1'],
+      nextStepAt: T0 + 3 * MIN,
+    });
+    // At 3 min p2 has not accepted: the next two of the chain without p1 are told, never p1 again.
+    const { notified } = runUntil(a, T0 + 6 * MIN);
+    expect(notified).toEqual([
+      ['p2', 'p3'],
+      ['p2', 'p3'],
+    ]);
+  });
+
+  it('flags the alert for the dispatch room when it is passed on after the 6-minute step, or to nobody', () => {
+    const late = declined(runUntil(raised(), T0).alert, p1, T0 + 7 * MIN);
+    expect(late).toMatchObject({ assigneeId: 'p2', flagged: true });
+    const a = raise(fall(), { id: 'a2', gridId: 'g1', community: 'c', responders: ['p1'] }).alert;
+    const alone = transition(
+      runUntil(a, T0).alert,
+      { type: 'decline', reason: 'x', onDuty: ['p1'] },
+      p1,
+      T0 + MIN,
+    );
+    expect(alone.ok && alone.value.alert).toMatchObject({ assigneeId: null, state: 'raised', flagged: true });
+  });
+
+  it('is refused to someone the alert was never sent to, and once the responder is on site', () => {
+    const a = runUntil(raised(), T0).alert;
+    const stranger = transition(a, { type: 'decline', reason: 'x', onDuty: [] }, { ...p1, id: 'zz' }, T0);
+    expect(stranger.ok ? null : stranger.code).toBe('not_assignee');
+    const acc = transition(a, { type: 'accept' }, p1, T0);
+    const there = acc.ok ? transition(acc.value.alert, { type: 'on-site' }, p1, T0) : acc;
+    if (!there.ok) throw new Error(there.message);
+    const r = transition(there.value.alert, { type: 'decline', reason: 'x', onDuty: [] }, p1, T0);
+    expect(r.ok ? null : r.code).toBe('invalid_transition');
+  });
+});
