@@ -94,9 +94,11 @@ export class PushSubscriptions {
         await this.store.setSetting(subsKey(staffId), JSON.stringify(subs));
       });
     this.chains.set(staffId, next);
-    void next.finally(() => {
-      if (this.chains.get(staffId) === next) this.chains.delete(staffId);
-    });
+    void next
+      .finally(() => {
+        if (this.chains.get(staffId) === next) this.chains.delete(staffId);
+      })
+      .catch(() => {}); // the caller gets the rejection from `next`
     return next;
   }
 }
