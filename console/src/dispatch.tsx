@@ -24,7 +24,7 @@ import { HouseholdDrawer } from './household.tsx';
 import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
 import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
 import { beep } from './sound.ts';
-import { keepUnreachable, type Unreachable, UnreachableNotices } from './unreachable.tsx';
+import { keepUnreachable, type Unreachable, unreachableOn } from './unreachable.tsx';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, technical: 3 };
 const OPEN_STATES: AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
@@ -290,6 +290,7 @@ export function DispatchScreen({
                 assignee={a.assigneeId ? (names.get(a.assigneeId) ?? a.assigneeId) : '—'}
                 doorAt={a.state === 'en_route' ? (arrivals.get(a.id) ?? a.arrivalSuggestedAt ?? null) : null}
                 address={addresses.get(a.householdId)}
+                unreachable={unreachableOn(unreachable, a.id).map((id) => names.get(id) ?? id)}
                 onSelect={() => setSelected(a.id)}
                 onHousehold={() => setHousehold(a.householdId)}
               />
@@ -306,14 +307,6 @@ export function DispatchScreen({
           handover={handover}
           names={names}
           addresses={addresses}
-          onAlert={(id) => setSelected(id)}
-        />
-        <UnreachableNotices
-          lang={lang}
-          zone={zone}
-          items={unreachable}
-          open={new Map(all.map((a) => [a.id, a]))}
-          names={names}
           onAlert={(id) => setSelected(id)}
         />
         <section class="panel duty" aria-label={t(lang, 'onDuty')}>
@@ -544,6 +537,8 @@ function AlertRow(p: {
   address: string | undefined;
   /** A door opened after the responder went en route (SPEC §6): they probably arrived. */
   doorAt: number | null;
+  /** Responders no channel reached for this alert (NOTIFY-02), while nobody has accepted it. */
+  unreachable: string[];
   onSelect: () => void;
   onHousehold: () => void;
 }) {
@@ -597,6 +592,13 @@ function AlertRow(p: {
           <div>
             <span class="tag amber" data-testid="door-opened" title={t(lang, 'arrivalHint')}>
               {t(lang, 'doorOpened')} {formatTime(p.doorAt, p.zone, lang)}
+            </span>
+          </div>
+        )}
+        {p.unreachable.length > 0 && a.acceptedAt === null && (
+          <div>
+            <span class="tag red" data-testid="responder-unreachable" title={t(lang, 'unreachableHint')}>
+              {t(lang, 'unreachableResponder')}: {p.unreachable.join('、')}
             </span>
           </div>
         )}

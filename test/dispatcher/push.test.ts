@@ -352,8 +352,15 @@ describe('family updates', () => {
     // Nobody else, and the visit note stays in the dispatch room.
     expect(JSON.stringify(family())).not.toContain('13800000002');
     expect(JSON.stringify(family())).not.toContain('已扶起');
-    const recorded = (await deliveries(h, alert.id)).filter((d) => d.channel === 'family');
-    expect(recorded).toHaveLength(6);
+    // Each is recorded once the bridge has answered it.
+    const recorded = await eventually(
+      async () => {
+        const r = (await deliveries(h!, alert.id)).filter((d) => d.channel === 'family');
+        return r.length === 6 && r;
+      },
+      10_000,
+      'six family deliveries recorded',
+    );
     expect(recorded.every((d) => d.ok)).toBe(true);
   });
 
