@@ -24,7 +24,7 @@ import { HouseholdDrawer } from './household.tsx';
 import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
 import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
 import { beep } from './sound.ts';
-import { keepUnreachable, type Unreachable, unreachableOn } from './unreachable.tsx';
+import { keepUnreachable, type Unreachable, unreachableOn } from './unreachable.ts';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, technical: 3 };
 const OPEN_STATES: AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
