@@ -133,6 +133,35 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(out.map((o) => o.duplicate)).toEqual([false, true, false]);
     });
 
+    it('records epoch-millisecond seqs once each whatever their distance, also after a crash', async () => {
+      const S = T * 1000; // epoch microseconds
+      const ms = (k: number) => record({ deviceSeq: S + k * 5_000_000, ts: T + k * 5000 });
+      const first = await store.appendEvents([ms(0), ms(1), ms(0), ms(1)]);
+      expect(first.map((o) => o.duplicate)).toEqual([false, false, true, true]);
+      store = await factory.crashed(store);
+      // Resent in a new session (the device reconnected): the same events, so duplicates.
+      const again = await store.appendEvents([
+        { ...ms(0), session: 'after-crash' },
+        { ...ms(1), session: 'after-crash' },
+        { ...ms(2), session: 'after-crash' },
+      ]);
+      expect(again.map((o) => o.duplicate)).toEqual([true, true, false]);
+      expect(await store.countEvents('accepted')).toBe(3);
+    });
+
+    it('takes a counter that restarted in a new session, and refuses its resends', async () => {
+      await store.appendEvents(
+        Array.from({ length: 50 }, (_, i) => record({ deviceSeq: i + 1, ts: T + i, session: 'one' })),
+      );
+      const out = await store.appendEvents([
+        record({ deviceSeq: 49, ts: T + 48, session: 'two' }), // a resend: same event
+        record({ deviceSeq: 1, ts: T + 60_000, session: 'two' }), // a new count
+        record({ deviceSeq: 2, ts: T + 61_000, session: 'two' }),
+        record({ deviceSeq: 2, ts: T + 61_000, session: 'two' }),
+      ]);
+      expect(out.map((o) => o.duplicate)).toEqual([true, false, false, true]);
+    });
+
     it('forgets the seqs of a batch that failed: the same events written again are new', async () => {
       const bad = record({ deviceSeq: 21, body: null as unknown as string });
       // Sent together, so a writer that groups concurrent batches takes them into one transaction.

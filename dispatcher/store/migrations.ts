@@ -161,6 +161,16 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE deliveries ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    version: 9,
+    name: 'gateway: duplicates judged on exact seqs and times, whatever their values',
+    sql: (w) => [
+      // SPEC §3: a duplicate is recorded once whatever its distance to the device's highest seq. The saved
+      // list of each device's newest seqs with their event times (event-batch.ts) replaces the bitmap of
+      // the 1,024 values below the highest, which epoch-ms seqs overran at once.
+      `ALTER TABLE devices ADD COLUMN seq_recent ${w.blob}`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {

@@ -56,8 +56,17 @@ async function startChild(file: string): Promise<{ proc: ChildProcess; port: num
   return { proc, port: (JSON.parse(line) as { port: number }).port };
 }
 
-/** Publishes as fast as the gateway acknowledges until the connection dies; returns the acknowledged seqs. */
-async function publishUntilKilled(port: number, onAcks: (n: number) => void): Promise<Map<string, number[]>> {
+/**
+ * Publishes as fast as the gateway acknowledges until the connection dies; returns the acknowledged seqs.
+ * `seqOf` makes the n-th seq of a device (epoch-ms-like seqs far apart, or 1, 2, 3…); every payload sent is
+ * kept in `sent` (by device and seq), acknowledged or not.
+ */
+async function publishUntilKilled(
+  port: number,
+  onAcks: (n: number) => void,
+  seqOf: (n: number) => number = (n) => n,
+  sent = new Map<string, Map<number, string>>(),
+): Promise<Map<string, number[]>> {
   const acked = new Map<string, number[]>();
   let total = 0;
   const clients: MqttClient[] = [];
@@ -76,13 +85,15 @@ async function publishUntilKilled(port: number, onAcks: (n: number) => void): Pr
       clients.push(c);
       const mine: number[] = [];
       acked.set(id, mine);
+      const bodies = new Map<number, string>();
+      sent.set(id, bodies);
       let seq = 0;
       const topic = topics.events(`h${i}`, id);
       // mqtt.js keeps unacknowledged QoS 1 publishes pending forever once the connection is gone.
       const gone = new Promise<'gone'>((r) => c.once('close', () => r('gone')));
       const lane = async () => {
         while (c.connected) {
-          const s = ++seq;
+          const s = seqOf(++seq);
           const body = JSON.stringify({
             type: 'motion',
             ts: Date.now(),
@@ -90,6 +101,7 @@ async function publishUntilKilled(port: number, onAcks: (n: number) => void): Pr
             state: 'active',
             room: 'living',
           });
+          bodies.set(s, body);
           const outcome = await Promise.race([c.publishAsync(topic, body, { qos: 1 }), gone]).catch(
             () => 'gone' as const,
           );
@@ -151,4 +163,68 @@ describe('durability: kill -9 loses no acknowledged event', () => {
       }
     });
   }
+});
+
+describe('durability: resends after kill -9 are recorded once (SPEC §3 duplicates)', () => {
+  it('records once each event resent after SIGKILL, with epoch-millisecond seqs 5,000 apart', async () => {
+    const file = join(dir.path, 'resend.sqlite');
+    await seed(file);
+    const first = await startChild(file);
+    const killAt = 1_000 + Math.floor(Math.random() * 2_000);
+    const exited = new Promise<void>((r) => first.proc.once('exit', () => r()));
+    const base = Date.now();
+    const sent = new Map<string, Map<number, string>>();
+    const acked = await publishUntilKilled(
+      first.port,
+      (n) => {
+        if (n === killAt) first.proc.kill('SIGKILL');
+      },
+      (n) => base + n * 5000,
+      sent,
+    );
+    await exited;
+
+    // Each device reconnects to the restarted gateway and resends what it sent last: what was not
+    // acknowledged (it may or may not be in the log) and the last acknowledged events too.
+    const second = await startChild(file);
+    const resent: string[] = [];
+    try {
+      for (const [id, bodies] of sent) {
+        const c = await mqtt.connectAsync({
+          host: '127.0.0.1',
+          port: second.port,
+          clientId: id,
+          username: id,
+          password: SECRET,
+          reconnectPeriod: 0,
+          protocolVersion: 4,
+        });
+        const ackedSeqs = new Set(acked.get(id));
+        const seqs = [...bodies.keys()];
+        const again = seqs.filter((s, i) => !ackedSeqs.has(s) || i >= seqs.length - 2 * WINDOW);
+        for (const s of again) {
+          await c.publishAsync(topics.events(`h${id.slice(1)}`, id), bodies.get(s)!, { qos: 1 });
+          resent.push(`${id}#${s}`);
+        }
+        await c.endAsync();
+      }
+    } finally {
+      second.proc.kill('SIGKILL');
+    }
+    expect(resent.length).toBeGreaterThan(DEVICES * WINDOW);
+    const store = new SqliteStore(file);
+    try {
+      const rows = new Map<string, number>();
+      for (const e of await store.readEvents(0, 10_000_000)) {
+        if (e.event.type !== 'motion' || e.event.seq === undefined) continue;
+        const key = `${e.deviceId}#${e.event.seq}`;
+        rows.set(key, (rows.get(key) ?? 0) + 1);
+      }
+      // Every resent event is in the log exactly once, and so is every other one.
+      expect(resent.filter((k) => rows.get(k) !== 1)).toEqual([]);
+      expect([...rows].filter(([, n]) => n !== 1)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
 });
