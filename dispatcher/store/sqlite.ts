@@ -20,13 +20,22 @@ import type {
   PresenceUpdate,
 } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
-import type { Alert, HistoryEntry } from '../alerts/model.ts';
+import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
+import {
+  alertFrom,
+  deviceFrom,
+  gridFrom,
+  householdFrom,
+  loggedEventFrom,
+  type Row,
+  staffFrom,
+} from './rows.ts';
 import {
   type AlertFilter,
   type AuditEntry,
@@ -41,10 +50,6 @@ import {
   type Store,
 } from './store.ts';
 import { HomeIndexThread } from './threads.ts';
-
-export type Row = Record<string, unknown>;
-
-const OPEN = `('raised','notified','accepted','en_route','on_site')`;
 
 /** A WHERE clause made of the filters that are set, and their arguments in order. */
 class Where {
@@ -528,7 +533,7 @@ export class SqliteStore implements Store {
       a.rule,
       a.severity,
       a.state,
-      isOpenState(a.state) ? 1 : 0,
+      isOpen(a.state) ? 1 : 0,
       a.raisedAt,
       a.updatedAt,
       a.nextStepAt,
@@ -545,7 +550,7 @@ export class SqliteStore implements Store {
        WHERE id = ? AND version = ?`,
     ).run(
       a.state,
-      isOpenState(a.state) ? 1 : 0,
+      isOpen(a.state) ? 1 : 0,
       a.updatedAt,
       a.nextStepAt,
       changeSeq,
@@ -775,79 +780,4 @@ export class SqliteStore implements Store {
       detail: JSON.parse(String(r.detail)),
     }));
   }
-}
-
-export function isOpenState(s: string): boolean {
-  return OPEN.includes(`'${s}'`);
-}
-
-export function loggedEventFrom(r: Row): LoggedEvent {
-  return {
-    seq: Number(r.seq),
-    deviceId: String(r.device_id),
-    homeId: String(r.home_id),
-    receivedAt: Number(r.received_at),
-    ts: Number(r.ts),
-    flags: JSON.parse(String(r.flags)),
-    event: JSON.parse(String(r.body)),
-  };
-}
-
-export function gridFrom(r: Row): Grid {
-  return {
-    id: String(r.id),
-    name: String(r.name),
-    community: String(r.community),
-    leaderId: (r.leader_id as string | null) ?? null,
-  };
-}
-
-export function householdFrom(r: Row): Household {
-  return {
-    id: String(r.id),
-    gridId: String(r.grid_id),
-    address: { building: String(r.building), unit: String(r.unit), room: String(r.room) },
-    residents: JSON.parse(String(r.residents)),
-    contacts: JSON.parse(String(r.contacts)),
-    accessNotes: String(r.access_notes),
-    routine: JSON.parse(String(r.routine)),
-    awayUntil: r.away_until === null ? null : Number(r.away_until),
-    awayReason: (r.away_reason as string | null) ?? null,
-  };
-}
-
-export function staffFrom(r: Row): StaffRecord {
-  return {
-    id: String(r.id),
-    name: String(r.name),
-    phone: String(r.phone),
-    roles: JSON.parse(String(r.roles)),
-    gridIds: JSON.parse(String(r.grid_ids)),
-    username: String(r.username),
-    passwordHash: String(r.password_hash),
-    disabled: Number(r.disabled) === 1,
-  };
-}
-
-export function deviceFrom(r: Row): DeviceState {
-  return {
-    id: String(r.id),
-    homeId: String(r.home_id),
-    kind: r.kind as DeviceKind,
-    room: String(r.room),
-    disabled: Number(r.disabled) === 1,
-    online: Number(r.online) === 1,
-    lastSeenAt: r.last_seen_at === null ? null : Number(r.last_seen_at),
-    battery: r.battery === null ? null : Number(r.battery),
-    rssi: r.rssi === null ? null : Number(r.rssi),
-    fw: (r.fw as string | null) ?? null,
-    rejectedCount: Number(r.rejected_count),
-    createdAt: Number(r.created_at),
-  };
-}
-
-export function alertFrom(r: Row): Alert {
-  const a = JSON.parse(String(r.body)) as Alert;
-  a.changeSeq = Number(r.change_seq);
-  return a;
 }
