@@ -84,7 +84,12 @@ export class GuardianService {
   async start(): Promise<void> {
     const { config, clock, log } = this.opts;
     this.ownsStore = !this.opts.store;
-    this.store = this.opts.store ?? (await openStore(config));
+    this.store =
+      this.opts.store ??
+      (await openStore({
+        ...config,
+        onConnectionError: (e) => log.warn({ err: e.message }, 'database connection lost'),
+      }));
     const store = this.store;
     try {
       await store.migrate();

@@ -1,6 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config.ts';
+import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
@@ -8,13 +9,19 @@ import type { Store } from './store.ts';
 export async function openStore(cfg: {
   DATA_DIR: string;
   DATABASE_URL?: string | undefined;
+  PG_POOL_SIZE?: number;
+  PG_STATEMENT_TIMEOUT_MS?: number;
+  onConnectionError?: (e: Error) => void;
 }): Promise<Store> {
   const url = cfg.DATABASE_URL;
   if (url?.startsWith('postgres')) {
-    // PostgreSQL (SPEC §9) lands as a second implementation of the same Store contract.
-    throw new ConfigError([
-      'DATABASE_URL: PostgreSQL support is not built yet; leave DATABASE_URL unset to use the embedded SQLite store',
-    ]);
+    // SPEC §2, §9: PostgreSQL for production, the same contract as the embedded store.
+    return new PostgresStore({
+      url,
+      poolSize: cfg.PG_POOL_SIZE,
+      statementTimeoutMs: cfg.PG_STATEMENT_TIMEOUT_MS,
+      onConnectionError: cfg.onConnectionError,
+    });
   }
   const file = url?.startsWith('sqlite:')
     ? url.slice('sqlite:'.length)

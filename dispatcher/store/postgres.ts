@@ -126,10 +126,12 @@ export class PostgresStore implements Store {
     this.pool.on('connect', (c) => c.on('error', (e) => this.connectionLost(e)));
   }
 
-  private connectionLost(e: Error): void {
+  /** The database failed us: remembered for health(), and reported once until it answers again. */
+  private connectionLost(e: unknown): void {
     if (this.closed) return;
+    const first = this.lastFailure === null;
     this.lastFailure = describe(e);
-    this.opts.onConnectionError?.(e);
+    if (first) this.opts.onConnectionError?.(e instanceof Error ? e : new Error(String(e)));
   }
 
   /** Whether the database answers, and if not why (for /readyz). */
@@ -139,17 +141,18 @@ export class PostgresStore implements Store {
       this.lastFailure = null;
       return { ok: true };
     } catch (e) {
-      this.lastFailure = describe(e);
-      return { ok: false, reason: `PostgreSQL unreachable: ${this.lastFailure}` };
+      this.connectionLost(e);
+      return { ok: false, reason: `PostgreSQL unreachable: ${describe(e)}` };
     }
   }
 
   private async q(sql: string, args: unknown[] = [], on: Queryable = this.pool): Promise<Row[]> {
     try {
       const r = await on.query(sql, args);
+      this.lastFailure = null;
       return r.rows as Row[];
     } catch (e) {
-      if (isConnectionError(e)) this.lastFailure = describe(e);
+      if (isConnectionError(e)) this.connectionLost(e);
       throw e;
     }
   }
@@ -160,7 +163,10 @@ export class PostgresStore implements Store {
 
   /** Runs `work` in one transaction on one connection (a connection that failed is not reused). */
   private async tx<T>(work: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-    const c = await this.pool.connect();
+    const c = await this.pool.connect().catch((e: unknown) => {
+      this.connectionLost(e);
+      throw e;
+    });
     let broken: Error | undefined;
     try {
       await c.query(begin);
@@ -170,7 +176,7 @@ export class PostgresStore implements Store {
     } catch (e) {
       if (isConnectionError(e)) {
         broken = e as Error;
-        this.lastFailure = describe(e);
+        this.connectionLost(e);
       } else await c.query('ROLLBACK').catch((r: Error) => (broken = r));
       throw e;
     } finally {
