@@ -263,8 +263,8 @@ export class GuardianService {
         () => this.gateway.metrics,
         async () => {
           const counts = new Map<string, number>();
-          for (const a of await store.listAlerts({ state: 'open', limit: 100_000 }))
-            counts.set(a.state, (counts.get(a.state) ?? 0) + 1);
+          for (const c of await store.countOpenAlerts())
+            counts.set(c.state, (counts.get(c.state) ?? 0) + c.count);
           return counts;
         },
       );

@@ -355,6 +355,38 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(changes[0]!.changeSeq).toBe(seq + 1);
     });
 
+    it('lists alerts by each filter in the query, and counts open ones by state and severity', async () => {
+      await store.upsertGrid({ id: 'g2', name: 'Grid 2', community: 'c', leaderId: null });
+      await store.upsertHousehold(bareHousehold('h2', 'g2'));
+      const fall = alert('al_f', 'h1');
+      const other = { ...alert('al_o', 'h2'), gridId: 'g2', raisedAt: T + 60_000 };
+      const tech = {
+        ...alert('al_t', 'h1'),
+        rule: 'DEVICE_OFFLINE' as const,
+        severity: 'technical' as const,
+        responders: [],
+      };
+      for (const a of [fall, other, tech]) await store.saveAlert(a, []);
+      await store.saveAlert(
+        { ...other, state: 'accepted', assigneeId: 'p9', acceptedAt: T + 61_000, version: 2 },
+        [],
+      );
+      const ids = async (f: Parameters<Store['listAlerts']>[0]) =>
+        (await store.listAlerts(f)).map((a) => a.id).sort();
+      expect(await ids({ state: 'open', severities: ['technical'] })).toEqual(['al_t']);
+      expect(
+        await ids({ state: 'open', severities: ['critical', 'high', 'medium'], notAccepted: true }),
+      ).toEqual(['al_f']);
+      expect(await ids({ state: 'open', rule: 'DEVICE_OFFLINE', raisedBefore: T + 1 })).toEqual(['al_t']);
+      expect(await ids({ raisedBefore: T + 1 })).toEqual(['al_f', 'al_t']);
+      expect(await ids({ states: ['accepted', 'raised'], notGridIds: ['g1'] })).toEqual(['al_o']);
+      expect(await ids({ state: 'open', involving: 'p9' })).toEqual(['al_o']);
+      expect(await ids({ state: 'open', involving: 'p1', notGridIds: ['g2'] })).toEqual(['al_f']);
+      const counts = (await store.countOpenAlerts()).map((c) => `${c.state}/${c.severity}/${c.count}`).sort();
+      expect(counts).toEqual(['accepted/critical/1', 'raised/critical/1', 'raised/technical/1']);
+      expect((await store.countOpenAlerts(['g2'])).map((c) => c.count)).toEqual([1]);
+    });
+
     it('lists open alerts with a pending escalation step for re-arming at start', async () => {
       const a = alert();
       await store.saveAlert(a, []);

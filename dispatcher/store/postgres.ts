@@ -53,6 +53,7 @@ import type {
   AuditFilter,
   DeliveryRecord,
   NewStaff,
+  OpenAlertCount,
   RuleCommit,
   Session,
   StaffPatch,
@@ -833,12 +834,36 @@ export class PostgresStore implements Store {
     };
     if (f.state === 'open') add(() => 'is_open');
     else if (f.state !== undefined) add((n) => `state = $${n}`, f.state);
+    if (f.states) add((n) => `state = ANY($${n})`, f.states);
     if (f.householdId) add((n) => `household_id = $${n}`, f.householdId);
     if (f.gridIds) add((n) => `grid_id = ANY($${n})`, f.gridIds);
+    if (f.notGridIds) add((n) => `NOT (grid_id = ANY($${n}))`, f.notGridIds);
+    if (f.rule) add((n) => `rule = $${n}`, f.rule);
+    if (f.severities) add((n) => `severity = ANY($${n})`, f.severities);
+    if (f.raisedBefore !== undefined) add((n) => `raised_at < $${n}`, f.raisedBefore);
+    if (f.notAccepted) add(() => `body->>'acceptedAt' IS NULL`);
+    if (f.involving)
+      add((n) => `(body->>'assigneeId' = $${n} OR jsonb_exists(body->'responders', $${n}))`, f.involving);
     args.push(f.limit ?? 500);
     const sql = `SELECT body, change_seq FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY raised_at DESC LIMIT $${args.length}`;
     return (await this.q(sql, args)).map(alertFrom);
+  }
+
+  async countOpenAlerts(gridIds?: string[]): Promise<OpenAlertCount[]> {
+    const rows = gridIds
+      ? await this.q(
+          'SELECT state, severity, COUNT(*) AS n FROM alerts WHERE is_open AND grid_id = ANY($1) GROUP BY state, severity',
+          [gridIds],
+        )
+      : await this.q(
+          'SELECT state, severity, COUNT(*) AS n FROM alerts WHERE is_open GROUP BY state, severity',
+        );
+    return rows.map((r) => ({
+      state: r.state as OpenAlertCount['state'],
+      severity: r.severity as OpenAlertCount['severity'],
+      count: Number(r.n),
+    }));
   }
 
   async findOpenAlert(householdId: string, rule: string): Promise<Alert | null> {

@@ -42,6 +42,7 @@ import {
   type AuditFilter,
   type DeliveryRecord,
   type NewStaff,
+  type OpenAlertCount,
   type RuleCommit,
   type Session,
   type StaffPatch,
@@ -598,14 +599,38 @@ export class SqliteStore implements Store {
   }
 
   async listAlerts(f: AlertFilter): Promise<Alert[]> {
-    const gridIds = f.gridIds ?? [];
+    const list = (xs: unknown[] | undefined) => (xs ?? []).map(() => '?').join(',') || "''";
     const where = new Where()
       .and(f.state === 'open', 'is_open = 1')
       .and(f.state !== undefined && f.state !== 'open', 'state = ?', f.state)
+      .and(!!f.states, `state IN (${list(f.states)})`, ...(f.states ?? []))
       .and(!!f.householdId, 'household_id = ?', f.householdId)
-      .and(!!f.gridIds, `grid_id IN (${gridIds.map(() => '?').join(',') || "''"})`, ...gridIds);
+      .and(!!f.gridIds, `grid_id IN (${list(f.gridIds)})`, ...(f.gridIds ?? []))
+      .and(!!f.notGridIds, `grid_id NOT IN (${list(f.notGridIds)})`, ...(f.notGridIds ?? []))
+      .and(!!f.rule, 'rule = ?', f.rule)
+      .and(!!f.severities, `severity IN (${list(f.severities)})`, ...(f.severities ?? []))
+      .and(f.raisedBefore !== undefined, 'raised_at < ?', f.raisedBefore)
+      .and(!!f.notAccepted, `json_extract(body, '$.acceptedAt') IS NULL`)
+      .and(
+        !!f.involving,
+        `(json_extract(body, '$.assigneeId') = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.responders') WHERE value = ?))`,
+        f.involving,
+        f.involving,
+      );
     const sql = `SELECT body, change_seq FROM alerts ${where} ORDER BY raised_at DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...where.args, f.limit ?? 500) as Row[]).map(alertFrom);
+  }
+
+  async countOpenAlerts(gridIds?: string[]): Promise<OpenAlertCount[]> {
+    const where = new Where()
+      .and(true, 'is_open = 1')
+      .and(!!gridIds, `grid_id IN (${(gridIds ?? []).map(() => '?').join(',') || "''"})`, ...(gridIds ?? []));
+    const sql = `SELECT state, severity, COUNT(*) AS n FROM alerts ${where} GROUP BY state, severity`;
+    return (this.db.prepare(sql).all(...where.args) as Row[]).map((r) => ({
+      state: r.state as OpenAlertCount['state'],
+      severity: r.severity as OpenAlertCount['severity'],
+      count: Number(r.n),
+    }));
   }
 
   async findOpenAlert(householdId: string, rule: string): Promise<Alert | null> {

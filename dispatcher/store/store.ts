@@ -3,7 +3,7 @@
  * implement it and both must pass test/store.contract.ts. Methods are units of work: each one is atomic.
  */
 import type { GatewayStore, LoggedEvent } from '../../gateway/ports.ts';
-import type { Alert, AlertState, HistoryEntry } from '../alerts/model.ts';
+import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 
@@ -21,11 +21,31 @@ export interface NewStaff {
   passwordHash: string;
 }
 
+/** Which alerts to list: every filter given must hold (each is a query, never a filter in memory). */
 export interface AlertFilter {
   state?: 'open' | AlertState;
+  /** Any of these states. */
+  states?: AlertState[];
   gridIds?: string[];
+  /** Outside these grids. */
+  notGridIds?: string[];
   householdId?: string;
+  rule?: string;
+  severities?: Severity[];
+  /** Raised before this instant (exclusive). */
+  raisedBefore?: number;
+  /** Assigned to this staff member, or one of the responders it went to. */
+  involving?: string;
+  /** Nobody accepted it yet. */
+  notAccepted?: boolean;
   limit?: number;
+}
+
+/** Open alerts counted by state and severity (metrics, today's figures). */
+export interface OpenAlertCount {
+  state: AlertState;
+  severity: Severity;
+  count: number;
 }
 
 export interface Session {
@@ -127,6 +147,8 @@ export interface AlertStore {
   saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void>;
   getAlert(id: string): Promise<Alert | null>;
   listAlerts(filter: AlertFilter): Promise<Alert[]>;
+  /** Open alerts, optionally of these grids, counted by state and severity. */
+  countOpenAlerts(gridIds?: string[]): Promise<OpenAlertCount[]>;
   findOpenAlert(householdId: string, rule: string): Promise<Alert | null>;
   alertHistory(alertId: string): Promise<HistoryEntry[]>;
   /** Open alerts with a pending escalation step, for re-arming timers at start. */
