@@ -89,6 +89,7 @@ export class GuardianService {
       (await openStore({
         ...config,
         onConnectionError: (e) => log.warn({ err: e.message }, 'database connection lost'),
+        lockFolder: true,
       }));
     const store = this.store;
     try {

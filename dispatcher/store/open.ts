@@ -1,6 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config.ts';
+import { lockDataFolder } from './folder-lock.ts';
 import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
@@ -12,6 +13,8 @@ export async function openStore(cfg: {
   PG_POOL_SIZE?: number;
   PG_STATEMENT_TIMEOUT_MS?: number;
   onConnectionError?: (e: Error) => void;
+  /** SQLite: take the data folder's one-instance lock (the service does; tools beside it do not). */
+  lockFolder?: boolean;
 }): Promise<Store> {
   const url = cfg.DATABASE_URL;
   if (url?.startsWith('postgres')) {
@@ -35,5 +38,12 @@ export async function openStore(cfg: {
       `DATA_DIR=${dir}: the data directory cannot be created or written (${(e as NodeJS.ErrnoException).code}); point DATA_DIR at a writable folder`,
     ]);
   }
-  return new SqliteStore(file);
+  // One service per embedded data folder, for the process's life (released by close, or by its end).
+  const lock = cfg.lockFolder ? lockDataFolder(dir) : undefined;
+  try {
+    return new SqliteStore(file, { folderLock: lock });
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
 }

@@ -92,6 +92,8 @@ export class SqliteStore implements Store {
     private readonly opts: {
       /** How often the household indexer looks for newly durable events; null: no indexer (tests). */
       homeIndexIntervalMs?: number | null;
+      /** The data folder's one-instance lock (folder-lock.ts), released when the store closes. */
+      folderLock?: { release(): void };
     } = {},
   ) {
     this.inMemory = file === ':memory:' || file === '';
@@ -200,6 +202,7 @@ export class SqliteStore implements Store {
     } finally {
       if (this.reader && this.reader !== this.db && this.reader.open) this.reader.close();
       if (this.db.open) this.db.close();
+      this.opts.folderLock?.release();
     }
   }
 
