@@ -471,14 +471,14 @@ export class PostgresStore implements Store {
   }
 
   private appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
+    const records = batch.flatMap((b) => b.records);
+    // SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. In the same
+    // round trip as BEGIN (and the log lock, when there are events to log).
+    const begin = `BEGIN; SET LOCAL synchronous_commit = on${records.length > 0 ? `; SELECT pg_advisory_xact_lock(${LOG_LOCK})` : ''}`;
     return this.tx(async (c) => {
-      // SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default.
-      await c.query('SET LOCAL synchronous_commit = on');
       const presence = batch.flatMap((b) => b.presence);
       if (presence.length > 0) await this.writePresence(c, presence);
-      const records = batch.flatMap((b) => b.records);
       if (records.length === 0) return batch.map(() => []);
-      await c.query('SELECT pg_advisory_xact_lock($1)', [LOG_LOCK]);
       const keep = await this.judgeDuplicates(c, records);
       const kept = records.filter((_, i) => keep[i] !== null);
       const seqs: number[] = new Array(records.length).fill(0);
@@ -527,7 +527,7 @@ export class PostgresStore implements Store {
         at += b.records.length;
       }
       return out;
-    });
+    }, begin);
   }
 
   /**
@@ -557,22 +557,27 @@ export class PostgresStore implements Store {
       });
     for (const id of deviceIds)
       if (!states.has(id)) states.set(id, { count: 0, state: emptySeqState(), changed: false });
-    // The recorded times of the seqs asked about, in the devices' current counts.
+    // The recorded times of the seqs asked about, in the devices' current counts: only a seq at or below
+    // its device's highest can have been recorded (the usual seq, above it, needs no lookup).
     const recorded = new Map<string, number>();
     const key = (d: string, count: number, s: number) => `${d}\u0000${count}\u0000${s}`;
-    const found = await this.q(
-      `SELECT e.device_id, e.seq_count, e.device_seq, e.ts FROM unnest($1::text[], $2::int[], $3::bigint[]) AS q(d, c, s)
-       JOIN events e ON e.device_id = q.d AND e.seq_count = q.c AND e.device_seq = q.s
-         AND e.device_seq IS NOT NULL AND e.status = 'accepted'`,
-      [
-        withSeq.map((r) => r.deviceId),
-        withSeq.map((r) => states.get(r.deviceId)!.count),
-        withSeq.map((r) => r.deviceSeq),
-      ],
-      c,
-    );
-    for (const r of found)
-      recorded.set(key(String(r.device_id), Number(r.seq_count), Number(r.device_seq)), Number(r.ts));
+    const ask = withSeq.filter((r) => r.deviceSeq! <= states.get(r.deviceId)!.state.high);
+    if (ask.length > 0) {
+      const found = await this.q(
+        `SELECT q.d AS device_id, q.c AS seq_count, q.s AS device_seq, e.ts
+         FROM unnest($1::text[], $2::int[], $3::bigint[]) AS q(d, c, s)
+         CROSS JOIN LATERAL (SELECT ts FROM events WHERE device_id = q.d AND seq_count = q.c AND device_seq = q.s
+           AND device_seq IS NOT NULL AND status = 'accepted' LIMIT 1) e`,
+        [
+          ask.map((r) => r.deviceId),
+          ask.map((r) => states.get(r.deviceId)!.count),
+          ask.map((r) => r.deviceSeq),
+        ],
+        c,
+      );
+      for (const r of found)
+        recorded.set(key(String(r.device_id), Number(r.seq_count), Number(r.device_seq)), Number(r.ts));
+    }
     records.forEach((r, i) => {
       if (r.status !== 'accepted' || r.deviceSeq === null) return;
       const d = states.get(r.deviceId)!;
