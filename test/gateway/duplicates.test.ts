@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admitSeq, type DeviceSeqs, emptySeqState, RecentSeqs } from '../../gateway/duplicates.ts';
 import type { Gateway } from '../../gateway/gateway.ts';
 import { topics } from '../../gateway/protocol.ts';
+import { BACKENDS } from '../store-factory.ts';
 import { connectDevice, type GatewayWorld, gatewayWorld, SECRET } from './fixtures.ts';
 
 const S = Date.UTC(2026, 2, 10, 2, 0);
@@ -69,56 +70,63 @@ describe('the duplicate rule (SPEC §3)', () => {
   });
 });
 
-describe('gateway: duplicates recorded once, restarts recorded (SPEC §3)', () => {
-  let world: GatewayWorld;
-  let gateway: Gateway;
-  beforeAll(async () => {
-    world = await gatewayWorld();
-    gateway = await world.start();
-  });
-  afterAll(() => world.close());
+describe.each(BACKENDS)(
+  'gateway on $name: duplicates recorded once, restarts recorded (SPEC §3)',
+  ({ backend, skip }) => {
+    let world: GatewayWorld;
+    let gateway: Gateway;
+    beforeAll(async () => {
+      if (skip) return;
+      world = await gatewayWorld(backend);
+      gateway = await world.start();
+    });
+    afterAll(() => world?.close());
 
-  const topic = topics.events('h1', 'h1-motion');
-  const motion = (seq: number, ts: number) =>
-    JSON.stringify({ type: 'motion', ts, seq, state: 'active', room: 'living' });
-  const rows = async () =>
-    (await world.store.readEvents(0, 100_000))
-      .filter((e) => e.deviceId === 'h1-motion')
-      .flatMap((e) => (e.event.type === 'motion' ? [e.event.seq] : []));
-  const send = async (c: MqttClient, seq: number, ts: number) => {
-    await c.publishAsync(topic, motion(seq, ts), { qos: 1 });
-  };
+    const topic = topics.events('h1', 'h1-motion');
+    const motion = (seq: number, ts: number) =>
+      JSON.stringify({ type: 'motion', ts, seq, state: 'active', room: 'living' });
+    const rows = async () =>
+      (await world.store.readEvents(0, 100_000))
+        .filter((e) => e.deviceId === 'h1-motion')
+        .flatMap((e) => (e.event.type === 'motion' ? [e.event.seq] : []));
+    const send = async (c: MqttClient, seq: number, ts: number) => {
+      await c.publishAsync(topic, motion(seq, ts), { qos: 1 });
+    };
 
-  it('records epoch-millisecond seqs S and S+5000, each sent twice, once each', async () => {
-    const now = Date.now();
-    const c = await connectDevice(gateway.port, 'h1-motion', SECRET);
-    await send(c, now, now);
-    await send(c, now + 5000, now + 5000);
-    await send(c, now, now);
-    await send(c, now + 5000, now + 5000);
-    await c.endAsync();
-    // Resent again after a reconnect (same events): still once.
-    const again = await connectDevice(gateway.port, 'h1-motion', SECRET);
-    await send(again, now, now);
-    await send(again, now + 5000, now + 5000);
-    await again.endAsync();
-    expect((await rows()).filter((s) => s === now || s === now + 5000)).toEqual([now, now + 5000]);
-  });
+    it.skipIf(skip)('records epoch-millisecond seqs S and S+5000, each sent twice, once each', async () => {
+      const now = Date.now();
+      const c = await connectDevice(gateway.port, 'h1-motion', SECRET);
+      await send(c, now, now);
+      await send(c, now + 5000, now + 5000);
+      await send(c, now, now);
+      await send(c, now + 5000, now + 5000);
+      await c.endAsync();
+      // Resent again after a reconnect (same events): still once.
+      const again = await connectDevice(gateway.port, 'h1-motion', SECRET);
+      await send(again, now, now);
+      await send(again, now + 5000, now + 5000);
+      await again.endAsync();
+      expect((await rows()).filter((s) => s === now || s === now + 5000)).toEqual([now, now + 5000]);
+    });
 
-  it('records consecutive seqs once, and a counter that restarted after a reconnect', async () => {
-    const t = Date.now() - 120_000;
-    const before = await connectDevice(gateway.port, 'h1-motion', SECRET);
-    for (let s = 1; s <= 30; s++) await send(before, s, t + s * 1000);
-    await send(before, 29, t + 29_000);
-    await send(before, 30, t + 30_000);
-    await before.endAsync();
-    // A power cycle: a new session, the count from 1 again, with new events.
-    const after = await connectDevice(gateway.port, 'h1-motion', SECRET);
-    const later = Date.now();
-    for (let s = 1; s <= 3; s++) await send(after, s, later + s);
-    await send(after, 3, later + 3);
-    await after.endAsync();
-    const counted = (await rows()).filter((s) => (s ?? 0) < 1000);
-    expect(counted).toEqual([...Array.from({ length: 30 }, (_, i) => i + 1), 1, 2, 3]);
-  });
-});
+    it.skipIf(skip)(
+      'records consecutive seqs once, and a counter that restarted after a reconnect',
+      async () => {
+        const t = Date.now() - 120_000;
+        const before = await connectDevice(gateway.port, 'h1-motion', SECRET);
+        for (let s = 1; s <= 30; s++) await send(before, s, t + s * 1000);
+        await send(before, 29, t + 29_000);
+        await send(before, 30, t + 30_000);
+        await before.endAsync();
+        // A power cycle: a new session, the count from 1 again, with new events.
+        const after = await connectDevice(gateway.port, 'h1-motion', SECRET);
+        const later = Date.now();
+        for (let s = 1; s <= 3; s++) await send(after, s, later + s);
+        await send(after, 3, later + 3);
+        await after.endAsync();
+        const counted = (await rows()).filter((s) => (s ?? 0) < 1000);
+        expect(counted).toEqual([...Array.from({ length: 30 }, (_, i) => i + 1), 1, 2, 3]);
+      },
+    );
+  },
+);
