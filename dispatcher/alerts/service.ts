@@ -147,13 +147,16 @@ export class AlertService {
 
   /** Open technical alerts, earliest due first (the maintenance queue). */
   async maintenanceQueue(gridIds?: string[]): Promise<Alert[]> {
-    const open = await this.deps.store.listAlerts({ state: 'open', gridIds, limit: 100_000 });
-    return open
-      .filter((a) => !isSafety(a.severity))
-      .sort(
-        (a, b) =>
-          (a.maintenanceDueAt ?? Infinity) - (b.maintenanceDueAt ?? Infinity) || a.raisedAt - b.raisedAt,
-      );
+    const open = await this.deps.store.listAlerts({
+      state: 'open',
+      gridIds,
+      severities: ['technical'],
+      limit: 100_000,
+    });
+    return open.sort(
+      (a, b) =>
+        (a.maintenanceDueAt ?? Infinity) - (b.maintenanceDueAt ?? Infinity) || a.raisedAt - b.raisedAt,
+    );
   }
 
   /** Applies a system change to the stored alert (serialised, retried on a stale write); null when nothing changed. */

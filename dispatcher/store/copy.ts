@@ -155,6 +155,7 @@ const TABLES: Table[] = [
       at: 'int8',
       ok: 'bool',
       error: 'text',
+      delivered: 'bool',
     },
     serial: 'id',
   },

@@ -243,6 +243,7 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 8,
     name: 'notify: delivery receipts beside attempts',
+    postgres: [`ALTER TABLE deliveries ADD COLUMN delivered BOOLEAN NOT NULL DEFAULT false`],
     sql: () => [
       // NOTIFY-02: a channel's own word that a message reached the person's phone (a push service worker's
       // receipt, a page's acknowledgement) is recorded beside the send attempts.

@@ -923,8 +923,8 @@ export class PostgresStore implements Store {
 
   async recordDelivery(d: DeliveryRecord): Promise<void> {
     await this.q(
-      'INSERT INTO deliveries (alert_id, staff_id, channel, at, ok, error) VALUES ($1, $2, $3, $4, $5, $6)',
-      [d.alertId, d.staffId, d.channel, d.at, d.ok, d.error],
+      'INSERT INTO deliveries (alert_id, staff_id, channel, at, ok, error, delivered) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [d.alertId, d.staffId, d.channel, d.at, d.ok, d.error, d.delivered ?? false],
     );
   }
 

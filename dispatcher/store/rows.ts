@@ -108,6 +108,7 @@ export function deliveryFrom(r: Row): DeliveryRecord {
     at: Number(r.at),
     ok: flag(r.ok),
     error: (r.error as string | null) ?? null,
+    ...(flag(r.delivered) ? { delivered: true } : {}),
   };
 }
 
