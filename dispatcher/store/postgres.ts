@@ -9,7 +9,7 @@
  *   process, takes one transaction-scoped advisory lock before it draws log positions: positions are
  *   drawn in commit order, so a reader that has seen position n has seen every committed position below
  *   it and the rules' cursor can never pass over an event committed late (a lower position committed
- *   after a higher one). The lock is held from the first position drawn to the commit.
+ *   after a higher one). The lock is taken with BEGIN and held to the commit.
  * - Duplicates (SPEC §3): the rule is gateway/duplicates.ts; a device's count and session are in
  *   device_seqs, the seqs it recorded in the events' unique index, both read and written under that lock.
  * - Alerts: every change draws the next change sequence from one counter row (a row lock until commit), so
