@@ -3,6 +3,7 @@
  * broker do not share an event loop:
  *
  *   gateway-broker.ts gateway <dir> <devices>   the full Guardian gateway on a SQLite file in <dir>
+ *   gateway-broker.ts gateway-pg <url> <devices> the full Guardian gateway on the PostgreSQL database <url>
  *   gateway-broker.ts aedes                     bare aedes, no auth, in-memory, nobody subscribed
  *   gateway-broker.ts aedes-consumer            bare aedes with an in-process wildcard consumer (the baseline)
  *
@@ -14,7 +15,9 @@ import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
+import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
+import type { Store } from '../dispatcher/store/store.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { SystemClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
@@ -33,15 +36,43 @@ process.on('message', (m: { cmd: string }) => {
   send({ cmd: 'gc', memory: process.memoryUsage() });
 });
 
+/** One cheap hash for every bench device: login cost is not what this benchmark measures. */
+async function cheapHash(): Promise<string> {
+  const { scryptSync } = await import('node:crypto');
+  const salt = Buffer.from('bench-salt-bench');
+  const key = scryptSync(BENCH_SECRET, salt, 32, { N: 16, r: 1, p: 1 });
+  return `scrypt$16$1$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
+/** The same devices in a PostgreSQL database (once: a restart finds them there). */
+async function seedPostgres(store: PostgresStore, n: number): Promise<void> {
+  await store.migrate();
+  const have = await store.pool.query('SELECT COUNT(*) AS n FROM devices');
+  if (Number(have.rows[0].n) >= n) return;
+  const hash = await cheapHash();
+  const ids = Array.from({ length: n }, (_, i) => i);
+  await store.pool.query(
+    `INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c') ON CONFLICT DO NOTHING`,
+  );
+  await store.pool.query(
+    `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+     SELECT h, 'g', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
+     FROM unnest($1::text[]) AS h ON CONFLICT DO NOTHING`,
+    [ids.map((i) => `h${i}`)],
+  );
+  await store.pool.query(
+    `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
+     SELECT d, h, 'motion', 'living', $3, 0 FROM unnest($1::text[], $2::text[]) AS x(d, h) ON CONFLICT DO NOTHING`,
+    [ids.map((i) => `d${i}`), ids.map((i) => `h${i}`), hash],
+  );
+}
+
 /** Devices `d0…dN` in homes `h0…hN` with one cheap hash: login cost is not what this benchmark measures. */
 async function seed(file: string, n: number): Promise<void> {
   const store = new SqliteStore(file);
   await store.migrate();
   await store.close();
-  const { scryptSync } = await import('node:crypto');
-  const salt = Buffer.from('bench-salt-bench');
-  const key = scryptSync(BENCH_SECRET, salt, 32, { N: 16, r: 1, p: 1 });
-  const hash = `scrypt$16$1$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
+  const hash = await cheapHash();
   const db = new Database(file);
   db.transaction(() => {
     db.prepare(
@@ -62,13 +93,20 @@ async function seed(file: string, n: number): Promise<void> {
   db.close();
 }
 
-if (kind === 'gateway') {
-  const file = join(dir!, 'bench.sqlite');
+if (kind === 'gateway' || kind === 'gateway-pg') {
   const seedStarted = performance.now();
-  await seed(file, Number(devicesArg ?? 1000));
+  let store: Store;
+  if (kind === 'gateway') {
+    const file = join(dir!, 'bench.sqlite');
+    await seed(file, Number(devicesArg ?? 1000));
+    store = new SqliteStore(file);
+  } else {
+    const pg = new PostgresStore({ url: dir!, poolSize: 10 });
+    await seedPostgres(pg, Number(devicesArg ?? 1000));
+    store = pg;
+  }
   const seedMs = performance.now() - seedStarted;
   const started = performance.now();
-  const store = new SqliteStore(file);
   await store.migrate();
   let rulesLat: number[] = [];
   let handed = 0;

@@ -18,8 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { BENCH_SECRET, closedLoop, type LoadConn, openLoop, openMany } from './gateway-load.ts';
+import { benchClusterSettings, benchDatabase, stopBenchCluster } from './pg-cluster.ts';
 
-type Kind = 'gateway' | 'aedes' | 'aedes-consumer' | 'mosquitto';
+type Kind = 'gateway' | 'gateway-pg' | 'aedes' | 'aedes-consumer' | 'mosquitto';
 const HOMES = Number(process.env.BENCH_HOMES ?? 10_000);
 const LOAD_CONNS = 200;
 const here = import.meta.dirname;
@@ -60,12 +61,12 @@ function freePort(): Promise<number> {
  * memory report (mosquitto): the RSS.
  */
 function held(m: NodeJS.MemoryUsage | undefined, pid: number): number {
-  return m ? (m.rss - (m.heapTotal - m.heapUsed)) / 2 ** 20: rssMb(pid);
+  return m ? (m.rss - (m.heapTotal - m.heapUsed)) / 2 ** 20 : rssMb(pid);
 }
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024: Number.NaN;
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 async function untilAccepting(port: number): Promise<void> {
@@ -111,11 +112,11 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     execArgv: [
       '--expose-gc',
       // The heap as the service runs it; the baselines run as they come.
-      ...(kind === 'gateway' ? HEAP_FLAGS: []),
+      ...(kind.startsWith('gateway') ? HEAP_FLAGS : []),
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]: []),
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -151,15 +152,15 @@ function stopProc(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (proc.exitCode !== null) return resolve();
     proc.once('exit', () => resolve());
-    proc.kill(process.env.BENCH_CPU_PROF ? 'SIGTERM': 'SIGKILL');
+    proc.kill(process.env.BENCH_CPU_PROF ? 'SIGTERM' : 'SIGKILL');
   });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f0 = (n: number | null | undefined) =>
-  n === null || n === undefined || Number.isNaN(n) ? '—': n.toFixed(0);
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(0);
 const f1 = (n: number | null | undefined) =>
-  n === null || n === undefined || Number.isNaN(n) ? '—': n.toFixed(1);
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(1);
 
 interface Result {
   sustained: { rate: number; p50: number; p99: number };
@@ -197,7 +198,10 @@ async function measure(kind: Kind): Promise<Result> {
   const t0 = performance.now();
   const phase = (name: string) =>
     process.stderr.write(`  ${kind}: ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
-  const dir = mkdtempSync(join(tmpdir(), `g365-bench-${kind}-`));
+  const tmp = mkdtempSync(join(tmpdir(), `g365-bench-${kind}-`));
+  // PostgreSQL: a database of its own on the bench's server, dropped afterwards (pg-cluster.ts).
+  const pgDb = kind === 'gateway-pg' ? await benchDatabase() : null;
+  const dir = pgDb?.url ?? tmp;
   let broker = await startBroker(kind, dir);
   const first = broker;
   try {
@@ -215,7 +219,7 @@ async function measure(kind: Kind): Promise<Result> {
 
     phase('latency');
     const at: Result['at'] = {};
-    for (const rate of [2_000, 10_000]) {
+    for (const rate of [2_000, 5_000, 10_000]) {
       const r = await openLoop(conns, rate, 4);
       count(r);
       const s = await broker.stats();
@@ -328,37 +332,40 @@ async function measure(kind: Kind): Promise<Result> {
       spawnToAcceptingMs: first.spawnToAcceptingMs,
       startMs: first.startMs,
       restartToAcceptingMs: broker.spawnToAcceptingMs,
-      lostAcked: kind === 'gateway' ? Math.max(0, totalAcked - final.logged): null,
+      lostAcked: kind.startsWith('gateway') ? Math.max(0, totalAcked - final.logged) : null,
     };
   } finally {
     await broker.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await pgDb?.drop();
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 
 export async function run(): Promise<void> {
   const results: Partial<Record<Kind, Result>> = {};
   const only = process.env.BENCH_KINDS?.split(',');
-  for (const kind of ['aedes-consumer', 'aedes', 'mosquitto', 'gateway'] as const) {
+  for (const kind of ['aedes-consumer', 'aedes', 'mosquitto', 'gateway', 'gateway-pg'] as const) {
     if (only && !only.includes(kind)) continue;
     console.log(`measuring ${kind} …`);
     results[kind] = await measure(kind);
   }
+  await stopBenchCluster();
   if (only) {
-    console.log(JSON.stringify(results, (k, v) => (k === 'slices' ? undefined: v), 1));
+    console.log(JSON.stringify(results, (k, v) => (k === 'slices' ? undefined : v), 1));
     return;
   }
   const g = results.gateway!;
+  const p = results['gateway-pg']!;
   const a = results['aedes-consumer']!;
   const b = results.aedes!;
   const m = results.mosquitto!;
   const cols = (label: string, fn: (r: Result) => string) =>
-    `${label.padEnd(46)} ${fn(g).padStart(14)} ${fn(a).padStart(14)} ${fn(b).padStart(14)} ${fn(m).padStart(14)}`;
+    `${label.padEnd(46)} ${fn(g).padStart(14)} ${fn(p).padStart(14)} ${fn(a).padStart(14)} ${fn(b).padStart(14)} ${fn(m).padStart(14)}`;
   console.log(
     `\nraw-socket load generator, ${LOAD_CONNS} connections for rates, QoS 1 events; ${HOMES} idle homes for memory`,
   );
   console.log(
-    `${''.padEnd(46)} ${'gateway'.padStart(14)} ${'aedes+consumer'.padStart(14)} ${'aedes ack-only'.padStart(14)} ${'mosquitto'.padStart(14)}`,
+    `${''.padEnd(46)} ${'gateway'.padStart(14)} ${'gateway (PG)'.padStart(14)} ${'aedes+consumer'.padStart(14)} ${'aedes ack-only'.padStart(14)} ${'mosquitto'.padStart(14)}`,
   );
   console.log(cols('sustained QoS 1 (closed loop, 16 in flight/conn)', (r) => `${f0(r.sustained.rate)}/s`));
   for (const rate of [2_000, 10_000]) {
@@ -366,10 +373,10 @@ export async function run(): Promise<void> {
       cols(`PUBACK p50 / p99 at ${rate}/s (ms)`, (r) => `${f1(r.at[rate]?.p50)} / ${f1(r.at[rate]?.p99)}`),
     );
   }
-  for (const rate of [2_000, 10_000]) {
+  for (const rate of [2_000, 5_000, 10_000]) {
     console.log(
       cols(`device-to-rules p50 / p99 at ${rate}/s (ms, ±1)`, (r) =>
-        r === g ? `${f0(r.at[rate]?.rulesP50)} / ${f0(r.at[rate]?.rulesP99)}`: '—',
+        r === g || r === p ? `${f0(r.at[rate]?.rulesP50)} / ${f0(r.at[rate]?.rulesP99)}` : '—',
       ),
     );
   }
@@ -400,4 +407,13 @@ export async function run(): Promise<void> {
       `   40k burst delivered / min(offered, best sustained): ${(g.overload.ackRate / Math.min(g.overload.offered, g.sustained.rate)).toFixed(2)}` +
       `   acknowledged but not in the log: ${g.lostAcked}`,
   );
+  console.log(
+    `PostgreSQL: gateway (PG) / gateway (SQLite), sustained: ${(p.sustained.rate / g.sustained.rate).toFixed(2)}` +
+      `   gateway (PG) / bare aedes with consumer: ${(p.sustained.rate / a.sustained.rate).toFixed(2)}` +
+      `   acknowledged but not in the log: ${p.lostAcked}` +
+      `   targets: ≥ 20,000 durable/s ${p.sustained.rate >= 20_000 ? 'met' : 'NOT met'},` +
+      ` PUBACK p99 ≤ 20 ms at 2,000/s ${(p.at[2_000]?.p99 ?? Infinity) <= 20 ? 'met' : 'NOT met'},` +
+      ` rules at 5,000/s: device-to-rules p99 ${f0(p.at[5_000]?.rulesP99)} ms, ${f0(p.at[5_000]?.ackRate)}/s acknowledged`,
+  );
+  console.log(`PostgreSQL settings: ${await benchClusterSettings()}`);
 }

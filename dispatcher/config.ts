@@ -36,6 +36,10 @@ export const configSchema = z.object({
     .string()
     .regex(/^(postgres(ql)?:\/\/|sqlite:)/, 'expected a postgres:// URL or sqlite:<file>')
     .optional(),
+  /** PostgreSQL: connections in the pool (each process; the server's max_connections bounds them all). */
+  PG_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
+  /** PostgreSQL: longest a statement may run before the server cancels it. */
+  PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   INFLUX_URL: z.url({ message: 'expected an http(s) URL' }).optional(),
   INFLUX_TOKEN: z.string().optional(),
   INFLUX_ORG: z.string().optional(),

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     `  console   http://localhost:${service.httpPort}/`,
     `  API docs  http://localhost:${service.httpPort}/docs`,
     `  MQTT      mqtt://localhost:${service.mqttPort}`,
-    `  data      ${config.DATABASE_URL ?? config.DATA_DIR}`,
+    `  data      ${config.DATABASE_URL ? withoutPassword(config.DATABASE_URL) : config.DATA_DIR}`,
   ];
   if (simulated)
     lines.push(
@@ -91,6 +91,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** A database URL fit to print: its password left out. */
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
 }
 
 main().catch((e: unknown) => {

@@ -84,7 +84,13 @@ export class GuardianService {
   async start(): Promise<void> {
     const { config, clock, log } = this.opts;
     this.ownsStore = !this.opts.store;
-    this.store = this.opts.store ?? (await openStore(config));
+    this.store =
+      this.opts.store ??
+      (await openStore({
+        ...config,
+        onConnectionError: (e) => log.warn({ err: e.message }, 'database connection lost'),
+        lockFolder: true,
+      }));
     const store = this.store;
     try {
       await store.migrate();
@@ -258,8 +264,8 @@ export class GuardianService {
         () => this.gateway.metrics,
         async () => {
           const counts = new Map<string, number>();
-          for (const a of await store.listAlerts({ state: 'open', limit: 100_000 }))
-            counts.set(a.state, (counts.get(a.state) ?? 0) + 1);
+          for (const c of await store.countOpenAlerts())
+            counts.set(c.state, (counts.get(c.state) ?? 0) + c.count);
           return counts;
         },
       );

@@ -6,7 +6,7 @@
  *
  * Adapter only: decisions about alerts live downstream.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
@@ -88,7 +88,13 @@ export interface GatewayDeps {
   admission?: { high: number; low: number };
 }
 
-type Identity = { kind: 'device'; device: DeviceCredentials } | { kind: 'staff'; staffId: string };
+/** `session`: this connection's id in the event log, so a restarted seq count shows (duplicates.ts). */
+type Identity =
+  | { kind: 'device'; device: DeviceCredentials; session: string }
+  | { kind: 'staff'; staffId: string };
+/** Session ids unique across gateway processes sharing one database: this process's tag and a count. */
+const SESSION_TAG = randomUUID().slice(0, 8);
+let sessionCount = 0;
 
 const IDENTITY = Symbol('g365.identity');
 const KEEPALIVE_EXPIRED = Symbol('g365.keepaliveExpired');
@@ -514,7 +520,7 @@ export class Gateway {
       this.denied('will');
       throw new AuthError(5, 'will topic outside the device status topic');
     }
-    client[IDENTITY] = { kind: 'device', device };
+    client[IDENTITY] = { kind: 'device', device, session: `${SESSION_TAG}-${++sessionCount}` };
     // From here this client is the device's session; the one it replaces ends without a presence record.
     this.sessions.set(device.id, client);
   }
@@ -594,6 +600,7 @@ export class Gateway {
       ts,
       type: ev.type,
       deviceSeq: ev.seq ?? null,
+      session: identity.session,
       body: JSON.stringify(event),
       reason: null,
       flags,

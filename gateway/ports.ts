@@ -26,6 +26,11 @@ export interface EventRecord {
   ts: number;
   type: string | null;
   deviceSeq: number | null;
+  /**
+   * The device's MQTT session that sent it (an id unique to one connection), so a counter that restarted
+   * after a power cycle can be told from a resend (SPEC §3, duplicates.ts). Absent: no restart can show.
+   */
+  session?: string | null;
   /** The parsed event (accepted) or the raw payload text, truncated (rejected). */
   body: string;
   reason: string | null;

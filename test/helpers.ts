@@ -9,13 +9,14 @@ import mqtt from 'mqtt';
 import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
-import { SqliteStore } from '../dispatcher/store/sqlite.ts';
+import type { Store } from '../dispatcher/store/store.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
 import type { DeviceIdentity } from '../simulators/device.ts';
 import { SimHome } from '../simulators/home.ts';
 import { seedCommunity } from '../simulators/seed.ts';
+import { type Backend, storeAt, testDatabase } from './store-factory.ts';
 
 export const TEST_PASSWORD = 'test-password-365';
 
@@ -39,7 +40,7 @@ export function testConfig(dataDir: string, extra: Record<string, string> = {}):
 
 export interface Harness {
   service: GuardianService;
-  store: SqliteStore;
+  store: Store;
   plan: CommunityPlan;
   devices: DeviceIdentity[];
   dir: string;
@@ -89,10 +90,18 @@ export async function startHarness(o: {
   perGrid?: number;
   consoleDir?: string;
   env?: Record<string, string>;
+  /** The database (test/store-factory.ts): a SQLite file in the data folder by default. */
+  backend?: Backend;
 }): Promise<Harness> {
   const tmp = tempDir();
-  const file = join(tmp.path, 'guardian365.sqlite');
-  let store = new SqliteStore(file);
+  const db =
+    o.backend === 'postgres'
+      ? await testDatabase('postgres')
+      : {
+          open: () => storeAt({ backend: 'sqlite', where: join(tmp.path, 'guardian365.sqlite') }),
+          remove: async () => {},
+        };
+  let store = db.open();
   await store.migrate();
   const plan = planCommunity({
     grids: o.grids ?? 2,
@@ -120,7 +129,7 @@ export async function startHarness(o: {
       await h.service.stop();
       await store.close();
       await whileDown?.();
-      store = new SqliteStore(file);
+      store = db.open();
       h.store = store;
       h.service = make();
       await h.service.start();
@@ -129,6 +138,7 @@ export async function startHarness(o: {
     close: async () => {
       await h.service.stop();
       await store.close();
+      await db.remove();
       tmp.remove();
     },
   };

@@ -55,6 +55,8 @@ export const OUTCOMES = [
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const isSafety = (severity: Severity): boolean => severity !== 'technical';
+/** The safety severities (SPEC §6: critical, high, medium), for queries. */
+export const SAFETY_SEVERITIES: Severity[] = SEVERITIES.filter(isSafety);
 
 export interface Explanation {
   zh: string;

@@ -22,7 +22,7 @@ import {
   transition,
 } from './lifecycle.ts';
 import { maintenanceDue } from './maintenance.ts';
-import { type Alert, type HistoryEntry, isSafety } from './model.ts';
+import { type Alert, type HistoryEntry, isSafety, SAFETY_SEVERITIES } from './model.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -52,10 +52,21 @@ export class AlertService {
     for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
     // A technical alert raised just before a crash may not have been queued yet.
     // A step is saved before its notices go out: after a crash in between, send what was not attempted.
-    for (const a of await this.deps.store.listAlerts({ state: 'open', limit: 100_000 })) {
-      if (!isSafety(a.severity) && !a.maintenanceDueAt) await this.queue(a);
-      else await this.resendUnattempted(a);
-    }
+    // Technical alerts not queued yet, and safety alerts nobody accepted yet (the only ones with notices
+    // to resend): one query each.
+    for (const a of await this.deps.store.listAlerts({
+      state: 'open',
+      severities: ['technical'],
+      limit: 100_000,
+    }))
+      if (!a.maintenanceDueAt) await this.queue(a);
+    for (const a of await this.deps.store.listAlerts({
+      state: 'open',
+      severities: SAFETY_SEVERITIES,
+      notAccepted: true,
+      limit: 100_000,
+    }))
+      await this.resendUnattempted(a);
   }
 
   /**
@@ -136,13 +147,16 @@ export class AlertService {
 
   /** Open technical alerts, earliest due first (the maintenance queue). */
   async maintenanceQueue(gridIds?: string[]): Promise<Alert[]> {
-    const open = await this.deps.store.listAlerts({ state: 'open', gridIds, limit: 100_000 });
-    return open
-      .filter((a) => !isSafety(a.severity))
-      .sort(
-        (a, b) =>
-          (a.maintenanceDueAt ?? Infinity) - (b.maintenanceDueAt ?? Infinity) || a.raisedAt - b.raisedAt,
-      );
+    const open = await this.deps.store.listAlerts({
+      state: 'open',
+      gridIds,
+      severities: ['technical'],
+      limit: 100_000,
+    });
+    return open.sort(
+      (a, b) =>
+        (a.maintenanceDueAt ?? Infinity) - (b.maintenanceDueAt ?? Infinity) || a.raisedAt - b.raisedAt,
+    );
   }
 
   /** Applies a system change to the stored alert (serialised, retried on a stale write); null when nothing changed. */

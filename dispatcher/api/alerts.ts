@@ -76,10 +76,12 @@ export const alertRoutes =
         });
         if (grids !== null && !want && req.query.state === 'open') {
           // Open alerts assigned to this person outside their scope (cover) are theirs too.
-          const mine = (await deps.store.listAlerts({ state: 'open', limit: 100_000 })).filter(
-            (a) =>
-              (a.assigneeId === staff.id || a.responders.includes(staff.id)) && !grids.includes(a.gridId),
-          );
+          const mine = await deps.store.listAlerts({
+            state: 'open',
+            involving: staff.id,
+            notGridIds: grids,
+            limit: 100_000,
+          });
           alerts.push(...mine);
         }
         return { alerts, changeSeq, now: deps.clock.now() };

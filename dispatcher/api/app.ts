@@ -169,9 +169,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) =>
-    deps.ready() ? { ready: true } : reply.code(503).send({ ready: false }),
-  );
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    if (!deps.ready()) return reply.code(503).send({ ready: false });
+    // A database that does not answer (PostgreSQL down or unreachable): not ready, and why (SPEC §12).
+    const db = await deps.store.health?.();
+    if (db && !db.ok) return reply.code(503).send({ ready: false, reason: db.reason });
+    return { ready: true };
+  });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();

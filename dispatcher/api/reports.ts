@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { can, visibleGrids } from '../access.ts';
+import { isSafety } from '../alerts/model.ts';
 import { slaReport, slaReportCsv } from '../reports/sla.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
 import type { DeviceHealth, TodayFigures } from './types.ts';
@@ -60,14 +61,21 @@ export const reportRoutes =
           : (visible ?? undefined);
         const [alerts, stillOffline, grids, people, households, devices] = await Promise.all([
           store.listAlertsRaisedBetween(from, to, gridIds),
-          store.listAlerts({ state: 'open', gridIds, limit: 100_000 }),
+          // DEVICE_OFFLINE alerts still open from before the period count towards device uptime.
+          store.listAlerts({
+            state: 'open',
+            gridIds,
+            rule: 'DEVICE_OFFLINE',
+            raisedBefore: from,
+            limit: 100_000,
+          }),
           store.listGrids(),
           store.listStaff(),
           store.listHouseholds(gridIds ? { gridIds } : {}),
           store.listDevices(),
         ]);
         const gridOfHome = new Map(households.map((h) => [h.id, h.gridId]));
-        const earlierOffline = stillOffline.filter((a) => a.rule === 'DEVICE_OFFLINE' && a.raisedAt < from);
+        const earlierOffline = stillOffline;
         const report = slaReport({
           from,
           to,
@@ -103,7 +111,7 @@ export const reportRoutes =
       const gridIds = visibleGrids(staff) ?? undefined;
       const [today, open] = await Promise.all([
         store.listAlertsRaisedBetween(from, now + 1, gridIds),
-        store.listAlerts({ state: 'open', gridIds, limit: 100_000 }),
+        store.countOpenAlerts(gridIds),
       ]);
       const safety = today.filter((a) => a.acceptDueAt !== null && a.state !== 'cancelled');
       const r = slaReport({
@@ -120,8 +128,8 @@ export const reportRoutes =
       return {
         from,
         now,
-        open: open.length,
-        openSafety: open.filter((a) => a.acceptDueAt !== null).length,
+        open: open.reduce((n, c) => n + c.count, 0),
+        openSafety: open.reduce((n, c) => n + (isSafety(c.severity) ? c.count : 0), 0),
         raised: safety.length,
         acceptedWithin3: r.acceptedWithin3,
         acceptedShare: r.acceptedShare,

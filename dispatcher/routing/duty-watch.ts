@@ -8,7 +8,7 @@
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant } from '../../kernel/time.ts';
-import { type Alert, isSafety } from '../alerts/model.ts';
+import { type Alert, SAFETY_SEVERITIES } from '../alerts/model.ts';
 import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { Store } from '../store/store.ts';
@@ -141,11 +141,17 @@ export class DutyWatch {
     gridIds: string[] | null,
   ): Promise<HandoverReport> {
     const [open, values] = await Promise.all([
-      this.deps.store.listAlerts({ state: 'open', gridIds: gridIds ?? undefined, limit: 100_000 }),
+      // Open safety alerts raised before the shift started (SPEC §6 handover list).
+      this.deps.store.listAlerts({
+        state: 'open',
+        gridIds: gridIds ?? undefined,
+        severities: SAFETY_SEVERITIES,
+        raisedBefore: shift.startsAt,
+        limit: 100_000,
+      }),
       this.deps.directory.rosterValues(),
     ]);
     const items = open
-      .filter((a) => isSafety(a.severity) && a.raisedAt < shift.startsAt)
       .sort((a, b) => a.raisedAt - b.raisedAt)
       .map(
         (a): HandoverItem => ({

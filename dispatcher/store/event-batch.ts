@@ -3,31 +3,42 @@
  * writer thread (log-writer.thread.ts) and the store's in-thread path for an in-memory database, so there
  * is one copy of it.
  *
- * Duplicates (SPEC §3: the same device and `seq` is recorded once) are found with a window of the last
- * `SEQ_WINDOW` seqs per device, kept in memory by the one writer. A unique index on (device, seq) did this
- * before, at the price of one random index page rewritten per event.
+ * Duplicates (SPEC §3: the same device and `seq` is recorded once, whatever its distance to the device's
+ * highest; a restarted count told apart by what shows it) are judged by the rule in gateway/duplicates.ts.
+ * What it needs to know — the newest `SEQ_DEPTH` seqs each device recorded, exact values with their event
+ * times, and the device's session — is kept in memory by the one writer. A unique index on (device, seq)
+ * did this before, at the price of one random index page rewritten per event.
  *
- * The windows are saved on the device rows by `step()`, in small transactions of their own between the
+ * The seqs are saved on the device rows by `step()`, in small transactions of their own between the
  * log's batches (the writer thread runs a step after each commit), never in a batch's transaction, which a
  * device's PUBACK and the rules wait for: a sweep, `WINDOW_SLICE` devices per step, once `WINDOW_SWEEP`
- * events were logged since the last. Each saved window carries the log position it reflects, and the
- * windows' cursor moves to where the sweep started once it is done. After a crash the writer rebuilds the
- * windows from the events past that cursor, skipping those a device's saved window already holds. A
- * failed step loses nothing: it is tried again, or done from the log at the next start.
+ * events were logged since the last. Each saved list carries the log position it reflects, and the
+ * windows' cursor moves to where the sweep started once it is done. After a crash (or a batch rolled
+ * back) the writer rebuilds them from the saved lists and the events past that cursor, skipping those a
+ * device's saved list already holds. A failed step loses nothing: it is tried again, or done from the log
+ * at the next start.
  *
  * (The household index that the timeline reads is derived from the log too, by a thread of its own:
  * home-index.ts.)
  */
 import type Database from 'better-sqlite3';
+import { admitSeq, type DeviceSeqs, RecentSeqs } from '../../gateway/duplicates.ts';
 import type { AppendOutcome, EventRecord, PresenceUpdate } from '../../gateway/ports.ts';
 
 /** Columns of one record in a flat row array (cheaper to post to a thread than objects). */
-export const EVENT_COLUMNS = 11;
+export const EVENT_COLUMNS = 12;
+/** The first columns are the events table's; the session is only for the duplicate rule. */
+const INSERTED_COLUMNS = 11;
 const STATUS = 4;
+const TS = 5;
 const DEVICE_SEQ = 7;
+const SESSION = 11;
 
-/** Seqs remembered per device below its highest: a resend after a reconnect falls far inside it. */
-export const SEQ_WINDOW = 1024;
+/**
+ * Seqs remembered per device, the newest by value: a resend after a reconnect falls far inside it, whatever
+ * the seqs' values (duplicates.ts RecentSeqs).
+ */
+export const SEQ_DEPTH = 1024;
 
 /** Events logged between two sweeps of the seq windows. */
 export const WINDOW_SWEEP = 32_768;
@@ -43,12 +54,13 @@ const UPDATE_DEVICE = `UPDATE devices SET online = COALESCE(?, online), last_see
   rejected_count = rejected_count + ? WHERE id = ?`;
 const COUNT_REJECTION = `INSERT INTO device_rejections (device_id, reason, count) VALUES (?, ?, ?)
   ON CONFLICT (device_id, reason) DO UPDATE SET count = count + excluded.count`;
-const LOAD_WINDOW = 'SELECT seq_high, seq_window, seq_window_at FROM devices WHERE id = ?';
-const SAVE_WINDOW = 'UPDATE devices SET seq_high = ?, seq_window = ?, seq_window_at = ? WHERE id = ?';
+const LOAD_WINDOW = 'SELECT seq_high, seq_window, seq_recent, seq_window_at FROM devices WHERE id = ?';
+const SAVE_WINDOW =
+  'UPDATE devices SET seq_high = ?, seq_recent = ?, seq_window = NULL, seq_window_at = ? WHERE id = ?';
 const LOAD_CURSOR = 'SELECT seq FROM cursors WHERE name = ?';
 const SAVE_CURSOR = `INSERT INTO cursors (name, seq) VALUES (?, ?)
   ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`;
-const TAIL_SEQS = `SELECT seq, device_id, device_seq FROM events
+const TAIL_SEQS = `SELECT seq, device_id, device_seq, ts FROM events
   WHERE seq > ? AND status = 'accepted' AND device_seq IS NOT NULL ORDER BY seq`;
 const LAST_POSITION = 'SELECT COALESCE(MAX(seq), 0) AS seq FROM events';
 
@@ -68,48 +80,110 @@ export function eventRows(records: EventRecord[]): unknown[] {
     rows[i++] = r.body;
     rows[i++] = r.reason;
     rows[i++] = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
+    rows[i++] = r.session ?? null;
   }
   return rows;
 }
 
-/** The seqs a device has sent: the highest, and a ring of bits for the `SEQ_WINDOW` seqs up to it. */
+/** A device's seqs for the duplicate rule, and the log position its saved copy reflected when loaded. */
 interface SeqWindow {
-  high: number;
-  bits: Uint8Array;
-  /** The log position the saved window reflected when it was loaded (0: unknown, or none saved). */
+  seqs: DeviceSeqs;
+  /** 0: unknown, or none saved. */
   savedAt: number;
 }
 
-const bit = (w: SeqWindow, seq: number) => (w.bits[(seq % SEQ_WINDOW) >> 3]! >> (seq & 7)) & 1;
-const setBit = (w: SeqWindow, seq: number) => {
-  w.bits[(seq % SEQ_WINDOW) >> 3]! |= 1 << (seq & 7);
-};
-const clearBit = (w: SeqWindow, seq: number) => {
-  w.bits[(seq % SEQ_WINDOW) >> 3]! &= ~(1 << (seq & 7));
-};
+// ---- the saved form of a device's seqs (devices.seq_recent): varints, each seq as the step from the one
+// before, each time as its step from the one before (zigzag, +1; 0: a time not known).
+
+const SAVED_FORMAT = 2;
+
+function putVarint(out: number[], n: number): void {
+  while (n >= 128) {
+    out.push((n % 128) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+}
+
+const zigzag = (d: number) => (d >= 0 ? d * 2 : -d * 2 - 1);
+const unzigzag = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+
+export function encodeSeqs(r: RecentSeqs): Buffer {
+  const out: number[] = [SAVED_FORMAT];
+  putVarint(out, r.seqs.length);
+  let prev = 0;
+  for (const seq of r.seqs) {
+    putVarint(out, seq - prev);
+    prev = seq;
+  }
+  let prevTs = 0;
+  for (const ts of r.times) {
+    if (Number.isNaN(ts)) putVarint(out, 0);
+    else {
+      putVarint(out, zigzag(ts - prevTs) + 1);
+      prevTs = ts;
+    }
+  }
+  return Buffer.from(out);
+}
+
+export function decodeSeqs(b: Uint8Array, depth: number): RecentSeqs {
+  let i = 1;
+  const next = () => {
+    let n = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = b[i++]!;
+      n += (byte & 127) * scale;
+      if (byte < 128) return n;
+      scale *= 128;
+    }
+  };
+  const count = next();
+  const seqs: number[] = new Array(count);
+  const times: number[] = new Array(count);
+  let prev = 0;
+  for (let k = 0; k < count; k++) {
+    prev += next();
+    seqs[k] = prev;
+  }
+  let prevTs = 0;
+  for (let k = 0; k < count; k++) {
+    const z = next();
+    if (z === 0) times[k] = Number.NaN;
+    else {
+      prevTs += unzigzag(z - 1);
+      times[k] = prevTs;
+    }
+  }
+  return new RecentSeqs(depth, seqs, times);
+}
+
+/** A device's seqs as the rule sees them (session not known after a load: the next one is a new one). */
+function deviceSeqs(recent: RecentSeqs): DeviceSeqs {
+  const n = recent.seqs.length;
+  return {
+    recent,
+    state: n
+      ? { high: recent.seqs[n - 1]!, highTs: recent.times[n - 1]!, session: null }
+      : { high: -1, highTs: 0, session: null },
+  };
+}
 
 /**
- * True when `seq` is new for the window, which then records it. A seq more than the window below the
- * highest is taken as a device that restarted its count: accepted, and the window starts again there
- * (dropping it as a duplicate could lose a fall).
+ * The seqs saved on a device row: the list (seq_recent), or a bitmap of the 1,024 seqs up to the highest
+ * written before it (migration 5; times not known), or only the highest (older still: every seq up to it
+ * counts as recorded, as far as the list reaches).
  */
-export function admitSeq(w: SeqWindow, seq: number): boolean {
-  if (seq > w.high) {
-    if (seq - w.high >= SEQ_WINDOW) w.bits.fill(0);
-    else for (let s = w.high + 1; s < seq; s++) clearBit(w, s);
-    w.high = seq;
-    setBit(w, seq);
-    return true;
+function savedSeqs(r: { seq_high: number | null; seq_window: Buffer | null; seq_recent: Buffer | null }) {
+  if (r.seq_recent) return decodeSeqs(r.seq_recent, SEQ_DEPTH);
+  const recent = new RecentSeqs(SEQ_DEPTH);
+  const high = r.seq_high === null ? -1 : Number(r.seq_high);
+  for (let s = Math.max(0, high - SEQ_DEPTH + 1); s <= high; s++) {
+    const bits = r.seq_window;
+    if (!bits || (bits[(s % 1024) >> 3]! >> (s & 7)) & 1) recent.add(s, Number.NaN);
   }
-  if (seq <= w.high - SEQ_WINDOW) {
-    w.bits.fill(0);
-    w.high = seq;
-    setBit(w, seq);
-    return true;
-  }
-  if (bit(w, seq)) return false;
-  setBit(w, seq);
-  return true;
+  return recent;
 }
 
 export interface BatchWriter {
@@ -134,8 +208,6 @@ export function batchWriter(db: Database.Database): BatchWriter {
   const saveWindow = db.prepare(SAVE_WINDOW);
   const saveCursor = db.prepare(SAVE_CURSOR);
   const windows = new Map<string, SeqWindow>();
-  /** Windows as they were before the running transaction touched them (restored if it rolls back). */
-  let before = new Map<string, SeqWindow | undefined>();
   /** Devices whose window changed since it was last saved (or since the running sweep took them). */
   const unsaved = new Set<string>();
   /** The running sweep: where it started, and the devices it still has to save. */
@@ -143,14 +215,15 @@ export function batchWriter(db: Database.Database): BatchWriter {
 
   const stored = (deviceId: string): SeqWindow => {
     const r = loadWindow.get(deviceId) as
-      | { seq_high: number | null; seq_window: Buffer | null; seq_window_at: number | null }
+      | {
+          seq_high: number | null;
+          seq_window: Buffer | null;
+          seq_recent: Buffer | null;
+          seq_window_at: number | null;
+        }
       | undefined;
-    const high = r?.seq_high ?? -1;
-    // A device row saved before windows existed: every seq up to its highest counts as seen.
-    const bits = r?.seq_window
-      ? new Uint8Array(r.seq_window)
-      : new Uint8Array(SEQ_WINDOW / 8).fill(high >= 0 ? 255 : 0);
-    return { high, bits, savedAt: Number(r?.seq_window_at ?? 0) };
+    const recent = r ? savedSeqs(r) : new RecentSeqs(SEQ_DEPTH);
+    return { seqs: deviceSeqs(recent), savedAt: Number(r?.seq_window_at ?? 0) };
   };
   const loaded = (deviceId: string): SeqWindow => {
     let w = windows.get(deviceId);
@@ -165,25 +238,28 @@ export function batchWriter(db: Database.Database): BatchWriter {
   /** Log positions: the saved windows reach `windowsAt`, the log `last`. */
   let windowsAt = Number(cursor(WINDOWS_CURSOR) ?? 0);
   let last = Number((db.prepare(LAST_POSITION).get() as { seq: number }).seq);
-  // After a crash: the windows as they were, from the saved ones and the seqs logged past their cursor
-  // that a device's saved window does not hold yet.
-  for (const r of db.prepare(TAIL_SEQS).iterate(windowsAt) as Iterable<{
-    seq: number;
-    device_id: string;
-    device_seq: number;
-  }>) {
-    const w = loaded(r.device_id);
-    if (r.seq <= w.savedAt) continue;
-    admitSeq(w, r.device_seq);
-    unsaved.add(r.device_id);
-  }
-
-  /** The device's window for the running transaction, remembered as it was in case it rolls back. */
-  const windowOf = (deviceId: string): SeqWindow => {
-    if (!before.has(deviceId)) {
-      const w = windows.get(deviceId);
-      before.set(deviceId, w && { ...w, bits: w.bits.slice() });
+  /**
+   * The windows as the log holds them, from the saved ones and the seqs logged past their cursor that a
+   * device's saved window does not hold yet: at the start (after a crash too), and after a rollback.
+   */
+  const rebuild = () => {
+    windows.clear();
+    for (const r of db.prepare(TAIL_SEQS).iterate(windowsAt) as Iterable<{
+      seq: number;
+      device_id: string;
+      device_seq: number;
+      ts: number;
+    }>) {
+      const w = loaded(r.device_id);
+      if (r.seq <= w.savedAt) continue;
+      admitSeq(w.seqs, Number(r.device_seq), Number(r.ts), null);
+      unsaved.add(r.device_id);
     }
+  };
+  rebuild();
+
+  /** The device's window for the running transaction (a rollback rebuilds them all from the log). */
+  const windowOf = (deviceId: string): SeqWindow => {
     unsaved.add(deviceId);
     return loaded(deviceId);
   };
@@ -206,12 +282,13 @@ export function batchWriter(db: Database.Database): BatchWriter {
     for (let r = 0, i = 0; i < rows.length; r++, i += EVENT_COLUMNS) {
       const deviceSeq = rows[i + DEVICE_SEQ];
       if (rows[i + STATUS] === 'accepted' && typeof deviceSeq === 'number') {
-        if (!admitSeq(windowOf(String(rows[i])), deviceSeq)) {
+        const session = rows[i + SESSION] as string | null;
+        if (!admitSeq(windowOf(String(rows[i])).seqs, deviceSeq, Number(rows[i + TS]), session)) {
           seqs[r] = 0;
           continue;
         }
       }
-      seqs[r] = Number(insert.run(rows.slice(i, i + EVENT_COLUMNS)).lastInsertRowid);
+      seqs[r] = Number(insert.run(rows.slice(i, i + INSERTED_COLUMNS)).lastInsertRowid);
       last = seqs[r]!;
     }
     return seqs;
@@ -225,15 +302,10 @@ export function batchWriter(db: Database.Database): BatchWriter {
     try {
       return transaction.immediate(requests);
     } catch (e) {
-      // Rolled back: the writer's memory goes back to how it was.
+      // Rolled back: the writer's memory goes back to what the log holds.
       last = position;
-      for (const [id, w] of before) {
-        if (w) windows.set(id, w);
-        else windows.delete(id);
-      }
+      rebuild();
       throw e;
-    } finally {
-      before = new Map();
     }
   };
 
@@ -241,7 +313,7 @@ export function batchWriter(db: Database.Database): BatchWriter {
   const windowStep = db.transaction((devices: string[], done: number | null) => {
     for (const id of devices) {
       const w = windows.get(id);
-      if (w) saveWindow.run(w.high, Buffer.from(w.bits), last, id);
+      if (w) saveWindow.run(w.seqs.state.high, encodeSeqs(w.seqs.recent), last, id);
     }
     if (done !== null) saveCursor.run(WINDOWS_CURSOR, done);
   });

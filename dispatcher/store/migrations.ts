@@ -1,6 +1,9 @@
 /**
- * Versioned schema migrations, one list for both backends. Each step is portable SQL with a few dialect
- * words filled in (auto-increment keys, 64-bit integers). A step never changes once released: add a new one.
+ * Versioned schema migrations: one logical list for both backends (SPEC §9 "one schema, migrations for
+ * both"), each step with its physical form per backend. SQLite's steps are portable SQL with a few dialect
+ * words filled in; PostgreSQL's are its own (JSONB documents, its indexes) where the physical design
+ * differs, and empty where a step only concerns SQLite's physical design (the seq windows, the household
+ * index file). A step never changes once released: add a new one.
  */
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -26,6 +29,8 @@ export interface Migration {
   version: number;
   name: string;
   sql: (w: Words) => string[];
+  /** PostgreSQL's physical step, when it is not `sql` with PostgreSQL's words. */
+  postgres?: string[];
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -90,6 +95,73 @@ export const MIGRATIONS: Migration[] = [
       `CREATE TABLE audit_log (id ${w.serial}, at ${w.bigint} NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
         target TEXT NOT NULL, detail TEXT NOT NULL)`,
     ],
+    // PostgreSQL: documents as JSONB, flags as BOOLEAN, and the indexes its queries use (SPEC §8
+    // household timeline, open alerts by grid, audit by who and when). SPEC §3 duplicates: a unique index
+    // per device and seq count (the rule in gateway/duplicates.ts; device_seqs holds each device's count).
+    postgres: [
+      `CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+      `CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)`,
+      `INSERT INTO counters (name, value) VALUES ('alert_change', 0)`,
+      `CREATE TABLE grids (id TEXT PRIMARY KEY, name TEXT NOT NULL, community TEXT NOT NULL, leader_id TEXT)`,
+      `CREATE TABLE households (
+        id TEXT PRIMARY KEY, grid_id TEXT NOT NULL REFERENCES grids(id), building TEXT NOT NULL, unit TEXT NOT NULL,
+        room TEXT NOT NULL, residents JSONB NOT NULL, contacts JSONB NOT NULL, access_notes TEXT NOT NULL,
+        routine JSONB NOT NULL, away_until BIGINT, away_reason TEXT)`,
+      `CREATE INDEX households_grid ON households (grid_id)`,
+      `CREATE TABLE staff (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT NOT NULL, roles JSONB NOT NULL, grid_ids JSONB NOT NULL,
+        username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, disabled BOOLEAN NOT NULL DEFAULT false)`,
+      `CREATE TABLE devices (
+        id TEXT PRIMARY KEY, home_id TEXT NOT NULL REFERENCES households(id), kind TEXT NOT NULL, room TEXT NOT NULL,
+        secret_hash TEXT NOT NULL, disabled BOOLEAN NOT NULL DEFAULT false, created_at BIGINT NOT NULL,
+        online BOOLEAN NOT NULL DEFAULT false, last_seen_at BIGINT, battery REAL, rssi REAL, fw TEXT,
+        rejected_count BIGINT NOT NULL DEFAULT 0)`,
+      `CREATE INDEX devices_home ON devices (home_id)`,
+      `CREATE TABLE roster (
+        id BIGSERIAL PRIMARY KEY, grid_id TEXT NOT NULL, shift TEXT NOT NULL, weekdays JSONB NOT NULL,
+        staff_ids JSONB NOT NULL)`,
+      `CREATE INDEX roster_grid ON roster (grid_id)`,
+      `CREATE TABLE roster_overrides (
+        id TEXT PRIMARY KEY, grid_id TEXT NOT NULL, date TEXT NOT NULL, shift TEXT NOT NULL, kind TEXT NOT NULL,
+        staff_id TEXT, replacement_id TEXT)`,
+      // body: the event (accepted) as JSONB; raw: the payload text of a rejected message (any bytes).
+      `CREATE TABLE events (
+        seq BIGSERIAL PRIMARY KEY, device_id TEXT NOT NULL, home_id TEXT NOT NULL, received_at BIGINT NOT NULL,
+        topic TEXT NOT NULL, status TEXT NOT NULL, ts BIGINT NOT NULL, type TEXT, device_seq BIGINT,
+        seq_count INTEGER NOT NULL DEFAULT 0, body JSONB, raw TEXT, reason TEXT, flags JSONB NOT NULL,
+        CHECK (CASE WHEN status = 'accepted' THEN body IS NOT NULL ELSE raw IS NOT NULL END))`,
+      `CREATE UNIQUE INDEX events_device_seq ON events (device_id, seq_count, device_seq)
+        WHERE device_seq IS NOT NULL AND status = 'accepted'`,
+      `CREATE INDEX events_home_ts ON events (home_id, ts, seq) WHERE status = 'accepted'`,
+      `CREATE TABLE device_seqs (device_id TEXT PRIMARY KEY, seq_count INTEGER NOT NULL, high BIGINT NOT NULL,
+        high_ts BIGINT NOT NULL, session TEXT)`,
+      `CREATE TABLE cursors (name TEXT PRIMARY KEY, seq BIGINT NOT NULL)`,
+      `CREATE TABLE home_states (home_id TEXT PRIMARY KEY, state JSONB NOT NULL)`,
+      `CREATE TABLE alerts (
+        id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL, community TEXT NOT NULL,
+        rule TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL, is_open BOOLEAN NOT NULL,
+        raised_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, next_step_at BIGINT,
+        change_seq BIGINT NOT NULL, version INTEGER NOT NULL, body JSONB NOT NULL)`,
+      `CREATE UNIQUE INDEX alerts_one_open ON alerts (household_id, rule) WHERE is_open`,
+      `CREATE INDEX alerts_open_grid ON alerts (grid_id, raised_at DESC) WHERE is_open`,
+      `CREATE INDEX alerts_open_raised ON alerts (raised_at DESC) WHERE is_open`,
+      `CREATE INDEX alerts_household ON alerts (household_id, raised_at DESC)`,
+      `CREATE INDEX alerts_raised ON alerts (raised_at)`,
+      `CREATE INDEX alerts_change ON alerts (change_seq)`,
+      `CREATE INDEX alerts_next_step ON alerts (next_step_at) WHERE is_open AND next_step_at IS NOT NULL`,
+      `CREATE TABLE alert_history (
+        id BIGSERIAL PRIMARY KEY, alert_id TEXT NOT NULL, at BIGINT NOT NULL, action TEXT NOT NULL,
+        from_state TEXT, to_state TEXT, actor TEXT NOT NULL, channel TEXT NOT NULL, data JSONB NOT NULL)`,
+      `CREATE INDEX alert_history_alert ON alert_history (alert_id, id)`,
+      `CREATE TABLE deliveries (
+        id BIGSERIAL PRIMARY KEY, alert_id TEXT NOT NULL, staff_id TEXT, channel TEXT NOT NULL, at BIGINT NOT NULL,
+        ok BOOLEAN NOT NULL, error TEXT)`,
+      `CREATE INDEX deliveries_alert ON deliveries (alert_id, id)`,
+      `CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, staff_id TEXT NOT NULL, created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL)`,
+      `CREATE TABLE audit_log (id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail JSONB NOT NULL)`,
+    ],
   },
   {
     version: 3,
@@ -110,10 +182,20 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX audit_log_at ON audit_log (at)`,
       `CREATE INDEX deliveries_at ON deliveries (at)`,
     ],
+    postgres: [
+      `CREATE INDEX audit_log_actor ON audit_log (actor, at)`,
+      `CREATE INDEX audit_log_target ON audit_log (target, at)`,
+      `CREATE INDEX audit_log_at ON audit_log (at)`,
+      `CREATE INDEX audit_log_action ON audit_log (action text_pattern_ops, at)`,
+      `CREATE INDEX deliveries_at ON deliveries (at)`,
+    ],
   },
   {
     version: 5,
     name: 'gateway: duplicate seqs found by a window per device instead of a unique index',
+    // SQLite's physical design only (seq windows, household index file): PostgreSQL's version 1 has
+    // its own (the unique index per device seq, device_seqs, events_home_ts).
+    postgres: [],
     sql: (w) => [
       // SPEC §3 duplicates: the log writer keeps the last seqs of each device on its row (event-batch.ts),
       // written in the same transaction as the events; the index cost a random page write per event.
@@ -127,6 +209,9 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 6,
     name: 'gateway: the household index of the event log written in sorted chunks',
+    // SQLite's physical design only (seq windows, household index file): PostgreSQL's version 1 has
+    // its own (the unique index per device seq, device_seqs, events_home_ts).
+    postgres: [],
     sql: (w) => [
       // The timeline's (home, time) index was a random page write per event, most of the log's disk
       // writes. The log writer now adds each chunk of a few thousand events to it at once, in home order
@@ -141,6 +226,9 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 7,
     name: 'gateway: the household index in a file of its own; seq windows saved in small steps',
+    // SQLite's physical design only (seq windows, household index file): PostgreSQL's version 1 has
+    // its own (the unique index per device seq, device_seqs, events_home_ts).
+    postgres: [],
     sql: (w) => [
       // Keeping the household index up in the log's file held the log's write lock for 5–11 ms several
       // times a second at 10,000 events/s: it moves to a file of its own, written by its own thread
@@ -155,15 +243,30 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 8,
     name: 'notify: delivery receipts beside attempts',
+    postgres: [`ALTER TABLE deliveries ADD COLUMN delivered BOOLEAN NOT NULL DEFAULT false`],
     sql: () => [
       // NOTIFY-02: a channel's own word that a message reached the person's phone (a push service worker's
       // receipt, a page's acknowledgement) is recorded beside the send attempts.
       `ALTER TABLE deliveries ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    version: 9,
+    name: 'gateway: duplicates judged on exact seqs and times, whatever their values',
+    // SQLite's physical design only (seq windows, household index file): PostgreSQL's version 1 has
+    // its own (the unique index per device seq, device_seqs, events_home_ts).
+    postgres: [],
+    sql: (w) => [
+      // SPEC §3: a duplicate is recorded once whatever its distance to the device's highest seq. The saved
+      // list of each device's newest seqs with their event times (event-batch.ts) replaces the bitmap of
+      // the 1,024 values below the highest, which epoch-ms seqs overran at once.
+      `ALTER TABLE devices ADD COLUMN seq_recent ${w.blob}`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {
+  if (dialect === 'postgres' && m.postgres) return m.postgres;
   return m.sql(WORDS[dialect]);
 }
 

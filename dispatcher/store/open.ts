@@ -1,6 +1,8 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config.ts';
+import { lockDataFolder } from './folder-lock.ts';
+import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
@@ -8,13 +10,21 @@ import type { Store } from './store.ts';
 export async function openStore(cfg: {
   DATA_DIR: string;
   DATABASE_URL?: string | undefined;
+  PG_POOL_SIZE?: number;
+  PG_STATEMENT_TIMEOUT_MS?: number;
+  onConnectionError?: (e: Error) => void;
+  /** SQLite: take the data folder's one-instance lock (the service does; tools beside it do not). */
+  lockFolder?: boolean;
 }): Promise<Store> {
   const url = cfg.DATABASE_URL;
   if (url?.startsWith('postgres')) {
-    // PostgreSQL (SPEC §9) lands as a second implementation of the same Store contract.
-    throw new ConfigError([
-      'DATABASE_URL: PostgreSQL support is not built yet; leave DATABASE_URL unset to use the embedded SQLite store',
-    ]);
+    // SPEC §2, §9: PostgreSQL for production, the same contract as the embedded store.
+    return new PostgresStore({
+      url,
+      poolSize: cfg.PG_POOL_SIZE,
+      statementTimeoutMs: cfg.PG_STATEMENT_TIMEOUT_MS,
+      onConnectionError: cfg.onConnectionError,
+    });
   }
   const file = url?.startsWith('sqlite:')
     ? url.slice('sqlite:'.length)
@@ -28,5 +38,12 @@ export async function openStore(cfg: {
       `DATA_DIR=${dir}: the data directory cannot be created or written (${(e as NodeJS.ErrnoException).code}); point DATA_DIR at a writable folder`,
     ]);
   }
-  return new SqliteStore(file);
+  // One service per embedded data folder, for the process's life (released by close, or by its end).
+  const lock = cfg.lockFolder ? lockDataFolder(dir) : undefined;
+  try {
+    return new SqliteStore(file, { folderLock: lock });
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
 }

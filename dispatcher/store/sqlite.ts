@@ -20,7 +20,7 @@ import type {
   PresenceUpdate,
 } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
-import type { Alert, HistoryEntry } from '../alerts/model.ts';
+import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
@@ -28,11 +28,21 @@ import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTI
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
+  alertFrom,
+  deviceFrom,
+  gridFrom,
+  householdFrom,
+  loggedEventFrom,
+  type Row,
+  staffFrom,
+} from './rows.ts';
+import {
   type AlertFilter,
   type AuditEntry,
   type AuditFilter,
   type DeliveryRecord,
   type NewStaff,
+  type OpenAlertCount,
   type RuleCommit,
   type Session,
   type StaffPatch,
@@ -41,10 +51,6 @@ import {
   type Store,
 } from './store.ts';
 import { HomeIndexThread } from './threads.ts';
-
-export type Row = Record<string, unknown>;
-
-const OPEN = `('raised','notified','accepted','en_route','on_site')`;
 
 /** A WHERE clause made of the filters that are set, and their arguments in order. */
 class Where {
@@ -86,6 +92,8 @@ export class SqliteStore implements Store {
     private readonly opts: {
       /** How often the household indexer looks for newly durable events; null: no indexer (tests). */
       homeIndexIntervalMs?: number | null;
+      /** The data folder's one-instance lock (folder-lock.ts), released when the store closes. */
+      folderLock?: { release(): void };
     } = {},
   ) {
     this.inMemory = file === ':memory:' || file === '';
@@ -194,6 +202,7 @@ export class SqliteStore implements Store {
     } finally {
       if (this.reader && this.reader !== this.db && this.reader.open) this.reader.close();
       if (this.db.open) this.db.close();
+      this.opts.folderLock?.release();
     }
   }
 
@@ -528,7 +537,7 @@ export class SqliteStore implements Store {
       a.rule,
       a.severity,
       a.state,
-      isOpenState(a.state) ? 1 : 0,
+      isOpen(a.state) ? 1 : 0,
       a.raisedAt,
       a.updatedAt,
       a.nextStepAt,
@@ -545,7 +554,7 @@ export class SqliteStore implements Store {
        WHERE id = ? AND version = ?`,
     ).run(
       a.state,
-      isOpenState(a.state) ? 1 : 0,
+      isOpen(a.state) ? 1 : 0,
       a.updatedAt,
       a.nextStepAt,
       changeSeq,
@@ -593,14 +602,38 @@ export class SqliteStore implements Store {
   }
 
   async listAlerts(f: AlertFilter): Promise<Alert[]> {
-    const gridIds = f.gridIds ?? [];
+    const list = (xs: unknown[] | undefined) => (xs ?? []).map(() => '?').join(',') || "''";
     const where = new Where()
       .and(f.state === 'open', 'is_open = 1')
       .and(f.state !== undefined && f.state !== 'open', 'state = ?', f.state)
+      .and(!!f.states, `state IN (${list(f.states)})`, ...(f.states ?? []))
       .and(!!f.householdId, 'household_id = ?', f.householdId)
-      .and(!!f.gridIds, `grid_id IN (${gridIds.map(() => '?').join(',') || "''"})`, ...gridIds);
+      .and(!!f.gridIds, `grid_id IN (${list(f.gridIds)})`, ...(f.gridIds ?? []))
+      .and(!!f.notGridIds, `grid_id NOT IN (${list(f.notGridIds)})`, ...(f.notGridIds ?? []))
+      .and(!!f.rule, 'rule = ?', f.rule)
+      .and(!!f.severities, `severity IN (${list(f.severities)})`, ...(f.severities ?? []))
+      .and(f.raisedBefore !== undefined, 'raised_at < ?', f.raisedBefore)
+      .and(!!f.notAccepted, `json_extract(body, '$.acceptedAt') IS NULL`)
+      .and(
+        !!f.involving,
+        `(json_extract(body, '$.assigneeId') = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.responders') WHERE value = ?))`,
+        f.involving,
+        f.involving,
+      );
     const sql = `SELECT body, change_seq FROM alerts ${where} ORDER BY raised_at DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...where.args, f.limit ?? 500) as Row[]).map(alertFrom);
+  }
+
+  async countOpenAlerts(gridIds?: string[]): Promise<OpenAlertCount[]> {
+    const where = new Where()
+      .and(true, 'is_open = 1')
+      .and(!!gridIds, `grid_id IN (${(gridIds ?? []).map(() => '?').join(',') || "''"})`, ...(gridIds ?? []));
+    const sql = `SELECT state, severity, COUNT(*) AS n FROM alerts ${where} GROUP BY state, severity`;
+    return (this.db.prepare(sql).all(...where.args) as Row[]).map((r) => ({
+      state: r.state as OpenAlertCount['state'],
+      severity: r.severity as OpenAlertCount['severity'],
+      count: Number(r.n),
+    }));
   }
 
   async findOpenAlert(householdId: string, rule: string): Promise<Alert | null> {
@@ -775,79 +808,4 @@ export class SqliteStore implements Store {
       detail: JSON.parse(String(r.detail)),
     }));
   }
-}
-
-export function isOpenState(s: string): boolean {
-  return OPEN.includes(`'${s}'`);
-}
-
-export function loggedEventFrom(r: Row): LoggedEvent {
-  return {
-    seq: Number(r.seq),
-    deviceId: String(r.device_id),
-    homeId: String(r.home_id),
-    receivedAt: Number(r.received_at),
-    ts: Number(r.ts),
-    flags: JSON.parse(String(r.flags)),
-    event: JSON.parse(String(r.body)),
-  };
-}
-
-export function gridFrom(r: Row): Grid {
-  return {
-    id: String(r.id),
-    name: String(r.name),
-    community: String(r.community),
-    leaderId: (r.leader_id as string | null) ?? null,
-  };
-}
-
-export function householdFrom(r: Row): Household {
-  return {
-    id: String(r.id),
-    gridId: String(r.grid_id),
-    address: { building: String(r.building), unit: String(r.unit), room: String(r.room) },
-    residents: JSON.parse(String(r.residents)),
-    contacts: JSON.parse(String(r.contacts)),
-    accessNotes: String(r.access_notes),
-    routine: JSON.parse(String(r.routine)),
-    awayUntil: r.away_until === null ? null : Number(r.away_until),
-    awayReason: (r.away_reason as string | null) ?? null,
-  };
-}
-
-export function staffFrom(r: Row): StaffRecord {
-  return {
-    id: String(r.id),
-    name: String(r.name),
-    phone: String(r.phone),
-    roles: JSON.parse(String(r.roles)),
-    gridIds: JSON.parse(String(r.grid_ids)),
-    username: String(r.username),
-    passwordHash: String(r.password_hash),
-    disabled: Number(r.disabled) === 1,
-  };
-}
-
-export function deviceFrom(r: Row): DeviceState {
-  return {
-    id: String(r.id),
-    homeId: String(r.home_id),
-    kind: r.kind as DeviceKind,
-    room: String(r.room),
-    disabled: Number(r.disabled) === 1,
-    online: Number(r.online) === 1,
-    lastSeenAt: r.last_seen_at === null ? null : Number(r.last_seen_at),
-    battery: r.battery === null ? null : Number(r.battery),
-    rssi: r.rssi === null ? null : Number(r.rssi),
-    fw: (r.fw as string | null) ?? null,
-    rejectedCount: Number(r.rejected_count),
-    createdAt: Number(r.created_at),
-  };
-}
-
-export function alertFrom(r: Row): Alert {
-  const a = JSON.parse(String(r.body)) as Alert;
-  a.changeSeq = Number(r.change_seq);
-  return a;
 }

@@ -1,9 +1,9 @@
 /**
- * The storage contract. SQLite (embedded default) and PostgreSQL implement it and both must pass
- * test/store.contract.ts. Methods are units of work: each one is atomic.
+ * The storage contract, split by role. SQLite (embedded default, sqlite.ts) and PostgreSQL (postgres.ts)
+ * implement it and both must pass test/store.contract.ts. Methods are units of work: each one is atomic.
  */
 import type { GatewayStore, LoggedEvent } from '../../gateway/ports.ts';
-import type { Alert, AlertState, HistoryEntry } from '../alerts/model.ts';
+import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 
@@ -21,11 +21,31 @@ export interface NewStaff {
   passwordHash: string;
 }
 
+/** Which alerts to list: every filter given must hold (each is a query, never a filter in memory). */
 export interface AlertFilter {
   state?: 'open' | AlertState;
+  /** Any of these states. */
+  states?: AlertState[];
   gridIds?: string[];
+  /** Outside these grids. */
+  notGridIds?: string[];
   householdId?: string;
+  rule?: string;
+  severities?: Severity[];
+  /** Raised before this instant (exclusive). */
+  raisedBefore?: number;
+  /** Assigned to this staff member, or one of the responders it went to. */
+  involving?: string;
+  /** Nobody accepted it yet. */
+  notAccepted?: boolean;
   limit?: number;
+}
+
+/** Open alerts counted by state and severity (metrics, today's figures). */
+export interface OpenAlertCount {
+  state: AlertState;
+  severity: Severity;
+  count: number;
 }
 
 export interface Session {
@@ -89,16 +109,58 @@ export class StaleWriteError extends Error {
   }
 }
 
-export interface Store extends GatewayStore {
-  readonly dialect: 'sqlite' | 'postgres';
-  migrate(): Promise<number>;
-  close(): Promise<void>;
+/**
+ * The event log (SPEC §3, §9): the gateway's appends (GatewayStore, with device presence), the rules'
+ * reading by cursor, the household timeline. Every event committed is handed to a reader following its
+ * cursor, whatever order concurrent appends committed in (test/store.contract.ts).
+ */
+export interface EventLogStore extends GatewayStore {
+  readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]>;
+  countEvents(status?: 'accepted' | 'rejected'): Promise<number>;
+  getCursor(name: string): Promise<number>;
+  /**
+   * One home's accepted events whose device time is in [from, to), oldest first, at most `limit`
+   * (the household file's activity timeline, SPEC §8). `types` narrows to these event types.
+   */
+  listHomeEvents(
+    homeId: string,
+    range: { from: number; to: number; types?: string[] },
+    limit: number,
+  ): Promise<LoggedEvent[]>;
+  /** A store whose household index is kept up apart from the log (SQLite): how far behind it is. */
+  homeIndexHealth?(): { lag: number; failures: number };
+  loadHomeStates(): Promise<Map<string, unknown>>;
+  /** One home's rules state as last committed, or null (the learned baseline view). */
+  getHomeState(homeId: string): Promise<unknown | null>;
+}
 
-  // settings
-  getSetting(key: string): Promise<string | null>;
-  setSetting(key: string, value: string): Promise<void>;
+/**
+ * Alerts and their change feed (SPEC §5, §6): one open alert per (household, rule), optimistic writes,
+ * and a change sequence that a live catch-up reader follows without passing over a change.
+ */
+export interface AlertStore {
+  commitRules(c: RuleCommit): Promise<void>;
+  /**
+   * Writes `alert` if its stored version is `alert.version - 1`; otherwise throws StaleWriteError.
+   * Assigns (and sets on the object) the next global `changeSeq`, as commitRules does.
+   */
+  saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void>;
+  getAlert(id: string): Promise<Alert | null>;
+  listAlerts(filter: AlertFilter): Promise<Alert[]>;
+  /** Open alerts, optionally of these grids, counted by state and severity. */
+  countOpenAlerts(gridIds?: string[]): Promise<OpenAlertCount[]>;
+  findOpenAlert(householdId: string, rule: string): Promise<Alert | null>;
+  alertHistory(alertId: string): Promise<HistoryEntry[]>;
+  /** Open alerts with a pending escalation step, for re-arming timers at start. */
+  listPendingEscalations(): Promise<Alert[]>;
+  currentChangeSeq(): Promise<number>;
+  /** Alerts raised in [from, to), oldest first, optionally only of these grids (the SLA report, SPEC §8). */
+  listAlertsRaisedBetween(from: number, to: number, gridIds?: string[]): Promise<Alert[]>;
+  alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]>;
+}
 
-  // registry
+/** The household file and the duty roster (SPEC §4): grids, households, staff, devices, roster. */
+export interface RegistryStore {
   upsertGrid(grid: Grid): Promise<void>;
   listGrids(): Promise<Grid[]>;
   getGrid(id: string): Promise<Grid | null>;
@@ -109,6 +171,8 @@ export interface Store extends GatewayStore {
   getStaff(id: string): Promise<StaffRecord | null>;
   getStaffByUsername(username: string): Promise<StaffRecord | null>;
   listStaff(): Promise<Staff[]>;
+  /** Changes a staff member's profile, roles, grids or disabled flag; false when there is no such staff. */
+  updateStaff(id: string, patch: StaffPatch): Promise<boolean>;
   createDevice(d: DeviceInput & { secretHash: string; createdAt: number }): Promise<void>;
   getDeviceState(id: string): Promise<DeviceState | null>;
   setDeviceDisabled(id: string, disabled: boolean): Promise<boolean>;
@@ -117,55 +181,22 @@ export interface Store extends GatewayStore {
   /** A device's rejected messages counted by reason key, for device health (SPEC §3). */
   deviceRejections(id: string): Promise<Record<string, number>>;
   listDevices(filter?: { homeId?: string }): Promise<DeviceState[]>;
-
-  // roster
   setRoster(gridId: string, entries: RosterEntry[]): Promise<void>;
   listRoster(gridId?: string): Promise<RosterEntry[]>;
   addOverride(o: RosterOverride): Promise<void>;
   listOverrides(gridId?: string): Promise<RosterOverride[]>;
   /** Removes one override; returns it, or null when there was none. */
   deleteOverride(id: string): Promise<RosterOverride | null>;
+}
 
-  // event log
-  readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]>;
-  countEvents(status?: 'accepted' | 'rejected'): Promise<number>;
-  getCursor(name: string): Promise<number>;
-  /**
-   * One home's accepted events whose device time is in [from, to), oldest first, at most `limit`
-   * (the household file's activity timeline, SPEC §8). `types` narrows to these event types.
-   */
-  /** A store whose household index is kept up apart from the log (SQLite): how far behind it is. */
-  homeIndexHealth?(): { lag: number; failures: number };
-  listHomeEvents(
-    homeId: string,
-    range: { from: number; to: number; types?: string[] },
-    limit: number,
-  ): Promise<LoggedEvent[]>;
-  loadHomeStates(): Promise<Map<string, unknown>>;
-  /** One home's rules state as last committed, or null (the learned baseline view). */
-  getHomeState(homeId: string): Promise<unknown | null>;
-
-  // alerts
-  commitRules(c: RuleCommit): Promise<void>;
-  /**
-   * Writes `alert` if its stored version is `alert.version - 1`; otherwise throws StaleWriteError.
-   * Assigns (and sets on the object) the next global `changeSeq`, as commitRules does.
-   */
-  saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void>;
-  getAlert(id: string): Promise<Alert | null>;
-  listAlerts(filter: AlertFilter): Promise<Alert[]>;
-  findOpenAlert(householdId: string, rule: string): Promise<Alert | null>;
-  alertHistory(alertId: string): Promise<HistoryEntry[]>;
-  /** Open alerts with a pending escalation step, for re-arming timers at start. */
-  listPendingEscalations(): Promise<Alert[]>;
-  currentChangeSeq(): Promise<number>;
-  /** Alerts raised in [from, to), oldest first, optionally only of these grids (the SLA report, SPEC §8). */
-  listAlertsRaisedBetween(from: number, to: number, gridIds?: string[]): Promise<Alert[]>;
-  alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]>;
-
-  // notifications, sessions, audit
+/** Login sessions, notification deliveries (SPEC §7) and the audit log (SPEC §8), and settings. */
+export interface OperationsStore {
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
   recordDelivery(d: DeliveryRecord): Promise<void>;
   listDeliveries(alertId: string): Promise<DeliveryRecord[]>;
+  /** Delivery attempts at or after `since`, oldest first (channel health on the dispatch screen, SPEC §7). */
+  listDeliveriesSince(since: number, limit: number): Promise<DeliveryRecord[]>;
   createSession(s: Session): Promise<void>;
   getSession(tokenHash: string): Promise<Session | null>;
   deleteSession(tokenHash: string): Promise<void>;
@@ -173,8 +204,18 @@ export interface Store extends GatewayStore {
   listAudit(limit: number): Promise<AuditEntry[]>;
   /** Audit entries matching every given filter, newest first (SPEC §8: admins query who did what, when). */
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
-  /** Delivery attempts at or after `since`, oldest first (channel health on the dispatch screen, SPEC §7). */
-  listDeliveriesSince(since: number, limit: number): Promise<DeliveryRecord[]>;
-  /** Changes a staff member's profile, roles, grids or disabled flag; false when there is no such staff. */
-  updateStaff(id: string, patch: StaffPatch): Promise<boolean>;
+}
+
+/**
+ * The whole storage contract, the ports by role together: what one backend (SQLite or PostgreSQL)
+ * provides. Domain rules that are not storage live outside every backend: the SPEC §3 duplicate rule
+ * (gateway/duplicates.ts) and which alert states are open (alerts/model.ts OPEN_STATES).
+ */
+export interface Store extends EventLogStore, AlertStore, RegistryStore, OperationsStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Applies the migrations not applied yet (migrations.ts: one logical list, per-backend steps). */
+  migrate(): Promise<number>;
+  /** Whether the database answers, and if not why (/readyz). Absent: an embedded file that always does. */
+  health?(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  close(): Promise<void>;
 }

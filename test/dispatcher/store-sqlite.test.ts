@@ -2,10 +2,13 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'nod
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { WINDOW_SWEEP } from '../../dispatcher/store/event-batch.ts';
 import { homeIndexFile } from '../../dispatcher/store/home-index.ts';
 import { MIGRATIONS, migrationSql } from '../../dispatcher/store/migrations.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
-import { eventually, tempDir } from '../helpers.ts';
+import type { Store } from '../../dispatcher/store/store.ts';
+import type { EventRecord } from '../../gateway/ports.ts';
+import { bareHousehold, eventually, tempDir } from '../helpers.ts';
 import { storeContract } from '../store.contract.ts';
 
 storeContract('SQLite file (WAL)', {
@@ -33,6 +36,8 @@ storeContract('SQLite file (WAL)', {
     await s.close();
     rmSync(join((s as SqliteStore).file, '..'), { recursive: true, force: true });
   },
+  another: async (s) => new SqliteStore((s as SqliteStore).file),
+  location: (s) => ({ backend: 'sqlite', where: (s as SqliteStore).file }),
 });
 
 const T = Date.UTC(2026, 2, 10, 2, 0);
@@ -243,5 +248,69 @@ describe('SQLite: the household index in a file of its own', () => {
       await store.close();
       dir.remove();
     }
+  });
+});
+
+describe('SQLite: the seq windows saved in sweeps between batches', () => {
+  const T = Date.UTC(2026, 2, 10, 2, 0);
+  const record = (over: Partial<EventRecord> = {}): EventRecord => ({
+    deviceId: 'h1-fall',
+    homeId: 'h1',
+    receivedAt: T,
+    topic: 't',
+    status: 'accepted',
+    ts: T,
+    type: 'fall',
+    deviceSeq: 1,
+    body: '{"type":"fall"}',
+    reason: null,
+    flags: [],
+    ...over,
+  });
+  /** The files as a kill -9 would leave them (see the contract's factory above). */
+  const crashed = async (s: Store): Promise<SqliteStore> => {
+    const file = (s as SqliteStore).file;
+    const copy = join(tempDir().path, 'g365.sqlite');
+    for (const suffix of ['', '-wal'])
+      if (existsSync(file + suffix)) copyFileSync(file + suffix, copy + suffix);
+    await s.close();
+    return new SqliteStore(copy);
+  };
+  let store: Store;
+
+  it('still refuses the seqs logged before a crash after their windows were saved in a sweep', async () => {
+    store = new SqliteStore(join(tempDir().path, 'g365.sqlite'));
+    await store.migrate();
+    await store.upsertGrid({ id: 'g1', name: 'Grid 1', community: 'c', leaderId: null });
+    await store.upsertHousehold(bareHousehold('h1', 'g1'));
+    // More events than a sweep's worth, from more devices than one step of it saves, with the devices
+    // still sending while it runs: the windows reach the device rows at different log positions.
+    const devices = 300;
+    for (let d = 0; d < devices; d++)
+      await store.createDevice({
+        id: `h1-m${d}`,
+        homeId: 'h1',
+        kind: 'motion',
+        room: 'living',
+        secretHash: 'x',
+        createdAt: T,
+      });
+    const per = Math.ceil((WINDOW_SWEEP + 6000) / devices);
+    const event = (d: number, seq: number) =>
+      record({ deviceId: `h1-m${d}`, type: 'motion', deviceSeq: seq, body: '{"type":"motion"}' });
+    for (let seq = 1; seq <= per; seq++)
+      await store.appendEvents(Array.from({ length: devices }, (_, d) => event(d, seq)));
+    store = await crashed(store);
+    for (const d of [0, 150, 299]) {
+      const again = await store.appendEvents([
+        event(d, per),
+        event(d, per - 40),
+        event(d, 1),
+        event(d, per + 1),
+      ]);
+      expect(again.map((o) => o.duplicate)).toEqual([true, true, true, false]);
+    }
+    expect(await store.countEvents('accepted')).toBe(devices * per + 3);
+    await store.close();
   });
 });

@@ -15,7 +15,10 @@ import { ManualClock, SystemClock } from '../../kernel/clock.ts';
 import { instant, minutes, seconds } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
+import { BACKENDS } from '../store-factory.ts';
 import { launchBrowser } from './browser.ts';
+
+const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 
 const consoleDir = join(import.meta.dirname, '..', '..', 'console', 'public');
 /** test/helpers.ts starts the service with this ADMIN_PASSWORD. */
@@ -51,6 +54,124 @@ async function loggedIn(
 }
 
 const usernameOf = (h: Harness, staffId: string) => h.plan.staff.find((s) => s.id === staffId)!.username;
+
+/**
+ * A fall from the radar to the wall screen and the responder's phone, and back, live; then the household
+ * file. Run on each backend (SPEC §9: the same service on SQLite and PostgreSQL).
+ */
+async function fallJourney(h: Harness, clock: SystemClock): Promise<void> {
+  const wall = await loggedIn(h, 'dispatcher');
+  await wall.waitForSelector('td.empty');
+  await wall.waitForFunction(() => !document.querySelector('[data-testid=offline-banner]'));
+  // Browsers block autoplay: one click enables the alarm for each new critical alert.
+  const sound = wall.locator('[data-testid=sound]');
+  await sound.click();
+  expect(await sound.getAttribute('aria-pressed')).toBe('true');
+
+  // Where the fixed parts of the screen are before anything arrives.
+  const layout = () =>
+    wall.evaluate(() =>
+      ['.figures', 'table.alerts thead', '.side'].map((sel) => {
+        const r = document.querySelector(sel)!.getBoundingClientRect();
+        return [r.x, r.y, r.width, r.height];
+      }),
+    );
+  await wall.locator('.side .duty-grid').first().waitFor();
+  await wall.locator('.side [data-testid=device-health] .health-counts').waitFor();
+  await wall.locator('[data-testid=accepted-3] .sub', { hasText: '/' }).waitFor();
+  const before = await layout();
+
+  const identity = h.devices.find((d) => d.homeId === 'home-1-01' && d.kind === 'fall')!;
+  const radar = new SimDevice(identity, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
+  await radar.connect();
+  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom', confidence: 0.9 });
+
+  const row = wall.locator('tr[data-rule=FALL]');
+  await row.waitFor({ timeout: 10_000 });
+  // No layout jumps: the figures, the queue's header and the side panels stay where they were.
+  expect(await layout()).toEqual(before);
+  expect(await row.locator('[data-testid=countdown]').innerText()).toMatch(/^1[45]:\d\d$/);
+  await expect.poll(() => sound.getAttribute('data-beeps'), { timeout: 5000 }).toBe('1');
+  const alertId = (await row.getAttribute('data-alert-id'))!;
+  const token = await login(h.baseUrl, 'dispatcher');
+  const alert = (await apiCall<{ alert: Alert }>(h.baseUrl, token, 'GET', `/api/alerts/${alertId}`)).body
+    .alert;
+  const primary = alert.responders[0]!;
+
+  // The responder on duty, on a phone-sized second browser.
+  const phone = await loggedIn(h, usernameOf(h, primary), PHONE);
+  const card = phone.locator(`article[data-alert-id="${alertId}"]`);
+  await card.waitFor({ timeout: 10_000 });
+  await card.locator('[data-testid=address]').filter({ hasNotText: 'home-1-01' }).waitFor();
+  expect(await card.locator('a[href^="tel:"]').count()).toBeGreaterThanOrEqual(2);
+  // Built for 360 px: nothing sticks out sideways.
+  expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+  await card.getByRole('button', { name: '接单' }).click();
+
+  // The wall screen follows without a reload.
+  await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe('accepted');
+  const name = h.plan.staff.find((s) => s.id === primary)!.name;
+  expect(await row.locator('td.assignee').innerText()).toBe(name);
+
+  // Still there after a reload of the phone page.
+  await phone.reload();
+  await card.waitFor();
+  expect(await card.getAttribute('data-state')).toBe('accepted');
+
+  // The dispatcher adds a note from the alert panel; it shows in the history.
+  // By keyboard: the row takes focus and Enter opens the alert's panel.
+  await row.focus();
+  await wall.keyboard.press('Enter');
+  const panel = wall.locator('[data-testid=alert-panel]');
+  await panel.locator('[data-action=note]').click();
+  await panel.locator('textarea[name=text]').fill('已电话联系家属');
+  await panel.getByRole('button', { name: '保存' }).click();
+  await panel.locator('[data-testid=history]', { hasText: '已电话联系家属' }).waitFor({ timeout: 10_000 });
+  await wall.keyboard.press('Escape');
+  await panel.waitFor({ state: 'detached' });
+
+  await card.getByRole('button', { name: '出发' }).click();
+  await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe('en_route');
+  await card.getByRole('button', { name: '到达' }).click();
+  await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe('on_site');
+  await card.locator('select[name=outcome]').selectOption('assisted');
+  await card.locator('textarea[name=note]').fill('老人在卫生间滑倒，已扶起，无外伤');
+  await card.getByRole('button', { name: '处置完成' }).click();
+  await row.waitFor({ state: 'detached', timeout: 10_000 });
+  await card.waitFor({ state: 'detached', timeout: 10_000 });
+  await radar.disconnect();
+
+  // The household file: contacts with call links, access notes behind a click (audited), the
+  // activity chart with the fall on it, the visit note in the past alerts.
+  const auditBefore = (await h.store.listAudit(1000)).filter(
+    (e) => e.action === 'household.read_access_notes',
+  ).length;
+  await wall.locator('[data-testid=open-count]').waitFor();
+  await radar.connect();
+  await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
+  await wall.locator('tr[data-rule=FALL] [data-testid=open-household]').click();
+  const drawer = wall.locator('[data-testid=household-drawer]');
+  // The file arrives after the drawer opens; its contacts and devices come in one render.
+  await drawer.locator('[data-testid=contacts] a[href^="tel:"]').first().waitFor();
+  expect(await drawer.locator('[data-testid=contacts] a[href^="tel:"]').count()).toBe(1);
+  expect(await drawer.locator('[data-testid=access-notes]').count()).toBe(0);
+  await drawer.locator('[data-testid=show-access-notes]').click();
+  const notes = await drawer.locator('[data-testid=access-notes]').innerText();
+  const home = h.plan.households.find((x) => x.id === 'home-1-01')!;
+  expect(notes).toBe(home.accessNotes);
+  const auditAfter = (await h.store.listAudit(1000)).filter(
+    (e) => e.action === 'household.read_access_notes',
+  );
+  expect(auditAfter.length).toBe(auditBefore + 1);
+  await drawer.locator('[data-testid=timeline-chart] circle[data-rule=FALL]').first().waitFor();
+  await drawer.locator('[data-testid=past-alerts]', { hasText: '无外伤' }).waitFor();
+  // The learned routine: this home has less than 14 days of data, and the file says so.
+  await drawer.locator('[data-testid=baseline]', { hasText: '学习中' }).waitFor();
+  expect(await drawer.locator('[data-testid=devices] tr').count()).toBe(
+    h.devices.filter((d) => d.homeId === 'home-1-01').length,
+  );
+  await radar.disconnect();
+}
 
 describe('the console in Chromium, on the system clock', () => {
   const clock = new SystemClock();
@@ -101,117 +222,7 @@ describe('the console in Chromium, on the system clock', () => {
   });
 
   it('carries a fall from the radar to the wall screen and the responder phone, and back, live', async () => {
-    const wall = await loggedIn(h, 'dispatcher');
-    await wall.waitForSelector('td.empty');
-    await wall.waitForFunction(() => !document.querySelector('[data-testid=offline-banner]'));
-    // Browsers block autoplay: one click enables the alarm for each new critical alert.
-    const sound = wall.locator('[data-testid=sound]');
-    await sound.click();
-    expect(await sound.getAttribute('aria-pressed')).toBe('true');
-
-    // Where the fixed parts of the screen are before anything arrives.
-    const layout = () =>
-      wall.evaluate(() =>
-        ['.figures', 'table.alerts thead', '.side'].map((sel) => {
-          const r = document.querySelector(sel)!.getBoundingClientRect();
-          return [r.x, r.y, r.width, r.height];
-        }),
-      );
-    await wall.locator('.side .duty-grid').first().waitFor();
-    await wall.locator('.side [data-testid=device-health] .health-counts').waitFor();
-    await wall.locator('[data-testid=accepted-3] .sub', { hasText: '/' }).waitFor();
-    const before = await layout();
-
-    const identity = h.devices.find((d) => d.homeId === 'home-1-01' && d.kind === 'fall')!;
-    const radar = new SimDevice(identity, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
-    await radar.connect();
-    await radar.send({ type: 'fall', state: 'detected', room: 'bathroom', confidence: 0.9 });
-
-    const row = wall.locator('tr[data-rule=FALL]');
-    await row.waitFor({ timeout: 10_000 });
-    // No layout jumps: the figures, the queue's header and the side panels stay where they were.
-    expect(await layout()).toEqual(before);
-    expect(await row.locator('[data-testid=countdown]').innerText()).toMatch(/^1[45]:\d\d$/);
-    await expect.poll(() => sound.getAttribute('data-beeps'), { timeout: 5000 }).toBe('1');
-    const alertId = (await row.getAttribute('data-alert-id'))!;
-    const token = await login(h.baseUrl, 'dispatcher');
-    const alert = (await apiCall<{ alert: Alert }>(h.baseUrl, token, 'GET', `/api/alerts/${alertId}`)).body
-      .alert;
-    const primary = alert.responders[0]!;
-
-    // The responder on duty, on a phone-sized second browser.
-    const phone = await loggedIn(h, usernameOf(h, primary), PHONE);
-    const card = phone.locator(`article[data-alert-id="${alertId}"]`);
-    await card.waitFor({ timeout: 10_000 });
-    await card.locator('[data-testid=address]').filter({ hasNotText: 'home-1-01' }).waitFor();
-    expect(await card.locator('a[href^="tel:"]').count()).toBeGreaterThanOrEqual(2);
-    // Built for 360 px: nothing sticks out sideways.
-    expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
-    await card.getByRole('button', { name: '接单' }).click();
-
-    // The wall screen follows without a reload.
-    await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe('accepted');
-    const name = h.plan.staff.find((s) => s.id === primary)!.name;
-    expect(await row.locator('td.assignee').innerText()).toBe(name);
-
-    // Still there after a reload of the phone page.
-    await phone.reload();
-    await card.waitFor();
-    expect(await card.getAttribute('data-state')).toBe('accepted');
-
-    // The dispatcher adds a note from the alert panel; it shows in the history.
-    // By keyboard: the row takes focus and Enter opens the alert's panel.
-    await row.focus();
-    await wall.keyboard.press('Enter');
-    const panel = wall.locator('[data-testid=alert-panel]');
-    await panel.locator('[data-action=note]').click();
-    await panel.locator('textarea[name=text]').fill('已电话联系家属');
-    await panel.getByRole('button', { name: '保存' }).click();
-    await panel.locator('[data-testid=history]', { hasText: '已电话联系家属' }).waitFor({ timeout: 10_000 });
-    await wall.keyboard.press('Escape');
-    await panel.waitFor({ state: 'detached' });
-
-    await card.getByRole('button', { name: '出发' }).click();
-    await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe('en_route');
-    await card.getByRole('button', { name: '到达' }).click();
-    await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe('on_site');
-    await card.locator('select[name=outcome]').selectOption('assisted');
-    await card.locator('textarea[name=note]').fill('老人在卫生间滑倒，已扶起，无外伤');
-    await card.getByRole('button', { name: '处置完成' }).click();
-    await row.waitFor({ state: 'detached', timeout: 10_000 });
-    await card.waitFor({ state: 'detached', timeout: 10_000 });
-    await radar.disconnect();
-
-    // The household file: contacts with call links, access notes behind a click (audited), the
-    // activity chart with the fall on it, the visit note in the past alerts.
-    const auditBefore = (await h.store.listAudit(1000)).filter(
-      (e) => e.action === 'household.read_access_notes',
-    ).length;
-    await wall.locator('[data-testid=open-count]').waitFor();
-    await radar.connect();
-    await radar.send({ type: 'fall', state: 'detected', room: 'bathroom' });
-    await wall.locator('tr[data-rule=FALL] [data-testid=open-household]').click();
-    const drawer = wall.locator('[data-testid=household-drawer]');
-    // The file arrives after the drawer opens; its contacts and devices come in one render.
-    await drawer.locator('[data-testid=contacts] a[href^="tel:"]').first().waitFor();
-    expect(await drawer.locator('[data-testid=contacts] a[href^="tel:"]').count()).toBe(1);
-    expect(await drawer.locator('[data-testid=access-notes]').count()).toBe(0);
-    await drawer.locator('[data-testid=show-access-notes]').click();
-    const notes = await drawer.locator('[data-testid=access-notes]').innerText();
-    const home = h.plan.households.find((x) => x.id === 'home-1-01')!;
-    expect(notes).toBe(home.accessNotes);
-    const auditAfter = (await h.store.listAudit(1000)).filter(
-      (e) => e.action === 'household.read_access_notes',
-    );
-    expect(auditAfter.length).toBe(auditBefore + 1);
-    await drawer.locator('[data-testid=timeline-chart] circle[data-rule=FALL]').first().waitFor();
-    await drawer.locator('[data-testid=past-alerts]', { hasText: '无外伤' }).waitFor();
-    // The learned routine: this home has less than 14 days of data, and the file says so.
-    await drawer.locator('[data-testid=baseline]', { hasText: '学习中' }).waitFor();
-    expect(await drawer.locator('[data-testid=devices] tr').count()).toBe(
-      h.devices.filter((d) => d.homeId === 'home-1-01').length,
-    );
-    await radar.disconnect();
+    await fallJourney(h, clock);
   });
 
   it("keeps a responder out of another grid's household file", async () => {
@@ -310,4 +321,19 @@ describe('the countdown colours, on a manual clock', () => {
       await h.close();
     }
   }, 90_000);
+});
+
+describe.skipIf(pgBackend.skip)(`the fall journey in Chromium on ${pgBackend.name}`, () => {
+  const clock = new SystemClock();
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ clock, consoleDir, backend: 'postgres' });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('carries a fall from the radar to the wall screen and the responder phone, and back, live', async () => {
+    await fallJourney(h, clock);
+  });
 });

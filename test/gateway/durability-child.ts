@@ -1,16 +1,16 @@
 /**
- * A gateway in its own process for the kill -9 test (durability.test.ts): opens the SQLite file given as
- * the first argument, starts the gateway on an OS-chosen loopback port and prints `{"port": N}` once
+ * A gateway in its own process for the kill -9 test (durability.test.ts): opens the store at
+ * `<backend> <where>` (a SQLite file or a PostgreSQL URL, test/store-factory.ts), starts the gateway on an OS-chosen loopback port and prints `{"port": N}` once
  * accepting. It is killed with SIGKILL, never stopped.
  */
-import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
 import { Gateway } from '../../gateway/gateway.ts';
 import { SystemClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
+import { type Backend, storeAt } from '../store-factory.ts';
 
-const file = process.argv[2];
-if (!file) throw new Error('usage: durability-child.ts <sqlite file>');
-const store = new SqliteStore(file);
+const [backend, where] = process.argv.slice(2) as [Backend, string];
+if (!where) throw new Error('usage: durability-child.ts <sqlite|postgres> <file or URL>');
+const store = storeAt({ backend, where });
 await store.migrate();
 const gateway = new Gateway({
   store,

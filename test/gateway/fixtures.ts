@@ -3,32 +3,37 @@
  * mqtt.js clients and a raw-socket MQTT client for malformed packets (built with mqtt-packet or by hand).
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import type { Store } from '../../dispatcher/store/store.ts';
 import { Gateway, type GatewayDeps } from '../../gateway/gateway.ts';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { SystemClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { encodeLength } from '../../simulators/mqtt-frame.ts';
 import { bareHousehold, eventually, tempDir } from '../helpers.ts';
+import { type Backend, testDatabase } from '../store-factory.ts';
 
 export const SECRET = 'fall-secret-1';
 export const clock = new SystemClock();
 
 export interface GatewayWorld {
-  store: SqliteStore;
+  store: Store;
+  /** A scratch folder for the test's own files (certificates, a metrics server's data). */
   dir: ReturnType<typeof tempDir>;
   gateways: Gateway[];
   start(extra?: Partial<GatewayDeps>): Promise<Gateway>;
   close(): Promise<void>;
 }
 
-/** Homes h1 (grid g1) and h2; devices h1-fall, h1-door, h1-motion, h2-fall and the disabled h1-off. */
-export async function gatewayWorld(): Promise<GatewayWorld> {
+/**
+ * Homes h1 (grid g1) and h2; devices h1-fall, h1-door, h1-motion, h2-fall and the disabled h1-off; on a
+ * new database of `backend` (test/store-factory.ts; SQLite by default).
+ */
+export async function gatewayWorld(backend: Backend = 'sqlite'): Promise<GatewayWorld> {
+  const db = await testDatabase(backend);
   const dir = tempDir();
-  const store = new SqliteStore(join(dir.path, 'g.sqlite'));
+  const store = db.open();
   await store.migrate();
   await store.upsertGrid({ id: 'g1', name: 'G1', community: 'c', leaderId: null });
   for (const h of ['h1', 'h2']) {
@@ -59,6 +64,7 @@ export async function gatewayWorld(): Promise<GatewayWorld> {
     async close() {
       for (const g of gateways) await g.stop();
       await store.close();
+      await db.remove();
       dir.remove();
     },
   };

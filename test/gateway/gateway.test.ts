@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import type mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import type { Store } from '../../dispatcher/store/store.ts';
 import type { Gateway } from '../../gateway/gateway.ts';
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import { topics } from '../../gateway/protocol.ts';
@@ -16,7 +16,7 @@ import { clock, connectDevice, type GatewayWorld, gatewayWorld, SECRET } from '.
 
 const run = promisify(execFile);
 let world: GatewayWorld;
-let store: SqliteStore;
+let store: Store;
 let gateway: Gateway;
 const handed: LoggedEvent[] = [];
 

@@ -1,0 +1,128 @@
+/**
+ * The PostgreSQL server the gateway benchmark measures on (this same machine): BENCH_DATABASE_URL or
+ * TEST_DATABASE_URL when set (a user that may create databases), else a throwaway cluster started here as
+ * the `postgres` user on a free loopback port under /tmp (Debian's postgresql; PostgreSQL refuses to run
+ * as root) with the settings below, removed afterwards. Each measurement gets a database of its own.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+
+/** The settings a throwaway cluster runs with (durability as in production: fsync and synchronous_commit on). */
+export const CLUSTER_SETTINGS = [
+  'synchronous_commit=on',
+  'fsync=on',
+  'shared_buffers=256MB',
+  'wal_buffers=16MB',
+  'max_wal_size=2GB',
+  'checkpoint_timeout=15min',
+  'max_connections=100',
+];
+
+let cluster: { url: string; stop: () => void } | null = null;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startCluster(): Promise<{ url: string; stop: () => void }> {
+  const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b));
+  const bin = join('/usr/lib/postgresql', versions[versions.length - 1]!, 'bin');
+  const dir = mkdtempSync('/tmp/g365-bench-pg-');
+  const pw = execFileSync('id', ['-u', 'postgres']).toString().trim();
+  const gid = execFileSync('id', ['-g', 'postgres']).toString().trim();
+  chownSync(dir, Number(pw), Number(gid));
+  const port = await freePort();
+  const as = (args: string[]) =>
+    execFileSync('runuser', ['-u', 'postgres', '--', ...args], { stdio: 'ignore' });
+  as([join(bin, 'initdb'), '-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres']);
+  const options = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    '-c listen_addresses=127.0.0.1',
+    ...CLUSTER_SETTINGS.map((s) => `-c ${s}`),
+  ];
+  as([
+    join(bin, 'pg_ctl'),
+    '-D',
+    join(dir, 'data'),
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    '-o',
+    options.join(' '),
+    'start',
+  ]);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: () => {
+      as([join(bin, 'pg_ctl'), '-D', join(dir, 'data'), '-m', 'immediate', 'stop']);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function adminUrl(): Promise<string> {
+  const given = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  if (given) return given;
+  cluster ??= await startCluster();
+  return cluster.url;
+}
+
+/** A new database for one measurement; `drop` removes it. */
+export async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = await adminUrl();
+  const name = `g365_bench_${randomBytes(4).toString('hex')}`;
+  const run = async (sql: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** The server's durability and WAL settings as measured (for the README's figures). */
+export async function benchClusterSettings(): Promise<string> {
+  const c = new pg.Client({ connectionString: await adminUrl() });
+  await c.connect();
+  try {
+    const names = [
+      'server_version',
+      'synchronous_commit',
+      'fsync',
+      'wal_sync_method',
+      'full_page_writes',
+      'shared_buffers',
+      'wal_buffers',
+      'max_wal_size',
+      'commit_delay',
+      'max_connections',
+    ];
+    const out: string[] = [];
+    for (const n of names) out.push(`${n}=${(await c.query(`SHOW ${n}`)).rows[0][n]}`);
+    return out.join(' ');
+  } finally {
+    await c.end();
+  }
+}
+
+export async function stopBenchCluster(): Promise<void> {
+  cluster?.stop();
+  cluster = null;
+}

@@ -1,0 +1,1022 @@
+/**
+ * The production store: PostgreSQL through node-postgres (`pg`), selected by DATABASE_URL=postgres://…
+ * (SPEC §2, §9). Same contract as the embedded SQLite store (store.ts, test/store.contract.ts); a peer of
+ * it, not a port of its tricks: many processes may use one database at once.
+ *
+ * - Event log: appends are group-committed (requests that queue while a transaction is written go
+ *   together into the next one) and each transaction commits with `synchronous_commit = on`, so an append
+ *   resolves, and the gateway PUBACKs (SPEC §3), only once its events are on disk. Every append, from any
+ *   process, takes one transaction-scoped advisory lock before it draws log positions: positions are
+ *   drawn in commit order, so a reader that has seen position n has seen every committed position below
+ *   it and the rules' cursor can never pass over an event committed late (a lower position committed
+ *   after a higher one). The lock is taken with BEGIN and held to the commit.
+ * - Duplicates (SPEC §3): the rule is gateway/duplicates.ts; a device's count and session are in
+ *   device_seqs, the seqs it recorded in the events' unique index, both read and written under that lock.
+ * - Alerts: every change draws the next change sequence from one counter row (a row lock until commit), so
+ *   the live catch-up feed (alertChangesSince) sees changes in commit order too; writes are optimistic
+ *   (version) and a stale one is refused (StaleWriteError).
+ * - Connection loss: every call fails fast (connection and statement timeouts) while the database is
+ *   unreachable, nothing is acknowledged that is not committed, and `health()` says why; the pool makes
+ *   new connections by itself when it returns.
+ */
+import pg from 'pg';
+import { emptySeqState, judgeSeq, nextSeqState, type SeqState } from '../../gateway/duplicates.ts';
+import type {
+  AppendOutcome,
+  DeviceCredentials,
+  EventRecord,
+  LoggedEvent,
+  PresenceUpdate,
+} from '../../gateway/ports.ts';
+import type { DeviceKind } from '../../gateway/protocol.ts';
+import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
+import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
+import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import { MIGRATIONS, migrationSql } from './migrations.ts';
+import {
+  alertFrom,
+  auditFrom,
+  deliveryFrom,
+  deviceFrom,
+  flag,
+  gridFrom,
+  historyFrom,
+  householdFrom,
+  loggedEventFrom,
+  overrideFrom,
+  type Row,
+  staffFrom,
+} from './rows.ts';
+import type {
+  AlertFilter,
+  AuditEntry,
+  AuditFilter,
+  DeliveryRecord,
+  NewStaff,
+  OpenAlertCount,
+  RuleCommit,
+  Session,
+  StaffPatch,
+  StaffRecord,
+  Store,
+} from './store.ts';
+import { StaleWriteError } from './store.ts';
+
+/** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
+const LOG_LOCK = 365_001;
+/** The advisory lock migrations hold, so two processes starting at once migrate once. */
+const MIGRATE_LOCK = 365_002;
+
+export interface PostgresOptions {
+  url: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Longest a statement may run before the server cancels it (default 10 s). */
+  statementTimeoutMs?: number;
+  /** Longest to wait for a connection, or for the server to answer a connect (default 5 s). */
+  connectTimeoutMs?: number;
+  /** Called with a pooled connection's error (the server went away); the pool replaces the connection. */
+  onConnectionError?: (e: Error) => void;
+}
+
+/** 64-bit integers as numbers (log positions, epoch ms: all below 2^53). */
+const int8 = (v: string) => Number(v);
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8
+      ? int8
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+interface AppendRequest {
+  records: EventRecord[];
+  presence: PresenceUpdate[];
+  resolve: (o: AppendOutcome[]) => void;
+  reject: (e: unknown) => void;
+}
+
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private closed = false;
+  /** Appends waiting for the transaction being written; taken together into the next one. */
+  private appendQueue: AppendRequest[] = [];
+  private appending = false;
+  /** Why the last call failed because of the database (null once one succeeds again). */
+  private lastFailure: string | null = null;
+
+  constructor(readonly opts: PostgresOptions) {
+    this.pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      statement_timeout: opts.statementTimeoutMs ?? 10_000,
+      // The client gives up on an answer a little after the server would have cancelled the statement.
+      query_timeout: (opts.statementTimeoutMs ?? 10_000) + 5_000,
+      idle_in_transaction_session_timeout: 60_000,
+      keepAlive: true,
+      application_name: 'guardian365',
+      types,
+    });
+    // node-postgres: an idle pooled client whose server connection ends emits 'error' on the pool, and a
+    // checked-out client on itself; without listeners either would end the process. The pool drops such
+    // clients and connects new ones when asked.
+    this.pool.on('error', (e) => this.connectionLost(e));
+    this.pool.on('connect', (c) => c.on('error', (e) => this.connectionLost(e)));
+  }
+
+  /** The database failed us: remembered for health(), and reported once until it answers again. */
+  private connectionLost(e: unknown): void {
+    if (this.closed) return;
+    const first = this.lastFailure === null;
+    this.lastFailure = describe(e);
+    if (first) this.opts.onConnectionError?.(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  /** Whether the database answers, and if not why (for /readyz). */
+  async health(): Promise<{ ok: true } | { ok: false; reason: string }> {
+    try {
+      await this.pool.query('SELECT 1');
+      this.lastFailure = null;
+      return { ok: true };
+    } catch (e) {
+      this.connectionLost(e);
+      return { ok: false, reason: `PostgreSQL unreachable: ${describe(e)}` };
+    }
+  }
+
+  private async q(sql: string, args: unknown[] = [], on: Queryable = this.pool): Promise<Row[]> {
+    try {
+      const r = await on.query(sql, args);
+      this.lastFailure = null;
+      return r.rows as Row[];
+    } catch (e) {
+      if (isConnectionError(e)) this.connectionLost(e);
+      throw e;
+    }
+  }
+
+  private async one(sql: string, args: unknown[] = [], on: Queryable = this.pool): Promise<Row | undefined> {
+    return (await this.q(sql, args, on))[0];
+  }
+
+  /** Runs `work` in one transaction on one connection (a connection that failed is not reused). */
+  private async tx<T>(work: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    const c = await this.pool.connect().catch((e: unknown) => {
+      this.connectionLost(e);
+      throw e;
+    });
+    let broken: Error | undefined;
+    try {
+      await c.query(begin);
+      const out = await work(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      if (isConnectionError(e)) {
+        broken = e as Error;
+        this.connectionLost(e);
+      } else await c.query('ROLLBACK').catch((r: Error) => (broken = r));
+      throw e;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  async migrate(): Promise<number> {
+    return this.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+      );
+      const applied = new Set(
+        (await this.q('SELECT version FROM schema_migrations', [], c)).map((r) => Number(r.version)),
+      );
+      let count = 0;
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        for (const sql of migrationSql(m, 'postgres')) await c.query(sql);
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
+        count++;
+      }
+      return count;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Appends already handed over are written first (graceful shutdown finishes in-flight work).
+    while (this.appending || this.appendQueue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const r = await this.one('SELECT value FROM settings WHERE key = $1', [key]);
+    return r ? String(r.value) : null;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.q(
+      'INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
+  }
+
+  // ---- registry and roster
+
+  async upsertGrid(g: Grid): Promise<void> {
+    await this.q(
+      `INSERT INTO grids (id, name, community, leader_id) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, community = excluded.community, leader_id = excluded.leader_id`,
+      [g.id, g.name, g.community, g.leaderId],
+    );
+  }
+
+  async listGrids(): Promise<Grid[]> {
+    return (await this.q('SELECT * FROM grids ORDER BY id')).map(gridFrom);
+  }
+
+  async getGrid(id: string): Promise<Grid | null> {
+    const r = await this.one('SELECT * FROM grids WHERE id = $1', [id]);
+    return r ? gridFrom(r) : null;
+  }
+
+  async upsertHousehold(h: Household): Promise<void> {
+    await this.q(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine, away_until, away_reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (id) DO UPDATE SET grid_id = excluded.grid_id, building = excluded.building, unit = excluded.unit,
+         room = excluded.room, residents = excluded.residents, contacts = excluded.contacts,
+         access_notes = excluded.access_notes, routine = excluded.routine, away_until = excluded.away_until,
+         away_reason = excluded.away_reason`,
+      [
+        h.id,
+        h.gridId,
+        h.address.building,
+        h.address.unit,
+        h.address.room,
+        JSON.stringify(h.residents),
+        JSON.stringify(h.contacts),
+        h.accessNotes,
+        JSON.stringify(h.routine),
+        h.awayUntil,
+        h.awayReason,
+      ],
+    );
+  }
+
+  async getHousehold(id: string): Promise<Household | null> {
+    const r = await this.one('SELECT * FROM households WHERE id = $1', [id]);
+    return r ? householdFrom(r) : null;
+  }
+
+  async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
+    const rows = filter.gridIds
+      ? await this.q('SELECT * FROM households WHERE grid_id = ANY($1) ORDER BY id', [filter.gridIds])
+      : await this.q('SELECT * FROM households ORDER BY id');
+    return rows.map(householdFrom);
+  }
+
+  async createStaff(s: NewStaff): Promise<void> {
+    await this.q(
+      `INSERT INTO staff (id, name, phone, roles, grid_ids, username, password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [s.id, s.name, s.phone, JSON.stringify(s.roles), JSON.stringify(s.gridIds), s.username, s.passwordHash],
+    );
+  }
+
+  async getStaff(id: string): Promise<StaffRecord | null> {
+    const r = await this.one('SELECT * FROM staff WHERE id = $1', [id]);
+    return r ? staffFrom(r) : null;
+  }
+
+  async getStaffByUsername(username: string): Promise<StaffRecord | null> {
+    const r = await this.one('SELECT * FROM staff WHERE username = $1', [username]);
+    return r ? staffFrom(r) : null;
+  }
+
+  async listStaff(): Promise<Staff[]> {
+    return (await this.q('SELECT * FROM staff ORDER BY id')).map((r) => {
+      const { passwordHash: _omit, ...rest } = staffFrom(r);
+      return rest;
+    });
+  }
+
+  async updateStaff(id: string, p: StaffPatch): Promise<boolean> {
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    const set = (col: string, v: unknown) => {
+      args.push(v);
+      sets.push(`${col} = $${args.length}`);
+    };
+    if (p.name !== undefined) set('name', p.name);
+    if (p.phone !== undefined) set('phone', p.phone);
+    if (p.roles !== undefined) set('roles', JSON.stringify(p.roles));
+    if (p.gridIds !== undefined) set('grid_ids', JSON.stringify(p.gridIds));
+    if (p.disabled !== undefined) set('disabled', p.disabled);
+    if (p.passwordHash !== undefined) set('password_hash', p.passwordHash);
+    if (sets.length === 0) return (await this.getStaff(id)) !== null;
+    args.push(id);
+    const r = await this.pool.query(`UPDATE staff SET ${sets.join(', ')} WHERE id = $${args.length}`, args);
+    return r.rowCount === 1;
+  }
+
+  async createDevice(d: DeviceInput & { secretHash: string; createdAt: number }): Promise<void> {
+    await this.q(
+      `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [d.id, d.homeId, d.kind, d.room, d.secretHash, d.createdAt],
+    );
+  }
+
+  async findDevice(id: string): Promise<DeviceCredentials | null> {
+    const r = await this.one(
+      `SELECT d.id, d.home_id, d.kind, d.room, d.secret_hash, d.disabled, h.grid_id
+       FROM devices d JOIN households h ON h.id = d.home_id WHERE d.id = $1`,
+      [id],
+    );
+    if (!r) return null;
+    return {
+      id: String(r.id),
+      homeId: String(r.home_id),
+      kind: r.kind as DeviceKind,
+      room: String(r.room),
+      secretHash: String(r.secret_hash),
+      disabled: flag(r.disabled),
+      gridId: String(r.grid_id),
+    };
+  }
+
+  async getDeviceState(id: string): Promise<DeviceState | null> {
+    const r = await this.one('SELECT * FROM devices WHERE id = $1', [id]);
+    return r ? deviceFrom(r) : null;
+  }
+
+  async setDeviceDisabled(id: string, disabled: boolean): Promise<boolean> {
+    return (
+      (await this.pool.query('UPDATE devices SET disabled = $1 WHERE id = $2', [disabled, id])).rowCount === 1
+    );
+  }
+
+  async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
+    return (
+      (await this.pool.query('UPDATE devices SET secret_hash = $1 WHERE id = $2', [secretHash, id]))
+        .rowCount === 1
+    );
+  }
+
+  async deviceRejections(id: string): Promise<Record<string, number>> {
+    const rows = await this.q(
+      'SELECT reason, count FROM device_rejections WHERE device_id = $1 ORDER BY reason',
+      [id],
+    );
+    return Object.fromEntries(rows.map((r) => [String(r.reason), Number(r.count)]));
+  }
+
+  async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
+    const rows = filter.homeId
+      ? await this.q('SELECT * FROM devices WHERE home_id = $1 ORDER BY id', [filter.homeId])
+      : await this.q('SELECT * FROM devices ORDER BY id');
+    return rows.map(deviceFrom);
+  }
+
+  async setRoster(gridId: string, entries: RosterEntry[]): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('DELETE FROM roster WHERE grid_id = $1', [gridId]);
+      for (const e of entries)
+        await c.query('INSERT INTO roster (grid_id, shift, weekdays, staff_ids) VALUES ($1, $2, $3, $4)', [
+          gridId,
+          e.shift,
+          JSON.stringify(e.weekdays),
+          JSON.stringify(e.staffIds),
+        ]);
+    });
+  }
+
+  async listRoster(gridId?: string): Promise<RosterEntry[]> {
+    const rows = gridId
+      ? await this.q('SELECT * FROM roster WHERE grid_id = $1 ORDER BY id', [gridId])
+      : await this.q('SELECT * FROM roster ORDER BY id');
+    return rows.map((r) => ({
+      gridId: String(r.grid_id),
+      shift: r.shift as RosterEntry['shift'],
+      weekdays: r.weekdays as number[],
+      staffIds: r.staff_ids as string[],
+    }));
+  }
+
+  async addOverride(o: RosterOverride): Promise<void> {
+    await this.q(
+      'INSERT INTO roster_overrides (id, grid_id, date, shift, kind, staff_id, replacement_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [o.id, o.gridId, o.date, o.shift, o.kind, o.staffId, o.replacementId],
+    );
+  }
+
+  async listOverrides(gridId?: string): Promise<RosterOverride[]> {
+    const rows = gridId
+      ? await this.q('SELECT * FROM roster_overrides WHERE grid_id = $1 ORDER BY date, id', [gridId])
+      : await this.q('SELECT * FROM roster_overrides ORDER BY date, id');
+    return rows.map(overrideFrom);
+  }
+
+  async deleteOverride(id: string): Promise<RosterOverride | null> {
+    const r = await this.one('DELETE FROM roster_overrides WHERE id = $1 RETURNING *', [id]);
+    return r ? overrideFrom(r) : null;
+  }
+
+  // ---- event log
+
+  appendEvents(records: EventRecord[], presence: PresenceUpdate[] = []): Promise<AppendOutcome[]> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    return new Promise((resolve, reject) => {
+      this.appendQueue.push({ records, presence, resolve, reject });
+      if (!this.appending) void this.writeAppends();
+    });
+  }
+
+  async updatePresence(updates: PresenceUpdate[]): Promise<void> {
+    if (updates.length > 0) await this.appendEvents([], updates);
+  }
+
+  /** Group commit: whatever queued while the last transaction was written goes into the next one. */
+  private async writeAppends(): Promise<void> {
+    this.appending = true;
+    try {
+      while (this.appendQueue.length > 0) {
+        const batch = this.appendQueue.splice(0);
+        try {
+          const out = await this.appendTx(batch);
+          for (const [i, b] of batch.entries()) b.resolve(out[i]!);
+        } catch (e) {
+          if (batch.length === 1 || isConnectionError(e)) for (const b of batch) b.reject(e);
+          // One bad request must not fail the others taken with it: each alone, in order.
+          else
+            for (const b of batch) {
+              try {
+                b.resolve((await this.appendTx([b]))[0]!);
+              } catch (e1) {
+                b.reject(e1);
+              }
+            }
+        }
+      }
+    } finally {
+      this.appending = false;
+    }
+  }
+
+  private appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
+    const records = batch.flatMap((b) => b.records);
+    // SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. In the same
+    // round trip as BEGIN (and the log lock, when there are events to log).
+    const begin = `BEGIN; SET LOCAL synchronous_commit = on${records.length > 0 ? `; SELECT pg_advisory_xact_lock(${LOG_LOCK})` : ''}`;
+    return this.tx(async (c) => {
+      const presence = batch.flatMap((b) => b.presence);
+      if (presence.length > 0) await this.writePresence(c, presence);
+      if (records.length === 0) return batch.map(() => []);
+      const keep = await this.judgeDuplicates(c, records);
+      const kept = records.filter((_, i) => keep[i] !== null);
+      const seqs: number[] = new Array(records.length).fill(0);
+      if (kept.length > 0) {
+        const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
+        const keptIndex = records.flatMap((_, i) => (keep[i] !== null ? [i] : []));
+        const rows = await this.q(
+          `INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
+           SELECT d, h, ra, tp, st, ts, ty, ds, sc, b::jsonb, rw, rs, f::jsonb
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+             $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
+             WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, b, rw, rs, f, n)
+           ORDER BY n RETURNING seq`,
+          [
+            col((r) => r.deviceId),
+            col((r) => r.homeId),
+            col((r) => r.receivedAt),
+            col((r) => r.topic),
+            col((r) => r.status),
+            col((r) => r.ts),
+            col((r) => r.type),
+            col((r) => r.deviceSeq),
+            col((_, i) => keep[keptIndex[i]!] ?? 0),
+            col((r) => (r.status === 'accepted' ? r.body : null)),
+            col((r) => (r.status === 'accepted' ? null : r.body)),
+            col((r) => r.reason),
+            col((r) => JSON.stringify(r.flags)),
+          ],
+          c,
+        );
+        // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
+        const drawn = rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
+        keptIndex.forEach((i, k) => {
+          seqs[i] = drawn[k]!;
+        });
+      }
+      const out: AppendOutcome[][] = [];
+      let at = 0;
+      for (const b of batch) {
+        out.push(
+          b.records.map((_, k) => {
+            const seq = seqs[at + k]!;
+            return seq > 0 ? { seq, duplicate: false } : { seq: null, duplicate: true };
+          }),
+        );
+        at += b.records.length;
+      }
+      return out;
+    }, begin);
+  }
+
+  /**
+   * SPEC §3 duplicates by the rule in gateway/duplicates.ts, under the log lock: for each record the seq
+   * count it is recorded under, or null for a duplicate. The device's count and session are read from and
+   * written back to device_seqs; the seqs it recorded are found through the events' unique index.
+   */
+  private async judgeDuplicates(c: pg.PoolClient, records: EventRecord[]): Promise<(number | null)[]> {
+    const withSeq = records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null);
+    const keep: (number | null)[] = records.map(() => 0);
+    if (withSeq.length === 0) return keep;
+    const deviceIds = [...new Set(withSeq.map((r) => r.deviceId))];
+    const states = new Map<string, { count: number; state: SeqState; changed: boolean }>();
+    for (const r of await this.q(
+      'SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id = ANY($1)',
+      [deviceIds],
+      c,
+    ))
+      states.set(String(r.device_id), {
+        count: Number(r.seq_count),
+        state: {
+          high: Number(r.high),
+          highTs: Number(r.high_ts),
+          session: (r.session as string | null) ?? null,
+        },
+        changed: false,
+      });
+    for (const id of deviceIds)
+      if (!states.has(id)) states.set(id, { count: 0, state: emptySeqState(), changed: false });
+    // The recorded times of the seqs asked about, in the devices' current counts: only a seq at or below
+    // its device's highest can have been recorded (the usual seq, above it, needs no lookup).
+    const recorded = new Map<string, number>();
+    const key = (d: string, count: number, s: number) => `${d}\u0000${count}\u0000${s}`;
+    const ask = withSeq.filter((r) => r.deviceSeq! <= states.get(r.deviceId)!.state.high);
+    if (ask.length > 0) {
+      const found = await this.q(
+        `SELECT q.d AS device_id, q.c AS seq_count, q.s AS device_seq, e.ts
+         FROM unnest($1::text[], $2::int[], $3::bigint[]) AS q(d, c, s)
+         CROSS JOIN LATERAL (SELECT ts FROM events WHERE device_id = q.d AND seq_count = q.c AND device_seq = q.s
+           AND device_seq IS NOT NULL AND status = 'accepted' LIMIT 1) e`,
+        [
+          ask.map((r) => r.deviceId),
+          ask.map((r) => states.get(r.deviceId)!.count),
+          ask.map((r) => r.deviceSeq),
+        ],
+        c,
+      );
+      for (const r of found)
+        recorded.set(key(String(r.device_id), Number(r.seq_count), Number(r.device_seq)), Number(r.ts));
+    }
+    records.forEach((r, i) => {
+      if (r.status !== 'accepted' || r.deviceSeq === null) return;
+      const d = states.get(r.deviceId)!;
+      const seq = r.deviceSeq;
+      const session = r.session ?? null;
+      const verdict = judgeSeq(
+        d.state,
+        seq,
+        r.ts,
+        session,
+        recorded.get(key(r.deviceId, d.count, seq)) ?? null,
+      );
+      if (verdict === 'duplicate') {
+        keep[i] = null;
+        return;
+      }
+      // A restarted count: its seqs are recorded under the next count number (the unique index is per count).
+      if (verdict === 'restart') d.count++;
+      d.state = nextSeqState(d.state, verdict, seq, r.ts, session);
+      d.changed = true;
+      keep[i] = d.count;
+      recorded.set(key(r.deviceId, d.count, seq), r.ts);
+    });
+    const changed = [...states].filter(([, d]) => d.changed);
+    if (changed.length > 0)
+      await c.query(
+        `INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[])
+         ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
+           high_ts = excluded.high_ts, session = excluded.session`,
+        [
+          changed.map(([id]) => id),
+          changed.map(([, d]) => d.count),
+          changed.map(([, d]) => d.state.high),
+          changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
+          changed.map(([, d]) => d.state.session),
+        ],
+      );
+    return keep;
+  }
+
+  private async writePresence(c: pg.PoolClient, updates: PresenceUpdate[]): Promise<void> {
+    // In device order: two batches touching the same devices lock their rows in the same order.
+    const sorted = [...updates].sort((a, b) =>
+      a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
+    );
+    await c.query(
+      `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
+         battery = COALESCE(u.battery, d.battery), rssi = COALESCE(u.rssi, d.rssi), fw = COALESCE(u.fw, d.fw),
+         rejected_count = d.rejected_count + u.rejected
+       FROM (SELECT id, bool_or(online) FILTER (WHERE online IS NOT NULL) AS online, max(seen) AS seen,
+               (array_agg(battery ORDER BY n DESC) FILTER (WHERE battery IS NOT NULL))[1] AS battery,
+               (array_agg(rssi ORDER BY n DESC) FILTER (WHERE rssi IS NOT NULL))[1] AS rssi,
+               (array_agg(fw ORDER BY n DESC) FILTER (WHERE fw IS NOT NULL))[1] AS fw,
+               sum(rejected) AS rejected
+             FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::real[], $5::real[], $6::text[], $7::bigint[])
+               WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, rejected, n)
+             GROUP BY id) u
+       WHERE d.id = u.id`,
+      [
+        sorted.map((u) => u.deviceId),
+        sorted.map((u) => u.online ?? null),
+        sorted.map((u) => u.lastSeenAt ?? null),
+        sorted.map((u) => u.battery ?? null),
+        sorted.map((u) => u.rssi ?? null),
+        sorted.map((u) => u.fw ?? null),
+        sorted.map((u) => u.rejectedDelta ?? 0),
+      ],
+    );
+    const rejections = sorted.flatMap((u) =>
+      Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
+    );
+    if (rejections.length > 0)
+      await c.query(
+        `INSERT INTO device_rejections (device_id, reason, count)
+         SELECT id, reason, sum(n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(id, reason, n)
+         GROUP BY id, reason ORDER BY id, reason
+         ON CONFLICT (device_id, reason) DO UPDATE SET count = device_rejections.count + excluded.count`,
+        [rejections.map((r) => r.id), rejections.map((r) => r.reason), rejections.map((r) => r.n)],
+      );
+  }
+
+  async readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]> {
+    const rows = await this.q(
+      `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
+       WHERE seq > $1 AND status = 'accepted' ORDER BY seq LIMIT $2`,
+      [afterSeq, limit],
+    );
+    return rows.map(loggedEventFrom);
+  }
+
+  async countEvents(status?: 'accepted' | 'rejected'): Promise<number> {
+    const r = status
+      ? await this.one('SELECT COUNT(*) AS n FROM events WHERE status = $1', [status])
+      : await this.one('SELECT COUNT(*) AS n FROM events');
+    return Number(r!.n);
+  }
+
+  async listHomeEvents(
+    homeId: string,
+    range: { from: number; to: number; types?: string[] },
+    limit: number,
+  ): Promise<LoggedEvent[]> {
+    const types = range.types ?? [];
+    const rows = await this.q(
+      `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
+       WHERE home_id = $1 AND ts >= $2 AND ts < $3 AND status = 'accepted'
+         ${types.length ? 'AND type = ANY($5)' : ''}
+       ORDER BY ts, seq LIMIT $4`,
+      types.length ? [homeId, range.from, range.to, limit, types] : [homeId, range.from, range.to, limit],
+    );
+    return rows.map(loggedEventFrom);
+  }
+
+  async getCursor(name: string): Promise<number> {
+    const r = await this.one('SELECT seq FROM cursors WHERE name = $1', [name]);
+    return r ? Number(r.seq) : 0;
+  }
+
+  async getHomeState(homeId: string): Promise<unknown | null> {
+    const r = await this.one('SELECT state FROM home_states WHERE home_id = $1', [homeId]);
+    return r ? r.state : null;
+  }
+
+  async loadHomeStates(): Promise<Map<string, unknown>> {
+    const rows = await this.q('SELECT home_id, state FROM home_states');
+    return new Map(rows.map((r) => [String(r.home_id), r.state]));
+  }
+
+  // ---- alerts and their change feed
+
+  /** The next change sequence: a row lock until commit, so changes become visible in sequence order. */
+  private async bumpChange(c: pg.PoolClient): Promise<number> {
+    const r = await this.one(
+      `UPDATE counters SET value = value + 1 WHERE name = 'alert_change' RETURNING value`,
+      [],
+      c,
+    );
+    return Number(r!.value);
+  }
+
+  private async insertAlert(c: pg.PoolClient, a: Alert): Promise<void> {
+    a.changeSeq = await this.bumpChange(c);
+    await c.query(
+      `INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at, updated_at,
+         next_step_at, change_seq, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+      [
+        a.id,
+        a.householdId,
+        a.gridId,
+        a.community,
+        a.rule,
+        a.severity,
+        a.state,
+        isOpen(a.state),
+        a.raisedAt,
+        a.updatedAt,
+        a.nextStepAt,
+        a.changeSeq,
+        a.version,
+        JSON.stringify(a),
+      ],
+    );
+  }
+
+  private async updateAlert(c: pg.PoolClient, a: Alert): Promise<void> {
+    const changeSeq = await this.bumpChange(c);
+    const r = await c.query(
+      `UPDATE alerts SET state = $1, is_open = $2, updated_at = $3, next_step_at = $4, change_seq = $5, version = $6,
+         body = $7 WHERE id = $8 AND version = $9`,
+      [
+        a.state,
+        isOpen(a.state),
+        a.updatedAt,
+        a.nextStepAt,
+        changeSeq,
+        a.version,
+        JSON.stringify({ ...a, changeSeq }),
+        a.id,
+        a.version - 1,
+      ],
+    );
+    if (r.rowCount !== 1) throw new StaleWriteError(a.id);
+    a.changeSeq = changeSeq;
+  }
+
+  private async insertHistory(c: pg.PoolClient, entries: HistoryEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await c.query(
+      `INSERT INTO alert_history (alert_id, at, action, from_state, to_state, actor, channel, data)
+       SELECT a, t, ac, f, s, w, ch, d::jsonb
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+         WITH ORDINALITY AS x(a, t, ac, f, s, w, ch, d, n) ORDER BY n`,
+      [
+        entries.map((h) => h.alertId),
+        entries.map((h) => h.at),
+        entries.map((h) => h.action),
+        entries.map((h) => h.fromState),
+        entries.map((h) => h.toState),
+        entries.map((h) => h.actor),
+        entries.map((h) => h.channel),
+        entries.map((h) => JSON.stringify(h.data)),
+      ],
+    );
+  }
+
+  /** Alerts keep their change sequence on the object only once the transaction has committed. */
+  private async alertTx(alerts: Alert[], work: (c: pg.PoolClient) => Promise<void>): Promise<void> {
+    const before = alerts.map((a) => a.changeSeq);
+    try {
+      await this.tx(work);
+    } catch (e) {
+      alerts.forEach((a, i) => {
+        a.changeSeq = before[i]!;
+      });
+      throw e;
+    }
+  }
+
+  async commitRules(c: RuleCommit): Promise<void> {
+    await this.alertTx([...c.updated, ...c.raised], async (tx) => {
+      // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
+      // household; inserting first would break "one open alert" (SPEC §5).
+      for (const a of c.updated) await this.updateAlert(tx, a);
+      for (const a of c.raised) await this.insertAlert(tx, a);
+      await this.insertHistory(tx, c.history);
+      if (c.homeStates.length > 0)
+        await tx.query(
+          `INSERT INTO home_states (home_id, state) SELECT h, s::jsonb FROM unnest($1::text[], $2::text[]) AS x(h, s)
+           ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
+          [c.homeStates.map((h) => h.homeId), c.homeStates.map((h) => JSON.stringify(h.state))],
+        );
+      await tx.query(
+        'INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
+        [c.cursor.name, c.cursor.seq],
+      );
+    });
+  }
+
+  async saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void> {
+    await this.alertTx([alert], async (c) => {
+      if (alert.version === 1) await this.insertAlert(c, alert);
+      else await this.updateAlert(c, alert);
+      await this.insertHistory(c, history);
+    });
+  }
+
+  async getAlert(id: string): Promise<Alert | null> {
+    const r = await this.one('SELECT body, change_seq FROM alerts WHERE id = $1', [id]);
+    return r ? alertFrom(r) : null;
+  }
+
+  async listAlerts(f: AlertFilter): Promise<Alert[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (cond: (n: number) => string, v?: unknown) => {
+      if (v !== undefined) args.push(v);
+      where.push(cond(args.length));
+    };
+    if (f.state === 'open') add(() => 'is_open');
+    else if (f.state !== undefined) add((n) => `state = $${n}`, f.state);
+    if (f.states) add((n) => `state = ANY($${n})`, f.states);
+    if (f.householdId) add((n) => `household_id = $${n}`, f.householdId);
+    if (f.gridIds) add((n) => `grid_id = ANY($${n})`, f.gridIds);
+    if (f.notGridIds) add((n) => `NOT (grid_id = ANY($${n}))`, f.notGridIds);
+    if (f.rule) add((n) => `rule = $${n}`, f.rule);
+    if (f.severities) add((n) => `severity = ANY($${n})`, f.severities);
+    if (f.raisedBefore !== undefined) add((n) => `raised_at < $${n}`, f.raisedBefore);
+    if (f.notAccepted) add(() => `body->>'acceptedAt' IS NULL`);
+    if (f.involving)
+      add((n) => `(body->>'assigneeId' = $${n} OR jsonb_exists(body->'responders', $${n}))`, f.involving);
+    args.push(f.limit ?? 500);
+    const sql = `SELECT body, change_seq FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY raised_at DESC LIMIT $${args.length}`;
+    return (await this.q(sql, args)).map(alertFrom);
+  }
+
+  async countOpenAlerts(gridIds?: string[]): Promise<OpenAlertCount[]> {
+    const rows = gridIds
+      ? await this.q(
+          'SELECT state, severity, COUNT(*) AS n FROM alerts WHERE is_open AND grid_id = ANY($1) GROUP BY state, severity',
+          [gridIds],
+        )
+      : await this.q(
+          'SELECT state, severity, COUNT(*) AS n FROM alerts WHERE is_open GROUP BY state, severity',
+        );
+    return rows.map((r) => ({
+      state: r.state as OpenAlertCount['state'],
+      severity: r.severity as OpenAlertCount['severity'],
+      count: Number(r.n),
+    }));
+  }
+
+  async findOpenAlert(householdId: string, rule: string): Promise<Alert | null> {
+    const r = await this.one(
+      'SELECT body, change_seq FROM alerts WHERE household_id = $1 AND rule = $2 AND is_open',
+      [householdId, rule],
+    );
+    return r ? alertFrom(r) : null;
+  }
+
+  async alertHistory(alertId: string): Promise<HistoryEntry[]> {
+    return (await this.q('SELECT * FROM alert_history WHERE alert_id = $1 ORDER BY id', [alertId])).map(
+      historyFrom,
+    );
+  }
+
+  async listPendingEscalations(): Promise<Alert[]> {
+    return (
+      await this.q(
+        'SELECT body, change_seq FROM alerts WHERE is_open AND next_step_at IS NOT NULL ORDER BY next_step_at',
+      )
+    ).map(alertFrom);
+  }
+
+  async currentChangeSeq(): Promise<number> {
+    return Number((await this.one(`SELECT value FROM counters WHERE name = 'alert_change'`))!.value);
+  }
+
+  async listAlertsRaisedBetween(from: number, to: number, gridIds?: string[]): Promise<Alert[]> {
+    const rows = gridIds
+      ? await this.q(
+          'SELECT body, change_seq FROM alerts WHERE raised_at >= $1 AND raised_at < $2 AND grid_id = ANY($3) ORDER BY raised_at',
+          [from, to, gridIds],
+        )
+      : await this.q(
+          'SELECT body, change_seq FROM alerts WHERE raised_at >= $1 AND raised_at < $2 ORDER BY raised_at',
+          [from, to],
+        );
+    return rows.map(alertFrom);
+  }
+
+  async alertChangesSince(changeSeq: number, limit: number): Promise<Alert[]> {
+    return (
+      await this.q('SELECT body, change_seq FROM alerts WHERE change_seq > $1 ORDER BY change_seq LIMIT $2', [
+        changeSeq,
+        limit,
+      ])
+    ).map(alertFrom);
+  }
+
+  // ---- deliveries, sessions, audit
+
+  async recordDelivery(d: DeliveryRecord): Promise<void> {
+    await this.q(
+      'INSERT INTO deliveries (alert_id, staff_id, channel, at, ok, error, delivered) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [d.alertId, d.staffId, d.channel, d.at, d.ok, d.error, d.delivered ?? false],
+    );
+  }
+
+  async listDeliveries(alertId: string): Promise<DeliveryRecord[]> {
+    return (await this.q('SELECT * FROM deliveries WHERE alert_id = $1 ORDER BY id', [alertId])).map(
+      deliveryFrom,
+    );
+  }
+
+  async listDeliveriesSince(since: number, limit: number): Promise<DeliveryRecord[]> {
+    return (await this.q('SELECT * FROM deliveries WHERE at >= $1 ORDER BY id LIMIT $2', [since, limit])).map(
+      deliveryFrom,
+    );
+  }
+
+  async createSession(s: Session): Promise<void> {
+    await this.q(
+      'INSERT INTO sessions (token_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
+      [s.tokenHash, s.staffId, s.createdAt, s.expiresAt],
+    );
+  }
+
+  async getSession(tokenHash: string): Promise<Session | null> {
+    const r = await this.one('SELECT * FROM sessions WHERE token_hash = $1', [tokenHash]);
+    return r
+      ? {
+          tokenHash: String(r.token_hash),
+          staffId: String(r.staff_id),
+          createdAt: Number(r.created_at),
+          expiresAt: Number(r.expires_at),
+        }
+      : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.q('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
+  }
+
+  async audit(e: AuditEntry): Promise<void> {
+    await this.q('INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)', [
+      e.at,
+      e.actor,
+      e.action,
+      e.target,
+      JSON.stringify(e.detail),
+    ]);
+  }
+
+  async listAudit(limit: number): Promise<AuditEntry[]> {
+    return (await this.q('SELECT * FROM audit_log ORDER BY id DESC LIMIT $1', [limit])).map(auditFrom);
+  }
+
+  async queryAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (cond: (n: number) => string, v: unknown) => {
+      args.push(v);
+      where.push(cond(args.length));
+    };
+    // An action ending in '.' is a prefix: 'household.' is every household action.
+    if (f.actor !== undefined) add((n) => `actor = $${n}`, f.actor);
+    if (f.target !== undefined) add((n) => `target = $${n}`, f.target);
+    if (f.action?.endsWith('.')) add((n) => `action LIKE $${n}`, `${f.action.replace(/[\\%_]/g, '\\$&')}%`);
+    else if (f.action !== undefined) add((n) => `action = $${n}`, f.action);
+    if (f.from !== undefined) add((n) => `at >= $${n}`, f.from);
+    if (f.to !== undefined) add((n) => `at < $${n}`, f.to);
+    args.push(f.limit);
+    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY id DESC LIMIT $${args.length}`;
+    return (await this.q(sql, args)).map(auditFrom);
+  }
+}
+
+/** An error that says the connection, not the statement, failed (the server is unreachable or went away). */
+export function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  const message = e instanceof Error ? e.message : '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code) ||
+    code.startsWith('08') || // connection exception
+    code === '57P01' || // admin shutdown
+    code === '57P02' ||
+    code === '57P03' || // cannot connect now
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      message,
+    )
+  );
+}
+
+/** One line about a database error, without connection parameters (they may hold the password). */
+function describe(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  return code ? `${code}: ${message}` : message;
+}
