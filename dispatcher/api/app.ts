@@ -41,6 +41,7 @@ import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
 import { importExportRoutes } from './import-export.ts';
+import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
 import { type PushDeps, pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
@@ -72,13 +73,19 @@ export interface ApiDeps {
   dutyWatch?: DutyWatch;
   /** Ends a device's live MQTT session and forgets its cached login (after disable or secret rotation). */
   revokeDevice?: (deviceId: string) => void;
-  /** Ends a staff member's live connections, so they re-authenticate (after disable, grid change, logout). */
-  endStaffSessions?: (staffId: string) => void;
+  /**
+   * A staff member's rights or sessions changed (PATCH, import, logout): every live connection (socket.io,
+   * staff MQTT) is checked against the sessions again at once — closed if its session ended, re-scoped to
+   * the rights in force otherwise (also other desks', whose scope depends on who covers what).
+   */
+  staffChanged?: (staffIds: readonly string[]) => Promise<void>;
   ready: () => boolean;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
   /** Web Push: the VAPID public key and the subscriptions (push routes). */
   push?: PushDeps;
+  /** The console's origin (PUBLIC_ORIGIN) and which reverse proxy to believe (TRUST_PROXY); see README. */
+  security?: OriginPolicy & { trustProxy: boolean | string };
 }
 
 /** The grids whose alerts and notices this person's screens show (access.ts screenGrids); null: all. */
@@ -118,7 +125,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // X-Forwarded-For / -Proto only from a configured proxy: the address the login limits key on, and
+    // whether the cookie is Secure, must not be a client's claim.
+    trustProxy: deps.security?.trustProxy ?? false,
   }).withTypeProvider<ZodTypeProvider>();
+  const originPolicy: OriginPolicy = { publicOrigins: deps.security?.publicOrigins ?? [] };
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -134,11 +145,31 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
+  // Only the bodies the API reads: JSON everywhere, text/csv for the CSV imports (import-export.ts). A
+  // text/plain body (what an HTML form of another origin can send without a preflight) is refused (415).
+  app.removeContentTypeParser('text/plain');
+
   app.decorateRequest('staff', null);
   app.decorateRequest('token', null);
   app.addHook('onRequest', async (req) => {
     const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7) : req.cookies[SESSION_COOKIE];
+    const bearer = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const cookie = bearer ? undefined : req.cookies[SESSION_COOKIE];
+    // SPEC §8: requests from other origins are refused. The cookie is what a forged request rides on, so
+    // any change it would authorize, and a login from a browser (login CSRF), must come from the console.
+    const browserLogin =
+      req.url.startsWith('/api/auth/login') &&
+      !bearer &&
+      (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined);
+    if (!SAFE_METHODS.has(req.method) && (cookie !== undefined || browserLogin)) {
+      const why = crossOriginRefusal(req.headers, originPolicy);
+      if (why) {
+        deps.metrics.httpCrossOrigin.inc();
+        req.log.warn({ method: req.method, path: req.routeOptions.url, why }, 'cross-origin request refused');
+        throw new HttpError(403, 'cross_origin', `refused: not from the console's origin (${why})`);
+      }
+    }
+    const token = bearer ?? cookie;
     if (token) {
       req.token = token;
       req.staff = await deps.auth.authenticate(token);

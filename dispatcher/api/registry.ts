@@ -9,8 +9,15 @@ import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { can, mayViewGrid, visibleGrids } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
-import { gridInput, householdInput, STAFF_ROLES, staffInput } from '../registry.ts';
+import { passwordProblem } from '../passwords.ts';
+import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+
+/** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
+export function checkPassword(password: string, roles: readonly StaffRole[], field: string): void {
+  const problem = passwordProblem(password, roles);
+  if (problem) throw new HttpError(400, 'bad_request', `${field}: ${problem}`, { field });
+}
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 
@@ -73,6 +80,8 @@ export const registryRoutes =
       // Cached homes carry their grid (name, community): a changed grid must reach the next alert.
       deps.directory.invalidateHome();
       await audit(staff.id, 'grid.upsert', req.body.id);
+      // A grid's community decides which desks follow it: live screens are re-scoped.
+      await deps.staffChanged?.([]);
       return reply.code(201).send({ grid: req.body });
     });
 
@@ -87,8 +96,11 @@ export const registryRoutes =
       if (await store.getStaffByUsername(rest.username))
         throw new HttpError(409, 'conflict', `username ${rest.username} is taken`);
       if (await store.getStaff(rest.id)) throw new HttpError(409, 'conflict', `staff ${rest.id} exists`);
+      checkPassword(password, rest.roles, 'body.password');
       await store.createStaff({ ...rest, passwordHash: await hashSecret(password) });
       await audit(actor.id, 'staff.create', rest.id);
+      // A new desk changes which communities nobody follows (access.ts dispatchCommunities).
+      await deps.staffChanged?.([rest.id]);
       return reply.code(201).send({ staff: { ...rest, disabled: false } });
     });
 
@@ -260,14 +272,22 @@ export const registryRoutes =
       const actor = requireStaff(req, 'registry.write');
       const { password, ...patch } = req.body;
       await checkGrids(patch.gridIds);
+      const target = await store.getStaff(req.params.id);
+      if (!target) throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
+      if (password) checkPassword(password, patch.roles ?? target.roles, 'body.password');
       const passwordHash = password ? await hashSecret(password) : undefined;
       if (!(await store.updateStaff(req.params.id, { ...patch, passwordHash })))
         throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
-      await audit(actor.id, 'staff.update', req.params.id, { fields: Object.keys(req.body) });
+      // SPEC §8: a new password or a disabled account ends every session at once (old tokens stop working).
+      const ended = password || patch.disabled ? await deps.auth.endSessions(req.params.id) : 0;
+      await audit(actor.id, 'staff.update', req.params.id, {
+        fields: Object.keys(req.body),
+        sessionsEnded: ended,
+      });
       // Who may be on duty changed (disabled, roles): routing reads the roster afresh.
       deps.directory.invalidateRoster();
-      // Open pages keep the rooms and rights they joined with: make them reconnect under the new ones.
-      deps.endStaffSessions?.(req.params.id);
+      // Live pages and apps: closed if their session ended, re-scoped to the new rights otherwise.
+      await deps.staffChanged?.([req.params.id]);
       const { passwordHash: _omit, ...staff } = (await store.getStaff(req.params.id))!;
       return { staff };
     });

@@ -154,7 +154,7 @@ describe('configuration safety', () => {
       expect.unreachable();
     } catch (e) {
       const text = (e as ConfigError).problems.join('\n');
-      expect(text).toMatch(/ADMIN_PASSWORD="\(hidden\)": expected at least 8 characters/);
+      expect(text).toMatch(/ADMIN_PASSWORD="\(hidden\)": must be at least 12 characters for an admin/);
       expect(text).not.toContain('short7!');
       expect(text).not.toContain('tooShortSecret');
     }
