@@ -64,6 +64,8 @@ export class GuardianService {
   notifier!: Notifier;
   pushSubscriptions!: PushSubscriptions;
   private family: FamilyNotifier | undefined;
+  /** The HTTP API's routes as registered (the authorization matrix test walks them). */
+  routeTable: { method: string; url: string }[] = [];
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
   private http: HttpServer | undefined;
@@ -321,6 +323,7 @@ export class GuardianService {
         push: { publicKey: vapid.publicKey, subscriptions: this.pushSubscriptions },
       });
       await app.ready();
+      this.routeTable = app.routeTable;
       this.http.on('request', (req, res) => app.routing(req, res));
       this.live.start();
 

@@ -26,7 +26,7 @@ import {
 import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import type { Permission } from '../access.ts';
-import { can, screenGrids } from '../access.ts';
+import { accessGrids, can, crossesCommunity, screenGrids } from '../access.ts';
 import type { AlertService } from '../alerts/service.ts';
 import type { Auth } from '../auth.ts';
 import type { Directory } from '../directory.ts';
@@ -93,6 +93,35 @@ export async function screenScope(deps: Pick<ApiDeps, 'store'>, staff: Staff): P
   return screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
 }
 
+/** What one request may reach (SPEC §8 community walls): see access.ts accessGrids and crossesCommunity. */
+export interface Scope {
+  /** Grids this person may read and act on; null: all. */
+  grids: string[] | null;
+  has(gridId: string): boolean;
+  /** Audits a read or action that reaches past the person's own communities (a community nobody follows). */
+  auditCrossing(action: string, target: string, gridId: string): Promise<void>;
+}
+
+export async function accessScope(deps: Pick<ApiDeps, 'store' | 'clock'>, staff: Staff): Promise<Scope> {
+  const [grids, everyone] = await Promise.all([deps.store.listGrids(), deps.store.listStaff()]);
+  const allowed = accessGrids(staff, grids, everyone);
+  return {
+    grids: allowed,
+    has: (gridId) => allowed === null || allowed.includes(gridId),
+    auditCrossing: async (action, target, gridId) => {
+      if (!crossesCommunity(staff, gridId, grids)) return;
+      const community = grids.find((g) => g.id === gridId)?.community ?? null;
+      await deps.store.audit({
+        at: deps.clock.now(),
+        actor: staff.id,
+        action: `cross_community.${action}`,
+        target,
+        detail: { gridId, community },
+      });
+    },
+  };
+}
+
 /** An expected refusal: becomes a JSON error with this status and code. */
 export class HttpError extends Error {
   constructor(
@@ -120,6 +149,19 @@ export function requireStaff(req: FastifyRequest, perm?: Permission): Staff {
   return req.staff;
 }
 
+/** One registered route: what the authorization matrix test walks (test/dispatcher/access-matrix.test.ts). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route as registered (fastify's onRoute), HEAD twins excluded. */
+    routeTable: RouteEntry[];
+  }
+}
+
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
@@ -130,6 +172,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     trustProxy: deps.security?.trustProxy ?? false,
   }).withTypeProvider<ZodTypeProvider>();
   const originPolicy: OriginPolicy = { publicOrigins: deps.security?.publicOrigins ?? [] };
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routeTable.push({ method, url: r.url });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

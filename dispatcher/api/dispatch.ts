@@ -4,8 +4,8 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayReadHousehold, visibleGrids } from '../access.ts';
-import { type ApiDeps, HttpError, requireStaff, screenScope } from './app.ts';
+import { can, mayReadHousehold } from '../access.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff, screenScope } from './app.ts';
 import type { CoverageView, MaintenanceQueue } from './types.ts';
 
 export const dispatchRoutes =
@@ -48,7 +48,7 @@ export const dispatchRoutes =
     /** SPEC §6: technical alerts, due the next working day. */
     app.get('/api/maintenance', async (req): Promise<MaintenanceQueue> => {
       const staff = requireStaff(req);
-      const grids = visibleGrids(staff);
+      const grids = (await accessScope(deps, staff)).grids;
       return { alerts: await deps.alerts.maintenanceQueue(grids ?? undefined), now: deps.clock.now() };
     });
 
@@ -64,7 +64,7 @@ export const dispatchRoutes =
       async (req): Promise<CoverageView> => {
         const staff = requireStaff(req);
         const h = await deps.store.getHousehold(req.params.id);
-        if (!h || !mayReadHousehold(staff, h.gridId))
+        if (!h || !mayReadHousehold(staff, h.gridId) || !(await accessScope(deps, staff)).has(h.gridId))
           throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
         const c = await deps.directory.coverage(h.id, req.query.at ?? deps.clock.now());
         if (!c) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);

@@ -7,11 +7,11 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
-import { can, mayViewGrid, visibleGrids } from '../access.ts';
+import { can } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 
 /** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
 export function checkPassword(password: string, roles: readonly StaffRole[], field: string): void {
@@ -71,8 +71,9 @@ export const registryRoutes =
 
     app.get('/api/grids', async (req) => {
       const staff = requireStaff(req);
+      const scope = await accessScope(deps, staff);
       const grids = await store.listGrids();
-      return { grids: grids.filter((g) => mayViewGrid(staff, g.id)) };
+      return { grids: grids.filter((g) => scope.has(g.id)) };
     });
     app.post('/api/grids', { schema: { body: gridInput } }, async (req, reply) => {
       const staff = requireStaff(req, 'registry.write');
@@ -86,8 +87,16 @@ export const registryRoutes =
     });
 
     app.get('/api/staff', async (req) => {
-      requireStaff(req, 'registry.read');
-      return { staff: await store.listStaff() };
+      const staff = requireStaff(req, 'registry.read');
+      const scope = await accessScope(deps, staff);
+      // A community's desk sees the staff of its community and the street-level staff (no grid).
+      const people = await store.listStaff();
+      return {
+        staff:
+          scope.grids === null
+            ? people
+            : people.filter((p) => p.gridIds.length === 0 || p.gridIds.some((g) => scope.has(g))),
+      };
     });
     app.post('/api/staff', { schema: { body: staffInput } }, async (req, reply) => {
       const actor = requireStaff(req, 'registry.write');
@@ -108,10 +117,15 @@ export const registryRoutes =
       '/api/roster',
       { schema: { querystring: z.object({ grid: z.string().max(64).optional() }) } },
       async (req) => {
-        requireStaff(req, 'registry.read');
+        const staff = requireStaff(req, 'registry.read');
+        const scope = await accessScope(deps, staff);
+        const [entries, overrides] = await Promise.all([
+          store.listRoster(req.query.grid),
+          store.listOverrides(req.query.grid),
+        ]);
         return {
-          entries: await store.listRoster(req.query.grid),
-          overrides: await store.listOverrides(req.query.grid),
+          entries: entries.filter((e) => scope.has(e.gridId)),
+          overrides: overrides.filter((o) => scope.has(o.gridId)),
         };
       },
     );
@@ -171,11 +185,12 @@ export const registryRoutes =
     /** Who is on duty now, per visible grid (the dispatch screen's duty panel). */
     app.get('/api/duty', async (req) => {
       const staff = requireStaff(req);
+      const scope = await accessScope(deps, staff);
       const [grids, people] = await Promise.all([store.listGrids(), store.listStaff()]);
       const names = new Map(people.map((p) => [p.id, p.name]));
       const now = deps.clock.now();
       const out = [];
-      for (const g of grids.filter((g) => mayViewGrid(staff, g.id))) {
+      for (const g of grids.filter((g) => scope.has(g.id))) {
         const d = await deps.directory.duty(g.id, now);
         out.push({
           gridId: g.id,
@@ -191,7 +206,7 @@ export const registryRoutes =
       const staff = requireStaff(req);
       if (!can(staff, 'households.read.all') && !can(staff, 'households.read.own'))
         throw new HttpError(403, 'forbidden', 'no access');
-      const grids = visibleGrids(staff);
+      const grids = (await accessScope(deps, staff)).grids;
       const list = await store.listHouseholds(grids === null ? {} : { gridIds: grids });
       return {
         households: list.map(({ accessNotes: _hidden, ...h }) => ({
@@ -218,11 +233,13 @@ export const registryRoutes =
       async (req) => {
         const staff = requireStaff(req);
         const h = await store.getHousehold(req.params.id);
+        const scope = await accessScope(deps, staff);
         const allowed =
           h &&
-          (can(staff, 'households.read.all') ||
-            (can(staff, 'households.read.own') && mayViewGrid(staff, h.gridId)));
+          (can(staff, 'households.read.all') || can(staff, 'households.read.own')) &&
+          scope.has(h.gridId);
         if (!h || !allowed) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+        await scope.auditCrossing('household.read', h.id, h.gridId);
         const { accessNotes, ...rest } = h;
         let notes: string | undefined;
         if (req.query.include === 'accessNotes') {
