@@ -149,6 +149,41 @@ export function requireStaff(req: FastifyRequest, perm?: Permission): Staff {
   return req.staff;
 }
 
+/**
+ * Response headers of every answer (README, Security). The console loads its script, style and images from
+ * its own origin and talks to its own origin (fetch, socket.io's WebSocket); Preact sets styles through the
+ * CSSOM, which style-src does not restrict. Swagger UI at /docs works under the same policy.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Swagger UI (/docs) inserts <style> elements of its own: inline style there, still no inline script. */
+export const DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+  "style-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+);
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  // Another origin cannot embed an answer (an export as a script, a report as an image) even without CORS.
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+};
+
 /** One registered route: what the authorization matrix test walks (test/dispatcher/access-matrix.test.ts). */
 export interface RouteEntry {
   method: string;
@@ -191,6 +226,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  // SPEC §8: the console runs from its own files only (no inline script or style, no other origin), is
+  // never framed, and tells other sites nothing. Every answer carries these, errors and static files too.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (req.url === '/docs' || req.url.startsWith('/docs/'))
+      reply.header('content-security-policy', DOCS_CONTENT_SECURITY_POLICY);
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=15552000');
+  });
 
   // Only the bodies the API reads: JSON everywhere, text/csv for the CSV imports (import-export.ts). A
   // text/plain body (what an HTML form of another origin can send without a preflight) is refused (415).
