@@ -180,3 +180,10 @@ function shown(key: string, value: unknown): string {
   if (/PASSWORD|SECRET|TOKEN|DATABASE_URL/.test(key)) return value === undefined ? '""' : '"(hidden)"';
   return JSON.stringify(value ?? '');
 }
+
+/** The file the demo leaves in its DATA_DIR (simulators/demo.ts, its devices' secrets): the folder was demo-seeded. */
+export const DEMO_MARKER_FILE = 'demo-devices.json';
+
+/** Whether a listen address reaches this machine only. */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);

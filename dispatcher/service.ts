@@ -17,7 +17,7 @@ import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { AlertService } from './alerts/service.ts';
-import { buildApp } from './api/app.ts';
+import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
 import type { Config } from './config.ts';
@@ -65,7 +65,7 @@ export class GuardianService {
   pushSubscriptions!: PushSubscriptions;
   private family: FamilyNotifier | undefined;
   /** The HTTP API's routes as registered (the authorization matrix test walks them). */
-  routeTable: { method: string; url: string }[] = [];
+  routeTable: RouteEntry[] = [];
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
   private http: HttpServer | undefined;

@@ -188,6 +188,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
 export interface RouteEntry {
   method: string;
   url: string;
+  /** The query parameters its schema names (the query fuzz test tries each). */
+  query: string[];
 }
 
 declare module 'fastify' {
@@ -210,7 +212,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) if (method !== 'HEAD') routeTable.push({ method, url: r.url });
+    const qs = r.schema?.querystring as { shape?: Record<string, unknown> } | undefined;
+    const query = Object.keys(qs?.shape ?? {});
+    for (const method of [r.method].flat())
+      if (method !== 'HEAD') routeTable.push({ method, url: r.url, query });
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -12,6 +12,7 @@ import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { epochMs } from './params.ts';
 
 /** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
 export function checkPassword(password: string, roles: readonly StaffRole[], field: string): void {
@@ -265,8 +266,8 @@ export const registryRoutes =
             actor: z.string().min(1).max(64).optional(),
             target: z.string().min(1).max(80).optional(),
             action: z.string().min(1).max(80).optional(),
-            from: z.coerce.number().int().min(0).optional(),
-            to: z.coerce.number().int().min(0).optional(),
+            from: epochMs.optional(),
+            to: epochMs.optional(),
             limit: z.coerce.number().int().min(1).max(1000).default(100),
           }),
         },
@@ -316,7 +317,7 @@ export const registryRoutes =
         schema: {
           params: idParam,
           body: z.strictObject({
-            until: z.union([z.number().int().positive(), z.iso.datetime({ offset: true })]),
+            until: z.union([epochMs, z.iso.datetime({ offset: true })]),
             reason: z.string().min(1).max(200),
           }),
         },

@@ -8,10 +8,11 @@ import { z } from 'zod';
 import { can } from '../access.ts';
 import { slaReport, slaReportCsv } from '../reports/sla.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { epochMs } from './params.ts';
 import type { DeviceHealth, TodayFigures } from './types.ts';
 
 /** A time bound: epoch milliseconds or an ISO 8601 date/time (a bare date is midnight in the community's zone). */
-const instantParam = z.union([z.coerce.number().int().nonnegative(), z.string().min(4).max(40)]).optional();
+const instantParam = z.union([epochMs, z.string().min(4).max(40)]).optional();
 const MAX_RANGE_MS = 366 * 86_400_000;
 /** SPEC §5: LOW_BATTERY raises at or below 15 %. */
 const LOW_BATTERY = 15;

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { mayReadHousehold } from '../access.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { epochMs } from './params.ts';
 import type { Timeline } from './types.ts';
 
 const DAY = 86_400_000;
@@ -23,8 +24,8 @@ export const timelineRoutes =
         schema: {
           params: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') }),
           querystring: z.object({
-            from: z.coerce.number().int().nonnegative().optional(),
-            to: z.coerce.number().int().nonnegative().optional(),
+            from: epochMs.optional(),
+            to: epochMs.optional(),
           }),
         },
       },
