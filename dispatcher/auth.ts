@@ -63,6 +63,8 @@ export class Auth {
   private failuresAll = 0;
   private window = -1;
   private running = 0;
+  /** Logins being handled now (checking or waiting for a check). */
+  private inFlight = 0;
   private waiting: (() => void)[] = [];
 
   constructor(private readonly deps: AuthDeps) {
@@ -77,9 +79,18 @@ export class Auth {
       return { ok: false, reason: 'throttled', bound: 'address', retryAfterMs };
     if (this.failuresAll >= this.limits.global)
       return { ok: false, reason: 'throttled', bound: 'global', retryAfterMs };
-    if (this.running >= this.limits.checksAtOnce && this.waiting.length >= this.limits.queue)
+    // Counted from arrival (before the account lookup), so a burst cannot slip past the line's length.
+    if (this.inFlight >= this.limits.checksAtOnce + this.limits.queue)
       return { ok: false, reason: 'throttled', bound: 'busy', retryAfterMs: 1000 };
+    this.inFlight++;
+    try {
+      return await this.attempt(username, password, address);
+    } finally {
+      this.inFlight--;
+    }
+  }
 
+  private async attempt(username: string, password: string, address: string): Promise<LoginOutcome> {
     const rec = await this.deps.store.getStaffByUsername(username);
     const known = rec !== null && !rec.disabled;
     this.dummyHash ??= hashSecret('not-a-real-password');
