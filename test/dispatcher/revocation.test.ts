@@ -6,6 +6,7 @@
  */
 import type mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Grid } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { hours, instant, ms } from '../../kernel/time.ts';
 import {
@@ -17,7 +18,7 @@ import {
   startHarness,
   TEST_PASSWORD,
 } from '../helpers.ts';
-import { type LiveClient, liveClient, raiseFall } from './dispatch-helpers.ts';
+import { communityDesks, type LiveClient, liveClient, raiseFall } from './dispatch-helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
 const ADMIN_PASSWORD = 'admin-password-365';
@@ -179,5 +180,31 @@ describe('rights end everywhere at once', () => {
     await eventually(() => w.closed.page && w.closed.app, 10_000, 'page and app of that token closed');
     await other.socket.emitWithAck('catchup', 0);
     expect(otherClosed).toBe(false);
+  });
+
+  it('re-scopes a community desk at once when its grid moves to another community (POST /api/grids)', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock, grids: 2, perGrid: 1 });
+    const admin = await login(h.baseUrl, 'admin', ADMIN_PASSWORD);
+    await communityDesks(h, admin);
+    const desk = await liveClient(h.baseUrl, 'desk-a', TEST_PASSWORD);
+    closers.push(desk);
+    await eventually(() => desk.got.scope.length > 0, 10_000, 'the desk scoped');
+    expect(desk.got.scope[0]!.communities).toEqual(['阳光社区']);
+    // desk-a covers grid-1; grid-1 joins 东风社区: desk-a's screen now follows 东风社区.
+    const grids = await apiCall<{ grids: Grid[] }>(h.baseUrl, admin, 'GET', '/api/grids');
+    const grid1 = grids.body.grids.find((g) => g.id === 'grid-1')!;
+    expect(
+      (await apiCall(h.baseUrl, admin, 'POST', '/api/grids', { ...grid1, community: '东风社区' })).status,
+    ).toBe(201);
+    await eventually(() => desk.got.scope.length > 1, 10_000, 'a new scope sent to the desk');
+    expect(desk.got.scope.at(-1)!.communities).toEqual(['东风社区']);
+    const a = await raiseFall(h, clock, 'home-1-01', closers);
+    expect(a.community).toBe('东风社区');
+    await eventually(
+      () => alertIds(desk).includes(a.id),
+      10_000,
+      'its grid’s alert, now of 东风社区, on the desk',
+    );
   });
 });
