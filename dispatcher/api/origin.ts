@@ -8,7 +8,9 @@
  *   scheme-less host of the request's own Host header (the origin the browser addressed);
  * - `Sec-Fetch-Site`, when the browser sends it, must be `same-origin` (or `none`: typed by the user);
  * - `Origin` must be present and equal that origin (browsers send it on every POST, PATCH, DELETE and
- *   WebSocket request, same-origin included).
+ *   WebSocket request, same-origin included), unless `Sec-Fetch-Site: same-origin` vouches for the request
+ *   (a page cannot set Sec-Fetch-* itself; a same-origin GET, such as socket.io's polling handshake, has
+ *   no Origin).
  *
  * A request that carries a bearer token is not affected: another origin cannot set that header without a
  * CORS preflight, which this service never grants, so an API client is not a forged request. Pure: headers
@@ -28,7 +30,8 @@ export function crossOriginRefusal(headers: Headers, policy: OriginPolicy): stri
   const site = one(headers['sec-fetch-site']);
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site ${site}`;
   const origin = one(headers.origin);
-  if (!origin || origin === 'null') return 'no Origin header';
+  if (!origin) return site === 'same-origin' ? null : 'no Origin header';
+  if (origin === 'null') return 'Origin null';
   if (policy.publicOrigins.length > 0)
     return policy.publicOrigins.includes(origin.toLowerCase()) ? null : `Origin ${origin}`;
   const host = one(headers.host)?.toLowerCase();

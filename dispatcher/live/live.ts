@@ -95,8 +95,14 @@ export class LiveServer {
       const token = bearer ?? cookieToken(socket.handshake.headers.cookie);
       // SPEC §8: a page of another origin must not ride on the console's cookie (the WebSocket upgrade
       // carries it whatever SameSite says for another port). A token given explicitly is not a forgery.
-      if (!bearer && token) {
-        const why = crossOriginRefusal(socket.handshake.headers, this.deps.origin ?? { publicOrigins: [] });
+      // Long-polling is the exception when it carries neither Origin nor Sec-Fetch-Site (a same-origin GET
+      // of an older browser): another origin's page could make that request but never read its answers
+      // (same-origin policy; no CORS here), whereas a WebSocket always carries Origin.
+      const h = socket.handshake.headers;
+      const polling = socket.conn.transport.name === 'polling';
+      const unmarked = h.origin === undefined && h['sec-fetch-site'] === undefined;
+      if (!bearer && token && !(polling && unmarked)) {
+        const why = crossOriginRefusal(h, this.deps.origin ?? { publicOrigins: [] });
         if (why) {
           this.deps.onCrossOrigin?.();
           this.deps.log.warn({ why }, 'cross-origin live connection refused');

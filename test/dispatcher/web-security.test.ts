@@ -46,8 +46,9 @@ async function cookiePost(
 function socketWith(
   extraHeaders: Record<string, string>,
   auth?: { token: string },
+  transport: 'websocket' | 'polling' = 'websocket',
 ): Promise<'connected' | string> {
-  const s = io(h!.baseUrl, { transports: ['websocket'], reconnection: false, extraHeaders, auth });
+  const s = io(h!.baseUrl, { transports: [transport], reconnection: false, extraHeaders, auth });
   return new Promise((resolve) => {
     s.once('connect', () => {
       s.close();
@@ -107,6 +108,16 @@ describe('requests from other origins', () => {
     expect(await socketWith({ cookie })).toBe('cross_origin');
     expect(await socketWith({ cookie, origin: own })).toBe('connected');
     expect(await socketWith({ origin: evil }, { token })).toBe('connected');
+    // Long-polling: a same-origin handshake (no Origin; Sec-Fetch-Site same-origin, or neither from an older
+    // browser) connects; one from another origin does not.
+    expect(await socketWith({ cookie, 'sec-fetch-site': 'same-origin' }, undefined, 'polling')).toBe(
+      'connected',
+    );
+    expect(await socketWith({ cookie }, undefined, 'polling')).toBe('connected');
+    expect(await socketWith({ cookie, 'sec-fetch-site': 'same-site' }, undefined, 'polling')).toBe(
+      'cross_origin',
+    );
+    expect(await socketWith({ cookie, origin: evil }, undefined, 'polling')).toBe('cross_origin');
   });
 
   it('behind a proxy, takes the console’s origin from PUBLIC_ORIGIN', async () => {
