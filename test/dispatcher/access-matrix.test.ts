@@ -45,6 +45,12 @@ const DESKS = row(401, 200, 200, 200, 200, 200, 200, 403, 403, 403);
 const REGISTRY_READ = DESKS;
 const REPORTS = row(401, 200, 403, 200, 403, 200, 403, 403, 403, 403);
 
+/** A phone's push subscription as a browser makes one (the push service is never called here). */
+const PUSH_SUBSCRIPTION = {
+  endpoint: 'https://push.example.org/send/matrix',
+  keys: { p256dh: `B${'A'.repeat(86)}`, auth: 'A'.repeat(22) },
+};
+
 /** Whether a list answer contains community B's item, per identity (a wall shows in lists too). */
 const SEES_B: Record<Who, boolean> = {
   anon: false,
@@ -276,6 +282,38 @@ describe('authorization matrix', () => {
           path: '/api/registry/import/grids.csv',
           csv: 'id,name,community,leaderId\n',
           expect: ADMIN_ONLY(200),
+        },
+      ],
+      'GET /api/push/key': [{ path: '/api/push/key', expect: LOGGED_IN }],
+      // Each person subscribes and unsubscribes their own phone only.
+      'POST /api/push/subscriptions': [
+        {
+          path: '/api/push/subscriptions',
+          body: PUSH_SUBSCRIPTION,
+          expect: row(401, 201, 201, 201, 201, 201, 201, 201, 201, 201),
+        },
+      ],
+      'DELETE /api/push/subscriptions': [
+        {
+          path: '/api/push/subscriptions',
+          body: { endpoint: PUSH_SUBSCRIPTION.endpoint },
+          expect: row(401, 204, 204, 204, 204, 204, 204, 204, 204, 204),
+        },
+      ],
+      // A receipt only from a phone the alert's notice went to (its responders, its assignee).
+      // grid-2's day roster (worker, leader, buddy) is named on the alert.
+      'POST /api/push/receipts': [
+        {
+          path: '/api/push/receipts',
+          body: { alertId: alertB.id },
+          expect: row(401, 404, 404, 404, 404, 404, 404, 404, 204, 204),
+        },
+      ],
+      'POST /api/alerts/:id/resend': [
+        {
+          path: `/api/alerts/${alertB.id}/resend`,
+          body: {},
+          expect: row(401, 202, 202, 403, 404, 403, 202, 403, 403, 403),
         },
       ],
       'GET /api/reports/sla': [{ path: '/api/reports/sla', expect: REPORTS }],
