@@ -60,12 +60,12 @@ function freePort(): Promise<number> {
  * memory report (mosquitto): the RSS.
  */
 function held(m: NodeJS.MemoryUsage | undefined, pid: number): number {
-  return m ? (m.rss - (m.heapTotal - m.heapUsed)) / 2 ** 20: rssMb(pid);
+  return m ? (m.rss - (m.heapTotal - m.heapUsed)) / 2 ** 20 : rssMb(pid);
 }
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024: Number.NaN;
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 async function untilAccepting(port: number): Promise<void> {
@@ -111,11 +111,11 @@ async function startBroker(kind: Kind, dir: string): Promise<Broker> {
     execArgv: [
       '--expose-gc',
       // The heap as the service runs it; the baselines run as they come.
-      ...(kind === 'gateway' ? HEAP_FLAGS: []),
+      ...(kind === 'gateway' ? HEAP_FLAGS : []),
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]: []),
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -151,15 +151,15 @@ function stopProc(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (proc.exitCode !== null) return resolve();
     proc.once('exit', () => resolve());
-    proc.kill(process.env.BENCH_CPU_PROF ? 'SIGTERM': 'SIGKILL');
+    proc.kill(process.env.BENCH_CPU_PROF ? 'SIGTERM' : 'SIGKILL');
   });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f0 = (n: number | null | undefined) =>
-  n === null || n === undefined || Number.isNaN(n) ? '—': n.toFixed(0);
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(0);
 const f1 = (n: number | null | undefined) =>
-  n === null || n === undefined || Number.isNaN(n) ? '—': n.toFixed(1);
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(1);
 
 interface Result {
   sustained: { rate: number; p50: number; p99: number };
@@ -328,7 +328,7 @@ async function measure(kind: Kind): Promise<Result> {
       spawnToAcceptingMs: first.spawnToAcceptingMs,
       startMs: first.startMs,
       restartToAcceptingMs: broker.spawnToAcceptingMs,
-      lostAcked: kind === 'gateway' ? Math.max(0, totalAcked - final.logged): null,
+      lostAcked: kind === 'gateway' ? Math.max(0, totalAcked - final.logged) : null,
     };
   } finally {
     await broker.stop();
@@ -345,7 +345,7 @@ export async function run(): Promise<void> {
     results[kind] = await measure(kind);
   }
   if (only) {
-    console.log(JSON.stringify(results, (k, v) => (k === 'slices' ? undefined: v), 1));
+    console.log(JSON.stringify(results, (k, v) => (k === 'slices' ? undefined : v), 1));
     return;
   }
   const g = results.gateway!;
@@ -369,7 +369,7 @@ export async function run(): Promise<void> {
   for (const rate of [2_000, 10_000]) {
     console.log(
       cols(`device-to-rules p50 / p99 at ${rate}/s (ms, ±1)`, (r) =>
-        r === g ? `${f0(r.at[rate]?.rulesP50)} / ${f0(r.at[rate]?.rulesP99)}`: '—',
+        r === g ? `${f0(r.at[rate]?.rulesP50)} / ${f0(r.at[rate]?.rulesP99)}` : '—',
       ),
     );
   }

@@ -192,7 +192,9 @@ describe('the responder page rings a locked phone', () => {
         await panel.locator('input[name=reason]').fill('家属已到场，误报');
         await panel.getByRole('button', { name: '保存' }).click();
         await panel.locator('[data-testid=cancel-reason]', { hasText: '家属已到场，误报' }).waitFor();
-        await panel.locator('[data-testid=history] li[data-action=cancel]', { hasText: '取消告警' }).waitFor();
+        await panel
+          .locator('[data-testid=history] li[data-action=cancel]', { hasText: '取消告警' })
+          .waitFor();
         expect(await panel.locator('fieldset.actions').count()).toBe(0);
       } finally {
         await wallBrowser.close();
