@@ -130,7 +130,7 @@ export function mayReadHousehold(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId
 }
 
 /**
- * SPEC §8 Access: the grids whose households, devices, timelines, coverage, duty, reports and alerts this
+ * SPEC §8 Access, SEC-02: the grids whose households, devices, timelines, coverage, duty, reports and alerts this
  * person may read and act on (null: all). A community's staff see their community only: a responder their
  * grids; a dispatcher or supervisor who covers grids the grids of those grids' communities, plus those of
  * any community no desk follows (dispatchCommunities: an alert nobody watches is the worst bug); a

@@ -365,7 +365,7 @@ export class GuardianService {
   }
 
   /**
-   * SPEC §8: a change of anyone's rights or sessions reaches every live connection at once: socket.io pages
+   * SPEC §8, SEC-03: a change of anyone's rights or sessions reaches every live connection at once: socket.io pages
    * and staff MQTT apps whose session ended are closed, the rest re-scoped to the rights in force.
    */
   async recheckLive(staffIds: readonly string[]): Promise<void> {

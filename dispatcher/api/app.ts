@@ -93,7 +93,7 @@ export async function screenScope(deps: Pick<ApiDeps, 'store'>, staff: Staff): P
   return screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
 }
 
-/** What one request may reach (SPEC §8 community walls): see access.ts accessGrids and crossesCommunity. */
+/** What one request may reach (SPEC §8 community walls, SEC-02): see access.ts accessGrids and crossesCommunity. */
 export interface Scope {
   /** Grids this person may read and act on; null: all. */
   grids: string[] | null;
@@ -251,7 +251,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const header = req.headers.authorization;
     const bearer = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
     const cookie = bearer ? undefined : req.cookies[SESSION_COOKIE];
-    // SPEC §8: requests from other origins are refused. The cookie is what a forged request rides on, so
+    // SPEC §8, SEC-03: requests from other origins are refused. The cookie is what a forged request rides on, so
     // any change it would authorize, and a login from a browser (login CSRF), must come from the console.
     const browserLogin =
       req.url.startsWith('/api/auth/login') &&

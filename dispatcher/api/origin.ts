@@ -1,5 +1,5 @@
 /**
- * Requests from other origins are refused (SPEC §8 Access). The session cookie is SameSite=Strict, but a
+ * Requests from other origins are refused (SPEC §8 Access, SEC-03). The session cookie is SameSite=Strict, but a
  * "site" ignores ports and sibling subdomains, so a page on another port of the same host could still
  * make the browser send it. Every state-changing request and every live connection that authenticates
  * with the cookie must therefore come from the console's own origin:

@@ -10,7 +10,7 @@
  * Responders join `grid:{g}` for their grids; everyone joins `staff:{id}` (their assigned alerts, wherever
  * the alert is, and their notifications).
  *
- * Rights end at once (SPEC §8 Access): each connection keeps the token it logged in with; when its session
+ * Rights end at once (SPEC §8 Access, SEC-03): each connection keeps the token it logged in with; when its session
  * expires (a timer on the injected clock at the session's end) or anyone's rights change (`recheck`), the
  * session is read again: ended means disconnected, otherwise the rooms follow the rights in force. A
  * connection authenticated by the cookie must come from the console's origin (api/origin.ts).
