@@ -128,3 +128,36 @@ export function mayReadHousehold(staff: Pick<Staff, 'roles' | 'gridIds'>, gridId
   if (can(staff, 'households.read.all')) return true;
   return can(staff, 'households.read.own') && staff.gridIds.includes(gridId);
 }
+
+/**
+ * SPEC §8 Access, SEC-02: the grids whose households, devices, timelines, coverage, duty, reports and alerts this
+ * person may read and act on (null: all). A community's staff see their community only: a responder their
+ * grids; a dispatcher or supervisor who covers grids the grids of those grids' communities, plus those of
+ * any community no desk follows (dispatchCommunities: an alert nobody watches is the worst bug); a
+ * street-level desk (covers no grid) and an admin (who keeps the registry) see all.
+ */
+export function accessGrids(
+  staff: Pick<Staff, 'roles' | 'gridIds'>,
+  grids: readonly Pick<Grid, 'id' | 'community'>[],
+  everyone: readonly Pick<Staff, 'roles' | 'gridIds' | 'disabled'>[],
+): string[] | null {
+  if (staff.roles.includes('admin')) return null;
+  return screenGrids(staff, grids, everyone);
+}
+
+/**
+ * Whether acting on (or reading) something of this grid crosses a community wall: the person is a desk of
+ * some communities and the grid is of another one (reached only because nobody follows it). Such actions
+ * are audited as cross-community.
+ */
+export function crossesCommunity(
+  staff: Pick<Staff, 'roles' | 'gridIds'>,
+  gridId: string,
+  grids: readonly Pick<Grid, 'id' | 'community'>[],
+): boolean {
+  if (staff.roles.includes('admin') || visibleGrids(staff) !== null || staff.gridIds.length === 0)
+    return false;
+  const communityOf = new Map(grids.map((g) => [g.id, g.community]));
+  const mine = new Set(staff.gridIds.flatMap((g) => (communityOf.has(g) ? [communityOf.get(g)!] : [])));
+  return mine.size > 0 && !mine.has(communityOf.get(gridId) ?? '');
+}

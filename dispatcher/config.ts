@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { passwordProblem } from './passwords.ts';
 import { rulesConfigInput } from './rules/settings.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -31,6 +32,37 @@ export const configSchema = z.object({
   MQTT_DEVICE_RATE: z.coerce.number().positive().default(50),
   HTTP_PORT: port.default(8080),
   HTTP_HOST: z.string().default('0.0.0.0'),
+  /**
+   * The console's address as people reach it, e.g. https://guardian.example.org (comma-separated for several;
+   * the first is the one links in SMS and push notices use; default http://localhost:HTTP_PORT). Cookie-
+   * authenticated writes and live connections must come from one of them; unset: from the origin of the
+   * request's own Host header (api/origin.ts).
+   */
+  PUBLIC_ORIGIN: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim().replace(/\/$/, '').toLowerCase()))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/,
+            'expected origins such as https://guardian.example.org',
+          ),
+      ),
+    )
+    .default([]),
+  /**
+   * Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy: `true`, or the proxy's addresses (a
+   * comma-separated list of IPs, CIDRs, or loopback/linklocal/uniquelocal). Unset: trust nothing, so a
+   * client cannot fake its address (login limits) or claim TLS.
+   */
+  TRUST_PROXY: z
+    .string()
+    .transform((s): boolean | string =>
+      /^(true|1|yes)$/i.test(s) ? true : /^(false|0|no)$/i.test(s) ? false : s,
+    )
+    .default(false),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z
     .string()
@@ -40,7 +72,7 @@ export const configSchema = z.object({
   PG_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   /** PostgreSQL: longest a statement may run before the server cancels it. */
   PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
-  INFLUX_URL: z.url({ message: 'expected an http(s) URL' }).optional(),
+  INFLUX_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
   INFLUX_TOKEN: z.string().optional(),
   INFLUX_ORG: z.string().optional(),
   INFLUX_BUCKET: z.string().optional(),
@@ -52,14 +84,16 @@ export const configSchema = z.object({
   NIGHT_SHIFT_START: hhmm.default('20:00'),
   /** SPEC §4: minutes before a shift starts at which grids with nobody on duty are flagged. */
   DUTY_WARN_MINUTES: z.coerce.number().int().min(0).max(600).default(30),
-  ADMIN_PASSWORD: z.string().min(8, 'expected at least 8 characters').optional(),
-  WEBHOOK_URL: z.url({ message: 'expected an http(s) URL' }).optional(),
+  /** SPEC §8: an admin's password, so the rule of every admin account (passwords.ts). */
+  ADMIN_PASSWORD: z
+    .string()
+    .superRefine((p, ctx) => {
+      const problem = passwordProblem(p, ['admin']);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
-  /**
-   * The console's address as people reach it (scheme, host, port): links in SMS and push notices. Default
-   * http://localhost:HTTP_PORT.
-   */
-  PUBLIC_ORIGIN: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
   /** VAPID contact for the push services' operators (NOTIFY-03): a mailto: or https: URL. */
   PUSH_SUBJECT: z
     .string()
@@ -150,3 +184,10 @@ function shown(key: string, value: unknown): string {
   if (/PASSWORD|SECRET|TOKEN|DATABASE_URL/.test(key)) return value === undefined ? '""' : '"(hidden)"';
   return JSON.stringify(value ?? '');
 }
+
+/** The file the demo leaves in its DATA_DIR (simulators/demo.ts, its devices' secrets): the folder was demo-seeded. */
+export const DEMO_MARKER_FILE = 'demo-devices.json';
+
+/** Whether a listen address reaches this machine only. */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);

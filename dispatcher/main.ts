@@ -4,12 +4,13 @@
  *   npm start            the whole service on embedded defaults
  *   npm run demo         the same, plus a seeded demo community with simulated homes and responders
  */
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, DEMO_MARKER_FILE, isLoopback, loadConfig } from './config.ts';
 import { GuardianService, PortInUseError } from './service.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,6 +22,8 @@ process.on('unhandledRejection', (reason) => {
 });
 
 async function main(): Promise<void> {
+  // SPEC §9: everything this process creates (database, index, secrets files) is for its owner only.
+  process.umask(0o077);
   const demo = process.argv.includes('--demo');
   const env = { ...process.env };
   // The demo keeps its data apart from a real deployment's unless told otherwise.
@@ -28,6 +31,19 @@ async function main(): Promise<void> {
   // The demo's logins are printed and well known: serve them on this machine only unless told otherwise.
   if (demo && !env.HTTP_HOST) env.HTTP_HOST = '127.0.0.1';
   if (demo && !env.MQTT_HOST) env.MQTT_HOST = '127.0.0.1';
+  // A folder the demo seeded serves the printed, well-known demo logins (README, Security): unless told
+  // otherwise it is served on this machine only, with a warning; asked to serve it on a network address, the
+  // start refuses. Use a fresh DATA_DIR for a real deployment.
+  const demoSeeded = !demo && existsSync(join(env.DATA_DIR || './data', DEMO_MARKER_FILE));
+  if (demoSeeded) {
+    const open = (['HTTP_HOST', 'MQTT_HOST'] as const).filter((k) => env[k] && !isLoopback(env[k]!));
+    if (open.length)
+      throw new ConfigError([
+        `${open.join(', ')}: DATA_DIR was seeded by the demo (${DEMO_MARKER_FILE}), whose logins are public; it is served on this machine only. Use a fresh DATA_DIR for a real deployment`,
+      ]);
+    env.HTTP_HOST ||= '127.0.0.1';
+    env.MQTT_HOST ||= '127.0.0.1';
+  }
   const config = loadConfig(env);
   const log = createLogger({ level: config.LOG_LEVEL });
   // Simulated time only when asked for (CLOCK_SPEED / CLOCK_START); the system clock otherwise.
@@ -74,6 +90,12 @@ async function main(): Promise<void> {
     for (const l of d.logins)
       lines.push(`  ${l.role.padEnd(12)} ${l.username.padEnd(12)} ${l.password}   ${l.note}`);
   }
+  if (demoSeeded)
+    lines.push(
+      '',
+      `WARNING: ${config.DATA_DIR} was seeded by the demo and its demo logins are public: served on 127.0.0.1 only.`,
+      '         Use a fresh DATA_DIR for a real deployment.',
+    );
   lines.push('', 'Press Ctrl-C to stop.', '');
   console.log(lines.join('\n'));
 

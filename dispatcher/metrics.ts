@@ -7,6 +7,10 @@ import type { GatewayMetrics } from '../gateway/gateway.ts';
 export interface Metrics {
   registry: Registry;
   httpBadRequests: Counter;
+  /** Cookie-authenticated writes and live connections refused as coming from another origin. */
+  httpCrossOrigin: Counter;
+  /** Login attempts refused before any password check: too many from one address, or in all. */
+  loginThrottled: Counter<'bound'>;
   alertsRaised: Counter<'rule'>;
   notificationFailures: Counter<'channel'>;
   alertsByState: Gauge<'state'>;
@@ -122,6 +126,17 @@ export function createMetrics(
     httpBadRequests: new Counter({
       name: 'g365_http_bad_requests_total',
       help: 'HTTP requests refused as invalid',
+      registers: [registry],
+    }),
+    httpCrossOrigin: new Counter({
+      name: 'g365_http_cross_origin_refused_total',
+      help: 'cookie-authenticated writes and live connections refused as coming from another origin',
+      registers: [registry],
+    }),
+    loginThrottled: new Counter({
+      name: 'g365_login_throttled_total',
+      help: 'login attempts refused before any password check, by the bound that refused them',
+      labelNames: ['bound'],
       registers: [registry],
     }),
     alertsRaised: new Counter({

@@ -17,7 +17,7 @@ import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { AlertService } from './alerts/service.ts';
-import { buildApp } from './api/app.ts';
+import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
 import type { Config } from './config.ts';
@@ -64,6 +64,8 @@ export class GuardianService {
   notifier!: Notifier;
   pushSubscriptions!: PushSubscriptions;
   private family: FamilyNotifier | undefined;
+  /** The HTTP API's routes as registered (the authorization matrix test walks them). */
+  routeTable: RouteEntry[] = [];
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
   private http: HttpServer | undefined;
@@ -129,7 +131,10 @@ export class GuardianService {
             : undefined,
         onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
         onEvents: () => this.pipeline.wake(),
-        authenticateStaff: async (staffId, token) => (await this.auth.authenticate(token))?.id === staffId,
+        authenticateStaff: async (staffId, token) => {
+          const session = await this.auth.session(token);
+          return session?.staff.id === staffId ? { expiresAt: session.expiresAt } : null;
+        },
       });
 
       // → notifications (channels first: the alert service needs them)
@@ -145,6 +150,9 @@ export class GuardianService {
             .recordReceipt(alertId, staffId, channel)
             .catch((e: unknown) => log.error({ err: e, alertId }, 'cannot record a receipt'));
         },
+        clock,
+        origin: { publicOrigins: config.PUBLIC_ORIGIN },
+        onCrossOrigin: () => this.metrics.httpCrossOrigin.inc(),
       });
       // Web Push (NOTIFY-03): the deployment's VAPID keys live with its data; a push notice is worth
       // holding until the alert's next escalation step (at least a minute; 15 min when no step is left).
@@ -166,7 +174,7 @@ export class GuardianService {
           ca: config.PUSH_CA_FILE ? readFileSync(config.PUSH_CA_FILE, 'utf8') : undefined,
         }),
       ];
-      const origin = (config.PUBLIC_ORIGIN ?? `http://localhost:${config.HTTP_PORT}`).replace(/\/$/, '');
+      const origin = config.PUBLIC_ORIGIN[0] ?? `http://localhost:${config.HTTP_PORT}`;
       if (config.WEBHOOK_URL && config.WEBHOOK_SECRET) {
         const webhook = { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, clock, log };
         // NOTIFY-05: what an SMS or voice bridge needs, so it never has to look anything up.
@@ -314,15 +322,14 @@ export class GuardianService {
         notifier,
         dutyWatch: this.dutyWatch,
         revokeDevice: (id) => this.gateway.revokeDevice(id),
-        endStaffSessions: (id) => {
-          this.live?.disconnectStaff(id);
-          this.gateway.revokeStaff(id);
-        },
+        staffChanged: (ids) => this.recheckLive(ids),
+        security: { publicOrigins: config.PUBLIC_ORIGIN, trustProxy: config.TRUST_PROXY },
         ready: () => this.started,
         rules: config.RULES,
         push: { publicKey: vapid.publicKey, subscriptions: this.pushSubscriptions },
       });
       await app.ready();
+      this.routeTable = app.routeTable;
       this.http.on('request', (req, res) => app.routing(req, res));
       this.live.start();
 
@@ -361,6 +368,19 @@ export class GuardianService {
     await this.alerts?.stop();
     await this.family?.stop();
     if (this.ownsStore) await this.store?.close();
+  }
+
+  /**
+   * SPEC §8, SEC-03: a change of anyone's rights or sessions reaches every live connection at once: socket.io pages
+   * and staff MQTT apps whose session ended are closed, the rest re-scoped to the rights in force.
+   */
+  async recheckLive(staffIds: readonly string[]): Promise<void> {
+    const live = await this.live?.recheck();
+    const mqtt = await this.gateway?.recheckStaff();
+    this.opts.log.info(
+      { staffIds, closed: (live?.closed ?? 0) + (mqtt ?? 0) },
+      'live connections re-checked',
+    );
   }
 
   private async ensureAdmin(): Promise<void> {

@@ -8,8 +8,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import type { Clock } from '../kernel/clock.ts';
+import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
+import { instant } from '../kernel/time.ts';
 import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
@@ -69,8 +70,12 @@ export interface GatewayDeps {
   onPresence?: (update: PresenceUpdate & { homeId: string }) => void;
   /** Each durable log write: how long it took and how many records it carried. */
   onLogWrite?: (ms: number, records: number) => void;
-  /** Staff clients (responder apps) log in with username = staff id and password = an API token. */
-  authenticateStaff?: (staffId: string, token: string) => Promise<boolean>;
+  /**
+   * Staff clients (responder apps) log in with username = staff id and password = an API token: when the
+   * token's session ends (null: it is not valid for this staff member now). Asked again at that time and on
+   * every `recheckStaff`, so a session that expires or is revoked ends its MQTT connection (SPEC §8).
+   */
+  authenticateStaff?: (staffId: string, token: string) => Promise<{ expiresAt: number } | null>;
   /** Optional InfluxDB export of accepted events (SPEC §9). Started and stopped by the gateway. */
   telemetry?: InfluxTelemetry;
   port?: number;
@@ -91,7 +96,7 @@ export interface GatewayDeps {
 /** `session`: this connection's id in the event log, so a restarted seq count shows (duplicates.ts). */
 type Identity =
   | { kind: 'device'; device: DeviceCredentials; session: string }
-  | { kind: 'staff'; staffId: string };
+  | { kind: 'staff'; staffId: string; token: string; expiry: Timer | null };
 /** Session ids unique across gateway processes sharing one database: this process's tag and a count. */
 const SESSION_TAG = randomUUID().slice(0, 8);
 let sessionCount = 0;
@@ -373,15 +378,39 @@ export class Gateway {
   }
 
   /**
-   * Ends a staff member's MQTT session (account disabled, logged out): the app reconnects and must log in
-   * again with a valid token.
+   * Checks every staff app's connection against the sessions in force (after any change of rights or
+   * sessions): one whose token no longer stands for its staff member (disabled, password changed, logged
+   * out, expired) is closed; the app must log in again. Returns how many were closed.
    */
-  revokeStaff(staffId: string): boolean {
-    const client = this.staffClient(staffId);
-    if (!client) return false;
-    this.deps.log.info({ staffId }, 'staff MQTT session ended after an account change');
+  async recheckStaff(): Promise<number> {
+    const clients = (
+      this.broker as unknown as { clients?: Record<string, IdentifiedClient | undefined> } | undefined
+    )?.clients;
+    let closed = 0;
+    for (const client of Object.values(clients ?? {}))
+      if (client?.[IDENTITY]?.kind === 'staff' && !(await this.recheckClient(client))) closed++;
+    return closed;
+  }
+
+  /** True when the staff client may stay; closes it otherwise. */
+  private async recheckClient(client: IdentifiedClient): Promise<boolean> {
+    const identity = client[IDENTITY];
+    if (identity?.kind !== 'staff') return true;
+    let session: { expiresAt: number } | null = null;
+    try {
+      session = (await this.deps.authenticateStaff?.(identity.staffId, identity.token)) ?? null;
+    } catch (e) {
+      this.deps.log.error({ err: e, staffId: identity.staffId }, 'staff session check failed; closing');
+    }
+    if (session) {
+      identity.expiry?.cancel();
+      identity.expiry = this.deps.clock.at(instant(session.expiresAt), () => void this.recheckClient(client));
+      return true;
+    }
+    identity.expiry?.cancel();
+    this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
     client.close();
-    return true;
+    return false;
   }
 
   /**
@@ -487,16 +516,22 @@ export class Gateway {
     const will = client._will;
     const staff = parseStaffUser(user);
     if (staff) {
-      if (
-        this.deps.authenticateStaff &&
-        (await this.deps.authenticateStaff(staff, secret)) &&
-        client.id === user
-      ) {
+      const session =
+        this.deps.authenticateStaff && client.id === user
+          ? await this.deps.authenticateStaff(staff, secret)
+          : null;
+      if (session) {
         if (will) {
           this.denied('will');
           throw new AuthError(5, 'staff clients may not set a will');
         }
-        client[IDENTITY] = { kind: 'staff', staffId: staff };
+        const identity: Identity = { kind: 'staff', staffId: staff, token: secret, expiry: null };
+        client[IDENTITY] = identity;
+        // The session's end closes the connection (checked again then: it may have been extended).
+        identity.expiry = this.deps.clock.at(
+          instant(session.expiresAt),
+          () => void this.recheckClient(client),
+        );
         return;
       }
       throw new AuthError(4, 'bad staff credentials');
@@ -703,6 +738,7 @@ export class Gateway {
    */
   private async endSession(client: IdentifiedClient): Promise<void> {
     const identity = client[IDENTITY];
+    if (identity?.kind === 'staff') identity.expiry?.cancel();
     if (identity?.kind !== 'device' || client[SESSION_ENDED]) return;
     client[SESSION_ENDED] = true;
     const device = identity.device;

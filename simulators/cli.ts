@@ -44,7 +44,7 @@ community (provisioned through POST /api/grids, /api/households, /api/staff, /ap
   --homes N              number of households                (default 30)
   --per-grid N           households per grid                 (default 10; grids = homes / per-grid)
   --seed N               seed: same seed, same community and same routines (default 365)
-  --staff-password PW    password of every simulated staff login (default guardian365)
+  --staff-password PW    password of every simulated staff login (default sim-staff-365)
   --identities FILE      where device secrets are kept (0600) (default ./data/sim-identities.json)
   --no-provision         use the identities file as it is (the community exists)
 
@@ -84,7 +84,7 @@ const options = {
   homes: { type: 'string', default: '30' },
   'per-grid': { type: 'string', default: '10' },
   seed: { type: 'string', default: '365' },
-  'staff-password': { type: 'string', default: 'guardian365' },
+  'staff-password': { type: 'string', default: 'sim-staff-365' },
   identities: { type: 'string', default: './data/sim-identities.json' },
   'no-provision': { type: 'boolean' },
   speed: { type: 'string', default: '1' },

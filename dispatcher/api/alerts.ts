@@ -3,11 +3,19 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayViewGrid } from '../access.ts';
+import { can } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
 import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
-import { type ApiDeps, HttpError, requireStaff, STATUS_BY_CODE, screenScope } from './app.ts';
+import {
+  type ApiDeps,
+  accessScope,
+  HttpError,
+  requireStaff,
+  type Scope,
+  STATUS_BY_CODE,
+  screenScope,
+} from './app.ts';
 
 const actionBody = {
   accept: z.object({}).optional(),
@@ -29,11 +37,13 @@ const actionBody = {
 type ActionName = keyof typeof actionBody;
 
 /**
- * A responder sees the alerts of the grids they cover, any alert assigned to them, and any alert whose
- * escalation chain names them (cover from another grid is notified, so must be able to open and accept it).
+ * Anyone sees the alerts of their scope (SPEC §8 community walls: a responder's grids, a desk's
+ * communities and those nobody follows, everything for a street-level desk), any alert assigned to them,
+ * and any alert whose escalation chain names them (cover from another grid is notified, so must be able to
+ * open and accept it).
  */
-const mayViewAlert = (staff: Staff, alert: Alert): boolean =>
-  mayViewGrid(staff, alert.gridId) || alert.assigneeId === staff.id || alert.responders.includes(staff.id);
+const mayViewAlert = (staff: Staff, scope: Scope, alert: Alert): boolean =>
+  scope.has(alert.gridId) || alert.assigneeId === staff.id || alert.responders.includes(staff.id);
 const ACTIONS = Object.keys(actionBody) as ActionName[];
 /** Actions a responder may take on alerts of their own grids; the rest need the dispatch role. */
 const RESPONDER_ACTIONS: ActionName[] = [
@@ -91,7 +101,7 @@ export const alertRoutes =
     app.get('/api/alerts/:id', { schema: { params: z.object({ id: z.string().max(80) }) } }, async (req) => {
       const staff = requireStaff(req);
       const alert = await deps.store.getAlert(req.params.id);
-      if (!alert || !mayViewAlert(staff, alert))
+      if (!alert || !mayViewAlert(staff, await accessScope(deps, staff), alert))
         throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
       const [history, deliveries] = await Promise.all([
         deps.store.alertHistory(alert.id),
@@ -124,7 +134,8 @@ export const alertRoutes =
           );
         }
         const alert = await deps.store.getAlert(req.params.id);
-        if (!alert || !mayViewAlert(staff, alert))
+        const scope = await accessScope(deps, staff);
+        if (!alert || !mayViewAlert(staff, scope, alert))
           throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
         const dispatch = can(staff, 'alerts.act.all');
         if (!dispatch && !(can(staff, 'alerts.respond') && RESPONDER_ACTIONS.includes(name))) {
@@ -176,6 +187,8 @@ export const alertRoutes =
           target: alert.id,
           detail: { ok: r.ok },
         });
+        // An alert of a community nobody follows, acted on by another community's desk (SPEC §8).
+        if (r.ok) await scope.auditCrossing(`alert.${name}`, alert.id, alert.gridId);
         if (!r.ok) throw new HttpError(STATUS_BY_CODE[r.code] ?? 409, r.code, r.message, r.details);
         return { alert: r.value };
       },

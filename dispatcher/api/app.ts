@@ -26,7 +26,7 @@ import {
 import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import type { Permission } from '../access.ts';
-import { can, screenGrids } from '../access.ts';
+import { accessGrids, can, crossesCommunity, screenGrids } from '../access.ts';
 import type { AlertService } from '../alerts/service.ts';
 import type { Auth } from '../auth.ts';
 import type { Directory } from '../directory.ts';
@@ -41,6 +41,7 @@ import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
 import { importExportRoutes } from './import-export.ts';
+import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
 import { type PushDeps, pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
@@ -72,18 +73,53 @@ export interface ApiDeps {
   dutyWatch?: DutyWatch;
   /** Ends a device's live MQTT session and forgets its cached login (after disable or secret rotation). */
   revokeDevice?: (deviceId: string) => void;
-  /** Ends a staff member's live connections, so they re-authenticate (after disable, grid change, logout). */
-  endStaffSessions?: (staffId: string) => void;
+  /**
+   * A staff member's rights or sessions changed (PATCH, import, logout): every live connection (socket.io,
+   * staff MQTT) is checked against the sessions again at once — closed if its session ended, re-scoped to
+   * the rights in force otherwise (also other desks', whose scope depends on who covers what).
+   */
+  staffChanged?: (staffIds: readonly string[]) => Promise<void>;
   ready: () => boolean;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
   /** Web Push: the VAPID public key and the subscriptions (push routes). */
   push?: PushDeps;
+  /** The console's origin (PUBLIC_ORIGIN) and which reverse proxy to believe (TRUST_PROXY); see README. */
+  security?: OriginPolicy & { trustProxy: boolean | string };
 }
 
 /** The grids whose alerts and notices this person's screens show (access.ts screenGrids); null: all. */
 export async function screenScope(deps: Pick<ApiDeps, 'store'>, staff: Staff): Promise<string[] | null> {
   return screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
+}
+
+/** What one request may reach (SPEC §8 community walls, SEC-02): see access.ts accessGrids and crossesCommunity. */
+export interface Scope {
+  /** Grids this person may read and act on; null: all. */
+  grids: string[] | null;
+  has(gridId: string): boolean;
+  /** Audits a read or action that reaches past the person's own communities (a community nobody follows). */
+  auditCrossing(action: string, target: string, gridId: string): Promise<void>;
+}
+
+export async function accessScope(deps: Pick<ApiDeps, 'store' | 'clock'>, staff: Staff): Promise<Scope> {
+  const [grids, everyone] = await Promise.all([deps.store.listGrids(), deps.store.listStaff()]);
+  const allowed = accessGrids(staff, grids, everyone);
+  return {
+    grids: allowed,
+    has: (gridId) => allowed === null || allowed.includes(gridId),
+    auditCrossing: async (action, target, gridId) => {
+      if (!crossesCommunity(staff, gridId, grids)) return;
+      const community = grids.find((g) => g.id === gridId)?.community ?? null;
+      await deps.store.audit({
+        at: deps.clock.now(),
+        actor: staff.id,
+        action: `cross_community.${action}`,
+        target,
+        detail: { gridId, community },
+      });
+    },
+  };
 }
 
 /** An expected refusal: becomes a JSON error with this status and code. */
@@ -113,12 +149,74 @@ export function requireStaff(req: FastifyRequest, perm?: Permission): Staff {
   return req.staff;
 }
 
+/**
+ * Response headers of every answer (README, Security). The console loads its script, style and images from
+ * its own origin and talks to its own origin (fetch, socket.io's WebSocket); Preact sets styles through the
+ * CSSOM, which style-src does not restrict. Swagger UI at /docs works under the same policy.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Swagger UI (/docs) inserts <style> elements of its own: inline style there, still no inline script. */
+export const DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+  "style-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+);
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  // Another origin cannot embed an answer (an export as a script, a report as an image) even without CORS.
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+};
+
+/** One registered route: what the authorization matrix test walks (test/dispatcher/access-matrix.test.ts). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** The query parameters its schema names (the query fuzz test tries each). */
+  query: string[];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route as registered (fastify's onRoute), HEAD twins excluded. */
+    routeTable: RouteEntry[];
+  }
+}
+
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // X-Forwarded-For / -Proto only from a configured proxy: the address the login limits key on, and
+    // whether the cookie is Secure, must not be a client's claim.
+    trustProxy: deps.security?.trustProxy ?? false,
   }).withTypeProvider<ZodTypeProvider>();
+  const originPolicy: OriginPolicy = { publicOrigins: deps.security?.publicOrigins ?? [] };
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    const qs = r.schema?.querystring as { shape?: Record<string, unknown> } | undefined;
+    const query = Object.keys(qs?.shape ?? {});
+    for (const method of [r.method].flat())
+      if (method !== 'HEAD') routeTable.push({ method, url: r.url, query });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -134,11 +232,40 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
+  // SPEC §8: the console runs from its own files only (no inline script or style, no other origin), is
+  // never framed, and tells other sites nothing. Every answer carries these, errors and static files too.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (req.url === '/docs' || req.url.startsWith('/docs/'))
+      reply.header('content-security-policy', DOCS_CONTENT_SECURITY_POLICY);
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=15552000');
+  });
+
+  // Only the bodies the API reads: JSON everywhere, text/csv for the CSV imports (import-export.ts). A
+  // text/plain body (what an HTML form of another origin can send without a preflight) is refused (415).
+  app.removeContentTypeParser('text/plain');
+
   app.decorateRequest('staff', null);
   app.decorateRequest('token', null);
   app.addHook('onRequest', async (req) => {
     const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7) : req.cookies[SESSION_COOKIE];
+    const bearer = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const cookie = bearer ? undefined : req.cookies[SESSION_COOKIE];
+    // SPEC §8, SEC-03: requests from other origins are refused. The cookie is what a forged request rides on, so
+    // any change it would authorize, and a login from a browser (login CSRF), must come from the console.
+    const browserLogin =
+      req.url.startsWith('/api/auth/login') &&
+      !bearer &&
+      (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined);
+    if (!SAFE_METHODS.has(req.method) && (cookie !== undefined || browserLogin)) {
+      const why = crossOriginRefusal(req.headers, originPolicy);
+      if (why) {
+        deps.metrics.httpCrossOrigin.inc();
+        req.log.warn({ method: req.method, path: req.routeOptions.url, why }, 'cross-origin request refused');
+        throw new HttpError(403, 'cross_origin', `refused: not from the console's origin (${why})`);
+      }
+    }
+    const token = bearer ?? cookie;
     if (token) {
       req.token = token;
       req.staff = await deps.auth.authenticate(token);

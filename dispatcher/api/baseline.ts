@@ -5,12 +5,12 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { mayViewGrid } from '../access.ts';
+import { mayReadHousehold } from '../access.ts';
 import { baselineOf, inactivityMs, morningMinute } from '../rules/baseline.ts';
 import { restoreHomeState } from '../rules/engine.ts';
 import { minutesHhmm } from '../rules/localtime.ts';
 import { resolveSettings } from '../rules/settings.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 const MIN = 60_000;
@@ -21,7 +21,7 @@ export const baselineRoutes =
     app.get('/api/households/:id/baseline', { schema: { params: idParam } }, async (req) => {
       const staff = requireStaff(req);
       const h = await deps.store.getHousehold(req.params.id);
-      if (!h || !mayViewGrid(staff, h.gridId))
+      if (!h || !mayReadHousehold(staff, h.gridId) || !(await accessScope(deps, staff)).has(h.gridId))
         throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
       const stored = await deps.store.getHomeState(h.id);
       const b = stored === null ? null : baselineOf(restoreHomeState(stored).learn);

@@ -4,9 +4,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
-import { mayViewGrid } from '../access.ts';
 import { deviceInput } from '../registry.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 
@@ -41,7 +40,7 @@ export const deviceRoutes =
       const staff = requireStaff(req);
       const d = await store.getDeviceState(req.params.id);
       const h = d ? await store.getHousehold(d.homeId) : null;
-      if (!d || !h || !mayViewGrid(staff, h.gridId))
+      if (!d || !h || !(await accessScope(deps, staff)).has(h.gridId))
         throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
       // SPEC §3: rejected messages counted per device, here by reason too.
       return { device: d, rejectedByReason: await store.deviceRejections(d.id) };

@@ -4,8 +4,9 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { can, mayReadHousehold, visibleGrids } from '../access.ts';
-import { type ApiDeps, HttpError, requireStaff, screenScope } from './app.ts';
+import { can, mayReadHousehold } from '../access.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff, screenScope } from './app.ts';
+import { epochMs } from './params.ts';
 import type { CoverageView, MaintenanceQueue } from './types.ts';
 
 export const dispatchRoutes =
@@ -48,7 +49,7 @@ export const dispatchRoutes =
     /** SPEC §6: technical alerts, due the next working day. */
     app.get('/api/maintenance', async (req): Promise<MaintenanceQueue> => {
       const staff = requireStaff(req);
-      const grids = visibleGrids(staff);
+      const grids = (await accessScope(deps, staff)).grids;
       return { alerts: await deps.alerts.maintenanceQueue(grids ?? undefined), now: deps.clock.now() };
     });
 
@@ -58,13 +59,13 @@ export const dispatchRoutes =
       {
         schema: {
           params: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') }),
-          querystring: z.object({ at: z.coerce.number().int().positive().optional() }),
+          querystring: z.object({ at: epochMs.optional() }),
         },
       },
       async (req): Promise<CoverageView> => {
         const staff = requireStaff(req);
         const h = await deps.store.getHousehold(req.params.id);
-        if (!h || !mayReadHousehold(staff, h.gridId))
+        if (!h || !mayReadHousehold(staff, h.gridId) || !(await accessScope(deps, staff)).has(h.gridId))
           throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
         const c = await deps.directory.coverage(h.id, req.query.at ?? deps.clock.now());
         if (!c) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);

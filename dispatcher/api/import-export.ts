@@ -11,6 +11,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { familyOptInChanges } from '../notify/family.ts';
+import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
 import type { Store } from '../store/store.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
@@ -95,6 +96,8 @@ async function validate(
   out.staff.forEach((s, i) => {
     for (const g of s.gridIds)
       if (!gridIds.has(g)) problems.push({ row: row('staff', i), field: 'gridIds', message: `no grid ${g}` });
+    const weak = s.password ? passwordProblem(s.password, s.roles) : null;
+    if (weak) problems.push({ row: row('staff', i), field: 'password', message: weak });
     if (!existing.has(s.id) && !s.password)
       problems.push({
         row: row('staff', i),
@@ -130,7 +133,11 @@ async function validate(
   return problems.length ? { ok: false, problems } : { ok: true, value: out };
 }
 
-async function apply(deps: ApiDeps, p: Parsed, actor: string): Promise<ImportResult> {
+async function apply(
+  deps: ApiDeps,
+  p: Parsed,
+  actor: string,
+): Promise<ImportResult & { sessionsEnded: number }> {
   const { store } = deps;
   for (const g of p.grids) await store.upsertGrid(g);
   for (const h of p.households) {
@@ -145,9 +152,11 @@ async function apply(deps: ApiDeps, p: Parsed, actor: string): Promise<ImportRes
         detail: { contacts: family },
       });
   }
+  const changedStaff: string[] = [];
   for (const s of p.staff) {
     const passwordHash = s.password ? await hashSecret(s.password) : undefined;
     if (await store.getStaff(s.id)) {
+      changedStaff.push(s.id);
       await store.updateStaff(s.id, {
         name: s.name,
         phone: s.phone,
@@ -175,7 +184,15 @@ async function apply(deps: ApiDeps, p: Parsed, actor: string): Promise<ImportRes
   for (const [gridId, lines] of byGrid) await store.setRoster(gridId, lines);
   deps.directory.invalidateHome();
   deps.directory.invalidateRoster();
+  // SPEC §8: rights changed by an import end at once like through PATCH /api/staff: a new password or a
+  // disabled account ends every session; every live connection is then checked (closed or re-scoped).
+  let sessionsEnded = 0;
+  for (const s of p.staff)
+    if (changedStaff.includes(s.id) && (s.password || s.disabled))
+      sessionsEnded += await deps.auth.endSessions(s.id);
+  if (changedStaff.length) await deps.staffChanged?.(changedStaff);
   return {
+    sessionsEnded,
     imported: {
       grids: p.grids.length,
       households: p.households.length,
@@ -221,8 +238,22 @@ const CSV_COLUMNS: Record<Kind, string[]> = {
   roster: ['gridId', 'shift', 'weekdays', 'staffIds'],
 };
 
+/**
+ * A cell a spreadsheet would run as a formula (leading = + - @, or a tab or carriage return before one)
+ * gets a leading apostrophe, as in the SLA CSV; the import takes it off again, so an export re-imports
+ * unchanged (a phone number "+86 …" stays itself).
+ */
+const FORMULA = /^[=+\-@\t\r]/;
+function neutralised(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = typeof v === 'string' && FORMULA.test(v) ? `'${v}` : v;
+  return out;
+}
+const unneutralised = (v: string): string => (v.startsWith("'") && FORMULA.test(v.slice(1)) ? v.slice(1) : v);
+
 /** One CSV record to the JSON shape the validator reads (types are checked there, not here). */
-function fromCsv(kind: Kind, r: Record<string, string>): unknown {
+function fromCsv(kind: Kind, raw: Record<string, string>): unknown {
+  const r = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unneutralised(v)]));
   switch (kind) {
     case 'grids':
       return { id: r.id, name: r.name, community: r.community, leaderId: opt(r.leaderId) ?? null };
@@ -291,10 +322,9 @@ export const importExportRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { store } = deps;
-    // CSV bodies arrive as text.
-    app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) =>
-      done(null, body),
-    );
+    // CSV bodies arrive as text/csv, nothing else: text/plain is what a form of another origin can send
+    // without a preflight (SPEC §8: requests from other origins are refused).
+    app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
     const snapshot = async () => {
       const [grids, households, staff, roster] = await Promise.all([
@@ -386,7 +416,7 @@ export const importExportRoutes =
         reply.header('content-type', 'text/csv; charset=utf-8');
         reply.header('content-disposition', `attachment; filename="guardian365-${kind}.csv"`);
         // A byte-order mark so spreadsheet programs read the Chinese text as UTF-8.
-        return `\uFEFF${stringify(rows, { header: true, columns: CSV_COLUMNS[kind] })}`;
+        return `\uFEFF${stringify(rows.map(neutralised), { header: true, columns: CSV_COLUMNS[kind] })}`;
       },
     );
 
@@ -404,13 +434,13 @@ export const importExportRoutes =
           message: `${v.problems.length} problem(s); nothing was imported`,
           errors: v.problems,
         });
-      const result = await apply(deps, v.value, actor);
+      const { sessionsEnded, ...result } = await apply(deps, v.value, actor);
       await store.audit({
         at: deps.clock.now(),
         actor,
         action: 'registry.import',
         target,
-        detail: { format, ...result.imported },
+        detail: { format, ...result.imported, sessionsEnded },
       });
       return result;
     };

@@ -12,7 +12,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can } from '../access.ts';
 import type { PushSubscriptions } from '../notify/push.ts';
-import { type ApiDeps, HttpError, requireStaff, STATUS_BY_CODE } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff, STATUS_BY_CODE } from './app.ts';
 
 export interface PushDeps {
   publicKey: string;
@@ -124,7 +124,10 @@ export const pushRoutes =
         const staff = requireStaff(req, 'alerts.act.all');
         if (!can(staff, 'alerts.read.all')) throw new HttpError(403, 'forbidden', 'dispatch roles only');
         const alert = await deps.store.getAlert(req.params.id);
-        if (!alert) throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
+        // SPEC §8 community walls, as for the other alert actions.
+        const scope = await accessScope(deps, staff);
+        if (!alert || !scope.has(alert.gridId))
+          throw new HttpError(404, 'not_found', `no alert ${req.params.id}`);
         const named = [...new Set([...alert.responders, ...(alert.assigneeId ? [alert.assigneeId] : [])])];
         const to = req.body?.staffId ? [req.body.staffId] : named;
         if (req.body?.staffId && !(await deps.store.getStaff(req.body.staffId)))
@@ -140,6 +143,7 @@ export const pushRoutes =
           target: alert.id,
           detail: { to, ok: r.ok },
         });
+        if (r.ok) await scope.auditCrossing('alert.resend', alert.id, alert.gridId);
         if (!r.ok) throw new HttpError(STATUS_BY_CODE[r.code] ?? 409, r.code, r.message);
         return reply.code(202).send({ sentTo: to });
       },

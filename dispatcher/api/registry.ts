@@ -7,10 +7,18 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
-import { can, mayViewGrid, visibleGrids } from '../access.ts';
+import { can } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
-import { gridInput, householdInput, STAFF_ROLES, staffInput } from '../registry.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { passwordProblem } from '../passwords.ts';
+import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { epochMs } from './params.ts';
+
+/** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
+export function checkPassword(password: string, roles: readonly StaffRole[], field: string): void {
+  const problem = passwordProblem(password, roles);
+  if (problem) throw new HttpError(400, 'bad_request', `${field}: ${problem}`, { field });
+}
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 
@@ -64,8 +72,9 @@ export const registryRoutes =
 
     app.get('/api/grids', async (req) => {
       const staff = requireStaff(req);
+      const scope = await accessScope(deps, staff);
       const grids = await store.listGrids();
-      return { grids: grids.filter((g) => mayViewGrid(staff, g.id)) };
+      return { grids: grids.filter((g) => scope.has(g.id)) };
     });
     app.post('/api/grids', { schema: { body: gridInput } }, async (req, reply) => {
       const staff = requireStaff(req, 'registry.write');
@@ -73,12 +82,22 @@ export const registryRoutes =
       // Cached homes carry their grid (name, community): a changed grid must reach the next alert.
       deps.directory.invalidateHome();
       await audit(staff.id, 'grid.upsert', req.body.id);
+      // A grid's community decides which desks follow it: live screens are re-scoped.
+      await deps.staffChanged?.([]);
       return reply.code(201).send({ grid: req.body });
     });
 
     app.get('/api/staff', async (req) => {
-      requireStaff(req, 'registry.read');
-      return { staff: await store.listStaff() };
+      const staff = requireStaff(req, 'registry.read');
+      const scope = await accessScope(deps, staff);
+      // A community's desk sees the staff of its community and the street-level staff (no grid).
+      const people = await store.listStaff();
+      return {
+        staff:
+          scope.grids === null
+            ? people
+            : people.filter((p) => p.gridIds.length === 0 || p.gridIds.some((g) => scope.has(g))),
+      };
     });
     app.post('/api/staff', { schema: { body: staffInput } }, async (req, reply) => {
       const actor = requireStaff(req, 'registry.write');
@@ -87,8 +106,11 @@ export const registryRoutes =
       if (await store.getStaffByUsername(rest.username))
         throw new HttpError(409, 'conflict', `username ${rest.username} is taken`);
       if (await store.getStaff(rest.id)) throw new HttpError(409, 'conflict', `staff ${rest.id} exists`);
+      checkPassword(password, rest.roles, 'body.password');
       await store.createStaff({ ...rest, passwordHash: await hashSecret(password) });
       await audit(actor.id, 'staff.create', rest.id);
+      // A new desk changes which communities nobody follows (access.ts dispatchCommunities).
+      await deps.staffChanged?.([rest.id]);
       return reply.code(201).send({ staff: { ...rest, disabled: false } });
     });
 
@@ -96,10 +118,15 @@ export const registryRoutes =
       '/api/roster',
       { schema: { querystring: z.object({ grid: z.string().max(64).optional() }) } },
       async (req) => {
-        requireStaff(req, 'registry.read');
+        const staff = requireStaff(req, 'registry.read');
+        const scope = await accessScope(deps, staff);
+        const [entries, overrides] = await Promise.all([
+          store.listRoster(req.query.grid),
+          store.listOverrides(req.query.grid),
+        ]);
         return {
-          entries: await store.listRoster(req.query.grid),
-          overrides: await store.listOverrides(req.query.grid),
+          entries: entries.filter((e) => scope.has(e.gridId)),
+          overrides: overrides.filter((o) => scope.has(o.gridId)),
         };
       },
     );
@@ -159,11 +186,12 @@ export const registryRoutes =
     /** Who is on duty now, per visible grid (the dispatch screen's duty panel). */
     app.get('/api/duty', async (req) => {
       const staff = requireStaff(req);
+      const scope = await accessScope(deps, staff);
       const [grids, people] = await Promise.all([store.listGrids(), store.listStaff()]);
       const names = new Map(people.map((p) => [p.id, p.name]));
       const now = deps.clock.now();
       const out = [];
-      for (const g of grids.filter((g) => mayViewGrid(staff, g.id))) {
+      for (const g of grids.filter((g) => scope.has(g.id))) {
         const d = await deps.directory.duty(g.id, now);
         out.push({
           gridId: g.id,
@@ -179,7 +207,7 @@ export const registryRoutes =
       const staff = requireStaff(req);
       if (!can(staff, 'households.read.all') && !can(staff, 'households.read.own'))
         throw new HttpError(403, 'forbidden', 'no access');
-      const grids = visibleGrids(staff);
+      const grids = (await accessScope(deps, staff)).grids;
       const list = await store.listHouseholds(grids === null ? {} : { gridIds: grids });
       return {
         households: list.map(({ accessNotes: _hidden, ...h }) => ({
@@ -206,11 +234,13 @@ export const registryRoutes =
       async (req) => {
         const staff = requireStaff(req);
         const h = await store.getHousehold(req.params.id);
+        const scope = await accessScope(deps, staff);
         const allowed =
           h &&
-          (can(staff, 'households.read.all') ||
-            (can(staff, 'households.read.own') && mayViewGrid(staff, h.gridId)));
+          (can(staff, 'households.read.all') || can(staff, 'households.read.own')) &&
+          scope.has(h.gridId);
         if (!h || !allowed) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
+        await scope.auditCrossing('household.read', h.id, h.gridId);
         const { accessNotes, ...rest } = h;
         let notes: string | undefined;
         if (req.query.include === 'accessNotes') {
@@ -236,8 +266,8 @@ export const registryRoutes =
             actor: z.string().min(1).max(64).optional(),
             target: z.string().min(1).max(80).optional(),
             action: z.string().min(1).max(80).optional(),
-            from: z.coerce.number().int().min(0).optional(),
-            to: z.coerce.number().int().min(0).optional(),
+            from: epochMs.optional(),
+            to: epochMs.optional(),
             limit: z.coerce.number().int().min(1).max(1000).default(100),
           }),
         },
@@ -260,14 +290,22 @@ export const registryRoutes =
       const actor = requireStaff(req, 'registry.write');
       const { password, ...patch } = req.body;
       await checkGrids(patch.gridIds);
+      const target = await store.getStaff(req.params.id);
+      if (!target) throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
+      if (password) checkPassword(password, patch.roles ?? target.roles, 'body.password');
       const passwordHash = password ? await hashSecret(password) : undefined;
       if (!(await store.updateStaff(req.params.id, { ...patch, passwordHash })))
         throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
-      await audit(actor.id, 'staff.update', req.params.id, { fields: Object.keys(req.body) });
+      // SPEC §8: a new password or a disabled account ends every session at once (old tokens stop working).
+      const ended = password || patch.disabled ? await deps.auth.endSessions(req.params.id) : 0;
+      await audit(actor.id, 'staff.update', req.params.id, {
+        fields: Object.keys(req.body),
+        sessionsEnded: ended,
+      });
       // Who may be on duty changed (disabled, roles): routing reads the roster afresh.
       deps.directory.invalidateRoster();
-      // Open pages keep the rooms and rights they joined with: make them reconnect under the new ones.
-      deps.endStaffSessions?.(req.params.id);
+      // Live pages and apps: closed if their session ended, re-scoped to the new rights otherwise.
+      await deps.staffChanged?.([req.params.id]);
       const { passwordHash: _omit, ...staff } = (await store.getStaff(req.params.id))!;
       return { staff };
     });
@@ -279,7 +317,7 @@ export const registryRoutes =
         schema: {
           params: idParam,
           body: z.strictObject({
-            until: z.union([z.number().int().positive(), z.iso.datetime({ offset: true })]),
+            until: z.union([epochMs, z.iso.datetime({ offset: true })]),
             reason: z.string().min(1).max(200),
           }),
         },

@@ -5,14 +5,15 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { can, visibleGrids } from '../access.ts';
+import { can } from '../access.ts';
 import { isSafety } from '../alerts/model.ts';
 import { slaReport, slaReportCsv } from '../reports/sla.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { epochMs } from './params.ts';
 import type { DeviceHealth, TodayFigures } from './types.ts';
 
 /** A time bound: epoch milliseconds or an ISO 8601 date/time (a bare date is midnight in the community's zone). */
-const instantParam = z.union([z.coerce.number().int().nonnegative(), z.string().min(4).max(40)]).optional();
+const instantParam = z.union([epochMs, z.string().min(4).max(40)]).optional();
 const MAX_RANGE_MS = 366 * 86_400_000;
 /** SPEC §5: LOW_BATTERY raises at or below 15 %. */
 const LOW_BATTERY = 15;
@@ -55,7 +56,7 @@ export const reportRoutes =
         if (from >= to) throw new HttpError(400, 'bad_request', 'querystring.from: must be before to');
         if (to - from > MAX_RANGE_MS)
           throw new HttpError(400, 'bad_request', 'querystring.from: the range may be at most 366 days');
-        const visible = visibleGrids(staff);
+        const visible = (await accessScope(deps, staff)).grids;
         const gridIds = req.query.grid
           ? [req.query.grid].filter((g) => visible === null || visible.includes(g))
           : (visible ?? undefined);
@@ -108,7 +109,7 @@ export const reportRoutes =
         throw new HttpError(403, 'forbidden', 'your role may not read the dispatch figures');
       const now = deps.clock.now();
       const from = DateTime.fromMillis(now, { zone: zone() }).startOf('day').toMillis();
-      const gridIds = visibleGrids(staff) ?? undefined;
+      const gridIds = (await accessScope(deps, staff)).grids ?? undefined;
       const [today, open] = await Promise.all([
         store.listAlertsRaisedBetween(from, now + 1, gridIds),
         store.countOpenAlerts(gridIds),
@@ -147,7 +148,7 @@ export const reportRoutes =
         const staff = requireStaff(req);
         if (!can(staff, 'alerts.read.all') && !can(staff, 'reports.read'))
           throw new HttpError(403, 'forbidden', 'your role may not read device health');
-        const grids = visibleGrids(staff);
+        const grids = (await accessScope(deps, staff)).grids;
         const [devices, households] = await Promise.all([
           store.listDevices(),
           store.listHouseholds(grids === null ? {} : { gridIds: grids }),

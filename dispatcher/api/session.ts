@@ -28,8 +28,15 @@ export const sessionRoutes =
         },
       },
       async (req, reply) => {
-        const r = await deps.auth.login(req.body.username, req.body.password);
-        if (!r) {
+        const r = await deps.auth.login(req.body.username, req.body.password, req.ip);
+        if (!r.ok && r.reason === 'throttled') {
+          // Per address across usernames, in all, or too many checks waiting (auth.ts): no password work.
+          deps.metrics.loginThrottled.inc({ bound: r.bound });
+          deps.log.warn({ ip: req.ip, bound: r.bound }, 'login throttled');
+          reply.header('retry-after', String(Math.ceil(r.retryAfterMs / 1000)));
+          throw new HttpError(429, 'too_many_logins', 'too many login attempts; try again later');
+        }
+        if (!r.ok) {
           deps.log.info({ ip: req.ip }, 'login refused');
           throw new HttpError(401, 'bad_credentials', 'wrong username or password');
         }
@@ -43,6 +50,9 @@ export const sessionRoutes =
         reply.setCookie(SESSION_COOKIE, r.token, {
           httpOnly: true,
           sameSite: 'strict',
+          // Over TLS (directly, or behind a proxy trusted with TRUST_PROXY that says so) the cookie never
+          // travels in clear text.
+          secure: req.protocol === 'https',
           path: '/',
           expires: new Date(r.expiresAt),
         });
@@ -66,8 +76,9 @@ export const sessionRoutes =
     });
     app.post('/api/auth/logout', async (req, reply) => {
       if (req.token) await deps.auth.logout(req.token);
-      // The logged-out page's live connection must not keep receiving alerts.
-      if (req.staff) deps.endStaffSessions?.(req.staff.id);
+      // The logged-out page's live connections (socket.io, MQTT with this token) must not keep receiving
+      // alerts: every live connection is checked against the sessions again.
+      if (req.staff) await deps.staffChanged?.([req.staff.id]);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return { ok: true };
     });

@@ -5,7 +5,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { mayReadHousehold } from '../access.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { epochMs } from './params.ts';
 import type { Timeline } from './types.ts';
 
 const DAY = 86_400_000;
@@ -23,8 +24,8 @@ export const timelineRoutes =
         schema: {
           params: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') }),
           querystring: z.object({
-            from: z.coerce.number().int().nonnegative().optional(),
-            to: z.coerce.number().int().nonnegative().optional(),
+            from: epochMs.optional(),
+            to: epochMs.optional(),
           }),
         },
       },
@@ -32,7 +33,7 @@ export const timelineRoutes =
         const staff = requireStaff(req);
         const h = await deps.store.getHousehold(req.params.id);
         // Another grid's household answers like a missing one: a responder learns nothing about it.
-        if (!h || !mayReadHousehold(staff, h.gridId))
+        if (!h || !mayReadHousehold(staff, h.gridId) || !(await accessScope(deps, staff)).has(h.gridId))
           throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
         const to = req.query.to ?? deps.clock.now();
         const from = req.query.from ?? to - 7 * DAY;

@@ -9,13 +9,21 @@
  * later); every dispatch-role member also joins `dispatch` (channel health, duty gaps, failed deliveries).
  * Responders join `grid:{g}` for their grids; everyone joins `staff:{id}` (their assigned alerts, wherever
  * the alert is, and their notifications).
+ *
+ * Rights end at once (SPEC §8 Access, SEC-03): each connection keeps the token it logged in with; when its session
+ * expires (a timer on the injected clock at the session's end) or anyone's rights change (`recheck`), the
+ * session is read again: ended means disconnected, otherwise the rooms follow the rights in force. A
+ * connection authenticated by the cookie must come from the console's origin (api/origin.ts).
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
+import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
+import { instant } from '../../kernel/time.ts';
 import { can, dispatchCommunities, visibleGrids } from '../access.ts';
 import type { Alert } from '../alerts/model.ts';
 import { SESSION_COOKIE } from '../api/app.ts';
+import { crossOriginRefusal, type OriginPolicy } from '../api/origin.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../api/types.ts';
 import type { Auth } from '../auth.ts';
 import type { Bus } from '../bus.ts';
@@ -25,6 +33,10 @@ import type { Store } from '../store/store.ts';
 
 interface SocketData {
   staff: Staff;
+  /** The login token this connection authenticated with (memory only), re-checked on every change. */
+  token: string;
+  /** When its session ends: the connection is checked again then (and closed). */
+  expiry: Timer | null;
   /** Dispatch roles: the communities whose alerts they follow; null = all. Responders: unused. */
   communities: string[] | null;
 }
@@ -38,6 +50,11 @@ export interface LiveDeps {
   log: Logger;
   /** A page acknowledged a notification: the channel's own word that it reached the person (NOTIFY-02). */
   onReceipt?: (alertId: string, staffId: string, channel: string) => void;
+  clock: Clock;
+  /** The console's origin, for connections authenticated by the cookie. */
+  origin?: OriginPolicy;
+  /** Counts a connection refused as coming from another origin. */
+  onCrossOrigin?: () => void;
 }
 
 /** How long a notification waits for a page's acknowledgement before it counts as sent only. */
@@ -73,16 +90,36 @@ export class LiveServer {
     );
     this.io = io;
     io.use((socket, next) => {
-      const token =
-        (socket.handshake.auth as { token?: string } | undefined)?.token ??
-        cookieToken(socket.handshake.headers.cookie);
+      const given = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      const bearer = typeof given === 'string' ? given : undefined;
+      const token = bearer ?? cookieToken(socket.handshake.headers.cookie);
+      // SPEC §8: a page of another origin must not ride on the console's cookie (the WebSocket upgrade
+      // carries it whatever SameSite says for another port). A token given explicitly is not a forgery.
+      // Long-polling is the exception when it carries neither Origin nor Sec-Fetch-Site (a same-origin GET
+      // of an older browser): another origin's page could make that request but never read its answers
+      // (same-origin policy; no CORS here), whereas a WebSocket always carries Origin.
+      const h = socket.handshake.headers;
+      const polling = socket.conn.transport.name === 'polling';
+      const unmarked = h.origin === undefined && h['sec-fetch-site'] === undefined;
+      if (!bearer && token && !(polling && unmarked)) {
+        const why = crossOriginRefusal(h, this.deps.origin ?? { publicOrigins: [] });
+        if (why) {
+          this.deps.onCrossOrigin?.();
+          this.deps.log.warn({ why }, 'cross-origin live connection refused');
+          return next(new Error('cross_origin'));
+        }
+      }
       this.deps.auth
-        .authenticate(token)
-        .then(async (staff) => {
-          if (!staff) return next(new Error('unauthenticated'));
-          socket.data.staff = staff;
-          socket.data.communities = await this.communitiesOf(staff);
+        .session(token)
+        .then(async (session) => {
+          if (!session || !token) return next(new Error('unauthenticated'));
+          socket.data.staff = session.staff;
+          socket.data.token = token;
+          socket.data.expiry = null;
+          socket.data.communities = await this.communitiesOf(session.staff);
           next();
+          // After next(): the connection exists and its disconnect handler cancels the timer.
+          this.armExpiry(socket, session.expiresAt);
         })
         .catch((e: unknown) => next(e as Error));
     });
@@ -153,10 +190,49 @@ export class LiveServer {
     }
   }
 
-  /** The socket.io notification channel: reaches every open page of the staff member. */
-  /** Disconnects every live connection of one staff member; their pages reconnect and authenticate again. */
-  disconnectStaff(staffId: string): void {
-    this.io?.in(staffRoom(staffId)).disconnectSockets(true);
+  /**
+   * Checks every live connection against the sessions and rights in force now (after any change of anyone's
+   * rights: a desk's scope also depends on who covers what): an ended session is disconnected, the others
+   * are re-scoped in place (rooms left and joined, `scope` sent again).
+   */
+  async recheck(): Promise<{ closed: number; rescoped: number }> {
+    const io = this.io;
+    if (!io) return { closed: 0, rescoped: 0 };
+    let closed = 0;
+    let rescoped = 0;
+    for (const socket of [...io.of('/').sockets.values()] as LiveSocket[]) {
+      if (await this.recheckOne(socket)) rescoped++;
+      else closed++;
+    }
+    return { closed, rescoped };
+  }
+
+  /** True when the connection stays (re-scoped), false when its session ended and it was closed. */
+  private async recheckOne(socket: LiveSocket): Promise<boolean> {
+    const session = await this.deps.auth.session(socket.data.token);
+    if (!socket.connected) return false;
+    if (!session) {
+      this.deps.log.info({ staffId: socket.data.staff.id }, 'live connection closed: its session ended');
+      socket.disconnect(true);
+      return false;
+    }
+    socket.data.staff = session.staff;
+    socket.data.communities = await this.communitiesOf(session.staff);
+    const want = new Set([socket.id, ...this.roomsOf(socket)]);
+    for (const r of [...socket.rooms]) if (!want.has(r)) void socket.leave(r);
+    for (const r of want) if (!socket.rooms.has(r)) void socket.join(r);
+    this.emitScope(socket);
+    return true;
+  }
+
+  private armExpiry(socket: LiveSocket, expiresAt: number): void {
+    socket.data.expiry?.cancel();
+    socket.data.expiry = this.deps.clock.at(instant(expiresAt), () => {
+      void this.recheckOne(socket).catch((e: unknown) => {
+        this.deps.log.error({ err: e }, 'session expiry check failed; closing the connection');
+        socket.disconnect(true);
+      });
+    });
   }
 
   channel(): Channel {
@@ -186,17 +262,30 @@ export class LiveServer {
     };
   }
 
-  private onConnection(socket: LiveSocket): void {
+  /** The rooms a connection belongs in for the rights it has now (see the file comment). */
+  private roomsOf(socket: LiveSocket): string[] {
     const staff = socket.data.staff;
-    void socket.join(staffRoom(staff.id));
+    const rooms = [staffRoom(staff.id)];
     const grids = visibleGrids(staff);
     if (grids === null) {
-      void socket.join(DISPATCH);
+      rooms.push(DISPATCH);
       const communities = socket.data.communities;
-      if (communities === null) void socket.join(ALL);
-      else for (const c of communities) void socket.join(communityRoom(c));
-    } else for (const g of grids) void socket.join(gridRoom(g));
+      if (communities === null) rooms.push(ALL);
+      else rooms.push(...communities.map(communityRoom));
+    } else rooms.push(...grids.map(gridRoom));
+    return rooms;
+  }
+
+  private emitScope(socket: LiveSocket): void {
+    const grids = visibleGrids(socket.data.staff);
     socket.emit('scope', { communities: grids === null ? socket.data.communities : null, gridIds: grids });
+  }
+
+  private onConnection(socket: LiveSocket): void {
+    const staff = socket.data.staff;
+    for (const r of this.roomsOf(socket)) void socket.join(r);
+    this.emitScope(socket);
+    socket.on('disconnect', () => socket.data.expiry?.cancel());
     socket.on('catchup', (since, ack) => {
       if (typeof since !== 'number' || typeof ack !== 'function') return;
       void this.catchup(socket, since).then(ack, (e: unknown) => {

@@ -1,8 +1,9 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config.ts';
 import { lockDataFolder } from './folder-lock.ts';
 import { PostgresStore } from './postgres.ts';
+import { privateDir } from './private-files.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
@@ -31,7 +32,7 @@ export async function openStore(cfg: {
     : join(cfg.DATA_DIR, 'guardian365.sqlite');
   const dir = url?.startsWith('sqlite:') ? join(file, '..') : cfg.DATA_DIR;
   try {
-    mkdirSync(dir, { recursive: true });
+    privateDir(dir);
     accessSync(dir, constants.W_OK);
   } catch (e) {
     throw new ConfigError([

@@ -963,6 +963,10 @@ export class PostgresStore implements Store {
     await this.q('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
   }
 
+  async deleteStaffSessions(staffId: string): Promise<number> {
+    return (await this.q('DELETE FROM sessions WHERE staff_id = $1 RETURNING token_hash', [staffId])).length;
+  }
+
   async audit(e: AuditEntry): Promise<void> {
     await this.q('INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)', [
       e.at,

@@ -9,8 +9,6 @@
  * takes that file's lock too.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   AppendOutcome,
@@ -27,6 +25,7 @@ import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batc
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
+import { privateDatabaseFiles, privateDirOf } from './private-files.ts';
 import {
   alertFrom,
   deviceFrom,
@@ -97,7 +96,11 @@ export class SqliteStore implements Store {
     } = {},
   ) {
     this.inMemory = file === ':memory:' || file === '';
-    if (!this.inMemory) mkdirSync(dirname(file), { recursive: true });
+    if (!this.inMemory) {
+      // Personal data and password hashes: folder 0700, the log's and the household index's files 0600.
+      privateDirOf(file);
+      privateDatabaseFiles(file, homeIndexFile(file));
+    }
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -736,6 +739,10 @@ export class SqliteStore implements Store {
 
   async deleteSession(tokenHash: string): Promise<void> {
     this.st('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+  }
+
+  async deleteStaffSessions(staffId: string): Promise<number> {
+    return this.st('DELETE FROM sessions WHERE staff_id = ?').run(staffId).changes;
   }
 
   async audit(e: AuditEntry): Promise<void> {

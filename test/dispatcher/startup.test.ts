@@ -119,7 +119,9 @@ describe('npm start', () => {
   });
 
   it('starts on embedded defaults, creates the database and the admin, and shuts down cleanly on Ctrl-C', async () => {
-    const dir = tempDir();
+    const tmp = tempDir();
+    // A data folder the service creates itself.
+    const dir = { path: join(tmp.path, 'data'), remove: tmp.remove };
     const http = await freePort();
     const s = start({ DATA_DIR: dir.path, MQTT_PORT: String(await freePort()), HTTP_PORT: String(http) });
     await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 20_000, 'start banner');
@@ -130,8 +132,19 @@ describe('npm start', () => {
     expect(await page.text()).toContain('<div id="app">');
     s.proc.kill('SIGINT');
     expect(await s.exited).toBe(0);
-    const { existsSync } = await import('node:fs');
+    const { existsSync, statSync } = await import('node:fs');
     expect(existsSync(join(dir.path, 'guardian365.sqlite'))).toBe(true);
+    // Personal data and password hashes: the folder for its owner only, every store file 0600.
+    const mode = (f: string) => (statSync(f).mode & 0o777).toString(8);
+    expect(mode(dir.path)).toBe('700');
+    const files = ['guardian365.sqlite', 'guardian365.sqlite-home-index']
+      .flatMap((f) => [f, `${f}-wal`, `${f}-shm`])
+      .map((f) => join(dir.path, f))
+      .filter((f) => existsSync(f));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(Object.fromEntries(files.map((f) => [f, mode(f)]))).toEqual(
+      Object.fromEntries(files.map((f) => [f, '600'])),
+    );
     dir.remove();
   });
 });
@@ -154,9 +167,54 @@ describe('configuration safety', () => {
       expect.unreachable();
     } catch (e) {
       const text = (e as ConfigError).problems.join('\n');
-      expect(text).toMatch(/ADMIN_PASSWORD="\(hidden\)": expected at least 8 characters/);
+      expect(text).toMatch(/ADMIN_PASSWORD="\(hidden\)": must be at least 12 characters for an admin/);
       expect(text).not.toContain('short7!');
       expect(text).not.toContain('tooShortSecret');
     }
+  });
+
+  it('serves a demo-seeded folder on this machine only, with a warning, and refuses a network address for it', async () => {
+    const dir = tempDir();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir.path, 'demo-devices.json'), '[]');
+    const refused = start({
+      DATA_DIR: dir.path,
+      HTTP_HOST: '0.0.0.0',
+      MQTT_PORT: String(await freePort()),
+      HTTP_PORT: String(await freePort()),
+    });
+    expect(await refused.exited).toBe(2);
+    expect(refused.out()).toMatch(/cannot start: HTTP_HOST: DATA_DIR was seeded by the demo/);
+
+    const http = await freePort();
+    const s = start({ DATA_DIR: dir.path, MQTT_PORT: String(await freePort()), HTTP_PORT: String(http) });
+    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 20_000, 'start banner');
+    expect(s.out()).toMatch(/WARNING: .* seeded by the demo .* served on 127\.0\.0\.1 only/);
+    expect((await fetch(`http://127.0.0.1:${http}/readyz`)).status).toBe(200);
+    // Not on any other address of this machine.
+    const { networkInterfaces } = await import('node:os');
+    const other = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    const reached = other
+      ? await fetch(`http://${other.address}:${http}/readyz`).then(
+          () => true,
+          () => false,
+        )
+      : false;
+    expect(reached).toBe(false);
+    s.proc.kill('SIGINT');
+    expect(await s.exited).toBe(0);
+    dir.remove();
+  });
+
+  it('refuses a webhook that is not http(s)', () => {
+    expect(() =>
+      loadConfig({ WEBHOOK_URL: 'file:///etc/passwd', WEBHOOK_SECRET: 'a-secret-of-16-chars' }),
+    ).toThrow(/WEBHOOK_URL="file:\/\/\/etc\/passwd": expected an http\(s\) URL/);
+    expect(
+      loadConfig({ WEBHOOK_URL: 'https://sms.example.org/hook', WEBHOOK_SECRET: 'a-secret-of-16-chars' })
+        .WEBHOOK_URL,
+    ).toBe('https://sms.example.org/hook');
   });
 });
