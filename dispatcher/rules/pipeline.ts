@@ -274,7 +274,12 @@ export class RulesPipeline {
       if (!open.has(key)) open.set(key, await store.findOpenAlert(householdId, rule));
       return open.get(key) ?? null;
     };
-    const put = (a: Alert, isNew: boolean) => {
+    const put = (changed: Alert, isNew: boolean) => {
+      // One commit is one write of each alert, however often this page changed it (several devices of a
+      // home silent at the same instant attach to one DEVICE_OFFLINE alert): the store's optimistic check
+      // expects one version step over what it holds, so later changes keep the first change's version.
+      const first = raised.get(changed.id) ?? updated.get(changed.id);
+      const a = first && first.version !== changed.version ? { ...changed, version: first.version } : changed;
       open.set(`${a.householdId}/${a.rule}`, a.state === 'resolved' || a.state === 'cancelled' ? null : a);
       if (isNew || raised.has(a.id)) raised.set(a.id, a);
       else updated.set(a.id, a);
