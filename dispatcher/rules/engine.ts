@@ -651,6 +651,7 @@ const RULE_ZH: Record<RuleId, string> = {
   DOOR_LEFT_OPEN: '门未关',
   DEVICE_OFFLINE: '设备离线',
   LOW_BATTERY: '电量低',
+  HOME_UNWATCHED: '本户未被看护',
 };
 const ruleZh = (r: RuleId) => RULE_ZH[r];
 
@@ -877,3 +878,57 @@ export const roomZh = (room: string): string => ROOM_ZH[room] ?? room;
 export function localHhMm(ts: number, zone: string): string {
   return hhmmAt(ts, zone);
 }
+
+/** What of a home the rules could not process: one logged event, or the home's due silence deadlines. */
+export type Unprocessed =
+  | { kind: 'event'; logged: LoggedEvent }
+  | { kind: 'due'; homeId: string; until: number };
+
+/**
+ * A home's events are never skipped silently (SPEC §5 "a silent sensor is never taken for a silent
+ * household" applies to the service too): what the rules could not commit, even alone and after retries,
+ * becomes HOME_UNWATCHED for the household, raised (or attached to the open one) at the time the service
+ * learned of it. `reason` is an error code, never data of the household.
+ */
+export function unwatchedTrigger(
+  householdId: string,
+  item: Unprocessed,
+  reason: string,
+  zone: string,
+): Trigger {
+  const at = item.kind === 'event' ? item.logged.receivedAt : item.until;
+  const hhmm = hhmmAt(at, zone);
+  const what =
+    item.kind === 'event'
+      ? {
+          en: `a ${item.logged.event.type} event from device ${item.logged.deviceId}`,
+          zh: `设备 ${item.logged.deviceId} 的${EVENT_ZH[item.logged.event.type] ?? item.logged.event.type}事件`,
+        }
+      : { en: 'its silence deadlines', zh: '无活动计时' };
+  return {
+    rule: 'HOME_UNWATCHED',
+    householdId,
+    deviceId: item.kind === 'event' ? item.logged.deviceId : null,
+    at,
+    evidence: {
+      seq: item.kind === 'event' ? item.logged.seq : null,
+      deviceId: item.kind === 'event' ? item.logged.deviceId : null,
+      type: item.kind === 'event' ? item.logged.event.type : 'deadline',
+      at,
+      summary: `${what.en} could not be processed (${reason})`,
+    },
+    explanation: {
+      en: `this home is not being watched: at ${hhmm} the rules could not process ${what.en} (${reason}), so alerts of this home may be missing; phone the resident now and have the service checked`,
+      zh: `此户当前未被看护：${hhmm} 规则无法处理${what.zh}（${reason}），该户的告警可能缺失；请立即电话联系老人，并通知技术人员检修`,
+    },
+  };
+}
+
+const EVENT_ZH: Record<string, string> = {
+  fall: '跌倒',
+  door: '门磁',
+  motion: '人体移动',
+  sos: '求助',
+  heartbeat: '心跳',
+  presence: '在线状态',
+};
