@@ -13,7 +13,7 @@ import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
-import type { DeviceIdentity } from '../simulators/device.ts';
+import { type DeviceIdentity, SimDevice } from '../simulators/device.ts';
 import { SimHome } from '../simulators/home.ts';
 import { seedCommunity } from '../simulators/seed.ts';
 
@@ -189,4 +189,37 @@ export async function eventually<T>(
 /** A household with the registry's defaults (no residents, default routine), as the API would store it. */
 export function bareHousehold(id: string, gridId: string, over: Record<string, unknown> = {}): Household {
   return householdInput.parse({ id, gridId, address: { building: '1', unit: '1', room: '101' }, ...over });
+}
+
+/** The rules have committed everything in the log and fired what their timers made due. */
+export async function rulesCaughtUp(h: Harness): Promise<void> {
+  const end = async () => {
+    const events = await h.store.readEvents(0, 1_000_000);
+    return events.length ? events[events.length - 1]!.seq : 0;
+  };
+  await eventually(
+    async () => (await h.store.getCursor('rules')) >= (await end()),
+    10_000,
+    'the rules to reach the end of the log',
+  );
+  await h.service.pipeline.idle();
+  await new Promise((r) => setImmediate(r));
+  await h.service.pipeline.idle();
+}
+
+/** Every device of one home connected over MQTT with its own credentials (closed by `close`). */
+export async function connectHome(
+  h: Harness,
+  clock: Clock,
+  homeId: string,
+  open: { close(): unknown }[],
+): Promise<Map<string, SimDevice>> {
+  const out = new Map<string, SimDevice>();
+  for (const id of h.devices.filter((d) => d.homeId === homeId)) {
+    const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
+    await dev.connect();
+    open.push({ close: () => dev.disconnect() });
+    out.set(id.id, dev);
+  }
+  return out;
 }

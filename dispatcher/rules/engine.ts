@@ -7,10 +7,19 @@
  * Time is event time, never wall time (SPEC §5 "Time"). Rules that fire on the absence of events keep
  * their deadlines in the home state as facts (last motion, door opened at, door closed at, next morning
  * check, each device's last sign of life); `nextDeadline` derives the earliest one. Before an event is
- * applied, every deadline at or before the event's `ts` is fired first, in order, each at its own exact
- * instant (`advance`): so the same log always yields the same triggers whether a deadline was reached by
- * a later event or by the pipeline's live timer (which calls `advance` with the clock's now when no event
- * comes). A deadline fires once per episode (the facts it was derived from are remembered in `fired`).
+ * applied, every deadline at or before the moment the service *heard* it (its receive time, stored in the
+ * log) is fired first, in order, each at its own exact instant (`advance`): that is what the pipeline's
+ * live timer did while the event was on its way, so the same log always yields the same triggers whether a
+ * deadline was reached by a later event or by the timer (which calls `advance` with the clock's now when
+ * no event comes). A deadline fires once per episode (the facts it was derived from are remembered in
+ * `fired`).
+ *
+ * A late event (delivered after a lost link, SPEC §3) takes its true place in the home's history: the
+ * facts follow event time (a motion older than the last one does not move "last motion, where"; a door
+ * transition older than the last one changes nothing; a close already followed by motion is no exit; an
+ * older battery reading does not replace a newer one), while a device's sign of life is when it was
+ * heard. An alert an event raises at once (fall, help button, battery) is raised when the service heard of
+ * it, its true time in the evidence and the explanation.
  */
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { DeviceKind, PresenceEvent } from '../../gateway/protocol.ts';
@@ -45,11 +54,13 @@ export type Presence = 'home' | 'away' | 'unknown';
 const NEVER_HEARD = 'never-heard';
 
 export interface DeviceFacts {
-  /** Last sign of life (any event from it), event time. */
+  /** Last sign of life (any message from it), when the service heard it. */
   seenAt: number;
   /** Set while the device is offline: disconnected (will, keep-alive, clean) or silent. */
   offline: { since: number; cause: string } | null;
   battery: number | null;
+  /** Event time of the battery reading (a late, older reading does not replace it). */
+  batteryAt?: number | null;
   low: boolean;
 }
 
@@ -155,6 +166,9 @@ export interface Evaluation {
   triggers: Trigger[];
   clearances: Clearance[];
 }
+
+/** An event heard more than this after its own time is late: its alert text says when it happened. */
+export const LATE_AFTER_MS = 60_000;
 
 /** SPEC §5 LOW_BATTERY default, in percent. */
 export const LOW_BATTERY_PERCENT = 15;
@@ -590,6 +604,7 @@ class Run {
 
   // ---- events
 
+  /** A sign of life from the device, heard at `ts` (the receive time). */
   sawDevice(logged: LoggedEvent, ts: number): void {
     const id = logged.deviceId;
     const f = this.s.devices[id];
@@ -602,6 +617,7 @@ class Run {
     const wasBlind =
       f?.offline != null && f.offline.cause !== NEVER_HEARD && this.ctx.devices.get(id)?.kind === 'motion';
     this.s.devices[id] = {
+      ...f,
       seenAt: Math.max(ts, f?.seenAt ?? ts),
       offline: null,
       battery: f?.battery ?? null,
@@ -683,11 +699,14 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
   const run = new Run(state, ctx);
   const s = run.s;
   const ev = logged.event;
+  // Event time (the pipeline never lets it pass the receive time) and when the service heard of the event.
   const ts = ev.ts;
+  const heard = Math.max(ts, logged.receivedAt);
   const zone = ctx.zone;
-  // Silences that ended before this event are judged first, at their own instants (event time).
-  run.advance(ts);
-  if (ts > s.now) s.now = ts;
+  // Silences that ended before the service heard of this event are judged first, at their own instants:
+  // live, the timer fired them while the event was on its way.
+  run.advance(heard);
+  if (heard > s.now) s.now = heard;
   run.refreshMorning();
 
   const device = ctx.devices.get(logged.deviceId);
@@ -699,35 +718,44 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
     at: ts,
     summary,
   });
+  // A late event's alert says when it really happened and how late it came.
+  const lateText =
+    heard - ts > LATE_AFTER_MS
+      ? {
+          en: `; reported ${formatDuration(ms(heard - ts))} late, at ${run.hhmm(heard)}`,
+          zh: `（${run.hhmm(heard)} 才收到，延迟 ${durZh(heard - ts)}）`,
+        }
+      : { en: '', zh: '' };
 
   if (ev.type === 'presence') {
     if (ev.state === 'online') {
-      run.sawDevice(logged, ts);
+      run.sawDevice(logged, heard);
       return run.result();
     }
     const f = s.devices[logged.deviceId];
     if (f?.offline) return run.result();
-    if (f && f.seenAt > ts) return run.result(); // stale: the device spoke after this record's time
+    if (f && f.seenAt > heard) return run.result(); // stale: the device spoke after this record
     s.devices[logged.deviceId] = {
-      seenAt: f?.seenAt ?? ts,
+      ...f,
+      seenAt: f?.seenAt ?? heard,
       battery: f?.battery ?? null,
       low: f?.low ?? false,
-      offline: { since: ts, cause: ev.cause },
+      offline: { since: heard, cause: ev.cause },
     };
     const cause = CAUSE[ev.cause];
     run.offlineTrigger(
       logged.deviceId,
-      ts,
+      heard,
       {
-        en: `offline since ${run.hhmm(ts)} (${cause.en})`,
-        zh: `自 ${run.hhmm(ts)} 起离线（${cause.zh}）`,
+        en: `offline since ${run.hhmm(heard)} (${cause.en})`,
+        zh: `自 ${run.hhmm(heard)} 起离线（${cause.zh}）`,
       },
       logged.seq,
       'presence',
     );
     return run.result();
   }
-  run.sawDevice(logged, ts);
+  run.sawDevice(logged, heard);
 
   switch (ev.type) {
     case 'fall': {
@@ -737,11 +765,11 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
         const conf = ev.confidence === undefined ? '' : ` (${Math.round(ev.confidence * 100)}%)`;
         run.trigger(
           'FALL',
-          ts,
+          heard,
           logged.deviceId,
           evidence(`fall detected in ${where}${conf}`),
-          `fall radar detected a fall in ${where} at ${run.hhmm(ts)}${conf}`,
-          `${run.hhmm(ts)} 跌倒雷达在${roomZh(where)}检测到跌倒${conf}`,
+          `fall radar detected a fall in ${where} at ${run.hhmm(ts)}${conf}${lateText.en}`,
+          `${run.hhmm(ts)} 跌倒雷达在${roomZh(where)}检测到跌倒${conf}${lateText.zh}`,
         );
       } else if (s.lastFallAt !== null) {
         // A cleared fall is recorded on the open FALL alert; it never closes it (SPEC §5 "Clearing").
@@ -749,7 +777,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
           rule: 'FALL',
           householdId: ctx.householdId,
           deviceId: logged.deviceId,
-          at: ts,
+          at: heard,
           evidence: evidence(`fall radar reports the fall cleared (${where})`),
           explanation: { zh: '', en: '' },
           attachOnly: true,
@@ -760,11 +788,11 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
     case 'sos':
       run.trigger(
         'SOS',
-        ts,
+        heard,
         logged.deviceId,
         evidence(`help button pressed in ${room}`),
-        `help button pressed in ${room} at ${run.hhmm(ts)}`,
-        `${run.hhmm(ts)} 按下了求助按钮（${roomZh(room)}）`,
+        `help button pressed in ${room} at ${run.hhmm(ts)}${lateText.en}`,
+        `${run.hhmm(ts)} 按下了求助按钮（${roomZh(room)}）${lateText.zh}`,
       );
       break;
     case 'motion': {
@@ -776,7 +804,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
           rule: 'FALL',
           householdId: ctx.householdId,
           deviceId: logged.deviceId,
-          at: ts,
+          at: heard,
           evidence: evidence(
             `resident moved after the fall (${motionRoom}, ${formatDuration(ms(ts - s.lastFallAt))} later)`,
           ),
@@ -817,8 +845,12 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
         if (!d?.open) break; // nothing opened: a repeated `closed` is no exit
         s.door = { open: false, at: ts, seq: logged.seq };
         // SPEC §5: the door closed; if nothing moves inside for 10 min the resident is away (at night:
-        // NIGHT_EXIT). A flapping door re-arms this from its last close and raises nothing extra.
-        s.exit = { closedAt: ts, openedAt: d.at, night: isNight(ts, run.set.night, zone), seq: logged.seq };
+        // NIGHT_EXIT). A flapping door re-arms this from its last close and raises nothing extra. A close
+        // heard late, after motion inside that followed it, is no exit: the resident is in.
+        s.exit =
+          s.lastMotionAt !== null && s.lastMotionAt >= ts
+            ? null
+            : { closedAt: ts, openedAt: d.at, night: isNight(ts, run.set.night, zone), seq: logged.seq };
       }
       break;
     }
@@ -826,15 +858,16 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
       if (ev.battery === undefined) break;
       const id = logged.deviceId;
       const f = s.devices[id]!;
+      if (f.batteryAt != null && ts < f.batteryAt) break; // late: a newer reading stands
       const threshold = run.set.lowBatteryPercent;
       const wasDead = f.battery !== null && f.battery <= DEAD_BATTERY_PERCENT;
       const low = f.low ? ev.battery <= threshold + BATTERY_HYSTERESIS : ev.battery <= threshold;
-      s.devices[id] = { ...f, battery: ev.battery, low };
-      if (wasDead && ev.battery > DEAD_BATTERY_PERCENT && device?.kind === 'motion') s.quietFrom = ts;
+      s.devices[id] = { ...f, battery: ev.battery, batteryAt: ts, low };
+      if (wasDead && ev.battery > DEAD_BATTERY_PERCENT && device?.kind === 'motion') s.quietFrom = heard;
       if (low && !f.low) {
         run.trigger(
           'LOW_BATTERY',
-          ts,
+          heard,
           id,
           evidence(`battery ${ev.battery}%`),
           `device ${id} battery at ${ev.battery}% (threshold ${threshold}%)`,
@@ -845,7 +878,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
           rule: 'LOW_BATTERY',
           householdId: ctx.householdId,
           deviceId: id,
-          at: ts,
+          at: heard,
           evidence: evidence(`battery back to ${ev.battery}%`),
         });
       }

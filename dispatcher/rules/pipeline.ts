@@ -15,12 +15,12 @@
  * fires the due deadlines at their own instants (never at the timer's wall time) and commits that like a
  * page of events (cursor unchanged). Either path produces the same trigger with the same instant and the
  * same text, and the committed state remembers that it fired, so it never fires twice. Replaying the same
- * log from the same state therefore raises the same alerts. The one divergence possible is an event that
- * reaches the log *after* the wall clock passed a deadline it would have cancelled (a device that buffered
- * messages while offline): live, the alert is already raised and the late event is applied as a late
- * event (recorded as evidence when it is a fall/motion); a replay from scratch would not have raised it.
- * We accept that: raising on time is the product's promise; holding every alert back for late data would
- * make every silence alert late.
+ * log from the same state therefore raises the same alerts. An event that reaches the log *after* the
+ * clock passed a deadline it would have cancelled (a device that buffered messages while its link was
+ * down) does not cancel it, live or in a replay: the engine fires every deadline up to the event's receive
+ * time (stored in the log) before applying it, as the timer did live. Raising on time is the product's
+ * promise; holding every alert back for late data would make every silence alert late. The late event
+ * then takes its true place in the home's history (event time), so it never invents a later state.
  */
 
 import type { LoggedEvent } from '../../gateway/ports.ts';
@@ -413,19 +413,17 @@ export class RulesPipeline {
   }
 }
 
-/** How far before its receipt a device's own timestamp is trusted (network and queueing delay). */
-export const DEVICE_TIME_TRUST_MS = 60_000;
-
 /**
- * The rules run on the time the service learned of an event, not on the device's clock: a device whose
- * clock runs fast would otherwise push the alert's raise, its SLA deadlines and its roster lookup into the
- * future, and one that runs slow would look silent (and offline) while it is talking. The device's time is
- * kept when it lies within the minute before receipt; otherwise the receive time (stored in the log, so a
- * replay gives the same answer) stands in for it.
+ * An event cannot have happened after the service received it: a device clock running fast by less than
+ * SPEC §3's 5 minutes (the gateway replaces anything further ahead, flagged `clock_skew`) would otherwise
+ * push the alert's raise, its SLA deadlines and its roster lookup into the future. The receive time (stored
+ * in the log, so a replay gives the same answer) stands in for such a `ts`. A `ts` in the past is kept: a
+ * late event takes its true place in the home's history (the engine orders facts by event time and
+ * judges silences by when it heard them).
  */
 export function anchored(logged: LoggedEvent): LoggedEvent {
   const ts = logged.event.ts;
-  if (ts <= logged.receivedAt && ts >= logged.receivedAt - DEVICE_TIME_TRUST_MS) return logged;
+  if (ts <= logged.receivedAt) return logged;
   return { ...logged, ts: logged.receivedAt, event: { ...logged.event, ts: logged.receivedAt } };
 }
 

@@ -9,7 +9,15 @@ import type { Alert } from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, seconds } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { apiCall, eventually, type Harness, login, startHarness } from '../helpers.ts';
+import {
+  apiCall,
+  connectHome as connectHomeOf,
+  eventually,
+  type Harness,
+  login,
+  rulesCaughtUp,
+  startHarness,
+} from '../helpers.ts';
 
 const DAY = instant(Date.parse('2026-03-10T10:00:00+08:00'));
 const HOME = 'home-1-01';
@@ -23,34 +31,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** Every device of the home connected over MQTT with its own credentials. */
-async function connectHome(h: Harness, clock: ManualClock): Promise<Map<string, SimDevice>> {
-  const out = new Map<string, SimDevice>();
-  for (const id of h.devices.filter((d) => d.homeId === HOME)) {
-    const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
-    await dev.connect();
-    open.push({ close: () => dev.disconnect() });
-    out.set(id.id, dev);
-  }
-  return out;
-}
-
-/** The clock moves on and the rules have caught up with the log and their timers. */
-async function settle(h: Harness): Promise<void> {
-  await eventually(
-    async () => (await h.store.getCursor('rules')) >= (await lastSeq(h)) && h.service.pipeline.position,
-    10_000,
-    'the rules to reach the end of the log',
-  );
-  await h.service.pipeline.idle();
-  await new Promise((r) => setImmediate(r));
-  await h.service.pipeline.idle();
-}
-
-async function lastSeq(h: Harness): Promise<number> {
-  const events = await h.store.readEvents(0, 1_000_000);
-  return events.length ? events[events.length - 1]!.seq : 0;
-}
+const connectHome = (h: Harness, clock: ManualClock) => connectHomeOf(h, clock, HOME, open);
+const settle = rulesCaughtUp;
 
 describe('a household is never left unwatched', () => {
   it('raises the FALL 17 minutes after three devices fell silent at the same instant while the door contact was offline', async () => {
