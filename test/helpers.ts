@@ -10,8 +10,9 @@ import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
-import type { Clock } from '../kernel/clock.ts';
+import type { Clock, ManualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
+import { instant } from '../kernel/time.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
 import { type DeviceIdentity, SimDevice } from '../simulators/device.ts';
 import { SimHome } from '../simulators/home.ts';
@@ -222,4 +223,22 @@ export async function connectHome(
     out.set(id.id, dev);
   }
   return out;
+}
+
+/** The manual clock runs to `to`; every device given sends its heartbeat at each 5-min mark on the way. */
+export async function liveTo(
+  h: Harness,
+  clock: ManualClock,
+  devices: Iterable<SimDevice>,
+  to: number,
+): Promise<void> {
+  const period = 5 * 60_000;
+  const all = [...devices];
+  while (clock.now() < to) {
+    const mark = Math.floor(clock.now() / period) * period + period;
+    clock.advanceTo(instant(Math.min(mark, to)));
+    await rulesCaughtUp(h);
+    if (clock.now() === mark) for (const d of all) await d.send({ type: 'heartbeat', battery: 90 });
+  }
+  await rulesCaughtUp(h);
 }

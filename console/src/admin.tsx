@@ -4,7 +4,15 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { DeviceState, Grid, ImportProblem, ImportResult, Staff } from '../../dispatcher/api/types.ts';
+import {
+  type DeviceState,
+  type Grid,
+  type ImportProblem,
+  type ImportResult,
+  ROOMS,
+  type Room,
+  type Staff,
+} from '../../dispatcher/api/types.ts';
 import {
   api,
   type HouseholdFile,
@@ -290,7 +298,30 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
                   {d.disabled && <span class="tag red">{t(lang, 'disabled')}</span>}
                 </td>
                 <td>{KIND_NAMES[lang][d.kind] ?? d.kind}</td>
-                <td>{room(lang, d.room)}</td>
+                <td>
+                  {/* SPEC §3: rooms come from one vocabulary; a room the upgrade could not map shows its text. */}
+                  <select
+                    aria-label={t(lang, 'chooseRoom')}
+                    data-testid="device-room"
+                    value={d.room}
+                    onChange={(e) =>
+                      api
+                        .setDeviceRoom(d.id, (e.target as HTMLSelectElement).value as Room)
+                        .then(loadDevices, (err: Error) => setDeviceError(err.message))
+                    }
+                  >
+                    {ROOMS.map((r) => (
+                      <option key={r} value={r}>
+                        {room(lang, r)}
+                      </option>
+                    ))}
+                  </select>
+                  {d.roomText && (
+                    <span class="tag amber" title={t(lang, 'unmappedRoomsHint')}>
+                      {t(lang, 'unmappedRooms')}: {d.roomText}
+                    </span>
+                  )}
+                </td>
                 <td class={d.online ? 'ok' : 'red'}>{d.online ? t(lang, 'online') : t(lang, 'offline')}</td>
                 <td>{d.battery === null ? '—' : `${d.battery}%`}</td>
                 <td>{d.rejectedCount}</td>
@@ -348,7 +379,7 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
             })
           }
         >
-          <Field label="ID" name="id" required placeholder={`${home}-motion-hall`} />
+          <Field label="ID" name="id" required placeholder={`${home}-motion-living`} />
           <label>
             {t(lang, 'kind')}
             <select name="kind">
@@ -359,7 +390,16 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
               ))}
             </select>
           </label>
-          <Field label={t(lang, 'room')} name="room" required />
+          <label>
+            {t(lang, 'room')}
+            <select name="room" required>
+              {ROOMS.map((r) => (
+                <option key={r} value={r}>
+                  {room(lang, r)}
+                </option>
+              ))}
+            </select>
+          </label>
         </Form>
         {issued && (
           <div class="secret" data-testid="issued-secret">

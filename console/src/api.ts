@@ -17,6 +17,7 @@ import type {
   ImportResult,
   LoginResponse,
   MaintenanceQueue,
+  Room,
   RosterEntry,
   RosterOverride,
   RoutineBaseline,
@@ -167,6 +168,8 @@ export const api = {
       `/api/devices/${encodeURIComponent(id)}/${disabled ? 'disable' : 'enable'}`,
       {},
     ),
+  setDeviceRoom: (id: string, room: Room) =>
+    call<{ device: DeviceState }>('POST', `/api/devices/${encodeURIComponent(id)}/room`, { room }),
   rotateSecret: (id: string) =>
     call<{ id: string; secret: string }>('POST', `/api/devices/${encodeURIComponent(id)}/rotate-secret`, {}),
   deleteOverride: (id: string) =>

@@ -33,6 +33,7 @@ import type { DeviceState, Grid, Staff } from '../registry.ts';
 export type { Permission } from '../access.ts';
 export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
+export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 export type { Alert, DeviceState, Grid, HistoryEntry, Staff };
 
@@ -103,6 +104,11 @@ export interface DeviceHealth {
   lowBattery: number;
   rejecting: number;
   problems: (DeviceState & { gridId: string; lowBattery: boolean })[];
+  /**
+   * Devices whose room the upgrade to the SPEC §3 vocabulary could not map (their typed text in `roomText`):
+   * they count as `other`, so no room rule sees them, until a person chooses the room.
+   */
+  unmappedRooms: (DeviceState & { gridId: string })[];
 }
 
 export interface LoginResponse {

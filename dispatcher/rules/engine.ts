@@ -25,6 +25,7 @@ import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { DeviceKind, PresenceEvent } from '../../gateway/protocol.ts';
 import { type DurationWords, formatDuration, ms } from '../../kernel/time.ts';
 import type { Evidence, Explanation, RuleId } from '../alerts/model.ts';
+import { isRoom, ROOM_LABELS } from '../rooms.ts';
 import {
   type Baseline,
   baselineOf,
@@ -172,7 +173,6 @@ export const LATE_AFTER_MS = 60_000;
 
 /** SPEC §5 LOW_BATTERY default, in percent. */
 export const LOW_BATTERY_PERCENT = 15;
-const BATHROOMS = new Set(['bathroom', 'toilet', 'washroom']);
 const FRONT_DOOR = 'front';
 const HOUR = 3_600_000;
 
@@ -326,7 +326,7 @@ class Run {
       const last = s.lastMotionAt;
       if (
         s.lastMotionRoom !== null &&
-        BATHROOMS.has(s.lastMotionRoom) &&
+        s.lastMotionRoom === 'bathroom' &&
         s.fired.bathroom !== last &&
         !(s.lastDoorAt !== null && s.lastDoorAt > last)
       ) {
@@ -896,16 +896,8 @@ const CAUSE: Record<PresenceEvent['cause'], { en: string; zh: string }> = {
   status: { en: 'reported offline', zh: '上报离线' },
 };
 
-const ROOM_ZH: Record<string, string> = {
-  living: '客厅',
-  bedroom: '卧室',
-  bathroom: '卫生间',
-  kitchen: '厨房',
-  entrance: '门口',
-  balcony: '阳台',
-};
-/** Room names in zh-CN explanations (rooms are registered in English ids). */
-export const roomZh = (room: string): string => ROOM_ZH[room] ?? room;
+/** Room names in zh-CN explanations (devices are registered in the SPEC §3 vocabulary's ids). */
+export const roomZh = (room: string): string => (isRoom(room) ? ROOM_LABELS.zh[room] : room);
 
 /** Explanations state times of day in the community's time zone, never the host's. */
 export function localHhMm(ts: number, zone: string): string {

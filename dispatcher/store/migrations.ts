@@ -2,6 +2,8 @@
  * Versioned schema migrations, one list for both backends. Each step is portable SQL with a few dialect
  * words filled in (auto-increment keys, 64-bit integers). A step never changes once released: add a new one.
  */
+import { roomNames } from '../rooms.ts';
+
 export type Dialect = 'sqlite' | 'postgres';
 
 interface Words {
@@ -151,6 +153,27 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE devices ADD COLUMN seq_window_at ${w.bigint}`,
       `INSERT INTO cursors (name, seq) SELECT 'event-log-windows', seq FROM cursors WHERE name = 'event-log-derived'`,
     ],
+  },
+  {
+    version: 8,
+    name: 'devices: rooms from the SPEC §3 vocabulary',
+    sql: () => {
+      // Rooms were free text, and a rule keyed on `bathroom` never saw a sensor registered as 卫生间. Each
+      // stored room is mapped with the names an import accepts (rooms.ts, compared as `roomKey` does); one
+      // that means no room for certain keeps its text in `room_text` and counts as `other` until a person
+      // chooses (device health lists it). The alias table only ever grows, so this step's outcome holds.
+      const key = `lower(replace(replace(replace(replace(trim(room), ' ', ''), '\u3000', ''), '_', ''), '-', ''))`;
+      const byRoom = new Map<string, string[]>();
+      for (const [name, room] of roomNames()) byRoom.set(room, [...(byRoom.get(room) ?? []), name]);
+      const list = (names: string[]) => names.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ');
+      const all = list(roomNames().map(([name]) => name));
+      const cases = [...byRoom].map(([room, names]) => `WHEN ${key} IN (${list(names)}) THEN '${room}'`);
+      return [
+        `ALTER TABLE devices ADD COLUMN room_text TEXT`,
+        `UPDATE devices SET room_text = room WHERE ${key} NOT IN (${all})`,
+        `UPDATE devices SET room = CASE ${cases.join(' ')} ELSE 'other' END`,
+      ];
+    },
   },
 ];
 

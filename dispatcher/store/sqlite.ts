@@ -22,6 +22,7 @@ import type {
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
+import { isRoom, type Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
@@ -321,6 +322,10 @@ export class SqliteStore implements Store {
 
   async setDeviceDisabled(id: string, disabled: boolean): Promise<boolean> {
     return this.st('UPDATE devices SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id).changes === 1;
+  }
+
+  async setDeviceRoom(id: string, room: Room): Promise<boolean> {
+    return this.st('UPDATE devices SET room = ?, room_text = NULL WHERE id = ?').run(room, id).changes === 1;
   }
 
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
@@ -832,7 +837,8 @@ export function deviceFrom(r: Row): DeviceState {
     id: String(r.id),
     homeId: String(r.home_id),
     kind: r.kind as DeviceKind,
-    room: String(r.room),
+    room: (isRoom(String(r.room)) ? String(r.room) : 'other') as Room,
+    roomText: (r.room_text as string | null | undefined) ?? null,
     disabled: Number(r.disabled) === 1,
     online: Number(r.online) === 1,
     lastSeenAt: r.last_seen_at === null ? null : Number(r.last_seen_at),

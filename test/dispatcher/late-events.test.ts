@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, seconds } from '../../kernel/time.ts';
 import type { SimDevice } from '../../simulators/device.ts';
-import { connectHome, type Harness, rulesCaughtUp, startHarness } from '../helpers.ts';
+import { connectHome, type Harness, liveTo as liveToOf, rulesCaughtUp, startHarness } from '../helpers.ts';
 
 const START = Date.parse('2026-03-10T10:00:00+08:00');
 const HOME = 'home-1-01';
@@ -22,17 +22,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** The clock runs to `to`; every device sends its heartbeat at each 5-min mark on the way. */
-async function liveTo(h: Harness, clock: ManualClock, devices: Map<string, SimDevice>, to: number) {
-  while (clock.now() < to) {
-    const mark = Math.floor(clock.now() / minutes(5)) * minutes(5) + minutes(5);
-    clock.advanceTo(instant(Math.min(mark, to)));
-    await rulesCaughtUp(h);
-    if (clock.now() === mark)
-      for (const d of devices.values()) await d.send({ type: 'heartbeat', battery: 90 });
-  }
-  await rulesCaughtUp(h);
-}
+const liveTo = (h: Harness, clock: ManualClock, devices: Map<string, SimDevice>, to: number) =>
+  liveToOf(h, clock, devices.values(), to);
 
 async function home(): Promise<{ clock: ManualClock; devices: Map<string, SimDevice> }> {
   const clock = new ManualClock(instant(START));
