@@ -684,7 +684,7 @@ function OverrideList(p: {
   );
 }
 
-const CSV_KINDS = ['grids', 'households', 'staff', 'roster'] as const;
+const CSV_KINDS = ['grids', 'households', 'staff', 'roster', 'devices'] as const;
 
 /**
  * Registry import and export (SPEC §4): the whole registry as JSON, each part as CSV for a spreadsheet.
@@ -773,6 +773,23 @@ function ImportExportAdmin({ lang }: { lang: Lang }) {
           <p class="ok" role="status" data-testid="import-result">
             {t(lang, 'imported')}: {CSV_KINDS.map((k) => `${t(lang, k)} ${result.imported[k]}`).join(' · ')}
           </p>
+        )}
+        {result && result.secrets.length > 0 && (
+          <div class="secret" data-testid="import-secrets">
+            <p class="warn">{t(lang, 'secretOnce')}</p>
+            <table class="compact">
+              <tbody>
+                {result.secrets.map((x) => (
+                  <tr key={x.id}>
+                    <td>{x.id}</td>
+                    <td>
+                      <code>{x.secret}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
         {error && (
           <p class="error" role="status" data-testid="import-error">

@@ -196,7 +196,9 @@ export interface MaintenanceQueue {
  * (`{row, field, message}`); 200 `{imported: {grids, households, staff, roster}}`.
  */
 export interface ImportResult {
-  imported: { grids: number; households: number; staff: number; roster: number };
+  imported: { grids: number; households: number; staff: number; roster: number; devices: number };
+  /** The secrets of the devices this import created, shown this once (SPEC §3). */
+  secrets: { id: string; secret: string }[];
 }
 export interface ImportProblem {
   /** 1-based data row (CSV) or `kind[index]` (JSON). */

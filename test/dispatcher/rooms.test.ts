@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DeviceHealth, DeviceState } from '../../dispatcher/api/types.ts';
+import type { DeviceHealth, DeviceState, ImportProblem, ImportResult } from '../../dispatcher/api/types.ts';
 import { GuardianService } from '../../dispatcher/service.ts';
 import { MIGRATIONS, migrationSql } from '../../dispatcher/store/migrations.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
@@ -118,6 +118,47 @@ describe('the room vocabulary', () => {
     expect(r.stderr).toContain('line 4: room: "" is not a room we know');
     expect(r.stderr).not.toContain('line 2');
     expect(await h.store.getDeviceState('ok-1')).toBeNull();
+  });
+
+  it('maps typed rooms in the registry import (JSON and CSV), refuses the rest with the row, and shows new secrets once', async () => {
+    const clock = new ManualClock(instant(START));
+    h = await startHarness({ clock, grids: 1, perGrid: 1 });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const bad = await apiCall<{ errors: ImportProblem[] }>(h.baseUrl, admin, 'POST', '/api/registry/import', {
+      devices: [
+        { id: 'j-1', homeId: 'home-1-01', kind: 'motion', room: '洗手间' },
+        { id: 'j-2', homeId: 'home-1-01', kind: 'motion', room: '储藏室' },
+      ],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toEqual([
+      {
+        row: 'devices[1]',
+        field: 'room',
+        message:
+          '"储藏室" is not a room we know; use one of bathroom (卫生间), bedroom (卧室), kitchen (厨房), living (客厅), entrance (入户门), other (其他)',
+      },
+    ]);
+    expect(await h.store.getDeviceState('j-1')).toBeNull();
+
+    const res = await fetch(`${h.baseUrl}/api/registry/import/devices.csv`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'text/csv' },
+      body: 'id,homeId,kind,room\nc-1,home-1-01,motion,卫生间\nhome-1-01-motion-kitchen,home-1-01,motion,厨房\n',
+    });
+    expect(res.status).toBe(200);
+    const result = (await res.json()) as ImportResult;
+    expect(result.imported.devices).toBe(2);
+    expect(result.secrets.map((x) => x.id)).toEqual(['c-1']);
+    expect(await h.store.getDeviceState('c-1')).toMatchObject({ room: 'bathroom', kind: 'motion' });
+    // The secret works: the imported sensor logs in with it.
+    const dev = new SimDevice(
+      { id: 'c-1', homeId: 'home-1-01', kind: 'motion', room: 'bathroom', secret: result.secrets[0]!.secret },
+      { host: '127.0.0.1', port: h.service.mqttPort },
+      clock,
+    );
+    await dev.connect();
+    await dev.disconnect();
   });
 
   it('provisions through the API only with a room of the vocabulary, and lets an admin change it', async () => {
