@@ -815,6 +815,32 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
       }
       const prev = s.lastMotionAt;
       if (prev !== null && ts < prev) break; // late: an older motion changes nothing the rules use
+      if (prev !== null && heard - ts > LATE_AFTER_MS) {
+        // Heard late, from inside a quiet period a silence alert was raised for on time: the resident moved
+        // before that alert. Recorded on it as evidence; it never closes it (SPEC §5 "Clearing").
+        const anchor = run.quietAnchor();
+        const hour = Math.floor(localMinute(anchor, zone) / 60);
+        const contradicted: RuleId[] = [];
+        if (s.fired.bathroom === prev && ts < prev + run.set.bathroomMs) contradicted.push('BATHROOM_DWELL');
+        if (
+          s.fired.inactivity === anchor &&
+          ts > anchor &&
+          ts < anchor + inactivityMs(run.set, run.baseline(), hour).ms
+        )
+          contradicted.push('INACTIVITY');
+        for (const rule of contradicted)
+          run.triggers.push({
+            rule,
+            householdId: ctx.householdId,
+            deviceId: logged.deviceId,
+            at: heard,
+            evidence: evidence(
+              `motion in ${motionRoom} at ${run.hhmm(ts)}, reported ${formatDuration(ms(heard - ts))} late: the resident moved before this alert`,
+            ),
+            explanation: { zh: '', en: '' },
+            attachOnly: true,
+          });
+      }
       // A quiet period at home, for the baseline: not an outing, not a sensor outage.
       const quietAtHome =
         prev !== null &&

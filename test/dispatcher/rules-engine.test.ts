@@ -438,8 +438,13 @@ describe('late events (SPEC §3: a device that lost its link delivers what it bu
     const replay = script(false);
     expect(replay.triggers.map((t) => [t.rule, t.at])).toEqual(live.triggers.map((t) => [t.rule, t.at]));
     expect(live.of('BATHROOM_DWELL').map((t) => t.at)).toEqual([local('2026-03-10 10:40')]);
-    // The late motion still takes its place: the resident was last seen in the living room.
+    // The late motion still takes its place: the resident was last seen in the living room, and the alert
+    // raised on time learns that the resident moved before it.
     expect(replay.state.lastMotionRoom).toBe('living');
+    const moved = live.triggers.filter((t) => t.attachOnly && t.rule === 'BATHROOM_DWELL');
+    expect(moved.map((t) => t.evidence.summary)).toEqual([
+      'motion in living at 10:39, reported 2 min late: the resident moved before this alert',
+    ]);
   });
 
   it('raises no NIGHT_EXIT for a door close heard late, after the motion inside that followed it', () => {
