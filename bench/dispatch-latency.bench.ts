@@ -5,7 +5,7 @@
  * of background load. Baseline in the same run: a bare aedes broker's publish→subscribe round trip under
  * the same background load. Target: p99 < 50 ms.
  *
- * The background load is the simulators' load generator (issue 6 item 5, `simulators/load.ts`): every
+ * The background load is the simulators' load generator (`simulators/load.ts`): every
  * motion sensor, door contact and help button of the seeded community on its own connection with its own
  * credentials, open-loop QoS 1 at the same rate and mix against both brokers. Its own summary (offered vs
  * acknowledged rate, PUBACK latency) is printed, so a run where the load fell behind is visible.

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:gateway` (issue 7 items 10–12): the full gateway path (authentication, ACL, validation,
+ * `npm run bench:gateway`: the full gateway path (authentication, ACL, validation,
  * durable group-commit log with fsync before PUBACK, hand-off to the rules) against bare aedes (no auth,
  * in memory) and Debian's mosquitto, each in its own process, driven by the same raw-socket load
  * generator in this process. The machine is shared and noisy: read the ratios.

@@ -1,5 +1,5 @@
 /**
- * Rules engine throughput (issue 3 item 11): events/s through the pure engine for 10,000 homes on one
+ * Rules engine throughput: events/s through the pure engine for 10,000 homes on one
  * core, against a baseline measured in the same run: the bare cost of handling the same events (look up
  * the home's state, serialise the event as the log reader would, keep a per-home counter). Events are
  * ordinary routine days from simulators/routine.ts, interleaved across homes in time order, heartbeats

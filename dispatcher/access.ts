@@ -71,7 +71,7 @@ export function visibleGrids(staff: Pick<Staff, 'roles' | 'gridIds'>): string[] 
 const DESK_ROLES: StaffRole[] = ['dispatcher', 'supervisor'];
 
 /**
- * The communities a dispatch role's screen follows (SPEC §7, issue 4 item 6): those of the grids it
+ * The communities a dispatch role's screen follows (SEC-02): those of the grids it
  * covers, or every community (null) when it covers none. Grids that no longer exist leave nothing to
  * follow: then every community rather than none. And a community that no desk follows (no enabled
  * dispatcher or supervisor covers it, and none covers every community) is followed by every desk: an

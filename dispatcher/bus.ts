@@ -15,7 +15,23 @@ export interface BusEvents {
   /** Events the rules just processed, in log order (after their alerts were committed). */
   deviceEvents: { events: LoggedEvent[] };
   /** A delivery attempt on one channel. */
-  delivery: { alertId: string; staffId: string | null; channel: string; ok: boolean; error: string | null };
+  delivery: {
+    alertId: string;
+    staffId: string | null;
+    channel: string;
+    ok: boolean;
+    error: string | null;
+    delivered?: boolean;
+  };
+  /** A notice reached a responder on no channel at all (NOTIFY-02): the dispatch room must know at once. */
+  responderUnreachable: {
+    alertId: string;
+    gridId: string;
+    staffId: string;
+    at: number;
+    reason: string;
+    channels: { channel: string; error: string | null }[];
+  };
   /** A notification channel started or stopped failing (SPEC §7). */
   channelHealth: ChannelHealth;
   /** Grids with nobody on duty, before a shift starts or while it runs (SPEC §4). */

@@ -21,7 +21,7 @@ function validZone(zone: string): boolean {
 export const configSchema = z.object({
   MQTT_PORT: port.default(1883),
   MQTT_HOST: z.string().default('0.0.0.0'),
-  /** MQTT over TLS (issue 7 item 7): enabled when the port, certificate and key (PEM files) are all set. */
+  /** MQTT over TLS (EDGE-05): enabled when the port, certificate and key (PEM files) are all set. */
   MQTT_TLS_PORT: port.optional(),
   MQTT_TLS_CERT: z.string().min(1).optional(),
   MQTT_TLS_KEY: z.string().min(1).optional(),
@@ -51,10 +51,24 @@ export const configSchema = z.object({
   ADMIN_PASSWORD: z.string().min(8, 'expected at least 8 characters').optional(),
   WEBHOOK_URL: z.url({ message: 'expected an http(s) URL' }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
+  /**
+   * The console's address as people reach it (scheme, host, port): links in SMS and push notices. Default
+   * http://localhost:HTTP_PORT.
+   */
+  PUBLIC_ORIGIN: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
+  /** VAPID contact for the push services' operators (NOTIFY-03): a mailto: or https: URL. */
+  PUSH_SUBJECT: z
+    .string()
+    .regex(/^(mailto:\S+@\S+|https:\/\/\S+)$/, 'expected a mailto: address or an https: URL')
+    .default('mailto:guardian365@localhost.invalid'),
+  /** Extra CA certificate (PEM file) trusted for push services: a private push relay. */
+  PUSH_CA_FILE: z.string().min(1).optional(),
+  /** Language of SMS texts and family updates when the recipient's is not known (zh or en). */
+  NOTICE_LANG: z.enum(['zh', 'en']).default('zh'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_HOURS: z.coerce.number().positive().default(12),
   /**
-   * Simulated time, for demos and simulations only (issue 6): the service clock runs CLOCK_SPEED times
+   * Simulated time, for demos and simulations only (SIM-03): the service clock runs CLOCK_SPEED times
    * faster than real time, starting at CLOCK_START (RFC 3339; default: now). 1 and unset: the system clock.
    */
   CLOCK_SPEED: z.coerce.number().positive().max(100_000, 'expected at most 100000').default(1),

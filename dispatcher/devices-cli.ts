@@ -1,5 +1,5 @@
 /**
- * Bulk device provisioning from CSV (issue 7 item 1), an entry file like main.ts:
+ * Bulk device provisioning from CSV (DEV-01), an entry file like main.ts:
  *
  *   npm run devices:import -- devices.csv [--out secrets.csv]
  *

@@ -47,7 +47,7 @@ export function createMetrics(
   );
   g('g365_mqtt_auth_failures_total', 'refused MQTT logins', (m) => m.authFailures);
   g('g365_mqtt_acl_denied_total', 'publishes and subscriptions refused by the topic ACL', (m) => m.aclDenied);
-  // Gateway (issue 7 item 9): devices, auth, ACL, hygiene, throttling, admission, telemetry.
+  // Gateway (OPS-02): devices, auth, ACL, hygiene, throttling, admission, telemetry.
   g('g365_devices_online', 'devices with a live MQTT session now', (m) => m.devicesOnline);
   g('g365_mqtt_auth_throttled_total', 'logins slowed down by the brute-force limit', (m) => m.authThrottled);
   g('g365_mqtt_throttled_total', 'publishes held back by the per-device rate limit', (m) => m.throttled);

@@ -46,6 +46,8 @@ export const contact = z.strictObject({
   name: z.string().min(1).max(100),
   relation: z.string().max(50).optional(),
   phone: z.string().min(1).max(40),
+  /** Opted in to be told of safety alerts: raised, someone on the way, resolved (NOTIFY-04). */
+  updates: z.boolean().optional(),
 });
 export const routineProfile = z.strictObject({
   nightStart: hhmm.default('22:00'),

@@ -6,6 +6,8 @@
  *
  * Constructing does nothing; start() opens everything, stop() undoes it and finishes in-flight work.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gateway } from '../gateway/gateway.ts';
@@ -22,7 +24,18 @@ import type { Config } from './config.ts';
 import { Directory } from './directory.ts';
 import { LiveServer } from './live/live.ts';
 import { createMetrics, type Metrics, readGauge } from './metrics.ts';
-import { type Channel, mqttChannel, Notifier, webhookChannel } from './notify/notifier.ts';
+import { FamilyNotifier } from './notify/family.ts';
+import {
+  type Channel,
+  mqttChannel,
+  type NotificationPayload,
+  Notifier,
+  type WebhookExtras,
+  webhookChannel,
+  webhookPoster,
+} from './notify/notifier.ts';
+import { PushSubscriptions, vapidKeys, webPushChannel } from './notify/push.ts';
+import { smsText } from './notify/texts.ts';
 import { DutyWatch } from './routing/duty-watch.ts';
 import { RulesPipeline } from './rules/pipeline.ts';
 import { openStore } from './store/open.ts';
@@ -49,6 +62,8 @@ export class GuardianService {
   bus!: Bus;
   dutyWatch!: DutyWatch;
   notifier!: Notifier;
+  pushSubscriptions!: PushSubscriptions;
+  private family: FamilyNotifier | undefined;
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
   private http: HttpServer | undefined;
@@ -119,7 +134,16 @@ export class GuardianService {
         store,
         bus: this.bus,
         log: log.child({ module: 'live' }),
+        onReceipt: (alertId, staffId, channel) => {
+          void this.notifier
+            .recordReceipt(alertId, staffId, channel)
+            .catch((e: unknown) => log.error({ err: e, alertId }, 'cannot record a receipt'));
+        },
       });
+      // Web Push (NOTIFY-03): the deployment's VAPID keys live with its data; a push notice is worth
+      // holding until the alert's next escalation step (at least a minute; 15 min when no step is left).
+      const vapid = await vapidKeys(store);
+      this.pushSubscriptions = new PushSubscriptions(store);
       const channels: Channel[] = [
         this.live.channel(),
         mqttChannel(
@@ -127,9 +151,45 @@ export class GuardianService {
           topics.staffAlerts,
           (staffId) => this.gateway.staffListening(staffId),
         ),
+        webPushChannel({
+          keys: vapid,
+          subject: config.PUSH_SUBJECT,
+          subscriptions: this.pushSubscriptions,
+          log: log.child({ module: 'push' }),
+          ttlFor: (p) => (p.nextStepAt === null ? 900 : Math.max(60, (p.nextStepAt - clock.now()) / 1000)),
+          ca: config.PUSH_CA_FILE ? readFileSync(config.PUSH_CA_FILE, 'utf8') : undefined,
+        }),
       ];
+      const origin = (config.PUBLIC_ORIGIN ?? `http://localhost:${config.HTTP_PORT}`).replace(/\/$/, '');
       if (config.WEBHOOK_URL && config.WEBHOOK_SECRET) {
-        channels.push(webhookChannel({ url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, clock, log }));
+        const webhook = { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, clock, log };
+        // NOTIFY-05: what an SMS or voice bridge needs, so it never has to look anything up.
+        const describe = async (staffId: string | null, p: NotificationPayload): Promise<WebhookExtras> => {
+          const person = staffId ? await store.getStaff(staffId) : null;
+          const subs = staffId ? await this.pushSubscriptions.list(staffId) : [];
+          const lang = subs.at(-1)?.lang ?? config.NOTICE_LANG;
+          return {
+            recipient: person ? { staffId: person.id, name: person.name, phone: person.phone } : null,
+            lang,
+            text: smsText(lang, p),
+            link: `${origin}/#/respond/${encodeURIComponent(p.alertId)}`,
+            idempotencyKey: createHash('sha256')
+              .update(`${p.alertId}/${staffId ?? '-'}/${p.noticeId}`)
+              .digest('hex')
+              .slice(0, 32),
+          };
+        };
+        channels.push(webhookChannel({ ...webhook, describe }));
+        // NOTIFY-04: the families that opted in hear of safety alerts through the same bridge.
+        this.family = new FamilyNotifier({
+          bus: this.bus,
+          store,
+          directory: this.directory,
+          clock,
+          log: log.child({ module: 'family' }),
+          post: webhookPoster(webhook),
+          lang: config.NOTICE_LANG,
+        });
       }
       const notifier = new Notifier({
         store,
@@ -266,6 +326,7 @@ export class GuardianService {
         },
         ready: () => this.started,
         rules: config.RULES,
+        push: { publicKey: vapid.publicKey, subscriptions: this.pushSubscriptions },
       });
       await app.ready();
       this.http.on('request', (req, res) => app.routing(req, res));
@@ -273,6 +334,7 @@ export class GuardianService {
 
       // Start order: state first (escalation timers, rules catch-up), then open the doors.
       await this.alerts.start();
+      this.family?.start();
       this.dutyWatch.start();
       await this.pipeline.start();
       await this.gateway.start().catch((e: NodeJS.ErrnoException & { listener?: string }) => {
@@ -303,6 +365,7 @@ export class GuardianService {
     await this.pipeline?.stop();
     this.dutyWatch?.stop();
     await this.alerts?.stop();
+    await this.family?.stop();
     if (this.ownsStore) await this.store?.close();
   }
 

@@ -125,7 +125,7 @@ const ADMISSION = { high: 20_000, low: 5_000 };
 const LAST_SEEN_STEP_MS = 5_000;
 
 /**
- * Repeated failed CONNECTs from one address are slowed down (issue 7 item 1): after `allowed` failures
+ * Repeated failed CONNECTs from one address are slowed down (EDGE-02): after `allowed` failures
  * within the window, each further attempt waits 250 ms, doubling up to 8 s. Entries are bounded.
  */
 class LoginLimiter {
@@ -821,7 +821,7 @@ export class Gateway {
       .catch((e: unknown) => this.deps.log.error({ err: e }, 'presence update failed'));
   }
 
-  /** Admission control (issue 7 item 10): read sockets again once the log has caught up. */
+  /** Admission control (EDGE-03): read sockets again once the log has caught up. */
   private admit(): void {
     if (this.admission.isClosed && this.eventLog.depth < (this.deps.admission ?? ADMISSION).low) {
       this.admission.open();

@@ -1,5 +1,5 @@
 /**
- * Protocol hygiene in front of aedes (SPEC §3 "never crashes or stalls the gateway", issue 7 item 5).
+ * Protocol hygiene in front of aedes (SPEC §3 "never crashes or stalls the gateway", EDGE-01).
  *
  * Every device connection is wrapped in an `MqttGuard` stream before aedes sees a byte. The guard reads the
  * MQTT fixed header of each packet as it arrives and:
@@ -16,7 +16,7 @@
  *   - throttles each connection's PUBLISH rate with a token bucket: a flooding device is slowed down (its
  *     socket is simply not read), counted, and never starves the others;
  *   - stops reading while the gateway's admission control is closed (the durable log is behind), which is
- *     how overload turns into TCP back-pressure instead of memory growth (issue 7 item 10).
+ *     how overload turns into TCP back-pressure instead of memory growth (EDGE-03).
  *
  * These are transport guards for the machine's resources, not domain time: they use real timers.
  */

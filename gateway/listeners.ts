@@ -1,5 +1,5 @@
 /**
- * The gateway's doors (issue 7 item 7): plain MQTT on TCP (1883 by default), MQTT over TLS and MQTT over
+ * The gateway's doors (EDGE-05): plain MQTT on TCP (1883 by default), MQTT over TLS and MQTT over
  * WebSocket when configured. Every socket gets `noDelay`: with Nagle on, QoS 0 latency p99 is ~30 ms here,
  * without ~2 ms (FACTS.md). Each connection is handed over as a Duplex with its remote address.
  */

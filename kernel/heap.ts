@@ -12,6 +12,6 @@
  * - `--max-semi-space-size=32` (MB; V8's default is 16): every message lives through its durable write,
  *   and with up to thousands in flight a small young generation copies and promotes many of them. With
  *   32, sustained ingest went from ~74,000 to ~87,000 events/s for ~20 MB more at peak; 64 gave no more
- *   throughput and 65 MB more memory. (Measured with `npm run bench:gateway`, issue 7.)
+ *   throughput and 65 MB more memory. (Measured with `npm run bench:gateway`.)
  */
 export const HEAP_FLAGS = ['--max-semi-space-size=32', '--no-allocation-site-pretenuring'] as const;

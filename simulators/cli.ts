@@ -1,5 +1,5 @@
 /**
- * The simulators' command line (issue 6 item 6). It speaks to a running service only as devices and staff
+ * The simulators' command line (SIM-01). It speaks to a running service only as devices and staff
  * do: the admin API to provision, MQTT with each device's credentials, the API and live channel as
  * responders. Entry file: the only simulator file that reads argv and the environment and prints.
  *

@@ -1,5 +1,5 @@
 /**
- * Load generation (issue 6 item 5): many provisioned devices, each on its own MQTT connection with its own
+ * Load generation: many provisioned devices, each on its own MQTT connection with its own
  * credentials, publish a realistic mix of QoS 1 events at an open-loop rate. It measures what a device
  * sees: PUBACK latency (SPEC §3: the acknowledgement means "durably recorded"), rejections (the reasons
  * the gateway publishes on each device's `errors` topic) and refused logins.

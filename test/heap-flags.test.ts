@@ -1,5 +1,5 @@
 /**
- * The service is measured with the node flags of kernel/heap.ts (issue 7); every way of starting it must
+ * The service is measured with the node flags of kernel/heap.ts (`npm run bench:gateway`); every way of starting it must
  * carry them, or it runs with a heap that peaks 200 MB higher under 10,000 busy homes.
  */
 import { readFileSync } from 'node:fs';

@@ -215,7 +215,15 @@ function HouseholdsAdmin({ lang }: { lang: Lang }) {
                 : [],
               contacts:
                 v.contactName && v.contactPhone
-                  ? [{ name: v.contactName, relation: v.relation ?? '', phone: v.contactPhone }]
+                  ? [
+                      {
+                        name: v.contactName,
+                        relation: v.relation ?? '',
+                        phone: v.contactPhone,
+                        // NOTIFY-04: told of safety alerts only when this contact agreed to it.
+                        ...(v.contactUpdates === 'on' ? { updates: true } : {}),
+                      },
+                    ]
                   : [],
               accessNotes: v.accessNotes ?? '',
             })
@@ -233,6 +241,10 @@ function HouseholdsAdmin({ lang }: { lang: Lang }) {
         <Field label={`${t(lang, 'contacts')} · ${t(lang, 'name')}`} name="contactName" />
         <Field label={t(lang, 'relation')} name="relation" />
         <Field label={`${t(lang, 'contacts')} · ${t(lang, 'phone')}`} name="contactPhone" type="tel" />
+        <label class="check">
+          <input type="checkbox" name="contactUpdates" data-testid="contact-updates" />
+          {t(lang, 'familyUpdatesOptIn')}
+        </label>
         <Field label={t(lang, 'accessNotes')} name="accessNotes" />
       </Form>
     </div>

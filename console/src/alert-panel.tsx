@@ -3,11 +3,12 @@
  * dispatcher's actions: assign or reassign, note, record a call, resolve, cancel.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Alert, HistoryEntry, Staff } from '../../dispatcher/api/types.ts';
+import type { Alert, DeliveryRecord, HistoryEntry, Staff } from '../../dispatcher/api/types.ts';
 import { api } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
-import { type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+import { dispatcherActions, historyLine } from './history-words.ts';
+import { type Key, type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
 
 export const OUTCOMES = [
   'assisted',
@@ -32,14 +33,31 @@ export function AlertPanel(p: {
 }) {
   const { lang, alert: a, zone } = p;
   const [history, setHistory] = useState<HistoryEntry[]>([]);
+  const [deliveries, setDeliveries] = useState<DeliveryRecord[]>([]);
+  const [resent, setResent] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [form, setForm] = useState<'assign' | 'note' | 'call' | 'resolve' | 'cancel' | null>(null);
+  // Deliveries change without the alert changing (receipts, retries): read again every few seconds.
   useEffect(() => {
-    api.alert(a.id).then(
-      (d) => setHistory(d.history),
-      () => {},
-    );
+    const load = () =>
+      api.alert(a.id).then(
+        (d) => {
+          setHistory(d.history);
+          setDeliveries(d.deliveries);
+        },
+        () => {},
+      );
+    void load();
+    const h = setInterval(load, 5000);
+    return () => clearInterval(h);
   }, [a.id, a.changeSeq]);
+  const resend = (staffId?: string) => {
+    setError(null);
+    api.resend(a.id, staffId).then(
+      () => setResent(staffId ?? '*'),
+      (e: Error) => setError(e.message),
+    );
+  };
   const names = new Map(p.staff.map((s) => [s.id, s.name]));
   const act = (action: string, body: unknown) => {
     setError(null);
@@ -48,6 +66,8 @@ export function AlertPanel(p: {
       (e: Error) => setError(e.message),
     );
   };
+  // Only what the alert's state allows (ALERT-02): a resolved or cancelled alert offers no action.
+  const actions = dispatcherActions(a.state);
   const candidates = p.staff.filter(
     (s) => s.roles.some((r) => RESPONDER_ROLES.includes(r)) && s.gridIds.includes(a.gridId),
   );
@@ -59,6 +79,11 @@ export function AlertPanel(p: {
       testid="alert-panel"
     >
       <p class="big">{a.explanation[lang]}</p>
+      {a.state === 'cancelled' && a.note && (
+        <p class="notice amber" data-testid="cancel-reason">
+          {t(lang, 'cancelReason')}: {a.note}
+        </p>
+      )}
       <p>
         {STATE_NAMES[lang][a.state]} · {t(lang, 'raisedAt')} {formatDateTime(a.raisedAt, zone, lang)} ·{' '}
         {t(lang, 'assignee')}{' '}
@@ -67,23 +92,33 @@ export function AlertPanel(p: {
       <button type="button" class="primary" onClick={p.onHousehold}>
         {t(lang, 'openFile')}
       </button>
-      {p.canAct && (
+      {p.canAct && actions.length > 0 && (
         <fieldset class="actions">
-          <button type="button" onClick={() => setForm('assign')} data-action="assign">
-            {a.assigneeId ? t(lang, 'reassign') : t(lang, 'assign')}
-          </button>
-          <button type="button" onClick={() => setForm('note')} data-action="note">
-            {t(lang, 'addNote')}
-          </button>
-          <button type="button" onClick={() => setForm('call')} data-action="call">
-            {t(lang, 'recordCall')}
-          </button>
-          <button type="button" onClick={() => setForm('resolve')} data-action="resolve">
-            {t(lang, 'resolve')}
-          </button>
-          <button type="button" class="danger" onClick={() => setForm('cancel')} data-action="cancel">
-            {t(lang, 'cancel')}
-          </button>
+          {actions.includes('assign') && (
+            <button type="button" onClick={() => setForm('assign')} data-action="assign">
+              {a.assigneeId ? t(lang, 'reassign') : t(lang, 'assign')}
+            </button>
+          )}
+          {actions.includes('note') && (
+            <button type="button" onClick={() => setForm('note')} data-action="note">
+              {t(lang, 'addNote')}
+            </button>
+          )}
+          {actions.includes('call') && (
+            <button type="button" onClick={() => setForm('call')} data-action="call">
+              {t(lang, 'recordCall')}
+            </button>
+          )}
+          {actions.includes('resolve') && (
+            <button type="button" onClick={() => setForm('resolve')} data-action="resolve">
+              {t(lang, 'resolve')}
+            </button>
+          )}
+          {actions.includes('cancel') && (
+            <button type="button" class="danger" onClick={() => setForm('cancel')} data-action="cancel">
+              {t(lang, 'cancel')}
+            </button>
+          )}
         </fieldset>
       )}
       {form === 'assign' && (
@@ -151,6 +186,15 @@ export function AlertPanel(p: {
           {error}
         </p>
       )}
+      <Deliveries
+        lang={lang}
+        zone={zone}
+        deliveries={deliveries}
+        names={names}
+        canResend={p.canAct && a.state !== 'resolved' && a.state !== 'cancelled'}
+        resent={resent}
+        onResend={resend}
+      />
       <h3>{t(lang, 'evidence')}</h3>
       <ul class="plain">
         {a.evidence.map((e, i) => (
@@ -161,22 +205,106 @@ export function AlertPanel(p: {
       </ul>
       <h3>{t(lang, 'history')}</h3>
       <ol class="history" data-testid="history">
-        {history.map((h, i) => (
-          <li key={i}>
-            <span class="muted">{formatTime(h.at, zone, lang)}</span> {h.action}
-            {h.toState && h.toState !== h.fromState ? ` → ${STATE_NAMES[lang][h.toState]}` : ''} ·{' '}
-            {names.get(h.actor) ?? h.actor}
-            {typeof h.data.text === 'string' && <div class="muted">{h.data.text}</div>}
-            {typeof h.data.result === 'string' && (
-              <div class="muted">
-                {String(h.data.to ?? '')}: {h.data.result}
-              </div>
-            )}
-            {typeof h.data.note === 'string' && <div class="muted">{h.data.note}</div>}
-          </li>
-        ))}
+        {history.map((h, i) => {
+          const line = historyLine(h, lang, names);
+          return (
+            <li key={i} data-action={h.action}>
+              <span class="muted">{formatTime(h.at, zone, lang)}</span> {line.text}
+              {line.detail && <div class="muted">{line.detail}</div>}
+            </li>
+          );
+        })}
       </ol>
     </Drawer>
+  );
+}
+
+const UNREACHABLE_ERRORS = new Set([
+  'no open responder page',
+  'no app subscribed',
+  'no push subscription',
+  'push subscription expired',
+]);
+const CHANNEL_KEYS: Record<string, Key> = {
+  socket: 'channelName_socket',
+  mqtt: 'channelName_mqtt',
+  push: 'channelName_push',
+  webhook: 'channelName_webhook',
+  family: 'channelName_family',
+};
+
+/**
+ * Per person and channel, where the alert's notices stand (NOTIFY-02): delivered (the channel's own
+ * receipt), sent, not connected or failed, and when; a dispatcher sends them again.
+ */
+function Deliveries(p: {
+  lang: Lang;
+  zone: string;
+  deliveries: DeliveryRecord[];
+  names: Map<string, string>;
+  canResend: boolean;
+  resent: string | null;
+  onResend: (staffId?: string) => void;
+}) {
+  const { lang } = p;
+  // person → channel → the latest attempt and the latest receipt
+  const rows = new Map<string, Map<string, { last: DeliveryRecord; receipt: DeliveryRecord | null }>>();
+  for (const d of p.deliveries) {
+    const who = d.staffId ?? 'family';
+    const byChannel = rows.get(who) ?? new Map();
+    rows.set(who, byChannel);
+    const cur = byChannel.get(d.channel) ?? { last: d, receipt: null };
+    if (d.delivered) cur.receipt = d;
+    else cur.last = d;
+    byChannel.set(d.channel, cur);
+  }
+  if (rows.size === 0) return null;
+  return (
+    <section aria-label={t(lang, 'deliveries')}>
+      <h3>{t(lang, 'deliveries')}</h3>
+      <table class="deliveries" data-testid="deliveries">
+        <tbody>
+          {[...rows].map(([who, byChannel]) => (
+            <tr key={who} data-staff={who}>
+              <th>{who === 'family' ? t(lang, 'familyUpdates') : (p.names.get(who) ?? who)}</th>
+              <td>
+                {[...byChannel].map(([channel, { last, receipt }]) => {
+                  const status = receipt
+                    ? 'delivered'
+                    : last.ok
+                      ? 'sent'
+                      : UNREACHABLE_ERRORS.has(last.error ?? '')
+                        ? 'unreachable'
+                        : 'failed';
+                  const word =
+                    status === 'delivered'
+                      ? t(lang, 'deliveryDelivered')
+                      : status === 'sent'
+                        ? t(lang, 'deliverySent')
+                        : status === 'unreachable'
+                          ? t(lang, 'deliveryUnreachable')
+                          : t(lang, 'deliveryFailed');
+                  return (
+                    <div key={channel} data-channel={channel} data-status={status} class={status}>
+                      {CHANNEL_KEYS[channel] ? t(lang, CHANNEL_KEYS[channel]) : channel}: {word}{' '}
+                      <span class="muted">{formatTime((receipt ?? last).at, p.zone, lang)}</span>
+                      {status === 'failed' && last.error ? <span class="muted"> · {last.error}</span> : null}
+                    </div>
+                  );
+                })}
+              </td>
+              <td>
+                {p.canResend && who !== 'family' && (
+                  <button type="button" data-action="resend" onClick={() => p.onResend(who)}>
+                    {p.resent === who ? t(lang, 'resent') : t(lang, 'resend')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
 

@@ -5,6 +5,7 @@ import type {
   AlertList,
   ChannelHealth,
   ClientToServerEvents,
+  DeliveryRecord,
   DeviceHealth,
   DeviceState,
   DutyGapReport,
@@ -113,7 +114,7 @@ export const api = {
   session: () => call<SessionInfo>('GET', '/api/session'),
   alerts: (state = 'open') => call<AlertList>('GET', `/api/alerts?state=${state}`),
   alert: (id: string) =>
-    call<{ alert: Alert; history: HistoryEntry[]; deliveries: unknown[] }>(
+    call<{ alert: Alert; history: HistoryEntry[]; deliveries: DeliveryRecord[] }>(
       'GET',
       `/api/alerts/${encodeURIComponent(id)}`,
     ),
@@ -176,6 +177,15 @@ export const api = {
     call<{ deleted: RosterOverride }>('DELETE', `/api/roster/overrides/${encodeURIComponent(id)}`),
   importJson: (body: unknown) => call<ImportResult>('POST', '/api/registry/import', body),
   importCsv: (kind: string, csv: string) => callText<ImportResult>(`/api/registry/import/${kind}.csv`, csv),
+  resend: (id: string, staffId?: string) =>
+    call<{ sentTo: string[] }>(
+      'POST',
+      `/api/alerts/${encodeURIComponent(id)}/resend`,
+      staffId ? { staffId } : {},
+    ),
+  pushKey: () => call<{ publicKey: string }>('GET', '/api/push/key'),
+  pushSubscribe: (sub: PushSubscriptionJSON, lang: string) =>
+    call<{ subscribed: true }>('POST', '/api/push/subscriptions', { ...sub, lang }),
   act: (id: string, action: string, body: unknown = {}) =>
     call<{ alert: Alert }>('POST', `/api/alerts/${encodeURIComponent(id)}/${action}`, body),
 };

@@ -4,6 +4,7 @@
  * filters, a sound per new critical alert, who is on duty per grid, device health and today's figures.
  * One click (or Enter) opens an alert's actions; one click on the household opens its file.
  */
+
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type {
   Alert,
@@ -23,6 +24,7 @@ import { HouseholdDrawer } from './household.tsx';
 import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
 import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
 import { beep } from './sound.ts';
+import { keepUnreachable, type Unreachable, UnreachableNotices } from './unreachable.tsx';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, technical: 3 };
 const OPEN_STATES: AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
@@ -83,6 +85,7 @@ export function DispatchScreen({
   const [channels, setChannels] = useState<Map<string, ChannelHealth>>(new Map());
   const [arrivals, setArrivals] = useState<Map<string, number>>(new Map());
   const [maintenance, setMaintenance] = useState<MaintenanceQueue | null>(null);
+  const [unreachable, setUnreachable] = useState<Unreachable[]>([]);
   const loadNotices = useCallback(() => {
     api.dutyGaps('upcoming').then(
       (r) => setGaps((g) => ({ ...g, upcoming: r })),
@@ -105,6 +108,7 @@ export function DispatchScreen({
     handover: setHandover,
     channelHealth: (c) => setChannels((m) => new Map(m).set(c.channel, c)),
     arrivalSuggested: (p) => setArrivals((m) => new Map(m).set(p.alertId, p.doorAt)),
+    responderUnreachable: (u) => setUnreachable((l) => keepUnreachable(l, u)),
     reconnected: loadNotices,
   });
   const now = useTick() + live.offset;
@@ -302,6 +306,14 @@ export function DispatchScreen({
           handover={handover}
           names={names}
           addresses={addresses}
+          onAlert={(id) => setSelected(id)}
+        />
+        <UnreachableNotices
+          lang={lang}
+          zone={zone}
+          items={unreachable}
+          open={new Map(all.map((a) => [a.id, a]))}
+          names={names}
           onAlert={(id) => setSelected(id)}
         />
         <section class="panel duty" aria-label={t(lang, 'onDuty')}>

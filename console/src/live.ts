@@ -16,7 +16,10 @@ export interface LiveState {
 
 /** The other live events a page may follow (dispatch screen: duty gaps, handover, channel health, arrivals). */
 export type LiveHandlers = Partial<
-  Pick<ServerToClientEvents, 'dutyGap' | 'handover' | 'channelHealth' | 'arrivalSuggested'>
+  Pick<
+    ServerToClientEvents,
+    'dutyGap' | 'handover' | 'channelHealth' | 'arrivalSuggested' | 'responderUnreachable'
+  >
 > & {
   /** After a reconnect: whatever the page loads by request is stale too, so it reloads it. */
   reconnected?: () => void;
@@ -68,7 +71,12 @@ export function useLiveAlerts(
       if (cancelled) return;
       socket = connectLive();
       socket.on('alert', ({ alert, action }) => apply(alert, action));
-      socket.on('notification', (n) => notify.current?.(n));
+      // The acknowledgement is the page's word that the notice reached this phone (NOTIFY-02).
+      socket.on('notification', (n, ack) => {
+        notify.current?.(n);
+        if (typeof ack === 'function') ack(true);
+      });
+      socket.on('responderUnreachable', (u) => more.current.responderUnreachable?.(u));
       // A dispatcher of some communities gets live changes for those only; alerts of other communities
       // in the snapshot would go stale, so the page keeps only what it follows.
       socket.on('scope', ({ communities }) => {

@@ -11,6 +11,7 @@ import { api, type HouseholdFile, type SessionInfo } from './api.ts';
 import { addressText, formatTime } from './format.ts';
 import { type Lang, OUTCOME_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
 import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
+import { enablePush, type PushState, setUpWorker } from './push.ts';
 import { beep } from './sound.ts';
 
 const OPEN = new Set(['raised', 'notified', 'accepted', 'en_route', 'on_site']);
@@ -31,6 +32,21 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
     { handover: setHandover, reconnected: () => void loadHandover() },
   );
   const now = useTick() + live.offset;
+  // NOTIFY-03: the service worker, and lock-screen notices once the responder allows them.
+  const [push, setPush] = useState<PushState | 'busy' | null>(null);
+  useEffect(() => {
+    setUpWorker().then(setPush, () => setPush('unsupported'));
+  }, []);
+  // `#/respond/{alertId}` (a tapped notice, an SMS link) shows that alert first.
+  const [focus, setFocus] = useState(() => focusedAlert());
+  useEffect(() => {
+    const on = () => setFocus(focusedAlert());
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  useEffect(() => {
+    if (focus) document.querySelector(`[data-alert-id="${CSS.escape(focus)}"]`)?.scrollIntoView();
+  }, [focus, live.alerts]);
   const [homes, setHomes] = useState<Map<string, HouseholdFile>>(new Map());
   // Mine: assigned to me, or offered to me and not yet taken by someone else.
   const mine = useMemo(
@@ -79,6 +95,27 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
         >
           {sound ? t(lang, 'soundOn') : t(lang, 'enableSound')}
         </button>
+        {push !== null && (
+          <button
+            type="button"
+            data-testid="push-toggle"
+            data-state={push}
+            aria-pressed={push === 'on'}
+            disabled={push !== 'off'}
+            onClick={() => {
+              setPush('busy');
+              enablePush(lang).then(setPush, () => setPush('off'));
+            }}
+          >
+            {push === 'on'
+              ? t(lang, 'pushOn')
+              : push === 'blocked'
+                ? t(lang, 'pushBlocked')
+                : push === 'unsupported'
+                  ? t(lang, 'pushUnsupported')
+                  : t(lang, 'pushEnable')}
+          </button>
+        )}
       </div>
       {mine.length === 0 && <p class="empty">{t(lang, 'noAlerts')}</p>}
       {handover && handover.items.length > 0 && (
@@ -108,6 +145,7 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
           meId={me.id}
           home={homes.get(a.householdId)}
           session={session}
+          focused={a.id === focus}
         />
       ))}
     </main>
@@ -122,6 +160,7 @@ function AlertCard(p: {
   meId: string;
   home: HouseholdFile | undefined;
   session: SessionInfo;
+  focused: boolean;
 }) {
   const { a, lang, home } = p;
   const [error, setError] = useState<string | null>(null);
@@ -140,7 +179,12 @@ function AlertCard(p: {
   const mineNow = a.assigneeId === p.meId;
   const arrivalSuggested = (a as Alert & { arrivalSuggestedAt?: number | null }).arrivalSuggestedAt;
   return (
-    <article class={`card sev-${a.severity}`} data-alert-id={a.id} data-state={a.state}>
+    <article
+      class={`card sev-${a.severity}${p.focused ? ' focused' : ''}`}
+      data-alert-id={a.id}
+      data-state={a.state}
+      aria-current={p.focused ? 'true' : undefined}
+    >
       <header>
         <b>{RULE_NAMES[lang][a.rule]}</b>
         <span class="state">{STATE_NAMES[lang][a.state]}</span>
@@ -264,4 +308,10 @@ function AlertCard(p: {
       )}
     </article>
   );
+}
+
+/** The alert named by `#/respond/{alertId}`, or null. */
+function focusedAlert(): string | null {
+  const id = location.hash.split('/')[2];
+  return id ? decodeURIComponent(id) : null;
 }

@@ -254,16 +254,30 @@ export class AlertService {
     });
   }
 
+  /**
+   * A dispatcher sends an alert's notice again to these people (NOTIFY-02: after a phone was found
+   * switched off, or a channel came back). Each attempt is recorded like any other; a new notice id, so a
+   * bridge that dropped repeats does not drop this one.
+   */
+  async resend(alertId: string, staff: string[]): Promise<Result<Alert, 'not_found' | 'closed'>> {
+    const a = await this.deps.store.getAlert(alertId);
+    if (!a) return err('not_found' as const, `no alert ${alertId}`);
+    if (a.state === 'resolved' || a.state === 'cancelled')
+      return err('closed' as const, 'the alert is closed: nothing to send');
+    await this.sendNotices(a, staff, 'resend', `resend@${this.deps.clock.now()}`);
+    return ok(a);
+  }
+
   /** Never rejects: a failure is logged (ids only) and the delivery attempts are recorded by the notifier. */
-  private async sendNotices(a: Alert, staff: string[], reason: string): Promise<void> {
+  private async sendNotices(a: Alert, staff: string[], reason: string, noticeId?: string): Promise<void> {
     try {
-      await this.deliver(a, staff, reason);
+      await this.deliver(a, staff, reason, noticeId);
     } catch (e) {
       this.deps.log.error({ err: e, alertId: a.id, reason }, 'sending notices failed');
     }
   }
 
-  private async deliver(a: Alert, staff: string[], reason: string): Promise<void> {
+  private async deliver(a: Alert, staff: string[], reason: string, noticeId?: string): Promise<void> {
     if (staff.length === 0) return;
     const home = await this.deps.directory.home(a.householdId);
     const addr = home
@@ -282,7 +296,10 @@ export class AlertService {
       explanation: a.explanation,
       raisedAt: a.raisedAt,
       onSiteDueAt: a.onSiteDueAt,
+      nextStepAt: a.nextStepAt,
       reason,
+      // A ladder step happens once per alert; an assignment may be repeated, so its version names it.
+      noticeId: noticeId ?? (reason === 'assigned' ? `assigned@${a.version}` : reason),
     };
     await this.deps.notifier.notify([...new Set(staff)], payload);
   }

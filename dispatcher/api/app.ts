@@ -41,6 +41,7 @@ import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
 import { importExportRoutes } from './import-export.ts';
+import { type PushDeps, pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
 import { sessionRoutes } from './session.ts';
@@ -76,6 +77,8 @@ export interface ApiDeps {
   ready: () => boolean;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
+  /** Web Push: the VAPID public key and the subscriptions (push routes). */
+  push?: PushDeps;
 }
 
 /** The grids whose alerts and notices this person's screens show (access.ts screenGrids); null: all. */
@@ -183,6 +186,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(importExportRoutes(deps));
   await app.register(reportRoutes(deps));
   await app.register(timelineRoutes(deps));
+  await app.register(pushRoutes(deps));
 
   const dir = deps.consoleDir ? resolve(deps.consoleDir) : null;
   if (dir && existsSync(dir)) {

@@ -1,5 +1,5 @@
 /**
- * The learned routine baseline of one household (issue 3 item 10): what the rules learned of the
+ * The learned routine baseline of one household (RULE-14): what the rules learned of the
  * resident's usual day and the thresholds in force, for the household file on the console.
  * `{ baseline: null }` until 14 days have been learned.
  */

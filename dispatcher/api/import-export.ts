@@ -6,6 +6,7 @@
  * (卫生间 → bathroom, see rooms.ts) and refuses the rest; a new device gets a secret, shown in the result
  * once; an existing one may change room.
  */
+
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import type { FastifyReply } from 'fastify';
@@ -13,6 +14,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { familyOptInChanges } from '../notify/family.ts';
 import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
 import { ROOMS_HINT, type Room, roomFromText } from '../rooms.ts';
 import type { Store } from '../store/store.ts';
@@ -191,7 +193,18 @@ async function validate(
 async function apply(deps: ApiDeps, p: Parsed, actor: string): Promise<ImportResult> {
   const { store } = deps;
   for (const g of p.grids) await store.upsertGrid(g);
-  for (const h of p.households) await store.upsertHousehold(h);
+  for (const h of p.households) {
+    const family = familyOptInChanges(await store.getHousehold(h.id), h);
+    await store.upsertHousehold(h);
+    if (family.length)
+      await store.audit({
+        at: deps.clock.now(),
+        actor,
+        action: 'household.family_updates',
+        target: h.id,
+        detail: { contacts: family },
+      });
+  }
   for (const s of p.staff) {
     const passwordHash = s.password ? await hashSecret(s.password) : undefined;
     if (await store.getStaff(s.id)) {

@@ -2,11 +2,13 @@
  * Registry routes (SPEC §4, §11): grids, households, staff, roster, devices, and who is on duty now.
  * Access notes are sensitive: returned only on request, to roles that may see them, and every read is audited.
  */
+
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { can, mayViewGrid, visibleGrids } from '../access.ts';
+import { familyOptInChanges } from '../notify/family.ts';
 import { gridInput, householdInput, STAFF_ROLES, staffInput } from '../registry.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
 
@@ -190,9 +192,11 @@ export const registryRoutes =
       const actor = requireStaff(req, 'registry.write');
       if (!(await store.getGrid(req.body.gridId)))
         throw new HttpError(400, 'bad_request', `body.gridId: no grid ${req.body.gridId}`);
+      const family = familyOptInChanges(await store.getHousehold(req.body.id), req.body);
       await store.upsertHousehold(req.body);
       deps.directory.invalidateHome(req.body.id);
       await audit(actor.id, 'household.upsert', req.body.id);
+      if (family.length) await audit(actor.id, 'household.family_updates', req.body.id, { contacts: family });
       const { accessNotes: _hidden, ...h } = req.body;
       return reply.code(201).send({ household: h });
     });

@@ -217,17 +217,22 @@ export interface ServerToClientEvents {
   /** An alert was raised or changed; `changeSeq` orders changes. */
   alert: (p: { alert: Alert; action: string }) => void;
   /** A notification for this staff member (responder page). */
-  notification: (p: {
-    alertId: string;
-    /** The household and its address (building-unit-room), so the page can show where to go at once. */
-    householdId: string;
-    address: string;
-    rule: Alert['rule'];
-    /** Why this person is told: `notify_primary`, `notify_next`, `notify_all`, `assigned`, `sla_breach`. */
-    reason: string;
-    severity: string;
-    explanation: Alert['explanation'];
-  }) => void;
+  notification: (
+    p: {
+      alertId: string;
+      /** The household and its address (building-unit-room), so the page can show where to go at once. */
+      householdId: string;
+      address: string;
+      rule: Alert['rule'];
+      /** Why this person is told: `notify_primary`, `notify_next`, `notify_all`, `assigned`, `sla_breach`. */
+      reason: string;
+      severity: string;
+      explanation: Alert['explanation'];
+    },
+    ack: (received: true) => void,
+  ) => void;
+  /** A responder was reached on no channel at all for an alert (dispatch screen; NOTIFY-02). */
+  responderUnreachable: (p: import('../bus.ts').BusEvents['responderUnreachable']) => void;
   /** A delivery channel failed (dispatch screen). */
   delivery: (p: { alertId: string; channel: string; ok: boolean; error: string | null }) => void;
   /** A notification channel started or stopped failing (dispatch screen; SPEC §7). */
@@ -252,7 +257,7 @@ export interface ClientToServerEvents {
   catchup: (changeSeq: number, ack: (r: { changeSeq: number; count: number }) => void) => void;
 }
 
-/** GET /api/households/{id}/baseline: the learned routine (issue 3 item 10); null until 14 days are learned. */
+/** GET /api/households/{id}/baseline: the learned routine (RULE-14); null until 14 days are learned. */
 export interface RoutineBaseline {
   /** Whether the household opted in: the learned thresholds apply only then. */
   applied: boolean;

@@ -36,6 +36,17 @@ export interface LiveDeps {
   store: Store;
   bus: Bus;
   log: Logger;
+  /** A page acknowledged a notification: the channel's own word that it reached the person (NOTIFY-02). */
+  onReceipt?: (alertId: string, staffId: string, channel: string) => void;
+}
+
+/** How long a notification waits for a page's acknowledgement before it counts as sent only. */
+const RECEIPT_WAIT_MS = 30_000;
+
+/** What the dispatch-screen notices may emit (events without acknowledgements). */
+type NoticeEvent = 'dutyGap' | 'handover' | 'responderUnreachable';
+interface DispatchNotices {
+  emit<Ev extends NoticeEvent>(ev: Ev, ...args: Parameters<ServerToClientEvents[Ev]>): boolean;
 }
 
 const ALL = 'alerts:all';
@@ -103,6 +114,11 @@ export class LiveServer {
             .except(DISPATCH)
             .emit('handover', { ...r, items: r.items.filter((i) => i.gridId === g) });
       }),
+      this.deps.bus.on('responderUnreachable', (u) => {
+        void this.toDispatchScreens((inScope, s) => {
+          if (inScope(u.gridId)) s.emit('responderUnreachable', u);
+        });
+      }),
       this.deps.bus.on('arrivalSuggested', ({ alert }) => {
         const p = {
           alertId: alert.id,
@@ -151,7 +167,7 @@ export class LiveServer {
         if (!io || !staffId) throw new Error('live server not running');
         const sockets = await io.in(staffRoom(staffId)).fetchSockets();
         if (sockets.length === 0) throw new Unreachable(UNREACHABLE_PAGE);
-        io.to(staffRoom(staffId)).emit('notification', {
+        const notice = {
           alertId: p.alertId,
           householdId: p.householdId,
           address: p.address,
@@ -159,7 +175,13 @@ export class LiveServer {
           reason: p.reason,
           severity: p.severity,
           explanation: p.explanation,
-        });
+        };
+        // Sent once the emit leaves; delivered when one of the person's pages acknowledges it.
+        io.to(staffRoom(staffId))
+          .timeout(RECEIPT_WAIT_MS)
+          .emit('notification', notice, (_err: Error | null, acks: true[]) => {
+            if (acks?.length) this.deps.onReceipt?.(p.alertId, staffId, 'socket');
+          });
       },
     };
   }
@@ -193,7 +215,7 @@ export class LiveServer {
    * may follow several, so each gets one report of its own rather than one per community room.
    */
   private async toDispatchScreens(
-    send: (inScope: (gridId: string) => boolean, socket: { emit: LiveSocket['emit'] }) => void,
+    send: (inScope: (gridId: string) => boolean, socket: DispatchNotices) => void,
   ): Promise<void> {
     const io = this.io;
     if (!io) return;
@@ -201,7 +223,11 @@ export class LiveServer {
       const community = new Map((await this.deps.store.listGrids()).map((g) => [g.id, g.community]));
       for (const s of await io.in(DISPATCH).fetchSockets()) {
         const mine = s.data.communities;
-        send((gridId) => mine === null || mine.includes(community.get(gridId) ?? ''), s);
+        // A remote socket's emit is typed for acknowledgements from several sockets; these notices take none.
+        send(
+          (gridId) => mine === null || mine.includes(community.get(gridId) ?? ''),
+          s as unknown as DispatchNotices,
+        );
       }
     } catch (e) {
       this.deps.log.error({ err: e }, 'dispatch notice not sent');

@@ -21,7 +21,14 @@ export interface NotificationPayload {
   explanation: Alert['explanation'];
   raisedAt: number;
   onSiteDueAt: number | null;
+  /** When the next escalation step falls due (a push message is worth holding until then), or null. */
+  nextStepAt: number | null;
   reason: string;
+  /**
+   * Names this notice among the alert's notices: the same for every attempt and retry of it, also after a
+   * restart re-sends it, so a bridge can drop a repeat (the webhook's idempotency key is made from it).
+   */
+  noticeId: string;
 }
 
 /** One way to reach a person. `send` resolves when the channel took the message, rejects when it failed. */
@@ -81,7 +88,7 @@ export class Notifier {
     for (let cursor = since, page = 0; page < 100; page++) {
       const recs = await this.deps.store.listDeliveriesSince(cursor, 5000);
       for (const r of recs) {
-        if (!this.health.has(r.channel) || (!r.ok && UNREACHABLE.has(r.error ?? ''))) continue;
+        if (!this.health.has(r.channel) || r.delivered || (!r.ok && UNREACHABLE.has(r.error ?? ''))) continue;
         this.apply(this.health.get(r.channel)!, r.at, r.ok ? null : r.error);
       }
       if (recs.length < 5000) break;
@@ -96,14 +103,52 @@ export class Notifier {
 
   /** Sends to every channel; never throws (a failed channel is recorded, not fatal). */
   async notify(staffIds: string[], payload: NotificationPayload): Promise<void> {
-    const jobs: Promise<void>[] = [];
-    for (const staffId of staffIds) {
-      for (const ch of this.deps.channels) jobs.push(this.attempt(ch, staffId, payload));
-    }
-    await Promise.all(jobs);
+    await Promise.all(staffIds.map((staffId) => this.notifyOne(staffId, payload)));
   }
 
-  private async attempt(ch: Channel, staffId: string | null, payload: NotificationPayload): Promise<void> {
+  /**
+   * Every channel for one person. When none of them reached the person (no page open, no app, no phone
+   * subscribed to push, the bridge failing), the dispatch room is told at once (NOTIFY-02): nobody else
+   * knows that this responder will not hear of the alert.
+   */
+  private async notifyOne(staffId: string, payload: NotificationPayload): Promise<void> {
+    const results = await Promise.all(this.deps.channels.map((ch) => this.attempt(ch, staffId, payload)));
+    if (results.some((r) => r.error === null)) return;
+    const at = this.deps.clock.now();
+    this.deps.log.warn({ staffId, alertId: payload.alertId }, 'responder not reachable on any channel');
+    this.deps.bus.emit('responderUnreachable', {
+      alertId: payload.alertId,
+      gridId: payload.gridId,
+      staffId,
+      at,
+      reason: payload.reason,
+      channels: results.map((r) => ({ channel: r.channel, error: r.error })),
+    });
+  }
+
+  /**
+   * A channel's own word that a message reached the person's device (the push service worker's receipt,
+   * the page's acknowledgement): recorded beside the attempt, shown on the alert panel (NOTIFY-02).
+   */
+  async recordReceipt(alertId: string, staffId: string, channel: string): Promise<void> {
+    const rec = {
+      alertId,
+      staffId,
+      channel,
+      at: this.deps.clock.now(),
+      ok: true,
+      error: null,
+      delivered: true,
+    };
+    await this.deps.store.recordDelivery(rec);
+    this.deps.bus.emit('delivery', rec);
+  }
+
+  private async attempt(
+    ch: Channel,
+    staffId: string | null,
+    payload: NotificationPayload,
+  ): Promise<{ channel: string; error: string | null }> {
     let error: string | null = null;
     let unreachable = false;
     const retried: Promise<void>[] = [];
@@ -122,6 +167,7 @@ export class Notifier {
     }
     await Promise.all(retried);
     await this.record(ch.name, staffId, payload.alertId, error, unreachable);
+    return { channel: ch.name, error };
   }
 
   private async record(
@@ -169,7 +215,11 @@ export class Notifier {
 export const UNREACHABLE_PAGE = 'no open responder page';
 /** The error recorded when no app of this staff member listens on their MQTT topic (see Unreachable). */
 export const UNREACHABLE_APP = 'no app subscribed';
-const UNREACHABLE = new Set([UNREACHABLE_PAGE, UNREACHABLE_APP]);
+/** The error recorded when a staff member has no phone subscribed to Web Push (see Unreachable). */
+export const UNREACHABLE_PUSH = 'no push subscription';
+/** The error recorded when every push subscription of the staff member was gone (404/410) and removed. */
+export const PUSH_GONE = 'push subscription expired';
+const UNREACHABLE = new Set([UNREACHABLE_PAGE, UNREACHABLE_APP, UNREACHABLE_PUSH, PUSH_GONE]);
 
 function freshHealth(channel: string): ChannelHealth {
   return {
@@ -212,15 +262,35 @@ export interface WebhookOptions {
   /** Attempts in all, including the first. */
   attempts?: number;
   timeoutMs?: number;
+  /**
+   * What a bridge needs beside the notice to send an SMS or place a call without looking anything up
+   * (NOTIFY-05): the recipient and their phone, a short text in their language, the alert's link and an
+   * idempotency key.
+   */
+  describe?: (staffId: string | null, payload: NotificationPayload) => Promise<WebhookExtras>;
+}
+
+export interface WebhookExtras {
+  recipient: { staffId: string | null; name: string; phone: string } | null;
+  lang: 'zh' | 'en';
+  /** Fits one SMS: 70 characters in Chinese, 160 in English; the link goes beside it. */
+  text: string;
+  link: string;
+  /** The same for every attempt and retry of one notice to one person. */
+  idempotencyKey: string;
 }
 
 /**
- * Outbound webhook to bridge SMS or voice providers. Body: JSON; header `X-G365-Signature: sha256=<hex>`
- * over `<timestamp>.<body>` with `X-G365-Timestamp`, so a receiver can reject replays. Retries 1 s, 4 s, 16 s.
+ * Posts a JSON body to the deployment's webhook, signed (`X-G365-Signature: sha256=<hex>` over
+ * `<timestamp>.<body>`, with `X-G365-Timestamp`, so a receiver can reject replays) and retried 1 s, 4 s,
+ * 16 s on the clock. `attempt` hears of each failed try that is retried. Shared by the staff notices and
+ * the family updates.
  */
-export function webhookChannel(o: WebhookOptions): Channel {
+export function webhookPoster(
+  o: WebhookOptions,
+): (body: string, idempotencyKey: string | null, attempt?: AttemptReporter) => Promise<void> {
   const attempts = o.attempts ?? 4;
-  const post = async (body: string): Promise<void> => {
+  const post = async (body: string, key: string | null): Promise<void> => {
     const ts = String(o.clock.now());
     const sig = createHmac('sha256', o.secret).update(`${ts}.${body}`).digest('hex');
     const res = await fetch(o.url, {
@@ -229,32 +299,42 @@ export function webhookChannel(o: WebhookOptions): Channel {
         'content-type': 'application/json',
         'x-g365-timestamp': ts,
         'x-g365-signature': `sha256=${sig}`,
+        ...(key ? { 'idempotency-key': key } : {}),
       },
       body,
       signal: AbortSignal.timeout(o.timeoutMs ?? 5000),
     });
     if (!res.ok) throw new Error(`webhook answered HTTP ${res.status}`);
   };
+  return async (body, key, attempt) => {
+    let lastError: unknown;
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) {
+        attempt?.(`attempt ${i} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`);
+        await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r));
+      }
+      try {
+        await post(body, key);
+        return;
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    throw new Error(
+      `attempt ${attempts} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`,
+    );
+  };
+}
+
+/** Outbound webhook to bridge SMS or voice providers: the notice, and what a bridge needs to send it. */
+export function webhookChannel(o: WebhookOptions): Channel {
+  const post = webhookPoster(o);
   return {
     name: 'webhook',
     send: async (staffId, payload, attempt) => {
-      const body = JSON.stringify({ staffId, ...payload });
-      let lastError: unknown;
-      for (let i = 0; i < attempts; i++) {
-        if (i > 0) {
-          attempt?.(`attempt ${i} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`);
-          await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r));
-        }
-        try {
-          await post(body);
-          return;
-        } catch (e) {
-          lastError = e;
-        }
-      }
-      throw new Error(
-        `attempt ${attempts} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`,
-      );
+      const extras = await o.describe?.(staffId, payload);
+      const body = JSON.stringify({ kind: 'staff', staffId, ...payload, ...extras });
+      await post(body, extras?.idempotencyKey ?? null, attempt);
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Routine baselines (issue 3 item 10): after 14 days of data a home has a learned profile: the time by
+ * Routine baselines (RULE-14): after 14 days of data a home has a learned profile: the time by
  * which the resident is usually up (first motion after the night window) and the longest quiet period
  * usually seen in each hour of the day. Where the household opted in, the profile sharpens
  * NO_MORNING_ACTIVITY and INACTIVITY ("usually up by 07:10; nothing yet at 08:10").

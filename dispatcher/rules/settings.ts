@@ -65,7 +65,7 @@ export interface RuleSettings {
   lowBatteryPercent: number;
   /** The household's `away` status (hospital, with family) suspends the activity rules until then. */
   awayUntil: number | null;
-  /** Learned routine baselines apply (opt-in per household, SPEC issue 3 item 10). */
+  /** Learned routine baselines apply (opt-in per household, RULE-14). */
   baseline: boolean;
 }
 

@@ -4,7 +4,7 @@
  * written by its own thread (home-indexer.thread.ts) from the events the log writer has made durable, so
  * that keeping it up never holds the log's write lock: in the log's file, a step of it between the log's
  * batches held the writer for 5–9 ms several times a second at 10,000 events/s, most of the
- * device-to-rules p99 (issue 7).
+ * device-to-rules p99 (`npm run bench:gateway`).
  *
  * It is written in slices sorted by home (a page per home in the slice, not a random page per event) with
  * a cursor, in the same transaction, that says which log position it reaches; the timeline reads the

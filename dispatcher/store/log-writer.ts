@@ -1,7 +1,7 @@
 /**
  * The durable event log's writer, on its own thread (log-writer.thread.ts): the inserts, the WAL fsync and
- * the checkpoints that used to take a third of the gateway's event loop at saturation (issue 7 items 4,
- * 10, 11) now run beside it. A write resolves with the log position of each record only after the
+ * the checkpoints that used to take a third of the gateway's event loop at saturation (DEV-05,
+ * EDGE-03) now run beside it. A write resolves with the log position of each record only after the
  * records are on disk, so the gateway's PUBACK still follows durability. Rows go as one flat array (cheap
  * to copy between threads). The thread is started on the first write and ended by `close()`.
  */

@@ -156,6 +156,15 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 8,
+    name: 'notify: delivery receipts beside attempts',
+    sql: () => [
+      // NOTIFY-02: a channel's own word that a message reached the person's phone (a push service worker's
+      // receipt, a page's acknowledgement) is recorded beside the send attempts.
+      `ALTER TABLE deliveries ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`,
+    ],
+  },
+  {
+    version: 9,
     name: 'devices: rooms from the SPEC §3 vocabulary',
     sql: () => {
       // Rooms were free text, and a rule keyed on `bathroom` never saw a sensor registered as 卫生间. Each

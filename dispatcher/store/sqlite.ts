@@ -667,8 +667,8 @@ export class SqliteStore implements Store {
 
   async recordDelivery(d: DeliveryRecord): Promise<void> {
     this.st(
-      'INSERT INTO deliveries (alert_id, staff_id, channel, at, ok, error) VALUES (?, ?, ?, ?, ?, ?)',
-    ).run(d.alertId, d.staffId, d.channel, d.at, d.ok ? 1 : 0, d.error);
+      'INSERT INTO deliveries (alert_id, staff_id, channel, at, ok, error, delivered) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(d.alertId, d.staffId, d.channel, d.at, d.ok ? 1 : 0, d.error, d.delivered ? 1 : 0);
   }
 
   async listDeliveries(alertId: string): Promise<DeliveryRecord[]> {
@@ -680,6 +680,7 @@ export class SqliteStore implements Store {
         at: Number(r.at),
         ok: Number(r.ok) === 1,
         error: (r.error as string | null) ?? null,
+        ...(Number(r.delivered) === 1 ? { delivered: true } : {}),
       }),
     );
   }
@@ -749,6 +750,7 @@ export class SqliteStore implements Store {
       at: Number(r.at),
       ok: Number(r.ok) === 1,
       error: (r.error as string | null) ?? null,
+      ...(Number(r.delivered) === 1 ? { delivered: true } : {}),
     }));
   }
 

@@ -71,6 +71,8 @@ export interface DeliveryRecord {
   at: number;
   ok: boolean;
   error: string | null;
+  /** The channel's own receipt that the message reached the person's device (not a send attempt). */
+  delivered?: boolean;
 }
 
 /** What one step of the rules pipeline commits atomically: new and changed alerts and the log cursor. */

@@ -1,6 +1,6 @@
 /**
  * An fsync of the SQLite write-ahead log on libuv's thread pool, so the log writer thread commits the next
- * batches while the disk flushes (issue 7 items 4, 10). The writer commits with synchronous=NORMAL (frames
+ * batches while the disk flushes (DEV-05, EDGE-03). The writer commits with synchronous=NORMAL (frames
  * written to the WAL, no fsync) and then waits here: once `sync()` resolves,
  * every frame written before the call is on disk, and SQLite's recovery replays committed WAL frames at
  * the next open. Concurrent callers share fsyncs (group commit): a caller waits for an fsync that

@@ -37,6 +37,7 @@ export async function liveClient(
     handover: [],
     arrivalSuggested: [],
     scope: [],
+    responderUnreachable: [],
   };
   for (const k of Object.keys(got) as (keyof Received)[]) {
     socket.on(k, ((p: never) => (got[k] as unknown[]).push(p)) as never);

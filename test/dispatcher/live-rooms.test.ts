@@ -1,5 +1,5 @@
 /**
- * Live rooms by community (SPEC §7, §8; issue 4 item 6): a dispatcher who covers grids follows the
+ * Live rooms by community (SEC-02): a dispatcher who covers grids follows the
  * communities of those grids, a dispatcher who covers none follows every community, and a reconnecting
  * page catches up with exactly the same scope. Real service, real MQTT device, real socket.io clients.
  */

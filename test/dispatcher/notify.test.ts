@@ -66,7 +66,9 @@ const payload: NotificationPayload = {
   explanation: { zh: '检测到跌倒', en: 'fall detected' },
   raisedAt: DAY,
   onSiteDueAt: DAY + 900_000,
+  nextStepAt: DAY + 180_000,
   reason: 'notify_primary',
+  noticeId: 'notify_primary',
 };
 
 describe('the webhook channel', () => {

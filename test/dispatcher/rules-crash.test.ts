@@ -1,5 +1,5 @@
 /**
- * SPEC §9 / issue 3 item 8: the rules process is killed (`kill -9`) in the middle of the log; after the
+ * DATA-02: the rules process is killed (`kill -9`) in the middle of the log; after the
  * restart no alert is raised twice and none is lost, compared with a run that was never interrupted.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * The admin pages in Debian's Chromium (SPEC §4, §8, §11; issue 5 item 5): edit, disable and re-enable a
+ * The admin pages in Debian's Chromium (SPEC §4, §8, §11): edit, disable and re-enable a
  * person and reset their password; build a roster line by picking people by name; add and delete a roster
  * override; export the registry and import CSV (a bad row applies nothing and is listed); disable a device
  * and rotate its secret. Every change is checked where it matters: login, routing, MQTT.

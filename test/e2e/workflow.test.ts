@@ -1,5 +1,5 @@
 /**
- * The console's main journeys in Debian's Chromium (SPEC §8, issue 5 item 9): each role sees its pages
+ * The console's main journeys in Debian's Chromium (CONSOLE-01, CONSOLE-02, SEC-01): each role sees its pages
  * and no others; a fall arrives live on the dispatch screen with its countdown, the responder on duty
  * accepts it on the phone page in a second browser context and the dispatch screen follows; the
  * household file opens with its contacts, audited access notes and the activity chart; an admin

@@ -1,5 +1,5 @@
 /**
- * Durability before acknowledgement (SPEC §3 "Acceptance", §9; issue 7 item 4): a gateway in a child
+ * Durability before acknowledgement (DEV-05, DATA-02): a gateway in a child
  * process takes thousands of QoS 1 events, is killed with SIGKILL at a random moment, restarts on the same
  * file, and every event whose PUBACK a device received is in the log. Repeated three times.
  */

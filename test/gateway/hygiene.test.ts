@@ -1,5 +1,5 @@
 /**
- * Protocol hygiene beyond aedes' defaults (issue 7 item 5), with raw bytes and mqtt-packet on a real
+ * Protocol hygiene beyond aedes' defaults (EDGE-01), with raw bytes and mqtt-packet on a real
  * gateway: what MQTT 3.1.1 forbids closes the connection, sizes and rates are bounded, and the gateway
  * keeps serving well-behaved devices through it all.
  */
@@ -250,7 +250,7 @@ describe('gateway hygiene: per-device rate limit', () => {
   });
 });
 
-describe('gateway admission control (issue 7 item 10)', () => {
+describe('gateway admission control (EDGE-03)', () => {
   it('stops reading sockets while the durable log is behind, and still acknowledges and logs every event', async () => {
     const g = await world.start({
       admission: { high: 8, low: 2 },

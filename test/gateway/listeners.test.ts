@@ -1,5 +1,5 @@
 /**
- * The gateway's doors (issue 7 item 7): MQTT over TLS with a self-signed certificate made here with
+ * The gateway's doors (EDGE-05): MQTT over TLS with a self-signed certificate made here with
  * openssl, and MQTT over WebSocket, each with a real mqtt.js client and the same device rules as TCP.
  */
 import { execFile } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Device provisioning through the whole service (SPEC §3, §11; issue 7 item 1): admins disable, enable and
+ * Device provisioning through the whole service (DEV-01, SPEC §11): admins disable, enable and
  * rotate device secrets through the API (audited; the live session ends at once), device health shows
  * rejections by reason, the bulk CSV import CLI creates devices with secrets shown once, and /metrics
  * carries the gateway's figures.

@@ -1,5 +1,5 @@
 /**
- * Telemetry to InfluxDB 2.x (SPEC §9, issue 7 item 8) against a real server: Debian's VictoriaMetrics
+ * Telemetry to InfluxDB 2.x (DATA-03) against a real server: Debian's VictoriaMetrics
  * speaks the InfluxDB v2 write API (`/api/v2/write`). Points arrive with home, device, kind, room and grid
  * tags; an unreachable server never holds back a PUBACK, and what is dropped is counted.
  */

@@ -1,5 +1,5 @@
 /**
- * Time acceleration (issue 6 item 3) and simulated responders (item 4): the service and a simulated home
+ * Time acceleration (SIM-03) and simulated responders (item 4): the service and a simulated home
  * share one ScaledClock running 600 times faster than real time, so minutes of the resident's day and of
  * the SLA pass in a second; responders answer through the API and the live channel like the phone page.
  */
