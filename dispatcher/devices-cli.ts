@@ -3,7 +3,9 @@
  *
  *   npm run devices:import -- devices.csv [--out secrets.csv]
  *
- * The CSV has a header `id,homeId,kind,room` (any column order, more columns ignored). Every row is checked first (id format,
+ * The CSV has a header `id,homeId,kind,room` (any column order, more columns ignored). `room` is a room of the
+ * SPEC §3 vocabulary, by id or by a common name (卫生间, 浴室, 厕所 → bathroom; 主卧 → bedroom; 玄关 → entrance;
+ * see dispatcher/rooms.ts); any other name is refused. Every row is checked first (id format,
  * kind, room, household exists, id not taken, no id twice in the file); if any row is wrong, nothing is
  * created and each problem is printed with its line number. Otherwise every device is created with a new
  * random secret, stored only as a salted hash (SPEC §3), and `id,secret` lines are written once — to the
@@ -17,6 +19,7 @@ import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import { type Clock, SystemClock } from '../kernel/clock.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { type DeviceInput, deviceInput } from './registry.ts';
+import { ROOMS_HINT, roomFromText } from './rooms.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 
@@ -50,7 +53,12 @@ export async function importDevicesCsv(store: Store, csv: string, clock: Clock):
   const homes = new Map<string, boolean>();
   for (const { record: f, info } of records) {
     const line = info.lines;
-    const parsed = deviceInput.safeParse({ id: f.id, homeId: f.homeId, kind: f.kind, room: f.room });
+    const room = roomFromText(f.room ?? '');
+    if (room === null) {
+      problems.push(`line ${line}: room: "${f.room ?? ''}" is not a room we know; ${ROOMS_HINT}`);
+      continue;
+    }
+    const parsed = deviceInput.safeParse({ id: f.id, homeId: f.homeId, kind: f.kind, room });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       problems.push(`line ${line}: ${issue.path.join('.') || 'row'}: ${issue.message}`);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DEVICE_KINDS, type DeviceKind } from '../gateway/protocol.ts';
+import { ROOMS, type Room } from './rooms.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):([0-5]\d)$/, 'must be a time of day HH:MM');
@@ -101,11 +102,14 @@ export interface Staff {
   disabled: boolean;
 }
 
+/** A room of the SPEC §3 vocabulary, by its id; the error lists them (an import maps typed names first). */
+export const roomInput = z.enum(ROOMS, { error: () => `must be one of ${ROOMS.join(', ')}` });
+
 export const deviceInput = z.strictObject({
   id,
   homeId: id,
   kind: z.enum(DEVICE_KINDS),
-  room: z.string().min(1).max(64),
+  room: roomInput,
 });
 export type DeviceInput = z.output<typeof deviceInput>;
 
@@ -113,7 +117,12 @@ export interface DeviceState {
   id: string;
   homeId: string;
   kind: DeviceKind;
-  room: string;
+  room: Room;
+  /**
+   * The room as it was typed before the vocabulary, when the upgrade could not map it (the device counts as
+   * `other` until a person chooses its room; device health lists it). Absent once mapped.
+   */
+  roomText?: string | null;
   disabled: boolean;
   online: boolean;
   lastSeenAt: number | null;

@@ -294,6 +294,18 @@ export class GuardianService {
         'log items the rules could not commit even alone, plus evaluation errors (should stay 0)',
         pipelineTrouble,
       );
+      readGauge(
+        registry,
+        'g365_rules_homes_unwatched_total',
+        'times a household event or deadline could not be processed and HOME_UNWATCHED told the dispatch room (should stay 0)',
+        () => this.pipeline.unwatched,
+      );
+      readGauge(
+        registry,
+        'g365_rules_stalls_total',
+        'times the rules could commit nothing, not even HOME_UNWATCHED, and held their position to retry',
+        () => this.pipeline.stalls,
+      );
       // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
       const indexHealth = store.homeIndexHealth?.bind(store);
       if (indexHealth) {

@@ -4,6 +4,7 @@
  */
 
 import type { Grid, Household, StaffRole } from '../dispatcher/registry.ts';
+import type { Room } from '../dispatcher/rooms.ts';
 import type { RosterEntry } from '../dispatcher/routing/roster.ts';
 import type { DeviceKind } from '../gateway/protocol.ts';
 import { Rng } from './random.ts';
@@ -11,7 +12,7 @@ import { Rng } from './random.ts';
 export interface CommunityPlan {
   grids: Grid[];
   households: Household[];
-  devices: { id: string; homeId: string; kind: DeviceKind; room: string }[];
+  devices: { id: string; homeId: string; kind: DeviceKind; room: Room }[];
   staff: {
     id: string;
     name: string;

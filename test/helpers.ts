@@ -10,10 +10,11 @@ import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import type { Store } from '../dispatcher/store/store.ts';
-import type { Clock } from '../kernel/clock.ts';
+import type { Clock, ManualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
+import { instant } from '../kernel/time.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
-import type { DeviceIdentity } from '../simulators/device.ts';
+import { type DeviceIdentity, SimDevice } from '../simulators/device.ts';
 import { SimHome } from '../simulators/home.ts';
 import { seedCommunity } from '../simulators/seed.ts';
 import { type Backend, storeAt, testDatabase } from './store-factory.ts';
@@ -199,4 +200,55 @@ export async function eventually<T>(
 /** A household with the registry's defaults (no residents, default routine), as the API would store it. */
 export function bareHousehold(id: string, gridId: string, over: Record<string, unknown> = {}): Household {
   return householdInput.parse({ id, gridId, address: { building: '1', unit: '1', room: '101' }, ...over });
+}
+
+/** The rules have committed everything in the log and fired what their timers made due. */
+export async function rulesCaughtUp(h: Harness): Promise<void> {
+  const end = async () => {
+    const events = await h.store.readEvents(0, 1_000_000);
+    return events.length ? events[events.length - 1]!.seq : 0;
+  };
+  await eventually(
+    async () => (await h.store.getCursor('rules')) >= (await end()),
+    10_000,
+    'the rules to reach the end of the log',
+  );
+  await h.service.pipeline.idle();
+  await new Promise((r) => setImmediate(r));
+  await h.service.pipeline.idle();
+}
+
+/** Every device of one home connected over MQTT with its own credentials (closed by `close`). */
+export async function connectHome(
+  h: Harness,
+  clock: Clock,
+  homeId: string,
+  open: { close(): unknown }[],
+): Promise<Map<string, SimDevice>> {
+  const out = new Map<string, SimDevice>();
+  for (const id of h.devices.filter((d) => d.homeId === homeId)) {
+    const dev = new SimDevice(id, { host: '127.0.0.1', port: h.service.mqttPort }, clock);
+    await dev.connect();
+    open.push({ close: () => dev.disconnect() });
+    out.set(id.id, dev);
+  }
+  return out;
+}
+
+/** The manual clock runs to `to`; every device given sends its heartbeat at each 5-min mark on the way. */
+export async function liveTo(
+  h: Harness,
+  clock: ManualClock,
+  devices: Iterable<SimDevice>,
+  to: number,
+): Promise<void> {
+  const period = 5 * 60_000;
+  const all = [...devices];
+  while (clock.now() < to) {
+    const mark = Math.floor(clock.now() / period) * period + period;
+    clock.advanceTo(instant(Math.min(mark, to)));
+    await rulesCaughtUp(h);
+    if (clock.now() === mark) for (const d of all) await d.send({ type: 'heartbeat', battery: 90 });
+  }
+  await rulesCaughtUp(h);
 }

@@ -4,7 +4,15 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { DeviceState, Grid, ImportProblem, ImportResult, Staff } from '../../dispatcher/api/types.ts';
+import {
+  type DeviceState,
+  type Grid,
+  type ImportProblem,
+  type ImportResult,
+  ROOMS,
+  type Room,
+  type Staff,
+} from '../../dispatcher/api/types.ts';
 import {
   api,
   type HouseholdFile,
@@ -302,7 +310,30 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
                   {d.disabled && <span class="tag red">{t(lang, 'disabled')}</span>}
                 </td>
                 <td>{KIND_NAMES[lang][d.kind] ?? d.kind}</td>
-                <td>{room(lang, d.room)}</td>
+                <td>
+                  {/* SPEC §3: rooms come from one vocabulary; a room the upgrade could not map shows its text. */}
+                  <select
+                    aria-label={t(lang, 'chooseRoom')}
+                    data-testid="device-room"
+                    value={d.room}
+                    onChange={(e) =>
+                      api
+                        .setDeviceRoom(d.id, (e.target as HTMLSelectElement).value as Room)
+                        .then(loadDevices, (err: Error) => setDeviceError(err.message))
+                    }
+                  >
+                    {ROOMS.map((r) => (
+                      <option key={r} value={r}>
+                        {room(lang, r)}
+                      </option>
+                    ))}
+                  </select>
+                  {d.roomText && (
+                    <span class="tag amber" title={t(lang, 'unmappedRoomsHint')}>
+                      {t(lang, 'unmappedRooms')}: {d.roomText}
+                    </span>
+                  )}
+                </td>
                 <td class={d.online ? 'ok' : 'red'}>{d.online ? t(lang, 'online') : t(lang, 'offline')}</td>
                 <td>{d.battery === null ? '—' : `${d.battery}%`}</td>
                 <td>{d.rejectedCount}</td>
@@ -360,7 +391,7 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
             })
           }
         >
-          <Field label="ID" name="id" required placeholder={`${home}-motion-hall`} />
+          <Field label="ID" name="id" required placeholder={`${home}-motion-living`} />
           <label>
             {t(lang, 'kind')}
             <select name="kind">
@@ -371,7 +402,16 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
               ))}
             </select>
           </label>
-          <Field label={t(lang, 'room')} name="room" required />
+          <label>
+            {t(lang, 'room')}
+            <select name="room" required>
+              {ROOMS.map((r) => (
+                <option key={r} value={r}>
+                  {room(lang, r)}
+                </option>
+              ))}
+            </select>
+          </label>
         </Form>
         {issued && (
           <div class="secret" data-testid="issued-secret">
@@ -656,7 +696,7 @@ function OverrideList(p: {
   );
 }
 
-const CSV_KINDS = ['grids', 'households', 'staff', 'roster'] as const;
+const CSV_KINDS = ['grids', 'households', 'staff', 'roster', 'devices'] as const;
 
 /**
  * Registry import and export (SPEC §4): the whole registry as JSON, each part as CSV for a spreadsheet.
@@ -745,6 +785,23 @@ function ImportExportAdmin({ lang }: { lang: Lang }) {
           <p class="ok" role="status" data-testid="import-result">
             {t(lang, 'imported')}: {CSV_KINDS.map((k) => `${t(lang, k)} ${result.imported[k]}`).join(' · ')}
           </p>
+        )}
+        {result && result.secrets.length > 0 && (
+          <div class="secret" data-testid="import-secrets">
+            <p class="warn">{t(lang, 'secretOnce')}</p>
+            <table class="compact">
+              <tbody>
+                {result.secrets.map((x) => (
+                  <tr key={x.id}>
+                    <td>{x.id}</td>
+                    <td>
+                      <code>{x.secret}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
         {error && (
           <p class="error" role="status" data-testid="import-error">

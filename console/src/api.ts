@@ -18,6 +18,7 @@ import type {
   ImportResult,
   LoginResponse,
   MaintenanceQueue,
+  Room,
   RosterEntry,
   RosterOverride,
   RoutineBaseline,
@@ -168,6 +169,8 @@ export const api = {
       `/api/devices/${encodeURIComponent(id)}/${disabled ? 'disable' : 'enable'}`,
       {},
     ),
+  setDeviceRoom: (id: string, room: Room) =>
+    call<{ device: DeviceState }>('POST', `/api/devices/${encodeURIComponent(id)}/room`, { room }),
   rotateSecret: (id: string) =>
     call<{ id: string; secret: string }>('POST', `/api/devices/${encodeURIComponent(id)}/rotate-secret`, {}),
   deleteOverride: (id: string) =>

@@ -346,8 +346,26 @@ export function DispatchScreen({
                   {t(lang, 'online')} {health.online}/{health.total}
                 </span>
               </div>
+              {health.unmappedRooms.length > 0 && (
+                <div data-testid="unmapped-rooms">
+                  <p class="warn" title={t(lang, 'unmappedRoomsHint')}>
+                    {t(lang, 'unmappedRooms')} <b>{health.unmappedRooms.length}</b>
+                  </p>
+                  <ul class="problems">
+                    {health.unmappedRooms.slice(0, 8).map((d) => (
+                      <li key={d.id}>
+                        <button type="button" class="link" onClick={() => setHousehold(d.homeId)}>
+                          {addresses.get(d.homeId) ?? d.homeId}
+                        </button>{' '}
+                        {KIND_NAMES[lang][d.kind] ?? d.kind} {d.id} ·{' '}
+                        <span class="tag amber">“{d.roomText}”</span>
+                      </li>
+                    ))}
+                  </ul>
+                </div>
+              )}
               {health.problems.length === 0 ? (
-                <p class="muted">{t(lang, 'devicesOk')}</p>
+                health.unmappedRooms.length === 0 && <p class="muted">{t(lang, 'devicesOk')}</p>
               ) : (
                 <ul class="problems">
                   {health.problems.slice(0, 8).map((d) => (

@@ -111,7 +111,14 @@ export function HouseholdDrawer(p: {
                   {file.devices.map((d) => (
                     <tr key={d.id} data-device-id={d.id}>
                       <td>{KIND_NAMES[lang][d.kind] ?? d.kind}</td>
-                      <td>{room(lang, d.room)}</td>
+                      <td>
+                        {room(lang, d.room)}
+                        {d.roomText && (
+                          <span class="tag amber" title={t(lang, 'unmappedRoomsHint')}>
+                            {t(lang, 'unmappedRooms')}: {d.roomText}
+                          </span>
+                        )}
+                      </td>
                       <td class={d.online ? 'ok' : 'red'}>
                         {d.online ? t(lang, 'online') : t(lang, 'offline')}
                       </td>

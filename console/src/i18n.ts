@@ -1,5 +1,13 @@
 /** zh-CN by default, English available (SPEC §8, §13). */
-import type { AlertState, Outcome, RuleId, Severity } from '../../dispatcher/api/types.ts';
+import {
+  type AlertState,
+  type Outcome,
+  ROOM_LABELS,
+  ROOMS,
+  type Room,
+  type RuleId,
+  type Severity,
+} from '../../dispatcher/api/types.ts';
 
 export type Lang = 'zh' | 'en';
 
@@ -54,6 +62,9 @@ const zh = {
   lowBattery: '电量低',
   rejecting: '报文被拒',
   devicesOk: '所有设备正常',
+  unmappedRooms: '房间未识别',
+  unmappedRoomsHint: '升级前登记的房间无法识别，按“其他”处理，相关规则不会生效；请在管理页为设备选择房间',
+  chooseRoom: '选择房间',
   of: '共',
   assign: '指派',
   reassign: '改派',
@@ -264,6 +275,10 @@ const en: Record<Key, string> = {
   lowBattery: 'Low battery',
   rejecting: 'Rejected messages',
   devicesOk: 'All devices healthy',
+  unmappedRooms: 'Room not recognised',
+  unmappedRoomsHint:
+    'Rooms typed before the upgrade that mean no known room count as “other”, so no room rule sees them; choose the room on the admin page',
+  chooseRoom: 'Choose room',
   of: 'of',
   assign: 'Assign',
   reassign: 'Reassign',
@@ -433,6 +448,7 @@ export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = {
     DOOR_LEFT_OPEN: '门未关',
     DEVICE_OFFLINE: '设备离线',
     LOW_BATTERY: '电量低',
+    HOME_UNWATCHED: '本户未被看护',
   },
   en: {
     FALL: 'Fall',
@@ -444,6 +460,7 @@ export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = {
     DOOR_LEFT_OPEN: 'Door left open',
     DEVICE_OFFLINE: 'Device offline',
     LOW_BATTERY: 'Low battery',
+    HOME_UNWATCHED: 'Home not watched',
   },
 };
 
@@ -517,18 +534,12 @@ export const KIND_NAMES: Record<Lang, Record<string, string>> = {
   en: { fall: 'Fall radar', door: 'Door contact', motion: 'Motion sensor', button: 'Help button' },
 };
 
-export const ROOM_NAMES: Record<Lang, Record<string, string>> = {
-  zh: { living: '客厅', bedroom: '卧室', bathroom: '卫生间', kitchen: '厨房', entrance: '入户门' },
-  en: {
-    living: 'Living room',
-    bedroom: 'Bedroom',
-    bathroom: 'Bathroom',
-    kitchen: 'Kitchen',
-    entrance: 'Entrance',
-  },
-};
+/** The SPEC §3 room vocabulary's labels, one definition with the server (dispatcher/rooms.ts). */
+export const ROOM_NAMES: Record<Lang, Record<Room, string>> = ROOM_LABELS;
 
-export const room = (lang: Lang, r: string): string => ROOM_NAMES[lang][r] ?? r;
+/** A room's label; text outside the vocabulary (a motion event's own `room`) is shown as it came. */
+export const room = (lang: Lang, r: string): string =>
+  (ROOMS as readonly string[]).includes(r) ? ROOM_NAMES[lang][r as Room] : r;
 
 export const SEVERITY_NAMES: Record<Lang, Record<Severity, string>> = {
   zh: { critical: '紧急', high: '高', medium: '中', technical: '技术' },

@@ -12,6 +12,7 @@ export const RULES = [
   'DOOR_LEFT_OPEN',
   'DEVICE_OFFLINE',
   'LOW_BATTERY',
+  'HOME_UNWATCHED',
 ] as const;
 export type RuleId = (typeof RULES)[number];
 
@@ -28,6 +29,9 @@ export const SEVERITY_OF: Record<RuleId, Severity> = {
   DOOR_LEFT_OPEN: 'medium',
   DEVICE_OFFLINE: 'technical',
   LOW_BATTERY: 'technical',
+  // The rules could not process this home's events: nobody would learn of a fall there. Critical, so it
+  // leads the dispatch queue with its sound and is routed like a fall (SPEC §6); a person resolves it.
+  HOME_UNWATCHED: 'critical',
 };
 
 export const ALERT_STATES = [

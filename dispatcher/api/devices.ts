@@ -4,7 +4,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
-import { deviceInput } from '../registry.ts';
+import { mayViewGrid } from '../access.ts';
+import { deviceInput, roomInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
@@ -45,6 +46,21 @@ export const deviceRoutes =
       // SPEC §3: rejected messages counted per device, here by reason too.
       return { device: d, rejectedByReason: await store.deviceRejections(d.id) };
     });
+
+    // A person chooses a device's room from the vocabulary (SPEC §3), e.g. one the upgrade could not map.
+    app.post(
+      '/api/devices/:id/room',
+      { schema: { params: idParam, body: z.strictObject({ room: roomInput }) } },
+      async (req) => {
+        const actor = requireStaff(req, 'registry.write');
+        const before = await store.getDeviceState(req.params.id);
+        if (!before || !(await store.setDeviceRoom(req.params.id, req.body.room)))
+          throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
+        deps.directory.invalidateHome(before.homeId);
+        await audit(actor.id, 'device.room', req.params.id, { from: before.room, to: req.body.room });
+        return { device: await store.getDeviceState(req.params.id) };
+      },
+    );
 
     // Disable / enable: a disabled device gets CONNACK 5 and its live session ends now (SPEC §3).
     for (const [action, disabled] of [

@@ -1,7 +1,10 @@
 /**
- * Registry import and export (SPEC §4: admins import and export the household file, staff and roster as
- * CSV or JSON). An import is validated in full first — every problem is reported with its row and field —
- * and nothing is written unless all rows are good. Exports contain access notes, so each export is audited.
+ * Registry import and export (SPEC §4: admins import and export the household file, its devices, staff and
+ * roster as CSV or JSON). An import is validated in full first — every problem is reported with its row and
+ * field — and nothing is written unless all rows are good. Exports contain access notes, so each export is
+ * audited. A device's room is a room of the SPEC §3 vocabulary: the import maps the names people type
+ * (卫生间 → bathroom, see rooms.ts) and refuses the rest; a new device gets a secret, shown in the result
+ * once; an existing one may change room.
  */
 
 import { parse } from 'csv-parse/sync';
@@ -9,10 +12,12 @@ import { stringify } from 'csv-stringify/sync';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { DEVICE_KINDS } from '../../gateway/protocol.ts';
+import { hashSecret, newSecret } from '../../gateway/secrets.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
+import { ROOMS_HINT, type Room, roomFromText } from '../rooms.ts';
 import type { Store } from '../store/store.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
 import type { ImportProblem, ImportResult } from './types.ts';
@@ -32,6 +37,27 @@ const staffImport = z.strictObject({
   disabled: z.boolean().optional(),
 });
 
+/** A device row: the room as typed, mapped to the vocabulary (or refused with the row). */
+const deviceImport = z
+  .strictObject({
+    id,
+    homeId: id,
+    kind: z.enum(DEVICE_KINDS),
+    room: z.string().max(64),
+  })
+  .transform((d, ctx) => {
+    const room = roomFromText(d.room);
+    if (room === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['room'],
+        message: `"${d.room}" is not a room we know; ${ROOMS_HINT}`,
+      });
+      return z.NEVER;
+    }
+    return { ...d, room: room as Room };
+  });
+
 const rosterLine = z.strictObject({
   gridId: id,
   shift: z.enum(['day', 'night']),
@@ -44,19 +70,34 @@ export const registryFile = z.strictObject({
   households: z.array(z.unknown()).max(100_000).default([]),
   staff: z.array(z.unknown()).max(10_000).default([]),
   roster: z.array(z.unknown()).max(10_000).default([]),
+  devices: z.array(z.unknown()).max(200_000).default([]),
 });
 
-type Kind = 'grids' | 'households' | 'staff' | 'roster';
-const KINDS: Kind[] = ['grids', 'households', 'staff', 'roster'];
+type Kind = 'grids' | 'households' | 'staff' | 'roster' | 'devices';
+const KINDS: Kind[] = ['grids', 'households', 'staff', 'roster', 'devices'];
 
 interface Parsed {
   grids: z.output<typeof gridInput>[];
   households: z.output<typeof householdInput>[];
   staff: z.output<typeof staffImport>[];
   roster: z.output<typeof rosterLine>[];
+  devices: z.output<typeof deviceImport>[];
 }
 
-const SCHEMA = { grids: gridInput, households: householdInput, staff: staffImport, roster: rosterLine };
+const SCHEMA = {
+  grids: gridInput,
+  households: householdInput,
+  staff: staffImport,
+  roster: rosterLine,
+  devices: deviceImport,
+};
+const emptyRaw = (): Record<Kind, unknown[]> => ({
+  grids: [],
+  households: [],
+  staff: [],
+  roster: [],
+  devices: [],
+});
 
 /** Validates every row and the references between them; returns the rows or every problem found. */
 async function validate(
@@ -65,9 +106,9 @@ async function validate(
   label: (kind: Kind, i: number) => string,
 ): Promise<{ ok: true; value: Parsed } | { ok: false; problems: ImportProblem[] }> {
   const problems: ImportProblem[] = [];
-  const out: Parsed = { grids: [], households: [], staff: [], roster: [] };
+  const out: Parsed = { grids: [], households: [], staff: [], roster: [], devices: [] };
   // Where each valid row came from, so a reference problem names the right row.
-  const from: Record<Kind, number[]> = { grids: [], households: [], staff: [], roster: [] };
+  const from: Record<Kind, number[]> = { grids: [], households: [], staff: [], roster: [], devices: [] };
   for (const kind of KINDS) {
     raw[kind].forEach((row, i) => {
       const r = SCHEMA[kind].safeParse(row);
@@ -121,6 +162,25 @@ async function validate(
       if (seen.has(item.id))
         problems.push({ row: row(kind, i), field: 'id', message: `${item.id} appears twice in this file` });
       seen.add(item.id);
+    });
+  }
+  if (out.devices.length) {
+    const homeIds = new Set([
+      ...(await store.listHouseholds()).map((h) => h.id),
+      ...out.households.map((h) => h.id),
+    ]);
+    const known = new Map((await store.listDevices()).map((d) => [d.id, d]));
+    out.devices.forEach((d, i) => {
+      if (!homeIds.has(d.homeId))
+        problems.push({ row: row('devices', i), field: 'homeId', message: `no household ${d.homeId}` });
+      const was = known.get(d.id);
+      // An existing device may change room; moving it to another home or kind is a new device.
+      if (was && (was.homeId !== d.homeId || was.kind !== d.kind))
+        problems.push({
+          row: row('devices', i),
+          field: 'id',
+          message: `device ${d.id} exists as ${was.kind} of household ${was.homeId}`,
+        });
     });
   }
   out.roster.forEach((r, i) => {
@@ -182,6 +242,25 @@ async function apply(
   const byGrid = new Map<string, typeof p.roster>();
   for (const r of p.roster) byGrid.set(r.gridId, [...(byGrid.get(r.gridId) ?? []), r]);
   for (const [gridId, lines] of byGrid) await store.setRoster(gridId, lines);
+  // New devices get a secret, stored only as a salted hash and returned this once (SPEC §3).
+  const secrets: { id: string; secret: string }[] = [];
+  for (const d of p.devices) {
+    const was = await store.getDeviceState(d.id);
+    if (was) {
+      if (was.room !== d.room || was.roomText) await store.setDeviceRoom(d.id, d.room);
+      continue;
+    }
+    const secret = newSecret();
+    await store.createDevice({ ...d, secretHash: await hashSecret(secret), createdAt: deps.clock.now() });
+    await store.audit({
+      at: deps.clock.now(),
+      actor,
+      action: 'device.provision',
+      target: d.id,
+      detail: { import: true },
+    });
+    secrets.push({ id: d.id, secret });
+  }
   deps.directory.invalidateHome();
   deps.directory.invalidateRoster();
   // SPEC §8: rights changed by an import end at once like through PATCH /api/staff: a new password or a
@@ -198,7 +277,9 @@ async function apply(
       households: p.households.length,
       staff: p.staff.length,
       roster: p.roster.length,
+      devices: p.devices.length,
     },
+    secrets,
   };
 }
 
@@ -236,6 +317,7 @@ const CSV_COLUMNS: Record<Kind, string[]> = {
   ],
   staff: ['id', 'name', 'phone', 'roles', 'gridIds', 'username', 'password', 'disabled'],
   roster: ['gridId', 'shift', 'weekdays', 'staffIds'],
+  devices: ['id', 'homeId', 'kind', 'room'],
 };
 
 /**
@@ -268,6 +350,8 @@ function fromCsv(kind: Kind, raw: Record<string, string>): unknown {
         password: opt(r.password),
         disabled: opt(r.disabled) === undefined ? undefined : /^(1|true|yes)$/i.test(r.disabled!),
       };
+    case 'devices':
+      return { id: r.id, homeId: r.homeId, kind: r.kind, room: r.room ?? '' };
     case 'roster':
       return {
         gridId: r.gridId,
@@ -327,17 +411,20 @@ export const importExportRoutes =
     app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
     const snapshot = async () => {
-      const [grids, households, staff, roster] = await Promise.all([
+      const [grids, households, staff, roster, devices] = await Promise.all([
         store.listGrids(),
         store.listHouseholds(),
         store.listStaff(),
         store.listRoster(),
+        store.listDevices(),
       ]);
       return {
         grids,
         households,
         staff: staff.map(({ disabled, ...s }) => ({ ...s, disabled })),
         roster,
+        // No secrets: a device's secret is shown once, when it is issued.
+        devices: devices.map((d) => ({ id: d.id, homeId: d.homeId, kind: d.kind, room: d.room })),
       };
     };
 
@@ -359,7 +446,9 @@ export const importExportRoutes =
       '/api/registry/export/:kind',
       {
         schema: {
-          params: z.object({ kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv']) }),
+          params: z.object({
+            kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv', 'devices.csv']),
+          }),
         },
       },
       async (req, reply) => {
@@ -367,6 +456,7 @@ export const importExportRoutes =
         const kind = req.params.kind.replace('.csv', '') as Kind;
         const data = await snapshot();
         const rows: Record<string, unknown>[] = [];
+        if (kind === 'devices') rows.push(...data.devices);
         if (kind === 'grids') for (const g of data.grids) rows.push({ ...g, leaderId: g.leaderId ?? '' });
         if (kind === 'staff')
           for (const s of data.staff)
@@ -455,7 +545,9 @@ export const importExportRoutes =
       '/api/registry/import/:kind',
       {
         schema: {
-          params: z.object({ kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv']) }),
+          params: z.object({
+            kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv', 'devices.csv']),
+          }),
           body: z.string().max(20_000_000),
         },
       },
@@ -477,7 +569,7 @@ export const importExportRoutes =
             field: 'body',
             expected: CSV_COLUMNS[kind],
           });
-        const raw: Record<Kind, unknown[]> = { grids: [], households: [], staff: [], roster: [] };
+        const raw = emptyRaw();
         raw[kind] = records.map((r) => fromCsv(kind, r));
         // Row numbers as a spreadsheet shows them: the header is row 1.
         const v = await validate(store, raw, (_k, i) => String(i + 2));

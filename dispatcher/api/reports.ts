@@ -174,6 +174,10 @@ export const reportRoutes =
           lowBattery: mine.filter(low).length,
           rejecting: mine.filter((d) => d.rejectedCount > 0).length,
           problems: problems.slice(0, req.query.limit),
+          unmappedRooms: mine
+            .filter((d) => d.roomText)
+            .map((d) => ({ ...d, gridId: gridOfHome.get(d.homeId)! }))
+            .slice(0, req.query.limit),
         };
       },
     );

@@ -33,6 +33,7 @@ import type { DeviceState, Grid, Staff } from '../registry.ts';
 export type { Permission } from '../access.ts';
 export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
+export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 export type { Alert, DeviceState, Grid, HistoryEntry, Staff };
 
@@ -103,6 +104,11 @@ export interface DeviceHealth {
   lowBattery: number;
   rejecting: number;
   problems: (DeviceState & { gridId: string; lowBattery: boolean })[];
+  /**
+   * Devices whose room the upgrade to the SPEC §3 vocabulary could not map (their typed text in `roomText`):
+   * they count as `other`, so no room rule sees them, until a person chooses the room.
+   */
+  unmappedRooms: (DeviceState & { gridId: string })[];
 }
 
 export interface LoginResponse {
@@ -190,7 +196,9 @@ export interface MaintenanceQueue {
  * (`{row, field, message}`); 200 `{imported: {grids, households, staff, roster}}`.
  */
 export interface ImportResult {
-  imported: { grids: number; households: number; staff: number; roster: number };
+  imported: { grids: number; households: number; staff: number; roster: number; devices: number };
+  /** The secrets of the devices this import created, shown this once (SPEC §3). */
+  secrets: { id: string; secret: string }[];
 }
 export interface ImportProblem {
   /** 1-based data row (CSV) or `kind[index]` (JSON). */

@@ -22,6 +22,7 @@ export const RULE_LABELS: Record<NoticeLang, Record<RuleId, string>> = {
     DOOR_LEFT_OPEN: '门未关',
     DEVICE_OFFLINE: '设备离线',
     LOW_BATTERY: '电量低',
+    HOME_UNWATCHED: '本户未被看护',
   },
   en: {
     FALL: 'Fall',
@@ -33,6 +34,7 @@ export const RULE_LABELS: Record<NoticeLang, Record<RuleId, string>> = {
     DOOR_LEFT_OPEN: 'Door left open',
     DEVICE_OFFLINE: 'Device offline',
     LOW_BATTERY: 'Low battery',
+    HOME_UNWATCHED: 'Home not watched',
   },
 };
 

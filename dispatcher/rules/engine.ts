@@ -7,15 +7,25 @@
  * Time is event time, never wall time (SPEC §5 "Time"). Rules that fire on the absence of events keep
  * their deadlines in the home state as facts (last motion, door opened at, door closed at, next morning
  * check, each device's last sign of life); `nextDeadline` derives the earliest one. Before an event is
- * applied, every deadline at or before the event's `ts` is fired first, in order, each at its own exact
- * instant (`advance`): so the same log always yields the same triggers whether a deadline was reached by
- * a later event or by the pipeline's live timer (which calls `advance` with the clock's now when no event
- * comes). A deadline fires once per episode (the facts it was derived from are remembered in `fired`).
+ * applied, every deadline at or before the moment the service *heard* it (its receive time, stored in the
+ * log) is fired first, in order, each at its own exact instant (`advance`): that is what the pipeline's
+ * live timer did while the event was on its way, so the same log always yields the same triggers whether a
+ * deadline was reached by a later event or by the timer (which calls `advance` with the clock's now when
+ * no event comes). A deadline fires once per episode (the facts it was derived from are remembered in
+ * `fired`).
+ *
+ * A late event (delivered after a lost link, SPEC §3) takes its true place in the home's history: the
+ * facts follow event time (a motion older than the last one does not move "last motion, where"; a door
+ * transition older than the last one changes nothing; a close already followed by motion is no exit; an
+ * older battery reading does not replace a newer one), while a device's sign of life is when it was
+ * heard. An alert an event raises at once (fall, help button, battery) is raised when the service heard of
+ * it, its true time in the evidence and the explanation.
  */
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { DeviceKind, PresenceEvent } from '../../gateway/protocol.ts';
 import { type DurationWords, formatDuration, ms } from '../../kernel/time.ts';
 import type { Evidence, Explanation, RuleId } from '../alerts/model.ts';
+import { isRoom, ROOM_LABELS } from '../rooms.ts';
 import {
   type Baseline,
   baselineOf,
@@ -45,11 +55,13 @@ export type Presence = 'home' | 'away' | 'unknown';
 const NEVER_HEARD = 'never-heard';
 
 export interface DeviceFacts {
-  /** Last sign of life (any event from it), event time. */
+  /** Last sign of life (any message from it), when the service heard it. */
   seenAt: number;
   /** Set while the device is offline: disconnected (will, keep-alive, clean) or silent. */
   offline: { since: number; cause: string } | null;
   battery: number | null;
+  /** Event time of the battery reading (a late, older reading does not replace it). */
+  batteryAt?: number | null;
   low: boolean;
 }
 
@@ -156,9 +168,11 @@ export interface Evaluation {
   clearances: Clearance[];
 }
 
+/** An event heard more than this after its own time is late: its alert text says when it happened. */
+export const LATE_AFTER_MS = 60_000;
+
 /** SPEC §5 LOW_BATTERY default, in percent. */
 export const LOW_BATTERY_PERCENT = 15;
-const BATHROOMS = new Set(['bathroom', 'toilet', 'washroom']);
 const FRONT_DOOR = 'front';
 const HOUR = 3_600_000;
 
@@ -312,7 +326,7 @@ class Run {
       const last = s.lastMotionAt;
       if (
         s.lastMotionRoom !== null &&
-        BATHROOMS.has(s.lastMotionRoom) &&
+        s.lastMotionRoom === 'bathroom' &&
         s.fired.bathroom !== last &&
         !(s.lastDoorAt !== null && s.lastDoorAt > last)
       ) {
@@ -590,6 +604,7 @@ class Run {
 
   // ---- events
 
+  /** A sign of life from the device, heard at `ts` (the receive time). */
   sawDevice(logged: LoggedEvent, ts: number): void {
     const id = logged.deviceId;
     const f = this.s.devices[id];
@@ -602,6 +617,7 @@ class Run {
     const wasBlind =
       f?.offline != null && f.offline.cause !== NEVER_HEARD && this.ctx.devices.get(id)?.kind === 'motion';
     this.s.devices[id] = {
+      ...f,
       seenAt: Math.max(ts, f?.seenAt ?? ts),
       offline: null,
       battery: f?.battery ?? null,
@@ -651,6 +667,7 @@ const RULE_ZH: Record<RuleId, string> = {
   DOOR_LEFT_OPEN: '门未关',
   DEVICE_OFFLINE: '设备离线',
   LOW_BATTERY: '电量低',
+  HOME_UNWATCHED: '本户未被看护',
 };
 const ruleZh = (r: RuleId) => RULE_ZH[r];
 
@@ -682,11 +699,14 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
   const run = new Run(state, ctx);
   const s = run.s;
   const ev = logged.event;
+  // Event time (the pipeline never lets it pass the receive time) and when the service heard of the event.
   const ts = ev.ts;
+  const heard = Math.max(ts, logged.receivedAt);
   const zone = ctx.zone;
-  // Silences that ended before this event are judged first, at their own instants (event time).
-  run.advance(ts);
-  if (ts > s.now) s.now = ts;
+  // Silences that ended before the service heard of this event are judged first, at their own instants:
+  // live, the timer fired them while the event was on its way.
+  run.advance(heard);
+  if (heard > s.now) s.now = heard;
   run.refreshMorning();
 
   const device = ctx.devices.get(logged.deviceId);
@@ -698,35 +718,44 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
     at: ts,
     summary,
   });
+  // A late event's alert says when it really happened and how late it came.
+  const lateText =
+    heard - ts > LATE_AFTER_MS
+      ? {
+          en: `; reported ${formatDuration(ms(heard - ts))} late, at ${run.hhmm(heard)}`,
+          zh: `（${run.hhmm(heard)} 才收到，延迟 ${durZh(heard - ts)}）`,
+        }
+      : { en: '', zh: '' };
 
   if (ev.type === 'presence') {
     if (ev.state === 'online') {
-      run.sawDevice(logged, ts);
+      run.sawDevice(logged, heard);
       return run.result();
     }
     const f = s.devices[logged.deviceId];
     if (f?.offline) return run.result();
-    if (f && f.seenAt > ts) return run.result(); // stale: the device spoke after this record's time
+    if (f && f.seenAt > heard) return run.result(); // stale: the device spoke after this record
     s.devices[logged.deviceId] = {
-      seenAt: f?.seenAt ?? ts,
+      ...f,
+      seenAt: f?.seenAt ?? heard,
       battery: f?.battery ?? null,
       low: f?.low ?? false,
-      offline: { since: ts, cause: ev.cause },
+      offline: { since: heard, cause: ev.cause },
     };
     const cause = CAUSE[ev.cause];
     run.offlineTrigger(
       logged.deviceId,
-      ts,
+      heard,
       {
-        en: `offline since ${run.hhmm(ts)} (${cause.en})`,
-        zh: `自 ${run.hhmm(ts)} 起离线（${cause.zh}）`,
+        en: `offline since ${run.hhmm(heard)} (${cause.en})`,
+        zh: `自 ${run.hhmm(heard)} 起离线（${cause.zh}）`,
       },
       logged.seq,
       'presence',
     );
     return run.result();
   }
-  run.sawDevice(logged, ts);
+  run.sawDevice(logged, heard);
 
   switch (ev.type) {
     case 'fall': {
@@ -736,11 +765,11 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
         const conf = ev.confidence === undefined ? '' : ` (${Math.round(ev.confidence * 100)}%)`;
         run.trigger(
           'FALL',
-          ts,
+          heard,
           logged.deviceId,
           evidence(`fall detected in ${where}${conf}`),
-          `fall radar detected a fall in ${where} at ${run.hhmm(ts)}${conf}`,
-          `${run.hhmm(ts)} 跌倒雷达在${roomZh(where)}检测到跌倒${conf}`,
+          `fall radar detected a fall in ${where} at ${run.hhmm(ts)}${conf}${lateText.en}`,
+          `${run.hhmm(ts)} 跌倒雷达在${roomZh(where)}检测到跌倒${conf}${lateText.zh}`,
         );
       } else if (s.lastFallAt !== null) {
         // A cleared fall is recorded on the open FALL alert; it never closes it (SPEC §5 "Clearing").
@@ -748,7 +777,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
           rule: 'FALL',
           householdId: ctx.householdId,
           deviceId: logged.deviceId,
-          at: ts,
+          at: heard,
           evidence: evidence(`fall radar reports the fall cleared (${where})`),
           explanation: { zh: '', en: '' },
           attachOnly: true,
@@ -759,11 +788,11 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
     case 'sos':
       run.trigger(
         'SOS',
-        ts,
+        heard,
         logged.deviceId,
         evidence(`help button pressed in ${room}`),
-        `help button pressed in ${room} at ${run.hhmm(ts)}`,
-        `${run.hhmm(ts)} 按下了求助按钮（${roomZh(room)}）`,
+        `help button pressed in ${room} at ${run.hhmm(ts)}${lateText.en}`,
+        `${run.hhmm(ts)} 按下了求助按钮（${roomZh(room)}）${lateText.zh}`,
       );
       break;
     case 'motion': {
@@ -775,7 +804,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
           rule: 'FALL',
           householdId: ctx.householdId,
           deviceId: logged.deviceId,
-          at: ts,
+          at: heard,
           evidence: evidence(
             `resident moved after the fall (${motionRoom}, ${formatDuration(ms(ts - s.lastFallAt))} later)`,
           ),
@@ -786,6 +815,32 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
       }
       const prev = s.lastMotionAt;
       if (prev !== null && ts < prev) break; // late: an older motion changes nothing the rules use
+      if (prev !== null && heard - ts > LATE_AFTER_MS) {
+        // Heard late, from inside a quiet period a silence alert was raised for on time: the resident moved
+        // before that alert. Recorded on it as evidence; it never closes it (SPEC §5 "Clearing").
+        const anchor = run.quietAnchor();
+        const hour = Math.floor(localMinute(anchor, zone) / 60);
+        const contradicted: RuleId[] = [];
+        if (s.fired.bathroom === prev && ts < prev + run.set.bathroomMs) contradicted.push('BATHROOM_DWELL');
+        if (
+          s.fired.inactivity === anchor &&
+          ts > anchor &&
+          ts < anchor + inactivityMs(run.set, run.baseline(), hour).ms
+        )
+          contradicted.push('INACTIVITY');
+        for (const rule of contradicted)
+          run.triggers.push({
+            rule,
+            householdId: ctx.householdId,
+            deviceId: logged.deviceId,
+            at: heard,
+            evidence: evidence(
+              `motion in ${motionRoom} at ${run.hhmm(ts)}, reported ${formatDuration(ms(heard - ts))} late: the resident moved before this alert`,
+            ),
+            explanation: { zh: '', en: '' },
+            attachOnly: true,
+          });
+      }
       // A quiet period at home, for the baseline: not an outing, not a sensor outage.
       const quietAtHome =
         prev !== null &&
@@ -816,8 +871,12 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
         if (!d?.open) break; // nothing opened: a repeated `closed` is no exit
         s.door = { open: false, at: ts, seq: logged.seq };
         // SPEC §5: the door closed; if nothing moves inside for 10 min the resident is away (at night:
-        // NIGHT_EXIT). A flapping door re-arms this from its last close and raises nothing extra.
-        s.exit = { closedAt: ts, openedAt: d.at, night: isNight(ts, run.set.night, zone), seq: logged.seq };
+        // NIGHT_EXIT). A flapping door re-arms this from its last close and raises nothing extra. A close
+        // heard late, after motion inside that followed it, is no exit: the resident is in.
+        s.exit =
+          s.lastMotionAt !== null && s.lastMotionAt >= ts
+            ? null
+            : { closedAt: ts, openedAt: d.at, night: isNight(ts, run.set.night, zone), seq: logged.seq };
       }
       break;
     }
@@ -825,15 +884,16 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
       if (ev.battery === undefined) break;
       const id = logged.deviceId;
       const f = s.devices[id]!;
+      if (f.batteryAt != null && ts < f.batteryAt) break; // late: a newer reading stands
       const threshold = run.set.lowBatteryPercent;
       const wasDead = f.battery !== null && f.battery <= DEAD_BATTERY_PERCENT;
       const low = f.low ? ev.battery <= threshold + BATTERY_HYSTERESIS : ev.battery <= threshold;
-      s.devices[id] = { ...f, battery: ev.battery, low };
-      if (wasDead && ev.battery > DEAD_BATTERY_PERCENT && device?.kind === 'motion') s.quietFrom = ts;
+      s.devices[id] = { ...f, battery: ev.battery, batteryAt: ts, low };
+      if (wasDead && ev.battery > DEAD_BATTERY_PERCENT && device?.kind === 'motion') s.quietFrom = heard;
       if (low && !f.low) {
         run.trigger(
           'LOW_BATTERY',
-          ts,
+          heard,
           id,
           evidence(`battery ${ev.battery}%`),
           `device ${id} battery at ${ev.battery}% (threshold ${threshold}%)`,
@@ -844,7 +904,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
           rule: 'LOW_BATTERY',
           householdId: ctx.householdId,
           deviceId: id,
-          at: ts,
+          at: heard,
           evidence: evidence(`battery back to ${ev.battery}%`),
         });
       }
@@ -862,18 +922,64 @@ const CAUSE: Record<PresenceEvent['cause'], { en: string; zh: string }> = {
   status: { en: 'reported offline', zh: '上报离线' },
 };
 
-const ROOM_ZH: Record<string, string> = {
-  living: '客厅',
-  bedroom: '卧室',
-  bathroom: '卫生间',
-  kitchen: '厨房',
-  entrance: '门口',
-  balcony: '阳台',
-};
-/** Room names in zh-CN explanations (rooms are registered in English ids). */
-export const roomZh = (room: string): string => ROOM_ZH[room] ?? room;
+/** Room names in zh-CN explanations (devices are registered in the SPEC §3 vocabulary's ids). */
+export const roomZh = (room: string): string => (isRoom(room) ? ROOM_LABELS.zh[room] : room);
 
 /** Explanations state times of day in the community's time zone, never the host's. */
 export function localHhMm(ts: number, zone: string): string {
   return hhmmAt(ts, zone);
 }
+
+/** What of a home the rules could not process: one logged event, or the home's due silence deadlines. */
+export type Unprocessed =
+  | { kind: 'event'; logged: LoggedEvent }
+  | { kind: 'due'; homeId: string; until: number };
+
+/**
+ * A home's events are never skipped silently (SPEC §5 "a silent sensor is never taken for a silent
+ * household" applies to the service too): what the rules could not commit, even alone and after retries,
+ * becomes HOME_UNWATCHED for the household, raised (or attached to the open one) at the time the service
+ * learned of it. `reason` is an error code, never data of the household.
+ */
+export function unwatchedTrigger(
+  householdId: string,
+  item: Unprocessed,
+  reason: string,
+  zone: string,
+): Trigger {
+  const at = item.kind === 'event' ? item.logged.receivedAt : item.until;
+  const hhmm = hhmmAt(at, zone);
+  const what =
+    item.kind === 'event'
+      ? {
+          en: `a ${item.logged.event.type} event from device ${item.logged.deviceId}`,
+          zh: `设备 ${item.logged.deviceId} 的${EVENT_ZH[item.logged.event.type] ?? item.logged.event.type}事件`,
+        }
+      : { en: 'its silence deadlines', zh: '无活动计时' };
+  return {
+    rule: 'HOME_UNWATCHED',
+    householdId,
+    deviceId: item.kind === 'event' ? item.logged.deviceId : null,
+    at,
+    evidence: {
+      seq: item.kind === 'event' ? item.logged.seq : null,
+      deviceId: item.kind === 'event' ? item.logged.deviceId : null,
+      type: item.kind === 'event' ? item.logged.event.type : 'deadline',
+      at,
+      summary: `${what.en} could not be processed (${reason})`,
+    },
+    explanation: {
+      en: `this home is not being watched: at ${hhmm} the rules could not process ${what.en} (${reason}), so alerts of this home may be missing; phone the resident now and have the service checked`,
+      zh: `此户当前未被看护：${hhmm} 规则无法处理${what.zh}（${reason}），该户的告警可能缺失；请立即电话联系老人，并通知技术人员检修`,
+    },
+  };
+}
+
+const EVENT_ZH: Record<string, string> = {
+  fall: '跌倒',
+  door: '门磁',
+  motion: '人体移动',
+  sos: '求助',
+  heartbeat: '心跳',
+  presence: '在线状态',
+};

@@ -15,19 +15,19 @@
  * fires the due deadlines at their own instants (never at the timer's wall time) and commits that like a
  * page of events (cursor unchanged). Either path produces the same trigger with the same instant and the
  * same text, and the committed state remembers that it fired, so it never fires twice. Replaying the same
- * log from the same state therefore raises the same alerts. The one divergence possible is an event that
- * reaches the log *after* the wall clock passed a deadline it would have cancelled (a device that buffered
- * messages while offline): live, the alert is already raised and the late event is applied as a late
- * event (recorded as evidence when it is a fall/motion); a replay from scratch would not have raised it.
- * We accept that: raising on time is the product's promise; holding every alert back for late data would
- * make every silence alert late.
+ * log from the same state therefore raises the same alerts. An event that reaches the log *after* the
+ * clock passed a deadline it would have cancelled (a device that buffered messages while its link was
+ * down) does not cancel it, live or in a replay: the engine fires every deadline up to the event's receive
+ * time (stored in the log) before applying it, as the timer did live. Raising on time is the product's
+ * promise; holding every alert back for late data would make every silence alert late. The late event
+ * then takes its true place in the home's history (event time), so it never invents a later state.
  */
 
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
-import { instant } from '../../kernel/time.ts';
+import { instant, ms } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
@@ -41,6 +41,9 @@ import {
   type HomeState,
   nextDeadline,
   restoreHomeState,
+  type Trigger,
+  type Unprocessed,
+  unwatchedTrigger,
 } from './engine.ts';
 import { type RulesConfig, resolveSettings } from './settings.ts';
 
@@ -60,8 +63,16 @@ export interface PipelineDeps {
   onEvents?: (events: LoggedEvent[]) => void;
 }
 
-/** One unit of rules work: a logged event, or a home whose silence deadlines are due. */
-type Work = { kind: 'event'; logged: LoggedEvent } | { kind: 'due'; homeId: string; until: number };
+/**
+ * One unit of rules work: a logged event, a home whose silence deadlines are due, or one of those that could
+ * not be committed, passed over with HOME_UNWATCHED raised for its household.
+ */
+type Work = Unprocessed | { kind: 'unwatched'; item: Unprocessed; reason: string };
+
+/** Attempts of one item alone before it is passed over (a person's change races it; a busy database). */
+const ITEM_ATTEMPTS = 5;
+/** A failed page of the rules (the store refused even HOME_UNWATCHED) is tried again after this long. */
+export const RULES_RETRY_MS = 5_000;
 
 export class RulesPipeline {
   private states = new Map<string, HomeState>();
@@ -76,8 +87,13 @@ export class RulesPipeline {
   processed = 0;
   /** Items set aside because they could not be committed even alone (should stay 0; watched in metrics). */
   skipped = 0;
-  /** Events whose evaluation threw (a bug): logged with ids and skipped, never stopping other homes. */
+  /** Events whose evaluation threw (a bug): logged with ids, never stopping other homes. */
   evaluationErrors = 0;
+  /** HOME_UNWATCHED raised or attached: a home's event or deadline passed over, the dispatch room told. */
+  unwatched = 0;
+  /** Turns that failed as a whole (the store refused even HOME_UNWATCHED) and are tried again later. */
+  stalls = 0;
+  private retry: Timer | null = null;
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -99,6 +115,8 @@ export class RulesPipeline {
     this.stopped = true;
     this.timer?.timer.cancel();
     this.timer = null;
+    this.retry?.cancel();
+    this.retry = null;
     await this.idle();
   }
 
@@ -110,9 +128,17 @@ export class RulesPipeline {
       return;
     }
     this.running = this.drain()
-      .catch((e: unknown) =>
-        this.deps.log.error({ err: e }, 'rules pipeline failed; will retry on the next event'),
-      )
+      .catch((e: unknown) => {
+        // The store refused even the record that a home is not watched: nothing was passed over, and the
+        // same items are tried again on the next event or after RULES_RETRY_MS, whichever comes first.
+        this.stalls++;
+        this.deps.log.error({ err: e }, 'rules pipeline failed; retrying');
+        this.retry?.cancel();
+        this.retry = this.deps.clock.after(ms(RULES_RETRY_MS), () => {
+          this.retry = null;
+          this.wake();
+        });
+      })
       .finally(() => {
         this.running = null;
         if (this.again) {
@@ -195,7 +221,7 @@ export class RulesPipeline {
     for (;;) {
       if (this.stopped) return;
       const events = await this.deps.store.readEvents(this.cursor, PAGE);
-      let work: Work[];
+      let work: Unprocessed[];
       if (events.length > 0) {
         work = events.map((logged) => ({ kind: 'event', logged }));
       } else {
@@ -211,8 +237,8 @@ export class RulesPipeline {
       try {
         await this.processWithRetry(work);
       } catch (e) {
-        // One bad item must not stop the rules for the whole street: go one item at a time and set aside
-        // only the item that cannot be committed (logged with ids, counted in `skipped`).
+        // One bad item must not stop the rules for the whole street: go one item at a time and pass over
+        // only the item that cannot be committed, with HOME_UNWATCHED for its household (`processAlone`).
         this.deps.log.error({ err: e, items: work.length }, 'rules page failed; retrying item by item');
         for (const w of work) await this.processAlone(w);
       }
@@ -221,41 +247,41 @@ export class RulesPipeline {
   }
 
   /** A person may change an alert while the rules attach evidence to it: the commit then fails as a
-   * stale write and the page is evaluated again against the fresh alert. */
-  private async processWithRetry(work: Work[]): Promise<void> {
+   * stale write and the page is evaluated again against the fresh alert. Alone, an item is retried whatever
+   * the failure (a busy or briefly failing database). */
+  private async processWithRetry(work: Work[], attempts = 5, anyError = false): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.processPage(work);
         return;
       } catch (e) {
-        if (!(e instanceof StaleWriteError) || attempt >= 5) throw e;
+        if (!(anyError || e instanceof StaleWriteError) || attempt >= attempts) throw e;
       }
     }
   }
 
-  private async processAlone(w: Work): Promise<void> {
+  /**
+   * One item alone. A home's events are never skipped silently: an item that still cannot be committed is
+   * passed over together with HOME_UNWATCHED for its household in one commit (the dispatch room sees which
+   * home is not watched; `/metrics` counts it). If even that commit fails the store itself is failing:
+   * the error goes up, nothing is passed over, and the page is tried again later.
+   */
+  private async processAlone(w: Unprocessed): Promise<void> {
     if (w.kind === 'event' && w.logged.seq <= this.cursor) return;
     try {
-      await this.processWithRetry([w]);
+      await this.processWithRetry([w], ITEM_ATTEMPTS, true);
+      return;
     } catch (e) {
+      const homeId = w.kind === 'event' ? w.logged.homeId : w.homeId;
+      const reason = errorCode(e);
+      this.deps.log.error(
+        { err: e, homeId, seq: w.kind === 'event' ? w.logged.seq : null },
+        "rules could not commit a home's work; passed over, the dispatch room is told the home is not watched",
+      );
+      await this.processWithRetry([{ kind: 'unwatched', item: w, reason }], ITEM_ATTEMPTS, true);
       this.skipped++;
-      if (w.kind === 'event') {
-        this.deps.log.error(
-          { err: e, seq: w.logged.seq, homeId: w.logged.homeId },
-          'rules could not commit an event; set aside',
-        );
-        await this.deps.store.commitRules({
-          cursor: { name: RULES_CURSOR, seq: w.logged.seq },
-          homeStates: [],
-          raised: [],
-          updated: [],
-          history: [],
-        });
-        this.cursor = w.logged.seq;
-      } else {
-        this.deps.log.error({ err: e, homeId: w.homeId }, 'rules could not commit a due deadline; dropped');
-        this.deadlines.delete(w.homeId);
-      }
+      // The home's committed state still holds the deadline: its next event tries it again.
+      if (w.kind === 'due') this.deadlines.delete(w.homeId);
     }
   }
 
@@ -274,14 +300,24 @@ export class RulesPipeline {
       if (!open.has(key)) open.set(key, await store.findOpenAlert(householdId, rule));
       return open.get(key) ?? null;
     };
-    const put = (a: Alert, isNew: boolean) => {
+    const put = (changed: Alert, isNew: boolean) => {
+      // One commit is one write of each alert, however often this page changed it (several devices of a
+      // home silent at the same instant attach to one DEVICE_OFFLINE alert): the store's optimistic check
+      // expects one version step over what it holds, so later changes keep the first change's version.
+      const first = raised.get(changed.id) ?? updated.get(changed.id);
+      const a = first && first.version !== changed.version ? { ...changed, version: first.version } : changed;
       open.set(`${a.householdId}/${a.rule}`, a.state === 'resolved' || a.state === 'cancelled' ? null : a);
       if (isNew || raised.has(a.id)) raised.set(a.id, a);
       else updated.set(a.id, a);
     };
 
+    let last = this.cursor;
+    let unwatched = 0;
+    let evaluationErrors = 0;
     for (const w of work) {
-      const homeId = w.kind === 'event' ? w.logged.homeId : w.homeId;
+      const item = w.kind === 'unwatched' ? w.item : w;
+      const homeId = item.kind === 'event' ? item.logged.homeId : item.homeId;
+      if (item.kind === 'event') last = item.logged.seq;
       if (w.kind === 'event') events.push(w.logged);
       const home = await directory.home(homeId);
       if (!home) {
@@ -289,22 +325,30 @@ export class RulesPipeline {
         continue;
       }
       const ctx = this.context(home);
-      // New state stays local until the commit succeeds, so a failed commit can be retried from the same point.
-      const state = touchedHomes.get(homeId)?.state ?? this.states.get(homeId) ?? emptyHomeState();
-      let result: Evaluation;
-      try {
-        result = w.kind === 'event' ? evaluate(state, anchored(w.logged), ctx) : advance(state, w.until, ctx);
-      } catch (e) {
-        // A bug on one event must not stop every home's rules: log it (ids only) and skip the event.
-        this.evaluationErrors++;
-        this.deps.log.error(
-          { err: e, homeId, seq: w.kind === 'event' ? w.logged.seq : null },
-          'rules evaluation failed; event skipped',
-        );
-        if (w.kind === 'due') this.deadlines.delete(homeId);
-        continue;
+      let result: Pick<Evaluation, 'triggers' | 'clearances'>;
+      if (w.kind === 'unwatched') {
+        result = { triggers: [unwatchedTrigger(homeId, w.item, w.reason, ctx.zone)], clearances: [] };
+      } else {
+        // New state stays local until the commit succeeds, so a failed commit can be retried from the same point.
+        const state = touchedHomes.get(homeId)?.state ?? this.states.get(homeId) ?? emptyHomeState();
+        try {
+          const r =
+            w.kind === 'event' ? evaluate(state, anchored(w.logged), ctx) : advance(state, w.until, ctx);
+          touchedHomes.set(homeId, { state: r.state, ctx });
+          result = r;
+        } catch (e) {
+          // A bug on one event must not stop every home's rules, nor pass the home over silently: log it (ids
+          // only) and tell the dispatch room that this home is not watched.
+          evaluationErrors++;
+          this.deps.log.error(
+            { err: e, homeId, seq: w.kind === 'event' ? w.logged.seq : null },
+            'rules evaluation failed; the dispatch room is told the home is not watched',
+          );
+          if (w.kind === 'due') this.deadlines.delete(homeId);
+          result = { triggers: [unwatchedTrigger(homeId, w, 'evaluation_error', ctx.zone)], clearances: [] };
+        }
       }
-      touchedHomes.set(homeId, { state: result.state, ctx });
+      unwatched += result.triggers.filter((t: Trigger) => t.rule === 'HOME_UNWATCHED').length;
 
       for (const t of result.triggers) {
         const existing = await openAlert(t.householdId, t.rule);
@@ -329,7 +373,7 @@ export class RulesPipeline {
               alertId: r.alert.id,
               rule: t.rule,
               householdId: t.householdId,
-              seq: w.kind === 'event' ? w.logged.seq : null,
+              seq: item.kind === 'event' ? item.logged.seq : null,
               at: t.at,
             },
             'alert raised',
@@ -347,7 +391,6 @@ export class RulesPipeline {
       }
     }
 
-    const last = events.length > 0 ? events[events.length - 1]!.seq : this.cursor;
     const raisedList = [...raised.values()];
     const updatedList = [...updated.values()];
     await store.commitRules({
@@ -363,23 +406,31 @@ export class RulesPipeline {
     }
     this.cursor = last;
     this.processed += events.length;
+    this.unwatched += unwatched;
+    this.evaluationErrors += evaluationErrors;
     this.deps.onCommitted(raisedList, updatedList, actions);
     if (events.length > 0) this.deps.onEvents?.(events);
   }
 }
 
-/** How far before its receipt a device's own timestamp is trusted (network and queueing delay). */
-export const DEVICE_TIME_TRUST_MS = 60_000;
-
 /**
- * The rules run on the time the service learned of an event, not on the device's clock: a device whose
- * clock runs fast would otherwise push the alert's raise, its SLA deadlines and its roster lookup into the
- * future, and one that runs slow would look silent (and offline) while it is talking. The device's time is
- * kept when it lies within the minute before receipt; otherwise the receive time (stored in the log, so a
- * replay gives the same answer) stands in for it.
+ * An event cannot have happened after the service received it: a device clock running fast by less than
+ * SPEC §3's 5 minutes (the gateway replaces anything further ahead, flagged `clock_skew`) would otherwise
+ * push the alert's raise, its SLA deadlines and its roster lookup into the future. The receive time (stored
+ * in the log, so a replay gives the same answer) stands in for such a `ts`. A `ts` in the past is kept: a
+ * late event takes its true place in the home's history (the engine orders facts by event time and
+ * judges silences by when it heard them).
  */
 export function anchored(logged: LoggedEvent): LoggedEvent {
   const ts = logged.event.ts;
-  if (ts <= logged.receivedAt && ts >= logged.receivedAt - DEVICE_TIME_TRUST_MS) return logged;
+  if (ts <= logged.receivedAt) return logged;
   return { ...logged, ts: logged.receivedAt, event: { ...logged.event, ts: logged.receivedAt } };
+}
+
+/** A failure's code for the record and the alert text (never a message that could carry household data). */
+function errorCode(e: unknown): string {
+  if (e instanceof StaleWriteError) return 'stale_write';
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(code)) return code;
+  return e instanceof Error ? e.name : 'unknown_error';
 }

@@ -76,6 +76,7 @@ const TABLES: Table[] = [
       home_id: 'text',
       kind: 'text',
       room: 'text',
+      room_text: 'text',
       secret_hash: 'text',
       disabled: 'bool',
       created_at: 'int8',

@@ -5,6 +5,8 @@
  * differs, and empty where a step only concerns SQLite's physical design (the seq windows, the household
  * index file). A step never changes once released: add a new one.
  */
+import { roomNames } from '../rooms.ts';
+
 export type Dialect = 'sqlite' | 'postgres';
 
 interface Words {
@@ -262,6 +264,27 @@ export const MIGRATIONS: Migration[] = [
       // the 1,024 values below the highest, which epoch-ms seqs overran at once.
       `ALTER TABLE devices ADD COLUMN seq_recent ${w.blob}`,
     ],
+  },
+  {
+    version: 10,
+    name: 'devices: rooms from the SPEC §3 vocabulary',
+    sql: () => {
+      // Rooms were free text, and a rule keyed on `bathroom` never saw a sensor registered as 卫生间. Each
+      // stored room is mapped with the names an import accepts (rooms.ts, compared as `roomKey` does); one
+      // that means no room for certain keeps its text in `room_text` and counts as `other` until a person
+      // chooses (device health lists it). The alias table only ever grows, so this step's outcome holds.
+      const key = `lower(replace(replace(replace(replace(trim(room), ' ', ''), '\u3000', ''), '_', ''), '-', ''))`;
+      const byRoom = new Map<string, string[]>();
+      for (const [name, room] of roomNames()) byRoom.set(room, [...(byRoom.get(room) ?? []), name]);
+      const list = (names: string[]) => names.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ');
+      const all = list(roomNames().map(([name]) => name));
+      const cases = [...byRoom].map(([room, names]) => `WHEN ${key} IN (${list(names)}) THEN '${room}'`);
+      return [
+        `ALTER TABLE devices ADD COLUMN room_text TEXT`,
+        `UPDATE devices SET room_text = room WHERE ${key} NOT IN (${all})`,
+        `UPDATE devices SET room = CASE ${cases.join(' ')} ELSE 'other' END`,
+      ];
+    },
   },
 ];
 

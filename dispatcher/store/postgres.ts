@@ -19,6 +19,7 @@
  *   unreachable, nothing is acknowledged that is not committed, and `health()` says why; the pool makes
  *   new connections by itself when it returns.
  */
+
 import pg from 'pg';
 import { emptySeqState, judgeSeq, nextSeqState, type SeqState } from '../../gateway/duplicates.ts';
 import type {
@@ -31,6 +32,7 @@ import type {
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
+import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
@@ -355,6 +357,13 @@ export class PostgresStore implements Store {
   async getDeviceState(id: string): Promise<DeviceState | null> {
     const r = await this.one('SELECT * FROM devices WHERE id = $1', [id]);
     return r ? deviceFrom(r) : null;
+  }
+
+  async setDeviceRoom(id: string, room: Room): Promise<boolean> {
+    return (
+      (await this.pool.query('UPDATE devices SET room = $1, room_text = NULL WHERE id = $2', [room, id]))
+        .rowCount === 1
+    );
   }
 
   async setDeviceDisabled(id: string, disabled: boolean): Promise<boolean> {

@@ -2,10 +2,12 @@
  * Rows to domain values, for both backends: SQLite keeps documents as JSON text and flags as 0/1,
  * PostgreSQL as JSONB and BOOLEAN (node-postgres hands them over parsed).
  */
+
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceState, Grid, Household } from '../registry.ts';
+import { isRoom, type Room } from '../rooms.ts';
 import type { RosterOverride } from '../routing/roster.ts';
 import type { AuditEntry, DeliveryRecord, StaffRecord } from './store.ts';
 
@@ -70,7 +72,8 @@ export function deviceFrom(r: Row): DeviceState {
     id: String(r.id),
     homeId: String(r.home_id),
     kind: r.kind as DeviceKind,
-    room: String(r.room),
+    room: (isRoom(String(r.room)) ? String(r.room) : 'other') as Room,
+    roomText: (r.room_text as string | null | undefined) ?? null,
     disabled: flag(r.disabled),
     online: flag(r.online),
     lastSeenAt: r.last_seen_at === null ? null : Number(r.last_seen_at),

@@ -20,6 +20,7 @@ import type {
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
+import { isRoom, type Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
@@ -333,6 +334,10 @@ export class SqliteStore implements Store {
 
   async setDeviceDisabled(id: string, disabled: boolean): Promise<boolean> {
     return this.st('UPDATE devices SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id).changes === 1;
+  }
+
+  async setDeviceRoom(id: string, room: Room): Promise<boolean> {
+    return this.st('UPDATE devices SET room = ?, room_text = NULL WHERE id = ?').run(room, id).changes === 1;
   }
 
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {

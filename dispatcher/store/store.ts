@@ -5,6 +5,7 @@
 import type { GatewayStore, LoggedEvent } from '../../gateway/ports.ts';
 import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
+import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 
 export interface StaffRecord extends Staff {
@@ -176,6 +177,8 @@ export interface RegistryStore {
   createDevice(d: DeviceInput & { secretHash: string; createdAt: number }): Promise<void>;
   getDeviceState(id: string): Promise<DeviceState | null>;
   setDeviceDisabled(id: string, disabled: boolean): Promise<boolean>;
+  /** Moves a device to a room of the vocabulary (clears the unmapped text); false when there is no such device. */
+  setDeviceRoom(id: string, room: Room): Promise<boolean>;
   /** Replaces a device's secret hash (rotation, SPEC §3); false when there is no such device. */
   rotateDeviceSecret(id: string, secretHash: string): Promise<boolean>;
   /** A device's rejected messages counted by reason key, for device health (SPEC §3). */

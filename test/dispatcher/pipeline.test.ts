@@ -298,6 +298,26 @@ describe('rules pipeline', () => {
     expect(r.pipeline.skipped).toBe(0);
   });
 
+  it('attaches every device silent at one instant to the open DEVICE_OFFLINE after a restart with the deadlines overdue, and still raises a fall', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    for (const [id] of DEVICES) await r.send(id, { type: 'heartbeat', ts: t, battery: 80 });
+    await r.send('door', { type: 'presence', ts: t, state: 'offline', cause: 'will' });
+    expect((await r.alerts('DEVICE_OFFLINE')).map((a) => a.deviceId)).toEqual(['h1-door']);
+    // The service is down from 09:00 to 09:30 (a power cut): the other devices' silence deadlines (09:15)
+    // are overdue when it starts again and fire together, in one evaluation.
+    await r.pipeline.stop();
+    r.clock.advanceTo(instant(t + 30 * MIN));
+    await r.restart();
+    await r.quietTo(t + 30 * MIN);
+    const [offline] = await r.alerts('DEVICE_OFFLINE');
+    expect(offline?.triggerCount).toBe(DEVICES.length);
+    r.clock.advanceTo(instant(t + 31 * MIN));
+    await r.send('fall', { type: 'fall', ts: t + 31 * MIN, state: 'detected' });
+    expect((await r.alerts('FALL')).map((a) => a.raisedAt)).toEqual([t + 31 * MIN]);
+    expect(r.pipeline.skipped).toBe(0);
+  });
+
   it('applies a household change at once: a shortened INACTIVITY threshold fires without waiting for an event', async () => {
     const r = await rig(local('2026-03-10 06:50'));
     r.directory.onHomeChanged((id) => void r.pipeline.homeChanged(id));

@@ -157,7 +157,13 @@ describe('import and export', () => {
   it('round-trips the whole registry as JSON without passwords', async () => {
     const t = await admin();
     const out = await apiCall<Record<string, unknown[]>>(h!.baseUrl, t, 'GET', '/api/registry/export');
-    expect(Object.keys(out.body).sort()).toEqual(['grids', 'households', 'roster', 'staff']);
+    expect(Object.keys(out.body).sort()).toEqual(['devices', 'grids', 'households', 'roster', 'staff']);
+    expect(out.body.devices).toContainEqual({
+      id: 'home-1-01-door',
+      homeId: 'home-1-01',
+      kind: 'door',
+      room: 'entrance',
+    });
     expect(JSON.stringify(out.body)).not.toMatch(/password/i);
     // Existing staff need no password on re-import.
     const back = await apiCall<{ imported: Record<string, number> }>(
@@ -168,7 +174,12 @@ describe('import and export', () => {
       out.body,
     );
     expect(back.status).toBe(200);
-    expect(back.body.imported).toMatchObject({ grids: 2, households: 4, roster: 4 });
+    expect(back.body.imported).toMatchObject({
+      grids: 2,
+      households: 4,
+      roster: 4,
+      devices: out.body.devices!.length,
+    });
     const bad = await apiCall<{ errors: ImportProblem[] }>(h!.baseUrl, t, 'POST', '/api/registry/import', {
       households: [{ id: 'x', gridId: 'nope', address: { building: '1', room: '1' } }],
     });

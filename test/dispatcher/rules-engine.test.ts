@@ -418,3 +418,69 @@ describe('falls, duplicates and out-of-order events', () => {
     expect(a.rules()).toEqual(['BATHROOM_DWELL', 'DOOR_LEFT_OPEN', 'INACTIVITY']);
   });
 });
+
+describe('late events (SPEC §3: a device that lost its link delivers what it buffered)', () => {
+  it('judges a deadline that passed before a late motion was heard, whether or not the timer ticked', () => {
+    const script = (ticked: boolean) => {
+      const d = morningHome();
+      const bath = local('2026-03-10 10:00');
+      d.motion('bathroom', bath);
+      // Live, the timer fired BATHROOM_DWELL at 10:40 while the living-room motion was on its way.
+      if (ticked) d.runUntil(bath + 40 * MIN + 70_000);
+      d.send(
+        'm-living',
+        { type: 'motion', ts: bath + 39 * MIN, state: 'active', room: 'living' },
+        bath + 40 * MIN + 70_000,
+      );
+      return d;
+    };
+    const live = script(true);
+    const replay = script(false);
+    expect(replay.triggers.map((t) => [t.rule, t.at])).toEqual(live.triggers.map((t) => [t.rule, t.at]));
+    expect(live.of('BATHROOM_DWELL').map((t) => t.at)).toEqual([local('2026-03-10 10:40')]);
+    // The late motion still takes its place: the resident was last seen in the living room, and the alert
+    // raised on time learns that the resident moved before it.
+    expect(replay.state.lastMotionRoom).toBe('living');
+    const moved = live.triggers.filter((t) => t.attachOnly && t.rule === 'BATHROOM_DWELL');
+    expect(moved.map((t) => t.evidence.summary)).toEqual([
+      'motion in living at 10:39, reported 2 min late: the resident moved before this alert',
+    ]);
+  });
+
+  it('raises no NIGHT_EXIT for a door close heard late, after the motion inside that followed it', () => {
+    const d = morningHome();
+    d.activeUntil(local('2026-03-10 22:50'));
+    d.door('open', local('2026-03-10 23:00'));
+    d.motion('living', local('2026-03-10 23:02'));
+    d.send(
+      'door',
+      { type: 'door', ts: local('2026-03-10 23:01'), state: 'closed', door: 'front' },
+      local('2026-03-10 23:03'),
+    );
+    d.runUntil(local('2026-03-10 23:40'));
+    expect(d.rules()).toEqual([]);
+    expect(d.state.door).toMatchObject({ open: false });
+  });
+
+  it('keeps a newer battery reading over a late, older one', () => {
+    const d = morningHome();
+    const t = local('2026-03-10 10:00');
+    d.send('fall', { type: 'heartbeat', ts: t, battery: 80 });
+    d.send('fall', { type: 'heartbeat', ts: t - 30 * MIN, battery: 12 }, t + MIN);
+    expect(d.rules()).toEqual([]);
+    expect(d.state.devices.fall?.battery).toBe(80);
+  });
+
+  it('counts a device that delivers buffered messages as heard when they arrive, not when they were made', () => {
+    const d = morningHome();
+    const t = local('2026-03-10 10:00');
+    d.runUntil(t);
+    d.beating.delete('m-kitchen');
+    // Its link is down from 10:00; at 10:14 it delivers a message it made at 10:05.
+    d.send('m-kitchen', { type: 'heartbeat', ts: t + 5 * MIN, battery: 80 }, t + 14 * MIN);
+    d.runUntil(t + 29 * MIN - 1);
+    expect(d.rules()).toEqual([]);
+    d.runUntil(t + 29 * MIN);
+    expect(d.of('DEVICE_OFFLINE').map((x) => [x.deviceId, x.at])).toEqual([['m-kitchen', t + 29 * MIN]]);
+  });
+});

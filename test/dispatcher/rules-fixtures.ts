@@ -3,8 +3,10 @@
  * pure engine events and lets time pass (with the heartbeats a real home sends every 5 min), and a
  * household seeded straight into a real store.
  */
+
 import { DateTime } from 'luxon';
 import type { Household } from '../../dispatcher/registry.ts';
+import type { Room } from '../../dispatcher/rooms.ts';
 import {
   advance,
   type Clearance,
@@ -32,7 +34,7 @@ export function local(text: string, zone = ZONE): number {
   return dt.toMillis();
 }
 
-export const DEVICES: [string, { kind: DeviceKind; room: string }][] = [
+export const DEVICES: [string, { kind: DeviceKind; room: Room }][] = [
   ['fall', { kind: 'fall', room: 'bathroom' }],
   ['door', { kind: 'door', room: 'entrance' }],
   ['m-living', { kind: 'motion', room: 'living' }],

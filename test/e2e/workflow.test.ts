@@ -245,7 +245,16 @@ describe('the console in Chromium, on the system clock', () => {
     const form = admin.locator('[data-testid=provision-form]');
     await form.locator('input[name=id]').fill('home-2-02-button');
     await form.locator('select[name=kind]').selectOption('button');
-    await form.locator('input[name=room]').fill('bedroom');
+    // SPEC §3: the room is chosen from the vocabulary, shown in the person's language.
+    expect(await form.locator('select[name=room] option').allInnerTexts()).toEqual([
+      '卫生间',
+      '卧室',
+      '厨房',
+      '客厅',
+      '入户门',
+      '其他',
+    ]);
+    await form.locator('select[name=room]').selectOption('bedroom');
     await form.getByRole('button').click();
     const secret = await admin.locator('[data-testid=secret]').innerText();
     expect(secret.length).toBeGreaterThanOrEqual(16);
@@ -253,6 +262,7 @@ describe('the console in Chromium, on the system clock', () => {
     expect(example).toContain('g365/v1/homes/home-2-02/devices/home-2-02-button/events');
     expect(example).toContain(secret);
     await admin.locator('[data-testid=device-list] tr[data-device-id=home-2-02-button]').waitFor();
+    expect(await h.store.getDeviceState('home-2-02-button')).toMatchObject({ room: 'bedroom' });
 
     // The secret works: the new device connects with it.
     const client = await mqtt.connectAsync({
