@@ -10,14 +10,33 @@ import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
-import type { Clock } from '../kernel/clock.ts';
+import { type Clock, ScaledClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
+import { instant } from '../kernel/time.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
 import type { DeviceIdentity } from '../simulators/device.ts';
 import { SimHome } from '../simulators/home.ts';
 import { seedCommunity } from '../simulators/seed.ts';
 
 export const TEST_PASSWORD = 'test-password-365';
+
+/**
+ * Fixed instants for tests that run the whole service with a browser: a Wednesday in the day shift and
+ * the early hours of the next morning, still in that Wednesday's night shift (Asia/Shanghai, UTC+8 all
+ * year). Tests never depend on the hour the suite happens to run at. In the future, so the browser keeps
+ * the session cookie the service dates by its clock.
+ */
+export const AT = {
+  /** Wednesday 14:00: the day shift, six hours from either edge. */
+  day: '2031-03-12T14:00:00+08:00',
+  /** Thursday 01:20: Wednesday's night shift, which began at 20:00 the evening before. */
+  night: '2031-03-13T01:20:00+08:00',
+} as const;
+
+/** A clock that starts at a fixed instant and then runs at real speed (timers fire on their own). */
+export function clockAt(iso: string): ScaledClock {
+  return new ScaledClock(instant(Date.parse(iso)), 1);
+}
 
 export function tempDir(prefix = 'g365-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

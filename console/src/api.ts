@@ -19,9 +19,11 @@ import type {
   MaintenanceQueue,
   RosterEntry,
   RosterOverride,
+  RosterWeekView,
   RoutineBaseline,
   ServerToClientEvents,
   SessionInfo,
+  ShiftInstance,
   SlaReport,
   Staff,
   Timeline,
@@ -39,8 +41,10 @@ export type {
   HouseholdFile,
   RosterEntry,
   RosterOverride,
+  RosterWeekView,
   RoutineBaseline,
   SessionInfo,
+  ShiftInstance,
   SlaReport,
   Timeline,
   TodayFigures,
@@ -134,6 +138,7 @@ export const api = {
   createStaff: (s: unknown) => call<{ staff: Staff }>('POST', '/api/staff', s),
   roster: (grid?: string) =>
     call<{ entries: RosterEntry[]; overrides: RosterOverride[] }>('GET', `/api/roster${q({ grid })}`),
+  rosterWeek: (grid: string) => call<RosterWeekView>('GET', `/api/roster/week${q({ grid })}`),
   setRoster: (gridId: string, entries: Omit<RosterEntry, 'gridId'>[]) =>
     call<{ entries: RosterEntry[] }>('POST', '/api/roster', { gridId, entries }),
   addOverride: (o: Omit<RosterOverride, 'id'>) =>

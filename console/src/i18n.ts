@@ -180,6 +180,9 @@ const zh = {
   importFile: '选择文件',
   pickStaff: '添加人员',
   rotateSecret: '更换密钥',
+  // Roster: an override addresses one dated shift; a night shift belongs to the evening it starts.
+  runningShift: '当前班次',
+  shiftDate: '班次开始日期（夜班按开始当晚计）',
   error: '出错了',
 };
 export type Key = keyof typeof zh;
@@ -361,6 +364,8 @@ const en: Record<Key, string> = {
   importFile: 'Choose file',
   pickStaff: 'Add person',
   rotateSecret: 'Rotate secret',
+  runningShift: 'Shift in force now',
+  shiftDate: 'Date the shift starts (a night shift belongs to its evening)',
   error: 'Something went wrong',
 };
 

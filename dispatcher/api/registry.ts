@@ -9,6 +9,7 @@ import { newId } from '../../kernel/ids.ts';
 import { can, mayViewGrid, visibleGrids } from '../access.ts';
 import { gridInput, householdInput, STAFF_ROLES, staffInput } from '../registry.ts';
 import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import type { RosterWeekView } from './types.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 
@@ -99,6 +100,29 @@ export const registryRoutes =
           entries: await store.listRoster(req.query.grid),
           overrides: await store.listOverrides(req.query.grid),
         };
+      },
+    );
+    /**
+     * The week grid (SPEC §4): per day and shift, the rotation, the overrides and who is on duty, computed
+     * as routing computes it; `running` is the shift in force at `at` (default now), which an override of
+     * the running shift must name (a night shift is dated by its evening).
+     */
+    app.get(
+      '/api/roster/week',
+      {
+        schema: {
+          querystring: z.object({
+            grid: z.string().min(1).max(64),
+            at: z.coerce.number().int().positive().optional(),
+          }),
+        },
+      },
+      async (req): Promise<RosterWeekView> => {
+        requireStaff(req, 'registry.read');
+        if (!(await store.getGrid(req.query.grid)))
+          throw new HttpError(404, 'not_found', `no grid ${req.query.grid}`);
+        const at = req.query.at ?? deps.clock.now();
+        return { gridId: req.query.grid, at, ...(await deps.directory.week(req.query.grid, at)) };
       },
     );
     app.post('/api/roster', { schema: { body: rosterBody } }, async (req) => {
