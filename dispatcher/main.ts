@@ -22,11 +22,15 @@ process.on('unhandledRejection', (reason) => {
 
 async function main(): Promise<void> {
   const demo = process.argv.includes('--demo');
+  // The demo's simulators are loaded only for the demo.
+  const demoKit = demo ? await import('../simulators/demo.ts') : null;
   const env = { ...process.env };
   // The demo keeps its data apart from a real deployment's unless told otherwise.
   if (demo && !env.DATA_DIR) env.DATA_DIR = './data/demo';
   // The demo's logins are printed and well known: serve them on this machine only unless told otherwise.
   if (demo && !env.HTTP_HOST) env.HTTP_HOST = '127.0.0.1';
+  // The demo's admin has a well-known password too, set on every start and printed with the other logins.
+  if (demoKit && !env.ADMIN_PASSWORD) env.ADMIN_PASSWORD = demoKit.DEMO_PASSWORD;
   if (demo && !env.MQTT_HOST) env.MQTT_HOST = '127.0.0.1';
   const config = loadConfig(env);
   const log = createLogger({ level: config.LOG_LEVEL });
@@ -54,28 +58,36 @@ async function main(): Promise<void> {
     lines.push(
       `  clock     SIMULATED: ×${config.CLOCK_SPEED} from ${new Date(clock.now()).toISOString()} (CLOCK_SPEED, CLOCK_START)`,
     );
+  const reset = `npm run staff:reset-password -- admin${config.DATA_DIR !== './data' ? ` (with DATA_DIR=${config.DATA_DIR})` : ''}`;
   if (service.generatedAdminPassword) {
     lines.push(
       `  admin login: admin / ${service.generatedAdminPassword}   (shown once; set ADMIN_PASSWORD to choose it)`,
     );
+  } else if (!demo && service.adminAccount === 'created') {
+    lines.push('  admin login: admin / the ADMIN_PASSWORD you set');
+  } else if (!demo && service.adminAccount === 'exists') {
+    lines.push(`  admin login: admin / the password set earlier   (forgotten? ${reset})`);
+  } else if (!demo && service.adminAccount === 'passwordIgnored') {
+    // ADMIN_PASSWORD chooses the first password only: a restart never reverts a password changed since.
+    lines.push(
+      `  admin login: admin / the password set earlier   (ADMIN_PASSWORD is ignored: the admin account exists; to reset it: ${reset})`,
+    );
   }
-  if (demo) {
-    const { startDemo } = await import('../simulators/demo.ts');
-    const d = await startDemo({
+  if (demoKit) {
+    const d = await demoKit.startDemo({
       store: service.store,
       clock,
       log: log.child({ module: 'demo' }),
       mqttPort: service.mqttPort,
       httpPort: service.httpPort,
       dataDir: config.DATA_DIR,
+      adminPassword: config.ADMIN_PASSWORD ?? demoKit.DEMO_PASSWORD,
     });
     stopDemo = d.stop;
     lines.push('', 'Demo community 阳光社区 seeded; simulated homes and responders are running. Logins:');
     for (const l of d.logins)
       lines.push(`  ${l.role.padEnd(12)} ${l.username.padEnd(12)} ${l.password}   ${l.note}`);
   }
-  lines.push('', 'Press Ctrl-C to stop.', '');
-  console.log(lines.join('\n'));
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -89,8 +101,11 @@ async function main(): Promise<void> {
     log.flush();
     process.exit(0);
   };
+  // Before the banner says "Press Ctrl-C": a Ctrl-C right after it must stop the service cleanly.
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  lines.push('', 'Press Ctrl-C to stop.', '');
+  console.log(lines.join('\n'));
 }
 
 main().catch((e: unknown) => {

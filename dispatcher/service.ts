@@ -51,6 +51,13 @@ export class GuardianService {
   notifier!: Notifier;
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
+  /**
+   * What happened to the admin account at this start: `created` (first start), `exists` (left as it is),
+   * `passwordIgnored` (it exists and ADMIN_PASSWORD was given: ADMIN_PASSWORD only chooses the first
+   * password, so that a password changed in the console is not reverted by a restart; the entry file says
+   * so and names the reset command).
+   */
+  adminAccount: 'created' | 'exists' | 'passwordIgnored' | null = null;
   private http: HttpServer | undefined;
   private live: LiveServer | undefined;
   private ownsStore = false;
@@ -73,7 +80,6 @@ export class GuardianService {
     const store = this.store;
     try {
       await store.migrate();
-      await this.ensureAdmin();
 
       this.bus = new Bus(log.child({ module: 'bus' }));
       this.directory = new Directory({
@@ -270,6 +276,9 @@ export class GuardianService {
         throw new PortInUseError('MQTT_PORT', config.MQTT_PORT);
       });
       await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
+      // SPEC §2: the admin account is created only once the service is listening, so a start that failed
+      // (a port in use) never leaves behind an admin whose generated password nobody was shown.
+      await this.ensureAdmin();
       this.started = true;
       log.info({ mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 started');
     } catch (e) {
@@ -295,7 +304,10 @@ export class GuardianService {
   }
 
   private async ensureAdmin(): Promise<void> {
-    if (await this.store.getStaffByUsername('admin')) return;
+    if (await this.store.getStaffByUsername('admin')) {
+      this.adminAccount = this.opts.config.ADMIN_PASSWORD ? 'passwordIgnored' : 'exists';
+      return;
+    }
     const password = this.opts.config.ADMIN_PASSWORD ?? newSecret().slice(0, 16);
     await this.store.createStaff({
       id: 'admin',
@@ -307,6 +319,14 @@ export class GuardianService {
       passwordHash: await hashSecret(password),
     });
     if (!this.opts.config.ADMIN_PASSWORD) this.generatedAdminPassword = password;
+    this.adminAccount = 'created';
+    await this.store.audit({
+      at: this.opts.clock.now(),
+      actor: 'system',
+      action: 'staff.create',
+      target: 'admin',
+      detail: { firstStart: true },
+    });
   }
 }
 

@@ -472,6 +472,17 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.getSession('t'))?.staffId).toBe('s1');
       await store.deleteSession('t');
       expect(await store.getSession('t')).toBeNull();
+      // A password reset ends every session of that person, and only theirs.
+      for (const [tokenHash, staffId] of [
+        ['a', 's1'],
+        ['b', 's1'],
+        ['c', 's2'],
+      ] as const)
+        await store.createSession({ tokenHash, staffId, createdAt: T, expiresAt: T + 1 });
+      expect(await store.deleteStaffSessions('s1')).toBe(2);
+      expect([await store.getSession('a'), await store.getSession('b')]).toEqual([null, null]);
+      expect((await store.getSession('c'))?.staffId).toBe('s2');
+      expect(await store.deleteStaffSessions('s1')).toBe(0);
       await store.audit({
         at: T,
         actor: 's1',

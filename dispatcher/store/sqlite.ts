@@ -704,6 +704,10 @@ export class SqliteStore implements Store {
     this.st('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
   }
 
+  async deleteStaffSessions(staffId: string): Promise<number> {
+    return this.st('DELETE FROM sessions WHERE staff_id = ?').run(staffId).changes;
+  }
+
   async audit(e: AuditEntry): Promise<void> {
     this.st('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)').run(
       e.at,

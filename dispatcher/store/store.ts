@@ -167,6 +167,8 @@ export interface Store extends GatewayStore {
   createSession(s: Session): Promise<void>;
   getSession(tokenHash: string): Promise<Session | null>;
   deleteSession(tokenHash: string): Promise<void>;
+  /** Ends every session of one staff member (a password reset); returns how many there were. */
+  deleteStaffSessions(staffId: string): Promise<number>;
   audit(e: AuditEntry): Promise<void>;
   listAudit(limit: number): Promise<AuditEntry[]>;
   /** Audit entries matching every given filter, newest first (SPEC §8: admins query who did what, when). */

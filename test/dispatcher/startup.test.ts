@@ -122,7 +122,7 @@ describe('npm start', () => {
     const dir = tempDir();
     const http = await freePort();
     const s = start({ DATA_DIR: dir.path, MQTT_PORT: String(await freePort()), HTTP_PORT: String(http) });
-    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 20_000, 'start banner');
+    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 60_000, 'start banner');
     expect(s.out()).toMatch(/admin login: admin \/ \S{16}/);
     const ready = await fetch(`http://127.0.0.1:${http}/readyz`);
     expect(ready.status).toBe(200);
@@ -133,7 +133,7 @@ describe('npm start', () => {
     const { existsSync } = await import('node:fs');
     expect(existsSync(join(dir.path, 'guardian365.sqlite'))).toBe(true);
     dir.remove();
-  });
+  }, 90_000);
 });
 
 describe('configuration safety', () => {
