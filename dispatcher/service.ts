@@ -259,6 +259,7 @@ export class GuardianService {
           this.gateway.revokeStaff(id);
         },
         ready: () => this.started,
+        mqttPort: () => this.gateway.port,
         rules: config.RULES,
       });
       await app.ready();

@@ -45,7 +45,7 @@ export function AdminPage({ lang, session, section }: { lang: Lang; session: Ses
       </nav>
       {s === 'grids' && <GridsAdmin lang={lang} />}
       {s === 'households' && <HouseholdsAdmin lang={lang} />}
-      {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} />}
+      {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} mqttPort={session.mqttPort} />}
       {s === 'staff' && <StaffAdmin lang={lang} />}
       {s === 'roster' && <RosterAdmin lang={lang} session={session} />}
       {s === 'importExport' && <ImportExportAdmin lang={lang} />}
@@ -233,16 +233,22 @@ function HouseholdsAdmin({ lang }: { lang: Lang }) {
   );
 }
 
-function mqttExample(id: string, homeId: string, secret: string): string {
+/**
+ * The provisioning example, runnable as shown: the service's real MQTT port (not 1883 whatever MQTT_PORT
+ * says), a `ts` from the machine's clock (a fixed date would be flagged clock_skew, SPEC §3), and a
+ * heartbeat, which raises nothing. mosquitto_pub's clean DISCONNECT raises no DEVICE_OFFLINE (SPEC §5).
+ */
+function mqttExample(id: string, homeId: string, secret: string, port: number): string {
   const host = location.hostname || 'localhost';
   return [
-    `mosquitto_pub -V mqttv311 -h ${host} -p 1883 -i ${id} -u ${id} -P '${secret}' -q 1 \\`,
+    `mosquitto_pub -V mqttv311 -h ${host} -p ${port} -q 1 \\`,
+    `  -i ${id} -u ${id} -P '${secret}' \\`,
     `  -t g365/v1/homes/${homeId}/devices/${id}/events \\`,
-    `  -m '{"type":"heartbeat","ts":'$(date +%s000)',"battery":100}'`,
+    `  -m '{"type":"heartbeat","ts":'"$(date +%s%3N)"',"battery":100}'`,
   ].join('\n');
 }
 
-function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
+function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: string; mqttPort: number }) {
   const [homes, setHomes] = useState<HouseholdFile[]>([]);
   const [home, setHome] = useState('');
   const [devices, setDevices] = useState<DeviceState[]>([]);
@@ -368,14 +374,18 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
             <p class="warn">{t(lang, 'secretOnce')}</p>
             <code data-testid="secret">{issued.secret}</code>
             <h4>{t(lang, 'mqttExample')}</h4>
-            <pre data-testid="mqtt-example">{mqttExample(issued.id, issued.homeId, issued.secret)}</pre>
+            <pre data-testid="mqtt-example">
+              {mqttExample(issued.id, issued.homeId, issued.secret, mqttPort)}
+            </pre>
             <button
               type="button"
               onClick={() =>
-                navigator.clipboard?.writeText(mqttExample(issued.id, issued.homeId, issued.secret)).then(
-                  () => setCopied(true),
-                  () => {},
-                )
+                navigator.clipboard
+                  ?.writeText(mqttExample(issued.id, issued.homeId, issued.secret, mqttPort))
+                  .then(
+                    () => setCopied(true),
+                    () => {},
+                  )
               }
             >
               {copied ? t(lang, 'copied') : t(lang, 'copy')}

@@ -74,6 +74,8 @@ export interface ApiDeps {
   /** Ends a staff member's live connections, so they re-authenticate (after disable, grid change, logout). */
   endStaffSessions?: (staffId: string) => void;
   ready: () => boolean;
+  /** The MQTT port the gateway listens on (shown in the admin page's device example). */
+  mqttPort?: () => number;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
 }

@@ -46,6 +46,8 @@ export interface SessionInfo {
   zone: string;
   shifts: { dayStart: string; nightStart: string };
   now: number;
+  /** The port devices connect to (MQTT_PORT as listening), for the admin page's provisioning example. */
+  mqttPort: number;
 }
 
 /** A household as the household file shows it (GET /api/households[/{id}]). */

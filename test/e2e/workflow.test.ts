@@ -6,7 +6,9 @@
  * provisions a device whose one-time secret connects over MQTT; a responder cannot open another grid's
  * household. The whole service runs for real on loopback; nothing of ours is mocked.
  */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -251,7 +253,20 @@ describe('the console in Chromium, from a fixed instant in the day shift', () =>
     const example = await admin.locator('[data-testid=mqtt-example]').innerText();
     expect(example).toContain('g365/v1/homes/home-2-02/devices/home-2-02-button/events');
     expect(example).toContain(secret);
+    // The service's real MQTT port (an OS-chosen one here), not 1883 whatever MQTT_PORT says.
+    expect(example).toContain(` -p ${h.service.mqttPort} `);
     await admin.locator('[data-testid=device-list] tr[data-device-id=home-2-02-button]').waitFor();
+
+    // The example runs as shown, with Debian's mosquitto_pub: its heartbeat is accepted.
+    await promisify(execFile)('bash', ['-c', example], { env: { PATH: process.env.PATH ?? '' } });
+    await eventually(
+      async () =>
+        (await h.store.readEvents(0, 1_000_000)).some(
+          (e) => e.deviceId === 'home-2-02-button' && e.event.type === 'heartbeat',
+        ),
+      10_000,
+      "the example's heartbeat in the log",
+    );
 
     // The secret works: the new device connects with it.
     const client = await mqtt.connectAsync({
