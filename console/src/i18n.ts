@@ -183,6 +183,17 @@ const zh = {
   // Roster: an override addresses one dated shift; a night shift belongs to the evening it starts.
   runningShift: '当前班次',
   shiftDate: '班次开始日期（夜班按开始当晚计）',
+  // Dispatch screen: the SLA and technical alerts in words (SPEC §6).
+  slaAtRisk: '即将超时：12分钟仍无人到场',
+  timeLeft: '剩余',
+  slaBreached: '已超时：15分钟内无人到场',
+  breachedAt: '超时于',
+  supervisorTold: '已通知主管',
+  noSupervisor: '无主管可通知',
+  youWereTold: '已通知您',
+  technicalInQueue: '设备告警',
+  seeMaintenance: '见维护队列',
+  andMore: '另有',
   error: '出错了',
 };
 export type Key = keyof typeof zh;
@@ -366,6 +377,16 @@ const en: Record<Key, string> = {
   rotateSecret: 'Rotate secret',
   runningShift: 'Shift in force now',
   shiftDate: 'Date the shift starts (a night shift belongs to its evening)',
+  slaAtRisk: 'SLA at risk: nobody on site after 12 min',
+  timeLeft: 'left',
+  slaBreached: 'SLA breached: nobody on site within 15 min',
+  breachedAt: 'breached at',
+  supervisorTold: 'supervisor told',
+  noSupervisor: 'no supervisor to tell',
+  youWereTold: 'you were notified',
+  technicalInQueue: 'Device alerts',
+  seeMaintenance: 'see the maintenance queue',
+  andMore: 'and more:',
   error: 'Something went wrong',
 };
 
