@@ -125,6 +125,7 @@ export class GuardianService {
         store,
         bus: this.bus,
         log: log.child({ module: 'live' }),
+        clock,
       });
       const channels: Channel[] = [
         this.live.channel(),

@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
 import { apiCall, eventually, login, tempDir } from '../helpers.ts';
@@ -163,6 +164,13 @@ describe('npm run staff:reset-password', () => {
     const s = await started({ DATA_DIR: dir, ADMIN_PASSWORD: 'forgotten-password-365' });
     const oldToken = await login(s.base, 'admin', 'forgotten-password-365');
     expect((await apiCall(s.base, oldToken, 'GET', '/api/me')).status).toBe(200);
+    // A console page open on the old session, live.
+    const page = io(s.base, { auth: { token: oldToken }, transports: ['websocket'], reconnection: false });
+    await new Promise<void>((resolve, reject) => {
+      page.once('connect', () => resolve());
+      page.once('connect_error', reject);
+    });
+    const ended = new Promise<string>((r) => page.once('disconnect', (reason) => r(reason)));
 
     const r = reset(dir, ['admin']);
     expect(await r.exited).toBe(0);
@@ -175,6 +183,9 @@ describe('npm run staff:reset-password', () => {
     expect((await apiCall(s.base, oldToken, 'GET', '/api/me')).status).toBe(401);
     await expect(login(s.base, 'admin', 'forgotten-password-365')).rejects.toThrow(/401/);
     const token = await login(s.base, 'admin', password);
+    // The live page of the old session ends too (the service checks its sessions every 10 s).
+    expect(await ended).toBe('io server disconnect');
+    page.close();
     const audit = await apiCall<{ entries: { actor: string; action: string; target: string }[] }>(
       s.base,
       token,
