@@ -12,8 +12,9 @@ import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
-import type { Clock } from '../kernel/clock.ts';
+import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
+import { seconds } from '../kernel/time.ts';
 import { AlertService } from './alerts/service.ts';
 import { buildApp } from './api/app.ts';
 import { Auth } from './auth.ts';
@@ -61,6 +62,7 @@ export class GuardianService {
   private http: HttpServer | undefined;
   private live: LiveServer | undefined;
   private ownsStore = false;
+  private sessionCheck: Timer | undefined;
   private started = false;
 
   constructor(private readonly opts: ServiceOptions) {}
@@ -125,7 +127,6 @@ export class GuardianService {
         store,
         bus: this.bus,
         log: log.child({ module: 'live' }),
-        clock,
       });
       const channels: Channel[] = [
         this.live.channel(),
@@ -281,6 +282,7 @@ export class GuardianService {
       // SPEC §2: the admin account is created only once the service is listening, so a start that failed
       // (a port in use) never leaves behind an admin whose generated password nobody was shown.
       await this.ensureAdmin();
+      this.armSessionCheck();
       this.started = true;
       log.info({ mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 started');
     } catch (e) {
@@ -289,7 +291,24 @@ export class GuardianService {
     }
   }
 
+  /**
+   * Every 10 s, open live pages and staff app connections are checked against their login sessions, so a
+   * session ended outside this process (npm run staff:reset-password on the same data folder) or expired
+   * ends them too.
+   */
+  private armSessionCheck(): void {
+    this.sessionCheck = this.opts.clock.after(seconds(10), () => {
+      void Promise.all([this.live?.endStaleSessions(), this.gateway?.endStaleStaffSessions()])
+        .catch((e: unknown) => this.opts.log.error({ err: e }, 'session check failed'))
+        .finally(() => {
+          if (this.sessionCheck) this.armSessionCheck();
+        });
+    });
+  }
+
   async stop(): Promise<void> {
+    this.sessionCheck?.cancel();
+    this.sessionCheck = undefined;
     this.started = false;
     // Close the doors first, then let in-flight work finish, then the store.
     await this.live?.stop();

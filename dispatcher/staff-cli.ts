@@ -7,9 +7,8 @@
  *
  * It works on the data folder (DATA_DIR, or DATABASE_URL) whether or not the service is running: the new
  * password is stored as a salted hash, every session of that person ends (their next request is refused,
- * and a running service ends their open console pages within 10 s: live/live.ts checks sessions), and the
- * reset is in the audit log (`staff.password_reset` by `cli`). A responder app's MQTT connection already
- * open stays until it reconnects (the gateway checks the token at CONNECT).
+ * and a running service ends their open console pages and staff app connections within 10 s: it checks
+ * them against their sessions), and the reset is in the audit log (`staff.password_reset` by `cli`).
  * Whoever can run this can already read the data folder; the password never goes to a log.
  */
 import { pathToFileURL } from 'node:url';

@@ -12,9 +12,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
-import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
-import { type Duration, seconds } from '../../kernel/time.ts';
 import { can, dispatchCommunities, visibleGrids } from '../access.ts';
 import type { Alert } from '../alerts/model.ts';
 import { SESSION_COOKIE } from '../api/app.ts';
@@ -40,13 +38,6 @@ export interface LiveDeps {
   store: Store;
   bus: Bus;
   log: Logger;
-  clock: Clock;
-  /**
-   * How often open connections are checked against their sessions (default 10 s): a session ended outside
-   * this process (npm run staff:reset-password on the same data folder) or expired ends its live
-   * connection too; the page then asks its person to log in again.
-   */
-  sessionCheckEvery?: Duration;
 }
 
 const ALL = 'alerts:all';
@@ -60,7 +51,6 @@ export class LiveServer {
     | Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>
     | undefined;
   private unsubscribe: (() => void)[] = [];
-  private sweepTimer: Timer | undefined;
 
   constructor(private readonly deps: LiveDeps) {}
 
@@ -89,7 +79,6 @@ export class LiveServer {
         .catch((e: unknown) => next(e as Error));
     });
     io.on('connection', (socket: LiveSocket) => this.onConnection(socket));
-    this.armSessionCheck();
     this.unsubscribe.push(
       this.deps.bus.on('alertChanged', ({ alert, action }) => {
         // Dispatch screens of the community, the grid's responders, and the assignee wherever they are
@@ -140,26 +129,24 @@ export class LiveServer {
     );
   }
 
-  /** Ends the live connections whose session no longer authenticates (reset elsewhere, or expired). */
-  private armSessionCheck(): void {
-    this.sweepTimer = this.deps.clock.after(this.deps.sessionCheckEvery ?? seconds(10), () => {
-      const io = this.io;
-      if (!io) return;
-      void (async () => {
-        for (const socket of await io.fetchSockets()) {
-          if (!(await this.deps.auth.authenticate(socket.data.token))) socket.disconnect(true);
-        }
-      })()
-        .catch((e: unknown) => this.deps.log.error({ err: e }, 'live session check failed'))
-        .finally(() => {
-          if (this.io) this.armSessionCheck();
-        });
-    });
+  /**
+   * Ends the live connections whose session no longer authenticates: ended outside this process (npm run
+   * staff:reset-password on the same data folder) or expired. The page then asks its person to log in.
+   * Returns how many were ended.
+   */
+  async endStaleSessions(): Promise<number> {
+    const io = this.io;
+    if (!io) return 0;
+    let ended = 0;
+    for (const socket of await io.fetchSockets()) {
+      if (await this.deps.auth.authenticate(socket.data.token)) continue;
+      socket.disconnect(true);
+      ended++;
+    }
+    return ended;
   }
 
   async stop(): Promise<void> {
-    this.sweepTimer?.cancel();
-    this.sweepTimer = undefined;
     for (const u of this.unsubscribe.splice(0)) u();
     const io = this.io;
     this.io = undefined;

@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
@@ -64,10 +65,14 @@ function dataDir(): string {
   return d.path;
 }
 
-async function started(env: Record<string, string>, demo = false): Promise<Run & { base: string }> {
+async function started(
+  env: Record<string, string>,
+  demo = false,
+): Promise<Run & { base: string; mqttPort: number }> {
   const http = await freePort();
+  const mqttPort = await freePort();
   const s = run('dispatcher/main.ts', demo ? ['--demo'] : [], {
-    MQTT_PORT: String(await freePort()),
+    MQTT_PORT: String(mqttPort),
     HTTP_PORT: String(http),
     ...env,
   });
@@ -77,7 +82,7 @@ async function started(env: Record<string, string>, demo = false): Promise<Run &
     'banner',
   );
   expect(s.out()).toContain('Press Ctrl-C to stop.');
-  return { ...s, base: `http://127.0.0.1:${http}` };
+  return { ...s, base: `http://127.0.0.1:${http}`, mqttPort };
 }
 
 async function stopped(s: Run): Promise<void> {
@@ -171,6 +176,16 @@ describe('npm run staff:reset-password', () => {
       page.once('connect_error', reject);
     });
     const ended = new Promise<string>((r) => page.once('disconnect', (reason) => r(reason)));
+    // And a staff app on MQTT, logged in with the same session's token.
+    const app = await mqtt.connectAsync({
+      host: '127.0.0.1',
+      port: s.mqttPort,
+      clientId: 'staff:admin',
+      username: 'staff:admin',
+      password: oldToken,
+      reconnectPeriod: 0,
+    });
+    const appClosed = new Promise<void>((r) => app.once('close', () => r()));
 
     const r = reset(dir, ['admin']);
     expect(await r.exited).toBe(0);
@@ -183,9 +198,12 @@ describe('npm run staff:reset-password', () => {
     expect((await apiCall(s.base, oldToken, 'GET', '/api/me')).status).toBe(401);
     await expect(login(s.base, 'admin', 'forgotten-password-365')).rejects.toThrow(/401/);
     const token = await login(s.base, 'admin', password);
-    // The live page of the old session ends too (the service checks its sessions every 10 s).
+    // The live page and the app of the old session end too (the service checks sessions every 10 s).
     expect(await ended).toBe('io server disconnect');
     page.close();
+    await appClosed;
+    expect(app.connected).toBe(false);
+    await app.endAsync(true);
     const audit = await apiCall<{ entries: { actor: string; action: string; target: string }[] }>(
       s.base,
       token,
