@@ -4,7 +4,7 @@
  */
 import type { DeviceKind } from '../gateway/protocol.ts';
 import type { Grid, Household } from './registry.ts';
-import { type Duty, onDuty, type RosterEntry, type RosterOverride } from './routing/roster.ts';
+import { type Duty, onDuty, type RosterEntry, type RosterOverride, rosterWeek } from './routing/roster.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
 import type { Store } from './store/store.ts';
 
@@ -63,6 +63,15 @@ export class Directory {
     const info = await this.home(householdId);
     if (!info) return null;
     return { gridId: info.grid.id, ...(await this.duty(info.grid.id, at)) };
+  }
+
+  /**
+   * The week grid of a grid around the shift in force at `at`: computed by the same function as `duty`
+   * (routing/roster.ts dutyFor) from the same values, so the roster page and routing never disagree.
+   */
+  async week(gridId: string, at: number): Promise<ReturnType<typeof rosterWeek>> {
+    const { roster, overrides } = await this.rosterValues();
+    return rosterWeek(gridId, at, this.deps.zone, this.deps.shifts, roster, overrides);
   }
 
   /** The roster and overrides as values, for pure questions about future shifts. */

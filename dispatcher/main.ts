@@ -25,11 +25,15 @@ async function main(): Promise<void> {
   // SPEC §9: everything this process creates (database, index, secrets files) is for its owner only.
   process.umask(0o077);
   const demo = process.argv.includes('--demo');
+  // The demo's simulators are loaded only for the demo.
+  const demoKit = demo ? await import('../simulators/demo.ts') : null;
   const env = { ...process.env };
   // The demo keeps its data apart from a real deployment's unless told otherwise.
   if (demo && !env.DATA_DIR) env.DATA_DIR = './data/demo';
   // The demo's logins are printed and well known: serve them on this machine only unless told otherwise.
   if (demo && !env.HTTP_HOST) env.HTTP_HOST = '127.0.0.1';
+  // The demo's admin has a well-known password too, set on every start and printed with the other logins.
+  if (demoKit && !env.ADMIN_PASSWORD) env.ADMIN_PASSWORD = demoKit.DEMO_PASSWORD;
   if (demo && !env.MQTT_HOST) env.MQTT_HOST = '127.0.0.1';
   // A folder the demo seeded serves the printed, well-known demo logins (README, Security): unless told
   // otherwise it is served on this machine only, with a warning; asked to serve it on a network address, the
@@ -70,20 +74,30 @@ async function main(): Promise<void> {
     lines.push(
       `  clock     SIMULATED: ×${config.CLOCK_SPEED} from ${new Date(clock.now()).toISOString()} (CLOCK_SPEED, CLOCK_START)`,
     );
+  const reset = `npm run staff:reset-password -- admin${config.DATA_DIR !== './data' ? ` (with DATA_DIR=${config.DATA_DIR})` : ''}`;
   if (service.generatedAdminPassword) {
     lines.push(
       `  admin login: admin / ${service.generatedAdminPassword}   (shown once; set ADMIN_PASSWORD to choose it)`,
     );
+  } else if (!demo && service.adminAccount === 'created') {
+    lines.push('  admin login: admin / the ADMIN_PASSWORD you set');
+  } else if (!demo && service.adminAccount === 'exists') {
+    lines.push(`  admin login: admin / the password set earlier   (forgotten? ${reset})`);
+  } else if (!demo && service.adminAccount === 'passwordIgnored') {
+    // ADMIN_PASSWORD chooses the first password only: a restart never reverts a password changed since.
+    lines.push(
+      `  admin login: admin / the password set earlier   (ADMIN_PASSWORD is ignored: the admin account exists; to reset it: ${reset})`,
+    );
   }
-  if (demo) {
-    const { startDemo } = await import('../simulators/demo.ts');
-    const d = await startDemo({
+  if (demoKit) {
+    const d = await demoKit.startDemo({
       store: service.store,
       clock,
       log: log.child({ module: 'demo' }),
       mqttPort: service.mqttPort,
       httpPort: service.httpPort,
       dataDir: config.DATA_DIR,
+      adminPassword: config.ADMIN_PASSWORD ?? demoKit.DEMO_PASSWORD,
     });
     stopDemo = d.stop;
     lines.push('', 'Demo community 阳光社区 seeded; simulated homes and responders are running. Logins:');
@@ -96,8 +110,6 @@ async function main(): Promise<void> {
       `WARNING: ${config.DATA_DIR} was seeded by the demo and its demo logins are public: served on 127.0.0.1 only.`,
       '         Use a fresh DATA_DIR for a real deployment.',
     );
-  lines.push('', 'Press Ctrl-C to stop.', '');
-  console.log(lines.join('\n'));
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -111,8 +123,11 @@ async function main(): Promise<void> {
     log.flush();
     process.exit(0);
   };
+  // Before the banner says "Press Ctrl-C": a Ctrl-C right after it must stop the service cleanly.
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  lines.push('', 'Press Ctrl-C to stop.', '');
+  console.log(lines.join('\n'));
 }
 
 /** A database URL fit to print: its password left out. */

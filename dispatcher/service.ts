@@ -14,8 +14,9 @@ import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
-import type { Clock } from '../kernel/clock.ts';
+import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
+import { seconds } from '../kernel/time.ts';
 import { AlertService } from './alerts/service.ts';
 import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
@@ -68,9 +69,17 @@ export class GuardianService {
   routeTable: RouteEntry[] = [];
   /** Set when the first start generated the admin password (printed once by the entry file). */
   generatedAdminPassword: string | null = null;
+  /**
+   * What happened to the admin account at this start: `created` (first start), `exists` (left as it is),
+   * `passwordIgnored` (it exists and ADMIN_PASSWORD was given: ADMIN_PASSWORD only chooses the first
+   * password, so that a password changed in the console is not reverted by a restart; the entry file says
+   * so and names the reset command).
+   */
+  adminAccount: 'created' | 'exists' | 'passwordIgnored' | null = null;
   private http: HttpServer | undefined;
   private live: LiveServer | undefined;
   private ownsStore = false;
+  private sessionCheck: Timer | undefined;
   private started = false;
 
   constructor(private readonly opts: ServiceOptions) {}
@@ -96,7 +105,6 @@ export class GuardianService {
     const store = this.store;
     try {
       await store.migrate();
-      await this.ensureAdmin();
 
       this.bus = new Bus(log.child({ module: 'bus' }));
       this.directory = new Directory({
@@ -337,6 +345,7 @@ export class GuardianService {
         staffChanged: (ids) => this.recheckLive(ids),
         security: { publicOrigins: config.PUBLIC_ORIGIN, trustProxy: config.TRUST_PROXY },
         ready: () => this.started,
+        mqttPort: () => this.gateway.port,
         rules: config.RULES,
         push: { publicKey: vapid.publicKey, subscriptions: this.pushSubscriptions },
       });
@@ -357,6 +366,10 @@ export class GuardianService {
         throw new PortInUseError('MQTT_PORT', config.MQTT_PORT);
       });
       await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
+      // SPEC §2: the admin account is created only once the service is listening, so a start that failed
+      // (a port in use) never leaves behind an admin whose generated password nobody was shown.
+      await this.ensureAdmin();
+      this.armSessionCheck();
       this.started = true;
       log.info({ mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 started');
     } catch (e) {
@@ -365,7 +378,24 @@ export class GuardianService {
     }
   }
 
+  /**
+   * Every 10 s, open live pages and staff app connections are checked against their login sessions, so a
+   * session ended outside this process (npm run staff:reset-password on the same data folder) or expired
+   * ends them too.
+   */
+  private armSessionCheck(): void {
+    this.sessionCheck = this.opts.clock.after(seconds(10), () => {
+      void Promise.all([this.live?.endStaleSessions(), this.gateway?.endStaleStaffSessions()])
+        .catch((e: unknown) => this.opts.log.error({ err: e }, 'session check failed'))
+        .finally(() => {
+          if (this.sessionCheck) this.armSessionCheck();
+        });
+    });
+  }
+
   async stop(): Promise<void> {
+    this.sessionCheck?.cancel();
+    this.sessionCheck = undefined;
     this.started = false;
     // Close the doors first, then let in-flight work finish, then the store.
     await this.live?.stop();
@@ -396,7 +426,10 @@ export class GuardianService {
   }
 
   private async ensureAdmin(): Promise<void> {
-    if (await this.store.getStaffByUsername('admin')) return;
+    if (await this.store.getStaffByUsername('admin')) {
+      this.adminAccount = this.opts.config.ADMIN_PASSWORD ? 'passwordIgnored' : 'exists';
+      return;
+    }
     const password = this.opts.config.ADMIN_PASSWORD ?? newSecret().slice(0, 16);
     await this.store.createStaff({
       id: 'admin',
@@ -408,6 +441,14 @@ export class GuardianService {
       passwordHash: await hashSecret(password),
     });
     if (!this.opts.config.ADMIN_PASSWORD) this.generatedAdminPassword = password;
+    this.adminAccount = 'created';
+    await this.store.audit({
+      at: this.opts.clock.now(),
+      actor: 'system',
+      action: 'staff.create',
+      target: 'admin',
+      detail: { firstStart: true },
+    });
   }
 }
 

@@ -436,6 +436,26 @@ export class Gateway {
   }
 
   /** A staff member's live MQTT client: aedes keeps its clients by client id (`staff:{id}`), not in its types. */
+  /**
+   * Ends the staff app sessions whose API token no longer authenticates (a password reset on the same data
+   * folder ended that person's sessions, or the session expired). Returns how many were ended.
+   */
+  async endStaleStaffSessions(): Promise<number> {
+    const check = this.deps.authenticateStaff;
+    const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
+      ?.clients;
+    if (!check || !clients) return 0;
+    let ended = 0;
+    for (const client of Object.values(clients)) {
+      const identity = (client as IdentifiedClient | undefined)?.[IDENTITY];
+      if (identity?.kind !== 'staff' || (await check(identity.staffId, identity.token))) continue;
+      this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
+      client!.close();
+      ended++;
+    }
+    return ended;
+  }
+
   private staffClient(staffId: string): Client | undefined {
     const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
       ?.clients;

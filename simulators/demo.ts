@@ -7,6 +7,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from '../dispatcher/store/store.ts';
+import { hashSecret } from '../gateway/secrets.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { seconds } from '../kernel/time.ts';
@@ -27,6 +28,8 @@ export interface DemoOptions {
   mqttPort: number;
   httpPort: number;
   dataDir: string;
+  /** The demo admin's password, set on every start so the printed login always works. */
+  adminPassword: string;
   zone?: string;
   /** Seconds between injected falls (default 60; the first comes after 15 s). */
   fallEvery?: number;
@@ -46,6 +49,9 @@ export async function startDemo(o: DemoOptions): Promise<{
     );
   }
   await o.store.setSetting('demo', 'yes');
+  // The demo's admin login is printed on every start, so it must be true on every start: a demo data
+  // folder whose admin was created by an earlier start (or with another password) gets the printed one.
+  await o.store.updateStaff('admin', { passwordHash: await hashSecret(o.adminPassword) });
   const plan = planCommunity({ staffPassword: DEMO_PASSWORD });
   const secretsFile = join(o.dataDir, 'demo-devices.json');
   const known: DeviceIdentity[] = existsSync(secretsFile)
@@ -126,6 +132,12 @@ export async function startDemo(o: DemoOptions): Promise<{
 
   return {
     logins: [
+      {
+        role: 'admin',
+        username: 'admin',
+        password: o.adminPassword,
+        note: 'admin pages (grids, homes, staff, roster)',
+      },
       { role: 'dispatcher', username: 'dispatcher', password: DEMO_PASSWORD, note: 'dispatch-room screen' },
       { role: 'supervisor', username: 'supervisor', password: DEMO_PASSWORD, note: 'reports' },
       {

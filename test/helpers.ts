@@ -10,7 +10,7 @@ import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import type { Store } from '../dispatcher/store/store.ts';
-import type { Clock, ManualClock } from '../kernel/clock.ts';
+import { type Clock, type ManualClock, ScaledClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
@@ -20,6 +20,24 @@ import { seedCommunity } from '../simulators/seed.ts';
 import { type Backend, storeAt, testDatabase } from './store-factory.ts';
 
 export const TEST_PASSWORD = 'test-password-365';
+
+/**
+ * Fixed instants for tests that run the whole service with a browser: a Wednesday in the day shift and
+ * the early hours of the next morning, still in that Wednesday's night shift (Asia/Shanghai, UTC+8 all
+ * year). Tests never depend on the hour the suite happens to run at. In the future, so the browser keeps
+ * the session cookie the service dates by its clock.
+ */
+export const AT = {
+  /** Wednesday 14:00: the day shift, six hours from either edge. */
+  day: '2031-03-12T14:00:00+08:00',
+  /** Thursday 01:20: Wednesday's night shift, which began at 20:00 the evening before. */
+  night: '2031-03-13T01:20:00+08:00',
+} as const;
+
+/** A clock that starts at a fixed instant and then runs at real speed (timers fire on their own). */
+export function clockAt(iso: string): ScaledClock {
+  return new ScaledClock(instant(Date.parse(iso)), 1);
+}
 
 export function tempDir(prefix = 'g365-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

@@ -19,7 +19,9 @@ import {
   ImportError,
   type RosterEntry,
   type RosterOverride,
+  type RosterWeekView,
   type SessionInfo,
+  type ShiftInstance,
 } from './api.ts';
 import { addressText, formatDateTime, isoDate } from './format.ts';
 import { GridSelect } from './grid-select.tsx';
@@ -51,7 +53,7 @@ export function AdminPage({ lang, session, section }: { lang: Lang; session: Ses
       </nav>
       {s === 'grids' && <GridsAdmin lang={lang} />}
       {s === 'households' && <HouseholdsAdmin lang={lang} />}
-      {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} />}
+      {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} mqttPort={session.mqttPort} />}
       {s === 'staff' && <StaffAdmin lang={lang} />}
       {s === 'roster' && <RosterAdmin lang={lang} session={session} />}
       {s === 'importExport' && <ImportExportAdmin lang={lang} />}
@@ -251,16 +253,22 @@ function HouseholdsAdmin({ lang }: { lang: Lang }) {
   );
 }
 
-function mqttExample(id: string, homeId: string, secret: string): string {
+/**
+ * The provisioning example, runnable as shown: the service's real MQTT port (not 1883 whatever MQTT_PORT
+ * says), a `ts` from the machine's clock (a fixed date would be flagged clock_skew, SPEC §3), and a
+ * heartbeat, which raises nothing. mosquitto_pub's clean DISCONNECT raises no DEVICE_OFFLINE (SPEC §5).
+ */
+function mqttExample(id: string, homeId: string, secret: string, port: number): string {
   const host = location.hostname || 'localhost';
   return [
-    `mosquitto_pub -V mqttv311 -h ${host} -p 1883 -i ${id} -u ${id} -P '${secret}' -q 1 \\`,
+    `mosquitto_pub -V mqttv311 -h ${host} -p ${port} -q 1 \\`,
+    `  -i ${id} -u ${id} -P '${secret}' \\`,
     `  -t g365/v1/homes/${homeId}/devices/${id}/events \\`,
-    `  -m '{"type":"heartbeat","ts":'$(date +%s000)',"battery":100}'`,
+    `  -m '{"type":"heartbeat","ts":'"$(date +%s%3N)"',"battery":100}'`,
   ].join('\n');
 }
 
-function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
+function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: string; mqttPort: number }) {
   const [homes, setHomes] = useState<HouseholdFile[]>([]);
   const [home, setHome] = useState('');
   const [devices, setDevices] = useState<DeviceState[]>([]);
@@ -418,14 +426,18 @@ function DevicesAdmin({ lang, zone }: { lang: Lang; zone: string }) {
             <p class="warn">{t(lang, 'secretOnce')}</p>
             <code data-testid="secret">{issued.secret}</code>
             <h4>{t(lang, 'mqttExample')}</h4>
-            <pre data-testid="mqtt-example">{mqttExample(issued.id, issued.homeId, issued.secret)}</pre>
+            <pre data-testid="mqtt-example">
+              {mqttExample(issued.id, issued.homeId, issued.secret, mqttPort)}
+            </pre>
             <button
               type="button"
               onClick={() =>
-                navigator.clipboard?.writeText(mqttExample(issued.id, issued.homeId, issued.secret)).then(
-                  () => setCopied(true),
-                  () => {},
-                )
+                navigator.clipboard
+                  ?.writeText(mqttExample(issued.id, issued.homeId, issued.secret, mqttPort))
+                  .then(
+                    () => setCopied(true),
+                    () => {},
+                  )
               }
             >
               {copied ? t(lang, 'copied') : t(lang, 'copy')}
@@ -654,7 +666,123 @@ function StaffEditor(p: {
   );
 }
 
-/** Today's and future overrides, each removable (one entered by mistake would reroute a real shift). */
+/**
+ * The override form addresses one dated shift, and says which: it opens on the shift in force (at 01:20,
+ * last evening's night shift) and shows the span of the shift chosen, so "today" can never silently mean
+ * the evening to come.
+ */
+function OverrideForm(p: {
+  lang: Lang;
+  session: SessionInfo;
+  running: ShiftInstance;
+  gridStaff: Staff[];
+  staff: Staff[];
+  onAdd: (o: Omit<RosterOverride, 'id' | 'gridId'>) => Promise<unknown>;
+}) {
+  const { lang, running } = p;
+  const [date, setDate] = useState(running.date);
+  const [shift, setShift] = useState<'day' | 'night'>(running.shift);
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
+  const isRunning = date === running.date && shift === running.shift;
+  return (
+    <form
+      class="admin-form"
+      data-testid="override-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const form = e.currentTarget as HTMLFormElement;
+        const v = Object.fromEntries([...new FormData(form).entries()].map(([k, x]) => [k, String(x)]));
+        setMsg(null);
+        p.onAdd({
+          date,
+          shift,
+          kind: v.kind as 'leave' | 'cover' | 'swap',
+          staffId: v.staffId || null,
+          replacementId: v.replacementId || null,
+        }).then(
+          () => setMsg({ ok: true, text: t(lang, 'created') }),
+          (err: Error) => setMsg({ ok: false, text: err.message }),
+        );
+      }}
+    >
+      <h3>{t(lang, 'overrides')}</h3>
+      <p class="small" data-testid="running-shift">
+        {t(lang, 'runningShift')}: {t(lang, running.shift)}{' '}
+        {shiftSpan(running.date, running.shift, p.session.shifts)}
+      </p>
+      <label>
+        {t(lang, 'shiftDate')}
+        <input
+          type="date"
+          name="date"
+          required
+          value={date}
+          onInput={(e) => setDate((e.target as HTMLInputElement).value)}
+        />
+      </label>
+      <label>
+        {t(lang, 'roster')}
+        <select
+          name="shift"
+          value={shift}
+          onChange={(e) => setShift((e.target as HTMLSelectElement).value as 'day' | 'night')}
+        >
+          <option value="day">{t(lang, 'day')}</option>
+          <option value="night">{t(lang, 'night')}</option>
+        </select>
+      </label>
+      {/* What the chosen date and shift mean, in words: a night shift belongs to its evening. */}
+      <p
+        class={isRunning ? 'small ok' : 'small'}
+        data-testid="override-target"
+        data-running={String(isRunning)}
+      >
+        {date ? `${t(lang, shift)} ${shiftSpan(date, shift, p.session.shifts)}` : '—'}
+        {isRunning ? ` · ${t(lang, 'runningShift')}` : ''}
+      </p>
+      <label>
+        {t(lang, 'kind')}
+        <select name="kind">
+          <option value="leave">{t(lang, 'leave')}</option>
+          <option value="cover">{t(lang, 'cover')}</option>
+          <option value="swap">{t(lang, 'swap')}</option>
+        </select>
+      </label>
+      <label>
+        {t(lang, 'staff')}
+        <select name="staffId">
+          <option value="">—</option>
+          {p.gridStaff.map((s) => (
+            <option key={s.id} value={s.id}>
+              {s.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t(lang, 'replacement')}
+        <select name="replacementId">
+          <option value="">—</option>
+          {p.staff.map((s) => (
+            <option key={s.id} value={s.id}>
+              {s.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <button type="submit" class="primary">
+        {t(lang, 'add')}
+      </button>
+      {msg && (
+        <p class={msg.ok ? 'ok' : 'error'} role="status">
+          {msg.text}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Overrides of the shift in force and later ones, each removable (one entered by mistake would reroute a real shift). */
 function OverrideList(p: {
   lang: Lang;
   overrides: RosterOverride[];
@@ -831,16 +959,12 @@ const WEEKDAYS: Record<Lang, string[]> = {
   en: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
 };
 
-/**
- * Who the weekly rotation puts on a shift on an ISO weekday, as routing reads it (dispatcher/routing/
- * roster.ts): weekday-specific lines win over every-day lines. Overrides are drawn on top, per date.
- */
-function rotation(entries: RosterEntry[], shift: 'day' | 'night', weekday: number): string[] {
-  const lines = entries.filter(
-    (e) => e.shift === shift && (e.weekdays.length === 0 || e.weekdays.includes(weekday)),
-  );
-  const specific = lines.filter((e) => e.weekdays.length > 0);
-  return [...new Set((specific.length > 0 ? specific : lines).flatMap((e) => e.staffIds))];
+/** "MM-DD HH:MM → MM-DD HH:MM" of a dated shift, from the community's boundaries (local times, no zone maths). */
+function shiftSpan(date: string, shift: 'day' | 'night', b: SessionInfo['shifts']): string {
+  const next = new Date(Date.parse(`${date}T12:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  return shift === 'day'
+    ? `${date.slice(5)} ${b.dayStart} → ${date.slice(5)} ${b.nightStart}`
+    : `${date.slice(5)} ${b.nightStart} → ${next.slice(5)} ${b.dayStart}`;
 }
 
 function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
@@ -849,6 +973,7 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
   const [staff, setStaff] = useState<Staff[]>([]);
   const [entries, setEntries] = useState<RosterEntry[]>([]);
   const [overrides, setOverrides] = useState<RosterOverride[]>([]);
+  const [week, setWeek] = useState<RosterWeekView | null>(null);
   /** The rotation being entered, in order (first = primary), picked by name. */
   const [order, setOrder] = useState<string[]>([]);
   const names = new Map(staff.map((s) => [s.id, s.name]));
@@ -861,30 +986,29 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
   }, []);
   const load = () =>
     grid
-      ? api.roster(grid).then((r) => {
+      ? Promise.all([api.roster(grid), api.rosterWeek(grid)]).then(([r, w]) => {
           setEntries(r.entries);
           setOverrides(r.overrides);
+          setWeek(w);
         })
       : Promise.resolve();
   useEffect(() => void load(), [grid]);
   const gridStaff = staff.filter((s) => s.gridIds.includes(grid));
-  // This week's dates (Monday first) in the community's zone, to show the overrides that fall on them.
-  const todayIso = isoDate(session.now, session.zone);
-  const todayDow = ((new Date(`${todayIso}T12:00:00Z`).getUTCDay() + 6) % 7) + 1;
-  const weekDates = [1, 2, 3, 4, 5, 6, 7].map((d) =>
-    new Date(Date.parse(`${todayIso}T12:00:00Z`) + (d - todayDow) * 86_400_000).toISOString().slice(0, 10),
-  );
+  // The shift in force now, dated by the day it started: at 01:20 that is last evening's night shift.
+  const running = week?.running ?? null;
+  const who = (id: string) => names.get(id) ?? id;
   return (
     <div>
       <GridSelect lang={lang} grids={grids} name="grid" value={grid} onChange={setGrid} />
+      {/* Each cell is the server's answer (GET /api/roster/week), computed as routing computes it. */}
       <table class="week" data-testid="roster-week">
         <thead>
           <tr>
             <th />
-            {WEEKDAYS[lang].map((d, i) => (
-              <th key={d}>
-                {d}
-                <div class="muted small">{weekDates[i]!.slice(5)}</div>
+            {(week?.days ?? []).map((d) => (
+              <th key={d.date}>
+                {WEEKDAYS[lang][d.weekday - 1]}
+                <div class="muted small">{d.date.slice(5)}</div>
               </th>
             ))}
           </tr>
@@ -893,29 +1017,40 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
           {(['day', 'night'] as const).map((shift) => (
             <tr key={shift}>
               <th>{t(lang, shift)}</th>
-              {[1, 2, 3, 4, 5, 6, 7].map((wd) => {
-                const date = weekDates[wd - 1]!;
-                const ov = overrides.filter((o) => o.date === date && o.shift === shift);
-                const people = rotation(entries, shift, wd);
+              {(week?.days ?? []).map((d) => {
+                const c = d[shift];
+                const isRunning = running?.date === d.date && running.shift === shift;
+                const off = c.rotation.filter((id) => !c.staffIds.includes(id));
                 return (
-                  <td key={wd} class={people.length === 0 ? 'gap' : ''}>
-                    <ol>
-                      {people.map((id) => (
-                        <li
-                          key={id}
-                          class={ov.some((o) => o.staffId === id && o.kind === 'leave') ? 'struck' : ''}
-                        >
-                          {names.get(id) ?? id}
+                  <td
+                    key={d.date}
+                    class={[c.staffIds.length === 0 ? 'gap' : '', isRunning ? 'running' : '']
+                      .join(' ')
+                      .trim()}
+                    data-date={d.date}
+                    data-shift={shift}
+                    data-running={isRunning ? 'true' : undefined}
+                  >
+                    {isRunning && <div class="tag">{t(lang, 'runningShift')}</div>}
+                    <ol data-testid="on-duty">
+                      {c.staffIds.map((id) => (
+                        <li key={id} data-staff-id={id} class={c.rotation.includes(id) ? '' : 'standin'}>
+                          {who(id)}
                         </li>
                       ))}
                     </ol>
-                    {ov.map((o) => (
-                      <div key={o.id} class="override">
-                        {t(lang, o.kind)}: {o.staffId ? (names.get(o.staffId) ?? o.staffId) : ''}
-                        {o.replacementId ? ` → ${names.get(o.replacementId) ?? o.replacementId}` : ''}
+                    {off.map((id) => (
+                      <div key={id} class="struck" data-off-id={id}>
+                        {who(id)}
                       </div>
                     ))}
-                    {people.length === 0 && <span class="warn">{t(lang, 'nobody')}</span>}
+                    {c.overrides.map((o) => (
+                      <div key={o.id} class="override">
+                        {t(lang, o.kind)}: {o.staffId ? who(o.staffId) : ''}
+                        {o.replacementId ? ` → ${who(o.replacementId)}` : ''}
+                      </div>
+                    ))}
+                    {c.staffIds.length === 0 && <span class="warn">{t(lang, 'nobody')}</span>}
                   </td>
                 );
               })}
@@ -1013,65 +1148,22 @@ function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInfo }) {
             </label>
           </fieldset>
         </Form>
-        <Form
-          lang={lang}
-          testid="override-form"
-          onSubmit={(v) =>
-            api
-              .addOverride({
-                gridId: grid,
-                date: v.date!,
-                shift: v.shift as 'day' | 'night',
-                kind: v.kind as 'leave' | 'cover' | 'swap',
-                staffId: v.staffId || null,
-                replacementId: v.replacementId || null,
-              })
-              .then(load)
-          }
-        >
-          <h3>{t(lang, 'overrides')}</h3>
-          <Field label={t(lang, 'date')} name="date" type="date" required value={todayIso} />
-          <label>
-            {t(lang, 'roster')}
-            <select name="shift">
-              <option value="day">{t(lang, 'day')}</option>
-              <option value="night">{t(lang, 'night')}</option>
-            </select>
-          </label>
-          <label>
-            {t(lang, 'kind')}
-            <select name="kind">
-              <option value="leave">{t(lang, 'leave')}</option>
-              <option value="cover">{t(lang, 'cover')}</option>
-              <option value="swap">{t(lang, 'swap')}</option>
-            </select>
-          </label>
-          <label>
-            {t(lang, 'staff')}
-            <select name="staffId">
-              <option value="">—</option>
-              {gridStaff.map((s) => (
-                <option key={s.id} value={s.id}>
-                  {s.name}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t(lang, 'replacement')}
-            <select name="replacementId">
-              <option value="">—</option>
-              {staff.map((s) => (
-                <option key={s.id} value={s.id}>
-                  {s.name}
-                </option>
-              ))}
-            </select>
-          </label>
-        </Form>
+        {running && (
+          <OverrideForm
+            key={`${grid}|${running.date}|${running.shift}`}
+            lang={lang}
+            session={session}
+            running={running}
+            gridStaff={gridStaff}
+            staff={staff}
+            onAdd={(o) => api.addOverride({ gridId: grid, ...o }).then(load)}
+          />
+        )}
         <OverrideList
           lang={lang}
-          overrides={overrides.filter((o) => o.date >= todayIso)}
+          // From the shift in force on: at 01:20 the running night shift is dated yesterday and must stay
+          // removable.
+          overrides={overrides.filter((o) => o.date >= (running?.date ?? isoDate(session.now, session.zone)))}
           names={names}
           onDelete={(id) => api.deleteOverride(id).then(load)}
         />

@@ -21,9 +21,11 @@ import type {
   Room,
   RosterEntry,
   RosterOverride,
+  RosterWeekView,
   RoutineBaseline,
   ServerToClientEvents,
   SessionInfo,
+  ShiftInstance,
   SlaReport,
   Staff,
   Timeline,
@@ -41,8 +43,10 @@ export type {
   HouseholdFile,
   RosterEntry,
   RosterOverride,
+  RosterWeekView,
   RoutineBaseline,
   SessionInfo,
+  ShiftInstance,
   SlaReport,
   Timeline,
   TodayFigures,
@@ -136,6 +140,7 @@ export const api = {
   createStaff: (s: unknown) => call<{ staff: Staff }>('POST', '/api/staff', s),
   roster: (grid?: string) =>
     call<{ entries: RosterEntry[]; overrides: RosterOverride[] }>('GET', `/api/roster${q({ grid })}`),
+  rosterWeek: (grid: string) => call<RosterWeekView>('GET', `/api/roster/week${q({ grid })}`),
   setRoster: (gridId: string, entries: Omit<RosterEntry, 'gridId'>[]) =>
     call<{ entries: RosterEntry[] }>('POST', '/api/roster', { gridId, entries }),
   addOverride: (o: Omit<RosterOverride, 'id'>) =>

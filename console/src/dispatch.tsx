@@ -86,6 +86,9 @@ export function DispatchScreen({
   const [arrivals, setArrivals] = useState<Map<string, number>>(new Map());
   const [maintenance, setMaintenance] = useState<MaintenanceQueue | null>(null);
   const [unreachable, setUnreachable] = useState<Unreachable[]>([]);
+  /** SLA breaches this person was told of (SPEC §6: the supervisors of the community), by alert id. */
+  const [told, setTold] = useState<Map<string, number>>(new Map());
+  const maintenanceRef = useRef<HTMLElement | null>(null);
   const loadNotices = useCallback(() => {
     api.dutyGaps('upcoming').then(
       (r) => setGaps((g) => ({ ...g, upcoming: r })),
@@ -103,14 +106,19 @@ export function DispatchScreen({
     api.maintenance().then(setMaintenance, () => {});
   }, []);
   useEffect(loadNotices, []);
-  const live = useLiveAlerts(undefined, {
-    dutyGap: (r) => setGaps((g) => ({ ...g, [r.phase]: r })),
-    handover: setHandover,
-    channelHealth: (c) => setChannels((m) => new Map(m).set(c.channel, c)),
-    arrivalSuggested: (p) => setArrivals((m) => new Map(m).set(p.alertId, p.doorAt)),
-    responderUnreachable: (u) => setUnreachable((l) => keepUnreachable(l, u)),
-    reconnected: loadNotices,
-  });
+  const live = useLiveAlerts(
+    (n) => {
+      if (n.reason === 'sla_breach') setTold((m) => new Map(m).set(n.alertId, Date.now()));
+    },
+    {
+      dutyGap: (r) => setGaps((g) => ({ ...g, [r.phase]: r })),
+      handover: setHandover,
+      channelHealth: (c) => setChannels((m) => new Map(m).set(c.channel, c)),
+      arrivalSuggested: (p) => setArrivals((m) => new Map(m).set(p.alertId, p.doorAt)),
+      responderUnreachable: (u) => setUnreachable((l) => keepUnreachable(l, u)),
+      reconnected: loadNotices,
+    },
+  );
   const now = useTick() + live.offset;
   const [duty] = usePoll(() => api.duty().then((d) => d.duty), 60_000);
   const [today, reloadToday] = usePoll<TodayFigures>(() => api.today(), 30_000);
@@ -160,10 +168,14 @@ export function DispatchScreen({
     return () => clearTimeout(h);
   }, [live.lastEvent, sound]);
 
-  const all = useMemo(
+  // SPEC §6: technical alerts belong to the maintenance queue only; the main queue counts them and links
+  // there, so a burst of device disconnects never pushes a safety alert down the screen.
+  const openAll = useMemo(
     () => [...live.alerts.values()].filter((a) => OPEN.has(a.state)).sort(queueOrder),
     [live.alerts],
   );
+  const all = openAll.filter((a) => a.severity !== 'technical');
+  const technicalOpen = openAll.length - all.length;
   const queue = all.filter(
     (a) => (!gridFilter || a.gridId === gridFilter) && (!stateFilter || a.state === stateFilter),
   );
@@ -202,6 +214,20 @@ export function DispatchScreen({
         </div>
         <header class="section-head">
           <h2>{t(lang, 'queue')}</h2>
+          {technicalOpen > 0 && (
+            <button
+              type="button"
+              class="link technical-link"
+              data-testid="technical-count"
+              data-count={technicalOpen}
+              onClick={() => {
+                maintenanceRef.current?.scrollIntoView({ block: 'start' });
+                maintenanceRef.current?.focus();
+              }}
+            >
+              {t(lang, 'technicalInQueue')} {technicalOpen} · {t(lang, 'seeMaintenance')} →
+            </button>
+          )}
           <div class="filters">
             <label>
               <span class="sr-only">{t(lang, 'grid')}</span>
@@ -291,6 +317,7 @@ export function DispatchScreen({
                 doorAt={a.state === 'en_route' ? (arrivals.get(a.id) ?? a.arrivalSuggestedAt ?? null) : null}
                 address={addresses.get(a.householdId)}
                 unreachable={unreachableOn(unreachable, a.id).map((id) => names.get(id) ?? id)}
+                names={names}
                 onSelect={() => setSelected(a.id)}
                 onHousehold={() => setHousehold(a.householdId)}
               />
@@ -307,6 +334,8 @@ export function DispatchScreen({
           handover={handover}
           names={names}
           addresses={addresses}
+          breached={all.filter((a) => a.slaBreached)}
+          told={told}
           onAlert={(id) => setSelected(id)}
         />
         <section class="panel duty" aria-label={t(lang, 'onDuty')}>
@@ -391,6 +420,7 @@ export function DispatchScreen({
           )}
         </section>
         <MaintenancePanel
+          panelRef={maintenanceRef}
           lang={lang}
           zone={zone}
           maintenance={maintenance}
@@ -435,11 +465,38 @@ function Notices(p: {
   handover: HandoverReport | null;
   names: Map<string, string>;
   addresses: Map<string, string>;
+  /** Open safety alerts whose SLA is breached: said in words, first (SPEC §6). */
+  breached: Alert[];
+  /** The breaches this person was told of (a supervisor of that community). */
+  told: Map<string, number>;
   onAlert: (id: string) => void;
 }) {
   const { lang } = p;
   return (
     <>
+      {p.breached.map((a) => (
+        <div
+          class="notice red"
+          role="alert"
+          key={`breach-${a.id}`}
+          data-testid="breach-notice"
+          data-alert-id={a.id}
+        >
+          <b>
+            <button type="button" class="link" onClick={() => p.onAlert(a.id)}>
+              {t(lang, 'slaBreached')}: {RULE_NAMES[lang][a.rule]}
+            </button>
+          </b>
+          <span>
+            {p.addresses.get(a.householdId) ?? a.householdId} · {breachWords(a, lang, p.zone, p.names)}
+          </span>
+          {p.told.has(a.id) && (
+            <span class="tag red" data-testid="supervisor-notice">
+              {t(lang, 'youWereTold')}
+            </span>
+          )}
+        </div>
+      ))}
       {p.channels.map((c) => (
         <div
           class="notice red"
@@ -497,6 +554,7 @@ function Notices(p: {
 
 /** Technical alerts (SPEC §6): not urgent, due the next working day; below the live warnings. */
 function MaintenancePanel(p: {
+  panelRef: { current: HTMLElement | null };
   lang: Lang;
   zone: string;
   maintenance: MaintenanceQueue | null;
@@ -505,7 +563,16 @@ function MaintenancePanel(p: {
 }) {
   const { lang } = p;
   return (
-    <section class="panel" aria-label={t(lang, 'maintenance')} data-testid="maintenance">
+    <section
+      class="panel"
+      aria-label={t(lang, 'maintenance')}
+      data-testid="maintenance"
+      id="maintenance"
+      tabIndex={-1}
+      ref={(el) => {
+        p.panelRef.current = el;
+      }}
+    >
       <h2>
         {t(lang, 'maintenance')} <b>{p.maintenance?.alerts.length ?? ''}</b>
       </h2>
@@ -528,10 +595,51 @@ function MaintenancePanel(p: {
               )}
             </li>
           ))}
+          {p.maintenance.alerts.length > 6 && (
+            <li class="muted">
+              {t(lang, 'andMore')} {p.maintenance.alerts.length - 6}
+            </li>
+          )}
         </ul>
       )}
     </section>
   );
+}
+
+/** "breached at 10:15 · supervisor told: 周主管" — or that there was nobody to tell. */
+function breachWords(a: Alert, lang: Lang, zone: string, names: Map<string, string>): string {
+  const at = a.slaBreachedAt ?? a.onSiteDueAt;
+  const when = at == null ? '' : `${t(lang, 'breachedAt')} ${formatTime(at, zone, lang)}`;
+  const told = a.supervisorsNotified;
+  const who =
+    told === undefined
+      ? ''
+      : told.length === 0
+        ? t(lang, 'noSupervisor')
+        : `${t(lang, 'supervisorTold')}: ${told.map((id) => names.get(id) ?? id).join('、')}`;
+  return [when, who].filter(Boolean).join(' · ');
+}
+
+/**
+ * The SLA in words on the row (SPEC §6), never only a colour: at 12 minutes with nobody on site "at risk"
+ * and how long is left; at 15 "breached", when, and whether a supervisor was told.
+ */
+function SlaWords(p: { a: Alert; lang: Lang; zone: string; now: number; names: Map<string, string> }) {
+  const { a, lang, now } = p;
+  if (a.onSiteAt !== null || a.onSiteDueAt === null) return null;
+  if (a.slaBreached)
+    return (
+      <div class="sla-text red" data-testid="sla-status" data-kind="breached">
+        {t(lang, 'slaBreached')} · {breachWords(a, lang, p.zone, p.names)}
+      </div>
+    );
+  if (a.slaAtRisk || now - a.raisedAt >= AMBER_MS)
+    return (
+      <div class="sla-text amber" data-testid="sla-status" data-kind="at-risk">
+        {t(lang, 'slaAtRisk')} · {t(lang, 'timeLeft')} {formatCountdown(Math.max(0, a.onSiteDueAt - now))}
+      </div>
+    );
+  return null;
 }
 
 function Figure(p: { label: string; value: string; sub?: string; tone?: string; testid: string }) {
@@ -557,6 +665,7 @@ function AlertRow(p: {
   doorAt: number | null;
   /** Responders no channel reached for this alert (NOTIFY-02), while nobody has accepted it. */
   unreachable: string[];
+  names: Map<string, string>;
   onSelect: () => void;
   onHousehold: () => void;
 }) {
@@ -585,6 +694,7 @@ function AlertRow(p: {
       <td title={a.explanation[lang]}>
         {RULE_NAMES[lang][a.rule]}
         {a.flagged && <span class="tag red">{t(lang, 'flagged')}</span>}
+        <SlaWords a={a} lang={lang} zone={p.zone} now={now} names={p.names} />
         <div class="explain">{a.explanation[lang]}</div>
       </td>
       <td>

@@ -26,7 +26,7 @@ export type LiveHandlers = Partial<
 };
 
 export function useLiveAlerts(
-  onNotification?: (n: { alertId: string; severity: string }) => void,
+  onNotification?: (n: { alertId: string; severity: string; reason: string }) => void,
   handlers: LiveHandlers = {},
 ): LiveState {
   const [state, setState] = useState<LiveState>({

@@ -64,6 +64,8 @@ export function runDueSteps(
   expectedStep: number,
   /** Who is on duty for the alert's grid now, in roster order (SPEC §6: "every on-duty responder"). */
   onDutyNow: readonly string[] = [],
+  /** The supervisors of the alert's community, told when the SLA is breached (SPEC §6). */
+  supervisors: readonly string[] = [],
 ): StepOutcome | null {
   if (alert.nextStepAt === null || alert.nextStep !== expectedStep || alert.nextStepAt > now) return null;
   if (alert.state === 'resolved' || alert.state === 'cancelled') return null;
@@ -140,12 +142,17 @@ export function runDueSteps(
         break;
       case 'sla_at_risk':
         a.slaAtRisk = true;
+        a.slaAtRiskAt = dueAt;
         history.push(entry(a, dueAt, 'sla_at_risk', null, null, 'escalation', 'system', {}));
         break;
       case 'sla_breach':
         a.slaBreached = true;
+        a.slaBreachedAt = dueAt;
+        a.supervisorsNotified = [...supervisors];
         notifySupervisors = true;
-        history.push(entry(a, dueAt, 'sla_breach', null, null, 'escalation', 'system', {}));
+        history.push(
+          entry(a, dueAt, 'sla_breach', null, null, 'escalation', 'system', { to: [...supervisors] }),
+        );
         break;
     }
     const following = nextApplicable(a, idx + 1);

@@ -117,6 +117,14 @@ export interface Alert {
   flagged: boolean;
   slaAtRisk: boolean;
   slaBreached: boolean;
+  /** When the SLA was declared at risk (12 min) and breached (15 min); absent on older alerts. */
+  slaAtRiskAt?: number | null;
+  slaBreachedAt?: number | null;
+  /**
+   * The supervisors told of the breach (SPEC §6: "notify the supervisor"), so the dispatch screen can say so
+   * in words; an empty list means there was nobody to tell.
+   */
+  supervisorsNotified?: string[];
   outcome: Outcome | null;
   note: string | null;
   closedAt: number | null;

@@ -247,7 +247,9 @@ export class AlertService {
         if (!current) return;
         const now = this.deps.clock.now();
         const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
-        const out = runDueSteps(current, now, step, onDuty);
+        // Who will be told of a breach is decided with the step, so the alert says who was told.
+        const supervisors = await this.deps.supervisorsFor(current);
+        const out = runDueSteps(current, now, step, onDuty, supervisors);
         if (!out) {
           this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
           return;
@@ -264,8 +266,12 @@ export class AlertService {
         for (const n of out.notify) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.staffId]);
         for (const [reason, staff] of byReason) void this.sendNotices(out.alert, staff, reason);
         if (out.notifySupervisors) {
-          const sup = await this.deps.supervisorsFor(out.alert);
-          void this.sendNotices(out.alert, sup, 'sla_breach');
+          if (supervisors.length === 0)
+            this.deps.log.warn(
+              { alertId, community: out.alert.community },
+              'SLA breached: no supervisor to tell',
+            );
+          void this.sendNotices(out.alert, supervisors, 'sla_breach');
         }
         return;
       }

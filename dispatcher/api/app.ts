@@ -80,6 +80,8 @@ export interface ApiDeps {
    */
   staffChanged?: (staffIds: readonly string[]) => Promise<void>;
   ready: () => boolean;
+  /** The MQTT port the gateway listens on (shown in the admin page's device example). */
+  mqttPort?: () => number;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
   /** Web Push: the VAPID public key and the subscriptions (push routes). */

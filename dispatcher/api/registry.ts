@@ -7,12 +7,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
-import { can } from '../access.ts';
+import { can, mayViewGrid, visibleGrids } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 import { epochMs } from './params.ts';
+import type { RosterWeekView } from './types.ts';
 
 /** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
 export function checkPassword(password: string, roles: readonly StaffRole[], field: string): void {
@@ -128,6 +129,29 @@ export const registryRoutes =
           entries: entries.filter((e) => scope.has(e.gridId)),
           overrides: overrides.filter((o) => scope.has(o.gridId)),
         };
+      },
+    );
+    /**
+     * The week grid (SPEC §4): per day and shift, the rotation, the overrides and who is on duty, computed
+     * as routing computes it; `running` is the shift in force at `at` (default now), which an override of
+     * the running shift must name (a night shift is dated by its evening).
+     */
+    app.get(
+      '/api/roster/week',
+      {
+        schema: {
+          querystring: z.object({
+            grid: z.string().min(1).max(64),
+            at: z.coerce.number().int().positive().optional(),
+          }),
+        },
+      },
+      async (req): Promise<RosterWeekView> => {
+        requireStaff(req, 'registry.read');
+        if (!(await store.getGrid(req.query.grid)))
+          throw new HttpError(404, 'not_found', `no grid ${req.query.grid}`);
+        const at = req.query.at ?? deps.clock.now();
+        return { gridId: req.query.grid, at, ...(await deps.directory.week(req.query.grid, at)) };
       },
     );
     app.post('/api/roster', { schema: { body: rosterBody } }, async (req) => {

@@ -72,6 +72,7 @@ export const sessionRoutes =
         zone: deps.directory.zone,
         shifts: deps.directory.shifts,
         now: deps.clock.now(),
+        mqttPort: deps.mqttPort?.() ?? 0,
       };
     });
     app.post('/api/auth/logout', async (req, reply) => {

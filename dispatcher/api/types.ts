@@ -19,6 +19,7 @@
  *   GET  /api/registry/export · /api/registry/export/{kind}.csv · POST /api/registry/import[/{kind}.csv]
  *                                            see ImportResult / ImportProblem (admin)
  *   GET  /api/roster?grid= · POST /api/roster · POST /api/roster/overrides
+ *   GET  /api/roster/week?grid=&at=          RosterWeekView: the week grid, as routing reads it
  *   DELETE /api/roster/overrides/{id}        {deleted: RosterOverride} (admin); 404 when there is none
  *   POST /api/auth/login · POST /api/auth/logout · GET /api/session   LoginResponse · SessionInfo
  *   GET  /api/households/{id}/timeline?from=&to=                       Timeline (7 days by default)
@@ -29,13 +30,15 @@
  */
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceState, Grid, Staff } from '../registry.ts';
+import type { WeekCell } from '../routing/roster.ts';
+import type { ShiftInstance } from '../routing/shifts.ts';
 
 export type { Permission } from '../access.ts';
 export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
-export type { Alert, DeviceState, Grid, HistoryEntry, Staff };
+export type { Alert, DeviceState, Grid, HistoryEntry, ShiftInstance, Staff, WeekCell };
 
 /** GET /api/session: who is logged in, what they may do, and the community's zone and shift boundaries. */
 export interface SessionInfo {
@@ -44,6 +47,8 @@ export interface SessionInfo {
   zone: string;
   shifts: { dayStart: string; nightStart: string };
   now: number;
+  /** The port devices connect to (MQTT_PORT as listening), for the admin page's provisioning example. */
+  mqttPort: number;
 }
 
 /** A household as the household file shows it (GET /api/households[/{id}]). */
@@ -180,6 +185,17 @@ export interface CoverageView {
   startsAt: number;
   endsAt: number;
   staff: { id: string; name: string; phone: string; roles: string[] }[];
+}
+
+/**
+ * GET /api/roster/week?grid=&at=: Monday to Sunday around the shift in force at `at` (default now), each
+ * shift with its rotation, overrides and who is on duty (the same function answers /coverage).
+ */
+export interface RosterWeekView {
+  gridId: string;
+  at: number;
+  running: ShiftInstance;
+  days: { date: string; weekday: number; day: WeekCell; night: WeekCell }[];
 }
 
 /** GET /api/maintenance: open technical alerts, earliest due first (`alert.maintenanceDueAt`). */

@@ -179,6 +179,23 @@ export class LiveServer {
     );
   }
 
+  /**
+   * Ends the live connections whose session no longer authenticates: ended outside this process (npm run
+   * staff:reset-password on the same data folder) or expired. The page then asks its person to log in.
+   * Returns how many were ended.
+   */
+  async endStaleSessions(): Promise<number> {
+    const io = this.io;
+    if (!io) return 0;
+    let ended = 0;
+    for (const socket of await io.fetchSockets()) {
+      if (await this.deps.auth.authenticate(socket.data.token)) continue;
+      socket.disconnect(true);
+      ended++;
+    }
+    return ended;
+  }
+
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     const io = this.io;

@@ -734,6 +734,12 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
     }
     const f = s.devices[logged.deviceId];
     if (f?.offline) return run.result();
+    // SPEC §5: a device is disconnected by its will or a keep-alive timeout. A clean DISCONNECT is the
+    // device ending its own session (MQTT 3.1.1 §3.14: its will is discarded), as a battery device or a
+    // one-shot publisher (the README's mosquitto_pub) does after each message: not a fault by itself. Its
+    // silence clock keeps running from its last word, so one that stays away is DEVICE_OFFLINE after 3
+    // heartbeat periods; a device that means to be offline says so with its `offline` status.
+    if (ev.cause === 'disconnect') return run.result();
     if (f && f.seenAt > heard) return run.result(); // stale: the device spoke after this record
     s.devices[logged.deviceId] = {
       ...f,

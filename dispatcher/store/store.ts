@@ -203,7 +203,7 @@ export interface OperationsStore {
   createSession(s: Session): Promise<void>;
   getSession(tokenHash: string): Promise<Session | null>;
   deleteSession(tokenHash: string): Promise<void>;
-  /** Ends every session of one staff member (disabled, password changed); returns how many there were. */
+  /** Ends every session of one staff member (disabled, password changed or reset); returns how many. */
   deleteStaffSessions(staffId: string): Promise<number>;
   audit(e: AuditEntry): Promise<void>;
   listAudit(limit: number): Promise<AuditEntry[]>;

@@ -90,6 +90,22 @@ describe('escalation ladder (SPEC §6)', () => {
     expect(out.alert.nextStepAt).toBeNull();
   });
 
+  it('records when the SLA went at risk and breached, and which supervisors were told (none: an empty list)', () => {
+    const at12 = runUntil(raised(), T0 + 12 * MIN).alert;
+    expect(at12.slaAtRiskAt).toBe(T0 + 12 * MIN);
+    const told = runDueSteps(at12, T0 + 15 * MIN, at12.nextStep, [], ['sup1', 'sup2'])!;
+    expect(told.alert).toMatchObject({ slaBreachedAt: T0 + 15 * MIN, supervisorsNotified: ['sup1', 'sup2'] });
+    expect(told.history.find((e) => e.action === 'sla_breach')?.data).toEqual({ to: ['sup1', 'sup2'] });
+    // A restart long after the breach runs the overdue steps at once, each at its own due time.
+    const late = runDueSteps(raised(), T0 + 40 * MIN, 0, [], [])!;
+    expect(late.alert).toMatchObject({
+      slaAtRiskAt: T0 + 12 * MIN,
+      slaBreachedAt: T0 + 15 * MIN,
+      supervisorsNotified: [],
+    });
+    expect(late.notifySupervisors).toBe(true);
+  });
+
   it('skips the accept steps once accepted but keeps the on-site clock', () => {
     const notified = runUntil(raised(), T0).alert;
     const accepted = transition(

@@ -4,7 +4,14 @@
  * edges (unstaffed grids, handover) and the audit log. Time is a ManualClock driven to the millisecond.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Alert, HandoverReport, HistoryEntry, MaintenanceQueue } from '../../dispatcher/api/types.ts';
+import type {
+  Alert,
+  CoverageView,
+  HandoverReport,
+  HistoryEntry,
+  MaintenanceQueue,
+  RosterWeekView,
+} from '../../dispatcher/api/types.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, ms, seconds } from '../../kernel/time.ts';
 import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
@@ -430,6 +437,106 @@ describe('shift edges (SPEC §4, §6)', () => {
     // A fall now goes to the leader first.
     const alert = await raiseFall(clock, 'home-1-01');
     expect(alert.responders).toEqual(['grid-1-leader', 'grid-1-buddy']);
+  });
+});
+
+describe('leave and cover change who is on duty: the week grid, coverage and routing agree', () => {
+  // Wednesday 2026-03-11, Shanghai. The night shift of the 11th runs 20:00 to 08:00 on the 12th.
+  const sh = (local: string) => instant(Date.parse(`${local}+08:00`));
+  const kinds = [
+    {
+      kind: 'leave',
+      staffId: 'grid-1-social',
+      replacementId: 'grid-2-social',
+      night: ['grid-2-social', 'grid-1-property'],
+    },
+    { kind: 'leave', staffId: 'grid-1-social', replacementId: null, night: ['grid-1-property'] },
+    {
+      kind: 'swap',
+      staffId: 'grid-1-social',
+      replacementId: 'grid-2-social',
+      night: ['grid-2-social', 'grid-1-property'],
+    },
+    {
+      kind: 'cover',
+      staffId: null,
+      replacementId: 'grid-2-social',
+      night: ['grid-1-social', 'grid-1-property', 'grid-2-social'],
+    },
+  ] as const;
+  const ROTATION = ['grid-1-social', 'grid-1-property'];
+  const DAY_ROTATION = ['grid-1-worker', 'grid-1-leader', 'grid-1-buddy'];
+
+  it('gives the same answer on the week grid and GET /coverage for every kind, at both edges and across midnight', async () => {
+    h = await startHarness({ clock: new ManualClock(sh('2026-03-11T10:00:00')) });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    const look = async (local: string) => {
+      const at = sh(local);
+      const [c, w] = await Promise.all([
+        apiCall<CoverageView>(h!.baseUrl, admin, 'GET', `/api/households/home-1-01/coverage?at=${at}`),
+        apiCall<RosterWeekView>(h!.baseUrl, admin, 'GET', `/api/roster/week?grid=grid-1&at=${at}`),
+      ]);
+      const day = w.body.days.find((d) => d.date === w.body.running.date)!;
+      const cell = day[w.body.running.shift];
+      expect(cell.shift).toEqual(w.body.running);
+      expect([c.body.shift, c.body.shiftDate]).toEqual([w.body.running.shift, w.body.running.date]);
+      expect(
+        c.body.staff.map((s) => s.id),
+        `${local}: coverage and week grid`,
+      ).toEqual(cell.staffIds);
+      return cell.staffIds;
+    };
+    for (const k of kinds) {
+      const r = await apiCall<{ override: { id: string } }>(
+        h.baseUrl,
+        admin,
+        'POST',
+        '/api/roster/overrides',
+        {
+          gridId: 'grid-1',
+          date: '2026-03-11',
+          shift: 'night',
+          kind: k.kind,
+          staffId: k.staffId,
+          replacementId: k.replacementId,
+        },
+      );
+      expect(r.status).toBe(201);
+      expect(await look('2026-03-11T19:59:59.999')).toEqual(DAY_ROTATION);
+      for (const t of [
+        '2026-03-11T20:00:00.000',
+        '2026-03-11T23:59:59.999',
+        '2026-03-12T00:00:00.000',
+        '2026-03-12T01:20:00',
+        '2026-03-12T07:59:59.999',
+      ])
+        expect(await look(t), `${k.kind} ${k.replacementId} at ${t}`).toEqual(k.night);
+      expect(await look('2026-03-12T08:00:00.000')).toEqual(DAY_ROTATION);
+      expect(await look('2026-03-12T20:00:00.000')).toEqual(ROTATION);
+      expect(
+        (await apiCall(h.baseUrl, admin, 'DELETE', `/api/roster/overrides/${r.body.override.id}`)).status,
+      ).toBe(200);
+      expect(await look('2026-03-12T01:20:00')).toEqual(ROTATION);
+    }
+  });
+
+  it('routes a fall at 01:20 to the substitute of the one on leave for the night shift then running', async () => {
+    const clock = new ManualClock(sh('2026-03-12T01:20:00'));
+    h = await startHarness({ clock });
+    const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
+    // The week grid names the running shift: the night that began yesterday evening.
+    const week = await apiCall<RosterWeekView>(h.baseUrl, admin, 'GET', '/api/roster/week?grid=grid-1');
+    expect(week.body.running).toMatchObject({ shift: 'night', date: '2026-03-11' });
+    await apiCall(h.baseUrl, admin, 'POST', '/api/roster/overrides', {
+      gridId: 'grid-1',
+      date: week.body.running.date,
+      shift: week.body.running.shift,
+      kind: 'leave',
+      staffId: 'grid-1-social',
+      replacementId: 'grid-2-social',
+    });
+    const alert = await raiseFall(clock, 'home-1-01');
+    expect(alert.responders).toEqual(['grid-2-social', 'grid-1-property']);
   });
 });
 

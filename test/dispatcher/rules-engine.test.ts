@@ -317,6 +317,22 @@ describe('silent sensors and DEVICE_OFFLINE', () => {
     expect(d.rules()).toEqual(['DEVICE_OFFLINE', 'INACTIVITY']);
   });
 
+  it('raises nothing for a clean DISCONNECT, and DEVICE_OFFLINE once the device stays silent 3 heartbeat periods', () => {
+    const d = morningHome();
+    const last = local('2026-03-10 09:00');
+    d.send('m-bathroom', { type: 'heartbeat', ts: last, battery: 80 });
+    d.motion('living', last);
+    // A one-shot publisher (mosquitto_pub) or a battery device ends its own session: not a fault by itself.
+    d.send('m-bathroom', { type: 'presence', ts: last + 1000, state: 'offline', cause: 'disconnect' });
+    d.beating.delete('m-bathroom');
+    expect(d.rules()).toEqual([]);
+    d.runUntil(last + 15 * MIN - 1);
+    expect(d.rules()).toEqual([]);
+    d.runUntil(last + 15 * MIN);
+    expect(d.rules()).toEqual(['DEVICE_OFFLINE']);
+    expect(d.of('DEVICE_OFFLINE')[0]!.deviceId).toBe('m-bathroom');
+  });
+
   it('raises DEVICE_OFFLINE for a device silent for 3 heartbeat periods, not 1 ms before', () => {
     const d = morningHome();
     const last = local('2026-03-10 09:00');

@@ -124,7 +124,7 @@ describe('npm start', () => {
     const dir = { path: join(tmp.path, 'data'), remove: tmp.remove };
     const http = await freePort();
     const s = start({ DATA_DIR: dir.path, MQTT_PORT: String(await freePort()), HTTP_PORT: String(http) });
-    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 20_000, 'start banner');
+    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 60_000, 'start banner');
     expect(s.out()).toMatch(/admin login: admin \/ \S{16}/);
     const ready = await fetch(`http://127.0.0.1:${http}/readyz`);
     expect(ready.status).toBe(200);
@@ -146,7 +146,7 @@ describe('npm start', () => {
       Object.fromEntries(files.map((f) => [f, '600'])),
     );
     dir.remove();
-  });
+  }, 90_000);
 });
 
 describe('configuration safety', () => {

@@ -5,12 +5,12 @@
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SystemClock } from '../../kernel/clock.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { type Harness, startHarness, TEST_PASSWORD } from '../helpers.ts';
+import { AT, clockAt, type Harness, startHarness, TEST_PASSWORD } from '../helpers.ts';
 import { launchBrowser } from './browser.ts';
 
-const clock = new SystemClock();
+// A fixed instant on the injected clock (then real speed), never the hour the suite happens to run at.
+const clock = clockAt(AT.night);
 let h: Harness;
 let browser: Browser;
 

@@ -33,6 +33,7 @@ const demo = await startDemo({
   mqttPort: service.mqttPort,
   httpPort: service.httpPort,
   dataDir: dir.path,
+  adminPassword: 'admin-password-365',
   fallEvery: 8,
 });
 

@@ -11,10 +11,19 @@ import mqtt from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../../dispatcher/api/types.ts';
-import { ManualClock, SystemClock } from '../../kernel/clock.ts';
+import { type Clock, ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes, seconds } from '../../kernel/time.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { apiCall, eventually, type Harness, login, startHarness, TEST_PASSWORD } from '../helpers.ts';
+import {
+  AT,
+  apiCall,
+  clockAt,
+  eventually,
+  type Harness,
+  login,
+  startHarness,
+  TEST_PASSWORD,
+} from '../helpers.ts';
 import { BACKENDS } from '../store-factory.ts';
 import { launchBrowser } from './browser.ts';
 
@@ -59,7 +68,7 @@ const usernameOf = (h: Harness, staffId: string) => h.plan.staff.find((s) => s.i
  * A fall from the radar to the wall screen and the responder's phone, and back, live; then the household
  * file. Run on each backend (SPEC §9: the same service on SQLite and PostgreSQL).
  */
-async function fallJourney(h: Harness, clock: SystemClock): Promise<void> {
+async function fallJourney(h: Harness, clock: Clock): Promise<void> {
   const wall = await loggedIn(h, 'dispatcher');
   await wall.waitForSelector('td.empty');
   await wall.waitForFunction(() => !document.querySelector('[data-testid=offline-banner]'));
@@ -173,8 +182,9 @@ async function fallJourney(h: Harness, clock: SystemClock): Promise<void> {
   await radar.disconnect();
 }
 
-describe('the console in Chromium, on the system clock', () => {
-  const clock = new SystemClock();
+describe('the console in Chromium, from a fixed instant in the day shift', () => {
+  // Never the hour the suite happens to run at: a fixed instant on the injected clock, then real speed.
+  const clock = clockAt(AT.day);
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({ clock, consoleDir });
@@ -261,6 +271,8 @@ describe('the console in Chromium, on the system clock', () => {
     const example = await admin.locator('[data-testid=mqtt-example]').innerText();
     expect(example).toContain('g365/v1/homes/home-2-02/devices/home-2-02-button/events');
     expect(example).toContain(secret);
+    // The service's real MQTT port (an OS-chosen one here), not 1883 whatever MQTT_PORT says.
+    expect(example).toContain(` -p ${h.service.mqttPort} `);
     await admin.locator('[data-testid=device-list] tr[data-device-id=home-2-02-button]').waitFor();
     expect(await h.store.getDeviceState('home-2-02-button')).toMatchObject({ room: 'bedroom' });
 
@@ -304,7 +316,8 @@ describe('the console in Chromium, on the system clock', () => {
 describe('the countdown colours, on a manual clock', () => {
   it('turns amber at 12 minutes and red at 15', async () => {
     // Starts at the real time: the browser drops a session cookie whose expiry is already past.
-    const clock = new ManualClock(instant(Date.now()));
+    // A fixed instant (in the future: the browser drops a session cookie whose expiry is already past).
+    const clock = new ManualClock(instant(Date.parse(AT.night)));
     const h = await startHarness({ clock, consoleDir });
     try {
       const identity = h.devices.find((d) => d.homeId === 'home-2-01' && d.kind === 'fall')!;
@@ -334,7 +347,7 @@ describe('the countdown colours, on a manual clock', () => {
 });
 
 describe.skipIf(pgBackend.skip)(`the fall journey in Chromium on ${pgBackend.name}`, () => {
-  const clock = new SystemClock();
+  const clock = clockAt(AT.day);
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({ clock, consoleDir, backend: 'postgres' });
