@@ -49,7 +49,28 @@ export function createMetrics(
   g('g365_mqtt_acl_denied_total', 'publishes and subscriptions refused by the topic ACL', (m) => m.aclDenied);
   // Gateway (issue 7 item 9): devices, auth, ACL, hygiene, throttling, admission, telemetry.
   g('g365_devices_online', 'devices with a live MQTT session now', (m) => m.devicesOnline);
-  g('g365_mqtt_auth_throttled_total', 'logins slowed down by the brute-force limit', (m) => m.authThrottled);
+  g(
+    'g365_mqtt_auth_throttled_total',
+    'login refusals held back because the device or its address failed too often',
+    (m) => m.authThrottled,
+  );
+  g('g365_mqtt_login_checks_total', 'device secret checks run (scrypt)', (m) => m.loginChecks);
+  g(
+    'g365_mqtt_login_cached_total',
+    'device logins answered from the known-good or refused caches',
+    (m) => m.loginCached,
+  );
+  g(
+    'g365_mqtt_login_skipped_total',
+    'device secret checks skipped because the connection closed first',
+    (m) => m.loginSkipped,
+  );
+  g(
+    'g365_mqtt_login_busy_total',
+    'suspect device logins refused unchecked (budget for failing logins used up)',
+    (m) => m.loginBusy,
+  );
+  g('g365_mqtt_login_queue', 'suspect device secret checks waiting now', (m) => m.loginQueued);
   g('g365_mqtt_throttled_total', 'publishes held back by the per-device rate limit', (m) => m.throttled);
   g(
     'g365_mqtt_admission_closed_total',
