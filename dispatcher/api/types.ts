@@ -21,7 +21,7 @@
  *   GET  /api/roster?grid= · POST /api/roster · POST /api/roster/overrides
  *   DELETE /api/roster/overrides/{id}        {deleted: RosterOverride} (admin); 404 when there is none
  *   POST /api/auth/login · POST /api/auth/logout · GET /api/session   LoginResponse · SessionInfo
- *   GET  /api/households/{id}/timeline?from=&to=                       Timeline (7 days by default)
+ *   GET  /api/households/{id}/timeline?from=&to=[&heartbeats=true]     Timeline (7 days by default)
  *   GET  /api/reports/sla?from=&to=&grid=[&format=csv] · /api/reports/today · /api/reports/devices
  *                                            SlaReport · TodayFigures · DeviceHealth
  * Live (socket.io, same token in `auth.token` or the cookie): ServerToClientEvents below; after a
@@ -62,13 +62,24 @@ export interface HouseholdFile {
 
 /** One logged home event on the activity timeline. */
 export interface TimelineEvent {
+  /** Position in the durable event log. */
   seq: number;
+  /** The device's own `seq` from its message (SPEC §3), null when it sent none: "did my message N arrive?" */
+  deviceSeq: number | null;
+  /** Event time (the device's `ts`, or the receive time when flagged `clock_skew`). */
   ts: number;
+  /** When the gateway received it. */
+  receivedAt: number;
+  flags: string[];
   deviceId: string;
   type: string;
   state: string | null;
   room: string | null;
   door: string | null;
+  /** Heartbeats only (included with `heartbeats=true`). */
+  battery?: number;
+  rssi?: number;
+  fw?: string;
 }
 
 /** GET /api/households/{id}/timeline */
