@@ -81,10 +81,14 @@ export function createMetrics(
   g('g365_presence_records_total', 'presence transitions written to the event log', (m) => m.presenceRecords);
   g(
     'g365_telemetry_dropped_total',
-    'telemetry points dropped (buffer full or InfluxDB away)',
+    'telemetry points dropped (the outage buffer was full)',
     (m) => m.telemetryDropped,
   );
   g('g365_telemetry_written_total', 'telemetry points written to InfluxDB', (m) => m.telemetryWritten);
+  g('g365_telemetry_buffered', 'telemetry points waiting for InfluxDB now', (m) => m.telemetryBuffered);
+  g('g365_telemetry_failing', '1 while writes to InfluxDB fail (points are buffered)', (m) =>
+    m.telemetryFailing ? 1 : 0,
+  );
   const byLabel = (
     name: string,
     help: string,

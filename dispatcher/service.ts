@@ -15,6 +15,7 @@ import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { AlertService } from './alerts/service.ts';
+import { exportAlertMetrics } from './alerts/telemetry.ts';
 import { buildApp } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
@@ -83,6 +84,19 @@ export class GuardianService {
       });
       this.auth = new Auth({ store, clock, sessionHours: config.SESSION_HOURS });
 
+      const telemetry =
+        config.INFLUX_URL && config.INFLUX_TOKEN && config.INFLUX_ORG && config.INFLUX_BUCKET
+          ? new InfluxTelemetry({
+              url: config.INFLUX_URL,
+              token: config.INFLUX_TOKEN,
+              org: config.INFLUX_ORG,
+              bucket: config.INFLUX_BUCKET,
+              log: log.child({ module: 'telemetry' }),
+            })
+          : undefined;
+      // Alert metrics beside the sensor telemetry (SPEC §9).
+      if (telemetry) exportAlertMetrics(this.bus, telemetry);
+
       // device → gateway: accepted events are durable before their PUBACK, then wake the rules.
       this.gateway = new Gateway({
         store,
@@ -96,16 +110,7 @@ export class GuardianService {
             : undefined,
         ws: config.MQTT_WS_PORT !== undefined ? { port: config.MQTT_WS_PORT } : undefined,
         limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
-        telemetry:
-          config.INFLUX_URL && config.INFLUX_TOKEN && config.INFLUX_ORG && config.INFLUX_BUCKET
-            ? new InfluxTelemetry({
-                url: config.INFLUX_URL,
-                token: config.INFLUX_TOKEN,
-                org: config.INFLUX_ORG,
-                bucket: config.INFLUX_BUCKET,
-                log: log.child({ module: 'telemetry' }),
-              })
-            : undefined,
+        telemetry,
         onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
         onEvents: () => this.pipeline.wake(),
         authenticateStaff: async (staffId, token) => (await this.auth.authenticate(token))?.id === staffId,

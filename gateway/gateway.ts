@@ -62,6 +62,9 @@ export interface GatewayMetrics {
   /** Telemetry points dropped (buffer full or InfluxDB unavailable). */
   telemetryDropped: number;
   telemetryWritten: number;
+  /** Telemetry points waiting for InfluxDB now, and whether its writes are failing (an outage). */
+  telemetryBuffered: number;
+  telemetryFailing: boolean;
   /** Records waiting for the durable log now. */
   logQueueDepth: number;
 }
@@ -165,6 +168,8 @@ export class Gateway {
     clientErrors: 0,
     telemetryDropped: 0,
     telemetryWritten: 0,
+    telemetryBuffered: 0,
+    telemetryFailing: false,
     logQueueDepth: 0,
   };
   private broker: Aedes | undefined;
@@ -412,6 +417,8 @@ export class Gateway {
     if (this.deps.telemetry) {
       m.telemetryDropped = this.deps.telemetry.stats.dropped;
       m.telemetryWritten = this.deps.telemetry.stats.written;
+      m.telemetryBuffered = this.deps.telemetry.stats.buffered;
+      m.telemetryFailing = this.deps.telemetry.stats.failing;
     }
     return m;
   }
