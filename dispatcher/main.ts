@@ -10,7 +10,7 @@ import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { GuardianService, PortInUseError } from './service.ts';
+import { DiskFullError, GuardianService, PortInUseError } from './service.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
 main().catch((e: unknown) => {
   if (e instanceof ConfigError) {
     for (const p of e.problems) console.error(`guardian365: cannot start: ${p}`);
-  } else if (e instanceof PortInUseError) {
+  } else if (e instanceof PortInUseError || e instanceof DiskFullError) {
     console.error(`guardian365: cannot start: ${e.message}`);
   } else {
     console.error('guardian365: cannot start:', e);

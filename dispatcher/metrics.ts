@@ -78,6 +78,16 @@ export function createMetrics(
     (m) => m.admissionClosed,
   );
   g('g365_event_log_queue', 'records waiting for the durable event log', (m) => m.logQueueDepth);
+  g(
+    'g365_event_log_failing',
+    '1 while the event log cannot write (devices are held, not acknowledged)',
+    (m) => (m.logFailing ? 1 : 0),
+  );
+  g(
+    'g365_event_log_unavailable_total',
+    'times the event log stopped being able to write (disk full, I/O errors)',
+    (m) => m.logUnavailable,
+  );
   g('g365_presence_records_total', 'presence transitions written to the event log', (m) => m.presenceRecords);
   g(
     'g365_telemetry_dropped_total',

@@ -6,8 +6,11 @@
  *
  * Constructing does nothing; start() opens everything, stop() undoes it and finishes in-flight work.
  */
+import { statfsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { storageUnavailable } from '../gateway/event-log.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
@@ -28,6 +31,7 @@ import { DutyWatch } from './routing/duty-watch.ts';
 import { RulesPipeline } from './rules/pipeline.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
+import { SystemHealth } from './system-health.ts';
 
 export interface ServiceOptions {
   config: Config;
@@ -56,6 +60,7 @@ export class GuardianService {
   private live: LiveServer | undefined;
   private ownsStore = false;
   private started = false;
+  private health: SystemHealth | undefined;
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -70,7 +75,11 @@ export class GuardianService {
   async start(): Promise<void> {
     const { config, clock, log } = this.opts;
     this.ownsStore = !this.opts.store;
-    this.store = this.opts.store ?? (await openStore(config));
+    const dataDir = config.DATABASE_URL?.startsWith('sqlite:')
+      ? dirname(resolve(config.DATABASE_URL.slice('sqlite:'.length)))
+      : config.DATA_DIR;
+    this.store =
+      this.opts.store ?? (await openStore(config).catch((e) => Promise.reject(diskFull(e, dataDir))));
     const store = this.store;
     try {
       await store.migrate();
@@ -241,6 +250,26 @@ export class GuardianService {
           () => indexHealth().failures,
         );
       }
+      // The edge's faults (disk, event log, telemetry, logins) for readiness, /metrics and the dispatch screen.
+      this.health = new SystemHealth({
+        dataDir,
+        lowBytes: config.DISK_LOW_MB * 1024 * 1024,
+        intervalMs: config.HEALTH_CHECK_MS,
+        clock,
+        log: log.child({ module: 'health' }),
+        bus: this.bus,
+        gateway: () => this.gateway ?? null,
+      });
+      const health = this.health;
+      readGauge(
+        registry,
+        'g365_disk_free_bytes',
+        "free space on the data folder's filesystem",
+        () => health.freeBytes,
+      );
+      readGauge(registry, 'g365_disk_low', '1 while free space is below DISK_LOW_MB', () =>
+        health.diskLow ? 1 : 0,
+      );
       const app = await buildApp({
         store,
         clock,
@@ -258,6 +287,7 @@ export class GuardianService {
           this.gateway.revokeStaff(id);
         },
         ready: () => this.started,
+        systemHealth: health,
         rules: config.RULES,
       });
       await app.ready();
@@ -275,16 +305,18 @@ export class GuardianService {
         throw new PortInUseError('MQTT_PORT', config.MQTT_PORT);
       });
       await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
+      await health.start();
       this.started = true;
       log.info({ mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 started');
     } catch (e) {
       await this.stop().catch(() => {});
-      throw e;
+      throw diskFull(e, dataDir);
     }
   }
 
   async stop(): Promise<void> {
     this.started = false;
+    this.health?.stop();
     // Close the doors first, then let in-flight work finish, then the store.
     await this.live?.stop();
     if (this.http?.listening) {
@@ -334,4 +366,33 @@ async function listen(server: HttpServer, port: number, host: string, variable: 
       resolve();
     });
   });
+}
+
+/** The start failed because the data folder's filesystem is full (SQLite says SQLITE_FULL, IOERR_SHMSIZE…). */
+export class DiskFullError extends Error {
+  constructor(
+    readonly folder: string,
+    readonly freeBytes: number | null,
+  ) {
+    super(
+      `disk full: the filesystem of the data folder ${folder} has ${freeBytes ?? 'no'} bytes free; free space there (or set DATA_DIR to a folder with room) and start again`,
+    );
+  }
+}
+
+/** `e` as a DiskFullError when the data folder's filesystem is (nearly) full and the error is a storage one. */
+function diskFull(e: unknown, folder: string): unknown {
+  if (e instanceof DiskFullError) return e;
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const text = `${code} ${e instanceof Error ? e.message : String(e)}`;
+  if (!storageUnavailable(e) && !/ENOSPC|SQLITE_FULL|SQLITE_IOERR|disk is full/i.test(text)) return e;
+  let free: number | null = null;
+  try {
+    const s = statfsSync(folder);
+    free = s.bavail * s.bsize;
+  } catch {}
+  // An I/O error with room on the disk is something else: reported as it is.
+  if (/ENOSPC|SQLITE_FULL|disk is full/i.test(text) || (free !== null && free < 1024 * 1024))
+    return new DiskFullError(folder, free);
+  return e;
 }

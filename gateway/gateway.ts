@@ -9,7 +9,7 @@
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
-import { GroupCommitLog } from './event-log.ts';
+import { GroupCommitLog, storageUnavailable } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
 import { LoginGate, type LoginGateOptions } from './login-gate.ts';
@@ -67,6 +67,15 @@ export interface GatewayMetrics {
   telemetryFailing: boolean;
   /** Records waiting for the durable log now. */
   logQueueDepth: number;
+  /** Times the durable log stopped being able to write (disk full, I/O errors); 1 while it cannot now. */
+  logUnavailable: number;
+  logFailing: boolean;
+}
+
+/** While the durable log cannot write: since when (service clock) and the storage's error. */
+export interface LogFailure {
+  since: number;
+  reason: string;
 }
 
 export interface GatewayDeps {
@@ -171,7 +180,10 @@ export class Gateway {
     telemetryBuffered: 0,
     telemetryFailing: false,
     logQueueDepth: 0,
+    logUnavailable: 0,
+    logFailing: false,
   };
+  private logFailure: LogFailure | null = null;
   private broker: Aedes | undefined;
   private listeners: Listeners | undefined;
   private readonly eventLog: GroupCommitLog;
@@ -204,7 +216,22 @@ export class Gateway {
       onWriteLatency: (ms, n) => deps.onLogWrite?.(ms, n),
       onBatchSettled: () => this.admit(),
       takePresence: () => this.takePresence(),
-      onPresenceFailed: (updates) => this.writePresence(updates),
+      // Back to the pending updates: the next batch (or the idle write) carries them again.
+      onPresenceFailed: (updates) => this.requeuePresence(updates),
+      onUnavailable: (reason) => {
+        this.logFailure = { since: deps.clock.now(), reason };
+        this.m.logUnavailable++;
+        // SPEC §9: nothing acknowledged is lost; devices are held (no PUBACK) until the log writes again.
+        deps.log.error({ reason }, 'event log cannot write: holding devices until it can');
+      },
+      onAvailable: () => {
+        const since = this.logFailure?.since;
+        this.logFailure = null;
+        deps.log.warn(
+          { heldMs: since === undefined ? null : deps.clock.now() - since },
+          'event log writes again: devices resume',
+        );
+      },
       onIdle: () => {
         if (this.pendingPresence.size > 0) this.schedulePresence();
       },
@@ -329,6 +356,8 @@ export class Gateway {
     if (broker) await new Promise<void>((r) => broker.close(() => r()));
     await closing;
     this.admission.open();
+    // Shutting down while the storage cannot write: what is held stays unacknowledged (devices resend).
+    this.eventLog.abandon();
     await this.eventLog.drain();
     this.flushPresence(true);
     await this.presenceWrite;
@@ -402,12 +431,18 @@ export class Gateway {
     return clients?.[`staff:${staffId}`];
   }
 
+  /** Set while the durable log cannot write (readiness, the dispatch screen). */
+  get logHealth(): LogFailure | null {
+    return this.logFailure;
+  }
+
   /** The gateway's counters, with the live figures read now (for /metrics). */
   get metrics(): GatewayMetrics {
     const m = this.m;
     m.connected = this.broker?.connectedClients ?? 0;
     m.devicesOnline = this.sessions.size;
     m.logQueueDepth = this.eventLog.depth;
+    m.logFailing = this.logFailure !== null;
     const g = this.gate.stats;
     m.loginChecks = g.checks;
     m.loginCached = g.cached;
@@ -834,6 +869,25 @@ export class Gateway {
     return false;
   }
 
+  private requeuePresence(updates: PresenceUpdate[]): void {
+    for (const u of updates) {
+      const prev = this.pendingPresence.get(u.deviceId);
+      if (!prev) {
+        this.pendingPresence.set(u.deviceId, u);
+        continue;
+      }
+      // What came later wins; counts add up.
+      const merged: PresenceUpdate = { ...u, ...prev };
+      if (u.rejectedDelta) merged.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
+      if (u.rejectedByReason) {
+        const reasons = { ...u.rejectedByReason };
+        for (const [k, n] of Object.entries(prev.rejectedByReason ?? {})) reasons[k] = (reasons[k] ?? 0) + n;
+        merged.rejectedByReason = reasons;
+      }
+      this.pendingPresence.set(u.deviceId, merged);
+    }
+  }
+
   private schedulePresence(): void {
     if (this.presenceScheduled) return;
     this.presenceScheduled = true;
@@ -860,7 +914,15 @@ export class Gateway {
     if (batch.length === 0) return;
     this.presenceWrite = this.presenceWrite
       .then(() => this.deps.store.updatePresence(batch))
-      .catch((e: unknown) => this.deps.log.error({ err: e }, 'presence update failed'));
+      .catch((e: unknown) => {
+        if (!storageUnavailable(e) || this.stopping) {
+          this.deps.log.error({ err: e }, 'presence update failed');
+          return;
+        }
+        // The storage cannot write now: kept, and tried again with the next batch or in a second.
+        this.requeuePresence(batch);
+        setTimeout(() => this.schedulePresence(), 1_000).unref();
+      });
   }
 
   /** Admission control (issue 7 item 10): read sockets again once the log has caught up. */

@@ -19,8 +19,9 @@ import { seedCommunity } from '../simulators/seed.ts';
 
 export const TEST_PASSWORD = 'test-password-365';
 
-export function tempDir(prefix = 'g365-'): { path: string; remove: () => void } {
-  const path = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh folder under the system's temp folder, or under `parent` (a small filesystem of a test). */
+export function tempDir(prefix = 'g365-', parent = tmpdir()): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(parent, prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
@@ -89,8 +90,10 @@ export async function startHarness(o: {
   perGrid?: number;
   consoleDir?: string;
   env?: Record<string, string>;
+  /** Where the data folder is made (default: the system's temp folder). */
+  dataParent?: string;
 }): Promise<Harness> {
-  const tmp = tempDir();
+  const tmp = tempDir('g365-', o.dataParent);
   const file = join(tmp.path, 'guardian365.sqlite');
   let store = new SqliteStore(file);
   await store.migrate();

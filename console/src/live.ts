@@ -16,7 +16,7 @@ export interface LiveState {
 
 /** The other live events a page may follow (dispatch screen: duty gaps, handover, channel health, arrivals). */
 export type LiveHandlers = Partial<
-  Pick<ServerToClientEvents, 'dutyGap' | 'handover' | 'channelHealth' | 'arrivalSuggested'>
+  Pick<ServerToClientEvents, 'dutyGap' | 'handover' | 'channelHealth' | 'systemHealth' | 'arrivalSuggested'>
 > & {
   /** After a reconnect: whatever the page loads by request is stale too, so it reloads it. */
   reconnected?: () => void;
@@ -82,6 +82,7 @@ export function useLiveAlerts(
       socket.on('dutyGap', (r) => more.current.dutyGap?.(r));
       socket.on('handover', (r) => more.current.handover?.(r));
       socket.on('channelHealth', (c) => more.current.channelHealth?.(c));
+      socket.on('systemHealth', (h) => more.current.systemHealth?.(h));
       socket.on('arrivalSuggested', (p) => {
         apply(p.alert, 'arrivalSuggested');
         more.current.arrivalSuggested?.(p);

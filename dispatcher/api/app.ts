@@ -36,6 +36,7 @@ import type { Staff } from '../registry.ts';
 import type { DutyWatch } from '../routing/duty-watch.ts';
 import type { RulesConfig } from '../rules/settings.ts';
 import type { Store } from '../store/store.ts';
+import type { SystemHealth } from '../system-health.ts';
 import { alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
@@ -74,6 +75,8 @@ export interface ApiDeps {
   /** Ends a staff member's live connections, so they re-authenticate (after disable, grid change, logout). */
   endStaffSessions?: (staffId: string) => void;
   ready: () => boolean;
+  /** The edge's faults (disk, event log, telemetry, logins): readiness reasons and the dispatch screen. */
+  systemHealth?: SystemHealth;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
 }
@@ -166,9 +169,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) =>
-    deps.ready() ? { ready: true } : reply.code(503).send({ ready: false }),
-  );
+  // Not ready while starting, and while the event log cannot write (devices are held): with the reasons.
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    if (!deps.ready()) return reply.code(503).send({ ready: false, reasons: ['starting'] });
+    const health = deps.systemHealth?.report();
+    if (health && !health.ready) return reply.code(503).send({ ready: false, reasons: health.reasons });
+    return { ready: true };
+  });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();

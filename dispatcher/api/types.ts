@@ -8,6 +8,7 @@
  *   POST /api/alerts/{id}/{action}           AlertActionName; 409 {error:'invalid_transition', state}
  *   GET  /api/maintenance                    MaintenanceQueue (technical alerts, due next working day)
  *   GET  /api/notify/health                  {channels: ChannelHealth[]} (dispatch roles)
+ *   GET  /api/system/health                  SystemHealthReport (dispatch roles): disk, event log, telemetry, logins
  *   GET  /api/duty                           {duty: DutyView[]} who is on duty now per grid
  *   GET  /api/duty/gaps?phase=upcoming|now   DutyGapReport (dispatch roles)
  *   GET  /api/duty/handover                  HandoverReport (responders: their grids)
@@ -150,6 +151,8 @@ export type { DutyGapReport, HandoverItem, HandoverReport } from '../routing/dut
 /** A delivery attempt as recorded (GET /api/alerts/{id} → `deliveries`). */
 /** One audit line (GET /api/audit). */
 export type { AuditEntry, DeliveryRecord } from '../store/store.ts';
+/** The edge's faults (GET /api/system/health, live `systemHealth`). */
+export type { SystemHealthReport, SystemWarning, SystemWarningKind } from '../system-health.ts';
 
 /** GET /api/alerts/{id} */
 export interface AlertDetail {
@@ -235,6 +238,8 @@ export interface ServerToClientEvents {
   delivery: (p: { alertId: string; channel: string; ok: boolean; error: string | null }) => void;
   /** A notification channel started or stopped failing (dispatch screen; SPEC §7). */
   channelHealth: (p: import('../notify/notifier.ts').ChannelHealth) => void;
+  /** The edge's faults changed or their figures moved (dispatch screen; SPEC §9, §12). */
+  systemHealth: (p: import('../system-health.ts').SystemHealthReport) => void;
   /**
    * Grids with nobody on duty (dispatch screen; SPEC §4): `phase: 'upcoming'` before the shift starts
    * (DUTY_WARN_MINUTES, default 30), `'now'` when the shift started with the gap.
