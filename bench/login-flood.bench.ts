@@ -7,6 +7,7 @@
  *
  *   BENCH_FLOOD_S=60 …       flood duration in seconds (default 30)
  *   BENCH_FLOOD_CONNS=2000 … flood connections (default 2,000)
+ *   BENCH_CPU_PROF=/tmp/prof …  a CPU profile of the gateway's process
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,9 +25,11 @@ const here = import.meta.dirname;
 /** A PUBACK or CONNACK not seen by then counts at this value (and is reported as missing). */
 const GIVE_UP_MS = 20_000;
 
-function child(script: string, args: string[]): ChildProcess {
+function child(script: string, args: string[], prof = false): ChildProcess {
+  const cpuProf =
+    prof && process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   return fork(join(here, script), args, {
-    execArgv: [...HEAP_FLAGS, '--import', 'tsx'],
+    execArgv: [...HEAP_FLAGS, ...cpuProf, '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -212,7 +215,7 @@ function report(p: Phase, base?: Phase): void {
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'g365-flood-'));
-  const broker = child('login-flood-broker.ts', [dir, String(FLOOD_IDS), String(GOOD_IDS)]);
+  const broker = child('login-flood-broker.ts', [dir, String(FLOOD_IDS), String(GOOD_IDS)], true);
   let flood: ChildProcess | undefined;
   try {
     const { port } = await new Promise<{ port: number }>((resolve) =>
