@@ -7,7 +7,8 @@
  * for minutes. So the checks go through this gate:
  *   - answers it already knows cost nothing: a device's last verified secret (per device and stored hash),
  *     and recently refused secrets (per device and stored hash, so a rotation makes them unknown again);
- *   - at most `concurrency` checks run at once, always leaving pool threads to the log;
+ *   - at most `concurrency` checks run at once, always leaving pool threads to the log, and only one while
+ *     checks fail faster than `failedPerSecond` (the global bound on what refused logins cost);
  *   - checks for devices that failed recently, or from an address where several device ids failed, are
  *     "suspect": one at a time, within a global budget per second (the bound on what refused logins may
  *     cost), after every clean check; when their queue is full they are refused unchecked ("busy");
@@ -28,6 +29,11 @@ export interface LoginGateOptions {
   concurrency: number;
   /** Suspect checks per second, all devices and addresses together. */
   suspectPerSecond: number;
+  /**
+   * Failed checks per second (all lanes) beyond which clean checks too run one at a time: many addresses
+   * each trying a few ids (none of them suspect yet) never take more than one thread and one core.
+   */
+  failedPerSecond: number;
   /** Suspect checks waiting at most; beyond, refused unchecked. Per address at most a quarter of it. */
   maxSuspectQueued: number;
   /** Failures of one device id before its refusals are slowed; distinct failing ids before an address is. */
@@ -40,6 +46,7 @@ export interface LoginGateOptions {
 export const DEFAULT_LOGIN_GATE: LoginGateOptions = {
   concurrency: 2,
   suspectPerSecond: 5,
+  failedPerSecond: 10,
   maxSuspectQueued: 256,
   failuresAllowed: 5,
   windowMs: 10 * 60_000,
@@ -119,11 +126,14 @@ export class LoginGate {
   private suspectRunning = false;
   private tokens: number;
   private refilledAt = performance.now();
+  private failTokens: number;
+  private failRefilledAt = performance.now();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: Partial<LoginGateOptions> = {}) {
     this.o = { ...DEFAULT_LOGIN_GATE, ...options };
     this.tokens = this.o.suspectPerSecond;
+    this.failTokens = this.o.failedPerSecond;
   }
 
   /**
@@ -166,6 +176,8 @@ export class LoginGate {
         return 'ok';
       }
       setBounded(this.refused, refusedKey, performance.now(), MAX_ENTRIES);
+      this.refillFailures();
+      this.failTokens -= 1;
       return 'wrong';
     } finally {
       turn();
@@ -304,14 +316,25 @@ export class LoginGate {
     }
   }
 
+  private refillFailures(): void {
+    const now = performance.now();
+    this.failTokens = Math.min(
+      this.o.failedPerSecond,
+      this.failTokens + ((now - this.failRefilledAt) * this.o.failedPerSecond) / 1000,
+    );
+    this.failRefilledAt = now;
+  }
+
   /** Starts what may start: clean checks first; one suspect check at a time, within its budget. */
   private next(): void {
-    while (this.stats.running < this.o.concurrency) {
+    this.refillFailures();
+    const slots = this.failTokens >= 1 ? this.o.concurrency : 1;
+    while (this.stats.running < slots) {
       const w = this.takeClean();
       if (!w) break;
       this.start(w, false);
     }
-    if (this.stats.running >= this.o.concurrency || this.suspectRunning || this.suspectQueued === 0) return;
+    if (this.stats.running >= slots || this.suspectRunning || this.suspectQueued === 0) return;
     const now = performance.now();
     this.tokens = Math.min(
       this.o.suspectPerSecond,
