@@ -8,6 +8,8 @@ import { encodeLength } from '../simulators/mqtt-frame.ts';
 
 /** The secret of every bench device (stored with cheap scrypt parameters by gateway-broker.ts). */
 export const BENCH_SECRET = 'bench-secret';
+/** The secret of login-flood.bench.ts's valid devices (stored with production parameters; the flood never sends it). */
+export const FLOOD_SECRET = 'flood-bench-secret';
 
 const MAX_INFLIGHT = 4096; // packet ids cycle through 1..4096 per connection
 

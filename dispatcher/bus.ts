@@ -8,6 +8,7 @@ import type { Logger } from '../kernel/log.ts';
 import type { Alert } from './alerts/model.ts';
 import type { ChannelHealth } from './notify/notifier.ts';
 import type { DutyGapReport, HandoverReport } from './routing/duty-watch.ts';
+import type { SystemHealthReport } from './system-health.ts';
 
 export interface BusEvents {
   /** An alert was raised or changed; carries the stored state after the change. */
@@ -40,6 +41,8 @@ export interface BusEvents {
   handover: HandoverReport;
   /** A door opened at the household after the responder went en route (SPEC §6). */
   arrivalSuggested: { alert: Alert };
+  /** The edge's faults changed or their figures moved (system-health.ts): disk, event log, telemetry, logins. */
+  systemHealth: SystemHealthReport;
 }
 
 type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

@@ -64,6 +64,13 @@ export const configSchema = z.object({
     )
     .default(false),
   DATA_DIR: z.string().min(1).default('./data'),
+  /**
+   * Free space on DATA_DIR's filesystem below which the dispatch screen warns (and /metrics shows
+   * g365_disk_low), in MB: before the disk is full and the event log has to hold the devices.
+   */
+  DISK_LOW_MB: z.coerce.number().nonnegative().default(1024),
+  /** How often free space, the event log and the other edge faults are checked for the dispatch screen. */
+  HEALTH_CHECK_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   DATABASE_URL: z
     .string()
     .regex(/^(postgres(ql)?:\/\/|sqlite:)/, 'expected a postgres:// URL or sqlite:<file>')

@@ -11,7 +11,7 @@ import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { ConfigError, DEMO_MARKER_FILE, isLoopback, loadConfig } from './config.ts';
-import { GuardianService, PortInUseError } from './service.ts';
+import { DiskFullError, GuardianService, PortInUseError } from './service.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -144,7 +144,7 @@ function withoutPassword(url: string): string {
 main().catch((e: unknown) => {
   if (e instanceof ConfigError) {
     for (const p of e.problems) console.error(`guardian365: cannot start: ${p}`);
-  } else if (e instanceof PortInUseError) {
+  } else if (e instanceof PortInUseError || e instanceof DiskFullError) {
     console.error(`guardian365: cannot start: ${e.message}`);
   } else {
     console.error('guardian365: cannot start:', e);

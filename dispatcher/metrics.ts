@@ -53,7 +53,28 @@ export function createMetrics(
   g('g365_mqtt_acl_denied_total', 'publishes and subscriptions refused by the topic ACL', (m) => m.aclDenied);
   // Gateway (OPS-02): devices, auth, ACL, hygiene, throttling, admission, telemetry.
   g('g365_devices_online', 'devices with a live MQTT session now', (m) => m.devicesOnline);
-  g('g365_mqtt_auth_throttled_total', 'logins slowed down by the brute-force limit', (m) => m.authThrottled);
+  g(
+    'g365_mqtt_auth_throttled_total',
+    'login refusals held back because the device or its address failed too often',
+    (m) => m.authThrottled,
+  );
+  g('g365_mqtt_login_checks_total', 'device secret checks run (scrypt)', (m) => m.loginChecks);
+  g(
+    'g365_mqtt_login_cached_total',
+    'device logins answered from the known-good or refused caches',
+    (m) => m.loginCached,
+  );
+  g(
+    'g365_mqtt_login_skipped_total',
+    'device secret checks skipped because the connection closed first',
+    (m) => m.loginSkipped,
+  );
+  g(
+    'g365_mqtt_login_busy_total',
+    'suspect device logins refused unchecked (budget for failing logins used up)',
+    (m) => m.loginBusy,
+  );
+  g('g365_mqtt_login_queue', 'suspect device secret checks waiting now', (m) => m.loginQueued);
   g('g365_mqtt_throttled_total', 'publishes held back by the per-device rate limit', (m) => m.throttled);
   g(
     'g365_mqtt_admission_closed_total',
@@ -61,13 +82,27 @@ export function createMetrics(
     (m) => m.admissionClosed,
   );
   g('g365_event_log_queue', 'records waiting for the durable event log', (m) => m.logQueueDepth);
+  g(
+    'g365_event_log_failing',
+    '1 while the event log cannot write (devices are held, not acknowledged)',
+    (m) => (m.logFailing ? 1 : 0),
+  );
+  g(
+    'g365_event_log_unavailable_total',
+    'times the event log stopped being able to write (disk full, I/O errors)',
+    (m) => m.logUnavailable,
+  );
   g('g365_presence_records_total', 'presence transitions written to the event log', (m) => m.presenceRecords);
   g(
     'g365_telemetry_dropped_total',
-    'telemetry points dropped (buffer full or InfluxDB away)',
+    'telemetry points dropped (the outage buffer was full)',
     (m) => m.telemetryDropped,
   );
   g('g365_telemetry_written_total', 'telemetry points written to InfluxDB', (m) => m.telemetryWritten);
+  g('g365_telemetry_buffered', 'telemetry points waiting for InfluxDB now', (m) => m.telemetryBuffered);
+  g('g365_telemetry_failing', '1 while writes to InfluxDB fail (points are buffered)', (m) =>
+    m.telemetryFailing ? 1 : 0,
+  );
   const byLabel = (
     name: string,
     help: string,

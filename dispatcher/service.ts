@@ -7,9 +7,11 @@
  * Constructing does nothing; start() opens everything, stop() undoes it and finishes in-flight work.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { storageUnavailable } from '../gateway/event-log.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
@@ -18,6 +20,7 @@ import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { seconds } from '../kernel/time.ts';
 import { AlertService } from './alerts/service.ts';
+import { exportAlertMetrics } from './alerts/telemetry.ts';
 import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
@@ -41,6 +44,7 @@ import { DutyWatch } from './routing/duty-watch.ts';
 import { RulesPipeline } from './rules/pipeline.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
+import { SystemHealth } from './system-health.ts';
 
 export interface ServiceOptions {
   config: Config;
@@ -81,6 +85,7 @@ export class GuardianService {
   private ownsStore = false;
   private sessionCheck: Timer | undefined;
   private started = false;
+  private health: SystemHealth | undefined;
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -95,13 +100,16 @@ export class GuardianService {
   async start(): Promise<void> {
     const { config, clock, log } = this.opts;
     this.ownsStore = !this.opts.store;
+    const dataDir = config.DATABASE_URL?.startsWith('sqlite:')
+      ? dirname(resolve(config.DATABASE_URL.slice('sqlite:'.length)))
+      : config.DATA_DIR;
     this.store =
       this.opts.store ??
       (await openStore({
         ...config,
         onConnectionError: (e) => log.warn({ err: e.message }, 'database connection lost'),
         lockFolder: true,
-      }));
+      }).catch((e) => Promise.reject(diskFull(e, dataDir))));
     const store = this.store;
     try {
       await store.migrate();
@@ -113,6 +121,19 @@ export class GuardianService {
         shifts: { dayStart: config.DAY_SHIFT_START, nightStart: config.NIGHT_SHIFT_START },
       });
       this.auth = new Auth({ store, clock, sessionHours: config.SESSION_HOURS });
+
+      const telemetry =
+        config.INFLUX_URL && config.INFLUX_TOKEN && config.INFLUX_ORG && config.INFLUX_BUCKET
+          ? new InfluxTelemetry({
+              url: config.INFLUX_URL,
+              token: config.INFLUX_TOKEN,
+              org: config.INFLUX_ORG,
+              bucket: config.INFLUX_BUCKET,
+              log: log.child({ module: 'telemetry' }),
+            })
+          : undefined;
+      // Alert metrics beside the sensor telemetry (SPEC §9).
+      if (telemetry) exportAlertMetrics(this.bus, telemetry);
 
       // device → gateway: accepted events are durable before their PUBACK, then wake the rules.
       this.gateway = new Gateway({
@@ -127,16 +148,7 @@ export class GuardianService {
             : undefined,
         ws: config.MQTT_WS_PORT !== undefined ? { port: config.MQTT_WS_PORT } : undefined,
         limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
-        telemetry:
-          config.INFLUX_URL && config.INFLUX_TOKEN && config.INFLUX_ORG && config.INFLUX_BUCKET
-            ? new InfluxTelemetry({
-                url: config.INFLUX_URL,
-                token: config.INFLUX_TOKEN,
-                org: config.INFLUX_ORG,
-                bucket: config.INFLUX_BUCKET,
-                log: log.child({ module: 'telemetry' }),
-              })
-            : undefined,
+        telemetry,
         onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
         onEvents: () => this.pipeline.wake(),
         authenticateStaff: async (staffId, token) => {
@@ -330,6 +342,26 @@ export class GuardianService {
           () => indexHealth().failures,
         );
       }
+      // The edge's faults (disk, event log, telemetry, logins) for readiness, /metrics and the dispatch screen.
+      this.health = new SystemHealth({
+        dataDir,
+        lowBytes: config.DISK_LOW_MB * 1024 * 1024,
+        intervalMs: config.HEALTH_CHECK_MS,
+        clock,
+        log: log.child({ module: 'health' }),
+        bus: this.bus,
+        gateway: () => this.gateway ?? null,
+      });
+      const health = this.health;
+      readGauge(
+        registry,
+        'g365_disk_free_bytes',
+        "free space on the data folder's filesystem",
+        () => health.freeBytes,
+      );
+      readGauge(registry, 'g365_disk_low', '1 while free space is below DISK_LOW_MB', () =>
+        health.diskLow ? 1 : 0,
+      );
       const app = await buildApp({
         store,
         clock,
@@ -346,6 +378,7 @@ export class GuardianService {
         security: { publicOrigins: config.PUBLIC_ORIGIN, trustProxy: config.TRUST_PROXY },
         ready: () => this.started,
         mqttPort: () => this.gateway.port,
+        systemHealth: health,
         rules: config.RULES,
         push: { publicKey: vapid.publicKey, subscriptions: this.pushSubscriptions },
       });
@@ -370,11 +403,12 @@ export class GuardianService {
       // (a port in use) never leaves behind an admin whose generated password nobody was shown.
       await this.ensureAdmin();
       this.armSessionCheck();
+      await health.start();
       this.started = true;
       log.info({ mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 started');
     } catch (e) {
       await this.stop().catch(() => {});
-      throw e;
+      throw diskFull(e, dataDir);
     }
   }
 
@@ -397,6 +431,7 @@ export class GuardianService {
     this.sessionCheck?.cancel();
     this.sessionCheck = undefined;
     this.started = false;
+    this.health?.stop();
     // Close the doors first, then let in-flight work finish, then the store.
     await this.live?.stop();
     if (this.http?.listening) {
@@ -471,4 +506,33 @@ async function listen(server: HttpServer, port: number, host: string, variable: 
       resolve();
     });
   });
+}
+
+/** The start failed because the data folder's filesystem is full (SQLite says SQLITE_FULL, IOERR_SHMSIZE…). */
+export class DiskFullError extends Error {
+  constructor(
+    readonly folder: string,
+    readonly freeBytes: number | null,
+  ) {
+    super(
+      `disk full: the filesystem of the data folder ${folder} has ${freeBytes ?? 'no'} bytes free; free space there (or set DATA_DIR to a folder with room) and start again`,
+    );
+  }
+}
+
+/** `e` as a DiskFullError when the data folder's filesystem is (nearly) full and the error is a storage one. */
+function diskFull(e: unknown, folder: string): unknown {
+  if (e instanceof DiskFullError) return e;
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const text = `${code} ${e instanceof Error ? e.message : String(e)}`;
+  if (!storageUnavailable(e) && !/ENOSPC|SQLITE_FULL|SQLITE_IOERR|disk is full/i.test(text)) return e;
+  let free: number | null = null;
+  try {
+    const s = statfsSync(folder);
+    free = s.bavail * s.bsize;
+  } catch {}
+  // An I/O error with room on the disk is something else: reported as it is.
+  if (/ENOSPC|SQLITE_FULL|disk is full/i.test(text) || (free !== null && free < 1024 * 1024))
+    return new DiskFullError(folder, free);
+  return e;
 }

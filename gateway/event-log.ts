@@ -2,10 +2,16 @@
  * Group commit for the durable event log. Appends arriving in the same turn of the event loop are written
  * in one transaction (one fsync), and each caller is answered only after its record is on disk: the gateway
  * acknowledges a QoS 1 event (PUBACK) after that answer, never before (SPEC §3 "Acceptance").
+ *
+ * When the log cannot write (disk full, I/O error: `storageUnavailable`), nothing is answered and nothing is
+ * dropped: the records go back into the queue in their order and are tried again (250 ms doubling to 5 s)
+ * until a write succeeds, so the devices are held, not refused, and resume by themselves (SPEC §9).
  */
 import type { AppendOutcome, EventRecord, GatewayStore, PresenceUpdate } from './ports.ts';
 
 interface Pending {
+  /** Order of arrival, kept when failed batches go back into the queue. */
+  n: number;
   record: EventRecord;
   resolve: (o: AppendOutcome) => void;
   reject: (e: unknown) => void;
@@ -32,7 +38,24 @@ export interface GroupCommitOptions {
   onPresenceFailed?: (updates: PresenceUpdate[]) => void;
   /** Called when the queue is empty and no batch is being written. */
   onIdle?: () => void;
+  /** The log stopped being able to write (first failure), and wrote again. */
+  onUnavailable?: (reason: string) => void;
+  onAvailable?: () => void;
 }
+
+/** Errors that say the storage cannot take writes now (and may later), rather than a bad record. */
+export function storageUnavailable(e: unknown): boolean {
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const msg = e instanceof Error ? e.message : String(e);
+  return (
+    /^SQLITE_(FULL|IOERR|CANTOPEN|BUSY|READONLY)/.test(code) ||
+    /^(ENOSPC|EIO|EDQUOT|EROFS)$/.test(code) ||
+    /disk is full|disk I\/O error|database or disk is full|ENOSPC/i.test(msg)
+  );
+}
+
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5_000;
 
 export class GroupCommitLog {
   private queue: Pending[] = [];
@@ -41,6 +64,11 @@ export class GroupCommitLog {
   private inFlight = 0;
   private inFlightRecords = 0;
   private idleWaiters: (() => void)[] = [];
+  private arrivals = 0;
+  /** While the storage cannot write: why; batches wait for `retryTimer`. */
+  private unavailable: { reason: string } | null = null;
+  private retryMs = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   private readonly eagerBatch: number;
@@ -53,7 +81,7 @@ export class GroupCommitLog {
 
   append(record: EventRecord): Promise<AppendOutcome> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ n: this.arrivals++, record, resolve, reject });
       // A full batch goes at once, so the writer starts on it while this turn parses the next packets.
       if (this.queue.length >= this.eagerBatch && this.inFlight < this.maxInFlight) this.flush();
       else this.schedule();
@@ -63,6 +91,11 @@ export class GroupCommitLog {
   /** Records not yet durable: waiting for a batch or in one being written. */
   get depth(): number {
     return this.queue.length + this.inFlightRecords;
+  }
+
+  /** Set while the storage cannot take writes (records are held and retried). */
+  get failing(): { reason: string } | null {
+    return this.unavailable;
   }
 
   /** A batch is queued or being written (it will carry any pending presence updates). */
@@ -77,7 +110,7 @@ export class GroupCommitLog {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.retryTimer) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -90,7 +123,10 @@ export class GroupCommitLog {
    * before it (the store answers them in order; its writer takes batches that queue up together).
    */
   private flush(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+    if (this.retryTimer) return;
+    // While failing, one batch at a time probes the storage.
+    const most = this.unavailable ? 1 : this.maxInFlight;
+    while (this.queue.length > 0 && this.inFlight < most) {
       this.send(this.queue.splice(0, this.maxBatch));
     }
   }
@@ -106,7 +142,7 @@ export class GroupCommitLog {
       this.inFlightRecords -= batch.length;
       this.opts.onBatchSettled?.();
       if (this.queue.length > 0) this.schedule();
-      else if (this.inFlight === 0 && !this.scheduled) {
+      else if (this.inFlight === 0 && !this.scheduled && !this.retryTimer) {
         for (const w of this.idleWaiters.splice(0)) w();
         this.opts.onIdle?.();
       }
@@ -114,6 +150,11 @@ export class GroupCommitLog {
     this.opts.store.appendEvents(records, presence).then(
       (outcomes) => {
         try {
+          if (this.unavailable) {
+            this.unavailable = null;
+            this.retryMs = 0;
+            this.opts.onAvailable?.();
+          }
           this.opts.onWriteLatency?.(performance.now() - started, batch.length);
           for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
           this.opts.onCommitted?.(records, outcomes);
@@ -124,11 +165,37 @@ export class GroupCommitLog {
       (e: unknown) => {
         try {
           if (presence.length) this.opts.onPresenceFailed?.(presence);
-          for (const p of batch) p.reject(e);
+          if (storageUnavailable(e)) this.holdForRetry(batch, e);
+          else for (const p of batch) p.reject(e);
         } finally {
           settled();
         }
       },
     );
+  }
+
+  /** Back into the queue in arrival order, unanswered; the next try after a back-off. */
+  private holdForRetry(batch: Pending[], e: unknown): void {
+    this.queue = batch.concat(this.queue).sort((a, b) => a.n - b.n);
+    if (!this.unavailable) {
+      this.unavailable = { reason: e instanceof Error ? e.message : String(e) };
+      this.opts.onUnavailable?.(this.unavailable.reason);
+    }
+    if (this.retryTimer) return;
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs ? this.retryMs * 2 : RETRY_FIRST_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, this.retryMs);
+  }
+
+  /** Stops retrying: what is still held is answered with the storage's error (shutdown). */
+  abandon(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (!this.unavailable) return;
+    const e = new Error(`event log cannot write: ${this.unavailable.reason}`);
+    for (const p of this.queue.splice(0)) p.reject(e);
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 }

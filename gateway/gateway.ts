@@ -6,14 +6,15 @@
  *
  * Adapter only: decisions about alerts live downstream.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
-import { GroupCommitLog } from './event-log.ts';
+import { GroupCommitLog, storageUnavailable } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
+import { LoginGate, type LoginGateOptions } from './login-gate.ts';
 import type { DeviceCredentials, EventRecord, GatewayStore, LoggedEvent, PresenceUpdate } from './ports.ts';
 import {
   type DeviceEvent,
@@ -28,7 +29,6 @@ import {
   topics,
   validateEvent,
 } from './protocol.ts';
-import { verifySecret } from './secrets.ts';
 import type { InfluxTelemetry } from './telemetry.ts';
 
 export interface GatewayMetrics {
@@ -40,8 +40,16 @@ export interface GatewayMetrics {
   duplicates: number;
   rejectedByReason: Map<string, number>;
   authFailures: number;
-  /** Login attempts slowed down by the brute-force limit. */
+  /** Refusals held back before they were sent (the device or its address failed too often). */
   authThrottled: number;
+  /** Device secret checks run (scrypt), answered from the gate's caches, skipped (connection gone). */
+  loginChecks: number;
+  loginCached: number;
+  loginSkipped: number;
+  /** Suspect logins refused unchecked (CONNACK 3) because the budget for suspect checks was used up. */
+  loginBusy: number;
+  /** Suspect secret checks waiting now. */
+  loginQueued: number;
   aclDenied: number;
   /** ACL refusals by what was refused: publish, retain, subscribe, will. */
   aclDeniedByKind: Map<string, number>;
@@ -56,8 +64,20 @@ export interface GatewayMetrics {
   /** Telemetry points dropped (buffer full or InfluxDB unavailable). */
   telemetryDropped: number;
   telemetryWritten: number;
+  /** Telemetry points waiting for InfluxDB now, and whether its writes are failing (an outage). */
+  telemetryBuffered: number;
+  telemetryFailing: boolean;
   /** Records waiting for the durable log now. */
   logQueueDepth: number;
+  /** Times the durable log stopped being able to write (disk full, I/O errors); 1 while it cannot now. */
+  logUnavailable: number;
+  logFailing: boolean;
+}
+
+/** While the durable log cannot write: since when (service clock) and the storage's error. */
+export interface LogFailure {
+  since: number;
+  reason: string;
 }
 
 export interface GatewayDeps {
@@ -85,8 +105,12 @@ export interface GatewayDeps {
   /** MQTT over WebSocket, when configured. */
   ws?: { port: number; host?: string; path?: string };
   limits?: Partial<GuardLimits>;
-  /** Brute-force limit: failures from one address before each further attempt is delayed. */
+  /** Brute-force limit: failures of one device id (or distinct failing ids of one address) before refusals are slowed. */
   loginFailuresAllowed?: number;
+  /** The login gate's bounds (login-gate.ts). */
+  loginGate?: Partial<Omit<LoginGateOptions, 'failuresAllowed'>>;
+  /** Refused logins are logged as one summary per period (the first of a period at once). */
+  loginReportMs?: number;
   /** A complete CONNECT must arrive this soon after the connection opens. */
   connectTimeoutMs?: number;
   /** Admission control: stop reading sockets above `high` records waiting for the log, resume below `low`. */
@@ -120,7 +144,7 @@ type IdentifiedClient = Client & {
 
 class AuthError extends Error implements AuthenticateError {
   constructor(
-    readonly returnCode: 4 | 5,
+    readonly returnCode: 3 | 4 | 5,
     message: string,
   ) {
     super(message);
@@ -135,39 +159,8 @@ const ADMISSION = { high: 20_000, low: 5_000 };
 /** How far behind a device row's last-seen time may be while the device keeps talking. */
 const LAST_SEEN_STEP_MS = 5_000;
 
-/**
- * Repeated failed CONNECTs from one address are slowed down (EDGE-02): after `allowed` failures
- * within the window, each further attempt waits 250 ms, doubling up to 8 s. Entries are bounded.
- */
-class LoginLimiter {
-  private readonly failures = new Map<string, { n: number; last: number }>();
-  private static readonly WINDOW_MS = 10 * 60_000;
-  private static readonly MAX_ADDRESSES = 100_000;
-
-  constructor(private readonly allowed: number) {}
-
-  delayFor(address: string, now: number): number {
-    const f = this.failures.get(address);
-    if (!f) return 0;
-    if (now - f.last > LoginLimiter.WINDOW_MS) {
-      this.failures.delete(address);
-      return 0;
-    }
-    const over = f.n - this.allowed;
-    return over < 0 ? 0 : Math.min(250 * 2 ** over, 8_000);
-  }
-
-  failed(address: string, now: number): void {
-    const f = this.failures.get(address);
-    this.failures.delete(address);
-    if (this.failures.size >= LoginLimiter.MAX_ADDRESSES) {
-      const oldest = this.failures.keys().next().value;
-      if (oldest !== undefined) this.failures.delete(oldest);
-    }
-    const fresh = !f || now - f.last > LoginLimiter.WINDOW_MS;
-    this.failures.set(address, { n: fresh ? 1 : f.n + 1, last: now });
-  }
-}
+/** A login whose connection closed before its secret was checked: nothing to answer, nothing to count. */
+class LoginGone extends Error {}
 
 function bump(m: Map<string, number>, key: string, n = 1): void {
   m.set(key, (m.get(key) ?? 0) + n);
@@ -182,6 +175,11 @@ export class Gateway {
     rejectedByReason: new Map(),
     authFailures: 0,
     authThrottled: 0,
+    loginChecks: 0,
+    loginCached: 0,
+    loginSkipped: 0,
+    loginBusy: 0,
+    loginQueued: 0,
     aclDenied: 0,
     aclDeniedByKind: new Map(),
     violationsByReason: new Map(),
@@ -191,16 +189,22 @@ export class Gateway {
     clientErrors: 0,
     telemetryDropped: 0,
     telemetryWritten: 0,
+    telemetryBuffered: 0,
+    telemetryFailing: false,
     logQueueDepth: 0,
+    logUnavailable: 0,
+    logFailing: false,
   };
+  private logFailure: LogFailure | null = null;
   private broker: Aedes | undefined;
   private listeners: Listeners | undefined;
   private readonly eventLog: GroupCommitLog;
   private readonly admission = new Admission();
   private readonly limits: GuardLimits;
-  private readonly logins: LoginLimiter;
-  /** Successful logins remembered as a fast digest, so reconnect storms do not pay scrypt each time. */
-  private readonly verified = new Map<string, string>();
+  private readonly gate: LoginGate;
+  /** Refused logins since the last summary, by reason, and from how many addresses. */
+  private refusals = { n: 0, byReason: new Map<string, number>(), addresses: new Map<string, number>() };
+  private refusalTimer: NodeJS.Timeout | undefined;
   /** The live session of each device: a presence change from a superseded session is ignored. */
   private readonly sessions = new Map<string, IdentifiedClient>();
   /** The last presence state written to the log per device, so repeated `online` status adds nothing. */
@@ -214,14 +218,32 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
-    this.logins = new LoginLimiter(deps.loginFailuresAllowed ?? 5);
+    this.gate = new LoginGate({
+      ...deps.loginGate,
+      ...(deps.loginFailuresAllowed !== undefined && { failuresAllowed: deps.loginFailuresAllowed }),
+    });
     this.eventLog = new GroupCommitLog({
       store: deps.store,
       onCommitted: (records, outcomes) => this.committed(records, outcomes),
       onWriteLatency: (ms, n) => deps.onLogWrite?.(ms, n),
       onBatchSettled: () => this.admit(),
       takePresence: () => this.takePresence(),
-      onPresenceFailed: (updates) => this.writePresence(updates),
+      // Back to the pending updates: the next batch (or the idle write) carries them again.
+      onPresenceFailed: (updates) => this.requeuePresence(updates),
+      onUnavailable: (reason) => {
+        this.logFailure = { since: deps.clock.now(), reason };
+        this.m.logUnavailable++;
+        // SPEC §9: nothing acknowledged is lost; devices are held (no PUBACK) until the log writes again.
+        deps.log.error({ reason }, 'event log cannot write: holding devices until it can');
+      },
+      onAvailable: () => {
+        const since = this.logFailure?.since;
+        this.logFailure = null;
+        deps.log.warn(
+          { heldMs: since === undefined ? null : deps.clock.now() - since },
+          'event log writes again: devices resume',
+        );
+      },
       onIdle: () => {
         if (this.pendingPresence.size > 0) this.schedulePresence();
       },
@@ -249,14 +271,10 @@ export class Gateway {
         this.authenticate(client as IdentifiedClient, username, password).then(
           () => done(null, true),
           (e: unknown) => {
-            if (e instanceof AuthError) {
-              this.m.authFailures++;
-              this.deps.log.info(
-                { clientId: client.id, reason: e.message, code: e.returnCode },
-                'mqtt login refused',
-              );
-              done(e, false);
-            } else {
+            if (e instanceof AuthError) done(e, false);
+            else if (e instanceof LoginGone)
+              done(Object.assign(e, { returnCode: 3 }) as AuthenticateError, false);
+            else {
               this.deps.log.error({ err: e }, 'mqtt authentication failed');
               done(
                 Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError,
@@ -315,6 +333,8 @@ export class Gateway {
     });
 
     this.deps.telemetry?.start();
+    this.refusalTimer = setInterval(() => this.reportRefusals(), this.deps.loginReportMs ?? 60_000);
+    this.refusalTimer.unref();
     const host = this.deps.host ?? '0.0.0.0';
     this.listeners = new Listeners(
       {
@@ -337,6 +357,9 @@ export class Gateway {
   async stop(): Promise<void> {
     // Shutting down is not every device going offline: no presence records from here on.
     this.stopping = true;
+    clearInterval(this.refusalTimer);
+    this.gate.stop();
+    this.reportRefusals();
     const listeners = this.listeners;
     const broker = this.broker;
     this.listeners = undefined;
@@ -345,6 +368,8 @@ export class Gateway {
     if (broker) await new Promise<void>((r) => broker.close(() => r()));
     await closing;
     this.admission.open();
+    // Shutting down while the storage cannot write: what is held stays unacknowledged (devices resend).
+    this.eventLog.abandon();
     await this.eventLog.drain();
     this.flushPresence(true);
     await this.presenceWrite;
@@ -369,7 +394,7 @@ export class Gateway {
    * session, so the old secret or the disabled device is out now, not at its next reconnect.
    */
   revokeDevice(deviceId: string): boolean {
-    this.verified.delete(deviceId);
+    this.gate.forget(deviceId);
     const client = this.sessions.get(deviceId);
     if (!client) return false;
     this.deps.log.info({ deviceId }, 'device session ended after a credential change');
@@ -462,15 +487,29 @@ export class Gateway {
     return clients?.[`staff:${staffId}`];
   }
 
+  /** Set while the durable log cannot write (readiness, the dispatch screen). */
+  get logHealth(): LogFailure | null {
+    return this.logFailure;
+  }
+
   /** The gateway's counters, with the live figures read now (for /metrics). */
   get metrics(): GatewayMetrics {
     const m = this.m;
     m.connected = this.broker?.connectedClients ?? 0;
     m.devicesOnline = this.sessions.size;
     m.logQueueDepth = this.eventLog.depth;
+    m.logFailing = this.logFailure !== null;
+    const g = this.gate.stats;
+    m.loginChecks = g.checks;
+    m.loginCached = g.cached;
+    m.loginSkipped = g.skipped;
+    m.loginBusy = g.busy;
+    m.loginQueued = g.queued;
     if (this.deps.telemetry) {
       m.telemetryDropped = this.deps.telemetry.stats.dropped;
       m.telemetryWritten = this.deps.telemetry.stats.written;
+      m.telemetryBuffered = this.deps.telemetry.stats.buffered;
+      m.telemetryFailing = this.deps.telemetry.stats.failing;
     }
     return m;
   }
@@ -506,33 +545,39 @@ export class Gateway {
     bump(this.m.aclDeniedByKind, kind);
   }
 
+  /**
+   * SPEC §3 logins. A refused login is counted, its refusal held back when its device or address failed too
+   * often (login-gate.ts), and summarised in the log once per period rather than once per attempt.
+   */
   private async authenticate(
     client: IdentifiedClient,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
     const address = client.conn.remoteAddress ?? 'unknown';
-    const delay = this.logins.delayFor(address, performance.now());
-    if (delay > 0) {
-      // Brute-force limit: this address failed too often; every attempt from it now waits first.
-      this.m.authThrottled++;
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    const user = username ?? '';
     try {
-      await this.verify(client, username, password);
+      await this.verify(client, user, password?.toString('utf8') ?? '', address);
     } catch (e) {
-      if (e instanceof AuthError) this.logins.failed(address, performance.now());
+      if (!(e instanceof AuthError)) throw e;
+      this.m.authFailures++;
+      this.noteRefusal(e.message, address, client.id);
+      const delay = this.gate.failed(user, address);
+      if (delay > 0) {
+        this.m.authThrottled++;
+        await new Promise((r) => setTimeout(r, delay));
+      }
       throw e;
     }
+    this.gate.succeeded(user);
   }
 
   private async verify(
     client: IdentifiedClient,
-    username: string | undefined,
-    password: Buffer | undefined,
+    user: string,
+    secret: string,
+    address: string,
   ): Promise<void> {
-    const user = username ?? '';
-    const secret = password?.toString('utf8') ?? '';
     const will = client._will;
     const staff = parseStaffUser(user);
     if (staff) {
@@ -560,15 +605,18 @@ export class Gateway {
     if (!device) throw new AuthError(4, 'unknown device');
     // SPEC §3: client id = username = device id; a secret used under another client id is refused.
     if (client.id !== device.id) throw new AuthError(4, 'client id does not match the device');
-    const digest = createHash('sha256')
-      .update(device.secretHash)
-      .update('\0')
-      .update(secret)
-      .digest('base64');
-    if (this.verified.get(device.id) !== digest) {
-      if (!(await verifySecret(secret, device.secretHash))) throw new AuthError(4, 'wrong secret');
-      this.verified.set(device.id, digest);
-    }
+    const conn = client.conn as Connection & { destroyed?: boolean };
+    const checked = await this.gate.check(
+      device.id,
+      address,
+      secret,
+      device.secretHash,
+      () => !client.closed && !conn.destroyed,
+    );
+    if (checked === 'gone') throw new LoginGone('connection closed before its secret was checked');
+    // Not checked: the device or its address failed too often and the budget for such checks is used up.
+    if (checked === 'busy') throw new AuthError(3, 'too many failed logins: try again later');
+    if (checked === 'wrong') throw new AuthError(4, 'wrong secret');
     if (device.disabled) throw new AuthError(5, 'device disabled');
     // SPEC §3 ACL: a device's will may only be its own status topic (the retained `offline`).
     if (will && will.topic !== topics.status(device.homeId, device.id)) {
@@ -578,6 +626,36 @@ export class Gateway {
     client[IDENTITY] = { kind: 'device', device, session: `${SESSION_TAG}-${++sessionCount}` };
     // From here this client is the device's session; the one it replaces ends without a presence record.
     this.sessions.set(device.id, client);
+  }
+
+  /** The first refusal of a period is logged at once, the rest in the period's summary (reportRefusals). */
+  private noteRefusal(reason: string, address: string, clientId: string): void {
+    const r = this.refusals;
+    if (r.n === 0) this.deps.log.info({ clientId, reason, address }, 'mqtt login refused');
+    r.n++;
+    bump(r.byReason, reason);
+    if (r.addresses.size < 10_000 || r.addresses.has(address)) bump(r.addresses, address);
+  }
+
+  private reportRefusals(): void {
+    const r = this.refusals;
+    if (r.n <= 1) {
+      if (r.n === 1) this.refusals = { n: 0, byReason: new Map(), addresses: new Map() };
+      return;
+    }
+    const top = [...r.addresses].sort((a, b) => b[1] - a[1]).slice(0, 3);
+    this.deps.log.warn(
+      {
+        refused: r.n,
+        byReason: Object.fromEntries(r.byReason),
+        addresses: r.addresses.size,
+        top: top.map(([address, n]) => ({ address, n })),
+        checks: this.gate.stats.checks,
+        busy: this.gate.stats.busy,
+      },
+      'mqtt logins refused since the last report',
+    );
+    this.refusals = { n: 0, byReason: new Map(), addresses: new Map() };
   }
 
   private maySubscribe(identity: Identity, topic: string): boolean {
@@ -855,6 +933,25 @@ export class Gateway {
     return false;
   }
 
+  private requeuePresence(updates: PresenceUpdate[]): void {
+    for (const u of updates) {
+      const prev = this.pendingPresence.get(u.deviceId);
+      if (!prev) {
+        this.pendingPresence.set(u.deviceId, u);
+        continue;
+      }
+      // What came later wins; counts add up.
+      const merged: PresenceUpdate = { ...u, ...prev };
+      if (u.rejectedDelta) merged.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
+      if (u.rejectedByReason) {
+        const reasons = { ...u.rejectedByReason };
+        for (const [k, n] of Object.entries(prev.rejectedByReason ?? {})) reasons[k] = (reasons[k] ?? 0) + n;
+        merged.rejectedByReason = reasons;
+      }
+      this.pendingPresence.set(u.deviceId, merged);
+    }
+  }
+
   private schedulePresence(): void {
     if (this.presenceScheduled) return;
     this.presenceScheduled = true;
@@ -881,7 +978,15 @@ export class Gateway {
     if (batch.length === 0) return;
     this.presenceWrite = this.presenceWrite
       .then(() => this.deps.store.updatePresence(batch))
-      .catch((e: unknown) => this.deps.log.error({ err: e }, 'presence update failed'));
+      .catch((e: unknown) => {
+        if (!storageUnavailable(e) || this.stopping) {
+          this.deps.log.error({ err: e }, 'presence update failed');
+          return;
+        }
+        // The storage cannot write now: kept, and tried again with the next batch or in a second.
+        this.requeuePresence(batch);
+        setTimeout(() => this.schedulePresence(), 1_000).unref();
+      });
   }
 
   /** Admission control (EDGE-03): read sockets again once the log has caught up. */

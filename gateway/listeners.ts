@@ -90,7 +90,9 @@ function listen(server: Server, port: number, host: string, listener: string): P
   return new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(Object.assign(e, { listener }));
     server.once('error', onError);
-    server.listen(port, host, () => {
+    // A deep accept queue (the kernel caps it at net.core.somaxconn): with Node's default of 511 a login
+    // flood filled it, and a valid device's SYN waited for a retransmission (1 s, then 3 s).
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', onError);
       resolve();
     });

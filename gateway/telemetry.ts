@@ -1,10 +1,13 @@
 /**
- * Sensor telemetry to InfluxDB 2.x (SPEC §9, optional `INFLUX_*`): every accepted event and heartbeat as a
- * point tagged with home, device, kind, room and grid, through `@influxdata/influxdb-client`.
+ * Telemetry to InfluxDB 2.x (SPEC §9, optional `INFLUX_*`), through `@influxdata/influxdb-client`: every
+ * accepted event and heartbeat as a point tagged with home, device, kind, room and grid, and the alert
+ * metrics (raised, accepted, on site, SLA breached) tagged with community, grid, rule and severity.
  *
  * SPEC §9: "An InfluxDB outage never slows or stops ingestion: writes are buffered within a bound and what
- * is dropped is counted." So `record()` is synchronous and O(1); points wait in a bounded buffer; one batch
- * is in flight at a time; when the buffer is full or a batch fails, the points are dropped and counted.
+ * is dropped is counted." So `record()` is synchronous and O(1); points wait in a bounded buffer (50,000 by
+ * default); one batch is in flight at a time. A batch that fails goes back to the front of the buffer and is
+ * retried with back-off (1 s doubling to 30 s) until InfluxDB is back; only what does not fit in the buffer
+ * is dropped (the newest points) and counted. The outage is logged when it starts and when it ends.
  */
 import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Logger } from '../kernel/log.ts';
@@ -38,10 +41,29 @@ export interface TelemetryStats {
   written: number;
   dropped: number;
   buffered: number;
+  /** Writes are failing now (InfluxDB away or refusing): points are being buffered. */
+  failing: boolean;
 }
 
+/** An alert's tags for the alert metrics. */
+export interface AlertTags {
+  community: string;
+  grid: string;
+  rule: string;
+  severity: string;
+}
+
+export type AlertTransition = 'raised' | 'accepted' | 'on_site' | 'breached';
+
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
 export class InfluxTelemetry {
-  readonly stats: TelemetryStats = { written: 0, dropped: 0, buffered: 0 };
+  readonly stats: TelemetryStats = { written: 0, dropped: 0, buffered: 0, failing: false };
+  private retryMs = 0;
+  private retryAt = 0;
+  /** Points dropped during the current outage, for its end-of-outage log line. */
+  private droppedInOutage = 0;
   private buffer: string[] = [];
   private inFlight: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -82,7 +104,14 @@ export class InfluxTelemetry {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.inFlight;
-    await this.flush();
+    await this.flush(true);
+    if (this.buffer.length > 0) {
+      // Shutting down with InfluxDB away: what is still buffered is lost, and counted.
+      this.opts.log.warn({ dropped: this.buffer.length }, 'telemetry: points still buffered at stop dropped');
+      this.drop(this.buffer.length);
+      this.buffer = [];
+      this.stats.buffered = 0;
+    }
     await this.writeApi?.close().catch(() => {});
     this.writeApi = undefined;
   }
@@ -123,21 +152,51 @@ export class InfluxTelemetry {
         p.tag('type', 'sos').intField('value', 1);
         break;
     }
+    this.push(p);
+  }
+
+  /**
+   * One alert transition (SPEC §9 "alert metrics for dashboards"): measurement `alert`, tagged with the
+   * transition, community, grid, rule and severity; `count` 1 and, after the raise, `seconds` since it.
+   */
+  recordAlert(tags: AlertTags, transition: AlertTransition, at: number, secondsSinceRaised?: number): void {
+    const p = new Point('alert')
+      .tag('transition', transition)
+      .tag('community', tags.community)
+      .tag('grid', tags.grid)
+      .tag('rule', tags.rule)
+      .tag('severity', tags.severity)
+      .intField('count', 1)
+      .timestamp(at);
+    if (secondsSinceRaised !== undefined) p.floatField('seconds', secondsSinceRaised);
+    this.push(p);
+  }
+
+  private push(p: Point): void {
     const line = p.toLineProtocol();
     if (!line) return;
     if (this.buffer.length >= this.maxBuffer) {
-      this.stats.dropped++;
+      this.drop(1);
       return;
     }
     this.buffer.push(line);
     this.stats.buffered = this.buffer.length;
-    if (this.buffer.length >= this.batchSize) void this.flush();
+    if (this.buffer.length >= this.batchSize && !this.stats.failing) void this.flush();
   }
 
-  /** Sends one batch if none is in flight. A failed batch is dropped and counted, not retried forever. */
-  flush(): Promise<void> {
+  private drop(n: number): void {
+    this.stats.dropped += n;
+    this.droppedInOutage += n;
+  }
+
+  /**
+   * Sends one batch if none is in flight (and, while InfluxDB is failing, once its retry is due). A failed
+   * batch goes back to the front of the buffer; what no longer fits is dropped and counted.
+   */
+  flush(force = false): Promise<void> {
     if (this.inFlight || this.buffer.length === 0 || !this.writeApi)
       return this.inFlight ?? Promise.resolve();
+    if (this.stats.failing && !force && performance.now() < this.retryAt) return Promise.resolve();
     const api = this.writeApi;
     const batch = this.buffer.splice(0, this.batchSize);
     this.stats.buffered = this.buffer.length;
@@ -147,15 +206,39 @@ export class InfluxTelemetry {
       .then(
         () => {
           this.stats.written += batch.length;
+          if (this.stats.failing) {
+            this.opts.log.warn(
+              { dropped: this.droppedInOutage, buffered: this.buffer.length },
+              'telemetry: InfluxDB writes work again; sending what was buffered',
+            );
+            this.stats.failing = false;
+            this.droppedInOutage = 0;
+          }
+          this.retryMs = 0;
         },
         (err: unknown) => {
-          this.stats.dropped += batch.length;
-          this.opts.log.warn({ err: String(err), dropped: batch.length }, 'telemetry batch dropped');
+          // Back in front, in order; the newest points that no longer fit are the ones dropped.
+          this.buffer = batch.concat(this.buffer);
+          const over = this.buffer.length - this.maxBuffer;
+          if (over > 0) {
+            this.buffer.length = this.maxBuffer;
+            this.drop(over);
+          }
+          this.stats.buffered = this.buffer.length;
+          this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs ? this.retryMs * 2 : RETRY_FIRST_MS);
+          this.retryAt = performance.now() + this.retryMs;
+          if (!this.stats.failing) {
+            this.stats.failing = true;
+            this.opts.log.warn(
+              { err: String(err), buffered: this.buffer.length, maxBuffer: this.maxBuffer },
+              'telemetry: InfluxDB writes failing; buffering and retrying',
+            );
+          }
         },
       )
       .finally(() => {
         this.inFlight = null;
-        if (this.buffer.length >= this.batchSize) void this.flush();
+        if (this.buffer.length >= this.batchSize && !this.stats.failing) void this.flush();
       });
     return this.inFlight;
   }

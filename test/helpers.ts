@@ -39,8 +39,9 @@ export function clockAt(iso: string): ScaledClock {
   return new ScaledClock(instant(Date.parse(iso)), 1);
 }
 
-export function tempDir(prefix = 'g365-'): { path: string; remove: () => void } {
-  const path = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh folder under the system's temp folder, or under `parent` (a small filesystem of a test). */
+export function tempDir(prefix = 'g365-', parent = tmpdir()): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(parent, prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
@@ -111,8 +112,10 @@ export async function startHarness(o: {
   env?: Record<string, string>;
   /** The database (test/store-factory.ts): a SQLite file in the data folder by default. */
   backend?: Backend;
+  /** Where the data folder is made (default: the system's temp folder). */
+  dataParent?: string;
 }): Promise<Harness> {
-  const tmp = tempDir();
+  const tmp = tempDir('g365-', o.dataParent);
   const db =
     o.backend === 'postgres'
       ? await testDatabase('postgres')

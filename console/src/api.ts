@@ -28,6 +28,7 @@ import type {
   ShiftInstance,
   SlaReport,
   Staff,
+  SystemHealthReport,
   Timeline,
   TodayFigures,
 } from '../../dispatcher/api/types.ts';
@@ -156,6 +157,7 @@ export const api = {
   dutyGaps: (phase: 'now' | 'upcoming') => call<DutyGapReport>('GET', `/api/duty/gaps?phase=${phase}`),
   handover: () => call<HandoverReport>('GET', '/api/duty/handover'),
   notifyHealth: () => call<{ channels: ChannelHealth[]; now: number }>('GET', '/api/notify/health'),
+  systemHealth: () => call<SystemHealthReport>('GET', '/api/system/health'),
   maintenance: () => call<MaintenanceQueue>('GET', '/api/maintenance'),
   updateStaff: (
     id: string,

@@ -16,6 +16,8 @@ import type {
   MaintenanceQueue,
   Severity,
   Staff,
+  SystemHealthReport,
+  SystemWarning,
 } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
@@ -83,6 +85,7 @@ export function DispatchScreen({
   });
   const [handover, setHandover] = useState<HandoverReport | null>(null);
   const [channels, setChannels] = useState<Map<string, ChannelHealth>>(new Map());
+  const [system, setSystem] = useState<SystemHealthReport | null>(null);
   const [arrivals, setArrivals] = useState<Map<string, number>>(new Map());
   const [maintenance, setMaintenance] = useState<MaintenanceQueue | null>(null);
   const [unreachable, setUnreachable] = useState<Unreachable[]>([]);
@@ -104,6 +107,7 @@ export function DispatchScreen({
       () => {},
     );
     api.maintenance().then(setMaintenance, () => {});
+    api.systemHealth().then(setSystem, () => {});
   }, []);
   useEffect(loadNotices, []);
   const live = useLiveAlerts(
@@ -114,6 +118,7 @@ export function DispatchScreen({
       dutyGap: (r) => setGaps((g) => ({ ...g, [r.phase]: r })),
       handover: setHandover,
       channelHealth: (c) => setChannels((m) => new Map(m).set(c.channel, c)),
+      systemHealth: setSystem,
       arrivalSuggested: (p) => setArrivals((m) => new Map(m).set(p.alertId, p.doorAt)),
       responderUnreachable: (u) => setUnreachable((l) => keepUnreachable(l, u)),
       reconnected: loadNotices,
@@ -330,6 +335,7 @@ export function DispatchScreen({
           lang={lang}
           zone={zone}
           channels={[...channels.values()].filter((c) => c.status === 'failing')}
+          system={system?.warnings ?? []}
           gaps={[gaps.now, gaps.upcoming].filter((g): g is DutyGapReport => !!g && g.grids.length > 0)}
           handover={handover}
           names={names}
@@ -456,11 +462,50 @@ export function DispatchScreen({
   );
 }
 
-/** Warnings first (failing channels, unstaffed grids), then the handover list. */
+const SYSTEM_TITLES = {
+  disk_low: 'sysDiskLow',
+  disk_full: 'sysDiskFull',
+  event_log_failing: 'sysEventLogFailing',
+  telemetry_failing: 'sysTelemetryFailing',
+  login_flood: 'sysLoginFlood',
+} as const;
+
+const mb = (bytes: unknown) => `${Math.round(Number(bytes) / 1024 / 1024)} MB`;
+
+/** One of the edge's faults (SPEC §9, §12): disk, event log, telemetry, logins; red while devices are held. */
+function SystemNotice(p: { lang: Lang; zone: string; warning: SystemWarning }) {
+  const { lang, warning: w } = p;
+  const d = w.detail;
+  const red = w.kind === 'disk_full' || w.kind === 'event_log_failing';
+  const figures =
+    w.kind === 'disk_low' || w.kind === 'disk_full'
+      ? `${d.path} · ${t(lang, 'sysFree')} ${mb(d.freeBytes)} / ${mb(d.totalBytes)}`
+      : w.kind === 'telemetry_failing'
+        ? `${t(lang, 'sysBuffered')} ${d.buffered}`
+        : w.kind === 'login_flood'
+          ? `${d.perMinute} ${t(lang, 'sysPerMinute')}`
+          : String(d.reason ?? '');
+  return (
+    <div
+      class={`notice ${red ? 'red' : 'amber'}`}
+      role="alert"
+      data-testid="system-warning"
+      data-kind={w.kind}
+    >
+      <b>
+        {t(lang, SYSTEM_TITLES[w.kind])} · {formatTime(w.since, p.zone, lang)}
+      </b>
+      <span>{figures}</span>
+    </div>
+  );
+}
+
+/** Warnings first (the edge's faults, failing channels, unstaffed grids), then the handover list. */
 function Notices(p: {
   lang: Lang;
   zone: string;
   channels: ChannelHealth[];
+  system: SystemWarning[];
   gaps: DutyGapReport[];
   handover: HandoverReport | null;
   names: Map<string, string>;
@@ -496,6 +541,9 @@ function Notices(p: {
             </span>
           )}
         </div>
+      ))}
+      {p.system.map((w) => (
+        <SystemNotice lang={lang} zone={p.zone} warning={w} key={w.kind} />
       ))}
       {p.channels.map((c) => (
         <div

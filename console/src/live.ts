@@ -18,7 +18,7 @@ export interface LiveState {
 export type LiveHandlers = Partial<
   Pick<
     ServerToClientEvents,
-    'dutyGap' | 'handover' | 'channelHealth' | 'arrivalSuggested' | 'responderUnreachable'
+    'dutyGap' | 'handover' | 'channelHealth' | 'systemHealth' | 'arrivalSuggested' | 'responderUnreachable'
   >
 > & {
   /** After a reconnect: whatever the page loads by request is stale too, so it reloads it. */
@@ -90,6 +90,7 @@ export function useLiveAlerts(
       socket.on('dutyGap', (r) => more.current.dutyGap?.(r));
       socket.on('handover', (r) => more.current.handover?.(r));
       socket.on('channelHealth', (c) => more.current.channelHealth?.(c));
+      socket.on('systemHealth', (h) => more.current.systemHealth?.(h));
       socket.on('arrivalSuggested', (p) => {
         apply(p.alert, 'arrivalSuggested');
         more.current.arrivalSuggested?.(p);

@@ -36,6 +36,7 @@ import type { Staff } from '../registry.ts';
 import type { DutyWatch } from '../routing/duty-watch.ts';
 import type { RulesConfig } from '../rules/settings.ts';
 import type { Store } from '../store/store.ts';
+import type { SystemHealth } from '../system-health.ts';
 import { alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
@@ -82,6 +83,8 @@ export interface ApiDeps {
   ready: () => boolean;
   /** The MQTT port the gateway listens on (shown in the admin page's device example). */
   mqttPort?: () => number;
+  /** The edge's faults (disk, event log, telemetry, logins): readiness reasons and the dispatch screen. */
+  systemHealth?: SystemHealth;
   /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
   rules?: RulesConfig;
   /** Web Push: the VAPID public key and the subscriptions (push routes). */
@@ -298,11 +301,17 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  // Not ready while starting, while the database does not answer, or while the event log cannot write
+  // (devices are held): with the reasons (SPEC §12).
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
-    if (!deps.ready()) return reply.code(503).send({ ready: false });
-    // A database that does not answer (PostgreSQL down or unreachable): not ready, and why (SPEC §12).
+    if (!deps.ready()) return reply.code(503).send({ ready: false, reasons: ['starting'] });
     const db = await deps.store.health?.();
-    if (db && !db.ok) return reply.code(503).send({ ready: false, reason: db.reason });
+    const health = deps.systemHealth?.report();
+    const reasons = [
+      ...(db && !db.ok ? [db.reason] : []),
+      ...(health && !health.ready ? health.reasons : []),
+    ];
+    if (reasons.length) return reply.code(503).send({ ready: false, reason: reasons[0], reasons });
     return { ready: true };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {

@@ -4,7 +4,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
-import { mayViewGrid } from '../access.ts';
 import { deviceInput, roomInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 

@@ -1,6 +1,6 @@
 /**
- * Dispatch-room routes beyond the alert queue (SPEC §4, §6, §7): notification channel health, grids with
- * nobody on duty, the shift handover list, the maintenance queue and "who covers this household now".
+ * Dispatch-room routes beyond the alert queue (SPEC §4, §6, §7, §9): notification channel health, the
+ * edge's faults (disk, event log, telemetry, logins), grids with nobody on duty, the shift handover list, the maintenance queue and "who covers this household now".
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -21,6 +21,17 @@ export const dispatchRoutes =
     app.get('/api/notify/health', async (req) => {
       requireStaff(req, 'alerts.read.all');
       return { channels: deps.notifier?.channelHealth() ?? [], now: deps.clock.now() };
+    });
+
+    /**
+     * The edge's faults for the dispatch screen: free space low or full, the event log unable to write
+     * (devices held), InfluxDB away (telemetry buffered), a login flood; readiness and its reasons.
+     */
+    app.get('/api/system/health', async (req) => {
+      requireStaff(req, 'alerts.read.all');
+      const h = deps.systemHealth;
+      if (!h) throw new HttpError(503, 'unavailable', 'the system health watch is not running');
+      return h.report();
     });
 
     /** SPEC §4: grids with nobody on duty now, or in the coming shift (the default). */

@@ -7,12 +7,15 @@ import { z } from 'zod';
 import { mayReadHousehold } from '../access.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
 import { epochMs } from './params.ts';
-import type { Timeline } from './types.ts';
+import type { Timeline, TimelineEvent } from './types.ts';
 
 const DAY = 86_400_000;
 const MAX_RANGE_MS = 31 * DAY;
 const MAX_EVENTS = 20_000;
-/** Heartbeats carry no activity; presence records are device health, not the resident's day. */
+/**
+ * Heartbeats carry no activity and are left out unless asked for (`heartbeats=true`: support staff checking
+ * that a device's messages arrive); presence records are device health, not the resident's day.
+ */
 const ACTIVITY_TYPES = ['motion', 'door', 'fall', 'sos'] as const;
 
 export const timelineRoutes =
@@ -26,6 +29,10 @@ export const timelineRoutes =
           querystring: z.object({
             from: epochMs.optional(),
             to: epochMs.optional(),
+            heartbeats: z
+              .enum(['true', 'false', '1', '0'])
+              .optional()
+              .transform((v) => v === 'true' || v === '1'),
           }),
         },
       },
@@ -41,20 +48,44 @@ export const timelineRoutes =
         if (to - from > MAX_RANGE_MS)
           throw new HttpError(400, 'bad_request', 'querystring.from: the range may be at most 31 days');
         const [logged, alerts] = await Promise.all([
-          deps.store.listHomeEvents(h.id, { from, to, types: [...ACTIVITY_TYPES] }, MAX_EVENTS + 1),
+          deps.store.listHomeEvents(
+            h.id,
+            {
+              from,
+              to,
+              types: req.query.heartbeats ? [...ACTIVITY_TYPES, 'heartbeat'] : [...ACTIVITY_TYPES],
+            },
+            MAX_EVENTS + 1,
+          ),
           deps.store.listAlerts({ householdId: h.id, limit: 500 }),
         ]);
-        const events = logged.slice(0, MAX_EVENTS).map((e) => {
-          const ev = e.event as { type: string; state?: string; room?: string; door?: string };
-          return {
+        const events = logged.slice(0, MAX_EVENTS).map((e): TimelineEvent => {
+          const ev = e.event as {
+            type: string;
+            seq?: number;
+            state?: string;
+            room?: string;
+            door?: string;
+            battery?: number;
+            rssi?: number;
+            fw?: string;
+          };
+          const out: TimelineEvent = {
             seq: e.seq,
+            deviceSeq: ev.seq ?? null,
             ts: e.ts,
+            receivedAt: e.receivedAt,
+            flags: e.flags,
             deviceId: e.deviceId,
             type: ev.type,
             state: ev.state ?? null,
             room: ev.room ?? null,
             door: ev.door ?? null,
           };
+          if (ev.battery !== undefined) out.battery = ev.battery;
+          if (ev.rssi !== undefined) out.rssi = ev.rssi;
+          if (ev.fw !== undefined) out.fw = ev.fw;
+          return out;
         });
         return {
           householdId: h.id,

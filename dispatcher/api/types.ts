@@ -8,6 +8,7 @@
  *   POST /api/alerts/{id}/{action}           AlertActionName; 409 {error:'invalid_transition', state}
  *   GET  /api/maintenance                    MaintenanceQueue (technical alerts, due next working day)
  *   GET  /api/notify/health                  {channels: ChannelHealth[]} (dispatch roles)
+ *   GET  /api/system/health                  SystemHealthReport (dispatch roles): disk, event log, telemetry, logins
  *   GET  /api/duty                           {duty: DutyView[]} who is on duty now per grid
  *   GET  /api/duty/gaps?phase=upcoming|now   DutyGapReport (dispatch roles)
  *   GET  /api/duty/handover                  HandoverReport (responders: their grids)
@@ -22,7 +23,7 @@
  *   GET  /api/roster/week?grid=&at=          RosterWeekView: the week grid, as routing reads it
  *   DELETE /api/roster/overrides/{id}        {deleted: RosterOverride} (admin); 404 when there is none
  *   POST /api/auth/login · POST /api/auth/logout · GET /api/session   LoginResponse · SessionInfo
- *   GET  /api/households/{id}/timeline?from=&to=                       Timeline (7 days by default)
+ *   GET  /api/households/{id}/timeline?from=&to=[&heartbeats=true]     Timeline (7 days by default)
  *   GET  /api/reports/sla?from=&to=&grid=[&format=csv] · /api/reports/today · /api/reports/devices
  *                                            SlaReport · TodayFigures · DeviceHealth
  * Live (socket.io, same token in `auth.token` or the cookie): ServerToClientEvents below; after a
@@ -68,13 +69,24 @@ export interface HouseholdFile {
 
 /** One logged home event on the activity timeline. */
 export interface TimelineEvent {
+  /** Position in the durable event log. */
   seq: number;
+  /** The device's own `seq` from its message (SPEC §3), null when it sent none: "did my message N arrive?" */
+  deviceSeq: number | null;
+  /** Event time (the device's `ts`, or the receive time when flagged `clock_skew`). */
   ts: number;
+  /** When the gateway received it. */
+  receivedAt: number;
+  flags: string[];
   deviceId: string;
   type: string;
   state: string | null;
   room: string | null;
   door: string | null;
+  /** Heartbeats only (included with `heartbeats=true`). */
+  battery?: number;
+  rssi?: number;
+  fw?: string;
 }
 
 /** GET /api/households/{id}/timeline */
@@ -150,6 +162,8 @@ export type { DutyGapReport, HandoverItem, HandoverReport } from '../routing/dut
 /** A delivery attempt as recorded (GET /api/alerts/{id} → `deliveries`). */
 /** One audit line (GET /api/audit). */
 export type { AuditEntry, DeliveryRecord } from '../store/store.ts';
+/** The edge's faults (GET /api/system/health, live `systemHealth`). */
+export type { SystemHealthReport, SystemWarning, SystemWarningKind } from '../system-health.ts';
 
 /** GET /api/alerts/{id} */
 export interface AlertDetail {
@@ -253,6 +267,8 @@ export interface ServerToClientEvents {
   delivery: (p: { alertId: string; channel: string; ok: boolean; error: string | null }) => void;
   /** A notification channel started or stopped failing (dispatch screen; SPEC §7). */
   channelHealth: (p: import('../notify/notifier.ts').ChannelHealth) => void;
+  /** The edge's faults changed or their figures moved (dispatch screen; SPEC §9, §12). */
+  systemHealth: (p: import('../system-health.ts').SystemHealthReport) => void;
   /**
    * Grids with nobody on duty (dispatch screen; SPEC §4): `phase: 'upcoming'` before the shift starts
    * (DUTY_WARN_MINUTES, default 30), `'now'` when the shift started with the gap.

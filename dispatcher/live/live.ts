@@ -135,6 +135,9 @@ export class LiveServer {
       this.deps.bus.on('channelHealth', (h) => {
         io.to(DISPATCH).emit('channelHealth', h);
       }),
+      this.deps.bus.on('systemHealth', (h) => {
+        io.to(DISPATCH).emit('systemHealth', h);
+      }),
       this.deps.bus.on('dutyGap', (r) => {
         void this.toDispatchScreens((inScope, s) =>
           s.emit('dutyGap', { ...r, grids: r.grids.filter((g) => inScope(g.gridId)) }),

@@ -35,6 +35,8 @@ export async function openStore(cfg: {
     privateDir(dir);
     accessSync(dir, constants.W_OK);
   } catch (e) {
+    // A full disk is not a configuration mistake: the caller names it (DiskFullError).
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
     throw new ConfigError([
       `DATA_DIR=${dir}: the data directory cannot be created or written (${(e as NodeJS.ErrnoException).code}); point DATA_DIR at a writable folder`,
     ]);

@@ -20,7 +20,7 @@ import type {
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
-import { isRoom, type Room } from '../rooms.ts';
+import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';

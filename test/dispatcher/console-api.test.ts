@@ -135,6 +135,46 @@ describe('household timeline', () => {
     );
     expect(bad.status).toBe(400);
   });
+  it("shows each event's own device seq beside its log position, and heartbeats when asked for", async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const kitchen = await device(h, clock, 'home-1-01', 'motion', 'kitchen');
+    // A device that counts its messages 41, 42, 43 (its own seq, not the log's position).
+    await kitchen.send({ type: 'motion', state: 'active', room: 'kitchen' }, { seq: 41 });
+    clock.advance(minutes(1));
+    await kitchen.send({ type: 'heartbeat', battery: 77, fw: '1.2.3' }, { seq: 42 });
+    clock.advance(minutes(1));
+    await kitchen.send({ type: 'motion', state: 'idle', room: 'kitchen' }, { seq: 43 });
+    clock.advance(minutes(1));
+    const token = await login(h.baseUrl, 'g1-worker');
+    type Ev = { seq: number; deviceSeq: number | null; type: string; battery?: number; fw?: string };
+    const read = async (query: string) =>
+      eventually(async () => {
+        const res = await apiCall<{ events: Ev[] }>(
+          h!.baseUrl,
+          token,
+          'GET',
+          `/api/households/home-1-01/timeline${query}`,
+        );
+        return res.body.events.length >= 2 ? res.body.events : undefined;
+      });
+    const plain = await read('');
+    expect(plain.map((e) => [e.type, e.deviceSeq])).toEqual([
+      ['motion', 41],
+      ['motion', 43],
+    ]);
+    expect(plain[1]!.seq).toBeGreaterThan(plain[0]!.seq);
+    const all = await read('?heartbeats=true');
+    expect(all.map((e) => [e.type, e.deviceSeq])).toEqual([
+      ['motion', 41],
+      ['heartbeat', 42],
+      ['motion', 43],
+    ]);
+    expect(all[1]).toMatchObject({ battery: 77, fw: '1.2.3' });
+    expect(all[1]!.seq).toBeGreaterThan(all[0]!.seq);
+    const bad = await apiCall(h.baseUrl, token, 'GET', '/api/households/home-1-01/timeline?heartbeats=maybe');
+    expect(bad.status).toBe(400);
+  });
 });
 
 describe('SLA report', () => {

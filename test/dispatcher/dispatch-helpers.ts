@@ -33,6 +33,7 @@ export async function liveClient(
     notification: [],
     delivery: [],
     channelHealth: [],
+    systemHealth: [],
     dutyGap: [],
     handover: [],
     arrivalSuggested: [],

@@ -1,8 +1,8 @@
 /**
- * The dispatch room's warnings in Debian's Chromium (SPEC §4, §6, §7, §8): a notification channel that
+ * The dispatch room's warnings in Debian's Chromium (SPEC §4, §6, §7, §8, §9): a notification channel that
  * keeps failing, grids with nobody on duty before and at a shift, the handover list at the shift change
  * (on the wall screen and on the incoming responder's phone), a door opening after "en route", and the
- * maintenance queue for technical alerts. The whole service runs for real on a ManualClock, so each shift
+ * maintenance queue for technical alerts, and the edge's faults (free space low, InfluxDB away). The whole service runs for real on a ManualClock, so each shift
  * edge happens exactly when the test moves the clock.
  */
 import { createServer } from 'node:http';
@@ -171,4 +171,41 @@ describe('the dispatch room warnings, on a manual clock', () => {
     await wall.locator(`[data-testid=handover] li[data-alert-id="${alertId}"]`).waitFor();
     await wall.locator(`[data-testid=maintenance] li[data-alert-id="${lowBattery.id}"]`).waitFor();
   }, 120_000);
+
+  it("shows the edge's faults: free space running low on load, InfluxDB away live when it starts failing", async () => {
+    const clock = new ManualClock(instant(Date.now()));
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const h = await startHarness({
+      clock,
+      consoleDir,
+      grids: 1,
+      perGrid: 1,
+      // Any disk is "low" below a petabyte; InfluxDB at a port where nothing listens.
+      env: {
+        DISK_LOW_MB: '1000000000',
+        HEALTH_CHECK_MS: '200',
+        INFLUX_URL: deadUrl,
+        INFLUX_TOKEN: 't',
+        INFLUX_ORG: 'o',
+        INFLUX_BUCKET: 'b',
+      },
+    });
+    closers.push(() => h.close());
+    const wall: Page = await loggedInPage(browser, h.baseUrl, 'dispatcher', TEST_PASSWORD, WALL);
+    closers.push(() => wall.context().close());
+    await wall.waitForSelector('main.dispatch');
+    const low = wall.locator('[data-testid=system-warning][data-kind=disk_low]');
+    await low.waitFor({ timeout: 15_000 });
+    expect(await low.textContent()).toContain(h.dir);
+    expect(await wall.locator('[data-testid=system-warning][data-kind=telemetry_failing]').count()).toBe(0);
+    // An event's telemetry point cannot be written: the warning arrives live.
+    const door = await device(h, clock, 'home-1-01', 'door');
+    await door.send({ type: 'door', state: 'open' });
+    await wall
+      .locator('[data-testid=system-warning][data-kind=telemetry_failing]')
+      .waitFor({ timeout: 20_000 });
+  });
 });

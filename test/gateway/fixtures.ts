@@ -108,9 +108,10 @@ export class RawClient {
     this.closed = new Promise((r) => socket.once('close', () => r()));
   }
 
-  static open(port: number): Promise<RawClient> {
+  /** `localAddress` (127.0.0.2, …) makes the client come from another loopback address. */
+  static open(port: number, localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = netConnect(port, '127.0.0.1', () => resolve(new RawClient(s)));
+      const s = netConnect({ port, host: '127.0.0.1', localAddress }, () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
   }
