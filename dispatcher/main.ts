@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   // The demo's logins are printed and well known: serve them on this machine only unless told otherwise.
   if (demo && !env.HTTP_HOST) env.HTTP_HOST = '127.0.0.1';
   // The demo's admin has a well-known password too, set on every start and printed with the other logins.
-  if (demoKit && !env.ADMIN_PASSWORD) env.ADMIN_PASSWORD = demoKit.DEMO_PASSWORD;
+  if (demoKit && !env.ADMIN_PASSWORD) env.ADMIN_PASSWORD = demoKit.DEMO_ADMIN_PASSWORD;
   if (demo && !env.MQTT_HOST) env.MQTT_HOST = '127.0.0.1';
   // A folder the demo seeded serves the printed, well-known demo logins (README, Security): unless told
   // otherwise it is served on this machine only, with a warning; asked to serve it on a network address, the
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       mqttPort: service.mqttPort,
       httpPort: service.httpPort,
       dataDir: config.DATA_DIR,
-      adminPassword: config.ADMIN_PASSWORD ?? demoKit.DEMO_PASSWORD,
+      adminPassword: config.ADMIN_PASSWORD ?? demoKit.DEMO_ADMIN_PASSWORD,
     });
     stopDemo = d.stop;
     lines.push('', 'Demo community 阳光社区 seeded; simulated homes and responders are running. Logins:');

@@ -20,6 +20,8 @@ import { scenario } from './scenarios.ts';
 import { seedCommunity } from './seed.ts';
 
 export const DEMO_PASSWORD = 'guardian365';
+/** The demo's admin: an admin password has at least 12 characters (SEC: passwords.ts), so it has its own. */
+export const DEMO_ADMIN_PASSWORD = 'guardian365-admin';
 
 export interface DemoOptions {
   store: Store;

@@ -147,8 +147,9 @@ export const registryRoutes =
         },
       },
       async (req): Promise<RosterWeekView> => {
-        requireStaff(req, 'registry.read');
-        if (!(await store.getGrid(req.query.grid)))
+        const staff = requireStaff(req, 'registry.read');
+        // SEC-02: another community's week is not there for this desk.
+        if (!(await store.getGrid(req.query.grid)) || !(await accessScope(deps, staff)).has(req.query.grid))
           throw new HttpError(404, 'not_found', `no grid ${req.query.grid}`);
         const at = req.query.at ?? deps.clock.now();
         return { gridId: req.query.grid, at, ...(await deps.directory.week(req.query.grid, at)) };

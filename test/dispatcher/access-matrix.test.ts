@@ -196,6 +196,13 @@ describe('authorization matrix', () => {
         },
       ],
       'GET /api/roster': [{ path: '/api/roster', expect: REGISTRY_READ, showsB: hasId('entries', 'grid-2') }],
+      // Community B's week: its desks and the street level; another community's desk is walled off.
+      'GET /api/roster/week': [
+        {
+          path: '/api/roster/week?grid=grid-2',
+          expect: row(401, 200, 200, 200, 404, 404, 200, 403, 403, 403),
+        },
+      ],
       'POST /api/roster': [
         {
           path: '/api/roster',
@@ -269,6 +276,10 @@ describe('authorization matrix', () => {
       ],
       'GET /api/households/:id/baseline': [{ path: `/api/households/${B}/baseline`, expect: B_ITEM }],
       'GET /api/notify/health': [{ path: '/api/notify/health', expect: DESKS }],
+      'GET /api/system/health': [{ path: '/api/system/health', expect: DESKS }],
+      'POST /api/devices/:id/room': [
+        { path: `/api/devices/${B}-door/room`, body: { room: 'entrance' }, expect: ADMIN_ONLY(200) },
+      ],
       'GET /api/duty/gaps': [{ path: '/api/duty/gaps?phase=now', expect: DESKS }],
       'GET /api/duty/handover': [{ path: '/api/duty/handover', expect: LOGGED_IN }],
       'GET /api/maintenance': [{ path: '/api/maintenance', expect: LOGGED_IN }],
