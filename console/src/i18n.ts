@@ -5,6 +5,7 @@ import {
   ROOM_LABELS,
   ROOMS,
   type Room,
+  RULE_LABELS,
   type RuleId,
   type Severity,
 } from '../../dispatcher/api/types.ts';
@@ -479,32 +480,8 @@ const en: Record<Key, string> = {
   channelName_family: 'family',
 };
 
-export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = {
-  zh: {
-    FALL: '跌倒',
-    SOS: '紧急求助',
-    NIGHT_EXIT: '夜间外出',
-    NO_MORNING_ACTIVITY: '晨起无活动',
-    INACTIVITY: '长时间无活动',
-    BATHROOM_DWELL: '卫生间滞留',
-    DOOR_LEFT_OPEN: '门未关',
-    DEVICE_OFFLINE: '设备离线',
-    LOW_BATTERY: '电量低',
-    HOME_UNWATCHED: '本户未被看护',
-  },
-  en: {
-    FALL: 'Fall',
-    SOS: 'SOS',
-    NIGHT_EXIT: 'Night exit',
-    NO_MORNING_ACTIVITY: 'No morning activity',
-    INACTIVITY: 'Inactivity',
-    BATHROOM_DWELL: 'Bathroom dwell',
-    DOOR_LEFT_OPEN: 'Door left open',
-    DEVICE_OFFLINE: 'Device offline',
-    LOW_BATTERY: 'Low battery',
-    HOME_UNWATCHED: 'Home not watched',
-  },
-};
+/** Rule names: one vocabulary with the notices that leave the console (SMS, push; dispatcher/notify/texts.ts). */
+export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = RULE_LABELS;
 
 export const STATE_NAMES: Record<Lang, Record<AlertState, string>> = {
   zh: {

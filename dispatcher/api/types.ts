@@ -300,3 +300,6 @@ export interface RoutineBaseline {
   configured: { morningBy: string; inactivityMinutes: number };
   learned: { morningBy: string; inactivityMinutesByHour: number[] };
 }
+
+/** Rule names in zh-CN and English, shared by the console and the notices (SMS, push). */
+export { RULE_LABELS } from '../notify/texts.ts';

@@ -23,7 +23,7 @@ import {
   tempDir,
 } from '../helpers.ts';
 import { loopbackCert, type Phone, phone, pushService, type Tls } from '../push-service.ts';
-import { CHROMIUM, launchBrowser, loggedInPage, PHONE, WALL } from './browser.ts';
+import { CHROMIUM, CHROMIUM_ARGS, launchBrowser, loggedInPage, PHONE, WALL } from './browser.ts';
 
 const consoleDir = join(import.meta.dirname, '..', '..', 'console', 'public');
 const profile = tempDir('g365-chromium-');
@@ -68,15 +68,7 @@ describe('the responder page rings a locked phone', () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: PHONE,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
+      args: CHROMIUM_ARGS,
     });
     await context.grantPermissions(['notifications'], { origin });
     const page = await context.newPage();
