@@ -81,9 +81,8 @@ async function publishUntilKilled(
   const clients = await Promise.all(
     Array.from({ length: DEVICES }, (_, i) =>
       mqtt.connectAsync(
+        `mqtt://127.0.0.1:${port}`,
         {
-          host: '127.0.0.1',
-          port,
           clientId: `d${i}`,
           username: `d${i}`,
           password: SECRET,
