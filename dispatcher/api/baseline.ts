@@ -10,7 +10,7 @@ import { baselineOf, inactivityMs, morningMinute } from '../rules/baseline.ts';
 import { restoreHomeState } from '../rules/engine.ts';
 import { minutesHhmm } from '../rules/localtime.ts';
 import { resolveSettings } from '../rules/settings.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 
 const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 const MIN = 60_000;

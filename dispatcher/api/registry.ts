@@ -11,7 +11,7 @@ import { can } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { epochMs } from './params.ts';
 import type { RosterWeekView } from './types.ts';
 
