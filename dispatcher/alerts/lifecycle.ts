@@ -3,7 +3,7 @@
  * values; every change returns the new alert (version + 1) and the history lines to append.
  */
 import { err, ok, type Result } from '../../kernel/result.ts';
-import type { Clearance, Trigger } from '../rules/engine.ts';
+import type { Clearance, Trigger } from '../rules/trigger.ts';
 import { ACCEPT_WITHIN, ON_SITE_WITHIN, passOn } from './escalation.ts';
 import {
   type Alert,
