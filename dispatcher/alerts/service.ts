@@ -262,9 +262,14 @@ export class AlertService {
         }
         this.deps.bus.emit('alertChanged', { alert: out.alert, action: 'escalation' });
         this.arm(out.alert);
-        const byReason = new Map<string, string[]>();
-        for (const n of out.notify) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.staffId]);
-        for (const [reason, staff] of byReason) void this.sendNotices(out.alert, staff, reason);
+        // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
+        const byNotice = new Map<string, { reason: string; staff: string[] }>();
+        for (const n of out.notify) {
+          const id = n.round ? `${n.reason}#${n.round}` : n.reason;
+          const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
+          byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
+        }
+        for (const [id, n] of byNotice) void this.sendNotices(out.alert, n.staff, n.reason, id);
         if (out.notifySupervisors) {
           if (supervisors.length === 0)
             this.deps.log.warn(

@@ -41,6 +41,7 @@ import { alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
+import { escalationRoutes } from './escalation.ts';
 import { importExportRoutes } from './import-export.ts';
 import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
 import { type PushDeps, pushRoutes } from './push.ts';
@@ -322,6 +323,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(sessionRoutes(deps));
   await app.register(alertRoutes(deps));
   await app.register(registryRoutes(deps));
+  await app.register(escalationRoutes(deps));
   await app.register(deviceRoutes(deps));
   await app.register(baselineRoutes(deps));
   await app.register(dispatchRoutes(deps));

@@ -29,7 +29,8 @@ import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant, ms } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
-import type { Alert, HistoryEntry } from '../alerts/model.ts';
+import { type Alert, type HistoryEntry, isSafety, SEVERITY_OF } from '../alerts/model.ts';
+import { communityPolicy } from '../alerts/policies.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
 import { StaleWriteError, type Store } from '../store/store.ts';
 import {
@@ -359,11 +360,16 @@ export class RulesPipeline {
           actions.set(r.alert.id, actions.get(r.alert.id) ?? 'evidence');
         } else if (!t.attachOnly) {
           const duty = await directory.duty(home.grid.id, t.at);
+          // ESC-02: a safety alert keeps the community's escalation policy in force now.
+          const policy = isSafety(SEVERITY_OF[t.rule])
+            ? (await communityPolicy(this.deps.store, home.grid.community)).policy
+            : undefined;
           const r = raise(t, {
             id: newId('al', t.at),
             gridId: home.grid.id,
             community: home.grid.community,
             responders: duty.staffIds,
+            policy,
           });
           put(r.alert, true);
           history.push(...r.history);
