@@ -230,13 +230,18 @@ export class AlertService {
     existing?.timer.cancel();
     const step = a.nextStep;
     const at = a.nextStepAt;
-    const timer = this.deps.clock.at(instant(at), () => {
-      const current = this.timers.get(a.id);
-      if (current?.timer === timer) this.timers.delete(a.id);
-      void this.fire(a.id, step).catch((e: unknown) =>
-        this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
-      );
-    });
+    // The step's work is the timer's: a test clock awaits it (SLA-03 at the exact millisecond).
+    const timer = this.deps.clock.at(
+      instant(at),
+      () => {
+        const current = this.timers.get(a.id);
+        if (current?.timer === timer) this.timers.delete(a.id);
+        return this.fire(a.id, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
+        );
+      },
+      `escalation ${a.id} step ${step}`,
+    );
     this.timers.set(a.id, { timer, step, at });
   }
 
@@ -282,11 +287,14 @@ export class AlertService {
       }
       // The alert kept changing under us: never drop a due step; try again shortly.
       this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
-      this.deps.clock.after(seconds(1), () => {
-        void this.fire(alertId, step).catch((e: unknown) =>
-          this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
-        );
-      });
+      this.deps.clock.after(
+        seconds(1),
+        () =>
+          this.fire(alertId, step).catch((e: unknown) =>
+            this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
+          ),
+        `escalation ${alertId} step ${step} retry`,
+      );
     });
   }
 

@@ -135,10 +135,14 @@ export class RulesPipeline {
         this.stalls++;
         this.deps.log.error({ err: e }, 'rules pipeline failed; retrying');
         this.retry?.cancel();
-        this.retry = this.deps.clock.after(ms(RULES_RETRY_MS), () => {
-          this.retry = null;
-          this.wake();
-        });
+        this.retry = this.deps.clock.after(
+          ms(RULES_RETRY_MS),
+          () => {
+            this.retry = null;
+            this.wake();
+          },
+          'rules retry',
+        );
       })
       .finally(() => {
         this.running = null;
@@ -211,10 +215,14 @@ export class RulesPipeline {
     this.timer?.timer.cancel();
     this.timer = null;
     if (at === null) return;
-    const timer = this.deps.clock.at(instant(at), () => {
-      if (this.timer?.timer === timer) this.timer = null;
-      this.wake();
-    });
+    const timer = this.deps.clock.at(
+      instant(at),
+      () => {
+        if (this.timer?.timer === timer) this.timer = null;
+        this.wake();
+      },
+      'rules deadline',
+    );
     this.timer = { timer, at };
   }
 

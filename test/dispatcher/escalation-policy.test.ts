@@ -167,10 +167,10 @@ for (const { backend, name, skip } of BACKENDS) {
       expect(alert.acceptDueAt).toBe(alert.raisedAt + 5 * MIN);
       const shown = await apiCall<{ alert: Alert }>(h.baseUrl, admin, 'GET', `/api/alerts/${alert.id}`);
       expect(shown.body.alert.policy).toEqual(TWENTY);
-      clock.advanceTo(instant(alert.raisedAt + 20 * MIN - 1));
+      await clock.advanceTo(instant(alert.raisedAt + 20 * MIN - 1));
       await eventually(async () => (await h.store.getAlert(alert.id))?.slaAtRisk, 10_000, 'SLA at risk');
       expect((await h.store.getAlert(alert.id))?.slaBreached).toBe(false);
-      clock.advance(ms(1));
+      await clock.advance(ms(1));
       const breached = await eventually(
         async () => {
           const a = await h.store.getAlert(alert.id);
@@ -200,7 +200,7 @@ for (const { backend, name, skip } of BACKENDS) {
       const alert = await raiseFall(h, clock, 'home-1-01', closers);
       const community = alert.community;
       const t0 = alert.raisedAt;
-      clock.advanceTo(instant(t0 + 3 * MIN));
+      await clock.advanceTo(instant(t0 + 3 * MIN));
       const mid = await eventually(
         async () => {
           const a = await h.store.getAlert(alert.id);
@@ -225,7 +225,7 @@ for (const { backend, name, skip } of BACKENDS) {
       expect(after.nextStep).toBe(mid.nextStep);
       expect(after.onSiteDueAt).toBe(t0 + 15 * MIN);
       expect(after.policy).toEqual(DEFAULT_POLICY);
-      clock.advanceTo(instant(t0 + 6 * MIN));
+      await clock.advanceTo(instant(t0 + 6 * MIN));
       const flagged = await eventually(
         async () => {
           const a = await h.store.getAlert(alert.id);
