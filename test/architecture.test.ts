@@ -144,6 +144,10 @@ describe('import direction', () => {
   it('keeps the domain pure: no clock reads, timers, randomness or I/O in rules, alerts, routing', () => {
     const pure = [
       'dispatcher/rules/engine.ts',
+      'dispatcher/rules/run.ts',
+      'dispatcher/rules/state.ts',
+      'dispatcher/rules/explain.ts',
+      ...readdirSync(join(root, 'dispatcher/rules/kinds')).map((f) => `dispatcher/rules/kinds/${f}`),
       'dispatcher/rules/baseline.ts',
       'dispatcher/rules/localtime.ts',
       'dispatcher/rules/settings.ts',

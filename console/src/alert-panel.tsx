@@ -9,6 +9,7 @@ import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
 import { dispatcherActions, historyLine } from './history-words.ts';
 import { type Key, type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+import { promiseWords, stepWords } from './ladder-words.ts';
 
 export const OUTCOMES = [
   'assisted',
@@ -89,6 +90,22 @@ export function AlertPanel(p: {
         {t(lang, 'assignee')}{' '}
         <b data-testid="panel-assignee">{a.assigneeId ? (names.get(a.assigneeId) ?? a.assigneeId) : '—'}</b>
       </p>
+      {a.policy && (
+        // ESC-03: the ladder this alert runs, frozen when it was raised; steps whose minute passed are dimmed.
+        <details class="ladder" data-testid="alert-ladder">
+          <summary>{promiseWords(a.policy, lang)}</summary>
+          <ol>
+            {a.policy.steps.map((s) => (
+              <li
+                key={`${s.kind}-${s.afterMin}`}
+                class={a.raisedAt + s.afterMin * 60_000 <= p.now ? 'muted' : ''}
+              >
+                {stepWords(s, lang)}
+              </li>
+            ))}
+          </ol>
+        </details>
+      )}
       <button type="button" class="primary" onClick={p.onHousehold}>
         {t(lang, 'openFile')}
       </button>

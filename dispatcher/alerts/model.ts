@@ -2,6 +2,8 @@
  * Alerts and their lifecycle vocabulary (SPEC §5, §6). Plain data: the store persists it, the API and the
  * console read it (the console imports these types).
  */
+import type { EscalationPolicy } from './policy.ts';
+
 export const RULES = [
   'FALL',
   'SOS',
@@ -107,9 +109,14 @@ export interface Alert {
   arrivalSuggestedAt?: number | null;
   /** Technical alerts (SPEC §6): due in the maintenance queue by the end of the next working day. */
   maintenanceDueAt?: number | null;
-  /** Next escalation step due, and its index in the ladder; null when nothing is pending. */
+  /** Next escalation step due, and its index in the alert's ladder (`ladderOf(policy)`); null when nothing is pending. */
   nextStepAt: number | null;
   nextStep: number;
+  /**
+   * The escalation policy the alert was raised under, frozen on it (ESC-02): its ladder and its promise.
+   * Safety alerts only; absent on technical alerts (no ladder), which run nothing.
+   */
+  policy?: EscalationPolicy;
   /** The ordered responders frozen when the alert was raised (the escalation snapshot). */
   responders: string[];
   /** Responders who said they cannot go (ALERT-02): the ladder passes them over. */

@@ -230,13 +230,18 @@ export class AlertService {
     existing?.timer.cancel();
     const step = a.nextStep;
     const at = a.nextStepAt;
-    const timer = this.deps.clock.at(instant(at), () => {
-      const current = this.timers.get(a.id);
-      if (current?.timer === timer) this.timers.delete(a.id);
-      void this.fire(a.id, step).catch((e: unknown) =>
-        this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
-      );
-    });
+    // The step's work is the timer's: a test clock awaits it (SLA-03 at the exact millisecond).
+    const timer = this.deps.clock.at(
+      instant(at),
+      () => {
+        const current = this.timers.get(a.id);
+        if (current?.timer === timer) this.timers.delete(a.id);
+        return this.fire(a.id, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
+        );
+      },
+      `escalation ${a.id} step ${step}`,
+    );
     this.timers.set(a.id, { timer, step, at });
   }
 
@@ -262,9 +267,14 @@ export class AlertService {
         }
         this.deps.bus.emit('alertChanged', { alert: out.alert, action: 'escalation' });
         this.arm(out.alert);
-        const byReason = new Map<string, string[]>();
-        for (const n of out.notify) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.staffId]);
-        for (const [reason, staff] of byReason) void this.sendNotices(out.alert, staff, reason);
+        // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
+        const byNotice = new Map<string, { reason: string; staff: string[] }>();
+        for (const n of out.notify) {
+          const id = n.round ? `${n.reason}#${n.round}` : n.reason;
+          const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
+          byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
+        }
+        for (const [id, n] of byNotice) void this.sendNotices(out.alert, n.staff, n.reason, id);
         if (out.notifySupervisors) {
           if (supervisors.length === 0)
             this.deps.log.warn(
@@ -277,11 +287,14 @@ export class AlertService {
       }
       // The alert kept changing under us: never drop a due step; try again shortly.
       this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
-      this.deps.clock.after(seconds(1), () => {
-        void this.fire(alertId, step).catch((e: unknown) =>
-          this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
-        );
-      });
+      this.deps.clock.after(
+        seconds(1),
+        () =>
+          this.fire(alertId, step).catch((e: unknown) =>
+            this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
+          ),
+        `escalation ${alertId} step ${step} retry`,
+      );
     });
   }
 

@@ -27,6 +27,7 @@ import { alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
+import { escalationRoutes } from './escalation.ts';
 import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './http.ts';
 import { importExportRoutes } from './import-export.ts';
 import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
@@ -232,6 +233,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await api.register(sessionRoutes(deps));
     await api.register(alertRoutes(deps));
     await api.register(registryRoutes(deps));
+    await api.register(escalationRoutes(deps));
     await api.register(deviceRoutes(deps));
     await api.register(baselineRoutes(deps));
     await api.register(dispatchRoutes(deps));

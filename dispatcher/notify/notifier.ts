@@ -300,7 +300,7 @@ export function webhookPoster(
     for (let i = 0; i < attempts; i++) {
       if (i > 0) {
         attempt?.(`attempt ${i} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`);
-        await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r));
+        await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r, 'webhook back-off'));
       }
       try {
         await post(body, key);

@@ -141,23 +141,29 @@ export class DutyWatch {
   private armWarning(shift: ShiftInstance, immediately: boolean): void {
     if (this.stopped) return;
     const at = immediately ? this.deps.clock.now() : shift.startsAt - this.deps.warnBefore;
-    this.timer = this.deps.clock.at(instant(at), () => {
-      void this.warn(shift)
-        .catch((e: unknown) => this.deps.log.error({ err: e }, 'duty warning failed'))
-        .finally(() => this.armShiftStart(shift));
-    });
+    this.timer = this.deps.clock.at(
+      instant(at),
+      () =>
+        this.warn(shift)
+          .catch((e: unknown) => this.deps.log.error({ err: e }, 'duty warning failed'))
+          .finally(() => this.armShiftStart(shift)),
+      'duty gap warning',
+    );
   }
 
   private armShiftStart(shift: ShiftInstance): void {
     if (this.stopped) return;
-    this.timer = this.deps.clock.at(instant(shift.startsAt), () => {
-      void this.shiftStarted(shift)
-        .catch((e: unknown) => this.deps.log.error({ err: e }, 'shift handover failed'))
-        .finally(() => {
-          const following = nextShift(shift.startsAt, this.deps.directory.zone, this.deps.directory.shifts);
-          this.armWarning(following, false);
-        });
-    });
+    this.timer = this.deps.clock.at(
+      instant(shift.startsAt),
+      () =>
+        this.shiftStarted(shift)
+          .catch((e: unknown) => this.deps.log.error({ err: e }, 'shift handover failed'))
+          .finally(() => {
+            const following = nextShift(shift.startsAt, this.deps.directory.zone, this.deps.directory.shifts);
+            this.armWarning(following, false);
+          }),
+      'shift handover',
+    );
   }
 
   private async warn(shift: ShiftInstance): Promise<void> {

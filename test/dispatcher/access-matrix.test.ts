@@ -195,6 +195,30 @@ describe('authorization matrix', () => {
           expect: ADMIN_ONLY(201),
         },
       ],
+      'GET /api/escalation-policies': [
+        {
+          path: '/api/escalation-policies',
+          expect: REGISTRY_READ,
+          showsB: (b) =>
+            ((b as { communities?: { community: string }[] }).communities ?? []).some(
+              (c) => c.community === '东风社区',
+            ),
+        },
+      ],
+      'PUT /api/escalation-policies/:community': [
+        {
+          path: `/api/escalation-policies/${encodeURIComponent('东风社区')}`,
+          body: {
+            acceptWithinMin: 3,
+            onSiteWithinMin: 15,
+            steps: [
+              { kind: 'notify_primary', afterMin: 0 },
+              { kind: 'sla_breach', afterMin: 15 },
+            ],
+          },
+          expect: ADMIN_ONLY(200),
+        },
+      ],
       'GET /api/roster': [{ path: '/api/roster', expect: REGISTRY_READ, showsB: hasId('entries', 'grid-2') }],
       // Community B's week: its desks and the street level; another community's desk is walled off.
       'GET /api/roster/week': [
