@@ -6,8 +6,7 @@ import { z } from 'zod';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
 import { deviceInput, roomInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
-
-const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
+import { idParam } from './params.ts';
 
 export const deviceRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>

@@ -11,8 +11,9 @@ import { can } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
+import { ID_PATTERN } from '../terms.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
-import { epochMs } from './params.ts';
+import { epochMs, idParam } from './params.ts';
 import type { RosterWeekView } from './types.ts';
 
 /** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
@@ -20,8 +21,6 @@ export function checkPassword(password: string, roles: readonly StaffRole[], fie
   const problem = passwordProblem(password, roles);
   if (problem) throw new HttpError(400, 'bad_request', `${field}: ${problem}`, { field });
 }
-
-const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 
 const rosterBody = z.strictObject({
   gridId: z.string().min(1).max(64),
@@ -307,7 +306,7 @@ export const registryRoutes =
       name: z.string().min(1).max(100).optional(),
       phone: z.string().max(40).optional(),
       roles: z.array(z.enum(STAFF_ROLES)).min(1).optional(),
-      gridIds: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid grid id')).optional(),
+      gridIds: z.array(z.string().regex(ID_PATTERN, 'invalid grid id')).optional(),
       disabled: z.boolean().optional(),
       password: z.string().min(8).max(200).optional(),
     });

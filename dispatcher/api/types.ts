@@ -39,6 +39,16 @@ export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+export {
+  hasResponderRole,
+  ID_PATTERN,
+  isOpen,
+  OPEN_STATES,
+  PERSON_OUTCOMES,
+  type PersonOutcome,
+  RESPONDER_ROLES,
+  STAFF_ROLES,
+} from '../terms.ts';
 export type { Alert, DeviceState, Grid, HistoryEntry, ShiftInstance, Staff, WeekCell };
 
 /** GET /api/session: who is logged in, what they may do, and the community's zone and shift boundaries. */

@@ -1,0 +1,37 @@
+/**
+ * Admin pages (SPEC §4, §8): grids, households, devices (provisioning shows the new secret once, with a
+ * copyable MQTT example), staff, and the roster as a week grid per grid with one-off overrides. One
+ * file per screen; the table-and-form they share is form.tsx.
+ */
+
+import type { SessionInfo } from '../api.ts';
+import { type Lang, t } from '../i18n.ts';
+import { DevicesAdmin } from './devices.tsx';
+import { GridsAdmin } from './grids.tsx';
+import { HouseholdsAdmin } from './households.tsx';
+import { ImportExportAdmin } from './import-export.tsx';
+import { RosterAdmin } from './roster.tsx';
+import { StaffAdmin } from './staff.tsx';
+
+const SECTIONS = ['grids', 'households', 'devices', 'staff', 'roster', 'importExport'] as const;
+type Section = (typeof SECTIONS)[number];
+export function AdminPage({ lang, session, section }: { lang: Lang; session: SessionInfo; section: string }) {
+  const s: Section = (SECTIONS as readonly string[]).includes(section) ? (section as Section) : 'grids';
+  return (
+    <main class="page admin">
+      <nav class="subnav" aria-label={t(lang, 'adminNav')}>
+        {SECTIONS.map((x) => (
+          <a key={x} href={`#/admin/${x}`} aria-current={x === s ? 'page' : undefined} data-section={x}>
+            {t(lang, x)}
+          </a>
+        ))}
+      </nav>
+      {s === 'grids' && <GridsAdmin lang={lang} />}
+      {s === 'households' && <HouseholdsAdmin lang={lang} />}
+      {s === 'devices' && <DevicesAdmin lang={lang} zone={session.zone} mqttPort={session.mqttPort} />}
+      {s === 'staff' && <StaffAdmin lang={lang} />}
+      {s === 'roster' && <RosterAdmin lang={lang} session={session} />}
+      {s === 'importExport' && <ImportExportAdmin lang={lang} />}
+    </main>
+  );
+}
