@@ -46,6 +46,7 @@ import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts
 import { type PushDeps, pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
+import { retireRoutes } from './retire.ts';
 import { sessionRoutes } from './session.ts';
 import { timelineRoutes } from './timeline.ts';
 
@@ -323,6 +324,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(alertRoutes(deps));
   await app.register(registryRoutes(deps));
   await app.register(deviceRoutes(deps));
+  await app.register(retireRoutes(deps));
   await app.register(baselineRoutes(deps));
   await app.register(dispatchRoutes(deps));
   await app.register(importExportRoutes(deps));

@@ -1,13 +1,22 @@
 /**
- * Devices of one household (SPEC §3): provisioning shows the new secret once, with a copyable MQTT
- * example; room from the vocabulary, disable, rotate the secret.
+ * Devices across households (SPEC §3): filtered by grid, household and health (offline, low battery,
+ * rejected messages, never seen, disabled); kind and room corrected in place (room from the vocabulary);
+ * disable, rotate the secret, retire. Provisioning shows the new secret once, with a copyable MQTT example.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { type DeviceState, ROOMS, type Room } from '../../../dispatcher/api/types.ts';
+import {
+  type DeviceFilter,
+  type DeviceListView,
+  type Grid,
+  ROOMS,
+  type Room,
+} from '../../../dispatcher/api/types.ts';
 import { api, type HouseholdFile } from '../api.ts';
 import { addressText, formatDateTime } from '../format.ts';
-import { KIND_NAMES, type Lang, room, t } from '../i18n.ts';
-import { Field, Form } from './form.tsx';
+import { GridSelect } from '../grid-select.tsx';
+import { type Key, KIND_NAMES, type Lang, room, t } from '../i18n.ts';
+import { Field, Form, RecordTable } from './form.tsx';
+import { RetireButton } from './retire-button.tsx';
 
 /**
  * The provisioning example, runnable as shown: the service's real MQTT port (not 1883 whatever MQTT_PORT
@@ -24,66 +33,116 @@ function mqttExample(id: string, homeId: string, secret: string, port: number): 
   ].join('\n');
 }
 
+/** The registered kinds (SPEC §3), as the vocabulary names them. */
+const kinds = (lang: Lang) => Object.keys(KIND_NAMES[lang]);
+const FILTERS: DeviceFilter[] = ['offline', 'low_battery', 'rejecting', 'never_seen', 'disabled'];
+type Row = DeviceListView['devices'][number];
+
 export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: string; mqttPort: number }) {
   const [homes, setHomes] = useState<HouseholdFile[]>([]);
+  const [grids, setGrids] = useState<Grid[]>([]);
   const [home, setHome] = useState('');
-  const [devices, setDevices] = useState<DeviceState[]>([]);
+  const [grid, setGrid] = useState('');
+  const [filter, setFilter] = useState<DeviceFilter | ''>('');
+  const [devices, setDevices] = useState<Row[]>([]);
   const [issued, setIssued] = useState<{ id: string; homeId: string; secret: string } | null>(null);
   const [copied, setCopied] = useState(false);
   const [deviceError, setDeviceError] = useState<string | null>(null);
   useEffect(() => {
-    api.households().then((h) => {
-      setHomes(h.households);
-      setHome(h.households[0]?.id ?? '');
-    });
+    api.households().then((h) => setHomes(h.households));
+    api.grids().then((g) => setGrids(g.grids));
   }, []);
   const loadDevices = () =>
-    home ? api.household(home).then((r) => setDevices(r.devices)) : Promise.resolve();
-  useEffect(() => void loadDevices(), [home]);
+    api.devices({ filter: filter || undefined, grid: grid || undefined }).then(
+      (r) => setDevices(r.devices),
+      (e: Error) => setDeviceError(e.message),
+    );
+  useEffect(() => void loadDevices(), [filter, grid]);
+  const shown = home ? devices.filter((d) => d.homeId === home) : devices;
+  const fail = (e: Error) => setDeviceError(e.message);
+  const patch = (id: string, p: { room?: Room; kind?: string }) =>
+    api.updateDevice(id, p).then(loadDevices, fail);
   return (
     <div class="admin-cols">
-      <div>
-        <label>
-          {t(lang, 'household')}{' '}
-          <select name="home" value={home} onChange={(e) => setHome((e.target as HTMLSelectElement).value)}>
-            {homes.map((h) => (
-              <option key={h.id} value={h.id}>
-                {h.id} · {addressText(h.address)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <table class="compact" data-testid="device-list">
-          <thead>
-            <tr>
-              <th>ID</th>
-              <th>{t(lang, 'kind')}</th>
-              <th>{t(lang, 'room')}</th>
-              <th>{t(lang, 'state')}</th>
-              <th>{t(lang, 'battery')}</th>
-              <th>{t(lang, 'rejecting')}</th>
-              <th>{t(lang, 'lastSeen')}</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {devices.map((d) => (
-              <tr key={d.id} data-device-id={d.id}>
-                <td>
+      <div class="scroll">
+        <div class="admin-filters" data-testid="device-filters">
+          <GridSelect lang={lang} grids={grids} name="grid" value={grid} onChange={setGrid} all />
+          <label>
+            {t(lang, 'household')}{' '}
+            <select name="home" value={home} onChange={(e) => setHome((e.target as HTMLSelectElement).value)}>
+              <option value="">{t(lang, 'allHouseholds')}</option>
+              {homes
+                .filter((h) => !grid || h.gridId === grid)
+                .map((h) => (
+                  <option key={h.id} value={h.id}>
+                    {h.id} · {addressText(h.address)}
+                  </option>
+                ))}
+            </select>
+          </label>
+          <label>
+            {t(lang, 'deviceFilter')}{' '}
+            <select
+              name="filter"
+              value={filter}
+              onChange={(e) => setFilter((e.target as HTMLSelectElement).value as DeviceFilter | '')}
+            >
+              <option value="">{t(lang, 'filterAll')}</option>
+              {FILTERS.map((f) => (
+                <option key={f} value={f}>
+                  {t(lang, `filter_${f}` as Key)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <span class="muted small" data-testid="device-count">
+            {shown.length} {t(lang, 'deviceCount')}
+          </span>
+        </div>
+        <RecordTable
+          testid="device-list"
+          rows={shown}
+          rowKey={(d) => d.id}
+          rowProps={(d) => ({ 'data-device-id': d.id })}
+          columns={[
+            {
+              head: 'ID',
+              cell: (d) => (
+                <>
                   {d.id}
                   {d.disabled && <span class="tag red">{t(lang, 'disabled')}</span>}
-                </td>
-                <td>{KIND_NAMES[lang][d.kind] ?? d.kind}</td>
-                <td>
+                </>
+              ),
+            },
+            { head: t(lang, 'household'), cell: (d) => addressText(d.address) },
+            {
+              head: t(lang, 'kind'),
+              cell: (d) => (
+                <select
+                  aria-label={t(lang, 'kind')}
+                  data-testid="device-kind"
+                  value={d.kind}
+                  onChange={(e) => void patch(d.id, { kind: (e.target as HTMLSelectElement).value })}
+                >
+                  {kinds(lang).map((k) => (
+                    <option key={k} value={k}>
+                      {KIND_NAMES[lang][k]}
+                    </option>
+                  ))}
+                </select>
+              ),
+            },
+            {
+              head: t(lang, 'room'),
+              cell: (d) => (
+                <>
                   {/* SPEC §3: rooms come from one vocabulary; a room the upgrade could not map shows its text. */}
                   <select
                     aria-label={t(lang, 'chooseRoom')}
                     data-testid="device-room"
                     value={d.room}
                     onChange={(e) =>
-                      api
-                        .setDeviceRoom(d.id, (e.target as HTMLSelectElement).value as Room)
-                        .then(loadDevices, (err: Error) => setDeviceError(err.message))
+                      void patch(d.id, { room: (e.target as HTMLSelectElement).value as Room })
                     }
                   >
                     {ROOMS.map((r) => (
@@ -97,22 +156,40 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
                       {t(lang, 'unmappedRooms')}: {d.roomText}
                     </span>
                   )}
-                </td>
-                <td class={d.online ? 'ok' : 'red'}>{d.online ? t(lang, 'online') : t(lang, 'offline')}</td>
-                <td>{d.battery === null ? '—' : `${d.battery}%`}</td>
-                <td>{d.rejectedCount}</td>
-                <td>{d.lastSeenAt ? formatDateTime(d.lastSeenAt, zone, lang) : '—'}</td>
-                <td class="admin-row-actions">
+                </>
+              ),
+            },
+            {
+              head: t(lang, 'state'),
+              class: (d) => (d.online ? 'ok' : 'red'),
+              cell: (d) =>
+                d.online
+                  ? t(lang, 'online')
+                  : d.lastSeenAt === null
+                    ? t(lang, 'neverSeen')
+                    : t(lang, 'offline'),
+            },
+            {
+              head: t(lang, 'battery'),
+              class: (d) => (d.lowBattery ? 'red' : undefined),
+              cell: (d) => (d.battery === null ? '—' : `${d.battery}%`),
+            },
+            { head: t(lang, 'rejecting'), cell: (d) => d.rejectedCount },
+            {
+              head: t(lang, 'lastSeen'),
+              cell: (d) => (d.lastSeenAt ? formatDateTime(d.lastSeenAt, zone, lang) : '—'),
+            },
+            {
+              head: '',
+              class: () => 'admin-row-actions',
+              cell: (d) => (
+                <>
                   {/* SPEC §3: a disabled device is refused at connect and its session ends now. */}
                   <button
                     type="button"
                     data-testid="toggle-device"
                     class={d.disabled ? '' : 'danger'}
-                    onClick={() =>
-                      api
-                        .setDeviceDisabled(d.id, !d.disabled)
-                        .then(loadDevices, (e: Error) => setDeviceError(e.message))
-                    }
+                    onClick={() => api.setDeviceDisabled(d.id, !d.disabled).then(loadDevices, fail)}
                   >
                     {d.disabled ? t(lang, 'enable') : t(lang, 'disable')}
                   </button>
@@ -120,22 +197,26 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
                     type="button"
                     data-testid="rotate-secret"
                     onClick={() =>
-                      api.rotateSecret(d.id).then(
-                        (r) => {
-                          setCopied(false);
-                          setIssued({ id: r.id, homeId: d.homeId, secret: r.secret });
-                        },
-                        (e: Error) => setDeviceError(e.message),
-                      )
+                      api.rotateSecret(d.id).then((r) => {
+                        setCopied(false);
+                        setIssued({ id: r.id, homeId: d.homeId, secret: r.secret });
+                      }, fail)
                     }
                   >
                     {t(lang, 'rotateSecret')}
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                  <RetireButton
+                    lang={lang}
+                    kind="devices"
+                    id={d.id}
+                    onDone={loadDevices}
+                    onError={(text) => setDeviceError(text)}
+                  />
+                </>
+              ),
+            },
+          ]}
+        />
         {deviceError && (
           <p class="error" role="status">
             {deviceError}
@@ -148,18 +229,28 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
           testid="provision-form"
           submit={t(lang, 'provision')}
           onSubmit={(v) =>
-            api.provision({ id: v.id!, homeId: home, kind: v.kind!, room: v.room! }).then((r) => {
+            api.provision({ id: v.id!, homeId: v.homeId!, kind: v.kind!, room: v.room! }).then((r) => {
               setCopied(false);
-              setIssued({ id: r.id, homeId: home, secret: r.secret });
+              setIssued({ id: r.id, homeId: v.homeId!, secret: r.secret });
               return loadDevices();
             })
           }
         >
-          <Field label="ID" name="id" required placeholder={`${home}-motion-living`} />
+          <label>
+            {t(lang, 'household')}
+            <select name="homeId" required value={home}>
+              {homes.map((h) => (
+                <option key={h.id} value={h.id}>
+                  {h.id} · {addressText(h.address)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <Field label="ID" name="id" required placeholder={`${home || 'home'}-motion-living`} />
           <label>
             {t(lang, 'kind')}
             <select name="kind">
-              {['fall', 'door', 'motion', 'button'].map((k) => (
+              {kinds(lang).map((k) => (
                 <option key={k} value={k}>
                   {KIND_NAMES[lang][k]}
                 </option>

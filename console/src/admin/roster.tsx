@@ -3,7 +3,7 @@
  * and one-off overrides of a dated shift.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Grid, Staff } from '../../../dispatcher/api/types.ts';
+import { type Grid, hasResponderRole, type Staff } from '../../../dispatcher/api/types.ts';
 import {
   api,
   type RosterEntry,
@@ -171,6 +171,8 @@ function OverrideList(p: {
   );
 }
 
+const WEEK_MS = 7 * 86_400_000;
+
 const WEEKDAYS: Record<Lang, string[]> = {
   zh: ['周一', '周二', '周三', '周四', '周五', '周六', '周日'],
   en: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
@@ -191,6 +193,10 @@ export function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInf
   const [entries, setEntries] = useState<RosterEntry[]>([]);
   const [overrides, setOverrides] = useState<RosterOverride[]>([]);
   const [week, setWeek] = useState<RosterWeekView | null>(null);
+  /** The shift in force now (the override form opens on it), whatever week is shown. */
+  const [running, setRunning] = useState<ShiftInstance | null>(null);
+  /** Which week is shown, in weeks from the current one (SPEC §4: the roster for any week). */
+  const [weeks, setWeeks] = useState(0);
   /** The rotation being entered, in order (first = primary), picked by name. */
   const [order, setOrder] = useState<string[]>([]);
   const names = new Map(staff.map((s) => [s.id, s.name]));
@@ -203,20 +209,36 @@ export function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInf
   }, []);
   const load = () =>
     grid
-      ? Promise.all([api.roster(grid), api.rosterWeek(grid)]).then(([r, w]) => {
+      ? Promise.all([api.roster(grid), api.rosterWeek(grid)]).then(async ([r, now]) => {
           setEntries(r.entries);
           setOverrides(r.overrides);
-          setWeek(w);
+          // The shift in force now, dated by the day it started: at 01:20 that is last evening's night shift.
+          setRunning(now.running);
+          setWeek(weeks === 0 ? now : await api.rosterWeek(grid, now.at + weeks * WEEK_MS));
         })
       : Promise.resolve();
-  useEffect(() => void load(), [grid]);
-  const gridStaff = staff.filter((s) => s.gridIds.includes(grid));
-  // The shift in force now, dated by the day it started: at 01:20 that is last evening's night shift.
-  const running = week?.running ?? null;
+  useEffect(() => void load(), [grid, weeks]);
+  // SEC-01: only people who go to households are rostered; dispatchers and admins are not offered.
+  const responders = staff.filter((s) => hasResponderRole(s.roles));
+  const gridStaff = responders.filter((s) => s.gridIds.includes(grid));
   const who = (id: string) => names.get(id) ?? id;
   return (
     <div>
-      <GridSelect lang={lang} grids={grids} name="grid" value={grid} onChange={setGrid} />
+      <div class="admin-filters" data-testid="week-nav">
+        <GridSelect lang={lang} grids={grids} name="grid" value={grid} onChange={setGrid} />
+        <button type="button" data-testid="prev-week" onClick={() => setWeeks((w) => w - 1)}>
+          ← {t(lang, 'prevWeek')}
+        </button>
+        <button type="button" data-testid="this-week" disabled={weeks === 0} onClick={() => setWeeks(0)}>
+          {t(lang, 'thisWeek')}
+        </button>
+        <button type="button" data-testid="next-week" onClick={() => setWeeks((w) => w + 1)}>
+          {t(lang, 'nextWeek')} →
+        </button>
+        <span class="muted small" data-testid="week-span">
+          {week?.days[0]?.date} – {week?.days.at(-1)?.date}
+        </span>
+      </div>
       {/* Each cell is the server's answer (GET /api/roster/week), computed as routing computes it. */}
       <table class="week" data-testid="roster-week">
         <thead>
@@ -341,6 +363,7 @@ export function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInf
                 </li>
               ))}
             </ol>
+            <p class="small muted">{t(lang, 'responderOnly')}</p>
             <label>
               {t(lang, 'pickStaff')}
               <select
@@ -353,7 +376,7 @@ export function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInf
               >
                 <option value="">—</option>
                 {/* The grid's own people first, then anyone who may cover from elsewhere. */}
-                {[...gridStaff, ...staff.filter((s) => !s.gridIds.includes(grid))]
+                {[...gridStaff, ...responders.filter((s) => !s.gridIds.includes(grid))]
                   .filter((s) => !s.disabled && !order.includes(s.id))
                   .map((s) => (
                     <option key={s.id} value={s.id}>
@@ -372,7 +395,7 @@ export function RosterAdmin({ lang, session }: { lang: Lang; session: SessionInf
             session={session}
             running={running}
             gridStaff={gridStaff}
-            staff={staff}
+            staff={responders}
             onAdd={(o) => api.addOverride({ gridId: grid, ...o }).then(load)}
           />
         )}

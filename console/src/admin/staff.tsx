@@ -1,9 +1,10 @@
-/** Staff (SPEC §4): create people with roles and grids; edit, disable, reset a password. */
+/** Staff (SPEC §4): create people with roles and grids; edit, disable, reset a password, retire (DATA-04). */
 import { useEffect, useState } from 'preact/hooks';
 import { type Grid, STAFF_ROLES, type Staff } from '../../../dispatcher/api/types.ts';
 import { api } from '../api.ts';
 import { type Lang, ROLE_NAMES, t } from '../i18n.ts';
 import { Field, Form, type Message, RecordTable, Status, TableAndForm } from './form.tsx';
+import { RetireButton } from './retire-button.tsx';
 
 export function StaffAdmin({ lang }: { lang: Lang }) {
   const [staff, setStaff] = useState<Staff[]>([]);
@@ -192,6 +193,16 @@ function StaffEditor(p: {
           >
             {person.disabled ? t(lang, 'enable') : t(lang, 'disable')}
           </button>
+          <RetireButton
+            lang={lang}
+            kind="staff"
+            id={person.id}
+            onDone={() => {
+              p.onClose();
+              return p.onSaved();
+            }}
+            onError={(text) => setMsg({ ok: false, text })}
+          />
           <button type="button" onClick={p.onClose}>
             {t(lang, 'close')}
           </button>
