@@ -3,10 +3,13 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   Alert,
   AlertList,
+  AuditEntry,
   ChannelHealth,
   ClientToServerEvents,
   DeliveryRecord,
+  DeviceFilter,
   DeviceHealth,
+  DeviceListView,
   DeviceState,
   DutyGapReport,
   DutyView,
@@ -18,6 +21,7 @@ import type {
   ImportResult,
   LoginResponse,
   MaintenanceQueue,
+  RetirableKind,
   Room,
   RosterEntry,
   RosterOverride,
@@ -141,7 +145,8 @@ export const api = {
   createStaff: (s: unknown) => call<{ staff: Staff }>('POST', '/api/staff', s),
   roster: (grid?: string) =>
     call<{ entries: RosterEntry[]; overrides: RosterOverride[] }>('GET', `/api/roster${q({ grid })}`),
-  rosterWeek: (grid: string) => call<RosterWeekView>('GET', `/api/roster/week${q({ grid })}`),
+  rosterWeek: (grid: string, at?: number) =>
+    call<RosterWeekView>('GET', `/api/roster/week${q({ grid, at })}`),
   setRoster: (gridId: string, entries: Omit<RosterEntry, 'gridId'>[]) =>
     call<{ entries: RosterEntry[] }>('POST', '/api/roster', { gridId, entries }),
   addOverride: (o: Omit<RosterOverride, 'id'>) =>
@@ -178,6 +183,24 @@ export const api = {
     ),
   setDeviceRoom: (id: string, room: Room) =>
     call<{ device: DeviceState }>('POST', `/api/devices/${encodeURIComponent(id)}/room`, { room }),
+  devices: (p: { filter?: DeviceFilter; grid?: string }) =>
+    call<DeviceListView>('GET', `/api/devices${q(p)}`),
+  updateDevice: (id: string, patch: { room?: Room; kind?: string }) =>
+    call<{ device: DeviceState }>('PATCH', `/api/devices/${encodeURIComponent(id)}`, patch),
+  /** DATA-04: soft delete; the history that names it stays. */
+  retire: (kind: RetirableKind, id: string) =>
+    call<{ retired: { id: string } }>('POST', `/api/${kind}/${encodeURIComponent(id)}/retire`, {}),
+  setAway: (id: string, until: number, reason: string) =>
+    call<unknown>('POST', `/api/households/${encodeURIComponent(id)}/away`, { until, reason }),
+  clearAway: (id: string) => call<unknown>('DELETE', `/api/households/${encodeURIComponent(id)}/away`),
+  audit: (p: {
+    actor?: string;
+    target?: string;
+    action?: string;
+    from?: number;
+    to?: number;
+    limit?: number;
+  }) => call<{ entries: AuditEntry[] }>('GET', `/api/audit${q(p)}`),
   rotateSecret: (id: string) =>
     call<{ id: string; secret: string }>('POST', `/api/devices/${encodeURIComponent(id)}/rotate-secret`, {}),
   deleteOverride: (id: string) =>

@@ -6,18 +6,18 @@
  */
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type {
-  Alert,
-  AlertState,
-  ChannelHealth,
-  DutyGapReport,
-  DutyView,
-  HandoverReport,
-  MaintenanceQueue,
-  Severity,
-  Staff,
-  SystemHealthReport,
-  SystemWarning,
+import {
+  type Alert,
+  type ChannelHealth,
+  type DutyGapReport,
+  type DutyView,
+  type HandoverReport,
+  type MaintenanceQueue,
+  OPEN_STATES,
+  type Severity,
+  type Staff,
+  type SystemHealthReport,
+  type SystemWarning,
 } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
@@ -29,7 +29,6 @@ import { beep } from './sound.ts';
 import { keepUnreachable, type Unreachable, unreachableOn } from './unreachable.ts';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, technical: 3 };
-const OPEN_STATES: AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
 const OPEN = new Set<string>(OPEN_STATES);
 const AMBER_MS = 12 * 60_000;
 const RED_MS = 15 * 60_000;

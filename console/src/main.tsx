@@ -5,7 +5,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { AdminPage } from './admin.tsx';
+import { AdminPage } from './admin/index.tsx';
 import { ApiError, api, type SessionInfo, whenUnauthenticated } from './api.ts';
 import { DispatchScreen } from './dispatch.tsx';
 import { getLang, type Lang, setLang, t } from './i18n.ts';

@@ -5,8 +5,7 @@
  * phone allows; the list comes from the API, so a reload shows the same alerts.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Alert, HandoverReport } from '../../dispatcher/api/types.ts';
-import { OUTCOMES } from './alert-panel.tsx';
+import { type Alert, type HandoverReport, OPEN_STATES, PERSON_OUTCOMES } from '../../dispatcher/api/types.ts';
 import { api, type HouseholdFile, type SessionInfo } from './api.ts';
 import { addressText, formatTime } from './format.ts';
 import { type Lang, OUTCOME_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
@@ -14,7 +13,7 @@ import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
 import { enablePush, type PushState, setUpWorker } from './push.ts';
 import { beep } from './sound.ts';
 
-const OPEN = new Set(['raised', 'notified', 'accepted', 'en_route', 'on_site']);
+const OPEN = new Set<string>(OPEN_STATES);
 
 export function ResponderPage({ lang, session }: { lang: Lang; session: SessionInfo }) {
   const me = session.staff;
@@ -318,7 +317,7 @@ function AlertCard(p: {
               value={outcome}
               onChange={(e) => setOutcome((e.target as HTMLSelectElement).value)}
             >
-              {OUTCOMES.map((o) => (
+              {PERSON_OUTCOMES.map((o) => (
                 <option key={o} value={o}>
                   {OUTCOME_NAMES[lang][o]}
                 </option>

@@ -36,29 +36,18 @@ export const SEVERITY_OF: Record<RuleId, Severity> = {
   HOME_UNWATCHED: 'critical',
 };
 
-export const ALERT_STATES = [
-  'raised',
-  'notified',
-  'accepted',
-  'en_route',
-  'on_site',
-  'resolved',
-  'cancelled',
-] as const;
-export type AlertState = (typeof ALERT_STATES)[number];
-export const OPEN_STATES: readonly AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
-export const isOpen = (s: AlertState): boolean => OPEN_STATES.includes(s);
+import type { AlertState, Outcome } from '../terms.ts';
 
-export const OUTCOMES = [
-  'assisted',
-  'ambulance',
-  'false_alarm',
-  'resident_away',
-  'device_fault',
-  'other',
-  'auto_cleared',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export {
+  ALERT_STATES,
+  type AlertState,
+  isOpen,
+  OPEN_STATES,
+  OUTCOMES,
+  type Outcome,
+  PERSON_OUTCOMES,
+  type PersonOutcome,
+} from '../terms.ts';
 
 export const isSafety = (severity: Severity): boolean => severity !== 'technical';
 /** The safety severities (SPEC §6: critical, high, medium), for queries. */

@@ -22,7 +22,7 @@ import {
   transition,
 } from './lifecycle.ts';
 import { maintenanceDue } from './maintenance.ts';
-import { type Alert, type HistoryEntry, isSafety, SAFETY_SEVERITIES } from './model.ts';
+import { type Alert, type HistoryEntry, isOpen, isSafety, SAFETY_SEVERITIES } from './model.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -36,6 +36,15 @@ export interface AlertServiceDeps {
 }
 
 export type ActError = TransitionError | 'not_found' | 'conflict';
+
+/** What a write computes from the current alert: the alert and history to save, or nothing (with a value). */
+type Change<T, S> = { save: { alert: Alert; history: HistoryEntry[] }; carry: T } | { skip: S };
+/** How a write ended: saved (after any retries), skipped by the change, no such alert, or lost every race. */
+type Written<T, S> =
+  | { kind: 'saved'; alert: Alert; value: T }
+  | { kind: 'skipped'; value: S }
+  | { kind: 'missing' }
+  | { kind: 'contended' };
 
 export class AlertService {
   private timers = new Map<string, { timer: Timer; step: number; at: number }>();
@@ -159,30 +168,47 @@ export class AlertService {
     );
   }
 
-  /** Applies a system change to the stored alert (serialised, retried on a stale write); null when nothing changed. */
+  /**
+   * The one write path of a stored alert: load it, compute the change, save it, retry on a stale write
+   * (another writer won the race: compute again against the fresh alert), then emit and re-arm its timer.
+   * Serialised per alert. `change` says what to save, or to skip with a value (nothing to do, refused).
+   */
+  private write<T, S = null>(
+    alertId: string,
+    action: string,
+    change: (current: Alert) => Change<T, S> | Promise<Change<T, S>>,
+  ): Promise<Written<T, S>> {
+    return this.serial(alertId, async (): Promise<Written<T, S>> => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await this.deps.store.getAlert(alertId);
+        if (!current) return { kind: 'missing' };
+        const c = await change(current);
+        if (!('save' in c)) return { kind: 'skipped', value: c.skip };
+        try {
+          await this.deps.store.saveAlert(c.save.alert, c.save.history);
+        } catch (e) {
+          if (e instanceof StaleWriteError) continue;
+          throw e;
+        }
+        this.deps.bus.emit('alertChanged', { alert: c.save.alert, action });
+        this.arm(c.save.alert);
+        return { kind: 'saved', alert: c.save.alert, value: c.carry };
+      }
+      return { kind: 'contended' };
+    });
+  }
+
+  /** Applies a system change to the stored alert; null when nothing changed. */
   private async update(
     alertId: string,
     action: string,
     change: (a: Alert) => { alert: Alert; history: HistoryEntry[] } | null,
   ): Promise<Alert | null> {
-    return this.serial(alertId, async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
-        if (!current) return null;
-        const r = change(current);
-        if (!r) return null;
-        try {
-          await this.deps.store.saveAlert(r.alert, r.history);
-        } catch (e) {
-          if (e instanceof StaleWriteError) continue;
-          throw e;
-        }
-        this.deps.bus.emit('alertChanged', { alert: r.alert, action });
-        this.arm(r.alert);
-        return r.alert;
-      }
-      return null;
+    const w = await this.write<null>(alertId, action, (current) => {
+      const r = change(current);
+      return r ? { save: r, carry: null } : { skip: null };
     });
+    return w.kind === 'saved' ? w.alert : null;
   }
 
   /** A responder cannot go: the alert passes to the next responder on duty at once (ALERT-02). */
@@ -194,29 +220,21 @@ export class AlertService {
   }
 
   async act(alertId: string, action: Action, actor: Actor): Promise<Result<Alert, ActError>> {
-    return this.serial(alertId, async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
-        if (!current) return err('not_found' as const, `no alert ${alertId}`);
-        const r = transition(current, action, actor, this.deps.clock.now());
-        if (!r.ok) return r;
-        const next = reschedule(r.value.alert);
-        try {
-          await this.deps.store.saveAlert(next, r.value.history);
-        } catch (e) {
-          if (e instanceof StaleWriteError) continue;
-          throw e;
-        }
-        this.deps.bus.emit('alertChanged', { alert: next, action: action.type });
-        this.arm(next);
-        if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
-        // ALERT-02: passed on at once, not at the next ladder step.
-        if (action.type === 'decline' && next.assigneeId && next.assigneeId !== current.assigneeId)
-          void this.sendNotices(next, [next.assigneeId], 'passed_on', `passed_on@${next.version}`);
-        return ok(next);
-      }
-      return err('conflict' as const, 'the alert kept changing; try again');
+    const w = await this.write<Alert, Result<never, TransitionError>>(alertId, action.type, (current) => {
+      const r = transition(current, action, actor, this.deps.clock.now());
+      if (!r.ok) return { skip: r };
+      return { save: { alert: reschedule(r.value.alert), history: r.value.history }, carry: current };
     });
+    if (w.kind === 'missing') return err('not_found' as const, `no alert ${alertId}`);
+    if (w.kind === 'contended') return err('conflict' as const, 'the alert kept changing; try again');
+    if (w.kind === 'skipped') return w.value;
+    const next = w.alert;
+    const before = w.value;
+    if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
+    // ALERT-02: passed on at once, not at the next ladder step.
+    if (action.type === 'decline' && next.assigneeId && next.assigneeId !== before.assigneeId)
+      void this.sendNotices(next, [next.assigneeId], 'passed_on', `passed_on@${next.version}`);
+    return ok(next);
   }
 
   private arm(a: Alert): void {
@@ -246,56 +264,48 @@ export class AlertService {
   }
 
   private async fire(alertId: string, step: number): Promise<void> {
-    await this.serial(alertId, async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
-        if (!current) return;
-        const now = this.deps.clock.now();
-        const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
-        // Who will be told of a breach is decided with the step, so the alert says who was told.
-        const supervisors = await this.deps.supervisorsFor(current);
-        const out = runDueSteps(current, now, step, onDuty, supervisors);
-        if (!out) {
-          this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
-          return;
-        }
-        try {
-          await this.deps.store.saveAlert(out.alert, out.history);
-        } catch (e) {
-          if (e instanceof StaleWriteError) continue;
-          throw e;
-        }
-        this.deps.bus.emit('alertChanged', { alert: out.alert, action: 'escalation' });
-        this.arm(out.alert);
-        // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
-        const byNotice = new Map<string, { reason: string; staff: string[] }>();
-        for (const n of out.notify) {
-          const id = n.round ? `${n.reason}#${n.round}` : n.reason;
-          const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
-          byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
-        }
-        for (const [id, n] of byNotice) void this.sendNotices(out.alert, n.staff, n.reason, id);
-        if (out.notifySupervisors) {
-          if (supervisors.length === 0)
-            this.deps.log.warn(
-              { alertId, community: out.alert.community },
-              'SLA breached: no supervisor to tell',
-            );
-          void this.sendNotices(out.alert, supervisors, 'sla_breach');
-        }
-        return;
+    const w = await this.write(alertId, 'escalation', async (current) => {
+      const now = this.deps.clock.now();
+      const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
+      // Who will be told of a breach is decided with the step, so the alert says who was told.
+      const supervisors = await this.deps.supervisorsFor(current);
+      const out = runDueSteps(current, now, step, onDuty, supervisors);
+      if (!out) {
+        this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
+        return { skip: null };
       }
-      // The alert kept changing under us: never drop a due step; try again shortly.
-      this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
-      this.deps.clock.after(
-        seconds(1),
-        () =>
-          this.fire(alertId, step).catch((e: unknown) =>
-            this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
-          ),
-        `escalation ${alertId} step ${step} retry`,
-      );
+      return { save: out, carry: { out, supervisors } };
     });
+    if (w.kind === 'saved' && w.value) {
+      const { out, supervisors } = w.value;
+      // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
+      const byNotice = new Map<string, { reason: string; staff: string[] }>();
+      for (const n of out.notify) {
+        const id = n.round ? `${n.reason}#${n.round}` : n.reason;
+        const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
+        byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
+      }
+      for (const [id, n] of byNotice) void this.sendNotices(w.alert, n.staff, n.reason, id);
+      if (out.notifySupervisors) {
+        if (supervisors.length === 0)
+          this.deps.log.warn(
+            { alertId, community: w.alert.community },
+            'SLA breached: no supervisor to tell',
+          );
+        void this.sendNotices(w.alert, supervisors, 'sla_breach');
+      }
+    }
+    if (w.kind !== 'contended') return;
+    // The alert kept changing under us: never drop a due step; try again shortly.
+    this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
+    this.deps.clock.after(
+      seconds(1),
+      () =>
+        this.fire(alertId, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
+        ),
+      `escalation ${alertId} step ${step} retry`,
+    );
   }
 
   /**
@@ -306,8 +316,7 @@ export class AlertService {
   async resend(alertId: string, staff: string[]): Promise<Result<Alert, 'not_found' | 'closed'>> {
     const a = await this.deps.store.getAlert(alertId);
     if (!a) return err('not_found' as const, `no alert ${alertId}`);
-    if (a.state === 'resolved' || a.state === 'cancelled')
-      return err('closed' as const, 'the alert is closed: nothing to send');
+    if (!isOpen(a.state)) return err('closed' as const, 'the alert is closed: nothing to send');
     await this.sendNotices(a, staff, 'resend', `resend@${this.deps.clock.now()}`);
     return ok(a);
   }

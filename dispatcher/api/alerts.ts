@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
-import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
+import { ALERT_STATES, type Alert, PERSON_OUTCOMES, type PersonOutcome } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
 import {
   type ApiDeps,
@@ -22,9 +22,7 @@ const actionBody = {
   'en-route': z.object({}).optional(),
   'on-site': z.object({}).optional(),
   resolve: z.strictObject({
-    outcome: z.enum(
-      OUTCOMES.filter((o) => o !== 'auto_cleared') as [Exclude<(typeof OUTCOMES)[number], 'auto_cleared'>],
-    ),
+    outcome: z.enum(PERSON_OUTCOMES as [PersonOutcome, ...PersonOutcome[]]),
     note: z.string().min(1).max(4000),
   }),
   cancel: z.strictObject({ reason: z.string().min(1).max(1000) }),

@@ -34,6 +34,7 @@ import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts
 import { pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
+import { retireRoutes } from './retire.ts';
 import { sessionRoutes } from './session.ts';
 import { timelineRoutes } from './timeline.ts';
 
@@ -235,6 +236,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await api.register(registryRoutes(deps));
     await api.register(escalationRoutes(deps));
     await api.register(deviceRoutes(deps));
+    await api.register(retireRoutes(deps));
     await api.register(baselineRoutes(deps));
     await api.register(dispatchRoutes(deps));
     await api.register(importExportRoutes(deps));

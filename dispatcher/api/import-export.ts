@@ -16,14 +16,11 @@ import { DEVICE_KINDS } from '../../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
-import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
+import { gridInput, householdInput, id, STAFF_ROLES } from '../registry.ts';
 import { ROOMS_HINT, type Room, roomFromText } from '../rooms.ts';
 import type { Store } from '../store/store.ts';
 import { type ApiDeps, HttpError, requireStaff } from './http.ts';
 import type { ImportProblem, ImportResult } from './types.ts';
-
-const idRe = /^[A-Za-z0-9_-]{1,64}$/;
-const id = z.string().regex(idRe, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
 
 const staffImport = z.strictObject({
   id,

@@ -314,6 +314,17 @@ export const MIGRATIONS: Migration[] = [
         WHERE severity <> 'technical' AND body->'policy' IS NULL`,
     ],
   },
+  {
+    version: 13,
+    name: 'registry: grids, households, staff and devices retired, not deleted',
+    sql: (w) => [
+      // DATA-04: a retired record leaves every list and routing but stays readable where its alerts and
+      // the audit log name it; its id is never given to anything else.
+      ...['grids', 'households', 'staff', 'devices'].map(
+        (t) => `ALTER TABLE ${t} ADD COLUMN retired_at ${w.bigint}`,
+      ),
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {

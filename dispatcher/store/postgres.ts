@@ -62,7 +62,7 @@ import type {
   StaffRecord,
   Store,
 } from './store.ts';
-import { StaleWriteError } from './store.ts';
+import { RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
 
 /** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
 const LOG_LOCK = 365_001;
@@ -252,7 +252,7 @@ export class PostgresStore implements Store {
   }
 
   async listGrids(): Promise<Grid[]> {
-    return (await this.q('SELECT * FROM grids ORDER BY id')).map(gridFrom);
+    return (await this.q('SELECT * FROM grids WHERE retired_at IS NULL ORDER BY id')).map(gridFrom);
   }
 
   async getGrid(id: string): Promise<Grid | null> {
@@ -291,8 +291,10 @@ export class PostgresStore implements Store {
 
   async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
     const rows = filter.gridIds
-      ? await this.q('SELECT * FROM households WHERE grid_id = ANY($1) ORDER BY id', [filter.gridIds])
-      : await this.q('SELECT * FROM households ORDER BY id');
+      ? await this.q('SELECT * FROM households WHERE grid_id = ANY($1) AND retired_at IS NULL ORDER BY id', [
+          filter.gridIds,
+        ])
+      : await this.q('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id');
     return rows.map(householdFrom);
   }
 
@@ -314,7 +316,7 @@ export class PostgresStore implements Store {
   }
 
   async listStaff(): Promise<Staff[]> {
-    return (await this.q('SELECT * FROM staff ORDER BY id')).map((r) => {
+    return (await this.q('SELECT * FROM staff WHERE retired_at IS NULL ORDER BY id')).map((r) => {
       const { passwordHash: _omit, ...rest } = staffFrom(r);
       return rest;
     });
@@ -382,6 +384,35 @@ export class PostgresStore implements Store {
     );
   }
 
+  async setDeviceKind(id: string, kind: DeviceKind): Promise<boolean> {
+    return (await this.pool.query('UPDATE devices SET kind = $1 WHERE id = $2', [kind, id])).rowCount === 1;
+  }
+
+  async retire(kind: RetiredKind, id: string, at: number): Promise<boolean> {
+    const table = RETIRED_TABLE[kind];
+    const disable = kind === 'staff' || kind === 'device' ? ', disabled = true' : '';
+    return this.tx(async (c) => {
+      const done =
+        (
+          await c.query(
+            `UPDATE ${table} SET retired_at = $1${disable} WHERE id = $2 AND retired_at IS NULL`,
+            [at, id],
+          )
+        ).rowCount === 1;
+      if (done && kind === 'household')
+        await c.query(
+          'UPDATE devices SET retired_at = $1, disabled = true WHERE home_id = $2 AND retired_at IS NULL',
+          [at, id],
+        );
+      return done;
+    });
+  }
+
+  async retiredAt(kind: RetiredKind, id: string): Promise<number | null> {
+    const r = await this.one(`SELECT retired_at FROM ${RETIRED_TABLE[kind]} WHERE id = $1`, [id]);
+    return r?.retired_at == null ? null : Number(r.retired_at);
+  }
+
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
     return (
       (await this.pool.query('UPDATE devices SET secret_hash = $1 WHERE id = $2', [secretHash, id]))
@@ -399,8 +430,10 @@ export class PostgresStore implements Store {
 
   async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
     const rows = filter.homeId
-      ? await this.q('SELECT * FROM devices WHERE home_id = $1 ORDER BY id', [filter.homeId])
-      : await this.q('SELECT * FROM devices ORDER BY id');
+      ? await this.q('SELECT * FROM devices WHERE home_id = $1 AND retired_at IS NULL ORDER BY id', [
+          filter.homeId,
+        ])
+      : await this.q('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id');
     return rows.map(deviceFrom);
   }
 

@@ -43,6 +43,8 @@ import {
   type DeliveryRecord,
   type NewStaff,
   type OpenAlertCount,
+  RETIRED_TABLE,
+  type RetiredKind,
   type RuleCommit,
   type Session,
   type StaffPatch,
@@ -231,7 +233,7 @@ export class SqliteStore implements Store {
   }
 
   async listGrids(): Promise<Grid[]> {
-    return (this.st('SELECT * FROM grids ORDER BY id').all() as Row[]).map(gridFrom);
+    return (this.st('SELECT * FROM grids WHERE retired_at IS NULL ORDER BY id').all() as Row[]).map(gridFrom);
   }
 
   async getGrid(id: string): Promise<Grid | null> {
@@ -268,7 +270,7 @@ export class SqliteStore implements Store {
   }
 
   async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
-    const rows = this.st('SELECT * FROM households ORDER BY id').all() as Row[];
+    const rows = this.st('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id').all() as Row[];
     const all = rows.map(householdFrom);
     return filter.gridIds ? all.filter((h) => filter.gridIds!.includes(h.gridId)) : all;
   }
@@ -298,7 +300,7 @@ export class SqliteStore implements Store {
   }
 
   async listStaff(): Promise<Staff[]> {
-    return (this.st('SELECT * FROM staff ORDER BY id').all() as Row[]).map((r) => {
+    return (this.st('SELECT * FROM staff WHERE retired_at IS NULL ORDER BY id').all() as Row[]).map((r) => {
       const { passwordHash: _omit, ...rest } = staffFrom(r);
       return rest;
     });
@@ -340,6 +342,37 @@ export class SqliteStore implements Store {
     return this.st('UPDATE devices SET room = ?, room_text = NULL WHERE id = ?').run(room, id).changes === 1;
   }
 
+  async setDeviceKind(id: string, kind: DeviceKind): Promise<boolean> {
+    return this.st('UPDATE devices SET kind = ? WHERE id = ?').run(kind, id).changes === 1;
+  }
+
+  async retire(kind: RetiredKind, id: string, at: number): Promise<boolean> {
+    const table = RETIRED_TABLE[kind];
+    const disable = kind === 'staff' || kind === 'device' ? ', disabled = 1' : '';
+    return this.db
+      .transaction(() => {
+        const done =
+          this.db
+            .prepare(`UPDATE ${table} SET retired_at = ?${disable} WHERE id = ? AND retired_at IS NULL`)
+            .run(at, id).changes === 1;
+        if (done && kind === 'household')
+          this.db
+            .prepare(
+              'UPDATE devices SET retired_at = ?, disabled = 1 WHERE home_id = ? AND retired_at IS NULL',
+            )
+            .run(at, id);
+        return done;
+      })
+      .immediate();
+  }
+
+  async retiredAt(kind: RetiredKind, id: string): Promise<number | null> {
+    const r = this.st(`SELECT retired_at FROM ${RETIRED_TABLE[kind]} WHERE id = ?`).get(id) as
+      | Row
+      | undefined;
+    return r?.retired_at == null ? null : Number(r.retired_at);
+  }
+
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
     return this.st('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id).changes === 1;
   }
@@ -353,8 +386,10 @@ export class SqliteStore implements Store {
 
   async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
     const rows = filter.homeId
-      ? (this.st('SELECT * FROM devices WHERE home_id = ? ORDER BY id').all(filter.homeId) as Row[])
-      : (this.st('SELECT * FROM devices ORDER BY id').all() as Row[]);
+      ? (this.st('SELECT * FROM devices WHERE home_id = ? AND retired_at IS NULL ORDER BY id').all(
+          filter.homeId,
+        ) as Row[])
+      : (this.st('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id').all() as Row[]);
     return rows.map(deviceFrom);
   }
 

@@ -3,6 +3,7 @@
  * implement it and both must pass test/store.contract.ts. Methods are units of work: each one is atomic.
  */
 import type { GatewayStore, LoggedEvent } from '../../gateway/ports.ts';
+import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
 import type { Room } from '../rooms.ts';
@@ -190,7 +191,26 @@ export interface RegistryStore {
   listOverrides(gridId?: string): Promise<RosterOverride[]>;
   /** Removes one override; returns it, or null when there was none. */
   deleteOverride(id: string): Promise<RosterOverride | null>;
+  /** Changes a device's registered kind (SPEC §3); false when there is no such device. */
+  setDeviceKind(id: string, kind: DeviceKind): Promise<boolean>;
+  /**
+   * DATA-04: retires a record: it leaves every list (and so routing, rules and exports) but `get…` still
+   * reads it for the alerts and audit entries that name it. Staff and devices are disabled with it (no
+   * login, CONNACK 5); a household's devices are retired with it. False when there is no such live record.
+   */
+  retire(kind: RetiredKind, id: string, at: number): Promise<boolean>;
+  /** When a record was retired; null when it is live or unknown. */
+  retiredAt(kind: RetiredKind, id: string): Promise<number | null>;
 }
+
+export type RetiredKind = 'grid' | 'household' | 'staff' | 'device';
+/** The table of each retirable kind (a closed list: never interpolate anything else into SQL). */
+export const RETIRED_TABLE: Record<RetiredKind, string> = {
+  grid: 'grids',
+  household: 'households',
+  staff: 'staff',
+  device: 'devices',
+};
 
 /** Login sessions, notification deliveries (SPEC §7) and the audit log (SPEC §8), and settings. */
 export interface OperationsStore {

@@ -292,12 +292,26 @@ describe('authorization matrix', () => {
           expect: ADMIN_ONLY(201),
         },
       ],
+      // Every device of the households one may see, across households (registry readers).
+      'GET /api/devices': [
+        { path: '/api/devices', expect: REGISTRY_READ, showsB: hasId('devices', `${B}-door`) },
+      ],
+      'PATCH /api/devices/:id': [
+        { path: `/api/devices/${B}-door`, body: { room: 'entrance' }, expect: ADMIN_ONLY(200) },
+      ],
       'GET /api/devices/:id': [{ path: `/api/devices/${B}-door`, expect: B_ITEM }],
       'POST /api/devices/:id/disable': [{ path: `/api/devices/${B}-door/disable`, expect: ADMIN_ONLY(200) }],
       'POST /api/devices/:id/enable': [{ path: `/api/devices/${B}-door/enable`, expect: ADMIN_ONLY(200) }],
       'POST /api/devices/:id/rotate-secret': [
         { path: `/api/devices/${B}-door/rotate-secret`, expect: ADMIN_ONLY(200) },
       ],
+      // DATA-04: retiring is the admin's; a grid with households is kept (409), the rest go once.
+      'POST /api/grids/:id/retire': [{ path: '/api/grids/grid-2/retire', expect: ADMIN_ONLY(409) }],
+      'POST /api/households/:id/retire': [
+        { path: '/api/households/home-matrix/retire', expect: ADMIN_ONLY(200) },
+      ],
+      'POST /api/staff/:id/retire': [{ path: '/api/staff/matrix-new/retire', expect: ADMIN_ONLY(200) }],
+      'POST /api/devices/:id/retire': [{ path: '/api/devices/matrix-dev/retire', expect: ADMIN_ONLY(200) }],
       'GET /api/households/:id/baseline': [{ path: `/api/households/${B}/baseline`, expect: B_ITEM }],
       'GET /api/notify/health': [{ path: '/api/notify/health', expect: DESKS }],
       'GET /api/system/health': [{ path: '/api/system/health', expect: DESKS }],
