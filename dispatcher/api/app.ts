@@ -42,10 +42,12 @@ import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
 import { importExportRoutes } from './import-export.ts';
+import { incidentRoutes } from './incidents.ts';
 import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
 import { type PushDeps, pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
+import { searchRoutes } from './search.ts';
 import { sessionRoutes } from './session.ts';
 import { timelineRoutes } from './timeline.ts';
 
@@ -329,6 +331,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(reportRoutes(deps));
   await app.register(timelineRoutes(deps));
   await app.register(pushRoutes(deps));
+  await app.register(incidentRoutes(deps));
+  await app.register(searchRoutes(deps));
 
   const dir = deps.consoleDir ? resolve(deps.consoleDir) : null;
   if (dir && existsSync(dir)) {

@@ -4,7 +4,7 @@
  * the false-alarm rate per rule and per device; device uptime. Pure: alerts and registry values in, figures out.
  */
 import { DateTime } from 'luxon';
-import type { Alert, RuleId } from '../alerts/model.ts';
+import { type Alert, alertSource, type RuleId } from '../alerts/model.ts';
 import { type ShiftBoundaries, shiftAt } from '../routing/shifts.ts';
 
 export const ACCEPT_WITHIN_MS = 3 * 60_000;
@@ -52,6 +52,8 @@ export interface SlaReport {
   byShift: SlaRow[];
   byResponder: SlaRow[];
   byWeek: SlaRow[];
+  /** ALERT-03: sensor alerts and incidents phoned in, apart (keys `sensor`, `phone`). */
+  bySource: SlaRow[];
   falseAlarmsByRule: FalseAlarmRow[];
   falseAlarmsByDevice: FalseAlarmRow[];
   deviceUptime: UptimeRow[];
@@ -200,6 +202,10 @@ export function slaReport(input: ReportInput): SlaReport {
       groupBy(safety, (a) => weekOf(a.raisedAt)),
       (k) => k,
     ),
+    bySource: rows(
+      groupBy(safety, (a) => alertSource(a)),
+      (k) => k,
+    ),
     falseAlarmsByRule: falseAlarms(inRange, (a) => a.rule),
     falseAlarmsByDevice: falseAlarms(inRange, (a) => a.deviceId),
     deviceUptime,
@@ -262,6 +268,7 @@ export function slaReportCsv(r: SlaReport): string {
   for (const x of r.byShift) lines.push(sla('shift', x));
   for (const x of r.byResponder) lines.push(sla('responder', x));
   for (const x of r.byWeek) lines.push(sla('week', x));
+  for (const x of r.bySource) lines.push(sla('source', x));
   const fa = (section: string, x: FalseAlarmRow) =>
     `${[section, x.key, x.key].map(cell).join(',')},,,,,,,,,,,${[x.resolved, x.falseAlarms, x.rate].map(cell).join(',')},,`;
   for (const x of r.falseAlarmsByRule) lines.push(fa('false_alarm_rule', x));

@@ -668,6 +668,7 @@ const RULE_ZH: Record<RuleId, string> = {
   DEVICE_OFFLINE: '设备离线',
   LOW_BATTERY: '电量低',
   HOME_UNWATCHED: '本户未被看护',
+  PHONE_REPORT: '来电报告',
 };
 const ruleZh = (r: RuleId) => RULE_ZH[r];
 
