@@ -15,7 +15,16 @@ import { api } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
 import { dispatcherActions, historyLine } from './history-words.ts';
-import { type Key, type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+import {
+  CATEGORY_NAMES,
+  type Key,
+  type Lang,
+  OUTCOME_NAMES,
+  ROLE_NAMES,
+  RULE_NAMES,
+  STATE_NAMES,
+  t,
+} from './i18n.ts';
 import { promiseWords, stepWords } from './ladder-words.ts';
 
 export function AlertPanel(p: {
@@ -75,6 +84,12 @@ export function AlertPanel(p: {
       testid="alert-panel"
     >
       <p class="big">{a.explanation[lang]}</p>
+      {a.source === 'phone' && (
+        <p data-testid="source">
+          <span class="tag amber">{t(lang, 'sourcePhone')}</span>{' '}
+          {a.category ? CATEGORY_NAMES[lang][a.category] : ''} · {a.evidence[0]?.summary}
+        </p>
+      )}
       {a.state === 'cancelled' && a.note && (
         <p class="notice amber" data-testid="cancel-reason">
           {t(lang, 'cancelReason')}: {a.note}

@@ -37,6 +37,9 @@ export function historyLine(
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   switch (h.action) {
     case 'raised':
+      // ALERT-03: an incident phoned in names the dispatcher who took the call.
+      if (d.source === 'phone')
+        return { text: zh ? `${actor} 登记来电事件` : `${actor} opened it from a phone call`, detail: null };
       return { text: zh ? '告警产生' : 'Alert raised', detail: null };
     case 'evidence':
       return { text: zh ? '新的证据' : 'More evidence', detail: str(d.summary) };

@@ -15,6 +15,7 @@ export const RULES = [
   'DEVICE_OFFLINE',
   'LOW_BATTERY',
   'HOME_UNWATCHED',
+  'PHONE_REPORT',
 ] as const;
 export type RuleId = (typeof RULES)[number];
 
@@ -34,9 +35,18 @@ export const SEVERITY_OF: Record<RuleId, Severity> = {
   // The rules could not process this home's events: nobody would learn of a fall there. Critical, so it
   // leads the dispatch queue with its sound and is routed like a fall (SPEC §6); a person resolves it.
   HOME_UNWATCHED: 'critical',
+  // ALERT-03: the dispatcher who took the call chooses the severity; this is the form's default.
+  PHONE_REPORT: 'high',
 };
 
 import type { AlertState, Outcome } from '../terms.ts';
+/** ALERT-03: what a caller reports (a resident, a relative, a neighbour phoning the dispatch room). */
+export const PHONE_CATEGORIES = ['fall', 'unwell', 'no_answer', 'wandering', 'other'] as const;
+export type PhoneCategory = (typeof PHONE_CATEGORIES)[number];
+/** Where an alert came from: the rules on device events, or a person's call to the dispatch room. */
+export type AlertSource = 'sensor' | 'phone';
+export const alertSource = (a: Pick<Alert, 'source'>): AlertSource => a.source ?? 'sensor';
+
 
 export {
   ALERT_STATES,
@@ -75,6 +85,10 @@ export interface Alert {
   rule: RuleId;
   severity: Severity;
   state: AlertState;
+  /** ALERT-03: `phone` for an incident phoned in; absent (sensor) on alerts the rules raised. */
+  source?: AlertSource;
+  /** ALERT-03: what the caller reported (phoned-in incidents only). */
+  category?: PhoneCategory;
   raisedAt: number;
   updatedAt: number;
   explanation: Explanation;

@@ -5,6 +5,7 @@
  */
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
+import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { err, ok, type Result } from '../../kernel/result.ts';
 import { instant, seconds } from '../../kernel/time.ts';
@@ -16,13 +17,16 @@ import { reschedule, runDueSteps } from './escalation.ts';
 import {
   type Action,
   type Actor,
+  attach,
   queueMaintenance,
+  raise,
   suggestArrival,
   type TransitionError,
   transition,
 } from './lifecycle.ts';
 import { maintenanceDue } from './maintenance.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SAFETY_SEVERITIES } from './model.ts';
+import { type PhoneReport, phoneTrigger } from './phone.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -209,6 +213,43 @@ export class AlertService {
       return r ? { save: r, carry: null } : { skip: null };
     });
     return w.kind === 'saved' ? w.alert : null;
+  }
+
+  /**
+   * ALERT-03: an incident phoned in is raised through the path the rules' alerts take (routing to the
+   * roster in force, the ladder, SLA deadlines stored with it, live updates, notices), marked `phone`. A
+   * second call while the household's phoned-in incident is open adds to it (RULE-11). Null: no household.
+   */
+  async report(r: PhoneReport, actor: Actor): Promise<{ alert: Alert; attached: boolean } | null> {
+    return this.serial(`phone:${r.householdId}`, async () => {
+      const now = this.deps.clock.now();
+      const t = phoneTrigger(r, now);
+      const open = await this.deps.store.findOpenAlert(r.householdId, t.rule);
+      if (open) {
+        const changed = await this.update(open.id, 'evidence', (cur) => attach(cur, t));
+        return changed ? { alert: changed, attached: true } : null;
+      }
+      const home = await this.deps.directory.home(r.householdId);
+      if (!home) return null;
+      const duty = await this.deps.directory.duty(home.grid.id, now);
+      const raised = raise(t, {
+        id: newId('al', now),
+        gridId: home.grid.id,
+        community: home.grid.community,
+        responders: duty.staffIds,
+      });
+      const alert: Alert = { ...raised.alert, severity: r.severity, source: 'phone', category: r.category };
+      // ALERT-01: who raised it and through which channel; the rules' raise names the rules instead.
+      const history = raised.history.map((h) => ({
+        ...h,
+        actor: actor.id,
+        channel: actor.channel,
+        data: { ...h.data, source: 'phone', category: r.category, severity: r.severity },
+      }));
+      await this.deps.store.saveAlert(alert, history);
+      this.onCommitted([alert], [], new Map([[alert.id, 'raised']]));
+      return { alert, attached: false };
+    });
   }
 
   /** A responder cannot go: the alert passes to the next responder on duty at once (ALERT-02). */

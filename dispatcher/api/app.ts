@@ -30,11 +30,13 @@ import { dispatchRoutes } from './dispatch.ts';
 import { escalationRoutes } from './escalation.ts';
 import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './http.ts';
 import { importExportRoutes } from './import-export.ts';
+import { incidentRoutes } from './incidents.ts';
 import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
 import { pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
 import { retireRoutes } from './retire.ts';
+import { searchRoutes } from './search.ts';
 import { sessionRoutes } from './session.ts';
 import { timelineRoutes } from './timeline.ts';
 
@@ -243,6 +245,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await api.register(reportRoutes(deps));
     await api.register(timelineRoutes(deps));
     await api.register(pushRoutes(deps));
+    await api.register(incidentRoutes(deps));
+    await api.register(searchRoutes(deps));
   });
 
   const dir = deps.consoleDir ? resolve(deps.consoleDir) : null;

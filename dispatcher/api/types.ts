@@ -38,7 +38,8 @@ import type { WeekCell } from '../routing/roster.ts';
 import type { ShiftInstance } from '../routing/shifts.ts';
 
 export type { Permission } from '../access.ts';
-export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
+export type { AlertSource, AlertState, Outcome, PhoneCategory, RuleId, Severity } from '../alerts/model.ts';
+export { PHONE_CATEGORIES } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
@@ -177,6 +178,29 @@ export interface DutyView {
   gridName: string;
   shift: 'day' | 'night';
   staff: { id: string; name: string }[];
+}
+
+/** GET /api/search/households: one household found (CONSOLE-04), without access notes. */
+export interface HouseholdHit {
+  id: string;
+  gridId: string;
+  gridName: string;
+  address: { building: string; unit: string; room: string };
+  residents: { name: string; phone: string | null }[];
+  awayUntil: number | null;
+  awayReason: string | null;
+}
+
+export interface HouseholdSearchResult {
+  households: HouseholdHit[];
+  /** More matched than were returned (50): the dispatcher types more. */
+  truncated: boolean;
+}
+
+/** POST /api/incidents (ALERT-03): the alert raised, or the open one the call was added to. */
+export interface IncidentResult {
+  alert: Alert;
+  attached: boolean;
 }
 
 export interface HouseholdSummary {
@@ -333,4 +357,4 @@ export interface RoutineBaseline {
 }
 
 /** Rule names in zh-CN and English, shared by the console and the notices (SMS, push). */
-export { RULE_LABELS } from '../notify/texts.ts';
+export { PHONE_CATEGORY_LABELS, RULE_LABELS } from '../notify/texts.ts';

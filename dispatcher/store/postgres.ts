@@ -54,6 +54,7 @@ import type {
   AuditEntry,
   AuditFilter,
   DeliveryRecord,
+  HouseholdSearch,
   NewStaff,
   OpenAlertCount,
   RuleCommit,
@@ -296,6 +297,32 @@ export class PostgresStore implements Store {
         ])
       : await this.q('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id');
     return rows.map(householdFrom);
+  }
+
+  async searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]> {
+    const args: unknown[] = [];
+    const arg = (v: unknown) => {
+      args.push(v);
+      return `$${args.length}`;
+    };
+    const where: string[] = [];
+    if (filter.gridIds) where.push(`grid_id = ANY(${arg(filter.gridIds)})`);
+    // ILIKE folds case for every script; the default LIKE escape character is the backslash (CONSOLE-04).
+    const phone = (col: string, p: string) =>
+      `EXISTS (SELECT 1 FROM jsonb_array_elements(${col}) p WHERE replace(replace(p->>'phone', ' ', ''), '-', '') LIKE ${p})`;
+    search.text.forEach((text, i) => {
+      const t = arg(text);
+      const digits = search.phone[i] ?? null;
+      const d = digits ? arg(digits) : null;
+      where.push(`(building || unit || room ILIKE ${t} OR id ILIKE ${t}
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements(residents) r WHERE r->>'name' ILIKE ${t})
+        ${d ? `OR ${phone('residents', d)} OR ${phone('contacts', d)}` : ''})`);
+    });
+    const sql = `SELECT * FROM households ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${arg(filter.limit)}`;
+    return (await this.q(sql, args)).map(householdFrom);
   }
 
   async createStaff(s: NewStaff): Promise<void> {
