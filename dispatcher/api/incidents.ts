@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PHONE_CATEGORIES } from '../alerts/model.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 
 export const incidentBody = z.strictObject({
   householdId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id'),

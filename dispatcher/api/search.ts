@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can } from '../access.ts';
 import { householdSearch } from '../store/store.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import type { HouseholdHit } from './types.ts';
 
 const LIMIT = 50;
