@@ -3,7 +3,13 @@
  * dispatcher's actions: assign or reassign, note, record a call, resolve, cancel.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Alert, DeliveryRecord, HistoryEntry, Staff } from '../../dispatcher/api/types.ts';
+import {
+  type Alert,
+  type DeliveryRecord,
+  evidenceText,
+  type HistoryEntry,
+  type Staff,
+} from '../../dispatcher/api/types.ts';
 import { api } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
@@ -199,7 +205,7 @@ export function AlertPanel(p: {
       <ul class="plain">
         {a.evidence.map((e, i) => (
           <li key={i}>
-            {formatTime(e.at, zone, lang)} · {e.summary}
+            {formatTime(e.at, zone, lang)} · {evidenceText(lang, e.summary)}
           </li>
         ))}
       </ul>

@@ -7,6 +7,7 @@ import { can } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
 import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
+import type { IssueFacts } from '../words.ts';
 import {
   type ApiDeps,
   accessScope,
@@ -15,6 +16,7 @@ import {
   type Scope,
   STATUS_BY_CODE,
   screenScope,
+  validationTexts,
 } from './app.ts';
 
 const actionBody = {
@@ -130,6 +132,7 @@ export const alertRoutes =
             `body${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`,
             {
               field: `body.${i.path.join('.')}`,
+              ...validationTexts(parsed.error.issues as IssueFacts[]),
             },
           );
         }

@@ -37,6 +37,7 @@ import type { DutyWatch } from '../routing/duty-watch.ts';
 import type { RulesConfig } from '../rules/settings.ts';
 import type { Store } from '../store/store.ts';
 import type { SystemHealth } from '../system-health.ts';
+import { type IssueFacts, issueTexts, type Texts } from '../words.ts';
 import { alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
@@ -204,6 +205,15 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * What a refused request says to a person (WORDS-02): the first problem as `text` in both languages, and
+ * every problem of the request in `problems`, each naming its field, so a form is fixed in one round.
+ */
+export function validationTexts(issues: IssueFacts[]): { text: Texts; problems: Texts[] } {
+  const problems = issues.map(issueTexts);
+  return { text: problems[0] ?? { zh: '请求无效', en: 'invalid request' }, problems };
+}
+
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
@@ -282,9 +292,21 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       const v = error.validation[0];
       const where = `${error.validationContext ?? 'body'}${v?.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
       deps.metrics.httpBadRequests.inc();
-      return reply
-        .code(400)
-        .send({ error: 'bad_request', message: `${where}: ${v?.message ?? 'invalid'}`, field: where });
+      const issues = error.validation.map((x) => ({
+        code: x.keyword,
+        path: x.instancePath
+          .split('/')
+          .filter(Boolean)
+          .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+        message: x.message ?? 'invalid',
+        ...(x.params as object),
+      }));
+      return reply.code(400).send({
+        error: 'bad_request',
+        message: `${where}: ${v?.message ?? 'invalid'}`,
+        field: where,
+        ...validationTexts(issues),
+      });
     }
     if (error instanceof HttpError) {
       return reply

@@ -38,6 +38,9 @@ export type { Permission } from '../access.ts';
 export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
+
+import type { Texts } from '../words.ts';
+
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 export type { Alert, DeviceState, Grid, HistoryEntry, ShiftInstance, Staff, WeekCell };
 
@@ -226,7 +229,14 @@ export interface MaintenanceQueue {
  * (`{row, field, message}`); 200 `{imported: {grids, households, staff, roster}}`.
  */
 export interface ImportResult {
-  imported: { grids: number; households: number; staff: number; roster: number; devices: number };
+  imported: {
+    grids: number;
+    households: number;
+    staff: number;
+    roster: number;
+    devices: number;
+    overrides: number;
+  };
   /** The secrets of the devices this import created, shown this once (SPEC §3). */
   secrets: { id: string; secret: string }[];
 }
@@ -234,7 +244,10 @@ export interface ImportProblem {
   /** 1-based data row (CSV) or `kind[index]` (JSON). */
   row: string;
   field: string;
+  /** The problem in English, as the check said it (the field is in `field`), for scripts. */
   message: string;
+  /** The problem in both languages, naming the field (WORDS-02). */
+  text: Texts;
 }
 
 /** socket.io events, server to client. */
@@ -301,5 +314,5 @@ export interface RoutineBaseline {
   learned: { morningBy: string; inactivityMinutesByHour: number[] };
 }
 
-/** Rule names in zh-CN and English, shared by the console and the notices (SMS, push). */
-export { RULE_LABELS } from '../notify/texts.ts';
+/** The one vocabulary (WORDS-01): shared by the console, the notices (SMS, push) and the API's errors. */
+export * from '../words.ts';

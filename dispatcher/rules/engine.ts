@@ -26,6 +26,7 @@ import type { DeviceKind, PresenceEvent } from '../../gateway/protocol.ts';
 import { type DurationWords, formatDuration, ms } from '../../kernel/time.ts';
 import type { Evidence, Explanation, RuleId } from '../alerts/model.ts';
 import { isRoom, ROOM_LABELS } from '../rooms.ts';
+import { EVENT_LABELS, KIND_LABELS, RULE_LABELS } from '../words.ts';
 import {
   type Baseline,
   baselineOf,
@@ -651,25 +652,9 @@ const KIND_EN: Record<DeviceKind, string> = {
   motion: 'motion sensor',
   button: 'help button',
 };
-const KIND_ZH: Record<DeviceKind, string> = {
-  fall: '跌倒雷达',
-  door: '门磁',
-  motion: '人体移动传感器',
-  button: '求助按钮',
-};
-const RULE_ZH: Record<RuleId, string> = {
-  FALL: '跌倒',
-  SOS: '求助',
-  NIGHT_EXIT: '夜间外出',
-  NO_MORNING_ACTIVITY: '晨起无活动',
-  INACTIVITY: '长时间无活动',
-  BATHROOM_DWELL: '卫生间滞留',
-  DOOR_LEFT_OPEN: '门未关',
-  DEVICE_OFFLINE: '设备离线',
-  LOW_BATTERY: '电量低',
-  HOME_UNWATCHED: '本户未被看护',
-};
-const ruleZh = (r: RuleId) => RULE_ZH[r];
+/** zh-CN names of kinds and rules: the one vocabulary (words.ts, WORDS-01). */
+const KIND_ZH: Record<DeviceKind, string> = KIND_LABELS.zh;
+const ruleZh = (r: RuleId) => RULE_LABELS.zh[r];
 
 const ZH_WORDS: DurationWords = {
   s: (n) => `${n}秒`,
@@ -798,7 +783,7 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
         logged.deviceId,
         evidence(`help button pressed in ${room}`),
         `help button pressed in ${room} at ${run.hhmm(ts)}${lateText.en}`,
-        `${run.hhmm(ts)} 按下了求助按钮（${roomZh(room)}）${lateText.zh}`,
+        `${run.hhmm(ts)} 按下了紧急求助按钮（${roomZh(room)}）${lateText.zh}`,
       );
       break;
     case 'motion': {
@@ -981,11 +966,4 @@ export function unwatchedTrigger(
   };
 }
 
-const EVENT_ZH: Record<string, string> = {
-  fall: '跌倒',
-  door: '门磁',
-  motion: '人体移动',
-  sos: '求助',
-  heartbeat: '心跳',
-  presence: '在线状态',
-};
+const EVENT_ZH: Record<string, string> = EVENT_LABELS.zh;
