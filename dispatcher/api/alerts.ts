@@ -37,6 +37,16 @@ const actionBody = {
   decline: z.strictObject({ reason: z.string().min(1).max(500) }),
 } as const;
 type ActionName = keyof typeof actionBody;
+/** For /docs (OPS-05): every body an action takes; the route checks the one its action names. */
+export const alertActionBodies = z.union([
+  actionBody.resolve,
+  actionBody.cancel,
+  actionBody.assign,
+  actionBody.note,
+  actionBody.call,
+  actionBody.decline,
+  z.strictObject({}).describe('accept, en-route, on-site: no body'),
+]);
 
 /**
  * Anyone sees the alerts of their scope (SPEC §8 community walls: a responder's grids, a desk's
