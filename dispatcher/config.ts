@@ -20,6 +20,18 @@ function validZone(zone: string): boolean {
 }
 
 export const configSchema = z.object({
+  /**
+   * Which part of the service this process runs (CLU-01): `all` (one process, the default), `gateway` (the
+   * MQTT edge, with its own small HTTP port for /healthz, /readyz and /metrics) or `dispatcher` (rules,
+   * alerts, routing, escalation, notifications, API, live updates and console). Separate roles share one
+   * PostgreSQL database.
+   */
+  ROLE: z.enum(['all', 'gateway', 'dispatcher']).default('all'),
+  /**
+   * Separate roles: how often a dispatcher looks at the event log when no wake-up came (PostgreSQL
+   * LISTEN/NOTIFY wakes it at once; this is the floor when a notification was missed), in ms.
+   */
+  CLUSTER_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
   MQTT_PORT: port.default(1883),
   MQTT_HOST: z.string().default('0.0.0.0'),
   /** MQTT over TLS (EDGE-05): enabled when the port, certificate and key (PEM files) are all set. */
@@ -175,6 +187,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       'MQTT_TLS_PORT, MQTT_TLS_CERT and MQTT_TLS_KEY: set all three to enable MQTT over TLS, or none',
     ]);
   }
+  // CLU-01: separate processes share their state through PostgreSQL; an embedded SQLite file is one process's.
+  if (c.ROLE !== 'all' && !c.DATABASE_URL?.startsWith('postgres'))
+    throw new ConfigError([
+      `ROLE=${c.ROLE}: separate gateway and dispatcher processes share one PostgreSQL database; set DATABASE_URL to a postgres:// URL (or use ROLE=all for the embedded SQLite store)`,
+    ]);
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET)
     throw new ConfigError(['WEBHOOK_SECRET: required when WEBHOOK_URL is set (signs each call)']);
   // Swapped or equal boundaries would make every hour the night shift and the day roster never used.
