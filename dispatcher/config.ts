@@ -32,6 +32,26 @@ export const configSchema = z.object({
    * LISTEN/NOTIFY wakes it at once; this is the floor when a notification was missed), in ms.
    */
   CLUSTER_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
+  /**
+   * Separate dispatchers (CLU-03): a community lease lasts LEASE_TTL_MS unless renewed, and is renewed every
+   * LEASE_RENEW_MS (real time, judged by the database's clock). A dead instance's communities are taken
+   * within TTL + one renewal.
+   */
+  LEASE_TTL_MS: z.coerce.number().int().min(500).max(600_000).default(6_000),
+  LEASE_RENEW_MS: z.coerce.number().int().min(100).max(300_000).default(2_000),
+  /** This instance's name in the lease table (default: the host name), for operators reading it. */
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected [A-Za-z0-9_.-]{1,64}')
+    .optional(),
+  /**
+   * Redis (redis://host:port): live updates reach a page whichever dispatcher instance it is connected to
+   * (socket.io's Redis adapter). Unset: live updates stay on the instance where they happen.
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+    .optional(),
   MQTT_PORT: port.default(1883),
   MQTT_HOST: z.string().default('0.0.0.0'),
   /** MQTT over TLS (EDGE-05): enabled when the port, certificate and key (PEM files) are all set. */
@@ -132,6 +152,11 @@ export const configSchema = z.object({
   CLOCK_START: z.iso
     .datetime({ offset: true, message: 'expected an RFC 3339 date-time such as 2026-03-10T06:00:00+08:00' })
     .optional(),
+  /**
+   * With CLOCK_START: the real instant (epoch ms) at which the simulated clock reads CLOCK_START (default: the
+   * process's start), so the processes of one simulation run on one clock (CLU-01, SIM-03).
+   */
+  CLOCK_ANCHOR_MS: z.coerce.number().int().nonnegative().optional(),
   CONFIG_FILE: z.string().optional(),
   /** Rule thresholds in minutes by rule id (SPEC §5), e.g. {"thresholds":{"INACTIVITY":180}}: JSON or a config-file object. */
   RULES: rulesConfigInput.default({ thresholds: {} }),
@@ -191,6 +216,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (c.ROLE !== 'all' && !c.DATABASE_URL?.startsWith('postgres'))
     throw new ConfigError([
       `ROLE=${c.ROLE}: separate gateway and dispatcher processes share one PostgreSQL database; set DATABASE_URL to a postgres:// URL (or use ROLE=all for the embedded SQLite store)`,
+    ]);
+  if (c.LEASE_RENEW_MS * 2 > c.LEASE_TTL_MS)
+    throw new ConfigError([
+      `LEASE_RENEW_MS=${c.LEASE_RENEW_MS}, LEASE_TTL_MS=${c.LEASE_TTL_MS}: a lease must be renewed at least twice within its TTL`,
     ]);
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET)
     throw new ConfigError(['WEBHOOK_SECRET: required when WEBHOOK_URL is set (signs each call)']);

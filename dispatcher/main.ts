@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     ? new ScaledClock(
         instant(config.CLOCK_START ? Date.parse(config.CLOCK_START) : Date.now()),
         config.CLOCK_SPEED,
+        config.CLOCK_ANCHOR_MS,
       )
     : new SystemClock();
   const service = new GuardianService({ config, clock, log, consoleDir: join(root, 'console', 'public') });

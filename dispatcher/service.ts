@@ -6,25 +6,31 @@
  *
  * Constructing does nothing; start() opens everything, stop() undoes it and finishes in-flight work.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, statfsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { storageUnavailable } from '../gateway/event-log.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import type { LoggedEvent } from '../gateway/ports.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { seconds } from '../kernel/time.ts';
+import type { Alert } from './alerts/model.ts';
 import { AlertService } from './alerts/service.ts';
 import { exportAlertMetrics } from './alerts/telemetry.ts';
 import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
+import { LeaseManager } from './cluster/leases.ts';
+import { LiveRelay } from './cluster/live-relay.ts';
 import { buildOpsApp } from './cluster/ops-app.ts';
+import { CommunityShards } from './cluster/shards.ts';
 import { ClusterSignals, type GatewayMessage } from './cluster/signals.ts';
 import type { Config } from './config.ts';
 import { Directory } from './directory.ts';
@@ -94,6 +100,11 @@ export class GuardianService {
   /** Separate roles (CLU-02): what crosses processes, over PostgreSQL LISTEN/NOTIFY. */
   signals: ClusterSignals | undefined;
   private poll: NodeJS.Timeout | undefined;
+  /** Separate dispatchers (CLU-03): community leases, and the work of the communities held here. */
+  leases: LeaseManager | undefined;
+  shards: CommunityShards | undefined;
+  /** Live events across dispatcher instances through Redis (CLU-04), when REDIS_URL is set. */
+  relay: LiveRelay | undefined;
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -151,11 +162,11 @@ export class GuardianService {
           pool: (store as PostgresStore).pool,
           log: log.child({ module: 'signals' }),
           listen: config.ROLE === 'gateway' ? ['g365_gateway'] : ['g365_events', 'g365_replies'],
-          onEvents: () => this.pipeline?.wake(),
+          onEvents: () => this.rulesWork?.wake(),
           onGateway: (m) => this.fromDispatcher(m),
           onReconnect: () => {
             // Wake-ups may have been missed while the connection was down; so may a revocation.
-            this.pipeline?.wake();
+            this.rulesWork?.wake();
             void this.gateway?.recheckStaff();
           },
         });
@@ -176,7 +187,7 @@ export class GuardianService {
           limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
           telemetry,
           onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
-          onEvents: () => (this.signals ? this.signals.eventsWritten() : this.pipeline.wake()),
+          onEvents: () => (this.signals ? this.signals.eventsWritten() : this.rulesWork.wake()),
           authenticateStaff: async (staffId, token) => {
             const session = await this.auth.session(token);
             return session?.staff.id === staffId ? { expiresAt: session.expiresAt } : null;
@@ -189,7 +200,12 @@ export class GuardianService {
 
       // → notifications (channels first: the alert service needs them)
       this.http = createServer();
+      if (config.REDIS_URL) {
+        this.relay = new LiveRelay(config.REDIS_URL, log.child({ module: 'relay' }));
+        await this.relay.start();
+      }
       this.live = new LiveServer({
+        adapter: this.relay?.adapter(),
         httpServer: this.http,
         auth: this.auth,
         store,
@@ -270,8 +286,23 @@ export class GuardianService {
       });
       this.notifier = notifier;
 
+      // CLU-03: separate dispatchers split the background work by community, with fenced leases.
+      if (config.ROLE === 'dispatcher')
+        this.leases = new LeaseManager({
+          pool: (store as PostgresStore).pool,
+          holder: `${config.INSTANCE_ID ?? hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+          ttlMs: config.LEASE_TTL_MS,
+          renewMs: config.LEASE_RENEW_MS,
+          log: log.child({ module: 'leases' }),
+          names: () => this.shards!.leaseNames(),
+          onAcquired: (fence) => this.shards!.acquired(fence),
+          onLost: (name) => this.shards!.lost(name),
+        });
+      const leases = this.leases;
+
       // → alerts, routing, escalation and SLA
       this.alerts = new AlertService({
+        leaseOf: leases ? (community) => leases.fence(community) : undefined,
         store,
         clock,
         log: log.child({ module: 'alerts' }),
@@ -303,27 +334,43 @@ export class GuardianService {
       });
 
       // → rules: consume the log from the stored cursor
-      this.pipeline = new RulesPipeline({
-        store,
-        directory: this.directory,
-        clock,
-        log: log.child({ module: 'rules' }),
-        rules: config.RULES,
-        onCommitted: (raised, updated, actions) => {
-          for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
-          this.alerts.onCommitted(raised, updated, actions);
-        },
-        onEvents: (events) => this.bus.emit('deviceEvents', { events }),
-      });
+      const onCommitted = (raised: Alert[], updated: Alert[], actions: Map<string, string>) => {
+        for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
+        this.alerts.onCommitted(raised, updated, actions);
+      };
+      const onEvents = (events: LoggedEvent[]) => this.bus.emit('deviceEvents', { events });
+      if (leases)
+        this.shards = new CommunityShards({
+          store,
+          directory: this.directory,
+          clock,
+          log: log.child({ module: 'rules' }),
+          rules: config.RULES,
+          alerts: this.alerts,
+          dutyWatch: this.dutyWatch,
+          leaseOf: (community) => leases.fence(community),
+          onCommitted,
+          onEvents,
+        });
+      else
+        this.pipeline = new RulesPipeline({
+          store,
+          directory: this.directory,
+          clock,
+          log: log.child({ module: 'rules' }),
+          rules: config.RULES,
+          onCommitted,
+          onEvents,
+        });
       this.directory.onHomeChanged((homeId) => {
-        void this.pipeline
+        void this.rulesWork
           .homeChanged(homeId)
           .catch((e: unknown) => log.error({ err: e, homeId }, 'rules refresh failed'));
       });
 
       // → API and live push
-      const pipelinePosition = () => this.pipeline.position;
-      const pipelineTrouble = () => this.pipeline.skipped + this.pipeline.evaluationErrors;
+      const pipelinePosition = () => this.rulesWork.position;
+      const pipelineTrouble = () => this.rulesWork.skipped + this.rulesWork.evaluationErrors;
       this.metrics = createMetrics(
         () => this.gateway?.metrics ?? null,
         async () => {
@@ -354,13 +401,13 @@ export class GuardianService {
         registry,
         'g365_rules_homes_unwatched_total',
         'times a household event or deadline could not be processed and HOME_UNWATCHED told the dispatch room (should stay 0)',
-        () => this.pipeline.unwatched,
+        () => this.rulesWork.unwatched,
       );
       readGauge(
         registry,
         'g365_rules_stalls_total',
         'times the rules could commit nothing, not even HOME_UNWATCHED, and held their position to retry',
-        () => this.pipeline.stalls,
+        () => this.rulesWork.stalls,
       );
       // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
       const indexHealth = store.homeIndexHealth?.bind(store);
@@ -387,8 +434,24 @@ export class GuardianService {
         log: log.child({ module: 'health' }),
         bus: this.bus,
         gateway: () => this.gateway ?? null,
+        liveRelay: this.relay ? (now) => this.relay!.health(now) : undefined,
       });
       const health = this.health;
+      if (this.relay) {
+        const relay = this.relay;
+        readGauge(
+          registry,
+          'g365_live_relay_up',
+          '1 while live events cross dispatcher instances (Redis)',
+          () => (relay.up ? 1 : 0),
+        );
+        readGauge(
+          registry,
+          'g365_live_relay_skipped_total',
+          'live events kept on this instance because Redis was unreachable',
+          () => relay.skipped,
+        );
+      }
       readGauge(
         registry,
         'g365_disk_free_bytes',
@@ -426,12 +489,30 @@ export class GuardianService {
       // Start order: state first (escalation timers, rules catch-up), then open the doors.
       await this.alerts.start();
       this.family?.start();
-      this.dutyWatch.start();
       await this.signals?.start();
-      await this.pipeline.start();
+      if (leases) {
+        // CLU-03: the duty watch, the rules and the escalation timers of the communities this instance holds.
+        readGauge(
+          registry,
+          'g365_leases_held',
+          'community leases held by this instance',
+          () => leases.names.length,
+        );
+        readGauge(
+          registry,
+          'g365_leases_taken_total',
+          'leases taken by this instance',
+          () => leases.acquired,
+        );
+        readGauge(registry, 'g365_leases_lost_total', 'leases lost by this instance', () => leases.lost);
+        await leases.start();
+      } else {
+        this.dutyWatch.start();
+        await this.pipeline.start();
+      }
       if (this.signals) {
         // CLU-02: NOTIFY wakes the rules at once; this poll is the floor for a wake-up that was lost.
-        this.poll = setInterval(() => this.pipeline.wake(), config.CLUSTER_POLL_MS);
+        this.poll = setInterval(() => this.rulesWork.wake(), config.CLUSTER_POLL_MS);
         this.poll.unref();
       }
       if (this.gateway) await this.startGateway();
@@ -447,6 +528,14 @@ export class GuardianService {
       await this.stop().catch(() => {});
       throw diskFull(e, dataDir);
     }
+  }
+
+  /** The rules: one pipeline (ROLE=all), or those of the communities held here (ROLE=dispatcher). */
+  private get rulesWork(): Pick<
+    RulesPipeline,
+    'wake' | 'homeChanged' | 'position' | 'skipped' | 'evaluationErrors' | 'unwatched' | 'stalls'
+  > {
+    return this.shards ?? this.pipeline;
   }
 
   private async startGateway(): Promise<void> {
@@ -572,11 +661,14 @@ export class GuardianService {
       await closed;
     }
     await this.gateway?.stop().catch(() => {});
+    await this.leases?.stop();
+    await this.shards?.stop();
     await this.pipeline?.stop();
     this.dutyWatch?.stop();
     await this.alerts?.stop();
     await this.family?.stop();
     await this.signals?.stop();
+    await this.relay?.stop();
     if (this.ownsStore) await this.store?.close();
   }
 

@@ -17,7 +17,9 @@ export type SystemWarningKind =
   | 'disk_full'
   | 'event_log_failing'
   | 'telemetry_failing'
-  | 'login_flood';
+  | 'login_flood'
+  /** CLU-04: Redis unreachable: live events stay on the dispatcher instance where they happen. */
+  | 'live_relay_down';
 
 export interface SystemWarning {
   kind: SystemWarningKind;
@@ -39,6 +41,8 @@ export interface SystemHealthReport {
   ready: boolean;
   /** Why not ready (empty when ready). */
   reasons: string[];
+  /** Working, but with less than everything (CLU-04: live events not crossing instances). */
+  degraded: string[];
   warnings: SystemWarning[];
   disk: DiskSpace | null;
   now: number;
@@ -52,6 +56,8 @@ export interface SystemHealthDeps {
   log: Logger;
   bus: Bus;
   gateway: () => { metrics: GatewayMetrics; logHealth: LogFailure | null } | null;
+  /** Separate dispatchers with Redis (CLU-04): the live relay's degradation, null while it works. */
+  liveRelay?: (now: number) => { since: number; reason: string } | null;
 }
 
 /** Below this the filesystem counts as full: SQLite cannot grow its files or its shared memory. */
@@ -92,9 +98,11 @@ export class SystemHealth {
     const log = this.deps.gateway()?.logHealth;
     if (log) reasons.push(`event log cannot write: ${log.reason}`);
     if (this.warnings.has('disk_full')) reasons.push(`disk full: ${this.deps.dataDir}`);
+    const relay = this.warnings.get('live_relay_down');
     return {
       ready: reasons.length === 0,
       reasons,
+      degraded: relay ? [`live updates do not cross dispatcher instances: ${relay.detail.reason}`] : [],
       warnings: [...this.warnings.values()],
       disk: this.disk,
       now: this.deps.clock.now(),
@@ -151,6 +159,8 @@ export class SystemHealth {
       }
       this.lastFailures = { at: now, n };
     }
+    const relay = this.deps.liveRelay?.(now);
+    if (relay) next.set('live_relay_down', { reason: relay.reason });
     const before = [...this.warnings.keys()].sort().join();
     const warnings = new Map<SystemWarningKind, SystemWarning>();
     for (const [kind, detail] of next)

@@ -11,7 +11,7 @@ import { instant, seconds } from '../../kernel/time.ts';
 import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
-import { StaleWriteError, type Store } from '../store/store.ts';
+import { type Fence, FencedError, StaleWriteError, type Store } from '../store/store.ts';
 import { reschedule, runDueSteps } from './escalation.ts';
 import {
   type Action,
@@ -33,12 +33,18 @@ export interface AlertServiceDeps {
   directory: Directory;
   /** Staff to tell when an SLA is breached (supervisors of the grid's community). */
   supervisorsFor: (alert: Alert) => Promise<string[]>;
+  /**
+   * CLU-03, separate dispatcher processes: the lease this instance holds on a community, if any. Escalation
+   * timers run only for alerts of communities held (`adopt` / `release` follow the leases), and each step is
+   * saved only while the lease stands. Absent: one process does everything.
+   */
+  leaseOf?: (community: string) => Fence | undefined;
 }
 
 export type ActError = TransitionError | 'not_found' | 'conflict';
 
 export class AlertService {
-  private timers = new Map<string, { timer: Timer; step: number; at: number }>();
+  private timers = new Map<string, { timer: Timer; step: number; at: number; community: string }>();
   private chains = new Map<string, Promise<unknown>>();
   private stopped = true;
 
@@ -48,8 +54,19 @@ export class AlertService {
     this.stopped = false;
     // Channel health over the last day of recorded attempts (a restart must not hide a failing channel).
     await this.deps.notifier.restore(this.deps.clock.now() - 24 * 3_600_000);
+    // Separate dispatchers: the leases decide which communities' alerts this instance takes up (`adopt`).
+    if (!this.deps.leaseOf) await this.adopt(null);
+  }
+
+  /**
+   * Takes up the alerts of a community (null: all), at start or when this instance took its lease (CLU-03):
+   * the stored deadline is the truth, so a step that came due meanwhile fires at once and a later one at
+   * its own minute.
+   */
+  async adopt(community: string | null): Promise<void> {
+    const mine = (a: Alert) => community === null || a.community === community;
     // The stored deadline is the truth: re-arm every pending step; overdue ones fire at once.
-    for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
+    for (const a of await this.deps.store.listPendingEscalations()) if (mine(a)) this.arm(a);
     // A technical alert raised just before a crash may not have been queued yet.
     // A step is saved before its notices go out: after a crash in between, send what was not attempted.
     // Technical alerts not queued yet, and safety alerts nobody accepted yet (the only ones with notices
@@ -59,14 +76,23 @@ export class AlertService {
       severities: ['technical'],
       limit: 100_000,
     }))
-      if (!a.maintenanceDueAt) await this.queue(a);
+      if (mine(a) && !a.maintenanceDueAt) await this.queue(a);
     for (const a of await this.deps.store.listAlerts({
       state: 'open',
       severities: SAFETY_SEVERITIES,
       notAccepted: true,
       limit: 100_000,
     }))
-      await this.resendUnattempted(a);
+      if (mine(a)) await this.resendUnattempted(a);
+  }
+
+  /** CLU-03: the lease of a community was lost: its timers stop here (another instance re-arms them). */
+  release(community: string): void {
+    for (const [id, t] of this.timers)
+      if (t.community === community) {
+        t.timer.cancel();
+        this.timers.delete(id);
+      }
   }
 
   /**
@@ -221,7 +247,8 @@ export class AlertService {
 
   private arm(a: Alert): void {
     const existing = this.timers.get(a.id);
-    if (a.nextStepAt === null || this.stopped) {
+    const notMine = this.deps.leaseOf !== undefined && !this.deps.leaseOf(a.community);
+    if (a.nextStepAt === null || this.stopped || notMine) {
       existing?.timer.cancel();
       this.timers.delete(a.id);
       return;
@@ -237,7 +264,7 @@ export class AlertService {
         this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
       );
     });
-    this.timers.set(a.id, { timer, step, at });
+    this.timers.set(a.id, { timer, step, at, community: a.community });
   }
 
   private async fire(alertId: string, step: number): Promise<void> {
@@ -254,10 +281,23 @@ export class AlertService {
           this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
           return;
         }
+        let fence: Fence | undefined;
+        if (this.deps.leaseOf) {
+          fence = this.deps.leaseOf(current.community);
+          if (!fence) return; // the lease went meanwhile: its new holder takes the step
+        }
         try {
-          await this.deps.store.saveAlert(out.alert, out.history);
+          await this.deps.store.saveAlert(out.alert, out.history, fence);
         } catch (e) {
           if (e instanceof StaleWriteError) continue;
+          // CLU-03: another instance holds the community now; it takes the step (and sends its notices).
+          if (e instanceof FencedError) {
+            this.deps.log.warn(
+              { alertId, community: current.community },
+              'escalation step fenced: lease lost',
+            );
+            return;
+          }
           throw e;
         }
         this.deps.bus.emit('alertChanged', { alert: out.alert, action: 'escalation' });
