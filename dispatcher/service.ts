@@ -695,15 +695,28 @@ export class GuardianService {
       return;
     }
     const password = this.opts.config.ADMIN_PASSWORD ?? newSecret().slice(0, 16);
-    await this.store.createStaff({
-      id: 'admin',
-      name: 'Administrator',
-      phone: '',
-      roles: ['admin'],
-      gridIds: [],
-      username: 'admin',
-      passwordHash: await hashSecret(password),
-    });
+    const created = await this.store
+      .createStaff({
+        id: 'admin',
+        name: 'Administrator',
+        phone: '',
+        roles: ['admin'],
+        gridIds: [],
+        username: 'admin',
+        passwordHash: await hashSecret(password),
+      })
+      .then(
+        () => true,
+        async (e: unknown) => {
+          // CLU-01: two dispatcher processes starting together on one database: the other one created it.
+          if (await this.store.getStaffByUsername('admin')) return false;
+          throw e;
+        },
+      );
+    if (!created) {
+      this.adminAccount = this.opts.config.ADMIN_PASSWORD ? 'passwordIgnored' : 'exists';
+      return;
+    }
     if (!this.opts.config.ADMIN_PASSWORD) this.generatedAdminPassword = password;
     this.adminAccount = 'created';
     await this.store.audit({

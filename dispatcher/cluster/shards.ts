@@ -34,6 +34,20 @@ export interface ShardsDeps {
   onEvents: (events: LoggedEvent[]) => void;
 }
 
+/**
+ * `target` with some methods replaced; every other method runs on `target` itself (its caches and state
+ * stay one, whoever calls).
+ */
+function overlay<T extends object>(target: T, replaced: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      if (Object.hasOwn(replaced, prop)) return (replaced as Record<PropertyKey, unknown>)[prop];
+      const v = Reflect.get(t, prop, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
 /** A fence no lease ever has: a write after the lease was lost is refused, never unfenced. */
 const lostFence = (community: string): Fence => ({ community, holder: '', epoch: -1 });
 
@@ -58,7 +72,7 @@ export class CommunityShards {
     const { store, directory, leaseOf } = this.deps;
     const cursor = `${RULES_CURSOR}:${community}`;
     // The pipeline sees the shared store with its own cursor and fenced commits…
-    const shardStore: Store = Object.assign(Object.create(store) as Store, {
+    const shardStore: Store = overlay<Store>(store, {
       // A community first worked on here continues from where one process (ROLE=all) had got to.
       getCursor: async (name: string) =>
         name === RULES_CURSOR
@@ -76,9 +90,7 @@ export class CommunityShards {
       const h = await directory.home(homeId);
       return h && h.grid.community === community ? h : null;
     };
-    const shardDirectory: Directory = Object.assign(Object.create(directory) as Directory, {
-      home: inCommunity,
-    });
+    const shardDirectory = overlay<Directory>(directory, { home: inCommunity });
     const pipeline = new RulesPipeline({
       store: shardStore,
       directory: shardDirectory,
