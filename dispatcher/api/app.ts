@@ -253,6 +253,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       ...(health && !health.ready ? health.reasons : []),
     ];
     if (reasons.length) return reply.code(503).send({ ready: false, reason: reasons[0], reasons });
+    // CLU-04: ready, but with less than everything (a load balancer keeps sending; an operator sees why).
+    if (health?.degraded.length) return { ready: true, degraded: health.degraded };
     return { ready: true };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
