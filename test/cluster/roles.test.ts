@@ -8,11 +8,11 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../dispatcher/config.ts';
+import { seedCommunity } from '../../dispatcher/seed.ts';
 import { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { planCommunity } from '../../simulators/community.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
-import { seedCommunity } from '../../dispatcher/seed.ts';
 import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
 import { type RoleProcess, startRole } from './processes.ts';
