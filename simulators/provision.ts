@@ -89,8 +89,10 @@ export async function provisionViaApi(o: ProvisionOptions): Promise<DeviceIdenti
   let done = 0;
   const tick = (what: string) => o.onProgress?.(++done, total, what);
 
+  // A grid's leader must be a known staff member, and staff belong to grids: the grids first without
+  // their leaders, the leaders once the staff exist.
   for (const g of plan.grids) {
-    must(await call(o, 'POST', '/api/grids', g), `grid ${g.id}`);
+    must(await call(o, 'POST', '/api/grids', { ...g, leaderId: null }), `grid ${g.id}`);
     tick('grids');
   }
   await pool(plan.households, n, async (h) => {
@@ -102,6 +104,8 @@ export async function provisionViaApi(o: ProvisionOptions): Promise<DeviceIdenti
     must(await call(o, 'POST', '/api/staff', s), `staff ${s.id}`, [200, 201, 409]);
     tick('staff');
   });
+  for (const g of plan.grids)
+    if (g.leaderId) must(await call(o, 'POST', '/api/grids', g), `grid ${g.id} leader`);
   for (const g of plan.grids) {
     const entries = plan.roster
       .filter((r) => r.gridId === g.id)

@@ -34,6 +34,11 @@ export const DOC_TAGS: { name: string; description: string }[] = [
   { name: 'import-export', description: 'The registry as JSON or CSV files.' },
   { name: 'reports', description: 'SLA, today’s figures, device health.' },
   { name: 'push', description: 'Web Push subscriptions of responder phones.' },
+  {
+    name: 'escalation',
+    description:
+      'Each community’s escalation policy: the ladder’s steps, minutes, who is told, the on-site promise.',
+  },
 ];
 
 const d = (tag: string, summary: string, description: string): OperationDoc => ({
@@ -197,6 +202,46 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     'Its next login gets CONNACK 5 and its live session ends now.',
   ),
   'POST /api/devices/:id/enable': d('devices', 'Enable a device', 'It may log in again.'),
+  'GET /api/devices': d(
+    'devices',
+    'Devices across households',
+    'Every device the caller may see, with presence, battery and rejected messages; `filter` keeps the offline, low-battery, rejecting, never-seen or disabled ones; never a secret.',
+  ),
+  'PATCH /api/devices/:id': d(
+    'devices',
+    'Correct a device',
+    'Changes its room (from the room vocabulary) or its kind; audited.',
+  ),
+  'POST /api/grids/:id/retire': d(
+    'registry',
+    'Retire a grid',
+    'It leaves every list, the roster and routing; its alerts and the audit log still name it (DATA-04).',
+  ),
+  'POST /api/households/:id/retire': d(
+    'households',
+    'Retire a household',
+    'It leaves every list and the rules; its alerts, visits and the audit log stay readable (DATA-04).',
+  ),
+  'POST /api/staff/:id/retire': d(
+    'registry',
+    'Retire a staff member',
+    'They can no longer log in, leave the roster and routing, and their sessions end; their history stays (DATA-04).',
+  ),
+  'POST /api/devices/:id/retire': d(
+    'devices',
+    'Retire a device',
+    'It is refused at its next login and its live session ends; its events stay in the log (DATA-04).',
+  ),
+  'GET /api/escalation-policies': d(
+    'escalation',
+    'Escalation policies',
+    'The default ladder (SPEC §6) and each community’s own policy, with when and by whom it was last set.',
+  ),
+  'PUT /api/escalation-policies/:community': d(
+    'escalation',
+    'Set a community’s escalation policy',
+    'Validated as a whole (every problem reported at once). Alerts already running keep the policy they were raised under (ESC-02); admin only; audited.',
+  ),
   'POST /api/devices/:id/rotate-secret': d(
     'devices',
     'Rotate a secret',

@@ -2,6 +2,7 @@
  * The API behind the console (SPEC §8, §11): sessions, roles and grid-scoped access, the household
  * timeline from the event log, and the SLA report. The whole service on loopback with a manual clock.
  */
+import { parse as parseCsv } from 'csv-parse/sync';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes } from '../../kernel/time.ts';
@@ -248,12 +249,11 @@ describe('SLA report', () => {
       },
     );
     expect(csv.headers.get('content-type')).toContain('text/csv');
-    const lines = (await csv.text())
-      .replace(/^\uFEFF/, '')
-      .trim()
-      .split('\r\n');
-    const width = lines[0]!.split(',').length;
-    expect(lines.every((l) => l.split(',').length === width)).toBe(true);
+    const text = (await csv.text()).replace(/^\uFEFF/, '').trim();
+    const lines = text.split('\r\n');
+    // Every row as wide as the header, read as CSV (a quoted cell may hold a comma).
+    const rows = parseCsv(text) as string[][];
+    expect(rows.every((r) => r.length === rows[0]!.length)).toBe(true);
     expect(lines.find((l) => l.startsWith('grid,grid-2,'))).toMatch(/^grid,grid-2,[^,]+,1,0,0,/);
     expect(lines.some((l) => l.startsWith('device_uptime,grid-1,'))).toBe(true);
   });

@@ -27,6 +27,10 @@ const NO_BODY = new Set([
   'post /api/devices/{id}/rotate-secret',
   'post /api/devices/{id}/disable',
   'post /api/devices/{id}/enable',
+  'post /api/grids/{id}/retire',
+  'post /api/households/{id}/retire',
+  'post /api/staff/{id}/retire',
+  'post /api/devices/{id}/retire',
 ]);
 
 describe('the OpenAPI document', () => {
