@@ -121,7 +121,7 @@ describe('the dispatch desk in Chromium', () => {
     await panel.getByRole('button', { name: '关闭' }).click();
 
     // Search: by the son's phone digits, the file opens without an alert, away status shown.
-    await wall.locator('nav.tabs a[data-page=search]').click();
+    await wall.locator('[data-testid=search-link]').click();
     await wall.locator('[data-testid=search-input]').fill('12345678');
     const hit = wall.locator('tr[data-household=home-zhuge]');
     await hit.waitFor();
