@@ -220,6 +220,10 @@ export function DispatchScreen({
         </div>
         <header class="section-head">
           <h2>{t(lang, 'queue')}</h2>
+          {/* CONSOLE-04: find any household, with or without an alert. */}
+          <a href="#/search" class="button" data-testid="search-link">
+            {t(lang, 'searchNav')}
+          </a>
           {canAct && (
             // ALERT-03: a call to the dispatch room becomes an incident from the search page.
             <a href="#/search/call" class="button primary" data-testid="phone-report-link">

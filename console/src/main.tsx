@@ -20,8 +20,6 @@ function pagesFor(s: SessionInfo): Page[] {
   const pages: Page[] = [];
   if (p.has('alerts.read.all')) pages.push('dispatch');
   if (p.has('alerts.respond')) pages.push('respond');
-  // CONSOLE-04: whoever reads household files finds them (a responder within their grids).
-  if (p.has('households.read.all') || p.has('households.read.own')) pages.push('search');
   if (p.has('reports.read')) pages.push('reports');
   if (p.has('registry.write')) pages.push('admin');
   return pages;
@@ -61,7 +59,13 @@ function App() {
   }, []);
   const pages = session ? pagesFor(session) : [];
   const wanted = hash.replace(/^#\/?/, '').split('/')[0] as Page;
-  const page = pages.includes(wanted) ? wanted : pages[0];
+  // CONSOLE-04: whoever reads household files may open the search (the dispatch screen links to it; it is
+  // a tool of the desk, not a page of its own in the tabs).
+  const mayOpen: Page[] =
+    session && session.permissions.some((x) => x === 'households.read.all' || x === 'households.read.own')
+      ? [...pages, 'search']
+      : pages;
+  const page = mayOpen.includes(wanted) ? wanted : pages[0];
   // CONSOLE-06: the responder's phone is titled for the responder, not the dispatch room.
   const title = page === 'respond' ? t(lang, 'responderTitle') : t(lang, 'title');
   useEffect(() => {

@@ -6,6 +6,9 @@
  *   GET  /api/alerts?state=open&grid=        AlertList (responders: their grids + alerts assigned to them)
  *   GET  /api/alerts/{id}                    AlertDetail (history + every delivery attempt)
  *   POST /api/alerts/{id}/{action}           AlertActionName; 409 {error:'invalid_transition', state}
+ *   POST /api/incidents                      {householdId, category, severity?, note, caller?} → IncidentResult:
+ *                                            201 raised, 200 added to the open one (desks; ALERT-03)
+ *   GET  /api/search/households?q=           HouseholdSearchResult (whoever reads household files; CONSOLE-04)
  *   GET  /api/maintenance                    MaintenanceQueue (technical alerts, due next working day)
  *   GET  /api/notify/health                  {channels: ChannelHealth[]} (dispatch roles)
  *   GET  /api/system/health                  SystemHealthReport (dispatch roles): disk, event log, telemetry, logins

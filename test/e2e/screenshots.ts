@@ -146,6 +146,25 @@ await dispatch.waitForSelector('[data-testid=household-drawer] [data-testid=time
 await dispatch.locator('[data-testid=show-access-notes]').click();
 await dispatch.waitForTimeout(800);
 await shot(dispatch, 'console-household.png');
+// CONSOLE-04: the search page, found by part of a building's name.
+const demoHomes = await service.store.listHouseholds();
+const caller = demoHomes.find((x) => x.residents.length > 0) ?? demoHomes[0]!;
+await dispatch.goto(`${base}/#/search`);
+await dispatch.locator('[data-testid=search-input]').fill(caller.address.building);
+await dispatch.waitForSelector('[data-testid=search-results]');
+await dispatch.waitForTimeout(500);
+await shot(dispatch, 'console-search.png');
+// ALERT-03: a call taken: the resident's name, Enter, the category's number, who called and what they said.
+await dispatch.goto(`${base}/#/search/call`);
+await dispatch.locator('[data-testid=search-input]').fill(caller.residents[0]?.name ?? caller.address.room);
+await dispatch.waitForSelector(`tr[data-household="${caller.id}"]`);
+await dispatch.locator('[data-testid=search-input]').press('Enter');
+await dispatch.waitForSelector('[data-testid=phone-report]');
+await dispatch.keyboard.press('2');
+await dispatch.locator('input[name=caller]').fill('女儿');
+await dispatch.locator('textarea[name=note]').fill('女儿来电：母亲说头晕，电话里说话含糊');
+await dispatch.waitForTimeout(300);
+await shot(dispatch, 'console-phone-report.png');
 await dispatch.context().close();
 
 // The responder page: the primary of the newest open alert, so the phone shows work to do.
