@@ -38,7 +38,14 @@ import type { WeekCell } from '../routing/roster.ts';
 import type { ShiftInstance } from '../routing/shifts.ts';
 
 export type { Permission } from '../access.ts';
-export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
+export {
+  type AlertState,
+  type Outcome,
+  RULES,
+  type RuleId,
+  SEVERITY_OF,
+  type Severity,
+} from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
