@@ -11,6 +11,7 @@ import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { ConfigError, DEMO_MARKER_FILE, isLoopback, loadConfig } from './config.ts';
+import { seedDemo } from './seed.ts';
 import { DiskFullError, GuardianService, PortInUseError } from './service.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -90,14 +91,20 @@ async function main(): Promise<void> {
     );
   }
   if (demoKit) {
+    // The service seeds the demo community and writes its devices' provisioning file; the simulators read
+    // that file and speak to the service only as devices and staff do (SIM-01).
+    const plan = demoKit.demoPlan();
+    const devicesFile = join(config.DATA_DIR, DEMO_MARKER_FILE);
+    const adminPassword = config.ADMIN_PASSWORD ?? demoKit.DEMO_ADMIN_PASSWORD;
+    await seedDemo(service.store, plan, { adminPassword, devicesFile, now: clock.now() });
     const d = await demoKit.startDemo({
-      store: service.store,
+      plan,
+      devicesFile,
       clock,
       log: log.child({ module: 'demo' }),
       mqttPort: service.mqttPort,
       httpPort: service.httpPort,
-      dataDir: config.DATA_DIR,
-      adminPassword: config.ADMIN_PASSWORD ?? demoKit.DEMO_ADMIN_PASSWORD,
+      adminPassword,
     });
     stopDemo = d.stop;
     lines.push('', 'Demo community 阳光社区 seeded; simulated homes and responders are running. Logins:');

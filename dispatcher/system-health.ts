@@ -10,39 +10,9 @@ import { statfs } from 'node:fs/promises';
 import type { GatewayMetrics, LogFailure } from '../gateway/gateway.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
-import type { Bus } from './bus.ts';
+import type { Bus, DiskSpace, SystemHealthReport, SystemWarning, SystemWarningKind } from './bus.ts';
 
-export type SystemWarningKind =
-  | 'disk_low'
-  | 'disk_full'
-  | 'event_log_failing'
-  | 'telemetry_failing'
-  | 'login_flood';
-
-export interface SystemWarning {
-  kind: SystemWarningKind;
-  /** When this warning started (service clock). */
-  since: number;
-  /** Plain figures for the screen: free bytes, the folder, the storage error, refusals per minute. */
-  detail: Record<string, string | number>;
-}
-
-export interface DiskSpace {
-  path: string;
-  freeBytes: number;
-  totalBytes: number;
-  lowBytes: number;
-}
-
-/** GET /api/system/health and the live `systemHealth` event. */
-export interface SystemHealthReport {
-  ready: boolean;
-  /** Why not ready (empty when ready). */
-  reasons: string[];
-  warnings: SystemWarning[];
-  disk: DiskSpace | null;
-  now: number;
-}
+export type { DiskSpace, SystemHealthReport, SystemWarning, SystemWarningKind } from './bus.ts';
 
 export interface SystemHealthDeps {
   dataDir: string;

@@ -6,10 +6,17 @@ import { addTo, type Duration, type Instant, instant } from './time.ts';
  */
 export interface Clock {
   now(): Instant;
-  /** Calls `fn` once when the clock reaches `at` (at once if `at` is already past). */
-  at(at: Instant, fn: () => void): Timer;
-  after(d: Duration, fn: () => void): Timer;
+  /**
+   * Calls `fn` once when the clock reaches `at` (at once if `at` is already past). `fn` may return the
+   * promise of the work it started: the manual clock awaits it before the next due timer. `name` says what
+   * the timer is for ("escalation al_…"), so a test can see what is pending instead of sleeping.
+   */
+  at(at: Instant, fn: TimerCallback, name?: string): Timer;
+  after(d: Duration, fn: TimerCallback, name?: string): Timer;
 }
+
+/** A timer's work; a promise it returns is awaited by `ManualClock.advance`. */
+export type TimerCallback = () => unknown;
 
 export interface Timer {
   cancel(): void;
@@ -22,14 +29,15 @@ const MAX_TIMEOUT = 2_147_483_647;
  * Arms a real timer for a deadline on a clock whose time runs `speed` times faster than real time. Waits
  * longer than Node's setTimeout limit are chained; a deadline already reached fires on the next turn.
  */
-function armRealTimer(now: () => number, speed: number, at: Instant, fn: () => void): Timer {
+function armRealTimer(now: () => number, speed: number, at: Instant, fn: TimerCallback): Timer {
   let handle: NodeJS.Timeout | undefined;
   let cancelled = false;
   const arm = () => {
     if (cancelled) return;
     const wait = (at - now()) / speed;
     if (wait <= 0) {
-      fn();
+      // A real clock awaits nobody: the callback handles its own failures.
+      void fn();
       return;
     }
     handle = setTimeout(arm, Math.min(Math.ceil(wait), MAX_TIMEOUT));
@@ -51,11 +59,11 @@ export class SystemClock implements Clock {
     return instant(Date.now());
   }
 
-  at(at: Instant, fn: () => void): Timer {
+  at(at: Instant, fn: TimerCallback): Timer {
     return armRealTimer(Date.now, 1, at, fn);
   }
 
-  after(d: Duration, fn: () => void): Timer {
+  after(d: Duration, fn: TimerCallback): Timer {
     return this.at(addTo(this.now(), d), fn);
   }
 }
@@ -63,13 +71,20 @@ export class SystemClock implements Clock {
 interface PendingTimer {
   at: Instant;
   order: number;
-  fn: () => void;
+  fn: TimerCallback;
+  name: string;
   cancelled: boolean;
 }
 
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  typeof (v as PromiseLike<unknown> | null)?.then === 'function';
+
 /**
- * A clock that moves only when told. `advance` fires every due timer in deadline order, with `now()` set
- * to that timer's own deadline while it runs, so "15 min − 1 ms: nothing; + 1 ms: escalated" is testable.
+ * A clock that moves only when told (as matter.js' mock time). `advance` fires every due timer in deadline
+ * order, with `now()` set to that timer's own deadline while it runs, and awaits the work each one returns
+ * before the next: once `await clock.advance(…)` returns, whatever the due timers started is done, so
+ * "15 min − 1 ms: nothing; + 1 ms: escalated" is testable without sleeping on wall time. Timers whose
+ * callbacks return nothing fire synchronously, as before, for callers that do not await.
  */
 export class ManualClock implements Clock {
   private current: Instant;
@@ -88,15 +103,15 @@ export class ManualClock implements Clock {
     return this.current;
   }
 
-  at(at: Instant, fn: () => void): Timer {
-    const t: PendingTimer = { at, order: this.counter++, fn, cancelled: false };
+  at(at: Instant, fn: TimerCallback, name = 'timer'): Timer {
+    const t: PendingTimer = { at, order: this.counter++, fn, name, cancelled: false };
     this.pending.push(t);
     // A deadline already reached fires on the next turn (never re-entrantly), as with the system clock.
     if (at <= this.current && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        this.advanceTo(this.current);
+        void this.advanceTo(this.current);
       });
     }
     return {
@@ -106,30 +121,40 @@ export class ManualClock implements Clock {
     };
   }
 
-  after(d: Duration, fn: () => void): Timer {
-    return this.at(addTo(this.current, d), fn);
+  after(d: Duration, fn: TimerCallback, name?: string): Timer {
+    return this.at(addTo(this.current, d), fn, name);
   }
 
-  /** Moves time forward by `d`, firing due timers in order. */
-  advance(d: Duration): void {
-    this.advanceTo(addTo(this.current, d));
+  /** Moves time forward by `d`, firing due timers in order and awaiting the work of each. */
+  advance(d: Duration): Promise<void> {
+    return this.advanceTo(addTo(this.current, d));
   }
 
-  advanceTo(target: Instant): void {
+  async advanceTo(target: Instant): Promise<void> {
     if (target < this.current) throw new Error('ManualClock cannot go backwards');
     for (;;) {
       const next = this.nextDue(target);
       if (!next) break;
       this.pending = this.pending.filter((t) => t !== next);
       this.current = instant(Math.max(next.at, this.current));
-      next.fn();
+      const work = next.fn();
+      if (isThenable(work)) await work;
     }
-    this.current = target;
+    // Another advance may have gone further while this one awaited a timer's work: time never goes back.
+    this.current = instant(Math.max(target, this.current));
   }
 
   /** Number of live timers, for tests that check a stop() cleaned up. */
   get pendingCount(): number {
     return this.pending.filter((t) => !t.cancelled).length;
+  }
+
+  /** The live timers, earliest first, by name: what will happen next, for tests that prove an absence. */
+  pendingTimers(): { name: string; at: Instant }[] {
+    return this.pending
+      .filter((t) => !t.cancelled)
+      .sort((a, b) => a.at - b.at || a.order - b.order)
+      .map((t) => ({ name: t.name, at: t.at }));
   }
 
   private nextDue(target: Instant): PendingTimer | undefined {
@@ -159,11 +184,11 @@ export class ScaledClock implements Clock {
     return instant(this.simStart + (Date.now() - this.realStart) * this.speed);
   }
 
-  at(at: Instant, fn: () => void): Timer {
+  at(at: Instant, fn: TimerCallback): Timer {
     return armRealTimer(() => this.now(), this.speed, at, fn);
   }
 
-  after(d: Duration, fn: () => void): Timer {
+  after(d: Duration, fn: TimerCallback): Timer {
     return this.at(addTo(this.now(), d), fn);
   }
 }

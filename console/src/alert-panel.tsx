@@ -15,7 +15,17 @@ import { api } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
 import { dispatcherActions, historyLine } from './history-words.ts';
-import { type Key, type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+import {
+  CATEGORY_NAMES,
+  type Key,
+  type Lang,
+  OUTCOME_NAMES,
+  ROLE_NAMES,
+  RULE_NAMES,
+  STATE_NAMES,
+  t,
+} from './i18n.ts';
+import { promiseWords, stepWords } from './ladder-words.ts';
 
 export function AlertPanel(p: {
   lang: Lang;
@@ -74,6 +84,12 @@ export function AlertPanel(p: {
       testid="alert-panel"
     >
       <p class="big">{a.explanation[lang]}</p>
+      {a.source === 'phone' && (
+        <p data-testid="source">
+          <span class="tag amber">{t(lang, 'sourcePhone')}</span>{' '}
+          {a.category ? CATEGORY_NAMES[lang][a.category] : ''} · {a.evidence[0]?.summary}
+        </p>
+      )}
       {a.state === 'cancelled' && a.note && (
         <p class="notice amber" data-testid="cancel-reason">
           {t(lang, 'cancelReason')}: {a.note}
@@ -84,6 +100,22 @@ export function AlertPanel(p: {
         {t(lang, 'assignee')}{' '}
         <b data-testid="panel-assignee">{a.assigneeId ? (names.get(a.assigneeId) ?? a.assigneeId) : '—'}</b>
       </p>
+      {a.policy && (
+        // ESC-03: the ladder this alert runs, frozen when it was raised; steps whose minute passed are dimmed.
+        <details class="ladder" data-testid="alert-ladder">
+          <summary>{promiseWords(a.policy, lang)}</summary>
+          <ol>
+            {a.policy.steps.map((s) => (
+              <li
+                key={`${s.kind}-${s.afterMin}`}
+                class={a.raisedAt + s.afterMin * 60_000 <= p.now ? 'muted' : ''}
+              >
+                {stepWords(s, lang)}
+              </li>
+            ))}
+          </ol>
+        </details>
+      )}
       <button type="button" class="primary" onClick={p.onHousehold}>
         {t(lang, 'openFile')}
       </button>

@@ -17,8 +17,10 @@ import type {
   HandoverReport,
   HistoryEntry,
   HouseholdFile,
+  HouseholdSearchResult,
   ImportProblem,
   ImportResult,
+  IncidentResult,
   LoginResponse,
   MaintenanceQueue,
   RetirableKind,
@@ -216,6 +218,17 @@ export const api = {
   pushKey: () => call<{ publicKey: string }>('GET', '/api/push/key'),
   pushSubscribe: (sub: PushSubscriptionJSON, lang: string) =>
     call<{ subscribed: true }>('POST', '/api/push/subscriptions', { ...sub, lang }),
+  /** CONSOLE-04 */
+  searchHouseholds: (text: string) =>
+    call<HouseholdSearchResult>('GET', `/api/search/households${q({ q: text })}`),
+  /** ALERT-03 */
+  report: (body: {
+    householdId: string;
+    category: string;
+    severity: string;
+    note: string;
+    caller?: string;
+  }) => call<IncidentResult>('POST', '/api/incidents', body),
   act: (id: string, action: string, body: unknown = {}) =>
     call<{ alert: Alert }>('POST', `/api/alerts/${encodeURIComponent(id)}/${action}`, body),
 };

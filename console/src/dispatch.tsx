@@ -21,6 +21,7 @@ import {
 } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
+import { FirstStart } from './first-start.tsx';
 import { addressText, formatTime, percent } from './format.ts';
 import { HouseholdDrawer } from './household.tsx';
 import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
@@ -194,6 +195,7 @@ export function DispatchScreen({
         </div>
       )}
       <section class="queue" aria-label={t(lang, 'queue')}>
+        <FirstStart lang={lang} session={session} />
         <div class="figures" data-testid="today">
           <Figure label={`${t(lang, 'openAlerts')}`} value={String(all.length)} testid="open-count" />
           <Figure
@@ -218,6 +220,12 @@ export function DispatchScreen({
         </div>
         <header class="section-head">
           <h2>{t(lang, 'queue')}</h2>
+          {canAct && (
+            // ALERT-03: a call to the dispatch room becomes an incident from the search page.
+            <a href="#/search/call" class="button primary" data-testid="phone-report-link">
+              {t(lang, 'phoneReport')}
+            </a>
+          )}
           {technicalOpen > 0 && (
             <button
               type="button"

@@ -2,7 +2,7 @@
  * An alert's history in words (ALERT-01): each recorded transition as a sentence in the reader's
  * language, naming who did what to whom, the cancel reason, the reassign target and the ladder's steps.
  */
-import type { HistoryEntry } from '../../dispatcher/api/types.ts';
+import { type AlertState, type HistoryEntry, isOpen } from '../../dispatcher/api/types.ts';
 import { type Lang, OUTCOME_NAMES, STATE_NAMES } from './i18n.ts';
 
 type Names = Map<string, string>;
@@ -37,6 +37,9 @@ export function historyLine(
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   switch (h.action) {
     case 'raised':
+      // ALERT-03: an incident phoned in names the dispatcher who took the call.
+      if (d.source === 'phone')
+        return { text: zh ? `${actor} 登记来电事件` : `${actor} opened it from a phone call`, detail: null };
       return { text: zh ? '告警产生' : 'Alert raised', detail: null };
     case 'evidence':
       return { text: zh ? '新的证据' : 'More evidence', detail: str(d.summary) };
@@ -120,7 +123,7 @@ export function historyLine(
 }
 
 /** The dispatcher's actions an alert's state allows (ALERT-02): a closed alert offers none. */
-export function dispatcherActions(state: string): ('assign' | 'note' | 'call' | 'resolve' | 'cancel')[] {
-  if (state === 'resolved' || state === 'cancelled') return [];
+export function dispatcherActions(state: AlertState): ('assign' | 'note' | 'call' | 'resolve' | 'cancel')[] {
+  if (!isOpen(state)) return [];
   return ['assign', 'note', 'call', 'resolve', 'cancel'];
 }

@@ -2,6 +2,8 @@
 import {
   type AlertState,
   type Outcome,
+  PHONE_CATEGORY_LABELS,
+  type PhoneCategory,
   ROOM_LABELS,
   ROOMS,
   type Room,
@@ -291,6 +293,40 @@ const zh = {
   auditAlerts: '告警处置',
   auditPush: '锁屏通知订阅',
   auditCross: '跨社区操作',
+  // The dispatch desk: search, calls, first start, the responder's page (ALERT-03, CONSOLE-04..07).
+  searchNav: '查找住户',
+  searchLabel: '查找住户',
+  searchPlaceholder: '地址、居民姓名或电话，如：张 3号楼',
+  searchHint: '输入地址、居民姓名或电话的一部分，按回车打开第一条',
+  noMatches: '没有找到住户',
+  moreMatches: '结果超过50条，仅显示前50条，请再输入一些',
+  atHome: '在家',
+  phoneReport: '来电登记',
+  phoneReportFor: '来电登记',
+  callCategory: '来电事由',
+  callNote: '来电内容',
+  callNotePlaceholder: '来电人说了什么',
+  caller: '来电人',
+  callerPlaceholder: '如：女儿、302邻居',
+  reportSubmit: '创建事件并派单',
+  reported: '已创建事件，已按当前值班派单',
+  reportAttached: '该户已有未处理的来电事件，本次来电已追加到该事件',
+  viewInQueue: '在调度屏查看',
+  source: '来源',
+  sourcePhone: '来电',
+  sourceSensor: '传感器',
+  bySource: '按来源',
+  responderTitle: '365 云守护 · 上门处置',
+  myAlertsOf: '的告警',
+  firstStart: '开始使用：社区还没有登记完整，请按顺序完成',
+  firstStartDesk: '社区还没有登记完整，请联系管理员完成以下几步',
+  stepGrids: '登记网格（名称、所属社区、网格长）',
+  stepStaff: '登记工作人员（网格员、专员、楼栋长、志愿者、物业值班）',
+  stepRoster: '为每个网格排日间和夜间班',
+  stepHouseholds: '登记住户（地址、居民、紧急联系人）',
+  stepDevices: '为住户登记设备（跌倒雷达、门磁、人体移动传感器）',
+  stepDone: '已完成',
+  stepTodo: '去完成',
 };
 export type Key = keyof typeof zh;
 
@@ -573,10 +609,47 @@ const en: Record<Key, string> = {
   auditAlerts: 'Alert actions',
   auditPush: 'Lock-screen notices',
   auditCross: 'Cross-community actions',
+  // The dispatch desk: search, calls, first start, the responder's page (ALERT-03, CONSOLE-04..07).
+  searchNav: 'Find a household',
+  searchLabel: 'Find a household',
+  searchPlaceholder: 'Address, resident name or phone, e.g. Zhang Bldg 3',
+  searchHint: 'Type part of an address, a resident’s name or a phone; Enter opens the first',
+  noMatches: 'No household found',
+  moreMatches: 'More than 50 found: only the first 50 are shown, type some more',
+  atHome: 'At home',
+  phoneReport: 'Phone report',
+  phoneReportFor: 'Phone report',
+  callCategory: 'Reported',
+  callNote: 'What the caller said',
+  callNotePlaceholder: 'What the caller said',
+  caller: 'Caller',
+  callerPlaceholder: 'e.g. daughter, neighbour in 302',
+  reportSubmit: 'Open the incident and dispatch',
+  reported: 'Incident opened and sent to the responders on duty',
+  reportAttached: 'The household has an open phoned-in incident: this call was added to it',
+  viewInQueue: 'See it on the dispatch screen',
+  source: 'Source',
+  sourcePhone: 'Phone',
+  sourceSensor: 'Sensor',
+  bySource: 'By source',
+  responderTitle: 'Guardian 365 · Responder',
+  myAlertsOf: '’s alerts',
+  firstStart: 'Getting started: the community is not fully registered yet; do these in order',
+  firstStartDesk: 'The community is not fully registered yet: ask an administrator to do these',
+  stepGrids: 'Register the grids (name, community, grid leader)',
+  stepStaff: 'Register the staff (grid workers, specialists, building leaders, volunteers, property duty)',
+  stepRoster: 'Set each grid’s day and night roster',
+  stepHouseholds: 'Register the households (address, residents, emergency contacts)',
+  stepDevices: 'Register each household’s devices (fall radar, door contact, motion sensors)',
+  stepDone: 'Done',
+  stepTodo: 'Do it',
 };
 
 /** Rule names: one vocabulary with the notices that leave the console (SMS, push; dispatcher/notify/texts.ts). */
 export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = RULE_LABELS;
+
+/** ALERT-03: what a caller reported; one vocabulary with the alert's explanation (dispatcher/notify/texts.ts). */
+export const CATEGORY_NAMES: Record<Lang, Record<PhoneCategory, string>> = PHONE_CATEGORY_LABELS;
 
 export const STATE_NAMES: Record<Lang, Record<AlertState, string>> = {
   zh: {

@@ -9,6 +9,7 @@ import { api, type SessionInfo, type SlaReport, type SlaRow } from './api.ts';
 import { formatMinutes, isoDate, percent } from './format.ts';
 import { GridSelect } from './grid-select.tsx';
 import { type Lang, RULE_NAMES, t } from './i18n.ts';
+import { promiseWords } from './ladder-words.ts';
 
 export function ReportsPage({ lang, session }: { lang: Lang; session: SessionInfo }) {
   const zone = session.zone;
@@ -91,6 +92,14 @@ export function ReportsPage({ lang, session }: { lang: Lang; session: SessionInf
               <b class="value">{report.total.breaches}</b>
             </div>
           </div>
+          {/* ESC-03: the promises the figures above were measured against, each alert by its own. */}
+          <ul class="muted small" data-testid="report-promises">
+            {report.promises.map((x) => (
+              <li key={x.key}>
+                {promiseWords(x, lang)} · {x.communities.join('、')} · {x.alerts}
+              </li>
+            ))}
+          </ul>
           <div class="report-grid">
             <SlaSection lang={lang} title={t(lang, 'byGrid')} rows={report.byGrid} />
             <SlaSection lang={lang} title={t(lang, 'byWeek')} rows={report.byWeek} />
@@ -100,6 +109,15 @@ export function ReportsPage({ lang, session }: { lang: Lang; session: SessionInf
               rows={report.byShift.map((r) => ({ ...r, label: t(lang, r.key as 'day') }))}
             />
             <SlaSection lang={lang} title={t(lang, 'byResponder')} rows={report.byResponder} />
+            {/* ALERT-03: sensor alerts and incidents phoned in, apart. */}
+            <SlaSection
+              lang={lang}
+              title={t(lang, 'bySource')}
+              rows={(report.bySource ?? []).map((r) => ({
+                ...r,
+                label: t(lang, r.key === 'phone' ? 'sourcePhone' : 'sourceSensor'),
+              }))}
+            />
             <section class="panel">
               <h3>
                 {t(lang, 'falseAlarms')} · {t(lang, 'byRule')}

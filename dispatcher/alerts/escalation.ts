@@ -1,36 +1,27 @@
 /**
- * The escalation ladder and the 15-minute SLA (SPEC §6). Pure: given an alert whose next step is due,
- * returns the changed alert, what to notify and the history. The alert stores `nextStepAt`, so a restart
- * resumes the ladder exactly where it stood; the step index makes a stale timer harmless (it finds the
- * step already taken and does nothing).
+ * The escalation ladder and the SLA (SPEC §6, SLA-02). Pure: given an alert whose next step is due,
+ * returns the changed alert, what to notify and the history. The ladder is the alert's own: derived from
+ * the policy snapshot it was raised under (ESC-02), never from the community's policy of today. The alert
+ * stores `nextStepAt` (SLA-03), so a restart resumes the ladder exactly where it stood; the step index
+ * makes a stale timer harmless (it finds the step already taken and does nothing).
  */
-import { minutes } from '../../kernel/time.ts';
-import { type Alert, entry, type HistoryEntry } from './model.ts';
 
-export const ACCEPT_WITHIN = minutes(3);
-export const ON_SITE_WITHIN = minutes(15);
+import { type Alert, entry, type HistoryEntry, isOpen } from './model.ts';
+import { DEFAULT_POLICY, type LadderStep, ladderOf, policyOf, type StepKind } from './policy.ts';
 
-export type StepKind = 'notify_primary' | 'notify_next' | 'notify_all' | 'sla_at_risk' | 'sla_breach';
+export type { LadderStep, StepKind } from './policy.ts';
 
-export interface LadderStep {
-  kind: StepKind;
-  /** Offset from the raise. */
-  after: number;
-  /** The step is skipped once the alert has reached this milestone. */
-  unless: 'accepted' | 'on_site' | null;
-}
+/** The SPEC §6 default ladder. */
+export const LADDER: readonly LadderStep[] = ladderOf(DEFAULT_POLICY);
 
-export const LADDER: readonly LadderStep[] = [
-  { kind: 'notify_primary', after: 0, unless: null },
-  { kind: 'notify_next', after: minutes(3), unless: 'accepted' },
-  { kind: 'notify_all', after: minutes(6), unless: 'accepted' },
-  { kind: 'sla_at_risk', after: minutes(12), unless: 'on_site' },
-  { kind: 'sla_breach', after: minutes(15), unless: 'on_site' },
-];
+/** The ladder an alert runs: its snapshot's (ESC-02). */
+export const ladderFor = (a: Alert): readonly LadderStep[] => ladderOf(policyOf(a));
 
 export interface Notice {
   staffId: string;
   reason: StepKind;
+  /** The repeat of the step this notice is (0: the step itself): a repeat is a new notice (NOTIFY-05). */
+  round: number;
 }
 
 export interface StepOutcome {
@@ -46,8 +37,9 @@ const reached = (a: Alert, milestone: 'accepted' | 'on_site'): boolean =>
 
 /** The next step index (from `from`) that still applies, or null when the ladder is done. */
 function nextApplicable(a: Alert, from: number): number | null {
-  for (let i = from; i < LADDER.length; i++) {
-    const s = LADDER[i]!;
+  const ladder = ladderFor(a);
+  for (let i = from; i < ladder.length; i++) {
+    const s = ladder[i]!;
     if (s.unless && reached(a, s.unless)) continue;
     return i;
   }
@@ -68,18 +60,19 @@ export function runDueSteps(
   supervisors: readonly string[] = [],
 ): StepOutcome | null {
   if (alert.nextStepAt === null || alert.nextStep !== expectedStep || alert.nextStepAt > now) return null;
-  if (alert.state === 'resolved' || alert.state === 'cancelled') return null;
+  if (!isOpen(alert.state)) return null;
   let a: Alert = { ...alert };
   const history: HistoryEntry[] = [];
   const notify: Notice[] = [];
   let notifySupervisors = false;
+  const ladder = ladderFor(alert);
   while (a.nextStepAt !== null && a.nextStepAt <= now) {
     const idx = nextApplicable(a, a.nextStep);
     if (idx === null) {
       a.nextStepAt = null;
       break;
     }
-    const step = LADDER[idx]!;
+    const step = ladder[idx]!;
     const dueAt = a.raisedAt + step.after;
     if (dueAt > now) {
       a.nextStep = idx;
@@ -95,7 +88,7 @@ export function runDueSteps(
     switch (step.kind) {
       case 'notify_primary':
         if (r[0]) {
-          notify.push({ staffId: r[0], reason: step.kind });
+          notify.push({ staffId: r[0], reason: step.kind, round: step.round });
           a.assigneeId = a.assigneeId ?? r[0];
           if (a.state === 'raised') a.state = 'notified';
           history.push(
@@ -123,21 +116,29 @@ export function runDueSteps(
           a.assigneeId = a.assigneeId ?? to[0];
           a.state = 'notified';
         }
-        for (const s of to) notify.push({ staffId: s, reason: step.kind });
+        for (const s of to) notify.push({ staffId: s, reason: step.kind, round: step.round });
         history.push(
-          entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', { to, step: step.kind }),
+          entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', {
+            to,
+            step: step.kind,
+            ...(step.round ? { round: step.round } : {}),
+          }),
         );
         break;
       }
       case 'notify_all':
-        for (const s of r) notify.push({ staffId: s, reason: step.kind });
+        for (const s of r) notify.push({ staffId: s, reason: step.kind, round: step.round });
         if (r[0] && a.state === 'raised') {
           a.assigneeId = a.assigneeId ?? r[0];
           a.state = 'notified';
         }
         a.flagged = true;
         history.push(
-          entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', { to: r, step: step.kind }),
+          entry(a, dueAt, 'escalate', null, null, 'escalation', 'system', {
+            to: r,
+            step: step.kind,
+            ...(step.round ? { round: step.round } : {}),
+          }),
         );
         break;
       case 'sla_at_risk':
@@ -156,8 +157,8 @@ export function runDueSteps(
         break;
     }
     const following = nextApplicable(a, idx + 1);
-    a.nextStep = following ?? LADDER.length;
-    a.nextStepAt = following === null ? null : a.raisedAt + LADDER[following]!.after;
+    a.nextStep = following ?? ladder.length;
+    a.nextStepAt = following === null ? null : a.raisedAt + ladder[following]!.after;
   }
   a = { ...a, updatedAt: Math.max(a.updatedAt, now), version: alert.version + 1 };
   if (history.length === 0 && notify.length === 0) return null;
@@ -166,12 +167,13 @@ export function runDueSteps(
 
 /** After a person moves the alert (accept, on site), skip ladder steps that no longer apply. */
 export function reschedule(a: Alert): Alert {
-  if (a.state === 'resolved' || a.state === 'cancelled') return { ...a, nextStepAt: null };
+  if (!isOpen(a.state)) return { ...a, nextStepAt: null };
   if (a.nextStepAt === null) return a;
   const idx = nextApplicable(a, a.nextStep);
+  const ladder = ladderFor(a);
   return idx === null
-    ? { ...a, nextStepAt: null, nextStep: LADDER.length }
-    : { ...a, nextStep: idx, nextStepAt: a.raisedAt + LADDER[idx]!.after };
+    ? { ...a, nextStepAt: null, nextStep: ladder.length }
+    : { ...a, nextStep: idx, nextStepAt: a.raisedAt + ladder[idx]!.after };
 }
 
 /**
@@ -179,7 +181,8 @@ export function reschedule(a: Alert): Alert {
  * (SPEC §6, ALERT-02): the frozen snapshot, then whoever is on duty now, passing over everyone who
  * declined. An alert taken back from its assignee is no longer accepted, and the ladder's accept steps
  * apply again from the next one not yet due, so a next responder who does not answer is escalated past
- * too. Past the 6-minute step, or with nobody left to pass it to, it is flagged for the dispatch room.
+ * too. Past the step that tells everyone on duty (6 minutes by default), or with nobody left to pass it to,
+ * it is flagged for the dispatch room.
  */
 export function passOn(
   alert: Alert,
@@ -188,6 +191,7 @@ export function passOn(
   onDutyNow: readonly string[],
 ): { alert: Alert; next: string | null } {
   const a: Alert = { ...alert, declined: [...(alert.declined ?? []), staffId] };
+  const ladder = ladderFor(alert);
   const chain = [...a.responders, ...onDutyNow.filter((s) => !a.responders.includes(s))];
   if (chain.length > a.responders.length) a.responders = chain;
   const next = chain.find((s) => !a.declined!.includes(s)) ?? null;
@@ -196,12 +200,13 @@ export function passOn(
     a.state = next ? 'notified' : 'raised';
     a.acceptedAt = null;
     a.enRouteAt = null;
-    const pending = LADDER.findIndex((s) => s.unless === 'accepted' && a.raisedAt + s.after > now);
+    const pending = ladder.findIndex((s) => s.unless === 'accepted' && a.raisedAt + s.after > now);
     if (pending >= 0 && (a.nextStepAt === null || pending < a.nextStep)) {
       a.nextStep = pending;
-      a.nextStepAt = a.raisedAt + LADDER[pending]!.after;
+      a.nextStepAt = a.raisedAt + ladder[pending]!.after;
     }
   }
-  if (!next || now >= a.raisedAt + LADDER.find((s) => s.kind === 'notify_all')!.after) a.flagged = true;
+  const everyone = ladder.find((s) => s.kind === 'notify_all');
+  if (!next || (everyone && now >= a.raisedAt + everyone.after)) a.flagged = true;
   return { alert: a, next };
 }

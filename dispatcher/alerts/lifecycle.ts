@@ -3,8 +3,9 @@
  * values; every change returns the new alert (version + 1) and the history lines to append.
  */
 import { err, ok, type Result } from '../../kernel/result.ts';
-import type { Clearance, Trigger } from '../rules/engine.ts';
-import { ACCEPT_WITHIN, ON_SITE_WITHIN, passOn } from './escalation.ts';
+import { minutes } from '../../kernel/time.ts';
+import type { Clearance, Trigger } from '../rules/trigger.ts';
+import { passOn } from './escalation.ts';
 import {
   type Alert,
   type AlertState,
@@ -16,6 +17,7 @@ import {
   type Outcome,
   SEVERITY_OF,
 } from './model.ts';
+import { DEFAULT_POLICY, type EscalationPolicy } from './policy.ts';
 
 /** Evidence kept on one alert: the first events and the latest ones. */
 const MAX_EVIDENCE = 50;
@@ -26,11 +28,15 @@ export interface RaiseContext {
   community: string;
   /** Ordered on-duty responders at the moment of raise: the frozen escalation snapshot. */
   responders: string[];
+  /** The community's escalation policy in force at the raise (ESC-02); the SPEC §6 default when absent. */
+  policy?: EscalationPolicy;
 }
 
 export function raise(t: Trigger, ctx: RaiseContext): { alert: Alert; history: HistoryEntry[] } {
   const severity = SEVERITY_OF[t.rule];
   const safety = isSafety(severity);
+  // ESC-02: the alert keeps the policy it was raised under; its stored deadlines (SLA-03) are that policy's.
+  const policy = ctx.policy ?? DEFAULT_POLICY;
   const alert: Alert = {
     id: ctx.id,
     householdId: t.householdId,
@@ -47,14 +53,15 @@ export function raise(t: Trigger, ctx: RaiseContext): { alert: Alert; history: H
     lastTriggeredAt: t.at,
     deviceId: t.deviceId,
     assigneeId: null,
-    acceptDueAt: safety ? t.at + ACCEPT_WITHIN : null,
-    onSiteDueAt: safety ? t.at + ON_SITE_WITHIN : null,
+    acceptDueAt: safety ? t.at + minutes(policy.acceptWithinMin) : null,
+    onSiteDueAt: safety ? t.at + minutes(policy.onSiteWithinMin) : null,
     acceptedAt: null,
     onSiteAt: null,
     // Step 0 of the ladder (notify the primary) is due at once; technical alerts go to the maintenance queue.
     nextStepAt: safety ? t.at : null,
     nextStep: 0,
     responders: safety ? ctx.responders : [],
+    ...(safety ? { policy: structuredClone(policy) } : {}),
     flagged: false,
     slaAtRisk: false,
     slaBreached: false,

@@ -2,6 +2,8 @@
  * Alerts and their lifecycle vocabulary (SPEC §5, §6). Plain data: the store persists it, the API and the
  * console read it (the console imports these types).
  */
+import type { EscalationPolicy } from './policy.ts';
+
 export const RULES = [
   'FALL',
   'SOS',
@@ -13,6 +15,7 @@ export const RULES = [
   'DEVICE_OFFLINE',
   'LOW_BATTERY',
   'HOME_UNWATCHED',
+  'PHONE_REPORT',
 ] as const;
 export type RuleId = (typeof RULES)[number];
 
@@ -32,9 +35,18 @@ export const SEVERITY_OF: Record<RuleId, Severity> = {
   // The rules could not process this home's events: nobody would learn of a fall there. Critical, so it
   // leads the dispatch queue with its sound and is routed like a fall (SPEC §6); a person resolves it.
   HOME_UNWATCHED: 'critical',
+  // ALERT-03: the dispatcher who took the call chooses the severity; this is the form's default.
+  PHONE_REPORT: 'high',
 };
 
 import type { AlertState, Outcome } from '../terms.ts';
+/** ALERT-03: what a caller reports (a resident, a relative, a neighbour phoning the dispatch room). */
+export const PHONE_CATEGORIES = ['fall', 'unwell', 'no_answer', 'wandering', 'other'] as const;
+export type PhoneCategory = (typeof PHONE_CATEGORIES)[number];
+/** Where an alert came from: the rules on device events, or a person's call to the dispatch room. */
+export type AlertSource = 'sensor' | 'phone';
+export const alertSource = (a: Pick<Alert, 'source'>): AlertSource => a.source ?? 'sensor';
+
 
 export {
   ALERT_STATES,
@@ -73,6 +85,10 @@ export interface Alert {
   rule: RuleId;
   severity: Severity;
   state: AlertState;
+  /** ALERT-03: `phone` for an incident phoned in; absent (sensor) on alerts the rules raised. */
+  source?: AlertSource;
+  /** ALERT-03: what the caller reported (phoned-in incidents only). */
+  category?: PhoneCategory;
   raisedAt: number;
   updatedAt: number;
   explanation: Explanation;
@@ -96,9 +112,14 @@ export interface Alert {
   arrivalSuggestedAt?: number | null;
   /** Technical alerts (SPEC §6): due in the maintenance queue by the end of the next working day. */
   maintenanceDueAt?: number | null;
-  /** Next escalation step due, and its index in the ladder; null when nothing is pending. */
+  /** Next escalation step due, and its index in the alert's ladder (`ladderOf(policy)`); null when nothing is pending. */
   nextStepAt: number | null;
   nextStep: number;
+  /**
+   * The escalation policy the alert was raised under, frozen on it (ESC-02): its ladder and its promise.
+   * Safety alerts only; absent on technical alerts (no ladder), which run nothing.
+   */
+  policy?: EscalationPolicy;
   /** The ordered responders frozen when the alert was raised (the escalation snapshot). */
   responders: string[];
   /** Responders who said they cannot go (ALERT-02): the ladder passes them over. */

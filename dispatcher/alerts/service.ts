@@ -5,6 +5,7 @@
  */
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
+import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { err, ok, type Result } from '../../kernel/result.ts';
 import { instant, seconds } from '../../kernel/time.ts';
@@ -16,13 +17,16 @@ import { reschedule, runDueSteps } from './escalation.ts';
 import {
   type Action,
   type Actor,
+  attach,
   queueMaintenance,
+  raise,
   suggestArrival,
   type TransitionError,
   transition,
 } from './lifecycle.ts';
 import { maintenanceDue } from './maintenance.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SAFETY_SEVERITIES } from './model.ts';
+import { type PhoneReport, phoneTrigger } from './phone.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -211,6 +215,43 @@ export class AlertService {
     return w.kind === 'saved' ? w.alert : null;
   }
 
+  /**
+   * ALERT-03: an incident phoned in is raised through the path the rules' alerts take (routing to the
+   * roster in force, the ladder, SLA deadlines stored with it, live updates, notices), marked `phone`. A
+   * second call while the household's phoned-in incident is open adds to it (RULE-11). Null: no household.
+   */
+  async report(r: PhoneReport, actor: Actor): Promise<{ alert: Alert; attached: boolean } | null> {
+    return this.serial(`phone:${r.householdId}`, async () => {
+      const now = this.deps.clock.now();
+      const t = phoneTrigger(r, now);
+      const open = await this.deps.store.findOpenAlert(r.householdId, t.rule);
+      if (open) {
+        const changed = await this.update(open.id, 'evidence', (cur) => attach(cur, t));
+        return changed ? { alert: changed, attached: true } : null;
+      }
+      const home = await this.deps.directory.home(r.householdId);
+      if (!home) return null;
+      const duty = await this.deps.directory.duty(home.grid.id, now);
+      const raised = raise(t, {
+        id: newId('al', now),
+        gridId: home.grid.id,
+        community: home.grid.community,
+        responders: duty.staffIds,
+      });
+      const alert: Alert = { ...raised.alert, severity: r.severity, source: 'phone', category: r.category };
+      // ALERT-01: who raised it and through which channel; the rules' raise names the rules instead.
+      const history = raised.history.map((h) => ({
+        ...h,
+        actor: actor.id,
+        channel: actor.channel,
+        data: { ...h.data, source: 'phone', category: r.category, severity: r.severity },
+      }));
+      await this.deps.store.saveAlert(alert, history);
+      this.onCommitted([alert], [], new Map([[alert.id, 'raised']]));
+      return { alert, attached: false };
+    });
+  }
+
   /** A responder cannot go: the alert passes to the next responder on duty at once (ALERT-02). */
   async decline(alertId: string, reason: string, actor: Actor): Promise<Result<Alert, ActError>> {
     const a = await this.deps.store.getAlert(alertId);
@@ -248,13 +289,18 @@ export class AlertService {
     existing?.timer.cancel();
     const step = a.nextStep;
     const at = a.nextStepAt;
-    const timer = this.deps.clock.at(instant(at), () => {
-      const current = this.timers.get(a.id);
-      if (current?.timer === timer) this.timers.delete(a.id);
-      void this.fire(a.id, step).catch((e: unknown) =>
-        this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
-      );
-    });
+    // The step's work is the timer's: a test clock awaits it (SLA-03 at the exact millisecond).
+    const timer = this.deps.clock.at(
+      instant(at),
+      () => {
+        const current = this.timers.get(a.id);
+        if (current?.timer === timer) this.timers.delete(a.id);
+        return this.fire(a.id, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
+        );
+      },
+      `escalation ${a.id} step ${step}`,
+    );
     this.timers.set(a.id, { timer, step, at });
   }
 
@@ -273,9 +319,14 @@ export class AlertService {
     });
     if (w.kind === 'saved' && w.value) {
       const { out, supervisors } = w.value;
-      const byReason = new Map<string, string[]>();
-      for (const n of out.notify) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.staffId]);
-      for (const [reason, staff] of byReason) void this.sendNotices(w.alert, staff, reason);
+      // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
+      const byNotice = new Map<string, { reason: string; staff: string[] }>();
+      for (const n of out.notify) {
+        const id = n.round ? `${n.reason}#${n.round}` : n.reason;
+        const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
+        byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
+      }
+      for (const [id, n] of byNotice) void this.sendNotices(w.alert, n.staff, n.reason, id);
       if (out.notifySupervisors) {
         if (supervisors.length === 0)
           this.deps.log.warn(
@@ -288,11 +339,14 @@ export class AlertService {
     if (w.kind !== 'contended') return;
     // The alert kept changing under us: never drop a due step; try again shortly.
     this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
-    this.deps.clock.after(seconds(1), () => {
-      void this.fire(alertId, step).catch((e: unknown) =>
-        this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
-      );
-    });
+    this.deps.clock.after(
+      seconds(1),
+      () =>
+        this.fire(alertId, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
+        ),
+      `escalation ${alertId} step ${step} retry`,
+    );
   }
 
   /**

@@ -15,7 +15,7 @@ import {
   type Scope,
   STATUS_BY_CODE,
   screenScope,
-} from './app.ts';
+} from './http.ts';
 
 const actionBody = {
   accept: z.object({}).optional(),

@@ -9,7 +9,7 @@ import { baselineOf, inactivityMs, morningMinute } from '../rules/baseline.ts';
 import { restoreHomeState } from '../rules/engine.ts';
 import { minutesHhmm } from '../rules/localtime.ts';
 import { resolveSettings } from '../rules/settings.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { idParam } from './params.ts';
 
 const MIN = 60_000;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
 import { deviceInput, roomInput } from '../registry.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { idParam } from './params.ts';
 import { LOW_BATTERY } from './reports.ts';
 import type { DeviceFilter, DeviceListView } from './types.ts';

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can, mayReadHousehold } from '../access.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff, screenScope } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff, screenScope } from './http.ts';
 import { epochMs, idParam } from './params.ts';
 import type { CoverageView, MaintenanceQueue } from './types.ts';
 

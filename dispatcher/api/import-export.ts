@@ -19,7 +19,7 @@ import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, id, STAFF_ROLES } from '../registry.ts';
 import { ROOMS_HINT, type Room, roomFromText } from '../rooms.ts';
 import type { Store } from '../store/store.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, HttpError, requireStaff } from './http.ts';
 import type { ImportProblem, ImportResult } from './types.ts';
 
 const staffImport = z.strictObject({

@@ -12,7 +12,7 @@ import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
 import { ID_PATTERN } from '../terms.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { epochMs, idParam } from './params.ts';
 import type { RosterWeekView } from './types.ts';
 

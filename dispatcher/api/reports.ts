@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { can } from '../access.ts';
 import { isSafety } from '../alerts/model.ts';
 import { slaReport, slaReportCsv } from '../reports/sla.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { epochMs } from './params.ts';
 import type { DeviceHealth, TodayFigures } from './types.ts';
 

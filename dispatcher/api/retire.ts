@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RetiredKind } from '../store/store.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, HttpError, requireStaff } from './http.ts';
 import { idParam } from './params.ts';
 import type { RetirableKind } from './types.ts';
 

@@ -39,8 +39,11 @@ import type { ShiftInstance } from '../routing/shifts.ts';
 
 export type { Permission } from '../access.ts';
 export {
+  type AlertSource,
   type AlertState,
   type Outcome,
+  PHONE_CATEGORIES,
+  type PhoneCategory,
   RULES,
   type RuleId,
   SEVERITY_OF,
@@ -184,6 +187,29 @@ export interface DutyView {
   gridName: string;
   shift: 'day' | 'night';
   staff: { id: string; name: string }[];
+}
+
+/** GET /api/search/households: one household found (CONSOLE-04), without access notes. */
+export interface HouseholdHit {
+  id: string;
+  gridId: string;
+  gridName: string;
+  address: { building: string; unit: string; room: string };
+  residents: { name: string; phone: string | null }[];
+  awayUntil: number | null;
+  awayReason: string | null;
+}
+
+export interface HouseholdSearchResult {
+  households: HouseholdHit[];
+  /** More matched than were returned (50): the dispatcher types more. */
+  truncated: boolean;
+}
+
+/** POST /api/incidents (ALERT-03): the alert raised, or the open one the call was added to. */
+export interface IncidentResult {
+  alert: Alert;
+  attached: boolean;
 }
 
 export interface HouseholdSummary {
@@ -340,4 +366,4 @@ export interface RoutineBaseline {
 }
 
 /** Rule names in zh-CN and English, shared by the console and the notices (SMS, push). */
-export { RULE_LABELS } from '../notify/texts.ts';
+export { PHONE_CATEGORY_LABELS, RULE_LABELS } from '../notify/texts.ts';

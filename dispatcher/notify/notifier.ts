@@ -7,7 +7,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { seconds } from '../../kernel/time.ts';
 import type { Alert } from '../alerts/model.ts';
-import type { Bus } from '../bus.ts';
+import type { Bus, ChannelHealth } from '../bus.ts';
 import type { Store } from '../store/store.ts';
 
 export interface NotificationPayload {
@@ -49,18 +49,7 @@ export type AttemptReporter = (error: string) => void;
  */
 export class Unreachable extends Error {}
 
-/** SPEC §7: a channel that keeps failing is shown on the dispatch screen. */
-export interface ChannelHealth {
-  channel: string;
-  status: 'ok' | 'failing';
-  /** Channel failures in a row (recipient-unreachable attempts do not count). */
-  consecutiveFailures: number;
-  attempts: number;
-  failures: number;
-  lastOkAt: number | null;
-  lastFailureAt: number | null;
-  lastError: string | null;
-}
+export type { ChannelHealth } from '../bus.ts';
 
 /** Failures in a row after which a channel is shown as failing. */
 export const FAILING_AFTER = 3;
@@ -311,7 +300,7 @@ export function webhookPoster(
     for (let i = 0; i < attempts; i++) {
       if (i > 0) {
         attempt?.(`attempt ${i} of ${attempts}: ${(lastError as Error).message ?? String(lastError)}`);
-        await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r));
+        await new Promise<void>((r) => o.clock.after(seconds(4 ** (i - 1)), r, 'webhook back-off'));
       }
       try {
         await post(body, key);

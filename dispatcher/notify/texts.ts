@@ -3,7 +3,7 @@
  * phone, the short text an SMS or voice bridge sends, and the updates for a household's family. Each fits
  * one SMS: 70 characters in Chinese (UCS-2), 160 in English (GSM-7), the link travelling beside it.
  */
-import type { Alert, RuleId } from '../alerts/model.ts';
+import type { Alert, PhoneCategory, RuleId } from '../alerts/model.ts';
 
 export type NoticeLang = 'zh' | 'en';
 export const NOTICE_LANGS: readonly NoticeLang[] = ['zh', 'en'];
@@ -23,6 +23,7 @@ export const RULE_LABELS: Record<NoticeLang, Record<RuleId, string>> = {
     DEVICE_OFFLINE: '设备离线',
     LOW_BATTERY: '电量低',
     HOME_UNWATCHED: '本户未被看护',
+    PHONE_REPORT: '来电报告',
   },
   en: {
     FALL: 'Fall',
@@ -35,6 +36,25 @@ export const RULE_LABELS: Record<NoticeLang, Record<RuleId, string>> = {
     DEVICE_OFFLINE: 'Device offline',
     LOW_BATTERY: 'Low battery',
     HOME_UNWATCHED: 'Home not watched',
+    PHONE_REPORT: 'Phoned-in report',
+  },
+};
+
+/** ALERT-03: what a caller reported, in both languages (the alert's explanation, the console's form). */
+export const PHONE_CATEGORY_LABELS: Record<NoticeLang, Record<PhoneCategory, string>> = {
+  zh: {
+    fall: '报告跌倒',
+    unwell: '身体不适',
+    no_answer: '敲门无应答',
+    wandering: '走失',
+    other: '其他',
+  },
+  en: {
+    fall: 'fall reported',
+    unwell: 'unwell',
+    no_answer: 'no answer at the door',
+    wandering: 'wandering',
+    other: 'other',
   },
 };
 

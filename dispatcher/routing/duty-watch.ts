@@ -8,49 +8,14 @@
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant } from '../../kernel/time.ts';
-import { type Alert, SAFETY_SEVERITIES } from '../alerts/model.ts';
-import type { Bus } from '../bus.ts';
+import { SAFETY_SEVERITIES } from '../alerts/model.ts';
+import type { Bus, DutyGapReport, HandoverItem, HandoverReport } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { Store } from '../store/store.ts';
 import { dutyFor, unstaffedGrids } from './roster.ts';
-import { nextShift, type ShiftInstance, type ShiftName, shiftAt } from './shifts.ts';
+import { nextShift, type ShiftInstance, shiftAt } from './shifts.ts';
 
-export interface DutyGapReport {
-  /** `upcoming`: sent before the shift starts; `now`: the shift in force has the gap. */
-  phase: 'upcoming' | 'now';
-  shift: ShiftName;
-  /** Local date the shift starts on (a night shift belongs to its evening). */
-  date: string;
-  startsAt: number;
-  endsAt: number;
-  grids: { gridId: string; gridName: string }[];
-  /** When this report was computed. */
-  at: number;
-}
-
-export interface HandoverItem {
-  alertId: string;
-  gridId: string;
-  householdId: string;
-  rule: Alert['rule'];
-  severity: Alert['severity'];
-  state: Alert['state'];
-  raisedAt: number;
-  onSiteDueAt: number | null;
-  slaBreached: boolean;
-  /** Kept across the shift change (SPEC §6). */
-  assigneeId: string | null;
-  /** Whether the assignee is on the incoming shift's roster for the grid. */
-  assigneeOnDuty: boolean;
-}
-
-export interface HandoverReport {
-  shift: ShiftName;
-  date: string;
-  startsAt: number;
-  items: HandoverItem[];
-  at: number;
-}
+export type { DutyGapReport, HandoverItem, HandoverReport } from '../bus.ts';
 
 export interface DutyWatchDeps {
   store: Store;
@@ -176,23 +141,29 @@ export class DutyWatch {
   private armWarning(shift: ShiftInstance, immediately: boolean): void {
     if (this.stopped) return;
     const at = immediately ? this.deps.clock.now() : shift.startsAt - this.deps.warnBefore;
-    this.timer = this.deps.clock.at(instant(at), () => {
-      void this.warn(shift)
-        .catch((e: unknown) => this.deps.log.error({ err: e }, 'duty warning failed'))
-        .finally(() => this.armShiftStart(shift));
-    });
+    this.timer = this.deps.clock.at(
+      instant(at),
+      () =>
+        this.warn(shift)
+          .catch((e: unknown) => this.deps.log.error({ err: e }, 'duty warning failed'))
+          .finally(() => this.armShiftStart(shift)),
+      'duty gap warning',
+    );
   }
 
   private armShiftStart(shift: ShiftInstance): void {
     if (this.stopped) return;
-    this.timer = this.deps.clock.at(instant(shift.startsAt), () => {
-      void this.shiftStarted(shift)
-        .catch((e: unknown) => this.deps.log.error({ err: e }, 'shift handover failed'))
-        .finally(() => {
-          const following = nextShift(shift.startsAt, this.deps.directory.zone, this.deps.directory.shifts);
-          this.armWarning(following, false);
-        });
-    });
+    this.timer = this.deps.clock.at(
+      instant(shift.startsAt),
+      () =>
+        this.shiftStarted(shift)
+          .catch((e: unknown) => this.deps.log.error({ err: e }, 'shift handover failed'))
+          .finally(() => {
+            const following = nextShift(shift.startsAt, this.deps.directory.zone, this.deps.directory.shifts);
+            this.armWarning(following, false);
+          }),
+      'shift handover',
+    );
   }
 
   private async warn(shift: ShiftInstance): Promise<void> {

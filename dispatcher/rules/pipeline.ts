@@ -29,7 +29,8 @@ import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant, ms } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
-import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
+import { type Alert, type HistoryEntry, isOpen, isSafety, SEVERITY_OF } from '../alerts/model.ts';
+import { communityPolicy } from '../alerts/policies.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
 import { StaleWriteError, type Store } from '../store/store.ts';
 import {
@@ -134,10 +135,14 @@ export class RulesPipeline {
         this.stalls++;
         this.deps.log.error({ err: e }, 'rules pipeline failed; retrying');
         this.retry?.cancel();
-        this.retry = this.deps.clock.after(ms(RULES_RETRY_MS), () => {
-          this.retry = null;
-          this.wake();
-        });
+        this.retry = this.deps.clock.after(
+          ms(RULES_RETRY_MS),
+          () => {
+            this.retry = null;
+            this.wake();
+          },
+          'rules retry',
+        );
       })
       .finally(() => {
         this.running = null;
@@ -210,10 +215,14 @@ export class RulesPipeline {
     this.timer?.timer.cancel();
     this.timer = null;
     if (at === null) return;
-    const timer = this.deps.clock.at(instant(at), () => {
-      if (this.timer?.timer === timer) this.timer = null;
-      this.wake();
-    });
+    const timer = this.deps.clock.at(
+      instant(at),
+      () => {
+        if (this.timer?.timer === timer) this.timer = null;
+        this.wake();
+      },
+      'rules deadline',
+    );
     this.timer = { timer, at };
   }
 
@@ -359,11 +368,16 @@ export class RulesPipeline {
           actions.set(r.alert.id, actions.get(r.alert.id) ?? 'evidence');
         } else if (!t.attachOnly) {
           const duty = await directory.duty(home.grid.id, t.at);
+          // ESC-02: a safety alert keeps the community's escalation policy in force now.
+          const policy = isSafety(SEVERITY_OF[t.rule])
+            ? (await communityPolicy(this.deps.store, home.grid.community)).policy
+            : undefined;
           const r = raise(t, {
             id: newId('al', t.at),
             gridId: home.grid.id,
             community: home.grid.community,
             responders: duty.staffIds,
+            policy,
           });
           put(r.alert, true);
           history.push(...r.history);

@@ -27,6 +27,19 @@ const WORDS: Record<Dialect, Words> = {
   postgres: { serial: 'BIGSERIAL PRIMARY KEY', bigint: 'BIGINT', blob: 'BYTEA', clustered: '' },
 };
 
+/** The SPEC §6 ladder as the escalation policy of alerts raised before version 11 (ESC-02). */
+const SPEC_LADDER = JSON.stringify({
+  acceptWithinMin: 3,
+  onSiteWithinMin: 15,
+  steps: [
+    { kind: 'notify_primary', afterMin: 0 },
+    { kind: 'notify_next', afterMin: 3 },
+    { kind: 'notify_all', afterMin: 6 },
+    { kind: 'sla_at_risk', afterMin: 12 },
+    { kind: 'sla_breach', afterMin: 15 },
+  ],
+});
+
 export interface Migration {
   version: number;
   name: string;
@@ -285,6 +298,21 @@ export const MIGRATIONS: Migration[] = [
         `UPDATE devices SET room = CASE ${cases.join(' ')} ELSE 'other' END`,
       ];
     },
+  },
+  {
+    version: 11,
+    name: 'alerts: the escalation policy each alert was raised under',
+    // ESC-02: every safety alert keeps a snapshot of its escalation policy. Alerts raised before policies
+    // existed ran the SPEC §6 ladder, and their stored step index and deadlines are that ladder's: they get
+    // it as their snapshot. Written out here, not imported, so this step never changes once released.
+    sql: () => [
+      `UPDATE alerts SET body = json_set(body, '$.policy', json('${SPEC_LADDER}'))
+        WHERE severity <> 'technical' AND json_extract(body, '$.policy') IS NULL`,
+    ],
+    postgres: [
+      `UPDATE alerts SET body = jsonb_set(body, '{policy}', '${SPEC_LADDER}'::jsonb)
+        WHERE severity <> 'technical' AND body->'policy' IS NULL`,
+    ],
   },
   {
     version: 13,

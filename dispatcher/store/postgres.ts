@@ -54,6 +54,7 @@ import type {
   AuditEntry,
   AuditFilter,
   DeliveryRecord,
+  HouseholdSearch,
   NewStaff,
   OpenAlertCount,
   RuleCommit,
@@ -66,6 +67,12 @@ import { RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
 
 /** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
 const LOG_LOCK = 365_001;
+/** A device's SPEC §3 seq state while a batch is judged. */
+interface SeqDevice {
+  count: number;
+  state: SeqState;
+  changed: boolean;
+}
 /** The advisory lock migrations hold, so two processes starting at once migrate once. */
 const MIGRATE_LOCK = 365_002;
 
@@ -165,15 +172,19 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `work` in one transaction on one connection (a connection that failed is not reused). */
-  private async tx<T>(work: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  private async tx<T>(
+    work: (c: pg.PoolClient, begun: pg.QueryResult[]) => Promise<T>,
+    begin = 'BEGIN',
+  ): Promise<T> {
     const c = await this.pool.connect().catch((e: unknown) => {
       this.connectionLost(e);
       throw e;
     });
     let broken: Error | undefined;
     try {
-      await c.query(begin);
-      const out = await work(c);
+      // A multi-statement BEGIN (simple protocol) answers with one result per statement.
+      const begun = (await c.query(begin)) as pg.QueryResult | pg.QueryResult[];
+      const out = await work(c, Array.isArray(begun) ? begun : [begun]);
       await c.query('COMMIT');
       return out;
     } catch (e) {
@@ -286,6 +297,32 @@ export class PostgresStore implements Store {
         ])
       : await this.q('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id');
     return rows.map(householdFrom);
+  }
+
+  async searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]> {
+    const args: unknown[] = [];
+    const arg = (v: unknown) => {
+      args.push(v);
+      return `$${args.length}`;
+    };
+    const where: string[] = [];
+    if (filter.gridIds) where.push(`grid_id = ANY(${arg(filter.gridIds)})`);
+    // ILIKE folds case for every script; the default LIKE escape character is the backslash (CONSOLE-04).
+    const phone = (col: string, p: string) =>
+      `EXISTS (SELECT 1 FROM jsonb_array_elements(${col}) p WHERE replace(replace(p->>'phone', ' ', ''), '-', '') LIKE ${p})`;
+    search.text.forEach((text, i) => {
+      const t = arg(text);
+      const digits = search.phone[i] ?? null;
+      const d = digits ? arg(digits) : null;
+      where.push(`(building || unit || room ILIKE ${t} OR id ILIKE ${t}
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements(residents) r WHERE r->>'name' ILIKE ${t})
+        ${d ? `OR ${phone('residents', d)} OR ${phone('contacts', d)}` : ''})`);
+    });
+    const sql = `SELECT * FROM households ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${arg(filter.limit)}`;
+    return (await this.q(sql, args)).map(householdFrom);
   }
 
   async createStaff(s: NewStaff): Promise<void> {
@@ -512,23 +549,44 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * One append transaction in three round trips, all under the log lock: (1) BEGIN, synchronous commit,
+   * the lock and the devices' seq state in one simple-protocol query; (2) the rows and the devices' new
+   * seq state in one statement; (3) COMMIT, where the flush happens. Each round trip is paid by every
+   * batch while it holds the lock, so fewer of them is more events per second and a shorter PUBACK.
+   */
   private appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
+    const seqDevices = [
+      ...new Set(
+        records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
+      ),
+    ];
     // SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. In the same
-    // round trip as BEGIN (and the log lock, when there are events to log).
-    const begin = `BEGIN; SET LOCAL synchronous_commit = on${records.length > 0 ? `; SELECT pg_advisory_xact_lock(${LOG_LOCK})` : ''}`;
-    return this.tx(async (c) => {
+    // round trip as BEGIN: the log lock (when there are events to log) and, under it, the seq state of
+    // the devices whose seqs are judged (ids as escaped literals: the simple protocol takes no parameters).
+    let begin = 'BEGIN; SET LOCAL synchronous_commit = on';
+    if (records.length > 0) begin += `; SELECT pg_advisory_xact_lock(${LOG_LOCK})`;
+    if (seqDevices.length > 0)
+      begin += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map((id) => pg.Client.prototype.escapeLiteral(id)).join(', ')})`;
+    return this.tx(async (c, begun) => {
       const presence = batch.flatMap((b) => b.presence);
       if (presence.length > 0) await this.writePresence(c, presence);
       if (records.length === 0) return batch.map(() => []);
-      const keep = await this.judgeDuplicates(c, records);
+      const stateRows = seqDevices.length > 0 ? (begun.at(-1)!.rows as Row[]) : [];
+      const { keep, changed } = await this.judgeDuplicates(c, records, stateRows);
       const kept = records.filter((_, i) => keep[i] !== null);
       const seqs: number[] = new Array(records.length).fill(0);
       if (kept.length > 0) {
         const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
         const keptIndex = records.flatMap((_, i) => (keep[i] !== null ? [i] : []));
         const rows = await this.q(
-          `INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
+          `WITH seq_state AS (
+             INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
+             SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
+             ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
+               high_ts = excluded.high_ts, session = excluded.session)
+           INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
            SELECT d, h, ra, tp, st, ts, ty, ds, sc, b::jsonb, rw, rs, f::jsonb
            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
              $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
@@ -548,6 +606,11 @@ export class PostgresStore implements Store {
             col((r) => (r.status === 'accepted' ? null : r.body)),
             col((r) => r.reason),
             col((r) => JSON.stringify(r.flags)),
+            changed.map(([id]) => id),
+            changed.map(([, d]) => d.count),
+            changed.map(([, d]) => d.state.high),
+            changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
+            changed.map(([, d]) => d.state.session),
           ],
           c,
         );
@@ -574,20 +637,21 @@ export class PostgresStore implements Store {
 
   /**
    * SPEC §3 duplicates by the rule in gateway/duplicates.ts, under the log lock: for each record the seq
-   * count it is recorded under, or null for a duplicate. The device's count and session are read from and
-   * written back to device_seqs; the seqs it recorded are found through the events' unique index.
+   * count it is recorded under, or null for a duplicate, and the devices whose seq state changed (written
+   * back with the rows). `stateRows` are the devices' rows of device_seqs, read under the lock; the seqs a
+   * device recorded are found through the events' unique index.
    */
-  private async judgeDuplicates(c: pg.PoolClient, records: EventRecord[]): Promise<(number | null)[]> {
+  private async judgeDuplicates(
+    c: pg.PoolClient,
+    records: EventRecord[],
+    stateRows: Row[],
+  ): Promise<{ keep: (number | null)[]; changed: [string, SeqDevice][] }> {
     const withSeq = records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null);
     const keep: (number | null)[] = records.map(() => 0);
-    if (withSeq.length === 0) return keep;
+    if (withSeq.length === 0) return { keep, changed: [] };
     const deviceIds = [...new Set(withSeq.map((r) => r.deviceId))];
-    const states = new Map<string, { count: number; state: SeqState; changed: boolean }>();
-    for (const r of await this.q(
-      'SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id = ANY($1)',
-      [deviceIds],
-      c,
-    ))
+    const states = new Map<string, SeqDevice>();
+    for (const r of stateRows)
       states.set(String(r.device_id), {
         count: Number(r.seq_count),
         state: {
@@ -643,22 +707,7 @@ export class PostgresStore implements Store {
       keep[i] = d.count;
       recorded.set(key(r.deviceId, d.count, seq), r.ts);
     });
-    const changed = [...states].filter(([, d]) => d.changed);
-    if (changed.length > 0)
-      await c.query(
-        `INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[])
-         ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
-           high_ts = excluded.high_ts, session = excluded.session`,
-        [
-          changed.map(([id]) => id),
-          changed.map(([, d]) => d.count),
-          changed.map(([, d]) => d.state.high),
-          changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
-          changed.map(([, d]) => d.state.session),
-        ],
-      );
-    return keep;
+    return { keep, changed: [...states].filter(([, d]) => d.changed) };
   }
 
   private async writePresence(c: pg.PoolClient, updates: PresenceUpdate[]): Promise<void> {

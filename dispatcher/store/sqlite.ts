@@ -41,6 +41,7 @@ import {
   type AuditEntry,
   type AuditFilter,
   type DeliveryRecord,
+  type HouseholdSearch,
   type NewStaff,
   type OpenAlertCount,
   RETIRED_TABLE,
@@ -273,6 +274,35 @@ export class SqliteStore implements Store {
     const rows = this.st('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id').all() as Row[];
     const all = rows.map(householdFrom);
     return filter.gridIds ? all.filter((h) => filter.gridIds!.includes(h.gridId)) : all;
+  }
+
+  async searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]> {
+    const where = new Where().and(
+      !!filter.gridIds,
+      `grid_id IN (${(filter.gridIds ?? []).map(() => '?').join(',') || "''"})`,
+      ...(filter.gridIds ?? []),
+    );
+    // SQLite's LIKE folds ASCII case only; Chinese is matched as typed (CONSOLE-04).
+    const phone = (col: string) =>
+      `EXISTS (SELECT 1 FROM json_each(${col}) p WHERE replace(replace(json_extract(p.value, '$.phone'), ' ', ''), '-', '') LIKE ? ESCAPE '\\')`;
+    search.text.forEach((text, i) => {
+      const digits = search.phone[i] ?? null;
+      where.and(
+        true,
+        `(building || unit || room LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM json_each(residents) r WHERE json_extract(r.value, '$.name') LIKE ? ESCAPE '\\')
+          ${digits ? `OR ${phone('residents')} OR ${phone('contacts')}` : ''})`,
+        text,
+        text,
+        text,
+        ...(digits ? [digits, digits] : []),
+      );
+    });
+    const sql = `SELECT * FROM households ${where} ORDER BY id LIMIT ?`;
+    return (this.db.prepare(sql).all(...where.args, filter.limit) as Row[]).map(householdFrom);
   }
 
   async createStaff(s: NewStaff): Promise<void> {

@@ -23,6 +23,30 @@ export interface NewStaff {
   passwordHash: string;
 }
 
+/** A household search as the store runs it: LIKE patterns (escape character `\`), one per term. */
+export interface HouseholdSearch {
+  /** `%term%` for address, id and names. */
+  text: string[];
+  /** `%digits%` per term, or null when the term has no digits (then it never matches a phone). */
+  phone: (string | null)[];
+}
+
+/**
+ * CONSOLE-04: the terms of a search box (whitespace apart, at most 5, each as typed: 张 13号楼, 301, 1380013) as LIKE patterns; null when nothing is left to search for.
+ */
+export function householdSearch(query: string): HouseholdSearch | null {
+  const terms = query.trim().split(/\s+/u).filter(Boolean).slice(0, 5);
+  if (terms.length === 0) return null;
+  const like = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return {
+    text: terms.map(like),
+    phone: terms.map((t) => {
+      const digits = t.replace(/[\s+()-]/g, '');
+      return /^\d+$/.test(digits) ? like(digits) : null;
+    }),
+  };
+}
+
 /** Which alerts to list: every filter given must hold (each is a query, never a filter in memory). */
 export interface AlertFilter {
   state?: 'open' | AlertState;
@@ -169,6 +193,15 @@ export interface RegistryStore {
   upsertHousehold(h: Household): Promise<void>;
   getHousehold(id: string): Promise<Household | null>;
   listHouseholds(filter?: { gridIds?: string[] }): Promise<Household[]>;
+  /**
+   * CONSOLE-04: households of these grids (all when absent) that match every term of the search
+   * (householdSearch): each term is part of the address, the id, a resident's name, or (digits only) a
+   * resident's or a contact's phone. A query in the database, never a scan in memory; ordered by id.
+   */
+  searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]>;
   createStaff(s: NewStaff): Promise<void>;
   getStaff(id: string): Promise<StaffRecord | null>;
   getStaffByUsername(username: string): Promise<StaffRecord | null>;

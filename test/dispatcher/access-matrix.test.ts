@@ -195,6 +195,30 @@ describe('authorization matrix', () => {
           expect: ADMIN_ONLY(201),
         },
       ],
+      'GET /api/escalation-policies': [
+        {
+          path: '/api/escalation-policies',
+          expect: REGISTRY_READ,
+          showsB: (b) =>
+            ((b as { communities?: { community: string }[] }).communities ?? []).some(
+              (c) => c.community === '东风社区',
+            ),
+        },
+      ],
+      'PUT /api/escalation-policies/:community': [
+        {
+          path: `/api/escalation-policies/${encodeURIComponent('东风社区')}`,
+          body: {
+            acceptWithinMin: 3,
+            onSiteWithinMin: 15,
+            steps: [
+              { kind: 'notify_primary', afterMin: 0 },
+              { kind: 'sla_breach', afterMin: 15 },
+            ],
+          },
+          expect: ADMIN_ONLY(200),
+        },
+      ],
       'GET /api/roster': [{ path: '/api/roster', expect: REGISTRY_READ, showsB: hasId('entries', 'grid-2') }],
       // Community B's week: its desks and the street level; another community's desk is walled off.
       'GET /api/roster/week': [
@@ -344,6 +368,23 @@ describe('authorization matrix', () => {
       'GET /api/reports/sla': [{ path: '/api/reports/sla', expect: REPORTS }],
       'GET /api/reports/today': [{ path: '/api/reports/today', expect: DESKS }],
       'GET /api/reports/devices': [{ path: '/api/reports/devices', expect: DESKS }],
+      // ALERT-03: a desk opens an incident from a call for a household of its walls; the first call raises
+      // it (201), the next ones add to it (200). Supervisors and responders do not take calls.
+      'POST /api/incidents': [
+        {
+          path: '/api/incidents',
+          body: { householdId: B, category: 'unwell', note: 'matrix' },
+          expect: row(401, 201, 200, 403, 404, 403, 200, 403, 403, 403),
+        },
+      ],
+      // CONSOLE-04: everyone who reads household files searches them, within their walls.
+      'GET /api/search/households': [
+        {
+          path: `/api/search/households?q=${B}`,
+          expect: LOGGED_IN,
+          showsB: hasId('households', B),
+        },
+      ],
     };
   };
 

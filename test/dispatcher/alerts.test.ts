@@ -8,7 +8,7 @@ import {
   transition,
 } from '../../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../../dispatcher/alerts/model.ts';
-import type { Trigger } from '../../dispatcher/rules/engine.ts';
+import type { Trigger } from '../../dispatcher/rules/trigger.ts';
 
 const T0 = Date.UTC(2026, 2, 10, 2, 0); // 10:00 in Shanghai
 const MIN = 60_000;

@@ -59,7 +59,7 @@ describe("a responder who can't go", () => {
 
     // At 3 min nobody accepted: the leader and the buddy are asked, the worker is not.
     const before = worker.got.notification.length;
-    clock.advance(minutes(3));
+    await clock.advance(minutes(3));
     await eventually(
       () => leader.got.notification.filter((n) => n.alertId === alert.id).length === 2,
       10_000,

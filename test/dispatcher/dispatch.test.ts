@@ -43,7 +43,20 @@ async function live(username: string, password?: string): Promise<LiveClient> {
 
 const raiseFall = (clock: ManualClock, homeId: string) => fallAt(h!, clock, homeId, closers);
 
-const settle = () => new Promise((r) => setTimeout(r, 150));
+/**
+ * When the clock's next timer named `prefix…` is due (null: none pending). `await clock.advance` has awaited
+ * every due timer's work, so a timer still pending at its exact instant proves that nothing happened yet.
+ */
+/** The rules have processed every event logged so far (the door events sent before this line). */
+const rulesCaughtUp = () =>
+  eventually(
+    async () => (await h!.store.readEvents(await h!.store.getCursor('rules'), 1)).length === 0,
+    5000,
+    'the rules to process every logged event',
+  );
+
+const dueAt = (clock: ManualClock, prefix: string): number | null =>
+  clock.pendingTimers().find((t) => t.name.startsWith(prefix))?.at ?? null;
 const steps = (history: HistoryEntry[]) =>
   history.filter((e) => e.actor === 'escalation').map((e) => (e.data.step as string) ?? e.action);
 
@@ -58,35 +71,35 @@ describe('the escalation ladder at its exact minutes (SPEC §6)', () => {
     expect(alert.assigneeId).toBe('grid-1-worker');
     const stored = async () => (await h!.store.getAlert(alert.id))!;
 
-    clock.advance(ms(minutes(3) - 1));
-    await settle();
+    await clock.advance(ms(minutes(3) - 1));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBe(alert.raisedAt + minutes(3));
     expect(leader.got.notification).toEqual([]);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await eventually(
       () => leader.got.notification.find((n) => n.reason === 'notify_next'),
       5000,
       '3-min step',
     );
 
-    clock.advance(ms(minutes(3) - 1));
-    await settle();
+    await clock.advance(ms(minutes(3) - 1));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBe(alert.raisedAt + minutes(6));
     expect((await stored()).flagged).toBe(false);
     expect(buddy.got.notification).toEqual([]);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await eventually(async () => (await stored()).flagged, 5000, '6-min flag');
     await eventually(() => buddy.got.notification.find((n) => n.reason === 'notify_all'), 5000, 'notify all');
 
-    clock.advance(ms(minutes(6) - 1));
-    await settle();
+    await clock.advance(ms(minutes(6) - 1));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBe(alert.raisedAt + minutes(12));
     expect((await stored()).slaAtRisk).toBe(false);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await eventually(async () => (await stored()).slaAtRisk, 5000, '12-min warning');
 
-    clock.advance(ms(minutes(3) - 1));
-    await settle();
+    await clock.advance(ms(minutes(3) - 1));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBe(alert.raisedAt + minutes(15));
     expect((await stored()).slaBreached).toBe(false);
     expect(supervisor.got.notification).toEqual([]);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await eventually(async () => (await stored()).slaBreached, 5000, '15-min breach');
     await eventually(
       () => supervisor.got.notification.find((n) => n.alertId === alert.id && n.reason === 'sla_breach'),
@@ -94,8 +107,8 @@ describe('the escalation ladder at its exact minutes (SPEC §6)', () => {
       'supervisor notice',
     );
 
-    clock.advance(minutes(30));
-    await settle();
+    await clock.advance(minutes(30));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBeNull();
     const history = await h.store.alertHistory(alert.id);
     expect(steps(history)).toEqual([
       'notify_primary',
@@ -113,14 +126,14 @@ describe('the escalation ladder at its exact minutes (SPEC §6)', () => {
     h = await startHarness({ clock });
     const alert = await raiseFall(clock, 'home-1-02');
     const worker = await login(h.baseUrl, 'g1-worker');
-    clock.advance(minutes(2));
+    await clock.advance(minutes(2));
     expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/accept`, {})).status).toBe(200);
-    clock.advance(minutes(8));
+    await clock.advance(minutes(8));
     expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/on-site`, {})).status).toBe(
       200,
     );
-    clock.advance(minutes(20));
-    await settle();
+    await clock.advance(minutes(20));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBeNull();
     const a = (await h.store.getAlert(alert.id))!;
     expect(a).toMatchObject({ state: 'on_site', flagged: false, slaAtRisk: false, slaBreached: false });
     expect(steps(await h.store.alertHistory(alert.id))).toEqual(['notify_primary']);
@@ -144,14 +157,14 @@ describe('the lifecycle over HTTP (SPEC §6, §11)', () => {
         body,
       );
 
-    clock.advance(seconds(30));
+    await clock.advance(seconds(30));
     expect((await act('assign', { staffId: 'grid-1-leader' })).body.alert.assigneeId).toBe('grid-1-leader');
     await eventually(
       () => leader.got.notification.find((n) => n.reason === 'assigned'),
       5000,
       'assign notice',
     );
-    clock.advance(seconds(30));
+    await clock.advance(seconds(30));
     expect((await act('assign', { staffId: 'grid-1-buddy' })).status).toBe(200);
     await eventually(
       () => buddy.got.notification.find((n) => n.reason === 'assigned'),
@@ -223,15 +236,15 @@ describe('the lifecycle over HTTP (SPEC §6, §11)', () => {
 
     await act('accept');
     // A door opening before the responder set off is not an arrival.
-    clock.advance(seconds(20));
+    await clock.advance(seconds(20));
     await door.send({ type: 'door', state: 'open' });
     await door.send({ type: 'door', state: 'closed' });
-    clock.advance(seconds(10));
+    await clock.advance(seconds(10));
     await act('en-route');
-    await settle();
+    await rulesCaughtUp();
     expect((await h.store.getAlert(alert.id))?.arrivalSuggestedAt ?? null).toBeNull();
 
-    clock.advance(minutes(4));
+    await clock.advance(minutes(4));
     await door.send({ type: 'door', state: 'open' });
     const suggested = await eventually(
       () => worker.got.arrivalSuggested.find((s) => s.alertId === alert.id),
@@ -268,8 +281,8 @@ describe('technical alerts (SPEC §6)', () => {
     const d = await login(h.baseUrl, 'dispatcher');
     const q = await apiCall<MaintenanceQueue>(h.baseUrl, d, 'GET', '/api/maintenance');
     expect(q.body.alerts.map((a) => a.id)).toEqual([alert.id]);
-    clock.advance(minutes(30));
-    await settle();
+    await clock.advance(minutes(30));
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBeNull();
     expect(await h.store.listDeliveries(alert.id)).toEqual([]);
     expect(social.got.notification).toEqual([]);
   });
@@ -330,10 +343,10 @@ describe('shift edges (SPEC §4, §6)', () => {
     );
     expect(gaps.body).toMatchObject({ shift: 'night', grids: [{ gridId: 'grid-2' }] });
 
-    clock.advance(ms(minutes(30) - 1));
-    await settle();
+    await clock.advance(ms(minutes(30) - 1));
+    expect(dueAt(clock, 'duty gap warning')).toBe(clock.now() + 1);
     expect(dispatcher.got.dutyGap).toEqual([]);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     const warning = await eventually(() => dispatcher.got.dutyGap[0], 5000, 'duty gap warning');
     expect(warning).toMatchObject({
       phase: 'upcoming',
@@ -343,7 +356,7 @@ describe('shift edges (SPEC §4, §6)', () => {
       grids: [{ gridId: 'grid-2' }],
     });
     // Still unstaffed when the shift starts: flagged again as a gap now.
-    clock.advance(minutes(30));
+    await clock.advance(minutes(30));
     await eventually(() => dispatcher.got.dutyGap.find((g) => g.phase === 'now'), 5000, 'gap now');
   });
 
@@ -369,7 +382,7 @@ describe('shift edges (SPEC §4, §6)', () => {
     const deskA = await live('desk-a', TEST_PASSWORD);
     const deskB = await live('desk-b', TEST_PASSWORD);
     const central = await live('dispatcher');
-    clock.advance(minutes(30));
+    await clock.advance(minutes(30));
     await eventually(
       () => deskA.got.dutyGap.length > 0 && deskB.got.dutyGap.length > 0 && central.got.dutyGap.length > 0,
       5000,
@@ -389,10 +402,10 @@ describe('shift edges (SPEC §4, §6)', () => {
     const social = await live('g1-social');
     const dispatcher = await live('dispatcher');
 
-    clock.advance(ms(minutes(10) - 1));
-    await settle();
+    await clock.advance(ms(minutes(10) - 1));
+    expect(dueAt(clock, 'shift handover')).toBe(Date.parse('2026-03-10T20:00:00+08:00'));
     expect(dispatcher.got.handover).toEqual([]);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     const report = await eventually(() => dispatcher.got.handover[0], 5000, 'handover event');
     expect(report).toMatchObject({ shift: 'night', startsAt: Date.parse('2026-03-10T20:00:00+08:00') });
     expect(report.items).toEqual([
@@ -546,9 +559,9 @@ describe('the audit log (SPEC §8)', () => {
     h = await startHarness({ clock });
     const alert = await raiseFall(clock, 'home-1-01');
     const d = await login(h.baseUrl, 'dispatcher');
-    clock.advance(seconds(5));
+    await clock.advance(seconds(5));
     await apiCall(h.baseUrl, d, 'POST', `/api/alerts/${alert.id}/note`, { text: 'calling' });
-    clock.advance(seconds(5));
+    await clock.advance(seconds(5));
     await apiCall(h.baseUrl, d, 'GET', '/api/households/home-1-01?include=accessNotes');
     const admin = await login(h.baseUrl, 'admin', 'admin-password-365');
     type Entries = { entries: { action: string; target: string; at: number; actor: string }[] };

@@ -42,9 +42,9 @@ describe('late device messages', () => {
     const { clock, devices } = await home();
     const inBathroom = START + minutes(1);
     // The resident walks from the bathroom to the living room; the bathroom sensor's link is down a while.
-    clock.advanceTo(instant(inBathroom + seconds(30)));
+    await clock.advanceTo(instant(inBathroom + seconds(30)));
     await devices.get(dev('motion-living'))!.send({ type: 'motion', state: 'active', room: 'living' });
-    clock.advanceTo(instant(inBathroom + seconds(70)));
+    await clock.advanceTo(instant(inBathroom + seconds(70)));
     await devices
       .get(dev('motion-bathroom'))!
       .send({ type: 'motion', state: 'active', room: 'bathroom' }, { ts: inBathroom });
@@ -72,7 +72,7 @@ describe('late device messages', () => {
   it('runs a device clock 10 min fast on receive time, flagged clock_skew, as SPEC §3 says', async () => {
     const { clock, devices } = await home();
     const at = START + minutes(1);
-    clock.advanceTo(instant(at));
+    await clock.advanceTo(instant(at));
     await devices
       .get(dev('motion-bathroom'))!
       .send({ type: 'motion', state: 'active', room: 'bathroom' }, { ts: at + minutes(10) });
@@ -99,7 +99,7 @@ describe('late device messages', () => {
   it('raises a fall delivered 3 min late at once, saying when it happened and how late it came', async () => {
     const { clock, devices } = await home();
     const fellAt = START + minutes(2);
-    clock.advanceTo(instant(fellAt + minutes(3)));
+    await clock.advanceTo(instant(fellAt + minutes(3)));
     await devices
       .get(dev('fall'))!
       .send({ type: 'fall', state: 'detected', room: 'bathroom' }, { ts: fellAt });

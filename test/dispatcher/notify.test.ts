@@ -96,16 +96,17 @@ describe('the webhook channel', () => {
     await eventually(() => rx.got.length === 1, 5000, 'first call');
     // The back-off timer is armed on the clock once the failure came back.
     await eventually(() => clock.pendingCount === 1, 5000, 'back-off armed');
-    clock.advance(ms(999));
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(ms(999));
+    // The retry waits on its back-off timer, due in exactly 1 ms: nothing was sent again.
+    expect(clock.pendingTimers()).toEqual([{ name: 'webhook back-off', at: clock.now() + 1 }]);
     expect(rx.got).toHaveLength(1);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await eventually(() => rx.got.length === 2, 5000, 'retry after 1 s');
     await eventually(() => clock.pendingCount === 1, 5000, 'second back-off armed');
-    clock.advance(ms(3999));
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(ms(3999));
+    expect(clock.pendingTimers()).toEqual([{ name: 'webhook back-off', at: clock.now() + 1 }]);
     expect(rx.got).toHaveLength(2);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await done;
 
     expect(rx.got.map((g) => g.valid)).toEqual([true, true, true]);
@@ -156,9 +157,9 @@ describe('channel health on the dispatch screen', () => {
       );
     await eventually(() => rx.got.length === 1, 10_000, 'first webhook call');
     await recorded(1);
-    clock.advance(seconds(1));
+    await clock.advance(seconds(1));
     await recorded(2);
-    clock.advance(seconds(4));
+    await clock.advance(seconds(4));
     await recorded(3);
     const failing = await eventually(
       () => dispatcher.got.channelHealth.find((c) => c.channel === 'webhook' && c.status === 'failing'),
@@ -186,7 +187,7 @@ describe('channel health on the dispatch screen', () => {
     const screen = await liveClient(h.baseUrl, 'dispatcher');
     closers.push(screen);
     statuses.splice(0, statuses.length, 200);
-    clock.advance(minutes(3));
+    await clock.advance(minutes(3));
     await eventually(
       () => screen.got.channelHealth.find((c) => c.channel === 'webhook' && c.status === 'ok'),
       5000,

@@ -76,7 +76,7 @@ async function rig(start: number, file?: string): Promise<Rig> {
       while (clock.now() < to) {
         const mark = Math.floor(clock.now() / (5 * MIN)) * 5 * MIN + 5 * MIN;
         const next = Math.min(mark, to);
-        clock.advanceTo(instant(next));
+        await clock.advanceTo(instant(next));
         await r.pipeline.idle();
         if (next === mark)
           for (const [id] of DEVICES) await r.send(id, { type: 'heartbeat', ts: next, battery: 80 });
@@ -84,7 +84,7 @@ async function rig(start: number, file?: string): Promise<Rig> {
       await r.quietTo(to);
     },
     quietTo: async (at) => {
-      clock.advanceTo(instant(at));
+      await clock.advanceTo(instant(at));
       await r.pipeline.idle();
       await new Promise((res) => setImmediate(res));
       await r.pipeline.idle();

@@ -145,10 +145,13 @@ describe('a fall reaches the responder on duty', () => {
     );
     const leader = await live(h.baseUrl, 'g1-leader');
 
-    clock.advance(ms(minutes(3) - 1));
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(ms(minutes(3) - 1));
+    // The step's timer still waits for its exact instant (the clock awaited every due timer's work).
+    expect(clock.pendingTimers().find((t) => t.name.startsWith(`escalation ${alert.id}`))?.at).toBe(
+      alert.raisedAt + minutes(3),
+    );
     expect(leader.notes).toEqual([]);
-    clock.advance(ms(1));
+    await clock.advance(ms(1));
     await eventually(
       () => leader.notes.find((n) => n.alertId === alert.id && n.reason === 'notify_next'),
       5000,
@@ -159,7 +162,7 @@ describe('a fall reaches the responder on duty', () => {
     for (const c of open.splice(0)) c.close();
     await h.restart();
     expect((await h.store.getAlert(alert.id))?.nextStepAt).toBe(DAY + minutes(6));
-    clock.advance(minutes(3));
+    await clock.advance(minutes(3));
     await eventually(async () => (await h!.store.getAlert(alert.id))?.flagged, 5000, 'flagged at 6 minutes');
     const history = await h.store.alertHistory(alert.id);
     expect(history.filter((e) => e.action === 'escalate').map((e) => e.data.step)).toEqual([
@@ -346,7 +349,7 @@ describe('routing around people who cannot answer', () => {
       5000,
       'alert',
     );
-    clock.advance(minutes(6));
+    await clock.advance(minutes(6));
     await eventually(
       () => helper.notes.find((n) => n.alertId === alert.id),
       5000,

@@ -53,24 +53,24 @@ describe('a household is never left unwatched', () => {
     expect(offline.deviceId).toBe(doorId);
 
     // One minute later three sensors send their last heartbeat, with the same timestamp (a power cut).
-    clock.advance(minutes(1));
+    await clock.advance(minutes(1));
     const silent = [`${HOME}-motion-living`, `${HOME}-motion-bedroom`, `${HOME}-motion-kitchen`];
     for (const id of silent) await devices.get(id)!.send({ type: 'heartbeat', battery: 90 });
     // The others keep talking every 5 minutes; the three reach their silence limit (15 min) together.
     const talking = [...devices.keys()].filter((id) => id !== doorId && !silent.includes(id));
     for (let t = 5; t <= 15; t += 5) {
-      clock.advanceTo(instant(DAY + minutes(t)));
+      await clock.advanceTo(instant(DAY + minutes(t)));
       for (const id of talking) await devices.get(id)!.send({ type: 'heartbeat', battery: 90 });
       await settle(h);
     }
-    clock.advanceTo(instant(DAY + minutes(16)));
+    await clock.advanceTo(instant(DAY + minutes(16)));
     await settle(h);
     const after = await h.store.getAlert(offline.id);
     expect(after?.triggerCount).toBe(4);
     expect(after?.evidence.map((e) => e.deviceId).sort()).toEqual([doorId, ...silent].sort());
 
     // 17 minutes after the last heartbeats the radar detects a fall.
-    clock.advanceTo(instant(DAY + minutes(18)));
+    await clock.advanceTo(instant(DAY + minutes(18)));
     await devices.get(`${HOME}-fall`)!.send({ type: 'fall', state: 'detected', room: 'bathroom' });
     const fall = await eventually(
       async () => (await h!.store.findOpenAlert(HOME, 'FALL')) ?? undefined,
@@ -129,7 +129,7 @@ describe('a household is never left unwatched', () => {
 
     // The fault is repaired: the home's next fall is raised as usual.
     db.exec('DROP TRIGGER injected_fault');
-    clock.advance(minutes(1));
+    await clock.advance(minutes(1));
     await broken.send({ type: 'fall', state: 'detected', room: 'bathroom' });
     const fall = await eventually(
       () => h!.store.findOpenAlert(HOME, 'FALL').then((a) => a ?? undefined),
@@ -165,7 +165,7 @@ describe('a household is never left unwatched', () => {
     expect(h.service.pipeline.skipped).toBe(0);
 
     db.exec('DROP TRIGGER injected_fault');
-    clock.advance(seconds(5));
+    await clock.advance(seconds(5));
     const fall = await eventually(
       () => h!.store.findOpenAlert(HOME, 'FALL').then((a) => a ?? undefined),
       10_000,

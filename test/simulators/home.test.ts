@@ -30,7 +30,7 @@ describe('simulated home', () => {
     home = world.home;
     const devices = h.devices.filter((d) => d.homeId === HOME);
     for (let i = 0; i < 120; i++) {
-      clock.advance(minutes(1));
+      await clock.advance(minutes(1));
       await home.settled();
     }
     const expected = dailyRoutine({
@@ -82,7 +82,7 @@ describe('simulated home', () => {
     );
     const before = sim.sent;
     for (let i = 0; i < 10; i++) {
-      clock.advance(minutes(1));
+      await clock.advance(minutes(1));
       await sim.settled();
     }
     expect(sim.sent).toBeGreaterThan(before);

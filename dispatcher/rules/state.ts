@@ -1,0 +1,111 @@
+/**
+ * What the rules remember of one home (SPEC §5): the facts its deadlines are derived from. Stored by the
+ * pipeline after every commit; `restoreHomeState` reads any shape ever stored.
+ */
+import type { DeviceKind } from '../../gateway/protocol.ts';
+import { emptyLearn, type Learn } from './baseline.ts';
+import type { RuleSettings } from './settings.ts';
+
+export interface HomeContext {
+  householdId: string;
+  /** The community's IANA time zone. */
+  zone: string;
+  /** The registered devices; `createdAt` (when it was provisioned) starts the silence of one never heard. */
+  devices: ReadonlyMap<string, { kind: DeviceKind; room: string; createdAt?: number }>;
+  /** Thresholds, night window, wake time and away status; SPEC §5 defaults when omitted. */
+  settings?: RuleSettings;
+}
+
+export type Presence = 'home' | 'away' | 'unknown';
+
+/** The offline cause of a registered device that has never spoken. */
+export const NEVER_HEARD = 'never-heard';
+
+/** What the engine remembers of one device. */
+export interface DeviceFacts {
+  /** Last sign of life (any message from it), when the service heard it. */
+  seenAt: number;
+  /** Set while the device is offline: disconnected (will, keep-alive, clean) or silent. */
+  offline: { since: number; cause: string } | null;
+  battery: number | null;
+  /** Event time of the battery reading (a late, older reading does not replace it). */
+  batteryAt?: number | null;
+  low: boolean;
+}
+
+export interface HomeState {
+  v: 2;
+  /** The latest event time this home's rules have reached. */
+  now: number;
+  presence: Presence;
+  presenceAt: number | null;
+  lastMotionAt: number | null;
+  lastMotionRoom: string | null;
+  lastMotionSeq: number | null;
+  /** A fall was detected and not yet followed by motion: motion is recorded on the FALL alert. */
+  lastFallAt: number | null;
+  /** The entrance door: last transition. */
+  door: { open: boolean; at: number; seq: number } | null;
+  lastDoorAt: number | null;
+  /** The entrance door opened and closed; waiting for motion inside (presence, NIGHT_EXIT). */
+  exit: { closedAt: number; openedAt: number | null; night: boolean; seq: number } | null;
+  /** Silence clocks restart here: motion sensors came back, so motion during the outage is unknown. */
+  quietFrom: number | null;
+  /** Next NO_MORNING_ACTIVITY check and the local minute it was computed for. */
+  morningDueAt: number | null;
+  morningMinute: number | null;
+  /** The episode each silence rule last fired (or was held back) for, so it fires once per episode. */
+  fired: { inactivity: number | null; bathroom: number | null; door: number | null };
+  devices: Record<string, DeviceFacts>;
+  /**
+   * When the first of the home's devices spoke (it was installed): a registered device never heard from
+   * counts as silent from then, or from its provisioning if that is later. Null before any device spoke
+   * (devices provisioned ahead of installation raise nothing).
+   */
+  liveSince: number | null;
+  learn: Learn;
+}
+
+export const emptyHomeState = (): HomeState => ({
+  v: 2,
+  now: Number.NEGATIVE_INFINITY,
+  presence: 'unknown',
+  presenceAt: null,
+  lastMotionAt: null,
+  lastMotionRoom: null,
+  lastMotionSeq: null,
+  lastFallAt: null,
+  door: null,
+  lastDoorAt: null,
+  exit: null,
+  quietFrom: null,
+  morningDueAt: null,
+  morningMinute: null,
+  fired: { inactivity: null, bathroom: null, door: null },
+  devices: {},
+  liveSince: null,
+  learn: emptyLearn(),
+});
+
+/** Reads a stored state, upgrading the first release's shape (last motion, fall, battery flags). */
+export function restoreHomeState(stored: unknown): HomeState {
+  const s = (stored ?? {}) as Partial<HomeState> & { batteryLow?: Record<string, boolean> };
+  if (s.v === 2) {
+    const devices = s.devices ?? {};
+    // A state stored before `liveSince`: live since the time it had reached, if any device had spoken.
+    const liveSince =
+      s.liveSince !== undefined ? s.liveSince : Object.keys(devices).length ? (s.now ?? null) : null;
+    return { ...emptyHomeState(), ...s, now: s.now ?? Number.NEGATIVE_INFINITY, liveSince };
+  }
+  const out = emptyHomeState();
+  out.lastMotionAt = s.lastMotionAt ?? null;
+  out.lastMotionRoom = s.lastMotionRoom ?? null;
+  out.lastFallAt = s.lastFallAt ?? null;
+  for (const [id, low] of Object.entries(s.batteryLow ?? {}))
+    out.devices[id] = { seenAt: out.lastMotionAt ?? 0, offline: null, battery: null, low };
+  if (out.lastMotionAt !== null) {
+    out.presence = 'home';
+    out.now = out.lastMotionAt;
+  }
+  return out;
+}
