@@ -66,7 +66,9 @@ export type SystemWarningKind =
   | 'disk_full'
   | 'event_log_failing'
   | 'telemetry_failing'
-  | 'login_flood';
+  | 'login_flood'
+  /** CLU-04: Redis unreachable: live events stay on the dispatcher instance where they happen. */
+  | 'live_relay_down';
 
 export interface SystemWarning {
   kind: SystemWarningKind;
@@ -88,6 +90,8 @@ export interface SystemHealthReport {
   ready: boolean;
   /** Why not ready (empty when ready). */
   reasons: string[];
+  /** Working, but with less than everything (CLU-04: live events not crossing instances). */
+  degraded: string[];
   warnings: SystemWarning[];
   disk: DiskSpace | null;
   now: number;

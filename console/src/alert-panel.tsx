@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import {
   type Alert,
   type DeliveryRecord,
+  evidenceText,
   type HistoryEntry,
   hasResponderRole,
   PERSON_OUTCOMES,
@@ -226,7 +227,7 @@ export function AlertPanel(p: {
       <ul class="plain">
         {a.evidence.map((e, i) => (
           <li key={i}>
-            {formatTime(e.at, zone, lang)} · {e.summary}
+            {formatTime(e.at, zone, lang)} · {evidenceText(lang, e.summary)}
           </li>
         ))}
       </ul>

@@ -35,9 +35,11 @@ import type {
   SlaReport,
   Staff,
   SystemHealthReport,
+  Texts,
   Timeline,
   TodayFigures,
 } from '../../dispatcher/api/types.ts';
+import { getLang } from './i18n.ts';
 
 export type {
   Permission,
@@ -69,6 +71,16 @@ export class ApiError extends Error {
   }
 }
 
+/** A refused request's body: the English `message`, and `text` in both languages where the API has it. */
+interface Refusal {
+  message?: string;
+  text?: Texts;
+  errors?: ImportProblem[];
+}
+/** What a page shows of a refusal: the server's sentence in the reader's language (WORDS-02). */
+const refusalText = (status: number, data: Refusal): string =>
+  data.text?.[getLang()] ?? data.message ?? `HTTP ${status}`;
+
 /** Called when any request answers 401: the session ended (expired or logged out elsewhere). */
 let onUnauthenticated: (() => void) | null = null;
 export function whenUnauthenticated(fn: () => void): void {
@@ -82,9 +94,9 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const data = (await res.json().catch(() => ({}))) as { message?: string };
+  const data = (await res.json().catch(() => ({}))) as Refusal;
   if (res.status === 401 && !path.startsWith('/api/auth/')) onUnauthenticated?.();
-  if (!res.ok) throw new ImportError(res.status, data.message ?? `HTTP ${res.status}`, data);
+  if (!res.ok) throw new ImportError(res.status, refusalText(res.status, data), data);
   return data as T;
 }
 
@@ -96,9 +108,9 @@ async function callText<T>(path: string, text: string): Promise<T> {
     headers: { 'content-type': 'text/csv' },
     body: text,
   });
-  const data = (await res.json().catch(() => ({}))) as { message?: string };
+  const data = (await res.json().catch(() => ({}))) as Refusal;
   if (res.status === 401) onUnauthenticated?.();
-  if (!res.ok) throw new ImportError(res.status, data.message ?? `HTTP ${res.status}`, data);
+  if (!res.ok) throw new ImportError(res.status, refusalText(res.status, data), data);
   return data as T;
 }
 
@@ -107,7 +119,12 @@ export class ImportError extends ApiError {
   readonly errors: ImportProblem[];
   constructor(status: number, message: string, data: unknown) {
     super(status, message);
-    this.errors = (data as { errors?: ImportProblem[] }).errors ?? [];
+    // Each row's problem in the reader's language (WORDS-02); `message` is the English form.
+    const lang = getLang();
+    this.errors = ((data as Refusal).errors ?? []).map((p) => ({
+      ...p,
+      message: p.text?.[lang] ?? p.message,
+    }));
   }
 }
 

@@ -475,6 +475,7 @@ const SYSTEM_TITLES = {
   event_log_failing: 'sysEventLogFailing',
   telemetry_failing: 'sysTelemetryFailing',
   login_flood: 'sysLoginFlood',
+  live_relay_down: 'sysLiveRelayDown',
 } as const;
 
 const mb = (bytes: unknown) => `${Math.round(Number(bytes) / 1024 / 1024)} MB`;

@@ -1,18 +1,24 @@
 /** zh-CN by default, English available (SPEC §8, §13). */
 import {
   type AlertState,
+  KIND_LABELS,
+  type Lang,
+  OUTCOME_LABELS,
   type Outcome,
   PHONE_CATEGORY_LABELS,
   type PhoneCategory,
+  ROLE_LABELS,
   ROOM_LABELS,
-  ROOMS,
   type Room,
   RULE_LABELS,
   type RuleId,
+  roomText,
+  SEVERITY_LABELS,
   type Severity,
+  STATE_LABELS,
 } from '../../dispatcher/api/types.ts';
 
-export type Lang = 'zh' | 'en';
+export type { Lang };
 
 const zh = {
   title: '365 云守护 · 社区调度室',
@@ -171,6 +177,7 @@ const zh = {
   sysEventLogFailing: '事件日志无法写入：设备消息暂缓确认',
   sysTelemetryFailing: 'InfluxDB 不可用：遥测数据缓存中',
   sysLoginFlood: '设备登录失败激增',
+  sysLiveRelayDown: '实时推送无法跨调度节点（Redis 不可达）',
   sysFree: '剩余',
   sysBuffered: '已缓存',
   sysPerMinute: '次/分钟',
@@ -488,6 +495,7 @@ const en: Record<Key, string> = {
   sysEventLogFailing: 'Event log cannot write: devices are held',
   sysTelemetryFailing: 'InfluxDB unavailable: telemetry buffered',
   sysLoginFlood: 'Flood of failed device logins',
+  sysLiveRelayDown: 'Live updates not crossing dispatcher nodes (Redis unreachable)',
   sysFree: 'free',
   sysBuffered: 'buffered',
   sysPerMinute: 'per minute',
@@ -645,95 +653,24 @@ const en: Record<Key, string> = {
   stepTodo: 'Do it',
 };
 
-/** Rule names: one vocabulary with the notices that leave the console (SMS, push; dispatcher/notify/texts.ts). */
+/** The server's vocabulary (dispatcher/words.ts, WORDS-01): one name per thing on every screen and notice. */
 export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = RULE_LABELS;
 
 /** ALERT-03: what a caller reported; one vocabulary with the alert's explanation (dispatcher/notify/texts.ts). */
 export const CATEGORY_NAMES: Record<Lang, Record<PhoneCategory, string>> = PHONE_CATEGORY_LABELS;
 
-export const STATE_NAMES: Record<Lang, Record<AlertState, string>> = {
-  zh: {
-    raised: '新告警',
-    notified: '已通知',
-    accepted: '已接单',
-    en_route: '已出发',
-    on_site: '已到达',
-    resolved: '处置完成',
-    cancelled: '已取消',
-  },
-  en: {
-    raised: 'Raised',
-    notified: 'Notified',
-    accepted: 'Accepted',
-    en_route: 'En route',
-    on_site: 'On site',
-    resolved: 'Resolved',
-    cancelled: 'Cancelled',
-  },
-};
-
-export const OUTCOME_NAMES: Record<Lang, Record<Outcome, string>> = {
-  zh: {
-    assisted: '已协助',
-    ambulance: '已叫救护车',
-    false_alarm: '误报',
-    resident_away: '老人不在家',
-    device_fault: '设备故障',
-    other: '其他',
-    auto_cleared: '自动恢复',
-  },
-  en: {
-    assisted: 'Assisted',
-    ambulance: 'Ambulance called',
-    false_alarm: 'False alarm',
-    resident_away: 'Resident away',
-    device_fault: 'Device fault',
-    other: 'Other',
-    auto_cleared: 'Cleared by itself',
-  },
-};
-
-export const ROLE_NAMES: Record<Lang, Record<string, string>> = {
-  zh: {
-    grid_worker: '网格员',
-    social_worker: '社会组织专员',
-    building_leader: '党员楼栋长',
-    volunteer: '志愿者',
-    property_duty: '物业值班人员',
-    dispatcher: '调度员',
-    supervisor: '社区负责人',
-    admin: '管理员',
-  },
-  en: {
-    grid_worker: 'Grid worker',
-    social_worker: 'Social-organisation specialist',
-    building_leader: 'Building leader',
-    volunteer: 'Volunteer',
-    property_duty: 'Property duty',
-    dispatcher: 'Dispatcher',
-    supervisor: 'Supervisor',
-    admin: 'Admin',
-  },
-};
-
-export const KIND_NAMES: Record<Lang, Record<string, string>> = {
-  zh: { fall: '跌倒雷达', door: '门磁', motion: '人体移动传感器', button: '求助按钮' },
-  en: { fall: 'Fall radar', door: 'Door contact', motion: 'Motion sensor', button: 'Help button' },
-};
-
-/** The SPEC §3 room vocabulary's labels, one definition with the server (dispatcher/rooms.ts). */
+export const STATE_NAMES: Record<Lang, Record<AlertState, string>> = STATE_LABELS;
+export const OUTCOME_NAMES: Record<Lang, Record<Outcome, string>> = OUTCOME_LABELS;
+export const ROLE_NAMES: Record<Lang, Record<string, string>> = ROLE_LABELS;
+export const KIND_NAMES: Record<Lang, Record<string, string>> = KIND_LABELS;
 export const ROOM_NAMES: Record<Lang, Record<Room, string>> = ROOM_LABELS;
+export const SEVERITY_NAMES: Record<Lang, Record<Severity, string>> = SEVERITY_LABELS;
 
 /** A room's label; text outside the vocabulary (a motion event's own `room`) is shown as it came. */
-export const room = (lang: Lang, r: string): string =>
-  (ROOMS as readonly string[]).includes(r) ? ROOM_NAMES[lang][r as Room] : r;
+export const room = (lang: Lang, r: string): string => roomText(lang, r);
 
-export const SEVERITY_NAMES: Record<Lang, Record<Severity, string>> = {
-  zh: { critical: '紧急', high: '高', medium: '中', technical: '技术' },
-  en: { critical: 'Critical', high: 'High', medium: 'Medium', technical: 'Technical' },
-};
-
-const dicts: Record<Lang, Record<Key, string>> = { zh, en };
+/** The console's own words, both languages (test/dispatcher/words.test.ts checks they have the same keys). */
+export const dicts: Record<Lang, Record<Key, string>> = { zh, en };
 
 export function getLang(): Lang {
   return localStorage.getItem('g365.lang') === 'en' ? 'en' : 'zh';

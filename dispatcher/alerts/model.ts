@@ -47,7 +47,6 @@ export type PhoneCategory = (typeof PHONE_CATEGORIES)[number];
 export type AlertSource = 'sensor' | 'phone';
 export const alertSource = (a: Pick<Alert, 'source'>): AlertSource => a.source ?? 'sensor';
 
-
 export {
   ALERT_STATES,
   type AlertState,

@@ -12,7 +12,7 @@ import { instant, seconds } from '../../kernel/time.ts';
 import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
-import { StaleWriteError, type Store } from '../store/store.ts';
+import { type Fence, FencedError, StaleWriteError, type Store } from '../store/store.ts';
 import { reschedule, runDueSteps } from './escalation.ts';
 import {
   type Action,
@@ -37,6 +37,12 @@ export interface AlertServiceDeps {
   directory: Directory;
   /** Staff to tell when an SLA is breached (supervisors of the grid's community). */
   supervisorsFor: (alert: Alert) => Promise<string[]>;
+  /**
+   * CLU-03, separate dispatcher processes: the lease this instance holds on a community, if any. Escalation
+   * timers run only for alerts of communities held (`adopt` / `release` follow the leases), and each step is
+   * saved only while the lease stands. Absent: one process does everything.
+   */
+  leaseOf?: (community: string) => Fence | undefined;
 }
 
 export type ActError = TransitionError | 'not_found' | 'conflict';
@@ -48,10 +54,12 @@ type Written<T, S> =
   | { kind: 'saved'; alert: Alert; value: T }
   | { kind: 'skipped'; value: S }
   | { kind: 'missing' }
-  | { kind: 'contended' };
+  | { kind: 'contended' }
+  /** CLU-03: this instance does not hold the alert's community (any more): its holder does the work. */
+  | { kind: 'fenced' };
 
 export class AlertService {
-  private timers = new Map<string, { timer: Timer; step: number; at: number }>();
+  private timers = new Map<string, { timer: Timer; step: number; at: number; community: string }>();
   private chains = new Map<string, Promise<unknown>>();
   private stopped = true;
 
@@ -61,8 +69,19 @@ export class AlertService {
     this.stopped = false;
     // Channel health over the last day of recorded attempts (a restart must not hide a failing channel).
     await this.deps.notifier.restore(this.deps.clock.now() - 24 * 3_600_000);
+    // Separate dispatchers: the leases decide which communities' alerts this instance takes up (`adopt`).
+    if (!this.deps.leaseOf) await this.adopt(null);
+  }
+
+  /**
+   * Takes up the alerts of a community (null: all), at start or when this instance took its lease (CLU-03):
+   * the stored deadline is the truth, so a step that came due meanwhile fires at once and a later one at
+   * its own minute.
+   */
+  async adopt(community: string | null): Promise<void> {
+    const mine = (a: Alert) => community === null || a.community === community;
     // The stored deadline is the truth: re-arm every pending step; overdue ones fire at once.
-    for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
+    for (const a of await this.deps.store.listPendingEscalations()) if (mine(a)) this.arm(a);
     // A technical alert raised just before a crash may not have been queued yet.
     // A step is saved before its notices go out: after a crash in between, send what was not attempted.
     // Technical alerts not queued yet, and safety alerts nobody accepted yet (the only ones with notices
@@ -72,14 +91,23 @@ export class AlertService {
       severities: ['technical'],
       limit: 100_000,
     }))
-      if (!a.maintenanceDueAt) await this.queue(a);
+      if (mine(a) && !a.maintenanceDueAt) await this.queue(a);
     for (const a of await this.deps.store.listAlerts({
       state: 'open',
       severities: SAFETY_SEVERITIES,
       notAccepted: true,
       limit: 100_000,
     }))
-      await this.resendUnattempted(a);
+      if (mine(a)) await this.resendUnattempted(a);
+  }
+
+  /** CLU-03: the lease of a community was lost: its timers stop here (another instance re-arms them). */
+  release(community: string): void {
+    for (const [id, t] of this.timers)
+      if (t.community === community) {
+        t.timer.cancel();
+        this.timers.delete(id);
+      }
   }
 
   /**
@@ -181,6 +209,7 @@ export class AlertService {
     alertId: string,
     action: string,
     change: (current: Alert) => Change<T, S> | Promise<Change<T, S>>,
+    options: { fenced?: boolean } = {},
   ): Promise<Written<T, S>> {
     return this.serial(alertId, async (): Promise<Written<T, S>> => {
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -188,10 +217,21 @@ export class AlertService {
         if (!current) return { kind: 'missing' };
         const c = await change(current);
         if (!('save' in c)) return { kind: 'skipped', value: c.skip };
+        // CLU-03: a fenced write carries this instance's lease of the community; without one, or once
+        // another instance took it (FencedError), the write is not made and its holder does the work.
+        let fence: Fence | undefined;
+        if (options.fenced && this.deps.leaseOf) {
+          fence = this.deps.leaseOf(current.community);
+          if (!fence) return { kind: 'fenced' };
+        }
         try {
-          await this.deps.store.saveAlert(c.save.alert, c.save.history);
+          await this.deps.store.saveAlert(c.save.alert, c.save.history, fence);
         } catch (e) {
           if (e instanceof StaleWriteError) continue;
+          if (e instanceof FencedError) {
+            this.deps.log.warn({ alertId, community: current.community, action }, 'write fenced: lease lost');
+            return { kind: 'fenced' };
+          }
           throw e;
         }
         this.deps.bus.emit('alertChanged', { alert: c.save.alert, action });
@@ -269,6 +309,7 @@ export class AlertService {
     if (w.kind === 'missing') return err('not_found' as const, `no alert ${alertId}`);
     if (w.kind === 'contended') return err('conflict' as const, 'the alert kept changing; try again');
     if (w.kind === 'skipped') return w.value;
+    if (w.kind === 'fenced') return err('conflict' as const, 'the alert is being handed over; try again');
     const next = w.alert;
     const before = w.value;
     if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
@@ -280,7 +321,8 @@ export class AlertService {
 
   private arm(a: Alert): void {
     const existing = this.timers.get(a.id);
-    if (a.nextStepAt === null || this.stopped) {
+    const notMine = this.deps.leaseOf !== undefined && !this.deps.leaseOf(a.community);
+    if (a.nextStepAt === null || this.stopped || notMine) {
       existing?.timer.cancel();
       this.timers.delete(a.id);
       return;
@@ -301,22 +343,28 @@ export class AlertService {
       },
       `escalation ${a.id} step ${step}`,
     );
-    this.timers.set(a.id, { timer, step, at });
+    this.timers.set(a.id, { timer, step, at, community: a.community });
   }
 
   private async fire(alertId: string, step: number): Promise<void> {
-    const w = await this.write(alertId, 'escalation', async (current) => {
-      const now = this.deps.clock.now();
-      const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
-      // Who will be told of a breach is decided with the step, so the alert says who was told.
-      const supervisors = await this.deps.supervisorsFor(current);
-      const out = runDueSteps(current, now, step, onDuty, supervisors);
-      if (!out) {
-        this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
-        return { skip: null };
-      }
-      return { save: out, carry: { out, supervisors } };
-    });
+    const w = await this.write(
+      alertId,
+      'escalation',
+      async (current) => {
+        const now = this.deps.clock.now();
+        const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
+        // Who will be told of a breach is decided with the step, so the alert says who was told.
+        const supervisors = await this.deps.supervisorsFor(current);
+        const out = runDueSteps(current, now, step, onDuty, supervisors);
+        if (!out) {
+          this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
+          return { skip: null };
+        }
+        return { save: out, carry: { out, supervisors } };
+      },
+      // CLU-03: a step is saved only while this instance holds the community's lease.
+      { fenced: true },
+    );
     if (w.kind === 'saved' && w.value) {
       const { out, supervisors } = w.value;
       // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.

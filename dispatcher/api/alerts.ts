@@ -7,6 +7,7 @@ import { can } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
 import { ALERT_STATES, type Alert, PERSON_OUTCOMES, type PersonOutcome } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
+import type { IssueFacts } from '../words.ts';
 import {
   type ApiDeps,
   accessScope,
@@ -15,6 +16,7 @@ import {
   type Scope,
   STATUS_BY_CODE,
   screenScope,
+  validationTexts,
 } from './http.ts';
 
 const actionBody = {
@@ -33,6 +35,16 @@ const actionBody = {
   decline: z.strictObject({ reason: z.string().min(1).max(500) }),
 } as const;
 type ActionName = keyof typeof actionBody;
+/** For /docs (OPS-05): every body an action takes; the route checks the one its action names. */
+export const alertActionBodies = z.union([
+  actionBody.resolve,
+  actionBody.cancel,
+  actionBody.assign,
+  actionBody.note,
+  actionBody.call,
+  actionBody.decline,
+  z.strictObject({}).describe('accept, en-route, on-site: no body'),
+]);
 
 /**
  * Anyone sees the alerts of their scope (SPEC §8 community walls: a responder's grids, a desk's
@@ -128,6 +140,7 @@ export const alertRoutes =
             `body${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`,
             {
               field: `body.${i.path.join('.')}`,
+              ...validationTexts(parsed.error.issues as IssueFacts[]),
             },
           );
         }

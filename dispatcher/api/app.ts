@@ -23,12 +23,13 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { alertRoutes } from './alerts.ts';
+import { alertActionBodies, alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
+import { DOC_TAGS, OPERATION_DOCS } from './docs.ts';
 import { escalationRoutes } from './escalation.ts';
-import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './http.ts';
+import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE, validationTexts } from './http.ts';
 import { importExportRoutes } from './import-export.ts';
 import { incidentRoutes } from './incidents.ts';
 import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
@@ -124,6 +125,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (r) => {
+    // What /docs says of the operation (OPS-05): one table, laid on each route as it is registered.
+    const doc = OPERATION_DOCS[`${[r.method].flat()[0]} ${r.url}`];
+    if (doc && !r.schema?.hide)
+      r.schema = {
+        ...r.schema,
+        tags: r.schema?.tags ?? [doc.tag],
+        summary: r.schema?.summary ?? doc.summary,
+        description: r.schema?.description ?? doc.description,
+      };
     const qs = r.schema?.querystring as { shape?: Record<string, unknown> } | undefined;
     const query = Object.keys(qs?.shape ?? {});
     for (const method of [r.method].flat())
@@ -136,11 +146,23 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(fastifyRateLimit, { global: false, hook: 'preHandler' });
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'Guardian 365 API', version: '1' },
+      info: {
+        title: 'Guardian 365 API',
+        version: '1',
+        description:
+          'Log in with POST /api/auth/login and send the token as `Authorization: Bearer …`. The staff app’s MQTT login uses username `staff:{id}` and the same token as password (see the README).',
+      },
+      tags: DOC_TAGS,
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    // The alert actions are one route whose body depends on the action: documented as the union of them.
+    transform: (input) =>
+      jsonSchemaTransform(
+        input.url === '/api/alerts/:id/:action'
+          ? { ...input, schema: { ...input.schema, body: alertActionBodies } }
+          : input,
+      ),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
@@ -189,9 +211,21 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       const v = error.validation[0];
       const where = `${error.validationContext ?? 'body'}${v?.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
       deps.metrics.httpBadRequests.inc();
-      return reply
-        .code(400)
-        .send({ error: 'bad_request', message: `${where}: ${v?.message ?? 'invalid'}`, field: where });
+      const issues = error.validation.map((x) => ({
+        code: x.keyword,
+        path: x.instancePath
+          .split('/')
+          .filter(Boolean)
+          .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+        message: x.message ?? 'invalid',
+        ...(x.params as object),
+      }));
+      return reply.code(400).send({
+        error: 'bad_request',
+        message: `${where}: ${v?.message ?? 'invalid'}`,
+        field: where,
+        ...validationTexts(issues),
+      });
     }
     if (error instanceof HttpError) {
       return reply
@@ -219,6 +253,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       ...(health && !health.ready ? health.reasons : []),
     ];
     if (reasons.length) return reply.code(503).send({ ready: false, reason: reasons[0], reasons });
+    // CLU-04: ready, but with less than everything (a load balancer keeps sending; an operator sees why).
+    if (health?.degraded.length) return { ready: true, degraded: health.degraded };
     return { ready: true };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {

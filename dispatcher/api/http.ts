@@ -18,6 +18,7 @@ import type { DutyWatch } from '../routing/duty-watch.ts';
 import type { RulesConfig } from '../rules/settings.ts';
 import type { Store } from '../store/store.ts';
 import type { SystemHealth } from '../system-health.ts';
+import { type IssueFacts, issueTexts, type Texts } from '../words.ts';
 import type { OriginPolicy } from './origin.ts';
 
 export const SESSION_COOKIE = 'g365_session';
@@ -128,4 +129,13 @@ export function requireStaff(req: FastifyRequest, perm?: Permission): Staff {
   if (perm && !can(req.staff, perm))
     throw new HttpError(403, 'forbidden', `your role may not do this (${perm})`);
   return req.staff;
+}
+
+/**
+ * What a refused request says to a person (WORDS-02): the first problem as `text` in both languages, and
+ * every problem of the request in `problems`, each naming its field, so a form is fixed in one round.
+ */
+export function validationTexts(issues: IssueFacts[]): { text: Texts; problems: Texts[] } {
+  const problems = issues.map(issueTexts);
+  return { text: problems[0] ?? { zh: '请求无效', en: 'invalid request' }, problems };
 }

@@ -51,6 +51,9 @@ export {
 } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
+
+import type { Texts } from '../words.ts';
+
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
 export {
   hasResponderRole,
@@ -290,7 +293,14 @@ export interface MaintenanceQueue {
  * (`{row, field, message}`); 200 `{imported: {grids, households, staff, roster}}`.
  */
 export interface ImportResult {
-  imported: { grids: number; households: number; staff: number; roster: number; devices: number };
+  imported: {
+    grids: number;
+    households: number;
+    staff: number;
+    roster: number;
+    devices: number;
+    overrides: number;
+  };
   /** The secrets of the devices this import created, shown this once (SPEC §3). */
   secrets: { id: string; secret: string }[];
 }
@@ -298,7 +308,10 @@ export interface ImportProblem {
   /** 1-based data row (CSV) or `kind[index]` (JSON). */
   row: string;
   field: string;
+  /** The problem in English, as the check said it (the field is in `field`), for scripts. */
   message: string;
+  /** The problem in both languages, naming the field (WORDS-02). */
+  text: Texts;
 }
 
 /** socket.io events, server to client. */
@@ -365,5 +378,6 @@ export interface RoutineBaseline {
   learned: { morningBy: string; inactivityMinutesByHour: number[] };
 }
 
-/** Rule names in zh-CN and English, shared by the console and the notices (SMS, push). */
-export { PHONE_CATEGORY_LABELS, RULE_LABELS } from '../notify/texts.ts';
+export { PHONE_CATEGORY_LABELS } from '../notify/texts.ts';
+/** The one vocabulary (WORDS-01): shared by the console, the notices (SMS, push) and the API's errors. */
+export * from '../words.ts';

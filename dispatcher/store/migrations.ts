@@ -325,6 +325,16 @@ export const MIGRATIONS: Migration[] = [
       ),
     ],
   },
+  {
+    version: 14,
+    name: 'cluster: community leases with a fencing epoch',
+    // CLU-03: which dispatcher instance works for a community, until when (the database's clock, ms), and an
+    // epoch that grows at every change of holder: writes of the rules and escalation check it in their own
+    // transaction. Only separate dispatcher processes use it (PostgreSQL); on SQLite the table stays empty.
+    sql: (w) => [
+      `CREATE TABLE IF NOT EXISTS community_leases (community TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch ${w.bigint} NOT NULL, expires_at ${w.bigint} NOT NULL)`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {

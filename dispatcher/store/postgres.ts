@@ -54,6 +54,7 @@ import type {
   AuditEntry,
   AuditFilter,
   DeliveryRecord,
+  Fence,
   HouseholdSearch,
   NewStaff,
   OpenAlertCount,
@@ -63,7 +64,7 @@ import type {
   StaffRecord,
   Store,
 } from './store.ts';
-import { RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
+import { FencedError, RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
 
 /** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
 const LOG_LOCK = 365_001;
@@ -888,8 +889,24 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * CLU-03: the fencing check, inside the writing transaction. FOR SHARE holds the lease row until the
+   * commit, so a takeover (an UPDATE of the row) waits for this write, and a write after it sees the new
+   * epoch: a lease-holder that was replaced can never commit.
+   */
+  private async checkFence(tx: pg.PoolClient, fence: Fence | undefined): Promise<void> {
+    if (!fence) return;
+    const r = await tx.query(
+      `SELECT 1 FROM community_leases WHERE community = $1 AND holder = $2 AND epoch = $3
+         AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint FOR SHARE`,
+      [fence.community, fence.holder, fence.epoch],
+    );
+    if (r.rowCount === 0) throw new FencedError(fence);
+  }
+
   async commitRules(c: RuleCommit): Promise<void> {
     await this.alertTx([...c.updated, ...c.raised], async (tx) => {
+      await this.checkFence(tx, c.fence);
       // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
       // household; inserting first would break "one open alert" (SPEC §5).
       for (const a of c.updated) await this.updateAlert(tx, a);
@@ -908,8 +925,9 @@ export class PostgresStore implements Store {
     });
   }
 
-  async saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void> {
+  async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
     await this.alertTx([alert], async (c) => {
+      await this.checkFence(c, fence);
       if (alert.version === 1) await this.insertAlert(c, alert);
       else await this.updateAlert(c, alert);
       await this.insertHistory(c, history);

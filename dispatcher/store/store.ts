@@ -127,6 +127,25 @@ export interface RuleCommit {
   raised: Alert[];
   updated: Alert[];
   history: HistoryEntry[];
+  /** CLU-03: commit only while this lease stands (separate dispatcher processes). */
+  fence?: Fence;
+}
+
+/**
+ * CLU-03: the lease a dispatcher instance holds on a community. A write that carries it commits only if
+ * the lease still stands in the database with this epoch and holder (checked in the write's transaction).
+ */
+export interface Fence {
+  community: string;
+  holder: string;
+  epoch: number;
+}
+
+/** The write carried a lease that no longer stands: another instance works for the community now. */
+export class FencedError extends Error {
+  constructor(readonly fence: Fence) {
+    super(`lease on community ${fence.community} (epoch ${fence.epoch}) no longer held`);
+  }
 }
 
 export class StaleWriteError extends Error {
@@ -170,7 +189,8 @@ export interface AlertStore {
    * Writes `alert` if its stored version is `alert.version - 1`; otherwise throws StaleWriteError.
    * Assigns (and sets on the object) the next global `changeSeq`, as commitRules does.
    */
-  saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void>;
+  /** `fence` (CLU-03): save only while this lease stands (escalation on separate dispatcher processes). */
+  saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void>;
   getAlert(id: string): Promise<Alert | null>;
   listAlerts(filter: AlertFilter): Promise<Alert[]>;
   /** Open alerts, optionally of these grids, counted by state and severity. */
