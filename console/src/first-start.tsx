@@ -4,10 +4,10 @@
  * it is done (for admins; a desk is told to ask one), ticked off once done. Nothing shows once all are.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { hasResponderRole } from '../../dispatcher/api/types.ts';
 import { api, type SessionInfo } from './api.ts';
 import { type Key, type Lang, t } from './i18n.ts';
 
-const RESPONDER_ROLES = ['grid_worker', 'social_worker', 'building_leader', 'volunteer', 'property_duty'];
 const STEPS = [
   { key: 'grids', text: 'stepGrids' },
   { key: 'staff', text: 'stepStaff' },
@@ -29,7 +29,7 @@ async function progress(): Promise<Record<Step, boolean>> {
   const rostered = new Set(roster.entries.map((e) => e.gridId));
   return {
     grids: grids.grids.length > 0,
-    staff: staff.staff.some((s) => s.roles.some((r) => RESPONDER_ROLES.includes(r))),
+    staff: staff.staff.some((s) => hasResponderRole(s.roles)),
     roster: grids.grids.length > 0 && grids.grids.every((g) => rostered.has(g.id)),
     households: households.households.length > 0,
     devices: devices.total > 0,

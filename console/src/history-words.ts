@@ -2,7 +2,7 @@
  * An alert's history in words (ALERT-01): each recorded transition as a sentence in the reader's
  * language, naming who did what to whom, the cancel reason, the reassign target and the ladder's steps.
  */
-import { evidenceText, type HistoryEntry } from '../../dispatcher/api/types.ts';
+import { type AlertState, evidenceText, type HistoryEntry, isOpen } from '../../dispatcher/api/types.ts';
 import { type Lang, OUTCOME_NAMES, STATE_NAMES } from './i18n.ts';
 
 type Names = Map<string, string>;
@@ -127,7 +127,7 @@ export function historyLine(
 }
 
 /** The dispatcher's actions an alert's state allows (ALERT-02): a closed alert offers none. */
-export function dispatcherActions(state: string): ('assign' | 'note' | 'call' | 'resolve' | 'cancel')[] {
-  if (state === 'resolved' || state === 'cancelled') return [];
+export function dispatcherActions(state: AlertState): ('assign' | 'note' | 'call' | 'resolve' | 'cancel')[] {
+  if (!isOpen(state)) return [];
   return ['assign', 'note', 'call', 'resolve', 'cancel'];
 }

@@ -6,7 +6,7 @@
  * makes a stale timer harmless (it finds the step already taken and does nothing).
  */
 
-import { type Alert, entry, type HistoryEntry } from './model.ts';
+import { type Alert, entry, type HistoryEntry, isOpen } from './model.ts';
 import { DEFAULT_POLICY, type LadderStep, ladderOf, policyOf, type StepKind } from './policy.ts';
 
 export type { LadderStep, StepKind } from './policy.ts';
@@ -60,7 +60,7 @@ export function runDueSteps(
   supervisors: readonly string[] = [],
 ): StepOutcome | null {
   if (alert.nextStepAt === null || alert.nextStep !== expectedStep || alert.nextStepAt > now) return null;
-  if (alert.state === 'resolved' || alert.state === 'cancelled') return null;
+  if (!isOpen(alert.state)) return null;
   let a: Alert = { ...alert };
   const history: HistoryEntry[] = [];
   const notify: Notice[] = [];
@@ -167,7 +167,7 @@ export function runDueSteps(
 
 /** After a person moves the alert (accept, on site), skip ladder steps that no longer apply. */
 export function reschedule(a: Alert): Alert {
-  if (a.state === 'resolved' || a.state === 'cancelled') return { ...a, nextStepAt: null };
+  if (!isOpen(a.state)) return { ...a, nextStepAt: null };
   if (a.nextStepAt === null) return a;
   const idx = nextApplicable(a, a.nextStep);
   const ladder = ladderFor(a);

@@ -282,6 +282,36 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     'Device health',
     'Offline devices, low batteries, devices rejecting messages and rooms that could not be mapped.',
   ),
+  'GET /api/devices': d(
+    'devices',
+    'List devices across households',
+    'Every live device of the households this person may see, with its grid and address; `filter` narrows it to offline, low_battery, rejecting, never_seen or disabled devices, `grid` to one grid.',
+  ),
+  'PATCH /api/devices/:id': d(
+    'devices',
+    'Correct a device',
+    'Changes its room (from the room vocabulary) or its registered kind; a new kind ends its session so the next login reads it. Audited with the old and new values.',
+  ),
+  'POST /api/grids/:id/retire': d(
+    'registry',
+    'Retire a grid',
+    'Soft delete (DATA-04): the grid leaves every list and routing; alerts and audit entries that name it stay readable and its id is never reused. 409 while it has households.',
+  ),
+  'POST /api/households/:id/retire': d(
+    'households',
+    'Retire a household',
+    'Soft delete (DATA-04) of the household and its devices (refused at connect from now); its file, alerts and visits stay readable. 409 while it has open alerts.',
+  ),
+  'POST /api/staff/:id/retire': d(
+    'registry',
+    'Retire a person',
+    'Soft delete (DATA-04): the account is disabled and logged out, leaves the staff list, the roster pickers and routing; what they did stays in alert histories and the audit log. Nobody retires themselves.',
+  ),
+  'POST /api/devices/:id/retire': d(
+    'devices',
+    'Retire a device',
+    'Soft delete (DATA-04): the device is disabled, its session ends and it leaves every list; its events and the alerts they raised stay.',
+  ),
   'GET /api/push/key': d('push', 'VAPID public key', 'The key a phone subscribes with.'),
   'POST /api/push/subscriptions': d(
     'push',

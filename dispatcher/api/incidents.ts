@@ -5,10 +5,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PHONE_CATEGORIES } from '../alerts/model.ts';
+import { ID_PATTERN } from '../terms.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 
 export const incidentBody = z.strictObject({
-  householdId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id'),
+  householdId: z.string().regex(ID_PATTERN, 'invalid id'),
   category: z.enum(PHONE_CATEGORIES).describe('what the caller reported'),
   severity: z.enum(['critical', 'high', 'medium']).default('high'),
   note: z.string().trim().min(1).max(2000).describe('what the caller said, in the dispatcher’s words'),

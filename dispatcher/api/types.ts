@@ -41,8 +41,17 @@ import type { WeekCell } from '../routing/roster.ts';
 import type { ShiftInstance } from '../routing/shifts.ts';
 
 export type { Permission } from '../access.ts';
-export type { AlertSource, AlertState, Outcome, PhoneCategory, RuleId, Severity } from '../alerts/model.ts';
-export { PHONE_CATEGORIES } from '../alerts/model.ts';
+export {
+  type AlertSource,
+  type AlertState,
+  type Outcome,
+  PHONE_CATEGORIES,
+  type PhoneCategory,
+  RULES,
+  type RuleId,
+  SEVERITY_OF,
+  type Severity,
+} from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 

@@ -1,6 +1,7 @@
 /**
  * Takes the README's screenshots from a real run: the service with the demo community on a temporary data
- * folder, Debian's Chromium at wall-screen and phone sizes.  npx tsx test/e2e/screenshots.ts [seconds]
+ * folder, Debian's Chromium at wall-screen and phone sizes.  npx tsx test/e2e/screenshots.ts [seconds] [file…]
+ * (with file names, only those screenshots are written).
  *
  * One household gets a week of plausible activity written to its event log first, so its file's 7-day
  * chart has something to show; everything else is the live demo.
@@ -108,7 +109,9 @@ async function open(user: string, viewport: { width: number; height: number }, p
   await page.waitForTimeout(2500);
   return page;
 }
+const only = process.argv.slice(3);
 async function shot(page: Page, file: string) {
+  if (only.length > 0 && !only.includes(file)) return;
   await page.screenshot({ path: join(root, 'docs', file) });
   console.log(`docs/${file}`);
 }
@@ -181,6 +184,11 @@ await admin.goto(`${base}/#/admin/roster`);
 await admin.waitForSelector('[data-testid=roster-week]');
 await admin.waitForTimeout(800);
 await shot(admin, 'console-admin.png');
+// The device list across households (SPEC §3 device health, DATA-04 corrections).
+await admin.goto(`${base}/#/admin/devices`);
+await admin.waitForSelector('[data-testid=device-list] tbody tr');
+await admin.waitForTimeout(800);
+await shot(admin, 'console-admin-devices.png');
 await admin.context().close();
 
 const sup = await open('supervisor', WALL);

@@ -238,7 +238,7 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
         >
           <label>
             {t(lang, 'household')}
-            <select name="homeId" required value={home}>
+            <select name="homeId" required value={home || homes[0]?.id}>
               {homes.map((h) => (
                 <option key={h.id} value={h.id}>
                   {h.id} · {addressText(h.address)}

@@ -4,7 +4,7 @@ import type { Grid, Staff } from '../../../dispatcher/api/types.ts';
 import { api } from '../api.ts';
 import { type Lang, t } from '../i18n.ts';
 import { Field, Form, type Message, RecordTable, Status, TableAndForm } from './form.tsx';
-import { RetireButton } from './retire-button.tsx';
+import { editColumn } from './retire-button.tsx';
 
 export function GridsAdmin({ lang }: { lang: Lang }) {
   const [grids, setGrids] = useState<Grid[]>([]);
@@ -34,26 +34,17 @@ export function GridsAdmin({ lang }: { lang: Lang }) {
                 head: t(lang, 'leader'),
                 cell: (g) => (g.leaderId ? (names.get(g.leaderId) ?? g.leaderId) : '—'),
               },
-              {
-                head: '',
-                cell: (g) => (
-                  <span class="admin-row-actions">
-                    <button type="button" data-testid="edit" onClick={() => setEditing(g.id)}>
-                      {t(lang, 'edit')}
-                    </button>
-                    <RetireButton
-                      lang={lang}
-                      kind="grids"
-                      id={g.id}
-                      onDone={() => {
-                        setEditing(null);
-                        return load();
-                      }}
-                      onError={(text) => setMsg({ ok: false, text })}
-                    />
-                  </span>
-                ),
-              },
+              editColumn<Grid>({
+                lang,
+                kind: 'grids',
+                id: (g) => g.id,
+                onEdit: setEditing,
+                onRetired: () => {
+                  setEditing(null);
+                  return load();
+                },
+                onError: (text) => setMsg({ ok: false, text }),
+              }),
             ]}
           />
           <Status msg={msg} />

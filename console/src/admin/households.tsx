@@ -5,26 +5,18 @@
  * saving never erases them.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Grid, RuleId } from '../../../dispatcher/api/types.ts';
+import { type Grid, RULES, SEVERITY_OF } from '../../../dispatcher/api/types.ts';
 import { api, type HouseholdFile } from '../api.ts';
 import { addressText, formatDateTime, isoDate } from '../format.ts';
 import { GridSelect } from '../grid-select.tsx';
 import { type Lang, RULE_NAMES, t } from '../i18n.ts';
 import { Field, Form, type Message, RecordTable, Status, TableAndForm } from './form.tsx';
-import { RetireButton } from './retire-button.tsx';
+import { editColumn } from './retire-button.tsx';
 
 type Resident = HouseholdFile['residents'][number];
 type Contact = HouseholdFile['contacts'][number];
-/** The rules whose minutes a household may change (RULE-14); the others fire at once. */
-const TUNABLE: RuleId[] = [
-  'NIGHT_EXIT',
-  'NO_MORNING_ACTIVITY',
-  'INACTIVITY',
-  'BATHROOM_DWELL',
-  'DOOR_LEFT_OPEN',
-  'DEVICE_OFFLINE',
-  'LOW_BATTERY',
-];
+/** The rules whose minutes a household may change (RULE-14); critical ones fire at once, with none. */
+const TUNABLE = RULES.filter((r) => SEVERITY_OF[r] !== 'critical');
 
 /** Epoch ms of a wall-clock date and time in `zone` (the community's, never the browser's). */
 export function zonedEpoch(date: string, time: string, zone: string): number {
@@ -85,26 +77,17 @@ export function HouseholdsAdmin({ lang, zone }: { lang: Lang; zone: string }) {
                 cell: (h) =>
                   h.awayUntil ? `${t(lang, 'awayUntil')} ${formatDateTime(h.awayUntil, zone, lang)}` : '',
               },
-              {
-                head: '',
-                cell: (h) => (
-                  <span class="admin-row-actions">
-                    <button type="button" data-testid="edit" onClick={() => void edit(h.id)}>
-                      {t(lang, 'edit')}
-                    </button>
-                    <RetireButton
-                      lang={lang}
-                      kind="households"
-                      id={h.id}
-                      onDone={() => {
-                        setEditing(null);
-                        return load();
-                      }}
-                      onError={(text) => setMsg({ ok: false, text })}
-                    />
-                  </span>
-                ),
-              },
+              editColumn<HouseholdFile>({
+                lang,
+                kind: 'households',
+                id: (h) => h.id,
+                onEdit: edit,
+                onRetired: () => {
+                  setEditing(null);
+                  return load();
+                },
+                onError: (text) => setMsg({ ok: false, text }),
+              }),
             ]}
           />
           <Status msg={msg} />

@@ -2,6 +2,7 @@
 import type { RetirableKind } from '../../../dispatcher/api/types.ts';
 import { api } from '../api.ts';
 import { type Lang, t } from '../i18n.ts';
+import type { Column } from './form.tsx';
 
 export const RetireButton = (p: {
   lang: Lang;
@@ -22,3 +23,23 @@ export const RetireButton = (p: {
     {t(p.lang, 'retire')}
   </button>
 );
+
+/** The last column of an editable list: edit the row in the form beside it, or retire it. */
+export const editColumn = <T,>(p: {
+  lang: Lang;
+  kind: RetirableKind;
+  id: (row: T) => string;
+  onEdit: (id: string) => unknown;
+  onRetired: () => unknown;
+  onError: (message: string) => void;
+}): Column<T> => ({
+  head: '',
+  cell: (row) => (
+    <span class="admin-row-actions">
+      <button type="button" data-testid="edit" onClick={() => void p.onEdit(p.id(row))}>
+        {t(p.lang, 'edit')}
+      </button>
+      <RetireButton lang={p.lang} kind={p.kind} id={p.id(row)} onDone={p.onRetired} onError={p.onError} />
+    </span>
+  ),
+});
