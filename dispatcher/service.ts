@@ -505,6 +505,7 @@ export class GuardianService {
           () => leases.acquired,
         );
         readGauge(registry, 'g365_leases_lost_total', 'leases lost by this instance', () => leases.lost);
+        await this.shards!.start();
         await leases.start();
       } else {
         this.dutyWatch.start();

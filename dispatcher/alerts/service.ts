@@ -101,6 +101,14 @@ export class AlertService {
       if (mine(a)) await this.resendUnattempted(a);
   }
 
+  /**
+   * CLU-03: alerts changed by another instance (a person's action, served by whichever instance the page
+   * is connected to): the timers of the communities held here follow their stored deadlines.
+   */
+  follow(changed: readonly Alert[]): void {
+    for (const a of changed) this.arm(a);
+  }
+
   /** CLU-03: the lease of a community was lost: its timers stop here (another instance re-arms them). */
   release(community: string): void {
     for (const [id, t] of this.timers)

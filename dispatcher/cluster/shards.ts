@@ -53,6 +53,8 @@ const lostFence = (community: string): Fence => ({ community, holder: '', epoch:
 
 export class CommunityShards {
   private pipelines = new Map<string, RulesPipeline>();
+  private changeSeq: number | null = null;
+  private following: Promise<void> | null = null;
 
   constructor(private readonly deps: ShardsDeps) {}
 
@@ -128,6 +130,35 @@ export class CommunityShards {
 
   wake(): void {
     for (const p of this.pipelines.values()) p.wake();
+    this.followChanges();
+  }
+
+  /** Where the alert change feed stands now (before the leases are taken: nothing is missed after). */
+  async start(): Promise<void> {
+    this.changeSeq = await this.deps.store.currentChangeSeq();
+  }
+
+  /**
+   * Alerts changed by other instances (accepted, declined and passed on, reassigned through another
+   * instance's API) reach the escalation timers here through the alert change feed, within one poll
+   * (CLUSTER_POLL_MS) or at the next wake-up.
+   */
+  private followChanges(): void {
+    if (this.following) return;
+    this.following = (async () => {
+      if (this.changeSeq === null) return;
+      for (;;) {
+        const changed = await this.deps.store.alertChangesSince(this.changeSeq, 500);
+        if (changed.length === 0) return;
+        this.changeSeq = changed.at(-1)!.changeSeq;
+        this.deps.alerts.follow(changed);
+        if (changed.length < 500) return;
+      }
+    })()
+      .catch((e: unknown) => this.deps.log.warn({ err: (e as Error).message }, 'alert change feed: retrying'))
+      .finally(() => {
+        this.following = null;
+      });
   }
 
   async homeChanged(homeId: string): Promise<void> {

@@ -9,6 +9,7 @@
  * - Redis stopped for REDIS_OUTAGE_MS (10 s here; the issue's 30 s with REDIS_OUTAGE_MS=30000): falls are
  *   still taken in and alerted, /readyz and the dispatch screen's system health say live updates do not
  *   cross instances, and once Redis is back they cross again with no restart.
+ * - `kill -9` of the holder just before a step: the step is due when the other takes over, and fires at once.
  */
 import mqtt from 'mqtt';
 import pg from 'pg';
@@ -42,6 +43,8 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
   let devices: DeviceIdentity[];
   let community: string;
   const closers: (() => unknown)[] = [];
+  /** Each dispatcher process by its INSTANCE_ID (as the lease table names it). */
+  const byInstance = new Map<string, RoleProcess>();
   const clock = new AnchoredClock(SIM_START, Date.now(), SPEED);
 
   beforeAll(async () => {
@@ -50,7 +53,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
     store = new PostgresStore({ url: database.url });
     await store.migrate();
     db = new pg.Pool({ connectionString: database.url, max: 2 });
-    const plan = planCommunity({ grids: 1, householdsPerGrid: 2, staffPassword: TEST_PASSWORD });
+    const plan = planCommunity({ grids: 1, householdsPerGrid: 3, staffPassword: TEST_PASSWORD });
     community = plan.grids[0]!.community;
     devices = await seedCommunity(store, plan, clock.now());
     redis = new RedisServer(await freePort());
@@ -71,6 +74,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
       startRole('dispatcher', { ...env, INSTANCE_ID: 'd1' }),
       startRole('dispatcher', { ...env, INSTANCE_ID: 'd2' }),
     ]);
+    byInstance.set('d1', dispatchers.d1!).set('d2', dispatchers.d2!);
   }, 120_000);
   afterAll(async () => {
     for (const c of closers.reverse()) await c();
@@ -207,6 +211,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
     )!;
     dispatchers[killed[0]] = await startRole('dispatcher', { ...env, INSTANCE_ID: `${killed[0]}b` });
     const returned = dispatchers[killed[0]]!;
+    byInstance.set(`${killed[0]}b`, returned);
     const owner = Object.values(dispatchers).find((p) => p !== returned)!;
     const admin = await login(base(owner), 'admin', ADMIN_PASSWORD);
 
@@ -252,4 +257,32 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
       'a change on one instance live on the other',
     );
   }, 120_000);
+
+  it('fires a step that came due while the community had no holder at once after the takeover', async () => {
+    const owner = (await eventually(holder, 10_000, 'a holder'))!;
+    const homeId = await fall(2, 1);
+    const [alert] = await eventually(async () => {
+      const a = await fallAlert(homeId);
+      return a.length && a[0]!.nextStepAt === a[0]!.raisedAt + minutes(3) ? a : undefined;
+    }, 10_000);
+    const due = alert!.nextStepAt!;
+    // Killed one real second (20 service seconds) before the 3-minute step: the takeover comes after it.
+    await eventually(() => clock.now() >= due - SPEED * 1_000, 20_000, 'just before the step');
+    await byInstance.get(owner.id)!.kill();
+    await eventually(async () => {
+      const h = await holder();
+      return h && h.id !== owner.id ? h : undefined;
+    }, 15_000);
+    const takenAt = clock.now();
+    expect(takenAt).toBeGreaterThan(due);
+    const steps = async () => (await store.alertHistory(alert!.id)).filter((e) => e.actor === 'escalation');
+    await eventually(async () => (await steps()).some((e) => e.data.step === 'notify_next'), 10_000);
+    expect((clock.now() - takenAt) / SPEED).toBeLessThan(1_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const h = await steps();
+    expect(h.map((e) => e.data.step)).toEqual(['notify_primary', 'notify_next']);
+    // Stamped with its stored minute, not the takeover's.
+    expect(h[1]!.at).toBe(due);
+    expect(await fallAlert(homeId)).toHaveLength(1);
+  }, 60_000);
 });

@@ -164,5 +164,17 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
         protocolVersion: 4,
       }),
     ).rejects.toMatchObject({ code: 5 });
+
+    // A responder disabled through the dispatcher: their app on the gateway process is closed (SEC-03).
+    const primaryApp = clients.find((c) => c.options.clientId === `staff:${alert.assigneeId}`)!;
+    let appClosed = false;
+    primaryApp.once('close', () => {
+      appClosed = true;
+    });
+    const off = await apiCall(url(dispatcher, ''), admin, 'PATCH', `/api/staff/${alert.assigneeId}`, {
+      disabled: true,
+    });
+    expect(off.status).toBe(200);
+    await eventually(() => appClosed, 5_000, "the disabled responder's app closed by the gateway process");
   }, 60_000);
 });
