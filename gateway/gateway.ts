@@ -517,6 +517,8 @@ export class Gateway {
       this.presence.claim(identity.device.id, client);
       return;
     }
+    // A connection that closed while its token was checked has already had its end (sessionEnded).
+    if (client.closed) return;
     this.staffClients.set(client.id, client);
     // The login session's end closes the connection (checked again then: it may have been extended).
     if (sessionEndsAt !== undefined)
