@@ -202,36 +202,6 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     'Its next login gets CONNACK 5 and its live session ends now.',
   ),
   'POST /api/devices/:id/enable': d('devices', 'Enable a device', 'It may log in again.'),
-  'GET /api/devices': d(
-    'devices',
-    'Devices across households',
-    'Every device the caller may see, with presence, battery and rejected messages; `filter` keeps the offline, low-battery, rejecting, never-seen or disabled ones; never a secret.',
-  ),
-  'PATCH /api/devices/:id': d(
-    'devices',
-    'Correct a device',
-    'Changes its room (from the room vocabulary) or its kind; audited.',
-  ),
-  'POST /api/grids/:id/retire': d(
-    'registry',
-    'Retire a grid',
-    'It leaves every list, the roster and routing; its alerts and the audit log still name it (DATA-04).',
-  ),
-  'POST /api/households/:id/retire': d(
-    'households',
-    'Retire a household',
-    'It leaves every list and the rules; its alerts, visits and the audit log stay readable (DATA-04).',
-  ),
-  'POST /api/staff/:id/retire': d(
-    'registry',
-    'Retire a staff member',
-    'They can no longer log in, leave the roster and routing, and their sessions end; their history stays (DATA-04).',
-  ),
-  'POST /api/devices/:id/retire': d(
-    'devices',
-    'Retire a device',
-    'It is refused at its next login and its live session ends; its events stay in the log (DATA-04).',
-  ),
   'GET /api/escalation-policies': d(
     'escalation',
     'Escalation policies',

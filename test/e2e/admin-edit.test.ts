@@ -166,10 +166,13 @@ for (const lang of ['zh', 'en'] as const) {
       const listed = page.locator('[data-testid=audit-list] tbody tr');
       const actions = () => listed.evaluateAll((r) => r.map((x) => x.getAttribute('data-action') ?? ''));
       await expect
-        .poll(async () => {
-          const now = await actions();
-          return now.includes('household.retire') && now.every((a) => a.startsWith('household.'));
-        }, 10_000)
+        .poll(
+          async () => {
+            const now = await actions();
+            return now.includes('household.retire') && now.every((a) => a.startsWith('household.'));
+          },
+          { timeout: 10_000 },
+        )
         .toBe(true);
       const shown = await actions();
       expect(shown.every((a) => a.startsWith('household.'))).toBe(true);
