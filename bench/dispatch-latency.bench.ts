@@ -17,6 +17,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents } from '../dispatcher/api/types.ts';
 import { loadConfig } from '../dispatcher/config.ts';
+import { seedCommunity } from '../dispatcher/seed.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import { topics } from '../gateway/protocol.ts';
@@ -25,7 +26,6 @@ import { silentLogger } from '../kernel/log.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
 import type { DeviceIdentity } from '../simulators/device.ts';
 import { type LoadSummary, runLoad } from '../simulators/load.ts';
-import { seedCommunity } from '../simulators/seed.ts';
 import { tempDir } from '../test/helpers.ts';
 
 // BENCH_RATE=8000 npm run bench -- dispatch: the same under heavier background load.

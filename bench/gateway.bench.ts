@@ -2,8 +2,10 @@
  * `npm run bench:gateway`: the full gateway path (authentication, ACL, validation,
  * durable group-commit log with fsync before PUBACK, hand-off to the rules) against bare aedes (no auth,
  * in memory) and Debian's mosquitto, each in its own process, driven by the same raw-socket load
- * generator in this process. The machine is shared and noisy: read the ratios.
+ * generator in this process. The machine is shared and noisy: the brokers are measured in interleaved
+ * rounds (A B C … A B C …) and each figure is the median over the rounds with its range.
  *
+ *   BENCH_ROUNDS=5 npm run bench:gateway      rounds of all the brokers (default 3)
  *   BENCH_HOMES=19500 npm run bench:gateway   idle-connection figures at 19,500 homes (default 10,000)
  *   BENCH_KINDS=gateway npm run bench:gateway  only the listed brokers (while iterating; no ratios then)
  *   BENCH_WINDOW=64 npm run bench:gateway      QoS 1 messages in flight per connection in the closed loop (16)
@@ -341,79 +343,123 @@ async function measure(kind: Kind): Promise<Result> {
   }
 }
 
+/** Median and spread of one figure over the rounds; NaN where a round has no figure. */
+function spread(xs: (number | null | undefined)[]): { median: number; min: number; max: number } {
+  const v = xs.filter((x): x is number => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  const mid = Math.floor(v.length / 2);
+  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  return { median, min: v[0]!, max: v[v.length - 1]! };
+}
+
+/** "median (min–max)" with `digits` decimals; the range is left out after a single round. */
+function shown(xs: (number | null | undefined)[], digits = 0): string {
+  const { median, min, max } = spread(xs);
+  if (Number.isNaN(median)) return '—';
+  const f = (n: number) => n.toFixed(digits);
+  return xs.length > 1 ? `${f(median)} (${f(min)}–${f(max)})` : f(median);
+}
+
+/**
+ * The brokers are measured in rounds, A B C … A B C …, BENCH_ROUNDS of them (3 by default): a neighbour's
+ * load that comes and goes falls on every broker alike instead of on whichever was being measured, and
+ * each figure is printed as its median over the rounds with the range (min–max). Ratios are taken within
+ * each round (both brokers under the same load), then their median.
+ */
 export async function run(): Promise<void> {
-  const results: Partial<Record<Kind, Result>> = {};
-  const only = process.env.BENCH_KINDS?.split(',');
-  for (const kind of ['aedes-consumer', 'aedes', 'mosquitto', 'gateway', 'gateway-pg'] as const) {
-    if (only && !only.includes(kind)) continue;
-    console.log(`measuring ${kind} …`);
-    results[kind] = await measure(kind);
-  }
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+  const kinds = (['aedes-consumer', 'aedes', 'mosquitto', 'gateway', 'gateway-pg'] as const).filter(
+    (k) => !process.env.BENCH_KINDS || process.env.BENCH_KINDS.split(',').includes(k),
+  );
+  const results = new Map<Kind, Result[]>(kinds.map((k) => [k, []]));
+  for (let round = 1; round <= rounds; round++)
+    for (const kind of kinds) {
+      console.log(`round ${round}/${rounds}: measuring ${kind} …`);
+      results.get(kind)!.push(await measure(kind));
+    }
   await stopBenchCluster();
-  if (only) {
-    console.log(JSON.stringify(results, (k, v) => (k === 'slices' ? undefined : v), 1));
+  if (kinds.length < 5) {
+    console.log(JSON.stringify(Object.fromEntries(results), (k, v) => (k === 'slices' ? undefined : v), 1));
     return;
   }
-  const g = results.gateway!;
-  const p = results['gateway-pg']!;
-  const a = results['aedes-consumer']!;
-  const b = results.aedes!;
-  const m = results.mosquitto!;
-  const cols = (label: string, fn: (r: Result) => string) =>
-    `${label.padEnd(46)} ${fn(g).padStart(14)} ${fn(p).padStart(14)} ${fn(a).padStart(14)} ${fn(b).padStart(14)} ${fn(m).padStart(14)}`;
-  console.log(
-    `\nraw-socket load generator, ${LOAD_CONNS} connections for rates, QoS 1 events; ${HOMES} idle homes for memory`,
-  );
-  console.log(
-    `${''.padEnd(46)} ${'gateway'.padStart(14)} ${'gateway (PG)'.padStart(14)} ${'aedes+consumer'.padStart(14)} ${'aedes ack-only'.padStart(14)} ${'mosquitto'.padStart(14)}`,
-  );
-  console.log(cols('sustained QoS 1 (closed loop, 16 in flight/conn)', (r) => `${f0(r.sustained.rate)}/s`));
-  for (const rate of [2_000, 10_000]) {
-    console.log(
-      cols(`PUBACK p50 / p99 at ${rate}/s (ms)`, (r) => `${f1(r.at[rate]?.p50)} / ${f1(r.at[rate]?.p99)}`),
+  const all = (k: Kind) => results.get(k)!;
+  const cols = (label: string, fn: (r: Result) => number | null | undefined, digits = 0) =>
+    `${label.padEnd(52)} ${kinds.map((k) => shown(all(k).map(fn), digits).padStart(20)).join(' ')}`;
+  const pair = (label: string, p50: (r: Result) => number | null | undefined, p99: typeof p50) =>
+    `${label.padEnd(52)} ${kinds.map((k) => `${shown(all(k).map(p50), 1)} / ${shown(all(k).map(p99), 1)}`.padStart(20)).join(' ')}`;
+  const ratio = (a: Kind, b: Kind, fn: (r: Result) => number) =>
+    shown(
+      all(a).map((r, i) => fn(r) / fn(all(b)[i]!)),
+      2,
     );
-  }
-  for (const rate of [2_000, 5_000, 10_000]) {
+  const names: Record<Kind, string> = {
+    gateway: 'gateway',
+    'gateway-pg': 'gateway (PG)',
+    'aedes-consumer': 'aedes+consumer',
+    aedes: 'aedes ack-only',
+    mosquitto: 'mosquitto',
+  };
+  console.log(
+    `\nraw-socket load generator, ${LOAD_CONNS} connections for rates, QoS 1 events; ${HOMES} idle homes for memory;` +
+      ` ${rounds} interleaved rounds: median (min–max)`,
+  );
+  console.log(`${''.padEnd(52)} ${kinds.map((k) => names[k].padStart(20)).join(' ')}`);
+  console.log(cols('sustained QoS 1/s (closed loop, 16 in flight/conn)', (r) => r.sustained.rate));
+  for (const rate of [2_000, 10_000])
     console.log(
-      cols(`device-to-rules p50 / p99 at ${rate}/s (ms, ±1)`, (r) =>
-        r === g || r === p ? `${f0(r.at[rate]?.rulesP50)} / ${f0(r.at[rate]?.rulesP99)}` : '—',
+      pair(
+        `PUBACK p50 / p99 at ${rate}/s (ms)`,
+        (r) => r.at[rate]?.p50,
+        (r) => r.at[rate]?.p99,
       ),
     );
-  }
-  console.log(cols('highest rate with PUBACK p99 < 100 ms', (r) => `${f0(r.healthy)}/s`));
-  console.log(cols('40k/s offered: acknowledged rate', (r) => `${f0(r.overload.ackRate)}/s`));
-  console.log(cols('40k/s offered: peak RSS (MB)', (r) => f0(r.overload.peakRss)));
-  console.log(cols('after the burst, 2k/s for 5 s: PUBACK p99 (ms)', (r) => f1(r.overload.recoveryP99)));
-  console.log(cols(`RSS with ${HOMES} idle homes (MB)`, (r) => f0(r.idle.rssMb)));
-  console.log(cols('memory per idle connection (KB; half→all homes, after GC)', (r) => f1(r.idle.perConnKb)));
-  console.log(cols(`${HOMES} homes sending 5,000/s: peak RSS (MB)`, (r) => f0(r.idle.busyRssMb)));
+  for (const rate of [2_000, 5_000, 10_000])
+    console.log(
+      pair(
+        `device-to-rules p50 / p99 at ${rate}/s (ms, ±1)`,
+        (r) => r.at[rate]?.rulesP50,
+        (r) => r.at[rate]?.rulesP99,
+      ),
+    );
+  console.log(cols('highest rate with PUBACK p99 < 100 ms (/s)', (r) => r.healthy));
+  console.log(cols('40k/s offered: acknowledged rate (/s)', (r) => r.overload.ackRate));
+  console.log(cols('40k/s offered: peak RSS (MB)', (r) => r.overload.peakRss));
+  console.log(cols('after the burst, 2k/s for 5 s: PUBACK p99 (ms)', (r) => r.overload.recoveryP99, 1));
+  console.log(cols(`RSS with ${HOMES} idle homes (MB)`, (r) => r.idle.rssMb));
+  console.log(cols('memory per idle connection (KB; half→all, after GC)', (r) => r.idle.perConnKb, 1));
+  console.log(cols(`${HOMES} homes sending 5,000/s: peak RSS (MB)`, (r) => r.idle.busyRssMb));
+  console.log(cols(`${HOMES} homes sending 5,000/s: acked/s`, (r) => r.idle.busyAckRate));
+  console.log(cols(`${HOMES} homes sending 5,000/s: PUBACK p99 (ms)`, (r) => r.idle.busyP99, 1));
+  console.log(cols(`connect ${HOMES} homes (ms)`, (r) => r.idle.connectMs));
+  console.log(cols(`reconnect ${HOMES} homes (ms)`, (r) => r.idle.reconnectMs));
+  console.log(cols('spawn to accepting (ms, includes tsx boot)', (r) => r.spawnToAcceptingMs));
+  console.log(cols('start inside the process (ms)', (r) => r.startMs, 1));
+  console.log(cols('restart after kill -9 to accepting (ms, incl. tsx)', (r) => r.restartToAcceptingMs));
+  const sustained = (r: Result) => r.sustained.rate;
+  const g = all('gateway');
+  const p = all('gateway-pg');
   console.log(
-    cols(
-      `${HOMES} homes sending 5,000/s: acked/s, p99 (ms)`,
-      (r) => `${f0(r.idle.busyAckRate)}, ${f1(r.idle.busyP99)}`,
-    ),
+    `\nratios within each round, median (min–max): gateway / bare aedes with consumer, sustained ${ratio('gateway', 'aedes-consumer', sustained)}` +
+      `   gateway / aedes ack-only ${ratio('gateway', 'aedes', sustained)}` +
+      `   gateway / mosquitto ${ratio('gateway', 'mosquitto', sustained)}` +
+      `   gateway (PG) / gateway (SQLite) ${ratio('gateway-pg', 'gateway', sustained)}` +
+      `   gateway (PG) / bare aedes with consumer ${ratio('gateway-pg', 'aedes-consumer', sustained)}`,
   );
-  console.log(cols(`connect ${HOMES} homes (ms)`, (r) => f0(r.idle.connectMs)));
-  console.log(cols(`reconnect ${HOMES} homes (ms)`, (r) => f0(r.idle.reconnectMs)));
-  console.log(cols('spawn to accepting (ms, includes tsx boot)', (r) => f0(r.spawnToAcceptingMs)));
-  console.log(cols('start inside the process (ms)', (r) => f1(r.startMs)));
-  console.log(cols('restart after kill -9 to accepting (ms, incl. tsx)', (r) => f0(r.restartToAcceptingMs)));
   console.log(
-    `\nratio gateway / bare aedes with consumer, sustained: ${(g.sustained.rate / a.sustained.rate).toFixed(2)}` +
-      `   gateway / aedes ack-only: ${(g.sustained.rate / b.sustained.rate).toFixed(2)}` +
-      `   gateway / mosquitto: ${(g.sustained.rate / m.sustained.rate).toFixed(2)}` +
-      `   40k burst delivered / best sustained: ${(g.overload.ackRate / g.sustained.rate).toFixed(2)}` +
-      // When the best sustained rate exceeds the offered rate, the most it can deliver is what is offered.
-      `   40k burst delivered / min(offered, best sustained): ${(g.overload.ackRate / Math.min(g.overload.offered, g.sustained.rate)).toFixed(2)}` +
-      `   acknowledged but not in the log: ${g.lostAcked}`,
+    `gateway: 40k burst delivered / min(offered, best sustained) ${shown(
+      g.map((r) => r.overload.ackRate / Math.min(r.overload.offered, r.sustained.rate)),
+      2,
+    )}   acknowledged but not in the log: ${g.map((r) => r.lostAcked).join(', ')} (SQLite), ${p
+      .map((r) => r.lostAcked)
+      .join(', ')} (PG)`,
   );
+  const pgRate = spread(p.map(sustained)).median;
+  const pgP99 = spread(p.map((r) => r.at[2_000]?.p99)).median;
   console.log(
-    `PostgreSQL: gateway (PG) / gateway (SQLite), sustained: ${(p.sustained.rate / g.sustained.rate).toFixed(2)}` +
-      `   gateway (PG) / bare aedes with consumer: ${(p.sustained.rate / a.sustained.rate).toFixed(2)}` +
-      `   acknowledged but not in the log: ${p.lostAcked}` +
-      `   targets: ≥ 20,000 durable/s ${p.sustained.rate >= 20_000 ? 'met' : 'NOT met'},` +
-      ` PUBACK p99 ≤ 20 ms at 2,000/s ${(p.at[2_000]?.p99 ?? Infinity) <= 20 ? 'met' : 'NOT met'},` +
-      ` rules at 5,000/s: device-to-rules p99 ${f0(p.at[5_000]?.rulesP99)} ms, ${f0(p.at[5_000]?.ackRate)}/s acknowledged`,
+    `PostgreSQL targets (medians): ≥ 20,000 durable/s ${pgRate >= 20_000 ? 'met' : 'NOT met'} (${f0(pgRate)}/s),` +
+      ` PUBACK p99 ≤ 20 ms at 2,000/s ${pgP99 <= 20 ? 'met' : 'NOT met'} (${f1(pgP99)} ms),` +
+      ` rules at 5,000/s: device-to-rules p99 ${shown(p.map((r) => r.at[5_000]?.rulesP99))} ms,` +
+      ` ${shown(p.map((r) => r.at[5_000]?.ackRate))}/s acknowledged`,
   );
   console.log(`PostgreSQL settings: ${await benchClusterSettings()}`);
 }

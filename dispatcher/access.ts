@@ -1,7 +1,8 @@
 /**
  * Who may see and do what (SPEC §1, §8). Pure: decisions from the staff member's roles and grids.
  */
-import { type Grid, RESPONDER_ROLES, type Staff, type StaffRole } from './registry.ts';
+import type { Grid, Staff, StaffRole } from './registry.ts';
+import { hasResponderRole } from './terms.ts';
 
 export type Permission =
   | 'alerts.read.all'
@@ -58,8 +59,7 @@ export function can(staff: Pick<Staff, 'roles'>, p: Permission): boolean {
   return staff.roles.some((r) => BY_ROLE[r].includes(p));
 }
 
-export const isResponder = (staff: Pick<Staff, 'roles'>): boolean =>
-  staff.roles.some((r) => RESPONDER_ROLES.includes(r));
+export const isResponder = (staff: Pick<Staff, 'roles'>): boolean => hasResponderRole(staff.roles);
 
 /** Grids whose alerts and households this person may see: null means all. */
 export function visibleGrids(staff: Pick<Staff, 'roles' | 'gridIds'>): string[] | null {

@@ -6,9 +6,96 @@
 import type { LoggedEvent } from '../gateway/ports.ts';
 import type { Logger } from '../kernel/log.ts';
 import type { Alert } from './alerts/model.ts';
-import type { ChannelHealth } from './notify/notifier.ts';
-import type { DutyGapReport, HandoverReport } from './routing/duty-watch.ts';
-import type { SystemHealthReport } from './system-health.ts';
+import type { ShiftName } from './routing/shifts.ts';
+
+// The bus owns its payload types: the modules that emit them import them from here, so the bus imports
+// none of its emitters (no import cycle through it).
+
+/** SPEC §7: a channel that keeps failing is shown on the dispatch screen. */
+export interface ChannelHealth {
+  channel: string;
+  status: 'ok' | 'failing';
+  /** Channel failures in a row (recipient-unreachable attempts do not count). */
+  consecutiveFailures: number;
+  attempts: number;
+  failures: number;
+  lastOkAt: number | null;
+  lastFailureAt: number | null;
+  lastError: string | null;
+}
+
+export interface DutyGapReport {
+  /** `upcoming`: sent before the shift starts; `now`: the shift in force has the gap. */
+  phase: 'upcoming' | 'now';
+  shift: ShiftName;
+  /** Local date the shift starts on (a night shift belongs to its evening). */
+  date: string;
+  startsAt: number;
+  endsAt: number;
+  grids: { gridId: string; gridName: string }[];
+  /** When this report was computed. */
+  at: number;
+}
+
+export interface HandoverItem {
+  alertId: string;
+  gridId: string;
+  householdId: string;
+  rule: Alert['rule'];
+  severity: Alert['severity'];
+  state: Alert['state'];
+  raisedAt: number;
+  onSiteDueAt: number | null;
+  slaBreached: boolean;
+  /** Kept across the shift change (SPEC §6). */
+  assigneeId: string | null;
+  /** Whether the assignee is on the incoming shift's roster for the grid. */
+  assigneeOnDuty: boolean;
+}
+
+export interface HandoverReport {
+  shift: ShiftName;
+  date: string;
+  startsAt: number;
+  items: HandoverItem[];
+  at: number;
+}
+
+export type SystemWarningKind =
+  | 'disk_low'
+  | 'disk_full'
+  | 'event_log_failing'
+  | 'telemetry_failing'
+  | 'login_flood'
+  /** CLU-04: Redis unreachable: live events stay on the dispatcher instance where they happen. */
+  | 'live_relay_down';
+
+export interface SystemWarning {
+  kind: SystemWarningKind;
+  /** When this warning started (service clock). */
+  since: number;
+  /** Plain figures for the screen: free bytes, the folder, the storage error, refusals per minute. */
+  detail: Record<string, string | number>;
+}
+
+export interface DiskSpace {
+  path: string;
+  freeBytes: number;
+  totalBytes: number;
+  lowBytes: number;
+}
+
+/** GET /api/system/health and the live `systemHealth` event. */
+export interface SystemHealthReport {
+  ready: boolean;
+  /** Why not ready (empty when ready). */
+  reasons: string[];
+  /** Working, but with less than everything (CLU-04: live events not crossing instances). */
+  degraded: string[];
+  warnings: SystemWarning[];
+  disk: DiskSpace | null;
+  now: number;
+}
 
 export interface BusEvents {
   /** An alert was raised or changed; carries the stored state after the change. */

@@ -20,6 +20,38 @@ function validZone(zone: string): boolean {
 }
 
 export const configSchema = z.object({
+  /**
+   * Which part of the service this process runs (CLU-01): `all` (one process, the default), `gateway` (the
+   * MQTT edge, with its own small HTTP port for /healthz, /readyz and /metrics) or `dispatcher` (rules,
+   * alerts, routing, escalation, notifications, API, live updates and console). Separate roles share one
+   * PostgreSQL database.
+   */
+  ROLE: z.enum(['all', 'gateway', 'dispatcher']).default('all'),
+  /**
+   * Separate roles: how often a dispatcher looks at the event log when no wake-up came (PostgreSQL
+   * LISTEN/NOTIFY wakes it at once; this is the floor when a notification was missed), in ms.
+   */
+  CLUSTER_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
+  /**
+   * Separate dispatchers (CLU-03): a community lease lasts LEASE_TTL_MS unless renewed, and is renewed every
+   * LEASE_RENEW_MS (real time, judged by the database's clock). A dead instance's communities are taken
+   * within TTL + one renewal.
+   */
+  LEASE_TTL_MS: z.coerce.number().int().min(500).max(600_000).default(6_000),
+  LEASE_RENEW_MS: z.coerce.number().int().min(100).max(300_000).default(2_000),
+  /** This instance's name in the lease table (default: the host name), for operators reading it. */
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected [A-Za-z0-9_.-]{1,64}')
+    .optional(),
+  /**
+   * Redis (redis://host:port): live updates reach a page whichever dispatcher instance it is connected to
+   * (socket.io's Redis adapter). Unset: live updates stay on the instance where they happen.
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+    .optional(),
   MQTT_PORT: port.default(1883),
   MQTT_HOST: z.string().default('0.0.0.0'),
   /** MQTT over TLS (EDGE-05): enabled when the port, certificate and key (PEM files) are all set. */
@@ -120,6 +152,11 @@ export const configSchema = z.object({
   CLOCK_START: z.iso
     .datetime({ offset: true, message: 'expected an RFC 3339 date-time such as 2026-03-10T06:00:00+08:00' })
     .optional(),
+  /**
+   * With CLOCK_START: the real instant (epoch ms) at which the simulated clock reads CLOCK_START (default: the
+   * process's start), so the processes of one simulation run on one clock (CLU-01, SIM-03).
+   */
+  CLOCK_ANCHOR_MS: z.coerce.number().int().nonnegative().optional(),
   CONFIG_FILE: z.string().optional(),
   /** Rule thresholds in minutes by rule id (SPEC §5), e.g. {"thresholds":{"INACTIVITY":180}}: JSON or a config-file object. */
   RULES: rulesConfigInput.default({ thresholds: {} }),
@@ -175,6 +212,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       'MQTT_TLS_PORT, MQTT_TLS_CERT and MQTT_TLS_KEY: set all three to enable MQTT over TLS, or none',
     ]);
   }
+  // CLU-01: separate processes share their state through PostgreSQL; an embedded SQLite file is one process's.
+  if (c.ROLE !== 'all' && !c.DATABASE_URL?.startsWith('postgres'))
+    throw new ConfigError([
+      `ROLE=${c.ROLE}: separate gateway and dispatcher processes share one PostgreSQL database; set DATABASE_URL to a postgres:// URL (or use ROLE=all for the embedded SQLite store)`,
+    ]);
+  if (c.LEASE_RENEW_MS * 2 > c.LEASE_TTL_MS)
+    throw new ConfigError([
+      `LEASE_RENEW_MS=${c.LEASE_RENEW_MS}, LEASE_TTL_MS=${c.LEASE_TTL_MS}: a lease must be renewed at least twice within its TTL`,
+    ]);
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET)
     throw new ConfigError(['WEBHOOK_SECRET: required when WEBHOOK_URL is set (signs each call)']);
   // Swapped or equal boundaries would make every hour the night shift and the day roster never used.

@@ -3,6 +3,7 @@
  *
  *   npm start            the whole service on embedded defaults
  *   npm run demo         the same, plus a seeded demo community with simulated homes and responders
+ *   npm run start:gateway / start:dispatcher   one role of the service, sharing PostgreSQL (CLU-01)
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,6 +12,7 @@ import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { ConfigError, DEMO_MARKER_FILE, isLoopback, loadConfig } from './config.ts';
+import { seedDemo } from './seed.ts';
 import { DiskFullError, GuardianService, PortInUseError } from './service.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,9 +27,12 @@ async function main(): Promise<void> {
   // SPEC §9: everything this process creates (database, index, secrets files) is for its owner only.
   process.umask(0o077);
   const demo = process.argv.includes('--demo');
+  // CLU-01: `npm run start:gateway` / `start:dispatcher` pass the role on the command line (ROLE wins).
+  const roleArg = process.argv.find((a) => a.startsWith('--role='))?.slice('--role='.length);
   // The demo's simulators are loaded only for the demo.
   const demoKit = demo ? await import('../simulators/demo.ts') : null;
   const env = { ...process.env };
+  if (roleArg && !env.ROLE) env.ROLE = roleArg;
   // The demo keeps its data apart from a real deployment's unless told otherwise.
   if (demo && !env.DATA_DIR) env.DATA_DIR = './data/demo';
   // The demo's logins are printed and well known: serve them on this machine only unless told otherwise.
@@ -56,20 +61,22 @@ async function main(): Promise<void> {
     ? new ScaledClock(
         instant(config.CLOCK_START ? Date.parse(config.CLOCK_START) : Date.now()),
         config.CLOCK_SPEED,
+        config.CLOCK_ANCHOR_MS,
       )
     : new SystemClock();
   const service = new GuardianService({ config, clock, log, consoleDir: join(root, 'console', 'public') });
   await service.start();
 
   let stopDemo: (() => Promise<void>) | null = null;
-  const lines = [
-    '',
-    'Guardian 365 is running',
-    `  console   http://localhost:${service.httpPort}/`,
-    `  API docs  http://localhost:${service.httpPort}/docs`,
-    `  MQTT      mqtt://localhost:${service.mqttPort}`,
-    `  data      ${config.DATABASE_URL ? withoutPassword(config.DATABASE_URL) : config.DATA_DIR}`,
-  ];
+  const lines = ['', `Guardian 365 is running${config.ROLE === 'all' ? '' : ` (role: ${config.ROLE})`}`];
+  if (config.ROLE === 'gateway') lines.push(`  health    http://localhost:${service.httpPort}/readyz`);
+  else
+    lines.push(
+      `  console   http://localhost:${service.httpPort}/`,
+      `  API docs  http://localhost:${service.httpPort}/docs`,
+    );
+  if (config.ROLE !== 'dispatcher') lines.push(`  MQTT      mqtt://localhost:${service.mqttPort}`);
+  lines.push(`  data      ${config.DATABASE_URL ? withoutPassword(config.DATABASE_URL) : config.DATA_DIR}`);
   if (simulated)
     lines.push(
       `  clock     SIMULATED: ×${config.CLOCK_SPEED} from ${new Date(clock.now()).toISOString()} (CLOCK_SPEED, CLOCK_START)`,
@@ -90,14 +97,20 @@ async function main(): Promise<void> {
     );
   }
   if (demoKit) {
+    // The service seeds the demo community and writes its devices' provisioning file; the simulators read
+    // that file and speak to the service only as devices and staff do (SIM-01).
+    const plan = demoKit.demoPlan();
+    const devicesFile = join(config.DATA_DIR, DEMO_MARKER_FILE);
+    const adminPassword = config.ADMIN_PASSWORD ?? demoKit.DEMO_ADMIN_PASSWORD;
+    await seedDemo(service.store, plan, { adminPassword, devicesFile, now: clock.now() });
     const d = await demoKit.startDemo({
-      store: service.store,
+      plan,
+      devicesFile,
       clock,
       log: log.child({ module: 'demo' }),
       mqttPort: service.mqttPort,
       httpPort: service.httpPort,
-      dataDir: config.DATA_DIR,
-      adminPassword: config.ADMIN_PASSWORD ?? demoKit.DEMO_ADMIN_PASSWORD,
+      adminPassword,
     });
     stopDemo = d.stop;
     lines.push('', 'Demo community 阳光社区 seeded; simulated homes and responders are running. Logins:');

@@ -5,28 +5,12 @@
 import { z } from 'zod';
 import { DEVICE_KINDS, type DeviceKind } from '../gateway/protocol.ts';
 import { ROOMS, type Room } from './rooms.ts';
+import { ID_PATTERN, ID_RULE, STAFF_ROLES, type StaffRole } from './terms.ts';
 
-const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
+export const id = z.string().regex(ID_PATTERN, ID_RULE);
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):([0-5]\d)$/, 'must be a time of day HH:MM');
 
-export const STAFF_ROLES = [
-  'grid_worker',
-  'social_worker',
-  'building_leader',
-  'volunteer',
-  'property_duty',
-  'dispatcher',
-  'supervisor',
-  'admin',
-] as const;
-export type StaffRole = (typeof STAFF_ROLES)[number];
-export const RESPONDER_ROLES: readonly StaffRole[] = [
-  'grid_worker',
-  'social_worker',
-  'building_leader',
-  'volunteer',
-  'property_duty',
-];
+export { RESPONDER_ROLES, STAFF_ROLES, type StaffRole } from './terms.ts';
 
 export const gridInput = z.strictObject({
   id,

@@ -6,24 +6,32 @@
  *
  * Constructing does nothing; start() opens everything, stop() undoes it and finishes in-flight work.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, statfsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { storageUnavailable } from '../gateway/event-log.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import type { LoggedEvent } from '../gateway/ports.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { seconds } from '../kernel/time.ts';
+import type { Alert } from './alerts/model.ts';
 import { AlertService } from './alerts/service.ts';
 import { exportAlertMetrics } from './alerts/telemetry.ts';
 import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
+import { LeaseManager } from './cluster/leases.ts';
+import { LiveRelay } from './cluster/live-relay.ts';
+import { buildOpsApp } from './cluster/ops-app.ts';
+import { CommunityShards } from './cluster/shards.ts';
+import { ClusterSignals, type GatewayMessage } from './cluster/signals.ts';
 import type { Config } from './config.ts';
 import { Directory } from './directory.ts';
 import { LiveServer } from './live/live.ts';
@@ -34,6 +42,8 @@ import {
   mqttChannel,
   type NotificationPayload,
   Notifier,
+  UNREACHABLE_APP,
+  Unreachable,
   type WebhookExtras,
   webhookChannel,
   webhookPoster,
@@ -43,6 +53,7 @@ import { smsText } from './notify/texts.ts';
 import { DutyWatch } from './routing/duty-watch.ts';
 import { RulesPipeline } from './rules/pipeline.ts';
 import { openStore } from './store/open.ts';
+import type { PostgresStore } from './store/postgres.ts';
 import type { Store } from './store/store.ts';
 import { SystemHealth } from './system-health.ts';
 
@@ -86,11 +97,19 @@ export class GuardianService {
   private sessionCheck: Timer | undefined;
   private started = false;
   private health: SystemHealth | undefined;
+  /** Separate roles (CLU-02): what crosses processes, over PostgreSQL LISTEN/NOTIFY. */
+  signals: ClusterSignals | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  /** Separate dispatchers (CLU-03): community leases, and the work of the communities held here. */
+  leases: LeaseManager | undefined;
+  shards: CommunityShards | undefined;
+  /** Live events across dispatcher instances through Redis (CLU-04), when REDIS_URL is set. */
+  relay: LiveRelay | undefined;
 
   constructor(private readonly opts: ServiceOptions) {}
 
   get mqttPort(): number {
-    return this.gateway.port;
+    return this.gateway?.port ?? 0;
   }
 
   get httpPort(): number {
@@ -133,33 +152,60 @@ export class GuardianService {
             })
           : undefined;
       // Alert metrics beside the sensor telemetry (SPEC §9).
-      if (telemetry) exportAlertMetrics(this.bus, telemetry);
+      if (telemetry && config.ROLE !== 'gateway') exportAlertMetrics(this.bus, telemetry);
+
+      // CLU-01, CLU-02: separate roles share PostgreSQL (config refuses them on SQLite) and signal each
+      // other through it.
+      if (config.ROLE !== 'all')
+        this.signals = new ClusterSignals({
+          url: config.DATABASE_URL!,
+          pool: (store as PostgresStore).pool,
+          log: log.child({ module: 'signals' }),
+          listen: config.ROLE === 'gateway' ? ['g365_gateway'] : ['g365_events', 'g365_replies'],
+          onEvents: () => this.rulesWork?.wake(),
+          onGateway: (m) => this.fromDispatcher(m),
+          onReconnect: () => {
+            // Wake-ups may have been missed while the connection was down; so may a revocation.
+            this.rulesWork?.wake();
+            void this.gateway?.recheckStaff();
+          },
+        });
 
       // device → gateway: accepted events are durable before their PUBACK, then wake the rules.
-      this.gateway = new Gateway({
-        store,
-        clock,
-        log: log.child({ module: 'gateway' }),
-        port: config.MQTT_PORT,
-        host: config.MQTT_HOST,
-        tls:
-          config.MQTT_TLS_PORT !== undefined && config.MQTT_TLS_CERT && config.MQTT_TLS_KEY
-            ? { port: config.MQTT_TLS_PORT, certFile: config.MQTT_TLS_CERT, keyFile: config.MQTT_TLS_KEY }
-            : undefined,
-        ws: config.MQTT_WS_PORT !== undefined ? { port: config.MQTT_WS_PORT } : undefined,
-        limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
-        telemetry,
-        onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
-        onEvents: () => this.pipeline.wake(),
-        authenticateStaff: async (staffId, token) => {
-          const session = await this.auth.session(token);
-          return session?.staff.id === staffId ? { expiresAt: session.expiresAt } : null;
-        },
-      });
+      if (config.ROLE !== 'dispatcher')
+        this.gateway = new Gateway({
+          store,
+          clock,
+          log: log.child({ module: 'gateway' }),
+          port: config.MQTT_PORT,
+          host: config.MQTT_HOST,
+          tls:
+            config.MQTT_TLS_PORT !== undefined && config.MQTT_TLS_CERT && config.MQTT_TLS_KEY
+              ? { port: config.MQTT_TLS_PORT, certFile: config.MQTT_TLS_CERT, keyFile: config.MQTT_TLS_KEY }
+              : undefined,
+          ws: config.MQTT_WS_PORT !== undefined ? { port: config.MQTT_WS_PORT } : undefined,
+          limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
+          telemetry,
+          onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
+          onEvents: () => (this.signals ? this.signals.eventsWritten() : this.rulesWork.wake()),
+          authenticateStaff: async (staffId, token) => {
+            const session = await this.auth.session(token);
+            return session?.staff.id === staffId ? { expiresAt: session.expiresAt } : null;
+          },
+        });
+      if (config.ROLE === 'gateway') {
+        await this.startEdge(dataDir);
+        return;
+      }
 
       // → notifications (channels first: the alert service needs them)
       this.http = createServer();
+      if (config.REDIS_URL) {
+        this.relay = new LiveRelay(config.REDIS_URL, log.child({ module: 'relay' }));
+        await this.relay.start();
+      }
       this.live = new LiveServer({
+        adapter: this.relay?.adapter(),
         httpServer: this.http,
         auth: this.auth,
         store,
@@ -180,11 +226,17 @@ export class GuardianService {
       this.pushSubscriptions = new PushSubscriptions(store);
       const channels: Channel[] = [
         this.live.channel(),
-        mqttChannel(
-          (t, p) => this.gateway.publish(t, p),
-          topics.staffAlerts,
-          (staffId) => this.gateway.staffListening(staffId),
-        ),
+        this.gateway
+          ? mqttChannel(
+              (t, p) => this.gateway.publish(t, p),
+              topics.staffAlerts,
+              (staffId) => this.gateway.staffListening(staffId),
+            )
+          : // CLU-02: the staff app is connected to a gateway process; the one that holds it confirms.
+            mqttChannel(async (t, p) => {
+              const staffId = t.split('/').at(-2) ?? '';
+              if (!(await this.signals!.staffNotice(staffId, t, p))) throw new Unreachable(UNREACHABLE_APP);
+            }, topics.staffAlerts),
         webPushChannel({
           keys: vapid,
           subject: config.PUSH_SUBJECT,
@@ -234,8 +286,23 @@ export class GuardianService {
       });
       this.notifier = notifier;
 
+      // CLU-03: separate dispatchers split the background work by community, with fenced leases.
+      if (config.ROLE === 'dispatcher')
+        this.leases = new LeaseManager({
+          pool: (store as PostgresStore).pool,
+          holder: `${config.INSTANCE_ID ?? hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+          ttlMs: config.LEASE_TTL_MS,
+          renewMs: config.LEASE_RENEW_MS,
+          log: log.child({ module: 'leases' }),
+          names: () => this.shards!.leaseNames(),
+          onAcquired: (fence) => this.shards!.acquired(fence),
+          onLost: (name) => this.shards!.lost(name),
+        });
+      const leases = this.leases;
+
       // → alerts, routing, escalation and SLA
       this.alerts = new AlertService({
+        leaseOf: leases ? (community) => leases.fence(community) : undefined,
         store,
         clock,
         log: log.child({ module: 'alerts' }),
@@ -267,29 +334,45 @@ export class GuardianService {
       });
 
       // → rules: consume the log from the stored cursor
-      this.pipeline = new RulesPipeline({
-        store,
-        directory: this.directory,
-        clock,
-        log: log.child({ module: 'rules' }),
-        rules: config.RULES,
-        onCommitted: (raised, updated, actions) => {
-          for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
-          this.alerts.onCommitted(raised, updated, actions);
-        },
-        onEvents: (events) => this.bus.emit('deviceEvents', { events }),
-      });
+      const onCommitted = (raised: Alert[], updated: Alert[], actions: Map<string, string>) => {
+        for (const a of raised) this.metrics.alertsRaised.inc({ rule: a.rule });
+        this.alerts.onCommitted(raised, updated, actions);
+      };
+      const onEvents = (events: LoggedEvent[]) => this.bus.emit('deviceEvents', { events });
+      if (leases)
+        this.shards = new CommunityShards({
+          store,
+          directory: this.directory,
+          clock,
+          log: log.child({ module: 'rules' }),
+          rules: config.RULES,
+          alerts: this.alerts,
+          dutyWatch: this.dutyWatch,
+          leaseOf: (community) => leases.fence(community),
+          onCommitted,
+          onEvents,
+        });
+      else
+        this.pipeline = new RulesPipeline({
+          store,
+          directory: this.directory,
+          clock,
+          log: log.child({ module: 'rules' }),
+          rules: config.RULES,
+          onCommitted,
+          onEvents,
+        });
       this.directory.onHomeChanged((homeId) => {
-        void this.pipeline
+        void this.rulesWork
           .homeChanged(homeId)
           .catch((e: unknown) => log.error({ err: e, homeId }, 'rules refresh failed'));
       });
 
       // → API and live push
-      const pipelinePosition = () => this.pipeline.position;
-      const pipelineTrouble = () => this.pipeline.skipped + this.pipeline.evaluationErrors;
+      const pipelinePosition = () => this.rulesWork.position;
+      const pipelineTrouble = () => this.rulesWork.skipped + this.rulesWork.evaluationErrors;
       this.metrics = createMetrics(
-        () => this.gateway.metrics,
+        () => this.gateway?.metrics ?? null,
         async () => {
           const counts = new Map<string, number>();
           for (const c of await store.countOpenAlerts())
@@ -318,13 +401,13 @@ export class GuardianService {
         registry,
         'g365_rules_homes_unwatched_total',
         'times a household event or deadline could not be processed and HOME_UNWATCHED told the dispatch room (should stay 0)',
-        () => this.pipeline.unwatched,
+        () => this.rulesWork.unwatched,
       );
       readGauge(
         registry,
         'g365_rules_stalls_total',
         'times the rules could commit nothing, not even HOME_UNWATCHED, and held their position to retry',
-        () => this.pipeline.stalls,
+        () => this.rulesWork.stalls,
       );
       // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
       const indexHealth = store.homeIndexHealth?.bind(store);
@@ -351,8 +434,24 @@ export class GuardianService {
         log: log.child({ module: 'health' }),
         bus: this.bus,
         gateway: () => this.gateway ?? null,
+        liveRelay: this.relay ? (now) => this.relay!.health(now) : undefined,
       });
       const health = this.health;
+      if (this.relay) {
+        const relay = this.relay;
+        readGauge(
+          registry,
+          'g365_live_relay_up',
+          '1 while live events cross dispatcher instances (Redis)',
+          () => (relay.up ? 1 : 0),
+        );
+        readGauge(
+          registry,
+          'g365_live_relay_skipped_total',
+          'live events kept on this instance because Redis was unreachable',
+          () => relay.skipped,
+        );
+      }
       readGauge(
         registry,
         'g365_disk_free_bytes',
@@ -373,11 +472,11 @@ export class GuardianService {
         consoleDir: this.opts.consoleDir,
         notifier,
         dutyWatch: this.dutyWatch,
-        revokeDevice: (id) => this.gateway.revokeDevice(id),
+        revokeDevice: (id) => this.revokeDevice(id),
         staffChanged: (ids) => this.recheckLive(ids),
         security: { publicOrigins: config.PUBLIC_ORIGIN, trustProxy: config.TRUST_PROXY },
         ready: () => this.started,
-        mqttPort: () => this.gateway.port,
+        mqttPort: () => this.gateway?.port ?? 0,
         systemHealth: health,
         rules: config.RULES,
         push: { publicKey: vapid.publicKey, subscriptions: this.pushSubscriptions },
@@ -390,14 +489,33 @@ export class GuardianService {
       // Start order: state first (escalation timers, rules catch-up), then open the doors.
       await this.alerts.start();
       this.family?.start();
-      this.dutyWatch.start();
-      await this.pipeline.start();
-      await this.gateway.start().catch((e: NodeJS.ErrnoException & { listener?: string }) => {
-        if (e.code !== 'EADDRINUSE') throw e;
-        if (e.listener === 'tls') throw new PortInUseError('MQTT_TLS_PORT', config.MQTT_TLS_PORT ?? 0);
-        if (e.listener === 'ws') throw new PortInUseError('MQTT_WS_PORT', config.MQTT_WS_PORT ?? 0);
-        throw new PortInUseError('MQTT_PORT', config.MQTT_PORT);
-      });
+      await this.signals?.start();
+      if (leases) {
+        // CLU-03: the duty watch, the rules and the escalation timers of the communities this instance holds.
+        readGauge(
+          registry,
+          'g365_leases_held',
+          'community leases held by this instance',
+          () => leases.names.length,
+        );
+        readGauge(
+          registry,
+          'g365_leases_taken_total',
+          'leases taken by this instance',
+          () => leases.acquired,
+        );
+        readGauge(registry, 'g365_leases_lost_total', 'leases lost by this instance', () => leases.lost);
+        await leases.start();
+      } else {
+        this.dutyWatch.start();
+        await this.pipeline.start();
+      }
+      if (this.signals) {
+        // CLU-02: NOTIFY wakes the rules at once; this poll is the floor for a wake-up that was lost.
+        this.poll = setInterval(() => this.rulesWork.wake(), config.CLUSTER_POLL_MS);
+        this.poll.unref();
+      }
+      if (this.gateway) await this.startGateway();
       await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
       // SPEC §2: the admin account is created only once the service is listening, so a start that failed
       // (a port in use) never leaves behind an admin whose generated password nobody was shown.
@@ -410,6 +528,108 @@ export class GuardianService {
       await this.stop().catch(() => {});
       throw diskFull(e, dataDir);
     }
+  }
+
+  /** The rules: one pipeline (ROLE=all), or those of the communities held here (ROLE=dispatcher). */
+  private get rulesWork(): Pick<
+    RulesPipeline,
+    'wake' | 'homeChanged' | 'position' | 'skipped' | 'evaluationErrors' | 'unwatched' | 'stalls'
+  > {
+    return this.shards ?? this.pipeline;
+  }
+
+  private async startGateway(): Promise<void> {
+    const { config } = this.opts;
+    await this.gateway.start().catch((e: NodeJS.ErrnoException & { listener?: string }) => {
+      if (e.code !== 'EADDRINUSE') throw e;
+      if (e.listener === 'tls') throw new PortInUseError('MQTT_TLS_PORT', config.MQTT_TLS_PORT ?? 0);
+      if (e.listener === 'ws') throw new PortInUseError('MQTT_WS_PORT', config.MQTT_WS_PORT ?? 0);
+      throw new PortInUseError('MQTT_PORT', config.MQTT_PORT);
+    });
+  }
+
+  /**
+   * ROLE=gateway (CLU-01): the MQTT edge alone, writing the shared event log and waking the dispatchers,
+   * with a small HTTP port of its own for /healthz, /readyz and /metrics.
+   */
+  private async startEdge(dataDir: string): Promise<void> {
+    const { config, clock, log } = this.opts;
+    const store = this.store;
+    this.metrics = createMetrics(
+      () => this.gateway.metrics,
+      async () => new Map(),
+    );
+    this.health = new SystemHealth({
+      dataDir,
+      lowBytes: config.DISK_LOW_MB * 1024 * 1024,
+      intervalMs: config.HEALTH_CHECK_MS,
+      clock,
+      log: log.child({ module: 'health' }),
+      bus: this.bus,
+      gateway: () => this.gateway ?? null,
+    });
+    const health = this.health;
+    const signals = this.signals!;
+    readGauge(
+      this.metrics.registry,
+      'g365_cluster_signals_up',
+      '1 while the LISTEN connection to the shared database is up (credential changes, staff notices)',
+      () => (signals.listening ? 1 : 0),
+    );
+    const app = await buildOpsApp({
+      started: () => this.started,
+      registry: this.metrics.registry,
+      reasons: async () => {
+        const db = await store.health?.();
+        const h = health.report();
+        return [
+          ...(db && !db.ok ? [db.reason] : []),
+          ...(h.ready ? [] : h.reasons),
+          // Credential changes would not reach this gateway: devices revoked elsewhere could stay on.
+          ...(signals.listening ? [] : ['cluster signals: not listening to the shared database']),
+        ];
+      },
+    });
+    this.http = createServer((req, res) => app.routing(req, res));
+    await signals.start();
+    await this.startGateway();
+    await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
+    this.armSessionCheck();
+    await health.start();
+    this.started = true;
+    log.info({ role: 'gateway', mqtt: this.mqttPort, http: this.httpPort }, 'guardian 365 gateway started');
+  }
+
+  /** CLU-02: on a gateway process, what a dispatcher asks of the gateway that holds the connection. */
+  private fromDispatcher(m: GatewayMessage): void {
+    const gateway = this.gateway;
+    if (!gateway) return;
+    const log = this.opts.log;
+    switch (m.type) {
+      case 'revokeDevice':
+        gateway.revokeDevice(m.deviceId);
+        return;
+      case 'recheckStaff':
+        void gateway.recheckStaff().catch((e: unknown) => log.error({ err: e }, 'staff re-check failed'));
+        return;
+      case 'staffNotice':
+        void (async () => {
+          if (!(await gateway.staffListening(m.staffId))) return;
+          await gateway.publish(m.topic, m.payload);
+          await this.signals?.reply({ type: 'staffNoticeSent', id: m.id });
+        })().catch((e: unknown) => log.error({ err: e }, 'staff notice from a dispatcher failed'));
+        return;
+    }
+  }
+
+  /** DEV-01, CLU-02: a device's credentials changed: end its connection here and on every gateway process. */
+  private revokeDevice(deviceId: string): void {
+    this.gateway?.revokeDevice(deviceId);
+    void this.signals
+      ?.toGateways({ type: 'revokeDevice', deviceId })
+      .catch((e: unknown) =>
+        this.opts.log.error({ err: e, deviceId }, 'cannot tell the gateways of a revoked device'),
+      );
   }
 
   /**
@@ -437,6 +657,7 @@ export class GuardianService {
     this.sessionCheck = undefined;
     this.started = false;
     this.health?.stop();
+    clearInterval(this.poll);
     // Close the doors first, then let in-flight work finish, then the store.
     await this.live?.stop();
     if (this.http?.listening) {
@@ -445,10 +666,14 @@ export class GuardianService {
       await closed;
     }
     await this.gateway?.stop().catch(() => {});
+    await this.leases?.stop();
+    await this.shards?.stop();
     await this.pipeline?.stop();
     this.dutyWatch?.stop();
     await this.alerts?.stop();
     await this.family?.stop();
+    await this.signals?.stop();
+    await this.relay?.stop();
     if (this.ownsStore) await this.store?.close();
   }
 
@@ -459,6 +684,10 @@ export class GuardianService {
   async recheckLive(staffIds: readonly string[]): Promise<void> {
     const live = await this.live?.recheck();
     const mqtt = await this.gateway?.recheckStaff();
+    // CLU-02: staff apps connected to gateway processes are re-checked there.
+    await this.signals
+      ?.toGateways({ type: 'recheckStaff' })
+      .catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot tell the gateways to re-check staff'));
     this.opts.log.info(
       { staffIds, closed: (live?.closed ?? 0) + (mqtt ?? 0) },
       'live connections re-checked',
@@ -471,15 +700,28 @@ export class GuardianService {
       return;
     }
     const password = this.opts.config.ADMIN_PASSWORD ?? newSecret().slice(0, 16);
-    await this.store.createStaff({
-      id: 'admin',
-      name: 'Administrator',
-      phone: '',
-      roles: ['admin'],
-      gridIds: [],
-      username: 'admin',
-      passwordHash: await hashSecret(password),
-    });
+    const created = await this.store
+      .createStaff({
+        id: 'admin',
+        name: 'Administrator',
+        phone: '',
+        roles: ['admin'],
+        gridIds: [],
+        username: 'admin',
+        passwordHash: await hashSecret(password),
+      })
+      .then(
+        () => true,
+        async (e: unknown) => {
+          // CLU-01: two dispatcher processes starting together on one database: the other one created it.
+          if (await this.store.getStaffByUsername('admin')) return false;
+          throw e;
+        },
+      );
+    if (!created) {
+      this.adminAccount = this.opts.config.ADMIN_PASSWORD ? 'passwordIgnored' : 'exists';
+      return;
+    }
     if (!this.opts.config.ADMIN_PASSWORD) this.generatedAdminPassword = password;
     this.adminAccount = 'created';
     await this.store.audit({

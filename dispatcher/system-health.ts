@@ -10,39 +10,9 @@ import { statfs } from 'node:fs/promises';
 import type { GatewayMetrics, LogFailure } from '../gateway/gateway.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
-import type { Bus } from './bus.ts';
+import type { Bus, DiskSpace, SystemHealthReport, SystemWarning, SystemWarningKind } from './bus.ts';
 
-export type SystemWarningKind =
-  | 'disk_low'
-  | 'disk_full'
-  | 'event_log_failing'
-  | 'telemetry_failing'
-  | 'login_flood';
-
-export interface SystemWarning {
-  kind: SystemWarningKind;
-  /** When this warning started (service clock). */
-  since: number;
-  /** Plain figures for the screen: free bytes, the folder, the storage error, refusals per minute. */
-  detail: Record<string, string | number>;
-}
-
-export interface DiskSpace {
-  path: string;
-  freeBytes: number;
-  totalBytes: number;
-  lowBytes: number;
-}
-
-/** GET /api/system/health and the live `systemHealth` event. */
-export interface SystemHealthReport {
-  ready: boolean;
-  /** Why not ready (empty when ready). */
-  reasons: string[];
-  warnings: SystemWarning[];
-  disk: DiskSpace | null;
-  now: number;
-}
+export type { DiskSpace, SystemHealthReport, SystemWarning, SystemWarningKind } from './bus.ts';
 
 export interface SystemHealthDeps {
   dataDir: string;
@@ -52,6 +22,8 @@ export interface SystemHealthDeps {
   log: Logger;
   bus: Bus;
   gateway: () => { metrics: GatewayMetrics; logHealth: LogFailure | null } | null;
+  /** Separate dispatchers with Redis (CLU-04): the live relay's degradation, null while it works. */
+  liveRelay?: (now: number) => { since: number; reason: string } | null;
 }
 
 /** Below this the filesystem counts as full: SQLite cannot grow its files or its shared memory. */
@@ -92,9 +64,11 @@ export class SystemHealth {
     const log = this.deps.gateway()?.logHealth;
     if (log) reasons.push(`event log cannot write: ${log.reason}`);
     if (this.warnings.has('disk_full')) reasons.push(`disk full: ${this.deps.dataDir}`);
+    const relay = this.warnings.get('live_relay_down');
     return {
       ready: reasons.length === 0,
       reasons,
+      degraded: relay ? [`live updates do not cross dispatcher instances: ${relay.detail.reason}`] : [],
       warnings: [...this.warnings.values()],
       disk: this.disk,
       now: this.deps.clock.now(),
@@ -151,6 +125,8 @@ export class SystemHealth {
       }
       this.lastFailures = { at: now, n };
     }
+    const relay = this.deps.liveRelay?.(now);
+    if (relay) next.set('live_relay_down', { reason: relay.reason });
     const before = [...this.warnings.keys()].sort().join();
     const warnings = new Map<SystemWarningKind, SystemWarning>();
     for (const [kind, detail] of next)

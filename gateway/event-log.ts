@@ -134,6 +134,8 @@ export class GroupCommitLog {
   private send(batch: Pending[]): void {
     const records = batch.map((p) => p.record);
     const presence = this.opts.takePresence?.() ?? [];
+    // The write's latency on the machine (a metric of the disk), not domain time: monotonic, not the clock,
+    // which a demo may run faster than real time.
     const started = performance.now();
     this.inFlight++;
     this.inFlightRecords += batch.length;
@@ -183,6 +185,7 @@ export class GroupCommitLog {
     }
     if (this.retryTimer) return;
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs ? this.retryMs * 2 : RETRY_FIRST_MS);
+    // A retry pace for the storage (EDGE-04), not domain time: a real timer, whatever the service clock does.
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.flush();

@@ -1,30 +1,38 @@
 /**
- * The device edge (SPEC §3): an aedes MQTT 3.1.1 broker that authenticates every device, enforces the
- * topic ACL, validates each payload, writes every message (accepted or rejected) to the durable log
- * before acknowledging it, records presence transitions in the same log, exports telemetry, and hands
+ * The device edge (DEV-01..10, EDGE-01..05): an aedes MQTT 3.1.1 broker that authenticates every device,
+ * enforces the topic ACL, validates each payload, writes every message (accepted or rejected) to the durable
+ * log before acknowledging it, records presence transitions in the same log, exports telemetry, and hands
  * accepted events to the rules in-process.
  *
- * Adapter only: decisions about alerts live downstream.
+ * This file is the aedes adapter: it translates aedes' hooks and events and delegates the decisions to
+ * their units, as aedes itself keeps each collaborator an option and each packet type in its own file:
+ *   auth.ts      who a CONNECT is (device secrets through login-gate.ts, staff tokens), or its CONNACK code
+ *   acl.ts       where an identity may publish, retain, subscribe and set its will (pure)
+ *   presence.ts  device sessions, presence records and device rows
+ *   hygiene.ts   the protocol guard every connection passes first, and admission control
+ *   event-log.ts the group-commit durable log
+ *   aedes-seams.ts  the two reaches past aedes' public API, pinned by a test
+ * Decisions about alerts live downstream.
  */
-import { randomUUID } from 'node:crypto';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import type { Clock, Timer } from '../kernel/clock.ts';
+import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
-import { GroupCommitLog, storageUnavailable } from './event-log.ts';
+import { type AclRefusal, mayPublish, maySubscribe } from './acl.ts';
+import { markHandled, routeOnlyUnhandled, sessionsSubscribedTo } from './aedes-seams.ts';
+import { AuthError, Authenticator, bump, type Identity, LoginGone, type StaffCheck } from './auth.ts';
+import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
 import { LoginGate, type LoginGateOptions } from './login-gate.ts';
 import type { DeviceCredentials, EventRecord, GatewayStore, LoggedEvent, PresenceUpdate } from './ports.ts';
+import { Presence } from './presence.ts';
 import {
   type DeviceEvent,
   type LogEvent,
   MAX_EVENT_BYTES,
   MAX_FUTURE_SKEW_MS,
   MAX_PAST_SKEW_MS,
-  type PresenceEvent,
-  parseDeviceTopic,
-  parseStaffTopic,
   statusPayload,
   topics,
   validateEvent,
@@ -95,7 +103,7 @@ export interface GatewayDeps {
    * token's session ends (null: it is not valid for this staff member now). Asked again at that time and on
    * every `recheckStaff`, so a session that expires or is revoked ends its MQTT connection (SPEC §8).
    */
-  authenticateStaff?: (staffId: string, token: string) => Promise<{ expiresAt: number } | null>;
+  authenticateStaff?: StaffCheck;
   /** Optional InfluxDB export of accepted events (SPEC §9). Started and stopped by the gateway. */
   telemetry?: InfluxTelemetry;
   port?: number;
@@ -117,54 +125,26 @@ export interface GatewayDeps {
   admission?: { high: number; low: number };
 }
 
-/** `session`: this connection's id in the event log, so a restarted seq count shows (duplicates.ts). */
-type Identity =
-  | { kind: 'device'; device: DeviceCredentials; session: string }
-  | { kind: 'staff'; staffId: string; token: string; expiry: Timer | null };
-/** Session ids unique across gateway processes sharing one database: this process's tag and a count. */
-const SESSION_TAG = randomUUID().slice(0, 8);
-let sessionCount = 0;
-
 const IDENTITY = Symbol('g365.identity');
+const GUARD = Symbol('g365.guard');
+const WILL_TOPIC = Symbol('g365.willTopic');
 const KEEPALIVE_EXPIRED = Symbol('g365.keepaliveExpired');
-const SESSION_ENDED = Symbol('g365.sessionEnded');
-const SESSION_READY = Symbol('g365.sessionReady');
-/** On a device's event publish that the gateway has fully handled: logged (or rejected) and acknowledged. */
-const HANDLED = Symbol('g365.handled');
-type IdentifiedClient = Client & {
+/** A staff app subscribed to its alerts topic on this connection. */
+const LISTENING = Symbol('g365.listening');
+type GatewayClient = Client & {
   [IDENTITY]?: Identity;
-  [SESSION_READY]?: boolean;
+  [GUARD]?: MqttGuard;
+  /** The will topic of the CONNECT (aedes' preConnect hands us the packet), null without a will. */
+  [WILL_TOPIC]?: string | null;
   [KEEPALIVE_EXPIRED]?: boolean;
-  [SESSION_ENDED]?: boolean;
-  /** aedes internals: set when the client sent DISCONNECT (a clean end), and the will before CONNACK. */
-  _disconnected?: boolean;
-  _will?: { topic: string; payload: Buffer; retain: boolean } | null;
-  conn: Connection;
+  [LISTENING]?: boolean;
 };
-
-class AuthError extends Error implements AuthenticateError {
-  constructor(
-    readonly returnCode: 3 | 4 | 5,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** A record with its event still parsed, so the hand-off to the rules does not parse the body again. */
 type ParsedRecord = EventRecord & { parsed?: LogEvent };
 
 /** Log back-pressure: above this many records waiting, sockets are not read; below the low mark, again. */
 const ADMISSION = { high: 20_000, low: 5_000 };
-/** How far behind a device row's last-seen time may be while the device keeps talking. */
-const LAST_SEEN_STEP_MS = 5_000;
-
-/** A login whose connection closed before its secret was checked: nothing to answer, nothing to count. */
-class LoginGone extends Error {}
-
-function bump(m: Map<string, number>, key: string, n = 1): void {
-  m.set(key, (m.get(key) ?? 0) + n);
-}
 
 export class Gateway {
   private readonly m: GatewayMetrics = {
@@ -202,19 +182,11 @@ export class Gateway {
   private readonly admission = new Admission();
   private readonly limits: GuardLimits;
   private readonly gate: LoginGate;
-  /** Refused logins since the last summary, by reason, and from how many addresses. */
-  private refusals = { n: 0, byReason: new Map<string, number>(), addresses: new Map<string, number>() };
+  private readonly auth: Authenticator;
+  private readonly presence: Presence<GatewayClient>;
+  /** Logged-in staff apps by client id (`staff:{id}`), for the session checks and `staffListening`. */
+  private readonly staffClients = new Map<string, GatewayClient>();
   private refusalTimer: NodeJS.Timeout | undefined;
-  /** The live session of each device: a presence change from a superseded session is ignored. */
-  private readonly sessions = new Map<string, IdentifiedClient>();
-  /** The last presence state written to the log per device, so repeated `online` status adds nothing. */
-  private readonly lastPresence = new Map<string, 'online' | 'offline'>();
-  private readonly pendingPresence = new Map<string, PresenceUpdate>();
-  /** Per online device, the last-seen time last queued for its row (see onlySeenAgain). */
-  private readonly seenWritten = new Map<string, number>();
-  private presenceScheduled = false;
-  private presenceWrite: Promise<void> = Promise.resolve();
-  private stopping = false;
 
   constructor(private readonly deps: GatewayDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -222,18 +194,33 @@ export class Gateway {
       ...deps.loginGate,
       ...(deps.loginFailuresAllowed !== undefined && { failuresAllowed: deps.loginFailuresAllowed }),
     });
+    this.auth = new Authenticator({
+      store: deps.store,
+      log: deps.log,
+      gate: this.gate,
+      authenticateStaff: deps.authenticateStaff,
+      onWillDenied: () => this.denied('will'),
+    });
+    this.presence = new Presence<GatewayClient>({
+      store: deps.store,
+      clock: deps.clock,
+      log: deps.log,
+      append: (record) => this.append(record),
+      logBusy: () => this.eventLog.busy,
+      onPresence: deps.onPresence,
+    });
     this.eventLog = new GroupCommitLog({
       store: deps.store,
       onCommitted: (records, outcomes) => this.committed(records, outcomes),
       onWriteLatency: (ms, n) => deps.onLogWrite?.(ms, n),
       onBatchSettled: () => this.admit(),
-      takePresence: () => this.takePresence(),
+      takePresence: () => this.presence.take(),
       // Back to the pending updates: the next batch (or the idle write) carries them again.
-      onPresenceFailed: (updates) => this.requeuePresence(updates),
+      onPresenceFailed: (updates) => this.presence.requeue(updates),
       onUnavailable: (reason) => {
         this.logFailure = { since: deps.clock.now(), reason };
         this.m.logUnavailable++;
-        // SPEC §9: nothing acknowledged is lost; devices are held (no PUBACK) until the log writes again.
+        // EDGE-04: nothing acknowledged is lost; devices are held (no PUBACK) until the log writes again.
         deps.log.error({ reason }, 'event log cannot write: holding devices until it can');
       },
       onAvailable: () => {
@@ -244,9 +231,7 @@ export class Gateway {
           'event log writes again: devices resume',
         );
       },
-      onIdle: () => {
-        if (this.pendingPresence.size > 0) this.schedulePresence();
-      },
+      onIdle: () => this.presence.idle(),
     });
   }
 
@@ -260,15 +245,20 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    this.stopping = false;
+    this.presence.stopping = false;
     const broker = await Aedes.createBroker({
-      // Slow partial CONNECTs: the guard forwards only complete packets, so this bounds them (item 5).
+      // Slow partial CONNECTs: the guard forwards only complete packets, so this bounds them (EDGE-01).
       connectTimeout: this.deps.connectTimeoutMs ?? 10_000,
       maxTopicLevels: this.limits.maxTopicLevels,
       maxInflightInbound: this.limits.maxInboundQos2,
       maxClientsIdLength: 64,
+      preConnect: (client, packet, done) => {
+        // The will is checked at login (acl.ts mayWill); aedes hands the CONNECT packet only here.
+        (client as GatewayClient)[WILL_TOPIC] = packet.will?.topic ?? null;
+        done(null, true);
+      },
       authenticate: (client, username, password, done) => {
-        this.authenticate(client as IdentifiedClient, username, password).then(
+        this.authenticate(client as GatewayClient, username, password).then(
           () => done(null, true),
           (e: unknown) => {
             if (e instanceof AuthError) done(e, false);
@@ -286,42 +276,43 @@ export class Gateway {
       },
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // the broker's own publishes (notifications, error reports)
-        this.authorizePublish(
-          client as IdentifiedClient,
-          packet.topic,
-          packet.payload as Buffer,
-          packet.retain,
-        ).then(
+        this.onPublish(client as GatewayClient, packet.topic, packet.payload as Buffer, packet.retain).then(
           (handled) => {
-            if (handled) (packet as { [HANDLED]?: true })[HANDLED] = true;
+            if (handled) markHandled(packet);
             done(null);
           },
           (e: Error) => done(e),
         );
       },
       authorizeSubscribe: (client, sub, done) => {
-        const identity = (client as IdentifiedClient)[IDENTITY];
-        if (identity && this.maySubscribe(identity, sub.topic)) return done(null, sub);
+        if (maySubscribe((client as GatewayClient)[IDENTITY], sub.topic)) return done(null, sub);
         this.denied('subscribe');
         this.deps.log.info({ clientId: client.id, topic: sub.topic }, 'subscription refused by ACL');
         done(null, null); // SUBACK 0x80
       },
     });
-    // A device's events reach the rules from the durable log (onCommitted), and the ACL lets no client
-    // subscribe to them (maySubscribe): aedes' routing of each one after its PUBACK (offline queues, the
-    // subscription match, the 'publish' hooks) would find nobody, at a tenth of the event loop at
-    // saturation. A handled event is routed no further; everything else (status, wills, notifications)
-    // is routed as before. Allowing a subscription to device events means removing this.
-    const route = broker.publish.bind(broker) as (p: unknown, c: unknown, done?: unknown) => void;
-    (broker as { publish: unknown }).publish = (packet: object, client: unknown, done?: unknown) => {
-      if ((packet as { [HANDLED]?: true })[HANDLED] && typeof done === 'function') return done(null);
-      route(packet, client, done);
-    };
+    routeOnlyUnhandled(broker);
     this.broker = broker;
-    broker.on('clientReady', (client) => this.sessionStarted(client as IdentifiedClient));
-    broker.on('clientDisconnect', (client) => this.sessionEnded(client as IdentifiedClient));
+    broker.on('clientReady', (client) => {
+      const identity = (client as GatewayClient)[IDENTITY];
+      if (identity?.kind === 'device') this.presence.started(identity.device, client as GatewayClient);
+    });
+    broker.on('clientDisconnect', (client) => this.sessionEnded(client as GatewayClient));
     broker.on('keepaliveTimeout', (client) => {
-      (client as IdentifiedClient)[KEEPALIVE_EXPIRED] = true;
+      (client as GatewayClient)[KEEPALIVE_EXPIRED] = true;
+    });
+    broker.on('subscribe', (subs, client) => {
+      const identity = (client as GatewayClient)[IDENTITY];
+      if (identity?.kind !== 'staff') return;
+      const topic = topics.staffAlerts(identity.staffId);
+      // Refused filters come back with QoS 128.
+      if (subs.some((s) => s.topic === topic && (s.qos as number) !== 128))
+        (client as GatewayClient)[LISTENING] = true;
+    });
+    broker.on('unsubscribe', (unsubs, client) => {
+      const identity = (client as GatewayClient)[IDENTITY];
+      if (identity?.kind === 'staff' && unsubs.includes(topics.staffAlerts(identity.staffId)))
+        (client as GatewayClient)[LISTENING] = false;
     });
     broker.on('clientError', (client, err) => {
       this.m.clientErrors++;
@@ -333,7 +324,8 @@ export class Gateway {
     });
 
     this.deps.telemetry?.start();
-    this.refusalTimer = setInterval(() => this.reportRefusals(), this.deps.loginReportMs ?? 60_000);
+    // An operator's log summary on a real interval: a reporting period, not domain time.
+    this.refusalTimer = setInterval(() => this.auth.reportRefusals(), this.deps.loginReportMs ?? 60_000);
     this.refusalTimer.unref();
     const host = this.deps.host ?? '0.0.0.0';
     this.listeners = new Listeners(
@@ -356,10 +348,10 @@ export class Gateway {
 
   async stop(): Promise<void> {
     // Shutting down is not every device going offline: no presence records from here on.
-    this.stopping = true;
+    this.presence.stopping = true;
     clearInterval(this.refusalTimer);
     this.gate.stop();
-    this.reportRefusals();
+    this.auth.reportRefusals();
     const listeners = this.listeners;
     const broker = this.broker;
     this.listeners = undefined;
@@ -371,10 +363,9 @@ export class Gateway {
     // Shutting down while the storage cannot write: what is held stays unacknowledged (devices resend).
     this.eventLog.abandon();
     await this.eventLog.drain();
-    this.flushPresence(true);
-    await this.presenceWrite;
+    await this.presence.stop();
     await this.deps.telemetry?.stop();
-    this.sessions.clear();
+    this.staffClients.clear();
   }
 
   /** Publishes from the service itself (staff notifications): QoS 1 so a native app gets it once connected. */
@@ -391,11 +382,11 @@ export class Gateway {
 
   /**
    * After a device is disabled or its secret rotated: forget the cached verification and end its live
-   * session, so the old secret or the disabled device is out now, not at its next reconnect.
+   * session, so the old secret or the disabled device is out now, not at its next reconnect (DEV-01).
    */
   revokeDevice(deviceId: string): boolean {
     this.gate.forget(deviceId);
-    const client = this.sessions.get(deviceId);
+    const client = this.presence.session(deviceId);
     if (!client) return false;
     this.deps.log.info({ deviceId }, 'device session ended after a credential change');
     client.close();
@@ -408,34 +399,27 @@ export class Gateway {
    * out, expired) is closed; the app must log in again. Returns how many were closed.
    */
   async recheckStaff(): Promise<number> {
-    const clients = (
-      this.broker as unknown as { clients?: Record<string, IdentifiedClient | undefined> } | undefined
-    )?.clients;
     let closed = 0;
-    for (const client of Object.values(clients ?? {}))
-      if (client?.[IDENTITY]?.kind === 'staff' && !(await this.recheckClient(client))) closed++;
+    for (const client of [...this.staffClients.values()]) if (!(await this.recheckClient(client))) closed++;
     return closed;
   }
 
-  /** True when the staff client may stay; closes it otherwise. */
-  private async recheckClient(client: IdentifiedClient): Promise<boolean> {
-    const identity = client[IDENTITY];
-    if (identity?.kind !== 'staff') return true;
-    let session: { expiresAt: number } | null = null;
-    try {
-      session = (await this.deps.authenticateStaff?.(identity.staffId, identity.token)) ?? null;
-    } catch (e) {
-      this.deps.log.error({ err: e, staffId: identity.staffId }, 'staff session check failed; closing');
+  /**
+   * Ends the staff app sessions whose API token no longer authenticates (a password reset on the same data
+   * folder ended that person's sessions, or the session expired). Returns how many were ended.
+   */
+  async endStaleStaffSessions(): Promise<number> {
+    const check = this.deps.authenticateStaff;
+    if (!check) return 0;
+    let ended = 0;
+    for (const client of [...this.staffClients.values()]) {
+      const identity = client[IDENTITY];
+      if (identity?.kind !== 'staff' || (await check(identity.staffId, identity.token))) continue;
+      this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
+      client.close();
+      ended++;
     }
-    if (session) {
-      identity.expiry?.cancel();
-      identity.expiry = this.deps.clock.at(instant(session.expiresAt), () => void this.recheckClient(client));
-      return true;
-    }
-    identity.expiry?.cancel();
-    this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
-    client.close();
-    return false;
+    return ended;
   }
 
   /**
@@ -445,46 +429,9 @@ export class Gateway {
   async staffListening(staffId: string): Promise<boolean> {
     const broker = this.broker;
     if (!broker) return false;
-    const topic = topics.staffAlerts(staffId);
-    const client = this.staffClient(staffId) as
-      | (Client & { subscriptions?: Record<string, unknown> })
-      | undefined;
-    if (client?.subscriptions?.[topic]) return true;
-    // aedes' persistence (not in its types): the subscriptions of sessions that outlive their connection.
-    const persistence = (
-      broker as unknown as {
-        persistence: { subscriptionsByTopic(topic: string): Promise<{ clientId: string }[]> };
-      }
-    ).persistence;
-    const kept = await persistence.subscriptionsByTopic(topic);
-    return kept.some((s) => s.clientId === `staff:${staffId}`);
-  }
-
-  /** A staff member's live MQTT client: aedes keeps its clients by client id (`staff:{id}`), not in its types. */
-  /**
-   * Ends the staff app sessions whose API token no longer authenticates (a password reset on the same data
-   * folder ended that person's sessions, or the session expired). Returns how many were ended.
-   */
-  async endStaleStaffSessions(): Promise<number> {
-    const check = this.deps.authenticateStaff;
-    const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
-      ?.clients;
-    if (!check || !clients) return 0;
-    let ended = 0;
-    for (const client of Object.values(clients)) {
-      const identity = (client as IdentifiedClient | undefined)?.[IDENTITY];
-      if (identity?.kind !== 'staff' || (await check(identity.staffId, identity.token))) continue;
-      this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
-      client!.close();
-      ended++;
-    }
-    return ended;
-  }
-
-  private staffClient(staffId: string): Client | undefined {
-    const clients = (this.broker as unknown as { clients?: Record<string, Client | undefined> } | undefined)
-      ?.clients;
-    return clients?.[`staff:${staffId}`];
+    const clientId = `staff:${staffId}`;
+    if (this.staffClients.get(clientId)?.[LISTENING]) return true;
+    return (await sessionsSubscribedTo(broker, topics.staffAlerts(staffId))).includes(clientId);
   }
 
   /** Set while the durable log cannot write (readiness, the dispatch screen). */
@@ -496,7 +443,10 @@ export class Gateway {
   get metrics(): GatewayMetrics {
     const m = this.m;
     m.connected = this.broker?.connectedClients ?? 0;
-    m.devicesOnline = this.sessions.size;
+    m.devicesOnline = this.presence.online;
+    m.presenceRecords = this.presence.records;
+    m.authFailures = this.auth.stats.failures;
+    m.authThrottled = this.auth.stats.throttled;
     m.logQueueDepth = this.eventLog.depth;
     m.logFailing = this.logFailure !== null;
     const g = this.gate.stats;
@@ -514,6 +464,7 @@ export class Gateway {
     return m;
   }
 
+  /** Every connection passes the protocol guard (hygiene.ts) before aedes sees a byte. */
   private accept(conn: Connection): void {
     const broker = this.broker;
     if (!broker) {
@@ -534,186 +485,126 @@ export class Gateway {
       },
       this.admission,
     );
-    const client = broker.handle(guard) as IdentifiedClient;
+    const client = broker.handle(guard) as GatewayClient;
+    client[GUARD] = guard;
     // aedes reports no disconnect for a client that never finished connecting; the socket's end still
-    // must release the device's session slot (after aedes has set its own flags on the client).
+    // must release the device's session slot (after aedes has run its own close of the client).
     guard.once('close', () => setImmediate(() => this.sessionEnded(client)));
   }
 
-  private denied(kind: 'publish' | 'retain' | 'subscribe' | 'will'): void {
+  private denied(kind: AclRefusal): void {
     this.m.aclDenied++;
     bump(this.m.aclDeniedByKind, kind);
   }
 
-  /**
-   * SPEC §3 logins. A refused login is counted, its refusal held back when its device or address failed too
-   * often (login-gate.ts), and summarised in the log once per period rather than once per attempt.
-   */
   private async authenticate(
-    client: IdentifiedClient,
+    client: GatewayClient,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
-    const address = client.conn.remoteAddress ?? 'unknown';
-    const user = username ?? '';
-    try {
-      await this.verify(client, user, password?.toString('utf8') ?? '', address);
-    } catch (e) {
-      if (!(e instanceof AuthError)) throw e;
-      this.m.authFailures++;
-      this.noteRefusal(e.message, address, client.id);
-      const delay = this.gate.failed(user, address);
-      if (delay > 0) {
-        this.m.authThrottled++;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-      throw e;
-    }
-    this.gate.succeeded(user);
-  }
-
-  private async verify(
-    client: IdentifiedClient,
-    user: string,
-    secret: string,
-    address: string,
-  ): Promise<void> {
-    const will = client._will;
-    const staff = parseStaffUser(user);
-    if (staff) {
-      const session =
-        this.deps.authenticateStaff && client.id === user
-          ? await this.deps.authenticateStaff(staff, secret)
-          : null;
-      if (session) {
-        if (will) {
-          this.denied('will');
-          throw new AuthError(5, 'staff clients may not set a will');
-        }
-        const identity: Identity = { kind: 'staff', staffId: staff, token: secret, expiry: null };
-        client[IDENTITY] = identity;
-        // The session's end closes the connection (checked again then: it may have been extended).
-        identity.expiry = this.deps.clock.at(
-          instant(session.expiresAt),
-          () => void this.recheckClient(client),
-        );
-        return;
-      }
-      throw new AuthError(4, 'bad staff credentials');
-    }
-    const device = await this.deps.store.findDevice(user);
-    if (!device) throw new AuthError(4, 'unknown device');
-    // SPEC §3: client id = username = device id; a secret used under another client id is refused.
-    if (client.id !== device.id) throw new AuthError(4, 'client id does not match the device');
-    const conn = client.conn as Connection & { destroyed?: boolean };
-    const checked = await this.gate.check(
-      device.id,
-      address,
-      secret,
-      device.secretHash,
-      () => !client.closed && !conn.destroyed,
-    );
-    if (checked === 'gone') throw new LoginGone('connection closed before its secret was checked');
-    // Not checked: the device or its address failed too often and the budget for such checks is used up.
-    if (checked === 'busy') throw new AuthError(3, 'too many failed logins: try again later');
-    if (checked === 'wrong') throw new AuthError(4, 'wrong secret');
-    if (device.disabled) throw new AuthError(5, 'device disabled');
-    // SPEC §3 ACL: a device's will may only be its own status topic (the retained `offline`).
-    if (will && will.topic !== topics.status(device.homeId, device.id)) {
-      this.denied('will');
-      throw new AuthError(5, 'will topic outside the device status topic');
-    }
-    client[IDENTITY] = { kind: 'device', device, session: `${SESSION_TAG}-${++sessionCount}` };
-    // From here this client is the device's session; the one it replaces ends without a presence record.
-    this.sessions.set(device.id, client);
-  }
-
-  /** The first refusal of a period is logged at once, the rest in the period's summary (reportRefusals). */
-  private noteRefusal(reason: string, address: string, clientId: string): void {
-    const r = this.refusals;
-    if (r.n === 0) this.deps.log.info({ clientId, reason, address }, 'mqtt login refused');
-    r.n++;
-    bump(r.byReason, reason);
-    if (r.addresses.size < 10_000 || r.addresses.has(address)) bump(r.addresses, address);
-  }
-
-  private reportRefusals(): void {
-    const r = this.refusals;
-    if (r.n <= 1) {
-      if (r.n === 1) this.refusals = { n: 0, byReason: new Map(), addresses: new Map() };
+    const guard = client[GUARD];
+    const { identity, sessionEndsAt } = await this.auth.login({
+      clientId: client.id,
+      username: username ?? '',
+      password: password?.toString('utf8') ?? '',
+      address: guard?.remoteAddress ?? 'unknown',
+      willTopic: client[WILL_TOPIC] ?? null,
+      alive: () => !client.closed && !guard?.destroyed,
+    });
+    client[IDENTITY] = identity;
+    if (identity.kind === 'device') {
+      // From here this client is the device's session; the one it replaces ends without a presence record.
+      this.presence.claim(identity.device.id, client);
       return;
     }
-    const top = [...r.addresses].sort((a, b) => b[1] - a[1]).slice(0, 3);
-    this.deps.log.warn(
-      {
-        refused: r.n,
-        byReason: Object.fromEntries(r.byReason),
-        addresses: r.addresses.size,
-        top: top.map(([address, n]) => ({ address, n })),
-        checks: this.gate.stats.checks,
-        busy: this.gate.stats.busy,
-      },
-      'mqtt logins refused since the last report',
-    );
-    this.refusals = { n: 0, byReason: new Map(), addresses: new Map() };
+    this.staffClients.set(client.id, client);
+    // The login session's end closes the connection (checked again then: it may have been extended).
+    if (sessionEndsAt !== undefined)
+      identity.expiry = this.deps.clock.at(instant(sessionEndsAt), () => void this.recheckClient(client));
   }
 
-  private maySubscribe(identity: Identity, topic: string): boolean {
-    if (identity.kind === 'staff') return parseStaffTopic(topic)?.staff === identity.staffId;
-    const d = identity.device;
-    return topic === topics.errors(d.homeId, d.id);
+  /** True when the staff client may stay; closes it otherwise. */
+  private async recheckClient(client: GatewayClient): Promise<boolean> {
+    const identity = client[IDENTITY];
+    if (identity?.kind !== 'staff') return true;
+    const session = await this.auth.staffSession(identity);
+    identity.expiry?.cancel();
+    if (session) {
+      identity.expiry = this.deps.clock.at(instant(session.expiresAt), () => void this.recheckClient(client));
+      return true;
+    }
+    this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
+    client.close();
+    return false;
+  }
+
+  /** A client's session is over (disconnect, or its socket closed before it finished connecting). */
+  private sessionEnded(client: GatewayClient): void {
+    const identity = client[IDENTITY];
+    if (identity?.kind === 'staff') {
+      identity.expiry?.cancel();
+      if (this.staffClients.get(client.id) === client) this.staffClients.delete(client.id);
+      return;
+    }
+    if (identity?.kind !== 'device') return;
+    this.endDeviceSession(client, identity.device).catch((e: unknown) =>
+      this.deps.log.error({ err: e, clientId: client.id }, 'presence record failed'),
+    );
+  }
+
+  /** Cause for DEV-10 and RULE-08: keep-alive timeout, clean DISCONNECT, or otherwise a lost connection. */
+  private endDeviceSession(client: GatewayClient, device: DeviceCredentials): Promise<void> {
+    return this.presence.end(device, client, () =>
+      client[KEEPALIVE_EXPIRED] ? 'keepalive' : client[GUARD]?.disconnectSent ? 'disconnect' : 'will',
+    );
   }
 
   /** Resolves true when the publish was a device event, now logged (or rejected) and done with. */
-  private async authorizePublish(
-    client: IdentifiedClient,
+  private async onPublish(
+    client: GatewayClient,
     topic: string,
     payload: Buffer,
     retain: boolean,
   ): Promise<boolean> {
     const identity = client[IDENTITY];
-    const parsed = parseDeviceTopic(topic);
-    if (
-      identity?.kind !== 'device' ||
-      !parsed ||
-      parsed.device !== identity.device.id ||
-      parsed.home !== identity.device.homeId ||
-      parsed.channel === 'errors'
-    ) {
-      this.denied('publish');
-      this.deps.log.info({ clientId: client.id, topic }, 'publish refused by ACL');
-      throw new Error('publish not authorized');
-    }
-    // SPEC §3: only the status topic is retained; a retained event would replay to every subscriber.
-    if (retain && parsed.channel !== 'status') {
-      this.denied('retain');
-      this.deps.log.info({ clientId: client.id, topic }, 'retained publish refused by ACL');
-      throw new Error('retained publish not authorized');
+    const acl = mayPublish(identity, topic, retain);
+    if (!acl.ok || identity?.kind !== 'device') {
+      const refused = acl.ok ? 'publish' : acl.refused;
+      this.denied(refused);
+      this.deps.log.info(
+        { clientId: client.id, topic },
+        refused === 'retain' ? 'retained publish refused by ACL' : 'publish refused by ACL',
+      );
+      throw new Error(refused === 'retain' ? 'retained publish not authorized' : 'publish not authorized');
     }
     const device = identity.device;
     const receivedAt = this.deps.clock.now();
-    if (parsed.channel === 'status') {
+    if (acl.channel === 'status') {
       if (client.closed) {
         // The will, published by aedes after an unclean end of the session.
-        await this.endSession(client);
+        await this.endDeviceSession(client, device);
         return false;
       }
       const s = statusPayload.safeParse(payload.toString('utf8'));
-      if (s.success && this.sessions.get(device.id) === client) {
-        await this.recordPresence(device, s.data, 'status');
-        this.presenceUpdate({
-          deviceId: device.id,
-          homeId: device.homeId,
-          online: s.data === 'online',
-          lastSeenAt: receivedAt,
-        });
-      }
+      if (s.success) await this.presence.status(device, client, s.data, receivedAt);
       return false;
     }
+    await this.ingest(device, identity.session, topic, payload, receivedAt);
+    return true;
+  }
+
+  /** DEV-04..08: one event validated, its clock checked, durably logged (or rejected), and counted. */
+  private async ingest(
+    device: DeviceCredentials,
+    session: string,
+    topic: string,
+    payload: Buffer,
+    receivedAt: number,
+  ): Promise<void> {
     const result = validateEvent(payload, device.kind);
     if (!result.ok) {
       await this.reject(device, topic, payload, receivedAt, result.reason);
-      return true;
+      return;
     }
     const ev = result.event;
     const flags: string[] = [];
@@ -733,7 +624,7 @@ export class Gateway {
       ts,
       type: ev.type,
       deviceSeq: ev.seq ?? null,
-      session: identity.session,
+      session,
       body: JSON.stringify(event),
       reason: null,
       flags,
@@ -757,8 +648,7 @@ export class Gateway {
       if (event.rssi !== undefined) update.rssi = event.rssi;
       if (event.fw !== undefined) update.fw = event.fw;
     }
-    this.presenceUpdate(update);
-    return true;
+    this.presence.update(update);
   }
 
   /** Appends through the group-commit log, with admission control when the log falls behind. */
@@ -772,7 +662,7 @@ export class Gateway {
     return result;
   }
 
-  /** SPEC §3: a rejected message is still acknowledged, recorded with its reason, counted and reported. */
+  /** DEV-06: a rejected message is still acknowledged, recorded with its reason, counted and reported. */
   private async reject(
     device: DeviceCredentials,
     topic: string,
@@ -796,7 +686,7 @@ export class Gateway {
       reason,
       flags: [],
     });
-    this.presenceUpdate({
+    this.presence.update({
       deviceId: device.id,
       homeId: device.homeId,
       lastSeenAt: receivedAt,
@@ -805,188 +695,6 @@ export class Gateway {
     });
     const report = JSON.stringify({ reason, topic, at: new Date(receivedAt).toISOString() });
     this.publish(topics.errors(device.homeId, device.id), report, 0).catch(() => {});
-  }
-
-  private sessionStarted(client: IdentifiedClient): void {
-    const identity = client[IDENTITY];
-    if (identity?.kind !== 'device' || this.sessions.get(identity.device.id) !== client) return;
-    const device = identity.device;
-    client[SESSION_READY] = true;
-    this.recordPresence(device, 'online', 'connect').catch((e: unknown) =>
-      this.deps.log.error({ err: e, deviceId: device.id }, 'presence record failed'),
-    );
-    this.presenceUpdate({
-      deviceId: device.id,
-      homeId: device.homeId,
-      online: true,
-      lastSeenAt: this.deps.clock.now(),
-    });
-  }
-
-  private sessionEnded(client: IdentifiedClient): void {
-    this.endSession(client).catch((e: unknown) =>
-      this.deps.log.error({ err: e, clientId: client.id }, 'presence record failed'),
-    );
-  }
-
-  /**
-   * The end of a device's session, once, whichever comes first: its will (published by aedes on an unclean
-   * end) or the disconnect. Cause: keep-alive timeout, clean DISCONNECT, or otherwise a lost connection
-   * (the will case), as SPEC §5 DEVICE_OFFLINE needs to tell them apart.
-   */
-  private async endSession(client: IdentifiedClient): Promise<void> {
-    const identity = client[IDENTITY];
-    if (identity?.kind === 'staff') identity.expiry?.cancel();
-    if (identity?.kind !== 'device' || client[SESSION_ENDED]) return;
-    client[SESSION_ENDED] = true;
-    const device = identity.device;
-    if (this.sessions.get(device.id) !== client) return; // replaced by a newer session of the same device
-    this.sessions.delete(device.id);
-    if (this.stopping || !client[SESSION_READY]) return;
-    const cause: PresenceEvent['cause'] = client[KEEPALIVE_EXPIRED]
-      ? 'keepalive'
-      : client._disconnected
-        ? 'disconnect'
-        : 'will';
-    this.presenceUpdate({
-      deviceId: device.id,
-      homeId: device.homeId,
-      online: false,
-      lastSeenAt: this.deps.clock.now(),
-    });
-    await this.recordPresence(device, 'offline', cause);
-  }
-
-  /** A presence transition as a log record (type `presence`), so the rules see it in log order. */
-  private async recordPresence(
-    device: DeviceCredentials,
-    state: 'online' | 'offline',
-    cause: PresenceEvent['cause'],
-  ): Promise<void> {
-    if (cause === 'status' && this.lastPresence.get(device.id) === state) return;
-    this.lastPresence.set(device.id, state);
-    const ts = this.deps.clock.now();
-    const body: PresenceEvent = { type: 'presence', ts, state, cause };
-    this.m.presenceRecords++;
-    await this.append({
-      parsed: body,
-      deviceId: device.id,
-      homeId: device.homeId,
-      receivedAt: ts,
-      topic: topics.status(device.homeId, device.id),
-      status: 'accepted',
-      ts,
-      type: 'presence',
-      deviceSeq: null,
-      body: JSON.stringify(body),
-      reason: null,
-      flags: [],
-    });
-  }
-
-  private presenceUpdate(u: PresenceUpdate & { homeId: string }): void {
-    this.deps.onPresence?.(u);
-    if (this.onlySeenAgain(u)) return;
-    // Coalesced per turn of the event loop: a busy device costs one row update per batch, not per message.
-    const prev = this.pendingPresence.get(u.deviceId);
-    if (!prev) {
-      const { homeId: _home, ...update } = u;
-      this.pendingPresence.set(u.deviceId, update);
-    } else {
-      // Merged in place: this runs for every accepted message.
-      if (u.online !== undefined) prev.online = u.online;
-      if (u.lastSeenAt !== undefined) prev.lastSeenAt = u.lastSeenAt;
-      if (u.battery !== undefined) prev.battery = u.battery;
-      if (u.rssi !== undefined) prev.rssi = u.rssi;
-      if (u.fw !== undefined) prev.fw = u.fw;
-      if (u.rejectedDelta) prev.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
-      if (u.rejectedByReason) {
-        const reasons = prev.rejectedByReason ?? {};
-        for (const [k, n] of Object.entries(u.rejectedByReason)) reasons[k] = (reasons[k] ?? 0) + n;
-        prev.rejectedByReason = reasons;
-      }
-    }
-    this.schedulePresence();
-  }
-
-  /**
-   * True for an update that says no more than "still online, seen now" within `LAST_SEEN_STEP_MS` of the
-   * last-seen time already on its way to the device row: that row is not rewritten for it (every accepted
-   * message says this; written each time, it was a row update per device per batch, a fifth of the log
-   * writer's work). The row's last-seen time is then at most that much behind; going offline, a change of
-   * battery, signal or firmware, or a rejection is always written.
-   */
-  private onlySeenAgain(u: PresenceUpdate): boolean {
-    const written = this.seenWritten.get(u.deviceId);
-    const plain =
-      u.online !== false &&
-      u.lastSeenAt !== undefined &&
-      u.battery === undefined &&
-      u.rssi === undefined &&
-      u.fw === undefined &&
-      !u.rejectedDelta &&
-      !u.rejectedByReason;
-    if (plain && written !== undefined && u.lastSeenAt! - written < LAST_SEEN_STEP_MS) return true;
-    if (u.online === false) this.seenWritten.delete(u.deviceId);
-    else if (u.lastSeenAt !== undefined && (u.online === true || written !== undefined))
-      this.seenWritten.set(u.deviceId, u.lastSeenAt);
-    return false;
-  }
-
-  private requeuePresence(updates: PresenceUpdate[]): void {
-    for (const u of updates) {
-      const prev = this.pendingPresence.get(u.deviceId);
-      if (!prev) {
-        this.pendingPresence.set(u.deviceId, u);
-        continue;
-      }
-      // What came later wins; counts add up.
-      const merged: PresenceUpdate = { ...u, ...prev };
-      if (u.rejectedDelta) merged.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
-      if (u.rejectedByReason) {
-        const reasons = { ...u.rejectedByReason };
-        for (const [k, n] of Object.entries(prev.rejectedByReason ?? {})) reasons[k] = (reasons[k] ?? 0) + n;
-        merged.rejectedByReason = reasons;
-      }
-      this.pendingPresence.set(u.deviceId, merged);
-    }
-  }
-
-  private schedulePresence(): void {
-    if (this.presenceScheduled) return;
-    this.presenceScheduled = true;
-    setImmediate(() => this.flushPresence());
-  }
-
-  private takePresence(): PresenceUpdate[] {
-    const batch = [...this.pendingPresence.values()];
-    this.pendingPresence.clear();
-    return batch;
-  }
-
-  /**
-   * Device rows on their own transaction only when no log batch is on its way: otherwise the next batch
-   * carries them (one fsync per batch, not two), and `onIdle` brings back any left when the log goes idle.
-   */
-  private flushPresence(force = false): void {
-    this.presenceScheduled = false;
-    if (!force && this.eventLog.busy) return;
-    this.writePresence(this.takePresence());
-  }
-
-  private writePresence(batch: PresenceUpdate[]): void {
-    if (batch.length === 0) return;
-    this.presenceWrite = this.presenceWrite
-      .then(() => this.deps.store.updatePresence(batch))
-      .catch((e: unknown) => {
-        if (!storageUnavailable(e) || this.stopping) {
-          this.deps.log.error({ err: e }, 'presence update failed');
-          return;
-        }
-        // The storage cannot write now: kept, and tried again with the next batch or in a second.
-        this.requeuePresence(batch);
-        setTimeout(() => this.schedulePresence(), 1_000).unref();
-      });
   }
 
   /** Admission control (EDGE-03): read sockets again once the log has caught up. */
@@ -1020,8 +728,4 @@ export class Gateway {
 /** The stable part of a rejection reason (`invalid state: …` → `invalid state`), for counting. */
 export function reasonKey(reason: string): string {
   return reason.replace(/:.*$/, '');
-}
-
-function parseStaffUser(username: string): string | null {
-  return username.startsWith('staff:') ? username.slice('staff:'.length) : null;
 }

@@ -120,6 +120,12 @@ type Socketish = Duplex & {
  */
 export class MqttGuard extends Duplex {
   readonly remoteAddress: string;
+  /**
+   * Set when the client sent DISCONNECT, a clean end of its session [MQTT-3.14.4]: its will is not
+   * published, and presence records the cause `disconnect` (DEV-10). Read here rather than from aedes'
+   * private `_disconnected`, since every packet passes through this guard first.
+   */
+  disconnectSent = false;
   private pending: Buffer | null = null;
   private connected = false;
   private tokens: number;
@@ -327,6 +333,9 @@ export class MqttGuard extends Duplex {
         }
         return this.takeToken() ? null : 'throttle';
       }
+      case 14:
+        this.disconnectSent = true;
+        return null;
       case 6: // PUBREL completes an inbound QoS 2 handshake.
         if (end - start >= 2) this.qos2.delete(buf.readUInt16BE(start));
         return null;

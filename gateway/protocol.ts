@@ -4,6 +4,7 @@
  * but the kernel.
  */
 import { z } from 'zod';
+import { ID_SOURCE } from '../kernel/id-pattern.ts';
 
 export const TOPIC_PREFIX = 'g365/v1';
 export const MAX_EVENT_BYTES = 2048;
@@ -22,7 +23,7 @@ export const TYPES_BY_KIND: Record<DeviceKind, readonly EventType[]> = {
   button: ['sos', 'heartbeat'],
 };
 
-const idSegment = '[A-Za-z0-9_-]{1,64}';
+const idSegment = ID_SOURCE;
 const deviceTopic = new RegExp(
   `^${TOPIC_PREFIX}/homes/(${idSegment})/devices/(${idSegment})/(events|status|errors)$`,
 );

@@ -196,6 +196,7 @@ export class InfluxTelemetry {
   flush(force = false): Promise<void> {
     if (this.inFlight || this.buffer.length === 0 || !this.writeApi)
       return this.inFlight ?? Promise.resolve();
+    // Back-off for an outside service, not domain time: monotonic, so a simulated clock cannot hurry it.
     if (this.stats.failing && !force && performance.now() < this.retryAt) return Promise.resolve();
     const api = this.writeApi;
     const batch = this.buffer.splice(0, this.batchSize);

@@ -173,11 +173,11 @@ export class ManualClock implements Clock {
  * day in minutes. The service and the simulators share one instance (or the same start and speed).
  */
 export class ScaledClock implements Clock {
-  private readonly realStart = Date.now();
-
   constructor(
     private readonly simStart: Instant,
     private readonly speed: number,
+    /** The real instant at which the clock reads `simStart` (default: now). */
+    private readonly realStart: number = Date.now(),
   ) {}
 
   now(): Instant {

@@ -19,5 +19,4 @@ export function newId(prefix: string, atMs: number): string {
 export const newToken = (): string => randomBytes(32).toString('base64url');
 export const newUuid = (): string => randomUUID();
 
-/** Device, home, grid and staff ids: the MQTT topic segment grammar of SPEC §3. */
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { ID_PATTERN } from './id-pattern.ts';

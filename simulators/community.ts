@@ -3,9 +3,7 @@
  * sensors, day and night responders and a duty roster. Used by `npm run demo`, the tests and the benchmarks.
  */
 
-import type { Grid, Household, StaffRole } from '../dispatcher/registry.ts';
-import type { Room } from '../dispatcher/rooms.ts';
-import type { RosterEntry } from '../dispatcher/routing/roster.ts';
+import type { Grid, Household, Room, RosterEntry, Staff } from '../dispatcher/api/types.ts';
 import type { DeviceKind } from '../gateway/protocol.ts';
 import { Rng } from './random.ts';
 
@@ -17,7 +15,7 @@ export interface CommunityPlan {
     id: string;
     name: string;
     phone: string;
-    roles: StaffRole[];
+    roles: Staff['roles'];
     gridIds: string[];
     username: string;
     password: string;
@@ -84,7 +82,7 @@ export function planCommunity(o: PlanOptions = {}): CommunityPlan {
 
   for (let g = 1; g <= nGrids; g++) {
     const gridId = `grid-${g}`;
-    const staff = (suffix: string, roles: StaffRole[]) => {
+    const staff = (suffix: string, roles: Staff['roles'][number][]) => {
       const id = `${gridId}-${suffix}`;
       plan.staff.push({
         id,

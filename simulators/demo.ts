@@ -1,36 +1,37 @@
 /**
- * `npm run demo`: seeds the demo community (once; device secrets are kept in the demo data folder) and runs
- * its simulated homes (each replaying its daily routine, routine.ts) and responders against the running
- * service, with a fall or a press of the help button now and then so the dispatch screen comes alive
- * within a minute.
+ * `npm run demo`: runs the demo community's simulated homes (each replaying its daily routine, routine.ts)
+ * and responders against the running service, with a fall or a press of the help button now and then so the
+ * dispatch screen comes alive within a minute. The community is seeded by the service's side
+ * (dispatcher/seed.ts seedDemo); the homes read their devices and secrets from the provisioning file it
+ * writes, and the responders log in through the API, as real devices and staff do (SIM-01).
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Store } from '../dispatcher/store/store.ts';
-import { hashSecret } from '../gateway/secrets.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { seconds } from '../kernel/time.ts';
-import { planCommunity } from './community.ts';
-import type { DeviceIdentity } from './device.ts';
+import { type CommunityPlan, planCommunity } from './community.ts';
 import { SimHome } from './home.ts';
+import { readIdentities } from './provision.ts';
 import { Rng } from './random.ts';
 import { SimResponder } from './responder.ts';
 import { scenario } from './scenarios.ts';
-import { seedCommunity } from './seed.ts';
 
 export const DEMO_PASSWORD = 'guardian365';
 /** The demo's admin: an admin password has at least 12 characters (SEC: passwords.ts), so it has its own. */
 export const DEMO_ADMIN_PASSWORD = 'guardian365-admin';
 
+/** The demo community (阳光社区), with the demo's staff password. */
+export const demoPlan = (): CommunityPlan => planCommunity({ staffPassword: DEMO_PASSWORD });
+
 export interface DemoOptions {
-  store: Store;
+  /** The plan the service seeded (demoPlan). */
+  plan: CommunityPlan;
+  /** The provisioning file the seed wrote: every device's identity and secret. */
+  devicesFile: string;
   clock: Clock;
   log: Logger;
   mqttPort: number;
   httpPort: number;
-  dataDir: string;
-  /** The demo admin's password, set on every start so the printed login always works. */
+  /** The demo admin's password (printed with the other logins). */
   adminPassword: string;
   zone?: string;
   /** Seconds between injected falls (default 60; the first comes after 15 s). */
@@ -41,29 +42,8 @@ export async function startDemo(o: DemoOptions): Promise<{
   stop: () => Promise<void>;
   logins: { role: string; username: string; password: string; note: string }[];
 }> {
-  // Never seed demo staff (with well-known passwords), homes and injected falls into a real deployment's
-  // store: only an empty store (just the admin) or one the demo seeded before.
-  const marked = (await o.store.getSetting('demo')) === 'yes';
-  const others = (await o.store.listStaff()).filter((s) => s.id !== 'admin');
-  if (!marked && others.length > 0) {
-    throw new Error(
-      'the demo refuses to seed a store that already holds a real community; point DATA_DIR at an empty folder',
-    );
-  }
-  await o.store.setSetting('demo', 'yes');
-  // The demo's admin login is printed on every start, so it must be true on every start: a demo data
-  // folder whose admin was created by an earlier start (or with another password) gets the printed one.
-  await o.store.updateStaff('admin', { passwordHash: await hashSecret(o.adminPassword) });
-  const plan = planCommunity({ staffPassword: DEMO_PASSWORD });
-  const secretsFile = join(o.dataDir, 'demo-devices.json');
-  const known: DeviceIdentity[] = existsSync(secretsFile)
-    ? JSON.parse(readFileSync(secretsFile, 'utf8'))
-    : [];
-  const fresh = await seedCommunity(o.store, plan, o.clock.now());
-  const identities = [...known.filter((k) => !fresh.some((f) => f.id === k.id)), ...fresh];
-  writeFileSync(secretsFile, JSON.stringify(identities));
-  chmodSync(secretsFile, 0o600);
-
+  const plan = o.plan;
+  const identities = readIdentities(o.devicesFile);
   const onError = (e: unknown) => o.log.warn({ err: (e as Error).message }, 'demo simulator error');
   const broker = { host: '127.0.0.1', port: o.mqttPort };
   const homes = plan.households.map(

@@ -6,7 +6,7 @@
  * the CLI and the demo use the plan.
  */
 import { DateTime } from 'luxon';
-import type { RuleId } from '../dispatcher/alerts/model.ts';
+import type { RuleId } from '../dispatcher/api/types.ts';
 import type { DeviceKind, EventBody, EventType } from '../gateway/protocol.ts';
 import { type Duration, hours, minutes } from '../kernel/time.ts';
 import type { RoutineDevice, RoutineStep } from './routine.ts';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { type Config, loadConfig } from '../dispatcher/config.ts';
 import { type Household, householdInput } from '../dispatcher/registry.ts';
+import { seedCommunity } from '../dispatcher/seed.ts';
 import { GuardianService } from '../dispatcher/service.ts';
 import type { Store } from '../dispatcher/store/store.ts';
 import { type Clock, type ManualClock, ScaledClock } from '../kernel/clock.ts';
@@ -16,7 +17,6 @@ import { instant } from '../kernel/time.ts';
 import { type CommunityPlan, planCommunity } from '../simulators/community.ts';
 import { type DeviceIdentity, SimDevice } from '../simulators/device.ts';
 import { SimHome } from '../simulators/home.ts';
-import { seedCommunity } from '../simulators/seed.ts';
 import { type Backend, storeAt, testDatabase } from './store-factory.ts';
 
 export const TEST_PASSWORD = 'test-password-365';

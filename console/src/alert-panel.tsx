@@ -3,23 +3,30 @@
  * dispatcher's actions: assign or reassign, note, record a call, resolve, cancel.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Alert, DeliveryRecord, HistoryEntry, Staff } from '../../dispatcher/api/types.ts';
+import {
+  type Alert,
+  type DeliveryRecord,
+  evidenceText,
+  type HistoryEntry,
+  hasResponderRole,
+  PERSON_OUTCOMES,
+  type Staff,
+} from '../../dispatcher/api/types.ts';
 import { api } from './api.ts';
 import { Drawer } from './drawer.tsx';
 import { formatDateTime, formatTime } from './format.ts';
 import { dispatcherActions, historyLine } from './history-words.ts';
-import { type Key, type Lang, OUTCOME_NAMES, ROLE_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
+import {
+  CATEGORY_NAMES,
+  type Key,
+  type Lang,
+  OUTCOME_NAMES,
+  ROLE_NAMES,
+  RULE_NAMES,
+  STATE_NAMES,
+  t,
+} from './i18n.ts';
 import { promiseWords, stepWords } from './ladder-words.ts';
-
-export const OUTCOMES = [
-  'assisted',
-  'ambulance',
-  'false_alarm',
-  'resident_away',
-  'device_fault',
-  'other',
-] as const;
-const RESPONDER_ROLES = ['grid_worker', 'social_worker', 'building_leader', 'volunteer', 'property_duty'];
 
 export function AlertPanel(p: {
   lang: Lang;
@@ -69,9 +76,7 @@ export function AlertPanel(p: {
   };
   // Only what the alert's state allows (ALERT-02): a resolved or cancelled alert offers no action.
   const actions = dispatcherActions(a.state);
-  const candidates = p.staff.filter(
-    (s) => s.roles.some((r) => RESPONDER_ROLES.includes(r)) && s.gridIds.includes(a.gridId),
-  );
+  const candidates = p.staff.filter((s) => hasResponderRole(s.roles) && s.gridIds.includes(a.gridId));
   return (
     <Drawer
       title={`${RULE_NAMES[lang][a.rule]} · ${p.address ?? a.householdId}`}
@@ -80,6 +85,12 @@ export function AlertPanel(p: {
       testid="alert-panel"
     >
       <p class="big">{a.explanation[lang]}</p>
+      {a.source === 'phone' && (
+        <p data-testid="source">
+          <span class="tag amber">{t(lang, 'sourcePhone')}</span>{' '}
+          {a.category ? CATEGORY_NAMES[lang][a.category] : ''} · {a.evidence[0]?.summary}
+        </p>
+      )}
       {a.state === 'cancelled' && a.note && (
         <p class="notice amber" data-testid="cancel-reason">
           {t(lang, 'cancelReason')}: {a.note}
@@ -177,7 +188,7 @@ export function AlertPanel(p: {
           <label>
             {t(lang, 'outcome')}
             <select name="outcome">
-              {OUTCOMES.map((o) => (
+              {PERSON_OUTCOMES.map((o) => (
                 <option key={o} value={o}>
                   {OUTCOME_NAMES[lang][o]}
                 </option>
@@ -216,7 +227,7 @@ export function AlertPanel(p: {
       <ul class="plain">
         {a.evidence.map((e, i) => (
           <li key={i}>
-            {formatTime(e.at, zone, lang)} · {e.summary}
+            {formatTime(e.at, zone, lang)} · {evidenceText(lang, e.summary)}
           </li>
         ))}
       </ul>

@@ -3,10 +3,13 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   Alert,
   AlertList,
+  AuditEntry,
   ChannelHealth,
   ClientToServerEvents,
   DeliveryRecord,
+  DeviceFilter,
   DeviceHealth,
+  DeviceListView,
   DeviceState,
   DutyGapReport,
   DutyView,
@@ -14,10 +17,13 @@ import type {
   HandoverReport,
   HistoryEntry,
   HouseholdFile,
+  HouseholdSearchResult,
   ImportProblem,
   ImportResult,
+  IncidentResult,
   LoginResponse,
   MaintenanceQueue,
+  RetirableKind,
   Room,
   RosterEntry,
   RosterOverride,
@@ -29,9 +35,11 @@ import type {
   SlaReport,
   Staff,
   SystemHealthReport,
+  Texts,
   Timeline,
   TodayFigures,
 } from '../../dispatcher/api/types.ts';
+import { getLang } from './i18n.ts';
 
 export type {
   Permission,
@@ -63,6 +71,16 @@ export class ApiError extends Error {
   }
 }
 
+/** A refused request's body: the English `message`, and `text` in both languages where the API has it. */
+interface Refusal {
+  message?: string;
+  text?: Texts;
+  errors?: ImportProblem[];
+}
+/** What a page shows of a refusal: the server's sentence in the reader's language (WORDS-02). */
+const refusalText = (status: number, data: Refusal): string =>
+  data.text?.[getLang()] ?? data.message ?? `HTTP ${status}`;
+
 /** Called when any request answers 401: the session ended (expired or logged out elsewhere). */
 let onUnauthenticated: (() => void) | null = null;
 export function whenUnauthenticated(fn: () => void): void {
@@ -76,9 +94,9 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const data = (await res.json().catch(() => ({}))) as { message?: string };
+  const data = (await res.json().catch(() => ({}))) as Refusal;
   if (res.status === 401 && !path.startsWith('/api/auth/')) onUnauthenticated?.();
-  if (!res.ok) throw new ImportError(res.status, data.message ?? `HTTP ${res.status}`, data);
+  if (!res.ok) throw new ImportError(res.status, refusalText(res.status, data), data);
   return data as T;
 }
 
@@ -90,9 +108,9 @@ async function callText<T>(path: string, text: string): Promise<T> {
     headers: { 'content-type': 'text/csv' },
     body: text,
   });
-  const data = (await res.json().catch(() => ({}))) as { message?: string };
+  const data = (await res.json().catch(() => ({}))) as Refusal;
   if (res.status === 401) onUnauthenticated?.();
-  if (!res.ok) throw new ImportError(res.status, data.message ?? `HTTP ${res.status}`, data);
+  if (!res.ok) throw new ImportError(res.status, refusalText(res.status, data), data);
   return data as T;
 }
 
@@ -101,7 +119,12 @@ export class ImportError extends ApiError {
   readonly errors: ImportProblem[];
   constructor(status: number, message: string, data: unknown) {
     super(status, message);
-    this.errors = (data as { errors?: ImportProblem[] }).errors ?? [];
+    // Each row's problem in the reader's language (WORDS-02); `message` is the English form.
+    const lang = getLang();
+    this.errors = ((data as Refusal).errors ?? []).map((p) => ({
+      ...p,
+      message: p.text?.[lang] ?? p.message,
+    }));
   }
 }
 
@@ -141,7 +164,8 @@ export const api = {
   createStaff: (s: unknown) => call<{ staff: Staff }>('POST', '/api/staff', s),
   roster: (grid?: string) =>
     call<{ entries: RosterEntry[]; overrides: RosterOverride[] }>('GET', `/api/roster${q({ grid })}`),
-  rosterWeek: (grid: string) => call<RosterWeekView>('GET', `/api/roster/week${q({ grid })}`),
+  rosterWeek: (grid: string, at?: number) =>
+    call<RosterWeekView>('GET', `/api/roster/week${q({ grid, at })}`),
   setRoster: (gridId: string, entries: Omit<RosterEntry, 'gridId'>[]) =>
     call<{ entries: RosterEntry[] }>('POST', '/api/roster', { gridId, entries }),
   addOverride: (o: Omit<RosterOverride, 'id'>) =>
@@ -178,6 +202,24 @@ export const api = {
     ),
   setDeviceRoom: (id: string, room: Room) =>
     call<{ device: DeviceState }>('POST', `/api/devices/${encodeURIComponent(id)}/room`, { room }),
+  devices: (p: { filter?: DeviceFilter; grid?: string }) =>
+    call<DeviceListView>('GET', `/api/devices${q(p)}`),
+  updateDevice: (id: string, patch: { room?: Room; kind?: string }) =>
+    call<{ device: DeviceState }>('PATCH', `/api/devices/${encodeURIComponent(id)}`, patch),
+  /** DATA-04: soft delete; the history that names it stays. */
+  retire: (kind: RetirableKind, id: string) =>
+    call<{ retired: { id: string } }>('POST', `/api/${kind}/${encodeURIComponent(id)}/retire`, {}),
+  setAway: (id: string, until: number, reason: string) =>
+    call<unknown>('POST', `/api/households/${encodeURIComponent(id)}/away`, { until, reason }),
+  clearAway: (id: string) => call<unknown>('DELETE', `/api/households/${encodeURIComponent(id)}/away`),
+  audit: (p: {
+    actor?: string;
+    target?: string;
+    action?: string;
+    from?: number;
+    to?: number;
+    limit?: number;
+  }) => call<{ entries: AuditEntry[] }>('GET', `/api/audit${q(p)}`),
   rotateSecret: (id: string) =>
     call<{ id: string; secret: string }>('POST', `/api/devices/${encodeURIComponent(id)}/rotate-secret`, {}),
   deleteOverride: (id: string) =>
@@ -193,6 +235,17 @@ export const api = {
   pushKey: () => call<{ publicKey: string }>('GET', '/api/push/key'),
   pushSubscribe: (sub: PushSubscriptionJSON, lang: string) =>
     call<{ subscribed: true }>('POST', '/api/push/subscriptions', { ...sub, lang }),
+  /** CONSOLE-04 */
+  searchHouseholds: (text: string) =>
+    call<HouseholdSearchResult>('GET', `/api/search/households${q({ q: text })}`),
+  /** ALERT-03 */
+  report: (body: {
+    householdId: string;
+    category: string;
+    severity: string;
+    note: string;
+    caller?: string;
+  }) => call<IncidentResult>('POST', '/api/incidents', body),
   act: (id: string, action: string, body: unknown = {}) =>
     call<{ alert: Alert }>('POST', `/api/alerts/${encodeURIComponent(id)}/${action}`, body),
 };

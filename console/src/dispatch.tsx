@@ -6,21 +6,22 @@
  */
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type {
-  Alert,
-  AlertState,
-  ChannelHealth,
-  DutyGapReport,
-  DutyView,
-  HandoverReport,
-  MaintenanceQueue,
-  Severity,
-  Staff,
-  SystemHealthReport,
-  SystemWarning,
+import {
+  type Alert,
+  type ChannelHealth,
+  type DutyGapReport,
+  type DutyView,
+  type HandoverReport,
+  type MaintenanceQueue,
+  OPEN_STATES,
+  type Severity,
+  type Staff,
+  type SystemHealthReport,
+  type SystemWarning,
 } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
+import { FirstStart } from './first-start.tsx';
 import { addressText, formatTime, percent } from './format.ts';
 import { HouseholdDrawer } from './household.tsx';
 import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
@@ -29,7 +30,6 @@ import { beep } from './sound.ts';
 import { keepUnreachable, type Unreachable, unreachableOn } from './unreachable.ts';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, technical: 3 };
-const OPEN_STATES: AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
 const OPEN = new Set<string>(OPEN_STATES);
 const AMBER_MS = 12 * 60_000;
 const RED_MS = 15 * 60_000;
@@ -195,6 +195,7 @@ export function DispatchScreen({
         </div>
       )}
       <section class="queue" aria-label={t(lang, 'queue')}>
+        <FirstStart lang={lang} session={session} />
         <div class="figures" data-testid="today">
           <Figure label={`${t(lang, 'openAlerts')}`} value={String(all.length)} testid="open-count" />
           <Figure
@@ -219,6 +220,12 @@ export function DispatchScreen({
         </div>
         <header class="section-head">
           <h2>{t(lang, 'queue')}</h2>
+          {canAct && (
+            // ALERT-03: a call to the dispatch room becomes an incident from the search page.
+            <a href="#/search/call" class="button primary" data-testid="phone-report-link">
+              {t(lang, 'phoneReport')}
+            </a>
+          )}
           {technicalOpen > 0 && (
             <button
               type="button"
@@ -468,6 +475,7 @@ const SYSTEM_TITLES = {
   event_log_failing: 'sysEventLogFailing',
   telemetry_failing: 'sysTelemetryFailing',
   login_flood: 'sysLoginFlood',
+  live_relay_down: 'sysLiveRelayDown',
 } as const;
 
 const mb = (bytes: unknown) => `${Math.round(Number(bytes) / 1024 / 1024)} MB`;

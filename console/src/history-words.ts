@@ -2,7 +2,7 @@
  * An alert's history in words (ALERT-01): each recorded transition as a sentence in the reader's
  * language, naming who did what to whom, the cancel reason, the reassign target and the ladder's steps.
  */
-import type { HistoryEntry } from '../../dispatcher/api/types.ts';
+import { evidenceText, type HistoryEntry } from '../../dispatcher/api/types.ts';
 import { type Lang, OUTCOME_NAMES, STATE_NAMES } from './i18n.ts';
 
 type Names = Map<string, string>;
@@ -25,6 +25,10 @@ const STEP: Record<Lang, Record<string, string>> = {
   },
 };
 
+/** An evidence line recorded in a history entry, in the reader's language (RULE-12). */
+const summary = (v: unknown, lang: Lang): string | null =>
+  typeof v === 'string' ? evidenceText(lang, v) : null;
+
 /** One history line as a sentence; `text` is the line, `detail` what follows it (a note, a reason). */
 export function historyLine(
   h: HistoryEntry,
@@ -37,9 +41,12 @@ export function historyLine(
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   switch (h.action) {
     case 'raised':
+      // ALERT-03: an incident phoned in names the dispatcher who took the call.
+      if (d.source === 'phone')
+        return { text: zh ? `${actor} 登记来电事件` : `${actor} opened it from a phone call`, detail: null };
       return { text: zh ? '告警产生' : 'Alert raised', detail: null };
     case 'evidence':
-      return { text: zh ? '新的证据' : 'More evidence', detail: str(d.summary) };
+      return { text: zh ? '新的证据' : 'More evidence', detail: summary(d.summary, lang) };
     case 'notify':
     case 'escalate': {
       const step = STEP[lang][String(d.step)] ?? String(d.step ?? '');
@@ -80,7 +87,7 @@ export function historyLine(
     case 'auto_clear':
       return {
         text: zh ? '情况恢复，自动关闭' : 'Condition ended: closed by itself',
-        detail: str(d.summary),
+        detail: summary(d.summary, lang),
       };
     case 'cancel':
       return { text: zh ? `${actor} 取消告警` : `${actor} cancelled it`, detail: str(d.reason) };

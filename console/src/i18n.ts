@@ -1,16 +1,24 @@
 /** zh-CN by default, English available (SPEC §8, §13). */
 import {
   type AlertState,
+  KIND_LABELS,
+  type Lang,
+  OUTCOME_LABELS,
   type Outcome,
+  PHONE_CATEGORY_LABELS,
+  type PhoneCategory,
+  ROLE_LABELS,
   ROOM_LABELS,
-  ROOMS,
   type Room,
   RULE_LABELS,
   type RuleId,
+  roomText,
+  SEVERITY_LABELS,
   type Severity,
+  STATE_LABELS,
 } from '../../dispatcher/api/types.ts';
 
-export type Lang = 'zh' | 'en';
+export type { Lang };
 
 const zh = {
   title: '365 云守护 · 社区调度室',
@@ -169,6 +177,7 @@ const zh = {
   sysEventLogFailing: '事件日志无法写入：设备消息暂缓确认',
   sysTelemetryFailing: 'InfluxDB 不可用：遥测数据缓存中',
   sysLoginFlood: '设备登录失败激增',
+  sysLiveRelayDown: '实时推送无法跨调度节点（Redis 不可达）',
   sysFree: '剩余',
   sysBuffered: '已缓存',
   sysPerMinute: '次/分钟',
@@ -244,6 +253,87 @@ const zh = {
   channelName_push: '锁屏通知',
   channelName_webhook: '短信/电话',
   channelName_family: '家属',
+  // Admin: correcting what was entered, retiring, the device list, the audit log, any roster week (DATA-04).
+  retire: '归档',
+  retireConfirm: '归档后将从列表、排班和派单中移除，历史告警与审计记录保留。确定归档？',
+  retired: '已归档',
+  newRecord: '新建',
+  addResident: '添加居民',
+  addContact: '添加联系人',
+  removeRow: '移除',
+  healthNotes: '健康备注',
+  routine: '作息',
+  nightStart: '夜间开始',
+  nightEnd: '夜间结束',
+  wakeTime: '通常起床时间',
+  thresholdsHint: '规则阈值（分钟，留空用默认值）',
+  learnBaseline: '使用学习到的作息基线',
+  awayStatus: '外出',
+  awayUntil: '外出至',
+  awayReason: '外出原因',
+  setAway: '设为外出',
+  clearAway: '已回家',
+  notAway: '在家',
+  allHouseholds: '全部住户',
+  deviceFilter: '筛选',
+  filterAll: '全部设备',
+  filter_offline: '离线',
+  filter_low_battery: '电量低',
+  filter_rejecting: '有被拒报文',
+  filter_never_seen: '从未上线',
+  filter_disabled: '已停用',
+  neverSeen: '从未上线',
+  deviceCount: '台设备',
+  audit: '审计日志',
+  auditActor: '操作人',
+  auditAction: '操作',
+  auditTarget: '对象',
+  auditDetail: '详情',
+  auditTime: '时间',
+  auditAll: '全部操作',
+  search: '查询',
+  noEntries: '无记录',
+  prevWeek: '上一周',
+  nextWeek: '下一周',
+  thisWeek: '本周',
+  responderOnly: '仅列出一线响应人员',
+  auditAlerts: '告警处置',
+  auditPush: '锁屏通知订阅',
+  auditCross: '跨社区操作',
+  // The dispatch desk: search, calls, first start, the responder's page (ALERT-03, CONSOLE-04..07).
+  searchNav: '查找住户',
+  searchLabel: '查找住户',
+  searchPlaceholder: '地址、居民姓名或电话，如：张 3号楼',
+  searchHint: '输入地址、居民姓名或电话的一部分，按回车打开第一条',
+  noMatches: '没有找到住户',
+  moreMatches: '结果超过50条，仅显示前50条，请再输入一些',
+  atHome: '在家',
+  phoneReport: '来电登记',
+  phoneReportFor: '来电登记',
+  callCategory: '来电事由',
+  callNote: '来电内容',
+  callNotePlaceholder: '来电人说了什么',
+  caller: '来电人',
+  callerPlaceholder: '如：女儿、302邻居',
+  reportSubmit: '创建事件并派单',
+  reported: '已创建事件，已按当前值班派单',
+  reportAttached: '该户已有未处理的来电事件，本次来电已追加到该事件',
+  viewInQueue: '在调度屏查看',
+  source: '来源',
+  sourcePhone: '来电',
+  sourceSensor: '传感器',
+  bySource: '按来源',
+  responderTitle: '365 云守护 · 上门处置',
+  myAlertsOf: '的告警',
+  firstStart: '开始使用：社区还没有登记完整，请按顺序完成',
+  firstStartDesk: '社区还没有登记完整，请联系管理员完成以下几步',
+  stepGrids: '登记网格（名称、所属社区、网格长）',
+  stepStaff: '登记工作人员（网格员、专员、楼栋长、志愿者、物业值班）',
+  stepRoster: '为每个网格排日间和夜间班',
+  stepHouseholds: '登记住户（地址、居民、紧急联系人）',
+  stepDevices: '为住户登记设备（跌倒雷达、门磁、人体移动传感器）',
+  stepDone: '已完成',
+  stepTodo: '去完成',
 };
 export type Key = keyof typeof zh;
 
@@ -405,6 +495,7 @@ const en: Record<Key, string> = {
   sysEventLogFailing: 'Event log cannot write: devices are held',
   sysTelemetryFailing: 'InfluxDB unavailable: telemetry buffered',
   sysLoginFlood: 'Flood of failed device logins',
+  sysLiveRelayDown: 'Live updates not crossing dispatcher nodes (Redis unreachable)',
   sysFree: 'free',
   sysBuffered: 'buffered',
   sysPerMinute: 'per minute',
@@ -478,94 +569,108 @@ const en: Record<Key, string> = {
   channelName_push: 'lock-screen notice',
   channelName_webhook: 'SMS/voice',
   channelName_family: 'family',
+  // Admin: correcting what was entered, retiring, the device list, the audit log, any roster week (DATA-04).
+  retire: 'Retire',
+  retireConfirm:
+    'A retired record leaves lists, the roster and routing; its alerts and audit entries are kept. Retire it?',
+  retired: 'Retired',
+  newRecord: 'New',
+  addResident: 'Add resident',
+  addContact: 'Add contact',
+  removeRow: 'Remove',
+  healthNotes: 'Health notes',
+  routine: 'Routine',
+  nightStart: 'Night starts',
+  nightEnd: 'Night ends',
+  wakeTime: 'Usual wake time',
+  thresholdsHint: 'Rule thresholds (minutes; empty = default)',
+  learnBaseline: 'Use the learned routine baseline',
+  awayStatus: 'Away',
+  awayUntil: 'Away until',
+  awayReason: 'Reason',
+  setAway: 'Mark away',
+  clearAway: 'Back home',
+  notAway: 'At home',
+  allHouseholds: 'All households',
+  deviceFilter: 'Show',
+  filterAll: 'All devices',
+  filter_offline: 'Offline',
+  filter_low_battery: 'Low battery',
+  filter_rejecting: 'Rejected messages',
+  filter_never_seen: 'Never seen',
+  filter_disabled: 'Disabled',
+  neverSeen: 'Never seen',
+  deviceCount: 'devices',
+  audit: 'Audit log',
+  auditActor: 'Who',
+  auditAction: 'Action',
+  auditTarget: 'Target',
+  auditDetail: 'Detail',
+  auditTime: 'Time',
+  auditAll: 'All actions',
+  search: 'Search',
+  noEntries: 'No entries',
+  prevWeek: 'Previous week',
+  nextWeek: 'Next week',
+  thisWeek: 'This week',
+  responderOnly: 'Only responders are listed',
+  auditAlerts: 'Alert actions',
+  auditPush: 'Lock-screen notices',
+  auditCross: 'Cross-community actions',
+  // The dispatch desk: search, calls, first start, the responder's page (ALERT-03, CONSOLE-04..07).
+  searchNav: 'Find a household',
+  searchLabel: 'Find a household',
+  searchPlaceholder: 'Address, resident name or phone, e.g. Zhang Bldg 3',
+  searchHint: 'Type part of an address, a resident’s name or a phone; Enter opens the first',
+  noMatches: 'No household found',
+  moreMatches: 'More than 50 found: only the first 50 are shown, type some more',
+  atHome: 'At home',
+  phoneReport: 'Phone report',
+  phoneReportFor: 'Phone report',
+  callCategory: 'Reported',
+  callNote: 'What the caller said',
+  callNotePlaceholder: 'What the caller said',
+  caller: 'Caller',
+  callerPlaceholder: 'e.g. daughter, neighbour in 302',
+  reportSubmit: 'Open the incident and dispatch',
+  reported: 'Incident opened and sent to the responders on duty',
+  reportAttached: 'The household has an open phoned-in incident: this call was added to it',
+  viewInQueue: 'See it on the dispatch screen',
+  source: 'Source',
+  sourcePhone: 'Phone',
+  sourceSensor: 'Sensor',
+  bySource: 'By source',
+  responderTitle: 'Guardian 365 · Responder',
+  myAlertsOf: '’s alerts',
+  firstStart: 'Getting started: the community is not fully registered yet; do these in order',
+  firstStartDesk: 'The community is not fully registered yet: ask an administrator to do these',
+  stepGrids: 'Register the grids (name, community, grid leader)',
+  stepStaff: 'Register the staff (grid workers, specialists, building leaders, volunteers, property duty)',
+  stepRoster: 'Set each grid’s day and night roster',
+  stepHouseholds: 'Register the households (address, residents, emergency contacts)',
+  stepDevices: 'Register each household’s devices (fall radar, door contact, motion sensors)',
+  stepDone: 'Done',
+  stepTodo: 'Do it',
 };
 
-/** Rule names: one vocabulary with the notices that leave the console (SMS, push; dispatcher/notify/texts.ts). */
+/** The server's vocabulary (dispatcher/words.ts, WORDS-01): one name per thing on every screen and notice. */
 export const RULE_NAMES: Record<Lang, Record<RuleId, string>> = RULE_LABELS;
 
-export const STATE_NAMES: Record<Lang, Record<AlertState, string>> = {
-  zh: {
-    raised: '新告警',
-    notified: '已通知',
-    accepted: '已接单',
-    en_route: '已出发',
-    on_site: '已到达',
-    resolved: '处置完成',
-    cancelled: '已取消',
-  },
-  en: {
-    raised: 'Raised',
-    notified: 'Notified',
-    accepted: 'Accepted',
-    en_route: 'En route',
-    on_site: 'On site',
-    resolved: 'Resolved',
-    cancelled: 'Cancelled',
-  },
-};
+/** ALERT-03: what a caller reported; one vocabulary with the alert's explanation (dispatcher/notify/texts.ts). */
+export const CATEGORY_NAMES: Record<Lang, Record<PhoneCategory, string>> = PHONE_CATEGORY_LABELS;
 
-export const OUTCOME_NAMES: Record<Lang, Record<Outcome, string>> = {
-  zh: {
-    assisted: '已协助',
-    ambulance: '已叫救护车',
-    false_alarm: '误报',
-    resident_away: '老人不在家',
-    device_fault: '设备故障',
-    other: '其他',
-    auto_cleared: '自动恢复',
-  },
-  en: {
-    assisted: 'Assisted',
-    ambulance: 'Ambulance called',
-    false_alarm: 'False alarm',
-    resident_away: 'Resident away',
-    device_fault: 'Device fault',
-    other: 'Other',
-    auto_cleared: 'Cleared by itself',
-  },
-};
-
-export const ROLE_NAMES: Record<Lang, Record<string, string>> = {
-  zh: {
-    grid_worker: '网格员',
-    social_worker: '社会组织专员',
-    building_leader: '党员楼栋长',
-    volunteer: '志愿者',
-    property_duty: '物业值班人员',
-    dispatcher: '调度员',
-    supervisor: '社区负责人',
-    admin: '管理员',
-  },
-  en: {
-    grid_worker: 'Grid worker',
-    social_worker: 'Social-organisation specialist',
-    building_leader: 'Building leader',
-    volunteer: 'Volunteer',
-    property_duty: 'Property duty',
-    dispatcher: 'Dispatcher',
-    supervisor: 'Supervisor',
-    admin: 'Admin',
-  },
-};
-
-export const KIND_NAMES: Record<Lang, Record<string, string>> = {
-  zh: { fall: '跌倒雷达', door: '门磁', motion: '人体移动传感器', button: '求助按钮' },
-  en: { fall: 'Fall radar', door: 'Door contact', motion: 'Motion sensor', button: 'Help button' },
-};
-
-/** The SPEC §3 room vocabulary's labels, one definition with the server (dispatcher/rooms.ts). */
+export const STATE_NAMES: Record<Lang, Record<AlertState, string>> = STATE_LABELS;
+export const OUTCOME_NAMES: Record<Lang, Record<Outcome, string>> = OUTCOME_LABELS;
+export const ROLE_NAMES: Record<Lang, Record<string, string>> = ROLE_LABELS;
+export const KIND_NAMES: Record<Lang, Record<string, string>> = KIND_LABELS;
 export const ROOM_NAMES: Record<Lang, Record<Room, string>> = ROOM_LABELS;
+export const SEVERITY_NAMES: Record<Lang, Record<Severity, string>> = SEVERITY_LABELS;
 
 /** A room's label; text outside the vocabulary (a motion event's own `room`) is shown as it came. */
-export const room = (lang: Lang, r: string): string =>
-  (ROOMS as readonly string[]).includes(r) ? ROOM_NAMES[lang][r as Room] : r;
+export const room = (lang: Lang, r: string): string => roomText(lang, r);
 
-export const SEVERITY_NAMES: Record<Lang, Record<Severity, string>> = {
-  zh: { critical: '紧急', high: '高', medium: '中', technical: '技术' },
-  en: { critical: 'Critical', high: 'High', medium: 'Medium', technical: 'Technical' },
-};
-
-const dicts: Record<Lang, Record<Key, string>> = { zh, en };
+/** The console's own words, both languages (test/dispatcher/words.test.ts checks they have the same keys). */
+export const dicts: Record<Lang, Record<Key, string>> = { zh, en };
 
 export function getLang(): Lang {
   return localStorage.getItem('g365.lang') === 'en' ? 'en' : 'zh';

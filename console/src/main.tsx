@@ -5,20 +5,23 @@
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { AdminPage } from './admin.tsx';
+import { AdminPage } from './admin/index.tsx';
 import { ApiError, api, type SessionInfo, whenUnauthenticated } from './api.ts';
 import { DispatchScreen } from './dispatch.tsx';
 import { getLang, type Lang, setLang, t } from './i18n.ts';
 import { ReportsPage } from './reports.tsx';
 import { ResponderPage } from './responder.tsx';
+import { SearchPage } from './search.tsx';
 
-type Page = 'dispatch' | 'respond' | 'admin' | 'reports';
+type Page = 'dispatch' | 'search' | 'respond' | 'admin' | 'reports';
 
 function pagesFor(s: SessionInfo): Page[] {
   const p = new Set(s.permissions);
   const pages: Page[] = [];
   if (p.has('alerts.read.all')) pages.push('dispatch');
   if (p.has('alerts.respond')) pages.push('respond');
+  // CONSOLE-04: whoever reads household files finds them (a responder within their grids).
+  if (p.has('households.read.all') || p.has('households.read.own')) pages.push('search');
   if (p.has('reports.read')) pages.push('reports');
   if (p.has('registry.write')) pages.push('admin');
   return pages;
@@ -26,6 +29,7 @@ function pagesFor(s: SessionInfo): Page[] {
 
 const NAV_KEY = {
   dispatch: 'dispatchNav',
+  search: 'searchNav',
   respond: 'responderNav',
   admin: 'adminNav',
   reports: 'reportsNav',
@@ -55,18 +59,20 @@ function App() {
     });
     api.session().then(setSession, () => setSession(null));
   }, []);
-  useEffect(() => {
-    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-    document.title = t(lang, 'title');
-  }, [lang]);
-  if (session === undefined) return null;
   const pages = session ? pagesFor(session) : [];
   const wanted = hash.replace(/^#\/?/, '').split('/')[0] as Page;
   const page = pages.includes(wanted) ? wanted : pages[0];
+  // CONSOLE-06: the responder's phone is titled for the responder, not the dispatch room.
+  const title = page === 'respond' ? t(lang, 'responderTitle') : t(lang, 'title');
+  useEffect(() => {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    document.title = session && page === 'respond' ? `${title} · ${session.staff.name}` : title;
+  }, [lang, title, session]);
+  if (session === undefined) return null;
   return (
     <>
       <header class="top">
-        <h1>{t(lang, 'title')}</h1>
+        <h1 data-testid="page-title">{title}</h1>
         <span class="tagline">{t(lang, 'tagline')}</span>
         {session && pages.length > 1 && (
           <nav class="tabs" aria-label="pages">
@@ -118,6 +124,8 @@ function App() {
             hash.split('/')[2] === 'household' ? decodeURIComponent(hash.split('/')[3] ?? '') : null
           }
         />
+      ) : page === 'search' ? (
+        <SearchPage lang={lang} session={session} call={hash.split('/')[2] === 'call'} />
       ) : page === 'respond' ? (
         <ResponderPage lang={lang} session={session} />
       ) : page === 'reports' ? (

@@ -109,6 +109,15 @@ export function ReportsPage({ lang, session }: { lang: Lang; session: SessionInf
               rows={report.byShift.map((r) => ({ ...r, label: t(lang, r.key as 'day') }))}
             />
             <SlaSection lang={lang} title={t(lang, 'byResponder')} rows={report.byResponder} />
+            {/* ALERT-03: sensor alerts and incidents phoned in, apart. */}
+            <SlaSection
+              lang={lang}
+              title={t(lang, 'bySource')}
+              rows={(report.bySource ?? []).map((r) => ({
+                ...r,
+                label: t(lang, r.key === 'phone' ? 'sourcePhone' : 'sourceSensor'),
+              }))}
+            />
             <section class="panel">
               <h3>
                 {t(lang, 'falseAlarms')} · {t(lang, 'byRule')}

@@ -5,8 +5,7 @@
  * phone allows; the list comes from the API, so a reload shows the same alerts.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Alert, HandoverReport } from '../../dispatcher/api/types.ts';
-import { OUTCOMES } from './alert-panel.tsx';
+import { type Alert, type HandoverReport, OPEN_STATES, PERSON_OUTCOMES } from '../../dispatcher/api/types.ts';
 import { api, type HouseholdFile, type SessionInfo } from './api.ts';
 import { addressText, formatTime } from './format.ts';
 import { type Lang, OUTCOME_NAMES, RULE_NAMES, STATE_NAMES, t } from './i18n.ts';
@@ -14,7 +13,7 @@ import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
 import { enablePush, type PushState, setUpWorker } from './push.ts';
 import { beep } from './sound.ts';
 
-const OPEN = new Set(['raised', 'notified', 'accepted', 'en_route', 'on_site']);
+const OPEN = new Set<string>(OPEN_STATES);
 
 export function ResponderPage({ lang, session }: { lang: Lang; session: SessionInfo }) {
   const me = session.staff;
@@ -84,7 +83,11 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
         </div>
       )}
       <div class="responder-head">
-        <h2>{t(lang, 'myAlerts')}</h2>
+        {/* CONSOLE-06: this phone's own responder, by name. */}
+        <h2 data-testid="responder-name">
+          {me.name}
+          {t(lang, 'myAlertsOf')}
+        </h2>
         <button
           type="button"
           aria-pressed={sound}
@@ -202,21 +205,30 @@ function AlertCard(p: {
         <span class="muted"> · {formatTime(a.raisedAt, p.zone, lang)}</span>
       </p>
       {home && (
-        <div class="directions">
-          <span class="muted">{t(lang, 'directions')}: </span>
-          {a.community} {addressText(home.address)}
-          {home.residents[0] &&
-            ` · ${home.residents[0].name}${home.residents[0].age ? ` (${home.residents[0].age})` : ''}`}
-          {home.residents[0]?.healthNotes ? ` · ${home.residents[0].healthNotes}` : ''}
+        // CONSOLE-06: on a 360 px phone each piece has its own line and the access-notes link is a full-width
+        // tap target; nothing is cut off.
+        <div class="directions" data-testid="directions">
+          <div class="muted">{t(lang, 'directions')}</div>
+          <div class="where">
+            {a.community} · {addressText(home.address)}
+          </div>
+          {home.residents[0] && (
+            <div class="who-lives">
+              {home.residents[0].name}
+              {home.residents[0].age ? ` (${home.residents[0].age})` : ''}
+              {home.residents[0].healthNotes ? ` · ${home.residents[0].healthNotes}` : ''}
+            </div>
+          )}
           {notes !== null ? (
-            <div data-testid="access-notes">
+            <div class="access-notes" data-testid="access-notes">
               {t(lang, 'accessNotes')}: {notes || t(lang, 'none')}
             </div>
           ) : (
             p.session.permissions.includes('households.sensitive') && (
               <button
                 type="button"
-                class="link"
+                class="access-link"
+                data-testid="access-notes-link"
                 onClick={() =>
                   api.household(a.householdId, true).then(
                     (r) => setNotes(r.household.accessNotes ?? ''),
@@ -224,7 +236,7 @@ function AlertCard(p: {
                   )
                 }
               >
-                {t(lang, 'accessNotes')}: {t(lang, 'show')}
+                {t(lang, 'accessNotes')}: {t(lang, 'show')} · {t(lang, 'auditedHint')}
               </button>
             )
           )}
@@ -318,7 +330,7 @@ function AlertCard(p: {
               value={outcome}
               onChange={(e) => setOutcome((e.target as HTMLSelectElement).value)}
             >
-              {OUTCOMES.map((o) => (
+              {PERSON_OUTCOMES.map((o) => (
                 <option key={o} value={o}>
                   {OUTCOME_NAMES[lang][o]}
                 </option>

@@ -15,6 +15,7 @@ export const RULES = [
   'DEVICE_OFFLINE',
   'LOW_BATTERY',
   'HOME_UNWATCHED',
+  'PHONE_REPORT',
 ] as const;
 export type RuleId = (typeof RULES)[number];
 
@@ -34,31 +35,28 @@ export const SEVERITY_OF: Record<RuleId, Severity> = {
   // The rules could not process this home's events: nobody would learn of a fall there. Critical, so it
   // leads the dispatch queue with its sound and is routed like a fall (SPEC §6); a person resolves it.
   HOME_UNWATCHED: 'critical',
+  // ALERT-03: the dispatcher who took the call chooses the severity; this is the form's default.
+  PHONE_REPORT: 'high',
 };
 
-export const ALERT_STATES = [
-  'raised',
-  'notified',
-  'accepted',
-  'en_route',
-  'on_site',
-  'resolved',
-  'cancelled',
-] as const;
-export type AlertState = (typeof ALERT_STATES)[number];
-export const OPEN_STATES: readonly AlertState[] = ['raised', 'notified', 'accepted', 'en_route', 'on_site'];
-export const isOpen = (s: AlertState): boolean => OPEN_STATES.includes(s);
+import type { AlertState, Outcome } from '../terms.ts';
+/** ALERT-03: what a caller reports (a resident, a relative, a neighbour phoning the dispatch room). */
+export const PHONE_CATEGORIES = ['fall', 'unwell', 'no_answer', 'wandering', 'other'] as const;
+export type PhoneCategory = (typeof PHONE_CATEGORIES)[number];
+/** Where an alert came from: the rules on device events, or a person's call to the dispatch room. */
+export type AlertSource = 'sensor' | 'phone';
+export const alertSource = (a: Pick<Alert, 'source'>): AlertSource => a.source ?? 'sensor';
 
-export const OUTCOMES = [
-  'assisted',
-  'ambulance',
-  'false_alarm',
-  'resident_away',
-  'device_fault',
-  'other',
-  'auto_cleared',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export {
+  ALERT_STATES,
+  type AlertState,
+  isOpen,
+  OPEN_STATES,
+  OUTCOMES,
+  type Outcome,
+  PERSON_OUTCOMES,
+  type PersonOutcome,
+} from '../terms.ts';
 
 export const isSafety = (severity: Severity): boolean => severity !== 'technical';
 /** The safety severities (SPEC §6: critical, high, medium), for queries. */
@@ -86,6 +84,10 @@ export interface Alert {
   rule: RuleId;
   severity: Severity;
   state: AlertState;
+  /** ALERT-03: `phone` for an incident phoned in; absent (sensor) on alerts the rules raised. */
+  source?: AlertSource;
+  /** ALERT-03: what the caller reported (phoned-in incidents only). */
+  category?: PhoneCategory;
   raisedAt: number;
   updatedAt: number;
   explanation: Explanation;

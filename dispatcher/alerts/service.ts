@@ -5,24 +5,28 @@
  */
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock, Timer } from '../../kernel/clock.ts';
+import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { err, ok, type Result } from '../../kernel/result.ts';
 import { instant, seconds } from '../../kernel/time.ts';
 import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
-import { StaleWriteError, type Store } from '../store/store.ts';
+import { type Fence, FencedError, StaleWriteError, type Store } from '../store/store.ts';
 import { reschedule, runDueSteps } from './escalation.ts';
 import {
   type Action,
   type Actor,
+  attach,
   queueMaintenance,
+  raise,
   suggestArrival,
   type TransitionError,
   transition,
 } from './lifecycle.ts';
 import { maintenanceDue } from './maintenance.ts';
-import { type Alert, type HistoryEntry, isSafety, SAFETY_SEVERITIES } from './model.ts';
+import { type Alert, type HistoryEntry, isOpen, isSafety, SAFETY_SEVERITIES } from './model.ts';
+import { type PhoneReport, phoneTrigger } from './phone.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -33,12 +37,29 @@ export interface AlertServiceDeps {
   directory: Directory;
   /** Staff to tell when an SLA is breached (supervisors of the grid's community). */
   supervisorsFor: (alert: Alert) => Promise<string[]>;
+  /**
+   * CLU-03, separate dispatcher processes: the lease this instance holds on a community, if any. Escalation
+   * timers run only for alerts of communities held (`adopt` / `release` follow the leases), and each step is
+   * saved only while the lease stands. Absent: one process does everything.
+   */
+  leaseOf?: (community: string) => Fence | undefined;
 }
 
 export type ActError = TransitionError | 'not_found' | 'conflict';
 
+/** What a write computes from the current alert: the alert and history to save, or nothing (with a value). */
+type Change<T, S> = { save: { alert: Alert; history: HistoryEntry[] }; carry: T } | { skip: S };
+/** How a write ended: saved (after any retries), skipped by the change, no such alert, or lost every race. */
+type Written<T, S> =
+  | { kind: 'saved'; alert: Alert; value: T }
+  | { kind: 'skipped'; value: S }
+  | { kind: 'missing' }
+  | { kind: 'contended' }
+  /** CLU-03: this instance does not hold the alert's community (any more): its holder does the work. */
+  | { kind: 'fenced' };
+
 export class AlertService {
-  private timers = new Map<string, { timer: Timer; step: number; at: number }>();
+  private timers = new Map<string, { timer: Timer; step: number; at: number; community: string }>();
   private chains = new Map<string, Promise<unknown>>();
   private stopped = true;
 
@@ -48,8 +69,19 @@ export class AlertService {
     this.stopped = false;
     // Channel health over the last day of recorded attempts (a restart must not hide a failing channel).
     await this.deps.notifier.restore(this.deps.clock.now() - 24 * 3_600_000);
+    // Separate dispatchers: the leases decide which communities' alerts this instance takes up (`adopt`).
+    if (!this.deps.leaseOf) await this.adopt(null);
+  }
+
+  /**
+   * Takes up the alerts of a community (null: all), at start or when this instance took its lease (CLU-03):
+   * the stored deadline is the truth, so a step that came due meanwhile fires at once and a later one at
+   * its own minute.
+   */
+  async adopt(community: string | null): Promise<void> {
+    const mine = (a: Alert) => community === null || a.community === community;
     // The stored deadline is the truth: re-arm every pending step; overdue ones fire at once.
-    for (const a of await this.deps.store.listPendingEscalations()) this.arm(a);
+    for (const a of await this.deps.store.listPendingEscalations()) if (mine(a)) this.arm(a);
     // A technical alert raised just before a crash may not have been queued yet.
     // A step is saved before its notices go out: after a crash in between, send what was not attempted.
     // Technical alerts not queued yet, and safety alerts nobody accepted yet (the only ones with notices
@@ -59,14 +91,23 @@ export class AlertService {
       severities: ['technical'],
       limit: 100_000,
     }))
-      if (!a.maintenanceDueAt) await this.queue(a);
+      if (mine(a) && !a.maintenanceDueAt) await this.queue(a);
     for (const a of await this.deps.store.listAlerts({
       state: 'open',
       severities: SAFETY_SEVERITIES,
       notAccepted: true,
       limit: 100_000,
     }))
-      await this.resendUnattempted(a);
+      if (mine(a)) await this.resendUnattempted(a);
+  }
+
+  /** CLU-03: the lease of a community was lost: its timers stop here (another instance re-arms them). */
+  release(community: string): void {
+    for (const [id, t] of this.timers)
+      if (t.community === community) {
+        t.timer.cancel();
+        this.timers.delete(id);
+      }
   }
 
   /**
@@ -159,29 +200,95 @@ export class AlertService {
     );
   }
 
-  /** Applies a system change to the stored alert (serialised, retried on a stale write); null when nothing changed. */
+  /**
+   * The one write path of a stored alert: load it, compute the change, save it, retry on a stale write
+   * (another writer won the race: compute again against the fresh alert), then emit and re-arm its timer.
+   * Serialised per alert. `change` says what to save, or to skip with a value (nothing to do, refused).
+   */
+  private write<T, S = null>(
+    alertId: string,
+    action: string,
+    change: (current: Alert) => Change<T, S> | Promise<Change<T, S>>,
+    options: { fenced?: boolean } = {},
+  ): Promise<Written<T, S>> {
+    return this.serial(alertId, async (): Promise<Written<T, S>> => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await this.deps.store.getAlert(alertId);
+        if (!current) return { kind: 'missing' };
+        const c = await change(current);
+        if (!('save' in c)) return { kind: 'skipped', value: c.skip };
+        // CLU-03: a fenced write carries this instance's lease of the community; without one, or once
+        // another instance took it (FencedError), the write is not made and its holder does the work.
+        let fence: Fence | undefined;
+        if (options.fenced && this.deps.leaseOf) {
+          fence = this.deps.leaseOf(current.community);
+          if (!fence) return { kind: 'fenced' };
+        }
+        try {
+          await this.deps.store.saveAlert(c.save.alert, c.save.history, fence);
+        } catch (e) {
+          if (e instanceof StaleWriteError) continue;
+          if (e instanceof FencedError) {
+            this.deps.log.warn({ alertId, community: current.community, action }, 'write fenced: lease lost');
+            return { kind: 'fenced' };
+          }
+          throw e;
+        }
+        this.deps.bus.emit('alertChanged', { alert: c.save.alert, action });
+        this.arm(c.save.alert);
+        return { kind: 'saved', alert: c.save.alert, value: c.carry };
+      }
+      return { kind: 'contended' };
+    });
+  }
+
+  /** Applies a system change to the stored alert; null when nothing changed. */
   private async update(
     alertId: string,
     action: string,
     change: (a: Alert) => { alert: Alert; history: HistoryEntry[] } | null,
   ): Promise<Alert | null> {
-    return this.serial(alertId, async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
-        if (!current) return null;
-        const r = change(current);
-        if (!r) return null;
-        try {
-          await this.deps.store.saveAlert(r.alert, r.history);
-        } catch (e) {
-          if (e instanceof StaleWriteError) continue;
-          throw e;
-        }
-        this.deps.bus.emit('alertChanged', { alert: r.alert, action });
-        this.arm(r.alert);
-        return r.alert;
+    const w = await this.write<null>(alertId, action, (current) => {
+      const r = change(current);
+      return r ? { save: r, carry: null } : { skip: null };
+    });
+    return w.kind === 'saved' ? w.alert : null;
+  }
+
+  /**
+   * ALERT-03: an incident phoned in is raised through the path the rules' alerts take (routing to the
+   * roster in force, the ladder, SLA deadlines stored with it, live updates, notices), marked `phone`. A
+   * second call while the household's phoned-in incident is open adds to it (RULE-11). Null: no household.
+   */
+  async report(r: PhoneReport, actor: Actor): Promise<{ alert: Alert; attached: boolean } | null> {
+    return this.serial(`phone:${r.householdId}`, async () => {
+      const now = this.deps.clock.now();
+      const t = phoneTrigger(r, now);
+      const open = await this.deps.store.findOpenAlert(r.householdId, t.rule);
+      if (open) {
+        const changed = await this.update(open.id, 'evidence', (cur) => attach(cur, t));
+        return changed ? { alert: changed, attached: true } : null;
       }
-      return null;
+      const home = await this.deps.directory.home(r.householdId);
+      if (!home) return null;
+      const duty = await this.deps.directory.duty(home.grid.id, now);
+      const raised = raise(t, {
+        id: newId('al', now),
+        gridId: home.grid.id,
+        community: home.grid.community,
+        responders: duty.staffIds,
+      });
+      const alert: Alert = { ...raised.alert, severity: r.severity, source: 'phone', category: r.category };
+      // ALERT-01: who raised it and through which channel; the rules' raise names the rules instead.
+      const history = raised.history.map((h) => ({
+        ...h,
+        actor: actor.id,
+        channel: actor.channel,
+        data: { ...h.data, source: 'phone', category: r.category, severity: r.severity },
+      }));
+      await this.deps.store.saveAlert(alert, history);
+      this.onCommitted([alert], [], new Map([[alert.id, 'raised']]));
+      return { alert, attached: false };
     });
   }
 
@@ -194,34 +301,28 @@ export class AlertService {
   }
 
   async act(alertId: string, action: Action, actor: Actor): Promise<Result<Alert, ActError>> {
-    return this.serial(alertId, async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
-        if (!current) return err('not_found' as const, `no alert ${alertId}`);
-        const r = transition(current, action, actor, this.deps.clock.now());
-        if (!r.ok) return r;
-        const next = reschedule(r.value.alert);
-        try {
-          await this.deps.store.saveAlert(next, r.value.history);
-        } catch (e) {
-          if (e instanceof StaleWriteError) continue;
-          throw e;
-        }
-        this.deps.bus.emit('alertChanged', { alert: next, action: action.type });
-        this.arm(next);
-        if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
-        // ALERT-02: passed on at once, not at the next ladder step.
-        if (action.type === 'decline' && next.assigneeId && next.assigneeId !== current.assigneeId)
-          void this.sendNotices(next, [next.assigneeId], 'passed_on', `passed_on@${next.version}`);
-        return ok(next);
-      }
-      return err('conflict' as const, 'the alert kept changing; try again');
+    const w = await this.write<Alert, Result<never, TransitionError>>(alertId, action.type, (current) => {
+      const r = transition(current, action, actor, this.deps.clock.now());
+      if (!r.ok) return { skip: r };
+      return { save: { alert: reschedule(r.value.alert), history: r.value.history }, carry: current };
     });
+    if (w.kind === 'missing') return err('not_found' as const, `no alert ${alertId}`);
+    if (w.kind === 'contended') return err('conflict' as const, 'the alert kept changing; try again');
+    if (w.kind === 'skipped') return w.value;
+    if (w.kind === 'fenced') return err('conflict' as const, 'the alert is being handed over; try again');
+    const next = w.alert;
+    const before = w.value;
+    if (action.type === 'assign') void this.sendNotices(next, [action.staffId], 'assigned');
+    // ALERT-02: passed on at once, not at the next ladder step.
+    if (action.type === 'decline' && next.assigneeId && next.assigneeId !== before.assigneeId)
+      void this.sendNotices(next, [next.assigneeId], 'passed_on', `passed_on@${next.version}`);
+    return ok(next);
   }
 
   private arm(a: Alert): void {
     const existing = this.timers.get(a.id);
-    if (a.nextStepAt === null || this.stopped) {
+    const notMine = this.deps.leaseOf !== undefined && !this.deps.leaseOf(a.community);
+    if (a.nextStepAt === null || this.stopped || notMine) {
       existing?.timer.cancel();
       this.timers.delete(a.id);
       return;
@@ -242,14 +343,14 @@ export class AlertService {
       },
       `escalation ${a.id} step ${step}`,
     );
-    this.timers.set(a.id, { timer, step, at });
+    this.timers.set(a.id, { timer, step, at, community: a.community });
   }
 
   private async fire(alertId: string, step: number): Promise<void> {
-    await this.serial(alertId, async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
-        if (!current) return;
+    const w = await this.write(
+      alertId,
+      'escalation',
+      async (current) => {
         const now = this.deps.clock.now();
         const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
         // Who will be told of a breach is decided with the step, so the alert says who was told.
@@ -257,45 +358,43 @@ export class AlertService {
         const out = runDueSteps(current, now, step, onDuty, supervisors);
         if (!out) {
           this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
-          return;
+          return { skip: null };
         }
-        try {
-          await this.deps.store.saveAlert(out.alert, out.history);
-        } catch (e) {
-          if (e instanceof StaleWriteError) continue;
-          throw e;
-        }
-        this.deps.bus.emit('alertChanged', { alert: out.alert, action: 'escalation' });
-        this.arm(out.alert);
-        // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
-        const byNotice = new Map<string, { reason: string; staff: string[] }>();
-        for (const n of out.notify) {
-          const id = n.round ? `${n.reason}#${n.round}` : n.reason;
-          const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
-          byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
-        }
-        for (const [id, n] of byNotice) void this.sendNotices(out.alert, n.staff, n.reason, id);
-        if (out.notifySupervisors) {
-          if (supervisors.length === 0)
-            this.deps.log.warn(
-              { alertId, community: out.alert.community },
-              'SLA breached: no supervisor to tell',
-            );
-          void this.sendNotices(out.alert, supervisors, 'sla_breach');
-        }
-        return;
+        return { save: out, carry: { out, supervisors } };
+      },
+      // CLU-03: a step is saved only while this instance holds the community's lease.
+      { fenced: true },
+    );
+    if (w.kind === 'saved' && w.value) {
+      const { out, supervisors } = w.value;
+      // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
+      const byNotice = new Map<string, { reason: string; staff: string[] }>();
+      for (const n of out.notify) {
+        const id = n.round ? `${n.reason}#${n.round}` : n.reason;
+        const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
+        byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
       }
-      // The alert kept changing under us: never drop a due step; try again shortly.
-      this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
-      this.deps.clock.after(
-        seconds(1),
-        () =>
-          this.fire(alertId, step).catch((e: unknown) =>
-            this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
-          ),
-        `escalation ${alertId} step ${step} retry`,
-      );
-    });
+      for (const [id, n] of byNotice) void this.sendNotices(w.alert, n.staff, n.reason, id);
+      if (out.notifySupervisors) {
+        if (supervisors.length === 0)
+          this.deps.log.warn(
+            { alertId, community: w.alert.community },
+            'SLA breached: no supervisor to tell',
+          );
+        void this.sendNotices(w.alert, supervisors, 'sla_breach');
+      }
+    }
+    if (w.kind !== 'contended') return;
+    // The alert kept changing under us: never drop a due step; try again shortly.
+    this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
+    this.deps.clock.after(
+      seconds(1),
+      () =>
+        this.fire(alertId, step).catch((e: unknown) =>
+          this.deps.log.error({ err: e, alertId }, 'escalation step failed'),
+        ),
+      `escalation ${alertId} step ${step} retry`,
+    );
   }
 
   /**
@@ -306,8 +405,7 @@ export class AlertService {
   async resend(alertId: string, staff: string[]): Promise<Result<Alert, 'not_found' | 'closed'>> {
     const a = await this.deps.store.getAlert(alertId);
     if (!a) return err('not_found' as const, `no alert ${alertId}`);
-    if (a.state === 'resolved' || a.state === 'cancelled')
-      return err('closed' as const, 'the alert is closed: nothing to send');
+    if (!isOpen(a.state)) return err('closed' as const, 'the alert is closed: nothing to send');
     await this.sendNotices(a, staff, 'resend', `resend@${this.deps.clock.now()}`);
     return ok(a);
   }

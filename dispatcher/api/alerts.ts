@@ -5,8 +5,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can } from '../access.ts';
 import type { Action } from '../alerts/lifecycle.ts';
-import { ALERT_STATES, type Alert, OUTCOMES } from '../alerts/model.ts';
+import { ALERT_STATES, type Alert, PERSON_OUTCOMES, type PersonOutcome } from '../alerts/model.ts';
 import type { Staff } from '../registry.ts';
+import type { IssueFacts } from '../words.ts';
 import {
   type ApiDeps,
   accessScope,
@@ -15,16 +16,15 @@ import {
   type Scope,
   STATUS_BY_CODE,
   screenScope,
-} from './app.ts';
+  validationTexts,
+} from './http.ts';
 
 const actionBody = {
   accept: z.object({}).optional(),
   'en-route': z.object({}).optional(),
   'on-site': z.object({}).optional(),
   resolve: z.strictObject({
-    outcome: z.enum(
-      OUTCOMES.filter((o) => o !== 'auto_cleared') as [Exclude<(typeof OUTCOMES)[number], 'auto_cleared'>],
-    ),
+    outcome: z.enum(PERSON_OUTCOMES as [PersonOutcome, ...PersonOutcome[]]),
     note: z.string().min(1).max(4000),
   }),
   cancel: z.strictObject({ reason: z.string().min(1).max(1000) }),
@@ -35,6 +35,16 @@ const actionBody = {
   decline: z.strictObject({ reason: z.string().min(1).max(500) }),
 } as const;
 type ActionName = keyof typeof actionBody;
+/** For /docs (OPS-05): every body an action takes; the route checks the one its action names. */
+export const alertActionBodies = z.union([
+  actionBody.resolve,
+  actionBody.cancel,
+  actionBody.assign,
+  actionBody.note,
+  actionBody.call,
+  actionBody.decline,
+  z.strictObject({}).describe('accept, en-route, on-site: no body'),
+]);
 
 /**
  * Anyone sees the alerts of their scope (SPEC §8 community walls: a responder's grids, a desk's
@@ -130,6 +140,7 @@ export const alertRoutes =
             `body${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`,
             {
               field: `body.${i.path.join('.')}`,
+              ...validationTexts(parsed.error.issues as IssueFacts[]),
             },
           );
         }

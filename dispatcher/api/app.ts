@@ -23,137 +23,35 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Clock } from '../../kernel/clock.ts';
-import type { Logger } from '../../kernel/log.ts';
-import type { Permission } from '../access.ts';
-import { accessGrids, can, crossesCommunity, screenGrids } from '../access.ts';
-import type { AlertService } from '../alerts/service.ts';
-import type { Auth } from '../auth.ts';
-import type { Directory } from '../directory.ts';
-import type { Metrics } from '../metrics.ts';
-import type { Notifier } from '../notify/notifier.ts';
-import type { Staff } from '../registry.ts';
-import type { DutyWatch } from '../routing/duty-watch.ts';
-import type { RulesConfig } from '../rules/settings.ts';
-import type { Store } from '../store/store.ts';
-import type { SystemHealth } from '../system-health.ts';
-import { alertRoutes } from './alerts.ts';
+import { alertActionBodies, alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatch.ts';
+import { DOC_TAGS, OPERATION_DOCS } from './docs.ts';
 import { escalationRoutes } from './escalation.ts';
+import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE, validationTexts } from './http.ts';
 import { importExportRoutes } from './import-export.ts';
+import { incidentRoutes } from './incidents.ts';
 import { crossOriginRefusal, type OriginPolicy, SAFE_METHODS } from './origin.ts';
-import { type PushDeps, pushRoutes } from './push.ts';
+import { pushRoutes } from './push.ts';
 import { registryRoutes } from './registry.ts';
 import { reportRoutes } from './reports.ts';
+import { retireRoutes } from './retire.ts';
+import { searchRoutes } from './search.ts';
 import { sessionRoutes } from './session.ts';
 import { timelineRoutes } from './timeline.ts';
 
-export const SESSION_COOKIE = 'g365_session';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    staff: Staff | null;
-    token: string | null;
-  }
-}
-
-export interface ApiDeps {
-  store: Store;
-  clock: Clock;
-  log: Logger;
-  auth: Auth;
-  alerts: AlertService;
-  directory: Directory;
-  metrics: Metrics;
-  /** Folder with the built console; not served when missing. */
-  consoleDir?: string;
-  /** Notification channels' health (dispatch routes). */
-  notifier?: Notifier;
-  /** Duty gaps and shift handover (dispatch routes). */
-  dutyWatch?: DutyWatch;
-  /** Ends a device's live MQTT session and forgets its cached login (after disable or secret rotation). */
-  revokeDevice?: (deviceId: string) => void;
-  /**
-   * A staff member's rights or sessions changed (PATCH, import, logout): every live connection (socket.io,
-   * staff MQTT) is checked against the sessions again at once — closed if its session ended, re-scoped to
-   * the rights in force otherwise (also other desks', whose scope depends on who covers what).
-   */
-  staffChanged?: (staffIds: readonly string[]) => Promise<void>;
-  ready: () => boolean;
-  /** The MQTT port the gateway listens on (shown in the admin page's device example). */
-  mqttPort?: () => number;
-  /** The edge's faults (disk, event log, telemetry, logins): readiness reasons and the dispatch screen. */
-  systemHealth?: SystemHealth;
-  /** The deployment's rule thresholds (config RULES), for the baseline view's effective thresholds. */
-  rules?: RulesConfig;
-  /** Web Push: the VAPID public key and the subscriptions (push routes). */
-  push?: PushDeps;
-  /** The console's origin (PUBLIC_ORIGIN) and which reverse proxy to believe (TRUST_PROXY); see README. */
-  security?: OriginPolicy & { trustProxy: boolean | string };
-}
-
-/** The grids whose alerts and notices this person's screens show (access.ts screenGrids); null: all. */
-export async function screenScope(deps: Pick<ApiDeps, 'store'>, staff: Staff): Promise<string[] | null> {
-  return screenGrids(staff, await deps.store.listGrids(), await deps.store.listStaff());
-}
-
-/** What one request may reach (SPEC §8 community walls, SEC-02): see access.ts accessGrids and crossesCommunity. */
-export interface Scope {
-  /** Grids this person may read and act on; null: all. */
-  grids: string[] | null;
-  has(gridId: string): boolean;
-  /** Audits a read or action that reaches past the person's own communities (a community nobody follows). */
-  auditCrossing(action: string, target: string, gridId: string): Promise<void>;
-}
-
-export async function accessScope(deps: Pick<ApiDeps, 'store' | 'clock'>, staff: Staff): Promise<Scope> {
-  const [grids, everyone] = await Promise.all([deps.store.listGrids(), deps.store.listStaff()]);
-  const allowed = accessGrids(staff, grids, everyone);
-  return {
-    grids: allowed,
-    has: (gridId) => allowed === null || allowed.includes(gridId),
-    auditCrossing: async (action, target, gridId) => {
-      if (!crossesCommunity(staff, gridId, grids)) return;
-      const community = grids.find((g) => g.id === gridId)?.community ?? null;
-      await deps.store.audit({
-        at: deps.clock.now(),
-        actor: staff.id,
-        action: `cross_community.${action}`,
-        target,
-        detail: { gridId, community },
-      });
-    },
-  };
-}
-
-/** An expected refusal: becomes a JSON error with this status and code. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
-
-export const STATUS_BY_CODE: Record<string, number> = {
-  not_found: 404,
-  invalid_transition: 409,
-  not_assignee: 403,
-  conflict: 409,
-  forbidden: 403,
-};
-
-export function requireStaff(req: FastifyRequest, perm?: Permission): Staff {
-  if (!req.staff) throw new HttpError(401, 'unauthenticated', 'log in first');
-  if (perm && !can(req.staff, perm))
-    throw new HttpError(403, 'forbidden', `your role may not do this (${perm})`);
-  return req.staff;
-}
+// Where they were first defined: importers outside the route files (the live channel, tests) keep working.
+export {
+  type ApiDeps,
+  accessScope,
+  HttpError,
+  requireStaff,
+  type Scope,
+  SESSION_COOKIE,
+  STATUS_BY_CODE,
+  screenScope,
+} from './http.ts';
 
 /**
  * Response headers of every answer (README, Security). The console loads its script, style and images from
@@ -190,6 +88,15 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'permissions-policy': 'camera=(), microphone=(), geolocation=()',
 };
 
+/**
+ * The /api routes anyone may call without a session: logging in, and logging out (which ends the session it
+ * carries, if any). Every other /api route needs one (the hook in buildApp).
+ */
+export const PUBLIC_API_ROUTES: ReadonlySet<string> = new Set([
+  'POST /api/auth/login',
+  'POST /api/auth/logout',
+]);
+
 /** One registered route: what the authorization matrix test walks (test/dispatcher/access-matrix.test.ts). */
 export interface RouteEntry {
   method: string;
@@ -218,6 +125,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (r) => {
+    // What /docs says of the operation (OPS-05): one table, laid on each route as it is registered.
+    const doc = OPERATION_DOCS[`${[r.method].flat()[0]} ${r.url}`];
+    if (doc && !r.schema?.hide)
+      r.schema = {
+        ...r.schema,
+        tags: r.schema?.tags ?? [doc.tag],
+        summary: r.schema?.summary ?? doc.summary,
+        description: r.schema?.description ?? doc.description,
+      };
     const qs = r.schema?.querystring as { shape?: Record<string, unknown> } | undefined;
     const query = Object.keys(qs?.shape ?? {});
     for (const method of [r.method].flat())
@@ -230,11 +146,23 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(fastifyRateLimit, { global: false, hook: 'preHandler' });
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'Guardian 365 API', version: '1' },
+      info: {
+        title: 'Guardian 365 API',
+        version: '1',
+        description:
+          'Log in with POST /api/auth/login and send the token as `Authorization: Bearer …`. The staff app’s MQTT login uses username `staff:{id}` and the same token as password (see the README).',
+      },
+      tags: DOC_TAGS,
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    // The alert actions are one route whose body depends on the action: documented as the union of them.
+    transform: (input) =>
+      jsonSchemaTransform(
+        input.url === '/api/alerts/:id/:action'
+          ? { ...input, schema: { ...input.schema, body: alertActionBodies } }
+          : input,
+      ),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
@@ -283,9 +211,21 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       const v = error.validation[0];
       const where = `${error.validationContext ?? 'body'}${v?.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
       deps.metrics.httpBadRequests.inc();
-      return reply
-        .code(400)
-        .send({ error: 'bad_request', message: `${where}: ${v?.message ?? 'invalid'}`, field: where });
+      const issues = error.validation.map((x) => ({
+        code: x.keyword,
+        path: x.instancePath
+          .split('/')
+          .filter(Boolean)
+          .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+        message: x.message ?? 'invalid',
+        ...(x.params as object),
+      }));
+      return reply.code(400).send({
+        error: 'bad_request',
+        message: `${where}: ${v?.message ?? 'invalid'}`,
+        field: where,
+        ...validationTexts(issues),
+      });
     }
     if (error instanceof HttpError) {
       return reply
@@ -313,6 +253,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       ...(health && !health.ready ? health.reasons : []),
     ];
     if (reasons.length) return reply.code(503).send({ ready: false, reason: reasons[0], reasons });
+    // CLU-04: ready, but with less than everything (a load balancer keeps sending; an operator sees why).
+    if (health?.degraded.length) return { ready: true, degraded: health.degraded };
     return { ready: true };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
@@ -320,17 +262,28 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     return deps.metrics.registry.metrics();
   });
 
-  await app.register(sessionRoutes(deps));
-  await app.register(alertRoutes(deps));
-  await app.register(registryRoutes(deps));
-  await app.register(escalationRoutes(deps));
-  await app.register(deviceRoutes(deps));
-  await app.register(baselineRoutes(deps));
-  await app.register(dispatchRoutes(deps));
-  await app.register(importExportRoutes(deps));
-  await app.register(reportRoutes(deps));
-  await app.register(timelineRoutes(deps));
-  await app.register(pushRoutes(deps));
+  // The /api subtree (SEC-01, "the API checks every request"): one hook refuses every request without a
+  // session (401) before its route runs, except the routes listed as public; each route then asks for the
+  // permission it needs (requireStaff). A new route is protected without doing anything.
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (req) => {
+      if (!PUBLIC_API_ROUTES.has(`${req.method} ${req.routeOptions.url}`)) requireStaff(req);
+    });
+    await api.register(sessionRoutes(deps));
+    await api.register(alertRoutes(deps));
+    await api.register(registryRoutes(deps));
+    await api.register(escalationRoutes(deps));
+    await api.register(deviceRoutes(deps));
+    await api.register(retireRoutes(deps));
+    await api.register(baselineRoutes(deps));
+    await api.register(dispatchRoutes(deps));
+    await api.register(importExportRoutes(deps));
+    await api.register(reportRoutes(deps));
+    await api.register(timelineRoutes(deps));
+    await api.register(pushRoutes(deps));
+    await api.register(incidentRoutes(deps));
+    await api.register(searchRoutes(deps));
+  });
 
   const dir = deps.consoleDir ? resolve(deps.consoleDir) : null;
   if (dir && existsSync(dir)) {

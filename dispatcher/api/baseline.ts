@@ -4,15 +4,14 @@
  * `{ baseline: null }` until 14 days have been learned.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { mayReadHousehold } from '../access.ts';
 import { baselineOf, inactivityMs, morningMinute } from '../rules/baseline.ts';
 import { restoreHomeState } from '../rules/engine.ts';
 import { minutesHhmm } from '../rules/localtime.ts';
 import { resolveSettings } from '../rules/settings.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
+import { idParam } from './params.ts';
 
-const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 const MIN = 60_000;
 
 export const baselineRoutes =

@@ -3,11 +3,22 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { DEVICE_KINDS } from '../../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
 import { deviceInput, roomInput } from '../registry.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
+import { idParam } from './params.ts';
+import { LOW_BATTERY } from './reports.ts';
+import type { DeviceFilter, DeviceListView } from './types.ts';
 
-const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
+/** The device list's filters (SPEC §3 device health): what an admin looks for across households. */
+export const DEVICE_FILTERS = [
+  'offline',
+  'low_battery',
+  'rejecting',
+  'never_seen',
+  'disabled',
+] as const satisfies readonly DeviceFilter[];
 
 export const deviceRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -36,6 +47,81 @@ export const deviceRoutes =
       // The secret is shown once, here, and stored only as a salted hash.
       return reply.code(201).send({ id: req.body.id, secret });
     });
+    /**
+     * Every live device of the households this person may see, across households, with its grid and
+     * address, narrowed by one filter (offline, low battery, rejecting messages, never seen, disabled).
+     */
+    app.get(
+      '/api/devices',
+      {
+        schema: {
+          querystring: z.object({
+            filter: z.enum(DEVICE_FILTERS).optional(),
+            grid: z.string().max(64).optional(),
+          }),
+        },
+      },
+      async (req): Promise<DeviceListView> => {
+        const staff = requireStaff(req, 'registry.read');
+        const grids = (await accessScope(deps, staff)).grids;
+        const [devices, households] = await Promise.all([
+          store.listDevices(),
+          store.listHouseholds(grids === null ? {} : { gridIds: grids }),
+        ]);
+        const home = new Map(households.map((h) => [h.id, h]));
+        const low = (d: { battery: number | null }) => d.battery !== null && d.battery <= LOW_BATTERY;
+        const keep: Record<(typeof DEVICE_FILTERS)[number], (d: (typeof devices)[number]) => boolean> = {
+          offline: (d) => !d.online && !d.disabled && d.lastSeenAt !== null,
+          low_battery: low,
+          rejecting: (d) => d.rejectedCount > 0,
+          never_seen: (d) => d.lastSeenAt === null,
+          disabled: (d) => d.disabled,
+        };
+        const f = req.query.filter;
+        return {
+          devices: devices
+            .filter((d) => home.has(d.homeId))
+            .filter((d) => !req.query.grid || home.get(d.homeId)!.gridId === req.query.grid)
+            .filter((d) => !f || keep[f](d))
+            .map((d) => {
+              const h = home.get(d.homeId)!;
+              return { ...d, gridId: h.gridId, address: h.address, lowBattery: low(d) };
+            }),
+        };
+      },
+    );
+
+    /** Corrects what an admin entered (SPEC §3): the device's room from the vocabulary and its kind. */
+    app.patch(
+      '/api/devices/:id',
+      {
+        schema: {
+          params: idParam,
+          body: z.strictObject({ room: roomInput.optional(), kind: z.enum(DEVICE_KINDS).optional() }),
+        },
+      },
+      async (req) => {
+        const actor = requireStaff(req, 'registry.write');
+        const before = await store.getDeviceState(req.params.id);
+        if (!before || (await store.retiredAt('device', before.id)) !== null)
+          throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
+        const { room, kind } = req.body;
+        if (room !== undefined) await store.setDeviceRoom(before.id, room);
+        if (kind !== undefined && kind !== before.kind) {
+          await store.setDeviceKind(before.id, kind);
+          // The gateway checks event types against the kind read at connect (DEV-04): reconnect.
+          deps.revokeDevice?.(before.id);
+        }
+        deps.directory.invalidateHome(before.homeId);
+        await audit(actor.id, 'device.update', before.id, {
+          fields: Object.keys(req.body),
+          ...(room !== undefined ? { room: { from: before.room, to: room } } : {}),
+          ...(kind !== undefined ? { kind: { from: before.kind, to: kind } } : {}),
+        });
+        return { device: await store.getDeviceState(before.id) };
+      },
+    );
+
     app.get('/api/devices/:id', { schema: { params: idParam } }, async (req) => {
       const staff = requireStaff(req);
       const d = await store.getDeviceState(req.params.id);

@@ -5,8 +5,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can, mayReadHousehold } from '../access.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff, screenScope } from './app.ts';
-import { epochMs } from './params.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff, screenScope } from './http.ts';
+import { epochMs, idParam } from './params.ts';
 import type { CoverageView, MaintenanceQueue } from './types.ts';
 
 export const dispatchRoutes =
@@ -69,7 +69,7 @@ export const dispatchRoutes =
       '/api/households/:id/coverage',
       {
         schema: {
-          params: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') }),
+          params: idParam,
           querystring: z.object({ at: epochMs.optional() }),
         },
       },

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { communityPolicy, saveCommunityPolicy } from '../alerts/policies.ts';
 import { DEFAULT_POLICY, policySchema } from '../alerts/policy.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 
 const communityParam = z.object({ community: z.string().min(1).max(128) });
 

@@ -14,16 +14,23 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { newId } from '../../kernel/ids.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
-import { gridInput, householdInput, STAFF_ROLES } from '../registry.ts';
+import { gridInput, householdInput, id, STAFF_ROLES } from '../registry.ts';
 import { ROOMS_HINT, type Room, roomFromText } from '../rooms.ts';
 import type { Store } from '../store/store.ts';
-import { type ApiDeps, HttpError, requireStaff } from './app.ts';
+import {
+  type IssueFacts,
+  issueTexts,
+  overrideNeedsTexts,
+  passwordTexts,
+  rowProblemTexts,
+  type Texts,
+  unknownRoomTexts,
+} from '../words.ts';
+import { type ApiDeps, HttpError, requireStaff } from './http.ts';
 import type { ImportProblem, ImportResult } from './types.ts';
-
-const idRe = /^[A-Za-z0-9_-]{1,64}$/;
-const id = z.string().regex(idRe, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
 
 const staffImport = z.strictObject({
   id,
@@ -48,11 +55,8 @@ const deviceImport = z
   .transform((d, ctx) => {
     const room = roomFromText(d.room);
     if (room === null) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['room'],
-        message: `"${d.room}" is not a room we know; ${ROOMS_HINT}`,
-      });
+      const texts = unknownRoomTexts(d.room);
+      ctx.addIssue({ code: 'custom', path: ['room'], message: texts.en, params: { texts } });
       return z.NEVER;
     }
     return { ...d, room: room as Room };
@@ -65,16 +69,57 @@ const rosterLine = z.strictObject({
   staffIds: z.array(id).min(1),
 });
 
+/**
+ * A roster override (leave, cover, swap: SPEC §4). Its id is kept from an export, so a file imported twice
+ * replaces the override rather than adding it again.
+ */
+const overrideLine = z
+  .strictObject({
+    id: id.optional(),
+    gridId: id,
+    date: z.iso.date(),
+    shift: z.enum(['day', 'night']),
+    kind: z.enum(['leave', 'cover', 'swap']),
+    staffId: id.nullable().default(null),
+    replacementId: id.nullable().default(null),
+  })
+  .superRefine((o, ctx) => {
+    // Leave names who is off, cover who stands in, a swap both (as POST /api/roster/overrides).
+    if ((o.kind === 'leave' || o.kind === 'swap') && !o.staffId)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['staffId'],
+        message: `required for ${o.kind}`,
+        params: { texts: overrideNeedsTexts(o.kind, 'staffId') },
+      });
+    if ((o.kind === 'cover' || o.kind === 'swap') && !o.replacementId)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replacementId'],
+        message: `required for ${o.kind}`,
+        params: { texts: overrideNeedsTexts(o.kind, 'replacementId') },
+      });
+  });
+
 export const registryFile = z.strictObject({
   grids: z.array(z.unknown()).max(10_000).default([]),
   households: z.array(z.unknown()).max(100_000).default([]),
   staff: z.array(z.unknown()).max(10_000).default([]),
   roster: z.array(z.unknown()).max(10_000).default([]),
   devices: z.array(z.unknown()).max(200_000).default([]),
+  overrides: z.array(z.unknown()).max(100_000).default([]),
 });
 
-type Kind = 'grids' | 'households' | 'staff' | 'roster' | 'devices';
-const KINDS: Kind[] = ['grids', 'households', 'staff', 'roster', 'devices'];
+type Kind = 'grids' | 'households' | 'staff' | 'roster' | 'devices' | 'overrides';
+const KINDS: Kind[] = ['grids', 'households', 'staff', 'roster', 'devices', 'overrides'];
+const CSV_KINDS = [
+  'grids.csv',
+  'households.csv',
+  'staff.csv',
+  'roster.csv',
+  'devices.csv',
+  'overrides.csv',
+] as const;
 
 interface Parsed {
   grids: z.output<typeof gridInput>[];
@@ -82,6 +127,7 @@ interface Parsed {
   staff: z.output<typeof staffImport>[];
   roster: z.output<typeof rosterLine>[];
   devices: z.output<typeof deviceImport>[];
+  overrides: z.output<typeof overrideLine>[];
 }
 
 const SCHEMA = {
@@ -90,6 +136,7 @@ const SCHEMA = {
   staff: staffImport,
   roster: rosterLine,
   devices: deviceImport,
+  overrides: overrideLine,
 };
 const emptyRaw = (): Record<Kind, unknown[]> => ({
   grids: [],
@@ -97,18 +144,45 @@ const emptyRaw = (): Record<Kind, unknown[]> => ({
   staff: [],
   roster: [],
   devices: [],
+  overrides: [],
 });
 
-/** Validates every row and the references between them; returns the rows or every problem found. */
+const oneId = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+const someIds = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : [];
+const field = (row: unknown, name: string): unknown =>
+  typeof row === 'object' && row !== null ? (row as Record<string, unknown>)[name] : undefined;
+
+/**
+ * Validates every row and the references between them; returns the rows or every problem found (DATA-05):
+ * one round names them all. References are read from every row, a row its schema refused too, so an unknown
+ * grid is reported beside the row's other problems instead of after they are fixed.
+ */
 async function validate(
   store: Store,
   raw: Record<Kind, unknown[]>,
   label: (kind: Kind, i: number) => string,
 ): Promise<{ ok: true; value: Parsed } | { ok: false; problems: ImportProblem[] }> {
   const problems: ImportProblem[] = [];
-  const out: Parsed = { grids: [], households: [], staff: [], roster: [], devices: [] };
-  // Where each valid row came from, so a reference problem names the right row.
-  const from: Record<Kind, number[]> = { grids: [], households: [], staff: [], roster: [], devices: [] };
+  const refuse = (row: string, at: string, text: Texts, message = text.en) =>
+    problems.push({ row, field: at, message, text });
+  const out: Parsed = {
+    grids: [],
+    households: [],
+    staff: [],
+    roster: [],
+    devices: [],
+    overrides: [],
+  };
+  // Where each valid row came from, so a problem found on the parsed rows names the right row.
+  const from: Record<Kind, number[]> = {
+    grids: [],
+    households: [],
+    staff: [],
+    roster: [],
+    devices: [],
+    overrides: [],
+  };
   for (const kind of KINDS) {
     raw[kind].forEach((row, i) => {
       const r = SCHEMA[kind].safeParse(row);
@@ -117,79 +191,75 @@ async function validate(
         from[kind].push(i);
       } else
         for (const issue of r.error.issues)
-          problems.push({
-            row: label(kind, i),
-            field: issue.path.join('.') || '(row)',
-            message: issue.message,
-          });
+          refuse(
+            label(kind, i),
+            issue.path.join('.') || '(row)',
+            issueTexts(issue as IssueFacts),
+            issue.message,
+          );
     });
   }
   const row = (kind: Kind, i: number) => label(kind, from[kind][i]!);
-  const [grids, staff] = await Promise.all([store.listGrids(), store.listStaff()]);
-  const gridIds = new Set([...grids.map((g) => g.id), ...out.grids.map((g) => g.id)]);
-  const staffIds = new Set([...staff.map((s) => s.id), ...out.staff.map((s) => s.id)]);
+  const [grids, staff, households] = await Promise.all([
+    store.listGrids(),
+    store.listStaff(),
+    raw.devices.length ? store.listHouseholds() : Promise.resolve([]),
+  ]);
+  // What the file itself brings counts as existing, a row of it with problems of its own too: its
+  // problems are reported on it, not again on every row that names it.
+  const ids = (kind: Kind) => raw[kind].map((r) => oneId(field(r, 'id'))).filter((x) => x !== null);
+  const gridIds = new Set([...grids.map((g) => g.id), ...ids('grids')]);
+  const staffIds = new Set([...staff.map((s) => s.id), ...ids('staff')]);
+  const homeIds = new Set([...households.map((h) => h.id), ...ids('households')]);
+  const refs: [Kind, string, Set<string>, 'no_grid' | 'no_staff' | 'no_household'][] = [
+    ['households', 'gridId', gridIds, 'no_grid'],
+    ['staff', 'gridIds', gridIds, 'no_grid'],
+    ['roster', 'gridId', gridIds, 'no_grid'],
+    ['roster', 'staffIds', staffIds, 'no_staff'],
+    ['devices', 'homeId', homeIds, 'no_household'],
+    ['overrides', 'gridId', gridIds, 'no_grid'],
+    ['overrides', 'staffId', staffIds, 'no_staff'],
+    ['overrides', 'replacementId', staffIds, 'no_staff'],
+  ];
+  for (const [kind, name, known, problem] of refs)
+    raw[kind].forEach((r, i) => {
+      const value = field(r, name);
+      for (const id of Array.isArray(value) ? someIds(value) : [oneId(value)])
+        if (id !== null && !known.has(id))
+          refuse(label(kind, i), name, rowProblemTexts({ kind: problem, id }));
+    });
   const byUsername = new Map(staff.map((s) => [s.username, s.id]));
   const existing = new Set(staff.map((s) => s.id));
-  out.households.forEach((h, i) => {
-    if (!gridIds.has(h.gridId))
-      problems.push({ row: row('households', i), field: 'gridId', message: `no grid ${h.gridId}` });
-  });
   out.staff.forEach((s, i) => {
-    for (const g of s.gridIds)
-      if (!gridIds.has(g)) problems.push({ row: row('staff', i), field: 'gridIds', message: `no grid ${g}` });
     const weak = s.password ? passwordProblem(s.password, s.roles) : null;
-    if (weak) problems.push({ row: row('staff', i), field: 'password', message: weak });
+    if (weak) refuse(row('staff', i), 'password', passwordTexts(weak));
     if (!existing.has(s.id) && !s.password)
-      problems.push({
-        row: row('staff', i),
-        field: 'password',
-        message: 'required for a new staff member',
-      });
+      refuse(row('staff', i), 'password', rowProblemTexts({ kind: 'password_required' }));
     const owner = byUsername.get(s.username);
     if (owner && owner !== s.id)
-      problems.push({
-        row: row('staff', i),
-        field: 'username',
-        message: `username ${s.username} is taken`,
-      });
+      refuse(row('staff', i), 'username', rowProblemTexts({ kind: 'username_taken', username: s.username }));
     // Within the file too: two rows may not claim one username (the write would fail half-way).
     byUsername.set(s.username, s.id);
   });
   for (const kind of KINDS) {
-    if (kind === 'roster') continue;
+    if (kind === 'roster' || kind === 'overrides') continue;
     const seen = new Set<string>();
-    (out[kind] as { id: string }[]).forEach((item, i) => {
-      if (seen.has(item.id))
-        problems.push({ row: row(kind, i), field: 'id', message: `${item.id} appears twice in this file` });
-      seen.add(item.id);
+    raw[kind].forEach((r, i) => {
+      const id = oneId(field(r, 'id'));
+      if (id === null) return;
+      if (seen.has(id)) refuse(label(kind, i), 'id', rowProblemTexts({ kind: 'twice_in_file', id }));
+      seen.add(id);
     });
   }
   if (out.devices.length) {
-    const homeIds = new Set([
-      ...(await store.listHouseholds()).map((h) => h.id),
-      ...out.households.map((h) => h.id),
-    ]);
     const known = new Map((await store.listDevices()).map((d) => [d.id, d]));
     out.devices.forEach((d, i) => {
-      if (!homeIds.has(d.homeId))
-        problems.push({ row: row('devices', i), field: 'homeId', message: `no household ${d.homeId}` });
       const was = known.get(d.id);
       // An existing device may change room; moving it to another home or kind is a new device.
       if (was && (was.homeId !== d.homeId || was.kind !== d.kind))
-        problems.push({
-          row: row('devices', i),
-          field: 'id',
-          message: `device ${d.id} exists as ${was.kind} of household ${was.homeId}`,
-        });
+        refuse(row('devices', i), 'id', rowProblemTexts({ kind: 'device_moved', id: d.id, was }));
     });
   }
-  out.roster.forEach((r, i) => {
-    if (!gridIds.has(r.gridId))
-      problems.push({ row: row('roster', i), field: 'gridId', message: `no grid ${r.gridId}` });
-    for (const s of r.staffIds)
-      if (!staffIds.has(s))
-        problems.push({ row: row('roster', i), field: 'staffIds', message: `no staff ${s}` });
-  });
   return problems.length ? { ok: false, problems } : { ok: true, value: out };
 }
 
@@ -261,6 +331,11 @@ async function apply(
     });
     secrets.push({ id: d.id, secret });
   }
+  // An override with the id of one already stored replaces it (a re-imported export adds nothing).
+  for (const o of p.overrides) {
+    if (o.id) await store.deleteOverride(o.id);
+    await store.addOverride({ ...o, id: o.id ?? newId('ov', deps.clock.now()) });
+  }
   deps.directory.invalidateHome();
   deps.directory.invalidateRoster();
   // SPEC §8: rights changed by an import end at once like through PATCH /api/staff: a new password or a
@@ -278,6 +353,7 @@ async function apply(
       staff: p.staff.length,
       roster: p.roster.length,
       devices: p.devices.length,
+      overrides: p.overrides.length,
     },
     secrets,
   };
@@ -318,6 +394,7 @@ const CSV_COLUMNS: Record<Kind, string[]> = {
   staff: ['id', 'name', 'phone', 'roles', 'gridIds', 'username', 'password', 'disabled'],
   roster: ['gridId', 'shift', 'weekdays', 'staffIds'],
   devices: ['id', 'homeId', 'kind', 'room'],
+  overrides: ['id', 'gridId', 'date', 'shift', 'kind', 'staffId', 'replacementId'],
 };
 
 /**
@@ -352,6 +429,16 @@ function fromCsv(kind: Kind, raw: Record<string, string>): unknown {
       };
     case 'devices':
       return { id: r.id, homeId: r.homeId, kind: r.kind, room: r.room ?? '' };
+    case 'overrides':
+      return {
+        id: opt(r.id),
+        gridId: r.gridId,
+        date: r.date,
+        shift: r.shift,
+        kind: r.kind,
+        staffId: opt(r.staffId) ?? null,
+        replacementId: opt(r.replacementId) ?? null,
+      };
     case 'roster':
       return {
         gridId: r.gridId,
@@ -411,12 +498,13 @@ export const importExportRoutes =
     app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
     const snapshot = async () => {
-      const [grids, households, staff, roster, devices] = await Promise.all([
+      const [grids, households, staff, roster, devices, overrides] = await Promise.all([
         store.listGrids(),
         store.listHouseholds(),
         store.listStaff(),
         store.listRoster(),
         store.listDevices(),
+        store.listOverrides(),
       ]);
       return {
         grids,
@@ -425,6 +513,8 @@ export const importExportRoutes =
         roster,
         // No secrets: a device's secret is shown once, when it is issued.
         devices: devices.map((d) => ({ id: d.id, homeId: d.homeId, kind: d.kind, room: d.room })),
+        // Leave, cover and swaps (SPEC §4): the roster is the rotation and its overrides.
+        overrides,
       };
     };
 
@@ -447,7 +537,7 @@ export const importExportRoutes =
       {
         schema: {
           params: z.object({
-            kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv', 'devices.csv']),
+            kind: z.enum(CSV_KINDS),
           }),
         },
       },
@@ -457,6 +547,9 @@ export const importExportRoutes =
         const data = await snapshot();
         const rows: Record<string, unknown>[] = [];
         if (kind === 'devices') rows.push(...data.devices);
+        if (kind === 'overrides')
+          for (const o of data.overrides)
+            rows.push({ ...o, staffId: o.staffId ?? '', replacementId: o.replacementId ?? '' });
         if (kind === 'grids') for (const g of data.grids) rows.push({ ...g, leaderId: g.leaderId ?? '' });
         if (kind === 'staff')
           for (const s of data.staff)
@@ -546,7 +639,7 @@ export const importExportRoutes =
       {
         schema: {
           params: z.object({
-            kind: z.enum(['grids.csv', 'households.csv', 'staff.csv', 'roster.csv', 'devices.csv']),
+            kind: z.enum(CSV_KINDS),
           }),
           body: z.string().max(20_000_000),
         },

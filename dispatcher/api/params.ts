@@ -1,5 +1,9 @@
 /** Parameters several routes share (kept apart from app.ts, which imports every route module). */
 import { z } from 'zod';
+import { ID_PATTERN } from '../terms.ts';
+
+/** `:id` of a grid, household, staff member, device, alert or override (DEV-02 grammar). */
+export const idParam = z.object({ id: z.string().regex(ID_PATTERN, 'invalid id') });
 
 /**
  * An instant in a query or body: epoch milliseconds from 1970 to 2100. Larger numbers are no date the

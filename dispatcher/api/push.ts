@@ -11,13 +11,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { can } from '../access.ts';
-import type { PushSubscriptions } from '../notify/push.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff, STATUS_BY_CODE } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, type PushDeps, requireStaff, STATUS_BY_CODE } from './http.ts';
 
-export interface PushDeps {
-  publicKey: string;
-  subscriptions: PushSubscriptions;
-}
+export type { PushDeps } from './http.ts';
 
 const base64url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'expected base64url');
 const subscriptionBody = z.strictObject({

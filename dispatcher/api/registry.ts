@@ -11,8 +11,9 @@ import { can } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, STAFF_ROLES, type StaffRole, staffInput } from '../registry.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
-import { epochMs } from './params.ts';
+import { ID_PATTERN } from '../terms.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
+import { epochMs, idParam } from './params.ts';
 import type { RosterWeekView } from './types.ts';
 
 /** SPEC §8: a password fit for the account's roles (passwords.ts), or a 400 naming the field. */
@@ -20,8 +21,6 @@ export function checkPassword(password: string, roles: readonly StaffRole[], fie
   const problem = passwordProblem(password, roles);
   if (problem) throw new HttpError(400, 'bad_request', `${field}: ${problem}`, { field });
 }
-
-const idParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') });
 
 const rosterBody = z.strictObject({
   gridId: z.string().min(1).max(64),
@@ -58,6 +57,11 @@ export const registryRoutes =
       if (missing.length)
         throw new HttpError(400, 'bad_request', `${field}: no staff ${missing.join(', ')}`, { field });
     };
+    /** DATA-04: a retired id names its history for good; it is never given to a new record. */
+    const refuseRetired = async (kind: 'grid' | 'household', id: string) => {
+      if ((await store.retiredAt(kind, id)) !== null)
+        throw new HttpError(409, 'conflict', `${kind} ${id} was retired; its id is not reused`);
+    };
     /** Staff may only cover grids that exist (a typo would leave a grid silently unstaffed). */
     const checkGrids = async (gridIds: string[] | undefined) => {
       if (!gridIds?.length) return;
@@ -79,6 +83,8 @@ export const registryRoutes =
     });
     app.post('/api/grids', { schema: { body: gridInput } }, async (req, reply) => {
       const staff = requireStaff(req, 'registry.write');
+      await refuseRetired('grid', req.body.id);
+      if (req.body.leaderId) await checkStaff([req.body.leaderId], 'body.leaderId');
       await store.upsertGrid(req.body);
       // Cached homes carry their grid (name, community): a changed grid must reach the next alert.
       deps.directory.invalidateHome();
@@ -243,7 +249,11 @@ export const registryRoutes =
     });
     app.post('/api/households', { schema: { body: householdInput } }, async (req, reply) => {
       const actor = requireStaff(req, 'registry.write');
-      if (!(await store.getGrid(req.body.gridId)))
+      await refuseRetired('household', req.body.id);
+      if (
+        !(await store.getGrid(req.body.gridId)) ||
+        (await store.retiredAt('grid', req.body.gridId)) !== null
+      )
         throw new HttpError(400, 'bad_request', `body.gridId: no grid ${req.body.gridId}`);
       const family = familyOptInChanges(await store.getHousehold(req.body.id), req.body);
       await store.upsertHousehold(req.body);
@@ -307,7 +317,7 @@ export const registryRoutes =
       name: z.string().min(1).max(100).optional(),
       phone: z.string().max(40).optional(),
       roles: z.array(z.enum(STAFF_ROLES)).min(1).optional(),
-      gridIds: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid grid id')).optional(),
+      gridIds: z.array(z.string().regex(ID_PATTERN, 'invalid grid id')).optional(),
       disabled: z.boolean().optional(),
       password: z.string().min(8).max(200).optional(),
     });
@@ -316,7 +326,8 @@ export const registryRoutes =
       const { password, ...patch } = req.body;
       await checkGrids(patch.gridIds);
       const target = await store.getStaff(req.params.id);
-      if (!target) throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
+      if (!target || (await store.retiredAt('staff', target.id)) !== null)
+        throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
       if (password) checkPassword(password, patch.roles ?? target.roles, 'body.password');
       const passwordHash = password ? await hashSecret(password) : undefined;
       if (!(await store.updateStaff(req.params.id, { ...patch, passwordHash })))

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { can } from '../access.ts';
 import { isSafety } from '../alerts/model.ts';
 import { slaReport, slaReportCsv } from '../reports/sla.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { epochMs } from './params.ts';
 import type { DeviceHealth, TodayFigures } from './types.ts';
 
@@ -16,7 +16,7 @@ import type { DeviceHealth, TodayFigures } from './types.ts';
 const instantParam = z.union([epochMs, z.string().min(4).max(40)]).optional();
 const MAX_RANGE_MS = 366 * 86_400_000;
 /** SPEC §5: LOW_BATTERY raises at or below 15 %. */
-const LOW_BATTERY = 15;
+export const LOW_BATTERY = 15;
 
 export const reportRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>

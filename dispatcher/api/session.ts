@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { permissionsOf } from '../access.ts';
-import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './app.ts';
+import { type ApiDeps, HttpError, requireStaff, SESSION_COOKIE } from './http.ts';
 import type { LoginResponse, SessionInfo } from './types.ts';
 
 export const sessionRoutes =

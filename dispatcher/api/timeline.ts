@@ -5,8 +5,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { mayReadHousehold } from '../access.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './app.ts';
-import { epochMs } from './params.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
+import { epochMs, idParam } from './params.ts';
 import type { Timeline, TimelineEvent } from './types.ts';
 
 const DAY = 86_400_000;
@@ -25,7 +25,7 @@ export const timelineRoutes =
       '/api/households/:id/timeline',
       {
         schema: {
-          params: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'invalid id') }),
+          params: idParam,
           querystring: z.object({
             from: epochMs.optional(),
             to: epochMs.optional(),

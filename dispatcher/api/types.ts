@@ -15,6 +15,9 @@
  *   GET  /api/households/{id}/coverage?at=   CoverageView: who covers this household now, in order
  *   POST /api/households/{id}/away           {until: epoch ms | RFC 3339, reason}; DELETE clears it (admin)
  *   PATCH /api/staff/{id}                    {name?, phone?, roles?, gridIds?, disabled?, password?} (admin)
+ *   GET  /api/devices?filter=&grid=          DeviceListView · PATCH /api/devices/{id} {room?, kind?} (admin)
+ *   POST /api/{grids|households|staff|devices}/{id}/retire   soft delete, history kept (admin); 409 when
+ *                                            a grid still has households or a household open alerts
  *   GET  /api/audit?actor=&target=&action=&from=&to=&limit=   {entries: AuditEntry[]} newest first (admin);
  *                                            `action` ending in '.' is a prefix ("alert.", "registry.")
  *   GET  /api/registry/export · /api/registry/export/{kind}.csv · POST /api/registry/import[/{kind}.csv]
@@ -29,16 +32,30 @@
  * Live (socket.io, same token in `auth.token` or the cookie): ServerToClientEvents below; after a
  * reconnect emit `catchup(lastChangeSeq)` and apply the `alert` events that follow, then the ack.
  */
-import type { Alert, HistoryEntry } from '../alerts/model.ts';
+import type { Alert, HistoryEntry, RuleId } from '../alerts/model.ts';
 import type { DeviceState, Grid, Staff } from '../registry.ts';
 import type { WeekCell } from '../routing/roster.ts';
 import type { ShiftInstance } from '../routing/shifts.ts';
 
 export type { Permission } from '../access.ts';
-export type { AlertState, Outcome, RuleId, Severity } from '../alerts/model.ts';
+export type { AlertSource, AlertState, Outcome, PhoneCategory, RuleId, Severity } from '../alerts/model.ts';
+export { PHONE_CATEGORIES } from '../alerts/model.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
+
+import type { Texts } from '../words.ts';
+
 export type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+export {
+  hasResponderRole,
+  ID_PATTERN,
+  isOpen,
+  OPEN_STATES,
+  PERSON_OUTCOMES,
+  type PersonOutcome,
+  RESPONDER_ROLES,
+  STAFF_ROLES,
+} from '../terms.ts';
 export type { Alert, DeviceState, Grid, HistoryEntry, ShiftInstance, Staff, WeekCell };
 
 /** GET /api/session: who is logged in, what they may do, and the community's zone and shift boundaries. */
@@ -58,11 +75,18 @@ export interface HouseholdFile {
   gridId: string;
   address: { building: string; unit: string; room: string };
   residents: { name: string; age?: number; phone?: string; healthNotes?: string }[];
-  contacts: { name: string; relation?: string; phone: string }[];
+  contacts: { name: string; relation?: string; phone: string; updates?: boolean }[];
   /** Only with `?include=accessNotes` (audited, SPEC §11). */
   accessNotes?: string;
   hasAccessNotes?: boolean;
-  routine: { nightStart: string; nightEnd: string; wakeTime: string };
+  routine: {
+    nightStart: string;
+    nightEnd: string;
+    wakeTime: string;
+    /** Per-rule threshold overrides in minutes (RULE-14). */
+    thresholds?: Partial<Record<RuleId, number>>;
+    learnBaseline?: boolean;
+  };
   awayUntil: number | null;
   awayReason: string | null;
 }
@@ -113,6 +137,17 @@ export interface TodayFigures {
   breaches: number;
 }
 
+/**
+ * GET /api/devices?filter=offline|low_battery|rejecting|never_seen|disabled&grid=  (registry readers):
+ * every live device across the households this person may see, with its grid and address.
+ */
+export interface DeviceListView {
+  devices: (DeviceState & { gridId: string; address: HouseholdFile['address']; lowBattery: boolean })[];
+}
+export type DeviceFilter = 'offline' | 'low_battery' | 'rejecting' | 'never_seen' | 'disabled';
+/** What can be retired (POST /api/{grids|households|staff|devices}/{id}/retire, admin; DATA-04). */
+export type RetirableKind = 'grids' | 'households' | 'staff' | 'devices';
+
 /** GET /api/reports/devices: offline, low battery, rejecting messages. */
 export interface DeviceHealth {
   total: number;
@@ -146,6 +181,29 @@ export interface DutyView {
   gridName: string;
   shift: 'day' | 'night';
   staff: { id: string; name: string }[];
+}
+
+/** GET /api/search/households: one household found (CONSOLE-04), without access notes. */
+export interface HouseholdHit {
+  id: string;
+  gridId: string;
+  gridName: string;
+  address: { building: string; unit: string; room: string };
+  residents: { name: string; phone: string | null }[];
+  awayUntil: number | null;
+  awayReason: string | null;
+}
+
+export interface HouseholdSearchResult {
+  households: HouseholdHit[];
+  /** More matched than were returned (50): the dispatcher types more. */
+  truncated: boolean;
+}
+
+/** POST /api/incidents (ALERT-03): the alert raised, or the open one the call was added to. */
+export interface IncidentResult {
+  alert: Alert;
+  attached: boolean;
 }
 
 export interface HouseholdSummary {
@@ -226,7 +284,14 @@ export interface MaintenanceQueue {
  * (`{row, field, message}`); 200 `{imported: {grids, households, staff, roster}}`.
  */
 export interface ImportResult {
-  imported: { grids: number; households: number; staff: number; roster: number; devices: number };
+  imported: {
+    grids: number;
+    households: number;
+    staff: number;
+    roster: number;
+    devices: number;
+    overrides: number;
+  };
   /** The secrets of the devices this import created, shown this once (SPEC §3). */
   secrets: { id: string; secret: string }[];
 }
@@ -234,7 +299,10 @@ export interface ImportProblem {
   /** 1-based data row (CSV) or `kind[index]` (JSON). */
   row: string;
   field: string;
+  /** The problem in English, as the check said it (the field is in `field`), for scripts. */
   message: string;
+  /** The problem in both languages, naming the field (WORDS-02). */
+  text: Texts;
 }
 
 /** socket.io events, server to client. */
@@ -301,5 +369,6 @@ export interface RoutineBaseline {
   learned: { morningBy: string; inactivityMinutesByHour: number[] };
 }
 
-/** Rule names in zh-CN and English, shared by the console and the notices (SMS, push). */
-export { RULE_LABELS } from '../notify/texts.ts';
+export { PHONE_CATEGORY_LABELS } from '../notify/texts.ts';
+/** The one vocabulary (WORDS-01): shared by the console, the notices (SMS, push) and the API's errors. */
+export * from '../words.ts';

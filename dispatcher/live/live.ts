@@ -16,7 +16,7 @@
  * connection authenticated by the cookie must come from the console's origin (api/origin.ts).
  */
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant } from '../../kernel/time.ts';
@@ -55,6 +55,8 @@ export interface LiveDeps {
   origin?: OriginPolicy;
   /** Counts a connection refused as coming from another origin. */
   onCrossOrigin?: () => void;
+  /** socket.io adapter: live events across dispatcher instances (CLU-04, cluster/live-relay.ts). */
+  adapter?: ServerOptions['adapter'];
 }
 
 /** How long a notification waits for a page's acknowledgement before it counts as sent only. */
@@ -86,6 +88,7 @@ export class LiveServer {
       {
         serveClient: false,
         path: '/socket.io',
+        ...(this.deps.adapter ? { adapter: this.deps.adapter } : {}),
       },
     );
     this.io = io;

@@ -7,7 +7,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { seconds } from '../../kernel/time.ts';
 import type { Alert } from '../alerts/model.ts';
-import type { Bus } from '../bus.ts';
+import type { Bus, ChannelHealth } from '../bus.ts';
 import type { Store } from '../store/store.ts';
 
 export interface NotificationPayload {
@@ -49,18 +49,7 @@ export type AttemptReporter = (error: string) => void;
  */
 export class Unreachable extends Error {}
 
-/** SPEC §7: a channel that keeps failing is shown on the dispatch screen. */
-export interface ChannelHealth {
-  channel: string;
-  status: 'ok' | 'failing';
-  /** Channel failures in a row (recipient-unreachable attempts do not count). */
-  consecutiveFailures: number;
-  attempts: number;
-  failures: number;
-  lastOkAt: number | null;
-  lastFailureAt: number | null;
-  lastError: string | null;
-}
+export type { ChannelHealth } from '../bus.ts';
 
 /** Failures in a row after which a channel is shown as failing. */
 export const FAILING_AFTER = 3;

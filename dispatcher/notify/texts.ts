@@ -3,7 +3,10 @@
  * phone, the short text an SMS or voice bridge sends, and the updates for a household's family. Each fits
  * one SMS: 70 characters in Chinese (UCS-2), 160 in English (GSM-7), the link travelling beside it.
  */
-import type { Alert, RuleId } from '../alerts/model.ts';
+import type { Alert, PhoneCategory, RuleId } from '../alerts/model.ts';
+import { RULE_LABELS } from '../words.ts';
+
+export { RULE_LABELS };
 
 export type NoticeLang = 'zh' | 'en';
 export const NOTICE_LANGS: readonly NoticeLang[] = ['zh', 'en'];
@@ -11,30 +14,21 @@ export const NOTICE_LANGS: readonly NoticeLang[] = ['zh', 'en'];
 /** One SMS: 70 UCS-2 characters (any Chinese text), 160 GSM-7 characters. */
 export const SMS_LIMIT: Record<NoticeLang, number> = { zh: 70, en: 160 };
 
-export const RULE_LABELS: Record<NoticeLang, Record<RuleId, string>> = {
+/** ALERT-03: what a caller reported, in both languages (the alert's explanation, the console's form). */
+export const PHONE_CATEGORY_LABELS: Record<NoticeLang, Record<PhoneCategory, string>> = {
   zh: {
-    FALL: '跌倒',
-    SOS: '紧急求助',
-    NIGHT_EXIT: '夜间外出',
-    NO_MORNING_ACTIVITY: '晨起无活动',
-    INACTIVITY: '长时间无活动',
-    BATHROOM_DWELL: '卫生间滞留',
-    DOOR_LEFT_OPEN: '门未关',
-    DEVICE_OFFLINE: '设备离线',
-    LOW_BATTERY: '电量低',
-    HOME_UNWATCHED: '本户未被看护',
+    fall: '报告跌倒',
+    unwell: '身体不适',
+    no_answer: '敲门无应答',
+    wandering: '走失',
+    other: '其他',
   },
   en: {
-    FALL: 'Fall',
-    SOS: 'SOS',
-    NIGHT_EXIT: 'Night exit',
-    NO_MORNING_ACTIVITY: 'No morning activity',
-    INACTIVITY: 'Inactivity',
-    BATHROOM_DWELL: 'Bathroom dwell',
-    DOOR_LEFT_OPEN: 'Door left open',
-    DEVICE_OFFLINE: 'Device offline',
-    LOW_BATTERY: 'Low battery',
-    HOME_UNWATCHED: 'Home not watched',
+    fall: 'fall reported',
+    unwell: 'unwell',
+    no_answer: 'no answer at the door',
+    wandering: 'wandering',
+    other: 'other',
   },
 };
 

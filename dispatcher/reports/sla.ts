@@ -8,7 +8,7 @@
  * that promises 20 minutes counts as on time at 20. The report lists the promises it measured against.
  */
 import { DateTime } from 'luxon';
-import type { Alert, RuleId } from '../alerts/model.ts';
+import { type Alert, alertSource, type RuleId } from '../alerts/model.ts';
 import { type ShiftBoundaries, shiftAt } from '../routing/shifts.ts';
 
 export const ACCEPT_WITHIN_MS = 3 * 60_000;
@@ -68,6 +68,8 @@ export interface SlaReport {
   byWeek: SlaRow[];
   /** The promises the alerts were measured against (ESC-03). */
   promises: PromiseRow[];
+  /** ALERT-03: sensor alerts and incidents phoned in, apart (keys `sensor`, `phone`). */
+  bySource: SlaRow[];
   falseAlarmsByRule: FalseAlarmRow[];
   falseAlarmsByDevice: FalseAlarmRow[];
   deviceUptime: UptimeRow[];
@@ -242,6 +244,10 @@ export function slaReport(input: ReportInput): SlaReport {
       (k) => k,
     ),
     promises: promises(safety),
+    bySource: rows(
+      groupBy(safety, (a) => alertSource(a)),
+      (k) => k,
+    ),
     falseAlarmsByRule: falseAlarms(inRange, (a) => a.rule),
     falseAlarmsByDevice: falseAlarms(inRange, (a) => a.deviceId),
     deviceUptime,
@@ -309,6 +315,7 @@ export function slaReportCsv(r: SlaReport): string {
     lines.push(
       `${['promise', x.key, `accepted within ${x.acceptWithinMin} min, on site within ${x.onSiteWithinMin} min: ${x.communities.join(' ')}`, x.alerts].map(cell).join(',')}${','.repeat(CSV_COLUMNS.length - 4)}`,
     );
+  for (const x of r.bySource) lines.push(sla('source', x));
   const fa = (section: string, x: FalseAlarmRow) =>
     `${[section, x.key, x.key].map(cell).join(',')},,,,,,,,,,,${[x.resolved, x.falseAlarms, x.rate].map(cell).join(',')},,`;
   for (const x of r.falseAlarmsByRule) lines.push(fa('false_alarm_rule', x));

@@ -8,49 +8,14 @@
 import type { Clock, Timer } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant } from '../../kernel/time.ts';
-import { type Alert, SAFETY_SEVERITIES } from '../alerts/model.ts';
-import type { Bus } from '../bus.ts';
+import { SAFETY_SEVERITIES } from '../alerts/model.ts';
+import type { Bus, DutyGapReport, HandoverItem, HandoverReport } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { Store } from '../store/store.ts';
 import { dutyFor, unstaffedGrids } from './roster.ts';
-import { nextShift, type ShiftInstance, type ShiftName, shiftAt } from './shifts.ts';
+import { nextShift, type ShiftInstance, shiftAt } from './shifts.ts';
 
-export interface DutyGapReport {
-  /** `upcoming`: sent before the shift starts; `now`: the shift in force has the gap. */
-  phase: 'upcoming' | 'now';
-  shift: ShiftName;
-  /** Local date the shift starts on (a night shift belongs to its evening). */
-  date: string;
-  startsAt: number;
-  endsAt: number;
-  grids: { gridId: string; gridName: string }[];
-  /** When this report was computed. */
-  at: number;
-}
-
-export interface HandoverItem {
-  alertId: string;
-  gridId: string;
-  householdId: string;
-  rule: Alert['rule'];
-  severity: Alert['severity'];
-  state: Alert['state'];
-  raisedAt: number;
-  onSiteDueAt: number | null;
-  slaBreached: boolean;
-  /** Kept across the shift change (SPEC §6). */
-  assigneeId: string | null;
-  /** Whether the assignee is on the incoming shift's roster for the grid. */
-  assigneeOnDuty: boolean;
-}
-
-export interface HandoverReport {
-  shift: ShiftName;
-  date: string;
-  startsAt: number;
-  items: HandoverItem[];
-  at: number;
-}
+export type { DutyGapReport, HandoverItem, HandoverReport } from '../bus.ts';
 
 export interface DutyWatchDeps {
   store: Store;

@@ -7,8 +7,8 @@
 import type { DeviceKind, PresenceEvent } from '../../gateway/protocol.ts';
 import { type DurationWords, formatDuration } from '../../kernel/time.ts';
 import type { RuleId } from '../alerts/model.ts';
-import { RULE_LABELS } from '../notify/texts.ts';
 import { isRoom, ROOM_LABELS } from '../rooms.ts';
+import { EVENT_LABELS, KIND_LABELS, RULE_LABELS } from '../words.ts';
 import { minutesHhmm } from './localtime.ts';
 
 /** One thing said in both languages. */
@@ -41,12 +41,8 @@ const KIND_EN: Record<DeviceKind, string> = {
   motion: 'motion sensor',
   button: 'help button',
 };
-const KIND_ZH: Record<DeviceKind, string> = {
-  fall: '跌倒雷达',
-  door: '门磁',
-  motion: '人体移动传感器',
-  button: '求助按钮',
-};
+/** zh-CN names of kinds and events: the one vocabulary (words.ts, WORDS-01). */
+const KIND_ZH: Record<DeviceKind, string> = KIND_LABELS.zh;
 
 const CAUSE: Record<PresenceEvent['cause'], Said> = {
   connect: { en: 'connected', zh: '已连接' },
@@ -56,14 +52,7 @@ const CAUSE: Record<PresenceEvent['cause'], Said> = {
   status: { en: 'reported offline', zh: '上报离线' },
 };
 
-const EVENT_ZH: Record<string, string> = {
-  fall: '跌倒',
-  door: '门磁',
-  motion: '人体移动',
-  sos: '求助',
-  heartbeat: '心跳',
-  presence: '在线状态',
-};
+const EVENT_ZH: Record<string, string> = EVENT_LABELS.zh;
 
 /** A late event's alert says when it really happened and how late it came; nothing for a timely one. */
 export function lateWords(ts: number, heard: number, late: boolean, hh: Hhmm): Said {
@@ -142,7 +131,7 @@ export const fallDetected = (where: string, conf: string, at: string, late: Said
 
 export const helpPressed = (room: string, at: string, late: Said): Said => ({
   en: `help button pressed in ${room} at ${at}${late.en}`,
-  zh: `${at} 按下了求助按钮（${roomZh(room)}）${late.zh}`,
+  zh: `${at} 按下了紧急求助按钮（${roomZh(room)}）${late.zh}`,
 });
 
 /** Late motion from inside a quiet period a silence alert was raised for: the resident moved before it. */

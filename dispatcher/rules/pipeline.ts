@@ -29,7 +29,7 @@ import { newId } from '../../kernel/ids.ts';
 import type { Logger } from '../../kernel/log.ts';
 import { instant, ms } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
-import { type Alert, type HistoryEntry, isSafety, SEVERITY_OF } from '../alerts/model.ts';
+import { type Alert, type HistoryEntry, isOpen, isSafety, SEVERITY_OF } from '../alerts/model.ts';
 import { communityPolicy } from '../alerts/policies.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
 import { StaleWriteError, type Store } from '../store/store.ts';
@@ -315,7 +315,7 @@ export class RulesPipeline {
       // expects one version step over what it holds, so later changes keep the first change's version.
       const first = raised.get(changed.id) ?? updated.get(changed.id);
       const a = first && first.version !== changed.version ? { ...changed, version: first.version } : changed;
-      open.set(`${a.householdId}/${a.rule}`, a.state === 'resolved' || a.state === 'cancelled' ? null : a);
+      open.set(`${a.householdId}/${a.rule}`, isOpen(a.state) ? a : null);
       if (isNew || raised.has(a.id)) raised.set(a.id, a);
       else updated.set(a.id, a);
     };

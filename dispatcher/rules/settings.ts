@@ -26,6 +26,7 @@ export const DEFAULT_THRESHOLDS: Record<RuleId, number> = {
   DEVICE_OFFLINE: 15,
   LOW_BATTERY: 15,
   HOME_UNWATCHED: 0,
+  PHONE_REPORT: 0,
 };
 
 /** SPEC §5 presence: the entrance door closed and nothing moved inside for 10 min → away. */

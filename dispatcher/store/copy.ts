@@ -39,7 +39,10 @@ const TABLES: Table[] = [
     where: `key NOT IN (${SQLITE_SETTINGS.map((k) => `'${k}'`).join(',')})`,
   },
   { name: 'counters', columns: { name: 'text', value: 'int8' } },
-  { name: 'grids', columns: { id: 'text', name: 'text', community: 'text', leader_id: 'text' } },
+  {
+    name: 'grids',
+    columns: { id: 'text', name: 'text', community: 'text', leader_id: 'text', retired_at: 'int8' },
+  },
   {
     name: 'households',
     columns: {
@@ -54,6 +57,7 @@ const TABLES: Table[] = [
       routine: 'json',
       away_until: 'int8',
       away_reason: 'text',
+      retired_at: 'int8',
     },
   },
   {
@@ -67,6 +71,7 @@ const TABLES: Table[] = [
       username: 'text',
       password_hash: 'text',
       disabled: 'bool',
+      retired_at: 'int8',
     },
   },
   {
@@ -86,6 +91,7 @@ const TABLES: Table[] = [
       rssi: 'real',
       fw: 'text',
       rejected_count: 'int8',
+      retired_at: 'int8',
     },
   },
   { name: 'device_rejections', columns: { device_id: 'text', reason: 'text', count: 'int8' } },

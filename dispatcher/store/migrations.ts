@@ -314,6 +314,27 @@ export const MIGRATIONS: Migration[] = [
         WHERE severity <> 'technical' AND body->'policy' IS NULL`,
     ],
   },
+  {
+    version: 13,
+    name: 'registry: grids, households, staff and devices retired, not deleted',
+    sql: (w) => [
+      // DATA-04: a retired record leaves every list and routing but stays readable where its alerts and
+      // the audit log name it; its id is never given to anything else.
+      ...['grids', 'households', 'staff', 'devices'].map(
+        (t) => `ALTER TABLE ${t} ADD COLUMN retired_at ${w.bigint}`,
+      ),
+    ],
+  },
+  {
+    version: 14,
+    name: 'cluster: community leases with a fencing epoch',
+    // CLU-03: which dispatcher instance works for a community, until when (the database's clock, ms), and an
+    // epoch that grows at every change of holder: writes of the rules and escalation check it in their own
+    // transaction. Only separate dispatcher processes use it (PostgreSQL); on SQLite the table stays empty.
+    sql: (w) => [
+      `CREATE TABLE IF NOT EXISTS community_leases (community TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch ${w.bigint} NOT NULL, expires_at ${w.bigint} NOT NULL)`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {

@@ -54,6 +54,8 @@ import type {
   AuditEntry,
   AuditFilter,
   DeliveryRecord,
+  Fence,
+  HouseholdSearch,
   NewStaff,
   OpenAlertCount,
   RuleCommit,
@@ -62,10 +64,16 @@ import type {
   StaffRecord,
   Store,
 } from './store.ts';
-import { StaleWriteError } from './store.ts';
+import { FencedError, RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
 
 /** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
 const LOG_LOCK = 365_001;
+/** A device's SPEC §3 seq state while a batch is judged. */
+interface SeqDevice {
+  count: number;
+  state: SeqState;
+  changed: boolean;
+}
 /** The advisory lock migrations hold, so two processes starting at once migrate once. */
 const MIGRATE_LOCK = 365_002;
 
@@ -165,15 +173,19 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `work` in one transaction on one connection (a connection that failed is not reused). */
-  private async tx<T>(work: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  private async tx<T>(
+    work: (c: pg.PoolClient, begun: pg.QueryResult[]) => Promise<T>,
+    begin = 'BEGIN',
+  ): Promise<T> {
     const c = await this.pool.connect().catch((e: unknown) => {
       this.connectionLost(e);
       throw e;
     });
     let broken: Error | undefined;
     try {
-      await c.query(begin);
-      const out = await work(c);
+      // A multi-statement BEGIN (simple protocol) answers with one result per statement.
+      const begun = (await c.query(begin)) as pg.QueryResult | pg.QueryResult[];
+      const out = await work(c, Array.isArray(begun) ? begun : [begun]);
       await c.query('COMMIT');
       return out;
     } catch (e) {
@@ -242,7 +254,7 @@ export class PostgresStore implements Store {
   }
 
   async listGrids(): Promise<Grid[]> {
-    return (await this.q('SELECT * FROM grids ORDER BY id')).map(gridFrom);
+    return (await this.q('SELECT * FROM grids WHERE retired_at IS NULL ORDER BY id')).map(gridFrom);
   }
 
   async getGrid(id: string): Promise<Grid | null> {
@@ -281,9 +293,37 @@ export class PostgresStore implements Store {
 
   async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
     const rows = filter.gridIds
-      ? await this.q('SELECT * FROM households WHERE grid_id = ANY($1) ORDER BY id', [filter.gridIds])
-      : await this.q('SELECT * FROM households ORDER BY id');
+      ? await this.q('SELECT * FROM households WHERE grid_id = ANY($1) AND retired_at IS NULL ORDER BY id', [
+          filter.gridIds,
+        ])
+      : await this.q('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id');
     return rows.map(householdFrom);
+  }
+
+  async searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]> {
+    const args: unknown[] = [];
+    const arg = (v: unknown) => {
+      args.push(v);
+      return `$${args.length}`;
+    };
+    const where: string[] = [];
+    if (filter.gridIds) where.push(`grid_id = ANY(${arg(filter.gridIds)})`);
+    // ILIKE folds case for every script; the default LIKE escape character is the backslash (CONSOLE-04).
+    const phone = (col: string, p: string) =>
+      `EXISTS (SELECT 1 FROM jsonb_array_elements(${col}) p WHERE replace(replace(p->>'phone', ' ', ''), '-', '') LIKE ${p})`;
+    search.text.forEach((text, i) => {
+      const t = arg(text);
+      const digits = search.phone[i] ?? null;
+      const d = digits ? arg(digits) : null;
+      where.push(`(building || unit || room ILIKE ${t} OR id ILIKE ${t}
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements(residents) r WHERE r->>'name' ILIKE ${t})
+        ${d ? `OR ${phone('residents', d)} OR ${phone('contacts', d)}` : ''})`);
+    });
+    const sql = `SELECT * FROM households ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${arg(filter.limit)}`;
+    return (await this.q(sql, args)).map(householdFrom);
   }
 
   async createStaff(s: NewStaff): Promise<void> {
@@ -304,7 +344,7 @@ export class PostgresStore implements Store {
   }
 
   async listStaff(): Promise<Staff[]> {
-    return (await this.q('SELECT * FROM staff ORDER BY id')).map((r) => {
+    return (await this.q('SELECT * FROM staff WHERE retired_at IS NULL ORDER BY id')).map((r) => {
       const { passwordHash: _omit, ...rest } = staffFrom(r);
       return rest;
     });
@@ -372,6 +412,35 @@ export class PostgresStore implements Store {
     );
   }
 
+  async setDeviceKind(id: string, kind: DeviceKind): Promise<boolean> {
+    return (await this.pool.query('UPDATE devices SET kind = $1 WHERE id = $2', [kind, id])).rowCount === 1;
+  }
+
+  async retire(kind: RetiredKind, id: string, at: number): Promise<boolean> {
+    const table = RETIRED_TABLE[kind];
+    const disable = kind === 'staff' || kind === 'device' ? ', disabled = true' : '';
+    return this.tx(async (c) => {
+      const done =
+        (
+          await c.query(
+            `UPDATE ${table} SET retired_at = $1${disable} WHERE id = $2 AND retired_at IS NULL`,
+            [at, id],
+          )
+        ).rowCount === 1;
+      if (done && kind === 'household')
+        await c.query(
+          'UPDATE devices SET retired_at = $1, disabled = true WHERE home_id = $2 AND retired_at IS NULL',
+          [at, id],
+        );
+      return done;
+    });
+  }
+
+  async retiredAt(kind: RetiredKind, id: string): Promise<number | null> {
+    const r = await this.one(`SELECT retired_at FROM ${RETIRED_TABLE[kind]} WHERE id = $1`, [id]);
+    return r?.retired_at == null ? null : Number(r.retired_at);
+  }
+
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
     return (
       (await this.pool.query('UPDATE devices SET secret_hash = $1 WHERE id = $2', [secretHash, id]))
@@ -389,8 +458,10 @@ export class PostgresStore implements Store {
 
   async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
     const rows = filter.homeId
-      ? await this.q('SELECT * FROM devices WHERE home_id = $1 ORDER BY id', [filter.homeId])
-      : await this.q('SELECT * FROM devices ORDER BY id');
+      ? await this.q('SELECT * FROM devices WHERE home_id = $1 AND retired_at IS NULL ORDER BY id', [
+          filter.homeId,
+        ])
+      : await this.q('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id');
     return rows.map(deviceFrom);
   }
 
@@ -479,23 +550,44 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * One append transaction in three round trips, all under the log lock: (1) BEGIN, synchronous commit,
+   * the lock and the devices' seq state in one simple-protocol query; (2) the rows and the devices' new
+   * seq state in one statement; (3) COMMIT, where the flush happens. Each round trip is paid by every
+   * batch while it holds the lock, so fewer of them is more events per second and a shorter PUBACK.
+   */
   private appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
+    const seqDevices = [
+      ...new Set(
+        records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
+      ),
+    ];
     // SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. In the same
-    // round trip as BEGIN (and the log lock, when there are events to log).
-    const begin = `BEGIN; SET LOCAL synchronous_commit = on${records.length > 0 ? `; SELECT pg_advisory_xact_lock(${LOG_LOCK})` : ''}`;
-    return this.tx(async (c) => {
+    // round trip as BEGIN: the log lock (when there are events to log) and, under it, the seq state of
+    // the devices whose seqs are judged (ids as escaped literals: the simple protocol takes no parameters).
+    let begin = 'BEGIN; SET LOCAL synchronous_commit = on';
+    if (records.length > 0) begin += `; SELECT pg_advisory_xact_lock(${LOG_LOCK})`;
+    if (seqDevices.length > 0)
+      begin += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map((id) => pg.Client.prototype.escapeLiteral(id)).join(', ')})`;
+    return this.tx(async (c, begun) => {
       const presence = batch.flatMap((b) => b.presence);
       if (presence.length > 0) await this.writePresence(c, presence);
       if (records.length === 0) return batch.map(() => []);
-      const keep = await this.judgeDuplicates(c, records);
+      const stateRows = seqDevices.length > 0 ? (begun.at(-1)!.rows as Row[]) : [];
+      const { keep, changed } = await this.judgeDuplicates(c, records, stateRows);
       const kept = records.filter((_, i) => keep[i] !== null);
       const seqs: number[] = new Array(records.length).fill(0);
       if (kept.length > 0) {
         const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
         const keptIndex = records.flatMap((_, i) => (keep[i] !== null ? [i] : []));
         const rows = await this.q(
-          `INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
+          `WITH seq_state AS (
+             INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
+             SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
+             ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
+               high_ts = excluded.high_ts, session = excluded.session)
+           INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
            SELECT d, h, ra, tp, st, ts, ty, ds, sc, b::jsonb, rw, rs, f::jsonb
            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
              $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
@@ -515,6 +607,11 @@ export class PostgresStore implements Store {
             col((r) => (r.status === 'accepted' ? null : r.body)),
             col((r) => r.reason),
             col((r) => JSON.stringify(r.flags)),
+            changed.map(([id]) => id),
+            changed.map(([, d]) => d.count),
+            changed.map(([, d]) => d.state.high),
+            changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
+            changed.map(([, d]) => d.state.session),
           ],
           c,
         );
@@ -541,20 +638,21 @@ export class PostgresStore implements Store {
 
   /**
    * SPEC §3 duplicates by the rule in gateway/duplicates.ts, under the log lock: for each record the seq
-   * count it is recorded under, or null for a duplicate. The device's count and session are read from and
-   * written back to device_seqs; the seqs it recorded are found through the events' unique index.
+   * count it is recorded under, or null for a duplicate, and the devices whose seq state changed (written
+   * back with the rows). `stateRows` are the devices' rows of device_seqs, read under the lock; the seqs a
+   * device recorded are found through the events' unique index.
    */
-  private async judgeDuplicates(c: pg.PoolClient, records: EventRecord[]): Promise<(number | null)[]> {
+  private async judgeDuplicates(
+    c: pg.PoolClient,
+    records: EventRecord[],
+    stateRows: Row[],
+  ): Promise<{ keep: (number | null)[]; changed: [string, SeqDevice][] }> {
     const withSeq = records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null);
     const keep: (number | null)[] = records.map(() => 0);
-    if (withSeq.length === 0) return keep;
+    if (withSeq.length === 0) return { keep, changed: [] };
     const deviceIds = [...new Set(withSeq.map((r) => r.deviceId))];
-    const states = new Map<string, { count: number; state: SeqState; changed: boolean }>();
-    for (const r of await this.q(
-      'SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id = ANY($1)',
-      [deviceIds],
-      c,
-    ))
+    const states = new Map<string, SeqDevice>();
+    for (const r of stateRows)
       states.set(String(r.device_id), {
         count: Number(r.seq_count),
         state: {
@@ -610,22 +708,7 @@ export class PostgresStore implements Store {
       keep[i] = d.count;
       recorded.set(key(r.deviceId, d.count, seq), r.ts);
     });
-    const changed = [...states].filter(([, d]) => d.changed);
-    if (changed.length > 0)
-      await c.query(
-        `INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[])
-         ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
-           high_ts = excluded.high_ts, session = excluded.session`,
-        [
-          changed.map(([id]) => id),
-          changed.map(([, d]) => d.count),
-          changed.map(([, d]) => d.state.high),
-          changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
-          changed.map(([, d]) => d.state.session),
-        ],
-      );
-    return keep;
+    return { keep, changed: [...states].filter(([, d]) => d.changed) };
   }
 
   private async writePresence(c: pg.PoolClient, updates: PresenceUpdate[]): Promise<void> {
@@ -806,8 +889,24 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * CLU-03: the fencing check, inside the writing transaction. FOR SHARE holds the lease row until the
+   * commit, so a takeover (an UPDATE of the row) waits for this write, and a write after it sees the new
+   * epoch: a lease-holder that was replaced can never commit.
+   */
+  private async checkFence(tx: pg.PoolClient, fence: Fence | undefined): Promise<void> {
+    if (!fence) return;
+    const r = await tx.query(
+      `SELECT 1 FROM community_leases WHERE community = $1 AND holder = $2 AND epoch = $3
+         AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint FOR SHARE`,
+      [fence.community, fence.holder, fence.epoch],
+    );
+    if (r.rowCount === 0) throw new FencedError(fence);
+  }
+
   async commitRules(c: RuleCommit): Promise<void> {
     await this.alertTx([...c.updated, ...c.raised], async (tx) => {
+      await this.checkFence(tx, c.fence);
       // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
       // household; inserting first would break "one open alert" (SPEC §5).
       for (const a of c.updated) await this.updateAlert(tx, a);
@@ -826,8 +925,9 @@ export class PostgresStore implements Store {
     });
   }
 
-  async saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void> {
+  async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
     await this.alertTx([alert], async (c) => {
+      await this.checkFence(c, fence);
       if (alert.version === 1) await this.insertAlert(c, alert);
       else await this.updateAlert(c, alert);
       await this.insertHistory(c, history);

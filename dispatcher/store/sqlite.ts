@@ -41,8 +41,11 @@ import {
   type AuditEntry,
   type AuditFilter,
   type DeliveryRecord,
+  type HouseholdSearch,
   type NewStaff,
   type OpenAlertCount,
+  RETIRED_TABLE,
+  type RetiredKind,
   type RuleCommit,
   type Session,
   type StaffPatch,
@@ -231,7 +234,7 @@ export class SqliteStore implements Store {
   }
 
   async listGrids(): Promise<Grid[]> {
-    return (this.st('SELECT * FROM grids ORDER BY id').all() as Row[]).map(gridFrom);
+    return (this.st('SELECT * FROM grids WHERE retired_at IS NULL ORDER BY id').all() as Row[]).map(gridFrom);
   }
 
   async getGrid(id: string): Promise<Grid | null> {
@@ -268,9 +271,38 @@ export class SqliteStore implements Store {
   }
 
   async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
-    const rows = this.st('SELECT * FROM households ORDER BY id').all() as Row[];
+    const rows = this.st('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id').all() as Row[];
     const all = rows.map(householdFrom);
     return filter.gridIds ? all.filter((h) => filter.gridIds!.includes(h.gridId)) : all;
+  }
+
+  async searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]> {
+    const where = new Where().and(
+      !!filter.gridIds,
+      `grid_id IN (${(filter.gridIds ?? []).map(() => '?').join(',') || "''"})`,
+      ...(filter.gridIds ?? []),
+    );
+    // SQLite's LIKE folds ASCII case only; Chinese is matched as typed (CONSOLE-04).
+    const phone = (col: string) =>
+      `EXISTS (SELECT 1 FROM json_each(${col}) p WHERE replace(replace(json_extract(p.value, '$.phone'), ' ', ''), '-', '') LIKE ? ESCAPE '\\')`;
+    search.text.forEach((text, i) => {
+      const digits = search.phone[i] ?? null;
+      where.and(
+        true,
+        `(building || unit || room LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM json_each(residents) r WHERE json_extract(r.value, '$.name') LIKE ? ESCAPE '\\')
+          ${digits ? `OR ${phone('residents')} OR ${phone('contacts')}` : ''})`,
+        text,
+        text,
+        text,
+        ...(digits ? [digits, digits] : []),
+      );
+    });
+    const sql = `SELECT * FROM households ${where} ORDER BY id LIMIT ?`;
+    return (this.db.prepare(sql).all(...where.args, filter.limit) as Row[]).map(householdFrom);
   }
 
   async createStaff(s: NewStaff): Promise<void> {
@@ -298,7 +330,7 @@ export class SqliteStore implements Store {
   }
 
   async listStaff(): Promise<Staff[]> {
-    return (this.st('SELECT * FROM staff ORDER BY id').all() as Row[]).map((r) => {
+    return (this.st('SELECT * FROM staff WHERE retired_at IS NULL ORDER BY id').all() as Row[]).map((r) => {
       const { passwordHash: _omit, ...rest } = staffFrom(r);
       return rest;
     });
@@ -340,6 +372,37 @@ export class SqliteStore implements Store {
     return this.st('UPDATE devices SET room = ?, room_text = NULL WHERE id = ?').run(room, id).changes === 1;
   }
 
+  async setDeviceKind(id: string, kind: DeviceKind): Promise<boolean> {
+    return this.st('UPDATE devices SET kind = ? WHERE id = ?').run(kind, id).changes === 1;
+  }
+
+  async retire(kind: RetiredKind, id: string, at: number): Promise<boolean> {
+    const table = RETIRED_TABLE[kind];
+    const disable = kind === 'staff' || kind === 'device' ? ', disabled = 1' : '';
+    return this.db
+      .transaction(() => {
+        const done =
+          this.db
+            .prepare(`UPDATE ${table} SET retired_at = ?${disable} WHERE id = ? AND retired_at IS NULL`)
+            .run(at, id).changes === 1;
+        if (done && kind === 'household')
+          this.db
+            .prepare(
+              'UPDATE devices SET retired_at = ?, disabled = 1 WHERE home_id = ? AND retired_at IS NULL',
+            )
+            .run(at, id);
+        return done;
+      })
+      .immediate();
+  }
+
+  async retiredAt(kind: RetiredKind, id: string): Promise<number | null> {
+    const r = this.st(`SELECT retired_at FROM ${RETIRED_TABLE[kind]} WHERE id = ?`).get(id) as
+      | Row
+      | undefined;
+    return r?.retired_at == null ? null : Number(r.retired_at);
+  }
+
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
     return this.st('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id).changes === 1;
   }
@@ -353,8 +416,10 @@ export class SqliteStore implements Store {
 
   async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
     const rows = filter.homeId
-      ? (this.st('SELECT * FROM devices WHERE home_id = ? ORDER BY id').all(filter.homeId) as Row[])
-      : (this.st('SELECT * FROM devices ORDER BY id').all() as Row[]);
+      ? (this.st('SELECT * FROM devices WHERE home_id = ? AND retired_at IS NULL ORDER BY id').all(
+          filter.homeId,
+        ) as Row[])
+      : (this.st('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id').all() as Row[]);
     return rows.map(deviceFrom);
   }
 

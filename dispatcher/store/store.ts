@@ -3,6 +3,7 @@
  * implement it and both must pass test/store.contract.ts. Methods are units of work: each one is atomic.
  */
 import type { GatewayStore, LoggedEvent } from '../../gateway/ports.ts';
+import type { DeviceKind } from '../../gateway/protocol.ts';
 import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
 import type { Room } from '../rooms.ts';
@@ -20,6 +21,30 @@ export interface NewStaff {
   gridIds: string[];
   username: string;
   passwordHash: string;
+}
+
+/** A household search as the store runs it: LIKE patterns (escape character `\`), one per term. */
+export interface HouseholdSearch {
+  /** `%term%` for address, id and names. */
+  text: string[];
+  /** `%digits%` per term, or null when the term has no digits (then it never matches a phone). */
+  phone: (string | null)[];
+}
+
+/**
+ * CONSOLE-04: the terms of a search box (whitespace apart, at most 5, each as typed: 张 13号楼, 301, 1380013) as LIKE patterns; null when nothing is left to search for.
+ */
+export function householdSearch(query: string): HouseholdSearch | null {
+  const terms = query.trim().split(/\s+/u).filter(Boolean).slice(0, 5);
+  if (terms.length === 0) return null;
+  const like = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return {
+    text: terms.map(like),
+    phone: terms.map((t) => {
+      const digits = t.replace(/[\s+()-]/g, '');
+      return /^\d+$/.test(digits) ? like(digits) : null;
+    }),
+  };
 }
 
 /** Which alerts to list: every filter given must hold (each is a query, never a filter in memory). */
@@ -102,6 +127,25 @@ export interface RuleCommit {
   raised: Alert[];
   updated: Alert[];
   history: HistoryEntry[];
+  /** CLU-03: commit only while this lease stands (separate dispatcher processes). */
+  fence?: Fence;
+}
+
+/**
+ * CLU-03: the lease a dispatcher instance holds on a community. A write that carries it commits only if
+ * the lease still stands in the database with this epoch and holder (checked in the write's transaction).
+ */
+export interface Fence {
+  community: string;
+  holder: string;
+  epoch: number;
+}
+
+/** The write carried a lease that no longer stands: another instance works for the community now. */
+export class FencedError extends Error {
+  constructor(readonly fence: Fence) {
+    super(`lease on community ${fence.community} (epoch ${fence.epoch}) no longer held`);
+  }
 }
 
 export class StaleWriteError extends Error {
@@ -145,7 +189,8 @@ export interface AlertStore {
    * Writes `alert` if its stored version is `alert.version - 1`; otherwise throws StaleWriteError.
    * Assigns (and sets on the object) the next global `changeSeq`, as commitRules does.
    */
-  saveAlert(alert: Alert, history: HistoryEntry[]): Promise<void>;
+  /** `fence` (CLU-03): save only while this lease stands (escalation on separate dispatcher processes). */
+  saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void>;
   getAlert(id: string): Promise<Alert | null>;
   listAlerts(filter: AlertFilter): Promise<Alert[]>;
   /** Open alerts, optionally of these grids, counted by state and severity. */
@@ -168,6 +213,15 @@ export interface RegistryStore {
   upsertHousehold(h: Household): Promise<void>;
   getHousehold(id: string): Promise<Household | null>;
   listHouseholds(filter?: { gridIds?: string[] }): Promise<Household[]>;
+  /**
+   * CONSOLE-04: households of these grids (all when absent) that match every term of the search
+   * (householdSearch): each term is part of the address, the id, a resident's name, or (digits only) a
+   * resident's or a contact's phone. A query in the database, never a scan in memory; ordered by id.
+   */
+  searchHouseholds(
+    search: HouseholdSearch,
+    filter: { gridIds?: string[]; limit: number },
+  ): Promise<Household[]>;
   createStaff(s: NewStaff): Promise<void>;
   getStaff(id: string): Promise<StaffRecord | null>;
   getStaffByUsername(username: string): Promise<StaffRecord | null>;
@@ -190,7 +244,26 @@ export interface RegistryStore {
   listOverrides(gridId?: string): Promise<RosterOverride[]>;
   /** Removes one override; returns it, or null when there was none. */
   deleteOverride(id: string): Promise<RosterOverride | null>;
+  /** Changes a device's registered kind (SPEC §3); false when there is no such device. */
+  setDeviceKind(id: string, kind: DeviceKind): Promise<boolean>;
+  /**
+   * DATA-04: retires a record: it leaves every list (and so routing, rules and exports) but `get…` still
+   * reads it for the alerts and audit entries that name it. Staff and devices are disabled with it (no
+   * login, CONNACK 5); a household's devices are retired with it. False when there is no such live record.
+   */
+  retire(kind: RetiredKind, id: string, at: number): Promise<boolean>;
+  /** When a record was retired; null when it is live or unknown. */
+  retiredAt(kind: RetiredKind, id: string): Promise<number | null>;
 }
+
+export type RetiredKind = 'grid' | 'household' | 'staff' | 'device';
+/** The table of each retirable kind (a closed list: never interpolate anything else into SQL). */
+export const RETIRED_TABLE: Record<RetiredKind, string> = {
+  grid: 'grids',
+  household: 'households',
+  staff: 'staff',
+  device: 'devices',
+};
 
 /** Login sessions, notification deliveries (SPEC §7) and the audit log (SPEC §8), and settings. */
 export interface OperationsStore {

@@ -292,12 +292,26 @@ describe('authorization matrix', () => {
           expect: ADMIN_ONLY(201),
         },
       ],
+      // Every device of the households one may see, across households (registry readers).
+      'GET /api/devices': [
+        { path: '/api/devices', expect: REGISTRY_READ, showsB: hasId('devices', `${B}-door`) },
+      ],
+      'PATCH /api/devices/:id': [
+        { path: `/api/devices/${B}-door`, body: { room: 'entrance' }, expect: ADMIN_ONLY(200) },
+      ],
       'GET /api/devices/:id': [{ path: `/api/devices/${B}-door`, expect: B_ITEM }],
       'POST /api/devices/:id/disable': [{ path: `/api/devices/${B}-door/disable`, expect: ADMIN_ONLY(200) }],
       'POST /api/devices/:id/enable': [{ path: `/api/devices/${B}-door/enable`, expect: ADMIN_ONLY(200) }],
       'POST /api/devices/:id/rotate-secret': [
         { path: `/api/devices/${B}-door/rotate-secret`, expect: ADMIN_ONLY(200) },
       ],
+      // DATA-04: retiring is the admin's; a grid with households is kept (409), the rest go once.
+      'POST /api/grids/:id/retire': [{ path: '/api/grids/grid-2/retire', expect: ADMIN_ONLY(409) }],
+      'POST /api/households/:id/retire': [
+        { path: '/api/households/home-matrix/retire', expect: ADMIN_ONLY(200) },
+      ],
+      'POST /api/staff/:id/retire': [{ path: '/api/staff/matrix-new/retire', expect: ADMIN_ONLY(200) }],
+      'POST /api/devices/:id/retire': [{ path: '/api/devices/matrix-dev/retire', expect: ADMIN_ONLY(200) }],
       'GET /api/households/:id/baseline': [{ path: `/api/households/${B}/baseline`, expect: B_ITEM }],
       'GET /api/notify/health': [{ path: '/api/notify/health', expect: DESKS }],
       'GET /api/system/health': [{ path: '/api/system/health', expect: DESKS }],
@@ -354,6 +368,23 @@ describe('authorization matrix', () => {
       'GET /api/reports/sla': [{ path: '/api/reports/sla', expect: REPORTS }],
       'GET /api/reports/today': [{ path: '/api/reports/today', expect: DESKS }],
       'GET /api/reports/devices': [{ path: '/api/reports/devices', expect: DESKS }],
+      // ALERT-03: a desk opens an incident from a call for a household of its walls; the first call raises
+      // it (201), the next ones add to it (200). Supervisors and responders do not take calls.
+      'POST /api/incidents': [
+        {
+          path: '/api/incidents',
+          body: { householdId: B, category: 'unwell', note: 'matrix' },
+          expect: row(401, 201, 200, 403, 404, 403, 200, 403, 403, 403),
+        },
+      ],
+      // CONSOLE-04: everyone who reads household files searches them, within their walls.
+      'GET /api/search/households': [
+        {
+          path: `/api/search/households?q=${B}`,
+          expect: LOGGED_IN,
+          showsB: hasId('households', B),
+        },
+      ],
     };
   };
 

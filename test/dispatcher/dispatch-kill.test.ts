@@ -6,11 +6,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { seedCommunity } from '../../dispatcher/seed.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
 import { minutes } from '../../kernel/time.ts';
 import { planCommunity } from '../../simulators/community.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { seedCommunity } from '../../simulators/seed.ts';
 import { eventually, TEST_PASSWORD, tempDir } from '../helpers.ts';
 import { AnchoredClock } from './dispatch-helpers.ts';
 

@@ -157,7 +157,14 @@ describe('import and export', () => {
   it('round-trips the whole registry as JSON without passwords', async () => {
     const t = await admin();
     const out = await apiCall<Record<string, unknown[]>>(h!.baseUrl, t, 'GET', '/api/registry/export');
-    expect(Object.keys(out.body).sort()).toEqual(['devices', 'grids', 'households', 'roster', 'staff']);
+    expect(Object.keys(out.body).sort()).toEqual([
+      'devices',
+      'grids',
+      'households',
+      'overrides',
+      'roster',
+      'staff',
+    ]);
     expect(out.body.devices).toContainEqual({
       id: 'home-1-01-door',
       homeId: 'home-1-01',
@@ -184,9 +191,87 @@ describe('import and export', () => {
       households: [{ id: 'x', gridId: 'nope', address: { building: '1', room: '1' } }],
     });
     expect(bad.status).toBe(400);
-    expect(bad.body.errors).toEqual([{ row: 'households[0]', field: 'gridId', message: 'no grid nope' }]);
+    expect(bad.body.errors).toEqual([
+      {
+        row: 'households[0]',
+        field: 'gridId',
+        message: 'no grid nope',
+        text: { zh: '没有网格 nope', en: 'no grid nope' },
+      },
+    ]);
     const responder = await login(h!.baseUrl, 'g1-worker');
     expect((await apiCall(h!.baseUrl, responder, 'GET', '/api/registry/export')).status).toBe(403);
+  });
+
+  it('reports every problem of a file in one round: a row’s schema errors beside its unknown grid', async () => {
+    const t = await admin();
+    const r = await apiCall<{ errors: ImportProblem[] }>(h!.baseUrl, t, 'POST', '/api/registry/import', {
+      households: [{ id: 'x', gridId: 'grid-9', address: { building: '1', room: '1' }, residents: [{}] }],
+      staff: [{ id: 's-1', name: '', roles: ['astronaut'], gridIds: ['grid-8'], username: 's-1' }],
+      overrides: [{ gridId: 'grid-7', date: '2026-03-11', shift: 'day', kind: 'cover' }],
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.errors.map((p) => [p.row, p.field])).toEqual([
+      ['households[0]', 'residents.0.name'],
+      ['staff[0]', 'name'],
+      ['staff[0]', 'roles.0'],
+      ['overrides[0]', 'replacementId'],
+      ['households[0]', 'gridId'],
+      ['staff[0]', 'gridIds'],
+      ['overrides[0]', 'gridId'],
+    ]);
+    // Each in both languages, the field named.
+    expect(r.body.errors[0]!.text).toEqual({
+      zh: '「居民 1 · 姓名」必填',
+      en: 'residents 1 · name: required',
+    });
+    expect(r.body.errors[3]!.text.zh).toBe('「顶班人员」代班须填写顶班的人员');
+    expect(r.body.errors[4]!.text).toEqual({ zh: '没有网格 grid-9', en: 'no grid grid-9' });
+  });
+
+  it('exports devices without secrets and the roster overrides, and imports them back once', async () => {
+    const t = await admin();
+    const leave = await apiCall(h!.baseUrl, t, 'POST', '/api/roster/overrides', {
+      gridId: 'grid-1',
+      date: '2026-03-11',
+      shift: 'day',
+      kind: 'leave',
+      staffId: 'grid-1-worker',
+    });
+    expect(leave.status).toBe(201);
+    const out = await apiCall<{ overrides: unknown[]; devices: Record<string, unknown>[] }>(
+      h!.baseUrl,
+      t,
+      'GET',
+      '/api/registry/export',
+    );
+    expect(out.body.overrides).toEqual([
+      expect.objectContaining({
+        gridId: 'grid-1',
+        kind: 'leave',
+        staffId: 'grid-1-worker',
+        replacementId: null,
+      }),
+    ]);
+    for (const d of out.body.devices) expect(Object.keys(d).sort()).toEqual(['homeId', 'id', 'kind', 'room']);
+    const back = await apiCall<{ imported: Record<string, number> }>(
+      h!.baseUrl,
+      t,
+      'POST',
+      '/api/registry/import',
+      {
+        overrides: out.body.overrides,
+      },
+    );
+    expect(back.body.imported.overrides).toBe(1);
+    expect(await h!.store.listOverrides('grid-1')).toHaveLength(1);
+    const file = await csv(t, 'GET', '/api/registry/export/overrides.csv');
+    expect(file.text).toMatch(/^\uFEFFid,gridId,date,shift,kind,staffId,replacementId\n/);
+    expect(file.text).toContain(',grid-1,2026-03-11,day,leave,grid-1-worker,');
+    const devices = await csv(t, 'GET', '/api/registry/export/devices.csv');
+    expect(devices.text).not.toMatch(/secret/i);
+    expect((await csv(t, 'POST', '/api/registry/import/overrides.csv', file.text)).status).toBe(200);
+    expect(await h!.store.listOverrides('grid-1')).toHaveLength(1);
   });
 
   it('refuses a file in which two new staff claim one username, before writing anything', async () => {
@@ -205,7 +290,12 @@ describe('import and export', () => {
     });
     expect(r.status).toBe(400);
     expect(r.body.errors).toEqual([
-      { row: 'staff[1]', field: 'username', message: 'username same-name is taken' },
+      {
+        row: 'staff[1]',
+        field: 'username',
+        message: 'username same-name is taken',
+        text: { zh: '用户名 same-name 已被使用', en: 'username same-name is taken' },
+      },
     ]);
     expect(await h!.store.getGrid('grid-new')).toBeNull();
   });

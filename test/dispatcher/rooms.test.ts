@@ -137,6 +137,10 @@ describe('the room vocabulary', () => {
         field: 'room',
         message:
           '"储藏室" is not a room we know; use one of bathroom (卫生间), bedroom (卧室), kitchen (厨房), living (客厅), entrance (入户门), other (其他)',
+        text: {
+          zh: '「房间」“储藏室”不是已知的房间，请从以下选择：卫生间、卧室、厨房、客厅、入户门、其他',
+          en: 'room: "储藏室" is not a room we know; use one of bathroom (卫生间), bedroom (卧室), kitchen (厨房), living (客厅), entrance (入户门), other (其他)',
+        },
       },
     ]);
     expect(await h.store.getDeviceState('j-1')).toBeNull();

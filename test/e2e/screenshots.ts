@@ -7,11 +7,13 @@
  */
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { DEMO_MARKER_FILE } from '../../dispatcher/config.ts';
+import { seedDemo } from '../../dispatcher/seed.ts';
 import { GuardianService } from '../../dispatcher/service.ts';
 import type { EventRecord } from '../../gateway/ports.ts';
 import { SystemClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
-import { DEMO_PASSWORD, startDemo } from '../../simulators/demo.ts';
+import { DEMO_PASSWORD, demoPlan, startDemo } from '../../simulators/demo.ts';
 import { tempDir, testConfig } from '../helpers.ts';
 import { launchBrowser } from './browser.ts';
 
@@ -26,13 +28,16 @@ const service = new GuardianService({
   consoleDir: join(root, 'console', 'public'),
 });
 await service.start();
+const plan = demoPlan();
+const devicesFile = join(dir.path, DEMO_MARKER_FILE);
+await seedDemo(service.store, plan, { adminPassword: 'admin-password-365', devicesFile, now: clock.now() });
 const demo = await startDemo({
-  store: service.store,
+  plan,
+  devicesFile,
   clock,
   log,
   mqttPort: service.mqttPort,
   httpPort: service.httpPort,
-  dataDir: dir.path,
   adminPassword: 'admin-password-365',
   fallEvery: 8,
 });

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { topics } from '../../gateway/protocol.ts';
 import { hashSecret } from '../../gateway/secrets.ts';
@@ -75,20 +75,27 @@ async function publishUntilKilled(
 ): Promise<Map<string, number[]>> {
   const acked = new Map<string, number[]>();
   let total = 0;
-  const clients: MqttClient[] = [];
+  // Every device is connected before any publishes: a kill that came while a CONNECT was still waiting
+  // for its CONNACK would leave that connect pending for ever (mqtt.js settles `connectAsync` on close
+  // only when retries are off, hence `false`), and the run would wait on a device that never started.
+  const clients = await Promise.all(
+    Array.from({ length: DEVICES }, (_, i) =>
+      mqtt.connectAsync(
+        `mqtt://127.0.0.1:${port}`,
+        {
+          clientId: `d${i}`,
+          username: `d${i}`,
+          password: SECRET,
+          reconnectPeriod: 0,
+          protocolVersion: 4,
+        },
+        false,
+      ),
+    ),
+  );
   await Promise.all(
-    Array.from({ length: DEVICES }, async (_, i) => {
+    clients.map(async (c, i) => {
       const id = `d${i}`;
-      const c = await mqtt.connectAsync({
-        host: '127.0.0.1',
-        port,
-        clientId: id,
-        username: id,
-        password: SECRET,
-        reconnectPeriod: 0,
-        protocolVersion: 4,
-      });
-      clients.push(c);
       const mine: number[] = [];
       acked.set(id, mine);
       const bodies = new Map<number, string>();
@@ -96,7 +103,10 @@ async function publishUntilKilled(
       let seq = 0;
       const topic = topics.events(`h${i}`, id);
       // mqtt.js keeps unacknowledged QoS 1 publishes pending forever once the connection is gone.
-      const gone = new Promise<'gone'>((r) => c.once('close', () => r('gone')));
+      const gone = new Promise<'gone'>((r) => {
+        if (!c.connected) r('gone');
+        c.once('close', () => r('gone'));
+      });
       const lane = async () => {
         while (c.connected) {
           const s = seqOf(++seq);
@@ -140,6 +150,7 @@ describe.each(BACKENDS)('durability on $name: kill -9 loses no acknowledged even
         const watchdog = setInterval(() => {
           if (Date.now() - last > 20_000) {
             console.warn(`durability run ${run} on ${backend}: no acknowledgement for 20 s; killing now`);
+            clearInterval(watchdog);
             first.proc.kill('SIGKILL');
           }
         }, 1_000);
@@ -203,6 +214,7 @@ describe.each(BACKENDS)(
         const watchdog = setInterval(() => {
           if (Date.now() - last > 20_000) {
             console.warn(`resend run on ${backend}: no acknowledgement for 20 s; killing now`);
+            clearInterval(watchdog);
             first.proc.kill('SIGKILL');
           }
         }, 1_000);

@@ -1,0 +1,164 @@
+/**
+ * CLU-03: the work of the communities this dispatcher instance holds leases on. Each held community has
+ * its own rules pipeline over the shared event log — the same RulesPipeline as one process runs, seeing
+ * only that community's homes and committing under its own cursor (`rules:{community}`) with the lease as
+ * fencing token — and its escalation timers (AlertService.adopt / release). The duty watch of the whole
+ * deployment runs where the `DUTY_LEASE` is held. Every instance still serves the API and live updates for
+ * every community; only this background work is split.
+ */
+import type { LoggedEvent } from '../../gateway/ports.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import type { Logger } from '../../kernel/log.ts';
+import type { Alert } from '../alerts/model.ts';
+import type { AlertService } from '../alerts/service.ts';
+import type { Directory } from '../directory.ts';
+import type { DutyWatch } from '../routing/duty-watch.ts';
+import { RULES_CURSOR, RulesPipeline } from '../rules/pipeline.ts';
+import type { RulesConfig } from '../rules/settings.ts';
+import type { Fence, RuleCommit, Store } from '../store/store.ts';
+
+/** The lease of the deployment's duty watch (not a community: no community has this name's `~`). */
+export const DUTY_LEASE = '~duty-watch';
+
+export interface ShardsDeps {
+  store: Store;
+  directory: Directory;
+  clock: Clock;
+  log: Logger;
+  rules?: RulesConfig;
+  alerts: AlertService;
+  dutyWatch: DutyWatch;
+  /** The lease held now on a community (LeaseManager.fence). */
+  leaseOf: (community: string) => Fence | undefined;
+  onCommitted: (raised: Alert[], updated: Alert[], actions: Map<string, string>) => void;
+  onEvents: (events: LoggedEvent[]) => void;
+}
+
+/**
+ * `target` with some methods replaced; every other method runs on `target` itself (its caches and state
+ * stay one, whoever calls).
+ */
+function overlay<T extends object>(target: T, replaced: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      if (Object.hasOwn(replaced, prop)) return (replaced as Record<PropertyKey, unknown>)[prop];
+      const v = Reflect.get(t, prop, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
+/** A fence no lease ever has: a write after the lease was lost is refused, never unfenced. */
+const lostFence = (community: string): Fence => ({ community, holder: '', epoch: -1 });
+
+export class CommunityShards {
+  private pipelines = new Map<string, RulesPipeline>();
+
+  constructor(private readonly deps: ShardsDeps) {}
+
+  /** The names to hold leases on: every community with a grid, and the duty watch. */
+  async leaseNames(): Promise<string[]> {
+    const communities = new Set((await this.deps.store.listGrids()).map((g) => g.community));
+    return [...[...communities].sort(), DUTY_LEASE];
+  }
+
+  async acquired(fence: Fence): Promise<void> {
+    const community = fence.community;
+    if (community === DUTY_LEASE) {
+      this.deps.dutyWatch.start();
+      return;
+    }
+    await this.pipelines.get(community)?.stop();
+    const { store, directory, leaseOf } = this.deps;
+    const cursor = `${RULES_CURSOR}:${community}`;
+    // The pipeline sees the shared store with its own cursor and fenced commits…
+    const shardStore: Store = overlay<Store>(store, {
+      // A community first worked on here continues from where one process (ROLE=all) had got to.
+      getCursor: async (name: string) =>
+        name === RULES_CURSOR
+          ? (await store.getCursor(cursor)) || (await store.getCursor(RULES_CURSOR))
+          : store.getCursor(name),
+      commitRules: (c: RuleCommit) =>
+        store.commitRules({
+          ...c,
+          cursor: { name: cursor, seq: c.cursor.seq },
+          fence: leaseOf(community) ?? lostFence(community),
+        }),
+    });
+    // …and only this community's homes (the others' events pass by, as events of unknown homes do).
+    const inCommunity = async (homeId: string) => {
+      const h = await directory.home(homeId);
+      return h && h.grid.community === community ? h : null;
+    };
+    const shardDirectory = overlay<Directory>(directory, { home: inCommunity });
+    const pipeline = new RulesPipeline({
+      store: shardStore,
+      directory: shardDirectory,
+      clock: this.deps.clock,
+      log: this.deps.log.child({ community }),
+      rules: this.deps.rules,
+      onCommitted: this.deps.onCommitted,
+      onEvents: (events) => {
+        void Promise.all(events.map(async (e) => ((await inCommunity(e.homeId)) ? e : null))).then((mine) => {
+          const own = mine.filter((e): e is LoggedEvent => e !== null);
+          if (own.length) this.deps.onEvents(own);
+        });
+      },
+    });
+    this.pipelines.set(community, pipeline);
+    await pipeline.start();
+    await this.deps.alerts.adopt(community);
+  }
+
+  async lost(community: string): Promise<void> {
+    if (community === DUTY_LEASE) {
+      this.deps.dutyWatch.stop();
+      return;
+    }
+    this.deps.alerts.release(community);
+    const p = this.pipelines.get(community);
+    this.pipelines.delete(community);
+    await p?.stop();
+  }
+
+  async stop(): Promise<void> {
+    for (const c of [...this.pipelines.keys()]) await this.lost(c);
+    this.deps.dutyWatch.stop();
+  }
+
+  wake(): void {
+    for (const p of this.pipelines.values()) p.wake();
+  }
+
+  async homeChanged(homeId: string): Promise<void> {
+    for (const p of this.pipelines.values()) await p.homeChanged(homeId);
+  }
+
+  private sum(f: (p: RulesPipeline) => number): number {
+    let n = 0;
+    for (const p of this.pipelines.values()) n += f(p);
+    return n;
+  }
+
+  /** The lowest position among the pipelines here (how far behind the slowest is), 0 when none. */
+  get position(): number {
+    const all = [...this.pipelines.values()].map((p) => p.position);
+    return all.length ? Math.min(...all) : 0;
+  }
+  get skipped(): number {
+    return this.sum((p) => p.skipped);
+  }
+  get evaluationErrors(): number {
+    return this.sum((p) => p.evaluationErrors);
+  }
+  get unwatched(): number {
+    return this.sum((p) => p.unwatched);
+  }
+  get stalls(): number {
+    return this.sum((p) => p.stalls);
+  }
+  /** Communities worked on here. */
+  get communities(): string[] {
+    return [...this.pipelines.keys()];
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * What crosses processes when the gateway and the dispatcher run apart (CLU-02), over PostgreSQL
+ * LISTEN/NOTIFY on the database they already share: no extra engine to run for it.
+ *
+ *   g365_events    gateway → dispatchers   new records are durable in the event log: wake the rules
+ *   g365_gateway   dispatcher → gateways   a device's credentials changed (end its connection), staff rights
+ *                                          changed (re-check staff apps), a notice for a staff app
+ *   g365_replies   gateway → dispatcher    a gateway that holds the staff app published the notice
+ *
+ * A notification is a wake-up, never the only copy of a fact: the rules also poll the log (CLU-02), a
+ * revoked device's credentials are checked again against the database at its next login, and a notice no
+ * gateway confirmed is recorded as not delivered (NOTIFY-02).
+ *
+ * node-postgres delivers a NOTIFY as a `notification` event on the client that ran LISTEN; that client is
+ * one dedicated connection (a pooled one would be handed to other queries and lose its LISTEN). When it
+ * ends, it is connected again with back-off and LISTENs again; `onReconnect` lets the owner catch up on what
+ * it may have missed meanwhile.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from '../../kernel/log.ts';
+
+export const CHANNELS = {
+  events: 'g365_events',
+  gateway: 'g365_gateway',
+  replies: 'g365_replies',
+} as const;
+type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];
+
+/** Messages to the gateways. */
+export type GatewayMessage =
+  | { type: 'revokeDevice'; deviceId: string }
+  | { type: 'recheckStaff' }
+  | { type: 'staffNotice'; id: string; staffId: string; topic: string; payload: string };
+
+/** Replies from a gateway. */
+export type ReplyMessage = { type: 'staffNoticeSent'; id: string };
+
+export interface SignalsDeps {
+  /** The shared database (a dedicated connection is opened for LISTEN). */
+  url: string;
+  /** A pool for NOTIFY (the store's). */
+  pool: pg.Pool;
+  log: Logger;
+  /** The channels this process listens on. */
+  listen: readonly ChannelName[];
+  onEvents?: () => void;
+  onGateway?: (m: GatewayMessage) => void;
+  /** Called after the LISTEN connection was re-established (notifications may have been missed). */
+  onReconnect?: () => void;
+  /** How long a dispatcher waits for a gateway to confirm a staff notice. */
+  replyTimeoutMs?: number;
+}
+
+/** NOTIFY payloads are limited to 8000 bytes by PostgreSQL. */
+const MAX_PAYLOAD = 7_900;
+
+export class ClusterSignals {
+  private client: pg.Client | null = null;
+  private stopped = true;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private backoff = 100;
+  private eventsPending = false;
+  private eventsSending: Promise<void> | null = null;
+  private waiting = new Map<string, (sent: boolean) => void>();
+  /** Whether the LISTEN connection is up (readiness). */
+  listening = false;
+  /** NOTIFYs that could not be sent (the database was down); counted for /metrics. */
+  sendFailures = 0;
+
+  constructor(private readonly deps: SignalsDeps) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    await this.eventsSending;
+    const c = this.client;
+    this.client = null;
+    this.listening = false;
+    await c?.end().catch(() => {});
+    for (const done of this.waiting.values()) done(false);
+    this.waiting.clear();
+  }
+
+  private async connect(): Promise<void> {
+    const c = new pg.Client({
+      connectionString: this.deps.url,
+      keepAlive: true,
+      application_name: 'g365-signals',
+    });
+    c.on('notification', (n) => this.received(n.channel, n.payload ?? ''));
+    // An error without a query in flight, or the end of the connection: reconnect (pg emits both).
+    c.on('error', (e) => this.lost(c, e));
+    c.on('end', () => this.lost(c, null));
+    try {
+      await c.connect();
+      for (const ch of this.deps.listen) await c.query(`LISTEN ${ch}`);
+    } catch (e) {
+      await c.end().catch(() => {});
+      if (this.stopped) return;
+      this.lost(c, e);
+      return;
+    }
+    if (this.stopped) {
+      await c.end().catch(() => {});
+      return;
+    }
+    const again = this.client === null && this.backoff > 100;
+    this.client = c;
+    this.listening = true;
+    this.backoff = 100;
+    if (again) this.deps.onReconnect?.();
+  }
+
+  private lost(c: pg.Client, e: unknown): void {
+    if (this.stopped || (this.client !== null && this.client !== c)) return;
+    if (this.client === c) {
+      this.client = null;
+      this.listening = false;
+      this.deps.log.warn({ err: e instanceof Error ? e.message : null }, 'cluster signals: connection lost');
+      void c.end().catch(() => {});
+    }
+    if (this.reconnectTimer) return;
+    // Operational back-off against a database that is down (real time, not the service clock).
+    this.backoff = Math.min(this.backoff * 2, 5_000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, this.backoff);
+    this.reconnectTimer.unref();
+  }
+
+  private received(channel: string, payload: string): void {
+    try {
+      if (channel === CHANNELS.events) this.deps.onEvents?.();
+      else if (channel === CHANNELS.gateway) this.deps.onGateway?.(JSON.parse(payload) as GatewayMessage);
+      else if (channel === CHANNELS.replies) {
+        const m = JSON.parse(payload) as ReplyMessage;
+        if (m.type === 'staffNoticeSent') this.waiting.get(m.id)?.(true);
+      }
+    } catch (e) {
+      this.deps.log.error({ err: e, channel }, 'cluster signals: bad notification');
+    }
+  }
+
+  private async notify(channel: ChannelName, payload: string): Promise<void> {
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) throw new Error(`notification too large for ${channel}`);
+    try {
+      await this.deps.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    } catch (e) {
+      this.sendFailures++;
+      throw e;
+    }
+  }
+
+  /**
+   * The gateway wrote records to the log. Coalesced: one NOTIFY in flight at a time and at most one more
+   * after it, however many batches were written meanwhile (a wake-up carries no data).
+   */
+  eventsWritten(): void {
+    if (this.stopped) return;
+    if (this.eventsSending) {
+      this.eventsPending = true;
+      return;
+    }
+    this.eventsSending = this.notify(CHANNELS.events, '')
+      .catch((e: unknown) =>
+        this.deps.log.warn(
+          { err: (e as Error).message },
+          'cluster signals: cannot wake the rules (they poll)',
+        ),
+      )
+      .finally(() => {
+        this.eventsSending = null;
+        if (this.eventsPending) {
+          this.eventsPending = false;
+          this.eventsWritten();
+        }
+      });
+  }
+
+  /** To every gateway. */
+  toGateways(m: Exclude<GatewayMessage, { type: 'staffNotice' }>): Promise<void> {
+    return this.notify(CHANNELS.gateway, JSON.stringify(m));
+  }
+
+  /** A gateway confirms it published a staff notice. */
+  reply(m: ReplyMessage): Promise<void> {
+    return this.notify(CHANNELS.replies, JSON.stringify(m));
+  }
+
+  /**
+   * A notice for a staff app, to whichever gateway holds its connection or persistent session: true when a
+   * gateway confirmed it published it within the timeout.
+   */
+  async staffNotice(staffId: string, topic: string, payload: string): Promise<boolean> {
+    const id = randomUUID();
+    let done!: (sent: boolean) => void;
+    const confirmed = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.deps.replyTimeoutMs ?? 3_000);
+      done = (sent) => {
+        clearTimeout(timer);
+        resolve(sent);
+      };
+    });
+    this.waiting.set(id, done);
+    try {
+      await this.notify(
+        CHANNELS.gateway,
+        JSON.stringify({ type: 'staffNotice', id, staffId, topic, payload }),
+      );
+      return await confirmed;
+    } finally {
+      this.waiting.delete(id);
+    }
+  }
+}

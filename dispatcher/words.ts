@@ -1,0 +1,505 @@
+/**
+ * The one vocabulary (CONSOLE-03, WORDS-01): every word a person reads, in zh-CN and English, for the
+ * server (notices, error messages, explanations) and the console (re-exported by api/types.ts). Plain data
+ * and plain functions of values, no I/O: the rules, the API and the pages call them.
+ *
+ * One name per thing, everywhere: the SOS rule, the help button and the `sos` event are 紧急求助; the
+ * entrance is 入户门 (rooms.ts). A table here is typed `Record<Lang, Record<K, string>>`, and
+ * test/dispatcher/words.test.ts fails on a key that one language has and the other lacks.
+ */
+import type { AlertState, Outcome, RuleId, Severity } from './alerts/model.ts';
+import { isRoom, ROOM_LABELS, ROOMS } from './rooms.ts';
+
+export type Lang = 'zh' | 'en';
+export const LANGS: readonly Lang[] = ['zh', 'en'];
+/** One sentence in both languages; a reader takes `text[lang]`. */
+export type Texts = Record<Lang, string>;
+
+export { ROOM_LABELS };
+
+export const RULE_LABELS: Record<Lang, Record<RuleId, string>> = {
+  zh: {
+    FALL: '跌倒',
+    SOS: '紧急求助',
+    NIGHT_EXIT: '夜间外出',
+    NO_MORNING_ACTIVITY: '晨起无活动',
+    INACTIVITY: '长时间无活动',
+    BATHROOM_DWELL: '卫生间滞留',
+    DOOR_LEFT_OPEN: '门未关',
+    DEVICE_OFFLINE: '设备离线',
+    LOW_BATTERY: '电量低',
+    HOME_UNWATCHED: '本户未被看护',
+    PHONE_REPORT: '来电报告',
+  },
+  en: {
+    FALL: 'Fall',
+    SOS: 'SOS',
+    NIGHT_EXIT: 'Night exit',
+    NO_MORNING_ACTIVITY: 'No morning activity',
+    INACTIVITY: 'Inactivity',
+    BATHROOM_DWELL: 'Bathroom dwell',
+    DOOR_LEFT_OPEN: 'Door left open',
+    DEVICE_OFFLINE: 'Device offline',
+    LOW_BATTERY: 'Low battery',
+    HOME_UNWATCHED: 'Home not watched',
+    PHONE_REPORT: 'Phoned-in report',
+  },
+};
+
+/** Device kinds (SPEC §3: `fall`, `door`, `motion`, `button`). */
+export const KIND_LABELS: Record<Lang, Record<'fall' | 'door' | 'motion' | 'button', string>> = {
+  zh: { fall: '跌倒雷达', door: '门磁', motion: '人体移动传感器', button: '紧急求助按钮' },
+  en: { fall: 'Fall radar', door: 'Door contact', motion: 'Motion sensor', button: 'Help button' },
+};
+
+/** Event types of the device protocol (DEV-04) and the log's presence records. */
+export const EVENT_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    fall: '跌倒',
+    door: '门磁',
+    motion: '人体移动',
+    sos: '紧急求助',
+    heartbeat: '心跳',
+    presence: '在线状态',
+  },
+  en: {
+    fall: 'fall',
+    door: 'door',
+    motion: 'motion',
+    sos: 'SOS',
+    heartbeat: 'heartbeat',
+    presence: 'presence',
+  },
+};
+
+export const STATE_LABELS: Record<Lang, Record<AlertState, string>> = {
+  zh: {
+    raised: '新告警',
+    notified: '已通知',
+    accepted: '已接单',
+    en_route: '已出发',
+    on_site: '已到达',
+    resolved: '处置完成',
+    cancelled: '已取消',
+  },
+  en: {
+    raised: 'Raised',
+    notified: 'Notified',
+    accepted: 'Accepted',
+    en_route: 'En route',
+    on_site: 'On site',
+    resolved: 'Resolved',
+    cancelled: 'Cancelled',
+  },
+};
+
+export const OUTCOME_LABELS: Record<Lang, Record<Outcome, string>> = {
+  zh: {
+    assisted: '已协助',
+    ambulance: '已叫救护车',
+    false_alarm: '误报',
+    resident_away: '老人不在家',
+    device_fault: '设备故障',
+    other: '其他',
+    auto_cleared: '自动恢复',
+  },
+  en: {
+    assisted: 'Assisted',
+    ambulance: 'Ambulance called',
+    false_alarm: 'False alarm',
+    resident_away: 'Resident away',
+    device_fault: 'Device fault',
+    other: 'Other',
+    auto_cleared: 'Cleared by itself',
+  },
+};
+
+export const ROLE_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    grid_worker: '网格员',
+    social_worker: '社会组织专员',
+    building_leader: '党员楼栋长',
+    volunteer: '志愿者',
+    property_duty: '物业值班人员',
+    dispatcher: '调度员',
+    supervisor: '社区负责人',
+    admin: '管理员',
+  },
+  en: {
+    grid_worker: 'Grid worker',
+    social_worker: 'Social-organisation specialist',
+    building_leader: 'Building leader',
+    volunteer: 'Volunteer',
+    property_duty: 'Property duty',
+    dispatcher: 'Dispatcher',
+    supervisor: 'Supervisor',
+    admin: 'Admin',
+  },
+};
+
+export const SEVERITY_LABELS: Record<Lang, Record<Severity, string>> = {
+  zh: { critical: '紧急', high: '高', medium: '中', technical: '技术' },
+  en: { critical: 'Critical', high: 'High', medium: 'Medium', technical: 'Technical' },
+};
+
+/** Why a device went offline (DEV-10 presence causes). */
+export const CAUSE_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    connected: '已连接',
+    disconnected: '断开连接',
+    'will message': '遗嘱消息',
+    'keep-alive timeout': '心跳超时',
+    'reported offline': '上报离线',
+  },
+  en: {
+    connected: 'connected',
+    disconnected: 'disconnected',
+    'will message': 'will message',
+    'keep-alive timeout': 'keep-alive timeout',
+    'reported offline': 'reported offline',
+  },
+};
+
+/** A room id in the reader's language; text outside the vocabulary is shown as it came. */
+export const roomText = (lang: Lang, room: string): string => (isRoom(room) ? ROOM_LABELS[lang][room] : room);
+
+/** "4 h 05 min" (kernel/time.ts formatDuration) in the reader's language: "4小时05分". */
+export function durationText(lang: Lang, en: string): string {
+  if (lang === 'en') return en;
+  return en
+    .replace(/^(\d+) h (\d+) min$/, '$1小时$2分')
+    .replace(/^(\d+) h$/, '$1小时')
+    .replace(/^(\d+) min$/, '$1分钟')
+    .replace(/^(\d+) s$/, '$1秒');
+}
+
+// ---- Evidence lines (RULE-12)
+
+/**
+ * The lines the rules record as an alert's evidence. The rules write the English form (stored as the
+ * evidence `summary`); a reader gets it in their language from the same table, so a line is declared once
+ * for both. `{room}` is a room id, `{dur}` a duration, `{rule}` a rule id, `{cause}` a presence cause;
+ * other slots are shown as they came. The first template that matches a line wins: longer forms first.
+ */
+const EVIDENCE: readonly Texts[] = [
+  { en: 'fall detected in {room} ({pct}%)', zh: '{room}检测到跌倒（{pct}%）' },
+  { en: 'fall detected in {room}', zh: '{room}检测到跌倒' },
+  { en: 'fall radar reports the fall cleared ({room})', zh: '跌倒雷达报告跌倒已解除（{room}）' },
+  { en: 'help button pressed in {room}', zh: '{room}按下了紧急求助按钮' },
+  { en: 'resident moved after the fall ({room}, {dur} later)', zh: '跌倒后老人有活动（{room}，{dur}后）' },
+  {
+    en: 'motion in {room} at {time}, reported {dur} late: the resident moved before this alert',
+    zh: '{time} {room}有活动（延迟 {dur} 才收到）：老人在本告警之前已有活动',
+  },
+  { en: 'battery back to {pct}%', zh: '电量恢复到 {pct}%' },
+  { en: 'battery {pct}%', zh: '电量 {pct}%' },
+  { en: 'entrance door open since {time}', zh: '入户门自 {time} 起一直开着' },
+  {
+    en: 'door opened {time}, closed {time2}; no motion inside for {dur}',
+    zh: '入户门 {time} 打开、{time2} 关闭；之后 {dur}室内无活动',
+  },
+  { en: 'door closed {time2}; no motion inside for {dur}', zh: '入户门 {time2} 关闭；之后 {dur}室内无活动' },
+  { en: 'last motion in the bathroom at {time}', zh: '最后一次活动在卫生间（{time}）' },
+  { en: 'no motion since {time}', zh: '自 {time} 起无活动' },
+  { en: 'no motion this morning', zh: '今晨无活动' },
+  { en: '{device} back online after {dur}', zh: '{device} 已恢复在线（离线 {dur}）' },
+  { en: '{device} offline since {time} ({cause})', zh: '{device} 自 {time} 起离线（{cause}）' },
+  {
+    en: '{rule} held back: motion sensor {device} offline since {time}',
+    zh: '{rule}未告警：人体移动传感器 {device} 自 {time} 起离线',
+  },
+  {
+    en: '{rule} held back: motion sensor {device} battery dead ({pct}%)',
+    zh: '{rule}未告警：人体移动传感器 {device} 电池耗尽（{pct}%）',
+  },
+];
+
+type Slots = Record<string, string>;
+const slotText = (lang: Lang, name: string, value: string): string => {
+  if (name === 'room') return roomText(lang, value);
+  if (name === 'dur') return durationText(lang, value);
+  if (name === 'rule') return RULE_LABELS[lang][value as RuleId] ?? value;
+  if (name === 'cause') return CAUSE_LABELS[lang][value] ?? value;
+  return value;
+};
+const fill = (lang: Lang, template: string, slots: Slots): string =>
+  template.replace(/\{(\w+)\}/g, (_, name: string) => slotText(lang, name, slots[name] ?? ''));
+
+const literal = (s: string) => s.replace(/[.*+?^$()[\]\\|]/g, '\\$&');
+const PATTERNS = EVIDENCE.map((t) => {
+  const names: string[] = [];
+  const source = t.en
+    .split(/(\{\w+\})/)
+    .map((part) => {
+      const slot = /^\{(\w+)\}$/.exec(part);
+      if (!slot) return literal(part);
+      names.push(slot[1]!);
+      return '(.+?)';
+    })
+    .join('');
+  return { re: new RegExp(`^${source}$`), names, text: t };
+});
+
+/** An evidence line (as the rules recorded it) in the reader's language; an unknown line as it came. */
+export function evidenceText(lang: Lang, summary: string): string {
+  if (lang === 'en') return summary;
+  for (const p of PATTERNS) {
+    const m = p.re.exec(summary);
+    if (!m) continue;
+    const slots: Slots = {};
+    p.names.forEach((n, i) => {
+      slots[n] = m[i + 1]!;
+    });
+    return fill(lang, p.text[lang], slots);
+  }
+  return summary;
+}
+
+/** Every evidence template, for the completeness test. */
+export const EVIDENCE_TEMPLATES: readonly Texts[] = EVIDENCE;
+
+// ---- Validation messages (OPS-01 at the edge: parse errors named by field, in the reader's language)
+
+/** Field names as a person reads them, by the last segment of the path. */
+export const FIELD_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    id: '编号',
+    name: '姓名',
+    phone: '电话',
+    community: '社区',
+    leaderId: '网格长',
+    gridId: '网格',
+    gridIds: '网格',
+    homeId: '住户',
+    householdId: '住户',
+    kind: '设备类型',
+    room: '房间',
+    roles: '角色',
+    username: '用户名',
+    password: '密码',
+    disabled: '停用',
+    building: '楼栋',
+    unit: '单元',
+    address: '地址',
+    residents: '居民',
+    contacts: '紧急联系人',
+    relation: '关系',
+    age: '年龄',
+    healthNotes: '健康备注',
+    accessNotes: '入户信息',
+    nightStart: '夜间开始',
+    nightEnd: '夜间结束',
+    wakeTime: '通常起床时间',
+    awayUntil: '外出至',
+    awayReason: '外出原因',
+    shift: '班次',
+    weekdays: '星期',
+    staffIds: '人员',
+    staffId: '人员',
+    replacementId: '顶班人员',
+    date: '日期',
+    outcome: '处置结果',
+    note: '上门记录',
+    text: '备注',
+    reason: '原因',
+    to: '致电对象',
+    result: '通话结果',
+    body: '请求内容',
+    from: '开始',
+    until: '结束',
+  },
+  en: {
+    id: 'id',
+    name: 'name',
+    phone: 'phone',
+    community: 'community',
+    leaderId: 'grid leader',
+    gridId: 'grid',
+    gridIds: 'grids',
+    homeId: 'household',
+    householdId: 'household',
+    kind: 'device kind',
+    room: 'room',
+    roles: 'roles',
+    username: 'username',
+    password: 'password',
+    disabled: 'disabled',
+    building: 'building',
+    unit: 'unit',
+    address: 'address',
+    residents: 'residents',
+    contacts: 'emergency contacts',
+    relation: 'relation',
+    age: 'age',
+    healthNotes: 'health notes',
+    accessNotes: 'access notes',
+    nightStart: 'night start',
+    nightEnd: 'night end',
+    wakeTime: 'usual wake time',
+    awayUntil: 'away until',
+    awayReason: 'away reason',
+    shift: 'shift',
+    weekdays: 'weekdays',
+    staffIds: 'staff',
+    staffId: 'staff member',
+    replacementId: 'stand-in',
+    date: 'date',
+    outcome: 'outcome',
+    note: 'visit note',
+    text: 'note',
+    reason: 'reason',
+    to: 'called',
+    result: 'call result',
+    body: 'request body',
+    from: 'from',
+    until: 'until',
+  },
+};
+
+/** A field path ("residents.0.phone") as a person reads it: "居民 1 · 电话", "residents 1 · phone". */
+export function fieldText(lang: Lang, path: readonly PropertyKey[]): string {
+  if (path.length === 0) return lang === 'zh' ? '整行' : 'the row';
+  return path
+    .map((p) => (typeof p === 'number' ? String(p + 1) : (FIELD_LABELS[lang][String(p)] ?? String(p))))
+    .join(' · ')
+    .replace(/ · (\d+)/g, ' $1');
+}
+
+/** What a zod issue says, reduced to what the messages need (zod 4's issue shape). */
+export interface IssueFacts {
+  code: string;
+  path: readonly PropertyKey[];
+  message: string;
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+  origin?: string;
+  input?: unknown;
+  values?: readonly unknown[];
+  keys?: readonly string[];
+  format?: string;
+  expected?: string;
+  /** A custom issue may carry its own sentence in both languages as `params.texts`. */
+  params?: { texts?: Texts };
+}
+
+const sizeWord = (lang: Lang, origin: string | undefined): string =>
+  origin === 'string'
+    ? lang === 'zh'
+      ? '个字符'
+      : ' characters'
+    : origin === 'array'
+      ? lang === 'zh'
+        ? '项'
+        : ' items'
+      : '';
+
+/**
+ * One validation problem in both languages, naming the field: a route's 400 and an import's row problem
+ * say it the same way. A `custom` issue carries its own sentence (its message), shown in both.
+ */
+export function issueTexts(issue: IssueFacts): Texts {
+  const say = (lang: Lang): string => {
+    const zh = lang === 'zh';
+    const field = fieldText(lang, issue.path);
+    const n = (v: number | bigint | undefined) => String(v ?? '');
+    switch (issue.code) {
+      case 'invalid_type':
+        return /received undefined/.test(issue.message)
+          ? zh
+            ? `「${field}」必填`
+            : `${field}: required`
+          : zh
+            ? `「${field}」格式不对（应为${issue.expected === 'number' ? '数字' : issue.expected === 'array' ? '列表' : issue.expected === 'boolean' ? '是/否' : '文字'}）`
+            : `${field}: expected ${issue.expected ?? 'another type'}`;
+      case 'too_small':
+        if (issue.origin === 'string' && Number(issue.minimum) === 1)
+          return zh ? `「${field}」不能为空` : `${field}: must not be empty`;
+        return zh
+          ? `「${field}」至少 ${n(issue.minimum)}${sizeWord(lang, issue.origin)}`
+          : `${field}: at least ${n(issue.minimum)}${sizeWord(lang, issue.origin)}`;
+      case 'too_big':
+        return zh
+          ? `「${field}」最多 ${n(issue.maximum)}${sizeWord(lang, issue.origin)}`
+          : `${field}: at most ${n(issue.maximum)}${sizeWord(lang, issue.origin)}`;
+      case 'invalid_value': {
+        const values = (issue.values ?? []).map(String).join(zh ? '、' : ', ');
+        return zh ? `「${field}」应为以下之一：${values}` : `${field}: must be one of ${values}`;
+      }
+      case 'invalid_format':
+        return zh ? `「${field}」格式不对` : `${field}: not in the expected format`;
+      case 'unrecognized_keys': {
+        const keys = (issue.keys ?? []).join(zh ? '、' : ', ');
+        return zh ? `「${field}」含有未知字段：${keys}` : `${field}: unknown field(s) ${keys}`;
+      }
+      default: {
+        const own = issue.params?.texts?.[lang];
+        if (own) return zh ? `「${field}」${own}` : `${field}: ${own}`;
+        return zh ? `「${field}」：${issue.message}` : `${field}: ${issue.message}`;
+      }
+    }
+  };
+  return { zh: say('zh'), en: say('en') };
+}
+
+/** What an import refuses in a row beyond its schema (DATA-05): a missing reference, a clash. */
+export type RowProblem =
+  | { kind: 'no_grid' | 'no_staff' | 'no_household'; id: string }
+  | { kind: 'twice_in_file'; id: string }
+  | { kind: 'username_taken'; username: string }
+  | { kind: 'password_required' }
+  | { kind: 'device_moved'; id: string; was: { kind: string; homeId: string } };
+
+export function rowProblemTexts(p: RowProblem): Texts {
+  switch (p.kind) {
+    case 'no_grid':
+      return { zh: `没有网格 ${p.id}`, en: `no grid ${p.id}` };
+    case 'no_staff':
+      return { zh: `没有人员 ${p.id}`, en: `no staff ${p.id}` };
+    case 'no_household':
+      return { zh: `没有住户 ${p.id}`, en: `no household ${p.id}` };
+    case 'twice_in_file':
+      return { zh: `${p.id} 在本文件中出现了两次`, en: `${p.id} appears twice in this file` };
+    case 'username_taken':
+      return { zh: `用户名 ${p.username} 已被使用`, en: `username ${p.username} is taken` };
+    case 'password_required':
+      return { zh: '新人员必须设置密码', en: 'required for a new staff member' };
+    case 'device_moved': {
+      const kind = KIND_LABELS.zh[p.was.kind as keyof (typeof KIND_LABELS)['zh']] ?? p.was.kind;
+      return {
+        zh: `设备 ${p.id} 已登记为住户 ${p.was.homeId} 的${kind}，不能改到其他住户或类型`,
+        en: `device ${p.id} exists as ${p.was.kind} of household ${p.was.homeId}`,
+      };
+    }
+  }
+}
+
+/** A password refused by passwords.ts (its English sentence), in both languages. */
+export function passwordTexts(en: string): Texts {
+  const short = /^must be at least (\d+) characters( for an admin)?$/.exec(en);
+  if (short) return { en, zh: `至少需要 ${short[1]} 个字符${short[2] ? '（管理员账号）' : ''}` };
+  if (/commonest passwords/.test(en)) return { en, zh: '是最常见的密码之一，请换一个' };
+  return { en, zh: en };
+}
+
+/** A room typed outside the vocabulary (DEV-09), as an import or a form refuses it. */
+export function unknownRoomTexts(typed: string): Texts {
+  const list = (lang: Lang) =>
+    ROOMS.map((r) => (lang === 'zh' ? ROOM_LABELS.zh[r] : `${r} (${ROOM_LABELS.zh[r]})`)).join(
+      lang === 'zh' ? '、' : ', ',
+    );
+  return {
+    zh: `“${typed}”不是已知的房间，请从以下选择：${list('zh')}`,
+    en: `"${typed}" is not a room we know; use one of ${list('en')}`,
+  };
+}
+
+/** A roster override that lacks the person its kind needs (SPEC §4: leave and swap name who is off, cover and swap who stands in). */
+export function overrideNeedsTexts(
+  kind: 'leave' | 'cover' | 'swap',
+  field: 'staffId' | 'replacementId',
+): Texts {
+  const zhKind = { leave: '请假', cover: '代班', swap: '换班' }[kind];
+  return field === 'staffId'
+    ? { zh: `${zhKind}须填写休息的人员`, en: `required for ${kind}: who is off` }
+    : { zh: `${zhKind}须填写顶班的人员`, en: `required for ${kind}: who stands in` };
+}

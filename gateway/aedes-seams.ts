@@ -1,0 +1,47 @@
+/**
+ * The two places the gateway reaches past aedes' public API (aedes 1.x), kept in this one file and pinned
+ * by test/gateway/aedes-seams.test.ts, which fails on an aedes upgrade that changes either. Everything else
+ * goes through aedes' options (preConnect, authenticate, authorize*), its events and `Client`'s typed members.
+ */
+import type { Aedes } from 'aedes';
+
+/** Marks a PUBLISH packet the gateway has fully handled: logged (or rejected) and acknowledged. */
+const HANDLED = Symbol('g365.handled');
+
+export function markHandled(packet: object): void {
+  (packet as { [HANDLED]?: true })[HANDLED] = true;
+}
+
+/**
+ * Stops aedes routing the packets marked handled. A device's events reach the rules from the durable log,
+ * and the ACL lets no client subscribe to them (acl.ts maySubscribe): aedes' routing of each one after its
+ * PUBACK (offline queues, the subscription match, the `publish` event) would find nobody, at a tenth of the
+ * event loop at saturation. Everything else (status, wills, notifications) is routed as before. Allowing a
+ * subscription to device events means removing this.
+ *
+ * Relies on: aedes' inbound PUBLISH handler (lib/handlers/publish.js) routing through the instance's
+ * `publish(packet, client, done)` after `authorizePublish`, with the same packet object. `publish` is
+ * public; that the handler calls it, and with three arguments, is not.
+ */
+export function routeOnlyUnhandled(broker: Aedes): void {
+  const route = broker.publish.bind(broker) as (p: unknown, c: unknown, done?: unknown) => void;
+  (broker as { publish: unknown }).publish = (packet: object, client: unknown, done?: unknown) => {
+    if ((packet as { [HANDLED]?: true })[HANDLED] && typeof done === 'function') return done(null);
+    route(packet, client, done);
+  };
+}
+
+/**
+ * The client ids whose sessions hold a subscription to `topic`, connected or not (a persistent session,
+ * clean session off, keeps QoS 1 messages for its app). Relies on: `broker.persistence`, the persistence
+ * aedes was given or made (an option, not in aedes' types), and its `subscriptionsByTopic` (the
+ * aedes-persistence contract).
+ */
+export async function sessionsSubscribedTo(broker: Aedes, topic: string): Promise<string[]> {
+  const persistence = (
+    broker as unknown as {
+      persistence: { subscriptionsByTopic(topic: string): Promise<{ clientId: string }[]> };
+    }
+  ).persistence;
+  return (await persistence.subscriptionsByTopic(topic)).map((s) => s.clientId);
+}
