@@ -121,7 +121,7 @@ for (const { backend, name, skip } of BACKENDS) {
 
     const stored = async (id: string): Promise<Alert> => (await h.store.getAlert(id))!;
     const put = (community: string, body: unknown, token = admin) =>
-      apiCall<{ policy?: { policy: EscalationPolicy }; message?: string; problems?: { field: string }[] }>(
+      apiCall<{ policy?: { policy: EscalationPolicy }; message?: string; problems?: unknown[] }>(
         h.baseUrl,
         token,
         'PUT',
@@ -144,6 +144,7 @@ for (const { backend, name, skip } of BACKENDS) {
       expect(bad.body.message).toContain('body.steps.0: the first step must be notify_primary at minute 0');
       expect(bad.body.message).toContain('body.steps.2.afterMin: steps must be in order of minutes');
       expect(bad.body.message).toContain('body.steps.1.afterMin: the sla_breach step is at onSiteWithinMin');
+      expect(bad.body.problems).toHaveLength(4);
       const typo = await put(RURAL, { ...TWENTY, steps: [{ kind: 'call_mum', afterMin: 0 }] });
       expect(typo.status).toBe(400);
       expect(typo.body.message).toMatch(/^body\.steps\.0\.kind: must be one of notify_primary/);
