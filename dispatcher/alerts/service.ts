@@ -27,6 +27,7 @@ import {
 import { maintenanceDue } from './maintenance.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SAFETY_SEVERITIES } from './model.ts';
 import { type PhoneReport, phoneTrigger } from './phone.ts';
+import { communityPolicy } from './policies.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -285,6 +286,8 @@ export class AlertService {
         gridId: home.grid.id,
         community: home.grid.community,
         responders: duty.staffIds,
+        // ESC-02: the community's escalation policy in force now, frozen on the incident.
+        policy: (await communityPolicy(this.deps.store, home.grid.community)).policy,
       });
       const alert: Alert = { ...raised.alert, severity: r.severity, source: 'phone', category: r.category };
       // ALERT-01: who raised it and through which channel; the rules' raise names the rules instead.

@@ -7,7 +7,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { communityPolicy, saveCommunityPolicy } from '../alerts/policies.ts';
 import { DEFAULT_POLICY, policySchema } from '../alerts/policy.ts';
-import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
+import type { IssueFacts } from '../words.ts';
+import { type ApiDeps, accessScope, HttpError, requireStaff, validationTexts } from './http.ts';
 
 const communityParam = z.object({ community: z.string().min(1).max(128) });
 
@@ -39,15 +40,14 @@ export const escalationRoutes =
         // Every problem at once, each with its field (SPEC §11: a 400 names the field).
         const parsed = policySchema.safeParse(req.body);
         if (!parsed.success) {
-          const problems = parsed.error.issues.map((i) => ({
-            field: ['body', ...i.path].join('.'),
-            message: i.message,
-          }));
+          const issues = parsed.error.issues;
+          const field = (i: (typeof issues)[number]) => ['body', ...i.path].join('.');
           throw new HttpError(
             400,
             'bad_request',
-            problems.map((p) => `${p.field}: ${p.message}`).join('; '),
-            { field: problems[0]!.field, problems },
+            issues.map((i) => `${field(i)}: ${i.message}`).join('; '),
+            // WORDS-02: every problem in both languages, each naming its field.
+            { field: field(issues[0]!), ...validationTexts(issues as IssueFacts[]) },
           );
         }
         await saveCommunityPolicy(store, community, parsed.data, deps.clock.now(), staff.id);

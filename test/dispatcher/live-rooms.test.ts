@@ -53,8 +53,16 @@ describe('live alert rooms by community', () => {
     expect(b.community).toBe('东风社区');
     await eventually(() => ids(central).length === 2, 10_000, 'both alerts on the central screen');
     await eventually(() => ids(deskA).length > 0 && ids(deskB).length > 0, 10_000, 'each desk told');
-    // Give a stray cross-community event time to arrive before asserting there was none.
-    await new Promise((r) => setTimeout(r, 200));
+    // No stray cross-community event is on its way: every change so far reached the central screen (it
+    // was emitted to every room then), and an acknowledged request on each desk's own socket is answered
+    // after anything emitted to that socket before it.
+    const seq = await h.store.currentChangeSeq();
+    await eventually(
+      () => central.got.alert.some((e) => e.alert.changeSeq >= seq),
+      10_000,
+      'every change out',
+    );
+    for (const c of [deskA, deskB]) expect((await c.socket.emitWithAck('catchup', seq)).count).toBe(0);
     expect(ids(deskA)).toEqual([a.id]);
     expect(ids(deskB)).toEqual([b.id]);
     expect(ids(central)).toEqual([a.id, b.id].sort());

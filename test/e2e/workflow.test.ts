@@ -132,6 +132,17 @@ async function fallJourney(h: Harness, clock: Clock): Promise<void> {
   await row.focus();
   await wall.keyboard.press('Enter');
   const panel = wall.locator('[data-testid=alert-panel]');
+  // ESC-03: the ladder the alert runs, frozen when it was raised: its promise and one line per step.
+  const ladder = panel.locator('[data-testid=alert-ladder]');
+  await ladder.locator('summary').click();
+  expect(await ladder.locator('summary').innerText()).toBe('承诺：3 分钟内接单，15 分钟内上门');
+  expect(await ladder.locator('li').allInnerTexts()).toEqual([
+    '0 分钟 · 通知首位响应人',
+    '3 分钟 · 未接单：通知下一位响应人，并再次通知首位',
+    '6 分钟 · 未接单：通知本网格全部在岗响应人，调度屏标记',
+    '12 分钟 · 未到达：调度屏提示即将超时',
+    '15 分钟 · 未到达：记为超时，通知主管',
+  ]);
   await panel.locator('[data-action=note]').click();
   await panel.locator('textarea[name=text]').fill('已电话联系家属');
   await panel.getByRole('button', { name: '保存' }).click();
@@ -302,6 +313,10 @@ describe('the console in Chromium, from a fixed instant in the day shift', () =>
     await sup.waitForSelector('main.reports svg.bars');
     const share = await sup.locator('[data-testid=total-accepted-share]').innerText();
     expect(share).toMatch(/^\d+%$/);
+    // ESC-03: the promise the figures were measured against.
+    expect(await sup.locator('[data-testid=report-promises]').innerText()).toContain(
+      '承诺：3 分钟内接单，15 分钟内上门',
+    );
     const href = (await sup.locator('[data-testid=csv]').getAttribute('href'))!;
     const csv = await sup.evaluate(async (u) => {
       const r = await fetch(u);
