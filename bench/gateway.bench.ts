@@ -7,7 +7,8 @@
  *
  *   BENCH_ROUNDS=5 npm run bench:gateway      rounds of all the brokers (default 3)
  *   BENCH_HOMES=19500 npm run bench:gateway   idle-connection figures at 19,500 homes (default 10,000)
- *   BENCH_KINDS=gateway npm run bench:gateway  only the listed brokers (while iterating; no ratios then)
+ *   BENCH_KINDS=gateway,gateway-pg …           only the listed brokers (ratios among those measured)
+ *   BENCH_JSON=1 …                             every figure of every round as JSON too
  *   BENCH_WINDOW=64 npm run bench:gateway      QoS 1 messages in flight per connection in the closed loop (16)
  *   BENCH_MEMLOG=1 …                              the node brokers' memory by heap space every 500 ms
  *   BENCH_NODE_FLAGS='--max-semi-space-size=32' …  extra node flags for the node brokers (GC experiments)
@@ -378,11 +379,9 @@ export async function run(): Promise<void> {
       results.get(kind)!.push(await measure(kind));
     }
   await stopBenchCluster();
-  if (kinds.length < 5) {
+  if (process.env.BENCH_JSON)
     console.log(JSON.stringify(Object.fromEntries(results), (k, v) => (k === 'slices' ? undefined : v), 1));
-    return;
-  }
-  const all = (k: Kind) => results.get(k)!;
+  const all = (k: Kind) => results.get(k) ?? [];
   const cols = (label: string, fn: (r: Result) => number | null | undefined, digits = 0) =>
     `${label.padEnd(52)} ${kinds.map((k) => shown(all(k).map(fn), digits).padStart(20)).join(' ')}`;
   const pair = (label: string, p50: (r: Result) => number | null | undefined, p99: typeof p50) =>
@@ -438,25 +437,33 @@ export async function run(): Promise<void> {
   const sustained = (r: Result) => r.sustained.rate;
   const g = all('gateway');
   const p = all('gateway-pg');
-  console.log(
-    `\nratios within each round, median (min–max): gateway / bare aedes with consumer, sustained ${ratio('gateway', 'aedes-consumer', sustained)}` +
-      `   gateway / aedes ack-only ${ratio('gateway', 'aedes', sustained)}` +
-      `   gateway / mosquitto ${ratio('gateway', 'mosquitto', sustained)}` +
-      `   gateway (PG) / gateway (SQLite) ${ratio('gateway-pg', 'gateway', sustained)}` +
-      `   gateway (PG) / bare aedes with consumer ${ratio('gateway-pg', 'aedes-consumer', sustained)}`,
-  );
-  console.log(
-    `gateway: 40k burst delivered / min(offered, best sustained) ${shown(
-      g.map((r) => r.overload.ackRate / Math.min(r.overload.offered, r.sustained.rate)),
-      2,
-    )}   acknowledged but not in the log: ${g.map((r) => r.lostAcked).join(', ')} (SQLite), ${p
-      .map((r) => r.lostAcked)
-      .join(', ')} (PG)`,
-  );
+  // Ratios of the brokers measured in this run (BENCH_KINDS may leave some out).
+  const ratios = (
+    [
+      ['gateway', 'aedes-consumer', 'gateway / bare aedes with consumer'],
+      ['gateway', 'aedes', 'gateway / aedes ack-only'],
+      ['gateway', 'mosquitto', 'gateway / mosquitto'],
+      ['gateway-pg', 'gateway', 'gateway (PG) / gateway (SQLite)'],
+      ['gateway-pg', 'aedes-consumer', 'gateway (PG) / bare aedes with consumer'],
+    ] as const
+  )
+    .filter(([a, b]) => results.has(a) && results.has(b))
+    .map(([a, b, label]) => `${label} ${ratio(a, b, sustained)}`);
+  if (ratios.length > 0)
+    console.log(`\nsustained ratios within each round, median (min–max): ${ratios.join('   ')}`);
+  if (g.length > 0)
+    console.log(
+      `gateway: 40k burst delivered / min(offered, best sustained) ${shown(
+        g.map((r) => r.overload.ackRate / Math.min(r.overload.offered, r.sustained.rate)),
+        2,
+      )}   acknowledged but not in the log: ${g.map((r) => r.lostAcked).join(', ')}`,
+    );
+  if (p.length === 0) return;
   const pgRate = spread(p.map(sustained)).median;
   const pgP99 = spread(p.map((r) => r.at[2_000]?.p99)).median;
   console.log(
-    `PostgreSQL targets (medians): ≥ 20,000 durable/s ${pgRate >= 20_000 ? 'met' : 'NOT met'} (${f0(pgRate)}/s),` +
+    `PostgreSQL: acknowledged but not in the log ${p.map((r) => r.lostAcked).join(', ')};` +
+      ` targets (medians): ≥ 20,000 durable/s ${pgRate >= 20_000 ? 'met' : 'NOT met'} (${f0(pgRate)}/s),` +
       ` PUBACK p99 ≤ 20 ms at 2,000/s ${pgP99 <= 20 ? 'met' : 'NOT met'} (${f1(pgP99)} ms),` +
       ` rules at 5,000/s: device-to-rules p99 ${shown(p.map((r) => r.at[5_000]?.rulesP99))} ms,` +
       ` ${shown(p.map((r) => r.at[5_000]?.ackRate))}/s acknowledged`,
