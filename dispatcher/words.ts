@@ -501,3 +501,19 @@ export function overrideNeedsTexts(
     ? { zh: `${zhKind}须填写休息的人员`, en: `required for ${kind}: who is off` }
     : { zh: `${zhKind}须填写顶班的人员`, en: `required for ${kind}: who stands in` };
 }
+
+/**
+ * What a share on the dispatch screen counts (CONSOLE-01): "29 / 29 alerts · 1 still in its 3 min". The
+ * share is over the alerts that met or missed the mark; those still inside it are said apart, not hidden.
+ */
+export function slaShareDetail(
+  lang: Lang,
+  mark: 'accept' | 'onSite',
+  f: { within: number; decided: number; raised: number },
+): string {
+  const pending = Math.max(0, f.raised - f.decided);
+  const minutes = mark === 'accept' ? 3 : 15;
+  if (lang === 'zh')
+    return `${f.within} / ${f.decided} 起${pending ? ` · ${pending} 起仍在${minutes}分钟内` : ''}`;
+  return `${f.within} / ${f.decided} alerts${pending ? ` · ${pending} still in their ${minutes} min` : ''}`;
+}

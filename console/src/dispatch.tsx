@@ -19,6 +19,7 @@ import type {
   SystemHealthReport,
   SystemWarning,
 } from '../../dispatcher/api/types.ts';
+import { slaShareDetail } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
 import { addressText, formatTime, percent } from './format.ts';
@@ -200,13 +201,29 @@ export function DispatchScreen({
           <Figure
             label={`${t(lang, 'today')} · ${t(lang, 'acceptedIn3')}`}
             value={today ? percent(today.acceptedShare) : '—'}
-            sub={today ? `${today.acceptedWithin3} / ${today.raised}` : ''}
+            sub={
+              today
+                ? slaShareDetail(lang, 'accept', {
+                    within: today.acceptedWithin3,
+                    decided: today.acceptDecided,
+                    raised: today.raised,
+                  })
+                : ''
+            }
             testid="accepted-3"
           />
           <Figure
             label={`${t(lang, 'today')} · ${t(lang, 'onSiteIn15')}`}
             value={today ? percent(today.onSiteShare) : '—'}
-            sub={today ? `${today.onSiteWithin15} / ${today.raised}` : ''}
+            sub={
+              today
+                ? slaShareDetail(lang, 'onSite', {
+                    within: today.onSiteWithin15,
+                    decided: today.onSiteDecided,
+                    raised: today.raised,
+                  })
+                : ''
+            }
             testid="on-site-15"
           />
           <Figure

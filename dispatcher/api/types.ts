@@ -110,9 +110,13 @@ export interface TodayFigures {
   openSafety: number;
   raised: number;
   acceptedWithin3: number;
+  /** acceptedWithin3 / acceptDecided: over the alerts accepted or past their 3-minute mark. */
   acceptedShare: number | null;
+  acceptDecided: number;
   onSiteWithin15: number;
+  /** onSiteWithin15 / onSiteDecided: over the alerts reached or past their 15-minute mark. */
   onSiteShare: number | null;
+  onSiteDecided: number;
   breaches: number;
 }
 

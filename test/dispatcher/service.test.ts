@@ -190,6 +190,39 @@ describe('a fall reaches the responder on duty', () => {
     });
   });
 
+  it('counts the SLA figures per community on /metrics: accepted within 3 min, on site within 15 min, breaches', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const community = (await h.store.getGrid('grid-1'))!.community;
+    const radar = await fallRadar(h, clock, 'home-1-01');
+    await radar.send({ type: 'fall', state: 'detected' });
+    const alert = await eventually(
+      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
+      5000,
+      'alert',
+    );
+    const worker = await login(h.baseUrl, 'g1-worker');
+    clock.advance(ms(150_000)); // accepted 2.5 min after the raise
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/accept`, {})).status).toBe(200);
+    await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/en-route`, {});
+    clock.advance(minutes(14)); // 16.5 min after the raise: breached
+    await eventually(async () => (await h!.store.getAlert(alert.id))?.slaBreached || null, 5000, 'breach');
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/on-site`, {})).status).toBe(
+      200,
+    );
+    const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    const figure = (name: string, extra = '') => {
+      const m = new RegExp(`^${name}\\{${extra}community="${community}"\\} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    expect(figure('g365_sla_safety_alerts_total')).toBe(1);
+    expect(figure('g365_sla_accept_seconds_bucket', 'le="180",')).toBe(1);
+    expect(figure('g365_sla_accept_seconds_bucket', 'le="120",')).toBe(0);
+    expect(figure('g365_sla_on_site_seconds_bucket', 'le="900",')).toBe(0);
+    expect(figure('g365_sla_on_site_seconds_bucket', 'le="1200",')).toBe(1);
+    expect(figure('g365_sla_breaches_total')).toBe(1);
+  });
+
   it('keeps the alert, its deadlines and its history across a restart', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
