@@ -503,8 +503,8 @@ export function overrideNeedsTexts(
 }
 
 /**
- * What a share on the dispatch screen counts (CONSOLE-01): "29 / 29 alerts · 1 still in its 3 min". The
- * share is over the alerts that met or missed the mark; those still inside it are said apart, not hidden.
+ * What a share on the dispatch screen counts (CONSOLE-01): "29 / 29 due · 1 pending". The share is over
+ * the alerts whose mark has come (met or missed); those still inside it are said apart, not hidden.
  */
 export function slaShareDetail(
   lang: Lang,
@@ -514,6 +514,6 @@ export function slaShareDetail(
   const pending = Math.max(0, f.raised - f.decided);
   const minutes = mark === 'accept' ? 3 : 15;
   if (lang === 'zh')
-    return `${f.within} / ${f.decided} 起${pending ? ` · ${pending} 起仍在${minutes}分钟内` : ''}`;
-  return `${f.within} / ${f.decided} alerts${pending ? ` · ${pending} still in their ${minutes} min` : ''}`;
+    return `${f.within} / ${f.decided} 起${pending ? ` · ${pending} 起未满${minutes}分钟` : ''}`;
+  return `${f.within} / ${f.decided} due${pending ? ` · ${pending} pending` : ''}`;
 }

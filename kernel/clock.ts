@@ -6,6 +6,8 @@ import { addTo, type Duration, type Instant, instant } from './time.ts';
  */
 export interface Clock {
   now(): Instant;
+  /** How many times faster than wall time it runs (SIM-03); 1 when absent. Pages scale their clock by it. */
+  readonly rate?: number;
   /** Calls `fn` once when the clock reaches `at` (at once if `at` is already past). */
   at(at: Instant, fn: () => void): Timer;
   after(d: Duration, fn: () => void): Timer;
@@ -154,6 +156,10 @@ export class ScaledClock implements Clock {
     private readonly simStart: Instant,
     private readonly speed: number,
   ) {}
+
+  get rate(): number {
+    return this.speed;
+  }
 
   now(): Instant {
     return instant(this.simStart + (Date.now() - this.realStart) * this.speed);

@@ -51,6 +51,8 @@ export interface SessionInfo {
   zone: string;
   shifts: { dayStart: string; nightStart: string };
   now: number;
+  /** How fast the service clock runs against wall time (SIM-03; 1 unless accelerated). */
+  clockRate: number;
   /** The port devices connect to (MQTT_PORT as listening), for the admin page's provisioning example. */
   mqttPort: number;
 }
@@ -145,7 +147,9 @@ export interface AlertList {
   alerts: Alert[];
   /** The change sequence this snapshot includes; live events with a higher one are newer. */
   changeSeq: number;
+  /** The service clock at this answer, and how fast it runs against wall time (SIM-03): pages follow it. */
   now: number;
+  rate: number;
 }
 
 export interface DutyView {

@@ -114,7 +114,7 @@ describe('the vocabulary', () => {
 describe('the figures say what they count', () => {
   it('gives the share over the alerts that met or missed the mark, and says apart those still inside it', () => {
     expect(words.slaShareDetail('en', 'accept', { within: 29, decided: 29, raised: 30 })).toBe(
-      '29 / 29 alerts · 1 still in their 3 min',
+      '29 / 29 due · 1 pending',
     );
     expect(words.slaShareDetail('zh', 'onSite', { within: 28, decided: 30, raised: 30 })).toBe('28 / 30 起');
   });
