@@ -509,11 +509,19 @@ export function overrideNeedsTexts(
 export function slaShareDetail(
   lang: Lang,
   mark: 'accept' | 'onSite',
-  f: { within: number; decided: number; raised: number },
+  today: {
+    raised: number;
+    acceptedWithin3: number;
+    acceptDecided: number;
+    onSiteWithin15: number;
+    onSiteDecided: number;
+  },
 ): string {
-  const pending = Math.max(0, f.raised - f.decided);
-  const minutes = mark === 'accept' ? 3 : 15;
-  if (lang === 'zh')
-    return `${f.within} / ${f.decided} 起${pending ? ` · ${pending} 起未满${minutes}分钟` : ''}`;
-  return `${f.within} / ${f.decided} due${pending ? ` · ${pending} pending` : ''}`;
+  const [within, decided, minutes] =
+    mark === 'accept'
+      ? [today.acceptedWithin3, today.acceptDecided, 3]
+      : [today.onSiteWithin15, today.onSiteDecided, 15];
+  const pending = Math.max(0, today.raised - decided);
+  if (lang === 'zh') return `${within} / ${decided} 起${pending ? ` · ${pending} 起未满${minutes}分钟` : ''}`;
+  return `${within} / ${decided} due${pending ? ` · ${pending} pending` : ''}`;
 }

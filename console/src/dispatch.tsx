@@ -201,29 +201,13 @@ export function DispatchScreen({
           <Figure
             label={`${t(lang, 'today')} · ${t(lang, 'acceptedIn3')}`}
             value={today ? percent(today.acceptedShare) : '—'}
-            sub={
-              today
-                ? slaShareDetail(lang, 'accept', {
-                    within: today.acceptedWithin3,
-                    decided: today.acceptDecided,
-                    raised: today.raised,
-                  })
-                : ''
-            }
+            sub={today ? slaShareDetail(lang, 'accept', today) : ''}
             testid="accepted-3"
           />
           <Figure
             label={`${t(lang, 'today')} · ${t(lang, 'onSiteIn15')}`}
             value={today ? percent(today.onSiteShare) : '—'}
-            sub={
-              today
-                ? slaShareDetail(lang, 'onSite', {
-                    within: today.onSiteWithin15,
-                    decided: today.onSiteDecided,
-                    raised: today.raised,
-                  })
-                : ''
-            }
+            sub={today ? slaShareDetail(lang, 'onSite', today) : ''}
             testid="on-site-15"
           />
           <Figure

@@ -62,6 +62,13 @@ async function fallRadar(h: Harness, clock: ManualClock, homeId: string) {
   return dev;
 }
 
+/** A fall at the home, raised and notified: the alert as stored. */
+async function notifiedFall(h: Harness, clock: ManualClock, homeId: string) {
+  const radar = await fallRadar(h, clock, homeId);
+  await radar.send({ type: 'fall', state: 'detected' });
+  return eventually(async () => (await h.store.listAlerts({ state: 'notified' }))[0], 5000, 'notified alert');
+}
+
 describe('a fall reaches the responder on duty', () => {
   it('raises a critical FALL alert and notifies the day-shift primary on socket.io and MQTT', async () => {
     const clock = new ManualClock(DAY);
@@ -136,13 +143,7 @@ describe('a fall reaches the responder on duty', () => {
   it('escalates to the next responder at exactly 3 minutes, and resumes the ladder after a restart', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
-    const radar = await fallRadar(h, clock, 'home-1-02');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'notified alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-02');
     const leader = await live(h.baseUrl, 'g1-leader');
 
     clock.advance(ms(minutes(3) - 1));
@@ -171,13 +172,7 @@ describe('a fall reaches the responder on duty', () => {
   it('lets one responder accept and tells a second one the alert is taken (409 with the state)', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
-    const radar = await fallRadar(h, clock, 'home-1-01');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-01');
     const [a, b] = await Promise.all([login(h.baseUrl, 'g1-worker'), login(h.baseUrl, 'g1-leader')]);
     const results = await Promise.all([
       apiCall(h.baseUrl, a, 'POST', `/api/alerts/${alert.id}/accept`, {}),
@@ -194,13 +189,7 @@ describe('a fall reaches the responder on duty', () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
     const community = (await h.store.getGrid('grid-1'))!.community;
-    const radar = await fallRadar(h, clock, 'home-1-01');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-01');
     const worker = await login(h.baseUrl, 'g1-worker');
     clock.advance(ms(150_000)); // accepted 2.5 min after the raise
     expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/accept`, {})).status).toBe(200);
@@ -226,13 +215,7 @@ describe('a fall reaches the responder on duty', () => {
   it('keeps the alert, its deadlines and its history across a restart', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
-    const radar = await fallRadar(h, clock, 'home-2-01');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-2-01');
     for (const c of open.splice(0)) c.close();
     await h.restart();
     const token = await login(h.baseUrl, 'dispatcher');
@@ -372,13 +355,7 @@ describe('routing around people who cannot answer', () => {
     });
     expect(cover.status).toBe(201);
     const helper = await live(h.baseUrl, 'g2-worker');
-    const radar = await fallRadar(h, clock, 'home-1-02');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-02');
     clock.advance(minutes(6));
     await eventually(
       () => helper.notes.find((n) => n.alertId === alert.id),

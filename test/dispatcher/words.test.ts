@@ -113,9 +113,14 @@ describe('the vocabulary', () => {
 
 describe('the figures say what they count', () => {
   it('gives the share over the alerts that met or missed the mark, and says apart those still inside it', () => {
-    expect(words.slaShareDetail('en', 'accept', { within: 29, decided: 29, raised: 30 })).toBe(
-      '29 / 29 due · 1 pending',
-    );
-    expect(words.slaShareDetail('zh', 'onSite', { within: 28, decided: 30, raised: 30 })).toBe('28 / 30 起');
+    const today = {
+      raised: 30,
+      acceptedWithin3: 29,
+      acceptDecided: 29,
+      onSiteWithin15: 28,
+      onSiteDecided: 30,
+    };
+    expect(words.slaShareDetail('en', 'accept', today)).toBe('29 / 29 due · 1 pending');
+    expect(words.slaShareDetail('zh', 'onSite', today)).toBe('28 / 30 起');
   });
 });
