@@ -16,6 +16,51 @@ export interface Metrics {
   alertsByState: Gauge<'state'>;
   /** Durable event-log writes (one per group-commit batch), seconds. */
   eventLogWrite: Histogram;
+  /** SLA figures (SLA-01, METRICS-01), by community: see `slaMetrics`. */
+  sla: SlaMetrics;
+}
+
+/**
+ * The 15-minute promise as Prometheus figures (SLA-01, METRICS-01), per community. Counted on safety alerts
+ * only (technical alerts have no SLA). "Accepted within 3 min" is the accept histogram's `le="180"` bucket
+ * over `g365_sla_safety_alerts_total`; "on site within 15 min" the on-site histogram's `le="900"` bucket.
+ */
+export interface SlaMetrics {
+  safetyAlerts: Counter<'community'>;
+  acceptSeconds: Histogram<'community'>;
+  onSiteSeconds: Histogram<'community'>;
+  breaches: Counter<'community'>;
+}
+
+function slaMetrics(registry: Registry): SlaMetrics {
+  return {
+    safetyAlerts: new Counter({
+      name: 'g365_sla_safety_alerts_total',
+      help: 'safety alerts raised (the SLA applies to each), by community',
+      labelNames: ['community'],
+      registers: [registry],
+    }),
+    acceptSeconds: new Histogram({
+      name: 'g365_sla_accept_seconds',
+      help: 'seconds from raise to acceptance of safety alerts, by community; le="180" = accepted within 3 min',
+      labelNames: ['community'],
+      buckets: [60, 120, 180, 360, 600, 900, 1800],
+      registers: [registry],
+    }),
+    onSiteSeconds: new Histogram({
+      name: 'g365_sla_on_site_seconds',
+      help: 'seconds from raise to a responder on site for safety alerts, by community; le="900" = on site within 15 min',
+      labelNames: ['community'],
+      buckets: [300, 600, 720, 900, 1200, 1800, 3600],
+      registers: [registry],
+    }),
+    breaches: new Counter({
+      name: 'g365_sla_breaches_total',
+      help: 'safety alerts with nobody on site 15 min after the raise (SLA breached), by community',
+      labelNames: ['community'],
+      registers: [registry],
+    }),
+  };
 }
 
 /** A gauge whose value is read when /metrics is scraped (none while `read` gives null). */
@@ -156,6 +201,7 @@ export function createMetrics(
   });
   return {
     registry,
+    sla: slaMetrics(registry),
     alertsByState,
     eventLogWrite,
     httpBadRequests: new Counter({

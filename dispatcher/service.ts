@@ -23,7 +23,7 @@ import type { Logger } from '../kernel/log.ts';
 import { seconds } from '../kernel/time.ts';
 import type { Alert } from './alerts/model.ts';
 import { AlertService } from './alerts/service.ts';
-import { exportAlertMetrics } from './alerts/telemetry.ts';
+import { countSlaMetrics, exportAlertMetrics } from './alerts/telemetry.ts';
 import { buildApp, type RouteEntry } from './api/app.ts';
 import { Auth } from './auth.ts';
 import { Bus } from './bus.ts';
@@ -383,6 +383,8 @@ export class GuardianService {
       this.bus.on('delivery', (d) => {
         if (!d.ok) this.metrics.notificationFailures.inc({ channel: d.channel });
       });
+      // The SLA figures of /metrics, per community (METRICS-01).
+      countSlaMetrics(this.bus, this.metrics.sla);
       // The rules must keep up with the log: their position, and anything they had to set aside.
       const registry = this.metrics.registry;
       readGauge(

@@ -503,3 +503,27 @@ export function overrideNeedsTexts(
     ? { zh: `${zhKind}须填写休息的人员`, en: `required for ${kind}: who is off` }
     : { zh: `${zhKind}须填写顶班的人员`, en: `required for ${kind}: who stands in` };
 }
+
+/**
+ * What a share on the dispatch screen counts (CONSOLE-01): "29 / 29 due · 1 pending". The share is over
+ * the alerts whose mark has come (met or missed); those still inside it are said apart, not hidden.
+ */
+export function slaShareDetail(
+  lang: Lang,
+  mark: 'accept' | 'onSite',
+  today: {
+    raised: number;
+    acceptedWithin3: number;
+    acceptDecided: number;
+    onSiteWithin15: number;
+    onSiteDecided: number;
+  },
+): string {
+  const [within, decided, minutes] =
+    mark === 'accept'
+      ? [today.acceptedWithin3, today.acceptDecided, 3]
+      : [today.onSiteWithin15, today.onSiteDecided, 15];
+  const pending = Math.max(0, today.raised - decided);
+  if (lang === 'zh') return `${within} / ${decided} 起${pending ? ` · ${pending} 起未满${minutes}分钟` : ''}`;
+  return `${within} / ${decided} due${pending ? ` · ${pending} pending` : ''}`;
+}

@@ -6,6 +6,8 @@ import { addTo, type Duration, type Instant, instant } from './time.ts';
  */
 export interface Clock {
   now(): Instant;
+  /** How many times faster than wall time it runs (SIM-03); 1 when absent. Pages scale their clock by it. */
+  readonly rate?: number;
   /**
    * Calls `fn` once when the clock reaches `at` (at once if `at` is already past). `fn` may return the
    * promise of the work it started: the manual clock awaits it before the next due timer. `name` says what
@@ -179,6 +181,10 @@ export class ScaledClock implements Clock {
     /** The real instant at which the clock reads `simStart` (default: now). */
     private readonly realStart: number = Date.now(),
   ) {}
+
+  get rate(): number {
+    return this.speed;
+  }
 
   now(): Instant {
     return instant(this.simStart + (Date.now() - this.realStart) * this.speed);

@@ -108,7 +108,7 @@ export async function startDemo(o: DemoOptions): Promise<{
     const home = rng.pick(live);
     // Mostly falls; now and then the help button, in the homes that have one (scenarios.ts).
     if (home.device('button') && rng.chance(0.3)) home.inject(scenario('help-button'), o.clock.now());
-    else home.fall(rng.pick(['bathroom', 'bedroom', 'living'])).catch(onError);
+    else home.fall().catch(onError);
   };
   timers.push(o.clock.after(seconds(15), inject));
 

@@ -98,9 +98,18 @@ export class SimHome {
     return plan;
   }
 
-  /** The resident falls now (in the bathroom by default); used by the demo. */
-  async fall(room = 'bathroom'): Promise<void> {
-    await this.device('fall')?.send({ type: 'fall', state: 'detected', room, confidence: 0.9 });
+  /**
+   * The resident falls now, where the fall radar watches: a radar reports falls in the room it is installed
+   * in (DEV-09), unless a test names another. Used by the demo.
+   */
+  async fall(room?: string): Promise<void> {
+    const radar = this.device('fall');
+    await radar?.send({
+      type: 'fall',
+      state: 'detected',
+      room: room ?? radar.identity.room,
+      confidence: 0.9,
+    });
   }
 
   private loadDay(date: string, from: number): void {

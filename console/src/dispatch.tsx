@@ -19,13 +19,14 @@ import {
   type SystemHealthReport,
   type SystemWarning,
 } from '../../dispatcher/api/types.ts';
+import { slaShareDetail } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
 import { FirstStart } from './first-start.tsx';
 import { addressText, formatTime, percent } from './format.ts';
 import { HouseholdDrawer } from './household.tsx';
 import { KIND_NAMES, type Lang, RULE_NAMES, room, SEVERITY_NAMES, STATE_NAMES, t } from './i18n.ts';
-import { formatCountdown, useLiveAlerts, useTick } from './live.ts';
+import { formatCountdown, serviceNow, useLiveAlerts, useTick } from './live.ts';
 import { beep } from './sound.ts';
 import { keepUnreachable, type Unreachable, unreachableOn } from './unreachable.ts';
 
@@ -112,7 +113,7 @@ export function DispatchScreen({
   useEffect(loadNotices, []);
   const live = useLiveAlerts(
     (n) => {
-      if (n.reason === 'sla_breach') setTold((m) => new Map(m).set(n.alertId, Date.now()));
+      if (n.reason === 'sla_breach') setTold((m) => new Map(m).set(n.alertId, serviceNow()));
     },
     {
       dutyGap: (r) => setGaps((g) => ({ ...g, [r.phase]: r })),
@@ -124,7 +125,7 @@ export function DispatchScreen({
       reconnected: loadNotices,
     },
   );
-  const now = useTick() + live.offset;
+  const now = useTick();
   const [duty] = usePoll(() => api.duty().then((d) => d.duty), 60_000);
   const [today, reloadToday] = usePoll<TodayFigures>(() => api.today(), 30_000);
   const [health] = usePoll<DeviceHealth>(() => api.deviceHealth(), 30_000);
@@ -201,13 +202,13 @@ export function DispatchScreen({
           <Figure
             label={`${t(lang, 'today')} · ${t(lang, 'acceptedIn3')}`}
             value={today ? percent(today.acceptedShare) : '—'}
-            sub={today ? `${today.acceptedWithin3} / ${today.raised}` : ''}
+            sub={today ? slaShareDetail(lang, 'accept', today) : ''}
             testid="accepted-3"
           />
           <Figure
             label={`${t(lang, 'today')} · ${t(lang, 'onSiteIn15')}`}
             value={today ? percent(today.onSiteShare) : '—'}
-            sub={today ? `${today.onSiteWithin15} / ${today.raised}` : ''}
+            sub={today ? slaShareDetail(lang, 'onSite', today) : ''}
             testid="on-site-15"
           />
           <Figure

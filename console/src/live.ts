@@ -9,8 +9,6 @@ import { api, connectLive, type LiveSocket } from './api.ts';
 export interface LiveState {
   alerts: Map<string, Alert>;
   connected: boolean;
-  /** Server time minus browser time, so countdowns follow the service's clock. */
-  offset: number;
   lastEvent: { alert: Alert; action: string } | null;
 }
 
@@ -32,7 +30,6 @@ export function useLiveAlerts(
   const [state, setState] = useState<LiveState>({
     alerts: new Map(),
     connected: false,
-    offset: 0,
     lastEvent: null,
   });
   const seq = useRef(0);
@@ -58,13 +55,14 @@ export function useLiveAlerts(
       const snap = await api.alerts('open');
       if (cancelled) return;
       seq.current = Math.max(seq.current, snap.changeSeq);
+      followServiceClock(snap.now, snap.rate);
       setState((s) => {
         const alerts = new Map(s.alerts);
         for (const a of snap.alerts) {
           const prev = alerts.get(a.id);
           if (!prev || prev.changeSeq < a.changeSeq) alerts.set(a.id, a);
         }
-        return { ...s, alerts, offset: snap.now - Date.now() };
+        return { ...s, alerts };
       });
     };
     void load().then(() => {
@@ -117,12 +115,37 @@ export function useLiveAlerts(
   return state;
 }
 
-/** Re-renders every second (countdowns). */
+/**
+ * The service's clock as this page knows it (SIM-03): its instant at the last answer and how fast it runs,
+ * so countdowns and "now" follow a clock that runs accelerated instead of the browser's.
+ */
+let serviceClock = { at: Date.now(), wall: Date.now(), rate: 1 };
+
+const clockFollowers = new Set<() => void>();
+
+/** Takes the service clock from an answer that carries it (the alert list, the session). */
+export function followServiceClock(now: number, rate: number): void {
+  serviceClock = { at: now, wall: Date.now(), rate };
+  for (const f of clockFollowers) f();
+}
+
+/** Now on the service's clock. */
+export function serviceNow(): number {
+  return serviceClock.at + (Date.now() - serviceClock.wall) * serviceClock.rate;
+}
+
+/** Re-renders every second (countdowns) with now on the service's clock. */
 export function useTick(ms = 1000): number {
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(serviceNow());
   useEffect(() => {
-    const h = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(h);
+    const tick = () => setNow(serviceNow());
+    const h = setInterval(tick, ms);
+    // A new reading of the service clock shows at once, not at the next tick.
+    clockFollowers.add(tick);
+    return () => {
+      clearInterval(h);
+      clockFollowers.delete(tick);
+    };
   }, [ms]);
   return now;
 }

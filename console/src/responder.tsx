@@ -30,7 +30,7 @@ export function ResponderPage({ lang, session }: { lang: Lang; session: SessionI
     },
     { handover: setHandover, reconnected: () => void loadHandover() },
   );
-  const now = useTick() + live.offset;
+  const now = useTick();
   // NOTIFY-03: the service worker, and lock-screen notices once the responder allows them.
   const [push, setPush] = useState<PushState | 'busy' | null>(null);
   useEffect(() => {

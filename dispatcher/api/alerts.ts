@@ -104,7 +104,7 @@ export const alertRoutes =
           });
           alerts.push(...mine);
         }
-        return { alerts, changeSeq, now: deps.clock.now() };
+        return { alerts, changeSeq, now: deps.clock.now(), rate: deps.clock.rate ?? 1 };
       },
     );
 

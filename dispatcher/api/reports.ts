@@ -134,8 +134,10 @@ export const reportRoutes =
         raised: safety.length,
         acceptedWithin3: r.acceptedWithin3,
         acceptedShare: r.acceptedShare,
+        acceptDecided: r.acceptDecided,
         onSiteWithin15: r.onSiteWithin15,
         onSiteShare: r.onSiteShare,
+        onSiteDecided: r.onSiteDecided,
         breaches: r.breaches,
       };
     });

@@ -72,6 +72,7 @@ export const sessionRoutes =
         zone: deps.directory.zone,
         shifts: deps.directory.shifts,
         now: deps.clock.now(),
+        clockRate: deps.clock.rate ?? 1,
         mqttPort: deps.mqttPort?.() ?? 0,
       };
     });

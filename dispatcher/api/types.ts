@@ -77,6 +77,8 @@ export interface SessionInfo {
   zone: string;
   shifts: { dayStart: string; nightStart: string };
   now: number;
+  /** How fast the service clock runs against wall time (SIM-03; 1 unless accelerated). */
+  clockRate: number;
   /** The port devices connect to (MQTT_PORT as listening), for the admin page's provisioning example. */
   mqttPort: number;
 }
@@ -143,9 +145,13 @@ export interface TodayFigures {
   openSafety: number;
   raised: number;
   acceptedWithin3: number;
+  /** acceptedWithin3 / acceptDecided: over the alerts accepted or past their 3-minute mark. */
   acceptedShare: number | null;
+  acceptDecided: number;
   onSiteWithin15: number;
+  /** onSiteWithin15 / onSiteDecided: over the alerts reached or past their 15-minute mark. */
   onSiteShare: number | null;
+  onSiteDecided: number;
   breaches: number;
 }
 
@@ -185,7 +191,9 @@ export interface AlertList {
   alerts: Alert[];
   /** The change sequence this snapshot includes; live events with a higher one are newer. */
   changeSeq: number;
+  /** The service clock at this answer, and how fast it runs against wall time (SIM-03): pages follow it. */
   now: number;
+  rate: number;
 }
 
 export interface DutyView {

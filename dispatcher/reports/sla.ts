@@ -22,7 +22,11 @@ export interface SlaRow {
   acceptedWithin3: number;
   /** acceptedWithin3 over the alerts whose 3-minute mark has passed or that were accepted; null when none. */
   acceptedShare: number | null;
+  /** The alerts `acceptedShare` is over: accepted, or past their 3-minute mark. */
+  acceptDecided: number;
   onSiteWithin15: number;
+  /** The alerts `onSiteShare` is over: reached on site, or past their 15-minute mark. */
+  onSiteDecided: number;
   onSiteShare: number | null;
   acceptMedianMs: number | null;
   acceptP90Ms: number | null;
@@ -125,7 +129,9 @@ function slaRow(key: string, label: string, alerts: Alert[], now: number): SlaRo
     alerts: alerts.length,
     acceptedWithin3,
     acceptedShare: acceptDecided ? acceptedWithin3 / acceptDecided : null,
+    acceptDecided,
     onSiteWithin15,
+    onSiteDecided,
     onSiteShare: onSiteDecided ? onSiteWithin15 / onSiteDecided : null,
     acceptMedianMs: percentile(acceptTimes, 50),
     acceptP90Ms: percentile(acceptTimes, 90),

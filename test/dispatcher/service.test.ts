@@ -62,6 +62,13 @@ async function fallRadar(h: Harness, clock: ManualClock, homeId: string) {
   return dev;
 }
 
+/** A fall at the home, raised and notified: the alert as stored. */
+async function notifiedFall(h: Harness, clock: ManualClock, homeId: string) {
+  const radar = await fallRadar(h, clock, homeId);
+  await radar.send({ type: 'fall', state: 'detected' });
+  return eventually(async () => (await h.store.listAlerts({ state: 'notified' }))[0], 5000, 'notified alert');
+}
+
 describe('a fall reaches the responder on duty', () => {
   it('raises a critical FALL alert and notifies the day-shift primary on socket.io and MQTT', async () => {
     const clock = new ManualClock(DAY);
@@ -136,13 +143,7 @@ describe('a fall reaches the responder on duty', () => {
   it('escalates to the next responder at exactly 3 minutes, and resumes the ladder after a restart', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
-    const radar = await fallRadar(h, clock, 'home-1-02');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'notified alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-02');
     const leader = await live(h.baseUrl, 'g1-leader');
 
     await clock.advance(ms(minutes(3) - 1));
@@ -174,13 +175,7 @@ describe('a fall reaches the responder on duty', () => {
   it('lets one responder accept and tells a second one the alert is taken (409 with the state)', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
-    const radar = await fallRadar(h, clock, 'home-1-01');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-01');
     const [a, b] = await Promise.all([login(h.baseUrl, 'g1-worker'), login(h.baseUrl, 'g1-leader')]);
     const results = await Promise.all([
       apiCall(h.baseUrl, a, 'POST', `/api/alerts/${alert.id}/accept`, {}),
@@ -193,16 +188,37 @@ describe('a fall reaches the responder on duty', () => {
     });
   });
 
+  it('counts the SLA figures per community on /metrics: accepted within 3 min, on site within 15 min, breaches', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const community = (await h.store.getGrid('grid-1'))!.community;
+    const alert = await notifiedFall(h, clock, 'home-1-01');
+    const worker = await login(h.baseUrl, 'g1-worker');
+    await clock.advance(ms(150_000)); // accepted 2.5 min after the raise
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/accept`, {})).status).toBe(200);
+    await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/en-route`, {});
+    await clock.advance(minutes(14)); // 16.5 min after the raise: breached
+    await eventually(async () => (await h!.store.getAlert(alert.id))?.slaBreached || null, 5000, 'breach');
+    expect((await apiCall(h.baseUrl, worker, 'POST', `/api/alerts/${alert.id}/on-site`, {})).status).toBe(
+      200,
+    );
+    const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    const figure = (name: string, extra = '') => {
+      const m = new RegExp(`^${name}\\{${extra}community="${community}"\\} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    expect(figure('g365_sla_safety_alerts_total')).toBe(1);
+    expect(figure('g365_sla_accept_seconds_bucket', 'le="180",')).toBe(1);
+    expect(figure('g365_sla_accept_seconds_bucket', 'le="120",')).toBe(0);
+    expect(figure('g365_sla_on_site_seconds_bucket', 'le="900",')).toBe(0);
+    expect(figure('g365_sla_on_site_seconds_bucket', 'le="1200",')).toBe(1);
+    expect(figure('g365_sla_breaches_total')).toBe(1);
+  });
+
   it('keeps the alert, its deadlines and its history across a restart', async () => {
     const clock = new ManualClock(DAY);
     h = await startHarness({ clock });
-    const radar = await fallRadar(h, clock, 'home-2-01');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-2-01');
     for (const c of open.splice(0)) c.close();
     await h.restart();
     const token = await login(h.baseUrl, 'dispatcher');
@@ -342,13 +358,7 @@ describe('routing around people who cannot answer', () => {
     });
     expect(cover.status).toBe(201);
     const helper = await live(h.baseUrl, 'g2-worker');
-    const radar = await fallRadar(h, clock, 'home-1-02');
-    await radar.send({ type: 'fall', state: 'detected' });
-    const alert = await eventually(
-      async () => (await h!.store.listAlerts({ state: 'notified' }))[0],
-      5000,
-      'alert',
-    );
+    const alert = await notifiedFall(h, clock, 'home-1-02');
     await clock.advance(minutes(6));
     await eventually(
       () => helper.notes.find((n) => n.alertId === alert.id),

@@ -110,3 +110,17 @@ describe('the vocabulary', () => {
     expect(words.ROOM_LABELS.zh.entrance).toBe('入户门');
   });
 });
+
+describe('the figures say what they count', () => {
+  it('gives the share over the alerts that met or missed the mark, and says apart those still inside it', () => {
+    const today = {
+      raised: 30,
+      acceptedWithin3: 29,
+      acceptDecided: 29,
+      onSiteWithin15: 28,
+      onSiteDecided: 30,
+    };
+    expect(words.slaShareDetail('en', 'accept', today)).toBe('29 / 29 due · 1 pending');
+    expect(words.slaShareDetail('zh', 'onSite', today)).toBe('28 / 30 起');
+  });
+});
