@@ -383,9 +383,9 @@ export async function run(): Promise<void> {
     console.log(JSON.stringify(Object.fromEntries(results), (k, v) => (k === 'slices' ? undefined : v), 1));
   const all = (k: Kind) => results.get(k) ?? [];
   const cols = (label: string, fn: (r: Result) => number | null | undefined, digits = 0) =>
-    `${label.padEnd(52)} ${kinds.map((k) => shown(all(k).map(fn), digits).padStart(20)).join(' ')}`;
+    `${label.padEnd(52)} ${kinds.map((k) => shown(all(k).map(fn), digits).padStart(34)).join(' ')}`;
   const pair = (label: string, p50: (r: Result) => number | null | undefined, p99: typeof p50) =>
-    `${label.padEnd(52)} ${kinds.map((k) => `${shown(all(k).map(p50), 1)} / ${shown(all(k).map(p99), 1)}`.padStart(20)).join(' ')}`;
+    `${label.padEnd(52)} ${kinds.map((k) => `${shown(all(k).map(p50), 1)} / ${shown(all(k).map(p99), 1)}`.padStart(34)).join(' ')}`;
   const ratio = (a: Kind, b: Kind, fn: (r: Result) => number) =>
     shown(
       all(a).map((r, i) => fn(r) / fn(all(b)[i]!)),
@@ -402,7 +402,7 @@ export async function run(): Promise<void> {
     `\nraw-socket load generator, ${LOAD_CONNS} connections for rates, QoS 1 events; ${HOMES} idle homes for memory;` +
       ` ${rounds} interleaved rounds: median (min–max)`,
   );
-  console.log(`${''.padEnd(52)} ${kinds.map((k) => names[k].padStart(20)).join(' ')}`);
+  console.log(`${''.padEnd(52)} ${kinds.map((k) => names[k].padStart(34)).join(' ')}`);
   console.log(cols('sustained QoS 1/s (closed loop, 16 in flight/conn)', (r) => r.sustained.rate));
   for (const rate of [2_000, 10_000])
     console.log(
