@@ -57,7 +57,8 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
       (r) => setDevices(r.devices),
       (e: Error) => setDeviceError(e.message),
     );
-  useEffect(() => void loadDevices(), [filter, grid]);
+  // Fresh on every choice of filter, grid or household: another admin (or an upgrade) may have changed them.
+  useEffect(() => void loadDevices(), [filter, grid, home]);
   const shown = home ? devices.filter((d) => d.homeId === home) : devices;
   const fail = (e: Error) => setDeviceError(e.message);
   const patch = (id: string, p: { room?: Room; kind?: string }) =>
