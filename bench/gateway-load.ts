@@ -52,9 +52,11 @@ export class LoadConn {
     readonly home: string,
     password: string,
     private onAck: (latencyMs: number) => void,
+    /** The loopback source address (127.0.0.x): each has its own ~28,000 ephemeral ports per destination. */
+    localAddress?: string,
   ) {
     this.topic = str(`g365/v1/homes/${home}/devices/${device}/events`);
-    this.socket = connect({ port, host: '127.0.0.1', noDelay: true });
+    this.socket = connect({ port, host: '127.0.0.1', noDelay: true, localAddress });
     this.socket.on('error', () => {});
     this.socket.on('close', () => {
       this.closed = true;

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { BENCH_SECRET, closedLoop, type LoadConn, openLoop, openMany } from './gateway-load.ts';
 import { benchClusterSettings, benchDatabase, stopBenchCluster } from './pg-cluster.ts';
+import { shown, spread } from './stats.ts';
 
 type Kind = 'gateway' | 'gateway-pg' | 'aedes' | 'aedes-consumer' | 'mosquitto';
 const HOMES = Number(process.env.BENCH_HOMES ?? 10_000);
@@ -342,23 +343,6 @@ async function measure(kind: Kind): Promise<Result> {
     await pgDb?.drop();
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-/** Median and spread of one figure over the rounds; NaN where a round has no figure. */
-function spread(xs: (number | null | undefined)[]): { median: number; min: number; max: number } {
-  const v = xs.filter((x): x is number => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
-  if (v.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
-  const mid = Math.floor(v.length / 2);
-  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-  return { median, min: v[0]!, max: v[v.length - 1]! };
-}
-
-/** "median (min–max)" with `digits` decimals; the range is left out after a single round. */
-function shown(xs: (number | null | undefined)[], digits = 0): string {
-  const { median, min, max } = spread(xs);
-  if (Number.isNaN(median)) return '—';
-  const f = (n: number) => n.toFixed(digits);
-  return xs.length > 1 ? `${f(median)} (${f(min)}–${f(max)})` : f(median);
 }
 
 /**

@@ -1,0 +1,118 @@
+/**
+ * One load-generator process of bench/scale.bench.ts (a process holds at most ~20,000 sockets, so 100,000
+ * devices need several). Driven over IPC:
+ *
+ *   {cmd:'connect', port, from, n, localAddress}  opens devices d{from}…d{from+n-1}; answers {ms, failed}
+ *   {cmd:'traffic', rate, seconds}                 QoS 1 motion events at `rate`/s spread round-robin over
+ *                                                  its devices; answers {sent, acked, p50, p99}
+ *   {cmd:'drop'}                                   closes every connection; answers once all are closed
+ *   {cmd:'close'}                                  closes and exits
+ */
+import { BENCH_SECRET, LoadConn, percentile } from './gateway-load.ts';
+
+let conns: LoadConn[] = [];
+const send = (m: unknown) => process.send?.(m);
+const noop = () => {};
+
+/**
+ * Devices keep their session alive as real ones do: a PINGREQ every minute (the CONNECT asks for a 300 s
+ * keepalive, and the broker closes a connection silent for 1.5× that; connecting 100,000 devices on this
+ * machine takes longer than that).
+ */
+const PINGREQ = Buffer.from([0xc0, 0x00]);
+setInterval(() => {
+  for (const c of conns) if (c && !c.closed) c.socket.write(PINGREQ);
+}, 60_000).unref();
+
+async function open(port: number, from: number, n: number, localAddress: string) {
+  const started = performance.now();
+  conns = new Array(n);
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      let tries = 0;
+      for (;;) {
+        const c = new LoadConn(port, `d${from + i}`, `h${from + i}`, BENCH_SECRET, noop, localAddress);
+        conns[i] = c;
+        const rc = await c.connected.catch(() => -1);
+        if (rc === 0) break;
+        c.close();
+        // A refused or reset connection is retried (a device reconnects); it is counted.
+        failed++;
+        if (++tries >= 5) throw new Error(`d${from + i}: no CONNACK after ${tries} tries (last ${rc})`);
+        await new Promise((r) => setTimeout(r, 200 * tries));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(256, n) }, worker));
+  return { ms: performance.now() - started, failed };
+}
+
+async function traffic(rate: number, seconds: number) {
+  const lat: number[] = [];
+  let acked = 0;
+  for (const c of conns)
+    c.setAckListener((ms) => {
+      acked++;
+      lat.push(ms);
+    });
+  const started = performance.now();
+  let sent = 0;
+  let rr = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      let due = Math.min(rate * seconds, Math.floor(((now - started) * rate) / 1000)) - sent;
+      let guard = conns.length;
+      while (due > 0 && guard-- > 0) {
+        const k = conns[rr++ % conns.length]!.publish(1);
+        due -= k;
+        sent += k;
+      }
+      if (now - started >= seconds * 1000) resolve();
+      else setTimeout(tick, 2);
+    };
+    tick();
+  });
+  const until = performance.now() + 10_000;
+  while (acked < sent && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  lat.sort((a, b) => a - b);
+  return { sent, acked, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
+}
+
+async function drop() {
+  const open = conns.filter((c) => !c.closed);
+  await Promise.all(
+    open.map(
+      (c) =>
+        new Promise<void>((r) => {
+          c.socket.once('close', () => r());
+          c.close();
+        }),
+    ),
+  );
+}
+
+process.on('message', async (m: Record<string, unknown>) => {
+  try {
+    if (m.cmd === 'connect')
+      send({
+        cmd: 'connect',
+        ...(await open(m.port as number, m.from as number, m.n as number, m.localAddress as string)),
+      });
+    else if (m.cmd === 'traffic')
+      send({ cmd: 'traffic', ...(await traffic(m.rate as number, m.seconds as number)) });
+    else if (m.cmd === 'drop') {
+      await drop();
+      send({ cmd: 'drop' });
+    } else if (m.cmd === 'close') {
+      for (const c of conns) c.close();
+      process.exit(0);
+    }
+  } catch (e) {
+    send({ cmd: m.cmd, error: String(e) });
+  }
+});
+send({ cmd: 'ready' });
