@@ -18,8 +18,8 @@ import {
   type Staff,
   type SystemHealthReport,
   type SystemWarning,
+  slaShareDetail,
 } from '../../dispatcher/api/types.ts';
-import { slaShareDetail } from '../../dispatcher/api/types.ts';
 import { AlertPanel } from './alert-panel.tsx';
 import { api, type DeviceHealth, type SessionInfo, type TodayFigures } from './api.ts';
 import { FirstStart } from './first-start.tsx';

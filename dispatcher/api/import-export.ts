@@ -18,7 +18,7 @@ import { newId } from '../../kernel/ids.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, id, STAFF_ROLES } from '../registry.ts';
-import { ROOMS_HINT, type Room, roomFromText } from '../rooms.ts';
+import { type Room, roomFromText } from '../rooms.ts';
 import type { Store } from '../store/store.ts';
 import {
   type IssueFacts,
