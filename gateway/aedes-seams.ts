@@ -75,3 +75,16 @@ export async function createBroker(
 }
 
 type NewClient = { topic: string; payload: Buffer };
+
+/**
+ * True for a stored will that aedes' periodic will sweep (`_clearWills`) hands to `authorizePublish` for a
+ * session that is still connected here: the sweep takes a broker whose `$SYS/<id>/heartbeat` it has not
+ * heard for 3 heartbeat periods for dead, its own included when the bus (Redis, CLU-06) was down that long.
+ * Such a will says nothing about the device and must not be taken for its `offline` status.
+ *
+ * Relies on: aedes-persistence's `putWill` stamping the stored will with `brokerId` (a PUBLISH read from a
+ * socket never has one), and the sweep passing the live client, if any, to `authorizePublish`.
+ */
+export function isSweptWillOfLiveSession(client: { closed: boolean }, packet: object): boolean {
+  return !client.closed && typeof (packet as { brokerId?: unknown }).brokerId === 'string';
+}

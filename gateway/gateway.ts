@@ -20,7 +20,13 @@ import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { type AclRefusal, mayPublish, maySubscribe } from './acl.ts';
-import { createBroker, markHandled, routeOnlyUnhandled, sessionsSubscribedTo } from './aedes-seams.ts';
+import {
+  createBroker,
+  isSweptWillOfLiveSession,
+  markHandled,
+  routeOnlyUnhandled,
+  sessionsSubscribedTo,
+} from './aedes-seams.ts';
 import { AuthError, Authenticator, bump, type Identity, LoginGone, type StaffCheck } from './auth.ts';
 import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
@@ -284,6 +290,11 @@ export class Gateway {
         },
         authorizePublish: (client, packet, done) => {
           if (!client) return done(null); // the broker's own publishes (notifications, error reports)
+          if (isSweptWillOfLiveSession(client, packet)) {
+            // CLU-06: not the device's word; dropped, and aedes deletes the stored copy.
+            markHandled(packet);
+            return done(null);
+          }
           this.onPublish(client as GatewayClient, packet.topic, packet.payload as Buffer, packet.retain).then(
             (handled) => {
               if (handled) markHandled(packet);
@@ -327,6 +338,10 @@ export class Gateway {
     broker.on('clientError', (client, err) => {
       this.m.clientErrors++;
       this.deps.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error');
+    });
+    // aedes' periodic will sweep reports a failed publish (the Redis bus down, CLU-06) as an 'error' event.
+    (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+      this.deps.log.warn({ err: err.message }, 'mqtt broker error');
     });
     broker.on('connectionError', (_client, err) => {
       this.m.clientErrors++;
