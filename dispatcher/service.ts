@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { storageUnavailable } from '../gateway/event-log.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { RedisMesh } from '../gateway/mesh.ts';
 import type { LoggedEvent } from '../gateway/ports.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
@@ -105,6 +106,8 @@ export class GuardianService {
   shards: CommunityShards | undefined;
   /** Live events across dispatcher instances through Redis (CLU-04), when REDIS_URL is set. */
   relay: LiveRelay | undefined;
+  /** Several gateways on one Redis bus (CLU-05), on a gateway process when REDIS_URL is set. */
+  mesh: RedisMesh | undefined;
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -171,6 +174,13 @@ export class GuardianService {
           },
         });
 
+      // CLU-05: gateway processes share aedes' message bus on Redis (cross-node takeover, staff notices).
+      if (config.ROLE === 'gateway' && config.REDIS_URL)
+        this.mesh = new RedisMesh(
+          config.REDIS_URL,
+          config.INSTANCE_ID ?? hostname(),
+          log.child({ module: 'mesh' }),
+        );
       // device → gateway: accepted events are durable before their PUBACK, then wake the rules.
       if (config.ROLE !== 'dispatcher')
         this.gateway = new Gateway({
@@ -184,6 +194,7 @@ export class GuardianService {
               ? { port: config.MQTT_TLS_PORT, certFile: config.MQTT_TLS_CERT, keyFile: config.MQTT_TLS_KEY }
               : undefined,
           ws: config.MQTT_WS_PORT !== undefined ? { port: config.MQTT_WS_PORT } : undefined,
+          mesh: this.mesh,
           limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
           telemetry,
           onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
@@ -579,6 +590,16 @@ export class GuardianService {
       '1 while the LISTEN connection to the shared database is up (credential changes, staff notices)',
       () => (signals.listening ? 1 : 0),
     );
+    const mesh = this.mesh;
+    if (mesh)
+      // Not a readiness reason (CLU-06): a gateway without Redis still ingests, and a load balancer that
+      // dropped every gateway for it would stop all devices; the degradation shows here and in the log.
+      readGauge(
+        this.metrics.registry,
+        'g365_gateway_mesh_up',
+        '1 while the Redis bus between gateways is up (cross-gateway takeover and staff notices)',
+        () => (mesh.up ? 1 : 0),
+      );
     const app = await buildOpsApp({
       started: () => this.started,
       registry: this.metrics.registry,
@@ -595,6 +616,7 @@ export class GuardianService {
     });
     this.http = createServer((req, res) => app.routing(req, res));
     await signals.start();
+    await this.mesh?.start();
     await this.startGateway();
     await listen(this.http, config.HTTP_PORT, config.HTTP_HOST, 'HTTP_PORT');
     this.armSessionCheck();
@@ -677,6 +699,7 @@ export class GuardianService {
     await this.family?.stop();
     await this.signals?.stop();
     await this.relay?.stop();
+    this.mesh?.stop();
     if (this.ownsStore) await this.store?.close();
   }
 

@@ -1,9 +1,10 @@
 /**
- * The two places the gateway reaches past aedes' public API (aedes 1.x), kept in this one file and pinned
- * by test/gateway/aedes-seams.test.ts, which fails on an aedes upgrade that changes either. Everything else
+ * The places the gateway reaches past aedes' public API (aedes 1.x), kept in this one file and pinned
+ * by test/gateway/aedes-seams.test.ts (and test/cluster/gateways.test.ts for the takeover), which fail on an
+ * aedes upgrade that changes one. Everything else
  * goes through aedes' options (preConnect, authenticate, authorize*), its events and `Client`'s typed members.
  */
-import type { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
 
 /** Marks a PUBLISH packet the gateway has fully handled: logged (or rejected) and acknowledged. */
 const HANDLED = Symbol('g365.handled');
@@ -44,4 +45,46 @@ export async function sessionsSubscribedTo(broker: Aedes, topic: string): Promis
     }
   ).persistence;
   return (await persistence.subscriptionsByTopic(topic)).map((s) => s.clientId);
+}
+
+/**
+ * Creates and starts the broker, telling `onTakenOver` of each client id whose session another broker of
+ * the mesh has just taken (CLU-05), before aedes closes the local connection of that client id: the gateway
+ * then ends that session without an `offline` record (the new gateway has recorded it online).
+ *
+ * Relies on: aedes publishing `$SYS/<broker id>/new/clients` (payload: the client id) on its `mq` for each
+ * registered client and closing its own client of that id when another broker's id published it
+ * (`closeSameClients`, subscribed in `listen()`); and mqemitter calling the listeners of one topic in the
+ * order they subscribed, so this one, subscribed before `listen()`, runs before that close.
+ */
+export async function createBroker(
+  opts: AedesOptions,
+  onTakenOver: (clientId: string) => void,
+): Promise<Aedes> {
+  const broker = new Aedes(opts);
+  const mq = (
+    broker as unknown as { mq: { on(t: string, f: (p: NewClient, done: () => void) => void): void } }
+  ).mq;
+  mq.on('$SYS/+/new/clients', (packet, done) => {
+    const brokerId = packet.topic.split('/')[1];
+    if (brokerId !== broker.id) onTakenOver(packet.payload.toString());
+    done();
+  });
+  await (broker as unknown as { listen(): Promise<void> }).listen();
+  return broker;
+}
+
+type NewClient = { topic: string; payload: Buffer };
+
+/**
+ * True for a stored will that aedes' periodic will sweep (`_clearWills`) hands to `authorizePublish` for a
+ * session that is still connected here: the sweep takes a broker whose `$SYS/<id>/heartbeat` it has not
+ * heard for 3 heartbeat periods for dead, its own included when the bus (Redis, CLU-06) was down that long.
+ * Such a will says nothing about the device and must not be taken for its `offline` status.
+ *
+ * Relies on: aedes-persistence's `putWill` stamping the stored will with `brokerId` (a PUBLISH read from a
+ * socket never has one), and the sweep passing the live client, if any, to `authorizePublish`.
+ */
+export function isSweptWillOfLiveSession(client: { closed: boolean }, packet: object): boolean {
+  return !client.closed && typeof (packet as { brokerId?: unknown }).brokerId === 'string';
 }

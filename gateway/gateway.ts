@@ -11,15 +11,22 @@
  *   presence.ts  device sessions, presence records and device rows
  *   hygiene.ts   the protocol guard every connection passes first, and admission control
  *   event-log.ts the group-commit durable log
- *   aedes-seams.ts  the two reaches past aedes' public API, pinned by a test
+ *   aedes-seams.ts  the reaches past aedes' public API, pinned by tests
+ *   mesh.ts      several gateways on one Redis bus (CLU-05), when configured
  * Decisions about alerts live downstream.
  */
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Aedes, AuthenticateError, Client } from 'aedes';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
 import { instant } from '../kernel/time.ts';
 import { type AclRefusal, mayPublish, maySubscribe } from './acl.ts';
-import { markHandled, routeOnlyUnhandled, sessionsSubscribedTo } from './aedes-seams.ts';
+import {
+  createBroker,
+  isSweptWillOfLiveSession,
+  markHandled,
+  routeOnlyUnhandled,
+  sessionsSubscribedTo,
+} from './aedes-seams.ts';
 import { AuthError, Authenticator, bump, type Identity, LoginGone, type StaffCheck } from './auth.ts';
 import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
@@ -123,6 +130,11 @@ export interface GatewayDeps {
   connectTimeoutMs?: number;
   /** Admission control: stop reading sockets above `high` records waiting for the log, resume below `low`. */
   admission?: { high: number; low: number };
+  /**
+   * CLU-05: several gateways share aedes' message bus (mesh.ts): aedes' `mq` and this broker's unique id.
+   * Unset: one gateway, aedes' in-memory bus.
+   */
+  mesh?: { mq: unknown; brokerId: string };
 }
 
 const IDENTITY = Symbol('g365.identity');
@@ -246,51 +258,60 @@ export class Gateway {
 
   async start(): Promise<void> {
     this.presence.stopping = false;
-    const broker = await Aedes.createBroker({
-      // Slow partial CONNECTs: the guard forwards only complete packets, so this bounds them (EDGE-01).
-      connectTimeout: this.deps.connectTimeoutMs ?? 10_000,
-      maxTopicLevels: this.limits.maxTopicLevels,
-      maxInflightInbound: this.limits.maxInboundQos2,
-      maxClientsIdLength: 64,
-      preConnect: (client, packet, done) => {
-        // The will is checked at login (acl.ts mayWill); aedes hands the CONNECT packet only here.
-        (client as GatewayClient)[WILL_TOPIC] = packet.will?.topic ?? null;
-        done(null, true);
+    const broker = await createBroker(
+      {
+        ...(this.deps.mesh && { mq: this.deps.mesh.mq, id: this.deps.mesh.brokerId }),
+        // Slow partial CONNECTs: the guard forwards only complete packets, so this bounds them (EDGE-01).
+        connectTimeout: this.deps.connectTimeoutMs ?? 10_000,
+        maxTopicLevels: this.limits.maxTopicLevels,
+        maxInflightInbound: this.limits.maxInboundQos2,
+        maxClientsIdLength: 64,
+        preConnect: (client, packet, done) => {
+          // The will is checked at login (acl.ts mayWill); aedes hands the CONNECT packet only here.
+          (client as GatewayClient)[WILL_TOPIC] = packet.will?.topic ?? null;
+          done(null, true);
+        },
+        authenticate: (client, username, password, done) => {
+          this.authenticate(client as GatewayClient, username, password).then(
+            () => done(null, true),
+            (e: unknown) => {
+              if (e instanceof AuthError) done(e, false);
+              else if (e instanceof LoginGone)
+                done(Object.assign(e, { returnCode: 3 }) as AuthenticateError, false);
+              else {
+                this.deps.log.error({ err: e }, 'mqtt authentication failed');
+                done(
+                  Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError,
+                  false,
+                );
+              }
+            },
+          );
+        },
+        authorizePublish: (client, packet, done) => {
+          if (!client) return done(null); // the broker's own publishes (notifications, error reports)
+          if (isSweptWillOfLiveSession(client, packet)) {
+            // CLU-06: not the device's word; dropped, and aedes deletes the stored copy.
+            markHandled(packet);
+            return done(null);
+          }
+          this.onPublish(client as GatewayClient, packet.topic, packet.payload as Buffer, packet.retain).then(
+            (handled) => {
+              if (handled) markHandled(packet);
+              done(null);
+            },
+            (e: Error) => done(e),
+          );
+        },
+        authorizeSubscribe: (client, sub, done) => {
+          if (maySubscribe((client as GatewayClient)[IDENTITY], sub.topic)) return done(null, sub);
+          this.denied('subscribe');
+          this.deps.log.info({ clientId: client.id, topic: sub.topic }, 'subscription refused by ACL');
+          done(null, null); // SUBACK 0x80
+        },
       },
-      authenticate: (client, username, password, done) => {
-        this.authenticate(client as GatewayClient, username, password).then(
-          () => done(null, true),
-          (e: unknown) => {
-            if (e instanceof AuthError) done(e, false);
-            else if (e instanceof LoginGone)
-              done(Object.assign(e, { returnCode: 3 }) as AuthenticateError, false);
-            else {
-              this.deps.log.error({ err: e }, 'mqtt authentication failed');
-              done(
-                Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError,
-                false,
-              );
-            }
-          },
-        );
-      },
-      authorizePublish: (client, packet, done) => {
-        if (!client) return done(null); // the broker's own publishes (notifications, error reports)
-        this.onPublish(client as GatewayClient, packet.topic, packet.payload as Buffer, packet.retain).then(
-          (handled) => {
-            if (handled) markHandled(packet);
-            done(null);
-          },
-          (e: Error) => done(e),
-        );
-      },
-      authorizeSubscribe: (client, sub, done) => {
-        if (maySubscribe((client as GatewayClient)[IDENTITY], sub.topic)) return done(null, sub);
-        this.denied('subscribe');
-        this.deps.log.info({ clientId: client.id, topic: sub.topic }, 'subscription refused by ACL');
-        done(null, null); // SUBACK 0x80
-      },
-    });
+      (clientId) => this.takenOver(clientId),
+    );
     routeOnlyUnhandled(broker);
     this.broker = broker;
     broker.on('clientReady', (client) => {
@@ -317,6 +338,10 @@ export class Gateway {
     broker.on('clientError', (client, err) => {
       this.m.clientErrors++;
       this.deps.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error');
+    });
+    // aedes' periodic will sweep reports a failed publish (the Redis bus down, CLU-06) as an 'error' event.
+    (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+      this.deps.log.warn({ err: err.message }, 'mqtt broker error');
     });
     broker.on('connectionError', (_client, err) => {
       this.m.clientErrors++;
@@ -538,6 +563,14 @@ export class Gateway {
     this.deps.log.info({ staffId: identity.staffId }, 'staff MQTT session ended: its login session ended');
     client.close();
     return false;
+  }
+
+  /** CLU-05: another gateway took this device's session; aedes closes the connection here next. */
+  private takenOver(clientId: string): void {
+    const client = this.presence.session(clientId);
+    if (!client || client.id !== clientId) return;
+    this.deps.log.info({ deviceId: clientId }, 'device session taken over by another gateway');
+    this.presence.handOver(clientId);
   }
 
   /** A client's session is over (disconnect, or its socket closed before it finished connecting). */

@@ -67,6 +67,16 @@ export class Presence<S extends object> {
     this.sessions.set(deviceId, session);
   }
 
+  /**
+   * CLU-05: the device's session was taken over by another gateway, which recorded it online: the end of
+   * the session here records nothing (an older session never overwrites a newer one's presence).
+   */
+  handOver(deviceId: string): void {
+    if (!this.sessions.delete(deviceId)) return;
+    this.lastPresence.delete(deviceId);
+    this.seenWritten.delete(deviceId);
+  }
+
   /** The session is up (CONNACK sent): an `online` record with cause `connect`. */
   started(device: DeviceCredentials, session: S): void {
     if (this.sessions.get(device.id) !== session) return;

@@ -20,11 +20,32 @@ export class SimDevice {
   /** The last connection error while reconnecting, for diagnostics. */
   lastError: string | undefined;
 
+  /** Connections lost in a row (reset by a CONNACK): the back-off before the next attempt grows with it. */
+  private failures = 0;
+  /** Sessions established so far (the first connect and every reconnection). */
+  connects = 0;
+
+  /**
+   * `broker`: one gateway address, or several (CLU-05): a device given several tries the next one in turn
+   * after each lost connection or failed attempt, after a jittered back-off, as a device behind no load
+   * balancer would, so the devices of a dead gateway do not all land on the next one in the same instant.
+   */
   constructor(
     readonly identity: DeviceIdentity,
-    private readonly broker: { host: string; port: number },
+    broker: { host: string; port: number } | readonly { host: string; port: number }[],
     private readonly clock: Clock,
-  ) {}
+    private readonly random: () => number = Math.random,
+  ) {
+    this.brokers = Array.isArray(broker) ? broker : [broker as { host: string; port: number }];
+  }
+
+  private readonly brokers: readonly { host: string; port: number }[];
+
+  /** Full jitter on an exponential back-off: 0.25–0.5 s, then up to 8 s after failures in a row. */
+  private backoffMs(): number {
+    const ceiling = Math.min(8_000, 500 * 2 ** Math.min(this.failures, 4));
+    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
 
   get connected(): boolean {
     return this.client?.connected ?? false;
@@ -32,19 +53,33 @@ export class SimDevice {
 
   async connect(): Promise<void> {
     const { id, homeId, secret } = this.identity;
+    const several = this.brokers.length > 1;
     const client = mqtt.connect({
-      host: this.broker.host,
-      port: this.broker.port,
+      host: this.brokers[0]!.host,
+      port: this.brokers[0]!.port,
+      // mqtt.js takes the next address of `servers` for each new connection, round robin.
+      ...(several && { servers: this.brokers.map((b) => ({ host: b.host, port: b.port })) }),
       protocolVersion: 4,
       clientId: id,
       username: id,
       password: secret,
       clean: true,
       keepalive: 60,
-      reconnectPeriod: 2000,
+      reconnectPeriod: several ? this.backoffMs() : 2000,
+      connectTimeout: several ? 5_000 : 30_000,
       will: { topic: topics.status(homeId, id), payload: Buffer.from('offline'), qos: 1, retain: true },
     });
     this.client = client;
+    client.on('connect', () => {
+      this.connects++;
+      this.failures = 0;
+    });
+    if (several)
+      // Before mqtt.js arms its reconnect timer on this close: the delay of the next attempt, jittered.
+      client.prependListener('close', () => {
+        client.options.reconnectPeriod = this.backoffMs();
+        this.failures++;
+      });
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => {
         client.end(true);

@@ -4,9 +4,16 @@
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
+import mqemitter from 'mqemitter';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { markHandled, routeOnlyUnhandled, sessionsSubscribedTo } from '../../gateway/aedes-seams.ts';
+import {
+  createBroker,
+  isSweptWillOfLiveSession,
+  markHandled,
+  routeOnlyUnhandled,
+  sessionsSubscribedTo,
+} from '../../gateway/aedes-seams.ts';
 
 let broker: Aedes | undefined;
 let server: Server | undefined;
@@ -86,5 +93,36 @@ describe('aedes seams', () => {
     await expect.poll(() => broker!.connectedClients).toBe(0);
     expect(await sessionsSubscribedTo(broker!, 'g365/v1/staff/w1/alerts')).toEqual(['staff:w1']);
     expect(await sessionsSubscribedTo(broker!, 'g365/v1/staff/w2/alerts')).toEqual([]);
+  });
+  it('tells of a session taken by another broker on the same bus before aedes closes the local one', async () => {
+    // Two brokers on one shared bus, as two gateways on Redis (CLU-05); each on its own loopback port.
+    const mq = mqemitter({ matchEmptyLevels: true });
+    const seen: { clientId: string; stillOpen: boolean }[] = [];
+    const a: Aedes = await createBroker({ mq, id: 'a' }, (clientId) => {
+      const c = (a as unknown as { clients: Record<string, { closed: boolean }> }).clients[clientId];
+      seen.push({ clientId, stillOpen: c !== undefined && !c.closed });
+    });
+    const b: Aedes = await createBroker({ mq, id: 'b' }, () => {});
+    const servers = [a, b].map((x) => createServer((socket) => x.handle(socket)));
+    for (const srv of servers) await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (i: number) => (servers[i]!.address() as { port: number }).port;
+    try {
+      const old = await client(port(0), { clientId: 'dev-1' });
+      let closed = false;
+      old.on('close', () => {
+        closed = true;
+      });
+      await client(port(1), { clientId: 'dev-1' });
+      await expect.poll(() => closed).toBe(true);
+      expect(seen).toEqual([{ clientId: 'dev-1', stillOpen: true }]);
+      // A stored will handed over for a live session is told apart from one of a closed session.
+      expect(isSweptWillOfLiveSession({ closed: false }, { topic: 't', brokerId: 'a' })).toBe(true);
+      expect(isSweptWillOfLiveSession({ closed: true }, { topic: 't', brokerId: 'a' })).toBe(false);
+      expect(isSweptWillOfLiveSession({ closed: false }, { topic: 't' })).toBe(false);
+    } finally {
+      for (const c of clients.splice(0)) await c.endAsync(true);
+      for (const srv of servers) await new Promise<void>((r) => srv.close(() => r()));
+      for (const x of [a, b]) await new Promise<void>((r) => x.close(() => r()));
+    }
   });
 });

@@ -1,0 +1,309 @@
+/**
+ * CLU-05, CLU-06 under faults, with real processes on one machine: two gateway processes and a dispatcher
+ * (ROLE=gateway ×2, ROLE=dispatcher) on a real PostgreSQL and Debian's redis-server, simulated devices given
+ * both gateway addresses (simulators/device.ts, jittered back-off), on the real clock.
+ *
+ * - A responder's app on one gateway gets the notice of a fall whose device is on the other, once.
+ * - A device that reconnects to the other gateway takes its session over: the old connection is closed and
+ *   no `offline` record follows the new gateway's `online` one.
+ * - Disabling a device ends its connection on whichever gateway holds it.
+ * - Redis stopped: both gateways keep acknowledging and recording events; once it is back, takeovers
+ *   cross gateways again without a restart.
+ * - `kill -9` of a gateway: its devices are back on the other within 10 s, every acknowledged event is in
+ *   the log, and no DEVICE_OFFLINE is raised for the reconnect storm.
+ */
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCommunity } from '../../dispatcher/seed.ts';
+import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import { topics } from '../../gateway/protocol.ts';
+import { SystemClock } from '../../kernel/clock.ts';
+import { planCommunity } from '../../simulators/community.ts';
+import { type DeviceIdentity, SimDevice } from '../../simulators/device.ts';
+import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
+import { BACKENDS, createTestDatabase } from '../store-factory.ts';
+import { freePort, RedisServer, type RoleProcess, startRole } from './processes.ts';
+
+const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
+const ADMIN_PASSWORD = 'admin-password-365';
+
+describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.name} and Redis`, () => {
+  let drop: () => Promise<void>;
+  let store: PostgresStore;
+  let db: pg.Pool;
+  let redis: RedisServer;
+  let g1: RoleProcess;
+  let g2: RoleProcess;
+  let dispatcher: RoleProcess;
+  let devices: DeviceIdentity[];
+  let plan: ReturnType<typeof planCommunity>;
+  const closers: (() => unknown)[] = [];
+  const clock = new SystemClock();
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    drop = database.drop;
+    store = new PostgresStore({ url: database.url });
+    await store.migrate();
+    db = new pg.Pool({ connectionString: database.url, max: 2 });
+    plan = planCommunity({ grids: 1, householdsPerGrid: 4, staffPassword: TEST_PASSWORD });
+    devices = await seedCommunity(store, plan, clock.now());
+    redis = new RedisServer(await freePort());
+    await redis.start();
+    const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, HEALTH_CHECK_MS: '300' };
+    [g1, g2, dispatcher] = await Promise.all([
+      startRole('gateway', { ...env, INSTANCE_ID: 'g1' }),
+      startRole('gateway', { ...env, INSTANCE_ID: 'g2' }),
+      startRole('dispatcher', { ...env, INSTANCE_ID: 'd1' }),
+    ]);
+  }, 120_000);
+  afterAll(async () => {
+    for (const c of closers.reverse()) await c();
+    for (const p of [g1, g2, dispatcher]) await p?.kill();
+    await redis?.stop();
+    await db?.end();
+    await store?.close();
+    await drop?.();
+  });
+
+  const base = (p: RoleProcess) => `http://127.0.0.1:${p.http}`;
+  const addr = (p: RoleProcess) => ({ host: '127.0.0.1', port: p.mqtt });
+  const metric = async (p: RoleProcess, name: string) => {
+    const text = await (await fetch(`${base(p)}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  };
+  const connect = async (p: RoleProcess, d: DeviceIdentity) => {
+    const c = await mqtt.connectAsync({
+      ...addr(p),
+      clientId: d.id,
+      username: d.id,
+      password: d.secret,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+    });
+    closers.push(() => c.end(true));
+    return c;
+  };
+  /** The device's presence records in log order. */
+  const presence = async (deviceId: string) =>
+    (
+      await db.query(`SELECT body FROM events WHERE device_id = $1 AND type = 'presence' ORDER BY seq`, [
+        deviceId,
+      ])
+    ).rows.map(
+      (r) =>
+        (typeof r.body === 'string' ? JSON.parse(r.body) : r.body) as {
+          ts: number;
+          state: string;
+          cause: string;
+        },
+    );
+  const kind = (k: string) => devices.filter((d) => d.kind === k);
+
+  it('brings a notice to a responder app on one gateway for a fall whose device is on the other, once', async () => {
+    const received = new Map<string, string[]>();
+    for (const staffId of new Set(plan.roster.flatMap((r) => r.staffIds))) {
+      const username = plan.staff.find((s) => s.id === staffId)!.username;
+      const token = await login(base(dispatcher), username, TEST_PASSWORD);
+      const app = await mqtt.connectAsync({
+        ...addr(g2),
+        clientId: `staff:${staffId}`,
+        username: `staff:${staffId}`,
+        password: token,
+        reconnectPeriod: 0,
+      });
+      closers.push(() => app.end(true));
+      await app.subscribeAsync(topics.staffAlerts(staffId), { qos: 1 });
+      app.on('message', (_t, p) => received.set(staffId, [...(received.get(staffId) ?? []), p.toString()]));
+    }
+    const radar = kind('fall')[0]!;
+    const device = await connect(g1, radar);
+    await device.publishAsync(
+      topics.events(radar.homeId, radar.id),
+      JSON.stringify({ type: 'fall', ts: clock.now(), seq: 1, state: 'detected', room: radar.room }),
+      { qos: 1 },
+    );
+    const alert = await eventually(
+      async () =>
+        (await store.listAlerts({ rule: 'FALL', limit: 10 })).find(
+          (a) => a.householdId === radar.homeId && a.assigneeId !== null,
+        ),
+      15_000,
+      'the FALL alert, routed to its primary responder',
+    );
+    const notice = await eventually(() => received.get(alert.assigneeId!)?.[0], 10_000, 'notice on the app');
+    expect(JSON.parse(notice)).toMatchObject({ alertId: alert.id });
+    const deliveries = await eventually(
+      async () =>
+        (await store.listDeliveries(alert.id)).filter(
+          (d) => d.channel === 'mqtt' && d.staffId === alert.assigneeId,
+        ),
+      5_000,
+    );
+    expect(deliveries).toMatchObject([{ ok: true }]);
+    // Published by the gateway that holds the app only: the Redis bus would carry a second copy.
+    await eventually(async () => (await metric(g2, 'g365_gateway_mesh_up')) === 1, 5_000);
+    expect(received.get(alert.assigneeId!)?.filter((p) => JSON.parse(p).alertId === alert.id)).toHaveLength(
+      1,
+    );
+  }, 60_000);
+
+  it('closes the old connection when a device takes its session to the other gateway, writing no offline', async () => {
+    const [d, witness] = kind('motion');
+    const old = await connect(g1, d!);
+    await eventually(async () => (await presence(d!.id)).at(-1)?.state === 'online', 5_000, 'online on g1');
+    let closed = false;
+    old.on('close', () => {
+      closed = true;
+    });
+    await connect(g2, d!);
+    await eventually(() => closed, 5_000, 'the old connection closed by g1');
+    // g1's log is in order: a record of its own written after the close follows any offline of the old one.
+    const w = await connect(g1, witness!);
+    await w.publishAsync(
+      topics.events(witness!.homeId, witness!.id),
+      JSON.stringify({ type: 'heartbeat', ts: clock.now(), seq: 1 }),
+      { qos: 1 },
+    );
+    const records = await presence(d!.id);
+    expect(records.map((r) => `${r.state}/${r.cause}`)).toEqual(['online/connect', 'online/connect']);
+    const row = await eventually(
+      async () => (await store.listDevices({ homeId: d!.homeId })).find((x) => x.id === d!.id),
+      5_000,
+    );
+    expect(row.online).toBe(true);
+  }, 30_000);
+
+  it('ends a disabled device connection on whichever gateway holds it', async () => {
+    const admin = await login(base(dispatcher), 'admin', ADMIN_PASSWORD);
+    const [a, b] = kind('door');
+    const onG1 = await connect(g1, a!);
+    const onG2 = await connect(g2, b!);
+    const closed = new Set<string>();
+    onG1.on('close', () => closed.add('g1'));
+    onG2.on('close', () => closed.add('g2'));
+    for (const d of [b!, a!])
+      expect((await apiCall(base(dispatcher), admin, 'POST', `/api/devices/${d.id}/disable`)).status).toBe(
+        200,
+      );
+    await eventually(() => closed.size === 2, 5_000, 'both connections closed');
+  }, 30_000);
+
+  /** Simulated devices of the homes, each given both gateways, sending a heartbeat every 200 ms. */
+  const fleet = (first: (i: number) => RoleProcess) => {
+    const sims = kind('motion').map(
+      (d, i) => new SimDevice(d, [addr(first(i)), addr(first(i) === g1 ? g2 : g1)], clock),
+    );
+    const acked: { deviceId: string; seq: number }[] = [];
+    let running = true;
+    let next = clock.now();
+    const loops = sims.map(async (s) => {
+      await s.connect();
+      while (running) {
+        const seq = next++;
+        // Resolves on PUBACK, after a reconnection if the gateway went away in between (mqtt.js resends).
+        await s.send({ type: 'heartbeat' }, { seq }).then(
+          () => acked.push({ deviceId: s.identity.id, seq }),
+          () => {},
+        );
+        // A device's heartbeat pace (the load generator's, not a wait for a condition).
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    });
+    return {
+      sims,
+      acked,
+      stop: async () => {
+        running = false;
+        await Promise.all(loops);
+        for (const s of sims) await s.disconnect();
+      },
+    };
+  };
+  const inLog = async (acked: { deviceId: string; seq: number }[]) => {
+    const r = await db.query(
+      `SELECT device_id, device_seq FROM events WHERE status = 'accepted' AND type = 'heartbeat' AND device_seq IS NOT NULL`,
+    );
+    const logged = new Set(r.rows.map((x) => `${x.device_id}/${x.device_seq}`));
+    return acked.filter((a) => !logged.has(`${a.deviceId}/${a.seq}`));
+  };
+
+  it('keeps acknowledging and recording while Redis is down, and crosses gateways again once it is back', async () => {
+    const f = fleet((i) => (i % 2 ? g2 : g1));
+    closers.push(() => f.stop());
+    await eventually(() => f.acked.length >= 10, 10_000, 'heartbeats acknowledged');
+    await redis.stop();
+    const stoppedAt = Date.now();
+    for (const g of [g1, g2])
+      await eventually(
+        async () => (await metric(g, 'g365_gateway_mesh_up')) === 0,
+        10_000,
+        'Redis down seen',
+      );
+    const before = f.acked.length;
+    // Ingestion goes on through a 10 s outage: acknowledged (and, below, recorded).
+    await eventually(
+      () => Date.now() - stoppedAt >= 10_000 && f.acked.length >= before + 2 * f.sims.length,
+      20_000,
+      'heartbeats acknowledged without Redis',
+    );
+    expect((await fetch(`${base(g1)}/readyz`)).status).toBe(200);
+    await redis.start();
+    for (const g of [g1, g2])
+      await eventually(async () => (await metric(g, 'g365_gateway_mesh_up')) === 1, 15_000, 'Redis back');
+    await f.stop();
+    expect(await inLog(f.acked)).toEqual([]);
+    // A takeover crosses gateways again: the old connection on g2 is closed by a device arriving on g1.
+    const d = kind('fall')[1]!;
+    const old = await connect(g2, d);
+    let closed = false;
+    old.on('close', () => {
+      closed = true;
+    });
+    await eventually(
+      async () => {
+        // aedes subscribes its $SYS topics again through ioredis' resubscription; retried until it has.
+        if (!closed) await connect(g1, d).catch(() => {});
+        return closed;
+      },
+      10_000,
+      'the old connection on g2 closed by a takeover from g1',
+    );
+  }, 90_000);
+
+  it('brings the devices of a gateway killed with -9 back on the other within 10 s, losing nothing acknowledged', async () => {
+    const f = fleet(() => g1);
+    closers.push(() => f.stop());
+    await eventually(
+      () => f.sims.every((s) => s.connected) && f.acked.length >= 20,
+      15_000,
+      'the fleet on g1, acknowledged',
+    );
+    const connectsBefore = f.sims.map((s) => s.connects);
+    const killedAt = Date.now();
+    await g1.kill();
+    await eventually(
+      () => f.sims.every((s, i) => s.connected && s.connects > connectsBefore[i]!),
+      10_000,
+      'every device reconnected to g2',
+    );
+    const back = Date.now() - killedAt;
+    expect(back).toBeLessThan(10_000);
+    expect(await metric(g2, 'g365_devices_online')).toBeGreaterThanOrEqual(f.sims.length);
+    // Acknowledged on g2 after the move, then everything acknowledged is in the log.
+    const moved = f.acked.length;
+    await eventually(() => f.acked.length >= moved + f.sims.length, 10_000, 'heartbeats acknowledged on g2');
+    await f.stop();
+    expect(await inLog(f.acked)).toEqual([]);
+    // The reconnect storm is no DEVICE_OFFLINE: the rules raise it on an unclean end (will, keep-alive) or
+    // 15 min of silence, and no unclean end was recorded for these devices since the kill.
+    for (const s of f.sims) {
+      const all = await presence(s.identity.id);
+      expect(
+        all.filter((r) => r.ts >= killedAt && r.state === 'offline' && r.cause !== 'disconnect'),
+        JSON.stringify({ killedAt, device: s.identity.id, all }),
+      ).toEqual([]);
+    }
+  }, 60_000);
+});
