@@ -46,7 +46,7 @@ const MIN = 60_000;
 const BATCH = 5_000;
 const NOTES: Record<'assisted' | 'false_alarm', string[]> = {
   assisted: ['已上门，扶老人起身，无明显外伤，已告知家属', '老人头晕，测量血压后休息，已通知女儿'],
-  false_alarm: ['老人弯腰拾物，误报，已确认安全', '误按求助按钮，老人无碍'],
+  false_alarm: ['老人弯腰拾物，误报，已确认安全', '误按紧急求助按钮，老人无碍'],
 };
 
 /** Writes `events` and the alerts they raised; returns how many alerts. Call on an empty log only. */
