@@ -14,6 +14,7 @@ import { instant } from '../kernel/time.ts';
 import { ConfigError, DEMO_MARKER_FILE, isLoopback, loadConfig } from './config.ts';
 import { seedDemo } from './seed.ts';
 import { DiskFullError, GuardianService, PortInUseError } from './service.ts';
+import type { Store } from './store/store.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -64,7 +65,34 @@ async function main(): Promise<void> {
         config.CLOCK_ANCHOR_MS,
       )
     : new SystemClock();
-  const service = new GuardianService({ config, clock, log, consoleDir: join(root, 'console', 'public') });
+  // The demo seeds its community (and, into a fresh folder, its past week: DEMO-01) and writes its devices'
+  // provisioning file before the rules start, so the rules begin past the seeded history.
+  const plan = demoKit?.demoPlan();
+  const devicesFile = join(config.DATA_DIR, DEMO_MARKER_FILE);
+  const adminPassword = config.ADMIN_PASSWORD ?? demoKit?.DEMO_ADMIN_PASSWORD ?? '';
+  const seed =
+    demoKit && plan
+      ? async (store: Store) => {
+          const now = clock.now();
+          await seedDemo(store, plan, {
+            adminPassword,
+            devicesFile,
+            now,
+            history: {
+              events: demoKit.demoHistory(plan, { now, zone: config.TZ_COMMUNITY }),
+              zone: config.TZ_COMMUNITY,
+              shifts: { dayStart: config.DAY_SHIFT_START, nightStart: config.NIGHT_SHIFT_START },
+            },
+          });
+        }
+      : undefined;
+  const service = new GuardianService({
+    config,
+    clock,
+    log,
+    consoleDir: join(root, 'console', 'public'),
+    seed,
+  });
   await service.start();
 
   let stopDemo: (() => Promise<void>) | null = null;
@@ -96,13 +124,9 @@ async function main(): Promise<void> {
       `  admin login: admin / the password set earlier   (ADMIN_PASSWORD is ignored: the admin account exists; to reset it: ${reset})`,
     );
   }
-  if (demoKit) {
-    // The service seeds the demo community and writes its devices' provisioning file; the simulators read
+  if (demoKit && plan) {
+    // The service seeded the demo community and wrote its devices' provisioning file; the simulators read
     // that file and speak to the service only as devices and staff do (SIM-01).
-    const plan = demoKit.demoPlan();
-    const devicesFile = join(config.DATA_DIR, DEMO_MARKER_FILE);
-    const adminPassword = config.ADMIN_PASSWORD ?? demoKit.DEMO_ADMIN_PASSWORD;
-    await seedDemo(service.store, plan, { adminPassword, devicesFile, now: clock.now() });
     const d = await demoKit.startDemo({
       plan,
       devicesFile,

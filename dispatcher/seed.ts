@@ -8,6 +8,8 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import type { DeviceInput, Grid, Household } from './registry.ts';
 import type { RosterEntry } from './routing/roster.ts';
+import type { ShiftBoundaries } from './routing/shifts.ts';
+import { type PastEvent, seedHistory } from './seed-history.ts';
 import type { NewStaff, Store } from './store/store.ts';
 
 /** A community to seed (simulators/community.ts plans one). */
@@ -70,6 +72,11 @@ export interface DemoSeedOptions {
    */
   devicesFile: string;
   now: number;
+  /**
+   * DEMO-01: the past week as the devices reported it (simulators/history.ts), written with the alerts it
+   * raised when the demo seeds a fresh store (an empty event log); a later start keeps what is there.
+   */
+  history?: { events: readonly PastEvent[]; zone: string; shifts: ShiftBoundaries };
 }
 
 /**
@@ -80,6 +87,7 @@ export async function seedDemo(store: Store, plan: SeedPlan, o: DemoSeedOptions)
   // Never seed demo staff (with well-known passwords), homes and injected falls into a real deployment's
   // store: only an empty store (just the admin) or one the demo seeded before.
   const marked = (await store.getSetting('demo')) === 'yes';
+  const fresh = !marked && (await store.countEvents()) === 0;
   const others = (await store.listStaff()).filter((s) => s.id !== 'admin');
   if (!marked && others.length > 0) {
     throw new Error(
@@ -93,8 +101,9 @@ export async function seedDemo(store: Store, plan: SeedPlan, o: DemoSeedOptions)
   const known: ProvisionedDevice[] = existsSync(o.devicesFile)
     ? JSON.parse(readFileSync(o.devicesFile, 'utf8'))
     : [];
-  const fresh = await seedCommunity(store, plan, o.now);
-  const identities = [...known.filter((k) => !fresh.some((f) => f.id === k.id)), ...fresh];
+  const provisioned = await seedCommunity(store, plan, o.now);
+  const identities = [...known.filter((k) => !provisioned.some((f) => f.id === k.id)), ...provisioned];
   writeFileSync(o.devicesFile, JSON.stringify(identities));
   chmodSync(o.devicesFile, 0o600);
+  if (fresh && o.history) await seedHistory(store, plan, o.history.events, o.history);
 }

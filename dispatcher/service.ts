@@ -66,6 +66,11 @@ export interface ServiceOptions {
   store?: Store;
   /** The built console to serve; omitted = API only. */
   consoleDir?: string;
+  /**
+   * Runs on the migrated store before anything reads it: before the rules pick up their cursor and the
+   * escalation timers are re-armed (the demo's seed and its past week, DEMO-01).
+   */
+  seed?: (store: Store) => Promise<void>;
 }
 
 export class GuardianService {
@@ -135,6 +140,7 @@ export class GuardianService {
     const store = this.store;
     try {
       await store.migrate();
+      await this.opts.seed?.(store);
 
       this.bus = new Bus(log.child({ module: 'bus' }));
       this.directory = new Directory({

@@ -93,6 +93,57 @@ export const STATE_LABELS: Record<Lang, Record<AlertState, string>> = {
   },
 };
 
+/**
+ * WORDS-03: what a refused request says in Chinese, by its stable error code (http.ts HttpError); the
+ * English is the refusal's own detail. `request` is said for a code this table does not know.
+ */
+export const ERROR_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    request: '请求未能完成',
+    bad_request: '请求无效，请检查填写的内容',
+    not_found: '找不到该记录（可能已删除，或不在您的管辖范围内）',
+    forbidden: '您的角色无权执行此操作',
+    conflict: '与现有数据冲突，请刷新后重试',
+    invalid_transition: '告警当前的状态不允许此操作',
+    not_assignee: '只有接单的响应人员可以执行此操作',
+    unauthenticated: '请先登录',
+    bad_credentials: '用户名或密码错误',
+    too_many_logins: '登录尝试过多，请稍后再试',
+    cross_origin: '请求来源不是本系统的控制台，已拒绝',
+    nobody: '当前没有可接收的值班人员',
+    unavailable: '服务暂时不可用，请稍后重试',
+  },
+  en: {
+    request: 'the request could not be completed',
+    bad_request: 'invalid request',
+    not_found: 'not found',
+    forbidden: 'your role may not do this',
+    conflict: 'conflicts with existing data; reload and try again',
+    invalid_transition: "the alert's state does not allow this",
+    not_assignee: 'only the assigned responder can do this',
+    unauthenticated: 'log in first',
+    bad_credentials: 'wrong username or password',
+    too_many_logins: 'too many login attempts; try again later',
+    cross_origin: "refused: not from the console's origin",
+    nobody: 'nobody on duty to receive it',
+    unavailable: 'the service is unavailable for a moment; try again',
+  },
+};
+
+/**
+ * WORDS-03: a refusal's `text` in both languages: the Chinese from its code (and the alert's state, for a
+ * transition the state does not allow), the English its own detail.
+ */
+export function errorTexts(code: string, message: string, details?: Record<string, unknown>): Texts {
+  const zh = ERROR_LABELS.zh[code] ?? ERROR_LABELS.zh.request!;
+  const state = details?.state;
+  const stateZh =
+    code === 'invalid_transition' && typeof state === 'string' && state in STATE_LABELS.zh
+      ? `告警当前为「${STATE_LABELS.zh[state as AlertState]}」，不能执行此操作`
+      : null;
+  return { zh: stateZh ?? zh, en: message || (ERROR_LABELS.en[code] ?? ERROR_LABELS.en.request!) };
+}
+
 export const OUTCOME_LABELS: Record<Lang, Record<Outcome, string>> = {
   zh: {
     assisted: '已协助',

@@ -138,3 +138,5 @@ export async function startDemo(o: DemoOptions): Promise<{
     },
   };
 }
+
+export { demoHistory } from './history.ts';

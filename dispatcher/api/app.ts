@@ -24,6 +24,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { policySchema } from '../alerts/policy.ts';
+import { errorTexts } from '../words.ts';
 import { alertActionBodies, alertRoutes } from './alerts.ts';
 import { baselineRoutes } from './baseline.ts';
 import { deviceRoutes } from './devices.ts';
@@ -232,9 +233,17 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       });
     }
     if (error instanceof HttpError) {
-      return reply
-        .code(error.status)
-        .send({ error: error.code, message: error.message, ...(error.details ?? {}) });
+      return (
+        reply
+          .code(error.status)
+          // WORDS-03: every refusal says itself in both languages (a refusal with its own `text` keeps it).
+          .send({
+            error: error.code,
+            message: error.message,
+            text: errorTexts(error.code, error.message, error.details),
+            ...(error.details ?? {}),
+          })
+      );
     }
     const fe = error as { statusCode?: number; code?: string; message?: string };
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {

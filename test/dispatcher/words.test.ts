@@ -124,3 +124,20 @@ describe('the figures say what they count', () => {
     expect(words.slaShareDetail('zh', 'onSite', today)).toBe('28 / 30 起');
   });
 });
+
+describe('a refusal in words (WORDS-03)', () => {
+  it('says an action the alert state does not allow with the state in Chinese, and the detail in English', () => {
+    expect(
+      words.errorTexts('invalid_transition', 'cannot accept an alert that is resolved', {
+        state: 'resolved',
+      }),
+    ).toEqual({
+      zh: '告警当前为「处置完成」，不能执行此操作',
+      en: 'cannot accept an alert that is resolved',
+    });
+    expect(words.errorTexts('conflict', 'username g1-worker is taken').zh).toBe(
+      words.ERROR_LABELS.zh.conflict,
+    );
+    expect(words.errorTexts('some_new_code', 'something').zh).toBe('请求未能完成');
+  });
+});
