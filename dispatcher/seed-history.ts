@@ -19,12 +19,12 @@ import { newId } from '../kernel/ids.ts';
 import { runDueSteps } from './alerts/escalation.ts';
 import { autoClear, raise, transition } from './alerts/lifecycle.ts';
 import type { Alert, HistoryEntry, PersonOutcome } from './alerts/model.ts';
-import { onDuty } from './routing/roster.ts';
+import type { DeviceInput, Grid, Household } from './registry.ts';
+import { onDuty, type RosterEntry } from './routing/roster.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
 import { emptyHomeState, evaluate, type HomeContext, type HomeState } from './rules/engine.ts';
 import { RULES_CURSOR } from './rules/pipeline.ts';
-import type { SeedPlan } from './seed.ts';
-import type { Store } from './store/store.ts';
+import type { NewStaff, Store } from './store/store.ts';
 
 /** One past device event (simulators/history.ts makes them). */
 export interface PastEvent {
@@ -34,7 +34,14 @@ export interface PastEvent {
   event: EventBody;
 }
 
-export type HistoryPlan = Pick<SeedPlan, 'grids' | 'households' | 'devices' | 'staff' | 'roster'>;
+/** What the history is written for: a seeded community's plan (seed.ts's SeedPlan has this shape). */
+export interface HistoryPlan {
+  grids: Grid[];
+  households: Household[];
+  devices: DeviceInput[];
+  staff: (Omit<NewStaff, 'passwordHash'> & { password: string })[];
+  roster: RosterEntry[];
+}
 
 export interface HistoryOptions {
   zone: string;

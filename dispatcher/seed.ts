@@ -9,17 +9,12 @@ import { hashSecret, newSecret } from '../gateway/secrets.ts';
 import type { DeviceInput, Grid, Household } from './registry.ts';
 import type { RosterEntry } from './routing/roster.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
-import { type PastEvent, seedHistory } from './seed-history.ts';
+import { type HistoryPlan, type PastEvent, seedHistory } from './seed-history.ts';
 import type { NewStaff, Store } from './store/store.ts';
 
 /** A community to seed (simulators/community.ts plans one). */
-export interface SeedPlan {
-  grids: Grid[];
-  households: Household[];
-  devices: DeviceInput[];
-  staff: (Omit<NewStaff, 'passwordHash'> & { password: string })[];
-  roster: RosterEntry[];
-}
+/** A community to seed: grids, households, devices, staff (passwords in clear) and the roster. */
+export type SeedPlan = HistoryPlan;
 
 /** A device as provisioned: its secret in clear, shown once (what a device, or a simulator, logs in with). */
 export type ProvisionedDevice = DeviceInput & { secret: string };
