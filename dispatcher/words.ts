@@ -112,6 +112,10 @@ export const ERROR_LABELS: Record<Lang, Record<string, string>> = {
     cross_origin: '请求来源不是本系统的控制台，已拒绝',
     nobody: '当前没有可接收的值班人员',
     unavailable: '服务暂时不可用，请稍后重试',
+    bad_body: '请求内容不是有效的 JSON',
+    too_large: '请求内容过大',
+    unsupported_media: '不支持的内容类型',
+    too_many_requests: '请求过于频繁，请稍后再试',
   },
   en: {
     request: 'the request could not be completed',
@@ -127,6 +131,10 @@ export const ERROR_LABELS: Record<Lang, Record<string, string>> = {
     cross_origin: "refused: not from the console's origin",
     nobody: 'nobody on duty to receive it',
     unavailable: 'the service is unavailable for a moment; try again',
+    bad_body: 'the request body is not valid JSON',
+    too_large: 'the request body is too large',
+    unsupported_media: 'unsupported content type',
+    too_many_requests: 'too many requests; try again later',
   },
 };
 

@@ -247,8 +247,22 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     }
     const fe = error as { statusCode?: number; code?: string; message?: string };
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      // fastify's own client errors (bad JSON, body too large, rate limit)
-      return reply.code(fe.statusCode).send({ error: fe.code ?? 'bad_request', message: fe.message });
+      // fastify's own client errors (bad JSON, body too large, rate limit), in both languages (WORDS-03).
+      const kind =
+        fe.statusCode === 413
+          ? 'too_large'
+          : fe.statusCode === 415
+            ? 'unsupported_media'
+            : fe.statusCode === 429
+              ? 'too_many_requests'
+              : fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+                ? 'bad_body'
+                : 'bad_request';
+      return reply.code(fe.statusCode).send({
+        error: fe.code ?? 'bad_request',
+        message: fe.message,
+        text: errorTexts(kind, fe.message ?? ''),
+      });
     }
     req.log.error({ err: error }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });

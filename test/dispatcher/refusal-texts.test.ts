@@ -41,5 +41,16 @@ describe('refusals of the API', () => {
     expect(noAlert.status).toBe(404);
     expect(noAlert.body.text.zh).toMatch(hanzi);
     expect(noAlert.body.text.en).toBe('no alert al_nothing');
+
+    // fastify's own refusals: a body that is not JSON.
+    const badJson = await fetch(`${h.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"username": ',
+    });
+    expect(badJson.status).toBe(400);
+    const bad = (await badJson.json()) as Refusal;
+    expect(bad.text.zh).toBe('请求内容不是有效的 JSON');
+    expect(bad.text.en).toBe(bad.message);
   });
 });
