@@ -586,3 +586,120 @@ export function slaShareDetail(
   if (lang === 'zh') return `${within} / ${decided} 起${pending ? ` · ${pending} 起未满${minutes}分钟` : ''}`;
   return `${within} / ${decided} due${pending ? ` · ${pending} pending` : ''}`;
 }
+
+/** The audit log's actions in words (DATA-04, WORDS-01): the record's kind, then what was done to it. */
+export const AUDIT_KIND_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    alert: '告警',
+    household: '住户',
+    grid: '网格',
+    staff: '人员',
+    device: '设备',
+    roster: '排班',
+    registry: '登记数据',
+    push: '锁屏通知',
+    escalation_policy: '升级策略',
+    cross_community: '跨社区',
+  },
+  en: {
+    alert: 'Alert',
+    household: 'Household',
+    grid: 'Grid',
+    staff: 'Staff',
+    device: 'Device',
+    roster: 'Roster',
+    registry: 'Registry',
+    push: 'Push',
+    escalation_policy: 'Escalation policy',
+    cross_community: 'Cross-community',
+  },
+};
+
+export const AUDIT_VERB_LABELS: Record<Lang, Record<string, string>> = {
+  zh: {
+    login: '登录',
+    logout: '退出',
+    upsert: '保存',
+    create: '新建',
+    update: '修改',
+    retire: '归档',
+    provision: '登记',
+    room: '更改房间',
+    rotate_secret: '更换密钥',
+    disable: '停用',
+    enable: '启用',
+    read_access_notes: '查看入户须知',
+    away: '设为外出',
+    back: '已回家',
+    family_updates: '家属通知设置',
+    set: '设置',
+    override: '排班调整',
+    override_delete: '删除排班调整',
+    password_reset: '重置密码',
+    report: '来电登记',
+    resend: '重发通知',
+    subscribe: '订阅',
+    unsubscribe: '退订',
+    export: '导出',
+    import: '导入',
+    assign: '指派',
+    reassign: '改派',
+    accept: '接单',
+    en_route: '出发',
+    on_site: '到达',
+    resolve: '处置完成',
+    cancel: '取消',
+    note: '备注',
+    call: '通话记录',
+    decline: '无法前往',
+  },
+  en: {
+    login: 'logged in',
+    logout: 'logged out',
+    upsert: 'saved',
+    create: 'created',
+    update: 'changed',
+    retire: 'retired',
+    provision: 'provisioned',
+    room: 'room changed',
+    rotate_secret: 'secret rotated',
+    disable: 'disabled',
+    enable: 'enabled',
+    read_access_notes: 'access notes read',
+    away: 'marked away',
+    back: 'back home',
+    family_updates: 'family updates set',
+    set: 'set',
+    override: 'roster override',
+    override_delete: 'roster override deleted',
+    password_reset: 'password reset',
+    report: 'phoned-in report',
+    resend: 'notice resent',
+    subscribe: 'subscribed',
+    unsubscribe: 'unsubscribed',
+    export: 'exported',
+    import: 'imported',
+    assign: 'assigned',
+    reassign: 'reassigned',
+    accept: 'accepted',
+    en_route: 'en route',
+    on_site: 'on site',
+    resolve: 'resolved',
+    cancel: 'cancelled',
+    note: 'note',
+    call: 'call recorded',
+    decline: "can't go",
+  },
+};
+
+/** "设备 · 更换密钥" / "Device · secret rotated"; an action outside the tables shows as recorded. */
+export function auditActionText(lang: Lang, action: string): string {
+  const dot = action.lastIndexOf('.');
+  const kind = dot > 0 ? action.slice(0, dot) : '';
+  const verb = action.slice(dot + 1).replace(/-/g, '_');
+  const v = AUDIT_VERB_LABELS[lang][verb];
+  if (!v) return action;
+  if (!kind) return v;
+  const k = AUDIT_KIND_LABELS[lang][kind.split('.').pop()!];
+  return k ? `${k} · ${v}` : action;
+}

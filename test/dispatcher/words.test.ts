@@ -38,6 +38,13 @@ describe('the vocabulary', () => {
     expect(gaps).toEqual([]);
   });
 
+  it('says the audit log’s actions in words, and an unknown one as recorded', () => {
+    expect(words.auditActionText('zh', 'device.rotate_secret')).toBe('设备 · 更换密钥');
+    expect(words.auditActionText('en', 'household.read_access_notes')).toBe('Household · access notes read');
+    expect(words.auditActionText('zh', 'login')).toBe('登录');
+    expect(words.auditActionText('zh', 'something.new')).toBe('something.new');
+  });
+
   it('declares each evidence line with the same slots in both languages', () => {
     const slots = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
     for (const t of words.EVIDENCE_TEMPLATES) expect(slots(t.zh), t.en).toEqual(slots(t.en));

@@ -189,6 +189,11 @@ await admin.goto(`${base}/#/admin/devices`);
 await admin.waitForSelector('[data-testid=device-list] tbody tr');
 await admin.waitForTimeout(800);
 await shot(admin, 'console-admin-devices.png');
+// The audit log as a page with its filters (DATA-04).
+await admin.goto(`${base}/#/admin/audit`);
+await admin.waitForSelector('[data-testid=audit-list] tbody tr');
+await admin.waitForTimeout(800);
+await shot(admin, 'console-admin-audit.png');
 await admin.context().close();
 
 const sup = await open('supervisor', WALL);

@@ -3,7 +3,7 @@
  * filtered by person, kind of action, record and dates (days in the community's zone).
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { AuditEntry, Staff } from '../../../dispatcher/api/types.ts';
+import { type AuditEntry, auditActionText, type Staff } from '../../../dispatcher/api/types.ts';
 import { api } from '../api.ts';
 import { formatDateTime } from '../format.ts';
 import { type Key, type Lang, t } from '../i18n.ts';
@@ -98,7 +98,10 @@ export function AuditAdmin({ lang, zone }: { lang: Lang; zone: string }) {
         columns={[
           { head: t(lang, 'auditTime'), cell: (e) => formatDateTime(e.at, zone, lang) },
           { head: t(lang, 'auditActor'), cell: (e) => names.get(e.actor) ?? e.actor },
-          { head: t(lang, 'auditAction'), cell: (e) => e.action },
+          {
+            head: t(lang, 'auditAction'),
+            cell: (e) => <span title={e.action}>{auditActionText(lang, e.action)}</span>,
+          },
           { head: t(lang, 'auditTarget'), cell: (e) => e.target },
           {
             head: t(lang, 'auditDetail'),
