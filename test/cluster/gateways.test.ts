@@ -134,12 +134,17 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
     );
     const notice = await eventually(() => received.get(alert.assigneeId!)?.[0], 10_000, 'notice on the app');
     expect(JSON.parse(notice)).toMatchObject({ alertId: alert.id });
+    // The delivery is recorded once the holding gateway confirms it, a moment after the app has it: wait
+    // for the record (an empty list is not an answer).
     const deliveries = await eventually(
-      async () =>
-        (await store.listDeliveries(alert.id)).filter(
+      async () => {
+        const ds = (await store.listDeliveries(alert.id)).filter(
           (d) => d.channel === 'mqtt' && d.staffId === alert.assigneeId,
-        ),
-      5_000,
+        );
+        return ds.length > 0 ? ds : undefined;
+      },
+      10_000,
+      'the app delivery recorded',
     );
     expect(deliveries).toMatchObject([{ ok: true }]);
     // Published by the gateway that holds the app only: the Redis bus would carry a second copy.
