@@ -23,7 +23,7 @@ import { planCommunity } from '../../simulators/community.ts';
 import { type DeviceIdentity, SimDevice } from '../../simulators/device.ts';
 import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
-import { freePort, RedisServer, type RoleProcess, startRole } from './processes.ts';
+import { appDeliveries, freePort, RedisServer, type RoleProcess, startRole } from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 const ADMIN_PASSWORD = 'admin-password-365';
@@ -134,18 +134,8 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
     );
     const notice = await eventually(() => received.get(alert.assigneeId!)?.[0], 10_000, 'notice on the app');
     expect(JSON.parse(notice)).toMatchObject({ alertId: alert.id });
-    // The delivery is recorded once the holding gateway confirms it, a moment after the app has it: wait
-    // for the record (an empty list is not an answer).
-    const deliveries = await eventually(
-      async () => {
-        const ds = (await store.listDeliveries(alert.id)).filter(
-          (d) => d.channel === 'mqtt' && d.staffId === alert.assigneeId,
-        );
-        return ds.length > 0 ? ds : undefined;
-      },
-      10_000,
-      'the app delivery recorded',
-    );
+    // Recorded once the gateway that holds the app confirms it, a moment after the app has it.
+    const deliveries = await appDeliveries(store, alert.id, alert.assigneeId!);
     expect(deliveries).toMatchObject([{ ok: true }]);
     // Published by the gateway that holds the app only: the Redis bus would carry a second copy.
     await eventually(async () => (await metric(g2, 'g365_gateway_mesh_up')) === 1, 5_000);

@@ -4,6 +4,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { DeliveryRecord, Store } from '../../dispatcher/store/store.ts';
+import { eventually } from '../helpers.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -122,4 +124,18 @@ export class RedisServer {
     child.kill('SIGKILL');
     await gone;
   }
+}
+
+/** The staff-app (MQTT) deliveries of an alert to one person, once the holding gateway has confirmed them. */
+export function appDeliveries(store: Store, alertId: string, staffId: string): Promise<DeliveryRecord[]> {
+  return eventually(
+    async () => {
+      const ds = (await store.listDeliveries(alertId)).filter(
+        (d) => d.channel === 'mqtt' && d.staffId === staffId,
+      );
+      return ds.length > 0 ? ds : undefined;
+    },
+    10_000,
+    'the app delivery recorded',
+  );
 }

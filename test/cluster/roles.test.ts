@@ -15,7 +15,7 @@ import { planCommunity } from '../../simulators/community.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
 import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
-import { type RoleProcess, startRole } from './processes.ts';
+import { appDeliveries, type RoleProcess, startRole } from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 
@@ -139,16 +139,7 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
     const notice = await eventually(() => received.get(alert.assigneeId!)?.[0], 10_000, 'notice on the app');
     expect(JSON.parse(notice)).toMatchObject({ alertId: alert.id });
     // Recorded once the gateway that holds the app confirms it, a moment after the app has it.
-    const deliveries = await eventually(
-      async () => {
-        const ds = (await store.listDeliveries(alert.id)).filter(
-          (d) => d.channel === 'mqtt' && d.staffId === alert.assigneeId,
-        );
-        return ds.length > 0 ? ds : undefined;
-      },
-      10_000,
-      'the app delivery recorded',
-    );
+    const deliveries = await appDeliveries(store, alert.id, alert.assigneeId!);
     expect(deliveries).toMatchObject([{ ok: true }]);
 
     // Disabled through the dispatcher: the gateway process ends the device's connection, and refuses it.
