@@ -366,6 +366,13 @@ export const FIELD_LABELS: Record<Lang, Record<string, string>> = {
     body: '请求内容',
     from: '开始',
     until: '结束',
+    acceptWithinMin: '接单时限',
+    onSiteWithinMin: '上门时限',
+    steps: '步骤',
+    afterMin: '分钟',
+    repeat: '重复通知',
+    everyMin: '间隔分钟',
+    times: '次数',
   },
   en: {
     id: 'id',
@@ -412,6 +419,13 @@ export const FIELD_LABELS: Record<Lang, Record<string, string>> = {
     body: 'request body',
     from: 'from',
     until: 'until',
+    acceptWithinMin: 'accepted within',
+    onSiteWithinMin: 'on site within',
+    steps: 'step',
+    afterMin: 'minute',
+    repeat: 'repeat',
+    everyMin: 'every (min)',
+    times: 'times',
   },
 };
 

@@ -52,6 +52,8 @@ export {
   SEVERITY_OF,
   type Severity,
 } from '../alerts/model.ts';
+export type { CommunityPolicy } from '../alerts/policies.ts';
+export type { EscalationPolicy, PolicyStep, StepKind } from '../alerts/policy.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 
