@@ -520,6 +520,7 @@ export type RowProblem =
   | { kind: 'twice_in_file'; id: string }
   | { kind: 'username_taken'; username: string }
   | { kind: 'password_required' }
+  | { kind: 'retired'; id: string }
   | { kind: 'device_moved'; id: string; was: { kind: string; homeId: string } };
 
 export function rowProblemTexts(p: RowProblem): Texts {
@@ -536,6 +537,8 @@ export function rowProblemTexts(p: RowProblem): Texts {
       return { zh: `用户名 ${p.username} 已被使用`, en: `username ${p.username} is taken` };
     case 'password_required':
       return { zh: '新人员必须设置密码', en: 'required for a new staff member' };
+    case 'retired':
+      return { zh: `${p.id} 已归档，编号不再使用`, en: `${p.id} was retired; its id is not reused` };
     case 'device_moved': {
       const kind = KIND_LABELS.zh[p.was.kind as keyof (typeof KIND_LABELS)['zh']] ?? p.was.kind;
       return {

@@ -19,7 +19,7 @@ import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, id, STAFF_ROLES } from '../registry.ts';
 import { type Room, roomFromText } from '../rooms.ts';
-import type { Store } from '../store/store.ts';
+import type { RetiredKind, Store } from '../store/store.ts';
 import {
   type IssueFacts,
   issueTexts,
@@ -251,6 +251,21 @@ async function validate(
       seen.add(id);
     });
   }
+  // DATA-04: a retired id names its history for good; an import may neither revive nor reuse it.
+  const retirable: [Kind, RetiredKind][] = [
+    ['grids', 'grid'],
+    ['households', 'household'],
+    ['staff', 'staff'],
+    ['devices', 'device'],
+  ];
+  for (const [kind, retired] of retirable)
+    await Promise.all(
+      raw[kind].map(async (r, i) => {
+        const id = oneId(field(r, 'id'));
+        if (id !== null && (await store.retiredAt(retired, id)) !== null)
+          refuse(label(kind, i), 'id', rowProblemTexts({ kind: 'retired', id }));
+      }),
+    );
   if (out.devices.length) {
     const known = new Map((await store.listDevices()).map((d) => [d.id, d]));
     out.devices.forEach((d, i) => {

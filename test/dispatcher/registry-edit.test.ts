@@ -126,6 +126,23 @@ for (const { backend, name, skip } of BACKENDS) {
         leaderId: null,
       });
       expect(back.status).toBe(409);
+      // An import may not revive or reuse a retired id either: the row is refused, nothing applied.
+      const imported = await call<{ errors: { row: string; field: string; message: string }[] }>(
+        'POST',
+        '/api/registry/import',
+        { grids: [{ id: 'grid-2', name: 'x', community: 'y', leaderId: null }] },
+      );
+      expect(imported.status).toBe(400);
+      expect(imported.body.errors).toEqual([
+        expect.objectContaining({
+          row: 'grids[0]',
+          field: 'id',
+          message: 'grid-2 was retired; its id is not reused',
+        }),
+      ]);
+      expect((await call<{ grids: Grid[] }>('GET', '/api/grids')).body.grids.map((g) => g.id)).toEqual([
+        'grid-1',
+      ]);
       const me = (await call<{ staff: Staff }>('GET', '/api/me')).body.staff;
       const audit = await h.store.queryAudit({ action: 'grid.retire', limit: 10 });
       expect(audit.map((e) => [e.actor, e.target])).toEqual([[me.id, 'grid-2']]);
