@@ -212,7 +212,7 @@ export const api = {
     ),
   setDeviceRoom: (id: string, room: Room) =>
     call<{ device: DeviceState }>('POST', `/api/devices/${encodeURIComponent(id)}/room`, { room }),
-  devices: (p: { filter?: DeviceFilter; grid?: string }) =>
+  devices: (p: { filter?: DeviceFilter; grid?: string; household?: string }) =>
     call<DeviceListView>('GET', `/api/devices${q(p)}`),
   updateDevice: (id: string, patch: { room?: Room; kind?: string }) =>
     call<{ device: DeviceState }>('PATCH', `/api/devices/${encodeURIComponent(id)}`, patch),

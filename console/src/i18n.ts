@@ -284,6 +284,7 @@ const zh = {
   filter_disabled: '已停用',
   neverSeen: '从未上线',
   deviceCount: '台设备',
+  moreDevices: '设备较多，仅列出前面一部分：请按网格、住户或筛选条件缩小范围',
   audit: '审计日志',
   escalation: '升级策略',
   escalationIntro:
@@ -615,6 +616,7 @@ const en: Record<Key, string> = {
   filter_never_seen: 'Never seen',
   filter_disabled: 'Disabled',
   neverSeen: 'Never seen',
+  moreDevices: 'More devices match than are listed: narrow by grid, household or filter',
   deviceCount: 'devices',
   audit: 'Audit log',
   escalation: 'Escalation',

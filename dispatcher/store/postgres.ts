@@ -34,6 +34,16 @@ import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import {
+  type DeviceHealthCounts,
+  type DeviceQuery,
+  type DeviceRow,
+  deviceCountsFrom,
+  deviceCountsSql,
+  deviceRowFrom,
+  deviceRowsSql,
+  pgDialect,
+} from './device-queries.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
   alertFrom,
@@ -463,6 +473,16 @@ export class PostgresStore implements Store {
         ])
       : await this.q('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id');
     return rows.map(deviceFrom);
+  }
+
+  async queryDevices(q: DeviceQuery): Promise<DeviceRow[]> {
+    const args: unknown[] = [];
+    return (await this.q(deviceRowsSql(q, pgDialect(args)), args)).map(deviceRowFrom);
+  }
+
+  async countDeviceHealth(q: Pick<DeviceQuery, 'gridIds' | 'lowBattery'>): Promise<DeviceHealthCounts> {
+    const args: unknown[] = [];
+    return deviceCountsFrom((await this.q(deviceCountsSql(q, pgDialect(args)), args))[0]);
   }
 
   async setRoster(gridId: string, entries: RosterEntry[]): Promise<void> {

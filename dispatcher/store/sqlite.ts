@@ -8,6 +8,7 @@
  * (home-index.ts) and read through a connection of its own that attaches it, so that no write here
  * takes that file's lock too.
  */
+
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type {
@@ -22,6 +23,16 @@ import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import {
+  type DeviceHealthCounts,
+  type DeviceQuery,
+  type DeviceRow,
+  deviceCountsFrom,
+  deviceCountsSql,
+  deviceRowFrom,
+  deviceRowsSql,
+  sqliteDialect,
+} from './device-queries.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
@@ -421,6 +432,18 @@ export class SqliteStore implements Store {
         ) as Row[])
       : (this.st('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id').all() as Row[]);
     return rows.map(deviceFrom);
+  }
+
+  async queryDevices(q: DeviceQuery): Promise<DeviceRow[]> {
+    const args: unknown[] = [];
+    const sql = deviceRowsSql(q, sqliteDialect(args));
+    return (this.st(sql).all(...args) as Row[]).map(deviceRowFrom);
+  }
+
+  async countDeviceHealth(q: Pick<DeviceQuery, 'gridIds' | 'lowBattery'>): Promise<DeviceHealthCounts> {
+    const args: unknown[] = [];
+    const sql = deviceCountsSql(q, sqliteDialect(args));
+    return deviceCountsFrom(this.st(sql).get(...args) as Row | undefined);
   }
 
   // ---- roster

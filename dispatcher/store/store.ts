@@ -8,6 +8,7 @@ import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
 import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import type { DeviceHealthCounts, DeviceQuery, DeviceRow } from './device-queries.ts';
 
 export interface StaffRecord extends Staff {
   passwordHash: string;
@@ -238,6 +239,10 @@ export interface RegistryStore {
   /** A device's rejected messages counted by reason key, for device health (SPEC §3). */
   deviceRejections(id: string): Promise<Record<string, number>>;
   listDevices(filter?: { homeId?: string }): Promise<DeviceState[]>;
+  /** Devices across households by health, with their grid and address, answered by the database. */
+  queryDevices(q: DeviceQuery): Promise<DeviceRow[]>;
+  /** The device health figures of the households in scope (enabled devices). */
+  countDeviceHealth(q: Pick<DeviceQuery, 'gridIds' | 'lowBattery'>): Promise<DeviceHealthCounts>;
   setRoster(gridId: string, entries: RosterEntry[]): Promise<void>;
   listRoster(gridId?: string): Promise<RosterEntry[]>;
   addOverride(o: RosterOverride): Promise<void>;

@@ -40,6 +40,12 @@ for (const { backend, name, skip } of BACKENDS) {
       // Nothing has connected yet: every device is never seen, none offline.
       expect((await deviceIds('?filter=never_seen')).sort()).toEqual(all.sort());
       expect(await deviceIds('?filter=offline')).toEqual([]);
+      // One household's devices; a page shorter than the list says there are more.
+      const home = h.devices.filter((d) => d.homeId === 'home-1-02').map((d) => d.id);
+      expect((await deviceIds('?household=home-1-02')).sort()).toEqual(home.sort());
+      const page = (await call<DeviceListView>('GET', '/api/devices?limit=2')).body;
+      expect([page.devices.length, page.more]).toEqual([2, true]);
+      expect((await call<DeviceListView>('GET', `/api/devices?limit=${all.length}`)).body.more).toBe(false);
 
       const radar = await device(h, clock, 'home-1-01', 'fall');
       await radar.send({ type: 'heartbeat', battery: 9 });
