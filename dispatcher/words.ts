@@ -7,7 +7,7 @@
  * entrance is 入户门 (rooms.ts). A table here is typed `Record<Lang, Record<K, string>>`, and
  * test/dispatcher/words.test.ts fails on a key that one language has and the other lacks.
  */
-import type { AlertState, Outcome, RuleId, Severity } from './alerts/model.ts';
+import type { AlertState, Outcome, PhoneCategory, RuleId, Severity } from './alerts/model.ts';
 import { isRoom, ROOM_LABELS, ROOMS } from './rooms.ts';
 
 export type Lang = 'zh' | 'en';
@@ -47,6 +47,24 @@ export const RULE_LABELS: Record<Lang, Record<RuleId, string>> = {
 };
 
 /** Device kinds (SPEC §3: `fall`, `door`, `motion`, `button`). */
+/** ALERT-03: what a caller reported, in both languages (the alert's explanation, the console's form). */
+export const PHONE_CATEGORY_LABELS: Record<Lang, Record<PhoneCategory, string>> = {
+  zh: {
+    fall: '报告跌倒',
+    unwell: '身体不适',
+    no_answer: '敲门无应答',
+    wandering: '走失',
+    other: '其他',
+  },
+  en: {
+    fall: 'fall reported',
+    unwell: 'unwell',
+    no_answer: 'no answer at the door',
+    wandering: 'wandering',
+    other: 'other',
+  },
+};
+
 export const KIND_LABELS: Record<Lang, Record<'fall' | 'door' | 'motion' | 'button', string>> = {
   zh: { fall: '跌倒雷达', door: '门磁', motion: '人体移动传感器', button: '紧急求助按钮' },
   en: { fall: 'Fall radar', door: 'Door contact', motion: 'Motion sensor', button: 'Help button' },

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { raise } from '../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../dispatcher/alerts/model.ts';
-import type { DeviceQuery } from '../dispatcher/store/device-queries.ts';
+import type { DeviceQuery } from '../dispatcher/store/store.ts';
 import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
 import type { EventRecord } from '../gateway/ports.ts';
 import { bareHousehold } from './helpers.ts';

@@ -167,7 +167,7 @@ export interface DeviceListView {
   /** More devices match than `limit` (default 2,000): narrow by grid or filter to see them. */
   more: boolean;
 }
-export type { DeviceFilter } from '../store/device-queries.ts';
+export type { DeviceFilter } from '../store/store.ts';
 /** What can be retired (POST /api/{grids|households|staff|devices}/{id}/retire, admin; DATA-04). */
 export type RetirableKind = 'grids' | 'households' | 'staff' | 'devices';
 

@@ -5,43 +5,10 @@
  * placeholders and in how a set of grids is tested, which each backend passes in. Booleans are tested as
  * `d.online` / `NOT d.online`, which both read (SQLite's 0/1, PostgreSQL's booleans).
  */
-import type { DeviceState } from '../registry.ts';
 import { deviceFrom, type Row } from './rows.ts';
+import type { DeviceHealthCounts, DeviceQuery, DeviceRow } from './store.ts';
 
-/** The device list's filters: what an admin looks for across households. */
-export type DeviceFilter = 'offline' | 'low_battery' | 'rejecting' | 'never_seen' | 'disabled';
-/**
- * A filter, or what the dispatch screen lists: `problems` (offline, low battery or rejecting messages,
- * enabled devices only, the worst first) and `unmapped_room` (a room the vocabulary upgrade could not map).
- */
-export type DeviceSelection = DeviceFilter | 'problems' | 'unmapped_room';
-
-export interface DeviceQuery {
-  /** The grids whose households' devices are seen; null: every grid. */
-  gridIds: string[] | null;
-  /** Narrowed to one grid. */
-  grid?: string;
-  /** Narrowed to one household. */
-  homeId?: string;
-  select?: DeviceSelection;
-  /** Battery percentage at or below which a device counts as low. */
-  lowBattery: number;
-  limit: number;
-}
-
-export interface DeviceRow extends DeviceState {
-  gridId: string;
-  address: { building: string; unit: string; room: string };
-}
-
-export interface DeviceHealthCounts {
-  /** Enabled devices in scope; the other counts are among them. */
-  total: number;
-  online: number;
-  offline: number;
-  lowBattery: number;
-  rejecting: number;
-}
+export type { DeviceHealthCounts, DeviceQuery, DeviceRow };
 
 /** A placeholder for a value, and a test that `h.grid_id` is in a set of grids. */
 export interface SqlDialect {

@@ -8,7 +8,6 @@ import type { Alert, AlertState, HistoryEntry, Severity } from '../alerts/model.
 import type { DeviceInput, DeviceState, Grid, Household, Staff, StaffRole } from '../registry.ts';
 import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
-import type { DeviceHealthCounts, DeviceQuery, DeviceRow } from './device-queries.ts';
 
 export interface StaffRecord extends Staff {
   passwordHash: string;
@@ -287,6 +286,43 @@ export interface OperationsStore {
   listAudit(limit: number): Promise<AuditEntry[]>;
   /** Audit entries matching every given filter, newest first (SPEC §8: admins query who did what, when). */
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+}
+
+/* Devices across households as queries (SPEC §3 device health; the SQL is in device-queries.ts). */
+
+/** The device list's filters: what an admin looks for across households. */
+export type DeviceFilter = 'offline' | 'low_battery' | 'rejecting' | 'never_seen' | 'disabled';
+/**
+ * A filter, or what the dispatch screen lists: `problems` (offline, low battery or rejecting messages,
+ * enabled devices only, the worst first) and `unmapped_room` (a room the vocabulary upgrade could not map).
+ */
+export type DeviceSelection = DeviceFilter | 'problems' | 'unmapped_room';
+
+export interface DeviceQuery {
+  /** The grids whose households' devices are seen; null: every grid. */
+  gridIds: string[] | null;
+  /** Narrowed to one grid. */
+  grid?: string;
+  /** Narrowed to one household. */
+  homeId?: string;
+  select?: DeviceSelection;
+  /** Battery percentage at or below which a device counts as low. */
+  lowBattery: number;
+  limit: number;
+}
+
+export interface DeviceRow extends DeviceState {
+  gridId: string;
+  address: { building: string; unit: string; room: string };
+}
+
+export interface DeviceHealthCounts {
+  /** Enabled devices in scope; the other counts are among them. */
+  total: number;
+  online: number;
+  offline: number;
+  lowBattery: number;
+  rejecting: number;
 }
 
 /**
