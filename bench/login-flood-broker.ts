@@ -1,14 +1,15 @@
 /**
  * The gateway under a login flood, for bench/login-flood.bench.ts, in its own process: devices `f0…fN`
- * (the flood's known ids), `good0…goodN` (valid devices) with production scrypt parameters, one hash each
- * (the gateway caches per device, so every device pays its own first check). Sends `{ready, port}` over
- * IPC; answers `stats` with its memory and login counters.
+ * (the flood's known ids) and `good0…goodN` (valid devices), each with its own salted hash in the format
+ * the service issues (SEC-05: `hashDeviceSecret`). `BENCH_FLOOD_HASH=legacy`: every row holds one shared
+ * scrypt hash with production parameters instead, as rows hashed before SEC-05 do until their device's
+ * next good login. Sends `{ready, port}` over IPC; answers `stats` with its memory and login counters.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import { Gateway } from '../gateway/gateway.ts';
-import { hashSecret } from '../gateway/secrets.ts';
+import { hashDeviceSecret, hashPassword } from '../gateway/secrets.ts';
 import { SystemClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { FLOOD_SECRET } from './gateway-load.ts';
@@ -21,7 +22,9 @@ const file = join(dir!, 'flood.sqlite');
 const seedStore = new SqliteStore(file);
 await seedStore.migrate();
 await seedStore.close();
-const hash = await hashSecret(FLOOD_SECRET);
+// The legacy format is the one staff passwords keep: scrypt N=16384.
+const legacy = process.env.BENCH_FLOOD_HASH === 'legacy' ? await hashPassword(FLOOD_SECRET) : null;
+const hash = () => legacy ?? hashDeviceSecret(FLOOD_SECRET);
 const db = new Database(file);
 db.transaction(() => {
   db.prepare(`INSERT INTO grids (id, name, community, leader_id) VALUES ('g', 'g', 'c', NULL)`).run();
@@ -38,7 +41,7 @@ db.transaction(() => {
   ] as const)
     for (let i = 0; i < n; i++) {
       home.run(`h-${prefix}${i}`);
-      dev.run(`${prefix}${i}`, `h-${prefix}${i}`, hash);
+      dev.run(`${prefix}${i}`, `h-${prefix}${i}`, hash());
     }
 })();
 db.close();

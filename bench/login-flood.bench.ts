@@ -1,18 +1,19 @@
 /**
  * `npm run bench -- login-flood` (SPEC §3, §9: a bad actor must never stall durable ingestion): the
- * gateway (production scrypt parameters) in its own process, a flood of wrong-secret CONNECTs with known
+ * gateway (devices stored as the service stores them, SEC-05) in its own process, a flood of wrong-secret CONNECTs with known
  * device ids from 127.0.0.1 in another, and here, from other loopback addresses, a connected device
  * publishing QoS 1 events every 50 ms and fresh valid devices connecting every 2 s. The same probes run
  * without the flood first: that is the baseline of this run (the machine is shared; read the ratios).
  *
  *   BENCH_FLOOD_S=60 …       flood duration in seconds (default 30)
  *   BENCH_FLOOD_CONNS=2000 … flood connections (default 2,000)
+ *   BENCH_FLOOD_HASH=legacy …  every device row holds a legacy scrypt hash (rows not re-hashed yet)
  *   BENCH_CPU_PROF=/tmp/prof …  a CPU profile of the gateway's process
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { connectPacket, FLOOD_SECRET } from './gateway-load.ts';
@@ -228,7 +229,11 @@ export async function run(): Promise<void> {
     if (probe.connackCode !== 0) throw new Error(`probe refused (${probe.connackCode})`);
     const rss0 = (await ask<{ rssMb: number }>(broker, 'stats')).rssMb;
     console.log(
-      `login flood: ${CONNS} connections from 127.0.0.1, ${FLOOD_IDS} known ids, wrong secrets, ${FLOOD_S} s`,
+      `${new Date().toISOString()} login flood: ${CONNS} connections from 127.0.0.1, ${FLOOD_IDS} known ids ` +
+        `(${process.env.BENCH_FLOOD_HASH === 'legacy' ? 'legacy scrypt hashes' : 'fast hashes, as issued'}), ` +
+        `wrong secrets, ${FLOOD_S} s; load average ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')}`,
     );
     const base = await phase('baseline', port, probe, 10, nextGood);
     report(base);
