@@ -199,6 +199,30 @@ async function phase(
   return result;
 }
 
+interface BrokerStats {
+  rssMb: number;
+  counters: Record<string, number>;
+  loopMs: { p50: number; p99: number; max: number };
+  gc: {
+    n: number;
+    ms: number;
+    maxMs: number;
+    byKind: Record<string, { n: number; ms: number; maxMs: number }>;
+  };
+  cpuShare: number;
+}
+
+/** The gateway process over the phase: its CPU, its event loop's delay and GC, and the machine's load. */
+function reportProcess(s: BrokerStats): void {
+  console.log(
+    `${''.padEnd(14)} gateway process: ${(s.cpuShare * 100).toFixed(0)} % of a core, event-loop delay p50 ${s.loopMs.p50.toFixed(1)} ms p99 ${s.loopMs.p99.toFixed(1)} ms max ${s.loopMs.max.toFixed(1)} ms, GC ${s.gc.n} pauses ${s.gc.ms.toFixed(0)} ms (longest ${s.gc.maxMs.toFixed(1)} ms: ${Object.entries(
+      s.gc.byKind,
+    )
+      .map(([k, g]) => `${k} ${g.n}× ${g.ms.toFixed(0)} ms, longest ${g.maxMs.toFixed(1)}`)
+      .join('; ')}); load average ${loadavg()[0]!.toFixed(2)}`,
+  );
+}
+
 function report(p: Phase, base?: Phase): void {
   if (process.env.BENCH_DEBUG) console.log(JSON.stringify(p.fresh));
   const p50 = pct(p.puback, 0.5);
@@ -235,17 +259,23 @@ export async function run(): Promise<void> {
           .map((x) => x.toFixed(2))
           .join(' ')}`,
     );
+    await ask(broker, 'reset');
     const base = await phase('baseline', port, probe, 10, nextGood);
     report(base);
+    reportProcess(await ask<BrokerStats>(broker, 'stats'));
+    await ask(broker, 'reset');
     flood = child('../simulators/login-flood.ts', [String(port), String(CONNS), 'f', String(FLOOD_IDS)]);
     const during = await phase('during flood', port, probe, FLOOD_S, nextGood);
-    const rssFlood = await ask<{ rssMb: number; counters: Record<string, number> }>(broker, 'stats');
+    const rssFlood = await ask<BrokerStats>(broker, 'stats');
     const sent = await ask<{ attempts: number; refused: number }>(flood, 'stop', 'stopped');
     flood = undefined;
     report(during, base);
+    reportProcess(rssFlood);
+    await ask(broker, 'reset');
     const after = await phase('after flood', port, probe, 10, nextGood);
     report(after, base);
-    const end = await ask<{ rssMb: number; counters: Record<string, number> }>(broker, 'stats');
+    const end = await ask<BrokerStats>(broker, 'stats');
+    reportProcess(end);
     console.log(
       `flood: ${sent.attempts} CONNECTs sent, ${sent.refused} refused by CONNACK (${(sent.attempts / FLOOD_S).toFixed(0)}/s); gateway RSS ${rss0} -> ${rssFlood.rssMb} MB during -> ${end.rssMb} MB after; counters ${JSON.stringify(end.counters)}`,
     );
