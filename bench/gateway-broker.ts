@@ -19,6 +19,7 @@ import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import type { Store } from '../dispatcher/store/store.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { hashDeviceSecret } from '../gateway/secrets.ts';
 import { SystemClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
@@ -36,20 +37,15 @@ process.on('message', (m: { cmd: string }) => {
   send({ cmd: 'gc', memory: process.memoryUsage() });
 });
 
-/** One cheap hash for every bench device: login cost is not what this benchmark measures. */
-async function cheapHash(): Promise<string> {
-  const { scryptSync } = await import('node:crypto');
-  const salt = Buffer.from('bench-salt-bench');
-  const key = scryptSync(BENCH_SECRET, salt, 32, { N: 16, r: 1, p: 1 });
-  return `scrypt$16$1$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
-}
+/** One hash of the bench secret for every bench device, in the format the service issues (SEC-05). */
+const benchHash = (): string => hashDeviceSecret(BENCH_SECRET);
 
 /** The same devices in a PostgreSQL database (once: a restart finds them there). */
 async function seedPostgres(store: PostgresStore, n: number): Promise<void> {
   await store.migrate();
   const have = await store.pool.query('SELECT COUNT(*) AS n FROM devices');
   if (Number(have.rows[0].n) >= n) return;
-  const hash = await cheapHash();
+  const hash = benchHash();
   const ids = Array.from({ length: n }, (_, i) => i);
   await store.pool.query(
     `INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c') ON CONFLICT DO NOTHING`,
@@ -67,12 +63,12 @@ async function seedPostgres(store: PostgresStore, n: number): Promise<void> {
   );
 }
 
-/** Devices `d0…dN` in homes `h0…hN` with one cheap hash: login cost is not what this benchmark measures. */
+/** Devices `d0…dN` in homes `h0…hN`, sharing one hash of the bench secret. */
 async function seed(file: string, n: number): Promise<void> {
   const store = new SqliteStore(file);
   await store.migrate();
   await store.close();
-  const hash = await cheapHash();
+  const hash = benchHash();
   const db = new Database(file);
   db.transaction(() => {
     db.prepare(

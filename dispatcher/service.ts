@@ -17,7 +17,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { RedisMesh } from '../gateway/mesh.ts';
 import type { LoggedEvent } from '../gateway/ports.ts';
 import { topics } from '../gateway/protocol.ts';
-import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import { hashPassword, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
@@ -740,7 +740,7 @@ export class GuardianService {
         roles: ['admin'],
         gridIds: [],
         username: 'admin',
-        passwordHash: await hashSecret(password),
+        passwordHash: await hashPassword(password),
       })
       .then(
         () => true,

@@ -520,6 +520,25 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.rotateDeviceSecret('d2', 'new')).toBe(true);
       expect((await store.findDevice('d2'))?.secretHash).toBe('new');
       expect(await store.rotateDeviceSecret('nobody', 'new')).toBe(false);
+      // SEC-05: a legacy hash is re-hashed only while the row still holds it; a rotation in between wins.
+      await store.createDevice({
+        id: 'd2b',
+        homeId: 'h1',
+        kind: 'door',
+        room: 'entrance',
+        secretHash: 'legacy',
+        createdAt: T,
+      });
+      expect(
+        await store.upgradeDeviceSecretHashes([
+          { deviceId: 'd2', from: 'old', to: 'fast-old' },
+          { deviceId: 'd2b', from: 'legacy', to: 'fast' },
+          { deviceId: 'nobody', from: 'x', to: 'y' },
+        ]),
+      ).toEqual([false, true, false]);
+      expect((await store.findDevice('d2'))?.secretHash).toBe('new');
+      expect((await store.findDevice('d2b'))?.secretHash).toBe('fast');
+      expect(await store.upgradeDeviceSecretHashes([])).toEqual([]);
       await store.updatePresence([
         {
           deviceId: 'd2',

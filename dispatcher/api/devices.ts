@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
-import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret, newSecret } from '../../gateway/secrets.ts';
 import { deviceInput, roomInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { idParam } from './params.ts';
@@ -39,7 +39,7 @@ export const deviceRoutes =
       const secret = newSecret();
       await store.createDevice({
         ...req.body,
-        secretHash: await hashSecret(secret),
+        secretHash: hashDeviceSecret(secret),
         createdAt: deps.clock.now(),
       });
       deps.directory.invalidateHome(req.body.homeId);
@@ -158,7 +158,7 @@ export const deviceRoutes =
     app.post('/api/devices/:id/rotate-secret', { schema: { params: idParam } }, async (req) => {
       const actor = requireStaff(req, 'registry.write');
       const secret = newSecret();
-      if (!(await store.rotateDeviceSecret(req.params.id, await hashSecret(secret))))
+      if (!(await store.rotateDeviceSecret(req.params.id, hashDeviceSecret(secret))))
         throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
       deps.revokeDevice?.(req.params.id);
       await audit(actor.id, 'device.rotate_secret', req.params.id);

@@ -13,7 +13,7 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
-import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret, hashPassword, newSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
@@ -299,7 +299,7 @@ async function apply(
   }
   const changedStaff: string[] = [];
   for (const s of p.staff) {
-    const passwordHash = s.password ? await hashSecret(s.password) : undefined;
+    const passwordHash = s.password ? await hashPassword(s.password) : undefined;
     if (await store.getStaff(s.id)) {
       changedStaff.push(s.id);
       await store.updateStaff(s.id, {
@@ -336,7 +336,7 @@ async function apply(
       continue;
     }
     const secret = newSecret();
-    await store.createDevice({ ...d, secretHash: await hashSecret(secret), createdAt: deps.clock.now() });
+    await store.createDevice({ ...d, secretHash: hashDeviceSecret(secret), createdAt: deps.clock.now() });
     await store.audit({
       at: deps.clock.now(),
       actor,

@@ -28,6 +28,7 @@ import type {
   EventRecord,
   LoggedEvent,
   PresenceUpdate,
+  SecretHashUpgrade,
 } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
@@ -456,6 +457,21 @@ export class PostgresStore implements Store {
       (await this.pool.query('UPDATE devices SET secret_hash = $1 WHERE id = $2', [secretHash, id]))
         .rowCount === 1
     );
+  }
+
+  async upgradeDeviceSecretHashes(upgrades: SecretHashUpgrade[]): Promise<boolean[]> {
+    if (upgrades.length === 0) return [];
+    // One statement: each row changes only if it still holds `from`. Two upgrades of one device in a batch
+    // (two connections of it) hold hashes of the same secret: the row takes one, both stand.
+    const changed = await this.q(
+      `UPDATE devices AS d SET secret_hash = u.to_hash
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, from_hash, to_hash)
+       WHERE d.id = u.id AND d.secret_hash = u.from_hash
+       RETURNING d.id`,
+      [upgrades.map((u) => u.deviceId), upgrades.map((u) => u.from), upgrades.map((u) => u.to)],
+    );
+    const ids = new Set(changed.map((r) => String(r.id)));
+    return upgrades.map((u) => ids.has(u.deviceId));
   }
 
   async deviceRejections(id: string): Promise<Record<string, number>> {

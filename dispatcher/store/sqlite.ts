@@ -17,6 +17,7 @@ import type {
   EventRecord,
   LoggedEvent,
   PresenceUpdate,
+  SecretHashUpgrade,
 } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
@@ -416,6 +417,14 @@ export class SqliteStore implements Store {
 
   async rotateDeviceSecret(id: string, secretHash: string): Promise<boolean> {
     return this.st('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id).changes === 1;
+  }
+
+  async upgradeDeviceSecretHashes(upgrades: SecretHashUpgrade[]): Promise<boolean[]> {
+    if (upgrades.length === 0) return [];
+    const update = this.st('UPDATE devices SET secret_hash = ? WHERE id = ? AND secret_hash = ?');
+    return this.db
+      .transaction(() => upgrades.map((u) => update.run(u.to, u.deviceId, u.from).changes === 1))
+      .immediate();
   }
 
   async deviceRejections(id: string): Promise<Record<string, number>> {
