@@ -62,7 +62,8 @@ new PerformanceObserver((list) => {
     gc.ms += e.duration;
     gc.maxMs = Math.max(gc.maxMs, e.duration);
     const kind = GC_KINDS[(e as unknown as { detail: { kind: number } }).detail.kind] ?? 'other';
-    const k = (gc.byKind[kind] ??= { n: 0, ms: 0, maxMs: 0 });
+    gc.byKind[kind] ??= { n: 0, ms: 0, maxMs: 0 };
+    const k = gc.byKind[kind];
     k.n++;
     k.ms += e.duration;
     k.maxMs = Math.max(k.maxMs, e.duration);
