@@ -95,6 +95,18 @@ export interface SystemHealthReport {
   warnings: SystemWarning[];
   disk: DiskSpace | null;
   now: number;
+  /** CLU-08: separate dispatchers: which instance works for which community, as this instance last read it. */
+  cluster?: ClusterView;
+}
+
+/** Who holds what among the dispatcher instances (CLU-08). */
+export interface ClusterView {
+  /** The instance that answered. */
+  self: string;
+  /** The live instances and the communities each holds (by its lease), by instance. */
+  instances: { id: string; leases: string[] }[];
+  /** Communities nobody holds now (between a release and the takeover, or after a crash until expiry). */
+  free: string[];
 }
 
 export interface BusEvents {

@@ -31,7 +31,7 @@ import { Bus } from './bus.ts';
 import { LeaseManager } from './cluster/leases.ts';
 import { LiveRelay } from './cluster/live-relay.ts';
 import { buildOpsApp } from './cluster/ops-app.ts';
-import { CommunityShards } from './cluster/shards.ts';
+import { CommunityShards, DUTY_LEASE } from './cluster/shards.ts';
 import { ClusterSignals, type GatewayMessage } from './cluster/signals.ts';
 import type { Config } from './config.ts';
 import { Directory } from './directory.ts';
@@ -170,8 +170,10 @@ export class GuardianService {
           url: config.DATABASE_URL!,
           pool: (store as PostgresStore).pool,
           log: log.child({ module: 'signals' }),
-          listen: config.ROLE === 'gateway' ? ['g365_gateway'] : ['g365_events', 'g365_replies'],
+          listen:
+            config.ROLE === 'gateway' ? ['g365_gateway'] : ['g365_events', 'g365_replies', 'g365_leases'],
           onEvents: () => this.rulesWork?.wake(),
+          onLeases: () => this.leases?.wake(),
           onGateway: (m) => this.fromDispatcher(m),
           onReconnect: () => {
             // Wake-ups may have been missed while the connection was down; so may a revocation.
@@ -312,6 +314,9 @@ export class GuardianService {
           renewMs: config.LEASE_RENEW_MS,
           log: log.child({ module: 'leases' }),
           names: () => this.shards!.leaseNames(),
+          // CLU-08: the communities are spread evenly over the live instances; the duty watch is not.
+          spread: (name) => name !== DUTY_LEASE,
+          announce: () => this.signals?.leasesChanged() ?? Promise.resolve(),
           onAcquired: (fence) => this.shards!.acquired(fence),
           onLost: (name) => this.shards!.lost(name),
         });
@@ -454,6 +459,7 @@ export class GuardianService {
         bus: this.bus,
         gateway: () => this.gateway ?? null,
         liveRelay: this.relay ? (now) => this.relay!.health(now) : undefined,
+        cluster: leases ? () => leases.view : undefined,
       });
       const health = this.health;
       if (this.relay) {
@@ -523,7 +529,25 @@ export class GuardianService {
           'leases taken by this instance',
           () => leases.acquired,
         );
-        readGauge(registry, 'g365_leases_lost_total', 'leases lost by this instance', () => leases.lost);
+        readGauge(
+          registry,
+          'g365_leases_lost_total',
+          'leases lost by this instance (taken by another, or not renewed in time)',
+          () => leases.lost,
+        );
+        // CLU-08: the even split over the live instances.
+        readGauge(
+          registry,
+          'g365_leases_released_total',
+          "leases this instance handed over on purpose (to another instance's share, or at a graceful stop)",
+          () => leases.released,
+        );
+        readGauge(
+          registry,
+          'g365_dispatchers_live',
+          'dispatcher instances live at the last lease renewal (this one included)',
+          () => leases.live,
+        );
         await this.shards!.start();
         await leases.start();
       } else {

@@ -10,7 +10,14 @@ import { statfs } from 'node:fs/promises';
 import type { GatewayMetrics, LogFailure } from '../gateway/gateway.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
-import type { Bus, DiskSpace, SystemHealthReport, SystemWarning, SystemWarningKind } from './bus.ts';
+import type {
+  Bus,
+  ClusterView,
+  DiskSpace,
+  SystemHealthReport,
+  SystemWarning,
+  SystemWarningKind,
+} from './bus.ts';
 
 export type { DiskSpace, SystemHealthReport, SystemWarning, SystemWarningKind } from './bus.ts';
 
@@ -24,6 +31,8 @@ export interface SystemHealthDeps {
   gateway: () => { metrics: GatewayMetrics; logHealth: LogFailure | null } | null;
   /** Separate dispatchers with Redis (CLU-04): the live relay's degradation, null while it works. */
   liveRelay?: (now: number) => { since: number; reason: string } | null;
+  /** Separate dispatchers (CLU-08): who holds which community. */
+  cluster?: () => ClusterView;
 }
 
 /** Below this the filesystem counts as full: SQLite cannot grow its files or its shared memory. */
@@ -72,6 +81,7 @@ export class SystemHealth {
       warnings: [...this.warnings.values()],
       disk: this.disk,
       now: this.deps.clock.now(),
+      ...(this.deps.cluster ? { cluster: this.deps.cluster() } : {}),
     };
   }
 

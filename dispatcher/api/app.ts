@@ -281,8 +281,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     ];
     if (reasons.length) return reply.code(503).send({ ready: false, reason: reasons[0], reasons });
     // CLU-04: ready, but with less than everything (a load balancer keeps sending; an operator sees why).
-    if (health?.degraded.length) return { ready: true, degraded: health.degraded };
-    return { ready: true };
+    // CLU-08: separate dispatchers say which communities each instance works for.
+    const cluster = health?.cluster ? { cluster: health.cluster } : {};
+    if (health?.degraded.length) return { ready: true, degraded: health.degraded, ...cluster };
+    return { ready: true, ...cluster };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

@@ -6,6 +6,7 @@
  *   g365_gateway   dispatcher → gateways   a device's credentials changed (end its connection), staff rights
  *                                          changed (re-check staff apps), a notice for a staff app
  *   g365_replies   gateway → dispatcher    a gateway that holds the staff app published the notice
+ *   g365_leases    dispatcher → dispatchers  leases were released, an instance joined or left: renew now (CLU-08)
  *
  * A notification is a wake-up, never the only copy of a fact: the rules also poll the log (CLU-02), a
  * revoked device's credentials are checked again against the database at its next login, and a notice no
@@ -24,6 +25,7 @@ export const CHANNELS = {
   events: 'g365_events',
   gateway: 'g365_gateway',
   replies: 'g365_replies',
+  leases: 'g365_leases',
 } as const;
 type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];
 
@@ -46,6 +48,8 @@ export interface SignalsDeps {
   listen: readonly ChannelName[];
   onEvents?: () => void;
   onGateway?: (m: GatewayMessage) => void;
+  /** CLU-08: another dispatcher instance released leases, joined or left. */
+  onLeases?: () => void;
   /** Called after the LISTEN connection was re-established (notifications may have been missed). */
   onReconnect?: () => void;
   /** How long a dispatcher waits for a gateway to confirm a staff notice. */
@@ -138,6 +142,7 @@ export class ClusterSignals {
   private received(channel: string, payload: string): void {
     try {
       if (channel === CHANNELS.events) this.deps.onEvents?.();
+      else if (channel === CHANNELS.leases) this.deps.onLeases?.();
       else if (channel === CHANNELS.gateway) this.deps.onGateway?.(JSON.parse(payload) as GatewayMessage);
       else if (channel === CHANNELS.replies) {
         const m = JSON.parse(payload) as ReplyMessage;
@@ -182,6 +187,11 @@ export class ClusterSignals {
           this.eventsWritten();
         }
       });
+  }
+
+  /** CLU-08: to every dispatcher instance: the leases changed hands, renew now (a wake-up; they also poll). */
+  leasesChanged(): Promise<void> {
+    return this.notify(CHANNELS.leases, '');
   }
 
   /** To every gateway. */

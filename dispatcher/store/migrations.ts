@@ -335,6 +335,18 @@ export const MIGRATIONS: Migration[] = [
       `CREATE TABLE IF NOT EXISTS community_leases (community TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch ${w.bigint} NOT NULL, expires_at ${w.bigint} NOT NULL)`,
     ],
   },
+  {
+    version: 15,
+    name: 'cluster: live dispatcher instances; presence of the newest device session',
+    sql: (w) => [
+      // CLU-08: each dispatcher instance keeps a row here alive like a lease (the database's clock, ms); the
+      // live rows are the instances the communities are spread over. Separate dispatchers only (PostgreSQL).
+      `CREATE TABLE IF NOT EXISTS dispatcher_instances (holder TEXT PRIMARY KEY, expires_at ${w.bigint} NOT NULL)`,
+      // DEV-11: when the device's newest session started; a presence write of an older session (a late
+      // `offline` of a gateway the device has left) never overwrites the newer one's state.
+      `ALTER TABLE devices ADD COLUMN session_at ${w.bigint}`,
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {
