@@ -23,6 +23,9 @@ export type Identity =
 
 /** A refused login and its CONNACK return code (3 server unavailable, 4 bad credentials, 5 not authorized). */
 export class AuthError extends Error implements AuthenticateError {
+  /** How long the refusal is held back before it is sent (EDGE-02: the device or its address failed often). */
+  holdMs = 0;
+
   constructor(
     readonly returnCode: 3 | 4 | 5,
     message: string,
@@ -87,12 +90,9 @@ export class Authenticator {
       if (!(e instanceof AuthError)) throw e;
       this.stats.failures++;
       this.noteRefusal(e.message, a.address, a.clientId);
-      const delay = this.deps.gate.failed(a.username, a.address);
-      if (delay > 0) {
-        this.stats.throttled++;
-        // Transport pacing of a suspect client (EDGE-02), not domain time: a real timer.
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      // Held back by the transport (the connection's guard, hygiene.ts) once aedes has let it go.
+      e.holdMs = this.deps.gate.failed(a.username, a.address);
+      if (e.holdMs > 0) this.stats.throttled++;
       throw e;
     }
   }

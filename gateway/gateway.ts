@@ -286,8 +286,11 @@ export class Gateway {
           this.authenticate(client as GatewayClient, username, password).then(
             () => done(null, true),
             (e: unknown) => {
-              if (e instanceof AuthError) done(e, false);
-              else if (e instanceof LoginGone)
+              if (e instanceof AuthError) {
+                // EDGE-02: a suspect login's refusal is sent late; meanwhile only its socket waits.
+                if (e.holdMs > 0) (client as GatewayClient)[GUARD]?.holdRefusal(e.holdMs);
+                done(e, false);
+              } else if (e instanceof LoginGone)
                 done(Object.assign(e, { returnCode: 3 }) as AuthenticateError, false);
               else {
                 this.deps.log.error({ err: e }, 'mqtt authentication failed');

@@ -179,6 +179,32 @@ describe('gateway: login limits behind a shared address', () => {
     await g.stop();
   });
 
+  it("holds a suspect device's refusal back before its CONNACK 4, while a valid device from the same address is answered at once", async () => {
+    const g = await world.start({ loginFailuresAllowed: 1, loginGate: { maxRefusalDelayMs: 500 } });
+    const nat = '127.0.0.8';
+    const timed = async (id: string, secret: string) => {
+      const c = await RawClient.open(g.port, nat);
+      const started = performance.now();
+      const rc = await c.login(id, secret);
+      const ms = performance.now() - started;
+      c.end();
+      return { rc, ms };
+    };
+    expect((await timed('h1-motion', 'old-secret')).rc).toBe(4);
+    const held = g.metrics.authThrottled;
+    // Its second failure: the refusal waits 500 ms on the socket (aedes has let the connection go).
+    const slow = timed('h1-motion', 'old-secret-2');
+    // Meanwhile a valid device behind the same address gets in at once.
+    const good = await timed('h1-door', SECRET);
+    expect(good.rc).toBe(0);
+    const refused = await slow;
+    expect(refused.rc).toBe(4);
+    expect(refused.ms).toBeGreaterThanOrEqual(450);
+    expect(good.ms).toBeLessThan(refused.ms);
+    expect(g.metrics.authThrottled).toBe(held + 1);
+    await g.stop();
+  });
+
   it('bounds what refused logins from an address cost: beyond the budget they are refused unchecked, while another address gets in', async () => {
     const g = await world.start({
       loginFailuresAllowed: 2,
