@@ -84,7 +84,7 @@ export class Presence<S extends object> {
   started(device: DeviceCredentials, session: S): void {
     if (this.sessions.get(device.id) !== session) return;
     this.ready.add(session);
-    this.record(device, 'online', 'connect').catch((e: unknown) =>
+    this.record(device, session, 'online', 'connect').catch((e: unknown) =>
       this.deps.log.error({ err: e, deviceId: device.id }, 'presence record failed'),
     );
     this.update({
@@ -115,7 +115,7 @@ export class Presence<S extends object> {
       lastSeenAt: this.deps.clock.now(),
       sessionAt: this.since.get(session),
     });
-    await this.record(device, 'offline', cause());
+    await this.record(device, session, 'offline', cause());
   }
 
   /** A `status` message of the device's live session (DEV-02). */
@@ -126,7 +126,7 @@ export class Presence<S extends object> {
     at: number,
   ): Promise<void> {
     if (this.sessions.get(device.id) !== session) return;
-    await this.record(device, state, 'status');
+    await this.record(device, session, state, 'status');
     this.update({
       deviceId: device.id,
       homeId: device.homeId,
@@ -217,6 +217,7 @@ export class Presence<S extends object> {
   /** A presence transition as a log record (type `presence`), so the rules see it in log order. */
   private async record(
     device: DeviceCredentials,
+    session: S,
     state: 'online' | 'offline',
     cause: PresenceEvent['cause'],
   ): Promise<void> {
@@ -224,6 +225,9 @@ export class Presence<S extends object> {
     this.lastPresence.set(device.id, state);
     const ts = this.deps.clock.now();
     const body: PresenceEvent = { type: 'presence', ts, state, cause };
+    // DEV-11: which session this is, so the rules know a late end of an older one.
+    const since = this.since.get(session);
+    if (since !== undefined) body.session = since;
     this.records++;
     await this.deps.append({
       parsed: body,

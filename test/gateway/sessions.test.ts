@@ -199,6 +199,9 @@ describe('gateway presence records in the event log', () => {
       'online/connect',
       'offline/will',
     ]);
+    // Each record names its session: the offline is the older one's end, which the rules take as stale.
+    expect(records[2]!.session).toBe(records[0]!.session);
+    expect(records[1]!.session).toBeGreaterThan(records[0]!.session!);
     // The row keeps the newer session's state: still online.
     expect(await online()).toBe(true);
     // The newer session's own end is written.
