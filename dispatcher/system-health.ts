@@ -44,6 +44,8 @@ export class SystemHealth {
   private timer: NodeJS.Timeout | undefined;
   private disk: DiskSpace | null = null;
   private warnings = new Map<SystemWarningKind, SystemWarning>();
+  /** The cluster view last sent to the screens (CLU-08). */
+  private lastCluster = '';
   private lastFailures: { at: number; n: number } | null = null;
   private checking: Promise<void> | null = null;
 
@@ -137,6 +139,7 @@ export class SystemHealth {
     }
     const relay = this.deps.liveRelay?.(now);
     if (relay) next.set('live_relay_down', { reason: relay.reason });
+    const cluster = this.deps.cluster ? JSON.stringify(this.deps.cluster()) : '';
     const before = [...this.warnings.keys()].sort().join();
     const warnings = new Map<SystemWarningKind, SystemWarning>();
     for (const [kind, detail] of next)
@@ -147,9 +150,11 @@ export class SystemHealth {
       const report = this.report();
       this.deps.log.warn({ warnings: after || 'none', was: before || 'none' }, 'system health changed');
       this.deps.bus.emit('systemHealth', report);
-    } else if (warnings.size > 0) {
-      // Same warnings, new figures (free space, buffered points): the screens follow them too.
+    } else if (warnings.size > 0 || cluster !== this.lastCluster) {
+      // Same warnings, new figures (free space, buffered points) or communities handed over between
+      // dispatcher instances (CLU-08): the screens follow them too.
       this.deps.bus.emit('systemHealth', this.report());
     }
+    this.lastCluster = cluster;
   }
 }

@@ -60,6 +60,12 @@ export interface PresenceUpdate {
   rejectedDelta?: number;
   /** Rejections since the last update by reason key (`invalid state`, `payload too large`, …). */
   rejectedByReason?: Record<string, number>;
+  /**
+   * DEV-11: when the session that wrote this started (the gateway's clock, epoch ms). The store applies the
+   * state (online, last seen, readings) only when no newer session has written the row; the counts of an
+   * older session still add up. Absent: applied as it comes.
+   */
+  sessionAt?: number;
 }
 
 /** A device's stored secret hash re-hashed to the current format after a good login (SEC-05). */

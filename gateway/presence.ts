@@ -46,6 +46,8 @@ export class Presence<S extends object> {
   private readonly seenWritten = new Map<string, number>();
   /** Sessions that started (CONNACK sent): only those record an end. */
   private readonly ready = new WeakSet<S>();
+  /** DEV-11: when each session began (its login), carried by every row update it causes. */
+  private readonly since = new WeakMap<S, number>();
   private readonly ended = new WeakSet<S>();
   private scheduled = false;
   private write: Promise<void> = Promise.resolve();
@@ -65,6 +67,7 @@ export class Presence<S extends object> {
   /** A login succeeded: from here `session` is the device's; the one it replaces ends without a record. */
   claim(deviceId: string, session: S): void {
     this.sessions.set(deviceId, session);
+    this.since.set(session, this.deps.clock.now());
   }
 
   /**
@@ -81,7 +84,7 @@ export class Presence<S extends object> {
   started(device: DeviceCredentials, session: S): void {
     if (this.sessions.get(device.id) !== session) return;
     this.ready.add(session);
-    this.record(device, 'online', 'connect').catch((e: unknown) =>
+    this.record(device, session, 'online', 'connect').catch((e: unknown) =>
       this.deps.log.error({ err: e, deviceId: device.id }, 'presence record failed'),
     );
     this.update({
@@ -89,6 +92,7 @@ export class Presence<S extends object> {
       homeId: device.homeId,
       online: true,
       lastSeenAt: this.deps.clock.now(),
+      sessionAt: this.since.get(session),
     });
   }
 
@@ -102,13 +106,16 @@ export class Presence<S extends object> {
     if (this.sessions.get(device.id) !== session) return; // replaced by a newer session of the same device
     this.sessions.delete(device.id);
     if (this.stopping || !this.ready.has(session)) return;
+    // DEV-11: stamped with this session's start, so the store ignores it if the device has since
+    // connected elsewhere (another gateway wrote a newer session's state).
     this.update({
       deviceId: device.id,
       homeId: device.homeId,
       online: false,
       lastSeenAt: this.deps.clock.now(),
+      sessionAt: this.since.get(session),
     });
-    await this.record(device, 'offline', cause());
+    await this.record(device, session, 'offline', cause());
   }
 
   /** A `status` message of the device's live session (DEV-02). */
@@ -119,12 +126,24 @@ export class Presence<S extends object> {
     at: number,
   ): Promise<void> {
     if (this.sessions.get(device.id) !== session) return;
-    await this.record(device, state, 'status');
-    this.update({ deviceId: device.id, homeId: device.homeId, online: state === 'online', lastSeenAt: at });
+    await this.record(device, session, state, 'status');
+    this.update({
+      deviceId: device.id,
+      homeId: device.homeId,
+      online: state === 'online',
+      lastSeenAt: at,
+      sessionAt: this.since.get(session),
+    });
   }
 
   /** A change of the device's row (seen, battery, signal, firmware, rejections). */
   update(u: PresenceUpdate & { homeId: string }): void {
+    // What a device sends comes from its live session here (DEV-11).
+    if (u.sessionAt === undefined) {
+      const live = this.sessions.get(u.deviceId);
+      const at = live && this.since.get(live);
+      if (at !== undefined) u.sessionAt = at;
+    }
     this.deps.onPresence?.(u);
     if (this.onlySeenAgain(u)) return;
     // Coalesced per turn of the event loop: a busy device costs one row update per batch, not per message.
@@ -132,21 +151,29 @@ export class Presence<S extends object> {
     if (!prev) {
       const { homeId: _home, ...update } = u;
       this.pending.set(u.deviceId, update);
+    } else if (u.sessionAt !== undefined && prev.sessionAt !== undefined && u.sessionAt < prev.sessionAt) {
+      // DEV-11: an older session never overrides a newer one's state; its counts still add up.
+      this.mergeCounts(prev, u);
     } else {
       // Merged in place: this runs for every accepted message.
+      if (u.sessionAt !== undefined) prev.sessionAt = u.sessionAt;
       if (u.online !== undefined) prev.online = u.online;
       if (u.lastSeenAt !== undefined) prev.lastSeenAt = u.lastSeenAt;
       if (u.battery !== undefined) prev.battery = u.battery;
       if (u.rssi !== undefined) prev.rssi = u.rssi;
       if (u.fw !== undefined) prev.fw = u.fw;
-      if (u.rejectedDelta) prev.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
-      if (u.rejectedByReason) {
-        const reasons = prev.rejectedByReason ?? {};
-        for (const [k, n] of Object.entries(u.rejectedByReason)) reasons[k] = (reasons[k] ?? 0) + n;
-        prev.rejectedByReason = reasons;
-      }
+      this.mergeCounts(prev, u);
     }
     this.schedule();
+  }
+
+  private mergeCounts(prev: PresenceUpdate, u: PresenceUpdate): void {
+    if (u.rejectedDelta) prev.rejectedDelta = (prev.rejectedDelta ?? 0) + u.rejectedDelta;
+    if (u.rejectedByReason) {
+      const reasons = prev.rejectedByReason ?? {};
+      for (const [k, n] of Object.entries(u.rejectedByReason)) reasons[k] = (reasons[k] ?? 0) + n;
+      prev.rejectedByReason = reasons;
+    }
   }
 
   /** The pending row updates, for the next log batch (event-log.ts takePresence). */
@@ -190,6 +217,7 @@ export class Presence<S extends object> {
   /** A presence transition as a log record (type `presence`), so the rules see it in log order. */
   private async record(
     device: DeviceCredentials,
+    session: S,
     state: 'online' | 'offline',
     cause: PresenceEvent['cause'],
   ): Promise<void> {
@@ -197,6 +225,9 @@ export class Presence<S extends object> {
     this.lastPresence.set(device.id, state);
     const ts = this.deps.clock.now();
     const body: PresenceEvent = { type: 'presence', ts, state, cause };
+    // DEV-11: which session this is, so the rules know a late end of an older one.
+    const since = this.since.get(session);
+    if (since !== undefined) body.session = since;
     this.records++;
     await this.deps.append({
       parsed: body,

@@ -117,6 +117,11 @@ export interface PresenceEvent {
   ts: number;
   state: 'online' | 'offline';
   cause: 'connect' | 'disconnect' | 'will' | 'keepalive' | 'status';
+  /**
+   * DEV-11: when the session this transition belongs to began (the gateway's clock). The end of a session
+   * older than one already seen online (a gateway the device has left) is stale. Absent in older records.
+   */
+  session?: number;
 }
 
 /** What the event log holds for the rules: a validated device event or a gateway presence record. */

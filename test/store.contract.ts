@@ -507,6 +507,59 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    it("never lets an older session's presence overwrite a newer session's (DEV-11)", async () => {
+      await store.createDevice({
+        id: 'd4',
+        homeId: 'h1',
+        kind: 'motion',
+        room: 'living',
+        secretHash: 'x',
+        createdAt: T,
+      });
+      const state = async () => {
+        const s = (await store.getDeviceState('d4'))!;
+        return { online: s.online, lastSeenAt: s.lastSeenAt, battery: s.battery, rejected: s.rejectedCount };
+      };
+      // Session A (started T + 10) online on one gateway; the device reconnects on another: session B (T + 20).
+      await store.updatePresence([{ deviceId: 'd4', online: true, lastSeenAt: T + 10, sessionAt: T + 10 }]);
+      await store.updatePresence([
+        { deviceId: 'd4', online: true, lastSeenAt: T + 20, battery: 90, sessionAt: T + 20 },
+      ]);
+      // A's late offline (its keep-alive ran out after the device had left), with a rejection it counted: the
+      // state stays B's, the count adds up.
+      await store.updatePresence([
+        {
+          deviceId: 'd4',
+          online: false,
+          lastSeenAt: T + 30,
+          battery: 10,
+          rejectedDelta: 1,
+          sessionAt: T + 10,
+        },
+      ]);
+      expect(await state()).toEqual({ online: true, lastSeenAt: T + 20, battery: 90, rejected: 1 });
+      // The same through an event batch's write, and with the older session last in one batch.
+      await store.appendEvents(
+        [record({ deviceId: 'd4', deviceSeq: 1 })],
+        [{ deviceId: 'd4', online: false, lastSeenAt: T + 31, sessionAt: T + 10 }],
+      );
+      await store.updatePresence([
+        { deviceId: 'd4', lastSeenAt: T + 32, sessionAt: T + 20 },
+        { deviceId: 'd4', online: false, lastSeenAt: T + 33, sessionAt: T + 10 },
+      ]);
+      expect(await state()).toEqual({ online: true, lastSeenAt: T + 32, battery: 90, rejected: 1 });
+      // B's own end is written; so is a later session's start, and a write that names no session.
+      await store.updatePresence([{ deviceId: 'd4', online: false, lastSeenAt: T + 40, sessionAt: T + 20 }]);
+      expect((await state()).online).toBe(false);
+      await store.updatePresence([{ deviceId: 'd4', online: true, lastSeenAt: T + 50, sessionAt: T + 50 }]);
+      expect(await state()).toMatchObject({ online: true, lastSeenAt: T + 50 });
+      await store.updatePresence([{ deviceId: 'd4', online: false, lastSeenAt: T + 60 }]);
+      expect(await state()).toMatchObject({ online: false, lastSeenAt: T + 60 });
+      // Still, nothing older than the newest session that wrote: B (T + 20) cannot bring it back online.
+      await store.updatePresence([{ deviceId: 'd4', online: true, lastSeenAt: T + 70, sessionAt: T + 20 }]);
+      expect(await state()).toMatchObject({ online: false, lastSeenAt: T + 60 });
+    });
+
     it('rotates a device secret, counts rejections by reason and gives the grid of a device', async () => {
       await store.createDevice({
         id: 'd2',

@@ -9,6 +9,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import {
   type Alert,
   type ChannelHealth,
+  type ClusterView,
   type DutyGapReport,
   type DutyView,
   type HandoverReport,
@@ -356,6 +357,7 @@ export function DispatchScreen({
           told={told}
           onAlert={(id) => setSelected(id)}
         />
+        {system?.cluster && <ClusterPanel lang={lang} cluster={system.cluster} />}
         <section class="panel duty" aria-label={t(lang, 'onDuty')}>
           <h2>{t(lang, 'onDuty')}</h2>
           {(duty ?? []).map((d: DutyView) => (
@@ -482,6 +484,34 @@ const SYSTEM_TITLES = {
   login_flood: 'sysLoginFlood',
   live_relay_down: 'sysLiveRelayDown',
 } as const;
+
+/** CLU-08: the dispatcher instances and the communities each works for (separate dispatchers only). */
+function ClusterPanel(p: { lang: Lang; cluster: ClusterView }) {
+  const { lang, cluster } = p;
+  const name = (lease: string) => (lease.startsWith('~') ? t(lang, 'clusterDutyWatch') : lease);
+  return (
+    <section class="panel cluster" aria-label={t(lang, 'clusterNodes')} data-testid="cluster">
+      <h2>{t(lang, 'clusterNodes')}</h2>
+      <ul>
+        {cluster.instances.map((i) => (
+          <li key={i.id} data-instance={i.id}>
+            <b>
+              {i.id.split('/')[0]}
+              {i.id === cluster.self ? ` (${t(lang, 'clusterThis')})` : ''}
+            </b>
+            {': '}
+            {i.leases.length ? i.leases.map(name).join(', ') : t(lang, 'clusterNone')}
+          </li>
+        ))}
+      </ul>
+      {cluster.free.length > 0 && (
+        <p class="warn">
+          {t(lang, 'clusterFree')}: {cluster.free.map(name).join(', ')}
+        </p>
+      )}
+    </section>
+  );
+}
 
 const mb = (bytes: unknown) => `${Math.round(Number(bytes) / 1024 / 1024)} MB`;
 

@@ -237,6 +237,8 @@ export interface HouseholdSummary {
   address: string;
 }
 
+/** Which dispatcher instance works for which community (GET /api/system/health → `cluster`, CLU-08). */
+export type { ClusterView } from '../bus.ts';
 /** Notification channel health (GET /api/notify/health, live `channelHealth`). */
 export type { ChannelHealth } from '../notify/notifier.ts';
 export type { Household } from '../registry.ts';

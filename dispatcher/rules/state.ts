@@ -31,6 +31,8 @@ export interface DeviceFacts {
   /** Event time of the battery reading (a late, older reading does not replace it). */
   batteryAt?: number | null;
   low: boolean;
+  /** DEV-11: the start of the newest session heard online (a presence record's `session`). */
+  session?: number;
 }
 
 export interface HomeState {

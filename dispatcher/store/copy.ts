@@ -92,6 +92,7 @@ const TABLES: Table[] = [
       fw: 'text',
       rejected_count: 'int8',
       retired_at: 'int8',
+      session_at: 'int8',
     },
   },
   { name: 'device_rejections', columns: { device_id: 'text', reason: 'text', count: 'int8' } },

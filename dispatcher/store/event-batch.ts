@@ -49,9 +49,16 @@ export const WINDOWS_CURSOR = 'event-log-windows';
 
 const INSERT_EVENT = `INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, body, reason, flags)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/**
+ * DEV-11: a device row's state is written only by the newest session that wrote it: the guard is in the
+ * UPDATE's WHERE, so a late write of an older session (a gateway the device has left) changes nothing.
+ * Counts are apart (COUNT_DEVICE_REJECTED): an older session's rejections still add up.
+ */
 const UPDATE_DEVICE = `UPDATE devices SET online = COALESCE(?, online), last_seen_at = COALESCE(?, last_seen_at),
   battery = COALESCE(?, battery), rssi = COALESCE(?, rssi), fw = COALESCE(?, fw),
-  rejected_count = rejected_count + ? WHERE id = ?`;
+  session_at = COALESCE(?, session_at)
+  WHERE id = ? AND (? IS NULL OR session_at IS NULL OR session_at <= ?)`;
+const COUNT_DEVICE_REJECTED = 'UPDATE devices SET rejected_count = rejected_count + ? WHERE id = ?';
 const COUNT_REJECTION = `INSERT INTO device_rejections (device_id, reason, count) VALUES (?, ?, ?)
   ON CONFLICT (device_id, reason) DO UPDATE SET count = count + excluded.count`;
 const LOAD_WINDOW = 'SELECT seq_high, seq_window, seq_recent, seq_window_at FROM devices WHERE id = ?';
@@ -203,6 +210,7 @@ export interface BatchWriter {
 export function batchWriter(db: Database.Database): BatchWriter {
   const insert = db.prepare(INSERT_EVENT);
   const device = db.prepare(UPDATE_DEVICE);
+  const rejected = db.prepare(COUNT_DEVICE_REJECTED);
   const rejection = db.prepare(COUNT_REJECTION);
   const loadWindow = db.prepare(LOAD_WINDOW);
   const saveWindow = db.prepare(SAVE_WINDOW);
@@ -266,15 +274,19 @@ export function batchWriter(db: Database.Database): BatchWriter {
 
   const one = (rows: unknown[], presence: PresenceUpdate[]): number[] => {
     for (const u of presence) {
+      const session = u.sessionAt ?? null;
       device.run(
         u.online === undefined ? null : u.online ? 1 : 0,
         u.lastSeenAt ?? null,
         u.battery ?? null,
         u.rssi ?? null,
         u.fw ?? null,
-        u.rejectedDelta ?? 0,
+        session,
         u.deviceId,
+        session,
+        session,
       );
+      if (u.rejectedDelta) rejected.run(u.rejectedDelta, u.deviceId);
       for (const [reason, n] of Object.entries(u.rejectedByReason ?? {}))
         rejection.run(u.deviceId, reason, n);
     }

@@ -1264,20 +1264,24 @@ function presenceSql(updates: PresenceUpdate[]): string[] {
   const sorted = [...updates].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
   );
+  // DEV-11: the state of the newest session in the batch, written only if no newer session wrote the row
+  // (the guard in the UPDATE's WHERE); within a session, the last word of each field wins.
   const out = [
     inline(
       `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
          battery = COALESCE(u.battery, d.battery), rssi = COALESCE(u.rssi, d.rssi), fw = COALESCE(u.fw, d.fw),
-         rejected_count = d.rejected_count + u.rejected
-       FROM (SELECT id, bool_or(online) FILTER (WHERE online IS NOT NULL) AS online, max(seen) AS seen,
+         session_at = COALESCE(u.session_at, d.session_at)
+       FROM (SELECT id, max(s) AS session_at,
+               (array_agg(online ORDER BY n DESC) FILTER (WHERE online IS NOT NULL))[1] AS online, max(seen) AS seen,
                (array_agg(battery ORDER BY n DESC) FILTER (WHERE battery IS NOT NULL))[1] AS battery,
                (array_agg(rssi ORDER BY n DESC) FILTER (WHERE rssi IS NOT NULL))[1] AS rssi,
-               (array_agg(fw ORDER BY n DESC) FILTER (WHERE fw IS NOT NULL))[1] AS fw,
-               sum(rejected) AS rejected
-             FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::real[], $5::real[], $6::text[], $7::bigint[])
-               WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, rejected, n)
+               (array_agg(fw ORDER BY n DESC) FILTER (WHERE fw IS NOT NULL))[1] AS fw
+             FROM (SELECT x.*, max(x.s) OVER (PARTITION BY x.id) AS newest
+                   FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::real[], $5::real[], $6::text[], $7::bigint[])
+                     WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
+             WHERE x.s IS NULL OR x.s = x.newest
              GROUP BY id) u
-       WHERE d.id = u.id`,
+       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)`,
       [
         sorted.map((u) => u.deviceId),
         sorted.map((u) => u.online ?? null),
@@ -1285,10 +1289,21 @@ function presenceSql(updates: PresenceUpdate[]): string[] {
         sorted.map((u) => u.battery ?? null),
         sorted.map((u) => u.rssi ?? null),
         sorted.map((u) => u.fw ?? null),
-        sorted.map((u) => u.rejectedDelta ?? 0),
+        sorted.map((u) => u.sessionAt ?? null),
       ],
     ),
   ];
+  // Counts add up whichever session they come from.
+  const counted = sorted.filter((u) => u.rejectedDelta);
+  if (counted.length > 0)
+    out.push(
+      inline(
+        `UPDATE devices d SET rejected_count = d.rejected_count + u.n
+           FROM (SELECT id, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS x(id, n) GROUP BY id) u
+          WHERE d.id = u.id`,
+        [counted.map((u) => u.deviceId), counted.map((u) => u.rejectedDelta)],
+      ),
+    );
   const rejections = sorted.flatMap((u) =>
     Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
   );

@@ -23,7 +23,7 @@ import { minutes } from '../../kernel/time.ts';
 import { planCommunity } from '../../simulators/community.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
 import { AnchoredClock } from '../dispatcher/dispatch-helpers.ts';
-import { eventually, TEST_PASSWORD } from '../helpers.ts';
+import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
 import { type RoleProcess, startRole } from './processes.ts';
 
@@ -187,6 +187,15 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
     for (const i of ready.cluster!.instances)
       for (const c of i.leases.filter((n) => COMMUNITIES.includes(n)))
         expect(h.get(c)?.id).toBe(i.id.split('/')[0]);
+    // The dispatch screen's system health carries the same view (its cluster panel).
+    const admin = await login(base(d1), 'admin', 'admin-password-365');
+    const screen = await apiCall<{ cluster?: { instances: { id: string; leases: string[] }[] } }>(
+      base(d1),
+      admin,
+      'GET',
+      '/api/system/health',
+    );
+    expect(screen.body.cluster?.instances.map((i) => i.id.split('/')[0]).sort()).toEqual(['d1', 'd2']);
     // /metrics: two live instances; five leases between them (four communities and the duty watch).
     for (const p of dispatchers.values())
       await eventually(async () => (await metric(p, 'g365_dispatchers_live')) === 2, 5_000);

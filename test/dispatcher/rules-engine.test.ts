@@ -293,6 +293,34 @@ describe('silent sensors and DEVICE_OFFLINE', () => {
     expect(d.triggers[1]!.at).toBe(local('2026-03-10 13:00'));
   });
 
+  it('raises nothing for the late end of a session the device has left for another gateway (DEV-11)', () => {
+    const d = morningHome();
+    d.motion('living', local('2026-03-10 09:00'));
+    const at = local('2026-03-10 09:30');
+    const first = at - 3_600_000;
+    // Online on gateway A since an hour ago; reconnected on gateway B; then A's will for its old session.
+    d.send('m-kitchen', { type: 'presence', ts: at, state: 'online', cause: 'connect', session: first });
+    d.send('m-kitchen', { type: 'presence', ts: at + 1_000, state: 'online', cause: 'connect', session: at });
+    d.send('m-kitchen', {
+      type: 'presence',
+      ts: at + 2_000,
+      state: 'offline',
+      cause: 'will',
+      session: first,
+    });
+    expect(d.rules()).toEqual([]);
+    // The newer session's own end is a disconnection like any other.
+    d.send('m-kitchen', {
+      type: 'presence',
+      ts: at + 3_000,
+      state: 'offline',
+      cause: 'keepalive',
+      session: at,
+    });
+    d.beating.delete('m-kitchen');
+    expect(d.rules()).toEqual(['DEVICE_OFFLINE']);
+  });
+
   it('clears DEVICE_OFFLINE when the device is back and counts silence again from then', () => {
     const d = morningHome();
     d.motion('living', local('2026-03-10 09:00'));

@@ -168,6 +168,46 @@ describe('gateway presence records in the event log', () => {
     first.end(true);
     await second.endAsync();
   });
+
+  it('keeps a device online when a gateway it has left writes its late offline (DEV-11)', async () => {
+    // A second gateway on the same store, with no bus between the two (as while Redis is down, CLU-06):
+    // the first is never told the device moved.
+    const other = await world.start();
+    const online = async () => (await world.store.getDeviceState('h2-fall'))?.online;
+    const before = (await presenceOf('h2-fall')).length;
+    const left = await connectDevice(gw.port, 'h2-fall', SECRET, { will: ownWill('h2', 'h2-fall') });
+    await eventually(async () => (await presenceOf('h2-fall')).length === before + 1, 5000, 'online on gw');
+    const moved = await connectDevice(other.port, 'h2-fall');
+    await eventually(
+      async () => (await presenceOf('h2-fall')).length === before + 2,
+      5000,
+      'online on other',
+    );
+    // The first gateway loses the old connection and writes its offline (its row update rides with it).
+    left.stream.destroy();
+    left.end(true);
+    const records = await eventually(
+      async () => {
+        const all = await presenceOf('h2-fall');
+        return all.length === before + 3 ? all.slice(before) : undefined;
+      },
+      5000,
+      'the late offline',
+    );
+    expect(records.map((r) => `${r.state}/${r.cause}`)).toEqual([
+      'online/connect',
+      'online/connect',
+      'offline/will',
+    ]);
+    // Each record names its session: the offline is the older one's end, which the rules take as stale.
+    expect(records[2]!.session).toBe(records[0]!.session);
+    expect(records[1]!.session).toBeGreaterThan(records[0]!.session!);
+    // The row keeps the newer session's state: still online.
+    expect(await online()).toBe(true);
+    // The newer session's own end is written.
+    await moved.endAsync();
+    await eventually(async () => (await online()) === false, 5000, 'offline after the newer session ends');
+  });
 });
 
 describe('gateway: rejections by reason (SPEC §3 device health)', () => {

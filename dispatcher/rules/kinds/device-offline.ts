@@ -56,12 +56,20 @@ export const deviceOffline: RuleHandler = {
     const ev = e.logged.event;
     if (ev.type !== 'presence' || ev.state === 'online') {
       signOfLife(run, e);
+      if (ev.type === 'presence' && ev.session !== undefined) {
+        const f = run.s.devices[e.logged.deviceId]!;
+        if (f.session === undefined || ev.session > f.session)
+          run.s.devices[e.logged.deviceId] = { ...f, session: ev.session };
+      }
       return ev.type === 'presence';
     }
     const s = run.s;
     const id = e.logged.deviceId;
     const f = s.devices[id];
     if (f?.offline) return true;
+    // DEV-11: the end of a session older than one already online (the device reconnected elsewhere before
+    // the gateway it left wrote this) says nothing about the device now.
+    if (ev.session !== undefined && f?.session !== undefined && ev.session < f.session) return true;
     // SPEC §5: a device is disconnected by its will or a keep-alive timeout. A clean DISCONNECT is the
     // device ending its own session (MQTT 3.1.1 §3.14: its will is discarded), as a battery device or a
     // one-shot publisher (the README's mosquitto_pub) does after each message: not a fault by itself. Its
