@@ -12,6 +12,7 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
@@ -89,6 +90,48 @@ async function seed(file: string, n: number): Promise<void> {
   db.close();
 }
 
+/**
+ * BENCH_TRACE=1: where the gateway's PUBACK latency goes, on stderr at each `stats` (between the bench's
+ * phases): each log batch from its hand-over to the store to its answer (the durable write, waiting
+ * for the batches before it included) and its size, the event loop's delay, and the collector's pauses.
+ */
+const trace = process.env.BENCH_TRACE ? tracer() : null;
+
+function tracer() {
+  const writes: number[] = [];
+  const sizes: number[] = [];
+  const gcs: number[] = [];
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  eld.enable();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push(e.duration);
+  }).observe({ entryTypes: ['gc'] });
+  const pct = (xs: number[], p: number) => {
+    const v = xs.sort((a, b) => a - b);
+    return v.length ? v[Math.min(v.length - 1, Math.floor(v.length * p))]! : Number.NaN;
+  };
+  const line = (xs: number[]) =>
+    `p50 ${pct(xs, 0.5).toFixed(1)} p99 ${pct(xs, 0.99).toFixed(1)} max ${pct(xs, 1).toFixed(1)}`;
+  return {
+    write(ms: number, n: number) {
+      writes.push(ms);
+      sizes.push(n);
+    },
+    report() {
+      const gcTotal = gcs.reduce((a, b) => a + b, 0);
+      process.stderr.write(
+        `    trace: ${writes.length} log batches, write ms ${line(writes)}, records ${line(sizes)};` +
+          ` event-loop delay ms p99 ${(eld.percentile(99) / 1e6).toFixed(1)} max ${(eld.max / 1e6).toFixed(1)};` +
+          ` gc ${gcs.length} pauses, ${gcTotal.toFixed(0)} ms, ${line(gcs)}\n`,
+      );
+      writes.length = 0;
+      sizes.length = 0;
+      gcs.length = 0;
+      eld.reset();
+    },
+  };
+}
+
 if (kind === 'gateway' || kind === 'gateway-pg') {
   const seedStarted = performance.now();
   let store: Store;
@@ -114,6 +157,7 @@ if (kind === 'gateway' || kind === 'gateway-pg') {
     host: '127.0.0.1',
     // The load generator drives a few hundred connections far above a real device's rate.
     limits: { publishRate: { perSecond: 1_000_000, burst: 1_000_000 } },
+    onLogWrite: (ms, n) => trace?.write(ms, n),
     onEvents: (events) => {
       const now = Date.now();
       handed += events.length;
@@ -124,6 +168,7 @@ if (kind === 'gateway' || kind === 'gateway-pg') {
   send({ ready: true, port: gw.port, startMs: performance.now() - started, seedMs });
   process.on('message', async (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
+      trace?.report();
       const lat = rulesLat.sort((a, b) => a - b);
       rulesLat = [];
       const at = (p: number) =>

@@ -614,7 +614,7 @@ export class PostgresStore implements Store {
    */
   private async appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
-    let presence = batch.flatMap((b) => b.presence);
+    const presence = batch.flatMap((b) => b.presence);
     const c = await this.pool.connect().catch((e: unknown) => {
       this.connectionLost(e);
       throw e;
@@ -648,7 +648,9 @@ export class PostgresStore implements Store {
         }
         const statements = head ? [head] : [];
         if (records.length > 0 && head) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
-        if (presence.length > 0) statements.push(...presenceSql(presence));
+        // With events, every statement writes only if the log still ends at `at` (see insertSql).
+        const logEnd = records.length > 0 ? (at ?? 0) : null;
+        if (presence.length > 0) statements.push(...presenceSql(presence, logEnd));
         const insert = judged ? insertSql(records, judged, at ?? 0) : null;
         if (insert) statements.push(insert);
         statements.push('COMMIT');
@@ -659,10 +661,9 @@ export class PostgresStore implements Store {
         this.lastFailure = null;
         const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
         if (insert && drawn.length === 0 && judged!.kept > 0) {
-          // The log moved on since this store's last append: nothing was written but the presence
-          // (committed); the long way, with the state read under the lock.
+          // The log moved on since this store's last append: nothing was written (an empty commit);
+          // the long way, with the state read under the lock.
           this.forgetSeqs();
-          presence = [];
           judged = null;
           continue;
         }
@@ -1258,8 +1259,12 @@ function insertSql(records: EventRecord[], judged: Judged, at: number): string |
   );
 }
 
-/** The device rows' presence and rejection counts, as statements for the append's message. */
-function presenceSql(updates: PresenceUpdate[]): string[] {
+/**
+ * The device rows' presence and rejection counts, as statements for the append's message; with `logEnd`,
+ * written only if the log still ends there (the same check as the batch's INSERT).
+ */
+function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[] {
+  const guard = logEnd === null ? '' : ` AND (SELECT COALESCE(max(seq), 0) FROM events) = ${logEnd}`;
   // In device order: two batches touching the same devices lock their rows in the same order.
   const sorted = [...updates].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
@@ -1281,7 +1286,7 @@ function presenceSql(updates: PresenceUpdate[]): string[] {
                      WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
              WHERE x.s IS NULL OR x.s = x.newest
              GROUP BY id) u
-       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)`,
+       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)${guard}`,
       [
         sorted.map((u) => u.deviceId),
         sorted.map((u) => u.online ?? null),
@@ -1300,7 +1305,7 @@ function presenceSql(updates: PresenceUpdate[]): string[] {
       inline(
         `UPDATE devices d SET rejected_count = d.rejected_count + u.n
            FROM (SELECT id, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS x(id, n) GROUP BY id) u
-          WHERE d.id = u.id`,
+          WHERE d.id = u.id${guard}`,
         [counted.map((u) => u.deviceId), counted.map((u) => u.rejectedDelta)],
       ),
     );
@@ -1312,6 +1317,7 @@ function presenceSql(updates: PresenceUpdate[]): string[] {
       inline(
         `INSERT INTO device_rejections (device_id, reason, count)
          SELECT id, reason, sum(n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(id, reason, n)
+         WHERE true${guard}
          GROUP BY id, reason ORDER BY id, reason
          ON CONFLICT (device_id, reason) DO UPDATE SET count = device_rejections.count + excluded.count`,
         [rejections.map((r) => r.id), rejections.map((r) => r.reason), rejections.map((r) => r.n)],

@@ -89,7 +89,24 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the event log's one-message 
     const [a, b] = await two();
     expect(dup(await a.appendEvents([event(1), event(2)]))).toEqual([false, false]);
     expect(dup(await b.appendEvents([event(2), event(3)]))).toEqual([true, false]);
-    expect(dup(await a.appendEvents([event(3), event(4)]))).toEqual([true, false]);
+    // With a device row's rejection count: written once, though `a` first tried with its stale view.
+    await a.pool.query(`INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c')`);
+    await a.pool.query(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       VALUES ('h1', 'g', '1', '1', '1', '[]', '[]', '', '{}')`,
+    );
+    await a.createDevice({
+      id: 'h1-motion',
+      homeId: 'h1',
+      kind: 'motion',
+      room: 'living',
+      secretHash: 'x',
+      createdAt: T,
+    });
+    const rejected = { deviceId: 'h1-motion', rejectedDelta: 1, rejectedByReason: { oversize: 1 } };
+    expect(dup(await a.appendEvents([event(3), event(4)], [rejected]))).toEqual([true, false]);
+    expect((await a.getDeviceState('h1-motion'))?.rejectedCount).toBe(1);
+    expect(await a.deviceRejections('h1-motion')).toEqual({ oversize: 1 });
     expect(dup(await b.appendEvents([event(4)]))).toEqual([true]);
     expect(dup(await a.appendEvents([event(5)]))).toEqual([false]);
     expect(await a.countEvents('accepted')).toBe(5);
