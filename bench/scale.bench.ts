@@ -393,7 +393,7 @@ function printCpu(label: string, uses: CpuUse[]): void {
 }
 
 /** One measurement: `devices` connections over `gateways` fresh gateway processes. */
-async function measure(f: Fixture, devices: number, gateways: number, phase: number): Promise<Measured> {
+async function measure(f: Fixture, devices: number, gateways: number): Promise<Measured> {
   const gws = await Promise.all(
     Array.from({ length: gateways }, () => startRole('gateway', { DATABASE_URL: f.dbUrl }, f.files)),
   );
@@ -421,8 +421,7 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
     cpu.push(cpuUse(name, c0, await cpuSnapshot(f, gws, used), performance.now() - w0, units(r), unit));
     return r;
   };
-  // Each load generator has its own loopback source address, another one for the reconnect (no TIME_WAIT).
-  const connectAll = async (octet: number) => {
+  const connectAll = async () => {
     const t0 = performance.now();
     const r = await Promise.all(
       slices.map((s, j) =>
@@ -431,7 +430,6 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
           port: s.gw.mqtt,
           from: s.from,
           n: s.n,
-          localAddress: `127.${phase % 200}.${octet}.${j + 1}`,
         }),
       ),
     );
@@ -441,7 +439,7 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
     'connect',
     () => devices,
     'connect',
-    () => connectAll(1),
+    () => connectAll(),
   );
   const onGateways = await connectedOn(gws);
   if (onGateways < devices) console.warn(`warning: the gateways count ${onGateways} of ${devices} connected`);
@@ -539,7 +537,7 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
       'reconnect',
       () => devices,
       'connect',
-      () => connectAll(2),
+      () => connectAll(),
     );
     const reconnected = await connectedOn(gws);
     if (reconnected < devices)
@@ -671,14 +669,10 @@ export async function run(): Promise<void> {
 
     const cluster: Measured[] = [];
     const single: Measured[] = [];
-    let phase = 1;
     for (let r = 1; r <= ROUNDS; r++) {
       // BENCH_SINGLE=0: the cluster alone.
       for (const kind of SINGLE > 0 ? (['cluster', 'single'] as const) : (['cluster'] as const)) {
-        const m =
-          kind === 'cluster'
-            ? await measure(f, DEVICES, GATEWAYS, phase++)
-            : await measure(f, SINGLE, 1, phase++);
+        const m = kind === 'cluster' ? await measure(f, DEVICES, GATEWAYS) : await measure(f, SINGLE, 1);
         (kind === 'cluster' ? cluster : single).push(m);
         console.log(
           `round ${r} ${kind}: ${m.devices} devices on ${m.gateways} gateway(s): connect ${(m.connectMs / 1000).toFixed(1)} s, ` +
