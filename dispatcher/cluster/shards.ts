@@ -17,6 +17,12 @@ import { RULES_CURSOR, RulesPipeline } from '../rules/pipeline.ts';
 import type { RulesConfig } from '../rules/settings.ts';
 import type { Fence, RuleCommit, Store } from '../store/store.ts';
 
+/**
+ * How far (log positions) a community's stored cursor may lag while the log holds only other communities'
+ * events: at most this many events are read again after a restart or a takeover, and found not to be its.
+ */
+export const SHARD_CURSOR_LAG = 20_000;
+
 /** The lease of the deployment's duty watch (not a community: no community has this name's `~`). */
 export const DUTY_LEASE = '~duty-watch';
 
@@ -99,6 +105,8 @@ export class CommunityShards {
       clock: this.deps.clock,
       log: this.deps.log.child({ community }),
       rules: this.deps.rules,
+      // Most of the shared log is other communities' events: pages of only those write no transaction.
+      cursorLag: SHARD_CURSOR_LAG,
       onCommitted: this.deps.onCommitted,
       onEvents: (events) => {
         void Promise.all(events.map(async (e) => ((await inCommunity(e.homeId)) ? e : null))).then((mine) => {
