@@ -392,6 +392,45 @@ function printCpu(label: string, uses: CpuUse[]): void {
   }
 }
 
+/**
+ * Samples what the service's PostgreSQL sessions are doing every 100 ms (state and wait event, e.g. a lock,
+ * the WAL's fsync, waiting for the client) until the returned function is called, which stops and
+ * summarises: where the time of a slow commit goes.
+ */
+async function sampleWaits(url: string): Promise<() => Promise<string>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let busy: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    busy = busy.then(async () => {
+      const r = await c
+        .query(
+          `SELECT application_name AS app, state, wait_event_type AS wt, wait_event AS we FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'`,
+        )
+        .catch(() => null);
+      if (!r) return;
+      samples++;
+      for (const row of r.rows) {
+        const k = `${row.app || '?'} ${row.state}${row.wt ? ` ${row.wt}:${row.we}` : ''}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+    });
+  }, 100);
+  return async () => {
+    clearInterval(timer);
+    await busy;
+    await c.end();
+    return [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([k, n]) => `${k} ${(n / Math.max(1, samples)).toFixed(2)}`)
+      .join(', ');
+  };
+}
+
 /** One measurement: `devices` connections over `gateways` fresh gateway processes. */
 async function measure(f: Fixture, devices: number, gateways: number): Promise<Measured> {
   const gws = await Promise.all(
@@ -482,6 +521,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   const pg0 = await pgStats(f.dbUrl);
   const redis0 = redisOps(f.redis.port);
   const cpu0 = await cpuSnapshot(f, gws, used);
+  const waits = await sampleWaits(f.dbUrl);
   const mono0 = monoUs();
   const t0 = performance.now();
   const traffic = Promise.all(
@@ -524,6 +564,9 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
   const sentAll = load.reduce((a, l) => a + l.sent, 0);
   cpu.push(cpuUse('traffic', cpu0, await cpuSnapshot(f, gws, used), elapsed * 1000, sentAll, 'event'));
+  console.log(
+    `  ${label} traffic: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
+  );
   const pg1 = await pgStats(f.dbUrl);
   const redis1 = redisOps(f.redis.port);
   const rssBusy = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
