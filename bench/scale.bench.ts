@@ -16,13 +16,22 @@
  * figures include the real login cost.
  *
  *   BENCH_DEVICES=100000 BENCH_GATEWAYS=6 BENCH_ROUNDS=2 npm run bench -- scale   (the defaults)
- *   BENCH_SINGLE=19500   connections of the one-gateway comparison
+ *   BENCH_SINGLE=19500   connections of the one-gateway comparison (0: none)
  *   BENCH_RATE=5000 BENCH_SECONDS=20 BENCH_FALLS=20   traffic, its length, falls per measurement
+ *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
+ *                        100,000 households while fewer devices connect
+ *   BENCH_RECONNECT=0    skip the drop-and-reconnect measurement (shorter runs)
+ *   BENCH_PROF_DIR=dir   V8 CPU profiles (--cpu-prof) of every gateway, the dispatcher and every load
+ *                        generator into dir, with dir/manifest.json naming each profile's process and the
+ *                        phases' start and end on the profiles' clock (monotonic microseconds)
+ *
+ * Besides, every measurement prints the CPU time each kind of process used in each phase (from /proc),
+ * and from it the CPU cost of one connect and of one event in each: where the machine's two cores go.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { seedCommunity } from '../dispatcher/seed.ts';
@@ -44,6 +53,11 @@ const SINGLE = Number(env.BENCH_SINGLE ?? 19_500);
 const RATE = Number(env.BENCH_RATE ?? 5_000);
 const SECONDS = Number(env.BENCH_SECONDS ?? 20);
 const FALLS = Number(env.BENCH_FALLS ?? 20);
+const HOUSEHOLDS = Number(env.BENCH_HOUSEHOLDS ?? 0);
+const RECONNECT = env.BENCH_RECONNECT !== '0';
+const PROF_DIR = env.BENCH_PROF_DIR ? resolve(env.BENCH_PROF_DIR) : null;
+/** Node flags that write a V8 CPU profile at exit into PROF_DIR, when asked for. */
+const PROF_FLAGS = PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
 /** Connections per load-generator process (under its open-files limit, with room for the rest). */
 const PER_LOADGEN = 17_000;
 const STAFF_PASSWORD = 'bench-staff-password';
@@ -58,6 +72,26 @@ function fileLimits(): { soft: number; hard: number } {
   const n = (s: string | undefined) => (s === 'unlimited' ? Number.POSITIVE_INFINITY : Number(s));
   return { soft: n(soft), hard: n(hard) };
 }
+
+/** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** The monotonic clock V8's CPU profiles are stamped with, in microseconds. */
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** Each profiled process (pid → what it is) and the phases' start and end, for reading the profiles. */
+const manifest: { processes: Record<string, string>; phases: { name: string; from: number; to: number }[] } =
+  { processes: {}, phases: [] };
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -80,6 +114,7 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
       `ulimit -n ${files} && exec "$0" "$@"`,
       process.execPath,
       ...HEAP_FLAGS,
+      ...PROF_FLAGS,
       '--import',
       'tsx',
       join(root, 'dispatcher/main.ts'),
@@ -100,6 +135,7 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  manifest.processes[String(child.pid)] = role;
   let out = '';
   child.stdout!.on('data', (c) => {
     out += c;
@@ -160,8 +196,20 @@ async function connectedOn(gateways: Role[]): Promise<number> {
 /** A load-generator process and a request/answer over IPC. */
 class LoadGen {
   readonly child = fork(join(import.meta.dirname, 'scale-load.ts'), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...PROF_FLAGS, '--import', 'tsx'],
   });
+  constructor() {
+    manifest.processes[String(this.child.pid)] = 'loadgen';
+  }
+  /** Ends the process as it ends itself (a profile is written then), or kills it after 10 s. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ cmd: 'close' });
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(t);
+  }
   readonly started = new Promise<void>((r) =>
     this.child.once('message', () => {
       r();
@@ -237,8 +285,145 @@ function redisOps(port: number): number {
   return Number(/total_commands_processed:(\d+)/.exec(out)?.[1] ?? 0);
 }
 
+/** The CPU time so far (ms) of each kind of process of the bench. */
+interface CpuSnapshot {
+  gateways: number;
+  dispatcher: number;
+  loadgens: number;
+  postgres: number;
+  redis: number;
+}
+const CPU_KINDS = ['gateways', 'dispatcher', 'loadgens', 'postgres', 'redis'] as const;
+
+let postmaster: number | null = null;
+/** PostgreSQL's CPU time: the postmaster's live children and the reaped ones (its cutime and cstime). */
+async function postgresCpu(url: string): Promise<number> {
+  if (postmaster === null) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const dir = (await c.query('SHOW data_directory')).rows[0].data_directory as string;
+      postmaster = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      postmaster = 0; // not readable (a server of someone else's): PostgreSQL's CPU is not counted
+    } finally {
+      await c.end();
+    }
+  }
+  if (!postmaster) return 0;
+  let ms = 0;
+  try {
+    const stat = readFileSync(`/proc/${postmaster}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ms += ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) === postmaster) ms += ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+    } catch {}
+  }
+  return ms;
+}
+
+function redisCpu(port: number): number {
+  const out = execFileSync('redis-cli', ['-p', String(port), 'info', 'cpu']).toString();
+  const s = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(out)?.[1] ?? 0);
+  return (s('used_cpu_user') + s('used_cpu_sys')) * 1000;
+}
+
+async function cpuSnapshot(f: Fixture, gws: Role[], loadgens: LoadGen[]): Promise<CpuSnapshot> {
+  return {
+    gateways: gws.reduce((a, g) => a + cpuOf(g.child.pid!), 0),
+    dispatcher: cpuOf(f.dispatcher.child.pid!),
+    loadgens: loadgens.reduce((a, l) => a + cpuOf(l.child.pid!), 0),
+    postgres: await postgresCpu(f.dbUrl),
+    redis: redisCpu(f.redis.port),
+  };
+}
+
+/** CPU used between two snapshots, per kind of process, and the wall time between them. */
+interface CpuUse {
+  phase: string;
+  wallMs: number;
+  /** How many connects or events the phase did (the per-unit cost divides by it). */
+  units: number;
+  unit: 'connect' | 'event';
+  ms: CpuSnapshot;
+}
+
+function cpuUse(
+  phase: string,
+  a: CpuSnapshot,
+  b: CpuSnapshot,
+  wallMs: number,
+  units: number,
+  unit: CpuUse['unit'],
+): CpuUse {
+  const ms = {} as CpuSnapshot;
+  for (const k of CPU_KINDS) ms[k] = b[k] - a[k];
+  return { phase, wallMs, units, unit, ms };
+}
+
+/** One line per phase: CPU seconds per kind of process, and per connect (ms) or per event (µs). */
+function printCpu(label: string, uses: CpuUse[]): void {
+  for (const u of uses) {
+    const per = (x: number) =>
+      u.unit === 'connect' ? `${(x / u.units).toFixed(2)} ms` : `${((1000 * x) / u.units).toFixed(0)} µs`;
+    const total = CPU_KINDS.reduce((a, k) => a + u.ms[k], 0);
+    console.log(
+      `  ${label} ${u.phase.padEnd(9)} ${(u.wallMs / 1000).toFixed(1)} s wall, ${u.units} ${u.unit}s, CPU ${(total / 1000).toFixed(1)} s ` +
+        `(${(total / u.wallMs).toFixed(2)} cores) = ${per(total)}/${u.unit}: ` +
+        CPU_KINDS.map((k) => `${k} ${(u.ms[k] / 1000).toFixed(1)} s (${per(u.ms[k])})`).join(', '),
+    );
+  }
+}
+
+/**
+ * Samples what the service's PostgreSQL sessions are doing every 100 ms (state and wait event, e.g. a lock,
+ * the WAL's fsync, waiting for the client) until the returned function is called, which stops and
+ * summarises: where the time of a slow commit goes.
+ */
+async function sampleWaits(url: string): Promise<() => Promise<string>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let busy: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    busy = busy.then(async () => {
+      const r = await c
+        .query(
+          `SELECT application_name AS app, state, wait_event_type AS wt, wait_event AS we FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'`,
+        )
+        .catch(() => null);
+      if (!r) return;
+      samples++;
+      for (const row of r.rows) {
+        const k = `${row.app || '?'} ${row.state}${row.wt ? ` ${row.wt}:${row.we}` : ''}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+    });
+  }, 100);
+  return async () => {
+    clearInterval(timer);
+    await busy;
+    await c.end();
+    return [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([k, n]) => `${k} ${(n / Math.max(1, samples)).toFixed(2)}`)
+      .join(', ');
+  };
+}
+
 /** One measurement: `devices` connections over `gateways` fresh gateway processes. */
-async function measure(f: Fixture, devices: number, gateways: number, phase: number): Promise<Measured> {
+async function measure(f: Fixture, devices: number, gateways: number): Promise<Measured> {
   const gws = await Promise.all(
     Array.from({ length: gateways }, () => startRole('gateway', { DATABASE_URL: f.dbUrl }, f.files)),
   );
@@ -248,8 +433,25 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
     const from = Math.floor((devices * j) / nLoad);
     return { from, n: Math.floor((devices * (j + 1)) / nLoad) - from, gw: gws[j % gateways]! };
   });
-  // Each load generator has its own loopback source address, another one for the reconnect (no TIME_WAIT).
-  const connectAll = async (octet: number) => {
+  const used = slices.map((_, j) => f.loadgens[j]!);
+  const cpu: CpuUse[] = [];
+  const label = `${devices}/${gateways}`;
+  /** Runs a phase, noting its CPU use and its span on the profiles' clock. */
+  const phased = async <T>(
+    name: string,
+    units: (r: T) => number,
+    unit: CpuUse['unit'],
+    work: () => Promise<T>,
+  ) => {
+    const c0 = await cpuSnapshot(f, gws, used);
+    const w0 = performance.now();
+    const from = monoUs();
+    const r = await work();
+    manifest.phases.push({ name: `${label} ${name}`, from, to: monoUs() });
+    cpu.push(cpuUse(name, c0, await cpuSnapshot(f, gws, used), performance.now() - w0, units(r), unit));
+    return r;
+  };
+  const connectAll = async () => {
     const t0 = performance.now();
     const r = await Promise.all(
       slices.map((s, j) =>
@@ -258,13 +460,17 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
           port: s.gw.mqtt,
           from: s.from,
           n: s.n,
-          localAddress: `127.${phase % 200}.${octet}.${j + 1}`,
         }),
       ),
     );
     return { ms: performance.now() - t0, failed: r.reduce((a, x) => a + x.failed, 0) };
   };
-  const first = await connectAll(1);
+  const first = await phased(
+    'connect',
+    () => devices,
+    'connect',
+    () => connectAll(),
+  );
   const onGateways = await connectedOn(gws);
   if (onGateways < devices) console.warn(`warning: the gateways count ${onGateways} of ${devices} connected`);
   const rssIdle = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
@@ -305,6 +511,9 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
 
   const pg0 = await pgStats(f.dbUrl);
   const redis0 = redisOps(f.redis.port);
+  const cpu0 = await cpuSnapshot(f, gws, used);
+  const waits = await sampleWaits(f.dbUrl);
+  const mono0 = monoUs();
   const t0 = performance.now();
   const traffic = Promise.all(
     slices.map((_, j) =>
@@ -343,6 +552,12 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
   }
   const load = await traffic;
   const elapsed = (performance.now() - t0) / 1000;
+  manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
+  const sentAll = load.reduce((a, l) => a + l.sent, 0);
+  cpu.push(cpuUse('traffic', cpu0, await cpuSnapshot(f, gws, used), elapsed * 1000, sentAll, 'event'));
+  console.log(
+    `  ${label} traffic: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
+  );
   const pg1 = await pgStats(f.dbUrl);
   const redis1 = redisOps(f.redis.port);
   const rssBusy = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
@@ -350,10 +565,19 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
 
   for (const c of [...apps, ...fallClients]) c.end(true);
   await Promise.all(slices.map((_, j) => f.loadgens[j]!.ask({ cmd: 'drop' })));
-  const again = await connectAll(2);
-  const reconnected = await connectedOn(gws);
-  if (reconnected < devices)
-    console.warn(`warning: the gateways count ${reconnected} of ${devices} reconnected`);
+  let again = { ms: Number.NaN, failed: 0 };
+  if (RECONNECT) {
+    again = await phased(
+      'reconnect',
+      () => devices,
+      'connect',
+      () => connectAll(),
+    );
+    const reconnected = await connectedOn(gws);
+    if (reconnected < devices)
+      console.warn(`warning: the gateways count ${reconnected} of ${devices} reconnected`);
+  }
+  printCpu(label, cpu);
   await Promise.all(gws.map((g) => g.stop()));
   await Promise.all(slices.map((_, j) => f.loadgens[j]!.ask({ cmd: 'drop' })));
 
@@ -374,7 +598,7 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
     fallsSeen: fallLat.length,
     pubackP50: Math.max(...load.map((l) => l.p50)),
     pubackP99: Math.max(...load.map((l) => l.p99)),
-    sent: load.reduce((a, l) => a + l.sent, 0),
+    sent: sentAll,
     acked: load.reduce((a, l) => a + l.acked, 0),
     pgCommits: (pg1.commits - pg0.commits) / elapsed,
     pgInserts: (pg1.inserts - pg0.inserts) / elapsed,
@@ -434,7 +658,8 @@ export async function run(): Promise<void> {
   try {
     await store.migrate();
     const seedStarted = performance.now();
-    await seedDevices(store, Math.max(DEVICES, SINGLE));
+    const seeded = Math.max(DEVICES, SINGLE, HOUSEHOLDS);
+    await seedDevices(store, seeded);
     const plan = planCommunity({
       grids: 1,
       householdsPerGrid: FALLS * ROUNDS * 2,
@@ -446,8 +671,8 @@ export async function run(): Promise<void> {
     for (const d of falls)
       await store.createDevice({ ...d, secretHash: hashDeviceSecret(BENCH_SECRET), createdAt: now });
     console.log(
-      `seeded ${Math.max(DEVICES, SINGLE).toLocaleString('en')} devices in bulk in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s, ` +
-        'each with its own salted hash in the format the service issues (SEC-05)',
+      `seeded ${seeded.toLocaleString('en')} households and devices in bulk in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s, ` +
+        'each device with its own salted hash in the format the service issues (SEC-05)',
     );
     await redis.start();
     dispatcher = await startRole('dispatcher', { DATABASE_URL: db.url, REDIS_URL: redis.url }, files);
@@ -480,13 +705,10 @@ export async function run(): Promise<void> {
 
     const cluster: Measured[] = [];
     const single: Measured[] = [];
-    let phase = 1;
     for (let r = 1; r <= ROUNDS; r++) {
-      for (const kind of ['cluster', 'single'] as const) {
-        const m =
-          kind === 'cluster'
-            ? await measure(f, DEVICES, GATEWAYS, phase++)
-            : await measure(f, SINGLE, 1, phase++);
+      // BENCH_SINGLE=0: the cluster alone.
+      for (const kind of SINGLE > 0 ? (['cluster', 'single'] as const) : (['cluster'] as const)) {
+        const m = kind === 'cluster' ? await measure(f, DEVICES, GATEWAYS) : await measure(f, SINGLE, 1);
         (kind === 'cluster' ? cluster : single).push(m);
         console.log(
           `round ${r} ${kind}: ${m.devices} devices on ${m.gateways} gateway(s): connect ${(m.connectMs / 1000).toFixed(1)} s, ` +
@@ -535,11 +757,16 @@ export async function run(): Promise<void> {
           .join(' ')}`,
     );
   } finally {
-    for (const l of loadgens) l.child.kill('SIGKILL');
+    await Promise.all(loadgens.map((l) => l.close()));
     await dispatcher?.stop();
     await redis.stop();
     await store.close();
     await db.drop();
     await stopBenchCluster();
+    if (PROF_DIR) {
+      mkdirSync(PROF_DIR, { recursive: true });
+      writeFileSync(join(PROF_DIR, 'manifest.json'), JSON.stringify(manifest, null, 2));
+      console.log(`CPU profiles and their manifest in ${PROF_DIR}`);
+    }
   }
 }

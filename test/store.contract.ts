@@ -607,6 +607,36 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.getDeviceState('d2'))?.rejectedCount).toBe(4);
     });
 
+    it('answers device lookups made at the same time, each with its own device or none', async () => {
+      for (const id of ['dl1', 'dl2'])
+        await store.createDevice({
+          id,
+          homeId: 'h1',
+          kind: id === 'dl1' ? 'motion' : 'door',
+          room: id === 'dl1' ? 'living' : 'entrance',
+          secretHash: `hash-${id}`,
+          createdAt: T,
+        });
+      // Logins of a connect storm ask together (the PostgreSQL store answers them in one query).
+      const [a, b, none, again] = await Promise.all(
+        ['dl1', 'dl2', 'dl-none', 'dl1'].map((id) => store.findDevice(id)),
+      );
+      expect(a).toMatchObject({
+        id: 'dl1',
+        homeId: 'h1',
+        kind: 'motion',
+        secretHash: 'hash-dl1',
+        gridId: 'g1',
+      });
+      expect(b).toMatchObject({ id: 'dl2', kind: 'door', room: 'entrance', secretHash: 'hash-dl2' });
+      expect(none).toBeNull();
+      expect(again).toEqual(a);
+      expect(again).not.toBe(a);
+      // A lookup after a change sees the change.
+      expect(await store.setDeviceDisabled('dl2', true)).toBe(true);
+      expect((await store.findDevice('dl2'))?.disabled).toBe(true);
+    });
+
     it('keeps staff, roster, overrides, sessions and audit entries', async () => {
       await store.createStaff({
         id: 's1',

@@ -16,6 +16,13 @@ import type { DutyWatch } from '../routing/duty-watch.ts';
 import { RULES_CURSOR, RulesPipeline } from '../rules/pipeline.ts';
 import type { RulesConfig } from '../rules/settings.ts';
 import type { Fence, RuleCommit, Store } from '../store/store.ts';
+import { SharedLogReader } from './shared-log.ts';
+
+/**
+ * How far (log positions) a community's stored cursor may lag while the log holds only other communities'
+ * events: at most this many events are read again after a restart or a takeover, and found not to be its.
+ */
+export const SHARD_CURSOR_LAG = 20_000;
 
 /** The lease of the deployment's duty watch (not a community: no community has this name's `~`). */
 export const DUTY_LEASE = '~duty-watch';
@@ -53,10 +60,14 @@ const lostFence = (community: string): Fence => ({ community, holder: '', epoch:
 
 export class CommunityShards {
   private pipelines = new Map<string, RulesPipeline>();
+  /** Every community's pipeline reads the same log: one read serves them all. */
+  private readonly log: SharedLogReader;
   private changeSeq: number | null = null;
   private following: Promise<void> | null = null;
 
-  constructor(private readonly deps: ShardsDeps) {}
+  constructor(private readonly deps: ShardsDeps) {
+    this.log = new SharedLogReader((after, limit) => deps.store.readEvents(after, limit));
+  }
 
   /** The names to hold leases on: every community with a grid, and the duty watch. */
   async leaseNames(): Promise<string[]> {
@@ -80,6 +91,8 @@ export class CommunityShards {
         name === RULES_CURSOR
           ? (await store.getCursor(cursor)) || (await store.getCursor(RULES_CURSOR))
           : store.getCursor(name),
+      // Every community's pipeline reads the same log: one read serves them all (readShared).
+      readEvents: (after: number, limit: number) => this.log.read(after, limit),
       commitRules: (c: RuleCommit) =>
         store.commitRules({
           ...c,
@@ -99,6 +112,8 @@ export class CommunityShards {
       clock: this.deps.clock,
       log: this.deps.log.child({ community }),
       rules: this.deps.rules,
+      // Most of the shared log is other communities' events: pages of only those write no transaction.
+      cursorLag: SHARD_CURSOR_LAG,
       onCommitted: this.deps.onCommitted,
       onEvents: (events) => {
         void Promise.all(events.map(async (e) => ((await inCommunity(e.homeId)) ? e : null))).then((mine) => {

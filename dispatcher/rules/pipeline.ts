@@ -62,6 +62,14 @@ export interface PipelineDeps {
   onCommitted: (raised: Alert[], updated: Alert[], actions: Map<string, string>) => void;
   /** Called after each commit with the events just processed (e.g. a door opening suggests arrival). */
   onEvents?: (events: LoggedEvent[]) => void;
+  /**
+   * Log positions the stored cursor may fall behind while the pages read hold nothing for this pipeline
+   * (CLU-03: a community's pipeline reads the whole shared log, and most of it is other communities'
+   * events). Such a page then costs no transaction; the cursor is written with the next page that has
+   * work, or once it lags this far. Reading those events again after a restart finds nothing to do either.
+   * Unset: every page is committed.
+   */
+  cursorLag?: number;
 }
 
 /**
@@ -82,6 +90,8 @@ export class RulesPipeline {
   private contexts = new WeakMap<HomeInfo, HomeContext>();
   private timer: { timer: Timer; at: number } | null = null;
   private cursor = 0;
+  /** The cursor as last stored (behind `cursor` while pages with nothing to do are not committed). */
+  private storedCursor = 0;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
@@ -101,6 +111,7 @@ export class RulesPipeline {
   async start(): Promise<void> {
     this.stopped = false;
     this.cursor = await this.deps.store.getCursor(RULES_CURSOR);
+    this.storedCursor = this.cursor;
     for (const [home, s] of await this.deps.store.loadHomeStates()) {
       const state = restoreHomeState(s);
       this.states.set(home, state);
@@ -407,6 +418,15 @@ export class RulesPipeline {
 
     const raisedList = [...raised.values()];
     const updatedList = [...updated.values()];
+    const nothing =
+      touchedHomes.size === 0 && raised.size === 0 && updated.size === 0 && history.length === 0;
+    const lag = this.deps.cursorLag;
+    if (nothing && lag !== undefined && last - this.storedCursor < lag) {
+      this.cursor = last;
+      this.processed += events.length;
+      if (events.length > 0) this.deps.onEvents?.(events);
+      return;
+    }
     await store.commitRules({
       cursor: { name: RULES_CURSOR, seq: last },
       homeStates: [...touchedHomes].map(([homeId, { state }]) => ({ homeId, state })),
@@ -419,6 +439,7 @@ export class RulesPipeline {
       this.noteDeadline(homeId, state, ctx);
     }
     this.cursor = last;
+    this.storedCursor = last;
     this.processed += events.length;
     this.unwatched += unwatched;
     this.evaluationErrors += evaluationErrors;

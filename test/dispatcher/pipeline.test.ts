@@ -115,6 +115,62 @@ async function morning(r: Rig, day = '2026-03-10'): Promise<void> {
 }
 
 describe('rules pipeline', () => {
+  it('writes no cursor for pages of other households only when it may lag, until it lags that far', async () => {
+    const r = await rig(local('2026-03-10 06:50'));
+    await r.pipeline.stop();
+    // As a community's pipeline (CLU-03) runs: the other communities' homes are unknown to it.
+    const pipeline = new RulesPipeline({
+      store: r.store,
+      directory: r.directory,
+      clock: r.clock,
+      log: silentLogger(),
+      onCommitted: () => {},
+      cursorLag: 3,
+    });
+    r.pipeline = pipeline;
+    await pipeline.start();
+    const stored = () => r.store.getCursor('rules');
+    const start = await stored();
+    const elsewhere = async () => {
+      const [o] = await r.store.appendEvents([
+        {
+          deviceId: 'x-1',
+          homeId: 'elsewhere',
+          receivedAt: r.clock.now(),
+          topic: 'g365/v1/homes/elsewhere/devices/x-1/events',
+          status: 'accepted',
+          ts: r.clock.now(),
+          type: 'heartbeat',
+          deviceSeq: null,
+          body: JSON.stringify({ type: 'heartbeat', ts: r.clock.now() }),
+          reason: null,
+          flags: [],
+        },
+      ]);
+      pipeline.wake();
+      await pipeline.idle();
+      return o!.seq!;
+    };
+    await elsewhere();
+    const second = await elsewhere();
+    expect(pipeline.position).toBe(second);
+    expect(await stored()).toBe(start);
+    // A page with work of its own writes the cursor up to it.
+    await r.send('m-kitchen', { type: 'heartbeat', ts: r.clock.now(), battery: 80 });
+    const own = pipeline.position;
+    expect(own).toBeGreaterThan(second);
+    expect(await stored()).toBe(own);
+    // Others' pages again: nothing written until the stored cursor would lag 3 positions.
+    await elsewhere();
+    await elsewhere();
+    expect(await stored()).toBe(own);
+    const third = await elsewhere();
+    expect(await stored()).toBe(third);
+    // A restart reads from the stored cursor and finds nothing of its own to do there.
+    await r.restart();
+    expect(r.pipeline.position).toBe(third);
+  });
+
   it('raises INACTIVITY from the live timer at the exact millisecond, with no event after the deadline', async () => {
     const r = await rig(local('2026-03-10 06:50'));
     await morning(r);
