@@ -20,8 +20,13 @@ export interface DirectoryDeps {
   shifts: ShiftBoundaries;
 }
 
+/** Homes loaded per round of queries (PostgreSQL's `= ANY($1)`, SQLite's `json_each`). */
+const PREFETCH_CHUNK = 1_000;
+
 export class Directory {
   private homes = new Map<string, HomeInfo | null>();
+  /** Counts invalidations, so a load that an admin's change overtook is not cached. */
+  private generation = 0;
   private roster: Awaited<ReturnType<Store['listRoster']>> | null = null;
   private overrides: Awaited<ReturnType<Store['listOverrides']>> | null = null;
 
@@ -37,19 +42,45 @@ export class Directory {
 
   async home(homeId: string): Promise<HomeInfo | null> {
     if (this.homes.has(homeId)) return this.homes.get(homeId)!;
-    const household = await this.deps.store.getHousehold(homeId);
-    const grid = household ? await this.deps.store.getGrid(household.gridId) : null;
-    let info: HomeInfo | null = null;
-    if (household && grid) {
-      const devices = await this.deps.store.listDevices({ homeId });
-      info = {
-        household,
-        grid,
-        devices: new Map(devices.map((d) => [d.id, { kind: d.kind, room: d.room, createdAt: d.createdAt }])),
-      };
+    return (await this.load([homeId])).get(homeId) ?? null;
+  }
+
+  /**
+   * Loads the homes not cached yet in a few queries, however many they are (CLU-09). The rules look up the
+   * home of every event they read; one at a time (three round trips each), a page of homes seen for the
+   * first time (a dispatcher's start, the connect storm of many devices) took seconds, and a fall read
+   * behind them waited as long.
+   */
+  async prefetch(homeIds: Iterable<string>): Promise<void> {
+    const cold = [...new Set(homeIds)].filter((id) => !this.homes.has(id));
+    for (let i = 0; i < cold.length; i += PREFETCH_CHUNK) await this.load(cold.slice(i, i + PREFETCH_CHUNK));
+  }
+
+  private async load(ids: string[]): Promise<Map<string, HomeInfo | null>> {
+    const { store } = this.deps;
+    const generation = this.generation;
+    const households = await store.getHouseholds(ids);
+    const grids = new Map<string, Grid>();
+    for (const gridId of new Set(households.map((h) => h.gridId))) {
+      const grid = await store.getGrid(gridId);
+      if (grid) grids.set(gridId, grid);
     }
-    this.homes.set(homeId, info);
-    return info;
+    const devices = new Map<string, HomeInfo['devices']>();
+    if (households.length > 0)
+      for (const d of await store.listDevices({ homeIds: households.map((h) => h.id) })) {
+        const of = devices.get(d.homeId) ?? new Map();
+        of.set(d.id, { kind: d.kind, room: d.room, createdAt: d.createdAt });
+        devices.set(d.homeId, of);
+      }
+    const loaded = new Map<string, HomeInfo | null>(ids.map((id) => [id, null]));
+    for (const household of households) {
+      const grid = grids.get(household.gridId);
+      if (grid)
+        loaded.set(household.id, { household, grid, devices: devices.get(household.id) ?? new Map() });
+    }
+    // An admin changed something while this was read: it may be stale, so it is not kept.
+    if (generation === this.generation) for (const [id, info] of loaded) this.homes.set(id, info);
+    return loaded;
   }
 
   /** Who covers this grid at `at`, in order (first = primary). */
@@ -94,6 +125,7 @@ export class Directory {
   }
 
   invalidateHome(homeId?: string): void {
+    this.generation++;
     const changed = homeId ? [homeId] : [...this.homes.keys()];
     if (homeId) this.homes.delete(homeId);
     else this.homes.clear();
