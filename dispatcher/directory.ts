@@ -20,12 +20,12 @@ export interface DirectoryDeps {
   shifts: ShiftBoundaries;
 }
 
+/** Homes loaded per round of queries (PostgreSQL's `= ANY($1)`, SQLite's `json_each`). */
+const PREFETCH_CHUNK = 1_000;
+
 export class Directory {
   private homes = new Map<string, HomeInfo | null>();
-  /** Whether `homes` holds every listed household (warmUp), and the warm-up under way. */
-  private warm = false;
-  private warming: Promise<void> | null = null;
-  /** Counts registry changes, so a warm-up that overlapped one is not taken. */
+  /** Counts invalidations, so a load that an admin's change overtook is not cached. */
   private generation = 0;
   private roster: Awaited<ReturnType<Store['listRoster']>> | null = null;
   private overrides: Awaited<ReturnType<Store['listOverrides']>> | null = null;
@@ -42,64 +42,45 @@ export class Directory {
 
   async home(homeId: string): Promise<HomeInfo | null> {
     if (this.homes.has(homeId)) return this.homes.get(homeId)!;
-    if (!this.warm) {
-      await this.warmUp();
-      if (this.homes.has(homeId)) return this.homes.get(homeId)!;
-    }
-    const household = await this.deps.store.getHousehold(homeId);
-    const grid = household ? await this.deps.store.getGrid(household.gridId) : null;
-    let info: HomeInfo | null = null;
-    if (household && grid) {
-      const devices = await this.deps.store.listDevices({ homeId });
-      info = {
-        household,
-        grid,
-        devices: new Map(devices.map((d) => [d.id, { kind: d.kind, room: d.room, createdAt: d.createdAt }])),
-      };
-    }
-    this.homes.set(homeId, info);
-    return info;
+    return (await this.load([homeId])).get(homeId) ?? null;
   }
 
   /**
-   * Every active household of an active grid, with its devices, in three queries: the rules ask for each
-   * home of the street as its devices connect, and one by one that was three queries per household
-   * (300,000 queries for 100,000 households, the dispatcher's main cost while a street's devices
-   * connect). Shared by concurrent callers; a household it does not list (retired, or in a retired grid)
-   * is still read on its own as before. A change of the registry while it ran makes it count for nothing
-   * (the next miss warms up again).
+   * Loads the homes not cached yet in a few queries, however many they are (CLU-10). The rules look up the
+   * home of every event they read; one at a time (three round trips each), a page of homes seen for the
+   * first time (a dispatcher's start, the connect storm of many devices) took seconds, and a fall read
+   * behind them waited as long.
    */
-  private warmUp(): Promise<void> {
-    this.warming ??= (async () => {
-      const generation = this.generation;
-      try {
-        const [households, grids, devices] = await Promise.all([
-          this.deps.store.listHouseholds(),
-          this.deps.store.listGrids(),
-          this.deps.store.listDevices(),
-        ]);
-        if (generation !== this.generation) return;
-        const gridById = new Map(grids.map((g) => [g.id, g]));
-        const byHome = new Map<string, HomeInfo['devices']>();
-        for (const d of devices) {
-          let m = byHome.get(d.homeId);
-          if (!m) {
-            m = new Map();
-            byHome.set(d.homeId, m);
-          }
-          m.set(d.id, { kind: d.kind, room: d.room, createdAt: d.createdAt });
-        }
-        for (const household of households) {
-          const grid = gridById.get(household.gridId);
-          if (!grid || this.homes.has(household.id)) continue;
-          this.homes.set(household.id, { household, grid, devices: byHome.get(household.id) ?? new Map() });
-        }
-        this.warm = true;
-      } finally {
-        this.warming = null;
+  async prefetch(homeIds: Iterable<string>): Promise<void> {
+    const cold = [...new Set(homeIds)].filter((id) => !this.homes.has(id));
+    for (let i = 0; i < cold.length; i += PREFETCH_CHUNK) await this.load(cold.slice(i, i + PREFETCH_CHUNK));
+  }
+
+  private async load(ids: string[]): Promise<Map<string, HomeInfo | null>> {
+    const { store } = this.deps;
+    const generation = this.generation;
+    const households = await store.getHouseholds(ids);
+    const grids = new Map<string, Grid>();
+    for (const gridId of new Set(households.map((h) => h.gridId))) {
+      const grid = await store.getGrid(gridId);
+      if (grid) grids.set(gridId, grid);
+    }
+    const devices = new Map<string, HomeInfo['devices']>();
+    if (households.length > 0)
+      for (const d of await store.listDevices({ homeIds: households.map((h) => h.id) })) {
+        const of = devices.get(d.homeId) ?? new Map();
+        of.set(d.id, { kind: d.kind, room: d.room, createdAt: d.createdAt });
+        devices.set(d.homeId, of);
       }
-    })();
-    return this.warming;
+    const loaded = new Map<string, HomeInfo | null>(ids.map((id) => [id, null]));
+    for (const household of households) {
+      const grid = grids.get(household.gridId);
+      if (grid)
+        loaded.set(household.id, { household, grid, devices: devices.get(household.id) ?? new Map() });
+    }
+    // An admin changed something while this was read: it may be stale, so it is not kept.
+    if (generation === this.generation) for (const [id, info] of loaded) this.homes.set(id, info);
+    return loaded;
   }
 
   /** Who covers this grid at `at`, in order (first = primary). */
@@ -144,13 +125,10 @@ export class Directory {
   }
 
   invalidateHome(homeId?: string): void {
-    const changed = homeId ? [homeId] : [...this.homes.keys()];
     this.generation++;
+    const changed = homeId ? [homeId] : [...this.homes.keys()];
     if (homeId) this.homes.delete(homeId);
-    else {
-      this.homes.clear();
-      this.warm = false;
-    }
+    else this.homes.clear();
     for (const id of changed) for (const fn of this.homeListeners) fn(id);
   }
 

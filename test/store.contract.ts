@@ -485,6 +485,34 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    it('reads households and their devices for many homes at once, retired households included', async () => {
+      for (const id of ['h2', 'h3']) await store.upsertHousehold(bareHousehold(id, 'g1'));
+      for (const [id, homeId] of [
+        ['d2', 'h2'],
+        ['d1', 'h1'],
+        ['d3', 'h1'],
+        ['d4', 'h3'],
+      ] as const)
+        await store.createDevice({
+          id,
+          homeId,
+          kind: 'motion',
+          room: 'living',
+          secretHash: 'x',
+          createdAt: T,
+        });
+      expect(await store.retire('device', 'd3', T + 1)).toBe(true);
+      expect(await store.retire('household', 'h3', T + 2)).toBe(true);
+      expect((await store.getHouseholds(['h3', 'h1', 'nope'])).map((h) => h.id).sort()).toEqual(['h1', 'h3']);
+      expect(await store.getHouseholds([])).toEqual([]);
+      const devices = await store.listDevices({ homeIds: ['h1', 'h2', 'h3'] });
+      expect(devices.map((d) => [d.id, d.homeId])).toEqual([
+        ['d1', 'h1'],
+        ['d2', 'h2'],
+      ]);
+      expect(await store.listDevices({ homeIds: [] })).toEqual([]);
+    });
+
     it('applies presence updates passed with an event batch in the same write', async () => {
       await store.createDevice({
         id: 'd3',

@@ -112,7 +112,9 @@ export class RulesPipeline {
     this.stopped = false;
     this.cursor = await this.deps.store.getCursor(RULES_CURSOR);
     this.storedCursor = this.cursor;
-    for (const [home, s] of await this.deps.store.loadHomeStates()) {
+    const states = await this.deps.store.loadHomeStates();
+    await this.deps.directory.prefetch(states.keys());
+    for (const [home, s] of states) {
       const state = restoreHomeState(s);
       this.states.set(home, state);
       // Re-arm from the stored facts (SPEC §9: a restart resumes every deadline).
@@ -334,6 +336,13 @@ export class RulesPipeline {
     let last = this.cursor;
     let unwatched = 0;
     let evaluationErrors = 0;
+    // CLU-10: the page's homes in a few queries, not three round trips per home seen for the first time.
+    await directory.prefetch(
+      work.map((w) => {
+        const item = w.kind === 'unwatched' ? w.item : w;
+        return item.kind === 'event' ? item.logged.homeId : item.homeId;
+      }),
+    );
     for (const w of work) {
       const item = w.kind === 'unwatched' ? w.item : w;
       const homeId = item.kind === 'event' ? item.logged.homeId : item.homeId;

@@ -324,6 +324,11 @@ export class PostgresStore implements Store {
     return r ? householdFrom(r) : null;
   }
 
+  async getHouseholds(ids: readonly string[]): Promise<Household[]> {
+    if (ids.length === 0) return [];
+    return (await this.q('SELECT * FROM households WHERE id = ANY($1)', [ids])).map(householdFrom);
+  }
+
   async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
     const rows = filter.gridIds
       ? await this.q('SELECT * FROM households WHERE grid_id = ANY($1) AND retired_at IS NULL ORDER BY id', [
@@ -537,12 +542,16 @@ export class PostgresStore implements Store {
     return Object.fromEntries(rows.map((r) => [String(r.reason), Number(r.count)]));
   }
 
-  async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
+  async listDevices(filter: { homeId?: string; homeIds?: readonly string[] } = {}): Promise<DeviceState[]> {
     const rows = filter.homeId
       ? await this.q('SELECT * FROM devices WHERE home_id = $1 AND retired_at IS NULL ORDER BY id', [
           filter.homeId,
         ])
-      : await this.q('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id');
+      : filter.homeIds
+        ? await this.q('SELECT * FROM devices WHERE home_id = ANY($1) AND retired_at IS NULL ORDER BY id', [
+            filter.homeIds,
+          ])
+        : await this.q('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id');
     return rows.map(deviceFrom);
   }
 

@@ -282,6 +282,14 @@ export class SqliteStore implements Store {
     return r ? householdFrom(r) : null;
   }
 
+  async getHouseholds(ids: readonly string[]): Promise<Household[]> {
+    if (ids.length === 0) return [];
+    const rows = this.st('SELECT * FROM households WHERE id IN (SELECT value FROM json_each(?))').all(
+      JSON.stringify(ids),
+    ) as Row[];
+    return rows.map(householdFrom);
+  }
+
   async listHouseholds(filter: { gridIds?: string[] } = {}): Promise<Household[]> {
     const rows = this.st('SELECT * FROM households WHERE retired_at IS NULL ORDER BY id').all() as Row[];
     const all = rows.map(householdFrom);
@@ -434,12 +442,16 @@ export class SqliteStore implements Store {
     return Object.fromEntries(rows.map((r) => [String(r.reason), Number(r.count)]));
   }
 
-  async listDevices(filter: { homeId?: string } = {}): Promise<DeviceState[]> {
+  async listDevices(filter: { homeId?: string; homeIds?: readonly string[] } = {}): Promise<DeviceState[]> {
     const rows = filter.homeId
       ? (this.st('SELECT * FROM devices WHERE home_id = ? AND retired_at IS NULL ORDER BY id').all(
           filter.homeId,
         ) as Row[])
-      : (this.st('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id').all() as Row[]);
+      : filter.homeIds
+        ? (this.st(
+            'SELECT * FROM devices WHERE home_id IN (SELECT value FROM json_each(?)) AND retired_at IS NULL ORDER BY id',
+          ).all(JSON.stringify(filter.homeIds)) as Row[])
+        : (this.st('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id').all() as Row[]);
     return rows.map(deviceFrom);
   }
 

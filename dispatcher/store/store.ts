@@ -212,6 +212,8 @@ export interface RegistryStore {
   getGrid(id: string): Promise<Grid | null>;
   upsertHousehold(h: Household): Promise<void>;
   getHousehold(id: string): Promise<Household | null>;
+  /** The households of these ids that exist, retired ones included (as `getHousehold`), in one query. */
+  getHouseholds(ids: readonly string[]): Promise<Household[]>;
   listHouseholds(filter?: { gridIds?: string[] }): Promise<Household[]>;
   /**
    * CONSOLE-04: households of these grids (all when absent) that match every term of the search
@@ -237,7 +239,8 @@ export interface RegistryStore {
   rotateDeviceSecret(id: string, secretHash: string): Promise<boolean>;
   /** A device's rejected messages counted by reason key, for device health (SPEC §3). */
   deviceRejections(id: string): Promise<Record<string, number>>;
-  listDevices(filter?: { homeId?: string }): Promise<DeviceState[]>;
+  /** Devices in force (not retired), of one home or of several (one query), ordered by id. */
+  listDevices(filter?: { homeId?: string; homeIds?: readonly string[] }): Promise<DeviceState[]>;
   /** Devices across households by health, with their grid and address, answered by the database. */
   queryDevices(q: DeviceQuery): Promise<DeviceRow[]>;
   /** The device health figures of the households in scope (enabled devices). */

@@ -117,10 +117,16 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
       });
       closers.push(() => app.end(true));
       await app.subscribeAsync(topics.staffAlerts(staffId), { qos: 1 });
-      app.on('message', (_t, p) => received.set(staffId, [...(received.get(staffId) ?? []), p.toString()]));
+      app.on('message', (_t, p) => {
+        received.set(staffId, [...(received.get(staffId) ?? []), p.toString()]);
+        const key = `${staffId}/${JSON.parse(p.toString()).alertId}`;
+        if (!arrived.has(key)) arrived.set(key, Date.now());
+      });
     }
     return received;
   };
+  /** When each notice (`{staffId}/{alertId}`) first reached an app. */
+  const arrived = new Map<string, number>();
   /** A fall on `radar` connected to `g`, and its FALL alert once routed to its primary responder. */
   const fallOn = async (g: RoleProcess, radar: DeviceIdentity) => {
     const device = await connect(g, radar);
@@ -324,5 +330,19 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
         JSON.stringify({ killedAt, device: s.identity.id, all }),
       ).toEqual([]);
     }
+    // A notice is not handed to the dead gateway: a fall's notice reaches the app on the survivor promptly,
+    // well before the 3 s a dispatcher waits for a gateway's confirmation (CLU-02).
+    const received = await staffApps(g2);
+    const radar = kind('fall')[3]!;
+    const sentAt = Date.now();
+    const alert = await fallOn(g2, radar);
+    const at = await eventually(
+      () => arrived.get(`${alert.assigneeId}/${alert.id}`),
+      10_000,
+      'the notice on the app on g2',
+    );
+    expect(copies(received, alert.assigneeId!, alert.id)).toHaveLength(1);
+    expect(at - sentAt).toBeLessThan(1_500);
+    expect(await appDeliveries(store, alert.id, alert.assigneeId!)).toMatchObject([{ ok: true }]);
   }, 60_000);
 });

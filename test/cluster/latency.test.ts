@@ -1,0 +1,176 @@
+/**
+ * CLU-10 on real processes: a gateway and a dispatcher process (ROLE=gateway, ROLE=dispatcher) on a real
+ * PostgreSQL, a real fall radar and the responder's real app (mqtt.js) on the gateway, on the real clock.
+ *
+ * Just before a fall, the log takes one event from each of STORM households: once households the
+ * dispatcher has looked up before, once households it has never looked up (what a dispatcher's start or
+ * the connect storm of many devices puts in front of the rules). The fall is logged behind them, so its
+ * notice waits for the rules to get through them: at three round trips per household seen for the first
+ * time that added seconds (0.7 s per 1,000 here, 1.4–6 s in the scale benchmark under load); loaded
+ * together, a few queries. The bounds are well above this machine's noise and below the stall.
+ */
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCommunity } from '../../dispatcher/seed.ts';
+import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import type { EventRecord } from '../../gateway/ports.ts';
+import { topics } from '../../gateway/protocol.ts';
+import { planCommunity } from '../../simulators/community.ts';
+import type { DeviceIdentity } from '../../simulators/device.ts';
+import { eventually, login, TEST_PASSWORD } from '../helpers.ts';
+import { BACKENDS, createTestDatabase } from '../store-factory.ts';
+import { type RoleProcess, startRole } from './processes.ts';
+
+const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
+/** Storm households per fall (twice as many are seeded: half looked up before, half never). */
+const STORM = 4_000;
+/** What households seen for the first time may add to a fall's notice (they added ~0.7 s per 1,000). */
+const FRESH_EXTRA_MS = 1_000;
+const FALL_BOUND_MS = 2_000;
+
+describe.skipIf(pgBackend.skip)(`a fall behind a storm of new homes on ${pgBackend.name}`, () => {
+  let drop: () => Promise<void>;
+  let store: PostgresStore;
+  let gateway: RoleProcess;
+  let dispatcher: RoleProcess;
+  let devices: DeviceIdentity[];
+  let plan: ReturnType<typeof planCommunity>;
+  const clients: mqtt.MqttClient[] = [];
+
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    store = new PostgresStore({ url: db.url });
+    await store.migrate();
+    plan = planCommunity({ grids: 1, householdsPerGrid: 2, staffPassword: TEST_PASSWORD });
+    devices = await seedCommunity(store, plan, Date.now());
+    // The storm's households, in a grid of the same community (its rules read every one of them), in bulk.
+    const community = plan.grids[0]!.community;
+    const ids = Array.from({ length: 2 * STORM }, (_, i) => i);
+    await store.pool.query(`INSERT INTO grids (id, name, community) VALUES ('storm', 'storm', $1)`, [
+      community,
+    ]);
+    await store.pool.query(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       SELECT h, 'storm', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
+       FROM unnest($1::text[]) AS h`,
+      [ids.map((i) => `storm-h${i}`)],
+    );
+    await store.pool.query(
+      `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
+       SELECT d, h, 'motion', 'living', 'x', $3 FROM unnest($1::text[], $2::text[]) AS x(d, h)`,
+      [ids.map((i) => `storm-d${i}`), ids.map((i) => `storm-h${i}`), Date.now()],
+    );
+    [dispatcher, gateway] = await Promise.all([
+      startRole('dispatcher', { DATABASE_URL: db.url }),
+      startRole('gateway', { DATABASE_URL: db.url }),
+    ]);
+  }, 120_000);
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    await gateway?.kill();
+    await dispatcher?.kill();
+    await store?.close();
+    await drop?.();
+  });
+
+  it(`brings the notice of a fall logged behind ${STORM} households seen for the first time as fast as behind known ones`, async () => {
+    const received: { at: number; alertId: string }[] = [];
+    for (const staffId of new Set(plan.roster.flatMap((r) => r.staffIds))) {
+      const username = plan.staff.find((s) => s.id === staffId)!.username;
+      const token = await login(`http://127.0.0.1:${dispatcher.http}`, username, TEST_PASSWORD);
+      const app = await mqtt.connectAsync({
+        host: '127.0.0.1',
+        port: gateway.mqtt,
+        clientId: `staff:${staffId}`,
+        username: `staff:${staffId}`,
+        password: token,
+        reconnectPeriod: 0,
+      });
+      clients.push(app);
+      await app.subscribeAsync(topics.staffAlerts(staffId), { qos: 1 });
+      app.on('message', (_t, p) =>
+        received.push({ at: Date.now(), alertId: JSON.parse(p.toString()).alertId }),
+      );
+    }
+    const radars = await Promise.all(
+      devices
+        .filter((d) => d.kind === 'fall')
+        .map(async (radar) => {
+          const c = await mqtt.connectAsync({
+            host: '127.0.0.1',
+            port: gateway.mqtt,
+            clientId: radar.id,
+            username: radar.id,
+            password: radar.secret,
+            reconnectPeriod: 0,
+            protocolVersion: 4,
+          });
+          clients.push(c);
+          return { radar, c };
+        }),
+    );
+    const caughtUp = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${dispatcher.http}/metrics`)).text();
+      const cursor = Number(/^g365_rules_cursor (\d+)$/m.exec(text)?.[1] ?? -1);
+      const last = Number((await store.pool.query('SELECT max(seq) AS m FROM events')).rows[0].m ?? 0);
+      return cursor >= last;
+    };
+    /** One heartbeat from each of the storm households `from`…, durable in the log as the gateway writes them. */
+    const storm = async (from: number) => {
+      const now = Date.now();
+      const records: EventRecord[] = Array.from({ length: STORM }, (_, j) => {
+        const i = from + j;
+        return {
+          deviceId: `storm-d${i}`,
+          homeId: `storm-h${i}`,
+          receivedAt: now,
+          topic: topics.events(`storm-h${i}`, `storm-d${i}`),
+          status: 'accepted',
+          ts: now,
+          type: 'heartbeat',
+          deviceSeq: null,
+          body: JSON.stringify({ type: 'heartbeat', ts: now, battery: 90 }),
+          reason: null,
+          flags: [],
+        };
+      });
+      for (let i = 0; i < STORM; i += 500) await store.appendEvents(records.slice(i, i + 500));
+    };
+    /** A storm, then a fall right behind it: milliseconds from the fall's publish to its notice on the app. */
+    const fallBehind = async (from: number, k: number) => {
+      await eventually(caughtUp, 30_000, 'the rules caught up before the storm');
+      await storm(from);
+      const { radar, c } = radars[k]!;
+      const sentAt = Date.now();
+      await c.publishAsync(
+        topics.events(radar.homeId, radar.id),
+        JSON.stringify({ type: 'fall', ts: sentAt, seq: 1, state: 'detected', room: radar.room }),
+        { qos: 1 },
+      );
+      const alert = await eventually(
+        async () =>
+          (await store.listAlerts({ rule: 'FALL', limit: 10 })).find((a) => a.householdId === radar.homeId),
+        60_000,
+        'the FALL alert',
+      );
+      const notice = await eventually(
+        () => received.find((n) => n.alertId === alert.id),
+        60_000,
+        'its notice',
+      );
+      return notice.at - sentAt;
+    };
+    // The first half of the storm households is looked up once (not measured: it also warms the process up),
+    // then a fall behind them again (known households) and a fall behind the other half (never seen).
+    await storm(0);
+    const known = await fallBehind(0, 0);
+    const fresh = await fallBehind(STORM, 1);
+    console.log(
+      `fall → responder's app behind ${STORM} households: known ${known} ms, never seen ${fresh} ms`,
+    );
+    expect(fresh - known).toBeLessThan(FRESH_EXTRA_MS);
+    expect(fresh).toBeLessThan(FALL_BOUND_MS);
+    await eventually(caughtUp, 30_000, 'the rules caught up after the falls');
+  }, 180_000);
+});
