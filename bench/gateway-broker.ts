@@ -12,6 +12,7 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
@@ -19,6 +20,7 @@ import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import type { Store } from '../dispatcher/store/store.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { hashDeviceSecret } from '../gateway/secrets.ts';
 import { SystemClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
@@ -36,20 +38,15 @@ process.on('message', (m: { cmd: string }) => {
   send({ cmd: 'gc', memory: process.memoryUsage() });
 });
 
-/** One cheap hash for every bench device: login cost is not what this benchmark measures. */
-async function cheapHash(): Promise<string> {
-  const { scryptSync } = await import('node:crypto');
-  const salt = Buffer.from('bench-salt-bench');
-  const key = scryptSync(BENCH_SECRET, salt, 32, { N: 16, r: 1, p: 1 });
-  return `scrypt$16$1$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
-}
+/** One hash of the bench secret for every bench device, in the format the service issues (SEC-05). */
+const benchHash = (): string => hashDeviceSecret(BENCH_SECRET);
 
 /** The same devices in a PostgreSQL database (once: a restart finds them there). */
 async function seedPostgres(store: PostgresStore, n: number): Promise<void> {
   await store.migrate();
   const have = await store.pool.query('SELECT COUNT(*) AS n FROM devices');
   if (Number(have.rows[0].n) >= n) return;
-  const hash = await cheapHash();
+  const hash = benchHash();
   const ids = Array.from({ length: n }, (_, i) => i);
   await store.pool.query(
     `INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c') ON CONFLICT DO NOTHING`,
@@ -67,12 +64,12 @@ async function seedPostgres(store: PostgresStore, n: number): Promise<void> {
   );
 }
 
-/** Devices `d0…dN` in homes `h0…hN` with one cheap hash: login cost is not what this benchmark measures. */
+/** Devices `d0…dN` in homes `h0…hN`, sharing one hash of the bench secret. */
 async function seed(file: string, n: number): Promise<void> {
   const store = new SqliteStore(file);
   await store.migrate();
   await store.close();
-  const hash = await cheapHash();
+  const hash = benchHash();
   const db = new Database(file);
   db.transaction(() => {
     db.prepare(
@@ -91,6 +88,48 @@ async function seed(file: string, n: number): Promise<void> {
     }
   })();
   db.close();
+}
+
+/**
+ * BENCH_TRACE=1: where the gateway's PUBACK latency goes, on stderr at each `stats` (between the bench's
+ * phases): each log batch from its hand-over to the store to its answer (the durable write, waiting
+ * for the batches before it included) and its size, the event loop's delay, and the collector's pauses.
+ */
+const trace = process.env.BENCH_TRACE ? tracer() : null;
+
+function tracer() {
+  const writes: number[] = [];
+  const sizes: number[] = [];
+  const gcs: number[] = [];
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  eld.enable();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push(e.duration);
+  }).observe({ entryTypes: ['gc'] });
+  const pct = (xs: number[], p: number) => {
+    const v = xs.sort((a, b) => a - b);
+    return v.length ? v[Math.min(v.length - 1, Math.floor(v.length * p))]! : Number.NaN;
+  };
+  const line = (xs: number[]) =>
+    `p50 ${pct(xs, 0.5).toFixed(1)} p99 ${pct(xs, 0.99).toFixed(1)} max ${pct(xs, 1).toFixed(1)}`;
+  return {
+    write(ms: number, n: number) {
+      writes.push(ms);
+      sizes.push(n);
+    },
+    report() {
+      const gcTotal = gcs.reduce((a, b) => a + b, 0);
+      process.stderr.write(
+        `    trace: ${writes.length} log batches, write ms ${line(writes)}, records ${line(sizes)};` +
+          ` event-loop delay ms p99 ${(eld.percentile(99) / 1e6).toFixed(1)} max ${(eld.max / 1e6).toFixed(1)};` +
+          ` gc ${gcs.length} pauses, ${gcTotal.toFixed(0)} ms, ${line(gcs)}\n`,
+      );
+      writes.length = 0;
+      sizes.length = 0;
+      gcs.length = 0;
+      eld.reset();
+    },
+  };
 }
 
 if (kind === 'gateway' || kind === 'gateway-pg') {
@@ -118,6 +157,7 @@ if (kind === 'gateway' || kind === 'gateway-pg') {
     host: '127.0.0.1',
     // The load generator drives a few hundred connections far above a real device's rate.
     limits: { publishRate: { perSecond: 1_000_000, burst: 1_000_000 } },
+    onLogWrite: (ms, n) => trace?.write(ms, n),
     onEvents: (events) => {
       const now = Date.now();
       handed += events.length;
@@ -128,6 +168,7 @@ if (kind === 'gateway' || kind === 'gateway-pg') {
   send({ ready: true, port: gw.port, startMs: performance.now() - started, seedMs });
   process.on('message', async (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
+      trace?.report();
       const lat = rulesLat.sort((a, b) => a - b);
       rulesLat = [];
       const at = (p: number) =>

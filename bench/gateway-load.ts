@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { encodeLength } from '../simulators/mqtt-frame.ts';
 
-/** The secret of every bench device (stored with cheap scrypt parameters by gateway-broker.ts). */
+/** The secret of every bench device (stored in the service's device-hash format by gateway-broker.ts). */
 export const BENCH_SECRET = 'bench-secret';
 /** The secret of login-flood.bench.ts's valid devices (stored with production parameters; the flood never sends it). */
 export const FLOOD_SECRET = 'flood-bench-secret';

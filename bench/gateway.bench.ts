@@ -13,6 +13,8 @@
  *   BENCH_MEMLOG=1 …                              the node brokers' memory by heap space every 500 ms
  *   BENCH_NODE_FLAGS='--max-semi-space-size=32' …  extra node flags for the node brokers (GC experiments)
  *   BENCH_CPU_PROF=/tmp/prof …                   a CPU profile of each node broker (all its threads)
+ *   BENCH_TRACE=1 …                              per phase, in the gateways: log batch write times and sizes,
+ *                                                event-loop delay, collector pauses (gateway-broker.ts)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,18 +1,19 @@
 /**
  * `npm run bench -- login-flood` (SPEC §3, §9: a bad actor must never stall durable ingestion): the
- * gateway (production scrypt parameters) in its own process, a flood of wrong-secret CONNECTs with known
+ * gateway (devices stored as the service stores them, SEC-05) in its own process, a flood of wrong-secret CONNECTs with known
  * device ids from 127.0.0.1 in another, and here, from other loopback addresses, a connected device
  * publishing QoS 1 events every 50 ms and fresh valid devices connecting every 2 s. The same probes run
  * without the flood first: that is the baseline of this run (the machine is shared; read the ratios).
  *
  *   BENCH_FLOOD_S=60 …       flood duration in seconds (default 30)
  *   BENCH_FLOOD_CONNS=2000 … flood connections (default 2,000)
+ *   BENCH_FLOOD_HASH=legacy …  every device row holds a legacy scrypt hash (rows not re-hashed yet)
  *   BENCH_CPU_PROF=/tmp/prof …  a CPU profile of the gateway's process
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { connectPacket, FLOOD_SECRET } from './gateway-load.ts';
@@ -198,6 +199,30 @@ async function phase(
   return result;
 }
 
+interface BrokerStats {
+  rssMb: number;
+  counters: Record<string, number>;
+  loopMs: { p50: number; p99: number; max: number };
+  gc: {
+    n: number;
+    ms: number;
+    maxMs: number;
+    byKind: Record<string, { n: number; ms: number; maxMs: number }>;
+  };
+  cpuShare: number;
+}
+
+/** The gateway process over the phase: its CPU, its event loop's delay and GC, and the machine's load. */
+function reportProcess(s: BrokerStats): void {
+  console.log(
+    `${''.padEnd(14)} gateway process: ${(s.cpuShare * 100).toFixed(0)} % of a core, event-loop delay p50 ${s.loopMs.p50.toFixed(1)} ms p99 ${s.loopMs.p99.toFixed(1)} ms max ${s.loopMs.max.toFixed(1)} ms, GC ${s.gc.n} pauses ${s.gc.ms.toFixed(0)} ms (longest ${s.gc.maxMs.toFixed(1)} ms: ${Object.entries(
+      s.gc.byKind,
+    )
+      .map(([k, g]) => `${k} ${g.n}× ${g.ms.toFixed(0)} ms, longest ${g.maxMs.toFixed(1)}`)
+      .join('; ')}); load average ${loadavg()[0]!.toFixed(2)}`,
+  );
+}
+
 function report(p: Phase, base?: Phase): void {
   if (process.env.BENCH_DEBUG) console.log(JSON.stringify(p.fresh));
   const p50 = pct(p.puback, 0.5);
@@ -228,19 +253,29 @@ export async function run(): Promise<void> {
     if (probe.connackCode !== 0) throw new Error(`probe refused (${probe.connackCode})`);
     const rss0 = (await ask<{ rssMb: number }>(broker, 'stats')).rssMb;
     console.log(
-      `login flood: ${CONNS} connections from 127.0.0.1, ${FLOOD_IDS} known ids, wrong secrets, ${FLOOD_S} s`,
+      `${new Date().toISOString()} login flood: ${CONNS} connections from 127.0.0.1, ${FLOOD_IDS} known ids ` +
+        `(${process.env.BENCH_FLOOD_HASH === 'legacy' ? 'legacy scrypt hashes' : 'fast hashes, as issued'}), ` +
+        `wrong secrets, ${FLOOD_S} s; load average ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')}`,
     );
+    await ask(broker, 'reset');
     const base = await phase('baseline', port, probe, 10, nextGood);
     report(base);
+    reportProcess(await ask<BrokerStats>(broker, 'stats'));
+    await ask(broker, 'reset');
     flood = child('../simulators/login-flood.ts', [String(port), String(CONNS), 'f', String(FLOOD_IDS)]);
     const during = await phase('during flood', port, probe, FLOOD_S, nextGood);
-    const rssFlood = await ask<{ rssMb: number; counters: Record<string, number> }>(broker, 'stats');
+    const rssFlood = await ask<BrokerStats>(broker, 'stats');
     const sent = await ask<{ attempts: number; refused: number }>(flood, 'stop', 'stopped');
     flood = undefined;
     report(during, base);
+    reportProcess(rssFlood);
+    await ask(broker, 'reset');
     const after = await phase('after flood', port, probe, 10, nextGood);
     report(after, base);
-    const end = await ask<{ rssMb: number; counters: Record<string, number> }>(broker, 'stats');
+    const end = await ask<BrokerStats>(broker, 'stats');
+    reportProcess(end);
     console.log(
       `flood: ${sent.attempts} CONNECTs sent, ${sent.refused} refused by CONNACK (${(sent.attempts / FLOOD_S).toFixed(0)}/s); gateway RSS ${rss0} -> ${rssFlood.rssMb} MB during -> ${end.rssMb} MB after; counters ${JSON.stringify(end.counters)}`,
     );

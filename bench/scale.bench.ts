@@ -11,11 +11,9 @@
  * limit (BENCH_SINGLE connections) for comparison, the two alternated over BENCH_ROUNDS (A B A B …),
  * printed as median (min–max).
  *
- * Bench devices all share one secret stored with scrypt N=16 (the stored format `scrypt$N$r$p$salt$hash`
- * carries its parameters): the service's own N=16384 costs ~50 ms of one core per first login, and the
- * login gate caches a verified secret per device only after that first login, so 100,000 real first
- * logins would take over half an hour on 2 cores. The connect figures are therefore of the connection
- * path without the scrypt cost; the output says so.
+ * Bench devices all share one secret, each device's row holding its own salted hash of it in the format
+ * the service issues (SEC-05: `hashDeviceSecret`, HMAC-SHA256, checked in microseconds): the connect
+ * figures include the real login cost.
  *
  *   BENCH_DEVICES=100000 BENCH_GATEWAYS=6 BENCH_ROUNDS=2 npm run bench -- scale   (the defaults)
  *   BENCH_SINGLE=19500   connections of the one-gateway comparison
@@ -30,6 +28,7 @@ import pg from 'pg';
 import { seedCommunity } from '../dispatcher/seed.ts';
 import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { topics } from '../gateway/protocol.ts';
+import { hashDeviceSecret } from '../gateway/secrets.ts';
 import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { planCommunity } from '../simulators/community.ts';
 import { freePort, RedisServer } from '../test/cluster/processes.ts';
@@ -63,14 +62,6 @@ function fileLimits(): { soft: number; hard: number } {
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-/** The bench devices' one shared secret, stored with scrypt N=16 (see the header). */
-async function cheapHash(): Promise<string> {
-  const { scryptSync } = await import('node:crypto');
-  const salt = Buffer.from('bench-salt-scale');
-  const key = scryptSync(BENCH_SECRET, salt, 32, { N: 16, r: 1, p: 1 });
-  return `scrypt$16$1$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
 interface Role {
@@ -392,9 +383,11 @@ async function measure(f: Fixture, devices: number, gateways: number, phase: num
   };
 }
 
-/** Devices d0…d{n-1} in households h0…h{n-1} of one bench grid, in bulk, all with the one cheap hash. */
+/**
+ * Devices d0…d{n-1} in households h0…h{n-1} of one bench grid, in bulk: one secret, each row its own
+ * production hash of it.
+ */
 async function seedDevices(store: PostgresStore, n: number): Promise<void> {
-  const hash = await cheapHash();
   await store.pool.query(
     `INSERT INTO grids (id, name, community) VALUES ('bench', 'bench', 'bench') ON CONFLICT DO NOTHING`,
   );
@@ -408,8 +401,9 @@ async function seedDevices(store: PostgresStore, n: number): Promise<void> {
     );
     await store.pool.query(
       `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
-       SELECT d, h, 'motion', 'living', $3, 0 FROM unnest($1::text[], $2::text[]) AS x(d, h) ON CONFLICT DO NOTHING`,
-      [ids.map((i) => `d${i}`), ids.map((i) => `h${i}`), hash],
+       SELECT d, h, 'motion', 'living', s, 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(d, h, s)
+       ON CONFLICT DO NOTHING`,
+      [ids.map((i) => `d${i}`), ids.map((i) => `h${i}`), ids.map(() => hashDeviceSecret(BENCH_SECRET))],
     );
   }
 }
@@ -448,13 +442,12 @@ export async function run(): Promise<void> {
     });
     const now = Date.now();
     await seedCommunity(store, { ...plan, devices: [] }, now);
-    const hash = await cheapHash();
     const falls = plan.devices.filter((d) => d.kind === 'fall');
-    for (const d of falls) await store.createDevice({ ...d, secretHash: hash, createdAt: now });
+    for (const d of falls)
+      await store.createDevice({ ...d, secretHash: hashDeviceSecret(BENCH_SECRET), createdAt: now });
     console.log(
-      `seeded ${Math.max(DEVICES, SINGLE).toLocaleString('en')} devices in bulk in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s; ` +
-        'every bench device shares one secret stored as scrypt N=16 (the service hashes with N=16384): ' +
-        'the connect figures leave out the first-login scrypt cost (~50 ms of a core per device)',
+      `seeded ${Math.max(DEVICES, SINGLE).toLocaleString('en')} devices in bulk in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s, ` +
+        'each with its own salted hash in the format the service issues (SEC-05)',
     );
     await redis.start();
     dispatcher = await startRole('dispatcher', { DATABASE_URL: db.url, REDIS_URL: redis.url }, files);

@@ -9,7 +9,7 @@
  * costs the same single dummy check as a known one, so timing does not reveal usernames.
  */
 import { createHash } from 'node:crypto';
-import { hashSecret, verifySecret } from '../gateway/secrets.ts';
+import { hashPassword, verifyPassword } from '../gateway/secrets.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { newToken } from '../kernel/ids.ts';
 import type { Staff } from './registry.ts';
@@ -93,10 +93,10 @@ export class Auth {
   private async attempt(username: string, password: string, address: string): Promise<LoginOutcome> {
     const rec = await this.deps.store.getStaffByUsername(username);
     const known = rec !== null && !rec.disabled;
-    this.dummyHash ??= hashSecret('not-a-real-password');
+    this.dummyHash ??= hashPassword('not-a-real-password');
     // One scrypt check whoever asks: the dummy hash for an unknown or disabled user.
     const hash = known ? rec.passwordHash : await this.dummyHash;
-    const good = (await this.checked(() => verifySecret(password, hash))) && known;
+    const good = (await this.checked(() => verifyPassword(password, hash))) && known;
     if (!good) {
       this.roll(this.deps.clock.now());
       this.failures.set(address, (this.failures.get(address) ?? 0) + 1);

@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'csv-parse/sync';
-import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import { hashDeviceSecret, newSecret } from '../gateway/secrets.ts';
 import { type Clock, SystemClock } from '../kernel/clock.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { type DeviceInput, deviceInput } from './registry.ts';
@@ -77,7 +77,7 @@ export async function importDevicesCsv(store: Store, csv: string, clock: Clock):
   const created: { id: string; secret: string }[] = [];
   for (const d of rows) {
     const secret = newSecret();
-    await store.createDevice({ ...d, secretHash: await hashSecret(secret), createdAt: clock.now() });
+    await store.createDevice({ ...d, secretHash: hashDeviceSecret(secret), createdAt: clock.now() });
     await store.audit({
       at: clock.now(),
       actor: 'cli',

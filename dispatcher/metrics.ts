@@ -103,7 +103,17 @@ export function createMetrics(
     'login refusals held back because the device or its address failed too often',
     (m) => m.authThrottled,
   );
-  g('g365_mqtt_login_checks_total', 'device secret checks run (scrypt)', (m) => m.loginChecks);
+  g(
+    'g365_mqtt_login_fast_checks_total',
+    'device secret checks of the fast format (salted HMAC, SEC-05), run at once',
+    (m) => m.loginFastChecks,
+  );
+  g('g365_mqtt_login_checks_total', 'legacy device secret checks run (scrypt)', (m) => m.loginChecks);
+  g(
+    'g365_mqtt_login_rehashed_total',
+    'legacy (scrypt) device secret hashes re-hashed to the fast format after a good login',
+    (m) => m.loginRehashed,
+  );
   g(
     'g365_mqtt_login_cached_total',
     'device logins answered from the known-good or refused caches',

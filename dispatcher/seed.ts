@@ -5,7 +5,7 @@
  * provisioning file the demo's seed writes.
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import { hashDeviceSecret, hashPassword, newSecret } from '../gateway/secrets.ts';
 import type { DeviceInput, Grid, Household } from './registry.ts';
 import type { RosterEntry } from './routing/roster.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
@@ -27,7 +27,7 @@ export async function seedCommunity(store: Store, plan: SeedPlan, now: number): 
     if (await store.getStaff(s.id)) continue;
     let hash = passwordHashes.get(s.password);
     if (!hash) {
-      hash = await hashSecret(s.password);
+      hash = await hashPassword(s.password);
       passwordHashes.set(s.password, hash);
     }
     const { password: _p, ...rest } = s;
@@ -42,18 +42,10 @@ export async function seedCommunity(store: Store, plan: SeedPlan, now: number): 
   const identities: ProvisionedDevice[] = [];
   const todo = [];
   for (const d of plan.devices) if (!(await store.getDeviceState(d.id))) todo.push(d);
-  // scrypt runs on libuv's thread pool: hash a few at a time.
-  for (let i = 0; i < todo.length; i += 8) {
-    const batch = await Promise.all(
-      todo.slice(i, i + 8).map(async (d) => {
-        const secret = newSecret();
-        return { d, secret, secretHash: await hashSecret(secret) };
-      }),
-    );
-    for (const { d, secret, secretHash } of batch) {
-      await store.createDevice({ ...d, secretHash, createdAt: now });
-      identities.push({ ...d, secret });
-    }
+  for (const d of todo) {
+    const secret = newSecret();
+    await store.createDevice({ ...d, secretHash: hashDeviceSecret(secret), createdAt: now });
+    identities.push({ ...d, secret });
   }
   return identities;
 }
@@ -92,7 +84,7 @@ export async function seedDemo(store: Store, plan: SeedPlan, o: DemoSeedOptions)
   await store.setSetting('demo', 'yes');
   // The demo's admin login is printed on every start, so it must be true on every start: a demo data
   // folder whose admin was created by an earlier start (or with another password) gets the printed one.
-  await store.updateStaff('admin', { passwordHash: await hashSecret(o.adminPassword) });
+  await store.updateStaff('admin', { passwordHash: await hashPassword(o.adminPassword) });
   const known: ProvisionedDevice[] = existsSync(o.devicesFile)
     ? JSON.parse(readFileSync(o.devicesFile, 'utf8'))
     : [];

@@ -17,7 +17,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { RedisMesh } from '../gateway/mesh.ts';
 import type { LoggedEvent } from '../gateway/ports.ts';
 import { topics } from '../gateway/protocol.ts';
-import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import { hashPassword, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/log.ts';
@@ -621,7 +621,7 @@ export class GuardianService {
       () => (signals.listening ? 1 : 0),
     );
     const mesh = this.mesh;
-    if (mesh)
+    if (mesh) {
       // Not a readiness reason (CLU-06): a gateway without Redis still ingests, and a load balancer that
       // dropped every gateway for it would stop all devices; the degradation shows here and in the log.
       readGauge(
@@ -630,6 +630,13 @@ export class GuardianService {
         '1 while the Redis bus between gateways is up (cross-gateway takeover and staff notices)',
         () => (mesh.up ? 1 : 0),
       );
+      readGauge(
+        this.metrics.registry,
+        'g365_gateway_mesh_local_only_total',
+        'messages delivered on this gateway only, Redis being unreachable (CLU-09: its own clients still get them)',
+        () => mesh.localOnly,
+      );
+    }
     const app = await buildOpsApp({
       started: () => this.started,
       registry: this.metrics.registry,
@@ -764,7 +771,7 @@ export class GuardianService {
         roles: ['admin'],
         gridIds: [],
         username: 'admin',
-        passwordHash: await hashSecret(password),
+        passwordHash: await hashPassword(password),
       })
       .then(
         () => true,

@@ -12,7 +12,7 @@
  * Whoever can run this can already read the data folder; the password never goes to a log.
  */
 import { pathToFileURL } from 'node:url';
-import { hashSecret, newSecret } from '../gateway/secrets.ts';
+import { hashPassword, newSecret } from '../gateway/secrets.ts';
 import { type Clock, SystemClock } from '../kernel/clock.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openStore } from './store/open.ts';
@@ -43,7 +43,7 @@ export async function resetStaffPassword(
   if (password !== null && password.length < MIN_PASSWORD)
     return { ok: false, problem: `the password must have at least ${MIN_PASSWORD} characters` };
   const chosen = password ?? newSecret().slice(0, 16);
-  await store.updateStaff(staff.id, { passwordHash: await hashSecret(chosen) });
+  await store.updateStaff(staff.id, { passwordHash: await hashPassword(chosen) });
   const sessionsEnded = await store.deleteStaffSessions(staff.id);
   await store.audit({
     at: clock.now(),

@@ -7,7 +7,7 @@
  * entrance is 入户门 (rooms.ts). A table here is typed `Record<Lang, Record<K, string>>`, and
  * test/dispatcher/words.test.ts fails on a key that one language has and the other lacks.
  */
-import type { AlertState, Outcome, RuleId, Severity } from './alerts/model.ts';
+import type { AlertState, Outcome, PhoneCategory, RuleId, Severity } from './alerts/model.ts';
 import { isRoom, ROOM_LABELS, ROOMS } from './rooms.ts';
 
 export type Lang = 'zh' | 'en';
@@ -47,6 +47,24 @@ export const RULE_LABELS: Record<Lang, Record<RuleId, string>> = {
 };
 
 /** Device kinds (SPEC §3: `fall`, `door`, `motion`, `button`). */
+/** ALERT-03: what a caller reported, in both languages (the alert's explanation, the console's form). */
+export const PHONE_CATEGORY_LABELS: Record<Lang, Record<PhoneCategory, string>> = {
+  zh: {
+    fall: '报告跌倒',
+    unwell: '身体不适',
+    no_answer: '敲门无应答',
+    wandering: '走失',
+    other: '其他',
+  },
+  en: {
+    fall: 'fall reported',
+    unwell: 'unwell',
+    no_answer: 'no answer at the door',
+    wandering: 'wandering',
+    other: 'other',
+  },
+};
+
 export const KIND_LABELS: Record<Lang, Record<'fall' | 'door' | 'motion' | 'button', string>> = {
   zh: { fall: '跌倒雷达', door: '门磁', motion: '人体移动传感器', button: '紧急求助按钮' },
   en: { fall: 'Fall radar', door: 'Door contact', motion: 'Motion sensor', button: 'Help button' },
@@ -366,6 +384,13 @@ export const FIELD_LABELS: Record<Lang, Record<string, string>> = {
     body: '请求内容',
     from: '开始',
     until: '结束',
+    acceptWithinMin: '接单时限',
+    onSiteWithinMin: '上门时限',
+    steps: '步骤',
+    afterMin: '分钟',
+    repeat: '重复通知',
+    everyMin: '间隔分钟',
+    times: '次数',
   },
   en: {
     id: 'id',
@@ -412,6 +437,13 @@ export const FIELD_LABELS: Record<Lang, Record<string, string>> = {
     body: 'request body',
     from: 'from',
     until: 'until',
+    acceptWithinMin: 'accepted within',
+    onSiteWithinMin: 'on site within',
+    steps: 'step',
+    afterMin: 'minute',
+    repeat: 'repeat',
+    everyMin: 'every (min)',
+    times: 'times',
   },
 };
 
@@ -506,6 +538,7 @@ export type RowProblem =
   | { kind: 'twice_in_file'; id: string }
   | { kind: 'username_taken'; username: string }
   | { kind: 'password_required' }
+  | { kind: 'retired'; id: string }
   | { kind: 'device_moved'; id: string; was: { kind: string; homeId: string } };
 
 export function rowProblemTexts(p: RowProblem): Texts {
@@ -522,6 +555,8 @@ export function rowProblemTexts(p: RowProblem): Texts {
       return { zh: `用户名 ${p.username} 已被使用`, en: `username ${p.username} is taken` };
     case 'password_required':
       return { zh: '新人员必须设置密码', en: 'required for a new staff member' };
+    case 'retired':
+      return { zh: `${p.id} 已归档，编号不再使用`, en: `${p.id} was retired; its id is not reused` };
     case 'device_moved': {
       const kind = KIND_LABELS.zh[p.was.kind as keyof (typeof KIND_LABELS)['zh']] ?? p.was.kind;
       return {

@@ -1,8 +1,10 @@
 /**
- * Device and staff-app logins (DEV-01, EDGE-02), apart from aedes: who a CONNECT is, or why it is refused
- * with which CONNACK code. Device secrets go through the login gate (login-gate.ts), which bounds what
- * refused logins cost; refused logins are counted, their refusal held back when their device or address
- * failed too often, and summarised in the log once per period rather than once per attempt.
+ * Device and staff-app logins (DEV-01, EDGE-02, SEC-05), apart from aedes: who a CONNECT is, or why it is
+ * refused with which CONNACK code. Device secrets go through the login gate (login-gate.ts): a secret
+ * stored in the fast format is checked at once, a legacy scrypt one within the gate's bounds and re-hashed
+ * after it matched (rehash.ts). Refused logins are counted, their refusal held back when their device or
+ * address failed too often, and summarised in the log once per period rather than once per attempt.
+ * Staff apps log in with an API session token, checked by the dispatcher (`StaffCheck`).
  */
 import { randomUUID } from 'node:crypto';
 import type { AuthenticateError } from 'aedes';
@@ -11,6 +13,8 @@ import type { Logger } from '../kernel/log.ts';
 import { mayWill } from './acl.ts';
 import type { LoginGate } from './login-gate.ts';
 import type { DeviceCredentials, GatewayStore } from './ports.ts';
+import type { SecretRehash } from './rehash.ts';
+import { hashDeviceSecret, needsRehash, verifyFastDeviceSecret } from './secrets.ts';
 
 /** `session`: this connection's id in the event log, so a restarted seq count shows (duplicates.ts). */
 export type Identity =
@@ -19,6 +23,9 @@ export type Identity =
 
 /** A refused login and its CONNACK return code (3 server unavailable, 4 bad credentials, 5 not authorized). */
 export class AuthError extends Error implements AuthenticateError {
+  /** How long the refusal is held back before it is sent (EDGE-02: the device or its address failed often). */
+  holdMs = 0;
+
   constructor(
     readonly returnCode: 3 | 4 | 5,
     message: string,
@@ -54,6 +61,8 @@ export interface AuthenticatorDeps {
   store: Pick<GatewayStore, 'findDevice'>;
   log: Logger;
   gate: LoginGate;
+  /** Legacy (scrypt) device hashes are re-hashed through it after a good login (SEC-05). */
+  rehash: SecretRehash;
   authenticateStaff?: StaffCheck;
   /** A login refused by the ACL (a will outside the device's status topic, a staff app's will). */
   onWillDenied: () => void;
@@ -81,12 +90,9 @@ export class Authenticator {
       if (!(e instanceof AuthError)) throw e;
       this.stats.failures++;
       this.noteRefusal(e.message, a.address, a.clientId);
-      const delay = this.deps.gate.failed(a.username, a.address);
-      if (delay > 0) {
-        this.stats.throttled++;
-        // Transport pacing of a suspect client (EDGE-02), not domain time: a real timer.
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      // Held back by the transport (the connection's guard, hygiene.ts) once aedes has let it go.
+      e.holdMs = this.deps.gate.failed(a.username, a.address);
+      if (e.holdMs > 0) this.stats.throttled++;
       throw e;
     }
   }
@@ -138,15 +144,16 @@ export class Authenticator {
       }
       return { identity, sessionEndsAt: session.expiresAt };
     }
-    const device = await this.deps.store.findDevice(a.username);
-    if (!device) throw new AuthError(4, 'unknown device');
+    const found = await this.deps.store.findDevice(a.username);
+    if (!found) throw new AuthError(4, 'unknown device');
     // DEV-01: client id = username = device id; a secret used under another client id is refused.
-    if (a.clientId !== device.id) throw new AuthError(4, 'client id does not match the device');
-    const checked = await this.deps.gate.check(device.id, a.address, a.password, device.secretHash, a.alive);
+    if (a.clientId !== found.id) throw new AuthError(4, 'client id does not match the device');
+    const checked = await this.deps.gate.check(found.id, a.address, a.password, found.secretHash, a.alive);
     if (checked === 'gone') throw new LoginGone('connection closed before its secret was checked');
     // Not checked: the device or its address failed too often and the budget for such checks is used up.
     if (checked === 'busy') throw new AuthError(3, 'too many failed logins: try again later');
     if (checked === 'wrong') throw new AuthError(4, 'wrong secret');
+    const device = needsRehash(found.secretHash) ? await this.rehashed(found, a.password) : found;
     if (device.disabled) throw new AuthError(5, 'device disabled');
     const identity: Identity = { kind: 'device', device, session: `${SESSION_TAG}-${++sessionCount}` };
     // DEV-03: a device's will may only be its own status topic (the retained `offline`).
@@ -155,6 +162,28 @@ export class Authenticator {
       throw new AuthError(5, 'will topic outside the device status topic');
     }
     return { identity };
+  }
+
+  /**
+   * SEC-05: a legacy (scrypt) hash that the secret just matched is replaced by the fast format, only if the
+   * row still holds it. When it no longer does, the row changed while the secret was checked: a rotation
+   * (the secret just checked is out: refused) or another connection of this device upgraded it first (the
+   * secret matches what the row holds now).
+   */
+  private async rehashed(device: DeviceCredentials, secret: string): Promise<DeviceCredentials> {
+    const to = hashDeviceSecret(secret);
+    let changed: boolean;
+    try {
+      changed = await this.deps.rehash.upgrade({ deviceId: device.id, from: device.secretHash, to });
+    } catch (e) {
+      // The storage failed: the login stands (the secret matched), the next login tries again.
+      this.deps.log.warn({ err: e, deviceId: device.id }, 'device secret re-hash failed');
+      return device;
+    }
+    if (changed) return { ...device, secretHash: to };
+    const now = await this.deps.store.findDevice(device.id);
+    if (now && verifyFastDeviceSecret(secret, now.secretHash) === true) return now;
+    throw new AuthError(4, 'wrong secret');
   }
 
   /** The first refusal of a period is logged at once, the rest in the period's summary (reportRefusals). */

@@ -6,7 +6,8 @@
  *
  * This file is the aedes adapter: it translates aedes' hooks and events and delegates the decisions to
  * their units, as aedes itself keeps each collaborator an option and each packet type in its own file:
- *   auth.ts      who a CONNECT is (device secrets through login-gate.ts, staff tokens), or its CONNACK code
+ *   auth.ts      who a CONNECT is (device secrets through login-gate.ts, staff tokens), or its CONNACK code;
+ *                legacy device hashes re-hashed through rehash.ts
  *   acl.ts       where an identity may publish, retain, subscribe and set its will (pure)
  *   presence.ts  device sessions, presence records and device rows
  *   hygiene.ts   the protocol guard every connection passes first, and admission control
@@ -44,6 +45,7 @@ import {
   topics,
   validateEvent,
 } from './protocol.ts';
+import { SecretRehash } from './rehash.ts';
 import type { InfluxTelemetry } from './telemetry.ts';
 
 export interface GatewayMetrics {
@@ -57,9 +59,13 @@ export interface GatewayMetrics {
   authFailures: number;
   /** Refusals held back before they were sent (the device or its address failed too often). */
   authThrottled: number;
-  /** Device secret checks run (scrypt), answered from the gate's caches, skipped (connection gone). */
+  /** Fast-format device secret checks (SEC-05), run at once. */
+  loginFastChecks: number;
+  /** Legacy secret checks run (scrypt), answered from the gate's caches, skipped (connection gone). */
   loginChecks: number;
   loginCached: number;
+  /** Legacy device hashes re-hashed to the fast format after a good login (SEC-05). */
+  loginRehashed: number;
   loginSkipped: number;
   /** Suspect logins refused unchecked (CONNACK 3) because the budget for suspect checks was used up. */
   loginBusy: number;
@@ -167,8 +173,10 @@ export class Gateway {
     rejectedByReason: new Map(),
     authFailures: 0,
     authThrottled: 0,
+    loginFastChecks: 0,
     loginChecks: 0,
     loginCached: 0,
+    loginRehashed: 0,
     loginSkipped: 0,
     loginBusy: 0,
     loginQueued: 0,
@@ -194,6 +202,7 @@ export class Gateway {
   private readonly admission = new Admission();
   private readonly limits: GuardLimits;
   private readonly gate: LoginGate;
+  private readonly rehash: SecretRehash;
   private readonly auth: Authenticator;
   private readonly presence: Presence<GatewayClient>;
   /** Logged-in staff apps by client id (`staff:{id}`), for the session checks and `staffListening`. */
@@ -206,10 +215,12 @@ export class Gateway {
       ...deps.loginGate,
       ...(deps.loginFailuresAllowed !== undefined && { failuresAllowed: deps.loginFailuresAllowed }),
     });
+    this.rehash = new SecretRehash(deps.store);
     this.auth = new Authenticator({
       store: deps.store,
       log: deps.log,
       gate: this.gate,
+      rehash: this.rehash,
       authenticateStaff: deps.authenticateStaff,
       onWillDenied: () => this.denied('will'),
     });
@@ -275,8 +286,11 @@ export class Gateway {
           this.authenticate(client as GatewayClient, username, password).then(
             () => done(null, true),
             (e: unknown) => {
-              if (e instanceof AuthError) done(e, false);
-              else if (e instanceof LoginGone)
+              if (e instanceof AuthError) {
+                // EDGE-02: a suspect login's refusal is sent late; meanwhile only its socket waits.
+                if (e.holdMs > 0) (client as GatewayClient)[GUARD]?.holdRefusal(e.holdMs);
+                done(e, false);
+              } else if (e instanceof LoginGone)
                 done(Object.assign(e, { returnCode: 3 }) as AuthenticateError, false);
               else {
                 this.deps.log.error({ err: e }, 'mqtt authentication failed');
@@ -384,6 +398,7 @@ export class Gateway {
     const closing = listeners?.stop();
     if (broker) await new Promise<void>((r) => broker.close(() => r()));
     await closing;
+    await this.rehash.flush();
     this.admission.open();
     // Shutting down while the storage cannot write: what is held stays unacknowledged (devices resend).
     this.eventLog.abandon();
@@ -475,8 +490,10 @@ export class Gateway {
     m.logQueueDepth = this.eventLog.depth;
     m.logFailing = this.logFailure !== null;
     const g = this.gate.stats;
+    m.loginFastChecks = g.fast;
     m.loginChecks = g.checks;
     m.loginCached = g.cached;
+    m.loginRehashed = this.rehash.upgraded;
     m.loginSkipped = g.skipped;
     m.loginBusy = g.busy;
     m.loginQueued = g.queued;

@@ -16,7 +16,11 @@
  *   - throttles each connection's PUBLISH rate with a token bucket: a flooding device is slowed down (its
  *     socket is simply not read), counted, and never starves the others;
  *   - stops reading while the gateway's admission control is closed (the durable log is behind), which is
- *     how overload turns into TCP back-pressure instead of memory growth (EDGE-03).
+ *     how overload turns into TCP back-pressure instead of memory growth (EDGE-03);
+ *   - holds back a refused login's CONNACK when the login gate says so (EDGE-02: a flooding client
+ *     reconnects less often) after aedes has let the connection go, so that only the socket waits, not
+ *     aedes' client, its parser and the streams (~10 KB each: 2,000 flood connections held for seconds
+ *     kept every young-generation collection copying them).
  *
  * These are transport guards for the machine's resources, not domain time: they use real timers.
  */
@@ -135,6 +139,11 @@ export class MqttGuard extends Duplex {
   private held = false;
   private backpressured = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Set by `holdRefusal`: what aedes writes is kept for the socket until `ms` have passed. */
+  private refusal: { ms: number; bytes: Buffer[] } | null = null;
+  private readonly onData = (chunk: Buffer) => this.ingest(chunk);
+  private readonly onEnd = () => this.push(null);
+  private readonly onGone = () => this.destroy();
 
   constructor(
     private readonly socket: Socketish,
@@ -147,10 +156,22 @@ export class MqttGuard extends Duplex {
     this.tokens = limits.publishRate.burst;
     // Half-open TCP connections are found by the kernel's keep-alive probes.
     socket.setKeepAlive?.(true, 60_000);
-    socket.on('data', (chunk: Buffer) => this.ingest(chunk));
-    socket.on('end', () => this.push(null));
-    socket.on('close', () => this.destroy());
-    socket.on('error', () => this.destroy());
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onGone);
+    socket.on('error', this.onGone);
+  }
+
+  /**
+   * The login on this connection was refused and its answer is to wait `ms` (EDGE-02). From now on what
+   * aedes writes (its CONNACK) is kept, and when aedes closes this stream the socket is handed to a timer
+   * that sends it after `ms` and closes; nothing else of the connection stays. A client that hangs up
+   * first ends the wait.
+   */
+  holdRefusal(ms: number): void {
+    if (this.destroyed || this.socket.destroyed) return;
+    this.refusal = { ms, bytes: [] };
+    this.socket.pause();
   }
 
   /** Resumes reading after a throttle pause or when admission reopens. */
@@ -168,6 +189,11 @@ export class MqttGuard extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.refusal) {
+      this.refusal.bytes.push(chunk);
+      cb();
+      return;
+    }
     if (this.socket.destroyed) {
       cb();
       return;
@@ -181,6 +207,11 @@ export class MqttGuard extends Duplex {
    * writes in one turn arrives here together: one socket write instead of one per PUBACK.
    */
   override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    if (this.refusal) {
+      for (const c of chunks) this.refusal.bytes.push(c.chunk);
+      cb();
+      return;
+    }
     if (this.socket.destroyed) {
       cb();
       return;
@@ -191,7 +222,7 @@ export class MqttGuard extends Duplex {
   }
 
   override _final(cb: (e?: Error | null) => void): void {
-    this.socket.end();
+    if (!this.refusal) this.socket.end();
     cb();
   }
 
@@ -200,8 +231,29 @@ export class MqttGuard extends Duplex {
     clearTimeout(this.idleTimer);
     this.admission.forget(this);
     this.pending = null;
-    if (!this.socket.destroyed) this.socket.destroy();
+    if (this.refusal && !this.socket.destroyed) this.sendRefusalLater(this.refusal);
+    else if (!this.socket.destroyed) this.socket.destroy();
+    this.refusal = null;
     cb(err);
+  }
+
+  /** The held refusal: only the socket, its answer and a timer remain (this guard is let go). */
+  private sendRefusalLater({ ms, bytes }: { ms: number; bytes: Buffer[] }): void {
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onGone);
+    socket.off('error', this.onGone);
+    const timer = setTimeout(() => {
+      if (socket.destroyed) return;
+      if (bytes.length === 0) socket.destroy();
+      else socket.end(Buffer.concat(bytes), () => socket.destroy());
+    }, ms);
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => socket.destroy());
+    // A client that hangs up ends the wait (its FIN arrives as 'end' once the socket reads again).
+    socket.once('end', () => socket.destroy());
+    socket.resume();
   }
 
   private refuse(reason: string, connack?: number): void {

@@ -1,10 +1,15 @@
 /**
- * Device logins in front of scrypt (SPEC §3 "secrets are stored only as salted hashes", §9 "nothing slows
- * or stops ingestion").
+ * Device secret checks (SPEC §3 "secrets are stored only as salted hashes", §9 "nothing slows or stops
+ * ingestion"; EDGE-02, SEC-05).
  *
- * A secret check is a scrypt derivation on libuv's thread pool, the pool the event log's WAL fsync runs on
- * too: wrong-secret floods with known device ids once filled all four threads and held every PUBACK back
- * for minutes. So the checks go through this gate:
+ * A secret stored in the fast format (secrets.ts: salted HMAC-SHA256, every secret the service issues) is
+ * checked at once, synchronously, in microseconds: nothing to queue, nothing to bound. What follows is for
+ * the device rows still holding a legacy scrypt hash (hashed before SEC-05, re-hashed at their first good
+ * login: auth.ts), which a flood of wrong secrets for their ids can still aim at.
+ *
+ * A scrypt check is a derivation (~50 ms of a core) on libuv's thread pool, the pool the event log's WAL
+ * fsync runs on too: wrong-secret floods with known device ids once filled all four threads and held every
+ * PUBACK back for minutes. So those checks go through this gate:
  *   - answers it already knows cost nothing: a device's last verified secret (per device and stored hash),
  *     and recently refused secrets (per device and stored hash, so a rotation makes them unknown again);
  *   - at most `concurrency` checks run at once, always leaving pool threads to the log, and only one while
@@ -22,8 +27,9 @@
  * Transport concern, not domain time: real timers and `performance.now()`.
  */
 import { createHash } from 'node:crypto';
-import { verifySecret } from './secrets.ts';
+import { verifyDeviceSecret, verifyFastDeviceSecret } from './secrets.ts';
 
+/** The bounds below apply to legacy scrypt checks only; fast-format checks never wait. */
 export interface LoginGateOptions {
   /** Secret checks running at once (thread-pool threads they may take; libuv has 4). */
   concurrency: number;
@@ -65,7 +71,9 @@ export type CheckResult =
   | 'gone';
 
 export interface LoginGateStats {
-  /** Secret checks run (scrypt). */
+  /** Fast-format secret checks (SEC-05), run at once. */
+  fast: number;
+  /** Legacy secret checks run (scrypt). */
   checks: number;
   /** Answered from the known-good or recently-refused caches. */
   cached: number;
@@ -108,7 +116,15 @@ function setBounded<K, V>(m: Map<K, V>, k: K, v: V, max: number): void {
 const MAX_ENTRIES = 100_000;
 
 export class LoginGate {
-  readonly stats: LoginGateStats = { checks: 0, cached: 0, skipped: 0, busy: 0, queued: 0, running: 0 };
+  readonly stats: LoginGateStats = {
+    fast: 0,
+    checks: 0,
+    cached: 0,
+    skipped: 0,
+    busy: 0,
+    queued: 0,
+    running: 0,
+  };
   private readonly o: LoginGateOptions;
   /** Device id → digest of (stored hash, secret) last verified. */
   private readonly verified = new Map<string, string>();
@@ -137,8 +153,8 @@ export class LoginGate {
   }
 
   /**
-   * Checks `secret` against the device's stored hash. `alive` is asked when the check's turn comes: a
-   * closed connection costs no check.
+   * Checks `secret` against the device's stored hash: at once in the fast format; a legacy scrypt hash
+   * waits for its turn, when `alive` is asked (a closed connection costs no check).
    */
   async check(
     deviceId: string,
@@ -147,6 +163,11 @@ export class LoginGate {
     storedHash: string,
     alive: () => boolean,
   ): Promise<CheckResult> {
+    const fast = verifyFastDeviceSecret(secret, storedHash);
+    if (fast !== null) {
+      this.stats.fast++;
+      return fast ? 'ok' : 'wrong';
+    }
     const digest = createHash('sha256').update(storedHash).update('\0').update(secret).digest('base64');
     if (this.verified.get(deviceId) === digest) {
       this.stats.cached++;
@@ -169,7 +190,7 @@ export class LoginGate {
     }
     try {
       this.stats.checks++;
-      const ok = await verifySecret(secret, storedHash);
+      const ok = await verifyDeviceSecret(secret, storedHash);
       if (ok) {
         setBounded(this.verified, deviceId, digest, MAX_ENTRIES);
         this.refused.delete(refusedKey);

@@ -68,8 +68,22 @@ export interface PresenceUpdate {
   sessionAt?: number;
 }
 
+/** A device's stored secret hash re-hashed to the current format after a good login (SEC-05). */
+export interface SecretHashUpgrade {
+  deviceId: string;
+  /** The hash the secret was verified against: the row changes only if it still holds this one. */
+  from: string;
+  to: string;
+}
+
 export interface GatewayStore {
   findDevice(id: string): Promise<DeviceCredentials | null>;
+  /**
+   * Replaces each device's secret hash `from` by `to`, each only if the row still holds `from` (a rotation
+   * in between wins: its new hash stays, the old secret is never brought back). In one transaction; for
+   * each upgrade, whether its row changed.
+   */
+  upgradeDeviceSecretHashes(upgrades: SecretHashUpgrade[]): Promise<boolean[]>;
   /**
    * Appends in one transaction and returns when the records are durable on disk. Presence updates passed
    * along are applied in the same transaction (one fsync for both), so a device row never lags the

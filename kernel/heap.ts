@@ -1,5 +1,6 @@
 /**
- * The node flags the service runs with: `npm start`, `npm run demo` and the Docker image's CMD carry
+ * The node flags the service runs with: `npm start`, `npm run demo`, `npm run start:gateway` and
+ * `start:dispatcher` (the roles on PostgreSQL) and the Docker image's CMD carry
  * them (V8 sizes its heap when the process starts, so they cannot be set from inside it), the gateway
  * benchmark's broker too, so that it measures the service as it runs; test/heap-flags.test.ts checks
  * that these places agree with this list.

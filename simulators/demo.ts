@@ -58,8 +58,9 @@ export async function startDemo(o: DemoOptions): Promise<{
         onError,
       }),
   );
-  // Homes connect in the background, a few at a time (each device's first login costs the gateway a scrypt
-  // verification): the console is up at once and the first homes are live within seconds.
+  // Homes connect in the background, a few at a time (a demo folder seeded before SEC-05 holds scrypt device
+  // hashes: each device's first login then costs the gateway a scrypt check, once): the console is up at
+  // once and the first homes are live within seconds.
   const live: SimHome[] = [];
   let stopped = false;
   const connecting = (async () => {

@@ -15,7 +15,7 @@ export interface ProvisionOptions {
   plan: CommunityPlan;
   /** Where device secrets are kept between runs (created with mode 0600). */
   identitiesFile?: string;
-  /** Parallel API calls (default 8; each device secret is hashed with scrypt on the server). */
+  /** Parallel API calls (default 8). */
   concurrency?: number;
   onProgress?: (done: number, total: number, what: string) => void;
 }

@@ -15,12 +15,15 @@ const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scr
 const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1];
 
 describe('heap flags', () => {
-  it.each(['start', 'demo'])('npm run %s starts the service with them', (name) => {
-    const words = scripts[name]!.split(/\s+/);
-    const entry = words.indexOf('dispatcher/main.ts');
-    expect(entry).toBeGreaterThan(0);
-    for (const flag of HEAP_FLAGS) expect(words.slice(0, entry)).toContain(flag);
-  });
+  it.each(['start', 'demo', 'start:gateway', 'start:dispatcher'])(
+    'npm run %s starts the service with them',
+    (name) => {
+      const words = scripts[name]!.split(/\s+/);
+      const entry = words.indexOf('dispatcher/main.ts');
+      expect(entry).toBeGreaterThan(0);
+      for (const flag of HEAP_FLAGS) expect(words.slice(0, entry)).toContain(flag);
+    },
+  );
 
   it("the Docker image's CMD starts the service with them", () => {
     const argv = JSON.parse(cmd ?? '[]') as string[];

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { raise } from '../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../dispatcher/alerts/model.ts';
+import type { DeviceQuery } from '../dispatcher/store/store.ts';
 import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
 import type { EventRecord } from '../gateway/ports.ts';
 import { bareHousehold } from './helpers.ts';
@@ -420,6 +421,70 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.findDevice('d1'))?.disabled).toBe(true);
     });
 
+    it('answers device health by query: filters, scope by grid and household, counts, the worst first', async () => {
+      await store.upsertGrid({ id: 'g2', name: 'Grid 2', community: 'c', leaderId: null });
+      await store.upsertHousehold(bareHousehold('h2', 'g2'));
+      const add = (id: string, homeId: string) =>
+        store.createDevice({ id, homeId, kind: 'motion', room: 'living', secretHash: 'x', createdAt: T });
+      for (const id of ['q-off', 'q-low', 'q-ok', 'q-dis', 'q-gone']) await add(id, 'h1');
+      for (const id of ['q-rej', 'q-new']) await add(id, 'h2');
+      await store.updatePresence([
+        { deviceId: 'q-off', online: false, lastSeenAt: T + 1 },
+        { deviceId: 'q-low', online: true, lastSeenAt: T + 2, battery: 10 },
+        { deviceId: 'q-ok', online: true, lastSeenAt: T + 3, battery: 90 },
+        { deviceId: 'q-rej', online: true, lastSeenAt: T + 4, rejectedDelta: 2 },
+        { deviceId: 'q-gone', online: false, lastSeenAt: T + 5 },
+      ]);
+      await store.setDeviceDisabled('q-dis', true);
+      expect(await store.retire('device', 'q-gone', T + 6)).toBe(true);
+
+      const ids = async (q: Partial<DeviceQuery> = {}) =>
+        (await store.queryDevices({ gridIds: null, lowBattery: 15, limit: 100, ...q })).map((d) => d.id);
+      expect(await ids()).toEqual(['q-dis', 'q-low', 'q-new', 'q-off', 'q-ok', 'q-rej']);
+      expect(await ids({ select: 'offline' })).toEqual(['q-off']);
+      expect(await ids({ select: 'low_battery' })).toEqual(['q-low']);
+      expect(await ids({ select: 'rejecting' })).toEqual(['q-rej']);
+      expect(await ids({ select: 'never_seen' })).toEqual(['q-dis', 'q-new']);
+      expect(await ids({ select: 'disabled' })).toEqual(['q-dis']);
+      // Enabled devices with a problem, offline first, then low battery, then by rejected messages.
+      expect(await ids({ select: 'problems' })).toEqual(['q-new', 'q-off', 'q-low', 'q-rej']);
+      expect(await ids({ gridIds: ['g2'] })).toEqual(['q-new', 'q-rej']);
+      expect(await ids({ gridIds: [] })).toEqual([]);
+      expect(await ids({ grid: 'g1', select: 'never_seen' })).toEqual(['q-dis']);
+      expect(await ids({ homeId: 'h2', select: 'problems' })).toEqual(['q-new', 'q-rej']);
+      expect(await ids({ limit: 2 })).toEqual(['q-dis', 'q-low']);
+      const [low] = await store.queryDevices({
+        gridIds: null,
+        select: 'low_battery',
+        lowBattery: 15,
+        limit: 1,
+      });
+      expect(low).toMatchObject({ id: 'q-low', homeId: 'h1', gridId: 'g1', battery: 10, online: true });
+      expect(low?.address).toEqual((await store.getHousehold('h1'))?.address);
+
+      expect(await store.countDeviceHealth({ gridIds: null, lowBattery: 15 })).toEqual({
+        total: 5,
+        online: 3,
+        offline: 2,
+        lowBattery: 1,
+        rejecting: 1,
+      });
+      expect(await store.countDeviceHealth({ gridIds: ['g2'], lowBattery: 15 })).toEqual({
+        total: 2,
+        online: 1,
+        offline: 1,
+        lowBattery: 0,
+        rejecting: 1,
+      });
+      expect(await store.countDeviceHealth({ gridIds: [], lowBattery: 15 })).toEqual({
+        total: 0,
+        online: 0,
+        offline: 0,
+        lowBattery: 0,
+        rejecting: 0,
+      });
+    });
+
     it('applies presence updates passed with an event batch in the same write', async () => {
       await store.createDevice({
         id: 'd3',
@@ -508,6 +573,25 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.rotateDeviceSecret('d2', 'new')).toBe(true);
       expect((await store.findDevice('d2'))?.secretHash).toBe('new');
       expect(await store.rotateDeviceSecret('nobody', 'new')).toBe(false);
+      // SEC-05: a legacy hash is re-hashed only while the row still holds it; a rotation in between wins.
+      await store.createDevice({
+        id: 'd2b',
+        homeId: 'h1',
+        kind: 'door',
+        room: 'entrance',
+        secretHash: 'legacy',
+        createdAt: T,
+      });
+      expect(
+        await store.upgradeDeviceSecretHashes([
+          { deviceId: 'd2', from: 'old', to: 'fast-old' },
+          { deviceId: 'd2b', from: 'legacy', to: 'fast' },
+          { deviceId: 'nobody', from: 'x', to: 'y' },
+        ]),
+      ).toEqual([false, true, false]);
+      expect((await store.findDevice('d2'))?.secretHash).toBe('new');
+      expect((await store.findDevice('d2b'))?.secretHash).toBe('fast');
+      expect(await store.upgradeDeviceSecretHashes([])).toEqual([]);
       await store.updatePresence([
         {
           deviceId: 'd2',

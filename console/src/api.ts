@@ -6,6 +6,7 @@ import type {
   AuditEntry,
   ChannelHealth,
   ClientToServerEvents,
+  CommunityPolicy,
   DeliveryRecord,
   DeviceFilter,
   DeviceHealth,
@@ -13,6 +14,7 @@ import type {
   DeviceState,
   DutyGapReport,
   DutyView,
+  EscalationPolicy,
   Grid,
   HandoverReport,
   HistoryEntry,
@@ -148,6 +150,14 @@ export const api = {
     ),
   duty: () => call<{ duty: DutyView[]; now: number }>('GET', '/api/duty'),
   grids: () => call<{ grids: Grid[] }>('GET', '/api/grids'),
+  escalationPolicies: () =>
+    call<{ default: EscalationPolicy; communities: CommunityPolicy[] }>('GET', '/api/escalation-policies'),
+  saveEscalationPolicy: (community: string, policy: EscalationPolicy) =>
+    call<{ policy: CommunityPolicy }>(
+      'PUT',
+      `/api/escalation-policies/${encodeURIComponent(community)}`,
+      policy,
+    ),
   saveGrid: (g: Grid) => call<{ grid: Grid }>('POST', '/api/grids', g),
   households: () => call<{ households: HouseholdFile[] }>('GET', '/api/households'),
   household: (id: string, withAccessNotes = false) =>
@@ -202,7 +212,7 @@ export const api = {
     ),
   setDeviceRoom: (id: string, room: Room) =>
     call<{ device: DeviceState }>('POST', `/api/devices/${encodeURIComponent(id)}/room`, { room }),
-  devices: (p: { filter?: DeviceFilter; grid?: string }) =>
+  devices: (p: { filter?: DeviceFilter; grid?: string; household?: string }) =>
     call<DeviceListView>('GET', `/api/devices${q(p)}`),
   updateDevice: (id: string, patch: { room?: Room; kind?: string }) =>
     call<{ device: DeviceState }>('PATCH', `/api/devices/${encodeURIComponent(id)}`, patch),

@@ -8,7 +8,7 @@ import type { Lang } from './i18n.ts';
 type Policy = NonNullable<Alert['policy']>;
 type Step = Policy['steps'][number];
 
-const STEP_WORDS: Record<Lang, Record<Step['kind'], string>> = {
+export const STEP_WORDS: Record<Lang, Record<Step['kind'], string>> = {
   zh: {
     notify_primary: '通知首位响应人',
     notify_next: '未接单：通知下一位响应人，并再次通知首位',
@@ -24,6 +24,9 @@ const STEP_WORDS: Record<Lang, Record<Step['kind'], string>> = {
     sla_breach: 'not on site: mark the SLA breached, tell the supervisor',
   },
 };
+
+/** The step kinds in the order of the default ladder (the keys of the words above). */
+export const STEP_KINDS = Object.keys(STEP_WORDS.en) as Step['kind'][];
 
 /** "accepted within 3 min, on site within 15 min". */
 export function promiseWords(p: Pick<Policy, 'acceptWithinMin' | 'onSiteWithinMin'>, lang: Lang): string {

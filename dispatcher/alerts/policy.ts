@@ -91,28 +91,46 @@ export const policySchema = z
       .max(20, 'at most 20 steps'),
   })
   .superRefine((p, ctx) => {
-    const issue = (path: (string | number)[], message: string) =>
-      ctx.addIssue({ code: 'custom', path, message });
+    // WORDS-02: each problem carries its sentence in both languages; `en` is the message.
+    const issue = (path: (string | number)[], en: string, zh: string) =>
+      ctx.addIssue({ code: 'custom', path, message: en, params: { texts: { zh, en } } });
     if (p.acceptWithinMin > p.onSiteWithinMin)
-      issue(['acceptWithinMin'], 'must not be later than onSiteWithinMin');
+      issue(['acceptWithinMin'], 'must not be later than onSiteWithinMin', '不能晚于上门时限');
     const first = p.steps[0]!;
     // ROUTE-01: a safety alert goes to the primary responder at once.
     if (first.kind !== 'notify_primary' || first.afterMin !== 0)
-      issue(['steps', 0], 'the first step must be notify_primary at minute 0');
+      issue(
+        ['steps', 0],
+        'the first step must be notify_primary at minute 0',
+        '第一步须为第 0 分钟通知首位响应人',
+      );
     p.steps.forEach((s, i) => {
       if (i > 0 && s.kind === 'notify_primary')
-        issue(['steps', i, 'kind'], 'notify_primary is the first step only');
+        issue(['steps', i, 'kind'], 'notify_primary is the first step only', '通知首位响应人只能是第一步');
       if (i > 0 && s.afterMin < p.steps[i - 1]!.afterMin)
-        issue(['steps', i, 'afterMin'], 'steps must be in order of minutes');
+        issue(['steps', i, 'afterMin'], 'steps must be in order of minutes', '步骤须按分钟先后排列');
       if (s.repeat && s.kind !== 'notify_next' && s.kind !== 'notify_all')
-        issue(['steps', i, 'repeat'], 'only notify_next and notify_all steps repeat');
+        issue(
+          ['steps', i, 'repeat'],
+          'only notify_next and notify_all steps repeat',
+          '只有通知下一位或全部响应人的步骤可以重复',
+        );
       if (s.kind === 'sla_at_risk' && s.afterMin >= p.onSiteWithinMin)
-        issue(['steps', i, 'afterMin'], 'sla_at_risk must come before onSiteWithinMin');
+        issue(
+          ['steps', i, 'afterMin'],
+          'sla_at_risk must come before onSiteWithinMin',
+          '超时预警须早于上门时限',
+        );
     });
     const breaches = p.steps.flatMap((s, i) => (s.kind === 'sla_breach' ? [i] : []));
-    if (breaches.length !== 1) issue(['steps'], 'needs exactly one sla_breach step');
+    if (breaches.length !== 1)
+      issue(['steps'], 'needs exactly one sla_breach step', '须有且只有一个超时步骤');
     else if (p.steps[breaches[0]!]!.afterMin !== p.onSiteWithinMin)
-      issue(['steps', breaches[0]!, 'afterMin'], 'the sla_breach step is at onSiteWithinMin');
+      issue(
+        ['steps', breaches[0]!, 'afterMin'],
+        'the sla_breach step is at onSiteWithinMin',
+        '超时步骤须在上门时限那一分钟',
+      );
   });
 
 /** One concrete rung of an alert's ladder: a step, or one repeat of it. */

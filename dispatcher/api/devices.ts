@@ -4,11 +4,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
-import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret, newSecret } from '../../gateway/secrets.ts';
 import { deviceInput, roomInput } from '../registry.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
 import { idParam } from './params.ts';
-import { LOW_BATTERY } from './reports.ts';
+import { isLow, LOW_BATTERY } from './reports.ts';
 import type { DeviceFilter, DeviceListView } from './types.ts';
 
 /** The device list's filters (SPEC §3 device health): what an admin looks for across households. */
@@ -39,7 +39,7 @@ export const deviceRoutes =
       const secret = newSecret();
       await store.createDevice({
         ...req.body,
-        secretHash: await hashSecret(secret),
+        secretHash: hashDeviceSecret(secret),
         createdAt: deps.clock.now(),
       });
       deps.directory.invalidateHome(req.body.homeId);
@@ -58,35 +58,27 @@ export const deviceRoutes =
           querystring: z.object({
             filter: z.enum(DEVICE_FILTERS).optional(),
             grid: z.string().max(64).optional(),
+            household: z.string().max(64).optional(),
+            limit: z.coerce.number().int().min(1).max(10_000).default(2_000),
           }),
         },
       },
       async (req): Promise<DeviceListView> => {
         const staff = requireStaff(req, 'registry.read');
-        const grids = (await accessScope(deps, staff)).grids;
-        const [devices, households] = await Promise.all([
-          store.listDevices(),
-          store.listHouseholds(grids === null ? {} : { gridIds: grids }),
-        ]);
-        const home = new Map(households.map((h) => [h.id, h]));
-        const low = (d: { battery: number | null }) => d.battery !== null && d.battery <= LOW_BATTERY;
-        const keep: Record<(typeof DEVICE_FILTERS)[number], (d: (typeof devices)[number]) => boolean> = {
-          offline: (d) => !d.online && !d.disabled && d.lastSeenAt !== null,
-          low_battery: low,
-          rejecting: (d) => d.rejectedCount > 0,
-          never_seen: (d) => d.lastSeenAt === null,
-          disabled: (d) => d.disabled,
-        };
-        const f = req.query.filter;
+        const gridIds = (await accessScope(deps, staff)).grids;
+        const limit = req.query.limit;
+        // One more than asked says whether there are more (the page says so rather than load them all).
+        const rows = await store.queryDevices({
+          gridIds,
+          grid: req.query.grid,
+          homeId: req.query.household,
+          select: req.query.filter,
+          lowBattery: LOW_BATTERY,
+          limit: limit + 1,
+        });
         return {
-          devices: devices
-            .filter((d) => home.has(d.homeId))
-            .filter((d) => !req.query.grid || home.get(d.homeId)!.gridId === req.query.grid)
-            .filter((d) => !f || keep[f](d))
-            .map((d) => {
-              const h = home.get(d.homeId)!;
-              return { ...d, gridId: h.gridId, address: h.address, lowBattery: low(d) };
-            }),
+          devices: rows.slice(0, limit).map((d) => ({ ...d, lowBattery: isLow(d) })),
+          more: rows.length > limit,
         };
       },
     );
@@ -166,7 +158,7 @@ export const deviceRoutes =
     app.post('/api/devices/:id/rotate-secret', { schema: { params: idParam } }, async (req) => {
       const actor = requireStaff(req, 'registry.write');
       const secret = newSecret();
-      if (!(await store.rotateDeviceSecret(req.params.id, await hashSecret(secret))))
+      if (!(await store.rotateDeviceSecret(req.params.id, hashDeviceSecret(secret))))
         throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
       deps.revokeDevice?.(req.params.id);
       await audit(actor.id, 'device.rotate_secret', req.params.id);

@@ -255,7 +255,7 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
   'GET /api/devices': d(
     'devices',
     'List devices across households',
-    'Every live device of the households this person may see, with its grid and address; `filter` narrows it to offline, low_battery, rejecting, never_seen or disabled devices, `grid` to one grid.',
+    'Every live device of the households this person may see, with its grid and address; `filter` narrows it to offline, low_battery, rejecting, never_seen or disabled devices, `grid` to one grid, `household` to one household. At most `limit` devices (2,000 by default, 10,000 at most), in order of id; `more` says when more match.',
   ),
   'PATCH /api/devices/:id': d(
     'devices',

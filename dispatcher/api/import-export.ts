@@ -13,13 +13,13 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEVICE_KINDS } from '../../gateway/protocol.ts';
-import { hashSecret, newSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret, hashPassword, newSecret } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { familyOptInChanges } from '../notify/family.ts';
 import { passwordProblem } from '../passwords.ts';
 import { gridInput, householdInput, id, STAFF_ROLES } from '../registry.ts';
 import { type Room, roomFromText } from '../rooms.ts';
-import type { Store } from '../store/store.ts';
+import type { RetiredKind, Store } from '../store/store.ts';
 import {
   type IssueFacts,
   issueTexts,
@@ -251,6 +251,21 @@ async function validate(
       seen.add(id);
     });
   }
+  // DATA-04: a retired id names its history for good; an import may neither revive nor reuse it.
+  const retirable: [Kind, RetiredKind][] = [
+    ['grids', 'grid'],
+    ['households', 'household'],
+    ['staff', 'staff'],
+    ['devices', 'device'],
+  ];
+  for (const [kind, retired] of retirable)
+    await Promise.all(
+      raw[kind].map(async (r, i) => {
+        const id = oneId(field(r, 'id'));
+        if (id !== null && (await store.retiredAt(retired, id)) !== null)
+          refuse(label(kind, i), 'id', rowProblemTexts({ kind: 'retired', id }));
+      }),
+    );
   if (out.devices.length) {
     const known = new Map((await store.listDevices()).map((d) => [d.id, d]));
     out.devices.forEach((d, i) => {
@@ -284,7 +299,7 @@ async function apply(
   }
   const changedStaff: string[] = [];
   for (const s of p.staff) {
-    const passwordHash = s.password ? await hashSecret(s.password) : undefined;
+    const passwordHash = s.password ? await hashPassword(s.password) : undefined;
     if (await store.getStaff(s.id)) {
       changedStaff.push(s.id);
       await store.updateStaff(s.id, {
@@ -321,7 +336,7 @@ async function apply(
       continue;
     }
     const secret = newSecret();
-    await store.createDevice({ ...d, secretHash: await hashSecret(secret), createdAt: deps.clock.now() });
+    await store.createDevice({ ...d, secretHash: hashDeviceSecret(secret), createdAt: deps.clock.now() });
     await store.audit({
       at: deps.clock.now(),
       actor,

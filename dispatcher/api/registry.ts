@@ -5,7 +5,7 @@
 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashPassword } from '../../gateway/secrets.ts';
 import { newId } from '../../kernel/ids.ts';
 import { can } from '../access.ts';
 import { familyOptInChanges } from '../notify/family.ts';
@@ -114,7 +114,7 @@ export const registryRoutes =
         throw new HttpError(409, 'conflict', `username ${rest.username} is taken`);
       if (await store.getStaff(rest.id)) throw new HttpError(409, 'conflict', `staff ${rest.id} exists`);
       checkPassword(password, rest.roles, 'body.password');
-      await store.createStaff({ ...rest, passwordHash: await hashSecret(password) });
+      await store.createStaff({ ...rest, passwordHash: await hashPassword(password) });
       await audit(actor.id, 'staff.create', rest.id);
       // A new desk changes which communities nobody follows (access.ts dispatchCommunities).
       await deps.staffChanged?.([rest.id]);
@@ -329,7 +329,7 @@ export const registryRoutes =
       if (!target || (await store.retiredAt('staff', target.id)) !== null)
         throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
       if (password) checkPassword(password, patch.roles ?? target.roles, 'body.password');
-      const passwordHash = password ? await hashSecret(password) : undefined;
+      const passwordHash = password ? await hashPassword(password) : undefined;
       if (!(await store.updateStaff(req.params.id, { ...patch, passwordHash })))
         throw new HttpError(404, 'not_found', `no staff ${req.params.id}`);
       // SPEC §8: a new password or a disabled account ends every session at once (old tokens stop working).

@@ -17,6 +17,9 @@ const instantParam = z.union([epochMs, z.string().min(4).max(40)]).optional();
 const MAX_RANGE_MS = 366 * 86_400_000;
 /** SPEC §5: LOW_BATTERY raises at or below 15 %. */
 export const LOW_BATTERY = 15;
+/** A device whose battery is at or below LOW_BATTERY. */
+export const isLow = (d: { battery: number | null }): boolean =>
+  d.battery !== null && d.battery <= LOW_BATTERY;
 
 export const reportRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -150,36 +153,18 @@ export const reportRoutes =
         const staff = requireStaff(req);
         if (!can(staff, 'alerts.read.all') && !can(staff, 'reports.read'))
           throw new HttpError(403, 'forbidden', 'your role may not read device health');
-        const grids = (await accessScope(deps, staff)).grids;
-        const [devices, households] = await Promise.all([
-          store.listDevices(),
-          store.listHouseholds(grids === null ? {} : { gridIds: grids }),
+        const gridIds = (await accessScope(deps, staff)).grids;
+        const limit = req.query.limit;
+        const [counts, problems, unmapped] = await Promise.all([
+          store.countDeviceHealth({ gridIds, lowBattery: LOW_BATTERY }),
+          store.queryDevices({ gridIds, select: 'problems', lowBattery: LOW_BATTERY, limit }),
+          store.queryDevices({ gridIds, select: 'unmapped_room', lowBattery: LOW_BATTERY, limit }),
         ]);
-        const gridOfHome = new Map(households.map((h) => [h.id, h.gridId]));
-        const mine = devices.filter((d) => gridOfHome.has(d.homeId) && !d.disabled);
-        const low = (d: (typeof mine)[number]) => d.battery !== null && d.battery <= LOW_BATTERY;
-        const problems = mine
-          .filter((d) => !d.online || low(d) || d.rejectedCount > 0)
-          .map((d) => ({ ...d, gridId: gridOfHome.get(d.homeId)!, lowBattery: low(d) }))
-          // Offline first, then low battery, then by rejected messages.
-          .sort(
-            (a, b) =>
-              Number(a.online) - Number(b.online) ||
-              Number(b.lowBattery) - Number(a.lowBattery) ||
-              b.rejectedCount - a.rejectedCount ||
-              a.id.localeCompare(b.id),
-          );
+        const strip = ({ address: _, ...d }: (typeof problems)[number]) => d;
         return {
-          total: mine.length,
-          online: mine.filter((d) => d.online).length,
-          offline: mine.filter((d) => !d.online).length,
-          lowBattery: mine.filter(low).length,
-          rejecting: mine.filter((d) => d.rejectedCount > 0).length,
-          problems: problems.slice(0, req.query.limit),
-          unmappedRooms: mine
-            .filter((d) => d.roomText)
-            .map((d) => ({ ...d, gridId: gridOfHome.get(d.homeId)! }))
-            .slice(0, req.query.limit),
+          ...counts,
+          problems: problems.map((d) => ({ ...strip(d), lowBattery: isLow(d) })),
+          unmappedRooms: unmapped.map(strip),
         };
       },
     );

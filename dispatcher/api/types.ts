@@ -18,7 +18,8 @@
  *   GET  /api/households/{id}/coverage?at=   CoverageView: who covers this household now, in order
  *   POST /api/households/{id}/away           {until: epoch ms | RFC 3339, reason}; DELETE clears it (admin)
  *   PATCH /api/staff/{id}                    {name?, phone?, roles?, gridIds?, disabled?, password?} (admin)
- *   GET  /api/devices?filter=&grid=          DeviceListView · PATCH /api/devices/{id} {room?, kind?} (admin)
+ *   GET  /api/devices?filter=&grid=&household=&limit=   DeviceListView (`more` beyond limit, 2,000 by default)
+ *   PATCH /api/devices/{id} {room?, kind?} (admin)
  *   POST /api/{grids|households|staff|devices}/{id}/retire   soft delete, history kept (admin); 409 when
  *                                            a grid still has households or a household open alerts
  *   GET  /api/audit?actor=&target=&action=&from=&to=&limit=   {entries: AuditEntry[]} newest first (admin);
@@ -52,6 +53,8 @@ export {
   SEVERITY_OF,
   type Severity,
 } from '../alerts/model.ts';
+export type { CommunityPolicy } from '../alerts/policies.ts';
+export type { EscalationPolicy, PolicyStep, StepKind } from '../alerts/policy.ts';
 export type { SlaReport, SlaRow } from '../reports/sla.ts';
 export { ROOM_LABELS, ROOMS, type Room } from '../rooms.ts';
 
@@ -161,8 +164,10 @@ export interface TodayFigures {
  */
 export interface DeviceListView {
   devices: (DeviceState & { gridId: string; address: HouseholdFile['address']; lowBattery: boolean })[];
+  /** More devices match than `limit` (default 2,000): narrow by grid or filter to see them. */
+  more: boolean;
 }
-export type DeviceFilter = 'offline' | 'low_battery' | 'rejecting' | 'never_seen' | 'disabled';
+export type { DeviceFilter } from '../store/store.ts';
 /** What can be retired (POST /api/{grids|households|staff|devices}/{id}/retire, admin; DATA-04). */
 export type RetirableKind = 'grids' | 'households' | 'staff' | 'devices';
 

@@ -3,34 +3,16 @@
  * phone, the short text an SMS or voice bridge sends, and the updates for a household's family. Each fits
  * one SMS: 70 characters in Chinese (UCS-2), 160 in English (GSM-7), the link travelling beside it.
  */
-import type { Alert, PhoneCategory, RuleId } from '../alerts/model.ts';
-import { RULE_LABELS } from '../words.ts';
+import type { Alert, RuleId } from '../alerts/model.ts';
+import { PHONE_CATEGORY_LABELS, RULE_LABELS } from '../words.ts';
 
-export { RULE_LABELS };
+export { PHONE_CATEGORY_LABELS, RULE_LABELS };
 
 export type NoticeLang = 'zh' | 'en';
 export const NOTICE_LANGS: readonly NoticeLang[] = ['zh', 'en'];
 
 /** One SMS: 70 UCS-2 characters (any Chinese text), 160 GSM-7 characters. */
 export const SMS_LIMIT: Record<NoticeLang, number> = { zh: 70, en: 160 };
-
-/** ALERT-03: what a caller reported, in both languages (the alert's explanation, the console's form). */
-export const PHONE_CATEGORY_LABELS: Record<NoticeLang, Record<PhoneCategory, string>> = {
-  zh: {
-    fall: '报告跌倒',
-    unwell: '身体不适',
-    no_answer: '敲门无应答',
-    wandering: '走失',
-    other: '其他',
-  },
-  en: {
-    fall: 'fall reported',
-    unwell: 'unwell',
-    no_answer: 'no answer at the door',
-    wandering: 'wandering',
-    other: 'other',
-  },
-};
 
 /** Why this person is told, as a few words (the notice's `reason`). */
 const REASONS: Record<NoticeLang, Record<string, string>> = {

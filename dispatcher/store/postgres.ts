@@ -11,7 +11,9 @@
  *   it and the rules' cursor can never pass over an event committed late (a lower position committed
  *   after a higher one). The lock is taken with BEGIN and held to the commit.
  * - Duplicates (SPEC §3): the rule is gateway/duplicates.ts; a device's count and session are in
- *   device_seqs, the seqs it recorded in the events' unique index, both read and written under that lock.
+ *   device_seqs, the seqs it recorded in the events' unique index, both written under that lock and read
+ *   under it, or known from this store's own last append when the log, checked under it, has not moved
+ *   since (one round trip per append: appendTx).
  * - Alerts: every change draws the next change sequence from one counter row (a row lock until commit), so
  *   the live catch-up feed (alertChangesSince) sees changes in commit order too; writes are optimistic
  *   (version) and a stale one is refused (StaleWriteError).
@@ -28,12 +30,23 @@ import type {
   EventRecord,
   LoggedEvent,
   PresenceUpdate,
+  SecretHashUpgrade,
 } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import {
+  type DeviceHealthCounts,
+  type DeviceQuery,
+  type DeviceRow,
+  deviceCountsFrom,
+  deviceCountsSql,
+  deviceRowFrom,
+  deviceRowsSql,
+  pgDialect,
+} from './device-queries.ts';
 import { MIGRATIONS, migrationSql } from './migrations.ts';
 import {
   alertFrom,
@@ -76,6 +89,16 @@ interface SeqDevice {
 }
 /** The advisory lock migrations hold, so two processes starting at once migrate once. */
 const MIGRATE_LOCK = 365_002;
+/** Devices whose seq state the store keeps between appends (beyond it, the cache starts again). */
+const SEQ_CACHE_MAX = 500_000;
+/** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
+const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
+/** The verdicts on a batch: each record's seq count (null: a duplicate) and its devices' state after it. */
+interface Judged {
+  keep: (number | null)[];
+  kept: number;
+  states: Map<string, SeqDevice>;
+}
 
 export interface PostgresOptions {
   url: string;
@@ -448,6 +471,21 @@ export class PostgresStore implements Store {
     );
   }
 
+  async upgradeDeviceSecretHashes(upgrades: SecretHashUpgrade[]): Promise<boolean[]> {
+    if (upgrades.length === 0) return [];
+    // One statement: each row changes only if it still holds `from`. Two upgrades of one device in a batch
+    // (two connections of it) hold hashes of the same secret: the row takes one, both stand.
+    const changed = await this.q(
+      `UPDATE devices AS d SET secret_hash = u.to_hash
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, from_hash, to_hash)
+       WHERE d.id = u.id AND d.secret_hash = u.from_hash
+       RETURNING d.id`,
+      [upgrades.map((u) => u.deviceId), upgrades.map((u) => u.from), upgrades.map((u) => u.to)],
+    );
+    const ids = new Set(changed.map((r) => String(r.id)));
+    return upgrades.map((u) => ids.has(u.deviceId));
+  }
+
   async deviceRejections(id: string): Promise<Record<string, number>> {
     const rows = await this.q(
       'SELECT reason, count FROM device_rejections WHERE device_id = $1 ORDER BY reason',
@@ -463,6 +501,16 @@ export class PostgresStore implements Store {
         ])
       : await this.q('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id');
     return rows.map(deviceFrom);
+  }
+
+  async queryDevices(q: DeviceQuery): Promise<DeviceRow[]> {
+    const args: unknown[] = [];
+    return (await this.q(deviceRowsSql(q, pgDialect(args)), args)).map(deviceRowFrom);
+  }
+
+  async countDeviceHealth(q: Pick<DeviceQuery, 'gridIds' | 'lowBattery'>): Promise<DeviceHealthCounts> {
+    const args: unknown[] = [];
+    return deviceCountsFrom((await this.q(deviceCountsSql(q, pgDialect(args)), args))[0]);
   }
 
   async setRoster(gridId: string, entries: RosterEntry[]): Promise<void> {
@@ -551,124 +599,146 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One append transaction in three round trips, all under the log lock: (1) BEGIN, synchronous commit,
-   * the lock and the devices' seq state in one simple-protocol query; (2) the rows and the devices' new
-   * seq state in one statement; (3) COMMIT, where the flush happens. Each round trip is paid by every
-   * batch while it holds the lock, so fewer of them is more events per second and a shorter PUBACK.
+   * One append transaction. Usually one round trip: BEGIN, synchronous commit, the log lock, the device
+   * rows' presence, the events with the devices' new seq state (a CTE of the same INSERT), and COMMIT, in
+   * one simple-protocol message (values as escaped literals: that protocol takes no parameters); the
+   * flush happens at its COMMIT and the batch is answered only after it.
+   *
+   * Duplicates (SPEC §3) are judged before that message from the devices' seq state as this store left it
+   * after its own last append (`seqCache`, valid at log position `cacheAt`). The INSERT checks, under the
+   * lock, that the log still ends at `cacheAt` (nobody else appended since: another process, a copy); if
+   * not it writes nothing, the cache is dropped and the batch goes the long way. The long way (first
+   * batches, a device not cached, a seq at or below a device's highest that needs the recorded seqs, or
+   * another writer on the database) reads the devices' state under the lock in a first round trip, then
+   * sends the same second message without BEGIN: two round trips, three with the lookup of recorded seqs.
    */
-  private appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
+  private async appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
-    const seqDevices = [
-      ...new Set(
-        records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
-      ),
-    ];
-    // SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. In the same
-    // round trip as BEGIN: the log lock (when there are events to log) and, under it, the seq state of
-    // the devices whose seqs are judged (ids as escaped literals: the simple protocol takes no parameters).
-    let begin = 'BEGIN; SET LOCAL synchronous_commit = on';
-    if (records.length > 0) begin += `; SELECT pg_advisory_xact_lock(${LOG_LOCK})`;
-    if (seqDevices.length > 0)
-      begin += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map((id) => pg.Client.prototype.escapeLiteral(id)).join(', ')})`;
-    return this.tx(async (c, begun) => {
-      const presence = batch.flatMap((b) => b.presence);
-      if (presence.length > 0) await this.writePresence(c, presence);
-      if (records.length === 0) return batch.map(() => []);
-      const stateRows = seqDevices.length > 0 ? (begun.at(-1)!.rows as Row[]) : [];
-      const { keep, changed } = await this.judgeDuplicates(c, records, stateRows);
-      const kept = records.filter((_, i) => keep[i] !== null);
-      const seqs: number[] = new Array(records.length).fill(0);
-      if (kept.length > 0) {
-        const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
-        const keptIndex = records.flatMap((_, i) => (keep[i] !== null ? [i] : []));
-        const rows = await this.q(
-          `WITH seq_state AS (
-             INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
-             SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
-             ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
-               high_ts = excluded.high_ts, session = excluded.session)
-           INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
-           SELECT d, h, ra, tp, st, ts, ty, ds, sc, b::jsonb, rw, rs, f::jsonb
-           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-             $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
-             WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, b, rw, rs, f, n)
-           ORDER BY n RETURNING seq`,
-          [
-            col((r) => r.deviceId),
-            col((r) => r.homeId),
-            col((r) => r.receivedAt),
-            col((r) => r.topic),
-            col((r) => r.status),
-            col((r) => r.ts),
-            col((r) => r.type),
-            col((r) => r.deviceSeq),
-            col((_, i) => keep[keptIndex[i]!] ?? 0),
-            col((r) => (r.status === 'accepted' ? r.body : null)),
-            col((r) => (r.status === 'accepted' ? null : r.body)),
-            col((r) => r.reason),
-            col((r) => JSON.stringify(r.flags)),
-            changed.map(([id]) => id),
-            changed.map(([, d]) => d.count),
-            changed.map(([, d]) => d.state.high),
-            changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
-            changed.map(([, d]) => d.state.session),
-          ],
-          c,
-        );
+    const presence = batch.flatMap((b) => b.presence);
+    const c = await this.pool.connect().catch((e: unknown) => {
+      this.connectionLost(e);
+      throw e;
+    });
+    let broken: Error | undefined;
+    let open = false;
+    try {
+      // The short way: every device judged from the cache, no recorded seq to look up.
+      let judged = records.length > 0 ? this.judgeFromCache(records) : null;
+      let at = this.cacheAt;
+      for (;;) {
+        let head = BEGIN;
+        if (records.length > 0 && !judged) {
+          // The long way: state read under the lock, in the transaction the second message commits.
+          const seqDevices = [
+            ...new Set(
+              records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
+            ),
+          ];
+          let first = `${BEGIN}; SELECT pg_advisory_xact_lock(${LOG_LOCK}); SELECT COALESCE(max(seq), 0) AS m FROM events`;
+          if (seqDevices.length > 0)
+            first += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`;
+          open = true;
+          const begun = (await c.query(first)) as unknown as pg.QueryResult[];
+          at = Number(begun[3]!.rows[0].m);
+          // Someone else appended since this store's last append: every cached state may be stale.
+          if (at !== this.cacheAt) this.forgetSeqs();
+          const states = statesFrom(seqDevices.length > 0 ? (begun[4]!.rows as Row[]) : [], seqDevices);
+          judged = await this.judgeDuplicates(c, records, states);
+          head = '';
+        }
+        const statements = head ? [head] : [];
+        if (records.length > 0 && head) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
+        // With events, every statement writes only if the log still ends at `at` (see insertSql).
+        const logEnd = records.length > 0 ? (at ?? 0) : null;
+        if (presence.length > 0) statements.push(...presenceSql(presence, logEnd));
+        const insert = judged ? insertSql(records, judged, at ?? 0) : null;
+        if (insert) statements.push(insert);
+        statements.push('COMMIT');
+        open = true;
+        const done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+        open = false;
+        const results = Array.isArray(done) ? done : [done];
+        this.lastFailure = null;
+        const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
+        if (insert && drawn.length === 0 && judged!.kept > 0) {
+          // The log moved on since this store's last append: nothing was written (an empty commit);
+          // the long way, with the state read under the lock.
+          this.forgetSeqs();
+          judged = null;
+          continue;
+        }
+        if (records.length === 0) return batch.map(() => []);
         // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
-        const drawn = rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
-        keptIndex.forEach((i, k) => {
-          seqs[i] = drawn[k]!;
-        });
+        drawn.sort((a, b) => a - b);
+        this.remember(judged!.states, drawn.length > 0 ? drawn[drawn.length - 1]! : at!);
+        return outcomesOf(batch, judged!.keep, drawn);
       }
-      const out: AppendOutcome[][] = [];
-      let at = 0;
-      for (const b of batch) {
-        out.push(
-          b.records.map((_, k) => {
-            const seq = seqs[at + k]!;
-            return seq > 0 ? { seq, duplicate: false } : { seq: null, duplicate: true };
-          }),
-        );
-        at += b.records.length;
+    } catch (e) {
+      // Whatever this store believed about the log may not hold after a failure (a commit not confirmed).
+      this.forgetSeqs();
+      if (isConnectionError(e)) {
+        broken = e as Error;
+        this.connectionLost(e);
+      } else if (open) await c.query('ROLLBACK').catch((r: Error) => (broken = r));
+      throw e;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  /** Devices' seq state as this store's own last append left it, and the log position it is valid at. */
+  private readonly seqCache = new Map<string, { count: number; state: SeqState }>();
+  private cacheAt: number | null = null;
+
+  private forgetSeqs(): void {
+    this.seqCache.clear();
+    this.cacheAt = null;
+  }
+
+  /** After a commit: the batch's devices as they are now, valid at log position `at`. */
+  private remember(states: Map<string, SeqDevice>, at: number): void {
+    // A bound on the memory it takes (~100 bytes a device): past it, the devices are read again.
+    if (this.seqCache.size > SEQ_CACHE_MAX) this.seqCache.clear();
+    for (const [id, d] of states) this.seqCache.set(id, { count: d.count, state: d.state });
+    this.cacheAt = at;
+  }
+
+  /** The verdicts from the cache alone, or null when the batch needs the long way. */
+  private judgeFromCache(records: EventRecord[]): Judged | null {
+    if (this.cacheAt === null) return null;
+    const states = new Map<string, SeqDevice>();
+    for (const r of records) {
+      if (r.status !== 'accepted' || r.deviceSeq === null) continue;
+      let d = states.get(r.deviceId);
+      if (!d) {
+        const cached = this.seqCache.get(r.deviceId);
+        if (!cached) return null;
+        d = { count: cached.count, state: cached.state, changed: false };
+        states.set(r.deviceId, d);
       }
-      return out;
-    }, begin);
+      // A seq at or below the device's highest (before this batch) needs the recorded seqs.
+      if (r.deviceSeq <= this.seqCache.get(r.deviceId)!.state.high) return null;
+    }
+    const judged = judgeBatch(records, states, new Map());
+    // All duplicates: nothing written, so nothing to check the cache against; the long way.
+    return judged.kept > 0 ? judged : null;
   }
 
   /**
-   * SPEC §3 duplicates by the rule in gateway/duplicates.ts, under the log lock: for each record the seq
-   * count it is recorded under, or null for a duplicate, and the devices whose seq state changed (written
-   * back with the rows). `stateRows` are the devices' rows of device_seqs, read under the lock; the seqs a
-   * device recorded are found through the events' unique index.
+   * SPEC §3 duplicates by the rule in gateway/duplicates.ts, under the log lock: `states` are the devices'
+   * rows of device_seqs, read under the lock; the seqs a device recorded are found through the events'
+   * unique index, for the seqs at or below its highest (the usual seq, above it, needs no lookup).
    */
   private async judgeDuplicates(
     c: pg.PoolClient,
     records: EventRecord[],
-    stateRows: Row[],
-  ): Promise<{ keep: (number | null)[]; changed: [string, SeqDevice][] }> {
-    const withSeq = records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null);
-    const keep: (number | null)[] = records.map(() => 0);
-    if (withSeq.length === 0) return { keep, changed: [] };
-    const deviceIds = [...new Set(withSeq.map((r) => r.deviceId))];
-    const states = new Map<string, SeqDevice>();
-    for (const r of stateRows)
-      states.set(String(r.device_id), {
-        count: Number(r.seq_count),
-        state: {
-          high: Number(r.high),
-          highTs: Number(r.high_ts),
-          session: (r.session as string | null) ?? null,
-        },
-        changed: false,
-      });
-    for (const id of deviceIds)
-      if (!states.has(id)) states.set(id, { count: 0, state: emptySeqState(), changed: false });
-    // The recorded times of the seqs asked about, in the devices' current counts: only a seq at or below
-    // its device's highest can have been recorded (the usual seq, above it, needs no lookup).
+    states: Map<string, SeqDevice>,
+  ): Promise<Judged> {
     const recorded = new Map<string, number>();
-    const key = (d: string, count: number, s: number) => `${d}\u0000${count}\u0000${s}`;
-    const ask = withSeq.filter((r) => r.deviceSeq! <= states.get(r.deviceId)!.state.high);
+    const ask = records.filter(
+      (r) =>
+        r.status === 'accepted' && r.deviceSeq !== null && r.deviceSeq <= states.get(r.deviceId)!.state.high,
+    );
     if (ask.length > 0) {
       const found = await this.q(
         `SELECT q.d AS device_id, q.c AS seq_count, q.s AS device_seq, e.ts
@@ -683,86 +753,9 @@ export class PostgresStore implements Store {
         c,
       );
       for (const r of found)
-        recorded.set(key(String(r.device_id), Number(r.seq_count), Number(r.device_seq)), Number(r.ts));
+        recorded.set(seqKey(String(r.device_id), Number(r.seq_count), Number(r.device_seq)), Number(r.ts));
     }
-    records.forEach((r, i) => {
-      if (r.status !== 'accepted' || r.deviceSeq === null) return;
-      const d = states.get(r.deviceId)!;
-      const seq = r.deviceSeq;
-      const session = r.session ?? null;
-      const verdict = judgeSeq(
-        d.state,
-        seq,
-        r.ts,
-        session,
-        recorded.get(key(r.deviceId, d.count, seq)) ?? null,
-      );
-      if (verdict === 'duplicate') {
-        keep[i] = null;
-        return;
-      }
-      // A restarted count: its seqs are recorded under the next count number (the unique index is per count).
-      if (verdict === 'restart') d.count++;
-      d.state = nextSeqState(d.state, verdict, seq, r.ts, session);
-      d.changed = true;
-      keep[i] = d.count;
-      recorded.set(key(r.deviceId, d.count, seq), r.ts);
-    });
-    return { keep, changed: [...states].filter(([, d]) => d.changed) };
-  }
-
-  private async writePresence(c: pg.PoolClient, updates: PresenceUpdate[]): Promise<void> {
-    // In device order: two batches touching the same devices lock their rows in the same order.
-    const sorted = [...updates].sort((a, b) =>
-      a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
-    );
-    // DEV-11: the state of the newest session in the batch, written only if no newer session wrote the row
-    // (the guard in the UPDATE's WHERE); within a session, the last word of each field wins.
-    await c.query(
-      `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
-         battery = COALESCE(u.battery, d.battery), rssi = COALESCE(u.rssi, d.rssi), fw = COALESCE(u.fw, d.fw),
-         session_at = COALESCE(u.session_at, d.session_at)
-       FROM (SELECT id, max(s) AS session_at,
-               (array_agg(online ORDER BY n DESC) FILTER (WHERE online IS NOT NULL))[1] AS online, max(seen) AS seen,
-               (array_agg(battery ORDER BY n DESC) FILTER (WHERE battery IS NOT NULL))[1] AS battery,
-               (array_agg(rssi ORDER BY n DESC) FILTER (WHERE rssi IS NOT NULL))[1] AS rssi,
-               (array_agg(fw ORDER BY n DESC) FILTER (WHERE fw IS NOT NULL))[1] AS fw
-             FROM (SELECT x.*, max(x.s) OVER (PARTITION BY x.id) AS newest
-                   FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::real[], $5::real[], $6::text[], $7::bigint[])
-                     WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
-             WHERE x.s IS NULL OR x.s = x.newest
-             GROUP BY id) u
-       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)`,
-      [
-        sorted.map((u) => u.deviceId),
-        sorted.map((u) => u.online ?? null),
-        sorted.map((u) => u.lastSeenAt ?? null),
-        sorted.map((u) => u.battery ?? null),
-        sorted.map((u) => u.rssi ?? null),
-        sorted.map((u) => u.fw ?? null),
-        sorted.map((u) => u.sessionAt ?? null),
-      ],
-    );
-    // Counts add up whichever session they come from.
-    const counted = sorted.filter((u) => u.rejectedDelta);
-    if (counted.length > 0)
-      await c.query(
-        `UPDATE devices d SET rejected_count = d.rejected_count + u.n
-           FROM (SELECT id, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS x(id, n) GROUP BY id) u
-          WHERE d.id = u.id`,
-        [counted.map((u) => u.deviceId), counted.map((u) => u.rejectedDelta)],
-      );
-    const rejections = sorted.flatMap((u) =>
-      Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
-    );
-    if (rejections.length > 0)
-      await c.query(
-        `INSERT INTO device_rejections (device_id, reason, count)
-         SELECT id, reason, sum(n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(id, reason, n)
-         GROUP BY id, reason ORDER BY id, reason
-         ON CONFLICT (device_id, reason) DO UPDATE SET count = device_rejections.count + excluded.count`,
-        [rejections.map((r) => r.id), rejections.map((r) => r.reason), rejections.map((r) => r.n)],
-      );
+    return judgeBatch(records, states, recorded);
   }
 
   async readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]> {
@@ -1125,6 +1118,228 @@ export class PostgresStore implements Store {
 }
 
 /** An error that says the connection, not the statement, failed (the server is unreachable or went away). */
+/** A string as an SQL literal, right whatever `standard_conforming_strings` says. */
+function literal(v: string): string {
+  return v.includes('\\')
+    ? `E'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
+    : `'${v.replace(/'/g, "''")}'`;
+}
+
+/** An array of scalars in PostgreSQL's array syntax (as node-postgres sends an array parameter). */
+function arrayText(values: readonly unknown[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ',';
+    out += v === null || v === undefined ? 'NULL' : `"${String(v).replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * `sql` with its parameters written in as literals (arrays in array syntax, numbers as they are), for a
+ * statement sent in one simple-protocol message with others.
+ */
+function inline(sql: string, params: unknown[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const v = params[Number(n) - 1];
+    if (Array.isArray(v)) return literal(arrayText(v));
+    if (typeof v === 'number') return String(v);
+    return v === null || v === undefined ? 'NULL' : literal(String(v));
+  });
+}
+
+const seqKey = (d: string, count: number, s: number) => `${d}\u0000${count}\u0000${s}`;
+
+/** The devices' seq state from their rows of device_seqs (a device without one: never recorded a seq). */
+function statesFrom(rows: Row[], deviceIds: string[]): Map<string, SeqDevice> {
+  const states = new Map<string, SeqDevice>();
+  for (const r of rows)
+    states.set(String(r.device_id), {
+      count: Number(r.seq_count),
+      state: {
+        high: Number(r.high),
+        highTs: Number(r.high_ts),
+        session: (r.session as string | null) ?? null,
+      },
+      changed: false,
+    });
+  for (const id of deviceIds)
+    if (!states.has(id)) states.set(id, { count: 0, state: emptySeqState(), changed: false });
+  return states;
+}
+
+/**
+ * SPEC §3 verdicts for a batch, in order, by the rule in gateway/duplicates.ts: `states` hold every
+ * judged device's state before the batch (updated in place), `recorded` the event times of the seqs at or
+ * below a device's highest that it recorded (keys by seqKey).
+ */
+function judgeBatch(
+  records: EventRecord[],
+  states: Map<string, SeqDevice>,
+  recorded: Map<string, number>,
+): Judged {
+  const keep: (number | null)[] = new Array(records.length).fill(0);
+  let kept = records.length;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.status !== 'accepted' || r.deviceSeq === null) continue;
+    const d = states.get(r.deviceId)!;
+    const seq = r.deviceSeq;
+    const session = r.session ?? null;
+    const verdict = judgeSeq(
+      d.state,
+      seq,
+      r.ts,
+      session,
+      recorded.get(seqKey(r.deviceId, d.count, seq)) ?? null,
+    );
+    if (verdict === 'duplicate') {
+      keep[i] = null;
+      kept--;
+      continue;
+    }
+    // A restarted count: its seqs are recorded under the next count number (the unique index is per count).
+    if (verdict === 'restart') d.count++;
+    d.state = nextSeqState(d.state, verdict, seq, r.ts, session);
+    d.changed = true;
+    keep[i] = d.count;
+    recorded.set(seqKey(r.deviceId, d.count, seq), r.ts);
+  }
+  return { keep, kept, states };
+}
+
+/**
+ * The batch's events and its devices' new seq state, in one statement, written only if the log still ends
+ * at `at` (checked under the log lock; otherwise it returns no row), or null when every record is a duplicate.
+ */
+function insertSql(records: EventRecord[], judged: Judged, at: number): string | null {
+  const { keep, states } = judged;
+  const kept = records.filter((_, i) => keep[i] !== null);
+  if (kept.length === 0) return null;
+  const keptCounts = keep.filter((k): k is number => k !== null);
+  const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
+  const changed = [...states].filter(([, d]) => d.changed);
+  return inline(
+    `WITH log_end AS (SELECT 1 FROM (SELECT COALESCE(max(seq), 0) AS m FROM events) l WHERE l.m = $19),
+       seq_state AS (
+         INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
+         SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
+         WHERE EXISTS (SELECT 1 FROM log_end)
+         ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
+           high_ts = excluded.high_ts, session = excluded.session)
+     INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
+     SELECT d, h, ra, tp, st, ts, ty, ds, sc, b::jsonb, rw, rs, f::jsonb
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+       $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
+       WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, b, rw, rs, f, n)
+     WHERE EXISTS (SELECT 1 FROM log_end)
+     ORDER BY n RETURNING seq`,
+    [
+      col((r) => r.deviceId),
+      col((r) => r.homeId),
+      col((r) => r.receivedAt),
+      col((r) => r.topic),
+      col((r) => r.status),
+      col((r) => r.ts),
+      col((r) => r.type),
+      col((r) => r.deviceSeq),
+      keptCounts,
+      col((r) => (r.status === 'accepted' ? r.body : null)),
+      col((r) => (r.status === 'accepted' ? null : r.body)),
+      col((r) => r.reason),
+      col((r) => JSON.stringify(r.flags)),
+      changed.map(([id]) => id),
+      changed.map(([, d]) => d.count),
+      changed.map(([, d]) => d.state.high),
+      changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
+      changed.map(([, d]) => d.state.session),
+      at,
+    ],
+  );
+}
+
+/**
+ * The device rows' presence and rejection counts, as statements for the append's message; with `logEnd`,
+ * written only if the log still ends there (the same check as the batch's INSERT).
+ */
+function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[] {
+  const guard = logEnd === null ? '' : ` AND (SELECT COALESCE(max(seq), 0) FROM events) = ${logEnd}`;
+  // In device order: two batches touching the same devices lock their rows in the same order.
+  const sorted = [...updates].sort((a, b) =>
+    a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
+  );
+  // DEV-11: the state of the newest session in the batch, written only if no newer session wrote the row
+  // (the guard in the UPDATE's WHERE); within a session, the last word of each field wins.
+  const out = [
+    inline(
+      `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
+         battery = COALESCE(u.battery, d.battery), rssi = COALESCE(u.rssi, d.rssi), fw = COALESCE(u.fw, d.fw),
+         session_at = COALESCE(u.session_at, d.session_at)
+       FROM (SELECT id, max(s) AS session_at,
+               (array_agg(online ORDER BY n DESC) FILTER (WHERE online IS NOT NULL))[1] AS online, max(seen) AS seen,
+               (array_agg(battery ORDER BY n DESC) FILTER (WHERE battery IS NOT NULL))[1] AS battery,
+               (array_agg(rssi ORDER BY n DESC) FILTER (WHERE rssi IS NOT NULL))[1] AS rssi,
+               (array_agg(fw ORDER BY n DESC) FILTER (WHERE fw IS NOT NULL))[1] AS fw
+             FROM (SELECT x.*, max(x.s) OVER (PARTITION BY x.id) AS newest
+                   FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::real[], $5::real[], $6::text[], $7::bigint[])
+                     WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
+             WHERE x.s IS NULL OR x.s = x.newest
+             GROUP BY id) u
+       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)${guard}`,
+      [
+        sorted.map((u) => u.deviceId),
+        sorted.map((u) => u.online ?? null),
+        sorted.map((u) => u.lastSeenAt ?? null),
+        sorted.map((u) => u.battery ?? null),
+        sorted.map((u) => u.rssi ?? null),
+        sorted.map((u) => u.fw ?? null),
+        sorted.map((u) => u.sessionAt ?? null),
+      ],
+    ),
+  ];
+  // Counts add up whichever session they come from.
+  const counted = sorted.filter((u) => u.rejectedDelta);
+  if (counted.length > 0)
+    out.push(
+      inline(
+        `UPDATE devices d SET rejected_count = d.rejected_count + u.n
+           FROM (SELECT id, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS x(id, n) GROUP BY id) u
+          WHERE d.id = u.id${guard}`,
+        [counted.map((u) => u.deviceId), counted.map((u) => u.rejectedDelta)],
+      ),
+    );
+  const rejections = sorted.flatMap((u) =>
+    Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
+  );
+  if (rejections.length > 0)
+    out.push(
+      inline(
+        `INSERT INTO device_rejections (device_id, reason, count)
+         SELECT id, reason, sum(n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(id, reason, n)
+         WHERE true${guard}
+         GROUP BY id, reason ORDER BY id, reason
+         ON CONFLICT (device_id, reason) DO UPDATE SET count = device_rejections.count + excluded.count`,
+        [rejections.map((r) => r.id), rejections.map((r) => r.reason), rejections.map((r) => r.n)],
+      ),
+    );
+  return out;
+}
+
+/** Each request's outcomes: the positions drawn (ascending) go to the kept records in order. */
+function outcomesOf(batch: AppendRequest[], keep: (number | null)[], drawn: number[]): AppendOutcome[][] {
+  const out: AppendOutcome[][] = [];
+  let at = 0;
+  let k = 0;
+  for (const b of batch) {
+    const o: AppendOutcome[] = new Array(b.records.length);
+    for (let j = 0; j < b.records.length; j++, at++)
+      o[j] = keep[at] === null ? { seq: null, duplicate: true } : { seq: drawn[k++]!, duplicate: false };
+    out.push(o);
+  }
+  return out;
+}
+
 export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string }).code ?? '';
   const message = e instanceof Error ? e.message : '';

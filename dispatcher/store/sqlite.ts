@@ -8,6 +8,7 @@
  * (home-index.ts) and read through a connection of its own that attaches it, so that no write here
  * takes that file's lock too.
  */
+
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type {
@@ -16,12 +17,23 @@ import type {
   EventRecord,
   LoggedEvent,
   PresenceUpdate,
+  SecretHashUpgrade,
 } from '../../gateway/ports.ts';
 import type { DeviceKind } from '../../gateway/protocol.ts';
 import { type Alert, type HistoryEntry, isOpen } from '../alerts/model.ts';
 import type { DeviceInput, DeviceState, Grid, Household, Staff } from '../registry.ts';
 import type { Room } from '../rooms.ts';
 import type { RosterEntry, RosterOverride } from '../routing/roster.ts';
+import {
+  type DeviceHealthCounts,
+  type DeviceQuery,
+  type DeviceRow,
+  deviceCountsFrom,
+  deviceCountsSql,
+  deviceRowFrom,
+  deviceRowsSql,
+  sqliteDialect,
+} from './device-queries.ts';
 import { type BatchWriter, batchWriter, eventRows, outcomes } from './event-batch.ts';
 import { type HomeIndexer, homeIndexer, homeIndexFile, indexedUpTo, LOG_ID_SETTING } from './home-index.ts';
 import { LogWriter } from './log-writer.ts';
@@ -407,6 +419,14 @@ export class SqliteStore implements Store {
     return this.st('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id).changes === 1;
   }
 
+  async upgradeDeviceSecretHashes(upgrades: SecretHashUpgrade[]): Promise<boolean[]> {
+    if (upgrades.length === 0) return [];
+    const update = this.st('UPDATE devices SET secret_hash = ? WHERE id = ? AND secret_hash = ?');
+    return this.db
+      .transaction(() => upgrades.map((u) => update.run(u.to, u.deviceId, u.from).changes === 1))
+      .immediate();
+  }
+
   async deviceRejections(id: string): Promise<Record<string, number>> {
     const rows = this.st(
       'SELECT reason, count FROM device_rejections WHERE device_id = ? ORDER BY reason',
@@ -421,6 +441,18 @@ export class SqliteStore implements Store {
         ) as Row[])
       : (this.st('SELECT * FROM devices WHERE retired_at IS NULL ORDER BY id').all() as Row[]);
     return rows.map(deviceFrom);
+  }
+
+  async queryDevices(q: DeviceQuery): Promise<DeviceRow[]> {
+    const args: unknown[] = [];
+    const sql = deviceRowsSql(q, sqliteDialect(args));
+    return (this.st(sql).all(...args) as Row[]).map(deviceRowFrom);
+  }
+
+  async countDeviceHealth(q: Pick<DeviceQuery, 'gridIds' | 'lowBattery'>): Promise<DeviceHealthCounts> {
+    const args: unknown[] = [];
+    const sql = deviceCountsSql(q, sqliteDialect(args));
+    return deviceCountsFrom(this.st(sql).get(...args) as Row | undefined);
   }
 
   // ---- roster

@@ -238,6 +238,10 @@ export interface RegistryStore {
   /** A device's rejected messages counted by reason key, for device health (SPEC §3). */
   deviceRejections(id: string): Promise<Record<string, number>>;
   listDevices(filter?: { homeId?: string }): Promise<DeviceState[]>;
+  /** Devices across households by health, with their grid and address, answered by the database. */
+  queryDevices(q: DeviceQuery): Promise<DeviceRow[]>;
+  /** The device health figures of the households in scope (enabled devices). */
+  countDeviceHealth(q: Pick<DeviceQuery, 'gridIds' | 'lowBattery'>): Promise<DeviceHealthCounts>;
   setRoster(gridId: string, entries: RosterEntry[]): Promise<void>;
   listRoster(gridId?: string): Promise<RosterEntry[]>;
   addOverride(o: RosterOverride): Promise<void>;
@@ -282,6 +286,43 @@ export interface OperationsStore {
   listAudit(limit: number): Promise<AuditEntry[]>;
   /** Audit entries matching every given filter, newest first (SPEC §8: admins query who did what, when). */
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+}
+
+/* Devices across households as queries (SPEC §3 device health; the SQL is in device-queries.ts). */
+
+/** The device list's filters: what an admin looks for across households. */
+export type DeviceFilter = 'offline' | 'low_battery' | 'rejecting' | 'never_seen' | 'disabled';
+/**
+ * A filter, or what the dispatch screen lists: `problems` (offline, low battery or rejecting messages,
+ * enabled devices only, the worst first) and `unmapped_room` (a room the vocabulary upgrade could not map).
+ */
+export type DeviceSelection = DeviceFilter | 'problems' | 'unmapped_room';
+
+export interface DeviceQuery {
+  /** The grids whose households' devices are seen; null: every grid. */
+  gridIds: string[] | null;
+  /** Narrowed to one grid. */
+  grid?: string;
+  /** Narrowed to one household. */
+  homeId?: string;
+  select?: DeviceSelection;
+  /** Battery percentage at or below which a device counts as low. */
+  lowBattery: number;
+  limit: number;
+}
+
+export interface DeviceRow extends DeviceState {
+  gridId: string;
+  address: { building: string; unit: string; room: string };
+}
+
+export interface DeviceHealthCounts {
+  /** Enabled devices in scope; the other counts are among them. */
+  total: number;
+  online: number;
+  offline: number;
+  lowBattery: number;
+  rejecting: number;
 }
 
 /**

@@ -7,8 +7,9 @@
  * - A device that reconnects to the other gateway takes its session over: the old connection is closed and
  *   no `offline` record follows the new gateway's `online` one.
  * - Disabling a device ends its connection on whichever gateway holds it.
- * - Redis stopped: both gateways keep acknowledging and recording events; once it is back, takeovers
- *   cross gateways again without a restart.
+ * - Redis stopped: both gateways keep acknowledging and recording events, and a staff app on the gateway
+ *   that the dispatcher's notice is signalled to still gets it, once; once Redis is back, takeovers cross
+ *   gateways again without a restart.
  * - `kill -9` of a gateway: its devices are back on the other within 10 s, every acknowledged event is in
  *   the log, and no DEVICE_OFFLINE is raised for the reconnect storm.
  */
@@ -101,13 +102,14 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
     );
   const kind = (k: string) => devices.filter((d) => d.kind === k);
 
-  it('brings a notice to a responder app on one gateway for a fall whose device is on the other, once', async () => {
+  /** The apps of every responder on the roster, connected to `g` and subscribed: what each received. */
+  const staffApps = async (g: RoleProcess) => {
     const received = new Map<string, string[]>();
     for (const staffId of new Set(plan.roster.flatMap((r) => r.staffIds))) {
       const username = plan.staff.find((s) => s.id === staffId)!.username;
       const token = await login(base(dispatcher), username, TEST_PASSWORD);
       const app = await mqtt.connectAsync({
-        ...addr(g2),
+        ...addr(g),
         clientId: `staff:${staffId}`,
         username: `staff:${staffId}`,
         password: token,
@@ -117,14 +119,17 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
       await app.subscribeAsync(topics.staffAlerts(staffId), { qos: 1 });
       app.on('message', (_t, p) => received.set(staffId, [...(received.get(staffId) ?? []), p.toString()]));
     }
-    const radar = kind('fall')[0]!;
-    const device = await connect(g1, radar);
+    return received;
+  };
+  /** A fall on `radar` connected to `g`, and its FALL alert once routed to its primary responder. */
+  const fallOn = async (g: RoleProcess, radar: DeviceIdentity) => {
+    const device = await connect(g, radar);
     await device.publishAsync(
       topics.events(radar.homeId, radar.id),
       JSON.stringify({ type: 'fall', ts: clock.now(), seq: 1, state: 'detected', room: radar.room }),
       { qos: 1 },
     );
-    const alert = await eventually(
+    return eventually(
       async () =>
         (await store.listAlerts({ rule: 'FALL', limit: 10 })).find(
           (a) => a.householdId === radar.homeId && a.assigneeId !== null,
@@ -132,6 +137,13 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
       15_000,
       'the FALL alert, routed to its primary responder',
     );
+  };
+  const copies = (received: Map<string, string[]>, staffId: string, alertId: string) =>
+    (received.get(staffId) ?? []).filter((p) => JSON.parse(p).alertId === alertId);
+
+  it('brings a notice to a responder app on one gateway for a fall whose device is on the other, once', async () => {
+    const received = await staffApps(g2);
+    const alert = await fallOn(g1, kind('fall')[0]!);
     const notice = await eventually(() => received.get(alert.assigneeId!)?.[0], 10_000, 'notice on the app');
     expect(JSON.parse(notice)).toMatchObject({ alertId: alert.id });
     // Recorded once the gateway that holds the app confirms it, a moment after the app has it.
@@ -139,9 +151,7 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
     expect(deliveries).toMatchObject([{ ok: true }]);
     // Published by the gateway that holds the app only: the Redis bus would carry a second copy.
     await eventually(async () => (await metric(g2, 'g365_gateway_mesh_up')) === 1, 5_000);
-    expect(received.get(alert.assigneeId!)?.filter((p) => JSON.parse(p).alertId === alert.id)).toHaveLength(
-      1,
-    );
+    expect(copies(received, alert.assigneeId!, alert.id)).toHaveLength(1);
   }, 60_000);
 
   it('closes the old connection when a device takes its session to the other gateway, writing no offline', async () => {
@@ -236,6 +246,18 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
         10_000,
         'Redis down seen',
       );
+    // CLU-09: a staff app that connects to g2 during the outage (taking over, on g2 itself, the session the
+    // first test left there) is subscribed at once, and the notice the dispatcher signals for it reaches it
+    // from g2 without Redis, confirmed (not timed out) and recorded as sent.
+    const received = await staffApps(g2);
+    const during = await fallOn(g1, kind('fall')[2]!);
+    await eventually(
+      () => copies(received, during.assigneeId!, during.id).length > 0,
+      10_000,
+      'the notice on the app during the outage',
+    );
+    expect(await appDeliveries(store, during.id, during.assigneeId!)).toMatchObject([{ ok: true }]);
+    expect(await metric(g2, 'g365_gateway_mesh_local_only_total')).toBeGreaterThan(0);
     const before = f.acked.length;
     // Ingestion goes on through a 10 s outage: acknowledged (and, below, recorded).
     await eventually(
@@ -249,6 +271,8 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
       await eventually(async () => (await metric(g, 'g365_gateway_mesh_up')) === 1, 15_000, 'Redis back');
     await f.stop();
     expect(await inLog(f.acked)).toEqual([]);
+    // Nothing delivered during the outage is replayed once Redis is back: the app holds one copy.
+    expect(copies(received, during.assigneeId!, during.id)).toHaveLength(1);
     // A takeover crosses gateways again: the old connection on g2 is closed by a device arriving on g1.
     const d = kind('fall')[1]!;
     const old = await connect(g2, d);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuardianService } from '../../dispatcher/service.ts';
 import { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret } from '../../gateway/secrets.ts';
 import { SystemClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { bareHousehold, eventually, tempDir, testConfig } from '../helpers.ts';
@@ -78,7 +78,7 @@ for (const role of ['all', 'gateway'] as const)
           homeId: 'h1',
           kind: 'fall',
           room: 'bathroom',
-          secretHash: await hashSecret(SECRET),
+          secretHash: hashDeviceSecret(SECRET),
           createdAt: 0,
         });
         service = new GuardianService({

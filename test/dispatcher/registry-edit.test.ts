@@ -40,6 +40,12 @@ for (const { backend, name, skip } of BACKENDS) {
       // Nothing has connected yet: every device is never seen, none offline.
       expect((await deviceIds('?filter=never_seen')).sort()).toEqual(all.sort());
       expect(await deviceIds('?filter=offline')).toEqual([]);
+      // One household's devices; a page shorter than the list says there are more.
+      const home = h.devices.filter((d) => d.homeId === 'home-1-02').map((d) => d.id);
+      expect((await deviceIds('?household=home-1-02')).sort()).toEqual(home.sort());
+      const page = (await call<DeviceListView>('GET', '/api/devices?limit=2')).body;
+      expect([page.devices.length, page.more]).toEqual([2, true]);
+      expect((await call<DeviceListView>('GET', `/api/devices?limit=${all.length}`)).body.more).toBe(false);
 
       const radar = await device(h, clock, 'home-1-01', 'fall');
       await radar.send({ type: 'heartbeat', battery: 9 });
@@ -126,6 +132,23 @@ for (const { backend, name, skip } of BACKENDS) {
         leaderId: null,
       });
       expect(back.status).toBe(409);
+      // An import may not revive or reuse a retired id either: the row is refused, nothing applied.
+      const imported = await call<{ errors: { row: string; field: string; message: string }[] }>(
+        'POST',
+        '/api/registry/import',
+        { grids: [{ id: 'grid-2', name: 'x', community: 'y', leaderId: null }] },
+      );
+      expect(imported.status).toBe(400);
+      expect(imported.body.errors).toEqual([
+        expect.objectContaining({
+          row: 'grids[0]',
+          field: 'id',
+          message: 'grid-2 was retired; its id is not reused',
+        }),
+      ]);
+      expect((await call<{ grids: Grid[] }>('GET', '/api/grids')).body.grids.map((g) => g.id)).toEqual([
+        'grid-1',
+      ]);
       const me = (await call<{ staff: Staff }>('GET', '/api/me')).body.staff;
       const audit = await h.store.queryAudit({ action: 'grid.retire', limit: 10 });
       expect(audit.map((e) => [e.actor, e.target])).toEqual([[me.id, 'grid-2']]);

@@ -14,7 +14,7 @@ import type { DeviceHealth, DeviceState, ImportProblem, ImportResult } from '../
 import { GuardianService } from '../../dispatcher/service.ts';
 import { MIGRATIONS, migrationSql } from '../../dispatcher/store/migrations.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret } from '../../gateway/secrets.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { instant, minutes } from '../../kernel/time.ts';
@@ -155,6 +155,7 @@ describe('the room vocabulary', () => {
     expect(result.imported.devices).toBe(2);
     expect(result.secrets.map((x) => x.id)).toEqual(['c-1']);
     expect(await h.store.getDeviceState('c-1')).toMatchObject({ room: 'bathroom', kind: 'motion' });
+    expect((await h.store.findDevice('c-1'))?.secretHash).toMatch(/^hmac-sha256\$/);
     // The secret works: the imported sensor logs in with it.
     const dev = new SimDevice(
       { id: 'c-1', homeId: 'home-1-01', kind: 'motion', room: 'bathroom', secret: result.secrets[0]!.secret },
@@ -229,7 +230,7 @@ describe('the room vocabulary', () => {
       ['d-balcony', '阳台'],
       ['d-typo', 'bathrom'],
     ];
-    const hash = await hashSecret('x');
+    const hash = hashDeviceSecret('x');
     for (const [id, room] of rooms)
       db.prepare(
         "INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at) VALUES (?, 'hh', 'motion', ?, ?, 0)",

@@ -2,9 +2,10 @@
  * The storage contract on a real PostgreSQL server (TEST_DATABASE_URL; `.ci/run` starts one), each test
  * on a database of its own; then what is PostgreSQL's own: its migrations and the indexes the queries use.
  */
-import { describe } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import type { Store } from '../../dispatcher/store/store.ts';
+import type { EventRecord } from '../../gateway/ports.ts';
 import { storeContract } from '../store.contract.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
 
@@ -39,5 +40,155 @@ describe.skipIf(pgBackend.skip)(pgBackend.name, () => {
     },
     another: async (s) => new PostgresStore({ url: url(s) }),
     location: (s) => ({ backend: 'postgres', where: url(s) }),
+  });
+});
+
+const T = Date.UTC(2026, 2, 10, 2, 0);
+const event = (deviceSeq: number, over: Partial<EventRecord> = {}): EventRecord => ({
+  deviceId: 'h1-motion',
+  homeId: 'h1',
+  receivedAt: T,
+  topic: 'g365/v1/homes/h1/devices/h1-motion/events',
+  status: 'accepted',
+  ts: T + deviceSeq,
+  type: 'motion',
+  deviceSeq,
+  body: JSON.stringify({
+    type: 'motion',
+    ts: T + deviceSeq,
+    seq: deviceSeq,
+    state: 'active',
+    room: 'living',
+  }),
+  reason: null,
+  flags: [],
+  ...over,
+});
+
+describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the event log's one-message appends`, () => {
+  const open: { store: PostgresStore; drop?: () => Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) {
+      await o.store.close();
+      await o.drop?.();
+    }
+  });
+  const two = async () => {
+    const db = await createTestDatabase();
+    const a = new PostgresStore({ url: db.url });
+    await a.migrate();
+    const b = new PostgresStore({ url: db.url });
+    open.push({ store: a, drop: db.drop }, { store: b });
+    return [a, b] as const;
+  };
+  const dup = (out: { duplicate: boolean }[]) => out.map((o) => o.duplicate);
+
+  it('judges a device seq recorded through another connection a duplicate (SPEC §3), whatever each store saw last', async () => {
+    // Each store keeps the seq state its own appends left; the other one's appends must not be judged
+    // from that stale state (3 looks new to `a`, which last saw 2).
+    const [a, b] = await two();
+    expect(dup(await a.appendEvents([event(1), event(2)]))).toEqual([false, false]);
+    expect(dup(await b.appendEvents([event(2), event(3)]))).toEqual([true, false]);
+    // With a device row's rejection count: written once, though `a` first tried with its stale view.
+    await a.pool.query(`INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c')`);
+    await a.pool.query(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       VALUES ('h1', 'g', '1', '1', '1', '[]', '[]', '', '{}')`,
+    );
+    await a.createDevice({
+      id: 'h1-motion',
+      homeId: 'h1',
+      kind: 'motion',
+      room: 'living',
+      secretHash: 'x',
+      createdAt: T,
+    });
+    const rejected = { deviceId: 'h1-motion', rejectedDelta: 1, rejectedByReason: { oversize: 1 } };
+    expect(dup(await a.appendEvents([event(3), event(4)], [rejected]))).toEqual([true, false]);
+    expect((await a.getDeviceState('h1-motion'))?.rejectedCount).toBe(1);
+    expect(await a.deviceRejections('h1-motion')).toEqual({ oversize: 1 });
+    expect(dup(await b.appendEvents([event(4)]))).toEqual([true]);
+    expect(dup(await a.appendEvents([event(5)]))).toEqual([false]);
+    expect(await a.countEvents('accepted')).toBe(5);
+    const seqs = (await a.readEvents(0, 10)).map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    // A restarted count recorded through `b` must not be written over by `a`'s older view of the device:
+    // the restarted seq resent afterwards is still a duplicate.
+    const d2 = (seq: number, session: string, ts: number) =>
+      event(seq, { deviceId: 'h1-door', session, ts, body: JSON.stringify({ type: 'motion', ts, seq }) });
+    expect(dup(await a.appendEvents([d2(1, 's1', T + 1), d2(2, 's1', T + 2)]))).toEqual([false, false]);
+    expect(dup(await b.appendEvents([d2(1, 's2', T + 100)]))).toEqual([false]);
+    expect(dup(await a.appendEvents([d2(3, 's1', T + 3)]))).toEqual([false]);
+    expect(dup(await b.appendEvents([d2(1, 's2', T + 100)]))).toEqual([true]);
+  });
+
+  it('writes quotes, backslashes and other characters of events and device rows as they came', async () => {
+    const [a] = await two();
+    await a.pool.query(`INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c')`);
+    await a.pool.query(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       VALUES ('h1', 'g', '1', '1', '1', '[]', '[]', '', '{}')`,
+    );
+    await a.createDevice({
+      id: "h1-o'brien\\x",
+      homeId: 'h1',
+      kind: 'motion',
+      room: 'living',
+      secretHash: 'x',
+      createdAt: T,
+    });
+    const body = JSON.stringify({
+      type: 'motion',
+      ts: T + 1,
+      seq: 1,
+      state: 'active',
+      room: 'living',
+      note: `a'b\\c"d\n{e},é 🙂`,
+    });
+    const reason = `not JSON: '\\'`;
+    const raw = `{"bad": 'x\\', "y": "\\"}{NULL}`;
+    const out = await a.appendEvents(
+      [
+        event(1, { deviceId: "h1-o'brien\\x", topic: "g365/v1/homes/h1/devices/h1-o'brien\\x/events", body }),
+        event(0, {
+          deviceId: "h1-o'brien\\x",
+          status: 'rejected',
+          deviceSeq: null,
+          type: null,
+          body: raw,
+          reason,
+          flags: ['a"b', 'NULL'],
+        }),
+      ],
+      [
+        {
+          deviceId: "h1-o'brien\\x",
+          online: true,
+          lastSeenAt: T + 5,
+          battery: 87.5,
+          fw: `1.2'3\\"`,
+          rejectedDelta: 1,
+          rejectedByReason: Object.fromEntries([[reason, 1]]),
+        },
+      ],
+    );
+    expect(dup(out)).toEqual([false, false]);
+    const rows = await a.pool.query(
+      'SELECT device_id, topic, body::text AS body, raw, reason, flags FROM events ORDER BY seq',
+    );
+    expect(JSON.parse(rows.rows[0].body)).toEqual(JSON.parse(body));
+    expect(rows.rows[0].device_id).toBe("h1-o'brien\\x");
+    expect(rows.rows[0].topic).toBe("g365/v1/homes/h1/devices/h1-o'brien\\x/events");
+    expect(rows.rows[1]).toMatchObject({ raw, reason, flags: ['a"b', 'NULL'] });
+    const device = await a.getDeviceState("h1-o'brien\\x");
+    expect(device).toMatchObject({ online: true, lastSeenAt: T + 5, battery: 87.5, fw: `1.2'3\\"` });
+    expect(await a.deviceRejections("h1-o'brien\\x")).toEqual(Object.fromEntries([[reason, 1]]));
+    // The next batch of the same device goes the short way (its state known): the same characters again.
+    const body2 = body.replace('"seq":1', '"seq":2');
+    expect(dup(await a.appendEvents([event(2, { deviceId: "h1-o'brien\\x", body: body2 })]))).toEqual([
+      false,
+    ]);
+    const last = await a.pool.query('SELECT body::text AS body FROM events ORDER BY seq DESC LIMIT 1');
+    expect(JSON.parse(last.rows[0].body)).toEqual(JSON.parse(body2));
   });
 });

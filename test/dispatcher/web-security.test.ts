@@ -9,7 +9,7 @@ import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Auth } from '../../dispatcher/auth.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashPassword } from '../../gateway/secrets.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { instant, minutes } from '../../kernel/time.ts';
 import { apiCall, type Harness, login, startHarness, TEST_PASSWORD, tempDir } from '../helpers.ts';
@@ -215,7 +215,7 @@ describe('login abuse', () => {
         roles: ['grid_worker'],
         gridIds: [],
         username: 'worker',
-        passwordHash: await hashSecret('right-password-1'),
+        passwordHash: await hashPassword('right-password-1'),
       });
       const clock = new ManualClock(DAY);
       const auth = new Auth({

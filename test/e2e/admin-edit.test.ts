@@ -8,7 +8,13 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceListView, Grid, HouseholdFile, Staff } from '../../dispatcher/api/types.ts';
+import type {
+  CommunityPolicy,
+  DeviceListView,
+  Grid,
+  HouseholdFile,
+  Staff,
+} from '../../dispatcher/api/types.ts';
 import { hasResponderRole } from '../../dispatcher/terms.ts';
 import { device } from '../dispatcher/dispatch-helpers.ts';
 import { AT, apiCall, clockAt, eventually, type Harness, login, startHarness } from '../helpers.ts';
@@ -19,8 +25,28 @@ const ADMIN_PASSWORD = 'admin-password-365';
 
 /** Words each page must show in its language (and the other language's word it must not). */
 const WORDS = {
-  zh: { retire: '归档', lowBattery: '电量低', nextWeek: '下一周', saved: '已保存', not: 'Retire' },
-  en: { retire: 'Retire', lowBattery: 'Low battery', nextWeek: 'Next week', saved: 'Saved', not: '归档' },
+  zh: {
+    retire: '归档',
+    lowBattery: '电量低',
+    nextWeek: '下一周',
+    saved: '已保存',
+    not: 'Retire',
+    policyDefault: '默认（SPEC 标准）',
+    policyOwn: '本社区自定',
+    breachRule: '超时步骤须在上门时限那一分钟',
+    promise: '20 分钟内上门',
+  },
+  en: {
+    retire: 'Retire',
+    lowBattery: 'Low battery',
+    nextWeek: 'Next week',
+    saved: 'Saved',
+    not: '归档',
+    policyDefault: 'Default (the SPEC ladder)',
+    policyOwn: "The community's own",
+    breachRule: 'the sla_breach step is at onSiteWithinMin',
+    promise: 'on site within 20 min',
+  },
 } as const;
 
 for (const lang of ['zh', 'en'] as const) {
@@ -199,6 +225,42 @@ for (const lang of ['zh', 'en'] as const) {
       const responders = staff.filter((s) => hasResponderRole(s.roles) && !s.disabled).map((s) => s.id);
       expect(offered.sort()).toEqual(responders.sort());
       expect(staff.some((s) => !hasResponderRole(s.roles))).toBe(true);
+    });
+    it("sets a community's promise and ladder; a policy that breaks the rules is refused in words", async () => {
+      const policies = async () =>
+        (await call<{ communities: CommunityPolicy[] }>('GET', '/api/escalation-policies')).communities;
+      await section('escalation');
+      const listed = page.locator('[data-testid=policy-list] tbody tr');
+      await expect.poll(() => listed.count()).toBe((await policies()).length);
+      const row = listed.first();
+      const community = (await row.getAttribute('data-community'))!;
+      expect(await row.locator('[data-testid=policy-origin]').innerText()).toBe(w.policyDefault);
+      await row.locator('[data-testid=policy-edit]').click();
+      const form = page.locator('[data-testid=policy-form]');
+      const status = form.locator('[data-testid=policy-status]');
+
+      // A 20-minute promise with the breach step still at minute 15: refused, with the reason, nothing saved.
+      await form.locator('input[name=onSiteWithinMin]').fill('20');
+      await form.locator('button[type=submit]').click();
+      await expect.poll(() => status.getAttribute('class')).toBe('error');
+      expect(await status.innerText()).toContain(w.breachRule);
+      expect((await policies()).find((c) => c.community === community)!.isDefault).toBe(true);
+
+      // The breach step moved to minute 20: saved, and the list says the community has its own.
+      const steps = form.locator('[data-testid=policy-steps] tbody tr');
+      await steps
+        .nth((await steps.count()) - 1)
+        .locator('input[name=afterMin]')
+        .fill('20');
+      expect(await form.locator('[data-testid=policy-preview]').innerText()).toContain(w.promise);
+      await form.locator('button[type=submit]').click();
+      await expect.poll(() => status.innerText()).toBe(w.saved);
+      const saved = (await policies()).find((c) => c.community === community)!;
+      expect(saved.isDefault).toBe(false);
+      expect(saved.policy.onSiteWithinMin).toBe(20);
+      expect(saved.policy.steps.at(-1)).toEqual({ kind: 'sla_breach', afterMin: 20 });
+      await expect.poll(() => row.locator('[data-testid=policy-origin]').innerText()).toBe(w.policyOwn);
+      expect(await row.innerText()).toContain(w.promise);
     });
   });
 }

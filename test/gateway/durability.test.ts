@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { topics } from '../../gateway/protocol.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret } from '../../gateway/secrets.ts';
 import { bareHousehold } from '../helpers.ts';
 import { BACKENDS, type StoreLocation, storeAt, testDatabase } from '../store-factory.ts';
 
@@ -35,7 +35,7 @@ async function seed(at: StoreLocation): Promise<void> {
   const store = storeAt(at);
   await store.migrate();
   await store.upsertGrid({ id: 'g', name: 'g', community: 'c', leaderId: null });
-  const hash = await hashSecret(SECRET);
+  const hash = hashDeviceSecret(SECRET);
   for (let i = 0; i < DEVICES; i++) {
     await store.upsertHousehold(bareHousehold(`h${i}`, 'g'));
     await store.createDevice({

@@ -1,35 +1,58 @@
 /**
- * Device logins under a flood and behind a shared address (SPEC §3, §9): wrong-secret CONNECTs with known
- * device ids never stall the durable log; one misconfigured device behind a carrier NAT or a building hub
- * slows only itself; the cost of refused logins is bounded; the flood is counted and logged once per
- * period. Real gateway, real scrypt hashes, raw MQTT clients on other loopback addresses (127.0.0.0/8).
+ * Device logins under a flood and behind a shared address (SPEC §3, §9, EDGE-02, SEC-05): wrong-secret
+ * CONNECTs with known device ids never stall the durable log, whether the ids' rows hold the fast hash the
+ * service issues (checked at once, no scrypt at all) or a legacy scrypt hash (checked within the login
+ * gate's bounds); one misconfigured device behind a carrier NAT or a building hub slows only itself; the
+ * cost of refused logins is bounded; the flood is counted and logged once per period. Real gateway, real
+ * hashes of both formats, raw MQTT clients on other loopback addresses (127.0.0.0/8).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../gateway/protocol.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret } from '../../gateway/secrets.ts';
 import { createLogger } from '../../kernel/log.ts';
 import { eventually } from '../helpers.ts';
-import { type GatewayWorld, gatewayWorld, RawClient, rawPublish, SECRET } from './fixtures.ts';
+import {
+  type GatewayWorld,
+  gatewayWorld,
+  legacyDeviceHash,
+  RawClient,
+  rawPublish,
+  SECRET,
+} from './fixtures.ts';
 
 const FLOOD_IDS = 200;
 let world: GatewayWorld;
 
 beforeAll(async () => {
   world = await gatewayWorld();
-  // The flood's known ids: real devices with a real (production-cost) hash.
-  const hash = await hashSecret('the-flood-never-sends-this');
+  // The flood's known ids: `f…` rows still holding a legacy scrypt hash (production cost, not re-hashed
+  // since: the flood never sends their secret), `k…` rows with the fast hash the service issues now.
+  const legacy = await legacyDeviceHash('the-flood-never-sends-this');
   for (let i = 0; i < FLOOD_IDS; i++)
-    await world.store.createDevice({
-      id: `f${i}`,
-      homeId: 'h2',
-      kind: 'motion',
-      room: 'living',
-      secretHash: hash,
-      createdAt: 0,
-    });
+    for (const [id, secretHash] of [
+      [`f${i}`, legacy],
+      [`k${i}`, hashDeviceSecret('the-flood-never-sends-this')],
+    ] as const)
+      await world.store.createDevice({
+        id,
+        homeId: 'h2',
+        kind: 'motion',
+        room: 'living',
+        secretHash,
+        createdAt: 0,
+      });
+  // A valid device whose row still holds a legacy hash: its scrypt check must get through the flood.
+  await world.store.createDevice({
+    id: 'h2-door',
+    homeId: 'h2',
+    kind: 'door',
+    room: 'entrance',
+    secretHash: await legacyDeviceHash(SECRET),
+    createdAt: 0,
+  });
 });
 
 afterAll(async () => {
@@ -59,29 +82,53 @@ async function publishEvent(c: RawClient, home: string, device: string, id: numb
   );
 }
 
-function startFlood(port: number, connections: number): ChildProcess {
+function startFlood(port: number, connections: number, prefix: 'f' | 'k'): ChildProcess {
   return fork(
     join(import.meta.dirname, '../../simulators/login-flood.ts'),
-    [String(port), String(connections), 'f', String(FLOOD_IDS)],
+    [String(port), String(connections), prefix, String(FLOOD_IDS)],
     { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
 }
 
 describe('gateway: a wrong-secret login flood', () => {
-  it('keeps acknowledging a connected device, lets a valid device from another address in, and logs the flood once per period', async () => {
+  it('on ids holding the fast hash, costs no scrypt check: a connected device is acknowledged and a valid device from another address gets in', async () => {
+    const g = await world.start({ loginReportMs: 3_600_000 });
+    const connected = await RawClient.open(g.port, '127.0.0.2');
+    expect(await connected.login('h1-door')).toBe(0);
+    const flood = startFlood(g.port, 1_000, 'k');
+    try {
+      await eventually(() => g.metrics.authFailures >= 300, 60_000, 'the flood under way');
+      for (let id = 1; id <= 5; id++) await publishEvent(connected, 'h1', 'h1-door', id);
+      const fresh = await RawClient.open(g.port, '127.0.0.3');
+      expect(await fresh.login('h2-fall')).toBe(0);
+      await publishEvent(fresh, 'h2', 'h2-fall', 1);
+      fresh.end();
+    } finally {
+      flood.kill('SIGTERM');
+      connected.end();
+    }
+    const m = g.metrics;
+    // Every refusal was a fast check: nothing queued, nothing refused unchecked, no scrypt.
+    expect(m.loginFastChecks).toBeGreaterThanOrEqual(300);
+    expect(m.loginChecks).toBe(0);
+    expect(m.loginBusy).toBe(0);
+    await g.stop();
+  });
+
+  it('on ids still holding a legacy scrypt hash, keeps acknowledging a connected device, lets a valid device from another address in, and logs the flood once per period', async () => {
     const { log, lines } = capturedLog();
     const g = await world.start({ log, loginReportMs: 3_600_000 });
     const connected = await RawClient.open(g.port, '127.0.0.2');
     expect(await connected.login('h1-door')).toBe(0);
-    const flood = startFlood(g.port, 1_000);
+    const flood = startFlood(g.port, 1_000, 'f');
     try {
       await eventually(() => g.metrics.authFailures >= 300, 60_000, 'the flood under way');
       // The connected device's events are acknowledged while the flood goes on.
       for (let id = 1; id <= 5; id++) await publishEvent(connected, 'h1', 'h1-door', id);
-      // A valid device that never logged in before (its secret must be checked) gets in from another address.
+      // A valid device whose legacy hash must be checked (scrypt) gets in from another address.
       const fresh = await RawClient.open(g.port, '127.0.0.3');
-      expect(await fresh.login('h2-fall')).toBe(0);
-      await publishEvent(fresh, 'h2', 'h2-fall', 1);
+      expect(await fresh.login('h2-door')).toBe(0);
+      await publishEvent(fresh, 'h2', 'h2-door', 1);
       const during = g.metrics.authFailures;
       await eventually(() => g.metrics.authFailures > during + 100, 60_000, 'the flood still under way');
       fresh.end();
@@ -115,9 +162,9 @@ describe('gateway: login limits behind a shared address', () => {
     };
     // A device that kept an old secret retries again and again.
     for (let i = 0; i < 6; i++) expect(await attempt('h1-motion', 'old-secret')).toBe(4);
-    // The same wrong secret is checked once; the retries are answered from what is known.
-    expect(g.metrics.loginChecks).toBe(1);
-    expect(g.metrics.loginCached).toBe(5);
+    // Each retry is checked at once against the fast hash (SEC-05): no scrypt check, nothing queued.
+    expect(g.metrics.loginFastChecks).toBe(6);
+    expect(g.metrics.loginChecks).toBe(0);
     // Its refusals beyond the third were held back.
     const held = g.metrics.authThrottled;
     expect(held).toBeGreaterThan(0);
@@ -129,6 +176,32 @@ describe('gateway: login limits behind a shared address', () => {
     expect(await attempt('h1-motion', SECRET)).toBe(0);
     expect(await attempt('h1-motion', 'another-wrong-secret')).toBe(4);
     expect(g.metrics.authThrottled).toBe(held);
+    await g.stop();
+  });
+
+  it("holds a suspect device's refusal back before its CONNACK 4, while a valid device from the same address is answered at once", async () => {
+    const g = await world.start({ loginFailuresAllowed: 1, loginGate: { maxRefusalDelayMs: 500 } });
+    const nat = '127.0.0.8';
+    const timed = async (id: string, secret: string) => {
+      const c = await RawClient.open(g.port, nat);
+      const started = performance.now();
+      const rc = await c.login(id, secret);
+      const ms = performance.now() - started;
+      c.end();
+      return { rc, ms };
+    };
+    expect((await timed('h1-motion', 'old-secret')).rc).toBe(4);
+    const held = g.metrics.authThrottled;
+    // Its second failure: the refusal waits 500 ms on the socket (aedes has let the connection go).
+    const slow = timed('h1-motion', 'old-secret-2');
+    // Meanwhile a valid device behind the same address gets in at once.
+    const good = await timed('h1-door', SECRET);
+    expect(good.rc).toBe(0);
+    const refused = await slow;
+    expect(refused.rc).toBe(4);
+    expect(refused.ms).toBeGreaterThanOrEqual(450);
+    expect(good.ms).toBeLessThan(refused.ms);
+    expect(g.metrics.authThrottled).toBe(held + 1);
     await g.stop();
   });
 

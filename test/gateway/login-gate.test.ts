@@ -1,11 +1,13 @@
 /**
- * The login gate's scheduling (gateway/login-gate.ts) with real scrypt checks: a closed connection costs no
- * check, one address's queue never holds up another's, the checks running at once stay bounded (fewer while
- * checks keep failing), and known answers cost nothing.
+ * The login gate's scheduling (gateway/login-gate.ts) with real scrypt checks (legacy device hashes): a
+ * closed connection costs no check, one address's queue never holds up another's, the checks running at
+ * once stay bounded (fewer while checks keep failing), and known answers cost nothing. Fast-format hashes
+ * (SEC-05) never wait.
  */
 import { scryptSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LoginGate } from '../../gateway/login-gate.ts';
+import { hashDeviceSecret } from '../../gateway/secrets.ts';
 
 /** A stored hash with production-like cost (N = 2^14), so checks overlap as they do in the gateway. */
 function stored(secret: string): string {
@@ -70,5 +72,21 @@ describe('login gate', () => {
     // A rotated secret (another stored hash) is checked afresh.
     expect(await gate.check('ok', 'addr9', 'right', stored('rotated'), alive)).toBe('wrong');
     expect(gate.stats.checks).toBe(checks + 2);
+  });
+
+  it('answers a fast-format hash at once, even while scrypt checks fill every slot and the suspect queue', async () => {
+    const gate = new LoginGate({ concurrency: 1, failuresAllowed: 1, maxSuspectQueued: 2 });
+    // A device that failed is suspect: its legacy checks queue behind the running one.
+    expect(await gate.check('s', 'nat', 'guess', HASH, alive)).toBe('wrong');
+    gate.failed('s', 'nat');
+    const legacy = Array.from({ length: 3 }, (_, i) => gate.check('s', 'nat', `guess-${i}`, HASH, alive));
+    const fast = hashDeviceSecret('right');
+    // Same device, same address: the fast hash is answered before any of those finish.
+    expect(await gate.check('s', 'nat', 'right', fast, alive)).toBe('ok');
+    expect(await gate.check('s', 'nat', 'wrong', fast, alive)).toBe('wrong');
+    expect(gate.stats.running + gate.stats.queued).toBeGreaterThan(0);
+    expect(gate.stats.fast).toBe(2);
+    await Promise.all(legacy);
+    gate.stop();
   });
 });

@@ -87,10 +87,28 @@ describe('device provisioning API', () => {
     await expect(connect(device.id, device.secret)).rejects.toMatchObject({ code: 4 });
     const fresh = await connect(device.id, res.body.secret);
     await fresh.endAsync();
-    // Only the salted hash is stored.
-    expect((await h.store.findDevice(device.id))?.secretHash).not.toContain(res.body.secret);
+    // Only the salted hash is stored, in the device format (SEC-05).
+    const stored = (await h.store.findDevice(device.id))?.secretHash;
+    expect(stored).not.toContain(res.body.secret);
+    expect(stored).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
     expect((await h.store.listAudit(50)).some((a) => a.action === 'device.rotate_secret')).toBe(true);
     device = { ...device, secret: res.body.secret };
+  });
+
+  it('stores a provisioned device secret as a salted HMAC and staff passwords as scrypt (SEC-05)', async () => {
+    const res = await apiCall<{ id: string; secret: string }>(h.baseUrl, admin, 'POST', '/api/devices', {
+      id: 'sec05-door',
+      homeId: device.homeId,
+      kind: 'door',
+      room: 'entrance',
+    });
+    expect(res.status).toBe(201);
+    expect((await h.store.findDevice('sec05-door'))?.secretHash).toMatch(/^hmac-sha256\$/);
+    // The seeded devices too: every path that issues a secret stores the device format.
+    expect((await h.store.findDevice(device.id))?.secretHash).toMatch(/^hmac-sha256\$/);
+    expect((await h.store.getStaffByUsername('admin'))?.passwordHash).toMatch(/^scrypt\$16384\$8\$1\$/);
+    const c = await connect('sec05-door', res.body.secret);
+    await c.endAsync();
   });
 
   it('answers 404 for an unknown device and 401 without a login', async () => {
@@ -165,6 +183,7 @@ describe('bulk CSV device import CLI', () => {
     const secrets = new Map(lines.slice(1).map((l) => l.split(',') as [string, string]));
     expect([...secrets.keys()]).toEqual(['bulk-1', 'bulk-2']);
     expect(await h.store.getDeviceState('bulk-2')).toMatchObject({ kind: 'motion', room: 'living' });
+    expect((await h.store.findDevice('bulk-1'))?.secretHash).toMatch(/^hmac-sha256\$/);
     const c = await connect('bulk-1', secrets.get('bulk-1')!);
     await c.endAsync();
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/gateway.ts';
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import { type PresenceEvent, topics } from '../../gateway/protocol.ts';
-import { hashSecret } from '../../gateway/secrets.ts';
+import { hashDeviceSecret } from '../../gateway/secrets.ts';
 import { eventually } from '../helpers.ts';
 import { clock, connectDevice, type GatewayWorld, gatewayWorld, RawClient, SECRET } from './fixtures.ts';
 
@@ -247,13 +247,13 @@ describe('gateway: credential changes end the live session', () => {
   it('disconnects a device whose secret was rotated; the old secret is refused, the new one accepted', async () => {
     live = await connectDevice(gw.port, 'h1-door');
     const closed = new Promise<void>((r) => live.once('close', () => r()));
-    await world.store.rotateDeviceSecret('h1-door', await hashSecret('the-new-secret'));
+    await world.store.rotateDeviceSecret('h1-door', hashDeviceSecret('the-new-secret'));
     gw.revokeDevice('h1-door');
     await closed;
     live.end(true);
     await expect(connectDevice(gw.port, 'h1-door', SECRET)).rejects.toMatchObject({ code: 4 });
     const again = await connectDevice(gw.port, 'h1-door', 'the-new-secret');
     await again.endAsync();
-    await world.store.rotateDeviceSecret('h1-door', await hashSecret(SECRET));
+    await world.store.rotateDeviceSecret('h1-door', hashDeviceSecret(SECRET));
   });
 });

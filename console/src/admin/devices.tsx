@@ -45,6 +45,7 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
   const [grid, setGrid] = useState('');
   const [filter, setFilter] = useState<DeviceFilter | ''>('');
   const [devices, setDevices] = useState<Row[]>([]);
+  const [more, setMore] = useState(false);
   const [issued, setIssued] = useState<{ id: string; homeId: string; secret: string } | null>(null);
   const [copied, setCopied] = useState(false);
   const [deviceError, setDeviceError] = useState<string | null>(null);
@@ -53,13 +54,16 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
     api.grids().then((g) => setGrids(g.grids));
   }, []);
   const loadDevices = () =>
-    api.devices({ filter: filter || undefined, grid: grid || undefined }).then(
-      (r) => setDevices(r.devices),
+    api.devices({ filter: filter || undefined, grid: grid || undefined, household: home || undefined }).then(
+      (r) => {
+        setDevices(r.devices);
+        setMore(r.more);
+      },
       (e: Error) => setDeviceError(e.message),
     );
   // Fresh on every choice of filter, grid or household: another admin (or an upgrade) may have changed them.
   useEffect(() => void loadDevices(), [filter, grid, home]);
-  const shown = home ? devices.filter((d) => d.homeId === home) : devices;
+  const shown = devices;
   const fail = (e: Error) => setDeviceError(e.message);
   const patch = (id: string, p: { room?: Room; kind?: string }) =>
     api.updateDevice(id, p).then(loadDevices, fail);
@@ -99,6 +103,11 @@ export function DevicesAdmin({ lang, zone, mqttPort }: { lang: Lang; zone: strin
           <span class="muted small" data-testid="device-count">
             {shown.length} {t(lang, 'deviceCount')}
           </span>
+          {more && (
+            <span class="muted small" data-testid="device-more">
+              {t(lang, 'moreDevices')}
+            </span>
+          )}
         </div>
         <RecordTable
           testid="device-list"
