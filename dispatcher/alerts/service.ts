@@ -59,9 +59,14 @@ type Written<T, S> =
   /** CLU-03: this instance does not hold the alert's community (any more): its holder does the work. */
   | { kind: 'fenced' };
 
+/** How long a graceful handover of a community waits for its notices on their way (CLU-08). */
+const HANDOVER_WAIT_MS = 5_000;
+
 export class AlertService {
   private timers = new Map<string, { timer: Timer; step: number; at: number; community: string }>();
   private chains = new Map<string, Promise<unknown>>();
+  /** Notices on their way, per community (CLU-08). */
+  private sending = new Map<string, Set<Promise<void>>>();
   private stopped = true;
 
   constructor(private readonly deps: AlertServiceDeps) {}
@@ -110,13 +115,31 @@ export class AlertService {
     for (const a of changed) this.arm(a);
   }
 
-  /** CLU-03: the lease of a community was lost: its timers stop here (another instance re-arms them). */
-  release(community: string): void {
+  /**
+   * CLU-03: the lease of a community was lost: its timers stop here (another instance re-arms them).
+   * CLU-08: when it is given up on purpose the lease is released only after this resolves: steps under way
+   * are finished (or fenced) and the notices they sent are recorded, so the next holder, which resends the
+   * notices of the last step that have no attempt, does not send one twice. Notices still on their way
+   * after HANDOVER_WAIT_MS (a webhook retrying) are left to finish; the handover goes on.
+   */
+  async release(community: string): Promise<void> {
     for (const [id, t] of this.timers)
       if (t.community === community) {
         t.timer.cancel();
         this.timers.delete(id);
       }
+    await Promise.all([...this.chains.values()].map((p) => p.catch(() => {})));
+    const sending = [...(this.sending.get(community) ?? [])];
+    if (sending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    // Operational bound on a handover, not domain time: a real timer.
+    const late = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(true), HANDOVER_WAIT_MS);
+    });
+    const timedOut = await Promise.race([Promise.all(sending).then(() => false), late]);
+    clearTimeout(timer);
+    if (timedOut)
+      this.deps.log.warn({ community, notices: sending.length }, 'handover: notices still on their way');
   }
 
   /**
@@ -422,12 +445,19 @@ export class AlertService {
   }
 
   /** Never rejects: a failure is logged (ids only) and the delivery attempts are recorded by the notifier. */
-  private async sendNotices(a: Alert, staff: string[], reason: string, noticeId?: string): Promise<void> {
-    try {
-      await this.deliver(a, staff, reason, noticeId);
-    } catch (e) {
+  private sendNotices(a: Alert, staff: string[], reason: string, noticeId?: string): Promise<void> {
+    const sent = this.deliver(a, staff, reason, noticeId).catch((e: unknown) => {
       this.deps.log.error({ err: e, alertId: a.id, reason }, 'sending notices failed');
-    }
+    });
+    // CLU-08: followed per community until recorded (a graceful handover waits for them).
+    const mine = this.sending.get(a.community) ?? new Set<Promise<void>>();
+    this.sending.set(a.community, mine);
+    mine.add(sent);
+    void sent.finally(() => {
+      mine.delete(sent);
+      if (mine.size === 0 && this.sending.get(a.community) === mine) this.sending.delete(a.community);
+    });
+    return sent;
   }
 
   private async deliver(a: Alert, staff: string[], reason: string, noticeId?: string): Promise<void> {

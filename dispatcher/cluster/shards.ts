@@ -132,7 +132,7 @@ export class CommunityShards {
       this.deps.dutyWatch.stop();
       return;
     }
-    this.deps.alerts.release(community);
+    await this.deps.alerts.release(community);
     const p = this.pipelines.get(community);
     this.pipelines.delete(community);
     await p?.stop();
