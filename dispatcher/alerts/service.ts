@@ -62,6 +62,9 @@ type Written<T, S> =
 /** How long a graceful handover of a community waits for its notices on their way (CLU-08). */
 const HANDOVER_WAIT_MS = 5_000;
 
+/** The serial chain of maintenance-queue writes (not an alert id: alert ids have no `~`). */
+const MAINTENANCE_QUEUE = '~maintenance';
+
 export class AlertService {
   private timers = new Map<string, { timer: Timer; step: number; at: number; community: string }>();
   private chains = new Map<string, Promise<unknown>>();
@@ -178,9 +181,12 @@ export class AlertService {
       this.arm(a);
     }
     // SPEC §6: technical alerts go to the maintenance queue, due the next working day; nobody is woken.
+    // One at a time (CLU-10): a page of the rules can raise a thousand technical alerts at once (the devices
+    // of a stopped gateway), and a thousand concurrent writes held every other query of the database pool
+    // behind them, a fall's escalation step with them, for seconds.
     for (const a of raised) {
       if (isSafety(a.severity) || this.stopped) continue;
-      void this.queue(a).catch((e: unknown) =>
+      void this.serial(MAINTENANCE_QUEUE, () => this.queue(a)).catch((e: unknown) =>
         this.deps.log.error({ err: e, alertId: a.id }, 'cannot queue maintenance'),
       );
     }
@@ -487,7 +493,7 @@ export class AlertService {
     await this.deps.notifier.notify([...new Set(staff)], payload);
   }
 
-  /** Runs `fn` after every earlier call for the same alert finished. */
+  /** Runs `fn` after every earlier call for the same alert (or MAINTENANCE_QUEUE) finished. */
   private serial<T>(alertId: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.chains.get(alertId) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(fn);
