@@ -218,6 +218,7 @@ async function measure(kind: Kind): Promise<Result> {
     const conns = await openMany(broker.port, 0, LOAD_CONNS, BENCH_SECRET, () => {});
     phase('connected, warm-up');
     await closedLoop(conns, 4, 1);
+    await broker.stats(); // the warm-up's samples are not the steady rates'
 
     phase('latency at steady rates');
     const at: Result['at'] = {};
