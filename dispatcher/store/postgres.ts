@@ -12,8 +12,8 @@
  *   after a higher one). The lock is taken with BEGIN and held to the commit.
  * - Duplicates (SPEC §3): the rule is gateway/duplicates.ts; a device's count and session are in
  *   device_seqs, the seqs it recorded in the events' unique index, both written under that lock and read
- *   under it, or known from this store's own last append when the log, checked under it, has not moved
- *   since (one round trip per append: appendTx).
+ *   under it, or known from what this store last wrote or read of each device when its row, checked under
+ *   the lock, still says so (one round trip per append: appendTx).
  * - Alerts: every change draws the next change sequence from one counter row (a row lock until commit), so
  *   the live catch-up feed (alertChangesSince) sees changes in commit order too; writes are optimistic
  *   (version) and a stale one is refused (StaleWriteError).
@@ -98,6 +98,11 @@ interface Judged {
   keep: (number | null)[];
   kept: number;
   states: Map<string, SeqDevice>;
+  /**
+   * Judged from the cache: the devices' rows as the verdicts assumed them (before the batch). Every
+   * statement of the append writes only if each of those rows, checked under the log lock, still holds that.
+   */
+  assumed?: { id: string; count: number; state: SeqState }[];
 }
 
 export interface PostgresOptions {
@@ -435,12 +440,24 @@ export class PostgresStore implements Store {
       while (this.lookups.length > 0) {
         const batch = this.lookups.splice(0, LOOKUP_BATCH);
         try {
+          // With each device's seq state (SPEC §3): its first events after the login are judged from it in
+          // the append's one round trip, which checks it under the log lock (appendTx).
           const rows = await this.q(
-            `SELECT d.id, d.home_id, d.kind, d.room, d.secret_hash, d.disabled, h.grid_id
-             FROM devices d JOIN households h ON h.id = d.home_id WHERE d.id = ANY($1::text[])`,
+            `SELECT d.id, d.home_id, d.kind, d.room, d.secret_hash, d.disabled, h.grid_id,
+               s.seq_count, s.high, s.high_ts, s.session
+             FROM devices d JOIN households h ON h.id = d.home_id LEFT JOIN device_seqs s ON s.device_id = d.id
+             WHERE d.id = ANY($1::text[])`,
             [[...new Set(batch.map((b) => b.id))]],
           );
           const found = new Map<string, DeviceCredentials>();
+          if (this.seqCache.size + rows.length > SEQ_CACHE_MAX) this.seqCache.clear();
+          for (const r of rows) {
+            const id = String(r.id);
+            const { count, state } = statesFrom(r.seq_count === null ? [] : [{ ...r, device_id: id }], [
+              id,
+            ]).get(id)!;
+            this.seqCache.set(id, { count, state });
+          }
           for (const r of rows)
             found.set(String(r.id), {
               id: String(r.id),
@@ -656,13 +673,16 @@ export class PostgresStore implements Store {
    * one simple-protocol message (values as escaped literals: that protocol takes no parameters); the
    * flush happens at its COMMIT and the batch is answered only after it.
    *
-   * Duplicates (SPEC §3) are judged before that message from the devices' seq state as this store left it
-   * after its own last append (`seqCache`, valid at log position `cacheAt`). The INSERT checks, under the
-   * lock, that the log still ends at `cacheAt` (nobody else appended since: another process, a copy); if
-   * not it writes nothing, the cache is dropped and the batch goes the long way. The long way (first
-   * batches, a device not cached, a seq at or below a device's highest that needs the recorded seqs, or
-   * another writer on the database) reads the devices' state under the lock in a first round trip, then
-   * sends the same second message without BEGIN: two round trips, three with the lookup of recorded seqs.
+   * Duplicates (SPEC §3) are judged before that message from the devices' seq state as this store last
+   * wrote or read it (`seqCache`: after its own appends, and at each login, `findDevice`). Every statement
+   * checks, under the lock, that each judged device's row of device_seqs still holds what the verdicts
+   * assumed (`guardSql`); if one does not (the device wrote through another gateway since, a copy), nothing
+   * is written, those devices are dropped from the cache and the batch goes the long way. The check is per
+   * device, not the log's end, so several gateways appending to one log each keep their one round trip:
+   * a device is connected to one of them at a time. The long way (a device not cached, a seq at or below a
+   * device's highest that needs the recorded seqs, a row that moved) reads the devices' state under the
+   * lock in a first round trip, then sends the same second message without BEGIN: two round trips, three
+   * with the lookup of recorded seqs.
    */
   private async appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
@@ -676,34 +696,31 @@ export class PostgresStore implements Store {
     try {
       // The short way: every device judged from the cache, no recorded seq to look up.
       let judged = records.length > 0 ? this.judgeFromCache(records) : null;
-      let at = this.cacheAt;
       for (;;) {
         let head = BEGIN;
         if (records.length > 0 && !judged) {
           // The long way: state read under the lock, in the transaction the second message commits.
+          this.longWays += 1;
           const seqDevices = [
             ...new Set(
               records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
             ),
           ];
-          let first = `${BEGIN}; SELECT pg_advisory_xact_lock(${LOG_LOCK}); SELECT COALESCE(max(seq), 0) AS m FROM events`;
+          let first = `${BEGIN}; SELECT pg_advisory_xact_lock(${LOG_LOCK})`;
           if (seqDevices.length > 0)
             first += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`;
           open = true;
           const begun = (await c.query(first)) as unknown as pg.QueryResult[];
-          at = Number(begun[3]!.rows[0].m);
-          // Someone else appended since this store's last append: every cached state may be stale.
-          if (at !== this.cacheAt) this.forgetSeqs();
-          const states = statesFrom(seqDevices.length > 0 ? (begun[4]!.rows as Row[]) : [], seqDevices);
+          const states = statesFrom(seqDevices.length > 0 ? (begun[3]!.rows as Row[]) : [], seqDevices);
           judged = await this.judgeDuplicates(c, records, states);
           head = '';
         }
         const statements = head ? [head] : [];
         if (records.length > 0 && head) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
-        // With events, every statement writes only if the log still ends at `at` (see insertSql).
-        const logEnd = records.length > 0 ? (at ?? 0) : null;
-        if (presence.length > 0) statements.push(...presenceSql(presence, logEnd));
-        const insert = judged ? insertSql(records, judged, at ?? 0) : null;
+        // Judged from the cache: every statement writes only if the devices' rows still hold what was assumed.
+        const guard = judged?.assumed ? guardSql(judged.assumed) : '';
+        if (presence.length > 0) statements.push(...presenceSql(presence, guard));
+        const insert = judged ? insertSql(records, judged, guard) : null;
         if (insert) statements.push(insert);
         statements.push('COMMIT');
         open = true;
@@ -713,16 +730,17 @@ export class PostgresStore implements Store {
         this.lastFailure = null;
         const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
         if (insert && drawn.length === 0 && judged!.kept > 0) {
-          // The log moved on since this store's last append: nothing was written (an empty commit);
-          // the long way, with the state read under the lock.
-          this.forgetSeqs();
+          // A device's row moved on since this store knew it (it wrote through another gateway, a copy):
+          // nothing was written (an empty commit); the long way, with the state read under the lock.
+          this.stale += 1;
+          for (const d of judged!.assumed ?? []) this.seqCache.delete(d.id);
           judged = null;
           continue;
         }
         if (records.length === 0) return batch.map(() => []);
         // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
         drawn.sort((a, b) => a - b);
-        this.remember(judged!.states, drawn.length > 0 ? drawn[drawn.length - 1]! : at!);
+        this.remember(judged!.states);
         return outcomesOf(batch, judged!.keep, drawn);
       }
     } catch (e) {
@@ -738,42 +756,46 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Devices' seq state as this store's own last append left it, and the log position it is valid at. */
+  /**
+   * Devices' seq state as this store last wrote it (its own appends) or read it (at a login): what the
+   * short way judges from. Each append checks it under the lock (guardSql), so a stale entry costs a
+   * round trip, never a wrong verdict.
+   */
   private readonly seqCache = new Map<string, { count: number; state: SeqState }>();
-  private cacheAt: number | null = null;
+  /** Appends that read the devices' state under the lock first (for tests and the bench). */
+  longWays = 0;
+  /** Of those, appends that found a judged device's row moved on since this store knew it. */
+  stale = 0;
 
   private forgetSeqs(): void {
     this.seqCache.clear();
-    this.cacheAt = null;
   }
 
-  /** After a commit: the batch's devices as they are now, valid at log position `at`. */
-  private remember(states: Map<string, SeqDevice>, at: number): void {
+  /** After a commit: the batch's devices as they are now. */
+  private remember(states: Map<string, SeqDevice>): void {
     // A bound on the memory it takes (~100 bytes a device): past it, the devices are read again.
-    if (this.seqCache.size > SEQ_CACHE_MAX) this.seqCache.clear();
+    if (this.seqCache.size + states.size > SEQ_CACHE_MAX) this.seqCache.clear();
     for (const [id, d] of states) this.seqCache.set(id, { count: d.count, state: d.state });
-    this.cacheAt = at;
   }
 
   /** The verdicts from the cache alone, or null when the batch needs the long way. */
   private judgeFromCache(records: EventRecord[]): Judged | null {
-    if (this.cacheAt === null) return null;
     const states = new Map<string, SeqDevice>();
+    const assumed: { id: string; count: number; state: SeqState }[] = [];
     for (const r of records) {
       if (r.status !== 'accepted' || r.deviceSeq === null) continue;
-      let d = states.get(r.deviceId);
-      if (!d) {
-        const cached = this.seqCache.get(r.deviceId);
-        if (!cached) return null;
-        d = { count: cached.count, state: cached.state, changed: false };
-        states.set(r.deviceId, d);
+      const cached = this.seqCache.get(r.deviceId);
+      if (!cached) return null;
+      if (!states.has(r.deviceId)) {
+        states.set(r.deviceId, { count: cached.count, state: cached.state, changed: false });
+        assumed.push({ id: r.deviceId, count: cached.count, state: cached.state });
       }
       // A seq at or below the device's highest (before this batch) needs the recorded seqs.
-      if (r.deviceSeq <= this.seqCache.get(r.deviceId)!.state.high) return null;
+      if (r.deviceSeq <= cached.state.high) return null;
     }
     const judged = judgeBatch(records, states, new Map());
     // All duplicates: nothing written, so nothing to check the cache against; the long way.
-    return judged.kept > 0 ? judged : null;
+    return judged.kept > 0 ? { ...judged, assumed } : null;
   }
 
   /**
@@ -1201,6 +1223,18 @@ function inline(sql: string, params: unknown[]): string {
   });
 }
 
+/**
+ * `inline` for a statement whose text holds the marker `{{guard}}` where `guard` goes. The text is cut at
+ * the markers before its parameters are written in: neither the guard's literals nor a parameter's value
+ * (a device's firmware string) is ever scanned again.
+ */
+function inlineGuarded(sql: string, params: unknown[], guard: string): string {
+  return sql
+    .split('{{guard}}')
+    .map((part) => inline(part, params))
+    .join(guard);
+}
+
 const seqKey = (d: string, count: number, s: number) => `${d}\u0000${count}\u0000${s}`;
 
 /** The devices' seq state from their rows of device_seqs (a device without one: never recorded a seq). */
@@ -1262,22 +1296,42 @@ function judgeBatch(
 }
 
 /**
- * The batch's events and its devices' new seq state, in one statement, written only if the log still ends
- * at `at` (checked under the log lock; otherwise it returns no row), or null when every record is a duplicate.
+ * The condition every statement of a short-way append carries (` AND …`): each judged device's row of
+ * device_seqs, read under the log lock, still holds the count, highest seq and session the verdicts assumed
+ * (no row: a device that never recorded a seq). Empty when nothing was assumed.
  */
-function insertSql(records: EventRecord[], judged: Judged, at: number): string | null {
+function guardSql(assumed: { id: string; count: number; state: SeqState }[]): string {
+  if (assumed.length === 0) return '';
+  return inline(
+    ` AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[]) AS g(d, c, h, s)
+       LEFT JOIN device_seqs x ON x.device_id = g.d
+       WHERE COALESCE(x.seq_count, 0) <> g.c OR COALESCE(x.high, -1) <> g.h OR x.session IS DISTINCT FROM g.s)`,
+    [
+      assumed.map((d) => d.id),
+      assumed.map((d) => d.count),
+      assumed.map((d) => d.state.high),
+      assumed.map((d) => d.state.session),
+    ],
+  );
+}
+
+/**
+ * The batch's events and its devices' new seq state, in one statement, written only if `guard` holds
+ * (checked under the log lock; otherwise it returns no row), or null when every record is a duplicate.
+ */
+function insertSql(records: EventRecord[], judged: Judged, guard: string): string | null {
   const { keep, states } = judged;
   const kept = records.filter((_, i) => keep[i] !== null);
   if (kept.length === 0) return null;
   const keptCounts = keep.filter((k): k is number => k !== null);
   const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
   const changed = [...states].filter(([, d]) => d.changed);
-  return inline(
-    `WITH log_end AS (SELECT 1 FROM (SELECT COALESCE(max(seq), 0) AS m FROM events) l WHERE l.m = $19),
+  return inlineGuarded(
+    `WITH ok AS (SELECT 1 WHERE true{{guard}}),
        seq_state AS (
          INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
          SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
-         WHERE EXISTS (SELECT 1 FROM log_end)
+         WHERE EXISTS (SELECT 1 FROM ok)
          ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
            high_ts = excluded.high_ts, session = excluded.session)
      INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
@@ -1285,7 +1339,7 @@ function insertSql(records: EventRecord[], judged: Judged, at: number): string |
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
        $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
        WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, b, rw, rs, f, n)
-     WHERE EXISTS (SELECT 1 FROM log_end)
+     WHERE EXISTS (SELECT 1 FROM ok)
      ORDER BY n RETURNING seq`,
     [
       col((r) => r.deviceId),
@@ -1306,17 +1360,16 @@ function insertSql(records: EventRecord[], judged: Judged, at: number): string |
       changed.map(([, d]) => d.state.high),
       changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
       changed.map(([, d]) => d.state.session),
-      at,
     ],
+    guard,
   );
 }
 
 /**
- * The device rows' presence and rejection counts, as statements for the append's message; with `logEnd`,
- * written only if the log still ends there (the same check as the batch's INSERT).
+ * The device rows' presence and rejection counts, as statements for the append's message, written only
+ * if `guard` holds (the same condition as the batch's INSERT; empty: always).
  */
-function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[] {
-  const guard = logEnd === null ? '' : ` AND (SELECT COALESCE(max(seq), 0) FROM events) = ${logEnd}`;
+function presenceSql(updates: PresenceUpdate[], guard: string): string[] {
   // In device order: two batches touching the same devices lock their rows in the same order.
   const sorted = [...updates].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
@@ -1324,7 +1377,7 @@ function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[]
   // DEV-11: the state of the newest session in the batch, written only if no newer session wrote the row
   // (the guard in the UPDATE's WHERE); within a session, the last word of each field wins.
   const out = [
-    inline(
+    inlineGuarded(
       `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
          battery = COALESCE(u.battery, d.battery), rssi = COALESCE(u.rssi, d.rssi), fw = COALESCE(u.fw, d.fw),
          session_at = COALESCE(u.session_at, d.session_at)
@@ -1338,7 +1391,7 @@ function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[]
                      WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
              WHERE x.s IS NULL OR x.s = x.newest
              GROUP BY id) u
-       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)${guard}`,
+       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at){{guard}}`,
       [
         sorted.map((u) => u.deviceId),
         sorted.map((u) => u.online ?? null),
@@ -1348,17 +1401,19 @@ function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[]
         sorted.map((u) => u.fw ?? null),
         sorted.map((u) => u.sessionAt ?? null),
       ],
+      guard,
     ),
   ];
   // Counts add up whichever session they come from.
   const counted = sorted.filter((u) => u.rejectedDelta);
   if (counted.length > 0)
     out.push(
-      inline(
+      inlineGuarded(
         `UPDATE devices d SET rejected_count = d.rejected_count + u.n
            FROM (SELECT id, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS x(id, n) GROUP BY id) u
-          WHERE d.id = u.id${guard}`,
+          WHERE d.id = u.id{{guard}}`,
         [counted.map((u) => u.deviceId), counted.map((u) => u.rejectedDelta)],
+        guard,
       ),
     );
   const rejections = sorted.flatMap((u) =>
@@ -1366,13 +1421,14 @@ function presenceSql(updates: PresenceUpdate[], logEnd: number | null): string[]
   );
   if (rejections.length > 0)
     out.push(
-      inline(
+      inlineGuarded(
         `INSERT INTO device_rejections (device_id, reason, count)
          SELECT id, reason, sum(n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(id, reason, n)
-         WHERE true${guard}
+         WHERE true{{guard}}
          GROUP BY id, reason ORDER BY id, reason
          ON CONFLICT (device_id, reason) DO UPDATE SET count = device_rejections.count + excluded.count`,
         [rejections.map((r) => r.id), rejections.map((r) => r.reason), rejections.map((r) => r.n)],
+        guard,
       ),
     );
   return out;

@@ -192,3 +192,80 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the event log's one-message 
     expect(JSON.parse(last.rows[0].body)).toEqual(JSON.parse(body2));
   });
 });
+
+describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several writers`, () => {
+  const open: { store: PostgresStore; drop?: () => Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) {
+      await o.store.close();
+      await o.drop?.();
+    }
+  });
+  const seeded = async () => {
+    const db = await createTestDatabase();
+    const a = new PostgresStore({ url: db.url });
+    await a.migrate();
+    const b = new PostgresStore({ url: db.url });
+    open.push({ store: a, drop: db.drop }, { store: b });
+    await a.pool.query(`INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c')`);
+    await a.pool.query(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       VALUES ('h1', 'g', '1', '1', '1', '[]', '[]', '', '{}')`,
+    );
+    for (const id of ['h1-a', 'h1-b'])
+      await a.createDevice({
+        id,
+        homeId: 'h1',
+        kind: 'motion',
+        room: 'living',
+        secretHash: 'x',
+        createdAt: T,
+      });
+    return [a, b] as const;
+  };
+  const ev = (deviceId: string, deviceSeq: number, over: Partial<EventRecord> = {}) =>
+    event(deviceSeq, { deviceId, topic: `g365/v1/homes/h1/devices/${deviceId}/events`, ...over });
+  const dup = (out: { duplicate: boolean }[]) => out.map((o) => o.duplicate);
+
+  it('keeps each gateway on one round trip while another appends its own devices to the same log', async () => {
+    // Two gateways, a device on each, appending in turn: each append judges its device from what the
+    // login read, and another gateway's appends in between do not send it the long way.
+    const [a, b] = await seeded();
+    await Promise.all([a.findDevice('h1-a'), b.findDevice('h1-b')]);
+    for (let n = 1; n <= 20; n++) {
+      expect(dup(await a.appendEvents([ev('h1-a', n)], [{ deviceId: 'h1-a', lastSeenAt: T + n }]))).toEqual([
+        false,
+      ]);
+      expect(dup(await b.appendEvents([ev('h1-b', n)]))).toEqual([false]);
+    }
+    expect([a.longWays, b.longWays]).toEqual([0, 0]);
+    expect(await a.countEvents('accepted')).toBe(40);
+    expect((await a.getDeviceState('h1-a'))?.lastSeenAt).toBe(T + 20);
+  });
+
+  it('judges a device that moved to another gateway from its row, not from what the first one knew', async () => {
+    const [a, b] = await seeded();
+    await a.findDevice('h1-a');
+    expect(dup(await a.appendEvents([ev('h1-a', 1), ev('h1-a', 2)]))).toEqual([false, false]);
+    // The device reconnects to b and goes on there; then back to a, resending 3 (already recorded by b).
+    await b.findDevice('h1-a');
+    expect(dup(await b.appendEvents([ev('h1-a', 3)]))).toEqual([false]);
+    expect(b.longWays).toBe(0);
+    const rejected = { deviceId: 'h1-a', rejectedDelta: 1, rejectedByReason: { oversize: 1 } };
+    expect(dup(await a.appendEvents([ev('h1-a', 3), ev('h1-a', 4)], [rejected]))).toEqual([true, false]);
+    expect(a.stale).toBe(1);
+    // The rejection count was written once, though `a` first tried with its stale view.
+    expect((await a.getDeviceState('h1-a'))?.rejectedCount).toBe(1);
+    expect(await a.countEvents('accepted')).toBe(4);
+  });
+
+  it('writes a device value that looks like part of the statement as it came, on the short way too', async () => {
+    const [a] = await seeded();
+    await a.findDevice('h1-a');
+    const fw = `{{guard}} $1 '); DROP TABLE events; --`;
+    expect(dup(await a.appendEvents([ev('h1-a', 1)], [{ deviceId: 'h1-a', fw }]))).toEqual([false]);
+    expect(a.longWays).toBe(0);
+    expect((await a.getDeviceState('h1-a'))?.fw).toBe(fw);
+    expect(await a.countEvents('accepted')).toBe(1);
+  });
+});
