@@ -20,6 +20,8 @@ export const CLUSTER_SETTINGS = [
   'max_wal_size=2GB',
   'checkpoint_timeout=15min',
   'max_connections=100',
+  // BENCH_PG_STATEMENTS=1: what each statement costs the server (statementCosts), at a small overhead.
+  ...(process.env.BENCH_PG_STATEMENTS === '1' ? ['shared_preload_libraries=pg_stat_statements'] : []),
 ];
 
 let cluster: { url: string; stop: () => void } | null = null;
@@ -120,6 +122,44 @@ export async function benchClusterSettings(): Promise<string> {
   } finally {
     await c.end();
   }
+}
+
+/**
+ * With BENCH_PG_STATEMENTS=1 on a throwaway cluster: `start()` resets pg_stat_statements, and the function
+ * it returns lists the statements that took the server's time since, most first (time, calls, time per
+ * call, rows), their text cut short. Null when the module is not loaded.
+ */
+export async function statementCosts(
+  url: string,
+): Promise<{ start: () => Promise<void>; report: () => Promise<string> } | null> {
+  if (process.env.BENCH_PG_STATEMENTS !== '1') return null;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  } catch {
+    await c.end();
+    return null;
+  }
+  return {
+    start: async () => {
+      await c.query('SELECT pg_stat_statements_reset()');
+    },
+    report: async () => {
+      const r = await c.query(
+        `SELECT calls, total_exec_time AS ms, rows, regexp_replace(query, 's+', ' ', 'g') AS q
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+         ORDER BY total_exec_time DESC LIMIT 12`,
+      );
+      await c.end();
+      return r.rows
+        .map(
+          (x) =>
+            `    ${(Number(x.ms) / 1000).toFixed(2)} s, ${x.calls} calls, ${(Number(x.ms) / Math.max(1, Number(x.calls))).toFixed(2)} ms/call, ${x.rows} rows: ${String(x.q).slice(0, 150)}`,
+        )
+        .join('\n');
+    },
+  };
 }
 
 export async function stopBenchCluster(): Promise<void> {

@@ -21,6 +21,7 @@
  *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
  *                        100,000 households while fewer devices connect
  *   BENCH_RECONNECT=0    skip the drop-and-reconnect measurement (shorter runs)
+ *   BENCH_PG_STATEMENTS=1  the statements that took PostgreSQL's time in each traffic phase (throwaway cluster)
  *   BENCH_PROF_DIR=dir   V8 CPU profiles (--cpu-prof) of every gateway, the dispatcher and every load
  *                        generator into dir, with dir/manifest.json naming each profile's process and the
  *                        phases' start and end on the profiles' clock (monotonic microseconds)
@@ -42,7 +43,7 @@ import { HEAP_FLAGS } from '../kernel/heap.ts';
 import { planCommunity } from '../simulators/community.ts';
 import { freePort, RedisServer } from '../test/cluster/processes.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
-import { benchClusterSettings, benchDatabase, stopBenchCluster } from './pg-cluster.ts';
+import { benchClusterSettings, benchDatabase, statementCosts, stopBenchCluster } from './pg-cluster.ts';
 import { shown, spread } from './stats.ts';
 
 const env = process.env;
@@ -513,6 +514,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   const redis0 = redisOps(f.redis.port);
   const cpu0 = await cpuSnapshot(f, gws, used);
   const waits = await sampleWaits(f.dbUrl);
+  const statements = await statementCosts(f.dbUrl);
+  await statements?.start();
   const mono0 = monoUs();
   const t0 = performance.now();
   const traffic = Promise.all(
@@ -558,6 +561,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   console.log(
     `  ${label} traffic: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
   );
+  if (statements)
+    console.log(`  ${label} traffic: PostgreSQL statements by server time:\n${await statements.report()}`);
   const pg1 = await pgStats(f.dbUrl);
   const redis1 = redisOps(f.redis.port);
   const rssBusy = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);

@@ -13,6 +13,8 @@ export async function openStore(cfg: {
   DATABASE_URL?: string | undefined;
   PG_POOL_SIZE?: number;
   PG_STATEMENT_TIMEOUT_MS?: number;
+  /** The process's role: its connections are named `guardian365-<role>` (pg_stat_activity, logs). */
+  ROLE?: string;
   onConnectionError?: (e: Error) => void;
   /** SQLite: take the data folder's one-instance lock (the service does; tools beside it do not). */
   lockFolder?: boolean;
@@ -24,6 +26,7 @@ export async function openStore(cfg: {
       url,
       poolSize: cfg.PG_POOL_SIZE,
       statementTimeoutMs: cfg.PG_STATEMENT_TIMEOUT_MS,
+      applicationName: cfg.ROLE ? `guardian365-${cfg.ROLE}` : undefined,
       onConnectionError: cfg.onConnectionError,
     });
   }

@@ -113,6 +113,8 @@ export interface PostgresOptions {
   statementTimeoutMs?: number;
   /** Longest to wait for a connection, or for the server to answer a connect (default 5 s). */
   connectTimeoutMs?: number;
+  /** The connections' application_name, what pg_stat_activity shows (default `guardian365`). */
+  applicationName?: string | undefined;
   /** Called with a pooled connection's error (the server went away); the pool replaces the connection. */
   onConnectionError?: (e: Error) => void;
 }
@@ -165,7 +167,7 @@ export class PostgresStore implements Store {
       query_timeout: (opts.statementTimeoutMs ?? 10_000) + 5_000,
       idle_in_transaction_session_timeout: 60_000,
       keepAlive: true,
-      application_name: 'guardian365',
+      application_name: opts.applicationName ?? 'guardian365',
       types,
     });
     // node-postgres: an idle pooled client whose server connection ends emits 'error' on the pool, and a
