@@ -1,6 +1,8 @@
 /**
  * The service's roles as real child processes (`tsx dispatcher/main.ts` with ROLE=…), as an operator runs
- * them: each reads its own environment and prints its ports in the start banner.
+ * them: each reads its own environment and prints its ports in the start banner. `startCluster` puts a
+ * test's whole deployment together (a seeded PostgreSQL database of its own, Redis, the gateways and
+ * dispatchers) with what the tests do on it (logins, devices, staff apps) and one `stop()`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
