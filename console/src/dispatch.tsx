@@ -485,22 +485,41 @@ const SYSTEM_TITLES = {
   live_relay_down: 'sysLiveRelayDown',
 } as const;
 
-/** CLU-08: the dispatcher instances and the communities each works for (separate dispatchers only). */
+/**
+ * CLU-08: the dispatcher instances and the communities each works for (separate dispatchers only), how
+ * many communities each holds, and the nodes this screen saw that are no longer live (killed, crashed or
+ * stopped: the others took over their communities, and the operator should know one is down) until a node
+ * of that name is back.
+ */
 function ClusterPanel(p: { lang: Lang; cluster: ClusterView }) {
   const { lang, cluster } = p;
   const name = (lease: string) => (lease.startsWith('~') ? t(lang, 'clusterDutyWatch') : lease);
+  /** An instance's name: its INSTANCE_ID (the holder is `INSTANCE_ID/pid/random`). */
+  const nodeName = (id: string) => id.split('/')[0]!;
+  const seen = useRef(new Set<string>());
+  const live = new Set(cluster.instances.map((i) => nodeName(i.id)));
+  const gone = [...seen.current].filter((n) => !live.has(n));
+  for (const n of live) seen.current.add(n);
   return (
     <section class="panel cluster" aria-label={t(lang, 'clusterNodes')} data-testid="cluster">
       <h2>{t(lang, 'clusterNodes')}</h2>
       <ul>
-        {cluster.instances.map((i) => (
-          <li key={i.id} data-instance={i.id}>
-            <b>
-              {i.id.split('/')[0]}
-              {i.id === cluster.self ? ` (${t(lang, 'clusterThis')})` : ''}
-            </b>
-            {': '}
-            {i.leases.length ? i.leases.map(name).join(', ') : t(lang, 'clusterNone')}
+        {cluster.instances.map((i) => {
+          const communities = i.leases.filter((l) => !l.startsWith('~')).length;
+          return (
+            <li key={i.id} data-instance={i.id} data-communities={communities}>
+              <b>
+                {nodeName(i.id)}
+                {i.id === cluster.self ? ` (${t(lang, 'clusterThis')})` : ''}
+              </b>
+              {` · ${communities} ${t(lang, 'clusterCommunities')}: `}
+              {i.leases.length ? i.leases.map(name).join(', ') : t(lang, 'clusterNone')}
+            </li>
+          );
+        })}
+        {gone.map((n) => (
+          <li key={`gone:${n}`} class="warn" data-gone={n}>
+            <b>{n}</b> · {t(lang, 'clusterGone')}
           </li>
         ))}
       </ul>

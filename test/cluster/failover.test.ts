@@ -11,78 +11,60 @@
  *   cross instances, and once Redis is back they cross again with no restart.
  * - `kill -9` of the holder just before a step: the step is due when the other takes over, and fires at once.
  */
-import mqtt from 'mqtt';
-import pg from 'pg';
+import type pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedCommunity } from '../../dispatcher/seed.ts';
-import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import type { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { minutes } from '../../kernel/time.ts';
-import { planCommunity } from '../../simulators/community.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
 import { AnchoredClock } from '../dispatcher/dispatch-helpers.ts';
-import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
-import { BACKENDS, createTestDatabase } from '../store-factory.ts';
-import { freePort, RedisServer, type RoleProcess, startRole } from './processes.ts';
+import { apiCall, eventually } from '../helpers.ts';
+import { BACKENDS } from '../store-factory.ts';
+import { type Cluster, type RedisServer, type RoleProcess, startCluster } from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 const SIM_START = Date.parse('2026-03-10T10:00:00+08:00');
 const SPEED = 20;
 const OUTAGE_MS = Number(process.env.REDIS_OUTAGE_MS ?? 10_000);
-const ADMIN_PASSWORD = 'admin-password-365';
 
 describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.name} and Redis`, () => {
-  let drop: () => Promise<void>;
+  let cluster: Cluster;
   let store: PostgresStore;
   let db: pg.Pool;
   let redis: RedisServer;
-  let env: Record<string, string>;
-  let gateway: RoleProcess;
-  const dispatchers: Record<string, RoleProcess> = {};
   let devices: DeviceIdentity[];
   let community: string;
   const closers: (() => unknown)[] = [];
   /** Each dispatcher process by its INSTANCE_ID (as the lease table names it). */
-  const byInstance = new Map<string, RoleProcess>();
+  let byInstance: Map<string, RoleProcess>;
   const clock = new AnchoredClock(SIM_START, Date.now(), SPEED);
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    drop = database.drop;
-    store = new PostgresStore({ url: database.url });
-    await store.migrate();
-    db = new pg.Pool({ connectionString: database.url, max: 2 });
-    const plan = planCommunity({ grids: 1, householdsPerGrid: 3, staffPassword: TEST_PASSWORD });
-    community = plan.grids[0]!.community;
-    devices = await seedCommunity(store, plan, clock.now());
-    redis = new RedisServer(await freePort());
-    await redis.start();
-    env = {
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
-      CLOCK_START: new Date(SIM_START).toISOString(),
-      CLOCK_SPEED: String(SPEED),
-      CLOCK_ANCHOR_MS: String(Date.now() - (clock.now() - SIM_START) / SPEED),
-      LEASE_TTL_MS: '3000',
-      LEASE_RENEW_MS: '1000',
-      HEALTH_CHECK_MS: '300',
-      CLUSTER_POLL_MS: '500',
-    };
-    [gateway, dispatchers.d1, dispatchers.d2] = await Promise.all([
-      startRole('gateway', env),
-      startRole('dispatcher', { ...env, INSTANCE_ID: 'd1' }),
-      startRole('dispatcher', { ...env, INSTANCE_ID: 'd2' }),
-    ]);
-    byInstance.set('d1', dispatchers.d1!).set('d2', dispatchers.d2!);
+    cluster = await startCluster({
+      grids: 1,
+      householdsPerGrid: 3,
+      seededAt: clock.now(),
+      redis: true,
+      gateways: 1,
+      dispatchers: ['d1', 'd2'],
+      env: {
+        CLOCK_START: new Date(SIM_START).toISOString(),
+        CLOCK_SPEED: String(SPEED),
+        CLOCK_ANCHOR_MS: String(Date.now() - (clock.now() - SIM_START) / SPEED),
+        LEASE_TTL_MS: '3000',
+        LEASE_RENEW_MS: '1000',
+        HEALTH_CHECK_MS: '300',
+        CLUSTER_POLL_MS: '500',
+      },
+    });
+    ({ store, db, devices, dispatchers: byInstance } = cluster);
+    redis = cluster.redis!;
+    community = cluster.plan.grids[0]!.community;
   }, 120_000);
   afterAll(async () => {
     for (const c of closers.reverse()) await c();
-    for (const p of [gateway, ...Object.values(dispatchers)]) await p?.kill();
-    await redis?.stop();
-    await db?.end();
-    await store?.close();
-    await drop?.();
+    await cluster?.stop();
   });
 
   const base = (p: RoleProcess) => `http://127.0.0.1:${p.http}`;
@@ -98,7 +80,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
       : undefined;
   };
   const live = async (p: RoleProcess) => {
-    const token = await login(base(p), 'admin', ADMIN_PASSWORD);
+    const token = await cluster.admin(p);
     const socket: Socket = io(base(p), { auth: { token }, transports: ['websocket'], reconnection: false });
     closers.push(() => socket.close());
     const alerts: string[] = [];
@@ -111,22 +93,13 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
   };
   const fall = async (homeIndex: number, seq: number) => {
     const radar = devices.filter((d) => d.kind === 'fall')[homeIndex]!;
-    const device = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: gateway.mqtt,
-      clientId: radar.id,
-      username: radar.id,
-      password: radar.secret,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-    });
+    // Stays connected until the cluster stops (a disconnect would raise DEVICE_OFFLINE beside the fall).
+    const device = await cluster.device(radar);
     await device.publishAsync(
       topics.events(radar.homeId, radar.id),
       JSON.stringify({ type: 'fall', ts: clock.now(), seq, state: 'detected', room: radar.room }),
       { qos: 1 },
     );
-    // Stays connected (a disconnect would raise DEVICE_OFFLINE beside the fall).
-    closers.push(() => device.end(true));
     return radar.homeId;
   };
   const fallAlert = async (homeId: string) =>
@@ -135,7 +108,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
   it('hands a community over within 10 s of a kill -9 mid-escalation: next step on its minute, nothing twice', async () => {
     const owner = await eventually(holder, 20_000, 'a dispatcher holding the community');
     const otherId = owner.id === 'd1' ? 'd2' : 'd1';
-    const other = dispatchers[otherId]!;
+    const other = byInstance.get(otherId)!;
     // A dispatch screen on the instance that does NOT hold the community.
     const seenOnOther = await live(other);
 
@@ -157,7 +130,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
       '3-min step',
     );
     const killedAt = Date.now();
-    await dispatchers[owner.id]!.kill();
+    await byInstance.get(owner.id)!.kill();
     const pending = (await store.getAlert(alert!.id))!;
     expect(pending.nextStepAt).toBe(alert!.raisedAt + minutes(6));
 
@@ -194,11 +167,7 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
     for (const [key, n] of attempts) expect(n, key).toBeLessThanOrEqual(named.get(key.split('/')[0]!) ?? 0);
     // Raised once.
     expect(await fallAlert(homeId)).toHaveLength(1);
-    expect(
-      Object.values(dispatchers)
-        .map((d) => d.output())
-        .join(''),
-    ).not.toMatch(/unhandled rejection/);
+    expect([...byInstance.values()].map((d) => d.output()).join('')).not.toMatch(/unhandled rejection/);
     console.log(
       `takeover ${takeoverMs} ms after kill -9; 6-min step ${Math.round(lateMs)} ms after its minute`,
     );
@@ -206,14 +175,13 @@ describe.skipIf(pgBackend.skip)(`two dispatchers and a gateway on ${pgBackend.na
 
   it(`keeps taking falls while Redis is down for ${OUTAGE_MS / 1000} s, says so, and heals without restarts`, async () => {
     // The killed instance comes back as a new process (CLU-03: it finds the community held, and serves screens).
-    const killed = Object.entries(dispatchers).find(
-      ([, p]) => p.child.exitCode !== null || p.child.signalCode,
-    )!;
-    dispatchers[killed[0]] = await startRole('dispatcher', { ...env, INSTANCE_ID: `${killed[0]}b` });
-    const returned = dispatchers[killed[0]]!;
-    byInstance.set(`${killed[0]}b`, returned);
-    const owner = Object.values(dispatchers).find((p) => p !== returned)!;
-    const admin = await login(base(owner), 'admin', ADMIN_PASSWORD);
+    const killedId = ['d1', 'd2'].find((id) => {
+      const p = byInstance.get(id)!;
+      return p.child.exitCode !== null || p.child.signalCode;
+    })!;
+    const returned = await cluster.start('dispatcher', `${killedId}b`);
+    const owner = byInstance.get(killedId === 'd1' ? 'd2' : 'd1')!;
+    const admin = await cluster.admin(owner);
 
     await redis.stop();
     const stoppedAt = Date.now();

@@ -13,24 +13,26 @@
  * - `kill -9` of a gateway: its devices are back on the other within 10 s, every acknowledged event is in
  *   the log, and no DEVICE_OFFLINE is raised for the reconnect storm.
  */
-import mqtt from 'mqtt';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedCommunity } from '../../dispatcher/seed.ts';
-import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import type { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { SystemClock } from '../../kernel/clock.ts';
-import { planCommunity } from '../../simulators/community.ts';
 import { type DeviceIdentity, SimDevice } from '../../simulators/device.ts';
-import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
-import { BACKENDS, createTestDatabase } from '../store-factory.ts';
-import { appDeliveries, freePort, RedisServer, type RoleProcess, startRole } from './processes.ts';
+import { apiCall, eventually } from '../helpers.ts';
+import { BACKENDS } from '../store-factory.ts';
+import {
+  appDeliveries,
+  type Cluster,
+  type RedisServer,
+  type RoleProcess,
+  startCluster,
+} from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
-const ADMIN_PASSWORD = 'admin-password-365';
 
 describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.name} and Redis`, () => {
-  let drop: () => Promise<void>;
+  let cluster: Cluster;
   let store: PostgresStore;
   let db: pg.Pool;
   let redis: RedisServer;
@@ -38,34 +40,27 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
   let g2: RoleProcess;
   let dispatcher: RoleProcess;
   let devices: DeviceIdentity[];
-  let plan: ReturnType<typeof planCommunity>;
   const closers: (() => unknown)[] = [];
   const clock = new SystemClock();
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    drop = database.drop;
-    store = new PostgresStore({ url: database.url });
-    await store.migrate();
-    db = new pg.Pool({ connectionString: database.url, max: 2 });
-    plan = planCommunity({ grids: 1, householdsPerGrid: 4, staffPassword: TEST_PASSWORD });
-    devices = await seedCommunity(store, plan, clock.now());
-    redis = new RedisServer(await freePort());
-    await redis.start();
-    const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, HEALTH_CHECK_MS: '300' };
-    [g1, g2, dispatcher] = await Promise.all([
-      startRole('gateway', { ...env, INSTANCE_ID: 'g1' }),
-      startRole('gateway', { ...env, INSTANCE_ID: 'g2' }),
-      startRole('dispatcher', { ...env, INSTANCE_ID: 'd1' }),
-    ]);
+    cluster = await startCluster({
+      grids: 1,
+      householdsPerGrid: 4,
+      seededAt: clock.now(),
+      redis: true,
+      gateways: ['g1', 'g2'],
+      dispatchers: ['d1'],
+      env: { HEALTH_CHECK_MS: '300' },
+    });
+    ({ store, db, devices, dispatcher } = cluster);
+    redis = cluster.redis!;
+    g1 = cluster.gateways.get('g1')!;
+    g2 = cluster.gateways.get('g2')!;
   }, 120_000);
   afterAll(async () => {
     for (const c of closers.reverse()) await c();
-    for (const p of [g1, g2, dispatcher]) await p?.kill();
-    await redis?.stop();
-    await db?.end();
-    await store?.close();
-    await drop?.();
+    await cluster?.stop();
   });
 
   const base = (p: RoleProcess) => `http://127.0.0.1:${p.http}`;
@@ -74,18 +69,7 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
     const text = await (await fetch(`${base(p)}/metrics`)).text();
     return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   };
-  const connect = async (p: RoleProcess, d: DeviceIdentity) => {
-    const c = await mqtt.connectAsync({
-      ...addr(p),
-      clientId: d.id,
-      username: d.id,
-      password: d.secret,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-    });
-    closers.push(() => c.end(true));
-    return c;
-  };
+  const connect = (p: RoleProcess, d: DeviceIdentity) => cluster.device(d, p);
   /** The device's presence records in log order. */
   const presence = async (deviceId: string) =>
     (
@@ -105,24 +89,11 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
   /** The apps of every responder on the roster, connected to `g` and subscribed: what each received. */
   const staffApps = async (g: RoleProcess) => {
     const received = new Map<string, string[]>();
-    for (const staffId of new Set(plan.roster.flatMap((r) => r.staffIds))) {
-      const username = plan.staff.find((s) => s.id === staffId)!.username;
-      const token = await login(base(dispatcher), username, TEST_PASSWORD);
-      const app = await mqtt.connectAsync({
-        ...addr(g),
-        clientId: `staff:${staffId}`,
-        username: `staff:${staffId}`,
-        password: token,
-        reconnectPeriod: 0,
-      });
-      closers.push(() => app.end(true));
-      await app.subscribeAsync(topics.staffAlerts(staffId), { qos: 1 });
-      app.on('message', (_t, p) => {
-        received.set(staffId, [...(received.get(staffId) ?? []), p.toString()]);
-        const key = `${staffId}/${JSON.parse(p.toString()).alertId}`;
-        if (!arrived.has(key)) arrived.set(key, Date.now());
-      });
-    }
+    await cluster.rosterApps((staffId, p) => {
+      received.set(staffId, [...(received.get(staffId) ?? []), p]);
+      const key = `${staffId}/${JSON.parse(p).alertId}`;
+      if (!arrived.has(key)) arrived.set(key, Date.now());
+    }, g);
     return received;
   };
   /** When each notice (`{staffId}/{alertId}`) first reached an app. */
@@ -187,7 +158,7 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
   }, 30_000);
 
   it('ends a disabled device connection on whichever gateway holds it', async () => {
-    const admin = await login(base(dispatcher), 'admin', ADMIN_PASSWORD);
+    const admin = await cluster.admin();
     const [a, b] = kind('door');
     const onG1 = await connect(g1, a!);
     const onG2 = await connect(g2, b!);

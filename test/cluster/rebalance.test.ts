@@ -12,20 +12,17 @@
  *   would expire), and the falls escalate on, once each.
  */
 import { once } from 'node:events';
-import mqtt from 'mqtt';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../../dispatcher/alerts/model.ts';
-import { seedCommunity } from '../../dispatcher/seed.ts';
-import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import type { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { minutes } from '../../kernel/time.ts';
-import { planCommunity } from '../../simulators/community.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
 import { AnchoredClock } from '../dispatcher/dispatch-helpers.ts';
-import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
-import { BACKENDS, createTestDatabase } from '../store-factory.ts';
-import { type RoleProcess, startRole } from './processes.ts';
+import { apiCall, eventually } from '../helpers.ts';
+import { BACKENDS } from '../store-factory.ts';
+import { type Cluster, type RoleProcess, startCluster } from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 const SIM_START = Date.parse('2026-03-10T10:00:00+08:00');
@@ -34,54 +31,42 @@ const COMMUNITIES = ['c1', 'c2', 'c3', 'c4'];
 const TTL_MS = 6_000;
 
 describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBackend.name}`, () => {
-  let drop: () => Promise<void>;
+  let cluster: Cluster;
   let store: PostgresStore;
   let db: pg.Pool;
-  let env: Record<string, string>;
   let gateway: RoleProcess;
-  const dispatchers = new Map<string, RoleProcess>();
+  let dispatchers: Map<string, RoleProcess>;
   let radars: DeviceIdentity[];
-  const closers: (() => unknown)[] = [];
   const clock = new AnchoredClock(SIM_START, Date.now(), SPEED);
   /** The fall alert of each community, once raised. */
   const falls = new Map<string, Alert>();
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    drop = database.drop;
-    store = new PostgresStore({ url: database.url });
-    await store.migrate();
-    db = new pg.Pool({ connectionString: database.url, max: 2 });
-    const plan = planCommunity({ grids: 4, householdsPerGrid: 1, staffPassword: TEST_PASSWORD });
-    plan.grids.forEach((g, i) => {
-      g.community = COMMUNITIES[i]!;
+    cluster = await startCluster({
+      grids: 4,
+      householdsPerGrid: 1,
+      shape: (plan) =>
+        plan.grids.forEach((g, i) => {
+          g.community = COMMUNITIES[i]!;
+        }),
+      seededAt: clock.now(),
+      gateways: 1,
+      dispatchers: ['d1', 'd2'],
+      env: {
+        CLOCK_START: new Date(SIM_START).toISOString(),
+        CLOCK_SPEED: String(SPEED),
+        CLOCK_ANCHOR_MS: String(Date.now() - (clock.now() - SIM_START) / SPEED),
+        LEASE_TTL_MS: String(TTL_MS),
+        LEASE_RENEW_MS: '1000',
+        HEALTH_CHECK_MS: '300',
+        CLUSTER_POLL_MS: '500',
+      },
     });
-    const devices = await seedCommunity(store, plan, clock.now());
-    radars = devices.filter((d) => d.kind === 'fall');
-    env = {
-      DATABASE_URL: database.url,
-      CLOCK_START: new Date(SIM_START).toISOString(),
-      CLOCK_SPEED: String(SPEED),
-      CLOCK_ANCHOR_MS: String(Date.now() - (clock.now() - SIM_START) / SPEED),
-      LEASE_TTL_MS: String(TTL_MS),
-      LEASE_RENEW_MS: '1000',
-      HEALTH_CHECK_MS: '300',
-      CLUSTER_POLL_MS: '500',
-    };
-    const [g, d1, d2] = await Promise.all([
-      startRole('gateway', env),
-      startRole('dispatcher', { ...env, INSTANCE_ID: 'd1' }),
-      startRole('dispatcher', { ...env, INSTANCE_ID: 'd2' }),
-    ]);
-    gateway = g;
-    dispatchers.set('d1', d1).set('d2', d2);
+    ({ store, db, gateway, dispatchers } = cluster);
+    radars = cluster.devices.filter((d) => d.kind === 'fall');
   }, 120_000);
   afterAll(async () => {
-    for (const c of closers.reverse()) await c();
-    for (const p of [gateway, ...dispatchers.values()]) await p?.kill();
-    await db?.end();
-    await store?.close();
-    await drop?.();
+    await cluster?.stop();
   });
 
   const base = (p: RoleProcess) => `http://127.0.0.1:${p.http}`;
@@ -109,17 +94,8 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
   };
   const fall = async (community: string) => {
     const radar = radars.find((d) => d.homeId === `home-${community.slice(1)}-01`)!;
-    const device = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: gateway.mqtt,
-      clientId: radar.id,
-      username: radar.id,
-      password: radar.secret,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-    });
-    // Stays connected (a disconnect would raise DEVICE_OFFLINE beside the fall).
-    closers.push(() => device.end(true));
+    // Stays connected until the cluster stops (a disconnect would raise DEVICE_OFFLINE beside the fall).
+    const device = await cluster.device(radar, gateway);
     await device.publishAsync(
       topics.events(radar.homeId, radar.id),
       JSON.stringify({ type: 'fall', ts: clock.now(), seq: 1, state: 'detected', room: radar.room }),
@@ -188,7 +164,7 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
       for (const c of i.leases.filter((n) => COMMUNITIES.includes(n)))
         expect(h.get(c)?.id).toBe(i.id.split('/')[0]);
     // The dispatch screen's system health carries the same view (its cluster panel).
-    const admin = await login(base(d1), 'admin', 'admin-password-365');
+    const admin = await cluster.admin(d1);
     const screen = await apiCall<{ cluster?: { instances: { id: string; leases: string[] }[] } }>(
       base(d1),
       admin,
@@ -224,8 +200,7 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
       ).reduce((a, b) => a + b);
     const releasedBefore = await releasedTotal();
     const joinedAt = Date.now();
-    const d3 = await startRole('dispatcher', { ...env, INSTANCE_ID: 'd3' });
-    dispatchers.set('d3', d3);
+    const d3 = await cluster.start('dispatcher', 'd3');
     const [moved] = await eventually(
       async () => {
         const h = await holders();

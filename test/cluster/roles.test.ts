@@ -5,17 +5,14 @@
  * connected to the gateway; disabling the device through the dispatcher's API ends its connection on
  * the gateway; each process answers its own /healthz, /readyz and /metrics.
  */
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../dispatcher/config.ts';
-import { seedCommunity } from '../../dispatcher/seed.ts';
-import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import type { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
-import { planCommunity } from '../../simulators/community.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
-import { apiCall, eventually, login, TEST_PASSWORD } from '../helpers.ts';
-import { BACKENDS, createTestDatabase } from '../store-factory.ts';
-import { appDeliveries, type RoleProcess, startRole } from './processes.ts';
+import { apiCall, eventually } from '../helpers.ts';
+import { BACKENDS } from '../store-factory.ts';
+import { appDeliveries, type Cluster, type RoleProcess, startCluster } from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 
@@ -38,32 +35,18 @@ describe('ROLE on the embedded store', () => {
 });
 
 describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBackend.name}`, () => {
-  let drop: () => Promise<void>;
+  let cluster: Cluster;
   let store: PostgresStore;
   let gateway: RoleProcess;
   let dispatcher: RoleProcess;
   let devices: DeviceIdentity[];
-  let plan: ReturnType<typeof planCommunity>;
-  const clients: mqtt.MqttClient[] = [];
 
   beforeAll(async () => {
-    const db = await createTestDatabase();
-    drop = db.drop;
-    store = new PostgresStore({ url: db.url });
-    await store.migrate();
-    plan = planCommunity({ grids: 1, householdsPerGrid: 1, staffPassword: TEST_PASSWORD });
-    devices = await seedCommunity(store, plan, Date.now());
-    [dispatcher, gateway] = await Promise.all([
-      startRole('dispatcher', { DATABASE_URL: db.url }),
-      startRole('gateway', { DATABASE_URL: db.url }),
-    ]);
+    cluster = await startCluster({ grids: 1, householdsPerGrid: 1 });
+    ({ store, gateway, dispatcher, devices } = cluster);
   }, 120_000);
   afterAll(async () => {
-    for (const c of clients) c.end(true);
-    await gateway?.kill();
-    await dispatcher?.kill();
-    await store?.close();
-    await drop?.();
+    await cluster?.stop();
   });
 
   const url = (p: RoleProcess, path: string) => `http://127.0.0.1:${p.http}${path}`;
@@ -86,36 +69,15 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
   });
 
   it('takes a fall on the gateway to the alert API of the dispatcher and the responder app on the gateway', async () => {
-    const admin = await login(url(dispatcher, ''), 'admin', 'admin-password-365');
+    const admin = await cluster.admin();
     // Every rostered responder's app connected to the gateway process, with a token from the dispatcher.
     const received = new Map<string, string[]>();
-    for (const staffId of new Set(plan.roster.flatMap((r) => r.staffIds))) {
-      const username = plan.staff.find((s) => s.id === staffId)!.username;
-      const token = await login(url(dispatcher, ''), username, TEST_PASSWORD);
-      const app = await mqtt.connectAsync({
-        host: '127.0.0.1',
-        port: gateway.mqtt,
-        clientId: `staff:${staffId}`,
-        username: `staff:${staffId}`,
-        password: token,
-        reconnectPeriod: 0,
-      });
-      clients.push(app);
-      await app.subscribeAsync(topics.staffAlerts(staffId), { qos: 1 });
-      app.on('message', (_t, p) => received.set(staffId, [...(received.get(staffId) ?? []), p.toString()]));
-    }
+    const apps = await cluster.rosterApps((staffId, p) =>
+      received.set(staffId, [...(received.get(staffId) ?? []), p]),
+    );
 
     const radar = devices.find((d) => d.kind === 'fall')!;
-    const device = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: gateway.mqtt,
-      clientId: radar.id,
-      username: radar.id,
-      password: radar.secret,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-    });
-    clients.push(device);
+    const device = await cluster.device(radar);
     const sentAt = Date.now();
     await device.publishAsync(
       topics.events(radar.homeId, radar.id),
@@ -150,20 +112,10 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
     const res = await apiCall(url(dispatcher, ''), admin, 'POST', `/api/devices/${radar.id}/disable`);
     expect(res.status).toBe(200);
     await eventually(() => closed, 5_000, 'the device connection closed by the gateway process');
-    await expect(
-      mqtt.connectAsync({
-        host: '127.0.0.1',
-        port: gateway.mqtt,
-        clientId: radar.id,
-        username: radar.id,
-        password: radar.secret,
-        reconnectPeriod: 0,
-        protocolVersion: 4,
-      }),
-    ).rejects.toMatchObject({ code: 5 });
+    await expect(cluster.device(radar)).rejects.toMatchObject({ code: 5 });
 
     // A responder disabled through the dispatcher: their app on the gateway process is closed (SEC-03).
-    const primaryApp = clients.find((c) => c.options.clientId === `staff:${alert.assigneeId}`)!;
+    const primaryApp = apps.find((c) => c.options.clientId === `staff:${alert.assigneeId}`)!;
     let appClosed = false;
     primaryApp.once('close', () => {
       appClosed = true;
