@@ -147,7 +147,7 @@ export async function statementCosts(
     },
     report: async () => {
       const r = await c.query(
-        `SELECT calls, total_exec_time AS ms, rows, regexp_replace(query, 's+', ' ', 'g') AS q
+        `SELECT calls, total_exec_time AS ms, rows, regexp_replace(query, '[[:space:]]+', ' ', 'g') AS q
          FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
          ORDER BY total_exec_time DESC LIMIT 12`,
       );

@@ -529,6 +529,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   );
   // One fall at a time, evenly over the traffic: its notice is the first alert id not seen before.
   const fallLat: number[] = [];
+  const fallAcked: number[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < fallers.length; i++) {
     const slot = t0 + ((i + 0.5) * SECONDS * 1000) / fallers.length;
@@ -540,6 +541,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       JSON.stringify({ type: 'fall', ts: sentAt, seq: 1, state: 'detected', room: d.room }),
       { qos: 1 },
     );
+    // The gateway's PUBACK: the fall is in the log; what follows is the dispatcher's and the way back.
+    fallAcked.push(Date.now() - sentAt);
     const until = Date.now() + 10_000;
     for (;;) {
       const n = notices.find((x) => !seen.has(x.alertId) && x.at >= sentAt);
@@ -554,6 +557,9 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     for (const x of notices) seen.add(x.alertId);
   }
   const load = await traffic;
+  console.log(
+    `  ${label} falls: device → PUBACK ms ${fallAcked.join(' ')}; device → app ms ${fallLat.join(' ')}`,
+  );
   const elapsed = (performance.now() - t0) / 1000;
   manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
   const sentAll = load.reduce((a, l) => a + l.sent, 0);
