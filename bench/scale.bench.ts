@@ -445,10 +445,14 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     work: () => Promise<T>,
   ) => {
     const c0 = await cpuSnapshot(f, gws, used);
+    const statements = await statementCosts(f.dbUrl);
+    await statements?.start();
     const w0 = performance.now();
     const from = monoUs();
     const r = await work();
     manifest.phases.push({ name: `${label} ${name}`, from, to: monoUs() });
+    if (statements)
+      console.log(`  ${label} ${name}: PostgreSQL statements by server time:\n${await statements.report()}`);
     cpu.push(cpuUse(name, c0, await cpuSnapshot(f, gws, used), performance.now() - w0, units(r), unit));
     return r;
   };

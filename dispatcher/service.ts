@@ -16,7 +16,7 @@ import { storageUnavailable } from '../gateway/event-log.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { RedisMesh } from '../gateway/mesh.ts';
 import type { LoggedEvent } from '../gateway/ports.ts';
-import { topics } from '../gateway/protocol.ts';
+import { isUrgent, topics } from '../gateway/protocol.ts';
 import { hashPassword, newSecret } from '../gateway/secrets.ts';
 import { InfluxTelemetry } from '../gateway/telemetry.ts';
 import type { Clock, Timer } from '../kernel/clock.ts';
@@ -171,8 +171,11 @@ export class GuardianService {
           pool: (store as PostgresStore).pool,
           log: log.child({ module: 'signals' }),
           listen:
-            config.ROLE === 'gateway' ? ['g365_gateway'] : ['g365_events', 'g365_replies', 'g365_leases'],
+            config.ROLE === 'gateway'
+              ? ['g365_gateway']
+              : ['g365_events', 'g365_urgent', 'g365_replies', 'g365_leases'],
           onEvents: () => this.rulesWork?.wake(),
+          onUrgent: (events) => void this.rulesWork?.urgent(events),
           onLeases: () => this.leases?.wake(),
           onGateway: (m) => this.fromDispatcher(m),
           onReconnect: () => {
@@ -206,7 +209,17 @@ export class GuardianService {
           limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
           telemetry,
           onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
-          onEvents: () => (this.signals ? this.signals.eventsWritten() : this.rulesWork.wake()),
+          onEvents: (events) => {
+            // RULE-16: a fall detected or a help button also takes the urgent lane, with its content.
+            const urgent = events.filter((e) => isUrgent(e.event));
+            if (this.signals) {
+              if (urgent.length > 0) this.signals.urgentWritten(urgent);
+              this.signals.eventsWritten();
+            } else {
+              if (urgent.length > 0) void this.rulesWork.urgent(urgent);
+              this.rulesWork.wake();
+            }
+          },
           authenticateStaff: async (staffId, token) => {
             const session = await this.auth.session(token);
             return session?.staff.id === staffId ? { expiresAt: session.expiresAt } : null;
@@ -433,6 +446,12 @@ export class GuardianService {
         'times the rules could commit nothing, not even HOME_UNWATCHED, and held their position to retry',
         () => this.rulesWork.stalls,
       );
+      readGauge(
+        registry,
+        'g365_rules_urgent_raised_total',
+        'falls and help buttons whose alert the urgent lane raised ahead of the log order (RULE-16)',
+        () => this.rulesWork.urgentRaised,
+      );
       // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
       const indexHealth = store.homeIndexHealth?.bind(store);
       if (indexHealth) {
@@ -577,7 +596,15 @@ export class GuardianService {
   /** The rules: one pipeline (ROLE=all), or those of the communities held here (ROLE=dispatcher). */
   private get rulesWork(): Pick<
     RulesPipeline,
-    'wake' | 'homeChanged' | 'position' | 'skipped' | 'evaluationErrors' | 'unwatched' | 'stalls'
+    | 'wake'
+    | 'urgent'
+    | 'urgentRaised'
+    | 'homeChanged'
+    | 'position'
+    | 'skipped'
+    | 'evaluationErrors'
+    | 'unwatched'
+    | 'stalls'
   > {
     return this.shards ?? this.pipeline;
   }

@@ -177,3 +177,11 @@ export const MAX_PAST_SKEW_MS = 24 * 3_600_000;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** An event without its envelope (`ts`, `seq`), as a simulator composes it. */
 export type EventBody = DistributiveOmit<DeviceEventInput, 'ts' | 'seq'>;
+
+/**
+ * RULE-16: the events that raise a critical alert at once (a fall detected, the help button). They take
+ * the urgent lane to the rules besides their place in the log.
+ */
+export function isUrgent(e: LogEvent): boolean {
+  return e.type === 'sos' || (e.type === 'fall' && e.state === 'detected');
+}

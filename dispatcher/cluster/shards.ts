@@ -9,7 +9,7 @@
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
-import type { Alert } from '../alerts/model.ts';
+import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { AlertService } from '../alerts/service.ts';
 import type { Directory } from '../directory.ts';
 import type { DutyWatch } from '../routing/duty-watch.ts';
@@ -99,6 +99,9 @@ export class CommunityShards {
           cursor: { name: cursor, seq: c.cursor.seq },
           fence: leaseOf(community) ?? lostFence(community),
         }),
+      // The urgent lane's raises (RULE-16), fenced like the pages' commits.
+      saveAlert: (a: Alert, h: HistoryEntry[]) =>
+        store.saveAlert(a, h, leaseOf(community) ?? lostFence(community)),
     });
     // …and only this community's homes (the others' events pass by, as events of unknown homes do).
     const inCommunity = async (homeId: string) => {
@@ -146,6 +149,21 @@ export class CommunityShards {
   wake(): void {
     for (const p of this.pipelines.values()) p.wake();
     this.followChanges();
+  }
+
+  /** RULE-16: urgent events to the pipeline of their home's community, when it is held here. */
+  async urgent(events: LoggedEvent[]): Promise<void> {
+    await Promise.all(
+      events.map(async (e) => {
+        const home = await this.deps.directory.home(e.homeId);
+        const p = home ? this.pipelines.get(home.grid.community) : undefined;
+        await p?.urgent([e]);
+      }),
+    );
+  }
+
+  get urgentRaised(): number {
+    return this.sum((p) => p.urgentRaised);
   }
 
   /** Where the alert change feed stands now (before the leases are taken: nothing is missed after). */

@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Logger } from '../../kernel/log.ts';
 
 export const CHANNELS = {
@@ -26,6 +27,8 @@ export const CHANNELS = {
   gateway: 'g365_gateway',
   replies: 'g365_replies',
   leases: 'g365_leases',
+  /** RULE-16: urgent events a gateway committed, with their content (the rules' urgent lane). */
+  urgent: 'g365_urgent',
 } as const;
 type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];
 
@@ -47,6 +50,8 @@ export interface SignalsDeps {
   /** The channels this process listens on. */
   listen: readonly ChannelName[];
   onEvents?: () => void;
+  /** RULE-16: urgent events a gateway committed (a wake-up for the log comes besides). */
+  onUrgent?: (events: LoggedEvent[]) => void;
   onGateway?: (m: GatewayMessage) => void;
   /** CLU-08: another dispatcher instance released leases, joined or left. */
   onLeases?: () => void;
@@ -54,6 +59,25 @@ export interface SignalsDeps {
   onReconnect?: () => void;
   /** How long a dispatcher waits for a gateway to confirm a staff notice. */
   replyTimeoutMs?: number;
+}
+
+/** The urgent events of a notification, as the gateway wrote them (anything else in it is dropped). */
+function urgentEvents(v: unknown): LoggedEvent[] {
+  if (!Array.isArray(v)) throw new Error('urgent events: not a list');
+  return v.filter(
+    (e): e is LoggedEvent =>
+      typeof e === 'object' &&
+      e !== null &&
+      Number.isSafeInteger(e.seq) &&
+      typeof e.homeId === 'string' &&
+      typeof e.deviceId === 'string' &&
+      Number.isFinite(e.ts) &&
+      Number.isFinite(e.receivedAt) &&
+      Array.isArray(e.flags) &&
+      typeof e.event === 'object' &&
+      e.event !== null &&
+      typeof e.event.type === 'string',
+  );
 }
 
 /** NOTIFY payloads are limited to 8000 bytes by PostgreSQL. */
@@ -142,6 +166,7 @@ export class ClusterSignals {
   private received(channel: string, payload: string): void {
     try {
       if (channel === CHANNELS.events) this.deps.onEvents?.();
+      else if (channel === CHANNELS.urgent) this.deps.onUrgent?.(urgentEvents(JSON.parse(payload)));
       else if (channel === CHANNELS.leases) this.deps.onLeases?.();
       else if (channel === CHANNELS.gateway) this.deps.onGateway?.(JSON.parse(payload) as GatewayMessage);
       else if (channel === CHANNELS.replies) {
@@ -187,6 +212,37 @@ export class ClusterSignals {
           this.eventsWritten();
         }
       });
+  }
+
+  /**
+   * RULE-16: urgent events just committed, to every dispatcher instance, with their content (the one that
+   * holds the home's community raises the alert without reading the log first). Not coalesced: each is
+   * rare and each is a person on the floor. An event too large for a notification is left to the log.
+   */
+  urgentWritten(events: LoggedEvent[]): void {
+    if (this.stopped) return;
+    let page: string[] = [];
+    let size = 2;
+    const send = () => {
+      if (page.length === 0) return;
+      this.notify(CHANNELS.urgent, `[${page.join(',')}]`).catch((e: unknown) =>
+        this.deps.log.warn(
+          { err: (e as Error).message },
+          'cluster signals: urgent events left to the log (the rules read them there)',
+        ),
+      );
+      page = [];
+      size = 2;
+    };
+    for (const e of events) {
+      const one = JSON.stringify(e);
+      const n = Buffer.byteLength(one) + 1;
+      if (n + 2 > MAX_PAYLOAD) continue;
+      if (size + n > MAX_PAYLOAD) send();
+      page.push(one);
+      size += n;
+    }
+    send();
   }
 
   /** CLU-08: to every dispatcher instance: the leases changed hands, renew now (a wake-up; they also poll). */

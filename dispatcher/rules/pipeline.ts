@@ -104,6 +104,8 @@ export class RulesPipeline {
   unwatched = 0;
   /** Turns that failed as a whole (the store refused even HOME_UNWATCHED) and are tried again later. */
   stalls = 0;
+  /** Alerts the urgent lane raised ahead of the ordered pass (RULE-16). */
+  urgentRaised = 0;
   private retry: Timer | null = null;
 
   constructor(private readonly deps: PipelineDeps) {}
@@ -212,6 +214,90 @@ export class RulesPipeline {
     if (!state || !info) return;
     this.noteDeadline(homeId, state, this.context(info));
     this.arm();
+  }
+
+  /** A new alert for trigger `t` of `home`: its responders on duty at `t.at` and, for safety, its policy. */
+  private async raiseFor(t: Trigger, home: HomeInfo): Promise<{ alert: Alert; history: HistoryEntry[] }> {
+    const duty = await this.deps.directory.duty(home.grid.id, t.at);
+    // ESC-02: a safety alert keeps the community's escalation policy in force now.
+    const policy = isSafety(SEVERITY_OF[t.rule])
+      ? (await communityPolicy(this.deps.store, home.grid.community)).policy
+      : undefined;
+    return raise(t, {
+      id: newId('al', t.at),
+      gridId: home.grid.id,
+      community: home.grid.community,
+      responders: duty.staffIds,
+      policy,
+    });
+  }
+
+  /**
+   * RULE-16, the urgent lane: a fall detected or a help button pressed raises its alert as soon as the
+   * gateway has committed it, without waiting for the log's pages before it. The ordered pass stays the
+   * truth and comes to the same event later: it finds the alert raised from that event (`raisedByUrgentLane`)
+   * and leaves it be, while it applies the event to the home's state as always. The lane only ever makes an
+   * alert earlier: whatever it cannot do (an alert of the rule already open: the event is evidence, which
+   * the ordered pass attaches; a failed write) it leaves to the ordered pass. Two raises of one problem
+   * cannot both be written: the database keeps one open alert per household and rule (RULE-11), and a page
+   * that raced the lane is evaluated again (StaleWriteError).
+   */
+  async urgent(events: LoggedEvent[]): Promise<void> {
+    for (const logged of events) {
+      if (this.stopped || logged.seq <= this.cursor) continue;
+      try {
+        const home = await this.deps.directory.home(logged.homeId);
+        if (!home) continue;
+        const ctx = this.context(home);
+        const state = this.states.get(logged.homeId) ?? emptyHomeState();
+        const { triggers } = evaluate(state, anchored(logged), ctx);
+        for (const t of triggers) {
+          if (!URGENT_RULES.has(t.rule) || t.attachOnly || logged.seq <= this.cursor) continue;
+          if (await this.deps.store.findOpenAlert(t.householdId, t.rule)) continue;
+          if (await this.raisedByUrgentLane(t, null)) continue;
+          const r = await this.raiseFor(t, home);
+          await this.deps.store.saveAlert(r.alert, r.history);
+          this.urgentRaised++;
+          this.deps.log.info(
+            {
+              alertId: r.alert.id,
+              rule: t.rule,
+              householdId: t.householdId,
+              seq: logged.seq,
+              at: t.at,
+              lane: 'urgent',
+            },
+            'alert raised',
+          );
+          this.deps.onCommitted([r.alert], [], new Map([[r.alert.id, 'raised']]));
+        }
+      } catch (e) {
+        // The ordered pass raises it (or already did: the one open alert per household and rule).
+        this.deps.log.warn(
+          { err: (e as Error).message, homeId: logged.homeId, seq: logged.seq },
+          'urgent lane left an event to the ordered pass',
+        );
+      }
+    }
+  }
+
+  /**
+   * Whether trigger `t` of an urgent rule was raised by the urgent lane from the same event: the alert open
+   * now (`open`), or one raised at the trigger's instant since closed, has the event as its first evidence.
+   */
+  private async raisedByUrgentLane(t: Trigger, open: Alert | null): Promise<boolean> {
+    const seq = t.evidence.seq;
+    if (!URGENT_RULES.has(t.rule) || seq === null) return false;
+    const fromEvent = (a: Alert) =>
+      a.raisedAt === t.at && a.evidence[0]?.seq === seq && a.evidence[0]?.deviceId === t.evidence.deviceId;
+    if (open) return fromEvent(open);
+    const recent = await this.deps.store.listAlerts({
+      householdId: t.householdId,
+      rule: t.rule,
+      raisedBefore: t.at + 1,
+      limit: 5,
+    });
+    return recent.some(fromEvent);
   }
 
   private noteDeadline(homeId: string, state: HomeState, ctx: HomeContext): void {
@@ -381,24 +467,15 @@ export class RulesPipeline {
 
       for (const t of result.triggers) {
         const existing = await openAlert(t.householdId, t.rule);
+        // RULE-16: the urgent lane raised this alert from this very event already.
+        if (await this.raisedByUrgentLane(t, existing)) continue;
         if (existing) {
           const r = attach(existing, t);
           put(r.alert, false);
           history.push(...r.history);
           actions.set(r.alert.id, actions.get(r.alert.id) ?? 'evidence');
         } else if (!t.attachOnly) {
-          const duty = await directory.duty(home.grid.id, t.at);
-          // ESC-02: a safety alert keeps the community's escalation policy in force now.
-          const policy = isSafety(SEVERITY_OF[t.rule])
-            ? (await communityPolicy(this.deps.store, home.grid.community)).policy
-            : undefined;
-          const r = raise(t, {
-            id: newId('al', t.at),
-            gridId: home.grid.id,
-            community: home.grid.community,
-            responders: duty.staffIds,
-            policy,
-          });
+          const r = await this.raiseFor(t, home);
           put(r.alert, true);
           history.push(...r.history);
           actions.set(r.alert.id, 'raised');
@@ -456,6 +533,9 @@ export class RulesPipeline {
     if (events.length > 0) this.deps.onEvents?.(events);
   }
 }
+
+/** RULE-16: the rules whose alert an urgent event raises at once. */
+const URGENT_RULES: ReadonlySet<string> = new Set(['FALL', 'SOS']);
 
 /**
  * An event cannot have happened after the service received it: a device clock running fast by less than

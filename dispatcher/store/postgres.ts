@@ -895,7 +895,16 @@ export class PostgresStore implements Store {
 
   private async insertAlert(c: pg.PoolClient, a: Alert): Promise<void> {
     a.changeSeq = await this.bumpChange(c);
-    await c.query(
+    await this.insertAlertRow(c, a).catch((e: unknown) => {
+      // RULE-11: another alert of the rule opened for the household meanwhile (the urgent lane, RULE-16):
+      // the writer evaluates again against it.
+      const pe = e as { code?: string; constraint?: string };
+      throw pe.code === '23505' && pe.constraint === 'alerts_one_open' ? new StaleWriteError(a.id) : e;
+    });
+  }
+
+  private insertAlertRow(c: pg.PoolClient, a: Alert): Promise<unknown> {
+    return c.query(
       `INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at, updated_at,
          next_step_at, change_seq, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [

@@ -643,6 +643,18 @@ export class SqliteStore implements Store {
 
   private insertAlert(a: Alert): void {
     a.changeSeq = this.bumpChange();
+    try {
+      this.insertAlertRow(a);
+    } catch (e) {
+      // RULE-11: another alert of the rule opened for the household meanwhile (the urgent lane, RULE-16):
+      // the writer evaluates again against it.
+      if (/UNIQUE constraint failed: alerts\.household_id/.test((e as Error).message))
+        throw new StaleWriteError(a.id);
+      throw e;
+    }
+  }
+
+  private insertAlertRow(a: Alert): void {
     this.st(
       `INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at, updated_at,
          next_step_at, change_seq, version, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

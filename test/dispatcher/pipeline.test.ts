@@ -29,6 +29,8 @@ interface Rig {
   quietTo: (at: number) => Promise<void>;
   restart: () => Promise<void>;
   alerts: (rule?: string) => Promise<Alert[]>;
+  /** The ids of the alerts handed on as raised (to escalation and notification), in order. */
+  raisedOut: string[];
   close: () => Promise<void>;
 }
 
@@ -44,8 +46,15 @@ async function rig(start: number, file?: string): Promise<Rig> {
   if (!(await store.getHousehold('h1'))) await seedHome(store, household(), DEVICES, instant(start));
   const clock = new ManualClock(instant(start));
   const directory = new Directory({ store, zone: ZONE, shifts: { dayStart: '08:00', nightStart: '20:00' } });
+  const raisedOut: string[] = [];
   const make = () =>
-    new RulesPipeline({ store, directory, clock, log: silentLogger(), onCommitted: () => {} });
+    new RulesPipeline({
+      store,
+      directory,
+      clock,
+      log: silentLogger(),
+      onCommitted: (raised) => raisedOut.push(...raised.map((a) => a.id)),
+    });
   let deviceSeq = 0;
   const r: Rig = {
     store,
@@ -96,6 +105,7 @@ async function rig(start: number, file?: string): Promise<Rig> {
     },
     alerts: async (rule) =>
       (await store.listAlerts({ householdId: 'h1', limit: 1000 })).filter((a) => !rule || a.rule === rule),
+    raisedOut,
     close: async () => {
       await r.pipeline.stop();
       await store.close();
@@ -446,5 +456,119 @@ describe('rules pipeline', () => {
     await replay.pipeline.start();
     const replayed = (await replay.alerts()).map((a) => [a.rule, a.raisedAt, a.explanation.en]).sort();
     expect(replayed).toEqual(liveAlerts);
+  });
+});
+
+describe('rules pipeline: the urgent lane (RULE-16)', () => {
+  /** `n` motion events of the home logged behind each other with no wake-up (a backlog), then a fall. */
+  const backlogThenFall = async (r: Rig, n: number, t: number) => {
+    const rec = (i: number, deviceId: string, event: LogEvent) => ({
+      deviceId,
+      homeId: 'h1',
+      receivedAt: event.ts,
+      topic: `g365/v1/homes/h1/devices/${deviceId}/events`,
+      status: 'accepted' as const,
+      ts: event.ts,
+      type: event.type,
+      deviceSeq: i,
+      body: JSON.stringify(event),
+      reason: null,
+      flags: [],
+    });
+    await r.store.appendEvents(
+      Array.from({ length: n }, (_, i) =>
+        rec(i + 1, 'h1-m-living', { type: 'motion', ts: t - n + i, state: 'active', room: 'living' }),
+      ),
+    );
+    const [out] = await r.store.appendEvents([
+      rec(1, 'h1-fall', { type: 'fall', ts: t, state: 'detected', room: 'bathroom', confidence: 0.9 }),
+    ]);
+    const fall = (await r.store.readEvents(out!.seq! - 1, 1))[0]!;
+    expect(fall.event.type).toBe('fall');
+    return fall;
+  };
+
+  it('raises a fall and hands it on before the rules have read the events logged ahead of it, then raises it never again', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    const fall = await backlogThenFall(r, 3000, t);
+    await r.pipeline.urgent([fall]);
+    // Raised and handed on to escalation while the ordered pass has not moved: the 3,000 events are unread.
+    expect(r.pipeline.position).toBeLessThan(fall.seq - 3000);
+    const [raised] = await r.alerts('FALL');
+    expect(raised).toMatchObject({ state: 'raised', raisedAt: t, triggerCount: 1 });
+    expect(raised!.evidence.map((e) => e.seq)).toEqual([fall.seq]);
+    expect(r.raisedOut).toEqual([raised!.id]);
+    expect(r.pipeline.urgentRaised).toBe(1);
+    // The same event again on the lane (a second notification) is the same alert.
+    await r.pipeline.urgent([fall]);
+    // The ordered pass comes to the fall: it applies it to the home, and the alert stays as it was.
+    r.pipeline.wake();
+    await r.pipeline.idle();
+    expect(r.pipeline.position).toBe(fall.seq);
+    const after = await r.alerts('FALL');
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ id: raised!.id, triggerCount: 1, version: raised!.version });
+    expect(r.raisedOut).toEqual([raised!.id]);
+    expect((await r.store.alertHistory(raised!.id)).filter((h) => h.action === 'raised')).toHaveLength(1);
+    expect(r.pipeline.homeState('h1')?.lastFallAt).toBe(t);
+  });
+
+  it("does not raise the fall again when the lane's alert was resolved before the ordered pass came to it", async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    const fall = await backlogThenFall(r, 200, t);
+    await r.pipeline.urgent([fall]);
+    const [raised] = await r.alerts('FALL');
+    await r.store.saveAlert(
+      { ...raised!, state: 'resolved', outcome: 'false_alarm', version: raised!.version + 1 },
+      [],
+    );
+    r.pipeline.wake();
+    await r.pipeline.idle();
+    expect(r.pipeline.position).toBe(fall.seq);
+    const falls = await r.alerts('FALL');
+    expect(falls.map((a) => [a.id, a.state])).toEqual([[raised!.id, 'resolved']]);
+    expect(r.raisedOut).toEqual([raised!.id]);
+  });
+
+  it('leaves a fall in a home with a FALL alert open to the ordered pass, which attaches it', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    await r.send('fall', { type: 'fall', ts: t - 60_000, state: 'detected', room: 'bathroom' });
+    const [open] = await r.alerts('FALL');
+    const fall = await backlogThenFall(r, 50, t);
+    await r.pipeline.urgent([fall]);
+    expect(r.pipeline.urgentRaised).toBe(0);
+    r.pipeline.wake();
+    await r.pipeline.idle();
+    const falls = await r.alerts('FALL');
+    expect(falls).toHaveLength(1);
+    expect(falls[0]).toMatchObject({ id: open!.id, triggerCount: 2 });
+    expect(r.raisedOut).toEqual([open!.id]);
+  });
+
+  it('raises nothing on the lane for what is not a fall detected or a help button', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    await r.store.appendEvents([
+      {
+        deviceId: 'h1-fall',
+        homeId: 'h1',
+        receivedAt: t,
+        topic: 'g365/v1/homes/h1/devices/h1-fall/events',
+        status: 'accepted',
+        ts: t,
+        type: 'fall',
+        deviceSeq: 1,
+        body: JSON.stringify({ type: 'fall', ts: t, state: 'cleared' }),
+        reason: null,
+        flags: [],
+      },
+    ]);
+    const cleared = (await r.store.readEvents(0, 10)).at(-1)!;
+    await r.pipeline.urgent([cleared]);
+    expect(await r.alerts()).toEqual([]);
+    expect(r.pipeline.urgentRaised).toBe(0);
   });
 });
