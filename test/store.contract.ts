@@ -335,6 +335,43 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await expect(store.saveAlert(alert('al_2'), [])).rejects.toThrow();
     });
 
+    it('writes an alert and its history as they came, quotes and backslashes included, and nothing of a stale one', async () => {
+      const odd = `it's a \\ "quote" {x} $1 ${'\n'}é 🙂`;
+      const a = { ...alert(), explanation: { zh: odd, en: odd }, note: odd } as Alert;
+      const h = (at: number, action: string) => ({
+        alertId: a.id,
+        at,
+        action,
+        fromState: null,
+        toState: 'raised' as const,
+        actor: odd,
+        channel: 'api' as const,
+        data: { note: odd },
+      });
+      await store.saveAlert(a, [h(T, 'raised')]);
+      const v2 = { ...a, state: 'accepted' as const, version: 2, nextStepAt: null };
+      await store.saveAlert(v2, [h(T + 1, 'accept')]);
+      // Stale: neither the alert nor its history entry is written.
+      await expect(
+        store.saveAlert({ ...a, state: 'cancelled', version: 2 }, [h(T + 2, 'cancel')]),
+      ).rejects.toBeInstanceOf(StaleWriteError);
+      const stored = await store.getAlert(a.id);
+      expect(stored).toMatchObject({
+        state: 'accepted',
+        version: 2,
+        nextStepAt: null,
+        explanation: { zh: odd, en: odd },
+      });
+      expect((stored as Alert & { note: string }).note).toBe(odd);
+      const history = await store.alertHistory(a.id);
+      expect(history.map((x) => [x.action, x.actor, x.data])).toEqual([
+        ['raised', odd, { note: odd }],
+        ['accept', odd, { note: odd }],
+      ]);
+      expect(stored!.changeSeq).toBeGreaterThan(0);
+      expect((await store.alertChangesSince(0, 10)).map((x) => [x.id, x.version])).toEqual([[a.id, 2]]);
+    });
+
     it('refuses a stale write (optimistic concurrency)', async () => {
       const a = alert();
       await store.saveAlert(a, []);

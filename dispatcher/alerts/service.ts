@@ -247,11 +247,15 @@ export class AlertService {
     alertId: string,
     action: string,
     change: (current: Alert) => Change<T, S> | Promise<Change<T, S>>,
-    options: { fenced?: boolean } = {},
+    /** `first`: the alert as the caller last knew it, tried before reading it (a stale one is refused). */
+    options: { fenced?: boolean; first?: Alert | undefined } = {},
   ): Promise<Written<T, S>> {
     return this.serial(alertId, async (): Promise<Written<T, S>> => {
       for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await this.deps.store.getAlert(alertId);
+        const current =
+          attempt === 0 && options.first
+            ? structuredClone(options.first)
+            : await this.deps.store.getAlert(alertId);
         if (!current) return { kind: 'missing' };
         const c = await change(current);
         if (!('save' in c)) return { kind: 'skipped', value: c.skip };
@@ -377,7 +381,7 @@ export class AlertService {
       () => {
         const current = this.timers.get(a.id);
         if (current?.timer === timer) this.timers.delete(a.id);
-        return this.fire(a.id, step).catch((e: unknown) =>
+        return this.fire(a.id, step, a).catch((e: unknown) =>
           this.deps.log.error({ err: e, alertId: a.id }, 'escalation step failed'),
         );
       },
@@ -386,16 +390,26 @@ export class AlertService {
     this.timers.set(a.id, { timer, step, at, community: a.community });
   }
 
-  private async fire(alertId: string, step: number): Promise<void> {
+  /**
+   * Runs the alert's due step. `armed` is the alert as it was when the timer was set: tried first instead of
+   * reading it again (the first step of a fresh alert is due at once, and a fall's notice should not wait
+   * for a read); if it is no longer the stored version, the save is refused and the stored one is read.
+   */
+  private async fire(alertId: string, step: number, armed?: Alert): Promise<void> {
     const w = await this.write(
       alertId,
       'escalation',
       async (current) => {
         const now = this.deps.clock.now();
         const onDuty = (await this.deps.directory.duty(current.gridId, now)).staffIds;
-        // Who will be told of a breach is decided with the step, so the alert says who was told.
-        const supervisors = await this.deps.supervisorsFor(current);
-        const out = runDueSteps(current, now, step, onDuty, supervisors);
+        let supervisors: string[] = [];
+        let out = runDueSteps(current, now, step, onDuty, supervisors);
+        if (out?.notifySupervisors) {
+          // Who will be told of a breach is decided with the step, so the alert says who was told (asked
+          // only for a step that tells them: it lists every grid and staff member).
+          supervisors = await this.deps.supervisorsFor(current);
+          out = runDueSteps(current, now, step, onDuty, supervisors);
+        }
         if (!out) {
           this.arm(current); // stale token: the alert moved on; keep the stored deadline armed
           return { skip: null };
@@ -403,7 +417,7 @@ export class AlertService {
         return { save: out, carry: { out, supervisors } };
       },
       // CLU-03: a step is saved only while this instance holds the community's lease.
-      { fenced: true },
+      { fenced: true, first: armed },
     );
     if (w.kind === 'saved' && w.value) {
       const { out, supervisors } = w.value;

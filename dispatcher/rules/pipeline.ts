@@ -106,6 +106,8 @@ export class RulesPipeline {
   stalls = 0;
   /** Alerts the urgent lane raised ahead of the ordered pass (RULE-16). */
   urgentRaised = 0;
+  /** The events the lane raised an alert from lately (a notification delivered twice raises once). */
+  private urgentSeen = new Set<string>();
   private retry: Timer | null = null;
 
   constructor(private readonly deps: PipelineDeps) {}
@@ -253,10 +255,20 @@ export class RulesPipeline {
         const { triggers } = evaluate(state, anchored(logged), ctx);
         for (const t of triggers) {
           if (!URGENT_RULES.has(t.rule) || t.attachOnly || logged.seq <= this.cursor) continue;
-          if (await this.deps.store.findOpenAlert(t.householdId, t.rule)) continue;
-          if (await this.raisedByUrgentLane(t, null)) continue;
+          // The ordered pass has not come to the event (cursor), so only the lane itself may have raised it.
+          const key = `${logged.deviceId}\u0000${logged.seq}`;
+          if (this.urgentSeen.has(key)) continue;
           const r = await this.raiseFor(t, home);
-          await this.deps.store.saveAlert(r.alert, r.history);
+          try {
+            // An alert of the rule open for the household refuses the insert (RULE-11): the event is its
+            // evidence, which the ordered pass attaches.
+            await this.deps.store.saveAlert(r.alert, r.history);
+          } catch (e) {
+            if (e instanceof StaleWriteError) continue;
+            throw e;
+          }
+          this.urgentSeen.add(key);
+          if (this.urgentSeen.size > 1000) this.urgentSeen.delete(this.urgentSeen.values().next().value!);
           this.urgentRaised++;
           this.deps.log.info(
             {

@@ -998,11 +998,9 @@ export class PostgresStore implements Store {
   async commitRules(c: RuleCommit): Promise<void> {
     await this.alertTx([...c.updated, ...c.raised], async (tx) => {
       await this.checkFence(tx, c.fence);
-      // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
-      // household; inserting first would break "one open alert" (SPEC §5).
-      for (const a of c.updated) await this.updateAlert(tx, a);
-      for (const a of c.raised) await this.insertAlert(tx, a);
-      await this.insertHistory(tx, c.history);
+      // The homes' state and the cursor first, the alerts last: an alert write takes the change counter's
+      // row lock (bumpChange) until the commit, and every other alert writer (a fall's escalation step, an
+      // urgent raise: RULE-16) waits for it; the homes' state is the largest write of a page.
       if (c.homeStates.length > 0)
         await tx.query(
           `INSERT INTO home_states (home_id, state) SELECT h, s::jsonb FROM unnest($1::text[], $2::text[]) AS x(h, s)
@@ -1013,16 +1011,107 @@ export class PostgresStore implements Store {
         'INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
         [c.cursor.name, c.cursor.seq],
       );
+      // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
+      // household; inserting first would break "one open alert" (SPEC §5).
+      for (const a of c.updated) await this.updateAlert(tx, a);
+      for (const a of c.raised) await this.insertAlert(tx, a);
+      await this.insertHistory(tx, c.history);
     });
   }
 
+  /**
+   * One alert written in two round trips (it was six): the first message begins, checks the fence (FOR
+   * SHARE, as checkFence), draws the change sequence and writes the alert, each write only while the fence
+   * holds and, for a change, only over the version it was made from; the second writes the history and
+   * commits, or the transaction is rolled back when the alert was not written (stale or fenced). An alert's
+   * write is what a fall's notice waits for (the urgent raise, RULE-16, then its first escalation step).
+   */
   async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
-    await this.alertTx([alert], async (c) => {
-      await this.checkFence(c, fence);
-      if (alert.version === 1) await this.insertAlert(c, alert);
-      else await this.updateAlert(c, alert);
-      await this.insertHistory(c, history);
+    const c = await this.pool.connect().catch((e: unknown) => {
+      this.connectionLost(e);
+      throw e;
     });
+    let broken: Error | undefined;
+    let open = false;
+    try {
+      const fenceSql = fence
+        ? inline(
+            `SELECT 1 FROM community_leases WHERE community = $1 AND holder = $2 AND epoch = $3
+               AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint`,
+            [fence.community, fence.holder, fence.epoch],
+          )
+        : 'SELECT 1';
+      const bump = `bump AS (UPDATE counters SET value = value + 1 WHERE name = 'alert_change' AND EXISTS (${fenceSql}) RETURNING value)`;
+      const write =
+        alert.version === 1
+          ? inline(
+              `WITH ${bump}
+               INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at,
+                 updated_at, next_step_at, change_seq, version, body)
+               SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::boolean, $9::bigint,
+                 $10::bigint, $11::bigint, bump.value, $12::int, $13::jsonb FROM bump
+               RETURNING change_seq`,
+              [
+                alert.id,
+                alert.householdId,
+                alert.gridId,
+                alert.community,
+                alert.rule,
+                alert.severity,
+                alert.state,
+                isOpen(alert.state),
+                alert.raisedAt,
+                alert.updatedAt,
+                alert.nextStepAt,
+                alert.version,
+                JSON.stringify(alert),
+              ],
+            )
+          : inline(
+              `WITH ${bump}
+               UPDATE alerts SET state = $1, is_open = $2, updated_at = $3, next_step_at = $4, change_seq = bump.value,
+                 version = $5, body = $6::jsonb
+               FROM bump WHERE id = $7 AND version = $8 RETURNING change_seq`,
+              [
+                alert.state,
+                isOpen(alert.state),
+                alert.updatedAt,
+                alert.nextStepAt,
+                alert.version,
+                JSON.stringify(alert),
+                alert.id,
+                alert.version - 1,
+              ],
+            );
+      open = true;
+      const first = (await c
+        .query(`BEGIN; ${fence ? `${fenceSql} FOR SHARE` : 'SELECT 1'}; ${write}`)
+        .catch((e: unknown) => {
+          // RULE-11: another alert of the rule opened for the household meanwhile (RULE-16): evaluate again.
+          const pe = e as { code?: string; constraint?: string };
+          throw pe.code === '23505' && pe.constraint === 'alerts_one_open'
+            ? new StaleWriteError(alert.id)
+            : e;
+        })) as unknown as pg.QueryResult[];
+      const written = first[2]!.rows;
+      if (written.length !== 1) {
+        await c.query('ROLLBACK');
+        open = false;
+        if (fence && first[1]!.rowCount === 0) throw new FencedError(fence);
+        throw new StaleWriteError(alert.id);
+      }
+      await c.query(history.length > 0 ? `${historySql(history)}; COMMIT` : 'COMMIT');
+      open = false;
+      alert.changeSeq = Number(written[0]!.change_seq);
+    } catch (e) {
+      if (isConnectionError(e)) {
+        broken = e as Error;
+        this.connectionLost(e);
+      } else if (open) await c.query('ROLLBACK').catch((r: Error) => (broken = r));
+      throw e;
+    } finally {
+      c.release(broken);
+    }
   }
 
   async getAlert(id: string): Promise<Alert | null> {
@@ -1208,6 +1297,26 @@ function literal(v: string): string {
   return v.includes('\\')
     ? `E'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
     : `'${v.replace(/'/g, "''")}'`;
+}
+
+/** An alert's history entries as one INSERT with its values written in (for a one-message write). */
+function historySql(entries: HistoryEntry[]): string {
+  return inline(
+    `INSERT INTO alert_history (alert_id, at, action, from_state, to_state, actor, channel, data)
+     SELECT a, t, ac, f, s, w, ch, d::jsonb
+     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+       WITH ORDINALITY AS x(a, t, ac, f, s, w, ch, d, n) ORDER BY n`,
+    [
+      entries.map((h) => h.alertId),
+      entries.map((h) => h.at),
+      entries.map((h) => h.action),
+      entries.map((h) => h.fromState),
+      entries.map((h) => h.toState),
+      entries.map((h) => h.actor),
+      entries.map((h) => h.channel),
+      entries.map((h) => JSON.stringify(h.data)),
+    ],
+  );
 }
 
 /** An array of scalars in PostgreSQL's array syntax (as node-postgres sends an array parameter). */
