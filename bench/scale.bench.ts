@@ -35,6 +35,7 @@ import { loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
+import { io } from 'socket.io-client';
 import { seedCommunity } from '../dispatcher/seed.ts';
 import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { topics } from '../gateway/protocol.ts';
@@ -250,6 +251,17 @@ interface Measured {
   pgInserts: number;
   pgConnections: number;
   redisOps: number;
+}
+
+/** A bearer token from the dispatcher's login (POST /api/auth/login). */
+async function login(http: number, username: string, password: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${http}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (!res.ok) throw new Error(`login ${username}: HTTP ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
 }
 
 interface Fixture {
@@ -499,6 +511,27 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       return app;
     }),
   );
+  // The dispatch screen's live feed (socket.io, as an admin): when each alert was raised and its first
+  // escalation step saved, for the falls' breakdown below.
+  const adminToken = await login(f.dispatcher.http, 'admin', 'admin-password-365');
+  const screen = io(`http://127.0.0.1:${f.dispatcher.http}`, {
+    auth: { token: adminToken },
+    transports: ['websocket'],
+    reconnection: false,
+  });
+  const live = new Map<string, { raised?: number; step?: number }>();
+  screen.on('alert', (m: { alert: { id: string; rule: string }; action: string }) => {
+    if (m.alert.rule !== 'FALL') return;
+    const at = Date.now();
+    const e = live.get(m.alert.id) ?? {};
+    if (m.action === 'raised') e.raised ??= at;
+    else if (m.action === 'escalation') e.step ??= at;
+    live.set(m.alert.id, e);
+  });
+  await new Promise<void>((res, rej) => {
+    screen.once('connect', () => res());
+    screen.once('connect_error', rej);
+  });
   const fallers = f.fallDevices.splice(0, FALLS);
   const fallClients = await Promise.all(
     fallers.map((d, i) =>
@@ -534,6 +567,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   // One fall at a time, evenly over the traffic: its notice is the first alert id not seen before.
   const fallLat: number[] = [];
   const fallAcked: number[] = [];
+  const fallStages: { alertId: string; sentAt: number; app: number }[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < fallers.length; i++) {
     const slot = t0 + ((i + 0.5) * SECONDS * 1000) / fallers.length;
@@ -553,6 +587,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       if (n) {
         for (const x of notices) if (x.alertId === n.alertId) seen.add(x.alertId);
         fallLat.push(n.at - sentAt);
+        fallStages.push({ alertId: n.alertId, sentAt, app: n.at });
         break;
       }
       if (Date.now() > until) break;
@@ -564,6 +599,17 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   console.log(
     `  ${label} falls: device → PUBACK ms ${fallAcked.join(' ')}; device → app ms ${fallLat.join(' ')}`,
   );
+  const since = (at: number | undefined, from: number) => (at === undefined ? '?' : String(at - from));
+  console.log(
+    `  ${label} falls, ms after the device sent (PUBACK / raised on the screen / first step on the screen / app): ` +
+      fallStages
+        .map((s, i) => {
+          const l = live.get(s.alertId);
+          return `${fallAcked[i]}/${since(l?.raised, s.sentAt)}/${since(l?.step, s.sentAt)}/${s.app - s.sentAt}`;
+        })
+        .join(' '),
+  );
+  screen.close();
   const elapsed = (performance.now() - t0) / 1000;
   manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
   const sentAll = load.reduce((a, l) => a + l.sent, 0);
@@ -696,13 +742,7 @@ export async function run(): Promise<void> {
     const staff = await Promise.all(
       staffIds.map(async (id) => {
         const username = plan.staff.find((s) => s.id === id)!.username;
-        const res = await fetch(`http://127.0.0.1:${dispatcher!.http}/api/auth/login`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ username, password: STAFF_PASSWORD }),
-        });
-        if (!res.ok) throw new Error(`login ${username}: HTTP ${res.status}`);
-        return { id, token: ((await res.json()) as { token: string }).token };
+        return { id, token: await login(dispatcher!.http, username, STAFF_PASSWORD) };
       }),
     );
     const nLoad = Math.max(GATEWAYS, Math.ceil(DEVICES / PER_LOADGEN), Math.ceil(SINGLE / PER_LOADGEN));

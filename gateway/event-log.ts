@@ -79,9 +79,19 @@ export class GroupCommitLog {
     this.eagerBatch = opts.eagerBatch ?? 256;
   }
 
-  append(record: EventRecord): Promise<AppendOutcome> {
+  /**
+   * `urgent` (RULE-16: a fall detected, a help button): handed to the store at once as a batch of its own,
+   * ahead of what waits in the queue and whatever number of batches are being written, unless the storage
+   * is failing (then it waits in arrival order like every record: nothing is answered before it is written).
+   */
+  append(record: EventRecord, urgent = false): Promise<AppendOutcome> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ n: this.arrivals++, record, resolve, reject });
+      const p = { n: this.arrivals++, record, resolve, reject };
+      if (urgent && !this.unavailable && !this.retryTimer) {
+        this.send([p]);
+        return;
+      }
+      this.queue.push(p);
       // A full batch goes at once, so the writer starts on it while this turn parses the next packets.
       if (this.queue.length >= this.eagerBatch && this.inFlight < this.maxInFlight) this.flush();
       else this.schedule();

@@ -37,6 +37,7 @@ import type { DeviceCredentials, EventRecord, GatewayStore, LoggedEvent, Presenc
 import { Presence } from './presence.ts';
 import {
   type DeviceEvent,
+  isUrgent,
   type LogEvent,
   MAX_EVENT_BYTES,
   MAX_FUTURE_SKEW_MS,
@@ -705,7 +706,7 @@ export class Gateway {
 
   /** Appends through the group-commit log, with admission control when the log falls behind. */
   private append(record: ParsedRecord) {
-    const result = this.eventLog.append(record);
+    const result = this.eventLog.append(record, record.parsed !== undefined && isUrgent(record.parsed));
     if (this.eventLog.depth > (this.deps.admission ?? ADMISSION).high && !this.admission.isClosed) {
       this.admission.close();
       this.m.admissionClosed++;

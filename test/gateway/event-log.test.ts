@@ -1,0 +1,70 @@
+/**
+ * The gateway's group commit (gateway/event-log.ts) on a real SQLite file: an urgent record (RULE-16: a
+ * fall detected, a help button) is written ahead of a backlog of ordinary ones, and everything is still
+ * written once, in the log, and answered only once it is.
+ */
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
+import { GroupCommitLog } from '../../gateway/event-log.ts';
+import type { EventRecord } from '../../gateway/ports.ts';
+import { bareHousehold, tempDir } from '../helpers.ts';
+
+const T = Date.UTC(2026, 2, 10, 2, 0);
+const record = (deviceId: string, seq: number, type = 'motion'): EventRecord => ({
+  deviceId,
+  homeId: 'h1',
+  receivedAt: T + seq,
+  topic: `g365/v1/homes/h1/devices/${deviceId}/events`,
+  status: 'accepted',
+  ts: T + seq,
+  type,
+  deviceSeq: seq,
+  body: JSON.stringify({ type, ts: T + seq, seq, state: type === 'fall' ? 'detected' : 'active' }),
+  reason: null,
+  flags: [],
+});
+
+const closing: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closing.splice(0)) await c();
+});
+
+it('writes an urgent record ahead of the ordinary ones waiting, and answers each only once written', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(join(dir.path, 'g365.sqlite'), { homeIndexIntervalMs: null });
+  closing.push(async () => {
+    await store.close();
+    dir.remove();
+  });
+  await store.migrate();
+  await store.upsertGrid({ id: 'g1', name: 'g1', community: 'c', leaderId: null });
+  await store.upsertHousehold(bareHousehold('h1', 'g1'));
+  // One batch of 100 at a time: 4,000 ordinary records wait in the queue behind the first.
+  const log = new GroupCommitLog({ store, maxBatch: 100, maxInFlight: 1, eagerBatch: 100 });
+  const answered: string[] = [];
+  const ordinary = Array.from({ length: 4000 }, (_, i) =>
+    log.append(record('h1-motion', i + 1)).then((o) => {
+      answered.push(`m${i + 1}`);
+      return o;
+    }),
+  );
+  const fall = log.append(record('h1-fall', 1, 'fall'), true).then((o) => {
+    answered.push('fall');
+    return o;
+  });
+  const out = await fall;
+  // Answered once on disk, while most of the backlog still waits.
+  expect(out.duplicate).toBe(false);
+  expect(answered.length).toBeLessThan(1000);
+  const logged = await store.readEvents(0, 5000);
+  expect(logged.find((e) => e.seq === out.seq)?.deviceId).toBe('h1-fall');
+  await Promise.all(ordinary);
+  await log.drain();
+  const all = await store.readEvents(0, 5000);
+  expect(all).toHaveLength(4001);
+  expect(all.filter((e) => e.deviceId === 'h1-fall')).toHaveLength(1);
+  // The ordinary records keep their order among themselves.
+  const seqs = all.filter((e) => e.deviceId === 'h1-motion').map((e) => (e.event as { seq: number }).seq);
+  expect(seqs).toEqual(Array.from({ length: 4000 }, (_, i) => i + 1));
+});
