@@ -33,6 +33,11 @@ export const configSchema = z.object({
    */
   CLUSTER_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
   /**
+   * Separate roles (RULE-16): the rules' ordered pass reads the log at most this often after it caught up;
+   * falls and help buttons do not wait for it (the urgent lane). 0: at every wake-up.
+   */
+  RULES_BATCH_MS: z.coerce.number().int().min(0).max(5_000).default(200),
+  /**
    * Separate dispatchers (CLU-03): a community lease lasts LEASE_TTL_MS unless renewed, and is renewed every
    * LEASE_RENEW_MS (real time, judged by the database's clock). A dead instance's communities are taken
    * within TTL + one renewal.

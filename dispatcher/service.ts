@@ -386,6 +386,7 @@ export class GuardianService {
           leaseOf: (community) => leases.fence(community),
           onCommitted,
           onEvents,
+          batchMs: config.RULES_BATCH_MS,
         });
       else
         this.pipeline = new RulesPipeline({

@@ -39,6 +39,13 @@ export interface ShardsDeps {
   leaseOf: (community: string) => Fence | undefined;
   onCommitted: (raised: Alert[], updated: Alert[], actions: Map<string, string>) => void;
   onEvents: (events: LoggedEvent[]) => void;
+  /**
+   * RULE-16: wake-ups closer together than this are taken as one, at the end of the interval (real time:
+   * a pace for the database, not domain time). Each gateway commit wakes the rules; one page a few events
+   * long each time cost a rules transaction per gateway commit, and with it the CPU a fall's path waits
+   * for. Falls and help buttons take the urgent lane; what waits here is evidence, presence and silences.
+   */
+  batchMs?: number;
 }
 
 /**
@@ -142,11 +149,30 @@ export class CommunityShards {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
     for (const c of [...this.pipelines.keys()]) await this.lost(c);
     this.deps.dutyWatch.stop();
   }
 
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private lastWake = Number.NEGATIVE_INFINITY;
+
   wake(): void {
+    const batch = this.deps.batchMs ?? 0;
+    const since = performance.now() - this.lastWake;
+    if (batch <= 0 || since >= batch) {
+      this.wakeNow();
+      return;
+    }
+    this.wakeTimer ??= setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeNow();
+    }, batch - since);
+  }
+
+  private wakeNow(): void {
+    this.lastWake = performance.now();
     for (const p of this.pipelines.values()) p.wake();
     this.followChanges();
   }
