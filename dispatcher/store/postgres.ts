@@ -948,23 +948,7 @@ export class PostgresStore implements Store {
   }
 
   private async insertHistory(c: pg.PoolClient, entries: HistoryEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    await c.query(
-      `INSERT INTO alert_history (alert_id, at, action, from_state, to_state, actor, channel, data)
-       SELECT a, t, ac, f, s, w, ch, d::jsonb
-       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-         WITH ORDINALITY AS x(a, t, ac, f, s, w, ch, d, n) ORDER BY n`,
-      [
-        entries.map((h) => h.alertId),
-        entries.map((h) => h.at),
-        entries.map((h) => h.action),
-        entries.map((h) => h.fromState),
-        entries.map((h) => h.toState),
-        entries.map((h) => h.actor),
-        entries.map((h) => h.channel),
-        entries.map((h) => JSON.stringify(h.data)),
-      ],
-    );
+    if (entries.length > 0) await c.query(historySql(entries));
   }
 
   /** Alerts keep their change sequence on the object only once the transaction has committed. */
