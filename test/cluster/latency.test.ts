@@ -28,6 +28,23 @@ const FALL_BOUND_MS = 2_000;
 /** Devices of another community that drop at once, each raising DEVICE_OFFLINE. */
 const OFFLINE = 2_000;
 
+/** `n` households `{grid}-h{i}` with one motion sensor `{grid}-d{i}` each, in a grid of their own, in bulk. */
+async function bulkHomes(store: PostgresStore, grid: string, community: string, n: number): Promise<void> {
+  const ids = Array.from({ length: n }, (_, i) => i);
+  await store.pool.query(`INSERT INTO grids (id, name, community) VALUES ($1, $1, $2)`, [grid, community]);
+  await store.pool.query(
+    `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+     SELECT h, $2, '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
+     FROM unnest($1::text[]) AS h`,
+    [ids.map((i) => `${grid}-h${i}`), grid],
+  );
+  await store.pool.query(
+    `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
+     SELECT d, h, 'motion', 'living', 'x', $3 FROM unnest($1::text[], $2::text[]) AS x(d, h)`,
+    [ids.map((i) => `${grid}-d${i}`), ids.map((i) => `${grid}-h${i}`), Date.now()],
+  );
+}
+
 describe.skipIf(pgBackend.skip)(`a fall behind a storm of new homes on ${pgBackend.name}`, () => {
   let cluster: Cluster;
   let store: PostgresStore;
@@ -39,36 +56,9 @@ describe.skipIf(pgBackend.skip)(`a fall behind a storm of new homes on ${pgBacke
       householdsPerGrid: 3,
       seed: async (store, plan) => {
         // The storm's households, in a grid of the same community (its rules read every one of them), in bulk.
-        const community = plan.grids[0]!.community;
-        const ids = Array.from({ length: 2 * STORM }, (_, i) => i);
-        await store.pool.query(`INSERT INTO grids (id, name, community) VALUES ('storm', 'storm', $1)`, [
-          community,
-        ]);
-        await store.pool.query(
-          `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
-           SELECT h, 'storm', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
-           FROM unnest($1::text[]) AS h`,
-          [ids.map((i) => `storm-h${i}`)],
-        );
-        await store.pool.query(
-          `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
-           SELECT d, h, 'motion', 'living', 'x', $3 FROM unnest($1::text[], $2::text[]) AS x(d, h)`,
-          [ids.map((i) => `storm-d${i}`), ids.map((i) => `storm-h${i}`), Date.now()],
-        );
+        await bulkHomes(store, 'storm', plan.grids[0]!.community, 2 * STORM);
         // Households of another community whose devices all drop at once (a stopped gateway's).
-        await store.pool.query(`INSERT INTO grids (id, name, community) VALUES ('far', 'far', 'elsewhere')`);
-        const far = Array.from({ length: OFFLINE }, (_, i) => i);
-        await store.pool.query(
-          `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
-           SELECT h, 'far', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
-           FROM unnest($1::text[]) AS h`,
-          [far.map((i) => `far-h${i}`)],
-        );
-        await store.pool.query(
-          `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
-           SELECT d, h, 'motion', 'living', 'x', $3 FROM unnest($1::text[], $2::text[]) AS x(d, h)`,
-          [far.map((i) => `far-d${i}`), far.map((i) => `far-h${i}`), Date.now()],
-        );
+        await bulkHomes(store, 'far', 'elsewhere', OFFLINE);
       },
     });
     ({ store, dispatcher } = cluster);
