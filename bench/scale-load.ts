@@ -3,8 +3,10 @@
  * devices need several). Driven over IPC:
  *
  *   {cmd:'connect', port, from, n}                opens devices d{from}…d{from+n-1}; answers {ms, failed}
- *   {cmd:'traffic', rate, seconds}                 QoS 1 motion events at `rate`/s spread round-robin over
- *                                                  its devices; answers {sent, acked, p50, p99}
+ *   {cmd:'traffic', rate, seconds, warmup}         QoS 1 motion events at `rate`/s spread round-robin over
+ *                                                  its devices for warmup + seconds; answers {sent, acked,
+ *                                                  p50, p99} of the events sent after the warm-up and
+ *                                                  {warmP50, warmP99} of those sent during it
  *   {cmd:'drop'}                                   closes every connection; answers once all are closed
  *   {cmd:'close'}                                  closes and exits
  */
@@ -58,13 +60,15 @@ async function open(port: number, from: number, n: number) {
   return { ms: performance.now() - started, failed };
 }
 
-async function traffic(rate: number, seconds: number) {
+async function traffic(rate: number, measured: number, warmup: number) {
   const lat: number[] = [];
+  const warm: number[] = [];
   let acked = 0;
+  const seconds = warmup + measured;
   for (const c of conns)
     c.setAckListener((ms) => {
       acked++;
-      lat.push(ms);
+      (performance.now() - ms < started + warmup * 1000 ? warm : lat).push(ms);
     });
   const started = performance.now();
   let sent = 0;
@@ -87,7 +91,15 @@ async function traffic(rate: number, seconds: number) {
   const until = performance.now() + 10_000;
   while (acked < sent && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
   lat.sort((a, b) => a - b);
-  return { sent, acked, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
+  warm.sort((a, b) => a - b);
+  return {
+    sent,
+    acked,
+    p50: percentile(lat, 0.5),
+    p99: percentile(lat, 0.99),
+    warmP50: percentile(warm, 0.5),
+    warmP99: percentile(warm, 0.99),
+  };
 }
 
 async function drop() {
@@ -111,7 +123,10 @@ process.on('message', async (m: Record<string, unknown>) => {
         ...(await open(m.port as number, m.from as number, m.n as number)),
       });
     else if (m.cmd === 'traffic')
-      send({ cmd: 'traffic', ...(await traffic(m.rate as number, m.seconds as number)) });
+      send({
+        cmd: 'traffic',
+        ...(await traffic(m.rate as number, m.seconds as number, (m.warmup as number | undefined) ?? 0)),
+      });
     else if (m.cmd === 'drop') {
       await drop();
       send({ cmd: 'drop' });
