@@ -883,219 +883,166 @@ export class PostgresStore implements Store {
 
   // ---- alerts and their change feed
 
-  /** The next change sequence: a row lock until commit, so changes become visible in sequence order. */
-  private async bumpChange(c: pg.PoolClient): Promise<number> {
-    const r = await this.one(
-      `UPDATE counters SET value = value + 1 WHERE name = 'alert_change' RETURNING value`,
-      [],
-      c,
-    );
-    return Number(r!.value);
-  }
-
-  private async insertAlert(c: pg.PoolClient, a: Alert): Promise<void> {
-    a.changeSeq = await this.bumpChange(c);
-    await this.insertAlertRow(c, a).catch((e: unknown) => {
-      // RULE-11: another alert of the rule opened for the household meanwhile (the urgent lane, RULE-16):
-      // the writer evaluates again against it.
-      const pe = e as { code?: string; constraint?: string };
-      throw pe.code === '23505' && pe.constraint === 'alerts_one_open' ? new StaleWriteError(a.id) : e;
-    });
-  }
-
-  private insertAlertRow(c: pg.PoolClient, a: Alert): Promise<unknown> {
-    return c.query(
-      `INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at, updated_at,
-         next_step_at, change_seq, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [
-        a.id,
-        a.householdId,
-        a.gridId,
-        a.community,
-        a.rule,
-        a.severity,
-        a.state,
-        isOpen(a.state),
-        a.raisedAt,
-        a.updatedAt,
-        a.nextStepAt,
-        a.changeSeq,
-        a.version,
-        JSON.stringify(a),
-      ],
-    );
-  }
-
-  private async updateAlert(c: pg.PoolClient, a: Alert): Promise<void> {
-    const changeSeq = await this.bumpChange(c);
-    const r = await c.query(
-      `UPDATE alerts SET state = $1, is_open = $2, updated_at = $3, next_step_at = $4, change_seq = $5, version = $6,
-         body = $7 WHERE id = $8 AND version = $9`,
-      [
-        a.state,
-        isOpen(a.state),
-        a.updatedAt,
-        a.nextStepAt,
-        changeSeq,
-        a.version,
-        JSON.stringify({ ...a, changeSeq }),
-        a.id,
-        a.version - 1,
-      ],
-    );
-    if (r.rowCount !== 1) throw new StaleWriteError(a.id);
-    a.changeSeq = changeSeq;
-  }
-
-  private async insertHistory(c: pg.PoolClient, entries: HistoryEntry[]): Promise<void> {
-    if (entries.length > 0) await c.query(historySql(entries));
-  }
-
-  /** Alerts keep their change sequence on the object only once the transaction has committed. */
-  private async alertTx(alerts: Alert[], work: (c: pg.PoolClient) => Promise<void>): Promise<void> {
-    const before = alerts.map((a) => a.changeSeq);
-    try {
-      await this.tx(work);
-    } catch (e) {
-      alerts.forEach((a, i) => {
-        a.changeSeq = before[i]!;
-      });
-      throw e;
-    }
-  }
-
   /**
-   * CLU-03: the fencing check, inside the writing transaction. FOR SHARE holds the lease row until the
-   * commit, so a takeover (an UPDATE of the row) waits for this write, and a write after it sees the new
-   * epoch: a lease-holder that was replaced can never commit.
+   * Every alert write draws the next change sequence from one counter row, whose lock it holds until its
+   * commit, so changes become visible in sequence order (the change feed never skips one). That lock is
+   * what every other alert writer waits for, a fall's urgent raise and its escalation step among them
+   * (RULE-16): it is taken only in a transaction's last message, with the commit in the same message, so
+   * it is held for the server's work on that message, never across a round trip to a busy client.
+   *
+   * Each write is guarded in the message itself: `1 / count` of the rows it wrote fails the message with
+   * division_by_zero when it wrote none (the version it was made from has moved on, or the fence failed),
+   * and the statements after it, the COMMIT among them, are skipped.
    */
-  private async checkFence(tx: pg.PoolClient, fence: Fence | undefined): Promise<void> {
-    if (!fence) return;
-    const r = await tx.query(
-      `SELECT 1 FROM community_leases WHERE community = $1 AND holder = $2 AND epoch = $3
-         AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint FOR SHARE`,
-      [fence.community, fence.holder, fence.epoch],
-    );
-    if (r.rowCount === 0) throw new FencedError(fence);
-  }
-
-  async commitRules(c: RuleCommit): Promise<void> {
-    await this.alertTx([...c.updated, ...c.raised], async (tx) => {
-      await this.checkFence(tx, c.fence);
-      // The homes' state and the cursor first, the alerts last: an alert write takes the change counter's
-      // row lock (bumpChange) until the commit, and every other alert writer (a fall's escalation step, an
-      // urgent raise: RULE-16) waits for it; the homes' state is the largest write of a page.
-      if (c.homeStates.length > 0)
-        await tx.query(
-          `INSERT INTO home_states (home_id, state) SELECT h, s::jsonb FROM unnest($1::text[], $2::text[]) AS x(h, s)
-           ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
-          [c.homeStates.map((h) => h.homeId), c.homeStates.map((h) => JSON.stringify(h.state))],
-        );
-      await tx.query(
-        'INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
-        [c.cursor.name, c.cursor.seq],
+  private alertWriteSql(alert: Alert, fence?: Fence): string {
+    const bump = `bump AS (UPDATE counters SET value = value + 1 WHERE name = 'alert_change'${
+      fence ? ` AND EXISTS (${fenceSql(fence)})` : ''
+    } RETURNING value)`;
+    const guard =
+      'SELECT (SELECT change_seq FROM w) AS change_seq, 1 / (SELECT count(*)::int FROM w) AS written';
+    if (alert.version === 1)
+      return inline(
+        `WITH ${bump}, w AS (
+           INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at,
+             updated_at, next_step_at, change_seq, version, body)
+           SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::boolean, $9::bigint,
+             $10::bigint, $11::bigint, bump.value, $12::int, $13::jsonb FROM bump
+           RETURNING change_seq)
+         ${guard}`,
+        [
+          alert.id,
+          alert.householdId,
+          alert.gridId,
+          alert.community,
+          alert.rule,
+          alert.severity,
+          alert.state,
+          isOpen(alert.state),
+          alert.raisedAt,
+          alert.updatedAt,
+          alert.nextStepAt,
+          alert.version,
+          JSON.stringify(alert),
+        ],
       );
-      // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
-      // household; inserting first would break "one open alert" (SPEC §5).
-      for (const a of c.updated) await this.updateAlert(tx, a);
-      for (const a of c.raised) await this.insertAlert(tx, a);
-      await this.insertHistory(tx, c.history);
-    });
+    return inline(
+      `WITH ${bump}, w AS (
+         UPDATE alerts SET state = $1, is_open = $2, updated_at = $3, next_step_at = $4, change_seq = bump.value,
+           version = $5, body = $6::jsonb
+         FROM bump WHERE id = $7 AND version = $8 RETURNING change_seq)
+       ${guard}`,
+      [
+        alert.state,
+        isOpen(alert.state),
+        alert.updatedAt,
+        alert.nextStepAt,
+        alert.version,
+        JSON.stringify(alert),
+        alert.id,
+        alert.version - 1,
+      ],
+    );
   }
 
   /**
-   * One alert written in two round trips (it was six): the first message begins, checks the fence (FOR
-   * SHARE, as checkFence), draws the change sequence and writes the alert, each write only while the fence
-   * holds and, for a change, only over the version it was made from; the second writes the history and
-   * commits, or the transaction is rolled back when the alert was not written (stale or fenced). An alert's
-   * write is what a fall's notice waits for (the urgent raise, RULE-16, then its first escalation step).
+   * A transaction sent as whole messages (simple protocol): `work` sends them, BEGIN in its first and
+   * COMMIT in its last; any failure is rolled back (a ROLLBACK after the transaction ended is harmless).
    */
-  async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
+  private async messages<T>(
+    work: (send: (sql: string) => Promise<pg.QueryResult[]>) => Promise<T>,
+  ): Promise<T> {
     const c = await this.pool.connect().catch((e: unknown) => {
       this.connectionLost(e);
       throw e;
     });
     let broken: Error | undefined;
-    let open = false;
     try {
-      const fenceSql = fence
-        ? inline(
-            `SELECT 1 FROM community_leases WHERE community = $1 AND holder = $2 AND epoch = $3
-               AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint`,
-            [fence.community, fence.holder, fence.epoch],
-          )
-        : 'SELECT 1';
-      const bump = `bump AS (UPDATE counters SET value = value + 1 WHERE name = 'alert_change' AND EXISTS (${fenceSql}) RETURNING value)`;
-      const write =
-        alert.version === 1
-          ? inline(
-              `WITH ${bump}
-               INSERT INTO alerts (id, household_id, grid_id, community, rule, severity, state, is_open, raised_at,
-                 updated_at, next_step_at, change_seq, version, body)
-               SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::boolean, $9::bigint,
-                 $10::bigint, $11::bigint, bump.value, $12::int, $13::jsonb FROM bump
-               RETURNING change_seq`,
-              [
-                alert.id,
-                alert.householdId,
-                alert.gridId,
-                alert.community,
-                alert.rule,
-                alert.severity,
-                alert.state,
-                isOpen(alert.state),
-                alert.raisedAt,
-                alert.updatedAt,
-                alert.nextStepAt,
-                alert.version,
-                JSON.stringify(alert),
-              ],
-            )
-          : inline(
-              `WITH ${bump}
-               UPDATE alerts SET state = $1, is_open = $2, updated_at = $3, next_step_at = $4, change_seq = bump.value,
-                 version = $5, body = $6::jsonb
-               FROM bump WHERE id = $7 AND version = $8 RETURNING change_seq`,
-              [
-                alert.state,
-                isOpen(alert.state),
-                alert.updatedAt,
-                alert.nextStepAt,
-                alert.version,
-                JSON.stringify(alert),
-                alert.id,
-                alert.version - 1,
-              ],
-            );
-      open = true;
-      const first = (await c
-        .query(`BEGIN; ${fence ? `${fenceSql} FOR SHARE` : 'SELECT 1'}; ${write}`)
-        .catch((e: unknown) => {
-          // RULE-11: another alert of the rule opened for the household meanwhile (RULE-16): evaluate again.
-          const pe = e as { code?: string; constraint?: string };
-          throw pe.code === '23505' && pe.constraint === 'alerts_one_open'
-            ? new StaleWriteError(alert.id)
-            : e;
-        })) as unknown as pg.QueryResult[];
-      const written = first[2]!.rows;
-      if (written.length !== 1) {
-        await c.query('ROLLBACK');
-        open = false;
-        if (fence && first[1]!.rowCount === 0) throw new FencedError(fence);
-        throw new StaleWriteError(alert.id);
-      }
-      await c.query(history.length > 0 ? `${historySql(history)}; COMMIT` : 'COMMIT');
-      open = false;
-      alert.changeSeq = Number(written[0]!.change_seq);
+      return await work(async (sql) => {
+        const r = (await c.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[];
+        return Array.isArray(r) ? r : [r];
+      });
     } catch (e) {
       if (isConnectionError(e)) {
         broken = e as Error;
         this.connectionLost(e);
-      } else if (open) await c.query('ROLLBACK').catch((r: Error) => (broken = r));
+      } else await c.query('ROLLBACK').catch((r: Error) => (broken = r));
       throw e;
     } finally {
       c.release(broken);
     }
+  }
+
+  /**
+   * A page of the rules in two messages, one when it changes no alert: BEGIN, the fence (CLU-03, FOR SHARE:
+   * a takeover waits for this commit), the homes' state and the cursor; then the alerts, their history and
+   * COMMIT. It took 4 + 2 per alert round trips before, holding the change counter's lock across them.
+   */
+  async commitRules(c: RuleCommit): Promise<void> {
+    const alerts = [...c.updated, ...c.raised];
+    const head: string[] = ['BEGIN'];
+    if (c.fence)
+      head.push(
+        `WITH f AS (${fenceSql(c.fence)} FOR SHARE) SELECT 1 / (SELECT count(*)::int FROM f) AS held`,
+      );
+    if (c.homeStates.length > 0)
+      head.push(
+        inline(
+          `INSERT INTO home_states (home_id, state) SELECT h, s::jsonb FROM unnest($1::text[], $2::text[]) AS x(h, s)
+           ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
+          [c.homeStates.map((h) => h.homeId), c.homeStates.map((h) => JSON.stringify(h.state))],
+        ),
+      );
+    head.push(
+      inline(
+        'INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
+        [c.cursor.name, c.cursor.seq],
+      ),
+    );
+    // Changed alerts first: a batch may close an alert and open a new one of the same rule for the same
+    // household; inserting first would break "one open alert" (SPEC §5).
+    const tail = alerts.map((a) => this.alertWriteSql(a));
+    if (c.history.length > 0) tail.push(historySql(c.history));
+    tail.push('COMMIT');
+    await this.messages(async (send) => {
+      const fenced = (e: unknown) => {
+        throw c.fence && (e as { code?: string }).code === DIVISION_BY_ZERO ? new FencedError(c.fence) : e;
+      };
+      if (alerts.length === 0) {
+        await send([...head, ...tail].join('; ')).catch(fenced);
+        return;
+      }
+      await send(head.join('; ')).catch(fenced);
+      const done = await send(tail.join('; ')).catch((e: unknown) => {
+        throw staleOr(e, alerts);
+      });
+      alerts.forEach((a, i) => {
+        a.changeSeq = Number(done[i]!.rows[0]!.change_seq);
+      });
+    });
+  }
+
+  /**
+   * One alert and its history in one message (it was six round trips, then two): BEGIN, the fence (FOR
+   * SHARE), the write (only while the fence holds and, for a change, only over the version it was made
+   * from), the history, COMMIT. An alert's write is what a fall's notice waits for (the urgent raise,
+   * RULE-16, then its first escalation step).
+   */
+  async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
+    const parts = ['BEGIN'];
+    if (fence) parts.push(`${fenceSql(fence)} FOR SHARE`);
+    parts.push(this.alertWriteSql(alert, fence));
+    if (history.length > 0) parts.push(historySql(history));
+    parts.push('COMMIT');
+    await this.messages(async (send) => {
+      const done = await send(parts.join('; ')).catch(async (e: unknown) => {
+        if (!fence || (e as { code?: string }).code !== DIVISION_BY_ZERO) throw staleOr(e, [alert]);
+        // Not written: the fence failed, or the version moved on. The fence's row tells which.
+        await send('ROLLBACK');
+        const held = await this.q(fenceSql(fence));
+        throw held.length === 0 ? new FencedError(fence) : new StaleWriteError(alert.id);
+      });
+      alert.changeSeq = Number(done[fence ? 2 : 1]!.rows[0]!.change_seq);
+    });
   }
 
   async getAlert(id: string): Promise<Alert | null> {
@@ -1281,6 +1228,29 @@ function literal(v: string): string {
   return v.includes('\\')
     ? `E'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
     : `'${v.replace(/'/g, "''")}'`;
+}
+
+/** PostgreSQL's division_by_zero: an alert write's guard found it wrote nothing (alertWriteSql). */
+const DIVISION_BY_ZERO = '22012';
+
+/** CLU-03: the lease row of a fence, while the fence holds (its epoch and holder, not expired). */
+function fenceSql(fence: Fence): string {
+  return inline(
+    `SELECT 1 FROM community_leases WHERE community = $1 AND holder = $2 AND epoch = $3
+       AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint`,
+    [fence.community, fence.holder, fence.epoch],
+  );
+}
+
+/**
+ * A failed alert write as StaleWriteError when it was one: its guard (a version moved on) or RULE-11's one
+ * open alert per household and rule (another opened meanwhile, the urgent lane's: RULE-16). The message
+ * does not say which of several alerts it was; the writer evaluates the page again either way.
+ */
+function staleOr(e: unknown, alerts: Alert[]): unknown {
+  const pe = e as { code?: string; constraint?: string };
+  const stale = pe.code === DIVISION_BY_ZERO || (pe.code === '23505' && pe.constraint === 'alerts_one_open');
+  return stale ? new StaleWriteError(alerts.map((a) => a.id).join(', ')) : e;
 }
 
 /** An alert's history entries as one INSERT with its values written in (for a one-message write). */

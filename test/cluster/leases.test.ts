@@ -106,6 +106,19 @@ describe.skipIf(pgBackend.skip)(`community leases on ${pgBackend.name}`, () => {
     ).rejects.toBeInstanceOf(FencedError);
     expect(await store.getAlert('al_fenced')).toBeNull();
     expect(await store.getCursor('rules:c')).toBe(0);
+    // A page that raises nothing (one message: homes' state and cursor) is refused the same way.
+    await expect(
+      store.commitRules({
+        cursor: { name: 'rules:c', seq: 41 },
+        homeStates: [{ homeId: first.alert.householdId, state: { fenced: true } }],
+        raised: [],
+        updated: [],
+        history: [],
+        fence: stale,
+      }),
+    ).rejects.toBeInstanceOf(FencedError);
+    expect(await store.getCursor('rules:c')).toBe(0);
+    expect((await store.loadHomeStates()).has(first.alert.householdId)).toBe(false);
     // The holder's writes go through.
     await store.commitRules({
       cursor: { name: 'rules:c', seq: 42 },
