@@ -22,6 +22,7 @@
  *                        (its PUBACK p50/p99 are printed apart; no falls are injected in it)
  *   BENCH_LOADGEN_NICE=10  the load generators' nice value: the 100,000 devices stand in for hardware of
  *                        their own and yield the 2 cores to the service (0: same priority)
+ *   BENCH_LOG_DIR=dir    each service process's output (warnings and errors) in a file of its own
  *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
  *                        100,000 households while fewer devices connect
  *   BENCH_RECONNECT=0    skip the drop-and-reconnect measurement (shorter runs)
@@ -34,7 +35,7 @@
  * and from it the CPU cost of one connect and of one event in each: where the machine's two cores go.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, setPriority, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
@@ -65,6 +66,8 @@ const LOADGEN_NICE = Number(env.BENCH_LOADGEN_NICE ?? 10);
 const WARMUP = Number(env.BENCH_WARMUP_S ?? 5);
 const HOUSEHOLDS = Number(env.BENCH_HOUSEHOLDS ?? 0);
 const RECONNECT = env.BENCH_RECONNECT !== '0';
+/** A directory for each service process's output (its warnings and errors), or none. */
+const LOG_DIR = env.BENCH_LOG_DIR ? resolve(env.BENCH_LOG_DIR) : null;
 const PROF_DIR = env.BENCH_PROF_DIR ? resolve(env.BENCH_PROF_DIR) : null;
 /** Node flags that write a V8 CPU profile at exit into PROF_DIR, when asked for. */
 const PROF_FLAGS = PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
@@ -150,6 +153,13 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
   child.stdout!.on('data', (c) => {
     out += c;
   });
+  if (LOG_DIR) {
+    // Every warning and error of the process, in a file of its own (LOG_LEVEL stays warn).
+    mkdirSync(LOG_DIR, { recursive: true });
+    const file = createWriteStream(join(LOG_DIR, `${role}-${child.pid}.log`));
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   child.stderr!.on('data', (c) => {
     out += c;
     if (out.length > 100_000) out = out.slice(-50_000);
@@ -644,6 +654,11 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
         .join(' '),
   );
   screen.close();
+  const metrics = await (await fetch(`http://127.0.0.1:${f.dispatcher.http}/metrics`)).text();
+  const metric = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1];
+  console.log(
+    `  ${label} falls raised by the urgent lane (RULE-16), all so far: ${metric('g365_rules_urgent_raised_total') ?? '?'}`,
+  );
   const elapsed = (performance.now() - t0) / 1000;
   manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
   const sentAll = load.reduce((a, l) => a + l.sent, 0);

@@ -130,6 +130,18 @@ describe.skipIf(pgBackend.skip)(`community leases on ${pgBackend.name}`, () => {
     });
     expect(await store.getAlert('al_fenced')).not.toBeNull();
     expect(await store.getCursor('rules:c')).toBe(42);
+    // The holder's single alert writes (an urgent raise, an escalation step) go through too, and take the
+    // next change sequence.
+    const own = fallAlert('al_holder');
+    own.alert.householdId = 'h2';
+    await store.saveAlert(own.alert, own.history, current);
+    const saved = await store.getAlert('al_holder');
+    expect(saved?.state).toBe(own.alert.state);
+    expect(saved!.changeSeq).toBeGreaterThan((await store.getAlert('al_fenced'))!.changeSeq);
+    expect(own.alert.changeSeq).toBe(saved!.changeSeq);
+    const step = { ...saved!, version: saved!.version + 1, nextStepAt: T + 60_000 };
+    await store.saveAlert(step, [], current);
+    expect((await store.getAlert('al_holder'))?.nextStepAt).toBe(T + 60_000);
   });
 });
 
