@@ -48,6 +48,8 @@ export class SystemHealth {
   private lastCluster = '';
   private lastFailures: { at: number; n: number } | null = null;
   private checking: Promise<void> | null = null;
+  /** Why the data folder's free space is unknown, as last logged (logged once until it changes). */
+  private diskUnknown: string | null = null;
 
   constructor(private readonly deps: SystemHealthDeps) {}
 
@@ -113,8 +115,13 @@ export class SystemHealth {
       };
       if (this.disk.freeBytes < FULL_BYTES) next.set('disk_full', detail);
       else if (this.disk.freeBytes < this.deps.lowBytes) next.set('disk_low', detail);
+      this.diskUnknown = null;
     } catch (e) {
-      this.deps.log.warn({ err: e, path: this.deps.dataDir }, 'free space of the data folder unknown');
+      // A folder that does not exist (DATA_DIR unused on PostgreSQL) is sampled every interval: said once.
+      const why = (e as Error).message;
+      if (why !== this.diskUnknown)
+        this.deps.log.warn({ err: e, path: this.deps.dataDir }, 'free space of the data folder unknown');
+      this.diskUnknown = why;
     }
     const g = this.deps.gateway();
     if (g?.logHealth) next.set('event_log_failing', { reason: g.logHealth.reason, since: g.logHealth.since });
