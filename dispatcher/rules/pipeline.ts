@@ -50,6 +50,8 @@ import { type RulesConfig, resolveSettings } from './settings.ts';
 
 export const RULES_CURSOR = 'rules';
 const PAGE = 1000;
+/** Evaluations of a page between two turns of the event loop (RULE-16: the urgent lane is let in). */
+const YIELD_EVERY = 50;
 
 export interface PipelineDeps {
   store: Store;
@@ -441,7 +443,12 @@ export class RulesPipeline {
         return item.kind === 'event' ? item.logged.homeId : item.homeId;
       }),
     );
+    let done = 0;
     for (const w of work) {
+      // RULE-16: a page is up to 1,000 evaluations; the urgent lane's notifications and database answers
+      // are let in between every few dozen of them, not held until the page is through (on a busy machine
+      // a page's CPU is hundreds of milliseconds of wall time).
+      if (++done % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       const item = w.kind === 'unwatched' ? w.item : w;
       const homeId = item.kind === 'event' ? item.logged.homeId : item.homeId;
       if (item.kind === 'event') last = item.logged.seq;
