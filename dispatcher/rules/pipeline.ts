@@ -222,11 +222,14 @@ export class RulesPipeline {
 
   /** A new alert for trigger `t` of `home`: its responders on duty at `t.at` and, for safety, its policy. */
   private async raiseFor(t: Trigger, home: HomeInfo): Promise<{ alert: Alert; history: HistoryEntry[] }> {
-    const duty = await this.deps.directory.duty(home.grid.id, t.at);
-    // ESC-02: a safety alert keeps the community's escalation policy in force now.
-    const policy = isSafety(SEVERITY_OF[t.rule])
-      ? (await communityPolicy(this.deps.store, home.grid.community)).policy
-      : undefined;
+    // ESC-02: a safety alert keeps the community's escalation policy in force now. Read together with the
+    // duty: one wait on the fall's path, not two (RULE-16).
+    const [duty, policy] = await Promise.all([
+      this.deps.directory.duty(home.grid.id, t.at),
+      isSafety(SEVERITY_OF[t.rule])
+        ? communityPolicy(this.deps.store, home.grid.community).then((p) => p.policy)
+        : undefined,
+    ]);
     return raise(t, {
       id: newId('al', t.at),
       gridId: home.grid.id,
