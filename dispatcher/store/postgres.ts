@@ -212,22 +212,18 @@ export class PostgresStore implements Store {
     return (await this.q(sql, args, on))[0];
   }
 
-  /** Runs `work` in one transaction on one connection (a connection that failed is not reused). */
-  private async tx<T>(
-    work: (c: pg.PoolClient, begun: pg.QueryResult[]) => Promise<T>,
-    begin = 'BEGIN',
-  ): Promise<T> {
+  /**
+   * One pooled connection for `work`. On a failure, a transaction it left open is rolled back (a ROLLBACK
+   * outside one is harmless), and a connection that failed is not reused.
+   */
+  private async withClient<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect().catch((e: unknown) => {
       this.connectionLost(e);
       throw e;
     });
     let broken: Error | undefined;
     try {
-      // A multi-statement BEGIN (simple protocol) answers with one result per statement.
-      const begun = (await c.query(begin)) as pg.QueryResult | pg.QueryResult[];
-      const out = await work(c, Array.isArray(begun) ? begun : [begun]);
-      await c.query('COMMIT');
-      return out;
+      return await work(c);
     } catch (e) {
       if (isConnectionError(e)) {
         broken = e as Error;
@@ -237,6 +233,20 @@ export class PostgresStore implements Store {
     } finally {
       c.release(broken);
     }
+  }
+
+  /** Runs `work` in one transaction on one connection. */
+  private tx<T>(
+    work: (c: pg.PoolClient, begun: pg.QueryResult[]) => Promise<T>,
+    begin = 'BEGIN',
+  ): Promise<T> {
+    return this.withClient(async (c) => {
+      // A multi-statement BEGIN (simple protocol) answers with one result per statement.
+      const begun = (await c.query(begin)) as pg.QueryResult | pg.QueryResult[];
+      const out = await work(c, Array.isArray(begun) ? begun : [begun]);
+      await c.query('COMMIT');
+      return out;
+    });
   }
 
   async migrate(): Promise<number> {
@@ -689,13 +699,7 @@ export class PostgresStore implements Store {
   private async appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
     const presence = batch.flatMap((b) => b.presence);
-    const c = await this.pool.connect().catch((e: unknown) => {
-      this.connectionLost(e);
-      throw e;
-    });
-    let broken: Error | undefined;
-    let open = false;
-    try {
+    return this.withClient(async (c) => {
       // The short way: every device judged from the cache, no recorded seq to look up.
       let judged = records.length > 0 ? this.judgeFromCache(records) : null;
       for (;;) {
@@ -711,7 +715,6 @@ export class PostgresStore implements Store {
           let first = `${BEGIN}; SELECT pg_advisory_xact_lock(${LOG_LOCK})`;
           if (seqDevices.length > 0)
             first += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`;
-          open = true;
           const begun = (await c.query(first)) as unknown as pg.QueryResult[];
           const states = statesFrom(seqDevices.length > 0 ? (begun[3]!.rows as Row[]) : [], seqDevices);
           judged = await this.judgeDuplicates(c, records, states);
@@ -725,9 +728,7 @@ export class PostgresStore implements Store {
         const insert = judged ? insertSql(records, judged, guard) : null;
         if (insert) statements.push(insert);
         statements.push('COMMIT');
-        open = true;
         const done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
-        open = false;
         const results = Array.isArray(done) ? done : [done];
         this.lastFailure = null;
         const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
@@ -745,17 +746,11 @@ export class PostgresStore implements Store {
         this.remember(judged!.states);
         return outcomesOf(batch, judged!.keep, drawn);
       }
-    } catch (e) {
+    }).catch((e: unknown) => {
       // Whatever this store believed about the log may not hold after a failure (a commit not confirmed).
       this.forgetSeqs();
-      if (isConnectionError(e)) {
-        broken = e as Error;
-        this.connectionLost(e);
-      } else if (open) await c.query('ROLLBACK').catch((r: Error) => (broken = r));
       throw e;
-    } finally {
-      c.release(broken);
-    }
+    });
   }
 
   /**
@@ -948,28 +943,13 @@ export class PostgresStore implements Store {
    * A transaction sent as whole messages (simple protocol): `work` sends them, BEGIN in its first and
    * COMMIT in its last; any failure is rolled back (a ROLLBACK after the transaction ended is harmless).
    */
-  private async messages<T>(
-    work: (send: (sql: string) => Promise<pg.QueryResult[]>) => Promise<T>,
-  ): Promise<T> {
-    const c = await this.pool.connect().catch((e: unknown) => {
-      this.connectionLost(e);
-      throw e;
-    });
-    let broken: Error | undefined;
-    try {
-      return await work(async (sql) => {
+  private messages<T>(work: (send: (sql: string) => Promise<pg.QueryResult[]>) => Promise<T>): Promise<T> {
+    return this.withClient((c) =>
+      work(async (sql) => {
         const r = (await c.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[];
         return Array.isArray(r) ? r : [r];
-      });
-    } catch (e) {
-      if (isConnectionError(e)) {
-        broken = e as Error;
-        this.connectionLost(e);
-      } else await c.query('ROLLBACK').catch((r: Error) => (broken = r));
-      throw e;
-    } finally {
-      c.release(broken);
-    }
+      }),
+    );
   }
 
   /**
@@ -1033,16 +1013,14 @@ export class PostgresStore implements Store {
     parts.push(this.alertWriteSql(alert, fence));
     if (history.length > 0) parts.push(historySql(history));
     parts.push('COMMIT');
-    await this.messages(async (send) => {
-      const done = await send(parts.join('; ')).catch(async (e: unknown) => {
-        if (!fence || (e as { code?: string }).code !== DIVISION_BY_ZERO) throw staleOr(e, [alert]);
-        // Not written: the fence failed, or the version moved on. The fence's row tells which.
-        await send('ROLLBACK');
-        const held = await this.q(fenceSql(fence));
-        throw held.length === 0 ? new FencedError(fence) : new StaleWriteError(alert.id);
-      });
-      alert.changeSeq = Number(done[fence ? 2 : 1]!.rows[0]!.change_seq);
+    const done = await this.messages((send) => send(parts.join('; '))).catch(async (e: unknown) => {
+      if (!fence || (e as { code?: string }).code !== DIVISION_BY_ZERO) throw staleOr(e, [alert]);
+      // Not written (and rolled back): the fence failed, or the version moved on. The fence's row tells which.
+      throw (await this.q(fenceSql(fence))).length === 0
+        ? new FencedError(fence)
+        : new StaleWriteError(alert.id);
     });
+    alert.changeSeq = Number(done[fence ? 2 : 1]!.rows[0]!.change_seq);
   }
 
   async getAlert(id: string): Promise<Alert | null> {
