@@ -65,12 +65,12 @@ async function traffic(rate: number, measured: number, warmup: number) {
   const warm: number[] = [];
   let acked = 0;
   const seconds = warmup + measured;
+  const started = performance.now();
   for (const c of conns)
     c.setAckListener((ms) => {
       acked++;
       (performance.now() - ms < started + warmup * 1000 ? warm : lat).push(ms);
     });
-  const started = performance.now();
   let sent = 0;
   let rr = 0;
   await new Promise<void>((resolve) => {

@@ -204,12 +204,15 @@ async function ready(r: Role): Promise<void> {
   throw new Error('not ready within 60 s');
 }
 
+/** A value of a process's /metrics (undefined when it has none). */
+async function metricOf(r: Role, name: string): Promise<string | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${r.http}/metrics`)).text();
+  return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
+}
+
 async function connectedOn(gateways: Role[]): Promise<number> {
   let n = 0;
-  for (const g of gateways) {
-    const text = await (await fetch(`http://127.0.0.1:${g.http}/metrics`)).text();
-    n += Number(/^g365_devices_connected (\d+)$/m.exec(text)?.[1] ?? 0);
-  }
+  for (const g of gateways) n += Number((await metricOf(g, 'g365_devices_connected')) ?? 0);
   return n;
 }
 
@@ -658,10 +661,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
         .join(' '),
   );
   screen.close();
-  const metrics = await (await fetch(`http://127.0.0.1:${f.dispatcher.http}/metrics`)).text();
-  const metric = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1];
   console.log(
-    `  ${label} falls raised by the urgent lane (RULE-16), all so far: ${metric('g365_rules_urgent_raised_total') ?? '?'}`,
+    `  ${label} falls raised by the urgent lane (RULE-16), all so far: ${(await metricOf(f.dispatcher, 'g365_rules_urgent_raised_total')) ?? '?'}`,
   );
   const elapsed = (performance.now() - t0) / 1000;
   manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
