@@ -88,7 +88,7 @@ export class GroupCommitLog {
     return new Promise((resolve, reject) => {
       const p = { n: this.arrivals++, record, resolve, reject };
       if (urgent && !this.unavailable && !this.retryTimer) {
-        this.send([p]);
+        this.send([p], true);
         return;
       }
       this.queue.push(p);
@@ -141,9 +141,10 @@ export class GroupCommitLog {
     }
   }
 
-  private send(batch: Pending[]): void {
+  private send(batch: Pending[], urgent = false): void {
     const records = batch.map((p) => p.record);
-    const presence = this.opts.takePresence?.() ?? [];
+    // An urgent record goes alone: pending presence waits for the next ordinary batch (or its own flush).
+    const presence = urgent ? [] : (this.opts.takePresence?.() ?? []);
     // The write's latency on the machine (a metric of the disk), not domain time: monotonic, not the clock,
     // which a demo may run faster than real time.
     const started = performance.now();
@@ -159,7 +160,7 @@ export class GroupCommitLog {
         this.opts.onIdle?.();
       }
     };
-    this.opts.store.appendEvents(records, presence).then(
+    this.opts.store.appendEvents(records, presence, urgent ? { urgent } : undefined).then(
       (outcomes) => {
         try {
           if (this.unavailable) {

@@ -88,7 +88,14 @@ export interface GatewayStore {
    * Appends in one transaction and returns when the records are durable on disk. Presence updates passed
    * along are applied in the same transaction (one fsync for both), so a device row never lags the
    * presence records the rules have been handed.
+   *
+   * `urgent` (RULE-16: a fall, a help button): written in a transaction of its own at once, not behind the
+   * batches this store is writing or has queued (a store whose writes all share one writer may ignore it).
    */
-  appendEvents(records: EventRecord[], presence?: PresenceUpdate[]): Promise<AppendOutcome[]>;
+  appendEvents(
+    records: EventRecord[],
+    presence?: PresenceUpdate[],
+    opts?: { urgent?: boolean },
+  ): Promise<AppendOutcome[]>;
   updatePresence(updates: PresenceUpdate[]): Promise<void>;
 }

@@ -147,6 +147,8 @@ export class PostgresStore implements Store {
   /** Appends waiting for the transaction being written; taken together into the next one. */
   private appendQueue: AppendRequest[] = [];
   private appending = false;
+  /** Urgent appends being written, each in a transaction of its own (appendUrgent). */
+  private urgentAppends = 0;
   /** Device lookups waiting for the query being answered; taken together into the next (findDevice). */
   private lookups: {
     id: string;
@@ -276,7 +278,8 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     // Appends already handed over are written first (graceful shutdown finishes in-flight work).
-    while (this.appending || this.appendQueue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.appending || this.appendQueue.length > 0 || this.urgentAppends > 0)
+      await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
     await this.pool.end();
   }
@@ -640,8 +643,13 @@ export class PostgresStore implements Store {
 
   // ---- event log
 
-  appendEvents(records: EventRecord[], presence: PresenceUpdate[] = []): Promise<AppendOutcome[]> {
+  appendEvents(
+    records: EventRecord[],
+    presence: PresenceUpdate[] = [],
+    opts: { urgent?: boolean } = {},
+  ): Promise<AppendOutcome[]> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
+    if (opts.urgent) return this.appendUrgent({ records, presence });
     return new Promise((resolve, reject) => {
       this.appendQueue.push({ records, presence, resolve, reject });
       if (!this.appending) void this.writeAppends();
@@ -650,6 +658,22 @@ export class PostgresStore implements Store {
 
   async updatePresence(updates: PresenceUpdate[]): Promise<void> {
     if (updates.length > 0) await this.appendEvents([], updates);
+  }
+
+  /**
+   * RULE-16: an urgent append (a fall, a help button) does not wait for the group commit's transaction
+   * being written, nor go into the next one with whatever queued meanwhile (each takes the log lock, a
+   * few hundred rows and an fsync under load): it is a transaction of its own on another connection at
+   * once, waiting only for the log lock's holder. Its devices' rows guard it like every append (appendTx),
+   * so a batch of the same device committed in between costs a round trip, never a wrong verdict.
+   */
+  private async appendUrgent(request: Omit<AppendRequest, 'resolve' | 'reject'>): Promise<AppendOutcome[]> {
+    this.urgentAppends += 1;
+    try {
+      return (await this.appendTx([{ ...request, resolve: () => {}, reject: () => {} }]))[0]!;
+    } finally {
+      this.urgentAppends -= 1;
+    }
   }
 
   /** Group commit: whatever queued while the last transaction was written goes into the next one. */

@@ -259,6 +259,52 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
     expect(await a.countEvents('accepted')).toBe(4);
   });
 
+  it('writes an urgent record (RULE-16) in its own transaction, ahead of a batch queued behind the one being written', async () => {
+    const [a, b] = await seeded();
+    await a.findDevice('h1-a');
+    await a.findDevice('h1-b');
+    // Another gateway's batch holds the log lock (as the test's transaction does here): a's batch being
+    // written waits for it, and a's next batch queues behind that one.
+    const holder = await b.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(365001)');
+      const waiting = async (n: number) => {
+        for (let tries = 0; tries < 500; tries++) {
+          const r = await b.pool.query(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+          );
+          if (r.rows[0].n >= n) return true;
+          await new Promise((r1) => setTimeout(r1, 10));
+        }
+        return false;
+      };
+      const first = a.appendEvents([ev('h1-a', 1)]);
+      expect(await waiting(1)).toBe(true);
+      const queued = a.appendEvents([ev('h1-a', 2), ev('h1-a', 3)]);
+      const fall = a.appendEvents([ev('h1-b', 1, { type: 'fall' })], [], { urgent: true });
+      // The fall does not wait in a's queue: its own transaction is at the lock already.
+      expect(await waiting(2)).toBe(true);
+      await holder.query('COMMIT');
+      const [one, two, urgent] = await Promise.all([first, queued, fall]);
+      expect(dup([...one, ...two, ...urgent])).toEqual([false, false, false, false]);
+      // Positions follow commit order: the fall was logged before the batch that queued ahead of it.
+      expect(urgent[0]!.seq!).toBeLessThan(two[0]!.seq!);
+      expect(one[0]!.seq!).toBeLessThan(urgent[0]!.seq!);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+    const logged = await a.readEvents(0, 10);
+    expect(logged.map((e) => `${e.deviceId}:${(e.event as { seq: number }).seq}`)).toEqual([
+      'h1-a:1',
+      'h1-b:1',
+      'h1-a:2',
+      'h1-a:3',
+    ]);
+    expect(a.longWays).toBe(0);
+  });
+
   it('writes a device value that looks like part of the statement as it came, on the short way too', async () => {
     const [a] = await seeded();
     await a.findDevice('h1-a');
