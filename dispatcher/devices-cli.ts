@@ -17,10 +17,12 @@ import { pathToFileURL } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { hashDeviceSecret, newSecret } from '../gateway/secrets.ts';
 import { type Clock, SystemClock } from '../kernel/clock.ts';
+import { announceRegistryChange } from './cluster/signals.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { type DeviceInput, deviceInput } from './registry.ts';
 import { ROOMS_HINT, roomFromText } from './rooms.ts';
 import { openStore } from './store/open.ts';
+import { PostgresStore } from './store/postgres.ts';
 import type { Store } from './store/store.ts';
 
 export type ImportResult =
@@ -108,6 +110,13 @@ async function main(): Promise<number> {
       process.stderr.write(`nothing imported; fix these rows:\n${result.problems.join('\n')}\n`);
       return 1;
     }
+    // CLU-11: running dispatchers place the new devices' events in their rooms from now on.
+    if (store instanceof PostgresStore)
+      await announceRegistryChange(store.pool, { homeId: null }, 'devices-cli').catch((e: unknown) =>
+        process.stderr.write(
+          `imported, but the running dispatchers could not be told (${(e as Error).message}): restart them\n`,
+        ),
+      );
     const text = `id,secret\n${result.created.map((c) => `${c.id},${c.secret}`).join('\n')}\n`;
     // The secrets are shown this once; a file keeps them readable only by the one who ran the import.
     if (out) writeFileSync(out, text, { mode: 0o600 });

@@ -1,6 +1,8 @@
 /**
  * The registry as the running dispatcher reads it: households with their grid and devices, and the roster.
- * A cache over the store, invalidated by the API when an admin changes something.
+ * A cache over the store, invalidated by the API when an admin changes something, and (CLU-11) when an
+ * admin changed something through another dispatcher instance, which announces it (`announce`, carried
+ * between processes by cluster/signals.ts).
  */
 import type { DeviceKind } from '../gateway/protocol.ts';
 import type { Grid, Household } from './registry.ts';
@@ -14,10 +16,18 @@ export interface HomeInfo {
   devices: Map<string, { kind: DeviceKind; room: string; createdAt: number }>;
 }
 
+/** CLU-11: what an admin changed: the roster (with staff), one household (with its devices), or every one. */
+export type RegistryChange = { roster: true } | { homeId: string | null };
+
 export interface DirectoryDeps {
   store: Store;
   zone: string;
   shifts: ShiftBoundaries;
+  /**
+   * Tells the other dispatcher instances of a change made here (after it is committed); resolves once the
+   * announcement is sent (never rejects: a failure is the announcer's to log).
+   */
+  announce?: (change: RegistryChange) => Promise<void>;
 }
 
 /** Homes loaded per round of queries (PostgreSQL's `= ANY($1)`, SQLite's `json_each`). */
@@ -29,6 +39,8 @@ export class Directory {
   private generation = 0;
   private roster: Awaited<ReturnType<Store['listRoster']>> | null = null;
   private overrides: Awaited<ReturnType<Store['listOverrides']>> | null = null;
+  /** Counts roster invalidations, so a read that a change overtook is used once but not cached. */
+  private rosterGeneration = 0;
 
   constructor(private readonly deps: DirectoryDeps) {}
 
@@ -107,40 +119,86 @@ export class Directory {
 
   /** The roster and overrides as values, for pure questions about future shifts. */
   async rosterValues(): Promise<{ roster: RosterEntry[]; overrides: RosterOverride[] }> {
-    this.roster ??= await this.deps.store.listRoster();
-    this.overrides ??= await this.deps.store.listOverrides();
-    // A disabled account is never on duty, whatever the roster says: notifying it reaches nobody.
-    // Cached with the roster; a staff change invalidates both (invalidateRoster).
-    this.disabled ??= new Set((await this.deps.store.listStaff()).filter((p) => p.disabled).map((p) => p.id));
-    const disabled = this.disabled;
-    if (disabled.size === 0) return { roster: this.roster, overrides: this.overrides };
+    let roster = this.roster;
+    let overrides = this.overrides;
+    let disabled = this.disabled;
+    if (!roster || !overrides || !disabled) {
+      const generation = this.rosterGeneration;
+      const [r, o, people] = await Promise.all([
+        this.deps.store.listRoster(),
+        this.deps.store.listOverrides(),
+        this.deps.store.listStaff(),
+      ]);
+      roster = r;
+      overrides = o;
+      // A disabled account is never on duty, whatever the roster says: notifying it reaches nobody.
+      // Cached with the roster; a staff change invalidates both (invalidateRoster).
+      disabled = new Set(people.filter((p) => p.disabled).map((p) => p.id));
+      // A change committed while this was read may be missing from it: answered, not kept.
+      if (generation === this.rosterGeneration) {
+        this.roster = roster;
+        this.overrides = overrides;
+        this.disabled = disabled;
+      }
+    }
+    if (disabled.size === 0) return { roster, overrides };
+    const off = disabled;
     return {
-      roster: this.roster.map((e) => ({ ...e, staffIds: e.staffIds.filter((id) => !disabled.has(id)) })),
-      overrides: this.overrides.map((o) =>
-        o.replacementId && disabled.has(o.replacementId)
+      roster: roster.map((e) => ({ ...e, staffIds: e.staffIds.filter((id) => !off.has(id)) })),
+      overrides: overrides.map((o) =>
+        o.replacementId && off.has(o.replacementId)
           ? { ...o, replacementId: null, kind: 'leave' as const }
           : o,
       ),
     };
   }
 
-  invalidateHome(homeId?: string): void {
-    this.generation++;
-    const changed = homeId ? [homeId] : [...this.homes.keys()];
-    if (homeId) this.homes.delete(homeId);
-    else this.homes.clear();
-    for (const id of changed) for (const fn of this.homeListeners) fn(id);
+  /**
+   * An admin changed a household here (none named: any number of them). Resolves once the other instances
+   * are told, so what the admin does next (connect a device just provisioned) reaches them after it: the
+   * database hands a listener its notifications in commit order.
+   */
+  async invalidateHome(homeId?: string): Promise<void> {
+    this.dropHome(homeId ?? null);
+    await this.deps.announce?.({ homeId: homeId ?? null });
   }
 
-  /** Called with a household's id after an admin changed it (routine, thresholds, away status, devices). */
-  onHomeChanged(fn: (homeId: string) => void): void {
+  /** An admin changed the roster or staff here; resolves once the other instances are told. */
+  async invalidateRoster(): Promise<void> {
+    this.dropRoster();
+    await this.deps.announce?.({ roster: true });
+  }
+
+  /**
+   * CLU-11: a change another dispatcher instance announced, or every kind of change at once after this
+   * instance may have missed announcements (its connection to them was down).
+   */
+  changedElsewhere(change: RegistryChange | 'all'): void {
+    if (change === 'all' || 'roster' in change) this.dropRoster();
+    if (change === 'all') this.dropHome(null);
+    else if ('homeId' in change) this.dropHome(change.homeId);
+  }
+
+  /**
+   * Called after an admin changed a household (routine, thresholds, away status, devices) with its id, or
+   * with null when any number of them changed (an import).
+   */
+  onHomeChanged(fn: (homeId: string | null) => void): void {
     this.homeListeners.push(fn);
   }
 
-  private homeListeners: ((homeId: string) => void)[] = [];
+  private homeListeners: ((homeId: string | null) => void)[] = [];
   private disabled: Set<string> | null = null;
 
-  invalidateRoster(): void {
+  private dropHome(homeId: string | null): void {
+    this.generation++;
+    if (homeId) this.homes.delete(homeId);
+    else this.homes.clear();
+    for (const fn of this.homeListeners) fn(homeId);
+  }
+
+  private dropRoster(): void {
+    this.rosterGeneration++;
     this.disabled = null;
     this.roster = null;
     this.overrides = null;

@@ -147,6 +147,8 @@ export class GuardianService {
         store,
         zone: config.TZ_COMMUNITY,
         shifts: { dayStart: config.DAY_SHIFT_START, nightStart: config.NIGHT_SHIFT_START },
+        // CLU-11: the other dispatcher instances read a change made here again.
+        announce: (change) => this.signals?.registryChanged(change) ?? Promise.resolve(),
       });
       this.auth = new Auth({ store, clock, sessionHours: config.SESSION_HOURS });
 
@@ -173,13 +175,16 @@ export class GuardianService {
           listen:
             config.ROLE === 'gateway'
               ? ['g365_gateway']
-              : ['g365_events', 'g365_urgent', 'g365_replies', 'g365_leases'],
+              : ['g365_events', 'g365_urgent', 'g365_replies', 'g365_leases', 'g365_registry'],
           onEvents: () => this.rulesWork?.wake(),
           onUrgent: (events) => void this.rulesWork?.urgent(events),
           onLeases: () => this.leases?.wake(),
+          onRegistry: (change) => this.directory.changedElsewhere(change),
           onGateway: (m) => this.fromDispatcher(m),
           onReconnect: () => {
-            // Wake-ups may have been missed while the connection was down; so may a revocation.
+            // Wake-ups may have been missed while the connection was down; so may a revocation, and so may
+            // an admin's change made through another dispatcher (CLU-11).
+            if (config.ROLE === 'dispatcher') this.directory.changedElsewhere('all');
             this.rulesWork?.wake();
             void this.gateway?.recheckStaff();
           },

@@ -42,7 +42,7 @@ export const deviceRoutes =
         secretHash: hashDeviceSecret(secret),
         createdAt: deps.clock.now(),
       });
-      deps.directory.invalidateHome(req.body.homeId);
+      await deps.directory.invalidateHome(req.body.homeId);
       await audit(actor.id, 'device.provision', req.body.id);
       // The secret is shown once, here, and stored only as a salted hash.
       return reply.code(201).send({ id: req.body.id, secret });
@@ -104,7 +104,7 @@ export const deviceRoutes =
           // The gateway checks event types against the kind read at connect (DEV-04): reconnect.
           deps.revokeDevice?.(before.id);
         }
-        deps.directory.invalidateHome(before.homeId);
+        await deps.directory.invalidateHome(before.homeId);
         await audit(actor.id, 'device.update', before.id, {
           fields: Object.keys(req.body),
           ...(room !== undefined ? { room: { from: before.room, to: room } } : {}),
@@ -133,7 +133,7 @@ export const deviceRoutes =
         const before = await store.getDeviceState(req.params.id);
         if (!before || !(await store.setDeviceRoom(req.params.id, req.body.room)))
           throw new HttpError(404, 'not_found', `no device ${req.params.id}`);
-        deps.directory.invalidateHome(before.homeId);
+        await deps.directory.invalidateHome(before.homeId);
         await audit(actor.id, 'device.room', req.params.id, { from: before.room, to: req.body.room });
         return { device: await store.getDeviceState(req.params.id) };
       },

@@ -351,8 +351,8 @@ async function apply(
     if (o.id) await store.deleteOverride(o.id);
     await store.addOverride({ ...o, id: o.id ?? newId('ov', deps.clock.now()) });
   }
-  deps.directory.invalidateHome();
-  deps.directory.invalidateRoster();
+  await deps.directory.invalidateHome();
+  await deps.directory.invalidateRoster();
   // SPEC §8: rights changed by an import end at once like through PATCH /api/staff: a new password or a
   // disabled account ends every session; every live connection is then checked (closed or re-scoped).
   let sessionsEnded = 0;

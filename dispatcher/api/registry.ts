@@ -87,7 +87,7 @@ export const registryRoutes =
       if (req.body.leaderId) await checkStaff([req.body.leaderId], 'body.leaderId');
       await store.upsertGrid(req.body);
       // Cached homes carry their grid (name, community): a changed grid must reach the next alert.
-      deps.directory.invalidateHome();
+      await deps.directory.invalidateHome();
       await audit(staff.id, 'grid.upsert', req.body.id);
       // A grid's community decides which desks follow it: live screens are re-scoped.
       await deps.staffChanged?.([]);
@@ -173,7 +173,7 @@ export const registryRoutes =
         req.body.gridId,
         req.body.entries.map((e) => ({ ...e, gridId: req.body.gridId })),
       );
-      deps.directory.invalidateRoster();
+      await deps.directory.invalidateRoster();
       await audit(actor.id, 'roster.set', req.body.gridId);
       return { entries: await store.listRoster(req.body.gridId) };
     });
@@ -196,7 +196,7 @@ export const registryRoutes =
         'body',
       );
       await store.addOverride(o);
-      deps.directory.invalidateRoster();
+      await deps.directory.invalidateRoster();
       await audit(actor.id, 'roster.override', o.gridId, { date: o.date, shift: o.shift, kind: o.kind });
       return reply.code(201).send({ override: o });
     });
@@ -205,7 +205,7 @@ export const registryRoutes =
       const actor = requireStaff(req, 'registry.write');
       const deleted = await store.deleteOverride(req.params.id);
       if (!deleted) throw new HttpError(404, 'not_found', `no roster override ${req.params.id}`);
-      deps.directory.invalidateRoster();
+      await deps.directory.invalidateRoster();
       await audit(actor.id, 'roster.override_delete', deleted.gridId, {
         date: deleted.date,
         shift: deleted.shift,
@@ -257,7 +257,7 @@ export const registryRoutes =
         throw new HttpError(400, 'bad_request', `body.gridId: no grid ${req.body.gridId}`);
       const family = familyOptInChanges(await store.getHousehold(req.body.id), req.body);
       await store.upsertHousehold(req.body);
-      deps.directory.invalidateHome(req.body.id);
+      await deps.directory.invalidateHome(req.body.id);
       await audit(actor.id, 'household.upsert', req.body.id);
       if (family.length) await audit(actor.id, 'household.family_updates', req.body.id, { contacts: family });
       const { accessNotes: _hidden, ...h } = req.body;
@@ -339,7 +339,7 @@ export const registryRoutes =
         sessionsEnded: ended,
       });
       // Who may be on duty changed (disabled, roles): routing reads the roster afresh.
-      deps.directory.invalidateRoster();
+      await deps.directory.invalidateRoster();
       // Live pages and apps: closed if their session ended, re-scoped to the new rights otherwise.
       await deps.staffChanged?.([req.params.id]);
       const { passwordHash: _omit, ...staff } = (await store.getStaff(req.params.id))!;
@@ -368,7 +368,7 @@ export const registryRoutes =
             field: 'body.until',
           });
         await store.upsertHousehold({ ...h, awayUntil: until, awayReason: req.body.reason });
-        deps.directory.invalidateHome(h.id);
+        await deps.directory.invalidateHome(h.id);
         await audit(actor.id, 'household.away', h.id, { until });
         return { householdId: h.id, awayUntil: until, awayReason: req.body.reason };
       },
@@ -378,7 +378,7 @@ export const registryRoutes =
       const h = await store.getHousehold(req.params.id);
       if (!h) throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
       await store.upsertHousehold({ ...h, awayUntil: null, awayReason: null });
-      deps.directory.invalidateHome(h.id);
+      await deps.directory.invalidateHome(h.id);
       await audit(actor.id, 'household.back', h.id);
       return { householdId: h.id, awayUntil: null, awayReason: null };
     });

@@ -27,8 +27,8 @@ export const retireRoutes =
         if ((await store.listHouseholds({ gridIds: [id] })).length > 0)
           throw new HttpError(409, 'conflict', `grid ${id} still has households: move or retire them first`);
         return async () => {
-          deps.directory.invalidateHome();
-          deps.directory.invalidateRoster();
+          await deps.directory.invalidateHome();
+          await deps.directory.invalidateRoster();
           await deps.staffChanged?.([]);
         };
       },
@@ -39,7 +39,7 @@ export const retireRoutes =
         const devices = await store.listDevices({ homeId: id });
         return async () => {
           for (const d of devices) deps.revokeDevice?.(d.id);
-          deps.directory.invalidateHome(id);
+          await deps.directory.invalidateHome(id);
         };
       },
       staff: async (id, actorId) => {
@@ -48,7 +48,7 @@ export const retireRoutes =
         if (id === actorId) throw new HttpError(409, 'conflict', 'you cannot retire yourself');
         return async () => {
           await deps.auth.endSessions(id);
-          deps.directory.invalidateRoster();
+          await deps.directory.invalidateRoster();
           await deps.staffChanged?.([id]);
         };
       },
@@ -57,7 +57,7 @@ export const retireRoutes =
         if (!d) throw new HttpError(404, 'not_found', `no device ${id}`);
         return async () => {
           deps.revokeDevice?.(id);
-          deps.directory.invalidateHome(d.homeId);
+          await deps.directory.invalidateHome(d.homeId);
         };
       },
     };

@@ -220,7 +220,7 @@ export class CommunityShards {
       });
   }
 
-  async homeChanged(homeId: string): Promise<void> {
+  async homeChanged(homeId: string | null): Promise<void> {
     for (const p of this.pipelines.values()) await p.homeChanged(homeId);
   }
 

@@ -7,6 +7,8 @@
  *                                          changed (re-check staff apps), a notice for a staff app
  *   g365_replies   gateway → dispatcher    a gateway that holds the staff app published the notice
  *   g365_leases    dispatcher → dispatchers  leases were released, an instance joined or left: renew now (CLU-08)
+ *   g365_registry  dispatcher → dispatchers  an admin changed the roster, staff or a household: read it again
+ *                                          (CLU-11; after a lost connection everything is read again)
  *
  * A notification is a wake-up, never the only copy of a fact: the rules also poll the log (CLU-02), a
  * revoked device's credentials are checked again against the database at its next login, and a notice no
@@ -21,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import type { Logger } from '../../kernel/log.ts';
+import type { RegistryChange } from '../directory.ts';
 
 export const CHANNELS = {
   events: 'g365_events',
@@ -29,6 +32,8 @@ export const CHANNELS = {
   leases: 'g365_leases',
   /** RULE-16: urgent events a gateway committed, with their content (the rules' urgent lane). */
   urgent: 'g365_urgent',
+  /** CLU-11: an admin changed the registry through one dispatcher instance. */
+  registry: 'g365_registry',
 } as const;
 type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];
 
@@ -55,6 +60,8 @@ export interface SignalsDeps {
   onGateway?: (m: GatewayMessage) => void;
   /** CLU-08: another dispatcher instance released leases, joined or left. */
   onLeases?: () => void;
+  /** CLU-11: another dispatcher instance changed the registry (its own announcements are not handed back). */
+  onRegistry?: (change: RegistryChange) => void;
   /** Called after the LISTEN connection was re-established (notifications may have been missed). */
   onReconnect?: () => void;
   /** How long a dispatcher waits for a gateway to confirm a staff notice. */
@@ -80,6 +87,29 @@ function urgentEvents(v: unknown): LoggedEvent[] {
   );
 }
 
+/** A registry change as another instance announced it, or null when the notification is not one. */
+function registryChange(v: unknown): { origin: string; change: RegistryChange } | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const m = v as { origin?: unknown; roster?: unknown; homeId?: unknown };
+  if (typeof m.origin !== 'string') return null;
+  if (m.roster === true) return { origin: m.origin, change: { roster: true } };
+  if (m.homeId === null || (typeof m.homeId === 'string' && m.homeId.length > 0))
+    return { origin: m.origin, change: { homeId: m.homeId } };
+  return null;
+}
+
+/**
+ * CLU-11 from a process that is no dispatcher (a command-line import into the shared database): every
+ * dispatcher instance reads the change again.
+ */
+export async function announceRegistryChange(
+  pool: pg.Pool,
+  change: RegistryChange,
+  origin: string,
+): Promise<void> {
+  await pool.query('SELECT pg_notify($1, $2)', [CHANNELS.registry, JSON.stringify({ origin, ...change })]);
+}
+
 /** NOTIFY payloads are limited to 8000 bytes by PostgreSQL. */
 const MAX_PAYLOAD = 7_900;
 
@@ -95,6 +125,8 @@ export class ClusterSignals {
   listening = false;
   /** NOTIFYs that could not be sent (the database was down); counted for /metrics. */
   sendFailures = 0;
+  /** This instance in its own announcements, which LISTEN hands back to it too. */
+  private readonly origin = randomUUID();
 
   constructor(private readonly deps: SignalsDeps) {}
 
@@ -168,7 +200,11 @@ export class ClusterSignals {
       if (channel === CHANNELS.events) this.deps.onEvents?.();
       else if (channel === CHANNELS.urgent) this.deps.onUrgent?.(urgentEvents(JSON.parse(payload)));
       else if (channel === CHANNELS.leases) this.deps.onLeases?.();
-      else if (channel === CHANNELS.gateway) this.deps.onGateway?.(JSON.parse(payload) as GatewayMessage);
+      else if (channel === CHANNELS.registry) {
+        const m = registryChange(JSON.parse(payload));
+        if (!m) throw new Error('registry change: not one');
+        if (m.origin !== this.origin) this.deps.onRegistry?.(m.change);
+      } else if (channel === CHANNELS.gateway) this.deps.onGateway?.(JSON.parse(payload) as GatewayMessage);
       else if (channel === CHANNELS.replies) {
         const m = JSON.parse(payload) as ReplyMessage;
         if (m.type === 'staffNoticeSent') this.waiting.get(m.id)?.(true);
@@ -248,6 +284,22 @@ export class ClusterSignals {
   /** CLU-08: to every dispatcher instance: the leases changed hands, renew now (a wake-up; they also poll). */
   leasesChanged(): Promise<void> {
     return this.notify(CHANNELS.leases, '');
+  }
+
+  /**
+   * CLU-11: an admin changed the registry here (committed): every other dispatcher instance reads it again.
+   * A lost announcement is logged and counted (sendFailures); a receiver that lost its connection reads
+   * everything again when it is back (onReconnect).
+   */
+  registryChanged(change: RegistryChange): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return this.notify(CHANNELS.registry, JSON.stringify({ origin: this.origin, ...change })).catch(
+      (e: unknown) =>
+        this.deps.log.error(
+          { err: (e as Error).message },
+          'cluster signals: cannot tell the other dispatchers of a registry change',
+        ),
+    );
   }
 
   /** To every gateway. */

@@ -207,16 +207,21 @@ export class RulesPipeline {
   }
 
   /**
-   * A household changed (away status, routine, thresholds, devices): recompute its next deadline with the new
-   * settings at once, rather than at its next event. A deadline that is now past fires on the next turn.
+   * A household changed (away status, routine, thresholds, devices), or any number of them (null): recompute
+   * their next deadlines with the new settings at once, rather than at their next events. A deadline that is
+   * now past fires on the next turn. Many homes are loaded together (CLU-10), never one round trip each.
    */
-  async homeChanged(homeId: string): Promise<void> {
+  async homeChanged(homeId: string | null): Promise<void> {
     if (this.stopped) return;
     await this.idle();
-    const state = this.states.get(homeId);
-    const info = await this.deps.directory.home(homeId);
-    if (!state || !info) return;
-    this.noteDeadline(homeId, state, this.context(info));
+    const ids = homeId === null ? [...this.states.keys()] : [homeId];
+    if (homeId === null) await this.deps.directory.prefetch(ids);
+    for (const id of ids) {
+      const state = this.states.get(id);
+      if (!state) continue;
+      const info = await this.deps.directory.home(id);
+      if (info) this.noteDeadline(id, state, this.context(info));
+    }
     this.arm();
   }
 
