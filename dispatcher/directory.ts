@@ -16,8 +16,12 @@ export interface HomeInfo {
   devices: Map<string, { kind: DeviceKind; room: string; createdAt: number }>;
 }
 
-/** CLU-11: what an admin changed: the roster (with staff), one household (with its devices), or every one. */
-export type RegistryChange = { roster: true } | { homeId: string | null };
+/**
+ * CLU-11: what an admin changed: the roster (with staff), one household (with its devices) or every one, or
+ * who may see what (staff rights, a grid's community, a logout: live pages are checked again; nothing
+ * this cache holds).
+ */
+export type RegistryChange = { roster: true } | { homeId: string | null } | { access: true };
 
 export interface DirectoryDeps {
   store: Store;

@@ -179,12 +179,18 @@ export class GuardianService {
           onEvents: () => this.rulesWork?.wake(),
           onUrgent: (events) => void this.rulesWork?.urgent(events),
           onLeases: () => this.leases?.wake(),
-          onRegistry: (change) => this.directory.changedElsewhere(change),
+          onRegistry: (change) => {
+            this.directory.changedElsewhere(change);
+            if ('access' in change) this.recheckOwnLive();
+          },
           onGateway: (m) => this.fromDispatcher(m),
           onReconnect: () => {
             // Wake-ups may have been missed while the connection was down; so may a revocation, and so may
             // an admin's change made through another dispatcher (CLU-11).
-            if (config.ROLE === 'dispatcher') this.directory.changedElsewhere('all');
+            if (config.ROLE === 'dispatcher') {
+              this.directory.changedElsewhere('all');
+              this.recheckOwnLive();
+            }
             this.rulesWork?.wake();
             void this.gateway?.recheckStaff();
           },
@@ -727,6 +733,16 @@ export class GuardianService {
       );
   }
 
+  /** CLU-11: who may see what changed through another dispatcher instance: this one's live pages again. */
+  private recheckOwnLive(): void {
+    void this.live
+      ?.recheck()
+      .then((r) =>
+        this.opts.log.info({ closed: r.closed }, 'live connections re-checked for another instance'),
+      )
+      .catch((e: unknown) => this.opts.log.error({ err: e }, 'live connections re-check failed'));
+  }
+
   /**
    * Every 10 s, open live pages and staff app connections are checked against their login sessions, so a
    * session ended outside this process (npm run staff:reset-password on the same data folder) or expired
@@ -784,6 +800,8 @@ export class GuardianService {
     await this.signals
       ?.toGateways({ type: 'recheckStaff' })
       .catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot tell the gateways to re-check staff'));
+    // CLU-11: and live pages connected to the other dispatcher instances there.
+    await this.signals?.registryChanged({ access: true });
     this.opts.log.info(
       { staffIds, closed: (live?.closed ?? 0) + (mqtt ?? 0) },
       'live connections re-checked',

@@ -7,8 +7,9 @@
  *                                          changed (re-check staff apps), a notice for a staff app
  *   g365_replies   gateway → dispatcher    a gateway that holds the staff app published the notice
  *   g365_leases    dispatcher → dispatchers  leases were released, an instance joined or left: renew now (CLU-08)
- *   g365_registry  dispatcher → dispatchers  an admin changed the roster, staff or a household: read it again
- *                                          (CLU-11; after a lost connection everything is read again)
+ *   g365_registry  dispatcher → dispatchers  an admin changed the roster, staff or a household: read it again;
+ *                                          who may see what changed: check live pages again (CLU-11; after a
+ *                                          lost connection everything is read and checked again)
  *
  * A notification is a wake-up, never the only copy of a fact: the rules also poll the log (CLU-02), a
  * revoked device's credentials are checked again against the database at its next login, and a notice no
@@ -93,6 +94,7 @@ function registryChange(v: unknown): { origin: string; change: RegistryChange } 
   const m = v as { origin?: unknown; roster?: unknown; homeId?: unknown };
   if (typeof m.origin !== 'string') return null;
   if (m.roster === true) return { origin: m.origin, change: { roster: true } };
+  if ((m as { access?: unknown }).access === true) return { origin: m.origin, change: { access: true } };
   if (m.homeId === null || (typeof m.homeId === 'string' && m.homeId.length > 0))
     return { origin: m.origin, change: { homeId: m.homeId } };
   return null;

@@ -8,6 +8,7 @@
  * - a roster override (SPEC §4, "routing follows at once"): the fall goes to the responder standing in;
  * - a device provisioned for the household: the fall it reports is placed in the device's room;
  * - devices imported from the command line into the shared database: the same;
+ * - a staff member's grids changed: their live page on the other dispatcher is re-scoped at once;
  * - a change the holder could not be told of (it was stopped, SIGSTOP, and its connection to the
  *   notifications cut meanwhile): read again once it is back, before its next alert.
  */
@@ -16,6 +17,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../gateway/protocol.ts';
 import { apiCall, eventually } from '../helpers.ts';
@@ -316,6 +318,36 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("re-scopes a person's live page on one dispatcher when their grids are changed through the other", async () => {
+    const [p, q] = [...cluster.dispatchers.values()] as [RoleProcess, RoleProcess];
+    const worker = cluster.plan.staff.find((x) => x.id === 'grid-2-worker')!;
+    const token = await cluster.login(worker.username, worker.password, p);
+    const scopes: { gridIds: string[] | null }[] = [];
+    const page: Socket = io(cluster.base(p), {
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
+    });
+    page.on('scope', (sc: { gridIds: string[] | null }) => scopes.push(sc));
+    try {
+      await eventually(() => scopes.length > 0, 10_000, 'the live page connected with its scope');
+      expect(scopes[0]!.gridIds).toEqual(['grid-2']);
+      const admin = await cluster.admin(q);
+      const moved = await apiCall(cluster.base(q), admin, 'PATCH', `/api/staff/${worker.id}`, {
+        gridIds: ['grid-1'],
+      });
+      expect(moved.status).toBe(200);
+      // The page on the other instance follows: it now sees grid 1 only (SEC-02).
+      await eventually(
+        () => scopes.some((sc) => sc.gridIds?.join() === 'grid-1'),
+        10_000,
+        'the live page re-scoped to grid 1',
+      );
+    } finally {
+      page.close();
     }
   }, 60_000);
 });
