@@ -91,14 +91,17 @@ function urgentEvents(v: unknown): LoggedEvent[] {
 /** A registry change as another instance announced it, or null when the notification is not one. */
 function registryChange(v: unknown): { origin: string; change: RegistryChange } | null {
   if (typeof v !== 'object' || v === null) return null;
-  const m = v as { origin?: unknown; roster?: unknown; homeId?: unknown };
+  const m = v as { origin?: unknown; roster?: unknown; access?: unknown; homeId?: unknown };
   if (typeof m.origin !== 'string') return null;
   if (m.roster === true) return { origin: m.origin, change: { roster: true } };
-  if ((m as { access?: unknown }).access === true) return { origin: m.origin, change: { access: true } };
+  if (m.access === true) return { origin: m.origin, change: { access: true } };
   if (m.homeId === null || (typeof m.homeId === 'string' && m.homeId.length > 0))
     return { origin: m.origin, change: { homeId: m.homeId } };
   return null;
 }
+
+/** The notification of a registry change, as `registryChange` reads it back. */
+const registryPayload = (origin: string, change: RegistryChange) => JSON.stringify({ origin, ...change });
 
 /**
  * CLU-11 from a process that is no dispatcher (a command-line import into the shared database): every
@@ -109,7 +112,7 @@ export async function announceRegistryChange(
   change: RegistryChange,
   origin: string,
 ): Promise<void> {
-  await pool.query('SELECT pg_notify($1, $2)', [CHANNELS.registry, JSON.stringify({ origin, ...change })]);
+  await pool.query('SELECT pg_notify($1, $2)', [CHANNELS.registry, registryPayload(origin, change)]);
 }
 
 /** NOTIFY payloads are limited to 8000 bytes by PostgreSQL. */
@@ -295,12 +298,11 @@ export class ClusterSignals {
    */
   registryChanged(change: RegistryChange): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    return this.notify(CHANNELS.registry, JSON.stringify({ origin: this.origin, ...change })).catch(
-      (e: unknown) =>
-        this.deps.log.error(
-          { err: (e as Error).message },
-          'cluster signals: cannot tell the other dispatchers of a registry change',
-        ),
+    return this.notify(CHANNELS.registry, registryPayload(this.origin, change)).catch((e: unknown) =>
+      this.deps.log.error(
+        { err: (e as Error).message },
+        'cluster signals: cannot tell the other dispatchers of a registry change',
+      ),
     );
   }
 

@@ -133,9 +133,13 @@ type Queryable = pg.Pool | pg.PoolClient;
 /** Device lookups answered by one query at most (findDevice). */
 const LOOKUP_BATCH = 1000;
 
-interface AppendRequest {
+/** What one append writes. */
+interface AppendWrite {
   records: EventRecord[];
   presence: PresenceUpdate[];
+}
+
+interface AppendRequest extends AppendWrite {
   resolve: (o: AppendOutcome[]) => void;
   reject: (e: unknown) => void;
 }
@@ -667,10 +671,10 @@ export class PostgresStore implements Store {
    * once, waiting only for the log lock's holder. Its devices' rows guard it like every append (appendTx),
    * so a batch of the same device committed in between costs a round trip, never a wrong verdict.
    */
-  private async appendUrgent(request: Omit<AppendRequest, 'resolve' | 'reject'>): Promise<AppendOutcome[]> {
+  private async appendUrgent(request: AppendWrite): Promise<AppendOutcome[]> {
     this.urgentAppends += 1;
     try {
-      return (await this.appendTx([{ ...request, resolve: () => {}, reject: () => {} }]))[0]!;
+      return (await this.appendTx([request]))[0]!;
     } finally {
       this.urgentAppends -= 1;
     }
@@ -720,7 +724,7 @@ export class PostgresStore implements Store {
    * lock in a first round trip, then sends the same second message without BEGIN: two round trips, three
    * with the lookup of recorded seqs.
    */
-  private async appendTx(batch: AppendRequest[]): Promise<AppendOutcome[][]> {
+  private async appendTx(batch: AppendWrite[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
     const presence = batch.flatMap((b) => b.presence);
     return this.withClient(async (c) => {
@@ -1511,7 +1515,7 @@ function presenceSql(updates: PresenceUpdate[], guard: string): string[] {
 }
 
 /** Each request's outcomes: the positions drawn (ascending) go to the kept records in order. */
-function outcomesOf(batch: AppendRequest[], keep: (number | null)[], drawn: number[]): AppendOutcome[][] {
+function outcomesOf(batch: AppendWrite[], keep: (number | null)[], drawn: number[]): AppendOutcome[][] {
   const out: AppendOutcome[][] = [];
   let at = 0;
   let k = 0;

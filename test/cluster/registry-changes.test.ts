@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../gateway/protocol.ts';
+import type { DeviceIdentity } from '../../simulators/device.ts';
 import { apiCall, eventually } from '../helpers.ts';
 import { BACKENDS } from '../store-factory.ts';
 import { type Cluster, type RoleProcess, startCluster } from './processes.ts';
@@ -79,6 +80,13 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
   const gridOf = (community: string) => cluster.plan.grids.find((g) => g.community === community)!;
   const homeOf = (community: string) =>
     cluster.plan.households.find((h) => h.gridId === gridOf(community).id)!;
+  /** `d` connected to the gateway (it stays connected until the cluster stops) reports `event`, sent now. */
+  const report = async (d: DeviceIdentity, event: Record<string, unknown>) => {
+    const client = await cluster.device(d);
+    await client.publishAsync(topics.events(d.homeId, d.id), JSON.stringify({ ts: Date.now(), ...event }), {
+      qos: 1,
+    });
+  };
   const openAlert = (
     via: RoleProcess,
     token: string,
@@ -106,12 +114,7 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
     const motion = cluster.devices.find((d) => d.homeId === home.id && d.kind === 'motion')!;
     const seq = (motionSeq.get(motion.id) ?? 0) + 1;
     motionSeq.set(motion.id, seq);
-    const client = await cluster.device(motion);
-    await client.publishAsync(
-      topics.events(home.id, motion.id),
-      JSON.stringify({ type: 'motion', ts: Date.now(), seq, state: 'active', room: motion.room }),
-      { qos: 1 },
-    );
+    await report(motion, { type: 'motion', seq, state: 'active', room: motion.room });
     const logged = await cluster.db.query('SELECT max(seq) AS seq FROM events WHERE device_id = $1', [
       motion.id,
     ]);
@@ -161,12 +164,7 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
     expect(swap.status).toBe(201);
 
     const radar = cluster.devices.find((d) => d.homeId === home.id && d.kind === 'fall')!;
-    const device = await cluster.device(radar);
-    await device.publishAsync(
-      topics.events(radar.homeId, radar.id),
-      JSON.stringify({ type: 'fall', ts: Date.now(), seq: 1, state: 'detected', room: radar.room }),
-      { qos: 1 },
-    );
+    await report(radar, { type: 'fall', seq: 1, state: 'detected', room: radar.room });
     const alert = await openAlert(holder, adminOnHolder, home.id, (a) => a.rule === 'FALL' && !!a.assigneeId);
     expect(alert.assigneeId).toBe(standIn.id);
   }, 60_000);
@@ -191,13 +189,8 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
       room: 'kitchen',
       secret: made.body.secret,
     };
-    const device = await cluster.device(identity);
     // The radar reports no room of its own: the registry's is the one the responder reads.
-    await device.publishAsync(
-      topics.events(home.id, identity.id),
-      JSON.stringify({ type: 'fall', ts: Date.now(), seq: 1, state: 'detected' }),
-      { qos: 1 },
-    );
+    await report(identity, { type: 'fall', seq: 1, state: 'detected' });
     const adminOnHolder = await cluster.admin(holder);
     const alert = await openAlert(holder, adminOnHolder, home.id, (a) => a.rule === 'FALL');
     expect(alert.evidence.map((e) => e.summary)).toEqual([
@@ -261,12 +254,7 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
     expect(before).not.toContain(newcomer);
     // Its next alert goes by it: the help button of the household (a new alert beside the open fall).
     const button = cluster.devices.find((d) => d.homeId === home.id && d.kind === 'button')!;
-    const device = await cluster.device(button);
-    await device.publishAsync(
-      topics.events(home.id, button.id),
-      JSON.stringify({ type: 'sos', ts: Date.now(), seq: 1 }),
-      { qos: 1 },
-    );
+    await report(button, { type: 'sos', seq: 1 });
     const alert = await openAlert(holder, adminOnHolder, home.id, (a) => a.rule === 'SOS' && !!a.assigneeId);
     expect(alert.assigneeId).toBe(newcomer);
   }, 60_000);
@@ -298,12 +286,7 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
         room: 'bedroom',
         secret,
       };
-      const device = await cluster.device(identity);
-      await device.publishAsync(
-        topics.events(home.id, identity.id),
-        JSON.stringify({ type: 'fall', ts: Date.now(), seq: 1, state: 'detected' }),
-        { qos: 1 },
-      );
+      await report(identity, { type: 'fall', seq: 1, state: 'detected' });
       // A new alert, or evidence on the household's fall still open from the test before.
       const adminOnHolder = await cluster.admin(holder);
       await openAlert(
