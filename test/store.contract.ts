@@ -106,6 +106,31 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.countEvents('rejected')).toBe(1);
     });
 
+    it("keeps each event's body, flags and rejected payload as written, whatever characters they hold", async () => {
+      // Texts that SQL literals, array syntax and dollar quoting each treat specially.
+      const odd = `it's \\ "q" $g365$ $$ {a,b} 跌倒 \u00e9$`;
+      const bodies = [
+        { type: 'fall', ts: T, state: 'detected', seq: 1, room: odd },
+        { type: 'motion', ts: T + 1, state: 'active', seq: 2, note: ['$', '$g365$', "'"] },
+      ];
+      const out = await store.appendEvents([
+        record({ deviceSeq: 1, body: JSON.stringify(bodies[0]), flags: [odd, 'late'] }),
+        record({
+          status: 'rejected',
+          deviceSeq: null,
+          type: null,
+          body: odd,
+          reason: 'payload is not valid JSON',
+        }),
+        record({ deviceSeq: 2, type: 'motion', body: JSON.stringify(bodies[1]), flags: [] }),
+      ]);
+      expect(out.map((o) => o.duplicate)).toEqual([false, false, false]);
+      const read = await store.readEvents(0, 10);
+      expect(read.map((e) => e.event)).toEqual(bodies);
+      expect(read.map((e) => e.flags)).toEqual([[odd, 'late'], []]);
+      expect(await store.countEvents('rejected')).toBe(1);
+    });
+
     it('records a repeated device seq once', async () => {
       await store.appendEvents([record({ deviceSeq: 7 })]);
       const again = await store.appendEvents([record({ deviceSeq: 7 }), record({ deviceSeq: 8 })]);

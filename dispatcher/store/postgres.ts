@@ -1236,6 +1236,21 @@ function literal(v: string): string {
     : `'${v.replace(/'/g, "''")}'`;
 }
 
+/** The tag of a dollar-quoted literal (`$g365$…$g365$`). */
+const DOLLAR = '$g365$';
+/**
+ * A long text (an array's or a JSON document's) as an SQL literal: dollar-quoted, so written as it is
+ * without a pass over it, unless it holds the tag or ends in `$`; then as `literal`.
+ */
+function quoted(v: string): string {
+  return v.includes(DOLLAR) || v.endsWith('$') ? literal(v) : `${DOLLAR}${v}${DOLLAR}`;
+}
+
+/** A parameter that is already a JSON document's text (written in as a jsonb literal, not escaped). */
+class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /** PostgreSQL's division_by_zero: an alert write's guard found it wrote nothing (alertWriteSql). */
 const DIVISION_BY_ZERO = '22012';
 
@@ -1285,7 +1300,9 @@ function arrayText(values: readonly unknown[]): string {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i > 0) out += ',';
-    out += v === null || v === undefined ? 'NULL' : `"${String(v).replace(/[\\"]/g, '\\$&')}"`;
+    if (v === null || v === undefined) out += 'NULL';
+    else if (typeof v === 'number') out += String(v);
+    else out += `"${String(v).replace(/[\\"]/g, '\\$&')}"`;
   }
   return `${out}}`;
 }
@@ -1297,7 +1314,8 @@ function arrayText(values: readonly unknown[]): string {
 function inline(sql: string, params: unknown[]): string {
   return sql.replace(/\$(\d+)/g, (_, n: string) => {
     const v = params[Number(n) - 1];
-    if (Array.isArray(v)) return literal(arrayText(v));
+    if (Array.isArray(v)) return quoted(arrayText(v));
+    if (v instanceof JsonText) return quoted(v.text);
     if (typeof v === 'number') return String(v);
     return v === null || v === undefined ? 'NULL' : literal(String(v));
   });
@@ -1415,10 +1433,11 @@ function insertSql(records: EventRecord[], judged: Judged, guard: string): strin
          ON CONFLICT (device_id) DO UPDATE SET seq_count = excluded.seq_count, high = excluded.high,
            high_ts = excluded.high_ts, session = excluded.session)
      INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, raw, reason, flags)
-     SELECT d, h, ra, tp, st, ts, ty, ds, sc, b::jsonb, rw, rs, f::jsonb
+     SELECT d, h, ra, tp, st, ts, ty, ds, sc, NULLIF($10::jsonb -> (n - 1)::int, 'null'), rw, rs,
+       $13::jsonb -> (n - 1)::int
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-       $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
-       WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, b, rw, rs, f, n)
+       $8::bigint[], $9::int[], $11::text[], $12::text[])
+       WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, rw, rs, n)
      WHERE EXISTS (SELECT 1 FROM ok)
      ORDER BY n RETURNING seq`,
     [
@@ -1431,10 +1450,12 @@ function insertSql(records: EventRecord[], judged: Judged, guard: string): strin
       col((r) => r.type),
       col((r) => r.deviceSeq),
       keptCounts,
-      col((r) => (r.status === 'accepted' ? r.body : null)),
+      // An accepted record's body is its event's JSON (gateway.ts writes it with JSON.stringify): the
+      // bodies go in as one JSON array, each written once, and each row takes its element.
+      new JsonText(`[${col((r) => (r.status === 'accepted' ? r.body : 'null')).join(',')}]`),
       col((r) => (r.status === 'accepted' ? null : r.body)),
       col((r) => r.reason),
-      col((r) => JSON.stringify(r.flags)),
+      new JsonText(JSON.stringify(col((r) => r.flags))),
       changed.map(([id]) => id),
       changed.map(([, d]) => d.count),
       changed.map(([, d]) => d.state.high),
