@@ -222,7 +222,14 @@ export class ClusterSignals {
   private async notify(channel: ChannelName, payload: string): Promise<void> {
     if (Buffer.byteLength(payload) > MAX_PAYLOAD) throw new Error(`notification too large for ${channel}`);
     try {
-      await this.deps.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      // A notification is a wake-up, never the only copy of a fact (above), so its transaction does not wait
+      // for its own flush. That matters: PostgreSQL holds one lock from a NOTIFY's commit until its end,
+      // so with the flush every NOTIFY of every process (a fall's to the rules among them) waited in line
+      // behind the others' disk writes.
+      await this.deps.pool.query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [
+        channel,
+        payload,
+      ]);
     } catch (e) {
       this.sendFailures++;
       throw e;
