@@ -13,18 +13,27 @@
 import { BENCH_SECRET, LoadConn, percentile } from './gateway-load.ts';
 
 let conns: LoadConn[] = [];
+/** Which of `conns` have their CONNACK (a PINGREQ before the CONNECT is a protocol error). */
+let connected: boolean[] = [];
 const send = (m: unknown) => process.send?.(m);
 const noop = () => {};
 
 /**
  * Devices keep their session alive as real ones do: a PINGREQ every minute (the CONNECT asks for a 300 s
  * keepalive, and the broker closes a connection silent for 1.5× that; connecting 100,000 devices on this
- * machine takes longer than that).
+ * machine takes longer than that). Each device at its own second of the minute, as devices that came
+ * online at different times do: a sixtieth of them each second, not all of a generator's in one burst
+ * (20,000 PINGREQs at once held the gateways' event loops, and a fall behind them, for a second).
  */
 const PINGREQ = Buffer.from([0xc0, 0x00]);
+let pingSecond = 0;
 setInterval(() => {
-  for (const c of conns) if (c && !c.closed) c.socket.write(PINGREQ);
-}, 60_000).unref();
+  const second = pingSecond++ % 60;
+  for (let i = second; i < conns.length; i += 60) {
+    const c = conns[i];
+    if (c && connected[i] && !c.closed) c.socket.write(PINGREQ);
+  }
+}, 1_000).unref();
 
 /**
  * The kernel picks each connection's source port in connect() (no bind to a source address first): an
@@ -37,6 +46,7 @@ setInterval(() => {
 async function open(port: number, from: number, n: number) {
   const started = performance.now();
   conns = new Array(n);
+  connected = new Array(n).fill(false);
   let next = 0;
   let failed = 0;
   const worker = async () => {
@@ -47,7 +57,10 @@ async function open(port: number, from: number, n: number) {
         const c = new LoadConn(port, `d${from + i}`, `h${from + i}`, BENCH_SECRET, noop);
         conns[i] = c;
         const rc = await c.connected.catch(() => -1);
-        if (rc === 0) break;
+        if (rc === 0) {
+          connected[i] = true;
+          break;
+        }
         c.close();
         // A refused or reset connection is retried (a device reconnects); it is counted.
         failed++;

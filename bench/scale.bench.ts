@@ -26,6 +26,7 @@
  *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
  *                        100,000 households while fewer devices connect
  *   BENCH_RECONNECT=0    skip the drop-and-reconnect measurement (shorter runs)
+ *   BENCH_IDLE_S=10      seconds connected and quiet before the traffic, measured apart (0: none)
  *   BENCH_PG_STATEMENTS=1  the statements that took PostgreSQL's time in each traffic phase (throwaway cluster)
  *   BENCH_PROF_DIR=dir   V8 CPU profiles (--cpu-prof) of every gateway, the dispatcher and every load
  *                        generator into dir, with dir/manifest.json naming each profile's process and the
@@ -66,6 +67,7 @@ const LOADGEN_NICE = Number(env.BENCH_LOADGEN_NICE ?? 10);
 const WARMUP = Number(env.BENCH_WARMUP_S ?? 5);
 const HOUSEHOLDS = Number(env.BENCH_HOUSEHOLDS ?? 0);
 const RECONNECT = env.BENCH_RECONNECT !== '0';
+const IDLE = Number(env.BENCH_IDLE_S ?? 10);
 /** A directory for each service process's output (its warnings and errors), or none. */
 const LOG_DIR = env.BENCH_LOG_DIR ? resolve(env.BENCH_LOG_DIR) : null;
 const PROF_DIR = env.BENCH_PROF_DIR ? resolve(env.BENCH_PROF_DIR) : null;
@@ -393,7 +395,8 @@ interface CpuUse {
   wallMs: number;
   /** How many connects or events the phase did (the per-unit cost divides by it). */
   units: number;
-  unit: 'connect' | 'event';
+  /** connection: a quiet phase, its cost per connected device and second. */
+  unit: 'connect' | 'event' | 'connection';
   ms: CpuSnapshot;
 }
 
@@ -414,7 +417,11 @@ function cpuUse(
 function printCpu(label: string, uses: CpuUse[]): void {
   for (const u of uses) {
     const per = (x: number) =>
-      u.unit === 'connect' ? `${(x / u.units).toFixed(2)} ms` : `${((1000 * x) / u.units).toFixed(0)} µs`;
+      u.unit === 'connect'
+        ? `${(x / u.units).toFixed(2)} ms`
+        : u.unit === 'connection'
+          ? `${((1e6 * x) / u.wallMs / u.units).toFixed(2)} µs/s`
+          : `${((1000 * x) / u.units).toFixed(0)} µs`;
     const total = CPU_KINDS.reduce((a, k) => a + u.ms[k], 0);
     console.log(
       `  ${label} ${u.phase.padEnd(9)} ${(u.wallMs / 1000).toFixed(1)} s wall, ${u.units} ${u.unit}s, CPU ${(total / 1000).toFixed(1)} s ` +
@@ -578,6 +585,16 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       }),
     ),
   );
+
+  // Connected and quiet: what holding the devices costs before a single event (their PINGREQs, the
+  // service's own timers).
+  if (IDLE > 0)
+    await phased(
+      'idle',
+      () => devices,
+      'connection',
+      () => new Promise((r) => setTimeout(r, IDLE * 1000)),
+    );
 
   const pg0 = await pgStats(f.dbUrl);
   const redis0 = redisOps(f.redis.port);
