@@ -112,7 +112,20 @@ export async function announceRegistryChange(
   change: RegistryChange,
   origin: string,
 ): Promise<void> {
-  await pool.query('SELECT pg_notify($1, $2)', [CHANNELS.registry, registryPayload(origin, change)]);
+  await sendNotify(pool, CHANNELS.registry, registryPayload(origin, change));
+}
+
+/**
+ * One NOTIFY. A notification is a wake-up, never the only copy of a fact (above), so its transaction does
+ * not wait for its own flush. That matters: PostgreSQL holds one lock from a NOTIFY's commit until its end,
+ * so with the flush every NOTIFY of every process (a fall's to the rules among them) waited in line behind
+ * the others' disk writes.
+ */
+async function sendNotify(pool: pg.Pool, channel: ChannelName, payload: string): Promise<void> {
+  await pool.query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [
+    channel,
+    payload,
+  ]);
 }
 
 /** NOTIFY payloads are limited to 8000 bytes by PostgreSQL. */
@@ -222,14 +235,7 @@ export class ClusterSignals {
   private async notify(channel: ChannelName, payload: string): Promise<void> {
     if (Buffer.byteLength(payload) > MAX_PAYLOAD) throw new Error(`notification too large for ${channel}`);
     try {
-      // A notification is a wake-up, never the only copy of a fact (above), so its transaction does not wait
-      // for its own flush. That matters: PostgreSQL holds one lock from a NOTIFY's commit until its end,
-      // so with the flush every NOTIFY of every process (a fall's to the rules among them) waited in line
-      // behind the others' disk writes.
-      await this.deps.pool.query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [
-        channel,
-        payload,
-      ]);
+      await sendNotify(this.deps.pool, channel, payload);
     } catch (e) {
       this.sendFailures++;
       throw e;
