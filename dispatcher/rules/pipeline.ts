@@ -422,6 +422,14 @@ export class RulesPipeline {
     const open = new Map<string, Alert | null>();
     const history: HistoryEntry[] = [];
     const actions = new Map<string, string>();
+    /** The alerts this page raises, logged once the commit has written them. */
+    const raisedLog: {
+      alertId: string;
+      rule: string;
+      householdId: string;
+      seq: number | null;
+      at: number;
+    }[] = [];
     const touchedHomes = new Map<string, { state: HomeState; ctx: HomeContext }>();
     const events: LoggedEvent[] = [];
 
@@ -506,16 +514,13 @@ export class RulesPipeline {
           put(r.alert, true);
           history.push(...r.history);
           actions.set(r.alert.id, 'raised');
-          this.deps.log.info(
-            {
-              alertId: r.alert.id,
-              rule: t.rule,
-              householdId: t.householdId,
-              seq: item.kind === 'event' ? item.logged.seq : null,
-              at: t.at,
-            },
-            'alert raised',
-          );
+          raisedLog.push({
+            alertId: r.alert.id,
+            rule: t.rule,
+            householdId: t.householdId,
+            seq: item.kind === 'event' ? item.logged.seq : null,
+            at: t.at,
+          });
         }
       }
       for (const c of result.clearances) {
@@ -556,6 +561,9 @@ export class RulesPipeline {
     this.processed += events.length;
     this.unwatched += unwatched;
     this.evaluationErrors += evaluationErrors;
+    // Only what was written is logged: a page that raced the urgent lane (RULE-16) is refused and evaluated
+    // again, and its first decision to raise never happened for the operator.
+    for (const entry of raisedLog) this.deps.log.info(entry, 'alert raised');
     this.deps.onCommitted(raisedList, updatedList, actions);
     if (events.length > 0) this.deps.onEvents?.(events);
   }

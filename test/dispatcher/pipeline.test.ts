@@ -11,7 +11,7 @@ import { RulesPipeline } from '../../dispatcher/rules/pipeline.ts';
 import { SqliteStore } from '../../dispatcher/store/sqlite.ts';
 import type { LogEvent } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
-import { silentLogger } from '../../kernel/log.ts';
+import { createLogger, silentLogger } from '../../kernel/log.ts';
 import { instant } from '../../kernel/time.ts';
 import { eventually, tempDir } from '../helpers.ts';
 import { DEVICES, HOUR, household, local, MIN, seedHome, ZONE } from './rules-fixtures.ts';
@@ -546,6 +546,52 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
     expect(falls).toHaveLength(1);
     expect(falls[0]).toMatchObject({ id: open!.id, triggerCount: 2 });
     expect(r.raisedOut).toEqual([open!.id]);
+  });
+
+  it('logs "alert raised" once for a fall whose ordered pass raced the lane: the alert the database holds', async () => {
+    const t = local('2026-03-10 09:00');
+    const r = await rig(t);
+    await r.pipeline.stop();
+    const lines: { msg: string; alertId?: string; lane?: string }[] = [];
+    const log = createLogger({
+      level: 'info',
+      destination: { write: (s: string) => lines.push(JSON.parse(s)) },
+    });
+    // The lane commits its alert between the ordered pass's decision to raise and that pass's own commit.
+    let race: (() => Promise<void>) | undefined;
+    const store = new Proxy(r.store, {
+      get(target, p) {
+        if (p === 'commitRules')
+          return async (c: Parameters<SqliteStore['commitRules']>[0]) => {
+            const lane = race;
+            race = undefined;
+            await lane?.();
+            return target.commitRules(c);
+          };
+        const v = Reflect.get(target, p);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const pipeline = new RulesPipeline({
+      store,
+      directory: r.directory,
+      clock: r.clock,
+      log,
+      onCommitted: (raised) => r.raisedOut.push(...raised.map((a) => a.id)),
+    });
+    r.pipeline = pipeline;
+    await pipeline.start();
+    const fall = await backlogThenFall(r, 5, t);
+    race = () => pipeline.urgent([fall]);
+    pipeline.wake();
+    await pipeline.idle();
+    expect(race).toBeUndefined();
+    expect(pipeline.position).toBe(fall.seq);
+    const falls = await r.alerts('FALL');
+    expect(falls).toHaveLength(1);
+    const raisedLines = lines.filter((l) => l.msg === 'alert raised');
+    expect(raisedLines.map((l) => [l.alertId, l.lane])).toEqual([[falls[0]!.id, 'urgent']]);
+    expect(r.raisedOut).toEqual([falls[0]!.id]);
   });
 
   it('raises nothing on the lane for what is not a fall detected or a help button', async () => {
