@@ -354,6 +354,20 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
       expect(await store.getHomeState('h1')).toEqual({ lastMotionAt: 5 });
       expect(await store.getHomeState('h2')).toBeNull();
+      // A state holds what people typed (room names): it comes back as written, whatever characters.
+      const awkward = { lastMotionRoom: `卧室 'a' "b" \\ $g365$ $$ end$`, lastMotionAt: 6 };
+      await store.commitRules({
+        cursor: { name: 'rules', seq: 8 },
+        homeStates: [
+          { homeId: 'h1', state: awkward },
+          { homeId: 'h2', state: { lastMotionRoom: '$', lastMotionAt: 7 } },
+        ],
+        raised: [],
+        updated: [],
+        history: [],
+      });
+      expect(await store.getHomeState('h1')).toEqual(awkward);
+      expect((await store.loadHomeStates()).get('h2')).toEqual({ lastMotionRoom: '$', lastMotionAt: 7 });
     });
 
     it('refuses a second open alert of the same rule for a household', async () => {

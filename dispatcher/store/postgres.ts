@@ -896,12 +896,12 @@ export class PostgresStore implements Store {
 
   async getHomeState(homeId: string): Promise<unknown | null> {
     const r = await this.one('SELECT state FROM home_states WHERE home_id = $1', [homeId]);
-    return r ? r.state : null;
+    return r ? JSON.parse(String(r.state)) : null;
   }
 
   async loadHomeStates(): Promise<Map<string, unknown>> {
     const rows = await this.q('SELECT home_id, state FROM home_states');
-    return new Map(rows.map((r) => [String(r.home_id), r.state]));
+    return new Map(rows.map((r) => [String(r.home_id), JSON.parse(String(r.state))]));
   }
 
   // ---- alerts and their change feed
@@ -992,13 +992,12 @@ export class PostgresStore implements Store {
       head.push(
         `WITH f AS (${fenceSql(c.fence)} FOR SHARE) SELECT 1 / (SELECT count(*)::int FROM f) AS held`,
       );
+    // About one row per event: each state's JSON goes in as written, dollar-quoted (no pass over it).
     if (c.homeStates.length > 0)
       head.push(
-        inline(
-          `INSERT INTO home_states (home_id, state) SELECT h, s::jsonb FROM unnest($1::text[], $2::text[]) AS x(h, s)
-           ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
-          [c.homeStates.map((h) => h.homeId), c.homeStates.map((h) => JSON.stringify(h.state))],
-        ),
+        `INSERT INTO home_states (home_id, state) VALUES ${c.homeStates
+          .map((h) => `(${literal(h.homeId)}, ${quoted(JSON.stringify(h.state))})`)
+          .join(', ')} ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
       );
     head.push(
       inline(

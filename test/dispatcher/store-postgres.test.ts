@@ -122,6 +122,23 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the event log's one-message 
     expect(dup(await b.appendEvents([d2(1, 's2', T + 100)]))).toEqual([true]);
   });
 
+  it("upgrades a database whose home states are JSONB: each home's state reads back the same", async () => {
+    const [a] = await two();
+    // As the schema was before migration 16, with a state written then.
+    await a.pool.query('ALTER TABLE home_states ALTER COLUMN state TYPE JSONB USING state::jsonb');
+    await a.pool.query('DELETE FROM schema_migrations WHERE version = 16');
+    const state = { lastMotionRoom: `卧室 "x" \\`, devices: { d1: { seenAt: 5, battery: null } }, now: 9 };
+    await a.pool.query(`INSERT INTO home_states (home_id, state) VALUES ('h1', $1::jsonb)`, [
+      JSON.stringify(state),
+    ]);
+    expect(await a.migrate()).toBe(1);
+    expect(await a.getHomeState('h1')).toEqual(state);
+    const column = await a.pool.query(
+      `SELECT data_type FROM information_schema.columns WHERE table_name = 'home_states' AND column_name = 'state'`,
+    );
+    expect(column.rows[0].data_type).toBe('text');
+  });
+
   it('writes quotes, backslashes and other characters of events and device rows as they came', async () => {
     const [a] = await two();
     await a.pool.query(`INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c')`);
