@@ -3,7 +3,7 @@
  * BENCH_GATEWAYS gateway processes (ROLE=gateway) and one dispatcher (ROLE=dispatcher, with Redis for its
  * live relay) on a throwaway PostgreSQL; BENCH_DEVICES raw-socket devices from several load-generator
  * processes (bench/scale-load.ts; a process holds at most ~20,000 sockets, so do the gateways); steady
- * BENCH_RATE ordinary QoS 1 events/s spread over all the devices while falls are injected on devices whose
+ * BENCH_RATES ordinary QoS 1 events/s spread over all the devices while falls are injected on devices whose
  * household has a responder on duty, whose real staff app (mqtt.js, `staff:{id}` with a bearer token)
  * is connected to the first gateway. Figures: connect and reconnect (drop all, reconnect) time of every
  * device, total gateway RSS per connection, fall → responder notification p50/p99, the PUBACK latency of
@@ -17,7 +17,9 @@
  *
  *   BENCH_DEVICES=100000 BENCH_GATEWAYS=6 BENCH_ROUNDS=2 npm run bench -- scale   (the defaults)
  *   BENCH_SINGLE=19500   connections of the one-gateway comparison (0: none)
- *   BENCH_RATE=5000 BENCH_SECONDS=20 BENCH_FALLS=20   traffic, its length, falls per measurement
+ *   BENCH_RATES=5000 BENCH_SECONDS=20 BENCH_FALLS=20   traffic, its length, falls per measurement;
+ *                        BENCH_RATES=1000,2500,5000 measures each rate in turn (lowest first) on the
+ *                        same connected devices: where the fall → responder p99 holds its 100 ms
  *   BENCH_WARMUP_S=5     traffic before that window: the steady rate is measured after the start's catch-up
  *                        (its PUBACK p50/p99 are printed apart; no falls are injected in it)
  *   BENCH_LOADGEN_NICE=10  the load generators' nice value: the 100,000 devices stand in for hardware of
@@ -58,7 +60,11 @@ const DEVICES = Number(env.BENCH_DEVICES ?? 100_000);
 const GATEWAYS = Number(env.BENCH_GATEWAYS ?? 6);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 2);
 const SINGLE = Number(env.BENCH_SINGLE ?? 19_500);
-const RATE = Number(env.BENCH_RATE ?? 5_000);
+/** Rates of ordinary traffic, each measured in turn on the same connected devices (BENCH_RATES=1000,5000). */
+const RATES = (env.BENCH_RATES ?? env.BENCH_RATE ?? '5000')
+  .split(',')
+  .map(Number)
+  .sort((a, b) => a - b);
 const SECONDS = Number(env.BENCH_SECONDS ?? 20);
 const FALLS = Number(env.BENCH_FALLS ?? 20);
 /** The load generators' nice value (0: the service's own priority). */
@@ -267,6 +273,14 @@ interface Measured {
   rssIdle: number;
   rssBusy: number;
   dispatcherRss: number;
+  pgConnections: number;
+  /** The traffic at each rate of BENCH_RATES, in that order. */
+  rates: AtRate[];
+}
+
+/** Steady traffic at one rate: falls, PUBACKs, CPU, PostgreSQL and Redis. */
+interface AtRate {
+  rate: number;
   fallP50: number;
   fallP99: number;
   fallsSeen: number;
@@ -277,9 +291,11 @@ interface Measured {
   warmP99: number;
   acked: number;
   sent: number;
+  /** CPU of every kind of process (/proc): cores busy, and µs per event sent. */
+  cores: number;
+  cpuPerEvent: number;
   pgCommits: number;
   pgInserts: number;
-  pgConnections: number;
   redisOps: number;
 }
 
@@ -571,21 +587,6 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     screen.once('connect', () => res());
     screen.once('connect_error', rej);
   });
-  const fallers = f.fallDevices.splice(0, FALLS);
-  const fallClients = await Promise.all(
-    fallers.map((d, i) =>
-      mqtt.connectAsync({
-        host: '127.0.0.1',
-        port: gws[i % gateways]!.mqtt,
-        clientId: d.id,
-        username: d.id,
-        password: BENCH_SECRET,
-        reconnectPeriod: 0,
-        protocolVersion: 4,
-      }),
-    ),
-  );
-
   // Connected and quiet: what holding the devices costs before a single event (their PINGREQs, the
   // service's own timers).
   if (IDLE > 0)
@@ -596,106 +597,151 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       () => new Promise((r) => setTimeout(r, IDLE * 1000)),
     );
 
-  const pg0 = await pgStats(f.dbUrl);
-  const redis0 = redisOps(f.redis.port);
-  const cpu0 = await cpuSnapshot(f, gws, used);
-  const waits = await sampleWaits(f.dbUrl);
-  const statements = await statementCosts(f.dbUrl);
-  await statements?.start();
-  const mono0 = monoUs();
-  const t0 = performance.now();
-  const traffic = Promise.all(
-    slices.map((_, j) =>
-      f.loadgens[j]!.ask<{
-        sent: number;
-        acked: number;
-        p50: number;
-        p99: number;
-        warmP50: number;
-        warmP99: number;
-      }>({
-        cmd: 'traffic',
-        rate: RATE / nLoad,
-        seconds: SECONDS,
-        warmup: WARMUP,
-      }),
-    ),
-  );
-  // One fall at a time, evenly over the traffic; a fall not notified within 10 s counts as not notified.
-  const fallLat: number[] = [];
-  const fallAcked: number[] = [];
-  const fallStages: { alertId: string; sentAt: number; app: number }[] = [];
-  const seen = new Set<string>();
-  for (let i = 0; i < fallers.length; i++) {
-    const slot = t0 + (WARMUP + ((i + 0.5) * SECONDS) / fallers.length) * 1000;
-    await new Promise((r) => setTimeout(r, Math.max(0, slot - performance.now())));
-    const d = fallers[i]!;
-    const sentAt = Date.now();
-    await fallClients[i]!.publishAsync(
-      topics.events(d.homeId, d.id),
-      JSON.stringify({ type: 'fall', ts: sentAt, seq: 1, state: 'detected', room: d.room }),
-      { qos: 1 },
+  /** Steady traffic at `rate` events/s, with FALLS falls on fresh devices evenly over its measured window. */
+  const atRate = async (rate: number): Promise<AtRate> => {
+    const fallers = f.fallDevices.splice(0, FALLS);
+    const fallClients = await Promise.all(
+      fallers.map((d, i) =>
+        mqtt.connectAsync({
+          host: '127.0.0.1',
+          port: gws[i % gateways]!.mqtt,
+          clientId: d.id,
+          username: d.id,
+          password: BENCH_SECRET,
+          reconnectPeriod: 0,
+          protocolVersion: 4,
+        }),
+      ),
     );
-    // The gateway's PUBACK: the fall is in the log; what follows is the dispatcher's and the way back.
-    fallAcked.push(Date.now() - sentAt);
-    const until = Date.now() + 10_000;
-    for (;;) {
-      // Its own notice: the fall's household and rule (a late one of an earlier fall is not taken for it).
-      const n = notices.find(
-        (x) => x.householdId === d.homeId && x.rule === 'FALL' && !seen.has(x.alertId) && x.at >= sentAt,
+    const at = `${label} ${rate}/s`;
+    const pg0 = await pgStats(f.dbUrl);
+    const redis0 = redisOps(f.redis.port);
+    const cpu0 = await cpuSnapshot(f, gws, used);
+    const waits = await sampleWaits(f.dbUrl);
+    const statements = await statementCosts(f.dbUrl);
+    await statements?.start();
+    const mono0 = monoUs();
+    const t0 = performance.now();
+    const traffic = Promise.all(
+      slices.map((_, j) =>
+        f.loadgens[j]!.ask<{
+          sent: number;
+          acked: number;
+          p50: number;
+          p99: number;
+          warmP50: number;
+          warmP99: number;
+        }>({
+          cmd: 'traffic',
+          rate: rate / nLoad,
+          seconds: SECONDS,
+          warmup: WARMUP,
+        }),
+      ),
+    );
+    // One fall at a time, evenly over the traffic; a fall not notified within 10 s counts as not notified.
+    const fallLat: number[] = [];
+    const fallAcked: number[] = [];
+    const fallStages: { alertId: string; sentAt: number; app: number }[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < fallers.length; i++) {
+      const slot = t0 + (WARMUP + ((i + 0.5) * SECONDS) / fallers.length) * 1000;
+      await new Promise((r) => setTimeout(r, Math.max(0, slot - performance.now())));
+      const d = fallers[i]!;
+      const sentAt = Date.now();
+      await fallClients[i]!.publishAsync(
+        topics.events(d.homeId, d.id),
+        JSON.stringify({ type: 'fall', ts: sentAt, seq: 1, state: 'detected', room: d.room }),
+        { qos: 1 },
       );
-      if (n) {
-        for (const x of notices) if (x.alertId === n.alertId) seen.add(x.alertId);
-        fallLat.push(n.at - sentAt);
-        fallStages.push({ alertId: n.alertId, sentAt, app: n.at });
-        break;
+      // The gateway's PUBACK: the fall is in the log; what follows is the dispatcher's and the way back.
+      fallAcked.push(Date.now() - sentAt);
+      const until = Date.now() + 10_000;
+      for (;;) {
+        // Its own notice: the fall's household and rule (a late one of an earlier fall is not taken for it).
+        const n = notices.find(
+          (x) => x.householdId === d.homeId && x.rule === 'FALL' && !seen.has(x.alertId) && x.at >= sentAt,
+        );
+        if (n) {
+          for (const x of notices) if (x.alertId === n.alertId) seen.add(x.alertId);
+          fallLat.push(n.at - sentAt);
+          fallStages.push({ alertId: n.alertId, sentAt, app: n.at });
+          break;
+        }
+        const left = until - Date.now();
+        if (left <= 0) break;
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, left);
+          noticed = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+        noticed = null;
       }
-      const left = until - Date.now();
-      if (left <= 0) break;
-      await new Promise<void>((r) => {
-        const timer = setTimeout(r, left);
-        noticed = () => {
-          clearTimeout(timer);
-          r();
-        };
-      });
-      noticed = null;
+      for (const x of notices) seen.add(x.alertId);
     }
-    for (const x of notices) seen.add(x.alertId);
-  }
-  const load = await traffic;
-  console.log(
-    `  ${label} falls: device → PUBACK ms ${fallAcked.join(' ')}; device → app ms ${fallLat.join(' ')}`,
-  );
-  const since = (at: number | undefined, from: number) => (at === undefined ? '?' : String(at - from));
-  console.log(
-    `  ${label} falls, ms after the device sent (PUBACK / raised on the screen / first step on the screen / app): ` +
-      fallStages
-        .map((s, i) => {
-          const l = live.get(s.alertId);
-          return `${fallAcked[i]}/${since(l?.raised, s.sentAt)}/${since(l?.step, s.sentAt)}/${s.app - s.sentAt}`;
-        })
-        .join(' '),
-  );
+    const load = await traffic;
+    console.log(
+      `  ${at} falls: device → PUBACK ms ${fallAcked.join(' ')}; device → app ms ${fallLat.join(' ')}`,
+    );
+    const since = (t: number | undefined, from: number) => (t === undefined ? '?' : String(t - from));
+    console.log(
+      `  ${at} falls, ms after the device sent (PUBACK / raised on the screen / first step on the screen / app): ` +
+        fallStages
+          .map((s, i) => {
+            const l = live.get(s.alertId);
+            return `${fallAcked[i]}/${since(l?.raised, s.sentAt)}/${since(l?.step, s.sentAt)}/${s.app - s.sentAt}`;
+          })
+          .join(' '),
+    );
+    console.log(
+      `  ${at} falls raised by the urgent lane (RULE-16), all so far: ${(await metricOf(f.dispatcher, 'g365_rules_urgent_raised_total')) ?? '?'}`,
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    manifest.phases.push({ name: `${label} traffic ${rate}/s`, from: mono0, to: monoUs() });
+    const sentAll = load.reduce((a, l) => a + l.sent, 0);
+    const use = cpuUse(`${rate}/s`, cpu0, await cpuSnapshot(f, gws, used), elapsed * 1000, sentAll, 'event');
+    cpu.push(use);
+    console.log(
+      `  ${at}: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
+    );
+    if (statements)
+      console.log(`  ${at}: PostgreSQL statements by server time:\n${await statements.report()}`);
+    const pg1 = await pgStats(f.dbUrl);
+    const redis1 = redisOps(f.redis.port);
+    for (const c of fallClients) c.end(true);
+    fallLat.sort((a, b) => a - b);
+    const pct = (p: number) =>
+      fallLat.length ? fallLat[Math.min(fallLat.length - 1, Math.floor(fallLat.length * p))]! : Number.NaN;
+    const cpuMs = CPU_KINDS.reduce((a, k) => a + use.ms[k], 0);
+    return {
+      rate,
+      fallP50: pct(0.5),
+      fallP99: pct(0.99),
+      fallsSeen: fallLat.length,
+      pubackP50: Math.max(...load.map((l) => l.p50)),
+      pubackP99: Math.max(...load.map((l) => l.p99)),
+      warmP50: Math.max(...load.map((l) => l.warmP50)),
+      warmP99: Math.max(...load.map((l) => l.warmP99)),
+      sent: sentAll,
+      acked: load.reduce((a, l) => a + l.acked, 0),
+      cores: cpuMs / (elapsed * 1000),
+      cpuPerEvent: (1000 * cpuMs) / sentAll,
+      pgCommits: (pg1.commits - pg0.commits) / elapsed,
+      pgInserts: (pg1.inserts - pg0.inserts) / elapsed,
+      redisOps: (redis1 - redis0) / elapsed,
+    };
+  };
+  // Each rate after the other on the same connected devices, the lowest first.
+  const rates: AtRate[] = [];
+  for (const rate of RATES) rates.push(await atRate(rate));
   screen.close();
-  console.log(
-    `  ${label} falls raised by the urgent lane (RULE-16), all so far: ${(await metricOf(f.dispatcher, 'g365_rules_urgent_raised_total')) ?? '?'}`,
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  manifest.phases.push({ name: `${label} traffic`, from: mono0, to: monoUs() });
-  const sentAll = load.reduce((a, l) => a + l.sent, 0);
-  cpu.push(cpuUse('traffic', cpu0, await cpuSnapshot(f, gws, used), elapsed * 1000, sentAll, 'event'));
-  console.log(
-    `  ${label} traffic: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
-  );
-  if (statements)
-    console.log(`  ${label} traffic: PostgreSQL statements by server time:\n${await statements.report()}`);
-  const pg1 = await pgStats(f.dbUrl);
-  const redis1 = redisOps(f.redis.port);
+  const pgConnections = (await pgStats(f.dbUrl)).conns;
   const rssBusy = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
   const dispatcherRss = rssOf(f.dispatcher.child.pid!);
 
-  for (const c of [...apps, ...fallClients]) c.end(true);
+  for (const c of apps) c.end(true);
   await Promise.all(slices.map((_, j) => f.loadgens[j]!.ask({ cmd: 'drop' })));
   let again = { ms: Number.NaN, failed: 0 };
   if (RECONNECT) {
@@ -712,10 +758,6 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   printCpu(label, cpu);
   await Promise.all(gws.map((g) => g.stop()));
   await Promise.all(slices.map((_, j) => f.loadgens[j]!.ask({ cmd: 'drop' })));
-
-  fallLat.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    fallLat.length ? fallLat[Math.min(fallLat.length - 1, Math.floor(fallLat.length * p))]! : Number.NaN;
   return {
     devices,
     gateways,
@@ -725,19 +767,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     rssIdle,
     rssBusy,
     dispatcherRss,
-    fallP50: pct(0.5),
-    fallP99: pct(0.99),
-    fallsSeen: fallLat.length,
-    pubackP50: Math.max(...load.map((l) => l.p50)),
-    pubackP99: Math.max(...load.map((l) => l.p99)),
-    warmP50: Math.max(...load.map((l) => l.warmP50)),
-    warmP99: Math.max(...load.map((l) => l.warmP99)),
-    sent: sentAll,
-    acked: load.reduce((a, l) => a + l.acked, 0),
-    pgCommits: (pg1.commits - pg0.commits) / elapsed,
-    pgInserts: (pg1.inserts - pg0.inserts) / elapsed,
-    pgConnections: pg1.conns,
-    redisOps: (redis1 - redis0) / elapsed,
+    pgConnections,
+    rates,
   };
 }
 
@@ -777,7 +808,7 @@ export async function run(): Promise<void> {
   const mb = (x: number) => (x / 2 ** 20).toFixed(0);
   console.log(
     `${new Date().toISOString()}: ${DEVICES.toLocaleString('en')} devices over ${GATEWAYS} gateways vs ` +
-      `${SINGLE.toLocaleString('en')} on one, ${ROUNDS} rounds; ${RATE}/s for ${SECONDS} s after a ${WARMUP} s warm-up with ${FALLS} falls each; load generators at nice ${LOADGEN_NICE}; ` +
+      `${SINGLE.toLocaleString('en')} on one, ${ROUNDS} rounds; ${RATES.join(', ')} events/s for ${SECONDS} s each after a ${WARMUP} s warm-up with ${FALLS} falls each; load generators at nice ${LOADGEN_NICE}; ` +
       `load average ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}, ${mb(totalmem())} MB RAM; open files soft ${limits.soft} hard ${limits.hard} ` +
@@ -796,7 +827,7 @@ export async function run(): Promise<void> {
     await seedDevices(store, seeded);
     const plan = planCommunity({
       grids: 1,
-      householdsPerGrid: FALLS * ROUNDS * 2,
+      householdsPerGrid: FALLS * ROUNDS * RATES.length * 2,
       staffPassword: STAFF_PASSWORD,
     });
     const now = Date.now();
@@ -840,11 +871,17 @@ export async function run(): Promise<void> {
         (kind === 'cluster' ? cluster : single).push(m);
         console.log(
           `round ${r} ${kind}: ${m.devices} devices on ${m.gateways} gateway(s): connect ${(m.connectMs / 1000).toFixed(1)} s, ` +
-            `reconnect ${(m.reconnectMs / 1000).toFixed(1)} s, RSS ${mb(m.rssIdle)} → ${mb(m.rssBusy)} MB, ` +
-            `fall p50/p99 ${m.fallP50}/${m.fallP99} ms (${m.fallsSeen}/${FALLS}), ` +
-            `traffic ${m.acked}/${m.sent} acked, PUBACK p99 ${m.pubackP99.toFixed(1)} ms, ` +
-            `PG ${m.pgCommits.toFixed(0)} commits/s ${m.pgInserts.toFixed(0)} rows/s, Redis ${m.redisOps.toFixed(1)} cmd/s, ` +
-            `load ${loadavg()[0]!.toFixed(2)}`,
+            `reconnect ${(m.reconnectMs / 1000).toFixed(1)} s, RSS ${mb(m.rssIdle)} → ${mb(m.rssBusy)} MB; ` +
+            m.rates
+              .map(
+                (a) =>
+                  `at ${a.rate}/s: fall p50/p99 ${a.fallP50}/${a.fallP99} ms (${a.fallsSeen}/${FALLS}), ` +
+                  `traffic ${a.acked}/${a.sent} acked, PUBACK p99 ${a.pubackP99.toFixed(1)} ms, ` +
+                  `${a.cores.toFixed(2)} cores, PG ${a.pgCommits.toFixed(0)} commits/s ${a.pgInserts.toFixed(0)} rows/s, ` +
+                  `Redis ${a.redisOps.toFixed(1)} cmd/s`,
+              )
+              .join('; ') +
+            `; load ${loadavg()[0]!.toFixed(2)}`,
         );
       }
     }
@@ -866,22 +903,30 @@ export async function run(): Promise<void> {
     row('gateway RSS per connection, idle (KB)', (m) => m.rssIdle / m.devices / 1024, 1);
     row('gateway RSS per connection, under traffic (KB)', (m) => m.rssBusy / m.devices / 1024, 1);
     row('dispatcher RSS (MB)', (m) => m.dispatcherRss / 2 ** 20);
-    row(`fall → responder notification p50 (ms)`, (m) => m.fallP50);
-    row(`fall → responder notification p99 (ms)`, (m) => m.fallP99);
-    row('falls notified', (m) => m.fallsSeen);
-    row('ordinary events acknowledged (%)', (m) => (100 * m.acked) / m.sent, 2);
-    row('ordinary events PUBACK p50 (ms)', (m) => m.pubackP50, 1);
-    row('ordinary events PUBACK p99 (ms)', (m) => m.pubackP99, 1);
-    row(`PUBACK p50 in the first ${WARMUP} s of traffic (ms)`, (m) => m.warmP50, 1);
-    row(`PUBACK p99 in the first ${WARMUP} s of traffic (ms)`, (m) => m.warmP99, 1);
-    row('PostgreSQL commits/s under traffic', (m) => m.pgCommits);
-    row('PostgreSQL rows inserted/s under traffic', (m) => m.pgInserts);
+    RATES.forEach((rate, i) => {
+      const r = (label: string, fn: (a: AtRate) => number, digits = 0) =>
+        row(`${rate}/s: ${label}`, (m) => fn(m.rates[i]!), digits);
+      r('fall → responder notification p50 (ms)', (a) => a.fallP50);
+      r('fall → responder notification p99 (ms)', (a) => a.fallP99);
+      r('falls notified', (a) => a.fallsSeen);
+      r('ordinary events acknowledged (%)', (a) => (100 * a.acked) / a.sent, 2);
+      r('ordinary events PUBACK p50 (ms)', (a) => a.pubackP50, 1);
+      r('ordinary events PUBACK p99 (ms)', (a) => a.pubackP99, 1);
+      r(`PUBACK p50 in the first ${WARMUP} s (ms)`, (a) => a.warmP50, 1);
+      r(`PUBACK p99 in the first ${WARMUP} s (ms)`, (a) => a.warmP99, 1);
+      r('cores busy (all processes)', (a) => a.cores, 2);
+      r('CPU per event, all processes (µs)', (a) => a.cpuPerEvent);
+      r('PostgreSQL commits/s', (a) => a.pgCommits);
+      r('PostgreSQL rows inserted/s', (a) => a.pgInserts);
+      r('Redis commands/s (dispatcher live relay)', (a) => a.redisOps, 1);
+    });
     row('PostgreSQL connections', (m) => m.pgConnections);
-    row('Redis commands/s (dispatcher live relay)', (m) => m.redisOps, 1);
-    const p99 = spread(cluster.map((m) => m.fallP99)).median;
+    const verdicts = RATES.map((rate, i) => {
+      const p99 = spread(cluster.map((m) => m.rates[i]!.fallP99)).median;
+      return `\nfall → responder p99 over ${FALLS} falls a measurement (the slowest of them) at ${rate}/s: ${p99} ms ${p99 <= 100 ? '≤' : '>'} 100 ms target with ${DEVICES} devices connected`;
+    });
     console.log(
-      `\nfall → responder p99 over ${FALLS} falls a measurement (the slowest of them) at ${RATE}/s: ` +
-        `${p99} ms ${p99 <= 100 ? '≤' : '>'} 100 ms target with ${DEVICES} devices connected` +
+      verdicts.join('') +
         `\nPostgreSQL: ${await benchClusterSettings()}\nload average now ${loadavg()
           .map((x) => x.toFixed(2))
           .join(' ')}`,
