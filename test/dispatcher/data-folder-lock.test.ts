@@ -75,5 +75,5 @@ describe('one instance per data folder', () => {
     );
     third.proc.kill('SIGINT');
     expect(await third.exited).toBe(0);
-  });
+  }, 200_000);
 });

@@ -55,7 +55,9 @@ function ballast(name: string, mb: number): string {
 }
 
 describe.skipIf(!mounted)(`a full disk on a 20 MB tmpfs${why}`, () => {
-  it('warns before it is full, holds devices while the log cannot write, says why, and resumes by itself', async () => {
+  it('warns before it is full, holds devices while the log cannot write, says why, and resumes by itself', {
+    timeout: 150_000,
+  }, async () => {
     const clock = new ManualClock(instant(Date.parse('2026-03-10T10:00:00+08:00')));
     const h = await startHarness({
       clock,
@@ -162,7 +164,9 @@ describe.skipIf(!mounted)(`a full disk on a 20 MB tmpfs${why}`, () => {
     }
   });
 
-  it('refuses to start on a full disk with an error that names the folder and says the disk is full', async () => {
+  it('refuses to start on a full disk with an error that names the folder and says the disk is full', {
+    timeout: 90_000,
+  }, async () => {
     const dataDir = join(mnt.path, 'data');
     mkdirSync(dataDir, { recursive: true });
     const store = new SqliteStore(join(dataDir, 'guardian365.sqlite'));

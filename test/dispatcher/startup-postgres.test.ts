@@ -26,7 +26,9 @@ async function freePort(): Promise<number> {
 }
 
 describe.skipIf(pgBackend.skip)(`npm start on ${pgBackend.name}`, () => {
-  it('migrates an empty database, is ready, prints the database without its password and stops cleanly', async () => {
+  it('migrates an empty database, is ready, prints the database without its password and stops cleanly', {
+    timeout: 90_000,
+  }, async () => {
     const db = await createTestDatabase();
     cleanups.push(db.drop);
     // The test server trusts loopback connections: any password is accepted, and none may be printed.

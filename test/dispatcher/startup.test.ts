@@ -173,7 +173,9 @@ describe('configuration safety', () => {
     }
   });
 
-  it('serves a demo-seeded folder on this machine only, with a warning, and refuses a network address for it', async () => {
+  it('serves a demo-seeded folder on this machine only, with a warning, and refuses a network address for it', {
+    timeout: 120_000,
+  }, async () => {
     const dir = tempDir();
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(dir.path, 'demo-devices.json'), '[]');
@@ -188,7 +190,7 @@ describe('configuration safety', () => {
 
     const http = await freePort();
     const s = start({ DATA_DIR: dir.path, MQTT_PORT: String(await freePort()), HTTP_PORT: String(http) });
-    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 20_000, 'start banner');
+    await eventually(() => s.out().includes('Press Ctrl-C to stop.'), 60_000, 'start banner');
     expect(s.out()).toMatch(/WARNING: .* seeded by the demo .* served on 127\.0\.0\.1 only/);
     expect((await fetch(`http://127.0.0.1:${http}/readyz`)).status).toBe(200);
     // Not on any other address of this machine.

@@ -91,7 +91,9 @@ function startFlood(port: number, connections: number, prefix: 'f' | 'k'): Child
 }
 
 describe('gateway: a wrong-secret login flood', () => {
-  it('on ids holding the fast hash, costs no scrypt check: a connected device is acknowledged and a valid device from another address gets in', async () => {
+  it('on ids holding the fast hash, costs no scrypt check: a connected device is acknowledged and a valid device from another address gets in', {
+    timeout: 150_000,
+  }, async () => {
     const g = await world.start({ loginReportMs: 3_600_000 });
     const connected = await RawClient.open(g.port, '127.0.0.2');
     expect(await connected.login('h1-door')).toBe(0);
@@ -115,7 +117,9 @@ describe('gateway: a wrong-secret login flood', () => {
     await g.stop();
   });
 
-  it('on ids still holding a legacy scrypt hash, keeps acknowledging a connected device, lets a valid device from another address in, and logs the flood once per period', async () => {
+  it('on ids still holding a legacy scrypt hash, keeps acknowledging a connected device, lets a valid device from another address in, and logs the flood once per period', {
+    timeout: 150_000,
+  }, async () => {
     const { log, lines } = capturedLog();
     const g = await world.start({ log, loginReportMs: 3_600_000 });
     const connected = await RawClient.open(g.port, '127.0.0.2');
