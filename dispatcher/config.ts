@@ -38,6 +38,11 @@ export const configSchema = z.object({
    */
   RULES_BATCH_MS: z.coerce.number().int().min(0).max(5_000).default(200),
   /**
+   * Separate roles (CLU-02): a gateway wakes the rules for what it wrote at most this often, in ms (falls
+   * and help buttons go at once, RULE-16). 0: after every commit.
+   */
+  EVENTS_WAKE_MS: z.coerce.number().int().min(0).max(5_000).default(100),
+  /**
    * Separate dispatchers (CLU-03): a community lease lasts LEASE_TTL_MS unless renewed, and is renewed every
    * LEASE_RENEW_MS (real time, judged by the database's clock). A dead instance's communities are taken
    * within TTL + one renewal.

@@ -184,6 +184,7 @@ export class GuardianService {
             if ('access' in change) this.recheckOwnLive();
           },
           onGateway: (m) => this.fromDispatcher(m),
+          eventsPaceMs: config.EVENTS_WAKE_MS,
           onReconnect: () => {
             // Wake-ups may have been missed while the connection was down; so may a revocation, and so may
             // an admin's change made through another dispatcher (CLU-11).

@@ -67,6 +67,12 @@ export interface SignalsDeps {
   onReconnect?: () => void;
   /** How long a dispatcher waits for a gateway to confirm a staff notice. */
   replyTimeoutMs?: number;
+  /**
+   * CLU-02: a gateway wakes the rules for what it wrote at most this often (ms, real time; 0: after every
+   * commit). A wake-up costs a NOTIFY transaction here and a wake-up of every dispatcher; the rules read
+   * the log in batches anyway (RULES_BATCH_MS), and falls and help buttons go at once (urgentWritten).
+   */
+  eventsPaceMs?: number;
 }
 
 /** The urgent events of a notification, as the gateway wrote them (anything else in it is dropped). */
@@ -138,6 +144,8 @@ export class ClusterSignals {
   private backoff = 100;
   private eventsPending = false;
   private eventsSending: Promise<void> | null = null;
+  private eventsTimer: NodeJS.Timeout | undefined;
+  private lastEventsSent = Number.NEGATIVE_INFINITY;
   private waiting = new Map<string, (sent: boolean) => void>();
   /** Whether the LISTEN connection is up (readiness). */
   listening = false;
@@ -156,6 +164,8 @@ export class ClusterSignals {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.eventsTimer);
+    this.eventsTimer = undefined;
     await this.eventsSending;
     const c = this.client;
     this.client = null;
@@ -243,15 +253,31 @@ export class ClusterSignals {
   }
 
   /**
-   * The gateway wrote records to the log. Coalesced: one NOTIFY in flight at a time and at most one more
-   * after it, however many batches were written meanwhile (a wake-up carries no data).
+   * The gateway wrote records to the log. Coalesced: one NOTIFY in flight at a time, at most one every
+   * `eventsPaceMs`, and one more after it however many batches were written meanwhile (a wake-up carries
+   * no data; the rules also poll).
    */
   eventsWritten(): void {
     if (this.stopped) return;
-    if (this.eventsSending) {
+    if (this.eventsSending || this.eventsTimer) {
       this.eventsPending = true;
       return;
     }
+    const wait = this.lastEventsSent + (this.deps.eventsPaceMs ?? 0) - performance.now();
+    if (wait > 0) {
+      this.eventsTimer = setTimeout(() => {
+        this.eventsTimer = undefined;
+        this.sendEvents();
+      }, wait);
+      return;
+    }
+    this.sendEvents();
+  }
+
+  private sendEvents(): void {
+    if (this.stopped) return;
+    this.eventsPending = false;
+    this.lastEventsSent = performance.now();
     this.eventsSending = this.notify(CHANNELS.events, '')
       .catch((e: unknown) =>
         this.deps.log.warn(
