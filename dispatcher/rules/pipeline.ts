@@ -347,32 +347,43 @@ export class RulesPipeline {
     this.timer = { timer, at };
   }
 
+  /**
+   * One pass: the log read to its end, then the silences due by then. A page shorter than PAGE is the end
+   * of the log as it was read, so the pass ends there and does not read again at once: what was committed
+   * since wakes the rules (CLU-02; RULES_BATCH_MS paces it on separate roles). Reading again at once made
+   * the pass a loop that ran as often as the CPU let it, a read and a rules commit for every few events,
+   * whatever the rate.
+   */
   private async drain(): Promise<void> {
     for (;;) {
       if (this.stopped) return;
       const events = await this.deps.store.readEvents(this.cursor, PAGE);
-      let work: Unprocessed[];
+      // The log as of this instant is what was read: silences are fired up to here, not beyond.
+      const readAt = this.deps.clock.now();
       if (events.length > 0) {
-        work = events.map((logged) => ({ kind: 'event', logged }));
-      } else {
-        // The log is drained: fire the silences that are due by the clock, each at its own instant.
-        const now = this.deps.clock.now();
-        work = [];
-        for (const [homeId, at] of this.deadlines) {
-          if (at <= now) work.push({ kind: 'due', homeId, until: now });
-          if (work.length >= PAGE) break;
-        }
-        if (work.length === 0) return;
+        await this.work(events.map((logged) => ({ kind: 'event', logged })));
+        if (this.stopped) return;
+        if (events.length >= PAGE) continue;
       }
-      try {
-        await this.processWithRetry(work);
-      } catch (e) {
-        // One bad item must not stop the rules for the whole street: go one item at a time and pass over
-        // only the item that cannot be committed, with HOME_UNWATCHED for its household (`processAlone`).
-        this.deps.log.error({ err: e, items: work.length }, 'rules page failed; retrying item by item');
-        for (const w of work) await this.processAlone(w);
+      // The log is drained: fire the silences that are due by the clock, each at its own instant.
+      const due: Unprocessed[] = [];
+      for (const [homeId, at] of this.deadlines) {
+        if (at <= readAt) due.push({ kind: 'due', homeId, until: readAt });
+        if (due.length >= PAGE) break;
       }
-      if (this.stopped) return;
+      if (due.length === 0) return;
+      await this.work(due);
+    }
+  }
+
+  private async work(work: Unprocessed[]): Promise<void> {
+    try {
+      await this.processWithRetry(work);
+    } catch (e) {
+      // One bad item must not stop the rules for the whole street: go one item at a time and pass over
+      // only the item that cannot be committed, with HOME_UNWATCHED for its household (`processAlone`).
+      this.deps.log.error({ err: e, items: work.length }, 'rules page failed; retrying item by item');
+      for (const w of work) await this.processAlone(w);
     }
   }
 
