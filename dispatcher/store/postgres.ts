@@ -728,6 +728,7 @@ export class PostgresStore implements Store {
     const records = batch.flatMap((b) => b.records);
     const presence = batch.flatMap((b) => b.presence);
     return this.withClient(async (c) => {
+      await this.prepareAppends(c);
       // The short way: every device judged from the cache, no recorded seq to look up.
       let judged = records.length > 0 ? this.judgeFromCache(records) : null;
       for (;;) {
@@ -752,8 +753,8 @@ export class PostgresStore implements Store {
         if (records.length > 0 && head) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
         // Judged from the cache: every statement writes only if the devices' rows still hold what was assumed.
         const guard = judged?.assumed ? guardSql(judged.assumed) : '';
-        if (presence.length > 0) statements.push(...presenceSql(presence, guard));
-        const insert = judged ? insertSql(records, judged, guard) : null;
+        if (presence.length > 0) statements.push(...presenceSql(presence, guard, judged?.assumed));
+        const insert = judged ? insertSql(records, judged, judged.assumed) : null;
         if (insert) statements.push(insert);
         statements.push('COMMIT');
         const done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
@@ -779,6 +780,27 @@ export class PostgresStore implements Store {
       this.forgetSeqs();
       throw e;
     });
+  }
+
+  /** Connections that prepared APPEND_STATEMENTS (a prepared statement lives as long as its connection). */
+  private readonly appendsPrepared = new WeakSet<pg.PoolClient>();
+
+  /** APPEND_STATEMENTS on this connection, once: one round trip before its first append. */
+  private async prepareAppends(c: pg.PoolClient): Promise<void> {
+    if (this.appendsPrepared.has(c)) return;
+    const sql = Object.entries(APPEND_STATEMENTS)
+      .map(([name, text]) => `PREPARE ${name} AS ${text}`)
+      .join(';\n');
+    await c.query(sql).catch(async (e: { code?: string }) => {
+      if (e.code !== '42P05') throw e;
+      // duplicate_prepared_statement: this connection has some already (the same texts: this process's);
+      // the others, one by one.
+      for (const [name, text] of Object.entries(APPEND_STATEMENTS))
+        await c.query(`PREPARE ${name} AS ${text}`).catch((e1: { code?: string }) => {
+          if (e1.code !== '42P05') throw e1;
+        });
+    });
+    this.appendsPrepared.add(c);
   }
 
   /**
@@ -1311,13 +1333,15 @@ function arrayText(values: readonly unknown[]): string {
  * statement sent in one simple-protocol message with others.
  */
 function inline(sql: string, params: unknown[]): string {
-  return sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const v = params[Number(n) - 1];
-    if (Array.isArray(v)) return quoted(arrayText(v));
-    if (v instanceof JsonText) return quoted(v.text);
-    if (typeof v === 'number') return String(v);
-    return v === null || v === undefined ? 'NULL' : literal(String(v));
-  });
+  return sql.replace(/\$(\d+)/g, (_, n: string) => sqlValue(params[Number(n) - 1]));
+}
+
+/** One parameter as an SQL literal (arrays in array syntax, numbers as they are). */
+function sqlValue(v: unknown): string {
+  if (Array.isArray(v)) return quoted(arrayText(v));
+  if (v instanceof JsonText) return quoted(v.text);
+  if (typeof v === 'number') return String(v);
+  return v === null || v === undefined ? 'NULL' : literal(String(v));
 }
 
 /**
@@ -1413,18 +1437,12 @@ function guardSql(assumed: { id: string; count: number; state: SeqState }[]): st
 }
 
 /**
- * The batch's events and its devices' new seq state, in one statement, written only if `guard` holds
- * (checked under the log lock; otherwise it returns no row), or null when every record is a duplicate.
+ * The batch's events and its devices' new seq state, in one statement, written only if the guard holds
+ * (each judged device's row of device_seqs, read under the log lock, still holds the count, highest seq
+ * and session the verdicts assumed; otherwise it returns no row). Prepared once per connection
+ * (`APPEND_STATEMENTS`): planned anew for every append, this statement cost more than running it.
  */
-function insertSql(records: EventRecord[], judged: Judged, guard: string): string | null {
-  const { keep, states } = judged;
-  const kept = records.filter((_, i) => keep[i] !== null);
-  if (kept.length === 0) return null;
-  const keptCounts = keep.filter((k): k is number => k !== null);
-  const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
-  const changed = [...states].filter(([, d]) => d.changed);
-  return inlineGuarded(
-    `WITH ok AS (SELECT 1 WHERE true{{guard}}),
+const INSERT_EVENTS = `WITH ok AS (SELECT 1 WHERE true{{guard}}),
        seq_state AS (
          INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
          SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
@@ -1438,7 +1456,55 @@ function insertSql(records: EventRecord[], judged: Judged, guard: string): strin
        $8::bigint[], $9::int[], $11::text[], $12::text[])
        WITH ORDINALITY AS r(d, h, ra, tp, st, ts, ty, ds, sc, rw, rs, n)
      WHERE EXISTS (SELECT 1 FROM ok)
-     ORDER BY n RETURNING seq`,
+     ORDER BY n RETURNING seq`;
+
+/** guardSql's condition with its four arrays as parameters `first`… of a prepared statement. */
+const guardParams = (first: number) =>
+  ` AND NOT EXISTS (SELECT 1 FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bigint[], $${first + 3}::text[]) AS g(d, c, h, s)
+       LEFT JOIN device_seqs x ON x.device_id = g.d
+       WHERE COALESCE(x.seq_count, 0) <> g.c OR COALESCE(x.high, -1) <> g.h OR x.session IS DISTINCT FROM g.s)`;
+
+/** A statement with its `{{guard}}` marker, prepared twice: as it is and guarded (`name_guarded`). */
+function guardedPair(name: string, text: string, params: number): Record<string, string> {
+  return {
+    [name]: text.replace('{{guard}}', ''),
+    [`${name}_guarded`]: text.replace('{{guard}}', guardParams(params + 1)),
+  };
+}
+
+/** `EXECUTE` of a guardedPair's statement: guarded when devices' rows were assumed (the short way). */
+function executeGuarded(
+  name: string,
+  params: unknown[],
+  assumed: { id: string; count: number; state: SeqState }[] | undefined,
+): string {
+  const all =
+    assumed && assumed.length > 0
+      ? [
+          ...params,
+          assumed.map((d) => d.id),
+          assumed.map((d) => d.count),
+          assumed.map((d) => d.state.high),
+          assumed.map((d) => d.state.session),
+        ]
+      : params;
+  return `EXECUTE ${assumed && assumed.length > 0 ? `${name}_guarded` : name}(${all.map(sqlValue).join(', ')})`;
+}
+
+/** `EXECUTE` of the prepared insert for the batch, or null when every record is a duplicate. */
+function insertSql(
+  records: EventRecord[],
+  judged: Judged,
+  assumed: { id: string; count: number; state: SeqState }[] | undefined,
+): string | null {
+  const { keep, states } = judged;
+  const kept = records.filter((_, i) => keep[i] !== null);
+  if (kept.length === 0) return null;
+  const keptCounts = keep.filter((k): k is number => k !== null);
+  const col = <T>(f: (r: EventRecord, i: number) => T) => kept.map(f);
+  const changed = [...states].filter(([, d]) => d.changed);
+  return executeGuarded(
+    'g365_insert_events',
     [
       col((r) => r.deviceId),
       col((r) => r.homeId),
@@ -1461,24 +1527,16 @@ function insertSql(records: EventRecord[], judged: Judged, guard: string): strin
       changed.map(([, d]) => (Number.isNaN(d.state.highTs) ? 0 : d.state.highTs)),
       changed.map(([, d]) => d.state.session),
     ],
-    guard,
+    assumed,
   );
 }
 
 /**
- * The device rows' presence and rejection counts, as statements for the append's message, written only
- * if `guard` holds (the same condition as the batch's INSERT; empty: always).
+ * DEV-11: the devices' rows of a batch's presence (prepared once per connection, APPEND_STATEMENTS): the
+ * state of the newest session in the batch, written only if no newer session wrote the row (the condition
+ * in the WHERE); within a session, the last word of each field wins.
  */
-function presenceSql(updates: PresenceUpdate[], guard: string): string[] {
-  // In device order: two batches touching the same devices lock their rows in the same order.
-  const sorted = [...updates].sort((a, b) =>
-    a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
-  );
-  // DEV-11: the state of the newest session in the batch, written only if no newer session wrote the row
-  // (the guard in the UPDATE's WHERE); within a session, the last word of each field wins.
-  const out = [
-    inlineGuarded(
-      `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
+const UPDATE_PRESENCE = `UPDATE devices d SET online = COALESCE(u.online, d.online), last_seen_at = COALESCE(u.seen, d.last_seen_at),
          battery = COALESCE(u.battery, d.battery), rssi = COALESCE(u.rssi, d.rssi), fw = COALESCE(u.fw, d.fw),
          session_at = COALESCE(u.session_at, d.session_at)
        FROM (SELECT id, max(s) AS session_at,
@@ -1491,7 +1549,30 @@ function presenceSql(updates: PresenceUpdate[], guard: string): string[] {
                      WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
              WHERE x.s IS NULL OR x.s = x.newest
              GROUP BY id) u
-       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at){{guard}}`,
+       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at){{guard}}`;
+
+/** The statements every append connection prepares before its first append (name → text). */
+const APPEND_STATEMENTS: Record<string, string> = {
+  ...guardedPair('g365_insert_events', INSERT_EVENTS, 18),
+  ...guardedPair('g365_presence', UPDATE_PRESENCE, 7),
+};
+
+/**
+ * The device rows' presence and rejection counts, as statements for the append's message, written only
+ * if `guard` holds (the same condition as the batch's INSERT; empty: always).
+ */
+function presenceSql(
+  updates: PresenceUpdate[],
+  guard: string,
+  assumed: { id: string; count: number; state: SeqState }[] | undefined,
+): string[] {
+  // In device order: two batches touching the same devices lock their rows in the same order.
+  const sorted = [...updates].sort((a, b) =>
+    a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
+  );
+  const out = [
+    executeGuarded(
+      'g365_presence',
       [
         sorted.map((u) => u.deviceId),
         sorted.map((u) => u.online ?? null),
@@ -1501,7 +1582,7 @@ function presenceSql(updates: PresenceUpdate[], guard: string): string[] {
         sorted.map((u) => u.fw ?? null),
         sorted.map((u) => u.sessionAt ?? null),
       ],
-      guard,
+      assumed,
     ),
   ];
   // Counts add up whichever session they come from.
