@@ -169,7 +169,15 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
       expect((await apiCall(base(dispatcher), admin, 'POST', `/api/devices/${d.id}/disable`)).status).toBe(
         200,
       );
-    await eventually(() => closed.size === 2, 5_000, 'both connections closed');
+    try {
+      await eventually(() => closed.size === 2, 10_000, 'both connections closed');
+    } catch (e) {
+      // Which one stayed open, and what the processes said (a lost NOTIFY is logged by either side).
+      const said = [g1, g2, dispatcher].map((p) => `--- ${p.role} ${p.http}:\n${p.output().slice(-4_000)}`);
+      throw new Error(
+        `${(e as Error).message}; closed: ${[...closed].join(', ') || 'none'}\n${said.join('\n')}`,
+      );
+    }
   }, 30_000);
 
   /** Simulated devices of the homes, each given both gateways, sending a heartbeat every 200 ms. */
