@@ -361,7 +361,7 @@ export class RulesPipeline {
       // The log as of this instant is what was read: silences are fired up to here, not beyond.
       const readAt = this.deps.clock.now();
       if (events.length > 0) {
-        await this.work(events.map((logged) => ({ kind: 'event', logged })));
+        await this.processItems(events.map((logged) => ({ kind: 'event', logged })));
         if (this.stopped) return;
         if (events.length >= PAGE) continue;
       }
@@ -372,11 +372,12 @@ export class RulesPipeline {
         if (due.length >= PAGE) break;
       }
       if (due.length === 0) return;
-      await this.work(due);
+      await this.processItems(due);
     }
   }
 
-  private async work(work: Unprocessed[]): Promise<void> {
+  /** A page of items; when it cannot be committed, item by item (`processAlone`). */
+  private async processItems(work: Unprocessed[]): Promise<void> {
     try {
       await this.processWithRetry(work);
     } catch (e) {

@@ -94,6 +94,9 @@ const SEQ_CACHE_MAX = 500_000;
 /** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
 const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
 /** The verdicts on a batch: each record's seq count (null: a duplicate) and its devices' state after it. */
+/** Judged from the cache: the devices' rows of device_seqs as the verdicts assumed them. */
+type Assumed = { id: string; count: number; state: SeqState }[];
+
 interface Judged {
   keep: (number | null)[];
   kept: number;
@@ -102,7 +105,7 @@ interface Judged {
    * Judged from the cache: the devices' rows as the verdicts assumed them (before the batch). Every
    * statement of the append writes only if each of those rows, checked under the log lock, still holds that.
    */
-  assumed?: { id: string; count: number; state: SeqState }[];
+  assumed?: Assumed;
 }
 
 export interface PostgresOptions {
@@ -752,9 +755,8 @@ export class PostgresStore implements Store {
         const statements = head ? [head] : [];
         if (records.length > 0 && head) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
         // Judged from the cache: every statement writes only if the devices' rows still hold what was assumed.
-        const guard = judged?.assumed ? guardSql(judged.assumed) : '';
-        if (presence.length > 0) statements.push(...presenceSql(presence, guard, judged?.assumed));
-        const insert = judged ? insertSql(records, judged, judged.assumed) : null;
+        if (presence.length > 0) statements.push(...presenceSql(presence, judged?.assumed));
+        const insert = judged ? insertSql(records, judged) : null;
         if (insert) statements.push(insert);
         statements.push('COMMIT');
         const done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
@@ -828,7 +830,7 @@ export class PostgresStore implements Store {
   /** The verdicts from the cache alone, or null when the batch needs the long way. */
   private judgeFromCache(records: EventRecord[]): Judged | null {
     const states = new Map<string, SeqDevice>();
-    const assumed: { id: string; count: number; state: SeqState }[] = [];
+    const assumed: Assumed = [];
     for (const r of records) {
       if (r.status !== 'accepted' || r.deviceSeq === null) continue;
       const cached = this.seqCache.get(r.deviceId);
@@ -1421,20 +1423,17 @@ function judgeBatch(
  * device_seqs, read under the log lock, still holds the count, highest seq and session the verdicts assumed
  * (no row: a device that never recorded a seq). Empty when nothing was assumed.
  */
-function guardSql(assumed: { id: string; count: number; state: SeqState }[]): string {
-  if (assumed.length === 0) return '';
-  return inline(
-    ` AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[]) AS g(d, c, h, s)
-       LEFT JOIN device_seqs x ON x.device_id = g.d
-       WHERE COALESCE(x.seq_count, 0) <> g.c OR COALESCE(x.high, -1) <> g.h OR x.session IS DISTINCT FROM g.s)`,
-    [
-      assumed.map((d) => d.id),
-      assumed.map((d) => d.count),
-      assumed.map((d) => d.state.high),
-      assumed.map((d) => d.state.session),
-    ],
-  );
+function guardSql(assumed: Assumed): string {
+  return assumed.length === 0 ? '' : inline(guardParams(1), guardValues(assumed));
 }
+
+/** The guard's four arrays, in guardParams' order. */
+const guardValues = (assumed: Assumed) => [
+  assumed.map((d) => d.id),
+  assumed.map((d) => d.count),
+  assumed.map((d) => d.state.high),
+  assumed.map((d) => d.state.session),
+];
 
 /**
  * The batch's events and its devices' new seq state, in one statement, written only if the guard holds
@@ -1458,7 +1457,7 @@ const INSERT_EVENTS = `WITH ok AS (SELECT 1 WHERE true{{guard}}),
      WHERE EXISTS (SELECT 1 FROM ok)
      ORDER BY n RETURNING seq`;
 
-/** guardSql's condition with its four arrays as parameters `first`… of a prepared statement. */
+/** The guard's condition (guardSql) with its four arrays as parameters `first`… (guardValues). */
 const guardParams = (first: number) =>
   ` AND NOT EXISTS (SELECT 1 FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bigint[], $${first + 3}::text[]) AS g(d, c, h, s)
        LEFT JOIN device_seqs x ON x.device_id = g.d
@@ -1473,31 +1472,15 @@ function guardedPair(name: string, text: string, params: number): Record<string,
 }
 
 /** `EXECUTE` of a guardedPair's statement: guarded when devices' rows were assumed (the short way). */
-function executeGuarded(
-  name: string,
-  params: unknown[],
-  assumed: { id: string; count: number; state: SeqState }[] | undefined,
-): string {
-  const all =
-    assumed && assumed.length > 0
-      ? [
-          ...params,
-          assumed.map((d) => d.id),
-          assumed.map((d) => d.count),
-          assumed.map((d) => d.state.high),
-          assumed.map((d) => d.state.session),
-        ]
-      : params;
-  return `EXECUTE ${assumed && assumed.length > 0 ? `${name}_guarded` : name}(${all.map(sqlValue).join(', ')})`;
+function executeGuarded(name: string, params: unknown[], assumed: Assumed | undefined): string {
+  const guarded = assumed !== undefined && assumed.length > 0;
+  const all = guarded ? [...params, ...guardValues(assumed)] : params;
+  return `EXECUTE ${guarded ? `${name}_guarded` : name}(${all.map(sqlValue).join(', ')})`;
 }
 
 /** `EXECUTE` of the prepared insert for the batch, or null when every record is a duplicate. */
-function insertSql(
-  records: EventRecord[],
-  judged: Judged,
-  assumed: { id: string; count: number; state: SeqState }[] | undefined,
-): string | null {
-  const { keep, states } = judged;
+function insertSql(records: EventRecord[], judged: Judged): string | null {
+  const { keep, states, assumed } = judged;
   const kept = records.filter((_, i) => keep[i] !== null);
   if (kept.length === 0) return null;
   const keptCounts = keep.filter((k): k is number => k !== null);
@@ -1559,13 +1542,10 @@ const APPEND_STATEMENTS: Record<string, string> = {
 
 /**
  * The device rows' presence and rejection counts, as statements for the append's message, written only
- * if `guard` holds (the same condition as the batch's INSERT; empty: always).
+ * if the devices' rows still hold what was `assumed` (the same condition as the batch's INSERT; none
+ * assumed: always).
  */
-function presenceSql(
-  updates: PresenceUpdate[],
-  guard: string,
-  assumed: { id: string; count: number; state: SeqState }[] | undefined,
-): string[] {
+function presenceSql(updates: PresenceUpdate[], assumed: Assumed | undefined): string[] {
   // In device order: two batches touching the same devices lock their rows in the same order.
   const sorted = [...updates].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
@@ -1585,8 +1565,13 @@ function presenceSql(
       assumed,
     ),
   ];
-  // Counts add up whichever session they come from.
+  // Counts add up whichever session they come from. Rare (rejections): the guard inlined, not prepared.
   const counted = sorted.filter((u) => u.rejectedDelta);
+  const rejections = sorted.flatMap((u) =>
+    Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
+  );
+  if (counted.length === 0 && rejections.length === 0) return out;
+  const guard = assumed ? guardSql(assumed) : '';
   if (counted.length > 0)
     out.push(
       inlineGuarded(
@@ -1597,9 +1582,6 @@ function presenceSql(
         guard,
       ),
     );
-  const rejections = sorted.flatMap((u) =>
-    Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
-  );
   if (rejections.length > 0)
     out.push(
       inlineGuarded(
