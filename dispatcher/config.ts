@@ -43,6 +43,13 @@ export const configSchema = z.object({
    */
   EVENTS_WAKE_MS: z.coerce.number().int().min(0).max(5_000).default(100),
   /**
+   * DEV-12: a gateway commits ordinary events at most this often, in ms: what arrives meanwhile waits for
+   * company (one transaction and one fsync for all of it; falls and help buttons go at once, RULE-16).
+   * 0: at the end of every turn of the event loop. Unset: `LOG_COMMIT_GATEWAY_MS` for `ROLE=gateway`, 0 in
+   * one process.
+   */
+  LOG_COMMIT_MS: z.coerce.number().int().min(0).max(1_000).optional(),
+  /**
    * Separate dispatchers (CLU-03): a community lease lasts LEASE_TTL_MS unless renewed, and is renewed every
    * LEASE_RENEW_MS (real time, judged by the database's clock). A dead instance's communities are taken
    * within TTL + one renewal.
@@ -249,6 +256,9 @@ function shown(key: string, value: unknown): string {
 }
 
 /** The file the demo leaves in its DATA_DIR (simulators/demo.ts, its devices' secrets): the folder was demo-seeded. */
+/** DEV-12: a separate gateway's commit pace for ordinary events when `LOG_COMMIT_MS` is unset, in ms. */
+export const LOG_COMMIT_GATEWAY_MS = 20;
+
 export const DEMO_MARKER_FILE = 'demo-devices.json';
 
 /** Whether a listen address reaches this machine only. */

@@ -33,7 +33,7 @@ import { LiveRelay } from './cluster/live-relay.ts';
 import { buildOpsApp } from './cluster/ops-app.ts';
 import { CommunityShards, DUTY_LEASE } from './cluster/shards.ts';
 import { ClusterSignals, type GatewayMessage } from './cluster/signals.ts';
-import type { Config } from './config.ts';
+import { type Config, LOG_COMMIT_GATEWAY_MS } from './config.ts';
 import { Directory } from './directory.ts';
 import { LiveServer } from './live/live.ts';
 import { createMetrics, type Metrics, readGauge } from './metrics.ts';
@@ -221,6 +221,7 @@ export class GuardianService {
           limits: { publishRate: { perSecond: config.MQTT_DEVICE_RATE, burst: 4 * config.MQTT_DEVICE_RATE } },
           telemetry,
           onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
+          logPaceMs: config.LOG_COMMIT_MS ?? (config.ROLE === 'gateway' ? LOG_COMMIT_GATEWAY_MS : 0),
           onEvents: (events) => {
             // RULE-16: a fall detected or a help button also takes the urgent lane, with its content.
             const urgent = events.filter((e) => isUrgent(e.event));

@@ -25,6 +25,12 @@ export interface GroupCommitOptions {
   maxInFlight?: number;
   /** Records queued that are sent at once instead of at the end of the turn (default 256). */
   eagerBatch?: number;
+  /**
+   * DEV-12: ordinary batches leave at most once per this many ms (default 0: at the end of every turn).
+   * What arrives meanwhile waits for company, so a quiet gateway writes one transaction per pace instead of
+   * one per record; a full batch (`eagerBatch`) and an urgent record (RULE-16) never wait.
+   */
+  paceMs?: number;
   /** Called after each committed batch with the records and their outcomes, in log order. */
   onCommitted?: (records: EventRecord[], outcomes: AppendOutcome[]) => void;
   onWriteLatency?: (ms: number, batchSize: number) => void;
@@ -72,11 +78,15 @@ export class GroupCommitLog {
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   private readonly eagerBatch: number;
+  private readonly paceMs: number;
+  /** When the last ordinary batch left (monotonic ms), for `paceMs`. */
+  private lastSent = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxBatch = opts.maxBatch ?? 1000;
     this.maxInFlight = opts.maxInFlight ?? 16;
     this.eagerBatch = opts.eagerBatch ?? 256;
+    this.paceMs = opts.paceMs ?? 0;
   }
 
   /**
@@ -122,10 +132,14 @@ export class GroupCommitLog {
   private schedule(): void {
     if (this.scheduled || this.retryTimer) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const go = () => {
       this.scheduled = false;
       this.flush();
-    });
+    };
+    // The pace is the machine's (how often it commits), not domain time: monotonic, not the clock.
+    const wait = this.lastSent + this.paceMs - performance.now();
+    if (wait > 0) setTimeout(go, wait);
+    else setImmediate(go);
   }
 
   /**
@@ -148,6 +162,7 @@ export class GroupCommitLog {
     // The write's latency on the machine (a metric of the disk), not domain time: monotonic, not the clock,
     // which a demo may run faster than real time.
     const started = performance.now();
+    if (!urgent) this.lastSent = started;
     this.inFlight++;
     this.inFlightRecords += batch.length;
     const settled = () => {

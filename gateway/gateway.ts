@@ -108,6 +108,8 @@ export interface GatewayDeps {
   log: Logger;
   /** Accepted, non-duplicate events (device events and presence records) in log order, after they are durable. */
   onEvents?: (events: LoggedEvent[]) => void;
+  /** DEV-12: ordinary batches leave at most once per this many ms (0 or absent: every turn). */
+  logPaceMs?: number;
   /** Device presence changes (connect, disconnect, will, heartbeat). */
   onPresence?: (update: PresenceUpdate & { homeId: string }) => void;
   /** Each durable log write: how long it took and how many records it carried. */
@@ -235,6 +237,7 @@ export class Gateway {
     });
     this.eventLog = new GroupCommitLog({
       store: deps.store,
+      paceMs: deps.logPaceMs,
       onCommitted: (records, outcomes) => this.committed(records, outcomes),
       onWriteLatency: (ms, n) => deps.onLogWrite?.(ms, n),
       onBatchSettled: () => this.admit(),
@@ -667,7 +670,18 @@ export class Gateway {
       ts = receivedAt;
     }
     const event = { ...ev, ts } as DeviceEvent;
-    const outcome = await this.append({
+    const update: PresenceUpdate & { homeId: string } = {
+      deviceId: device.id,
+      homeId: device.homeId,
+      lastSeenAt: receivedAt,
+      online: true,
+    };
+    if (event.type === 'heartbeat') {
+      if (event.battery !== undefined) update.battery = event.battery;
+      if (event.rssi !== undefined) update.rssi = event.rssi;
+      if (event.fw !== undefined) update.fw = event.fw;
+    }
+    const appended = this.append({
       parsed: event,
       deviceId: device.id,
       homeId: device.homeId,
@@ -682,6 +696,10 @@ export class Gateway {
       reason: null,
       flags,
     });
+    // DEV-11: the device row's presence is queued before the batch that carries the event leaves, so the
+    // row and the event share its transaction (one commit, not two: the row's own write came after).
+    this.presence.update(update);
+    const outcome = await appended;
     if (outcome.duplicate) this.m.duplicates++;
     else {
       this.m.accepted++;
@@ -690,18 +708,6 @@ export class Gateway {
         event,
       );
     }
-    const update: PresenceUpdate & { homeId: string } = {
-      deviceId: device.id,
-      homeId: device.homeId,
-      lastSeenAt: receivedAt,
-      online: true,
-    };
-    if (event.type === 'heartbeat') {
-      if (event.battery !== undefined) update.battery = event.battery;
-      if (event.rssi !== undefined) update.rssi = event.rssi;
-      if (event.fw !== undefined) update.fw = event.fw;
-    }
-    this.presence.update(update);
   }
 
   /** Appends through the group-commit log, with admission control when the log falls behind. */
@@ -726,7 +732,7 @@ export class Gateway {
     const key = reasonKey(reason);
     bump(this.m.rejectedByReason, key);
     this.deps.log.info({ deviceId: device.id, reason }, 'event rejected');
-    await this.append({
+    const appended = this.append({
       deviceId: device.id,
       homeId: device.homeId,
       receivedAt,
@@ -739,6 +745,7 @@ export class Gateway {
       reason,
       flags: [],
     });
+    // In the record's transaction, as for an accepted event (ingest).
     this.presence.update({
       deviceId: device.id,
       homeId: device.homeId,
@@ -746,6 +753,7 @@ export class Gateway {
       rejectedDelta: 1,
       rejectedByReason: { [key]: 1 },
     });
+    await appended;
     const report = JSON.stringify({ reason, topic, at: new Date(receivedAt).toISOString() });
     this.publish(topics.errors(device.homeId, device.id), report, 0).catch(() => {});
   }

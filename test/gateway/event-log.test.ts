@@ -68,3 +68,55 @@ it('writes an urgent record ahead of the ordinary ones waiting, and answers each
   const seqs = all.filter((e) => e.deviceId === 'h1-motion').map((e) => (e.event as { seq: number }).seq);
   expect(seqs).toEqual(Array.from({ length: 4000 }, (_, i) => i + 1));
 });
+
+it('commits ordinary records at most once per pace, waiting for company, while a fall goes at once (DEV-12)', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(join(dir.path, 'g365.sqlite'), { homeIndexIntervalMs: null });
+  closing.push(async () => {
+    await store.close();
+    dir.remove();
+  });
+  await store.migrate();
+  await store.upsertGrid({ id: 'g1', name: 'g1', community: 'c', leaderId: null });
+  await store.upsertHousehold(bareHousehold('h1', 'g1'));
+  const PACE = 1_000;
+  // Each written batch: when it left (its write's start) and what it carried.
+  const batches: { at: number; types: (string | null)[] }[] = [];
+  let started = 0;
+  const log = new GroupCommitLog({
+    store,
+    paceMs: PACE,
+    onWriteLatency: (ms) => {
+      started = performance.now() - ms;
+    },
+    onCommitted: (records) => batches.push({ at: started, types: records.map((r) => r.type) }),
+  });
+  const answered = new Set<number>();
+  const ordinary: Promise<unknown>[] = [];
+  let fall: Promise<unknown> | undefined;
+  let waitingWhenFallAnswered = -1;
+  // A quiet device's pace: a record every 5 ms, the fall among them.
+  for (let i = 1; i <= 40; i++) {
+    ordinary.push(log.append(record('h1-motion', i)).then(() => answered.add(i)));
+    if (i === 20)
+      fall = log.append(record('h1-fall', 1, 'fall'), true).then(() => {
+        waitingWhenFallAnswered = [...Array(20).keys()].filter((k) => !answered.has(k + 1)).length;
+      });
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await fall;
+  // The fall did not wait for the pace: records appended before it were still waiting for their batch.
+  expect(waitingWhenFallAnswered).toBeGreaterThan(0);
+  await Promise.all(ordinary);
+  await log.drain();
+  const plain = batches.filter((b) => !b.types.includes('fall'));
+  // The first record, after a quiet spell, left at once; the rest waited for company: few transactions.
+  expect(plain[0]!.types).toHaveLength(1);
+  expect(plain.length).toBeLessThanOrEqual(4);
+  for (let i = 1; i < plain.length; i++)
+    expect(plain[i]!.at - plain[i - 1]!.at).toBeGreaterThanOrEqual(PACE - 5);
+  const all = await store.readEvents(0, 100);
+  expect(all).toHaveLength(41);
+  const seqs = all.filter((e) => e.deviceId === 'h1-motion').map((e) => (e.event as { seq: number }).seq);
+  expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+});

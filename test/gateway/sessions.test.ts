@@ -158,6 +158,25 @@ describe('gateway presence records in the event log', () => {
     await c.endAsync();
   });
 
+  it("has a message's readings and rejection counts on the device's row by its PUBACK (DEV-12)", async () => {
+    const c = await connectDevice(gw.port, 'h1-fall');
+    const events = topics.events('h1', 'h1-fall');
+    // No waiting after the acknowledgement: the row changed in the transaction that recorded the message.
+    await c.publishAsync(events, JSON.stringify({ type: 'heartbeat', ts: clock.now(), battery: 33 }), {
+      qos: 1,
+    });
+    expect(await world.store.getDeviceState('h1-fall')).toMatchObject({ battery: 33 });
+    const key = 'payload is not valid JSON';
+    const before = (await world.store.deviceRejections('h1-fall'))[key] ?? 0;
+    await c.publishAsync(events, '{not json', { qos: 1 });
+    expect((await world.store.deviceRejections('h1-fall'))[key]).toBe(before + 1);
+    await c.publishAsync(events, JSON.stringify({ type: 'heartbeat', ts: clock.now(), battery: 31 }), {
+      qos: 1,
+    });
+    expect(await world.store.getDeviceState('h1-fall')).toMatchObject({ battery: 31 });
+    await c.endAsync();
+  });
+
   it('writes no offline record for a session replaced by a new connection of the same device', async () => {
     const first = await connectDevice(gw.port, 'h1-motion');
     await eventually(async () => (await presenceOf('h1-motion')).at(-1)?.state === 'online', 5000, 'online');
