@@ -194,6 +194,10 @@ export class GuardianService {
             }
             this.rulesWork?.wake();
             void this.gateway?.recheckStaff();
+            // CLU-02: a revocation sent while the link was down never arrives: the devices are checked.
+            void this.gateway
+              ?.recheckDevices()
+              .catch((e: unknown) => this.opts.log.error({ err: e }, 'device re-check failed'));
           },
         });
 

@@ -438,6 +438,29 @@ export class Gateway {
   }
 
   /**
+   * CLU-02: checks every device connected here against its row now, for when a revocation may have been
+   * missed (this process's link to the dispatchers' messages was lost meanwhile): a device disabled,
+   * removed, or whose secret changed since it logged in is disconnected, as its revocation would have done.
+   * The rows are read together (the store takes lookups arriving together in one query). Returns how many
+   * were ended.
+   */
+  async recheckDevices(): Promise<number> {
+    const live = this.presence.liveSessions();
+    const now = await Promise.all(live.map(([id]) => this.deps.store.findDevice(id)));
+    let ended = 0;
+    for (const [i, [id, client]] of live.entries()) {
+      const identity = client[IDENTITY];
+      // Replaced or gone meanwhile: the newer session was checked at its own login.
+      if (identity?.kind !== 'device' || this.presence.session(id) !== client || client.closed) continue;
+      const row = now[i];
+      if (row && !row.disabled && row.secretHash === identity.device.secretHash) continue;
+      if (this.revokeDevice(id)) ended++;
+    }
+    if (ended > 0) this.deps.log.warn({ ended }, 'devices disconnected whose credentials changed unseen');
+    return ended;
+  }
+
+  /**
    * Checks every staff app's connection against the sessions in force (after any change of rights or
    * sessions): one whose token no longer stands for its staff member (disabled, password changed, logged
    * out, expired) is closed; the app must log in again. Returns how many were closed.

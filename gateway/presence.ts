@@ -59,6 +59,11 @@ export class Presence<S extends object> {
     return this.sessions.size;
   }
 
+  /** Every device's live session here, as it is now. */
+  liveSessions(): [deviceId: string, session: S][] {
+    return [...this.sessions];
+  }
+
   /** The device's live session, if any. */
   session(deviceId: string): S | undefined {
     return this.sessions.get(deviceId);
