@@ -179,18 +179,21 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
       if (!out.includes('Press Ctrl-C')) return;
       clearTimeout(timer);
       child.stdout!.off('data', onData);
-      resolve({
+      const started: Role = {
         child,
         http: Number(/(?:console|health) +http:\/\/localhost:(\d+)/.exec(out)?.[1] ?? 0),
         mqtt: Number(/MQTT +mqtt:\/\/localhost:(\d+)/.exec(out)?.[1] ?? 0),
         stop: async () => {
+          running.delete(started);
           if (child.exitCode !== null || child.signalCode !== null) return;
           child.kill('SIGTERM');
           const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
           await exited;
           clearTimeout(t);
         },
-      });
+      };
+      running.add(started);
+      resolve(started);
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => {
@@ -199,6 +202,9 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
     });
   });
 }
+
+/** Every service process started and not yet stopped: a failed measurement must not leave them running. */
+const running = new Set<Role>();
 
 async function ready(r: Role): Promise<void> {
   const until = Date.now() + 60_000;
@@ -933,6 +939,8 @@ export async function run(): Promise<void> {
     );
   } finally {
     await Promise.all(loadgens.map((l) => l.close()));
+    // A measurement that failed left its gateways running (each stops its own when it ends well).
+    await Promise.all([...running].map((r) => r.stop()));
     await dispatcher?.stop();
     await redis.stop();
     await store.close();
