@@ -174,7 +174,10 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${role} did not start: ${out}`)), 120_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${role} did not start: ${out}`));
+    }, 120_000);
     const onData = () => {
       if (!out.includes('Press Ctrl-C')) return;
       clearTimeout(timer);
