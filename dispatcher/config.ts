@@ -19,6 +19,9 @@ function validZone(zone: string): boolean {
   }
 }
 
+/** DEV-12: a separate gateway's commit pace for ordinary events when `LOG_COMMIT_MS` is unset, in ms. */
+export const LOG_COMMIT_GATEWAY_MS = 20;
+
 export const configSchema = z.object({
   /**
    * Which part of the service this process runs (CLU-01): `all` (one process, the default), `gateway` (the
@@ -256,9 +259,6 @@ function shown(key: string, value: unknown): string {
 }
 
 /** The file the demo leaves in its DATA_DIR (simulators/demo.ts, its devices' secrets): the folder was demo-seeded. */
-/** DEV-12: a separate gateway's commit pace for ordinary events when `LOG_COMMIT_MS` is unset, in ms. */
-export const LOG_COMMIT_GATEWAY_MS = 20;
-
 export const DEMO_MARKER_FILE = 'demo-devices.json';
 
 /** Whether a listen address reaches this machine only. */

@@ -1,6 +1,7 @@
 /**
- * Group commit for the durable event log. Appends arriving in the same turn of the event loop are written
- * in one transaction (one fsync), and each caller is answered only after its record is on disk: the gateway
+ * Group commit for the durable event log. Appends arriving in the same turn of the event loop (or within one
+ * pace, `paceMs`) are written in one transaction (one fsync), each with the change it makes to its device's
+ * row (DEV-12), and each caller is answered only after its record is on disk: the gateway
  * acknowledges a QoS 1 event (PUBACK) after that answer, never before (SPEC §3 "Acceptance").
  *
  * When the log cannot write (disk full, I/O error: `storageUnavailable`), nothing is answered and nothing is
@@ -13,6 +14,8 @@ interface Pending {
   /** Order of arrival, kept when failed batches go back into the queue. */
   n: number;
   record: EventRecord;
+  /** DEV-12: the record's change to its device's row, written in the record's transaction or not at all. */
+  update?: PresenceUpdate;
   resolve: (o: AppendOutcome) => void;
   reject: (e: unknown) => void;
 }
@@ -23,7 +26,7 @@ export interface GroupCommitOptions {
   maxBatch?: number;
   /** Batches handed to the store before the first is answered (default 16). */
   maxInFlight?: number;
-  /** Records queued that are sent at once instead of at the end of the turn (default 256). */
+  /** Records queued that are sent at once instead of at the end of the turn or the pace (default 256). */
   eagerBatch?: number;
   /**
    * DEV-12: ordinary batches leave at most once per this many ms (default 0: at the end of every turn).
@@ -37,8 +40,9 @@ export interface GroupCommitOptions {
   /** Called after each batch, written or failed (admission control watches the queue depth). */
   onBatchSettled?: () => void;
   /**
-   * Pending device-row presence updates, taken at the start of each batch and written in its transaction:
-   * one fsync per batch instead of two. Taken updates whose batch fails are handed to `onPresenceFailed`.
+   * Pending device-row presence updates not tied to a record, taken at the start of each ordinary batch and
+   * written in its transaction: one fsync per batch instead of two. Taken updates whose batch fails are
+   * handed to `onPresenceFailed`.
    */
   takePresence?: () => PresenceUpdate[];
   onPresenceFailed?: (updates: PresenceUpdate[]) => void;
@@ -66,6 +70,7 @@ const RETRY_MAX_MS = 5_000;
 export class GroupCommitLog {
   private queue: Pending[] = [];
   private scheduled = false;
+  private paceTimer: NodeJS.Timeout | undefined;
   /** Batches handed to the store and not yet answered, and the records they carry. */
   private inFlight = 0;
   private inFlightRecords = 0;
@@ -94,17 +99,22 @@ export class GroupCommitLog {
    * ahead of what waits in the queue and whatever number of batches are being written, unless the storage
    * is failing (then it waits in arrival order like every record: nothing is answered before it is written).
    */
-  append(record: EventRecord, urgent = false): Promise<AppendOutcome> {
+  append(record: EventRecord, urgent = false, update?: PresenceUpdate): Promise<AppendOutcome> {
     return new Promise((resolve, reject) => {
-      const p = { n: this.arrivals++, record, resolve, reject };
+      const p: Pending = { n: this.arrivals++, record, resolve, reject };
+      if (update) p.update = update;
       if (urgent && !this.unavailable && !this.retryTimer) {
         this.send([p], true);
         return;
       }
       this.queue.push(p);
-      // A full batch goes at once, so the writer starts on it while this turn parses the next packets.
-      if (this.queue.length >= this.eagerBatch && this.inFlight < this.maxInFlight) this.flush();
-      else this.schedule();
+      // A full batch goes at once, so the writer starts on it while this turn parses the next packets; what
+      // follows waits a whole pace after it.
+      if (this.queue.length >= this.eagerBatch && this.inFlight < this.maxInFlight) {
+        this.unschedule();
+        this.flush();
+        if (this.queue.length > 0) this.schedule();
+      } else this.schedule();
     });
   }
 
@@ -133,13 +143,29 @@ export class GroupCommitLog {
     if (this.scheduled || this.retryTimer) return;
     this.scheduled = true;
     const go = () => {
+      this.paceTimer = undefined;
+      if (!this.scheduled) return;
       this.scheduled = false;
       this.flush();
+      this.idleIfDone();
     };
     // The pace is the machine's (how often it commits), not domain time: monotonic, not the clock.
     const wait = this.lastSent + this.paceMs - performance.now();
-    if (wait > 0) setTimeout(go, wait);
+    if (wait > 0) this.paceTimer = setTimeout(go, wait);
     else setImmediate(go);
+  }
+
+  private unschedule(): void {
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
+    this.scheduled = false;
+  }
+
+  /** Nothing queued, scheduled or being written: the drain waiters are answered and `onIdle` told. */
+  private idleIfDone(): void {
+    if (this.queue.length > 0 || this.inFlight > 0 || this.scheduled || this.retryTimer) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+    this.opts.onIdle?.();
   }
 
   /**
@@ -158,7 +184,10 @@ export class GroupCommitLog {
   private send(batch: Pending[], urgent = false): void {
     const records = batch.map((p) => p.record);
     // An urgent record goes alone: pending presence waits for the next ordinary batch (or its own flush).
-    const presence = urgent ? [] : (this.opts.takePresence?.() ?? []);
+    // DEV-12: the records' own row changes go with them; an urgent record waits for no other device's.
+    const own = batch.flatMap((p) => (p.update ? [p.update] : []));
+    const taken = urgent ? [] : (this.opts.takePresence?.() ?? []);
+    const presence = taken.length > 0 ? [...taken, ...own] : own;
     // The write's latency on the machine (a metric of the disk), not domain time: monotonic, not the clock,
     // which a demo may run faster than real time.
     const started = performance.now();
@@ -170,10 +199,7 @@ export class GroupCommitLog {
       this.inFlightRecords -= batch.length;
       this.opts.onBatchSettled?.();
       if (this.queue.length > 0) this.schedule();
-      else if (this.inFlight === 0 && !this.scheduled && !this.retryTimer) {
-        for (const w of this.idleWaiters.splice(0)) w();
-        this.opts.onIdle?.();
-      }
+      else this.idleIfDone();
     };
     this.opts.store.appendEvents(records, presence, urgent ? { urgent } : undefined).then(
       (outcomes) => {
@@ -192,7 +218,8 @@ export class GroupCommitLog {
       },
       (e: unknown) => {
         try {
-          if (presence.length) this.opts.onPresenceFailed?.(presence);
+          // The records' own row changes stay with them: held and retried, or dropped with the refusal.
+          if (taken.length) this.opts.onPresenceFailed?.(taken);
           if (storageUnavailable(e)) this.holdForRetry(batch, e);
           else for (const p of batch) p.reject(e);
         } finally {

@@ -441,23 +441,54 @@ export class Gateway {
    * CLU-02: checks every device connected here against its row now, for when a revocation may have been
    * missed (this process's link to the dispatchers' messages was lost meanwhile): a device disabled,
    * removed, or whose secret changed since it logged in is disconnected, as its revocation would have done.
-   * The rows are read together (the store takes lookups arriving together in one query). Returns how many
-   * were ended.
+   * One query for all of them. A check that fails (the database is back but not yet answering) is tried
+   * again, 1 s doubling to 30 s, until one goes through; a check asked for while one runs or waits is that
+   * one. Resolves with how many devices were ended.
    */
-  async recheckDevices(): Promise<number> {
-    const live = this.presence.liveSessions();
-    const now = await Promise.all(live.map(([id]) => this.deps.store.findDevice(id)));
-    let ended = 0;
-    for (const [i, [id, client]] of live.entries()) {
-      const identity = client[IDENTITY];
-      // Replaced or gone meanwhile: the newer session was checked at its own login.
-      if (identity?.kind !== 'device' || this.presence.session(id) !== client || client.closed) continue;
-      const row = now[i];
-      if (row && !row.disabled && row.secretHash === identity.device.secretHash) continue;
-      if (this.revokeDevice(id)) ended++;
+  recheckDevices(): Promise<number> {
+    this.recheck ??= this.recheckUntilDone().finally(() => {
+      this.recheck = undefined;
+    });
+    return this.recheck;
+  }
+
+  private recheck: Promise<number> | undefined;
+
+  private async recheckUntilDone(): Promise<number> {
+    for (let wait = 1_000; ; wait = Math.min(wait * 2, 30_000)) {
+      try {
+        return await this.recheckOnce();
+      } catch (e) {
+        this.deps.log.warn({ err: e, retryMs: wait }, 'device re-check failed: trying again');
+        // A retry pace for the database, not domain time: a real timer.
+        await new Promise((r) => setTimeout(r, wait).unref());
+        if (!this.broker) return 0;
+      }
     }
-    if (ended > 0) this.deps.log.warn({ ended }, 'devices disconnected whose credentials changed unseen');
-    return ended;
+  }
+
+  private async recheckOnce(): Promise<number> {
+    const live = this.presence.liveSessions();
+    if (live.length === 0) return 0;
+    const now = await this.deps.store.credentialsNow(live.map(([id]) => id));
+    const ended = { disabled: 0, removed: 0, secret: 0 };
+    for (const [id, client] of live) {
+      const identity = client[IDENTITY];
+      // Replaced or gone meanwhile: a newer session was checked at its own login.
+      if (identity?.kind !== 'device' || this.presence.session(id) !== client || client.closed) continue;
+      const row = now.get(id);
+      const why = !row
+        ? 'removed'
+        : row.disabled
+          ? 'disabled'
+          : row.secretHash !== identity.device.secretHash
+            ? 'secret'
+            : null;
+      if (why && this.revokeDevice(id)) ended[why]++;
+    }
+    const total = ended.disabled + ended.removed + ended.secret;
+    if (total > 0) this.deps.log.warn({ ended }, 'devices disconnected whose credentials changed unseen');
+    return total;
   }
 
   /**
@@ -704,24 +735,25 @@ export class Gateway {
       if (event.rssi !== undefined) update.rssi = event.rssi;
       if (event.fw !== undefined) update.fw = event.fw;
     }
-    const appended = this.append({
-      parsed: event,
-      deviceId: device.id,
-      homeId: device.homeId,
-      receivedAt,
-      topic,
-      status: 'accepted',
-      ts,
-      type: ev.type,
-      deviceSeq: ev.seq ?? null,
-      session,
-      body: JSON.stringify(event),
-      reason: null,
-      flags,
-    });
-    // DEV-11: the device row's presence is queued before the batch that carries the event leaves, so the
-    // row and the event share its transaction (one commit, not two: the row's own write came after).
-    this.presence.update(update);
+    const appended = this.append(
+      {
+        parsed: event,
+        deviceId: device.id,
+        homeId: device.homeId,
+        receivedAt,
+        topic,
+        status: 'accepted',
+        ts,
+        type: ev.type,
+        deviceSeq: ev.seq ?? null,
+        session,
+        body: JSON.stringify(event),
+        reason: null,
+        flags,
+      },
+      // DEV-12: the device row's change goes with the event, in its transaction or not at all.
+      this.presence.forRecord(update),
+    );
     const outcome = await appended;
     if (outcome.duplicate) this.m.duplicates++;
     else {
@@ -734,8 +766,12 @@ export class Gateway {
   }
 
   /** Appends through the group-commit log, with admission control when the log falls behind. */
-  private append(record: ParsedRecord) {
-    const result = this.eventLog.append(record, record.parsed !== undefined && isUrgent(record.parsed));
+  private append(record: ParsedRecord, update?: PresenceUpdate | null) {
+    const result = this.eventLog.append(
+      record,
+      record.parsed !== undefined && isUrgent(record.parsed),
+      update ?? undefined,
+    );
     if (this.eventLog.depth > (this.deps.admission ?? ADMISSION).high && !this.admission.isClosed) {
       this.admission.close();
       this.m.admissionClosed++;
@@ -755,27 +791,30 @@ export class Gateway {
     const key = reasonKey(reason);
     bump(this.m.rejectedByReason, key);
     this.deps.log.info({ deviceId: device.id, reason }, 'event rejected');
-    const appended = this.append({
-      deviceId: device.id,
-      homeId: device.homeId,
-      receivedAt,
-      topic,
-      status: 'rejected',
-      ts: receivedAt,
-      type: null,
-      deviceSeq: null,
-      body: payload.subarray(0, MAX_EVENT_BYTES).toString('utf8'),
-      reason,
-      flags: [],
-    });
-    // In the record's transaction, as for an accepted event (ingest).
-    this.presence.update({
-      deviceId: device.id,
-      homeId: device.homeId,
-      lastSeenAt: receivedAt,
-      rejectedDelta: 1,
-      rejectedByReason: { [key]: 1 },
-    });
+    const appended = this.append(
+      {
+        deviceId: device.id,
+        homeId: device.homeId,
+        receivedAt,
+        topic,
+        status: 'rejected',
+        ts: receivedAt,
+        type: null,
+        deviceSeq: null,
+        body: payload.subarray(0, MAX_EVENT_BYTES).toString('utf8'),
+        reason,
+        flags: [],
+      },
+      // DEV-12: counted in the record's transaction, as for an accepted event (ingest): never without the
+      // record that says why.
+      this.presence.forRecord({
+        deviceId: device.id,
+        homeId: device.homeId,
+        lastSeenAt: receivedAt,
+        rejectedDelta: 1,
+        rejectedByReason: { [key]: 1 },
+      }),
+    );
     await appended;
     const report = JSON.stringify({ reason, topic, at: new Date(receivedAt).toISOString() });
     this.publish(topics.errors(device.homeId, device.id), report, 0).catch(() => {});

@@ -79,6 +79,11 @@ export interface SecretHashUpgrade {
 export interface GatewayStore {
   findDevice(id: string): Promise<DeviceCredentials | null>;
   /**
+   * CLU-02: the credentials of those of `ids` that exist, as they are now, in one query: for checking the
+   * devices connected to a gateway again (nothing else is read or cached, so logins do not wait on it).
+   */
+  credentialsNow(ids: readonly string[]): Promise<Map<string, { secretHash: string; disabled: boolean }>>;
+  /**
    * Replaces each device's secret hash `from` by `to`, each only if the row still holds `from` (a rotation
    * in between wins: its new hash stays, the old secret is never brought back). In one transaction; for
    * each upgrade, whether its row changed.

@@ -141,15 +141,30 @@ export class Presence<S extends object> {
     });
   }
 
-  /** A change of the device's row (seen, battery, signal, firmware, rejections). */
-  update(u: PresenceUpdate & { homeId: string }): void {
-    // What a device sends comes from its live session here (DEV-11).
+  /**
+   * DEV-12: the change a device message makes to its device's row, to be written in the message's own
+   * transaction (the log carries it with the record), or null when the row needs no write for it.
+   */
+  forRecord(u: PresenceUpdate & { homeId: string }): PresenceUpdate | null {
+    this.stamp(u);
+    if (this.onlySeenAgain(u)) return null;
+    const { homeId: _home, ...update } = u;
+    return update;
+  }
+
+  /** What a device sends comes from its live session here (DEV-11); every change is told as it happens. */
+  private stamp(u: PresenceUpdate & { homeId: string }): void {
     if (u.sessionAt === undefined) {
       const live = this.sessions.get(u.deviceId);
       const at = live && this.since.get(live);
       if (at !== undefined) u.sessionAt = at;
     }
     this.deps.onPresence?.(u);
+  }
+
+  /** A change of the device's row (seen, battery, signal, firmware, rejections). */
+  update(u: PresenceUpdate & { homeId: string }): void {
+    this.stamp(u);
     if (this.onlySeenAgain(u)) return;
     // Coalesced per turn of the event loop: a busy device costs one row update per batch, not per message.
     const prev = this.pending.get(u.deviceId);

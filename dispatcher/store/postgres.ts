@@ -504,6 +504,17 @@ export class PostgresStore implements Store {
     }
   }
 
+  async credentialsNow(
+    ids: readonly string[],
+  ): Promise<Map<string, { secretHash: string; disabled: boolean }>> {
+    const rows = await this.q('SELECT id, secret_hash, disabled FROM devices WHERE id = ANY($1::text[])', [
+      [...ids],
+    ]);
+    return new Map(
+      rows.map((r) => [String(r.id), { secretHash: String(r.secret_hash), disabled: flag(r.disabled) }]),
+    );
+  }
+
   async getDeviceState(id: string): Promise<DeviceState | null> {
     const r = await this.one('SELECT * FROM devices WHERE id = $1', [id]);
     return r ? deviceFrom(r) : null;

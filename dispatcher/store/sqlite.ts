@@ -379,6 +379,20 @@ export class SqliteStore implements Store {
     };
   }
 
+  async credentialsNow(
+    ids: readonly string[],
+  ): Promise<Map<string, { secretHash: string; disabled: boolean }>> {
+    const rows = this.st(
+      'SELECT id, secret_hash, disabled FROM devices WHERE id IN (SELECT value FROM json_each(?))',
+    ).all(JSON.stringify(ids)) as Row[];
+    return new Map(
+      rows.map((r) => [
+        String(r.id),
+        { secretHash: String(r.secret_hash), disabled: Number(r.disabled) === 1 },
+      ]),
+    );
+  }
+
   async getDeviceState(id: string): Promise<DeviceState | null> {
     const r = this.st('SELECT * FROM devices WHERE id = ?').get(id) as Row | undefined;
     return r ? deviceFrom(r) : null;

@@ -181,21 +181,33 @@ describe.skipIf(pgBackend.skip)(`two gateways and a dispatcher on ${pgBackend.na
   }, 30_000);
 
   it('ends the connection of a device disabled unseen once the gateway is back on the notifications', async () => {
-    const c = kind('door')[2]!;
-    const device = await connect(g1, c);
+    const [c, d] = kind('door').slice(2);
+    const device = await connect(g1, c!);
+    const bystander = await connect(g1, d!);
     let closed = false;
     device.on('close', () => {
       closed = true;
     });
+    let bystanderClosed = false;
+    bystander.on('close', () => {
+      bystanderClosed = true;
+    });
     // Disabled with no revocation sent (as if it was lost), then every notification connection is cut:
     // the gateway that holds the device connects again and must find the change itself.
-    expect(await store.setDeviceDisabled(c.id, true)).toBe(true);
+    expect(await store.setDeviceDisabled(c!.id, true)).toBe(true);
     await db.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'g365-signals'`,
     );
     await eventually(() => closed, 15_000, 'the disabled device disconnected');
-    // It cannot come back.
-    await expect(connect(g1, c)).rejects.toThrow();
+    // The same check found nothing against the device beside it, which stays connected and acknowledged.
+    expect(bystanderClosed).toBe(false);
+    await bystander.publishAsync(
+      topics.events(d!.homeId, d!.id),
+      JSON.stringify({ type: 'heartbeat', ts: clock.now() }),
+      { qos: 1 },
+    );
+    // The disabled one cannot come back.
+    await expect(connect(g1, c!)).rejects.toThrow();
   }, 30_000);
 
   /** Simulated devices of the homes, each given both gateways, sending a heartbeat every 200 ms. */

@@ -30,7 +30,8 @@ afterEach(async () => {
   for (const c of closing.splice(0)) await c();
 });
 
-it('writes an urgent record ahead of the ordinary ones waiting, and answers each only once written', async () => {
+/** A real SQLite log with one household, closed after the test. */
+async function openStore(): Promise<SqliteStore> {
   const dir = tempDir();
   const store = new SqliteStore(join(dir.path, 'g365.sqlite'), { homeIndexIntervalMs: null });
   closing.push(async () => {
@@ -40,6 +41,11 @@ it('writes an urgent record ahead of the ordinary ones waiting, and answers each
   await store.migrate();
   await store.upsertGrid({ id: 'g1', name: 'g1', community: 'c', leaderId: null });
   await store.upsertHousehold(bareHousehold('h1', 'g1'));
+  return store;
+}
+
+it('writes an urgent record ahead of the ordinary ones waiting, and answers each only once written', async () => {
+  const store = await openStore();
   // One batch of 100 at a time: 4,000 ordinary records wait in the queue behind the first.
   const log = new GroupCommitLog({ store, maxBatch: 100, maxInFlight: 1, eagerBatch: 100 });
   const answered: string[] = [];
@@ -70,15 +76,7 @@ it('writes an urgent record ahead of the ordinary ones waiting, and answers each
 });
 
 it('commits ordinary records at most once per pace, waiting for company, while a fall goes at once (DEV-12)', async () => {
-  const dir = tempDir();
-  const store = new SqliteStore(join(dir.path, 'g365.sqlite'), { homeIndexIntervalMs: null });
-  closing.push(async () => {
-    await store.close();
-    dir.remove();
-  });
-  await store.migrate();
-  await store.upsertGrid({ id: 'g1', name: 'g1', community: 'c', leaderId: null });
-  await store.upsertHousehold(bareHousehold('h1', 'g1'));
+  const store = await openStore();
   const PACE = 1_000;
   // Each written batch: when it left (its write's start) and what it carried.
   const batches: { at: number; types: (string | null)[] }[] = [];
@@ -119,4 +117,19 @@ it('commits ordinary records at most once per pace, waiting for company, while a
   expect(all).toHaveLength(41);
   const seqs = all.filter((e) => e.deviceId === 'h1-motion').map((e) => (e.event as { seq: number }).seq);
   expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+});
+
+it('answers a drain and leaves nothing behind when a full batch leaves while the pace waits (DEV-12)', async () => {
+  const store = await openStore();
+  let idle = 0;
+  const log = new GroupCommitLog({ store, paceMs: 60_000, eagerBatch: 4, onIdle: () => idle++ });
+  // The first leaves at once; the next four wait for a pace of a minute until the fourth fills a batch.
+  await log.append(record('h1-motion', 1));
+  const full = [2, 3, 4, 5].map((i) => log.append(record('h1-motion', i)));
+  await Promise.all(full);
+  // Nothing is left waiting for the pace: the drain answers now, not in a minute, and the log says idle.
+  await log.drain();
+  expect(log.busy).toBe(false);
+  expect(idle).toBeGreaterThanOrEqual(2);
+  expect(await store.readEvents(0, 100)).toHaveLength(5);
 });
