@@ -77,7 +77,8 @@ it('writes an urgent record ahead of the ordinary ones waiting, and answers each
 
 it('commits ordinary records at most once per pace, waiting for company, while a fall goes at once (DEV-12)', async () => {
   const store = await openStore();
-  const PACE = 1_000;
+  // Long beside the records' 5 ms spacing, so a busy machine still sends them well within one pace.
+  const PACE = 2_000;
   // Each written batch: when it left (its write's start) and what it carried.
   const batches: { at: number; types: (string | null)[] }[] = [];
   let started = 0;
@@ -94,6 +95,7 @@ it('commits ordinary records at most once per pace, waiting for company, while a
   let fall: Promise<unknown> | undefined;
   let waitingWhenFallAnswered = -1;
   // A quiet device's pace: a record every 5 ms, the fall among them.
+  const began = performance.now();
   for (let i = 1; i <= 40; i++) {
     ordinary.push(log.append(record('h1-motion', i)).then(() => answered.add(i)));
     if (i === 20)
@@ -102,6 +104,7 @@ it('commits ordinary records at most once per pace, waiting for company, while a
       });
     await new Promise((r) => setTimeout(r, 5));
   }
+  const sending = performance.now() - began;
   await fall;
   // The fall did not wait for the pace: records appended before it were still waiting for their batch.
   expect(waitingWhenFallAnswered).toBeGreaterThan(0);
@@ -110,7 +113,8 @@ it('commits ordinary records at most once per pace, waiting for company, while a
   const plain = batches.filter((b) => !b.types.includes('fall'));
   // The first record, after a quiet spell, left at once; the rest waited for company: few transactions.
   expect(plain[0]!.types).toHaveLength(1);
-  expect(plain.length).toBeLessThanOrEqual(4);
+  // One at once, then one per pace begun while they arrived (one, unless the machine stalled for seconds).
+  expect(plain.length).toBeLessThanOrEqual(2 + Math.floor(sending / PACE));
   for (let i = 1; i < plain.length; i++)
     expect(plain[i]!.at - plain[i - 1]!.at).toBeGreaterThanOrEqual(PACE - 5);
   const all = await store.readEvents(0, 100);
