@@ -183,11 +183,11 @@ export class GroupCommitLog {
 
   private send(batch: Pending[], urgent = false): void {
     const records = batch.map((p) => p.record);
-    // An urgent record goes alone: pending presence waits for the next ordinary batch (or its own flush).
-    // DEV-12: the records' own row changes go with them; an urgent record waits for no other device's.
+    // DEV-12: the records' own row changes go with them. An urgent record goes alone: the other pending
+    // row changes wait for the next ordinary batch (or their own flush).
     const own = batch.flatMap((p) => (p.update ? [p.update] : []));
     const taken = urgent ? [] : (this.opts.takePresence?.() ?? []);
-    const presence = taken.length > 0 ? [...taken, ...own] : own;
+    const presence = [...taken, ...own];
     // The write's latency on the machine (a metric of the disk), not domain time: monotonic, not the clock,
     // which a demo may run faster than real time.
     const started = performance.now();

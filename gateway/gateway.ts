@@ -735,7 +735,7 @@ export class Gateway {
       if (event.rssi !== undefined) update.rssi = event.rssi;
       if (event.fw !== undefined) update.fw = event.fw;
     }
-    const appended = this.append(
+    const outcome = await this.append(
       {
         parsed: event,
         deviceId: device.id,
@@ -754,7 +754,6 @@ export class Gateway {
       // DEV-12: the device row's change goes with the event, in its transaction or not at all.
       this.presence.forRecord(update),
     );
-    const outcome = await appended;
     if (outcome.duplicate) this.m.duplicates++;
     else {
       this.m.accepted++;
@@ -766,11 +765,11 @@ export class Gateway {
   }
 
   /** Appends through the group-commit log, with admission control when the log falls behind. */
-  private append(record: ParsedRecord, update?: PresenceUpdate | null) {
+  private append(record: ParsedRecord, update?: PresenceUpdate) {
     const result = this.eventLog.append(
       record,
       record.parsed !== undefined && isUrgent(record.parsed),
-      update ?? undefined,
+      update,
     );
     if (this.eventLog.depth > (this.deps.admission ?? ADMISSION).high && !this.admission.isClosed) {
       this.admission.close();
@@ -791,7 +790,7 @@ export class Gateway {
     const key = reasonKey(reason);
     bump(this.m.rejectedByReason, key);
     this.deps.log.info({ deviceId: device.id, reason }, 'event rejected');
-    const appended = this.append(
+    await this.append(
       {
         deviceId: device.id,
         homeId: device.homeId,
@@ -815,7 +814,6 @@ export class Gateway {
         rejectedByReason: { [key]: 1 },
       }),
     );
-    await appended;
     const report = JSON.stringify({ reason, topic, at: new Date(receivedAt).toISOString() });
     this.publish(topics.errors(device.homeId, device.id), report, 0).catch(() => {});
   }

@@ -143,11 +143,11 @@ export class Presence<S extends object> {
 
   /**
    * DEV-12: the change a device message makes to its device's row, to be written in the message's own
-   * transaction (the log carries it with the record), or null when the row needs no write for it.
+   * transaction (the log carries it with the record), or none when the row needs no write for it.
    */
-  forRecord(u: PresenceUpdate & { homeId: string }): PresenceUpdate | null {
+  forRecord(u: PresenceUpdate & { homeId: string }): PresenceUpdate | undefined {
     this.stamp(u);
-    if (this.onlySeenAgain(u)) return null;
+    if (this.onlySeenAgain(u)) return undefined;
     const { homeId: _home, ...update } = u;
     return update;
   }

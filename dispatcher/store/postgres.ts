@@ -93,10 +93,10 @@ const MIGRATE_LOCK = 365_002;
 const SEQ_CACHE_MAX = 500_000;
 /** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
 const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
-/** The verdicts on a batch: each record's seq count (null: a duplicate) and its devices' state after it. */
 /** Judged from the cache: the devices' rows of device_seqs as the verdicts assumed them. */
 type Assumed = { id: string; count: number; state: SeqState }[];
 
+/** The verdicts on a batch: each record's seq count (null: a duplicate) and its devices' state after it. */
 interface Judged {
   keep: (number | null)[];
   kept: number;
