@@ -115,6 +115,11 @@ export function createMetrics(
     (m) => m.loginRehashed,
   );
   g(
+    'g365_mqtt_login_revoked_under_way_total',
+    'device logins refused because the device was disabled, removed or re-keyed while they were checked',
+    (m) => m.loginRevokedUnderWay,
+  );
+  g(
     'g365_mqtt_login_cached_total',
     'device logins answered from the known-good or refused caches',
     (m) => m.loginCached,

@@ -28,7 +28,15 @@ import {
   routeOnlyUnhandled,
   sessionsSubscribedTo,
 } from './aedes-seams.ts';
-import { AuthError, Authenticator, bump, type Identity, LoginGone, type StaffCheck } from './auth.ts';
+import {
+  AuthError,
+  Authenticator,
+  bump,
+  type Identity,
+  type LoggedIn,
+  LoginGone,
+  type StaffCheck,
+} from './auth.ts';
 import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
@@ -47,6 +55,7 @@ import {
   validateEvent,
 } from './protocol.ts';
 import { SecretRehash } from './rehash.ts';
+import { verifyFastDeviceSecret } from './secrets.ts';
 import type { InfluxTelemetry } from './telemetry.ts';
 
 export interface GatewayMetrics {
@@ -67,6 +76,8 @@ export interface GatewayMetrics {
   loginCached: number;
   /** Legacy device hashes re-hashed to the fast format after a good login (SEC-05). */
   loginRehashed: number;
+  /** Logins refused because their device was disabled, removed or re-keyed while they were checked (DEV-01). */
+  loginRevokedUnderWay: number;
   loginSkipped: number;
   /** Suspect logins refused unchecked (CONNACK 3) because the budget for suspect checks was used up. */
   loginBusy: number;
@@ -164,6 +175,11 @@ type GatewayClient = Client & {
 /** A record with its event still parsed, so the hand-off to the rules does not parse the body again. */
 type ParsedRecord = EventRecord & { parsed?: LogEvent };
 
+/** A login being checked; `changed` once its device was revoked or re-checked meanwhile. */
+interface LoginUnderWay {
+  changed: boolean;
+}
+
 /** Log back-pressure: above this many records waiting, sockets are not read; below the low mark, again. */
 const ADMISSION = { high: 20_000, low: 5_000 };
 
@@ -180,6 +196,7 @@ export class Gateway {
     loginChecks: 0,
     loginCached: 0,
     loginRehashed: 0,
+    loginRevokedUnderWay: 0,
     loginSkipped: 0,
     loginBusy: 0,
     loginQueued: 0,
@@ -210,6 +227,11 @@ export class Gateway {
   private readonly presence: Presence<GatewayClient>;
   /** Logged-in staff apps by client id (`staff:{id}`), for the session checks and `staffListening`. */
   private readonly staffClients = new Map<string, GatewayClient>();
+  /**
+   * Logins under way, by username. A revocation of the device (or a re-check of every device, CLU-02) while
+   * one is checked marks it: its device row may have been read before the change (DEV-01: `stillStands`).
+   */
+  private readonly loginsUnderWay = new Map<string, Set<LoginUnderWay>>();
   private refusalTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -430,6 +452,8 @@ export class Gateway {
    */
   revokeDevice(deviceId: string): boolean {
     this.gate.forget(deviceId);
+    // A login of this device under way may have read its row before the change: it reads it again.
+    for (const login of this.loginsUnderWay.get(deviceId) ?? []) login.changed = true;
     const client = this.presence.session(deviceId);
     if (!client) return false;
     this.deps.log.info({ deviceId }, 'device session ended after a credential change');
@@ -468,6 +492,8 @@ export class Gateway {
   }
 
   private async recheckOnce(): Promise<number> {
+    // Logins under way are not sessions yet; they may have read their rows before the missed change.
+    for (const logins of this.loginsUnderWay.values()) for (const login of logins) login.changed = true;
     const live = this.presence.liveSessions();
     if (live.length === 0) return 0;
     const now = await this.deps.store.credentialsNow(live.map(([id]) => id));
@@ -603,14 +629,29 @@ export class Gateway {
     password: Buffer | undefined,
   ): Promise<void> {
     const guard = client[GUARD];
-    const { identity, sessionEndsAt } = await this.auth.login({
-      clientId: client.id,
-      username: username ?? '',
-      password: password?.toString('utf8') ?? '',
-      address: guard?.remoteAddress ?? 'unknown',
-      willTopic: client[WILL_TOPIC] ?? null,
-      alive: () => !client.closed && !guard?.destroyed,
-    });
+    const user = username ?? '';
+    const secret = password?.toString('utf8') ?? '';
+    const login: LoginUnderWay = { changed: false };
+    const underWay = this.loginsUnderWay.get(user) ?? new Set<LoginUnderWay>();
+    this.loginsUnderWay.set(user, underWay);
+    underWay.add(login);
+    let loggedIn: LoggedIn;
+    try {
+      loggedIn = await this.auth.login({
+        clientId: client.id,
+        username: user,
+        password: secret,
+        address: guard?.remoteAddress ?? 'unknown',
+        willTopic: client[WILL_TOPIC] ?? null,
+        alive: () => !client.closed && !guard?.destroyed,
+      });
+      if (loggedIn.identity.kind === 'device')
+        await this.stillStands(loggedIn.identity.device, secret, login);
+    } finally {
+      underWay.delete(login);
+      if (underWay.size === 0 && this.loginsUnderWay.get(user) === underWay) this.loginsUnderWay.delete(user);
+    }
+    const { identity, sessionEndsAt } = loggedIn;
     client[IDENTITY] = identity;
     if (identity.kind === 'device') {
       // From here this client is the device's session; the one it replaces ends without a presence record.
@@ -623,6 +664,33 @@ export class Gateway {
     // The login session's end closes the connection (checked again then: it may have been extended).
     if (sessionEndsAt !== undefined)
       identity.expiry = this.deps.clock.at(instant(sessionEndsAt), () => void this.recheckClient(client));
+  }
+
+  /**
+   * DEV-01: a device login that its device's revocation (or a re-check, CLU-02) overtook while it was
+   * checked reads the row again before it becomes the session: refused (CONNACK 5 disabled, 4 removed or
+   * re-keyed) unless the device is still enabled and the secret it gave still matches. Without this, a
+   * login that read the row just before the change would outlive it: the revocation found no session to end.
+   */
+  private async stillStands(device: DeviceCredentials, secret: string, login: LoginUnderWay): Promise<void> {
+    while (login.changed) {
+      login.changed = false;
+      const row = (await this.deps.store.credentialsNow([device.id])).get(device.id);
+      const why = !row
+        ? 'removed'
+        : row.disabled
+          ? 'disabled'
+          : row.secretHash === device.secretHash || verifyFastDeviceSecret(secret, row.secretHash) === true
+            ? null
+            : 'secret';
+      if (!why) continue;
+      this.m.loginRevokedUnderWay++;
+      this.deps.log.info(
+        { deviceId: device.id, why },
+        'device login refused: its credentials changed meanwhile',
+      );
+      throw new AuthError(why === 'disabled' ? 5 : 4, `device ${why} while its login was checked`);
+    }
   }
 
   /** True when the staff client may stay; closes it otherwise. */

@@ -2,8 +2,10 @@
  * Device secrets at login (DEV-01, SEC-05) on a real gateway with real mqtt.js clients: a secret stored in
  * the fast format (salted HMAC, as the service issues them) is checked at once; a row still holding a
  * legacy scrypt hash logs in, is re-hashed to the fast format and logs in with it after; a rotation racing
- * that re-hash wins. Staff passwords stay scrypt.
+ * that re-hash wins; a login whose device is disabled while its secret is checked is refused, whether the
+ * revocation reaches the gateway or only a re-check of its devices does (CLU-02). Staff passwords stay scrypt.
  */
+import { randomBytes, scryptSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/gateway.ts';
 import {
@@ -28,15 +30,33 @@ afterAll(async () => {
   await world.close();
 });
 
-async function legacyDevice(id: string): Promise<void> {
+async function legacyDevice(id: string, secretHash?: string): Promise<void> {
   await world.store.createDevice({
     id,
     homeId: 'h2',
     kind: 'motion',
     room: 'living',
-    secretHash: await legacyDeviceHash(SECRET),
+    secretHash: secretHash ?? (await legacyDeviceHash(SECRET)),
     createdAt: 0,
   });
+}
+
+/**
+ * A legacy hash of SECRET with twice the usual scrypt cost (as a row could hold, its cost in the string):
+ * its check takes long enough for a test to change the device while the login waits for it.
+ */
+function slowLegacyHash(): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(SECRET, salt, 32, { N: 32_768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+  return `scrypt$32768$8$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
+/** A login of `id` with SECRET, resolved with its CONNACK's refusal code (0: it was let in, then left). */
+function loginOf(id: string): Promise<number> {
+  return connectDevice(gw.port, id).then(
+    (c) => c.endAsync().then(() => 0),
+    (e: { code?: number }) => e.code ?? -1,
+  );
 }
 
 const storedHash = async (id: string) => (await world.store.findDevice(id))?.secretHash;
@@ -98,6 +118,42 @@ describe('device secrets at login', () => {
     await expect(connectDevice(gw.port, 'h2-racing')).rejects.toMatchObject({ code: 4 });
     const c = await connectDevice(gw.port, 'h2-racing', 'the-rotated-secret');
     await c.endAsync();
+  });
+
+  it('refuses a login whose device is disabled while its secret is checked: the revocation found no session yet', async () => {
+    await legacyDevice('h2-disabling', slowLegacyHash());
+    const [checks, revoked] = [gw.metrics.loginChecks, gw.metrics.loginRevokedUnderWay];
+    const login = loginOf('h2-disabling');
+    // The login has read the device's row (enabled) and checks the secret: the admin disables the device.
+    await eventually(() => gw.metrics.loginChecks > checks, 10_000, 'the legacy check under way');
+    await world.store.setDeviceDisabled('h2-disabling', true);
+    expect(gw.revokeDevice('h2-disabling')).toBe(false);
+    expect(await login).toBe(5);
+    expect(gw.metrics.loginRevokedUnderWay - revoked).toBe(1);
+    expect(gw.metrics.devicesOnline).toBe(0);
+    await expect(connectDevice(gw.port, 'h2-disabling')).rejects.toMatchObject({ code: 5 });
+  });
+
+  it('refuses a login under way when a re-check of the devices finds its device disabled unseen (CLU-02)', async () => {
+    await legacyDevice('h2-unseen', slowLegacyHash());
+    const checks = gw.metrics.loginChecks;
+    const login = loginOf('h2-unseen');
+    await eventually(() => gw.metrics.loginChecks > checks, 10_000, 'the legacy check under way');
+    // Disabled while this gateway heard nothing of it: only the re-check after its link is back can tell.
+    await world.store.setDeviceDisabled('h2-unseen', true);
+    await gw.recheckDevices();
+    expect(await login).toBe(5);
+  });
+
+  it('lets a login under way in when the re-check finds its device unchanged', async () => {
+    await legacyDevice('h2-unchanged', slowLegacyHash());
+    const checks = gw.metrics.loginChecks;
+    const c = connectDevice(gw.port, 'h2-unchanged');
+    await eventually(() => gw.metrics.loginChecks > checks, 10_000, 'the legacy check under way');
+    await gw.recheckDevices();
+    const client = await c;
+    expect(client.connected).toBe(true);
+    await client.endAsync();
   });
 
   it('keeps staff passwords on scrypt: a password never verifies against a device-format hash', async () => {
