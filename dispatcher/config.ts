@@ -53,6 +53,12 @@ export const configSchema = z.object({
    */
   LOG_COMMIT_MS: z.coerce.number().int().min(0).max(1_000).optional(),
   /**
+   * DEV-01: how often a gateway checks the devices connected to it against their rows, in ms, so a device
+   * disabled or re-keyed without its revocation reaching the gateway is disconnected within that time.
+   * 0: never (revocations and the re-check after a lost notification link only).
+   */
+  DEVICE_RECHECK_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+  /**
    * Separate dispatchers (CLU-03): a community lease lasts LEASE_TTL_MS unless renewed, and is renewed every
    * LEASE_RENEW_MS (real time, judged by the database's clock). A dead instance's communities are taken
    * within TTL + one renewal.

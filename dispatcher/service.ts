@@ -226,6 +226,7 @@ export class GuardianService {
           telemetry,
           onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
           logPaceMs: config.LOG_COMMIT_MS ?? (config.ROLE === 'gateway' ? LOG_COMMIT_GATEWAY_MS : 0),
+          deviceRecheckMs: config.DEVICE_RECHECK_MS,
           onEvents: (events) => {
             // RULE-16: a fall detected or a help button also takes the urgent lane, with its content.
             const urgent = events.filter((e) => isUrgent(e.event));

@@ -121,6 +121,12 @@ export interface GatewayDeps {
   onEvents?: (events: LoggedEvent[]) => void;
   /** DEV-12: ordinary batches leave at most once per this many ms (0 or absent: every turn). */
   logPaceMs?: number;
+  /**
+   * DEV-01: every this many ms the devices connected here are checked against their rows (one query), so a
+   * device disabled or re-keyed without a revocation reaching this process (a change made in the database
+   * by hand, a notification lost) is disconnected within that time. 0 or absent: only on `recheckDevices`.
+   */
+  deviceRecheckMs?: number;
   /** Device presence changes (connect, disconnect, will, heartbeat). */
   onPresence?: (update: PresenceUpdate & { homeId: string }) => void;
   /** Each durable log write: how long it took and how many records it carried. */
@@ -233,6 +239,7 @@ export class Gateway {
    */
   private readonly loginsUnderWay = new Map<string, Set<LoginUnderWay>>();
   private refusalTimer: NodeJS.Timeout | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -392,6 +399,11 @@ export class Gateway {
     // An operator's log summary on a real interval: a reporting period, not domain time.
     this.refusalTimer = setInterval(() => this.auth.reportRefusals(), this.deps.loginReportMs ?? 60_000);
     this.refusalTimer.unref();
+    // A safety net on a real interval (a check of the database, not domain time), after the revocations.
+    if (this.deps.deviceRecheckMs) {
+      this.recheckTimer = setInterval(() => void this.recheckDevices(), this.deps.deviceRecheckMs);
+      this.recheckTimer.unref();
+    }
     const host = this.deps.host ?? '0.0.0.0';
     this.listeners = new Listeners(
       {
@@ -415,6 +427,7 @@ export class Gateway {
     // Shutting down is not every device going offline: no presence records from here on.
     this.presence.stopping = true;
     clearInterval(this.refusalTimer);
+    clearInterval(this.recheckTimer);
     this.gate.stop();
     this.auth.reportRefusals();
     const listeners = this.listeners;

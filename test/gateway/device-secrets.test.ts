@@ -3,7 +3,8 @@
  * the fast format (salted HMAC, as the service issues them) is checked at once; a row still holding a
  * legacy scrypt hash logs in, is re-hashed to the fast format and logs in with it after; a rotation racing
  * that re-hash wins; a login whose device is disabled while its secret is checked is refused, whether the
- * revocation reaches the gateway or only a re-check of its devices does (CLU-02). Staff passwords stay scrypt.
+ * revocation reaches the gateway or only a re-check of its devices does (CLU-02); a device disabled in the
+ * database with no revocation is disconnected by the periodic re-check. Staff passwords stay scrypt.
  */
 import { randomBytes, scryptSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +155,25 @@ describe('device secrets at login', () => {
     const client = await c;
     expect(client.connected).toBe(true);
     await client.endAsync();
+  });
+
+  it('disconnects, at its next periodic re-check, a device disabled in the database with no revocation sent', async () => {
+    const checking = await world.start({ deviceRecheckMs: 150 });
+    const [disabled, bystander] = await Promise.all([
+      connectDevice(checking.port, 'h2-fall'),
+      connectDevice(checking.port, 'h1-door'),
+    ]);
+    const closed = new Promise<void>((r) => disabled.once('close', () => r()));
+    // Changed in the database only (by hand, say): no revocation reaches the gateway.
+    await world.store.setDeviceDisabled('h2-fall', true);
+    await closed;
+    await expect(connectDevice(checking.port, 'h2-fall')).rejects.toMatchObject({ code: 5 });
+    // The device next to it, unchanged, stays connected: a re-check now ends nobody.
+    expect(bystander.connected).toBe(true);
+    expect(await checking.recheckDevices()).toBe(0);
+    expect(bystander.connected).toBe(true);
+    await bystander.endAsync();
+    disabled.end(true);
   });
 
   it('keeps staff passwords on scrypt: a password never verifies against a device-format hash', async () => {
