@@ -28,15 +28,7 @@ import {
   routeOnlyUnhandled,
   sessionsSubscribedTo,
 } from './aedes-seams.ts';
-import {
-  AuthError,
-  Authenticator,
-  bump,
-  type Identity,
-  type LoggedIn,
-  LoginGone,
-  type StaffCheck,
-} from './auth.ts';
+import { AuthError, Authenticator, bump, type Identity, LoginGone, type StaffCheck } from './auth.ts';
 import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
@@ -76,6 +68,8 @@ export interface GatewayMetrics {
   loginCached: number;
   /** Legacy device hashes re-hashed to the fast format after a good login (SEC-05). */
   loginRehashed: number;
+  /** Device logins that read their row again: a revocation or a re-check overtook them (DEV-01). */
+  loginRechecked: number;
   /** Logins refused because their device was disabled, removed or re-keyed while they were checked (DEV-01). */
   loginRevokedUnderWay: number;
   loginSkipped: number;
@@ -202,6 +196,7 @@ export class Gateway {
     loginChecks: 0,
     loginCached: 0,
     loginRehashed: 0,
+    loginRechecked: 0,
     loginRevokedUnderWay: 0,
     loginSkipped: 0,
     loginBusy: 0,
@@ -479,17 +474,31 @@ export class Gateway {
    * missed (this process's link to the dispatchers' messages was lost meanwhile): a device disabled,
    * removed, or whose secret changed since it logged in is disconnected, as its revocation would have done.
    * One query for all of them. A check that fails (the database is back but not yet answering) is tried
-   * again, 1 s doubling to 30 s, until one goes through; a check asked for while one runs or waits is that
-   * one. Resolves with how many devices were ended.
+   * again, 1 s doubling to 30 s, until one goes through. A check asked for while one runs is answered by
+   * one more pass after it (the running one may have read the rows before the change it is asked for);
+   * however many ask meanwhile, one more. Resolves with how many devices were ended.
    */
   recheckDevices(): Promise<number> {
-    this.recheck ??= this.recheckUntilDone().finally(() => {
+    if (this.recheck) {
+      this.recheckAgain = true;
+      return this.recheck;
+    }
+    this.recheck = (async () => {
+      let ended = 0;
+      do {
+        this.recheckAgain = false;
+        ended += await this.recheckUntilDone();
+      } while (this.recheckAgain && this.broker);
+      return ended;
+    })().finally(() => {
       this.recheck = undefined;
     });
     return this.recheck;
   }
 
   private recheck: Promise<number> | undefined;
+  /** A re-check was asked for while one ran: one more pass follows it. */
+  private recheckAgain = false;
 
   private async recheckUntilDone(): Promise<number> {
     for (let wait = 1_000; ; wait = Math.min(wait * 2, 30_000)) {
@@ -648,9 +657,8 @@ export class Gateway {
     const underWay = this.loginsUnderWay.get(user) ?? new Set<LoginUnderWay>();
     this.loginsUnderWay.set(user, underWay);
     underWay.add(login);
-    let loggedIn: LoggedIn;
     try {
-      loggedIn = await this.auth.login({
+      const { identity, sessionEndsAt } = await this.auth.login({
         clientId: client.id,
         username: user,
         password: secret,
@@ -658,52 +666,59 @@ export class Gateway {
         willTopic: client[WILL_TOPIC] ?? null,
         alive: () => !client.closed && !guard?.destroyed,
       });
-      if (loggedIn.identity.kind === 'device')
-        await this.stillStands(loggedIn.identity.device, secret, login);
+      if (identity.kind === 'device') {
+        // DEV-01: overtaken by a revocation or a re-check meanwhile, the login takes the device's row as it
+        // is now. The last look at `changed` and the claim run in one synchronous block: nothing comes
+        // between them.
+        while (login.changed) {
+          login.changed = false;
+          identity.device = await this.rowNow(identity.device, secret);
+        }
+        // Closed while it was checked: its socket's end has passed (sessionEnded saw no identity).
+        if (client.closed || guard?.destroyed) throw new LoginGone('connection closed during its login');
+        client[IDENTITY] = identity;
+        // From here this client is the device's session; the one it replaces ends without a presence record.
+        this.presence.claim(identity.device.id, client);
+        return;
+      }
+      client[IDENTITY] = identity;
+      // A connection that closed while its token was checked has already had its end (sessionEnded).
+      if (client.closed) return;
+      this.staffClients.set(client.id, client);
+      // The login session's end closes the connection (checked again then: it may have been extended).
+      if (sessionEndsAt !== undefined)
+        identity.expiry = this.deps.clock.at(instant(sessionEndsAt), () => void this.recheckClient(client));
     } finally {
       underWay.delete(login);
       if (underWay.size === 0 && this.loginsUnderWay.get(user) === underWay) this.loginsUnderWay.delete(user);
     }
-    const { identity, sessionEndsAt } = loggedIn;
-    client[IDENTITY] = identity;
-    if (identity.kind === 'device') {
-      // From here this client is the device's session; the one it replaces ends without a presence record.
-      this.presence.claim(identity.device.id, client);
-      return;
-    }
-    // A connection that closed while its token was checked has already had its end (sessionEnded).
-    if (client.closed) return;
-    this.staffClients.set(client.id, client);
-    // The login session's end closes the connection (checked again then: it may have been extended).
-    if (sessionEndsAt !== undefined)
-      identity.expiry = this.deps.clock.at(instant(sessionEndsAt), () => void this.recheckClient(client));
   }
 
   /**
-   * DEV-01: a device login that its device's revocation (or a re-check, CLU-02) overtook while it was
-   * checked reads the row again before it becomes the session: refused (CONNACK 5 disabled, 4 removed or
-   * re-keyed) unless the device is still enabled and the secret it gave still matches. Without this, a
-   * login that read the row just before the change would outlive it: the revocation found no session to end.
+   * DEV-01: the row of a device whose login a revocation (or a re-check, CLU-02) overtook: without this, a
+   * login that read the row just before the change would outlive it (the revocation found no session to
+   * end), or keep a kind that was changed (DEV-04). Refused, as `verify` would refuse it now, when the row
+   * is gone or its secret no longer matches (CONNACK 4) or the device is disabled (5). These refusals stay
+   * out of the failed-login accounting (the login gate's budget and hold-back): the secret matched when it
+   * was checked; they are counted apart.
    */
-  private async stillStands(device: DeviceCredentials, secret: string, login: LoginUnderWay): Promise<void> {
-    while (login.changed) {
-      login.changed = false;
-      const row = (await this.deps.store.credentialsNow([device.id])).get(device.id);
-      const why = !row
-        ? 'removed'
+  private async rowNow(device: DeviceCredentials, secret: string): Promise<DeviceCredentials> {
+    this.m.loginRechecked++;
+    const row = await this.deps.store.findDevice(device.id);
+    const why = !row
+      ? 'removed'
+      : row.secretHash !== device.secretHash && verifyFastDeviceSecret(secret, row.secretHash) !== true
+        ? 'secret'
         : row.disabled
           ? 'disabled'
-          : row.secretHash === device.secretHash || verifyFastDeviceSecret(secret, row.secretHash) === true
-            ? null
-            : 'secret';
-      if (!why) continue;
-      this.m.loginRevokedUnderWay++;
-      this.deps.log.info(
-        { deviceId: device.id, why },
-        'device login refused: its credentials changed meanwhile',
-      );
-      throw new AuthError(why === 'disabled' ? 5 : 4, `device ${why} while its login was checked`);
-    }
+          : null;
+    if (!why) return row!;
+    this.m.loginRevokedUnderWay++;
+    this.deps.log.info(
+      { deviceId: device.id, why },
+      'device login refused: its credentials changed meanwhile',
+    );
+    throw new AuthError(why === 'disabled' ? 5 : 4, `device ${why} while its login was checked`);
   }
 
   /** True when the staff client may stay; closes it otherwise. */

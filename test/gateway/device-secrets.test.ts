@@ -9,6 +9,7 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/gateway.ts';
+import { topics } from '../../gateway/protocol.ts';
 import {
   hashDeviceSecret,
   hashPassword,
@@ -51,6 +52,8 @@ function slowLegacyHash(): string {
   const key = scryptSync(SECRET, salt, 32, { N: 32_768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
   return `scrypt$32768$8$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
+
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
 /** A login of `id` with SECRET, resolved with its CONNACK's refusal code (0: it was let in, then left). */
 function loginOf(id: string): Promise<number> {
@@ -146,14 +149,36 @@ describe('device secrets at login', () => {
     expect(await login).toBe(5);
   });
 
-  it('lets a login under way in when the re-check finds its device unchanged', async () => {
+  it('lets a login under way in with its row as it is now when a revocation changed only its kind (DEV-04)', async () => {
+    await legacyDevice('h2-kind', slowLegacyHash());
+    const [checks, rechecked] = [gw.metrics.loginChecks, gw.metrics.loginRechecked];
+    const c = connectDevice(gw.port, 'h2-kind');
+    await eventually(() => gw.metrics.loginChecks > checks, 10_000, 'the legacy check under way');
+    // Registered as motion when the login read its row; now a door contact, and the session must know it.
+    expect(await world.store.setDeviceKind('h2-kind', 'door')).toBe(true);
+    gw.revokeDevice('h2-kind');
+    const client = await c;
+    expect(gw.metrics.loginRechecked - rechecked).toBe(1);
+    const [accepted, rejected] = [gw.metrics.accepted, sum(gw.metrics.rejectedByReason)];
+    await client.publishAsync(
+      topics.events('h2', 'h2-kind'),
+      JSON.stringify({ type: 'door', ts: Date.now(), seq: 1, state: 'open' }),
+      { qos: 1 },
+    );
+    expect(gw.metrics.accepted - accepted).toBe(1);
+    expect(sum(gw.metrics.rejectedByReason)).toBe(rejected);
+    await client.endAsync();
+  });
+
+  it('lets a login under way in when a re-check finds its device unchanged', async () => {
     await legacyDevice('h2-unchanged', slowLegacyHash());
-    const checks = gw.metrics.loginChecks;
+    const [checks, rechecked] = [gw.metrics.loginChecks, gw.metrics.loginRechecked];
     const c = connectDevice(gw.port, 'h2-unchanged');
     await eventually(() => gw.metrics.loginChecks > checks, 10_000, 'the legacy check under way');
     await gw.recheckDevices();
     const client = await c;
     expect(client.connected).toBe(true);
+    expect(gw.metrics.loginRechecked - rechecked).toBe(1);
     await client.endAsync();
   });
 
