@@ -116,12 +116,12 @@ export function createMetrics(
   );
   g(
     'g365_mqtt_login_rechecked_total',
-    'device logins that read their row again because a revocation or a re-check overtook them',
+    'MQTT logins that asked again (device row, staff session) because a revocation or a re-check overtook them',
     (m) => m.loginRechecked,
   );
   g(
     'g365_mqtt_login_revoked_under_way_total',
-    'device logins refused because the device was disabled, removed or re-keyed while they were checked',
+    'MQTT logins refused because the device was disabled, removed or re-keyed, or the staff session ended, while they were checked',
     (m) => m.loginRevokedUnderWay,
   );
   g(

@@ -200,6 +200,9 @@ export function bump(m: Map<string, number>, key: string, n = 1): void {
   m.set(key, (m.get(key) ?? 0) + n);
 }
 
+/** The username prefix of a staff app's MQTT login (`staff:{id}`). */
+export const STAFF_USER = 'staff:';
+
 function parseStaffUser(username: string): string | null {
-  return username.startsWith('staff:') ? username.slice('staff:'.length) : null;
+  return username.startsWith(STAFF_USER) ? username.slice(STAFF_USER.length) : null;
 }

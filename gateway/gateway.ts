@@ -28,7 +28,15 @@ import {
   routeOnlyUnhandled,
   sessionsSubscribedTo,
 } from './aedes-seams.ts';
-import { AuthError, Authenticator, bump, type Identity, LoginGone, type StaffCheck } from './auth.ts';
+import {
+  AuthError,
+  Authenticator,
+  bump,
+  type Identity,
+  LoginGone,
+  STAFF_USER,
+  type StaffCheck,
+} from './auth.ts';
 import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
@@ -68,9 +76,9 @@ export interface GatewayMetrics {
   loginCached: number;
   /** Legacy device hashes re-hashed to the fast format after a good login (SEC-05). */
   loginRehashed: number;
-  /** Device logins that read their row again: a revocation or a re-check overtook them (DEV-01). */
+  /** Logins that asked again (a device's row, a staff app's session): a revocation or re-check overtook them. */
   loginRechecked: number;
-  /** Logins refused because their device was disabled, removed or re-keyed while they were checked (DEV-01). */
+  /** Of those, refused: the device was disabled, removed or re-keyed, or the staff session ended (DEV-01, CLU-02). */
   loginRevokedUnderWay: number;
   loginSkipped: number;
   /** Suspect logins refused unchecked (CONNACK 3) because the budget for suspect checks was used up. */
@@ -545,6 +553,9 @@ export class Gateway {
    * out, expired) is closed; the app must log in again. Returns how many were closed.
    */
   async recheckStaff(): Promise<number> {
+    // Staff logins under way are not connections yet: each asks about its token again before it is one.
+    for (const [user, logins] of this.loginsUnderWay)
+      if (user.startsWith(STAFF_USER)) for (const login of logins) login.changed = true;
     let closed = 0;
     for (const client of [...this.staffClients.values()]) if (!(await this.recheckClient(client))) closed++;
     return closed;
@@ -681,13 +692,30 @@ export class Gateway {
         this.presence.claim(identity.device.id, client);
         return;
       }
+      // CLU-02: a change of staff rights or sessions while the token was checked (recheckStaff found no
+      // connection to close yet): the token is asked about again, as the connections were.
+      let endsAt = sessionEndsAt;
+      while (login.changed) {
+        login.changed = false;
+        this.m.loginRechecked++;
+        const session = await this.auth.staffSession(identity);
+        if (!session) {
+          this.m.loginRevokedUnderWay++;
+          this.deps.log.info(
+            { staffId: identity.staffId },
+            'staff MQTT login refused: its session ended meanwhile',
+          );
+          throw new AuthError(4, 'staff session ended while its login was checked');
+        }
+        endsAt = session.expiresAt;
+      }
       client[IDENTITY] = identity;
       // A connection that closed while its token was checked has already had its end (sessionEnded).
       if (client.closed) return;
       this.staffClients.set(client.id, client);
       // The login session's end closes the connection (checked again then: it may have been extended).
-      if (sessionEndsAt !== undefined)
-        identity.expiry = this.deps.clock.at(instant(sessionEndsAt), () => void this.recheckClient(client));
+      if (endsAt !== undefined)
+        identity.expiry = this.deps.clock.at(instant(endsAt), () => void this.recheckClient(client));
     } finally {
       underWay.delete(login);
       if (underWay.size === 0 && this.loginsUnderWay.get(user) === underWay) this.loginsUnderWay.delete(user);
