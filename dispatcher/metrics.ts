@@ -116,7 +116,7 @@ export function createMetrics(
   );
   g(
     'g365_mqtt_login_rechecked_total',
-    'MQTT logins that asked again (device row, staff session) because a revocation or a re-check overtook them',
+    'times an MQTT login asked again (device row, staff session) because a revocation or a re-check overtook it',
     (m) => m.loginRechecked,
   );
   g(

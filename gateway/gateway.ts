@@ -76,7 +76,7 @@ export interface GatewayMetrics {
   loginCached: number;
   /** Legacy device hashes re-hashed to the fast format after a good login (SEC-05). */
   loginRehashed: number;
-  /** Logins that asked again (a device's row, a staff app's session): a revocation or re-check overtook them. */
+  /** Times a login asked again (a device's row, a staff app's session): a revocation or re-check overtook it. */
   loginRechecked: number;
   /** Of those, refused: the device was disabled, removed or re-keyed, or the staff session ended (DEV-01, CLU-02). */
   loginRevokedUnderWay: number;
@@ -237,8 +237,9 @@ export class Gateway {
   /** Logged-in staff apps by client id (`staff:{id}`), for the session checks and `staffListening`. */
   private readonly staffClients = new Map<string, GatewayClient>();
   /**
-   * Logins under way, by username. A revocation of the device (or a re-check of every device, CLU-02) while
-   * one is checked marks it: its device row may have been read before the change (DEV-01: `stillStands`).
+   * Logins under way, by username. A revocation of the device or a re-check of every device (DEV-01, CLU-02)
+   * marks a device login, a re-check of the staff apps a staff login, while it is checked: it may have read
+   * what the change made stale, and asks again before it becomes a session (`authenticate`).
    */
   private readonly loginsUnderWay = new Map<string, Set<LoginUnderWay>>();
   private refusalTimer: NodeJS.Timeout | undefined;
@@ -404,7 +405,10 @@ export class Gateway {
     this.refusalTimer.unref();
     // A safety net on a real interval (a check of the database, not domain time), after the revocations.
     if (this.deps.deviceRecheckMs) {
-      this.recheckTimer = setInterval(() => void this.recheckDevices(), this.deps.deviceRecheckMs);
+      // A tick while a check runs is dropped, not queued: a pass longer than the period cannot chain passes.
+      this.recheckTimer = setInterval(() => {
+        if (!this.recheck) void this.recheckDevices();
+      }, this.deps.deviceRecheckMs);
       this.recheckTimer.unref();
     }
     const host = this.deps.host ?? '0.0.0.0';
@@ -492,15 +496,18 @@ export class Gateway {
       return this.recheck;
     }
     this.recheck = (async () => {
-      let ended = 0;
-      do {
-        this.recheckAgain = false;
-        ended += await this.recheckUntilDone();
-      } while (this.recheckAgain && this.broker);
-      return ended;
-    })().finally(() => {
-      this.recheck = undefined;
-    });
+      try {
+        let ended = 0;
+        do {
+          this.recheckAgain = false;
+          ended += await this.recheckUntilDone();
+        } while (this.recheckAgain && this.broker);
+        return ended;
+      } finally {
+        // In the same turn as the loop's last look at `recheckAgain`: a request after it starts a new run.
+        this.recheck = undefined;
+      }
+    })();
     return this.recheck;
   }
 
@@ -522,8 +529,9 @@ export class Gateway {
   }
 
   private async recheckOnce(): Promise<number> {
-    // Logins under way are not sessions yet; they may have read their rows before the missed change.
-    for (const logins of this.loginsUnderWay.values()) for (const login of logins) login.changed = true;
+    // Device logins under way are not sessions yet; they may have read their rows before the missed change.
+    for (const [user, logins] of this.loginsUnderWay)
+      if (!user.startsWith(STAFF_USER)) for (const login of logins) login.changed = true;
     const live = this.presence.liveSessions();
     if (live.length === 0) return 0;
     const now = await this.deps.store.credentialsNow(live.map(([id]) => id));
@@ -698,7 +706,8 @@ export class Gateway {
       while (login.changed) {
         login.changed = false;
         this.m.loginRechecked++;
-        const session = await this.auth.staffSession(identity);
+        // Asked directly: a failure to ask is CONNACK 3 (server unavailable), as at the first check.
+        const session = await this.deps.authenticateStaff?.(identity.staffId, identity.token);
         if (!session) {
           this.m.loginRevokedUnderWay++;
           this.deps.log.info(
@@ -711,7 +720,7 @@ export class Gateway {
       }
       client[IDENTITY] = identity;
       // A connection that closed while its token was checked has already had its end (sessionEnded).
-      if (client.closed) return;
+      if (client.closed || guard?.destroyed) return;
       this.staffClients.set(client.id, client);
       // The login session's end closes the connection (checked again then: it may have been extended).
       if (endsAt !== undefined)
