@@ -188,6 +188,24 @@ interface LoginUnderWay {
   changed: boolean;
 }
 
+/**
+ * DEV-01: why a device's row (`undefined` or `null`: gone) no longer stands for a session or login that holds
+ * `secretHash`, or null. The secret is judged before disabled, as at login (CONNACK 4 before 5); given the
+ * secret itself, a row re-keyed to a hash it matches still stands (a login that already used the new one).
+ */
+function credentialsChange(
+  row: { secretHash: string; disabled: boolean } | null | undefined,
+  secretHash: string,
+  secret?: string,
+): 'removed' | 'secret' | 'disabled' | null {
+  if (!row) return 'removed';
+  const matches =
+    row.secretHash === secretHash ||
+    (secret !== undefined && verifyFastDeviceSecret(secret, row.secretHash) === true);
+  if (!matches) return 'secret';
+  return row.disabled ? 'disabled' : null;
+}
+
 /** Log back-pressure: above this many records waiting, sockets are not read; below the low mark, again. */
 const ADMISSION = { high: 20_000, low: 5_000 };
 
@@ -515,6 +533,12 @@ export class Gateway {
   /** A re-check was asked for while one ran: one more pass follows it. */
   private recheckAgain = false;
 
+  /** Marks the logins under way whose username `which` picks: each asks again before it becomes a session. */
+  private markLogins(which: (user: string) => boolean): void {
+    for (const [user, logins] of this.loginsUnderWay)
+      if (which(user)) for (const login of logins) login.changed = true;
+  }
+
   private async recheckUntilDone(): Promise<number> {
     for (let wait = 1_000; ; wait = Math.min(wait * 2, 30_000)) {
       try {
@@ -530,8 +554,7 @@ export class Gateway {
 
   private async recheckOnce(): Promise<number> {
     // Device logins under way are not sessions yet; they may have read their rows before the missed change.
-    for (const [user, logins] of this.loginsUnderWay)
-      if (!user.startsWith(STAFF_USER)) for (const login of logins) login.changed = true;
+    this.markLogins((user) => !user.startsWith(STAFF_USER));
     const live = this.presence.liveSessions();
     if (live.length === 0) return 0;
     const now = await this.deps.store.credentialsNow(live.map(([id]) => id));
@@ -540,14 +563,7 @@ export class Gateway {
       const identity = client[IDENTITY];
       // Replaced or gone meanwhile: a newer session was checked at its own login.
       if (identity?.kind !== 'device' || this.presence.session(id) !== client || client.closed) continue;
-      const row = now.get(id);
-      const why = !row
-        ? 'removed'
-        : row.disabled
-          ? 'disabled'
-          : row.secretHash !== identity.device.secretHash
-            ? 'secret'
-            : null;
+      const why = credentialsChange(now.get(id), identity.device.secretHash);
       if (why && this.revokeDevice(id)) ended[why]++;
     }
     const total = ended.disabled + ended.removed + ended.secret;
@@ -562,8 +578,7 @@ export class Gateway {
    */
   async recheckStaff(): Promise<number> {
     // Staff logins under way are not connections yet: each asks about its token again before it is one.
-    for (const [user, logins] of this.loginsUnderWay)
-      if (user.startsWith(STAFF_USER)) for (const login of logins) login.changed = true;
+    this.markLogins((user) => user.startsWith(STAFF_USER));
     let closed = 0;
     for (const client of [...this.staffClients.values()]) if (!(await this.recheckClient(client))) closed++;
     return closed;
@@ -742,13 +757,7 @@ export class Gateway {
   private async rowNow(device: DeviceCredentials, secret: string): Promise<DeviceCredentials> {
     this.m.loginRechecked++;
     const row = await this.deps.store.findDevice(device.id);
-    const why = !row
-      ? 'removed'
-      : row.secretHash !== device.secretHash && verifyFastDeviceSecret(secret, row.secretHash) !== true
-        ? 'secret'
-        : row.disabled
-          ? 'disabled'
-          : null;
+    const why = credentialsChange(row, device.secretHash, secret);
     if (!why) return row!;
     this.m.loginRevokedUnderWay++;
     this.deps.log.info(
