@@ -2,7 +2,8 @@
  * Staff app MQTT logins overtaken by a change of staff sessions (CLU-02), on a real gateway with real mqtt.js
  * clients and the service's own staff sessions (dispatcher/auth.ts) on a real SQLite file: a login whose
  * session ends while its token is checked is refused when the staff connections are re-checked meanwhile,
- * and one whose session stands is let in. The window is made by holding the check's answer after the real
+ * one whose session stands is let in, and one whose second ask cannot reach the sessions is refused as
+ * server unavailable (CONNACK 3), as at its first check. The window is made by holding the check's answer after the real
  * session lookup has run (as a slow link to the dispatcher would), not by replacing it.
  */
 import type { MqttClient } from 'mqtt';
@@ -17,6 +18,8 @@ let gw: Gateway;
 let auth: Auth;
 /** While set, every staff check's answer (already looked up) waits for it. */
 let hold: { looked: () => void; release: Promise<void> } | null = null;
+/** While set, a staff check cannot reach the sessions (as when the dispatcher is unreachable). */
+let unreachable = false;
 
 beforeAll(async () => {
   world = await gatewayWorld();
@@ -32,6 +35,7 @@ beforeAll(async () => {
   });
   gw = await world.start({
     authenticateStaff: async (staffId, token) => {
+      if (unreachable) throw new Error('connect ECONNREFUSED (the dispatcher is down)');
       const session = await auth.session(token);
       const answer = session?.staff.id === staffId ? { expiresAt: session.expiresAt } : null;
       const h = hold;
@@ -106,6 +110,28 @@ describe('staff app logins under way', () => {
     if (typeof client === 'number') throw new Error(`refused with CONNACK ${client}`);
     expect(client.connected).toBe(true);
     expect(gw.metrics.loginRechecked - rechecked).toBe(1);
+    await client.endAsync();
+  });
+
+  it('refuses with CONNACK 3 a staff login whose re-ask cannot reach the sessions, and lets the next one in', async () => {
+    const t = await token();
+    const rechecked = gw.metrics.loginRechecked;
+    const login = heldLogin(t);
+    await login.looked;
+    hold = null;
+    await gw.recheckStaff();
+    // The re-check asked this login to ask again; by then the sessions cannot be reached.
+    unreachable = true;
+    try {
+      login.release();
+      expect(await login.outcome).toBe(3);
+    } finally {
+      unreachable = false;
+    }
+    expect(gw.metrics.loginRechecked - rechecked).toBe(1);
+    // Nothing of the refused login stays behind: the same token logs in once the sessions answer again.
+    const client = await connectDevice(gw.port, 'staff:w1', t);
+    expect(client.connected).toBe(true);
     await client.endAsync();
   });
 });
