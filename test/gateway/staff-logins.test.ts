@@ -3,8 +3,8 @@
  * clients and the service's own staff sessions (dispatcher/auth.ts) on a real SQLite file: a login whose
  * session ends while its token is checked is refused when the staff connections are re-checked meanwhile,
  * one whose session stands is let in, and one whose second ask cannot reach the sessions is refused as
- * server unavailable (CONNACK 3), as at its first check. The window is made by holding the check's answer after the real
- * session lookup has run (as a slow link to the dispatcher would), not by replacing it.
+ * server unavailable (CONNACK 3), as at its first check. The window is made by holding the check's answer
+ * after the real session lookup has run (as a slow link to the dispatcher would), not by replacing it.
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,44 +82,50 @@ function heldLogin(password: string): {
   return { looked: lookedUp, release, outcome };
 }
 
+/**
+ * A staff app's login whose session was looked up (it stood), then overtaken: `meanwhile` runs, and the
+ * staff connections are re-checked (`closed`: how many that closed) before its answer goes on.
+ */
+async function overtakenLogin(meanwhile: (token: string) => Promise<void> = async () => {}) {
+  const t = await token();
+  const [rechecked, refused] = [gw.metrics.loginRechecked, gw.metrics.loginRevokedUnderWay];
+  const login = heldLogin(t);
+  await login.looked;
+  hold = null;
+  await meanwhile(t);
+  const closed = await gw.recheckStaff();
+  return {
+    ...login,
+    token: t,
+    closed,
+    rechecked: () => gw.metrics.loginRechecked - rechecked,
+    refused: () => gw.metrics.loginRevokedUnderWay - refused,
+  };
+}
+
 describe('staff app logins under way', () => {
   it('refuses a staff login whose session ended while its token was checked, once staff are re-checked', async () => {
-    const t = await token();
-    const [rechecked, refused] = [gw.metrics.loginRechecked, gw.metrics.loginRevokedUnderWay];
-    const login = heldLogin(t);
     // The session was looked up (it stood); now the person logs out, and the change re-checks staff apps.
-    await login.looked;
-    hold = null;
-    await auth.logout(t);
-    expect(await gw.recheckStaff()).toBe(0);
+    const login = await overtakenLogin((t) => auth.logout(t));
+    expect(login.closed).toBe(0);
     login.release();
     expect(await login.outcome).toBe(4);
-    expect(gw.metrics.loginRechecked - rechecked).toBe(1);
-    expect(gw.metrics.loginRevokedUnderWay - refused).toBe(1);
+    expect(login.rechecked()).toBe(1);
+    expect(login.refused()).toBe(1);
   });
 
   it('lets a staff login under way in when the re-check finds its session standing', async () => {
-    const t = await token();
-    const rechecked = gw.metrics.loginRechecked;
-    const login = heldLogin(t);
-    await login.looked;
-    hold = null;
-    await gw.recheckStaff();
+    const login = await overtakenLogin();
     login.release();
     const client = await login.outcome;
     if (typeof client === 'number') throw new Error(`refused with CONNACK ${client}`);
     expect(client.connected).toBe(true);
-    expect(gw.metrics.loginRechecked - rechecked).toBe(1);
+    expect(login.rechecked()).toBe(1);
     await client.endAsync();
   });
 
   it('refuses with CONNACK 3 a staff login whose re-ask cannot reach the sessions, and lets the next one in', async () => {
-    const t = await token();
-    const rechecked = gw.metrics.loginRechecked;
-    const login = heldLogin(t);
-    await login.looked;
-    hold = null;
-    await gw.recheckStaff();
+    const login = await overtakenLogin();
     // The re-check asked this login to ask again; by then the sessions cannot be reached.
     unreachable = true;
     try {
@@ -128,9 +134,9 @@ describe('staff app logins under way', () => {
     } finally {
       unreachable = false;
     }
-    expect(gw.metrics.loginRechecked - rechecked).toBe(1);
+    expect(login.rechecked()).toBe(1);
     // Nothing of the refused login stays behind: the same token logs in once the sessions answer again.
-    const client = await connectDevice(gw.port, 'staff:w1', t);
+    const client = await connectDevice(gw.port, 'staff:w1', login.token);
     expect(client.connected).toBe(true);
     await client.endAsync();
   });
