@@ -148,7 +148,10 @@ describe('the dispatch desk in Chromium', () => {
     await phone.getByRole('button', { name: 'English' }).click();
     await phone.locator('[data-testid=responder-name]').waitFor();
     expect(await phone.locator('[data-testid=page-title]').innerText()).toBe('Guardian 365 · Responder');
-    expect(await phone.title()).toBe(`Guardian 365 · Responder · ${worker.name}`);
+    // The tab's title follows the page's language in an effect after the render: waited for, not raced.
+    await expect
+      .poll(() => phone.title(), { timeout: 15_000 })
+      .toBe(`Guardian 365 · Responder · ${worker.name}`);
     expect(await phone.locator('[data-testid=responder-name]').innerText()).toBe(`${worker.name}’s alerts`);
     await phone.waitForFunction(() => !document.querySelector('[data-testid=offline-banner]'));
 
