@@ -360,6 +360,23 @@ export const MIGRATIONS: Migration[] = [
       'ALTER TABLE home_states SET (fillfactor = 70)',
     ],
   },
+  {
+    version: 17,
+    name: 'event-log appends: device rows before the log lock',
+    // DEV-12: an append writes its devices' rows before it takes the log lock, in the same transaction; a
+    // short-way append whose seq-state guard fails under the lock must then undo them: it raises this
+    // error (SQLSTATE G3650) and the whole transaction rolls back. Every event rewrites its device's row
+    // (last seen, readings): room left on each page keeps the rewrite on its page, off the indexes (HOT).
+    // SQLite has no log lock (one process writes).
+    sql: () => [],
+    postgres: [
+      `CREATE OR REPLACE FUNCTION g365_seq_state_moved() RETURNS integer LANGUAGE plpgsql AS $$
+       BEGIN
+         RAISE EXCEPTION 'a device''s seq state moved on since this gateway judged it' USING ERRCODE = 'G3650';
+       END $$`,
+      'ALTER TABLE devices SET (fillfactor = 70)',
+    ],
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string[] {

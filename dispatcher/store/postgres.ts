@@ -9,7 +9,8 @@
  *   process, takes one transaction-scoped advisory lock before it draws log positions: positions are
  *   drawn in commit order, so a reader that has seen position n has seen every committed position below
  *   it and the rules' cursor can never pass over an event committed late (a lower position committed
- *   after a higher one). The lock is taken with BEGIN and held to the commit.
+ *   after a higher one). The lock is taken after the devices' rows are written, in the same transaction,
+ *   and held to the commit.
  * - Duplicates (SPEC §3): the rule is gateway/duplicates.ts; a device's count and session are in
  *   device_seqs, the seqs it recorded in the events' unique index, both written under that lock and read
  *   under it, or known from what this store last wrote or read of each device when its row, checked under
@@ -91,6 +92,11 @@ interface SeqDevice {
 const MIGRATE_LOCK = 365_002;
 /** Devices whose seq state the store keeps between appends (beyond it, the cache starts again). */
 const SEQ_CACHE_MAX = 500_000;
+/**
+ * SQLSTATE of a short-way append whose guard failed under the log lock (g365_seq_state_moved(), migration
+ * 17): a device's row of device_seqs moved on since this store knew it.
+ */
+const SEQ_STATE_MOVED = 'G3650';
 /** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
 const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
 /** Judged from the cache: the devices' rows of device_seqs as the verdicts assumed them. */
@@ -722,21 +728,22 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One append transaction. Usually one round trip: BEGIN, synchronous commit, the log lock, the device
-   * rows' presence, the events with the devices' new seq state (a CTE of the same INSERT), and COMMIT, in
-   * one simple-protocol message (values as escaped literals: that protocol takes no parameters); the
-   * flush happens at its COMMIT and the batch is answered only after it.
+   * One append transaction. Usually one round trip: BEGIN, synchronous commit, the device rows' presence,
+   * the log lock, the events with the devices' new seq state (a CTE of the same INSERT), and COMMIT, in one
+   * simple-protocol message (values as escaped literals: that protocol takes no parameters); the flush
+   * happens at its COMMIT and the batch is answered only after it. The rows go before the lock so that
+   * the lock, which every gateway's appends take in turn, is held for the events and the commit only.
    *
    * Duplicates (SPEC §3) are judged before that message from the devices' seq state as this store last
-   * wrote or read it (`seqCache`: after its own appends, and at each login, `findDevice`). Every statement
+   * wrote or read it (`seqCache`: after its own appends, and at each login, `findDevice`). The INSERT
    * checks, under the lock, that each judged device's row of device_seqs still holds what the verdicts
-   * assumed (`guardSql`); if one does not (the device wrote through another gateway since, a copy), nothing
-   * is written, those devices are dropped from the cache and the batch goes the long way. The check is per
-   * device, not the log's end, so several gateways appending to one log each keep their one round trip:
-   * a device is connected to one of them at a time. The long way (a device not cached, a seq at or below a
-   * device's highest that needs the recorded seqs, a row that moved) reads the devices' state under the
-   * lock in a first round trip, then sends the same second message without BEGIN: two round trips, three
-   * with the lookup of recorded seqs.
+   * assumed (`guardParams`); if one does not (the device wrote through another gateway since, a copy), it
+   * fails and the transaction is rolled back (the rows' presence too), those devices are dropped from the
+   * cache and the batch goes the long way. The check is per device, not the log's end, so several gateways
+   * appending to one log each keep their one round trip: a device is connected to one of them at a time.
+   * The long way (a device not cached, a seq at or below a device's highest that needs the recorded seqs,
+   * a row that moved) writes the rows and reads the devices' state under the lock in a first round trip,
+   * then sends the events and COMMIT: two round trips, three with the lookup of recorded seqs.
    */
   private async appendTx(batch: AppendWrite[]): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
@@ -746,7 +753,10 @@ export class PostgresStore implements Store {
       // The short way: every device judged from the cache, no recorded seq to look up.
       let judged = records.length > 0 ? this.judgeFromCache(records) : null;
       for (;;) {
-        let head = BEGIN;
+        // DEV-12: the devices' rows first, before the log lock (their row locks in device order, and every
+        // append takes them before the lock): that lock is held only for the events and the commit.
+        const opening = [BEGIN, ...(presence.length > 0 ? presenceSql(presence) : [])];
+        let statements: string[];
         if (records.length > 0 && !judged) {
           // The long way: state read under the lock, in the transaction the second message commits.
           this.longWays += 1;
@@ -755,34 +765,40 @@ export class PostgresStore implements Store {
               records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
             ),
           ];
-          let first = `${BEGIN}; SELECT pg_advisory_xact_lock(${LOG_LOCK})`;
+          const first = [...opening, `SELECT pg_advisory_xact_lock(${LOG_LOCK})`];
           if (seqDevices.length > 0)
-            first += `; SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`;
-          const begun = (await c.query(first)) as unknown as pg.QueryResult[];
-          const states = statesFrom(seqDevices.length > 0 ? (begun[3]!.rows as Row[]) : [], seqDevices);
+            first.push(
+              `SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`,
+            );
+          const begun = (await c.query(first.join(';\n'))) as unknown as pg.QueryResult[];
+          const states = statesFrom(seqDevices.length > 0 ? (begun.at(-1)!.rows as Row[]) : [], seqDevices);
           judged = await this.judgeDuplicates(c, records, states);
-          head = '';
+          statements = [];
+        } else {
+          statements = opening;
+          if (records.length > 0) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
         }
-        const statements = head ? [head] : [];
-        if (records.length > 0 && head) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
-        // Judged from the cache: every statement writes only if the devices' rows still hold what was assumed.
-        if (presence.length > 0) statements.push(...presenceSql(presence, judged?.assumed));
         const insert = judged ? insertSql(records, judged) : null;
         if (insert) statements.push(insert);
         statements.push('COMMIT');
-        const done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
-        const results = Array.isArray(done) ? done : [done];
-        this.lastFailure = null;
-        const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
-        if (insert && drawn.length === 0 && judged!.kept > 0) {
+        let done: pg.QueryResult | pg.QueryResult[];
+        try {
+          done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+        } catch (e) {
+          if ((e as { code?: string }).code !== SEQ_STATE_MOVED) throw e;
           // A device's row moved on since this store knew it (it wrote through another gateway, a copy):
-          // nothing was written (an empty commit); the long way, with the state read under the lock.
+          // the guard failed under the lock and nothing of the transaction stays, its devices' rows
+          // neither. The long way, with the state read under the lock.
+          await c.query('ROLLBACK');
           this.stale += 1;
           for (const d of judged!.assumed ?? []) this.seqCache.delete(d.id);
           judged = null;
           continue;
         }
+        const results = Array.isArray(done) ? done : [done];
+        this.lastFailure = null;
         if (records.length === 0) return batch.map(() => []);
+        const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
         // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
         drawn.sort((a, b) => a - b);
         this.remember(judged!.states);
@@ -818,7 +834,7 @@ export class PostgresStore implements Store {
 
   /**
    * Devices' seq state as this store last wrote it (its own appends) or read it (at a login): what the
-   * short way judges from. Each append checks it under the lock (guardSql), so a stale entry costs a
+   * short way judges from. Each append checks it under the lock (guardParams), so a stale entry costs a
    * round trip, never a wrong verdict.
    */
   private readonly seqCache = new Map<string, { count: number; state: SeqState }>();
@@ -1357,18 +1373,6 @@ function sqlValue(v: unknown): string {
   return v === null || v === undefined ? 'NULL' : literal(String(v));
 }
 
-/**
- * `inline` for a statement whose text holds the marker `{{guard}}` where `guard` goes. The text is cut at
- * the markers before its parameters are written in: neither the guard's literals nor a parameter's value
- * (a device's firmware string) is ever scanned again.
- */
-function inlineGuarded(sql: string, params: unknown[], guard: string): string {
-  return sql
-    .split('{{guard}}')
-    .map((part) => inline(part, params))
-    .join(guard);
-}
-
 const seqKey = (d: string, count: number, s: number) => `${d}\u0000${count}\u0000${s}`;
 
 /** The devices' seq state from their rows of device_seqs (a device without one: never recorded a seq). */
@@ -1429,15 +1433,6 @@ function judgeBatch(
   return { keep, kept, states };
 }
 
-/**
- * The condition every statement of a short-way append carries (` AND …`): each judged device's row of
- * device_seqs, read under the log lock, still holds the count, highest seq and session the verdicts assumed
- * (no row: a device that never recorded a seq). Empty when nothing was assumed.
- */
-function guardSql(assumed: Assumed): string {
-  return assumed.length === 0 ? '' : inline(guardParams(1), guardValues(assumed));
-}
-
 /** The guard's four arrays, in guardParams' order. */
 const guardValues = (assumed: Assumed) => [
   assumed.map((d) => d.id),
@@ -1449,10 +1444,12 @@ const guardValues = (assumed: Assumed) => [
 /**
  * The batch's events and its devices' new seq state, in one statement, written only if the guard holds
  * (each judged device's row of device_seqs, read under the log lock, still holds the count, highest seq
- * and session the verdicts assumed; otherwise it returns no row). Prepared once per connection
+ * and session the verdicts assumed; otherwise it fails with SEQ_STATE_MOVED and takes the whole
+ * transaction with it, the devices' rows written before the lock included). Prepared once per connection
  * (`APPEND_STATEMENTS`): planned anew for every append, this statement cost more than running it.
  */
-const INSERT_EVENTS = `WITH ok AS (SELECT 1 WHERE true{{guard}}),
+// `ok` is read by both INSERTs (WHERE EXISTS): its CASE, and the guard in it, always runs.
+const INSERT_EVENTS = `WITH ok AS (SELECT CASE WHEN true{{guard}} THEN 1 ELSE g365_seq_state_moved() END),
        seq_state AS (
          INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
          SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
@@ -1468,7 +1465,11 @@ const INSERT_EVENTS = `WITH ok AS (SELECT 1 WHERE true{{guard}}),
      WHERE EXISTS (SELECT 1 FROM ok)
      ORDER BY n RETURNING seq`;
 
-/** The guard's condition (guardSql) with its four arrays as parameters `first`… (guardValues). */
+/**
+ * The guard: each judged device's row of device_seqs, read under the log lock, still holds the count, highest
+ * seq and session the verdicts assumed (no row: a device that never recorded a seq); its four arrays as
+ * parameters `first`… (guardValues).
+ */
 const guardParams = (first: number) =>
   ` AND NOT EXISTS (SELECT 1 FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bigint[], $${first + 3}::text[]) AS g(d, c, h, s)
        LEFT JOIN device_seqs x ON x.device_id = g.d
@@ -1543,66 +1544,58 @@ const UPDATE_PRESENCE = `UPDATE devices d SET online = COALESCE(u.online, d.onli
                      WITH ORDINALITY AS x(id, online, seen, battery, rssi, fw, s, n)) x
              WHERE x.s IS NULL OR x.s = x.newest
              GROUP BY id) u
-       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at){{guard}}`;
+       WHERE d.id = u.id AND (u.session_at IS NULL OR d.session_at IS NULL OR d.session_at <= u.session_at)`;
 
 /** The statements every append connection prepares before its first append (name → text). */
 const APPEND_STATEMENTS: Record<string, string> = {
   ...guardedPair('g365_insert_events', INSERT_EVENTS, 18),
-  ...guardedPair('g365_presence', UPDATE_PRESENCE, 7),
+  g365_presence: UPDATE_PRESENCE,
 };
 
 /**
- * The device rows' presence and rejection counts, as statements for the append's message, written only
- * if the devices' rows still hold what was `assumed` (the same condition as the batch's INSERT; none
- * assumed: always).
+ * The device rows' presence and rejection counts, as statements for the append's message. They go before
+ * the log lock (appendTx); a short-way append whose guard fails rolls them back with its events.
  */
-function presenceSql(updates: PresenceUpdate[], assumed: Assumed | undefined): string[] {
+function presenceSql(updates: PresenceUpdate[]): string[] {
   // In device order: two batches touching the same devices lock their rows in the same order.
   const sorted = [...updates].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
   );
   const out = [
-    executeGuarded(
-      'g365_presence',
-      [
-        sorted.map((u) => u.deviceId),
-        sorted.map((u) => u.online ?? null),
-        sorted.map((u) => u.lastSeenAt ?? null),
-        sorted.map((u) => u.battery ?? null),
-        sorted.map((u) => u.rssi ?? null),
-        sorted.map((u) => u.fw ?? null),
-        sorted.map((u) => u.sessionAt ?? null),
-      ],
-      assumed,
-    ),
+    `EXECUTE g365_presence(${[
+      sorted.map((u) => u.deviceId),
+      sorted.map((u) => u.online ?? null),
+      sorted.map((u) => u.lastSeenAt ?? null),
+      sorted.map((u) => u.battery ?? null),
+      sorted.map((u) => u.rssi ?? null),
+      sorted.map((u) => u.fw ?? null),
+      sorted.map((u) => u.sessionAt ?? null),
+    ]
+      .map(sqlValue)
+      .join(', ')})`,
   ];
-  // Counts add up whichever session they come from. Rare (rejections): the guard inlined, not prepared.
+  // Counts add up whichever session they come from. Rare (rejections): inlined, not prepared.
   const counted = sorted.filter((u) => u.rejectedDelta);
   const rejections = sorted.flatMap((u) =>
     Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
   );
-  if (counted.length === 0 && rejections.length === 0) return out;
-  const guard = assumed ? guardSql(assumed) : '';
   if (counted.length > 0)
     out.push(
-      inlineGuarded(
+      inline(
         `UPDATE devices d SET rejected_count = d.rejected_count + u.n
            FROM (SELECT id, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS x(id, n) GROUP BY id) u
-          WHERE d.id = u.id{{guard}}`,
+          WHERE d.id = u.id`,
         [counted.map((u) => u.deviceId), counted.map((u) => u.rejectedDelta)],
-        guard,
       ),
     );
   if (rejections.length > 0)
     out.push(
-      inlineGuarded(
+      inline(
         `INSERT INTO device_rejections (device_id, reason, count)
          SELECT id, reason, sum(n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(id, reason, n)
-         WHERE true{{guard}}
          GROUP BY id, reason ORDER BY id, reason
          ON CONFLICT (device_id, reason) DO UPDATE SET count = device_rejections.count + excluded.count`,
         [rejections.map((r) => r.id), rejections.map((r) => r.reason), rejections.map((r) => r.n)],
-        guard,
       ),
     );
   return out;

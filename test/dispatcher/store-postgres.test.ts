@@ -322,6 +322,40 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
     expect(a.longWays).toBe(0);
   });
 
+  it("does not hold the log lock while it waits for its devices' rows: another gateway's append goes first", async () => {
+    const [a, b] = await seeded();
+    await a.findDevice('h1-a');
+    await b.findDevice('h1-b');
+    // Something else holds h1-a's row (an operator's edit, a slow statement): a's append waits for it.
+    const holder = await b.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`UPDATE devices SET room = room WHERE id = 'h1-a'`);
+      const first = a.appendEvents([ev('h1-a', 1)], [{ deviceId: 'h1-a', lastSeenAt: T + 1 }]);
+      let blocked = false;
+      for (let tries = 0; tries < 500 && !blocked; tries++) {
+        const r = await b.pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%g365_presence%'`,
+        );
+        blocked = r.rows[0].n > 0;
+        if (!blocked) await new Promise((r1) => setTimeout(r1, 10));
+      }
+      expect(blocked).toBe(true);
+      // b's own device goes into the log meanwhile: a waits before the log lock, not while holding it.
+      const other = await b.appendEvents([ev('h1-b', 1, { type: 'fall' })], [], { urgent: true });
+      expect(dup(other)).toEqual([false]);
+      await holder.query('COMMIT');
+      const one = await first;
+      expect(dup(one)).toEqual([false]);
+      expect(other[0]!.seq!).toBeLessThan(one[0]!.seq!);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+    expect((await a.getDeviceState('h1-a'))?.lastSeenAt).toBe(T + 1);
+    expect([a.longWays, b.longWays]).toEqual([0, 0]);
+  });
+
   it('writes a device value that looks like part of the statement as it came, on the short way too', async () => {
     const [a] = await seeded();
     await a.findDevice('h1-a');
