@@ -6,14 +6,15 @@
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hashDeviceSecret, hashPassword, newSecret } from '../gateway/secrets.ts';
-import type { DeviceInput, Grid, Household } from './registry.ts';
-import type { RosterEntry } from './routing/roster.ts';
+import type { DeviceInput } from './registry.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
 import { type HistoryPlan, type PastEvent, seedHistory } from './seed-history.ts';
-import type { NewStaff, Store } from './store/store.ts';
+import type { Store } from './store/store.ts';
 
-/** A community to seed (simulators/community.ts plans one). */
-/** A community to seed: grids, households, devices, staff (passwords in clear) and the roster. */
+/**
+ * A community to seed (simulators/community.ts plans one): grids, households, devices, staff (passwords in
+ * clear) and the roster.
+ */
 export type SeedPlan = HistoryPlan;
 
 /** A device as provisioned: its secret in clear, shown once (what a device, or a simulator, logs in with). */

@@ -61,10 +61,11 @@ function App() {
   const wanted = hash.replace(/^#\/?/, '').split('/')[0] as Page;
   // CONSOLE-04: whoever reads household files may open the search (the dispatch screen links to it; it is
   // a tool of the desk, not a page of its own in the tabs).
-  const mayOpen: Page[] =
-    session && session.permissions.some((x) => x === 'households.read.all' || x === 'households.read.own')
-      ? [...pages, 'search']
-      : pages;
+  const mayOpen: Page[] = session?.permissions.some(
+    (x) => x === 'households.read.all' || x === 'households.read.own',
+  )
+    ? [...pages, 'search']
+    : pages;
   const page = mayOpen.includes(wanted) ? wanted : pages[0];
   // CONSOLE-06: the responder's phone is titled for the responder, not the dispatch room.
   const title = page === 'respond' ? t(lang, 'responderTitle') : t(lang, 'title');
