@@ -10,7 +10,8 @@
  *   drawn in commit order, so a reader that has seen position n has seen every committed position below
  *   it and the rules' cursor can never pass over an event committed late (a lower position committed
  *   after a higher one). The lock is taken after the devices' rows are written, in the same transaction,
- *   and held to the commit.
+ *   and held to the commit. Ordinary appends queue for it behind a second lock (ORDINARY_LOCK), so a fall's
+ *   append waits for the holder and at most one ordinary append (RULE-16).
  * - Duplicates (SPEC §3): the rule is gateway/duplicates.ts; a device's count and session are in
  *   device_seqs, the seqs it recorded in the events' unique index, both written under that lock and read
  *   under it, or known from what this store last wrote or read of each device when its row, checked under
@@ -82,6 +83,17 @@ import { FencedError, RETIRED_TABLE, type RetiredKind, StaleWriteError } from '.
 
 /** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
 const LOG_LOCK = 365_001;
+/**
+ * RULE-16: the advisory lock an ordinary append takes before LOG_LOCK, held to its commit too. Ordinary
+ * appends queue here, one at a time at LOG_LOCK, so a fall's append (which takes LOG_LOCK alone) waits
+ * for the holder and at most one ordinary append, never for every gateway's queued batch.
+ */
+const ORDINARY_LOCK = 365_003;
+/** The log locks an append takes, in this order (ORDINARY_LOCK, LOG_LOCK: see above). */
+const logLocks = (urgent: boolean) =>
+  urgent
+    ? [`SELECT pg_advisory_xact_lock(${LOG_LOCK})`]
+    : [`SELECT pg_advisory_xact_lock(${ORDINARY_LOCK})`, `SELECT pg_advisory_xact_lock(${LOG_LOCK})`];
 /** A device's SPEC §3 seq state while a batch is judged. */
 interface SeqDevice {
   count: number;
@@ -688,13 +700,14 @@ export class PostgresStore implements Store {
    * RULE-16: an urgent append (a fall, a help button) does not wait for the group commit's transaction
    * being written, nor go into the next one with whatever queued meanwhile (each takes the log lock, a
    * few hundred rows and an fsync under load): it is a transaction of its own on another connection at
-   * once, waiting only for the log lock's holder. Its devices' rows guard it like every append (appendTx),
+   * once, waiting only for the log lock's holder and at most one ordinary append of any process (it skips
+   * ORDINARY_LOCK, where the others queue). Its devices' rows guard it like every append (appendTx),
    * so a batch of the same device committed in between costs a round trip, never a wrong verdict.
    */
   private async appendUrgent(request: AppendWrite): Promise<AppendOutcome[]> {
     this.urgentAppends += 1;
     try {
-      return (await this.appendTx([request]))[0]!;
+      return (await this.appendTx([request], true))[0]!;
     } finally {
       this.urgentAppends -= 1;
     }
@@ -745,7 +758,7 @@ export class PostgresStore implements Store {
    * a row that moved) writes the rows and reads the devices' state under the lock in a first round trip,
    * then sends the events and COMMIT: two round trips, three with the lookup of recorded seqs.
    */
-  private async appendTx(batch: AppendWrite[]): Promise<AppendOutcome[][]> {
+  private async appendTx(batch: AppendWrite[], urgent = false): Promise<AppendOutcome[][]> {
     const records = batch.flatMap((b) => b.records);
     const presence = batch.flatMap((b) => b.presence);
     return this.withClient(async (c) => {
@@ -765,7 +778,7 @@ export class PostgresStore implements Store {
               records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
             ),
           ];
-          const first = [...opening, `SELECT pg_advisory_xact_lock(${LOG_LOCK})`];
+          const first = [...opening, ...logLocks(urgent)];
           if (seqDevices.length > 0)
             first.push(
               `SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`,
@@ -776,7 +789,7 @@ export class PostgresStore implements Store {
           statements = [];
         } else {
           statements = opening;
-          if (records.length > 0) statements.push(`SELECT pg_advisory_xact_lock(${LOG_LOCK})`);
+          if (records.length > 0) statements.push(...logLocks(urgent));
         }
         const insert = judged ? insertSql(records, judged) : null;
         if (insert) statements.push(insert);

@@ -240,6 +240,17 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
       });
     return [a, b] as const;
   };
+  /** Whether `n` transactions wait for one of the log's advisory locks (within 5 s). */
+  const lockWaiters = async (s: PostgresStore, n: number) => {
+    for (let tries = 0; tries < 500; tries++) {
+      const r = await s.pool.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+      );
+      if (r.rows[0].n >= n) return true;
+      await new Promise((r1) => setTimeout(r1, 10));
+    }
+    return false;
+  };
   const ev = (deviceId: string, deviceSeq: number, over: Partial<EventRecord> = {}) =>
     event(deviceSeq, { deviceId, topic: `g365/v1/homes/h1/devices/${deviceId}/events`, ...over });
   const dup = (out: { duplicate: boolean }[]) => out.map((o) => o.duplicate);
@@ -286,16 +297,7 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock(365001)');
-      const waiting = async (n: number) => {
-        for (let tries = 0; tries < 500; tries++) {
-          const r = await b.pool.query(
-            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
-          );
-          if (r.rows[0].n >= n) return true;
-          await new Promise((r1) => setTimeout(r1, 10));
-        }
-        return false;
-      };
+      const waiting = (n: number) => lockWaiters(b, n);
       const first = a.appendEvents([ev('h1-a', 1)]);
       expect(await waiting(1)).toBe(true);
       const queued = a.appendEvents([ev('h1-a', 2), ev('h1-a', 3)]);
@@ -320,6 +322,48 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
       'h1-a:3',
     ]);
     expect(a.longWays).toBe(0);
+  });
+
+  it("logs a gateway's fall ahead of the ordinary batches other gateways have queued at the log", async () => {
+    const [a, b] = await seeded();
+    const c = new PostgresStore({ url: url(a) });
+    try {
+      await a.createDevice({
+        id: 'h1-c',
+        homeId: 'h1',
+        kind: 'motion',
+        room: 'living',
+        secretHash: 'x',
+        createdAt: T,
+      });
+      await a.findDevice('h1-a');
+      await b.findDevice('h1-b');
+      await c.findDevice('h1-c');
+      // An ordinary append of another gateway holds the log (as the test's transaction does here)...
+      const holder = await b.pool.connect();
+      const waiting = (n: number) => lockWaiters(b, n);
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock(365003), pg_advisory_xact_lock(365001)');
+        // ...two gateways' ordinary batches queue behind it, then a fall comes in at the first gateway.
+        const queued = [b.appendEvents([ev('h1-b', 1)])];
+        expect(await waiting(1)).toBe(true);
+        queued.push(c.appendEvents([ev('h1-c', 1)]));
+        expect(await waiting(2)).toBe(true);
+        const fall = a.appendEvents([ev('h1-a', 1, { type: 'fall' })], [], { urgent: true });
+        expect(await waiting(3)).toBe(true);
+        await holder.query('COMMIT');
+        const [urgent, ...ordinary] = await Promise.all([fall, ...queued]);
+        expect(dup([...urgent!, ...ordinary.flat()])).toEqual([false, false, false]);
+        // The fall drew its position first: it waited for the holder only, not for the queued batches.
+        for (const o of ordinary) expect(urgent![0]!.seq!).toBeLessThan(o[0]!.seq!);
+      } finally {
+        await holder.query('ROLLBACK').catch(() => {});
+        holder.release();
+      }
+    } finally {
+      await c.close();
+    }
   });
 
   it("does not hold the log lock while it waits for its devices' rows: another gateway's append goes first", async () => {
