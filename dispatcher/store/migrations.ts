@@ -365,12 +365,15 @@ export const MIGRATIONS: Migration[] = [
     name: 'event-log appends: device rows before the log lock',
     // DEV-12: an append writes its devices' rows before it takes the log lock, in the same transaction; a
     // short-way append whose seq-state guard fails under the lock must then undo them: it raises this
-    // error (SQLSTATE G3650) and the whole transaction rolls back. Every event rewrites its device's row
-    // (last seen, readings): room left on each page keeps the rewrite on its page, off the indexes (HOT).
-    // SQLite has no log lock (one process writes).
+    // error (SQLSTATE G3650) and the whole transaction rolls back. VOLATILE (the default, said here): the
+    // planner must never evaluate it ahead of time. Most events rewrite their device's row (last seen,
+    // readings; the last-seen step skips the rest): room left on each page keeps the rewrite on its page,
+    // off the indexes (HOT). That applies to pages written from now on; an existing database's devices
+    // table keeps its full pages until it is rewritten (VACUUM FULL, in a quiet hour). SQLite has no log
+    // lock (one process writes).
     sql: () => [],
     postgres: [
-      `CREATE OR REPLACE FUNCTION g365_seq_state_moved() RETURNS integer LANGUAGE plpgsql AS $$
+      `CREATE OR REPLACE FUNCTION g365_seq_state_moved() RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
        BEGIN
          RAISE EXCEPTION 'a device''s seq state moved on since this gateway judged it' USING ERRCODE = 'G3650';
        END $$`,

@@ -109,6 +109,9 @@ const SEQ_CACHE_MAX = 500_000;
  * 17): a device's row of device_seqs moved on since this store knew it.
  */
 const SEQ_STATE_MOVED = 'G3650';
+/** SQLSTATE deadlock_detected, and how often an append whose transaction PostgreSQL broke is written again. */
+const DEADLOCK = '40P01';
+const DEADLOCK_RETRIES = 3;
 /** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
 const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
 /** Judged from the cache: the devices' rows of device_seqs as the verdicts assumed them. */
@@ -120,8 +123,9 @@ interface Judged {
   kept: number;
   states: Map<string, SeqDevice>;
   /**
-   * Judged from the cache: the devices' rows as the verdicts assumed them (before the batch). Every
-   * statement of the append writes only if each of those rows, checked under the log lock, still holds that.
+   * Judged from the cache: the devices' rows as the verdicts assumed them (before the batch). The append's
+   * INSERT checks, under the log lock, that each of those rows still holds that, and fails otherwise
+   * (SEQ_STATE_MOVED), which rolls back the whole transaction.
    */
   assumed?: Assumed;
 }
@@ -702,7 +706,7 @@ export class PostgresStore implements Store {
    * few hundred rows and an fsync under load): it is a transaction of its own on another connection at
    * once, waiting only for the log lock's holder and at most one ordinary append of any process (it skips
    * ORDINARY_LOCK, where the others queue). Its devices' rows guard it like every append (appendTx),
-   * so a batch of the same device committed in between costs a round trip, never a wrong verdict.
+   * so a batch of the same device committed in between costs the long way, never a wrong verdict.
    */
   private async appendUrgent(request: AppendWrite): Promise<AppendOutcome[]> {
     this.urgentAppends += 1;
@@ -765,57 +769,72 @@ export class PostgresStore implements Store {
       await this.prepareAppends(c);
       // The short way: every device judged from the cache, no recorded seq to look up.
       let judged = records.length > 0 ? this.judgeFromCache(records) : null;
+      let deadlocks = 0;
       for (;;) {
-        // DEV-12: the devices' rows first, before the log lock (their row locks in device order, and every
-        // append takes them before the lock): that lock is held only for the events and the commit.
-        const opening = [BEGIN, ...(presence.length > 0 ? presenceSql(presence) : [])];
-        let statements: string[];
-        if (records.length > 0 && !judged) {
-          // The long way: state read under the lock, in the transaction the second message commits.
-          this.longWays += 1;
-          const seqDevices = [
-            ...new Set(
-              records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
-            ),
-          ];
-          const first = [...opening, ...logLocks(urgent)];
-          if (seqDevices.length > 0)
-            first.push(
-              `SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`,
-            );
-          const begun = (await c.query(first.join(';\n'))) as unknown as pg.QueryResult[];
-          const states = statesFrom(seqDevices.length > 0 ? (begun.at(-1)!.rows as Row[]) : [], seqDevices);
-          judged = await this.judgeDuplicates(c, records, states);
-          statements = [];
-        } else {
-          statements = opening;
-          if (records.length > 0) statements.push(...logLocks(urgent));
-        }
-        const insert = judged ? insertSql(records, judged) : null;
-        if (insert) statements.push(insert);
-        statements.push('COMMIT');
-        let done: pg.QueryResult | pg.QueryResult[];
         try {
-          done = (await c.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+          // DEV-12: the devices' rows first, before the log lock (presenceSql locks them in id order, and
+          // every append takes them before the lock): the lock is held for the events and the commit.
+          const opening = [BEGIN, ...(presence.length > 0 ? presenceSql(presence) : [])];
+          let statements: string[];
+          if (records.length > 0 && !judged) {
+            // The long way: state read under the lock, in the transaction the second message commits.
+            this.longWays += 1;
+            const seqDevices = [
+              ...new Set(
+                records.filter((r) => r.status === 'accepted' && r.deviceSeq !== null).map((r) => r.deviceId),
+              ),
+            ];
+            const first = [...opening, ...logLocks(urgent)];
+            if (seqDevices.length > 0)
+              first.push(
+                `SELECT device_id, seq_count, high, high_ts, session FROM device_seqs WHERE device_id IN (${seqDevices.map(literal).join(', ')})`,
+              );
+            const begun = (await c.query(first.join(';\n'))) as unknown as pg.QueryResult[];
+            const states = statesFrom(seqDevices.length > 0 ? (begun.at(-1)!.rows as Row[]) : [], seqDevices);
+            judged = await this.judgeDuplicates(c, records, states);
+            statements = [];
+          } else {
+            statements = opening;
+            if (records.length > 0) statements.push(...logLocks(urgent));
+          }
+          const insert = judged ? insertSql(records, judged) : null;
+          if (insert) statements.push(insert);
+          statements.push('COMMIT');
+          const done = (await c.query(statements.join(';\n'))) as unknown as
+            | pg.QueryResult
+            | pg.QueryResult[];
+          const results = Array.isArray(done) ? done : [done];
+          this.lastFailure = null;
+          if (records.length === 0) return batch.map(() => []);
+          const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
+          // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
+          drawn.sort((a, b) => a - b);
+          this.remember(judged!.states);
+          return outcomesOf(batch, judged!.keep, drawn);
         } catch (e) {
-          if ((e as { code?: string }).code !== SEQ_STATE_MOVED) throw e;
-          // A device's row moved on since this store knew it (it wrote through another gateway, a copy):
-          // the guard failed under the lock and nothing of the transaction stays, its devices' rows
-          // neither. The long way, with the state read under the lock.
-          await c.query('ROLLBACK');
-          this.stale += 1;
-          for (const d of judged!.assumed ?? []) this.seqCache.delete(d.id);
-          judged = null;
-          continue;
+          const code = (e as { code?: string }).code;
+          if (code === SEQ_STATE_MOVED) {
+            // A device's row moved on since this store knew it (it wrote through another gateway, a copy):
+            // the guard failed under the lock and nothing of the transaction stays, its devices' rows
+            // neither. The long way, with the state read under the lock.
+            await c.query('ROLLBACK');
+            this.stale += 1;
+            for (const d of judged!.assumed ?? []) this.seqCache.delete(d.id);
+            judged = null;
+            continue;
+          }
+          if (code === DEADLOCK && deadlocks < DEADLOCK_RETRIES) {
+            // PostgreSQL chose this transaction to break a cycle of waits for devices' rows (an operator's
+            // bulk change, a gateway of an older version taking the lock first): nothing of it was
+            // committed, so it is written again, judged afresh.
+            await c.query('ROLLBACK');
+            deadlocks += 1;
+            this.deadlockRetries += 1;
+            judged = records.length > 0 ? this.judgeFromCache(records) : null;
+            continue;
+          }
+          throw e;
         }
-        const results = Array.isArray(done) ? done : [done];
-        this.lastFailure = null;
-        if (records.length === 0) return batch.map(() => []);
-        const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
-        // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
-        drawn.sort((a, b) => a - b);
-        this.remember(judged!.states);
-        return outcomesOf(batch, judged!.keep, drawn);
       }
     }).catch((e: unknown) => {
       // Whatever this store believed about the log may not hold after a failure (a commit not confirmed).
@@ -848,13 +867,15 @@ export class PostgresStore implements Store {
   /**
    * Devices' seq state as this store last wrote it (its own appends) or read it (at a login): what the
    * short way judges from. Each append checks it under the lock (guardParams), so a stale entry costs a
-   * round trip, never a wrong verdict.
+   * failed message, a ROLLBACK and the long way, never a wrong verdict.
    */
   private readonly seqCache = new Map<string, { count: number; state: SeqState }>();
   /** Appends that read the devices' state under the lock first (for tests and the bench). */
   longWays = 0;
   /** Of those, appends that found a judged device's row moved on since this store knew it. */
   stale = 0;
+  /** Appends written again after PostgreSQL broke a deadlock by aborting them. */
+  deadlockRetries = 0;
 
   private forgetSeqs(): void {
     this.seqCache.clear();
@@ -1461,8 +1482,9 @@ const guardValues = (assumed: Assumed) => [
  * transaction with it, the devices' rows written before the lock included). Prepared once per connection
  * (`APPEND_STATEMENTS`): planned anew for every append, this statement cost more than running it.
  */
-// `ok` is read by both INSERTs (WHERE EXISTS): its CASE, and the guard in it, always runs.
-const INSERT_EVENTS = `WITH ok AS (SELECT CASE WHEN true{{guard}} THEN 1 ELSE g365_seq_state_moved() END),
+// `ok` is MATERIALIZED and read by both INSERTs (WHERE EXISTS): its CASE, and the guard in it, runs once
+// for every append, at run time (g365_seq_state_moved() is VOLATILE: never folded when planning).
+const INSERT_EVENTS = `WITH ok AS MATERIALIZED (SELECT CASE WHEN true{{guard}} THEN 1 ELSE g365_seq_state_moved() END),
        seq_state AS (
          INSERT INTO device_seqs (device_id, seq_count, high, high_ts, session)
          SELECT * FROM unnest($14::text[], $15::int[], $16::bigint[], $17::bigint[], $18::text[])
@@ -1570,11 +1592,16 @@ const APPEND_STATEMENTS: Record<string, string> = {
  * the log lock (appendTx); a short-way append whose guard fails rolls them back with its events.
  */
 function presenceSql(updates: PresenceUpdate[]): string[] {
-  // In device order: two batches touching the same devices lock their rows in the same order.
   const sorted = [...updates].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
   );
   const out = [
+    // First every row of the batch, locked in id order (the lock is taken after the sort): two appends
+    // touching the same devices never hold one row each while waiting for the other's. The statements
+    // after it lock nothing more, whatever order their plans visit the rows in.
+    inline(`SELECT 1 FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [
+      [...new Set(sorted.map((u) => u.deviceId))],
+    ]),
     `EXECUTE g365_presence(${[
       sorted.map((u) => u.deviceId),
       sorted.map((u) => u.online ?? null),

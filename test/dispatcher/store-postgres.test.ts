@@ -240,17 +240,22 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
       });
     return [a, b] as const;
   };
-  /** Whether `n` transactions wait for one of the log's advisory locks (within 5 s). */
-  const lockWaiters = async (s: PostgresStore, n: number) => {
+  /** Whether `n` sessions wait for a lock, of those `which` picks in pg_stat_activity (within 5 s). */
+  const lockWaits = async (s: PostgresStore, n: number, which: string) => {
     for (let tries = 0; tries < 500; tries++) {
       const r = await s.pool.query(
-        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND ${which}`,
       );
       if (r.rows[0].n >= n) return true;
       await new Promise((r1) => setTimeout(r1, 10));
     }
     return false;
   };
+  /** … for one of the log's advisory locks. */
+  const lockWaiters = (s: PostgresStore, n: number) => lockWaits(s, n, `wait_event = 'advisory'`);
+  /** … for a row of a table (another transaction's, or a queue for it). */
+  const rowWaiters = (s: PostgresStore, n: number) =>
+    lockWaits(s, n, `wait_event IN ('transactionid', 'tuple')`);
   const ev = (deviceId: string, deviceSeq: number, over: Partial<EventRecord> = {}) =>
     event(deviceSeq, { deviceId, topic: `g365/v1/homes/h1/devices/${deviceId}/events`, ...over });
   const dup = (out: { duplicate: boolean }[]) => out.map((o) => o.duplicate);
@@ -376,15 +381,7 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
       await holder.query('BEGIN');
       await holder.query(`UPDATE devices SET room = room WHERE id = 'h1-a'`);
       const first = a.appendEvents([ev('h1-a', 1)], [{ deviceId: 'h1-a', lastSeenAt: T + 1 }]);
-      let blocked = false;
-      for (let tries = 0; tries < 500 && !blocked; tries++) {
-        const r = await b.pool.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%g365_presence%'`,
-        );
-        blocked = r.rows[0].n > 0;
-        if (!blocked) await new Promise((r1) => setTimeout(r1, 10));
-      }
-      expect(blocked).toBe(true);
+      expect(await rowWaiters(b, 1)).toBe(true);
       // b's own device goes into the log meanwhile: a waits before the log lock, not while holding it.
       const other = await b.appendEvents([ev('h1-b', 1, { type: 'fall' })], [], { urgent: true });
       expect(dup(other)).toEqual([false]);
@@ -398,6 +395,84 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
     }
     expect((await a.getDeviceState('h1-a'))?.lastSeenAt).toBe(T + 1);
     expect([a.longWays, b.longWays]).toEqual([0, 0]);
+  });
+
+  it("locks a batch's device rows in one order, whatever its sessions: two gateways' rows never deadlock", async () => {
+    const [a, b] = await seeded();
+    // h1-a's row belongs to a newer session than the one `a` reports for it (it moved to `b`, DEV-11).
+    await b.appendEvents([], [{ deviceId: 'h1-a', online: true, sessionAt: T + 100 }]);
+    const holder = await b.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`UPDATE devices SET room = room WHERE id = 'h1-b'`);
+      // The old gateway: h1-a's state is stale (not written) but its rejection counts; h1-b current.
+      const old = a.appendEvents(
+        [],
+        [
+          {
+            deviceId: 'h1-a',
+            online: false,
+            sessionAt: T + 50,
+            rejectedDelta: 1,
+            rejectedByReason: { oversize: 1 },
+          },
+          { deviceId: 'h1-b', lastSeenAt: T + 1, sessionAt: T + 100 },
+        ],
+      );
+      expect(await rowWaiters(b, 1)).toBe(true);
+      // The new gateway: both rows current.
+      const current = b.appendEvents(
+        [],
+        [
+          { deviceId: 'h1-a', lastSeenAt: T + 2, sessionAt: T + 100 },
+          { deviceId: 'h1-b', lastSeenAt: T + 2, sessionAt: T + 100 },
+        ],
+      );
+      expect(await rowWaiters(b, 2)).toBe(true);
+      await holder.query('COMMIT');
+      await Promise.all([old, current]);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+    expect([a.deadlockRetries, b.deadlockRetries]).toEqual([0, 0]);
+    const [rowA, rowB] = [await a.getDeviceState('h1-a'), await a.getDeviceState('h1-b')];
+    expect([rowA?.online, rowA?.rejectedCount, rowA?.lastSeenAt, rowB?.lastSeenAt]).toEqual([
+      true,
+      1,
+      T + 2,
+      T + 2,
+    ]);
+  });
+
+  it('writes an append again when PostgreSQL broke a deadlock by aborting it', async () => {
+    const [a] = await seeded();
+    await a.findDevice('h1-a');
+    const holder = await a.pool.connect();
+    try {
+      // Something outside the log's order (an operator's bulk change) holds h1-b, then asks for h1-a, which
+      // the append holds while it waits for h1-b. The append's own deadlock check runs first (1 s).
+      await holder.query('BEGIN');
+      await holder.query(`SET LOCAL deadlock_timeout = '60s'`);
+      await holder.query(`UPDATE devices SET room = room WHERE id = 'h1-b'`);
+      const append = a.appendEvents(
+        [ev('h1-a', 1)],
+        [
+          { deviceId: 'h1-a', lastSeenAt: T + 1 },
+          { deviceId: 'h1-b', lastSeenAt: T + 1 },
+        ],
+      );
+      expect(await rowWaiters(a, 1)).toBe(true);
+      await holder.query(`UPDATE devices SET room = room WHERE id = 'h1-a'`);
+      await holder.query('COMMIT');
+      expect(dup(await append)).toEqual([false]);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+    expect(a.deadlockRetries).toBe(1);
+    expect((await a.getDeviceState('h1-b'))?.lastSeenAt).toBe(T + 1);
+    expect(await a.countEvents('accepted')).toBe(1);
   });
 
   it('writes a device value that looks like part of the statement as it came, on the short way too', async () => {
