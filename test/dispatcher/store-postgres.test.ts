@@ -3,7 +3,7 @@
  * on a database of its own; then what is PostgreSQL's own: its migrations and the indexes the queries use.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PostgresStore } from '../../dispatcher/store/postgres.ts';
+import { APPEND_STATEMENTS, PostgresStore } from '../../dispatcher/store/postgres.ts';
 import type { Store } from '../../dispatcher/store/store.ts';
 import type { EventRecord } from '../../gateway/ports.ts';
 import { storeContract } from '../store.contract.ts';
@@ -473,6 +473,32 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
     expect(a.deadlockRetries).toBe(1);
     expect((await a.getDeviceState('h1-b'))?.lastSeenAt).toBe(T + 1);
     expect(await a.countEvents('accepted')).toBe(1);
+  });
+
+  it("keeps each append's reads to its own devices' rows, whatever the plan cached when the tables were small", async () => {
+    // A prepared statement keeps one generic plan. Made on a new database (no rows yet, never analyzed),
+    // a join there would read every row of device_seqs on each later append, under the log lock.
+    const [a] = await seeded();
+    const c = await a.pool.connect();
+    try {
+      await c.query('SET plan_cache_mode = force_generic_plan');
+      for (const [name, text] of Object.entries(APPEND_STATEMENTS))
+        await c.query(`PREPARE ${name} AS ${text}`);
+      const args = (n: number) => Array.from({ length: n }, () => 'NULL').join(', ');
+      const plan = async (name: string, n: number) =>
+        (await c.query(`EXPLAIN EXECUTE ${name}(${args(n)})`)).rows.map((r) => r['QUERY PLAN'] as string);
+      for (const [name, n] of [
+        ['g365_insert_events_guarded', 22],
+        ['g365_insert_events', 18],
+        ['g365_presence', 7],
+      ] as const) {
+        const lines = await plan(name, n);
+        expect(lines.filter((l) => /Seq Scan on (device_seqs|devices|events)\b/.test(l))).toEqual([]);
+      }
+    } finally {
+      await c.query('DEALLOCATE ALL').catch(() => {});
+      c.release();
+    }
   });
 
   it('writes a device value that looks like part of the statement as it came, on the short way too', async () => {
