@@ -1,10 +1,13 @@
 /**
- * The registry as the running dispatcher reads it: households with their grid and devices, and the roster.
+ * The registry as the running dispatcher reads it: households with their grid and devices, the roster, and
+ * each community's escalation policy (ESC-01).
  * A cache over the store, invalidated by the API when an admin changes something, and (CLU-11) when an
  * admin changed something through another dispatcher instance, which announces it (`announce`, carried
  * between processes by cluster/signals.ts).
  */
 import type { DeviceKind } from '../gateway/protocol.ts';
+import { communityPolicy } from './alerts/policies.ts';
+import type { EscalationPolicy } from './alerts/policy.ts';
 import type { Grid, Household } from './registry.ts';
 import { type Duty, onDuty, type RosterEntry, type RosterOverride, rosterWeek } from './routing/roster.ts';
 import type { ShiftBoundaries } from './routing/shifts.ts';
@@ -17,11 +20,15 @@ export interface HomeInfo {
 }
 
 /**
- * CLU-11: what an admin changed: the roster (with staff), one household (with its devices) or every one, or
- * who may see what (staff rights, a grid's community, a logout: live pages are checked again; nothing
- * this cache holds).
+ * CLU-11: what an admin changed: the roster (with staff), one household (with its devices) or every one, a
+ * community's escalation policy, or who may see what (staff rights, a grid's community, a logout: live
+ * pages are checked again; nothing this cache holds).
  */
-export type RegistryChange = { roster: true } | { homeId: string | null } | { access: true };
+export type RegistryChange =
+  | { roster: true }
+  | { homeId: string | null }
+  | { policy: string }
+  | { access: true };
 
 export interface DirectoryDeps {
   store: Store;
@@ -174,13 +181,46 @@ export class Directory {
   }
 
   /**
+   * ESC-02: the escalation policy a community's alert raised now is to keep. Kept between raises: a fall's
+   * alert reads no settings row on its way (RULE-16). An admin's save drops it here and, announced, on
+   * every other instance (`invalidatePolicy`, `changedElsewhere`), as the roster is.
+   */
+  async policy(community: string): Promise<EscalationPolicy> {
+    const kept = this.policies.get(community);
+    if (kept) return kept;
+    const generation = this.policyGeneration;
+    const { policy } = await communityPolicy(this.deps.store, community);
+    // A save committed while this was read may be missing from it: answered, not kept.
+    if (generation === this.policyGeneration) this.policies.set(community, policy);
+    return policy;
+  }
+
+  /** An admin saved a community's escalation policy here; resolves once the other instances are told. */
+  async invalidatePolicy(community: string): Promise<void> {
+    this.dropPolicy(community);
+    await this.deps.announce?.({ policy: community });
+  }
+
+  private readonly policies = new Map<string, EscalationPolicy>();
+  private policyGeneration = 0;
+
+  private dropPolicy(community: string | null): void {
+    this.policyGeneration++;
+    if (community === null) this.policies.clear();
+    else this.policies.delete(community);
+  }
+
+  /**
    * CLU-11: a change another dispatcher instance announced, or every kind of change at once after this
    * instance may have missed announcements (its connection to them was down).
    */
   changedElsewhere(change: RegistryChange | 'all'): void {
     if (change === 'all' || 'roster' in change) this.dropRoster();
-    if (change === 'all') this.dropHome(null);
-    else if ('homeId' in change) this.dropHome(change.homeId);
+    if (change === 'all') {
+      this.dropHome(null);
+      this.dropPolicy(null);
+    } else if ('homeId' in change) this.dropHome(change.homeId);
+    else if ('policy' in change) this.dropPolicy(change.policy);
   }
 
   /**

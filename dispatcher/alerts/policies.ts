@@ -1,7 +1,8 @@
 /**
  * Where each community's escalation policy is kept (ESC-01): a settings document per community, in the
- * database both backends share, read at every raise (no cache: another dispatcher instance may have just
- * saved it). A community that set none runs the SPEC §6 default.
+ * database both backends share. A raise takes it through the directory (directory.ts `policy`), which keeps
+ * it until an admin saves another, here or on another dispatcher instance (announced, CLU-11). A community
+ * that set none runs the SPEC §6 default.
  */
 import type { Store } from '../store/store.ts';
 import { DEFAULT_POLICY, type EscalationPolicy, policySchema } from './policy.ts';

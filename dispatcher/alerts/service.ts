@@ -27,7 +27,6 @@ import {
 import { maintenanceDue } from './maintenance.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SAFETY_SEVERITIES } from './model.ts';
 import { type PhoneReport, phoneTrigger } from './phone.ts';
-import { communityPolicy } from './policies.ts';
 
 export interface AlertServiceDeps {
   store: Store;
@@ -320,7 +319,7 @@ export class AlertService {
         community: home.grid.community,
         responders: duty.staffIds,
         // ESC-02: the community's escalation policy in force now, frozen on the incident.
-        policy: (await communityPolicy(this.deps.store, home.grid.community)).policy,
+        policy: await this.deps.directory.policy(home.grid.community),
       });
       const alert: Alert = { ...raised.alert, severity: r.severity, source: 'phone', category: r.category };
       // ALERT-01: who raised it and through which channel; the rules' raise names the rules instead.

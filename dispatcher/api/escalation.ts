@@ -51,6 +51,8 @@ export const escalationRoutes =
           );
         }
         await saveCommunityPolicy(store, community, parsed.data, deps.clock.now(), staff.id);
+        // ESC-02: alerts raised from now on, on every dispatcher instance, keep the new policy.
+        await deps.directory.invalidatePolicy(community);
         await store.audit({
           at: deps.clock.now(),
           actor: staff.id,

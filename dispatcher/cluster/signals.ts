@@ -97,9 +97,11 @@ function urgentEvents(v: unknown): LoggedEvent[] {
 /** A registry change as another instance announced it, or null when the notification is not one. */
 function registryChange(v: unknown): { origin: string; change: RegistryChange } | null {
   if (typeof v !== 'object' || v === null) return null;
-  const m = v as { origin?: unknown; roster?: unknown; access?: unknown; homeId?: unknown };
+  const m = v as { origin?: unknown; roster?: unknown; access?: unknown; homeId?: unknown; policy?: unknown };
   if (typeof m.origin !== 'string') return null;
   if (m.roster === true) return { origin: m.origin, change: { roster: true } };
+  if (typeof m.policy === 'string' && m.policy.length > 0)
+    return { origin: m.origin, change: { policy: m.policy } };
   if (m.access === true) return { origin: m.origin, change: { access: true } };
   if (m.homeId === null || (typeof m.homeId === 'string' && m.homeId.length > 0))
     return { origin: m.origin, change: { homeId: m.homeId } };

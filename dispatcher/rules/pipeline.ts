@@ -30,7 +30,6 @@ import type { Logger } from '../../kernel/log.ts';
 import { instant, ms } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SEVERITY_OF } from '../alerts/model.ts';
-import { communityPolicy } from '../alerts/policies.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
 import { StaleWriteError, type Store } from '../store/store.ts';
 import {
@@ -231,9 +230,7 @@ export class RulesPipeline {
     // duty: one wait on the fall's path, not two (RULE-16).
     const [duty, policy] = await Promise.all([
       this.deps.directory.duty(home.grid.id, t.at),
-      isSafety(SEVERITY_OF[t.rule])
-        ? communityPolicy(this.deps.store, home.grid.community).then((p) => p.policy)
-        : undefined,
+      isSafety(SEVERITY_OF[t.rule]) ? this.deps.directory.policy(home.grid.community) : undefined,
     ]);
     return raise(t, {
       id: newId('al', t.at),

@@ -304,6 +304,60 @@ describe.skipIf(pgBackend.skip)(`registry changes across dispatchers on ${pgBack
     }
   }, 60_000);
 
+  it('gives the next alert the escalation policy saved through the other dispatcher (ESC-02)', async () => {
+    const { holder, other } = roles.get('c2')!;
+    const home = homeOf('c2');
+    const adminOnHolder = await cluster.admin(holder);
+    const desk = await cluster.admin(holder);
+    const policyOf = async (id: string) =>
+      (
+        await apiCall<{ alert: { policy: { onSiteWithinMin: number } } }>(
+          cluster.base(holder),
+          adminOnHolder,
+          'GET',
+          `/api/alerts/${id}`,
+        )
+      ).body.alert.policy;
+    // The holder raises an alert of the community, reading (and keeping) its policy: the SPEC §6 default.
+    const call = await apiCall<{ alert: { id: string } }>(
+      cluster.base(holder),
+      desk,
+      'POST',
+      '/api/incidents',
+      {
+        householdId: home.id,
+        category: 'unwell',
+        severity: 'high',
+        note: '邻居来电',
+        caller: '邻居',
+      },
+    );
+    expect(call.status).toBe(201);
+    expect((await policyOf(call.body.alert.id)).onSiteWithinMin).toBe(15);
+    // The community promises 20 minutes from now on, saved through the other dispatcher.
+    const saved = await apiCall(
+      cluster.base(other),
+      await cluster.admin(other),
+      'PUT',
+      '/api/escalation-policies/c2',
+      {
+        acceptWithinMin: 5,
+        onSiteWithinMin: 20,
+        steps: [
+          { kind: 'notify_primary', afterMin: 0 },
+          { kind: 'notify_all', afterMin: 10 },
+          { kind: 'sla_breach', afterMin: 20 },
+        ],
+      },
+    );
+    expect(saved.status).toBe(200);
+    // The holder's urgent lane raises the help button's alert under it.
+    const button = cluster.devices.find((d) => d.homeId === home.id && d.kind === 'button')!;
+    await report(button, { type: 'sos', seq: 1 });
+    const sos = await openAlert(holder, adminOnHolder, home.id, (a) => a.rule === 'SOS');
+    expect((await policyOf(sos.id)).onSiteWithinMin).toBe(20);
+  }, 60_000);
+
   it("re-scopes a person's live page on one dispatcher when their grids are changed through the other", async () => {
     const [p, q] = [...cluster.dispatchers.values()] as [RoleProcess, RoleProcess];
     const worker = cluster.plan.staff.find((x) => x.id === 'grid-2-worker')!;
