@@ -768,7 +768,8 @@ export class PostgresStore implements Store {
     return this.withClient(async (c) => {
       await this.prepareAppends(c);
       // The short way: every device judged from the cache, no recorded seq to look up.
-      let judged = records.length > 0 ? this.judgeFromCache(records) : null;
+      const fromCache = () => (records.length > 0 ? this.judgeFromCache(records) : null);
+      let judged = fromCache();
       let deadlocks = 0;
       for (;;) {
         try {
@@ -830,7 +831,7 @@ export class PostgresStore implements Store {
             await c.query('ROLLBACK');
             deadlocks += 1;
             this.deadlockRetries += 1;
-            judged = records.length > 0 ? this.judgeFromCache(records) : null;
+            judged = fromCache();
             continue;
           }
           throw e;
@@ -1524,9 +1525,11 @@ function guardedPair(name: string, text: string, params: number): Record<string,
 /** `EXECUTE` of a guardedPair's statement: guarded when devices' rows were assumed (the short way). */
 function executeGuarded(name: string, params: unknown[], assumed: Assumed | undefined): string {
   const guarded = assumed !== undefined && assumed.length > 0;
-  const all = guarded ? [...params, ...guardValues(assumed)] : params;
-  return `EXECUTE ${guarded ? `${name}_guarded` : name}(${all.map(sqlValue).join(', ')})`;
+  return guarded ? execute(`${name}_guarded`, [...params, ...guardValues(assumed)]) : execute(name, params);
 }
+
+/** `EXECUTE` of a prepared statement, its parameters written in as literals. */
+const execute = (name: string, params: unknown[]) => `EXECUTE ${name}(${params.map(sqlValue).join(', ')})`;
 
 /** `EXECUTE` of the prepared insert for the batch, or null when every record is a duplicate. */
 function insertSql(records: EventRecord[], judged: Judged): string | null {
@@ -1595,31 +1598,26 @@ export const APPEND_STATEMENTS: Record<string, string> = {
  * the log lock (appendTx); a short-way append whose guard fails rolls them back with its events.
  */
 function presenceSql(updates: PresenceUpdate[]): string[] {
-  const sorted = [...updates].sort((a, b) =>
-    a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
-  );
   const out = [
     // First every row of the batch, locked in id order (the lock is taken after the sort): two appends
     // touching the same devices never hold one row each while waiting for the other's. The statements
     // after it lock nothing more, whatever order their plans visit the rows in.
     inline(`SELECT 1 FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [
-      [...new Set(sorted.map((u) => u.deviceId))],
+      [...new Set(updates.map((u) => u.deviceId))],
     ]),
-    `EXECUTE g365_presence(${[
-      sorted.map((u) => u.deviceId),
-      sorted.map((u) => u.online ?? null),
-      sorted.map((u) => u.lastSeenAt ?? null),
-      sorted.map((u) => u.battery ?? null),
-      sorted.map((u) => u.rssi ?? null),
-      sorted.map((u) => u.fw ?? null),
-      sorted.map((u) => u.sessionAt ?? null),
-    ]
-      .map(sqlValue)
-      .join(', ')})`,
+    execute('g365_presence', [
+      updates.map((u) => u.deviceId),
+      updates.map((u) => u.online ?? null),
+      updates.map((u) => u.lastSeenAt ?? null),
+      updates.map((u) => u.battery ?? null),
+      updates.map((u) => u.rssi ?? null),
+      updates.map((u) => u.fw ?? null),
+      updates.map((u) => u.sessionAt ?? null),
+    ]),
   ];
   // Counts add up whichever session they come from. Rare (rejections): inlined, not prepared.
-  const counted = sorted.filter((u) => u.rejectedDelta);
-  const rejections = sorted.flatMap((u) =>
+  const counted = updates.filter((u) => u.rejectedDelta);
+  const rejections = updates.flatMap((u) =>
     Object.entries(u.rejectedByReason ?? {}).map(([reason, n]) => ({ id: u.deviceId, reason, n })),
   );
   if (counted.length > 0)
