@@ -16,7 +16,7 @@
  */
 import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import type { EventRecord, PresenceUpdate } from '../gateway/ports.ts';
-import { benchClusterSettings, benchDatabase, stopBenchCluster } from './pg-cluster.ts';
+import { benchClusterSettings, benchDatabase, seedDevices, stopBenchCluster } from './pg-cluster.ts';
 import { shown } from './stats.ts';
 
 const env = process.env;
@@ -51,21 +51,12 @@ async function measure(writers: number): Promise<Measured> {
     const setup = new PostgresStore({ url: db.url });
     stores.push(setup);
     await setup.migrate();
-    await setup.pool.query(`INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c')`);
-    await setup.pool.query(
-      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
-       SELECT 'h' || i, 'g', '1', '1', '1', '[]', '[]', '', '{}' FROM generate_series(1, ${n}) i`,
-    );
-    await setup.pool.query(
-      `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
-       SELECT 'd' || i, 'h' || i, CASE WHEN i % ${PER_STORE} = 1 THEN 'fall' ELSE 'motion' END, 'living', 'x', 0
-       FROM generate_series(1, ${n}) i`,
-    );
+    await seedDevices(setup, n);
     const writing = Array.from({ length: writers }, () => new PostgresStore({ url: db.url }));
     stores.push(...writing);
     // Each store's devices logged in through it, as at a gateway: its appends take the short way (one round trip).
     for (const [k, s] of writing.entries())
-      for (let i = k * PER_STORE + 1; i <= (k + 1) * PER_STORE; i++) await s.findDevice(`d${i}`);
+      for (let i = k * PER_STORE; i < (k + 1) * PER_STORE; i++) await s.findDevice(`d${i}`);
     const seqs = new Map<number, number>();
     const record = (i: number, ts: number, type: string): EventRecord => {
       const seq = (seqs.get(i) ?? 0) + 1;
@@ -96,12 +87,13 @@ async function measure(writers: number): Promise<Measured> {
     const urgent: number[] = [];
     const started = performance.now();
     const writer = async (s: PostgresStore, k: number) => {
-      // Device 1 of each store is its fall detector; the others take the ordinary traffic in turn.
+      // The first device of the first store stands for a fall detector; each store's others take its
+      // ordinary traffic in turn.
       for (let r = 0; !stop; r++) {
         const records: EventRecord[] = [];
         const presence: PresenceUpdate[] = [];
         for (let j = 0; j < BATCH; j++) {
-          const i = k * PER_STORE + 2 + ((r * BATCH + j) % (PER_STORE - 1));
+          const i = k * PER_STORE + 1 + ((r * BATCH + j) % (PER_STORE - 1));
           const ts = T + Math.round(performance.now() - started);
           records.push(record(i, ts, 'motion'));
           presence.push({ deviceId: `d${i}`, lastSeenAt: ts, online: true, battery: 80 });
@@ -116,7 +108,7 @@ async function measure(writers: number): Promise<Measured> {
       while (!stop) {
         await new Promise((r) => setTimeout(r, URGENT_EVERY_MS));
         const t = performance.now();
-        await writing[0]!.appendEvents([record(1, T + Math.round(t - started), 'fall')], [], {
+        await writing[0]!.appendEvents([record(0, T + Math.round(t - started), 'fall')], [], {
           urgent: true,
         });
         urgent.push(performance.now() - t);

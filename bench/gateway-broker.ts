@@ -24,6 +24,7 @@ import { hashDeviceSecret } from '../gateway/secrets.ts';
 import { SystemClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
+import { seedDevices } from './pg-cluster.ts';
 
 const [kind, dir, devicesArg] = process.argv.slice(2);
 const send = (m: unknown) => process.send?.(m);
@@ -46,22 +47,7 @@ async function seedPostgres(store: PostgresStore, n: number): Promise<void> {
   await store.migrate();
   const have = await store.pool.query('SELECT COUNT(*) AS n FROM devices');
   if (Number(have.rows[0].n) >= n) return;
-  const hash = benchHash();
-  const ids = Array.from({ length: n }, (_, i) => i);
-  await store.pool.query(
-    `INSERT INTO grids (id, name, community) VALUES ('g', 'g', 'c') ON CONFLICT DO NOTHING`,
-  );
-  await store.pool.query(
-    `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
-     SELECT h, 'g', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
-     FROM unnest($1::text[]) AS h ON CONFLICT DO NOTHING`,
-    [ids.map((i) => `h${i}`)],
-  );
-  await store.pool.query(
-    `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
-     SELECT d, h, 'motion', 'living', $3, 0 FROM unnest($1::text[], $2::text[]) AS x(d, h) ON CONFLICT DO NOTHING`,
-    [ids.map((i) => `d${i}`), ids.map((i) => `h${i}`), hash],
-  );
+  await seedDevices(store, n);
 }
 
 /** Devices `d0…dN` in homes `h0…hN`, sharing one hash of the bench secret. */

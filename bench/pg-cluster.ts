@@ -10,6 +10,9 @@ import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { PostgresStore } from '../dispatcher/store/postgres.ts';
+import { hashDeviceSecret } from '../gateway/secrets.ts';
+import { BENCH_SECRET } from './gateway-load.ts';
 
 /** The settings a throwaway cluster runs with (durability as in production: fsync and synchronous_commit on). */
 export const CLUSTER_SETTINGS = [
@@ -165,4 +168,29 @@ export async function statementCosts(
 export async function stopBenchCluster(): Promise<void> {
   cluster?.stop();
   cluster = null;
+}
+
+/**
+ * Devices d0…d{n-1} in households h0…h{n-1} of one bench grid, in bulk: one secret, each row its own
+ * production hash of it.
+ */
+export async function seedDevices(store: PostgresStore, n: number): Promise<void> {
+  await store.pool.query(
+    `INSERT INTO grids (id, name, community) VALUES ('bench', 'bench', 'bench') ON CONFLICT DO NOTHING`,
+  );
+  for (let from = 0; from < n; from += 20_000) {
+    const ids = Array.from({ length: Math.min(20_000, n - from) }, (_, i) => from + i);
+    await store.pool.query(
+      `INSERT INTO households (id, grid_id, building, unit, room, residents, contacts, access_notes, routine)
+       SELECT h, 'bench', '1', '1', '1', '[]', '[]', '', '{"nightStart":"22:00","nightEnd":"06:00","wakeTime":"07:30","thresholds":{}}'
+       FROM unnest($1::text[]) AS h ON CONFLICT DO NOTHING`,
+      [ids.map((i) => `h${i}`)],
+    );
+    await store.pool.query(
+      `INSERT INTO devices (id, home_id, kind, room, secret_hash, created_at)
+       SELECT d, h, 'motion', 'living', s, 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(d, h, s)
+       ON CONFLICT DO NOTHING`,
+      [ids.map((i) => `d${i}`), ids.map((i) => `h${i}`), ids.map(() => hashDeviceSecret(BENCH_SECRET))],
+    );
+  }
 }
