@@ -137,10 +137,15 @@ export async function statementCosts(
 ): Promise<{ start: () => Promise<void>; report: () => Promise<string> } | null> {
   if (process.env.BENCH_PG_STATEMENTS !== '1') return null;
   const c = new pg.Client({ connectionString: url });
+  // The database is dropped WITH (FORCE) at the end of a round, perhaps before `report` ends this client.
+  c.on('error', () => {});
   await c.connect();
   try {
     await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-  } catch {
+    await c.query('SELECT pg_stat_statements_reset()');
+  } catch (e) {
+    // A server of one's own (BENCH_DATABASE_URL, TEST_DATABASE_URL) may not preload the module.
+    console.warn(`no statement costs: ${(e as Error).message}`);
     await c.end();
     return null;
   }

@@ -233,6 +233,41 @@ async function metricOf(r: Role, name: string): Promise<string | undefined> {
   return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
 }
 
+/** A process's event-loop delay since the last scrape (prom-client resets it) and its GC pauses so far. */
+interface LoopState {
+  lagP99: number;
+  lagMax: number;
+  gcSeconds: number;
+  /** GC pauses over 10 ms and over 100 ms, so far. */
+  gcOver10: number;
+  gcOver100: number;
+}
+async function loopState(r: Role): Promise<LoopState> {
+  const text = await (await fetch(`http://127.0.0.1:${r.http}/metrics`)).text();
+  const one = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  const sumAll = (re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  const under = (le: string) =>
+    sumAll(new RegExp(`^nodejs_gc_duration_seconds_bucket\\{le="${le}",kind="[^"]+"\\} (\\S+)$`, 'gm'));
+  const count = sumAll(/^nodejs_gc_duration_seconds_count\{kind="[^"]+"\} (\S+)$/gm);
+  return {
+    lagP99: one(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m) * 1000,
+    lagMax: one(/^nodejs_eventloop_lag_max_seconds (\S+)$/m) * 1000,
+    gcSeconds: sumAll(/^nodejs_gc_duration_seconds_sum\{kind="[^"]+"\} (\S+)$/gm),
+    gcOver10: count - under('0.01'),
+    gcOver100: count - under('0.1'),
+  };
+}
+/** Each process's event-loop delay (p99 / max) and GC pauses between two readings, for the phase's report. */
+function loopReport(names: string[], before: LoopState[], after: LoopState[]): string {
+  return names
+    .map((n, i) => {
+      const a = after[i]!;
+      const b = before[i]!;
+      return `${n} lag p99/max ${a.lagP99.toFixed(0)}/${a.lagMax.toFixed(0)} ms, GC ${(a.gcSeconds - b.gcSeconds).toFixed(2)} s (${a.gcOver10 - b.gcOver10} over 10 ms, ${a.gcOver100 - b.gcOver100} over 100 ms)`;
+    })
+    .join('; ');
+}
+
 /** Waits until the rules' cursor has reached the log's end (at most 10 minutes); how long it took. */
 async function rulesCaughtUp(f: { dbUrl: string; dispatcher: Role }): Promise<{ ms: number; head: number }> {
   const c = new pg.Client({ connectionString: f.dbUrl });
@@ -618,12 +653,13 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     reconnection: false,
   });
   const live = new Map<string, { raised?: number; step?: number }>();
-  screen.on('alert', (m: { alert: { id: string; rule: string }; action: string }) => {
+  screen.on('alert', (m: { alert: { id: string; rule: string; state: string }; action: string }) => {
     if (m.alert.rule !== 'FALL') return;
     const at = Date.now();
     const e = live.get(m.alert.id) ?? {};
     if (m.action === 'raised') e.raised ??= at;
-    else if (m.action === 'escalation') e.step ??= at;
+    // RULE-16: the urgent lane saves the first step with the raise (the alert comes `notified`).
+    if (m.action === 'escalation' || m.alert.state !== 'raised') e.step ??= at;
     live.set(m.alert.id, e);
   });
   await new Promise<void>((res, rej) => {
@@ -661,6 +697,9 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     const redis0 = redisOps(f.redis.port);
     const cpu0 = await cpuSnapshot(f, gws, used);
     const waits = await sampleWaits(f.dbUrl);
+    const loopRoles = [f.dispatcher, ...gws];
+    const loopNames = ['dispatcher', ...gws.map((_, i) => `gateway ${i + 1}`)];
+    const loops0 = await Promise.all(loopRoles.map(loopState));
     const statements = await statementCosts(f.dbUrl);
     await statements?.start();
     const mono0 = monoUs();
@@ -725,6 +764,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       for (const x of notices) seen.add(x.alertId);
     }
     const load = await traffic;
+    // Before any other scrape of /metrics, which would reset the event-loop delays.
+    const loops1 = await Promise.all(loopRoles.map(loopState));
     console.log(
       `  ${at} falls: device → PUBACK ms ${fallAcked.join(' ')}; device → app ms ${fallLat.join(' ')}`,
     );
@@ -749,6 +790,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     console.log(
       `  ${at}: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
     );
+    console.log(`  ${at}: event loops: ${loopReport(loopNames, loops0, loops1)}`);
     if (statements)
       console.log(`  ${at}: PostgreSQL statements by server time:\n${await statements.report()}`);
     const pg1 = await pgStats(f.dbUrl);
