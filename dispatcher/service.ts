@@ -415,6 +415,7 @@ export class GuardianService {
           rules: config.RULES,
           onCommitted,
           onEvents,
+          stepsAtRaise: (a) => this.alerts.stepsAtRaise(a),
         });
       this.directory.onHomeChanged((homeId) => {
         void this.rulesWork

@@ -13,7 +13,7 @@ import type { Bus } from '../bus.ts';
 import type { Directory } from '../directory.ts';
 import type { NotificationPayload, Notifier } from '../notify/notifier.ts';
 import { type Fence, FencedError, StaleWriteError, type Store } from '../store/store.ts';
-import { reschedule, runDueSteps } from './escalation.ts';
+import { reschedule, runDueSteps, type StepOutcome } from './escalation.ts';
 import {
   type Action,
   type Actor,
@@ -418,25 +418,7 @@ export class AlertService {
       // CLU-03: a step is saved only while this instance holds the community's lease.
       { fenced: true, first: armed },
     );
-    if (w.kind === 'saved' && w.value) {
-      const { out, supervisors } = w.value;
-      // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
-      const byNotice = new Map<string, { reason: string; staff: string[] }>();
-      for (const n of out.notify) {
-        const id = n.round ? `${n.reason}#${n.round}` : n.reason;
-        const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
-        byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
-      }
-      for (const [id, n] of byNotice) void this.sendNotices(w.alert, n.staff, n.reason, id);
-      if (out.notifySupervisors) {
-        if (supervisors.length === 0)
-          this.deps.log.warn(
-            { alertId, community: w.alert.community },
-            'SLA breached: no supervisor to tell',
-          );
-        void this.sendNotices(w.alert, supervisors, 'sla_breach');
-      }
-    }
+    if (w.kind === 'saved' && w.value) this.sendStepNotices(w.alert, w.value.out, w.value.supervisors);
     if (w.kind !== 'contended') return;
     // The alert kept changing under us: never drop a due step; try again shortly.
     this.deps.log.warn({ alertId, step }, 'escalation step contended; retrying in 1 s');
@@ -448,6 +430,49 @@ export class AlertService {
         ),
       `escalation ${alertId} step ${step} retry`,
     );
+  }
+
+  /** The notices of the steps just saved with `saved` (never rejects: see sendNotices). */
+  private sendStepNotices(saved: Alert, out: StepOutcome, supervisors: string[]): void {
+    // A step's repeat is a new notice (ESC-01, NOTIFY-05): its own idempotency key.
+    const byNotice = new Map<string, { reason: string; staff: string[] }>();
+    for (const n of out.notify) {
+      const id = n.round ? `${n.reason}#${n.round}` : n.reason;
+      const to = byNotice.get(id) ?? { reason: n.reason, staff: [] };
+      byNotice.set(id, { reason: n.reason, staff: [...to.staff, n.staffId] });
+    }
+    for (const [id, n] of byNotice) void this.sendNotices(saved, n.staff, n.reason, id);
+    if (out.notifySupervisors) {
+      if (supervisors.length === 0)
+        this.deps.log.warn(
+          { alertId: saved.id, community: saved.community },
+          'SLA breached: no supervisor to tell',
+        );
+      void this.sendNotices(saved, supervisors, 'sla_breach');
+    }
+  }
+
+  /**
+   * RULE-16: the steps of a new alert that are already due when it is raised (the ladder's first notice),
+   * taken before its first write, so that the raise and its first notice are one commit instead of two in a
+   * row. Returns the alert and history to insert (still the alert's first version) and what sends the
+   * notices once that insert is committed, or null when no step is due yet, or when a due step would tell
+   * the supervisors of a breach (an event that arrived late): the escalation timer takes those, as it takes
+   * every later step.
+   */
+  async stepsAtRaise(
+    raised: Alert,
+  ): Promise<{ alert: Alert; history: HistoryEntry[]; send: (saved: Alert) => void } | null> {
+    const now = this.deps.clock.now();
+    if (this.stopped || raised.nextStepAt === null || raised.nextStepAt > now) return null;
+    const onDuty = (await this.deps.directory.duty(raised.gridId, now)).staffIds;
+    const out = runDueSteps(raised, now, raised.nextStep, onDuty);
+    if (!out || out.notifySupervisors) return null;
+    return {
+      alert: { ...out.alert, version: raised.version },
+      history: out.history,
+      send: (saved) => this.sendStepNotices(saved, out, []),
+    };
   }
 
   /**

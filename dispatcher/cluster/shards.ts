@@ -125,6 +125,7 @@ export class CommunityShards {
       // Most of the shared log is other communities' events: pages of only those write no transaction.
       cursorLag: SHARD_CURSOR_LAG,
       onCommitted: this.deps.onCommitted,
+      stepsAtRaise: (a) => this.deps.alerts.stepsAtRaise(a),
       onEvents: (events) => {
         void Promise.all(events.map(async (e) => ((await inCommunity(e.homeId)) ? e : null))).then((mine) => {
           const own = mine.filter((e): e is LoggedEvent => e !== null);

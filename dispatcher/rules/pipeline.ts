@@ -64,6 +64,13 @@ export interface PipelineDeps {
   /** Called after each commit with the events just processed (e.g. a door opening suggests arrival). */
   onEvents?: (events: LoggedEvent[]) => void;
   /**
+   * RULE-16: the escalation steps already due at a new alert's raise, to save with it (the alert service's
+   * `stepsAtRaise`); `send` tells the people the steps notify, once the alert is committed.
+   */
+  stepsAtRaise?: (
+    raised: Alert,
+  ) => Promise<{ alert: Alert; history: HistoryEntry[]; send: (saved: Alert) => void } | null>;
+  /**
    * Log positions the stored cursor may fall behind while the pages read hold nothing for this pipeline
    * (CLU-03: a community's pipeline reads the whole shared log, and most of it is other communities'
    * events). Such a page then costs no transaction; the cursor is written with the next page that has
@@ -266,10 +273,13 @@ export class RulesPipeline {
           const key = `${logged.deviceId}\u0000${logged.seq}`;
           if (this.urgentSeen.has(key)) continue;
           const r = await this.raiseFor(t, home);
+          // The first notice is written with the raise, in one commit (a fall's notice waits for one, not two).
+          const first = await this.firstSteps([r.alert]);
+          const alert = first.alerts[0]!;
           try {
             // An alert of the rule open for the household refuses the insert (RULE-11): the event is its
             // evidence, which the ordered pass attaches.
-            await this.deps.store.saveAlert(r.alert, r.history);
+            await this.deps.store.saveAlert(alert, [...r.history, ...first.history]);
           } catch (e) {
             if (e instanceof StaleWriteError) continue;
             throw e;
@@ -279,7 +289,7 @@ export class RulesPipeline {
           this.urgentRaised++;
           this.deps.log.info(
             {
-              alertId: r.alert.id,
+              alertId: alert.id,
               rule: t.rule,
               householdId: t.householdId,
               seq: logged.seq,
@@ -288,7 +298,8 @@ export class RulesPipeline {
             },
             'alert raised',
           );
-          this.deps.onCommitted([r.alert], [], new Map([[r.alert.id, 'raised']]));
+          this.deps.onCommitted([alert], [], new Map([[alert.id, 'raised']]));
+          first.send();
         }
       } catch (e) {
         // The ordered pass raises it (or already did: the one open alert per household and rule).
@@ -543,7 +554,9 @@ export class RulesPipeline {
       }
     }
 
-    const raisedList = [...raised.values()];
+    const first = await this.firstSteps([...raised.values()]);
+    history.push(...first.history);
+    const raisedList = first.alerts;
     const updatedList = [...updated.values()];
     const nothing =
       touchedHomes.size === 0 && raised.size === 0 && updated.size === 0 && history.length === 0;
@@ -574,7 +587,37 @@ export class RulesPipeline {
     // again, and its first decision to raise never happened for the operator.
     for (const entry of raisedLog) this.deps.log.info(entry, 'alert raised');
     this.deps.onCommitted(raisedList, updatedList, actions);
+    first.send();
     if (events.length > 0) this.deps.onEvents?.(events);
+  }
+
+  /**
+   * RULE-16: new alerts with the escalation steps already due at their raise (the first notice) taken, to be
+   * saved in the same commit as the raise; `send` tells the people those steps notify, once committed.
+   */
+  private async firstSteps(
+    raised: Alert[],
+  ): Promise<{ alerts: Alert[]; history: HistoryEntry[]; send: () => void }> {
+    const alerts: Alert[] = [];
+    const history: HistoryEntry[] = [];
+    const sends: (() => void)[] = [];
+    for (const a of raised) {
+      const first = await this.deps.stepsAtRaise?.(a);
+      if (!first) {
+        alerts.push(a);
+        continue;
+      }
+      alerts.push(first.alert);
+      history.push(...first.history);
+      sends.push(() => first.send(first.alert));
+    }
+    return {
+      alerts,
+      history,
+      send: () => {
+        for (const f of sends) f();
+      },
+    };
   }
 }
 

@@ -262,6 +262,38 @@ describe('the lifecycle over HTTP (SPEC §6, §11)', () => {
   });
 });
 
+describe("a fall's first notice (RULE-16)", () => {
+  it('reaches the dispatch screen already routed: the raise and the first notice are one write', async () => {
+    const clock = new ManualClock(DAY);
+    h = await startHarness({ clock });
+    const worker = await live('g1-worker');
+    const dispatcher = await live('dispatcher');
+    const alert = await raiseFall(clock, 'home-1-01');
+    // The screen's first word of the alert names who was told; nothing waits for a second write.
+    const first = await eventually(
+      () => dispatcher.got.alert.find((m) => m.alert.id === alert.id),
+      5000,
+      'the fall on the dispatch screen',
+    );
+    expect(first.action).toBe('raised');
+    expect(first.alert).toMatchObject({ state: 'notified', assigneeId: 'grid-1-worker', version: 1 });
+    const notice = await eventually(
+      () => worker.got.notification.find((n) => n.alertId === alert.id),
+      5000,
+      "the responder's notice",
+    );
+    expect(notice.reason).toBe('notify_primary');
+    const history = await h.store.alertHistory(alert.id);
+    expect(history.map((e) => [e.action, e.at])).toEqual([
+      ['raised', alert.raisedAt],
+      ['notify', alert.raisedAt],
+    ]);
+    // The ladder goes on from its next step, at its minute.
+    expect(dueAt(clock, `escalation ${alert.id}`)).toBe(alert.raisedAt + minutes(3));
+    expect(dispatcher.got.alert.filter((m) => m.alert.id === alert.id)).toHaveLength(1);
+  });
+});
+
 describe('technical alerts (SPEC §6)', () => {
   it('go to the maintenance queue due by the end of the next working day and notify nobody at night', async () => {
     const clock = new ManualClock(instant(Date.parse('2026-03-13T23:30:00+08:00'))); // Friday night
