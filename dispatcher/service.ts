@@ -32,7 +32,7 @@ import { LeaseManager } from './cluster/leases.ts';
 import { LiveRelay } from './cluster/live-relay.ts';
 import { buildOpsApp } from './cluster/ops-app.ts';
 import { CommunityShards, DUTY_LEASE } from './cluster/shards.ts';
-import { ClusterSignals, type GatewayMessage } from './cluster/signals.ts';
+import { CHANNELS, ClusterSignals, type GatewayMessage } from './cluster/signals.ts';
 import { type Config, LOG_COMMIT_GATEWAY_MS } from './config.ts';
 import { Directory } from './directory.ts';
 import { LiveServer } from './live/live.ts';
@@ -208,6 +208,8 @@ export class GuardianService {
           config.INSTANCE_ID ?? hostname(),
           log.child({ module: 'mesh' }),
         );
+      // RULE-16: a gateway process's urgent appends tell the dispatchers in their own commit.
+      if (config.ROLE === 'gateway') (store as PostgresStore).announceUrgent = CHANNELS.urgent;
       // device → gateway: accepted events are durable before their PUBACK, then wake the rules.
       if (config.ROLE !== 'dispatcher')
         this.gateway = new Gateway({
@@ -227,9 +229,10 @@ export class GuardianService {
           onLogWrite: (ms) => this.metrics?.eventLogWrite.observe(ms / 1000),
           logPaceMs: config.LOG_COMMIT_MS ?? (config.ROLE === 'gateway' ? LOG_COMMIT_GATEWAY_MS : 0),
           deviceRecheckMs: config.DEVICE_RECHECK_MS,
-          onEvents: (events) => {
-            // RULE-16: a fall detected or a help button also takes the urgent lane, with its content.
-            const urgent = events.filter((e) => isUrgent(e.event));
+          onEvents: (events, announced) => {
+            // RULE-16: a fall detected or a help button also takes the urgent lane, with its content (unless
+            // the store announced it in its commit already).
+            const urgent = events.filter((e) => isUrgent(e.event) && !announced.has(e.seq));
             if (this.signals) {
               if (urgent.length > 0) this.signals.urgentWritten(urgent);
               this.signals.eventsWritten();

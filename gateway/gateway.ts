@@ -41,7 +41,14 @@ import { GroupCommitLog } from './event-log.ts';
 import { Admission, DEFAULT_LIMITS, type GuardLimits, MqttGuard } from './hygiene.ts';
 import { type Connection, Listeners } from './listeners.ts';
 import { LoginGate, type LoginGateOptions } from './login-gate.ts';
-import type { DeviceCredentials, EventRecord, GatewayStore, LoggedEvent, PresenceUpdate } from './ports.ts';
+import type {
+  AppendOutcome,
+  DeviceCredentials,
+  EventRecord,
+  GatewayStore,
+  LoggedEvent,
+  PresenceUpdate,
+} from './ports.ts';
 import { Presence } from './presence.ts';
 import {
   type DeviceEvent,
@@ -119,8 +126,12 @@ export interface GatewayDeps {
   store: GatewayStore;
   clock: Clock;
   log: Logger;
-  /** Accepted, non-duplicate events (device events and presence records) in log order, after they are durable. */
-  onEvents?: (events: LoggedEvent[]) => void;
+  /**
+   * Accepted, non-duplicate events (device events and presence records) in log order, after they are
+   * durable; `announced`: the positions of those the store already told the dispatchers of in their commit
+   * (RULE-16).
+   */
+  onEvents?: (events: LoggedEvent[], announced: ReadonlySet<number>) => void;
   /** DEV-12: ordinary batches leave at most once per this many ms (0 or absent: every turn). */
   logPaceMs?: number;
   /**
@@ -968,12 +979,14 @@ export class Gateway {
     }
   }
 
-  private committed(records: EventRecord[], outcomes: { seq: number | null }[]): void {
+  private committed(records: EventRecord[], outcomes: AppendOutcome[]): void {
     if (!this.deps.onEvents) return;
     const events: LoggedEvent[] = [];
+    const announced = new Set<number>();
     records.forEach((r, i) => {
       const seq = outcomes[i]?.seq;
       if (r.status !== 'accepted' || seq === null || seq === undefined) return;
+      if (outcomes[i]!.duplicate === false && outcomes[i]!.announced) announced.add(seq);
       events.push({
         seq,
         deviceId: r.deviceId,
@@ -984,7 +997,7 @@ export class Gateway {
         event: (r as ParsedRecord).parsed ?? JSON.parse(r.body),
       });
     });
-    if (events.length) this.deps.onEvents(events);
+    if (events.length) this.deps.onEvents(events, announced);
   }
 }
 

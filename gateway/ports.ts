@@ -37,7 +37,13 @@ export interface EventRecord {
   flags: string[];
 }
 
-export type AppendOutcome = { seq: number; duplicate: false } | { seq: null; duplicate: true };
+/**
+ * A record's outcome: its log position, or a duplicate. `announced` (RULE-16): the store told the
+ * dispatchers of the urgent record in its commit, so nobody needs to send a notification after it.
+ */
+export type AppendOutcome =
+  | { seq: number; duplicate: false; announced?: true }
+  | { seq: null; duplicate: true };
 
 /** An accepted event as the rules see it: log position, origin and the parsed payload. */
 export interface LoggedEvent {

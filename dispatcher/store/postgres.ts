@@ -178,6 +178,13 @@ export class PostgresStore implements Store {
   private appending = false;
   /** Urgent appends being written, each in a transaction of its own (appendUrgent). */
   private urgentAppends = 0;
+  /**
+   * RULE-16, set by a gateway process: the notification channel on which an urgent append tells the
+   * dispatchers of its records, in its own transaction (PostgreSQL delivers it at the commit), so the
+   * urgent lane starts without waiting for this process to see the commit and send a notification after
+   * it. Their outcomes say `announced`. Null: nobody is told here.
+   */
+  announceUrgent: string | null = null;
   /** Device lookups waiting for the query being answered; taken together into the next (findDevice). */
   private lookups: {
     id: string;
@@ -800,6 +807,8 @@ export class PostgresStore implements Store {
           }
           const insert = judged ? insertSql(records, judged) : null;
           if (insert) statements.push(insert);
+          const announce = insert !== null && urgent && this.announceUrgent !== null;
+          if (announce) statements.push(announceSql(this.announceUrgent!, judged!.kept));
           statements.push('COMMIT');
           const done = (await c.query(statements.join(';\n'))) as unknown as
             | pg.QueryResult
@@ -807,11 +816,16 @@ export class PostgresStore implements Store {
           const results = Array.isArray(done) ? done : [done];
           this.lastFailure = null;
           if (records.length === 0) return batch.map(() => []);
-          const drawn = insert ? (results.at(-2)!.rows as Row[]).map((r) => Number(r.seq)) : [];
+          const drawn = insert
+            ? (results.at(announce ? -3 : -2)!.rows as Row[]).map((r) => Number(r.seq))
+            : [];
           // Positions are drawn in the order the rows are inserted (ORDER BY n), so sorting restores it.
           drawn.sort((a, b) => a - b);
           this.remember(judged!.states);
-          return outcomesOf(batch, judged!.keep, drawn);
+          // No row: the records were too large for a notification (they are left to the log).
+          const announced = announce && results.at(-2)!.rows.length > 0;
+          if (announced) this.urgentAnnounced += 1;
+          return outcomesOf(batch, judged!.keep, drawn, announced);
         } catch (e) {
           const code = (e as { code?: string }).code;
           if (code === SEQ_STATE_MOVED) {
@@ -877,6 +891,8 @@ export class PostgresStore implements Store {
   stale = 0;
   /** Appends written again after PostgreSQL broke a deadlock by aborting them. */
   deadlockRetries = 0;
+  /** Urgent appends announced in their own commit (announceUrgent). */
+  urgentAnnounced = 0;
 
   private forgetSeqs(): void {
     this.seqCache.clear();
@@ -1528,6 +1544,31 @@ function executeGuarded(name: string, params: unknown[], assumed: Assumed | unde
   return guarded ? execute(`${name}_guarded`, [...params, ...guardValues(assumed)]) : execute(name, params);
 }
 
+/**
+ * RULE-16: the notification of an urgent append's accepted records on `channel`, in its transaction (sent at
+ * its commit), as the dispatchers' urgent lane reads it (`LoggedEvent`s, as ClusterSignals.urgentWritten
+ * writes them). The append's `kept` records took the last positions of the sequence in this session: every
+ * append draws its positions under the log lock, so they are contiguous. Nothing is sent (no row) when the
+ * text would exceed what a notification carries.
+ */
+function announceSql(channel: string, kept: number): string {
+  return `SELECT pg_notify(${literal(channel)}, p) FROM (
+      SELECT '[' || string_agg(json_build_object('seq', seq, 'deviceId', device_id, 'homeId', home_id,
+        'receivedAt', received_at, 'ts', ts, 'flags', flags, 'event', body)::text, ',' ORDER BY seq)
+        FILTER (WHERE status = 'accepted') || ']' AS p
+      FROM events
+      WHERE seq > (SELECT currval(pg_get_serial_sequence('events', 'seq'))) - ${Number(kept)}
+        AND seq <= (SELECT currval(pg_get_serial_sequence('events', 'seq')))) m
+    WHERE octet_length(p) <= ${ANNOUNCE_MAX}`;
+}
+// The rows are found by the log's key, under the log lock. currval() is volatile: compared with `seq`
+// directly it would be evaluated for every row of the log, a scan of all of it; as scalar subqueries it
+// is evaluated once. And `status` is filtered in the aggregate, where no partial index of accepted events
+// can be chosen instead of the key.
+export { announceSql };
+/** The largest notification PostgreSQL takes is 8,000 bytes; room is left for the channel's name. */
+const ANNOUNCE_MAX = 7_900;
+
 /** `EXECUTE` of a prepared statement, its parameters written in as literals. */
 const execute = (name: string, params: unknown[]) => `EXECUTE ${name}(${params.map(sqlValue).join(', ')})`;
 
@@ -1643,14 +1684,24 @@ function presenceSql(updates: PresenceUpdate[]): string[] {
 }
 
 /** Each request's outcomes: the positions drawn (ascending) go to the kept records in order. */
-function outcomesOf(batch: AppendWrite[], keep: (number | null)[], drawn: number[]): AppendOutcome[][] {
+function outcomesOf(
+  batch: AppendWrite[],
+  keep: (number | null)[],
+  drawn: number[],
+  announced: boolean,
+): AppendOutcome[][] {
   const out: AppendOutcome[][] = [];
   let at = 0;
   let k = 0;
   for (const b of batch) {
     const o: AppendOutcome[] = new Array(b.records.length);
     for (let j = 0; j < b.records.length; j++, at++)
-      o[j] = keep[at] === null ? { seq: null, duplicate: true } : { seq: drawn[k++]!, duplicate: false };
+      o[j] =
+        keep[at] === null
+          ? { seq: null, duplicate: true }
+          : announced
+            ? { seq: drawn[k++]!, duplicate: false, announced: true }
+            : { seq: drawn[k++]!, duplicate: false };
     out.push(o);
   }
   return out;

@@ -2,10 +2,12 @@
  * The storage contract on a real PostgreSQL server (TEST_DATABASE_URL; `.ci/run` starts one), each test
  * on a database of its own; then what is PostgreSQL's own: its migrations and the indexes the queries use.
  */
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { APPEND_STATEMENTS, PostgresStore } from '../../dispatcher/store/postgres.ts';
+import { APPEND_STATEMENTS, announceSql, PostgresStore } from '../../dispatcher/store/postgres.ts';
 import type { Store } from '../../dispatcher/store/store.ts';
 import type { EventRecord } from '../../gateway/ports.ts';
+import { eventually } from '../helpers.ts';
 import { storeContract } from '../store.contract.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
 
@@ -329,6 +331,68 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
     expect(a.longWays).toBe(0);
   });
 
+  it('tells the dispatchers of an urgent record in its own commit, with the event as the log holds it (RULE-16)', async () => {
+    const [a, b] = await seeded();
+    a.announceUrgent = 'g365_urgent';
+    const listener = new pg.Client({ connectionString: a.opts.url });
+    listener.on('error', () => {});
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('LISTEN g365_urgent');
+    try {
+      const fallBody = (seq: number, room = 'bathroom') =>
+        JSON.stringify({ type: 'fall', ts: T + seq, seq, state: 'detected', room });
+      // Ordinary appends, and a store that does not announce, tell nobody.
+      expect((await a.appendEvents([ev('h1-a', 1)]))[0]).toEqual({ seq: 1, duplicate: false });
+      await b.appendEvents([ev('h1-b', 1, { type: 'fall', body: fallBody(1) })], [], { urgent: true });
+      // Held at the log lock, the fall's transaction has told nobody yet: the notification leaves at its commit.
+      const holder = await b.pool.connect();
+      let out: Awaited<ReturnType<PostgresStore['appendEvents']>>;
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock(365001)');
+        const fall = a.appendEvents(
+          [ev('h1-b', 2, { type: 'fall', body: fallBody(2) })],
+          [{ deviceId: 'h1-b', lastSeenAt: T + 2 }],
+          { urgent: true },
+        );
+        expect(await lockWaiters(b, 1)).toBe(true);
+        await listener.query('SELECT 1');
+        expect(heard).toEqual([]);
+        await holder.query('COMMIT');
+        out = await fall;
+      } finally {
+        await holder.query('ROLLBACK').catch(() => {});
+        holder.release();
+      }
+      expect(out[0]).toEqual({ seq: 3, duplicate: false, announced: true });
+      await eventually(() => heard.length === 1, 5000, 'the notification');
+      const logged = await a.readEvents(2, 1);
+      expect(JSON.parse(heard[0]!)).toEqual(logged);
+      expect(logged[0]).toMatchObject({
+        seq: 3,
+        deviceId: 'h1-b',
+        event: { type: 'fall', room: 'bathroom' },
+      });
+      // Too large for a notification: logged and answered as ever, left to the log (not announced).
+      const big = await a.appendEvents(
+        [ev('h1-b', 3, { type: 'fall', body: fallBody(3, 'x'.repeat(8000)) })],
+        [],
+        {
+          urgent: true,
+        },
+      );
+      expect(big[0]).toEqual({ seq: 4, duplicate: false });
+      expect(await a.countEvents('accepted')).toBe(4);
+      expect(a.urgentAnnounced).toBe(1);
+      await listener.query('SELECT 1');
+      expect(heard).toHaveLength(1);
+    } finally {
+      await listener.end();
+    }
+  });
+
   it("logs a gateway's fall ahead of the ordinary batches other gateways have queued at the log", async () => {
     const [a, b] = await seeded();
     const c = new PostgresStore({ url: url(a) });
@@ -495,6 +559,12 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
         const lines = await plan(name, n);
         expect(lines.filter((l) => /Seq Scan on (device_seqs|devices|events)\b/.test(l))).toEqual([]);
       }
+      // RULE-16: an urgent append's notification reads back its own rows of the log, by key.
+      const announce = (await c.query(`EXPLAIN ${announceSql('g365_urgent', 1)}`)).rows.map(
+        (r) => r['QUERY PLAN'] as string,
+      );
+      expect(announce.filter((l) => /Index Scan using events_pkey on events\b/.test(l))).toHaveLength(1);
+      expect(announce.filter((l) => /Scan (using \w+ )?on events\b/.test(l))).toHaveLength(1);
     } finally {
       await c.query('DEALLOCATE ALL').catch(() => {});
       c.release();
