@@ -143,10 +143,13 @@ export class CommunityShards {
       this.deps.dutyWatch.stop();
       return;
     }
-    await this.deps.alerts.release(community);
+    // The rules first: a page or an urgent raise committed under the lease sends its first notices (RULE-16)
+    // before the alert service lets the community go, which then waits for those notices too (CLU-08), so
+    // the next holder finds them recorded and does not send them again.
     const p = this.pipelines.get(community);
     this.pipelines.delete(community);
     await p?.stop();
+    await this.deps.alerts.release(community);
   }
 
   async stop(): Promise<void> {

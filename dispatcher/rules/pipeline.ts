@@ -144,6 +144,7 @@ export class RulesPipeline {
     this.retry?.cancel();
     this.retry = null;
     await this.idle();
+    await Promise.all(this.urgentRunning);
   }
 
   /** New events are in the log, or a deadline is due: process (coalesces concurrent wake-ups). */
@@ -258,7 +259,18 @@ export class RulesPipeline {
    * cannot both be written: the database keeps one open alert per household and rule (RULE-11), and a page
    * that raced the lane is evaluated again (StaleWriteError).
    */
-  async urgent(events: LoggedEvent[]): Promise<void> {
+  urgent(events: LoggedEvent[]): Promise<void> {
+    // Followed until done, so `stop` returns only once no raise of the lane is still on its way (a handover
+    // must not leave one sending its notices after the next holder took the community over: CLU-08).
+    const run = this.urgentNow(events);
+    this.urgentRunning.add(run);
+    void run.finally(() => this.urgentRunning.delete(run));
+    return run;
+  }
+
+  private readonly urgentRunning = new Set<Promise<void>>();
+
+  private async urgentNow(events: LoggedEvent[]): Promise<void> {
     for (const logged of events) {
       if (this.stopped || logged.seq <= this.cursor) continue;
       try {
