@@ -53,6 +53,11 @@ export const configSchema = z.object({
    */
   LOG_COMMIT_MS: z.coerce.number().int().min(0).max(1_000).optional(),
   /**
+   * CLU-12: this process's CPU priority, as a nice value (-20 highest, 19 lowest). Unset: 10 for
+   * `ROLE=gateway` (ingestion yields the processor to alerting on a shared machine), as started otherwise.
+   */
+  PROCESS_NICE: z.coerce.number().int().min(-20).max(19).optional(),
+  /**
    * DEV-01: how often a gateway checks the devices connected to it against their rows, in ms, so a device
    * disabled or re-keyed without its revocation reaching the gateway is disconnected within that time.
    * 0: never (revocations and the re-check after a lost notification link only).

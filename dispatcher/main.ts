@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Clock, ScaledClock, SystemClock } from '../kernel/clock.ts';
 import { createLogger } from '../kernel/log.ts';
+import { applyNice, niceFor } from '../kernel/priority.ts';
 import { instant } from '../kernel/time.ts';
 import { ConfigError, DEMO_MARKER_FILE, isLoopback, loadConfig } from './config.ts';
 import { seedDemo } from './seed.ts';
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(env);
   const log = createLogger({ level: config.LOG_LEVEL });
+  const priority = applyNice(niceFor(config.ROLE, config.PROCESS_NICE), log);
   // Simulated time only when asked for (CLOCK_SPEED / CLOCK_START); the system clock otherwise.
   const simulated = config.CLOCK_SPEED !== 1 || config.CLOCK_START !== undefined;
   const clock: Clock = simulated
@@ -105,6 +107,10 @@ async function main(): Promise<void> {
     );
   if (config.ROLE !== 'dispatcher') lines.push(`  MQTT      mqtt://localhost:${service.mqttPort}`);
   lines.push(`  data      ${config.DATABASE_URL ? withoutPassword(config.DATABASE_URL) : config.DATA_DIR}`);
+  if (priority.nice !== 0 || priority.refused)
+    lines.push(
+      `  priority  nice ${priority.nice}${priority.refused ? ` (PROCESS_NICE=${config.PROCESS_NICE ?? 'unset'} refused: ${priority.refused})` : ' (PROCESS_NICE; CLU-12)'}`,
+    );
   if (simulated)
     lines.push(
       `  clock     SIMULATED: ×${config.CLOCK_SPEED} from ${new Date(clock.now()).toISOString()} (CLOCK_SPEED, CLOCK_START)`,

@@ -5,16 +5,23 @@
  * connected to the gateway; disabling the device through the dispatcher's API ends its connection on
  * the gateway; each process answers its own /healthz, /readyz and /metrics.
  */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../dispatcher/config.ts';
 import type { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { topics } from '../../gateway/protocol.ts';
+import { GATEWAY_NICE } from '../../kernel/priority.ts';
 import type { DeviceIdentity } from '../../simulators/device.ts';
-import { apiCall, eventually } from '../helpers.ts';
+import { apiCall, eventually, tempDir } from '../helpers.ts';
 import { BACKENDS } from '../store-factory.ts';
 import { appDeliveries, type Cluster, type RoleProcess, startCluster } from './processes.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('ROLE on the embedded store', () => {
   it('refuses a gateway or dispatcher role on SQLite with a message naming DATABASE_URL', () => {
@@ -32,6 +39,70 @@ describe('ROLE on the embedded store', () => {
     expect(loadConfig({}).ROLE).toBe('all');
     expect(() => loadConfig({ ROLE: 'edge' })).toThrow(/ROLE=.*edge/);
   });
+
+  it('refuses a PROCESS_NICE outside -20…19 (CLU-12)', () => {
+    for (const bad of ['20', '-21', 'high', '1.5'])
+      expect(() => loadConfig({ PROCESS_NICE: bad })).toThrow(/PROCESS_NICE/);
+    expect(loadConfig({ PROCESS_NICE: '-5' }).PROCESS_NICE).toBe(-5);
+  });
+
+  // setpriv drops CAP_SYS_NICE from the bounding set: only root may (CI runs as root).
+  const asRoot = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv') && getPriority() > -20;
+  it.skipIf(!asRoot)(
+    'runs as started when the system refuses a higher priority, and says so (CLU-12)',
+    async () => {
+      // Without CAP_SYS_NICE (dropped from the bounding set, so even root lacks it), a nice below the one the
+      // process started with is refused by the system: the service says so and serves.
+      const dir = tempDir('g365-nice-');
+      const child = spawn(
+        'setpriv',
+        [
+          '--bounding-set',
+          '-sys_nice',
+          process.execPath,
+          '--import',
+          'tsx',
+          join(root, 'dispatcher/main.ts'),
+        ],
+        {
+          cwd: root,
+          env: {
+            ...process.env,
+            DATABASE_URL: undefined,
+            ROLE: 'all',
+            DATA_DIR: dir.path,
+            MQTT_PORT: '0',
+            HTTP_PORT: '0',
+            ADMIN_PASSWORD: 'nice-test-password-365',
+            PROCESS_NICE: String(Math.max(-20, getPriority() - 5)),
+            LOG_LEVEL: 'warn',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (c) => {
+        out += c;
+      });
+      child.stderr.on('data', (c) => {
+        out += c;
+      });
+      try {
+        await eventually(() => out.includes('Press Ctrl-C'), 80_000, `the service to start: ${out}`);
+        expect(out).toMatch(
+          /priority +nice \S+ \(PROCESS_NICE=-?\d+ refused: EACCES: a nice below -?\d+ needs CAP_SYS_NICE\)/,
+        );
+        expect(getPriority(child.pid!)).toBe(getPriority());
+        const port = Number(/console +http:\/\/localhost:(\d+)/.exec(out)?.[1]);
+        expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+        expect(out.match(/cannot set the process priority/g)).toHaveLength(1);
+      } finally {
+        child.kill('SIGKILL');
+        dir.remove();
+      }
+    },
+    90_000,
+  );
 });
 
 describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBackend.name}`, () => {
@@ -42,7 +113,7 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
   let devices: DeviceIdentity[];
 
   beforeAll(async () => {
-    cluster = await startCluster({ grids: 1, householdsPerGrid: 1 });
+    cluster = await startCluster({ grids: 1, householdsPerGrid: 1, defaultPriorities: true });
     ({ store, gateway, dispatcher, devices } = cluster);
   }, 120_000);
   afterAll(async () => {
@@ -50,6 +121,15 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
   });
 
   const url = (p: RoleProcess, path: string) => `http://127.0.0.1:${p.http}${path}`;
+
+  it('runs the gateway below the dispatcher in CPU priority: ingestion yields to alerting (CLU-12)', () => {
+    // Every thread of it (Linux keeps a nice per thread: V8's collector threads too).
+    const tids = readdirSync(`/proc/${gateway.child.pid}/task`).map(Number);
+    expect(tids.length).toBeGreaterThan(1);
+    expect(tids.map((t) => getPriority(t))).toEqual(tids.map(() => GATEWAY_NICE));
+    expect(gateway.output()).toMatch(/priority +nice 10 \(PROCESS_NICE; CLU-12\)/);
+    expect(getPriority(dispatcher.child.pid!)).toBe(getPriority());
+  });
 
   it('serves its own health, readiness and metrics in each process', async () => {
     expect(gateway.mqtt).toBeGreaterThan(0);
