@@ -1550,8 +1550,13 @@ function executeGuarded(name: string, params: unknown[], assumed: Assumed | unde
  * writes them). The append's `kept` records took the last positions of the sequence in this session: every
  * append draws its positions under the log lock, so they are contiguous. Nothing is sent (no row) when the
  * text would exceed what a notification carries.
+ *
+ * The rows are found by the log's key, under the log lock. currval() is volatile: compared with `seq`
+ * directly it would be evaluated for every row of the log, a scan of all of it; as scalar subqueries it is
+ * evaluated once. And `status` is filtered in the aggregate, where no partial index of accepted events can
+ * be chosen instead of the key.
  */
-function announceSql(channel: string, kept: number): string {
+export function announceSql(channel: string, kept: number): string {
   return `SELECT pg_notify(${literal(channel)}, p) FROM (
       SELECT '[' || string_agg(json_build_object('seq', seq, 'deviceId', device_id, 'homeId', home_id,
         'receivedAt', received_at, 'ts', ts, 'flags', flags, 'event', body)::text, ',' ORDER BY seq)
@@ -1561,11 +1566,6 @@ function announceSql(channel: string, kept: number): string {
         AND seq <= (SELECT currval(pg_get_serial_sequence('events', 'seq')))) m
     WHERE octet_length(p) <= ${ANNOUNCE_MAX}`;
 }
-// The rows are found by the log's key, under the log lock. currval() is volatile: compared with `seq`
-// directly it would be evaluated for every row of the log, a scan of all of it; as scalar subqueries it
-// is evaluated once. And `status` is filtered in the aggregate, where no partial index of accepted events
-// can be chosen instead of the key.
-export { announceSql };
 /** The largest notification PostgreSQL takes is 8,000 bytes; room is left for the channel's name. */
 const ANNOUNCE_MAX = 7_900;
 
