@@ -31,7 +31,7 @@ import { instant, ms } from '../../kernel/time.ts';
 import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SEVERITY_OF } from '../alerts/model.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
-import { StaleWriteError, type Store } from '../store/store.ts';
+import { FencedError, StaleWriteError, type Store } from '../store/store.ts';
 import {
   advance,
   type Evaluation,
@@ -294,6 +294,7 @@ export class RulesPipeline {
             await this.deps.store.saveAlert(alert, [...r.history, ...first.history]);
           } catch (e) {
             if (e instanceof StaleWriteError) continue;
+            this.unsure(first.sends, e);
             throw e;
           }
           this.urgentSeen.add(key);
@@ -534,6 +535,7 @@ export class RulesPipeline {
 
       for (const t of result.triggers) {
         const existing = await openAlert(t.householdId, t.rule);
+        this.confirmed(existing);
         // RULE-16: the urgent lane raised this alert from this very event already.
         if (await this.raisedByUrgentLane(t, existing)) continue;
         if (existing) {
@@ -579,13 +581,18 @@ export class RulesPipeline {
       if (events.length > 0) this.deps.onEvents?.(events);
       return;
     }
-    await store.commitRules({
-      cursor: { name: RULES_CURSOR, seq: last },
-      homeStates: [...touchedHomes].map(([homeId, { state }]) => ({ homeId, state })),
-      raised: raisedList,
-      updated: updatedList,
-      history,
-    });
+    try {
+      await store.commitRules({
+        cursor: { name: RULES_CURSOR, seq: last },
+        homeStates: [...touchedHomes].map(([homeId, { state }]) => ({ homeId, state })),
+        raised: raisedList,
+        updated: updatedList,
+        history,
+      });
+    } catch (e) {
+      this.unsure(first.sends, e);
+      throw e;
+    }
     for (const [homeId, { state, ctx }] of touchedHomes) {
       this.states.set(homeId, state);
       this.noteDeadline(homeId, state, ctx);
@@ -607,12 +614,16 @@ export class RulesPipeline {
    * RULE-16: new alerts with the escalation steps already due at their raise (the first notice) taken, to be
    * saved in the same commit as the raise; `send` tells the people those steps notify, once committed.
    */
-  private async firstSteps(
-    raised: Alert[],
-  ): Promise<{ alerts: Alert[]; history: HistoryEntry[]; send: () => void }> {
+  private async firstSteps(raised: Alert[]): Promise<{
+    alerts: Alert[];
+    history: HistoryEntry[];
+    send: () => void;
+    /** The same, by alert: for a commit that failed without saying whether it was made. */
+    sends: Map<string, () => void>;
+  }> {
     const alerts: Alert[] = [];
     const history: HistoryEntry[] = [];
-    const sends: (() => void)[] = [];
+    const sends = new Map<string, () => void>();
     for (const a of raised) {
       const first = await this.deps.stepsAtRaise?.(a);
       if (!first) {
@@ -621,15 +632,42 @@ export class RulesPipeline {
       }
       alerts.push(first.alert);
       history.push(...first.history);
-      sends.push(() => first.send(first.alert));
+      sends.set(a.id, () => first.send(first.alert));
     }
     return {
       alerts,
       history,
       send: () => {
-        for (const f of sends) f();
+        for (const f of sends.values()) f();
       },
+      sends,
     };
+  }
+
+  /**
+   * RULE-16: the first notices of raises whose commit failed (`sends` of firstSteps). A commit can fail
+   * without saying whether it was made (the connection lost at the COMMIT): when the alert turns out to be
+   * stored (the ordered pass finds it open), its notices are sent then (`confirmed`), or nobody would be
+   * told before the ladder's next step. A raise that was not made is raised again under a new id, so an
+   * entry left here is never sent; the oldest go past a bound.
+   */
+  private readonly unconfirmed = new Map<string, () => void>();
+
+  private unsure(sends: Map<string, () => void>, e: unknown): void {
+    if (e instanceof StaleWriteError || e instanceof FencedError) return; // refused: nothing was written
+    for (const [id, send] of sends) this.unconfirmed.set(id, send);
+    while (this.unconfirmed.size > 1000) this.unconfirmed.delete(this.unconfirmed.keys().next().value!);
+  }
+
+  private confirmed(alert: Alert | null): void {
+    const send = alert ? this.unconfirmed.get(alert.id) : undefined;
+    if (!send) return;
+    this.unconfirmed.delete(alert!.id);
+    this.deps.log.warn(
+      { alertId: alert!.id },
+      'a raise whose commit went unanswered is stored: its first notices go now',
+    );
+    send();
   }
 }
 
