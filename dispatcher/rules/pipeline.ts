@@ -661,13 +661,16 @@ export class RulesPipeline {
 
   private confirmed(alert: Alert | null): void {
     const send = alert ? this.unconfirmed.get(alert.id) : undefined;
-    if (!send) return;
-    this.unconfirmed.delete(alert!.id);
+    if (!alert || !send) return;
+    this.unconfirmed.delete(alert.id);
     this.deps.log.warn(
-      { alertId: alert!.id },
-      'a raise whose commit went unanswered is stored: its first notices go now',
+      { alertId: alert.id, rule: alert.rule, householdId: alert.householdId },
+      'alert raised (its commit went unanswered; found stored): its first notices go now',
     );
-    send();
+    // Handed on as raised now, since nothing was when its commit failed: the screens, the escalation
+    // timer of its next step, the metrics. Its notices, unless someone has accepted it meanwhile.
+    this.deps.onCommitted([alert], [], new Map([[alert.id, 'raised']]));
+    if (alert.acceptedAt === null) send();
   }
 }
 

@@ -8,11 +8,11 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../dispatcher/alerts/model.ts';
 import { Directory } from '../../dispatcher/directory.ts';
-import { RulesPipeline } from '../../dispatcher/rules/pipeline.ts';
+import { RULES_RETRY_MS, RulesPipeline } from '../../dispatcher/rules/pipeline.ts';
 import { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { ManualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
-import { instant } from '../../kernel/time.ts';
+import { instant, ms } from '../../kernel/time.ts';
 import { eventually } from '../helpers.ts';
 import { BACKENDS, createTestDatabase } from '../store-factory.ts';
 import { DEVICES, household, local, seedHome, ZONE } from './rules-fixtures.ts';
@@ -147,15 +147,86 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
     expect(sent).toEqual([]);
     expect(raised).toEqual([]);
 
-    // The ordered pass comes to the fall, finds its alert stored, and the notice leaves.
+    // The ordered pass comes to the fall, finds its alert stored, hands it on as raised (screens, the
+    // next step's timer) and the notice leaves.
     pipeline.wake();
     await eventually(() => sent.length > 0, 10_000, 'the first notice');
     await pipeline.idle();
     expect(sent).toEqual([stored!.id]);
+    expect(raised).toEqual([stored!.id]);
     expect(await direct.listAlerts({ householdId: 'h1', rule: 'FALL' })).toHaveLength(1);
-    // Once.
+  });
+
+  it("sends the first notice of a page's raise whose commit went unanswered, when the page is tried again", async () => {
+    const db = await createTestDatabase();
+    cleanups.push(db.drop);
+    const direct = new PostgresStore({ url: db.url });
+    cleanups.push(() => direct.close());
+    await direct.migrate();
+    const start = local('2026-03-10 09:00');
+    await seedHome(direct, household(), DEVICES, instant(start));
+    const proxy = await lossyProxy(new URL(db.url));
+    cleanups.push(proxy.close);
+    const store = new PostgresStore({ url: proxy.url });
+    store.pool.on('error', () => {});
+    cleanups.push(() => store.close());
+    const clock = new ManualClock(instant(start));
+    const directory = new Directory({
+      store,
+      zone: ZONE,
+      shifts: { dayStart: '08:00', nightStart: '20:00' },
+    });
+    const sent: string[] = [];
+    const pipeline = new RulesPipeline({
+      store,
+      directory,
+      clock,
+      log: silentLogger(),
+      onCommitted: () => {},
+      stepsAtRaise: async (a: Alert) => ({
+        alert: { ...a, state: 'notified', assigneeId: 'grid-1-worker' },
+        history: [],
+        send: (saved) => sent.push(saved.id),
+      }),
+    });
+    cleanups.push(() => pipeline.stop());
+    await pipeline.start();
+    // A fall only the ordered pass sees (no urgent lane here): its page's commit goes unanswered.
+    await direct.appendEvents([
+      {
+        deviceId: 'h1-fall',
+        homeId: 'h1',
+        receivedAt: start,
+        topic: 'g365/v1/homes/h1/devices/h1-fall/events',
+        status: 'accepted',
+        ts: start,
+        type: 'fall',
+        deviceSeq: 1,
+        body: JSON.stringify({ type: 'fall', ts: start, seq: 1, state: 'detected', room: 'bathroom' }),
+        reason: null,
+        flags: [],
+      },
+    ]);
+    proxy.arm();
     pipeline.wake();
-    await pipeline.idle();
-    expect(sent).toEqual([stored!.id]);
+    await eventually(() => proxy.dropped() === 1, 10_000, 'the commit to go unanswered');
+    const stored = await eventually(
+      async () => (await direct.listAlerts({ householdId: 'h1', rule: 'FALL' }))[0],
+      10_000,
+      'the alert stored',
+    );
+    // The page is tried again (after RULES_RETRY_MS on the rules' clock, or at once one by one): the alert
+    // is found stored and its notice leaves, once.
+    await eventually(
+      async () => {
+        await clock.advance(ms(RULES_RETRY_MS));
+        await pipeline.idle();
+        return sent.length > 0;
+      },
+      10_000,
+      'the first notice',
+    );
+    expect(sent).toEqual([stored.id]);
+    expect(await direct.listAlerts({ householdId: 'h1', rule: 'FALL' })).toHaveLength(1);
   });
 });
