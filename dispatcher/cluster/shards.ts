@@ -134,8 +134,10 @@ export class CommunityShards {
       },
     });
     this.pipelines.set(community, pipeline);
-    await pipeline.start();
+    // The alerts first: `adopt` resends the notices of each open alert's last step that have no delivery
+    // recorded, and the rules' catch-up may raise alerts whose first notices are on their way (RULE-16).
     await this.deps.alerts.adopt(community);
+    await pipeline.start();
   }
 
   async lost(community: string): Promise<void> {
