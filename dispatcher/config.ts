@@ -54,7 +54,8 @@ export const configSchema = z.object({
   LOG_COMMIT_MS: z.coerce.number().int().min(0).max(1_000).optional(),
   /**
    * CLU-12: this process's CPU priority, as a nice value (-20 highest, 19 lowest). Unset: 10 for
-   * `ROLE=gateway` (ingestion yields the processor to alerting on a shared machine), as started otherwise.
+   * `ROLE=gateway` (ingestion yields the processor to alerting on a shared machine; the nice it was started
+   * with if that is higher), as started otherwise.
    */
   PROCESS_NICE: z.coerce.number().int().min(-20).max(19).optional(),
   /**

@@ -172,8 +172,6 @@ export interface ClusterOptions {
   redis?: boolean;
   /** More environment for every process (lease timings, a simulated clock). */
   env?: Record<string, string>;
-  /** Each role at its own default CPU priority (CLU-12) rather than the test runner's. */
-  defaultPriorities?: boolean;
 }
 
 /** A seeded PostgreSQL database of its own, Redis if asked, and the role processes on them. */
@@ -276,8 +274,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     }
     // CLU-12: a gateway yields the processor (nice 10) unless told otherwise. Beside other test files
     // running at once, that would measure them, not the service: the harness runs every role at the test
-    // runner's own priority unless a test asks for the roles' defaults.
-    if (!o.defaultPriorities) env.PROCESS_NICE = String(getPriority());
+    // runner's own priority (roles.test.ts starts a gateway at its default).
+    env.PROCESS_NICE = String(getPriority());
     Object.assign(env, o.env);
     // Started together, as an operator's deployment does; the map keeps the order of the options.
     const wanted = [
