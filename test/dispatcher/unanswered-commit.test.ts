@@ -84,7 +84,12 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it("sends the fall's first notice once the alert turns out to be stored", async () => {
+  /**
+   * A household with a fall sensor on a fresh database; the rules reach it through the lossy proxy, the
+   * test through a store of its own. `sent`: the alerts whose first notices left; `raised`: those handed on
+   * as raised.
+   */
+  async function rig() {
     const db = await createTestDatabase();
     cleanups.push(db.drop);
     const direct = new PostgresStore({ url: db.url });
@@ -97,7 +102,6 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
     const store = new PostgresStore({ url: proxy.url });
     store.pool.on('error', () => {});
     cleanups.push(() => store.close());
-
     const clock = new ManualClock(instant(start));
     const directory = new Directory({
       store,
@@ -121,7 +125,6 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
     });
     cleanups.push(() => pipeline.stop());
     await pipeline.start();
-
     await direct.appendEvents([
       {
         deviceId: 'h1-fall',
@@ -137,12 +140,18 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
         flags: [],
       },
     ]);
+    const falls = async () => direct.listAlerts({ householdId: 'h1', rule: 'FALL' });
+    return { direct, proxy, clock, pipeline, sent, raised, falls };
+  }
+
+  it("sends the fall's first notice once the alert turns out to be stored", async () => {
+    const { direct, proxy, pipeline, sent, raised, falls } = await rig();
     const [fall] = await direct.readEvents(0, 10);
     proxy.arm();
     await pipeline.urgent([fall!]);
     // Written, but the lane never heard so: it told nobody.
     expect(proxy.dropped()).toBe(1);
-    const [stored] = await direct.listAlerts({ householdId: 'h1', rule: 'FALL' });
+    const [stored] = await falls();
     expect(stored).toMatchObject({ state: 'notified', assigneeId: 'grid-1-worker' });
     expect(sent).toEqual([]);
     expect(raised).toEqual([]);
@@ -154,67 +163,16 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
     await pipeline.idle();
     expect(sent).toEqual([stored!.id]);
     expect(raised).toEqual([stored!.id]);
-    expect(await direct.listAlerts({ householdId: 'h1', rule: 'FALL' })).toHaveLength(1);
+    expect(await falls()).toHaveLength(1);
   });
 
   it("sends the first notice of a page's raise whose commit went unanswered, when the page is tried again", async () => {
-    const db = await createTestDatabase();
-    cleanups.push(db.drop);
-    const direct = new PostgresStore({ url: db.url });
-    cleanups.push(() => direct.close());
-    await direct.migrate();
-    const start = local('2026-03-10 09:00');
-    await seedHome(direct, household(), DEVICES, instant(start));
-    const proxy = await lossyProxy(new URL(db.url));
-    cleanups.push(proxy.close);
-    const store = new PostgresStore({ url: proxy.url });
-    store.pool.on('error', () => {});
-    cleanups.push(() => store.close());
-    const clock = new ManualClock(instant(start));
-    const directory = new Directory({
-      store,
-      zone: ZONE,
-      shifts: { dayStart: '08:00', nightStart: '20:00' },
-    });
-    const sent: string[] = [];
-    const pipeline = new RulesPipeline({
-      store,
-      directory,
-      clock,
-      log: silentLogger(),
-      onCommitted: () => {},
-      stepsAtRaise: async (a: Alert) => ({
-        alert: { ...a, state: 'notified', assigneeId: 'grid-1-worker' },
-        history: [],
-        send: (saved) => sent.push(saved.id),
-      }),
-    });
-    cleanups.push(() => pipeline.stop());
-    await pipeline.start();
+    const { proxy, clock, pipeline, sent, falls } = await rig();
     // A fall only the ordered pass sees (no urgent lane here): its page's commit goes unanswered.
-    await direct.appendEvents([
-      {
-        deviceId: 'h1-fall',
-        homeId: 'h1',
-        receivedAt: start,
-        topic: 'g365/v1/homes/h1/devices/h1-fall/events',
-        status: 'accepted',
-        ts: start,
-        type: 'fall',
-        deviceSeq: 1,
-        body: JSON.stringify({ type: 'fall', ts: start, seq: 1, state: 'detected', room: 'bathroom' }),
-        reason: null,
-        flags: [],
-      },
-    ]);
     proxy.arm();
     pipeline.wake();
     await eventually(() => proxy.dropped() === 1, 10_000, 'the commit to go unanswered');
-    const stored = await eventually(
-      async () => (await direct.listAlerts({ householdId: 'h1', rule: 'FALL' }))[0],
-      10_000,
-      'the alert stored',
-    );
+    const stored = await eventually(async () => (await falls())[0], 10_000, 'the alert stored');
     // The page is tried again (after RULES_RETRY_MS on the rules' clock, or at once one by one): the alert
     // is found stored and its notice leaves, once.
     await eventually(
@@ -227,6 +185,6 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: a raise whose commit goes un
       'the first notice',
     );
     expect(sent).toEqual([stored.id]);
-    expect(await direct.listAlerts({ householdId: 'h1', rule: 'FALL' })).toHaveLength(1);
+    expect(await falls()).toHaveLength(1);
   });
 });
