@@ -534,7 +534,9 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the short way of several wri
       await holder.query('ROLLBACK').catch(() => {});
       holder.release();
     }
-    expect(a.deadlockRetries).toBe(1);
+    // At least once: the retry can take h1-a again before the waiting UPDATE does, and deadlock once more
+    // (a busy machine's timing; seen in CI), and is written again then too.
+    expect(a.deadlockRetries).toBeGreaterThanOrEqual(1);
     expect((await a.getDeviceState('h1-b'))?.lastSeenAt).toBe(T + 1);
     expect(await a.countEvents('accepted')).toBe(1);
   });
