@@ -57,7 +57,7 @@ export function applyNice(nice: number | null, log: Logger): { nice: number; ref
 }
 
 /** This process's threads (Linux: /proc/self/task); none where there is no /proc. */
-export function threads(): number[] {
+function threads(): number[] {
   try {
     return readdirSync('/proc/self/task').map(Number);
   } catch {

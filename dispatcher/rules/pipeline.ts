@@ -312,7 +312,7 @@ export class RulesPipeline {
             'alert raised',
           );
           this.deps.onCommitted([alert], [], new Map([[alert.id, 'raised']]));
-          first.send();
+          for (const send of first.sends.values()) send();
         }
       } catch (e) {
         // The ordered pass raises it (or already did: the one open alert per household and rule).
@@ -606,7 +606,7 @@ export class RulesPipeline {
     // again, and its first decision to raise never happened for the operator.
     for (const entry of raisedLog) this.deps.log.info(entry, 'alert raised');
     this.deps.onCommitted(raisedList, updatedList, actions);
-    first.send();
+    for (const send of first.sends.values()) send();
     if (events.length > 0) this.deps.onEvents?.(events);
   }
 
@@ -617,8 +617,7 @@ export class RulesPipeline {
   private async firstSteps(raised: Alert[]): Promise<{
     alerts: Alert[];
     history: HistoryEntry[];
-    send: () => void;
-    /** The same, by alert: for a commit that failed without saying whether it was made. */
+    /** What sends each alert's notices, by alert (kept apart for a commit that failed: `unsure`). */
     sends: Map<string, () => void>;
   }> {
     const alerts: Alert[] = [];
@@ -634,14 +633,7 @@ export class RulesPipeline {
       history.push(...first.history);
       sends.set(a.id, () => first.send(first.alert));
     }
-    return {
-      alerts,
-      history,
-      send: () => {
-        for (const f of sends.values()) f();
-      },
-      sends,
-    };
+    return { alerts, history, sends };
   }
 
   /**
