@@ -50,6 +50,8 @@ export class LoadConn {
   private readonly topic: Buffer;
   connected: Promise<number>;
   closed = false;
+  /** When this connection last wrote a packet (performance.now()): a device pings only when silent. */
+  lastSent = performance.now();
 
   constructor(
     port: number,
@@ -99,6 +101,7 @@ export class LoadConn {
     }
     this.inflight += k;
     this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    this.lastSent = now;
     return k;
   }
 
