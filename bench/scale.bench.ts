@@ -5,7 +5,8 @@
  * processes (bench/scale-load.ts; a process holds at most ~20,000 sockets, so do the gateways); steady
  * BENCH_RATES ordinary QoS 1 events/s spread over all the devices while falls are injected on devices whose
  * household has a responder on duty, whose real staff app (mqtt.js, `staff:{id}` with a bearer token)
- * is connected to the first gateway. Figures: connect and reconnect (drop all, reconnect) time of every
+ * is connected to a gateway process of its own that holds no devices, as deploy/haproxy.cfg routes it
+ * (CLU-13; its CPU and RSS are counted with the gateways'). Figures: connect and reconnect (drop all, reconnect) time of every
  * device, total gateway RSS per connection, fall → responder notification p50/p99, the PUBACK latency of
  * the ordinary traffic, and PostgreSQL and Redis load. The same figures for one gateway process at its
  * limit (BENCH_SINGLE connections) for comparison, the two alternated over BENCH_ROUNDS (A B A B …),
@@ -27,6 +28,7 @@
  *                        their own and take what the service leaves of the 2 cores, below the gateways
  *                        (nice 10, CLU-12) too (0: the service's priority)
  *   BENCH_GATEWAY_NICE=n the gateways' PROCESS_NICE (unset: their default, 10; 0 measures without CLU-12)
+ *   BENCH_STAFF_GATEWAY=0  the staff apps on the first device gateway instead (without CLU-13)
  *   BENCH_LOG_DIR=dir    each service process's output (warnings and errors) in a file of its own
  *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
  *                        100,000 households while fewer devices connect
@@ -80,6 +82,8 @@ const FALLS = Number(env.BENCH_FALLS ?? 200);
 const LOADGEN_NICE = Number(env.BENCH_LOADGEN_NICE ?? 19);
 /** The gateways' PROCESS_NICE (unset: the role's default, CLU-12). */
 const GATEWAY_NICE = env.BENCH_GATEWAY_NICE;
+/** CLU-13: the responders' apps on a gateway process of their own, as deployed (0: on the first one). */
+const STAFF_GATEWAY = env.BENCH_STAFF_GATEWAY !== '0';
 /** Traffic before the measured window (its PUBACKs reported apart, no falls in it): the rate's start. */
 const WARMUP = Number(env.BENCH_WARMUP_S ?? 5);
 const HOUSEHOLDS = Number(env.BENCH_HOUSEHOLDS ?? 0);
@@ -587,7 +591,16 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       ),
     ),
   );
-  await Promise.all(gws.map(ready));
+  const staffGw = STAFF_GATEWAY
+    ? await startRole(
+        'gateway',
+        { DATABASE_URL: f.dbUrl, ...(GATEWAY_NICE !== undefined ? { PROCESS_NICE: GATEWAY_NICE } : {}) },
+        f.files,
+      )
+    : null;
+  await Promise.all([...gws, ...(staffGw ? [staffGw] : [])].map(ready));
+  /** Every gateway process, the staff apps' own included (CPU, RSS, event loops). */
+  const allGws = staffGw ? [...gws, staffGw] : gws;
   const nLoad = Math.max(gateways, Math.ceil(devices / PER_LOADGEN));
   const slices = Array.from({ length: nLoad }, (_, j) => {
     const from = Math.floor((devices * j) / nLoad);
@@ -603,7 +616,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     unit: CpuUse['unit'],
     work: () => Promise<T>,
   ) => {
-    const c0 = await cpuSnapshot(f, gws, used);
+    const c0 = await cpuSnapshot(f, allGws, used);
     const statements = await statementCosts(f.dbUrl);
     await statements?.start();
     const w0 = performance.now();
@@ -612,7 +625,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     manifest.phases.push({ name: `${label} ${name}`, from, to: monoUs() });
     if (statements)
       console.log(`  ${label} ${name}: PostgreSQL statements by server time:\n${await statements.report()}`);
-    cpu.push(cpuUse(name, c0, await cpuSnapshot(f, gws, used), performance.now() - w0, units(r), unit));
+    cpu.push(cpuUse(name, c0, await cpuSnapshot(f, allGws, used), performance.now() - w0, units(r), unit));
     return r;
   };
   const connectAll = async () => {
@@ -637,7 +650,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   );
   const onGateways = await connectedOn(gws);
   if (onGateways < devices) console.warn(`warning: the gateways count ${onGateways} of ${devices} connected`);
-  const rssIdle = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
+  const rssIdle = allGws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
   // Every connect is a presence record in the log (DEV-10): the rules work through them after the storm.
   // The traffic starts once they have, so the steady rate is measured in the steady state; how long the
   // catch-up took is a figure of its own (falls during it wait for the cores it takes).
@@ -654,7 +667,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     f.staff.map(async (s) => {
       const app = await mqtt.connectAsync({
         host: '127.0.0.1',
-        port: gws[0]!.mqtt,
+        port: (staffGw ?? gws[0]!).mqtt,
         clientId: `staff:${s.id}`,
         username: `staff:${s.id}`,
         password: s.token,
@@ -720,10 +733,14 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     const at = `${label} ${rate}/s`;
     const pg0 = await pgStats(f.dbUrl);
     const redis0 = redisOps(f.redis.port);
-    const cpu0 = await cpuSnapshot(f, gws, used);
+    const cpu0 = await cpuSnapshot(f, allGws, used);
     const waits = await sampleWaits(f.dbUrl);
-    const loopRoles = [f.dispatcher, ...gws];
-    const loopNames = ['dispatcher', ...gws.map((_, i) => `gateway ${i + 1}`)];
+    const loopRoles = [f.dispatcher, ...allGws];
+    const loopNames = [
+      'dispatcher',
+      ...gws.map((_, i) => `gateway ${i + 1}`),
+      ...(staffGw ? ['staff gateway'] : []),
+    ];
     const loops0 = await Promise.all(loopRoles.map(loopState));
     const statements = await statementCosts(f.dbUrl);
     await statements?.start();
@@ -810,7 +827,14 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     const elapsed = (performance.now() - t0) / 1000;
     manifest.phases.push({ name: `${label} traffic ${rate}/s`, from: mono0, to: monoUs() });
     const sentAll = load.reduce((a, l) => a + l.sent, 0);
-    const use = cpuUse(`${rate}/s`, cpu0, await cpuSnapshot(f, gws, used), elapsed * 1000, sentAll, 'event');
+    const use = cpuUse(
+      `${rate}/s`,
+      cpu0,
+      await cpuSnapshot(f, allGws, used),
+      elapsed * 1000,
+      sentAll,
+      'event',
+    );
     cpu.push(use);
     console.log(
       `  ${at}: PostgreSQL sessions by what they were doing (sampled every 100 ms): ${await waits()}`,
@@ -851,7 +875,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
   for (const rate of RATES) rates.push(await atRate(rate));
   screen.close();
   const pgConnections = (await pgStats(f.dbUrl)).conns;
-  const rssBusy = gws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
+  const rssBusy = allGws.reduce((a, g) => a + rssOf(g.child.pid!), 0);
   const dispatcherRss = rssOf(f.dispatcher.child.pid!);
 
   for (const c of apps) c.end(true);
@@ -869,7 +893,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       console.warn(`warning: the gateways count ${reconnected} of ${devices} reconnected`);
   }
   printCpu(label, cpu);
-  await Promise.all(gws.map((g) => g.stop()));
+  await Promise.all(allGws.map((g) => g.stop()));
   await Promise.all(slices.map((_, j) => f.loadgens[j]!.ask({ cmd: 'drop' })));
   return {
     devices,
@@ -896,7 +920,7 @@ export async function run(): Promise<void> {
   const mb = (x: number) => (x / 2 ** 20).toFixed(0);
   console.log(
     `${new Date().toISOString()}: ${DEVICES.toLocaleString('en')} devices over ${GATEWAYS} gateways vs ` +
-      `${SINGLE.toLocaleString('en')} on one, ${ROUNDS} rounds; ${RATES.join(', ')} events/s for ${SECONDS} s each after a ${WARMUP} s warm-up with ${FALLS} falls each; load generators at nice ${LOADGEN_NICE}, gateways at ${GATEWAY_NICE ?? 'their default (10)'}; ` +
+      `${SINGLE.toLocaleString('en')} on one, ${ROUNDS} rounds; ${RATES.join(', ')} events/s for ${SECONDS} s each after a ${WARMUP} s warm-up with ${FALLS} falls each; load generators at nice ${LOADGEN_NICE}, gateways at ${GATEWAY_NICE ?? 'their default (10)'}; staff apps on ${STAFF_GATEWAY ? 'a gateway of their own (CLU-13)' : 'the first gateway'}; ` +
       `load average ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}, ${mb(totalmem())} MB RAM; open files soft ${limits.soft} hard ${limits.hard} ` +
