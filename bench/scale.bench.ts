@@ -6,8 +6,8 @@
  * BENCH_RATES ordinary QoS 1 events/s spread over all the devices while falls are injected on devices whose
  * household has a responder on duty, whose real staff app (mqtt.js, `staff:{id}` with a bearer token)
  * is connected to a gateway process of its own that holds no devices, as deploy/haproxy.cfg routes it
- * (CLU-13; its CPU and RSS are counted with the gateways'). Figures: connect and reconnect (drop all, reconnect) time of every
- * device, total gateway RSS per connection, fall → responder notification p50/p99, the PUBACK latency of
+ * (CLU-13; its CPU and RSS are counted with the gateways'). Figures: connect and reconnect (drop all,
+ * reconnect) time of every device, total gateway RSS per connection, fall → responder notification p50/p99, the PUBACK latency of
  * the ordinary traffic, and PostgreSQL and Redis load. The same figures for one gateway process at its
  * limit (BENCH_SINGLE connections) for comparison, the two alternated over BENCH_ROUNDS (A B A B …),
  * printed as median (min–max).
