@@ -7,8 +7,10 @@
  * household has a responder on duty, whose real staff app (mqtt.js, `staff:{id}` with a bearer token)
  * is connected to a gateway process of its own that holds no devices, as deploy/haproxy.cfg routes it
  * (CLU-13; its CPU and RSS are counted with the gateways'). Figures: connect and reconnect (drop all,
- * reconnect) time of every device, total gateway RSS per connection, fall → responder notification p50/p99, the PUBACK latency of
- * the ordinary traffic, and PostgreSQL and Redis load. The same figures for one gateway process at its
+ * reconnect) time of every device, total gateway RSS per connection, fall → responder notification p50/p99
+ * and the p99 of each of its three hops (device → gateway read, → notice sent, → app; from the event's
+ * `received_at` and the delivery's `at`), the PUBACK latency of the ordinary traffic, and PostgreSQL and
+ * Redis load. The same figures for one gateway process at its
  * limit (BENCH_SINGLE connections) for comparison, the two alternated over BENCH_ROUNDS (A B A B …),
  * printed as median (min–max).
  *
@@ -378,6 +380,8 @@ interface AtRate {
   fallMax: number;
   fallsOver100: number;
   fallsSeen: number;
+  /** Each hop's own p99 over the falls (FallHops); their sum is above the whole way's p99. */
+  hopP99: FallHops;
   pubackP50: number;
   pubackP99: number;
   /** The same in the warm-up (the first BENCH_WARMUP_S of traffic, no falls injected). */
@@ -538,6 +542,49 @@ function printCpu(label: string, uses: CpuUse[]): void {
         `(${(total / u.wallMs).toFixed(2)} cores) = ${per(total)}/${u.unit}: ` +
         CPU_KINDS.map((k) => `${k} ${(u.ms[k] / 1000).toFixed(1)} s (${per(u.ms[k])})`).join(', '),
     );
+  }
+}
+
+/** A fall's way in three hops, ms each, from the service's own records (fallHops). */
+interface FallHops {
+  /** Device sent → its gateway's event loop read it (`received_at` of the event). */
+  read: number;
+  /** Read → the dispatcher sent the notice (the first delivery's `at`): log, urgent lane, raise. */
+  sent: number;
+  /** Sent → the app had it: Redis, the app's gateway, the app. */
+  app: number;
+}
+
+/**
+ * Where each fall's time went, from the service's own records: the gateway's `received_at` of the fall
+ * and the dispatcher's first delivery of its alert, both on this host's clock (every process here shares
+ * it), between the device's send and the app's notice. Falls with a record missing are left out.
+ */
+async function fallHops(
+  url: string,
+  falls: { alertId: string; sentAt: number; app: number }[],
+): Promise<FallHops[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query(
+      `SELECT a.id,
+         (SELECT min(e.received_at) FROM events e
+           WHERE e.device_id = a.body->'evidence'->0->>'deviceId' AND e.type = 'fall') AS read,
+         (SELECT min(d.at) FROM deliveries d WHERE d.alert_id = a.id) AS sent
+       FROM alerts a WHERE a.id = ANY($1)`,
+      [falls.map((x) => x.alertId)],
+    );
+    const by = new Map(r.rows.map((row) => [row.id as string, row]));
+    return falls.flatMap((x) => {
+      const row = by.get(x.alertId);
+      if (row?.read == null || row.sent == null) return [];
+      const read = Number(row.read);
+      const sent = Number(row.sent);
+      return [{ read: read - x.sentAt, sent: sent - read, app: x.app - sent }];
+    });
+  } finally {
+    await c.end();
   }
 }
 
@@ -824,6 +871,10 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     console.log(
       `  ${at} falls raised by the urgent lane (RULE-16), all so far: ${(await metricOf(f.dispatcher, 'g365_rules_urgent_raised_total')) ?? '?'}`,
     );
+    const hops = await fallHops(f.dbUrl, fallStages);
+    console.log(
+      `  ${at} falls, hops in ms (device → gateway read / read → notice sent / sent → app): ${hops.map((h) => `${h.read}/${h.sent}/${h.app}`).join(' ')}`,
+    );
     const elapsed = (performance.now() - t0) / 1000;
     manifest.phases.push({ name: `${label} traffic ${rate}/s`, from: mono0, to: monoUs() });
     const sentAll = load.reduce((a, l) => a + l.sent, 0);
@@ -847,8 +898,14 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     for (const c of fallClients) c.end(true);
     fallLat.sort((a, b) => a - b);
     // Nearest rank: the smallest value that p of the falls do not exceed (of 100 falls, p99 is the 99th).
-    const pct = (p: number) =>
-      fallLat.length ? fallLat[Math.max(0, Math.ceil(fallLat.length * p) - 1)]! : Number.NaN;
+    const rank = (sorted: number[], p: number) =>
+      sorted.length ? sorted[Math.max(0, Math.ceil(sorted.length * p) - 1)]! : Number.NaN;
+    const pct = (p: number) => rank(fallLat, p);
+    const hopP99 = (k: keyof FallHops) =>
+      rank(
+        hops.map((h) => h[k]).sort((a, b) => a - b),
+        0.99,
+      );
     const cpuMs = CPU_KINDS.reduce((a, k) => a + use.ms[k], 0);
     return {
       rate,
@@ -857,6 +914,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       fallMax: fallLat.length ? fallLat.at(-1)! : Number.NaN,
       fallsOver100: fallLat.filter((ms) => ms > 100).length,
       fallsSeen: fallLat.length,
+      hopP99: { read: hopP99('read'), sent: hopP99('sent'), app: hopP99('app') },
       pubackP50: Math.max(...load.map((l) => l.p50)),
       pubackP99: Math.max(...load.map((l) => l.p99)),
       warmP50: Math.max(...load.map((l) => l.warmP50)),
@@ -1023,6 +1081,9 @@ export async function run(): Promise<void> {
       r('fall → responder notification, slowest (ms)', (a) => a.fallMax);
       r('falls over 100 ms', (a) => a.fallsOver100);
       r('falls notified', (a) => a.fallsSeen);
+      r('fall p99, device → gateway read (ms)', (a) => a.hopP99.read);
+      r('fall p99, read → notice sent (ms)', (a) => a.hopP99.sent);
+      r('fall p99, notice sent → app (ms)', (a) => a.hopP99.app);
       r('ordinary events acknowledged (%)', (a) => (100 * a.acked) / a.sent, 2);
       r('ordinary events PUBACK p50 (ms)', (a) => a.pubackP50, 1);
       r('ordinary events PUBACK p99 (ms)', (a) => a.pubackP99, 1);
