@@ -112,6 +112,11 @@ export class RulesPipeline {
   unwatched = 0;
   /** Turns that failed as a whole (the store refused even HOME_UNWATCHED) and are tried again later. */
   stalls = 0;
+  /**
+   * CLU-03: commits refused because this instance no longer holds the community's lease (the fence
+   * failed). Nothing was written and nothing is passed over: the lease's holder does the work.
+   */
+  fenced = 0;
   /** Alerts the urgent lane raised ahead of the ordered pass (RULE-16). */
   urgentRaised = 0;
   /** The events the lane raised an alert from lately (a notification delivered twice raises once). */
@@ -156,10 +161,13 @@ export class RulesPipeline {
     }
     this.running = this.drain()
       .catch((e: unknown) => {
-        // The store refused even the record that a home is not watched: nothing was passed over, and the
-        // same items are tried again on the next event or after RULES_RETRY_MS, whichever comes first.
-        this.stalls++;
-        this.deps.log.error({ err: e }, 'rules pipeline failed; retrying');
+        if (e instanceof FencedError) this.lostLease();
+        else {
+          // The store refused even the record that a home is not watched: nothing was passed over, and the
+          // same items are tried again on the next event or after RULES_RETRY_MS, whichever comes first.
+          this.stalls++;
+          this.deps.log.error({ err: e }, 'rules pipeline failed; retrying');
+        }
         this.retry?.cancel();
         this.retry = this.deps.clock.after(
           ms(RULES_RETRY_MS),
@@ -181,6 +189,17 @@ export class RulesPipeline {
 
   async idle(): Promise<void> {
     while (this.running) await this.running;
+  }
+
+  /**
+   * CLU-03: a commit of this pipeline was fenced: another instance holds the community now (this one is
+   * stopped once its lease manager sees the loss). Not a failure of the rules: said once, as what it is.
+   */
+  private lostLease(): void {
+    if (this.fenced++ === 0)
+      this.deps.log.warn(
+        "rules stopped writing: this instance no longer holds the community's lease; its holder goes on from the stored cursor",
+      );
   }
 
   get position(): number {
@@ -315,6 +334,11 @@ export class RulesPipeline {
           for (const send of first.sends.values()) send();
         }
       } catch (e) {
+        // CLU-03: the community's holder raises it, from its own lane or ordered pass.
+        if (e instanceof FencedError) {
+          this.lostLease();
+          return;
+        }
         // The ordered pass raises it (or already did: the one open alert per household and rule).
         this.deps.log.warn(
           { err: (e as Error).message, homeId: logged.homeId, seq: logged.seq },
@@ -402,6 +426,7 @@ export class RulesPipeline {
     try {
       await this.processWithRetry(work);
     } catch (e) {
+      if (e instanceof FencedError) throw e;
       // One bad item must not stop the rules for the whole street: go one item at a time and pass over
       // only the item that cannot be committed, with HOME_UNWATCHED for its household (`processAlone`).
       this.deps.log.error({ err: e, items: work.length }, 'rules page failed; retrying item by item');
@@ -418,6 +443,8 @@ export class RulesPipeline {
         await this.processPage(work);
         return;
       } catch (e) {
+        // CLU-03: fenced is final here (the lease moved on); trying again would only be refused again.
+        if (e instanceof FencedError) throw e;
         if (!(anyError || e instanceof StaleWriteError) || attempt >= attempts) throw e;
       }
     }
@@ -435,6 +462,8 @@ export class RulesPipeline {
       await this.processWithRetry([w], ITEM_ATTEMPTS, true);
       return;
     } catch (e) {
+      // CLU-03: not this item's fault; nothing is passed over (the lease's holder processes it).
+      if (e instanceof FencedError) throw e;
       const homeId = w.kind === 'event' ? w.logged.homeId : w.homeId;
       const reason = errorCode(e);
       this.deps.log.error(
