@@ -6,7 +6,8 @@
  *   {cmd:'traffic', rate, seconds, warmup}         QoS 1 motion events at `rate`/s spread round-robin over
  *                                                  its devices for warmup + seconds; answers {sent, acked,
  *                                                  p50, p99} of the events sent after the warm-up and
- *                                                  {warmP50, warmP99} of those sent during it
+ *                                                  {warmP50, warmP99} of those sent during it, and
+ *                                                  secondP99: the p99 of each second's events
  *   {cmd:'drop'}                                   closes every connection; answers once all are closed
  *   {cmd:'close'}                                  closes and exits
  */
@@ -84,13 +85,19 @@ async function open(port: number, from: number, n: number) {
 async function traffic(rate: number, measured: number, warmup: number) {
   const lat: number[] = [];
   const warm: number[] = [];
+  /** Latencies by the second of the traffic the event was sent in (warm-up included). */
+  const bySecond: number[][] = [];
   let acked = 0;
   const seconds = warmup + measured;
   const started = performance.now();
   for (const c of conns)
     c.setAckListener((ms) => {
       acked++;
-      (performance.now() - ms < started + warmup * 1000 ? warm : lat).push(ms);
+      const sentAt = performance.now() - ms - started;
+      (sentAt < warmup * 1000 ? warm : lat).push(ms);
+      const second = Math.max(0, Math.floor(sentAt / 1000));
+      bySecond[second] ??= [];
+      bySecond[second].push(ms);
     });
   let sent = 0;
   let rr = 0;
@@ -120,6 +127,14 @@ async function traffic(rate: number, measured: number, warmup: number) {
     p99: percentile(lat, 0.99),
     warmP50: percentile(warm, 0.5),
     warmP99: percentile(warm, 0.99),
+    secondP99: Array.from(bySecond, (b) =>
+      b
+        ? percentile(
+            b.sort((x, y) => x - y),
+            0.99,
+          )
+        : Number.NaN,
+    ),
   };
 }
 
