@@ -471,6 +471,12 @@ export class GuardianService {
       );
       readGauge(
         registry,
+        'g365_rules_fenced_total',
+        "rules commits refused because this instance's community lease was not current (CLU-03): a handover, nothing passed over",
+        () => this.rulesWork.fenced,
+      );
+      readGauge(
+        registry,
         'g365_rules_urgent_raised_total',
         'falls and help buttons whose alert the urgent lane raised ahead of the log order (RULE-16)',
         () => this.rulesWork.urgentRaised,
@@ -628,6 +634,7 @@ export class GuardianService {
     | 'evaluationErrors'
     | 'unwatched'
     | 'stalls'
+    | 'fenced'
   > {
     return this.shards ?? this.pipeline;
   }

@@ -71,6 +71,8 @@ export class CommunityShards {
   private readonly log: SharedLogReader;
   private changeSeq: number | null = null;
   private following: Promise<void> | null = null;
+  /** Fenced commits of the pipelines stopped here (CLU-03; `fenced`). */
+  private droppedFenced = 0;
 
   constructor(private readonly deps: ShardsDeps) {
     this.log = new SharedLogReader((after, limit) => deps.store.readEvents(after, limit));
@@ -88,9 +90,18 @@ export class CommunityShards {
       this.deps.dutyWatch.start();
       return;
     }
-    await this.pipelines.get(community)?.stop();
+    const before = this.pipelines.get(community);
+    await before?.stop();
+    this.droppedFenced += before?.fenced ?? 0;
     const { store, directory, leaseOf } = this.deps;
     const cursor = `${RULES_CURSOR}:${community}`;
+    // CLU-03: this pipeline writes under the epoch it was started for, never a later one: a lease taken
+    // again under a new epoch (lost, then retaken) gets a pipeline of its own, and until this one is
+    // stopped its commits are refused rather than written with its older states and cursor.
+    const ownFence = () => {
+      const now = leaseOf(community);
+      return now && now.epoch === fence.epoch ? now : lostFence(community);
+    };
     // The pipeline sees the shared store with its own cursor and fenced commits…
     const shardStore: Store = overlay<Store>(store, {
       // A community first worked on here continues from where one process (ROLE=all) had got to.
@@ -104,11 +115,10 @@ export class CommunityShards {
         store.commitRules({
           ...c,
           cursor: { name: cursor, seq: c.cursor.seq },
-          fence: leaseOf(community) ?? lostFence(community),
+          fence: ownFence(),
         }),
       // The urgent lane's raises (RULE-16), fenced like the pages' commits.
-      saveAlert: (a: Alert, h: HistoryEntry[]) =>
-        store.saveAlert(a, h, leaseOf(community) ?? lostFence(community)),
+      saveAlert: (a: Alert, h: HistoryEntry[]) => store.saveAlert(a, h, ownFence()),
     });
     // …and only this community's homes (the others' events pass by, as events of unknown homes do).
     const inCommunity = async (homeId: string) => {
@@ -151,6 +161,7 @@ export class CommunityShards {
     const p = this.pipelines.get(community);
     this.pipelines.delete(community);
     await p?.stop();
+    this.droppedFenced += p?.fenced ?? 0;
     await this.deps.alerts.release(community);
   }
 
@@ -252,6 +263,10 @@ export class CommunityShards {
   }
   get stalls(): number {
     return this.sum((p) => p.stalls);
+  }
+  /** CLU-03: fenced commits, of the pipelines here and of those stopped since this process started. */
+  get fenced(): number {
+    return this.droppedFenced + this.sum((p) => p.fenced);
   }
   /** Communities worked on here. */
   get communities(): string[] {

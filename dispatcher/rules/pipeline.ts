@@ -113,10 +113,14 @@ export class RulesPipeline {
   /** Turns that failed as a whole (the store refused even HOME_UNWATCHED) and are tried again later. */
   stalls = 0;
   /**
-   * CLU-03: commits refused because this instance no longer holds the community's lease (the fence
-   * failed). Nothing was written and nothing is passed over: the lease's holder does the work.
+   * CLU-03: commits refused because the lease this pipeline writes under is not current (the fence failed:
+   * another instance took the community, or the lease expired before it was renewed). Nothing was written
+   * and nothing is passed over: the lease's holder goes on from the stored cursor (this pipeline, if the
+   * same lease is renewed, on its next turn).
    */
   fenced = 0;
+  /** Whether the current run of fenced commits was logged (once per run; a commit that passes ends it). */
+  private fencedSaid = false;
   /** Alerts the urgent lane raised ahead of the ordered pass (RULE-16). */
   urgentRaised = 0;
   /** The events the lane raised an alert from lately (a notification delivered twice raises once). */
@@ -192,14 +196,16 @@ export class RulesPipeline {
   }
 
   /**
-   * CLU-03: a commit of this pipeline was fenced: another instance holds the community now (this one is
-   * stopped once its lease manager sees the loss). Not a failure of the rules: said once, as what it is.
+   * CLU-03: a commit of this pipeline was fenced (see `fenced`). Not a failure of the rules: said once per
+   * run of refusals, as what it is.
    */
   private lostLease(): void {
-    if (this.fenced++ === 0)
-      this.deps.log.warn(
-        "rules stopped writing: this instance no longer holds the community's lease; its holder goes on from the stored cursor",
-      );
+    this.fenced++;
+    if (this.fencedSaid) return;
+    this.fencedSaid = true;
+    this.deps.log.warn(
+      "rules could not write: this instance's lease on the community is not current; nothing was passed over, and the lease's holder goes on from the stored cursor",
+    );
   }
 
   get position(): number {
@@ -316,6 +322,7 @@ export class RulesPipeline {
             this.unsure(first.sends, e);
             throw e;
           }
+          this.fencedSaid = false;
           this.urgentSeen.add(key);
           if (this.urgentSeen.size > 1000) this.urgentSeen.delete(this.urgentSeen.values().next().value!);
           this.urgentRaised++;
@@ -622,6 +629,7 @@ export class RulesPipeline {
       this.unsure(first.sends, e);
       throw e;
     }
+    this.fencedSaid = false;
     for (const [homeId, { state, ctx }] of touchedHomes) {
       this.states.set(homeId, state);
       this.noteDeadline(homeId, state, ctx);

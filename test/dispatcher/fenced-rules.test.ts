@@ -3,7 +3,8 @@
  * commits carry the lost epoch, so the database refuses them; that is a handover, not a failure of the
  * rules. Nothing may be passed over (no HOME_UNWATCHED told to the dispatch room, no "passed over" in the
  * log), nothing written, and the log says once what happened, so an operator on call is not sent after
- * a fault that is not there.
+ * a fault that is not there. When the same lease is current again (renewed in time under its epoch), the
+ * same rules go on from where they were, and the fall is raised.
  */
 import type { DestinationStream } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -108,8 +109,26 @@ describe.skipIf(pgBackend.skip)(
       });
       expect(pipeline.fenced).toBeGreaterThanOrEqual(3);
       expect(warned().map((l) => String(l.msg))).toEqual([
-        "rules stopped writing: this instance no longer holds the community's lease; its holder goes on from the stored cursor",
+        "rules could not write: this instance's lease on the community is not current; nothing was passed over, and the lease's holder goes on from the stored cursor",
       ]);
+
+      // The lease is this pipeline's again, under its epoch (renewed in time): its next turn writes.
+      await store.pool.query('UPDATE community_leases SET holder = $1, epoch = $2 WHERE community = $3', [
+        'a',
+        1,
+        'c1',
+      ]);
+      await eventually(
+        async () => {
+          await clock.advance(ms(RULES_RETRY_MS));
+          await pipeline.idle();
+          return (await store.findOpenAlert('h1', 'FALL')) ?? undefined;
+        },
+        10_000,
+        'the fall raised once the lease is current',
+      );
+      expect(await store.getCursor(RULES_CURSOR)).toBe(logged.at(-1)!.seq);
+      expect(pipeline.stalls + pipeline.skipped + pipeline.unwatched).toBe(0);
     });
   },
 );
