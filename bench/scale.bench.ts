@@ -91,7 +91,7 @@ const LOADGEN_NICE = Number(env.BENCH_LOADGEN_NICE ?? 19);
 const GATEWAY_NICE = env.BENCH_GATEWAY_NICE;
 /** CLU-13: the responders' apps on a gateway process of their own, as deployed (0: on the first one). */
 const STAFF_GATEWAY = env.BENCH_STAFF_GATEWAY !== '0';
-/** Traffic before the measured window (its PUBACKs reported apart, no falls in it): the rate's start. */
+/** Traffic before the measured window (its PUBACKs reported apart, only WARM_FALLS in it): the rate's start. */
 const WARMUP = Number(env.BENCH_WARMUP_S ?? 5);
 const HOUSEHOLDS = Number(env.BENCH_HOUSEHOLDS ?? 0);
 const RECONNECT = env.BENCH_RECONNECT !== '0';
@@ -550,6 +550,11 @@ function printCpu(label: string, uses: CpuUse[]): void {
   }
 }
 
+/** Nearest rank: the smallest value that p of `sorted` do not exceed (of 100 falls, p99 is the 99th). */
+function nearestRank(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.max(0, Math.ceil(sorted.length * p) - 1)]! : Number.NaN;
+}
+
 /** A fall's way in three hops, ms each, from the service's own records (fallHops). */
 interface FallHops {
   /** Device sent → its gateway's event loop read it (`received_at` of the fall's event). */
@@ -639,25 +644,17 @@ async function sampleWaits(url: string): Promise<() => Promise<string>> {
 
 /** One measurement: `devices` connections over `gateways` fresh gateway processes. */
 async function measure(f: Fixture, devices: number, gateways: number): Promise<Measured> {
-  const gws = await Promise.all(
-    Array.from({ length: gateways }, () =>
-      startRole(
-        'gateway',
-        { DATABASE_URL: f.dbUrl, ...(GATEWAY_NICE !== undefined ? { PROCESS_NICE: GATEWAY_NICE } : {}) },
-        f.files,
-      ),
-    ),
-  );
-  const staffGw = STAFF_GATEWAY
-    ? await startRole(
-        'gateway',
-        { DATABASE_URL: f.dbUrl, ...(GATEWAY_NICE !== undefined ? { PROCESS_NICE: GATEWAY_NICE } : {}) },
-        f.files,
-      )
-    : null;
-  await Promise.all([...gws, ...(staffGw ? [staffGw] : [])].map(ready));
+  const gateway = () =>
+    startRole(
+      'gateway',
+      { DATABASE_URL: f.dbUrl, ...(GATEWAY_NICE !== undefined ? { PROCESS_NICE: GATEWAY_NICE } : {}) },
+      f.files,
+    );
+  const gws = await Promise.all(Array.from({ length: gateways }, gateway));
+  const staffGw = STAFF_GATEWAY ? await gateway() : null;
   /** Every gateway process, the staff apps' own included (CPU, RSS, event loops). */
   const allGws = staffGw ? [...gws, staffGw] : gws;
+  await Promise.all(allGws.map(ready));
   const nLoad = Math.max(gateways, Math.ceil(devices / PER_LOADGEN));
   const slices = Array.from({ length: nLoad }, (_, j) => {
     const from = Math.floor((devices * j) / nLoad);
@@ -827,8 +824,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
         }),
       ),
     );
-    // One fall at a time, evenly over [from, to) s of the traffic; a fall not notified within 10 s counts
-    // as not notified.
+    // One fall at a time, evenly over [from, to) s of the traffic; a fall not notified within `waitMs`
+    // counts as not notified.
     const seen = new Set<string>();
     const inject = async (
       devices: typeof fallers,
@@ -906,7 +903,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     if (warmers.length > 0) {
       const w = [...warm.fallLat].sort((a, b) => a - b);
       console.log(
-        `  ${at}: ${warmers.length} warm-up falls (not measured; the fall path's first use since the processes started), device → app ms in order: ${warm.fallLat.join(' ')} (median ${w[Math.floor(w.length / 2)] ?? '?'}, slowest ${w.at(-1) ?? '?'}, ${warm.fallLat.length} notified)`,
+        `  ${at}: ${warmers.length} warm-up falls (not measured; the fall path's first use since the processes started), device → app ms in order: ${warm.fallLat.join(' ')} (median ${nearestRank(w, 0.5)}, slowest ${w.at(-1) ?? '?'}, ${warm.fallLat.length} notified)`,
       );
     }
     // Whether the measured window is steady: the ordinary PUBACK p99 of each second, the slowest generator's.
@@ -962,12 +959,9 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     );
     for (const c of fallClients) c.end(true);
     fallLat.sort((a, b) => a - b);
-    // Nearest rank: the smallest value that p of the falls do not exceed (of 100 falls, p99 is the 99th).
-    const rank = (sorted: number[], p: number) =>
-      sorted.length ? sorted[Math.max(0, Math.ceil(sorted.length * p) - 1)]! : Number.NaN;
-    const pct = (p: number) => rank(fallLat, p);
+    const pct = (p: number) => nearestRank(fallLat, p);
     const hopP99 = (k: keyof FallHops) =>
-      rank(
+      nearestRank(
         hops.map((h) => h[k]).sort((a, b) => a - b),
         0.99,
       );

@@ -90,9 +90,7 @@ export class CommunityShards {
       this.deps.dutyWatch.start();
       return;
     }
-    const before = this.pipelines.get(community);
-    await before?.stop();
-    this.droppedFenced += before?.fenced ?? 0;
+    await this.retire(this.pipelines.get(community));
     const { store, directory, leaseOf } = this.deps;
     const cursor = `${RULES_CURSOR}:${community}`;
     // CLU-03: this pipeline writes under the epoch it was started for, never a later one: a lease taken
@@ -150,6 +148,12 @@ export class CommunityShards {
     await pipeline.start();
   }
 
+  /** Stops a community's pipeline, keeping its count of fenced commits (`fenced`). */
+  private async retire(p: RulesPipeline | undefined): Promise<void> {
+    await p?.stop();
+    this.droppedFenced += p?.fenced ?? 0;
+  }
+
   async lost(community: string): Promise<void> {
     if (community === DUTY_LEASE) {
       this.deps.dutyWatch.stop();
@@ -160,8 +164,7 @@ export class CommunityShards {
     // the next holder finds them recorded and does not send them again.
     const p = this.pipelines.get(community);
     this.pipelines.delete(community);
-    await p?.stop();
-    this.droppedFenced += p?.fenced ?? 0;
+    await this.retire(p);
     await this.deps.alerts.release(community);
   }
 
