@@ -43,6 +43,10 @@
  *   BENCH_PROF_DIR=dir   V8 CPU profiles (--cpu-prof) of every gateway, the dispatcher and every load
  *                        generator into dir, with dir/manifest.json naming each profile's process and the
  *                        phases' start and end on the profiles' clock (monotonic microseconds)
+ *   BENCH_PROF_KINDS=dispatcher  only these kinds of process are profiled (comma-separated: gateway,
+ *                        dispatcher, loadgen; default all): a profiler in every process loads the machine
+ *                        enough to change what is measured. `npx tsx bench/long-tasks.ts dir kind phase`
+ *                        lists where a kind's event loop was held longest
  *
  * Besides, every measurement prints the CPU time each kind of process used in each phase (from /proc),
  * and from it the CPU cost of one connect and of one event in each: where the machine's two cores go.
@@ -100,7 +104,9 @@ const IDLE = Number(env.BENCH_IDLE_S ?? 10);
 const LOG_DIR = env.BENCH_LOG_DIR ? resolve(env.BENCH_LOG_DIR) : null;
 const PROF_DIR = env.BENCH_PROF_DIR ? resolve(env.BENCH_PROF_DIR) : null;
 /** Node flags that write a V8 CPU profile at exit into PROF_DIR, when asked for. */
-const PROF_FLAGS = PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
+const PROF_KINDS = new Set((env.BENCH_PROF_KINDS ?? 'gateway,dispatcher,loadgen').split(','));
+const profFlags = (kind: string) =>
+  PROF_DIR && PROF_KINDS.has(kind) ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
 /** Connections per load-generator process (under its open-files limit, with room for the rest). */
 const PER_LOADGEN = 17_000;
 const STAFF_PASSWORD = 'bench-staff-password';
@@ -157,7 +163,7 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
       `ulimit -n ${files} && exec "$0" "$@"`,
       process.execPath,
       ...HEAP_FLAGS,
-      ...PROF_FLAGS,
+      ...profFlags(role === 'dispatcher' ? 'dispatcher' : 'gateway'),
       '--import',
       'tsx',
       join(root, 'dispatcher/main.ts'),
@@ -325,7 +331,7 @@ async function connectedOn(gateways: Role[]): Promise<number> {
 /** A load-generator process and a request/answer over IPC. */
 class LoadGen {
   readonly child = fork(join(import.meta.dirname, 'scale-load.ts'), [], {
-    execArgv: [...PROF_FLAGS, '--import', 'tsx'],
+    execArgv: [...profFlags('loadgen'), '--import', 'tsx'],
   });
   constructor() {
     manifest.processes[String(this.child.pid)] = 'loadgen';
