@@ -536,7 +536,7 @@ export class RulesPipeline {
     let done = 0;
     for (const w of work) {
       // RULE-16: a page is up to 1,000 evaluations; the urgent lane's notifications and database answers
-      // are let in between every few dozen of them, not held until the page is through (on a busy machine
+      // are let in between every ten of them, not held until the page is through (on a busy machine
       // a page's CPU is hundreds of milliseconds of wall time).
       if (++done % YIELD_EVERY === 0) await turn();
       const item = w.kind === 'unwatched' ? w.item : w;
