@@ -1335,11 +1335,10 @@ export class PostgresStore implements Store {
   }
 }
 
-/** An error that says the connection, not the statement, failed (the server is unreachable or went away). */
-/** A string as an SQL literal, right whatever `standard_conforming_strings` says. */
 /** Home states serialised in one turn of the event loop by `commitRules`. */
 const STATES_PER_TURN = 50;
 
+/** A string as an SQL literal, right whatever `standard_conforming_strings` says. */
 function literal(v: string): string {
   return v.includes('\\')
     ? `E'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
