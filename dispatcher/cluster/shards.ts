@@ -62,6 +62,17 @@ function overlay<T extends object>(target: T, replaced: Partial<T>): T {
   });
 }
 
+/** The pipelines' counters that /metrics shows for the process (`CommunityShards.count`). */
+const PIPELINE_COUNTS = [
+  'skipped',
+  'evaluationErrors',
+  'unwatched',
+  'stalls',
+  'fenced',
+  'urgentRaised',
+] as const;
+type PipelineCount = (typeof PIPELINE_COUNTS)[number];
+
 /** A fence no lease ever has: a write after the lease was lost is refused, never unfenced. */
 const lostFence = (community: string): Fence => ({ community, holder: '', epoch: -1 });
 
@@ -71,8 +82,18 @@ export class CommunityShards {
   private readonly log: SharedLogReader;
   private changeSeq: number | null = null;
   private following: Promise<void> | null = null;
-  /** Fenced commits of the pipelines stopped here (CLU-03; `fenced`). */
-  private droppedFenced = 0;
+  /**
+   * The counts of the pipelines stopped here, so that the process's counters never go back when a
+   * community is handed over (a passed-over home, `skipped`, must stay on /metrics after its pipeline went).
+   */
+  private readonly retired: Record<PipelineCount, number> = {
+    skipped: 0,
+    evaluationErrors: 0,
+    unwatched: 0,
+    stalls: 0,
+    fenced: 0,
+    urgentRaised: 0,
+  };
 
   constructor(private readonly deps: ShardsDeps) {
     this.log = new SharedLogReader((after, limit) => deps.store.readEvents(after, limit));
@@ -148,10 +169,11 @@ export class CommunityShards {
     await pipeline.start();
   }
 
-  /** Stops a community's pipeline, keeping its count of fenced commits (`fenced`). */
+  /** Stops a community's pipeline, keeping its counts (`retired`). */
   private async retire(p: RulesPipeline | undefined): Promise<void> {
-    await p?.stop();
-    this.droppedFenced += p?.fenced ?? 0;
+    if (!p) return;
+    await p.stop();
+    for (const k of PIPELINE_COUNTS) this.retired[k] += p[k];
   }
 
   async lost(community: string): Promise<void> {
@@ -209,7 +231,7 @@ export class CommunityShards {
   }
 
   get urgentRaised(): number {
-    return this.sum((p) => p.urgentRaised);
+    return this.count('urgentRaised');
   }
 
   /** Where the alert change feed stands now (before the leases are taken: nothing is missed after). */
@@ -244,9 +266,10 @@ export class CommunityShards {
     for (const p of this.pipelines.values()) await p.homeChanged(homeId);
   }
 
-  private sum(f: (p: RulesPipeline) => number): number {
-    let n = 0;
-    for (const p of this.pipelines.values()) n += f(p);
+  /** A count over the pipelines here and those stopped since this process started. */
+  private count(k: PipelineCount): number {
+    let n = this.retired[k];
+    for (const p of this.pipelines.values()) n += p[k];
     return n;
   }
 
@@ -256,20 +279,20 @@ export class CommunityShards {
     return all.length ? Math.min(...all) : 0;
   }
   get skipped(): number {
-    return this.sum((p) => p.skipped);
+    return this.count('skipped');
   }
   get evaluationErrors(): number {
-    return this.sum((p) => p.evaluationErrors);
+    return this.count('evaluationErrors');
   }
   get unwatched(): number {
-    return this.sum((p) => p.unwatched);
+    return this.count('unwatched');
   }
   get stalls(): number {
-    return this.sum((p) => p.stalls);
+    return this.count('stalls');
   }
   /** CLU-03: fenced commits, of the pipelines here and of those stopped since this process started. */
   get fenced(): number {
-    return this.droppedFenced + this.sum((p) => p.fenced);
+    return this.count('fenced');
   }
   /** Communities worked on here. */
   get communities(): string[] {

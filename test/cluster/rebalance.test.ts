@@ -199,6 +199,11 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
         )
       ).reduce((a, b) => a + b);
     const releasedBefore = await releasedTotal();
+    // The falls the urgent lane raised, by instance: a process's counters never go back when it hands a
+    // community over (RULE-16's count stays with the process that raised them).
+    const urgentBefore = new Map<string, number>();
+    for (const id of ['d1', 'd2'])
+      urgentBefore.set(id, await metric(dispatchers.get(id)!, 'g365_rules_urgent_raised_total'));
     const joinedAt = Date.now();
     const d3 = await cluster.start('dispatcher', 'd3');
     const [moved] = await eventually(
@@ -217,6 +222,13 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
     // Only that community moved, from an instance that had two, with a greater epoch (the old fence is dead).
     expect(COMMUNITIES.filter((c) => after.get(c)!.id !== before.get(c)!.id)).toEqual([moved]);
     expect(after.get(moved!)!.epoch).toBeGreaterThan(before.get(moved!)!.epoch);
+    const giver = before.get(moved!)!.id;
+    console.log(
+      `urgent lane raised ${[...urgentBefore.values()].join(' + ')} of the 4 falls; ${giver} gave one up`,
+    );
+    expect(await metric(dispatchers.get(giver)!, 'g365_rules_urgent_raised_total')).toBe(
+      urgentBefore.get(giver),
+    );
 
     // The moved fall was mid-escalation: its next step fires at its stored minute, within 1 s, on d3.
     const alert = falls.get(moved!)!;
