@@ -111,7 +111,10 @@ export class CommunityShards {
       this.deps.dutyWatch.start();
       return;
     }
-    await this.retire(this.pipelines.get(community));
+    // Out of the map before it is stopped, as in `lost`: its counts go to `retired` once, not both ways.
+    const old = this.pipelines.get(community);
+    this.pipelines.delete(community);
+    await this.retire(old);
     const { store, directory, leaseOf } = this.deps;
     const cursor = `${RULES_CURSOR}:${community}`;
     // CLU-03: this pipeline writes under the epoch it was started for, never a later one: a lease taken

@@ -1715,6 +1715,7 @@ function outcomesOf(
   return out;
 }
 
+/** An error that says the connection, not the statement, failed (the server is unreachable or went away). */
 export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string }).code ?? '';
   const message = e instanceof Error ? e.message : '';

@@ -201,9 +201,15 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
     const releasedBefore = await releasedTotal();
     // The falls the urgent lane raised, by instance: a process's counters never go back when it hands a
     // community over (RULE-16's count stays with the process that raised them).
-    const urgentBefore = new Map<string, number>();
-    for (const id of ['d1', 'd2'])
-      urgentBefore.set(id, await metric(dispatchers.get(id)!, 'g365_rules_urgent_raised_total'));
+    // Read once the counts have settled (a raise is counted just after its commit, which the test saw).
+    const urgentCounts = async () =>
+      Promise.all(['d1', 'd2'].map((id) => metric(dispatchers.get(id)!, 'g365_rules_urgent_raised_total')));
+    const settled = await eventually(async () => {
+      const first = await urgentCounts();
+      await new Promise((r) => setTimeout(r, 200));
+      return (await urgentCounts()).join() === first.join() ? first : undefined;
+    }, 5_000);
+    const urgentBefore = new Map(['d1', 'd2'].map((id, i) => [id, settled[i]!]));
     const joinedAt = Date.now();
     const d3 = await cluster.start('dispatcher', 'd3');
     const [moved] = await eventually(
@@ -223,6 +229,8 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
     expect(COMMUNITIES.filter((c) => after.get(c)!.id !== before.get(c)!.id)).toEqual([moved]);
     expect(after.get(moved!)!.epoch).toBeGreaterThan(before.get(moved!)!.epoch);
     const giver = before.get(moved!)!.id;
+    // This bites when the moved community's fall was raised by the urgent lane (3 or 4 of the 4 falls are,
+    // in the runs seen; the ordered pass raises the others), which the counts alone cannot tell.
     console.log(
       `urgent lane raised ${[...urgentBefore.values()].join(' + ')} of the 4 falls; ${giver} gave one up`,
     );
