@@ -16,3 +16,16 @@
  *   throughput and 65 MB more memory. (Measured with `npm run bench:gateway`.)
  */
 export const HEAP_FLAGS = ['--max-semi-space-size=32', '--no-allocation-site-pretenuring'] as const;
+
+/**
+ * A gateway process (ROLE=gateway: `npm run start:gateway`, the gateways of `docker-compose.yml` and of the
+ * scale benchmark) adds `--no-memory-reducer` (CLU-14). V8's memory reducer runs a full collection whenever
+ * it judges a process's allocation low enough to give memory back; a gateway holding ~17,000 devices is
+ * judged so under steady traffic, and each collection of its ~200 MB of live heap stopped it for 100–800 ms
+ * on a busy machine, every 25–50 s, in step with the other gateways (they start together and see the
+ * same traffic: 13 full collections in 100 s over six gateways). Without it a gateway collects its old
+ * generation only when V8's ordinary limit is reached (set from the live heap after each collection: 1.2
+ * to 2 times it in these runs): 0–3 in 100 s over the six. Measured with `npm run bench -- scale`, 100 s
+ * windows: see the README, "7 December, noon".
+ */
+export const GATEWAY_HEAP_FLAGS = [...HEAP_FLAGS, '--no-memory-reducer'] as const;
