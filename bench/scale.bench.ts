@@ -20,8 +20,10 @@
  *
  *   BENCH_DEVICES=100000 BENCH_GATEWAYS=6 BENCH_ROUNDS=2 npm run bench -- scale   (the defaults)
  *   BENCH_SINGLE=19500   connections of the one-gateway comparison (0: none)
- *   BENCH_RATES=5000 BENCH_SECONDS=20 BENCH_FALLS=200  traffic, its length, falls per measurement (a p99
- *                        by nearest rank needs 100 or more: of 200, the third slowest);
+ *   BENCH_RATES=5000 BENCH_SECONDS=100 BENCH_FALLS=1000  traffic, its length, falls per measurement (a
+ *                        p99 by nearest rank needs 100 or more: of 1,000, the tenth slowest). The window
+ *                        outlasts the processes' collection cycles (a gateway's old generation was
+ *                        collected every 25–50 s before CLU-14): 20 s windows could fall between them;
  *                        BENCH_RATES=1000,2500,5000 measures each rate in turn (lowest first) on the
  *                        same connected devices: where the fall → responder p99 holds its 100 ms
  *   BENCH_WARMUP_S=5     traffic before that window: the steady rate is measured after the start's catch-up
@@ -34,6 +36,10 @@
  *                        (nice 10, CLU-12) too (0: the service's priority)
  *   BENCH_GATEWAY_NICE=n the gateways' PROCESS_NICE (unset: their default, 10; 0 measures without CLU-12)
  *   BENCH_STAFF_GATEWAY=0  the staff apps on the first device gateway instead (without CLU-13)
+ *   BENCH_GATEWAY_NODE_FLAGS='--trace-gc'  node flags for every gateway after the role's own
+ *                        (GATEWAY_HEAP_FLAGS; a later V8 flag wins: `--memory-reducer` measures without
+ *                        CLU-14); BENCH_DISPATCHER_NODE_FLAGS the same for the dispatcher (after HEAP_FLAGS).
+ *                        With BENCH_LOG_DIR, what they print (--trace-gc) is kept per process
  *   BENCH_LOG_DIR=dir    each service process's output (warnings and errors) in a file of its own
  *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
  *                        100,000 households while fewer devices connect
@@ -62,7 +68,7 @@ import { seedCommunity } from '../dispatcher/seed.ts';
 import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { topics } from '../gateway/protocol.ts';
 import { hashDeviceSecret } from '../gateway/secrets.ts';
-import { HEAP_FLAGS } from '../kernel/heap.ts';
+import { GATEWAY_HEAP_FLAGS, HEAP_FLAGS } from '../kernel/heap.ts';
 import { planCommunity } from '../simulators/community.ts';
 import { freePort, RedisServer } from '../test/cluster/processes.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
@@ -85,8 +91,8 @@ const RATES = (env.BENCH_RATES ?? env.BENCH_RATE ?? '5000')
   .split(',')
   .map(Number)
   .sort((a, b) => a - b);
-const SECONDS = Number(env.BENCH_SECONDS ?? 20);
-const FALLS = Number(env.BENCH_FALLS ?? 200);
+const SECONDS = Number(env.BENCH_SECONDS ?? 100);
+const FALLS = Number(env.BENCH_FALLS ?? 1000);
 /** Falls in the warm-up's middle half, not measured: the fall path's first use warms it (printed apart). */
 const WARM_FALLS = Number(env.BENCH_WARM_FALLS ?? 20);
 /** The load generators' nice value (0: the service's own priority). */
@@ -103,6 +109,10 @@ const IDLE = Number(env.BENCH_IDLE_S ?? 10);
 /** A directory for each service process's output (its warnings and errors), or none. */
 const LOG_DIR = env.BENCH_LOG_DIR ? resolve(env.BENCH_LOG_DIR) : null;
 const PROF_DIR = env.BENCH_PROF_DIR ? resolve(env.BENCH_PROF_DIR) : null;
+/** Node flags after the role's own (a later V8 flag wins: `--memory-reducer` measures without CLU-14). */
+const words = (v: string | undefined) => (v ?? '').split(/\s+/).filter(Boolean);
+const GATEWAY_NODE_FLAGS = words(env.BENCH_GATEWAY_NODE_FLAGS);
+const DISPATCHER_NODE_FLAGS = words(env.BENCH_DISPATCHER_NODE_FLAGS);
 /** Node flags that write a V8 CPU profile at exit into PROF_DIR, when asked for. */
 const PROF_KINDS = new Set((env.BENCH_PROF_KINDS ?? 'gateway,dispatcher,loadgen').split(','));
 const profFlags = (kind: string) =>
@@ -162,7 +172,9 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
       '-c',
       `ulimit -n ${files} && exec "$0" "$@"`,
       process.execPath,
-      ...HEAP_FLAGS,
+      // As `npm run start:gateway` and `start:dispatcher` start them (CLU-14: a gateway's own flags).
+      ...(role === 'dispatcher' ? HEAP_FLAGS : GATEWAY_HEAP_FLAGS),
+      ...(role === 'dispatcher' ? DISPATCHER_NODE_FLAGS : GATEWAY_NODE_FLAGS),
       ...profFlags(role === 'dispatcher' ? 'dispatcher' : 'gateway'),
       '--import',
       'tsx',
@@ -188,6 +200,8 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
   let out = '';
   child.stdout!.on('data', (c) => {
     out += c;
+    // Kept short once started (a process may print a line per collection: BENCH_GATEWAY_NODE_FLAGS).
+    if (out.length > 100_000 && out.includes('Press Ctrl-C')) out = out.slice(-50_000);
   });
   if (LOG_DIR) {
     // Every warning and error of the process, in a file of its own (LOG_LEVEL stays warn).
