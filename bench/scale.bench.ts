@@ -23,7 +23,9 @@
  *   BENCH_RATES=5000 BENCH_SECONDS=100 BENCH_FALLS=1000  traffic, its length, falls per measurement (a
  *                        p99 by nearest rank needs 100 or more: of 1,000, the tenth slowest). The window
  *                        outlasts the processes' collection cycles (a gateway's old generation was
- *                        collected every 25–50 s before CLU-14): 20 s windows could fall between them;
+ *                        collected every 25–50 s before CLU-14): 20 s windows could fall between them.
+ *                        Each fall's device is one more connection: a layout takes as many as its
+ *                        gateways' open files leave room for (one gateway at 19,500: 180);
  *                        BENCH_RATES=1000,2500,5000 measures each rate in turn (lowest first) on the
  *                        same connected devices: where the fall → responder p99 holds its 100 ms
  *   BENCH_WARMUP_S=5     traffic before that window: the steady rate is measured after the start's catch-up
@@ -117,6 +119,11 @@ const DISPATCHER_NODE_FLAGS = words(env.BENCH_DISPATCHER_NODE_FLAGS);
 const PROF_KINDS = new Set((env.BENCH_PROF_KINDS ?? 'gateway,dispatcher,loadgen').split(','));
 const profFlags = (kind: string) =>
   PROF_DIR && PROF_KINDS.has(kind) ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
+/**
+ * Open files a gateway keeps for what is not a device connection (its database pool, Redis, listening
+ * sockets, the staff apps): the falls' devices connect on top of the others only as far as this leaves room.
+ */
+const GATEWAY_SPARE_FILES = 300;
 /** Connections per load-generator process (under its open-files limit, with room for the rest). */
 const PER_LOADGEN = 17_000;
 const STAFF_PASSWORD = 'bench-staff-password';
@@ -405,6 +412,8 @@ interface AtRate {
   fallMax: number;
   fallsOver100: number;
   fallsSeen: number;
+  /** Falls sent in the measured window: BENCH_FALLS, or fewer where the gateways had no room (`atRate`). */
+  falls: number;
   /** Each hop's own p99 over the falls (FallHops), each taken alone (they do not add up to the total's). */
   hopP99: FallHops;
   pubackP50: number;
@@ -794,9 +803,14 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
    * processes started; reported apart).
    */
   const atRate = async (rate: number): Promise<AtRate> => {
-    const fallers = f.fallDevices.splice(0, FALLS);
+    // Each fall's device is one more connection on a gateway already holding its share of the devices:
+    // as many as fit under the gateways' open-files limit (the one gateway at its limit has room for a
+    // couple of hundred, the first of them for the warm-up).
+    const room = Math.max(0, gateways * (f.files - Math.ceil(devices / gateways) - GATEWAY_SPARE_FILES));
     // No warm-up, no warm-up falls (they would go out together at the start).
-    const warmers = f.fallDevices.splice(0, WARMUP >= 1 ? WARM_FALLS : 0);
+    const nWarm = Math.min(WARMUP >= 1 ? WARM_FALLS : 0, room);
+    const warmers = f.fallDevices.splice(0, nWarm);
+    const fallers = f.fallDevices.splice(0, Math.min(FALLS, room - nWarm));
     const fallClients = await Promise.all(
       [...fallers, ...warmers].map((d, i) =>
         mqtt.connectAsync({
@@ -993,6 +1007,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       fallMax: fallLat.length ? fallLat.at(-1)! : Number.NaN,
       fallsOver100: fallLat.filter((ms) => ms > 100).length,
       fallsSeen: fallLat.length,
+      falls: fallers.length,
       hopP99: { read: hopP99('read'), sent: hopP99('sent'), app: hopP99('app') },
       pubackP50: Math.max(...load.map((l) => l.p50)),
       pubackP99: Math.max(...load.map((l) => l.p99)),
@@ -1124,7 +1139,7 @@ export async function run(): Promise<void> {
             m.rates
               .map(
                 (a) =>
-                  `at ${a.rate}/s: fall p50/p99/max ${a.fallP50}/${a.fallP99}/${a.fallMax} ms (${a.fallsSeen}/${FALLS}, ${a.fallsOver100} over 100 ms), ` +
+                  `at ${a.rate}/s: fall p50/p99/max ${a.fallP50}/${a.fallP99}/${a.fallMax} ms (${a.fallsSeen}/${a.falls}, ${a.fallsOver100} over 100 ms), ` +
                   `traffic ${a.acked}/${a.sent} acked, PUBACK p99 ${a.pubackP99.toFixed(1)} ms, ` +
                   `${a.cores.toFixed(2)} cores, PG ${a.pgCommits.toFixed(0)} commits/s ${a.pgInserts.toFixed(0)} rows/s, ` +
                   `Redis ${a.redisOps.toFixed(1)} cmd/s`,
@@ -1160,6 +1175,7 @@ export async function run(): Promise<void> {
       r('fall → responder notification, slowest (ms)', (a) => a.fallMax);
       r('falls over 100 ms', (a) => a.fallsOver100);
       r('falls notified', (a) => a.fallsSeen);
+      r('falls sent (as the open files allow)', (a) => a.falls);
       r('fall p99, device → gateway read (ms)', (a) => a.hopP99.read);
       r('fall p99, read → first delivery record (ms)', (a) => a.hopP99.sent);
       r('fall p99, that record → app (ms)', (a) => a.hopP99.app);
