@@ -21,7 +21,7 @@
  *   BENCH_DEVICES=100000 BENCH_GATEWAYS=6 BENCH_ROUNDS=2 npm run bench -- scale   (the defaults)
  *   BENCH_SINGLE=19500   connections of the one-gateway comparison (0: none)
  *   BENCH_RATES=5000 BENCH_SECONDS=100 BENCH_FALLS=1000  traffic, its length, falls per measurement (a
- *                        p99 by nearest rank needs 100 or more: of 1,000, the tenth slowest). The window
+ *                        p99 by nearest rank needs 100 or more: of 1,000, the eleventh slowest). The window
  *                        outlasts the processes' collection cycles (a gateway's old generation was
  *                        collected every 25–50 s before CLU-14): 20 s windows could fall between them.
  *                        Each fall's device is one more connection: a layout takes as many as its
@@ -205,10 +205,12 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
   );
   manifest.processes[String(child.pid)] = role;
   let out = '';
+  /** Whether the start banner was read (its ports are taken from `out` then, and no more after). */
+  let bannerRead = false;
   child.stdout!.on('data', (c) => {
     out += c;
     // Kept short once started (a process may print a line per collection: BENCH_GATEWAY_NODE_FLAGS).
-    if (out.length > 100_000 && out.includes('Press Ctrl-C')) out = out.slice(-50_000);
+    if (bannerRead && out.length > 100_000) out = out.slice(-50_000);
   });
   if (LOG_DIR) {
     // Every warning and error of the process, in a file of its own (LOG_LEVEL stays warn).
@@ -229,6 +231,7 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
     }, 120_000);
     const onData = () => {
       if (!out.includes('Press Ctrl-C')) return;
+      bannerRead = true;
       clearTimeout(timer);
       child.stdout!.off('data', onData);
       const started: Role = {
@@ -804,9 +807,11 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
    */
   const atRate = async (rate: number): Promise<AtRate> => {
     // Each fall's device is one more connection on a gateway already holding its share of the devices:
-    // as many as fit under the gateways' open-files limit (the one gateway at its limit has room for a
-    // couple of hundred, the first of them for the warm-up).
-    const room = Math.max(0, gateways * (f.files - Math.ceil(devices / gateways) - GATEWAY_SPARE_FILES));
+    // as many as fit under the open-files limit of the gateway holding the most devices, on each (they
+    // go round the gateways; the one gateway at its limit has room for a couple of hundred, the first of
+    // them for the warm-up).
+    const mostOnOne = Math.max(...gws.map((g) => slices.reduce((n, s) => n + (s.gw === g ? s.n : 0), 0)));
+    const room = Math.max(0, gateways * (f.files - mostOnOne - GATEWAY_SPARE_FILES));
     // No warm-up, no warm-up falls (they would go out together at the start).
     const nWarm = Math.min(WARMUP >= 1 ? WARM_FALLS : 0, room);
     const warmers = f.fallDevices.splice(0, nWarm);
@@ -1193,7 +1198,8 @@ export async function run(): Promise<void> {
     row('PostgreSQL connections', (m) => m.pgConnections);
     const verdicts = RATES.map((rate, i) => {
       const p99 = spread(cluster.map((m) => m.rates[i]!.fallP99)).median;
-      return `\nfall → responder p99 over ${FALLS} falls a measurement (nearest rank) at ${rate}/s: ${p99} ms ${p99 <= 100 ? '≤' : '>'} 100 ms target with ${DEVICES} devices connected`;
+      const falls = spread(cluster.map((m) => m.rates[i]!.falls)).median;
+      return `\nfall → responder p99 over ${falls} falls a measurement (nearest rank) at ${rate}/s: ${p99} ms ${p99 <= 100 ? '≤' : '>'} 100 ms target with ${DEVICES} devices connected`;
     });
     console.log(
       verdicts.join('') +
