@@ -53,6 +53,10 @@ describe('heap flags', () => {
     expect(argv.slice(0, 1)).toEqual(['node']);
     expect(argv.slice(-3)).toEqual(['--import', 'tsx', 'dispatcher/main.ts']);
     expect(argv.slice(1, -3)).toEqual([...GATEWAY_HEAP_FLAGS]);
+    // The image's own CMD with the gateway's flag added, nothing else changed.
+    const image = JSON.parse(cmd ?? '[]') as string[];
+    const at = image.indexOf('--import');
+    expect(argv).toEqual([...image.slice(0, at), '--no-memory-reducer', ...image.slice(at)]);
     const gateways = services.filter(
       (s) => /^\s+ROLE: gateway$/m.test(s.body) || /<<: \*gateway-env/.test(s.body),
     );
