@@ -173,6 +173,7 @@ interface Role {
 
 /** One role of the service as an operator starts it, its soft open-files limit raised to the hard one. */
 function startRole(role: string, vars: Record<string, string>, files: number): Promise<Role> {
+  const dispatcher = role === 'dispatcher';
   const child = spawn(
     'sh',
     [
@@ -180,9 +181,10 @@ function startRole(role: string, vars: Record<string, string>, files: number): P
       `ulimit -n ${files} && exec "$0" "$@"`,
       process.execPath,
       // As `npm run start:gateway` and `start:dispatcher` start them (CLU-14: a gateway's own flags).
-      ...(role === 'dispatcher' ? HEAP_FLAGS : GATEWAY_HEAP_FLAGS),
-      ...(role === 'dispatcher' ? DISPATCHER_NODE_FLAGS : GATEWAY_NODE_FLAGS),
-      ...profFlags(role === 'dispatcher' ? 'dispatcher' : 'gateway'),
+      ...(dispatcher
+        ? [...HEAP_FLAGS, ...DISPATCHER_NODE_FLAGS]
+        : [...GATEWAY_HEAP_FLAGS, ...GATEWAY_NODE_FLAGS]),
+      ...profFlags(dispatcher ? 'dispatcher' : 'gateway'),
       '--import',
       'tsx',
       join(root, 'dispatcher/main.ts'),
@@ -692,6 +694,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     const from = Math.floor((devices * j) / nLoad);
     return { from, n: Math.floor((devices * (j + 1)) / nLoad) - from, gw: gws[j % gateways]! };
   });
+  /** Devices on the gateway holding the most: what room its open files leave for the falls' devices. */
+  const mostOnOne = Math.max(...gws.map((g) => slices.reduce((n, s) => n + (s.gw === g ? s.n : 0), 0)));
   const used = slices.map((_, j) => f.loadgens[j]!);
   const cpu: CpuUse[] = [];
   const label = `${devices}/${gateways}`;
@@ -810,7 +814,6 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     // as many as fit under the open-files limit of the gateway holding the most devices, on each (they
     // go round the gateways; the one gateway at its limit has room for a couple of hundred, the first of
     // them for the warm-up).
-    const mostOnOne = Math.max(...gws.map((g) => slices.reduce((n, s) => n + (s.gw === g ? s.n : 0), 0)));
     const room = Math.max(0, gateways * (f.files - mostOnOne - GATEWAY_SPARE_FILES));
     // No warm-up, no warm-up falls (they would go out together at the start).
     const nWarm = Math.min(WARMUP >= 1 ? WARM_FALLS : 0, room);
