@@ -420,7 +420,7 @@ interface AtRate {
   /** Falls sent in the measured window: BENCH_FALLS, or fewer where the gateways had no room (`atRate`). */
   falls: number;
   /** Each hop's own p99 over the falls (FallHops), each taken alone (they do not add up to the total's). */
-  hopP99: FallHops;
+  hopP99: Omit<FallHops, 'split'>;
   pubackP50: number;
   pubackP99: number;
   /** The same in the warm-up (the first BENCH_WARMUP_S of traffic, no falls injected). */
@@ -602,6 +602,12 @@ interface FallHops {
   sent: number;
   /** That record → the app had it: Redis, the app's gateway, the app. */
   app: number;
+  /**
+   * From the read to the app by PostgreSQL's commit times (BENCH_PG_STATEMENTS=1 turns track_commit_timestamp
+   * on; null without): read → the event's commit, → the raise's commit, → the app had it. PostgreSQL's clock
+   * is this host's too.
+   */
+  split: [number, number, number] | null;
 }
 
 /**
@@ -617,11 +623,22 @@ async function fallHops(
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
+    const stamps =
+      (await c.query(`SELECT current_setting('track_commit_timestamp') AS on`)).rows[0].on === 'on';
+    const at = (xmin: string) => `(extract(epoch FROM pg_xact_commit_timestamp(${xmin})) * 1000)::bigint`;
     const r = await c.query(
       `SELECT a.id,
          (SELECT e.received_at FROM events e WHERE e.seq = (a.body->'evidence'->0->>'seq')::bigint) AS read,
          (SELECT min(d.at) FROM deliveries d WHERE d.alert_id = a.id) AS sent
-       FROM alerts a WHERE a.id = ANY($1)`,
+         ${
+           stamps
+             ? `, (SELECT ${at('e.xmin')} FROM events e WHERE e.seq = (a.body->'evidence'->0->>'seq')::bigint) AS logged,
+                ${at('h.xmin')} AS saved`
+             : ''
+         }
+       FROM alerts a
+       ${stamps ? `LEFT JOIN LATERAL (SELECT xmin FROM alert_history WHERE alert_id = a.id AND action = 'raised' ORDER BY id LIMIT 1) h ON true` : ''}
+       WHERE a.id = ANY($1)`,
       [falls.map((x) => x.alertId)],
     );
     const by = new Map(r.rows.map((row) => [row.id as string, row]));
@@ -630,7 +647,11 @@ async function fallHops(
       if (row?.read == null || row.sent == null) return [];
       const read = Number(row.read);
       const sent = Number(row.sent);
-      return [{ read: read - x.sentAt, sent: sent - read, app: x.app - sent }];
+      const split: FallHops['split'] =
+        row.logged == null || row.saved == null
+          ? null
+          : [Number(row.logged) - read, Number(row.saved) - Number(row.logged), x.app - Number(row.saved)];
+      return [{ read: read - x.sentAt, sent: sent - read, app: x.app - sent, split }];
     });
   } finally {
     await c.end();
@@ -999,10 +1020,23 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     console.log(
       `  ${at} falls, hops in ms (device → gateway read / read → first delivery record / record → app): ${hops.map((h) => `${h.read}/${h.sent}/${h.app}`).join(' ')}`,
     );
+    const splits = hops.flatMap((h) => (h.split ? [h.split] : []));
+    if (splits.length > 0) {
+      const p = (i: number, q: number) =>
+        nearestRank(
+          splits.map((x) => x[i]!).sort((a, b) => a - b),
+          q,
+        );
+      const total = (h: FallHops) => h.read + h.sent + h.app;
+      const slowest = [...hops].sort((a, b) => total(b) - total(a)).slice(0, 20);
+      console.log(
+        `  ${at} falls, read → app by commit times (read → event committed / → raise committed / → app), p50 and p99 ms: ${[0, 1, 2].map((i) => `${p(i, 0.5)}/${p(i, 0.99)}`).join(' ')}; the 20 slowest falls, device → read / those three: ${slowest.map((h) => (h.split ? `${h.read}/${h.split.join('/')}` : '?')).join(' ')}`,
+      );
+    }
     for (const c of fallClients) c.end(true);
     fallLat.sort((a, b) => a - b);
     const pct = (p: number) => nearestRank(fallLat, p);
-    const hopP99 = (k: keyof FallHops) =>
+    const hopP99 = (k: 'read' | 'sent' | 'app') =>
       nearestRank(
         hops.map((h) => h[k]).sort((a, b) => a - b),
         0.99,
