@@ -24,7 +24,11 @@ export const CLUSTER_SETTINGS = [
   'checkpoint_timeout=15min',
   'max_connections=100',
   // BENCH_PG_STATEMENTS=1: what each statement costs the server (statementCosts), at a small overhead.
-  ...(process.env.BENCH_PG_STATEMENTS === '1' ? ['shared_preload_libraries=pg_stat_statements'] : []),
+  // With it, each commit's time too (track_commit_timestamp): the scale benchmark splits a fall's second hop
+  // by when its event and its alert were committed (fallHops).
+  ...(process.env.BENCH_PG_STATEMENTS === '1'
+    ? ['shared_preload_libraries=pg_stat_statements', 'track_commit_timestamp=on']
+    : []),
 ];
 
 let cluster: { url: string; stop: () => void } | null = null;
@@ -39,10 +43,25 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startCluster(): Promise<{ url: string; stop: () => void }> {
+/** A throwaway PostgreSQL cluster of its own (Debian's server, run as the `postgres` user). */
+export interface ThrowawayCluster {
+  url: string;
+  /** Every server process killed at once (`-m immediate`): what was not on disk is lost, as in a crash. */
+  crash: () => void;
+  /** Started again on the same data (after a crash: crash recovery first). */
+  start: () => void;
+  /** Stopped and its folder removed. */
+  stop: () => void;
+}
+
+/**
+ * Starts a cluster on a free loopback port with `settings` (`name=value`), for the benchmark and for the
+ * tests that must crash a server of their own.
+ */
+export async function startThrowawayCluster(settings: string[]): Promise<ThrowawayCluster> {
   const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b));
   const bin = join('/usr/lib/postgresql', versions[versions.length - 1]!, 'bin');
-  const dir = mkdtempSync('/tmp/g365-bench-pg-');
+  const dir = mkdtempSync('/tmp/g365-pg-');
   const pw = execFileSync('id', ['-u', 'postgres']).toString().trim();
   const gid = execFileSync('id', ['-g', 'postgres']).toString().trim();
   chownSync(dir, Number(pw), Number(gid));
@@ -54,23 +73,17 @@ async function startCluster(): Promise<{ url: string; stop: () => void }> {
     `-p ${port}`,
     `-k ${dir}`,
     '-c listen_addresses=127.0.0.1',
-    ...CLUSTER_SETTINGS.map((s) => `-c ${s}`),
+    ...settings.map((s) => `-c ${s}`),
   ];
-  as([
-    join(bin, 'pg_ctl'),
-    '-D',
-    join(dir, 'data'),
-    '-l',
-    join(dir, 'log'),
-    '-w',
-    '-o',
-    options.join(' '),
-    'start',
-  ]);
+  const pgCtl = (...args: string[]) => as([join(bin, 'pg_ctl'), '-D', join(dir, 'data'), ...args]);
+  const start = () => pgCtl('-l', join(dir, 'log'), '-w', '-o', options.join(' '), 'start');
+  start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    crash: () => pgCtl('-m', 'immediate', 'stop'),
+    start,
     stop: () => {
-      as([join(bin, 'pg_ctl'), '-D', join(dir, 'data'), '-m', 'immediate', 'stop']);
+      pgCtl('-m', 'immediate', 'stop');
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -79,7 +92,7 @@ async function startCluster(): Promise<{ url: string; stop: () => void }> {
 async function adminUrl(): Promise<string> {
   const given = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   if (given) return given;
-  cluster ??= await startCluster();
+  cluster ??= await startThrowawayCluster(CLUSTER_SETTINGS);
   return cluster.url;
 }
 

@@ -135,6 +135,7 @@ export class GuardianService {
       (await openStore({
         ...config,
         onConnectionError: (e) => log.warn({ err: e.message }, 'database connection lost'),
+        onWarning: (message) => log.warn(message),
         lockFolder: true,
       }).catch((e) => Promise.reject(diskFull(e, dataDir))));
     const store = this.store;

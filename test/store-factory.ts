@@ -12,6 +12,7 @@ import pg from 'pg';
 import { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { SqliteStore } from '../dispatcher/store/sqlite.ts';
 import type { Store } from '../dispatcher/store/store.ts';
+import type { EventRecord } from '../gateway/ports.ts';
 import { tempDir } from './helpers.ts';
 
 export type Backend = 'sqlite' | 'postgres';
@@ -95,3 +96,28 @@ export function locationOf(s: Store): StoreLocation {
   if (s instanceof PostgresStore) return { backend: 'postgres', where: s.opts.url };
   throw new Error('not a store of ours');
 }
+
+/** The instant of `motionRecord`'s first event. */
+export const MOTION_T = Date.UTC(2026, 2, 10, 2, 0);
+
+/** An accepted motion event of device h1-motion with its device seq (SPEC §3), `ts` that many ms on. */
+export const motionRecord = (deviceSeq: number, over: Partial<EventRecord> = {}): EventRecord => ({
+  deviceId: 'h1-motion',
+  homeId: 'h1',
+  receivedAt: MOTION_T,
+  topic: 'g365/v1/homes/h1/devices/h1-motion/events',
+  status: 'accepted',
+  ts: MOTION_T + deviceSeq,
+  type: 'motion',
+  deviceSeq,
+  body: JSON.stringify({
+    type: 'motion',
+    ts: MOTION_T + deviceSeq,
+    seq: deviceSeq,
+    state: 'active',
+    room: 'living',
+  }),
+  reason: null,
+  flags: [],
+  ...over,
+});

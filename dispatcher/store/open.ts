@@ -16,6 +16,7 @@ export async function openStore(cfg: {
   /** The process's role: its connections are named `guardian365-<role>` (pg_stat_activity, logs). */
   ROLE?: string;
   onConnectionError?: (e: Error) => void;
+  onWarning?: (message: string) => void;
   /** SQLite: take the data folder's one-instance lock (the service does; tools beside it do not). */
   lockFolder?: boolean;
 }): Promise<Store> {
@@ -28,6 +29,7 @@ export async function openStore(cfg: {
       statementTimeoutMs: cfg.PG_STATEMENT_TIMEOUT_MS,
       applicationName: cfg.ROLE ? `guardian365-${cfg.ROLE}` : undefined,
       onConnectionError: cfg.onConnectionError,
+      onWarning: cfg.onWarning,
     });
   }
   const file = url?.startsWith('sqlite:')

@@ -81,7 +81,11 @@ import type {
 } from './store.ts';
 import { FencedError, RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
 
-/** The advisory lock every event-log append holds from drawing positions to its commit (see above). */
+/**
+ * The advisory lock every event-log append holds from drawing positions to its commit (see above): what
+ * commits in position order, so a reader never passes over a position committed later. An ordinary append
+ * does not wait for the disk while holding it (DATA-06).
+ */
 const LOG_LOCK = 365_001;
 /**
  * RULE-16: the advisory lock an ordinary append takes before LOG_LOCK, held to its commit too. Ordinary
@@ -114,6 +118,21 @@ const DEADLOCK = '40P01';
 const DEADLOCK_RETRIES = 3;
 /** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
 const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
+/**
+ * DATA-06: an ordinary append commits under the log lock without waiting for the disk (its rows are visible
+ * at once, not yet durable)...
+ */
+const BEGIN_UNFLUSHED = 'BEGIN; SET LOCAL synchronous_commit = off';
+/**
+ * ...then, outside the lock and in the same message, a transaction that writes to the WAL (a logical
+ * message, which nothing decodes unless asked) and commits durably: PostgreSQL flushes the WAL up to its
+ * commit, so every commit before it, the append's among them, is on disk when the message is answered.
+ * Appends of several gateways wait for one flush together, where each waited for its own under the lock.
+ */
+const FLUSH =
+  "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(true, 'g365', 'flush'); COMMIT";
+/** The results FLUSH adds to its message's (one per statement). */
+const FLUSH_RESULTS = 4;
 /** Judged from the cache: the devices' rows of device_seqs as the verdicts assumed them. */
 type Assumed = { id: string; count: number; state: SeqState }[];
 
@@ -142,6 +161,8 @@ export interface PostgresOptions {
   applicationName?: string | undefined;
   /** Called with a pooled connection's error (the server went away); the pool replaces the connection. */
   onConnectionError?: (e: Error) => void;
+  /** Called once with what the store does differently on this server than it would by default. */
+  onWarning?: (message: string) => void;
 }
 
 /** 64-bit integers as numbers (log positions, epoch ms: all below 2^53). */
@@ -752,10 +773,11 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One append transaction. Usually one round trip: BEGIN, synchronous commit, the device rows' presence,
-   * the log lock, the events with the devices' new seq state (a CTE of the same INSERT), and COMMIT, in one
-   * simple-protocol message (values as escaped literals: that protocol takes no parameters); the flush
-   * happens at its COMMIT and the batch is answered only after it. The rows go before the lock so that
+   * One append transaction. Usually one round trip: BEGIN, whether the commit waits for the disk, the
+   * device rows' presence, the log lock, the events with the devices' new seq state (a CTE of the same
+   * INSERT), and COMMIT, in one simple-protocol message (values as escaped literals: that protocol takes no parameters); the batch is
+   * answered only once it is on disk: a fall's at its COMMIT, an ordinary one's after FLUSH, which the
+   * message carries after its COMMIT, outside the lock (DATA-06). The rows go before the lock so that
    * the lock, which every gateway's appends take in turn, is held for the events and the commit only.
    *
    * Duplicates (SPEC §3) are judged before that message from the devices' seq state as this store last
@@ -782,7 +804,13 @@ export class PostgresStore implements Store {
         try {
           // DEV-12: the devices' rows first, before the log lock (presenceSql locks them in id order, and
           // every append takes them before the lock): the lock is held for the events and the commit.
-          const opening = [BEGIN, ...(presence.length > 0 ? presenceSql(presence) : [])];
+          // DATA-06: the lock is held for the rows, not for the disk; a fall's append (RULE-16) still commits
+          // durably under it, since its commit tells the dispatchers (announceUrgent).
+          const unflushed = !urgent && records.length > 0 && this.flushApart;
+          const opening = [
+            unflushed ? BEGIN_UNFLUSHED : BEGIN,
+            ...(presence.length > 0 ? presenceSql(presence) : []),
+          ];
           let statements: string[];
           if (records.length > 0 && !judged) {
             // The long way: state read under the lock, in the transaction the second message commits.
@@ -810,10 +838,12 @@ export class PostgresStore implements Store {
           const announce = insert !== null && urgent && this.announceUrgent !== null;
           if (announce) statements.push(announceSql(this.announceUrgent!, judged!.kept));
           statements.push('COMMIT');
+          if (unflushed) statements.push(FLUSH);
           const done = (await c.query(statements.join(';\n'))) as unknown as
             | pg.QueryResult
             | pg.QueryResult[];
-          const results = Array.isArray(done) ? done : [done];
+          const all = Array.isArray(done) ? done : [done];
+          const results = unflushed ? all.slice(0, -FLUSH_RESULTS) : all;
           this.lastFailure = null;
           if (records.length === 0) return batch.map(() => []);
           const drawn = insert
@@ -864,6 +894,7 @@ export class PostgresStore implements Store {
   /** APPEND_STATEMENTS on this connection, once: one round trip before its first append. */
   private async prepareAppends(c: pg.PoolClient): Promise<void> {
     if (this.appendsPrepared.has(c)) return;
+    if (this.flushApart === null) await this.flush(c);
     const sql = Object.entries(APPEND_STATEMENTS)
       .map(([name, text]) => `PREPARE ${name} AS ${text}`)
       .join(';\n');
@@ -893,6 +924,10 @@ export class PostgresStore implements Store {
   deadlockRetries = 0;
   /** Urgent appends announced in their own commit (announceUrgent). */
   urgentAnnounced = 0;
+  /** DATA-06: whether ordinary appends flush outside the log lock (null: not yet tried on this server). */
+  flushApart: boolean | null = null;
+  /** Log reads that found events not yet on disk and flushed them before handing them on (DATA-06). */
+  readFlushes = 0;
 
   private forgetSeqs(): void {
     this.seqCache.clear();
@@ -959,13 +994,62 @@ export class PostgresStore implements Store {
     return judgeBatch(records, states, recorded);
   }
 
+  /**
+   * DATA-06: only events on disk. An ordinary append's rows are visible before the flush its gateway waits
+   * for, and a server that crashed in between would lose them and give their positions to other events: the
+   * rules, had they read them, would pass those over. So the read also takes the WAL's end as it was when
+   * its snapshot was taken (every commit it sees lies before it) and, when the flush has not reached it
+   * yet, flushes before handing the events on (usually a gateway's own flush has by then).
+   */
   async readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]> {
     const rows = await this.q(
-      `SELECT seq, device_id, home_id, received_at, ts, body, flags FROM events
+      `SELECT seq, device_id, home_id, received_at, ts, body, flags, w.lsn, w.flushed FROM events,
+         (SELECT pg_current_wal_insert_lsn()::text AS lsn,
+           pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() AS flushed) w
        WHERE seq > $1 AND status = 'accepted' ORDER BY seq LIMIT $2`,
       [afterSeq, limit],
     );
+    if (rows.length > 0 && !rows[0]!.flushed) await this.flushedTo(String(rows[0]!.lsn));
     return rows.map(loggedEventFrom);
+  }
+
+  /**
+   * Returns once the WAL is on disk up to `lsn` (DATA-06): at once if it is now, else after a flush, or
+   * (a server that refuses the flush) once its WAL writer has flushed that far.
+   */
+  private async flushedTo(lsn: string): Promise<void> {
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const now = await this.one('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS flushed', [lsn]);
+      if (now?.flushed) return;
+      if (this.flushApart !== false && (await this.withClient((c) => this.flush(c)))) {
+        this.readFlushes += 1;
+        return;
+      }
+      // The machine's pace while the server's WAL writer catches up, not domain time: a real timer.
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /**
+   * FLUSH on `c`: whether it was done. A server that refuses it (a role that may not call the function)
+   * decides `flushApart` for good, said once: appends then commit durably under the log lock, as before.
+   * A lost connection decides nothing.
+   */
+  private async flush(c: pg.PoolClient): Promise<boolean> {
+    try {
+      await c.query(FLUSH);
+      this.flushApart = true;
+      return true;
+    } catch (e) {
+      if (isConnectionError(e)) throw e;
+      await c.query('ROLLBACK');
+      if (this.flushApart !== false)
+        this.opts.onWarning?.(
+          `appends commit durably under the event log's lock, since the server refused their flush apart (DATA-06): ${describe(e)}`,
+        );
+      this.flushApart = false;
+      return false;
+    }
   }
 
   async countEvents(status?: 'accepted' | 'rejected'): Promise<number> {

@@ -9,7 +9,7 @@ import type { Store } from '../../dispatcher/store/store.ts';
 import type { EventRecord } from '../../gateway/ports.ts';
 import { eventually } from '../helpers.ts';
 import { storeContract } from '../store.contract.ts';
-import { BACKENDS, createTestDatabase } from '../store-factory.ts';
+import { BACKENDS, createTestDatabase, MOTION_T, motionRecord } from '../store-factory.ts';
 
 const pgBackend = BACKENDS.find((b) => b.backend === 'postgres')!;
 const drops = new Map<Store, () => Promise<void>>();
@@ -45,27 +45,8 @@ describe.skipIf(pgBackend.skip)(pgBackend.name, () => {
   });
 });
 
-const T = Date.UTC(2026, 2, 10, 2, 0);
-const event = (deviceSeq: number, over: Partial<EventRecord> = {}): EventRecord => ({
-  deviceId: 'h1-motion',
-  homeId: 'h1',
-  receivedAt: T,
-  topic: 'g365/v1/homes/h1/devices/h1-motion/events',
-  status: 'accepted',
-  ts: T + deviceSeq,
-  type: 'motion',
-  deviceSeq,
-  body: JSON.stringify({
-    type: 'motion',
-    ts: T + deviceSeq,
-    seq: deviceSeq,
-    state: 'active',
-    room: 'living',
-  }),
-  reason: null,
-  flags: [],
-  ...over,
-});
+const T = MOTION_T;
+const event = motionRecord;
 
 describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the event log's one-message appends`, () => {
   const open: { store: PostgresStore; drop?: () => Promise<void> }[] = [];
