@@ -48,6 +48,7 @@
  *   BENCH_RECONNECT=0    skip the drop-and-reconnect measurement (shorter runs)
  *   BENCH_IDLE_S=10      seconds connected and quiet before the traffic, measured apart (0: none)
  *   BENCH_PG_STATEMENTS=1  the statements that took PostgreSQL's time in each traffic phase (throwaway cluster)
+ *                        and each fall from its read to the app split by its event's and its alert's commit times
  *   BENCH_PROF_DIR=dir   V8 CPU profiles (--cpu-prof) of every gateway, the dispatcher and every load
  *                        generator into dir, with dir/manifest.json naming each profile's process and the
  *                        phases' start and end on the profiles' clock (monotonic microseconds)
