@@ -130,9 +130,16 @@ const BEGIN_UNFLUSHED = 'BEGIN; SET LOCAL synchronous_commit = off';
  * Appends of several gateways wait for one flush together, where each waited for its own under the lock.
  */
 const FLUSH =
-  "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(true, 'g365', 'flush'); COMMIT";
-/** The results FLUSH adds to its message's (one per statement). */
+  "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(true, 'g365', 'flush')::text AS lsn; COMMIT";
+/** The results FLUSH adds to its message's (one per statement); its message's position is the third. */
 const FLUSH_RESULTS = 4;
+/** SQLSTATEs of a server that refuses FLUSH for good: insufficient_privilege, undefined_function. */
+const FLUSH_REFUSED = new Set(['42501', '42883']);
+/** A WAL position (`16/B374D848`) as a number that orders like it. */
+const walPosition = (lsn: string): bigint => {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+};
 /** Judged from the cache: the devices' rows of device_seqs as the verdicts assumed them. */
 type Assumed = { id: string; count: number; state: SeqState }[];
 
@@ -838,12 +845,18 @@ export class PostgresStore implements Store {
           const announce = insert !== null && urgent && this.announceUrgent !== null;
           if (announce) statements.push(announceSql(this.announceUrgent!, judged!.kept));
           statements.push('COMMIT');
-          if (unflushed) statements.push(FLUSH);
+          // A duplicate is acknowledged as such only once its original is on disk too: it may be another
+          // process's append, committed and not yet flushed (a fall's append included, whose own commit
+          // then wrote nothing to flush).
+          const flushAfter =
+            unflushed || (this.flushApart === true && judged !== null && judged.keep.some((k) => k === null));
+          if (flushAfter) statements.push(FLUSH);
           const done = (await c.query(statements.join(';\n'))) as unknown as
             | pg.QueryResult
             | pg.QueryResult[];
           const all = Array.isArray(done) ? done : [done];
-          const results = unflushed ? all.slice(0, -FLUSH_RESULTS) : all;
+          if (flushAfter) this.confirmed(String(all.at(-2)!.rows[0].lsn));
+          const results = flushAfter ? all.slice(0, -FLUSH_RESULTS) : all;
           this.lastFailure = null;
           if (records.length === 0) return batch.map(() => []);
           const drawn = insert
@@ -926,6 +939,8 @@ export class PostgresStore implements Store {
   urgentAnnounced = 0;
   /** DATA-06: whether ordinary appends flush outside the log lock (null: not yet tried on this server). */
   flushApart: boolean | null = null;
+  /** DATA-06: the WAL position this store's last FLUSH made durable (on any synchronous standby too). */
+  private confirmedTo = 0n;
   /** Log reads that found events not yet on disk and flushed them before handing them on (DATA-06). */
   readFlushes = 0;
 
@@ -998,54 +1013,84 @@ export class PostgresStore implements Store {
    * DATA-06: only events on disk. An ordinary append's rows are visible before the flush its gateway waits
    * for, and a server that crashed in between would lose them and give their positions to other events: the
    * rules, had they read them, would pass those over. So the read also takes the WAL's end as it was when
-   * its snapshot was taken (every commit it sees lies before it) and, when the flush has not reached it
-   * yet, flushes before handing the events on (usually a gateway's own flush has by then).
+   * its snapshot was taken (every commit it sees lies before it) and hands the events on once the WAL is on
+   * disk that far: at once if it is (usually a gateway's own flush got there first), else after a flush.
+   * With a synchronous standby (`synchronous_standby_names`), on the standby too: only a durable commit
+   * waits for it, so the read's position must be one that this store's last FLUSH made durable.
    */
   async readEvents(afterSeq: number, limit: number): Promise<LoggedEvent[]> {
     const rows = await this.q(
-      `SELECT seq, device_id, home_id, received_at, ts, body, flags, w.lsn, w.flushed FROM events,
+      `SELECT seq, device_id, home_id, received_at, ts, body, flags, w.lsn, w.flushed, w.standby FROM events,
          (SELECT pg_current_wal_insert_lsn()::text AS lsn,
-           pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() AS flushed) w
+           pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() AS flushed,
+           current_setting('synchronous_standby_names') <> '' AS standby) w
        WHERE seq > $1 AND status = 'accepted' ORDER BY seq LIMIT $2`,
       [afterSeq, limit],
     );
-    if (rows.length > 0 && !rows[0]!.flushed) await this.flushedTo(String(rows[0]!.lsn));
+    const w = rows[0];
+    if (w && !(w.flushed && !w.standby) && walPosition(String(w.lsn)) > this.confirmedTo)
+      await this.flushedTo(String(w.lsn), Boolean(w.standby));
     return rows.map(loggedEventFrom);
   }
 
+  /** Reads whose wait for the flush was given up (a server that refuses FLUSH: flushedTo). */
+  readFlushWaitsGivenUp = 0;
+
   /**
-   * Returns once the WAL is on disk up to `lsn` (DATA-06): at once if it is now, else after a flush, or
-   * (a server that refuses the flush) once its WAL writer has flushed that far.
+   * Returns once the WAL is durable up to `lsn` (DATA-06): at once if it is on disk now (no synchronous
+   * standby), else after a FLUSH. A server that refuses FLUSH (all appends of this store then commit
+   * durably) is watched for its WAL writer to flush that far, which it does for another process's
+   * unflushed commit within three of its delays (`wal_writer_delay`); the WAL's end can also hold records
+   * that no commit follows, which it may not flush for a while, so the wait is given up after a second,
+   * counted and said once.
    */
-  private async flushedTo(lsn: string): Promise<void> {
+  private async flushedTo(lsn: string, standby: boolean): Promise<void> {
+    const started = performance.now();
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      const now = await this.one('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS flushed', [lsn]);
-      if (now?.flushed) return;
+      if (!standby || this.flushApart === false) {
+        const now = await this.one('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS flushed', [lsn]);
+        if (now?.flushed) return;
+      }
       if (this.flushApart !== false && (await this.withClient((c) => this.flush(c)))) {
         this.readFlushes += 1;
         return;
       }
-      // The machine's pace while the server's WAL writer catches up, not domain time: a real timer.
+      // The machine's pace while the server's WAL writer catches up, not domain time: monotonic.
+      if (performance.now() - started > 1_000) {
+        if (this.readFlushWaitsGivenUp++ === 0)
+          this.opts.onWarning?.(
+            'the rules read events before they were known to be on disk: the server refuses the flush (DATA-06); give every role EXECUTE on pg_logical_emit_message',
+          );
+        return;
+      }
       await new Promise((r) => setTimeout(r, wait));
     }
   }
 
+  /** A WAL position that a FLUSH made durable (the store's highest so far). */
+  private confirmed(lsn: string): void {
+    const at = walPosition(lsn);
+    if (at > this.confirmedTo) this.confirmedTo = at;
+  }
+
   /**
-   * FLUSH on `c`: whether it was done. A server that refuses it (a role that may not call the function)
-   * decides `flushApart` for good, said once: appends then commit durably under the log lock, as before.
-   * A lost connection decides nothing.
+   * FLUSH on `c`: whether it was done. A server that refuses it (a role that may not call the function,
+   * FLUSH_REFUSED) decides `flushApart` for good, said once: appends then commit durably under the log lock,
+   * as before. Any other failure (a lost connection, a cancelled statement, a server in recovery) decides
+   * nothing and is thrown.
    */
   private async flush(c: pg.PoolClient): Promise<boolean> {
     try {
-      await c.query(FLUSH);
+      const done = (await c.query(FLUSH)) as unknown as pg.QueryResult[];
+      this.confirmed(String(done[2]!.rows[0].lsn));
       this.flushApart = true;
       return true;
     } catch (e) {
-      if (isConnectionError(e)) throw e;
+      if (!FLUSH_REFUSED.has(String((e as { code?: string }).code))) throw e;
       await c.query('ROLLBACK');
       if (this.flushApart !== false)
         this.opts.onWarning?.(
-          `appends commit durably under the event log's lock, since the server refused their flush apart (DATA-06): ${describe(e)}`,
+          `appends commit durably under the event log's lock, since the server refuses their flush apart (DATA-06): ${describe(e)}`,
         );
       this.flushApart = false;
       return false;
