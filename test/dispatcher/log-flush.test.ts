@@ -121,6 +121,37 @@ describe.skipIf(why !== null)(title, () => {
     }
   }, 60_000);
 
+  it("answers a fall's duplicate only once its original is on disk, when that is another's append", async () => {
+    const store = new PostgresStore({ url: cluster.url });
+    const c = new pg.Client({ connectionString: cluster.url });
+    try {
+      await store.migrate();
+      await c.connect();
+      // This store's appends flush apart (it has flushed once), so nothing below flushes on its own.
+      await store.appendEvents([event(300)]);
+      expect(store.flushApart).toBe(true);
+      // Another gateway's append of h3-radar's fall, seq 1, between its commit and its flush.
+      const body = JSON.stringify({ type: 'fall_detected', ts: T, seq: 1, room: 'bathroom' });
+      await c.query(`BEGIN; SET LOCAL synchronous_commit = off;
+        INSERT INTO device_seqs (device_id, seq_count, high, high_ts) VALUES ('h3-radar', 0, 1, ${T});
+        INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, flags)
+        VALUES ('h3-radar', 'h3', ${T}, 't', 'accepted', ${T}, 'fall_detected', 1, 0, '${body}', '[]');
+        COMMIT`);
+      expect(await walOnDisk(c)).toBe(false);
+      // The device sends the fall again, through this gateway: a duplicate, urgent (RULE-16).
+      const [again] = await store.appendEvents(
+        [{ ...event(1), deviceId: 'h3-radar', homeId: 'h3', type: 'fall_detected', ts: T, body }],
+        [],
+        { urgent: true },
+      );
+      expect(again!.duplicate).toBe(true);
+      expect(await walOnDisk(c)).toBe(true);
+    } finally {
+      await c.end().catch(() => {});
+      await store.close();
+    }
+  }, 60_000);
+
   it('commits durably under the lock on a server that refuses the flush, and says so once', async () => {
     const admin = new pg.Client({ connectionString: cluster.url });
     await admin.connect();
