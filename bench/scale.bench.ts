@@ -624,21 +624,17 @@ async function fallHops(
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const stamps =
-      (await c.query(`SELECT current_setting('track_commit_timestamp') AS on`)).rows[0].on === 'on';
-    const at = (xmin: string) => `(extract(epoch FROM pg_xact_commit_timestamp(${xmin})) * 1000)::bigint`;
+    // The commit times only where the server keeps them (BENCH_PG_STATEMENTS=1), else null.
+    const committed = (xmin: string) =>
+      `CASE WHEN current_setting('track_commit_timestamp') = 'on'
+         THEN (extract(epoch FROM pg_xact_commit_timestamp(${xmin})) * 1000)::bigint END`;
     const r = await c.query(
-      `SELECT a.id,
-         (SELECT e.received_at FROM events e WHERE e.seq = (a.body->'evidence'->0->>'seq')::bigint) AS read,
+      `SELECT a.id, e.received_at AS read, ${committed('e.xmin')} AS logged, ${committed('h.xmin')} AS saved,
          (SELECT min(d.at) FROM deliveries d WHERE d.alert_id = a.id) AS sent
-         ${
-           stamps
-             ? `, (SELECT ${at('e.xmin')} FROM events e WHERE e.seq = (a.body->'evidence'->0->>'seq')::bigint) AS logged,
-                ${at('h.xmin')} AS saved`
-             : ''
-         }
        FROM alerts a
-       ${stamps ? `LEFT JOIN LATERAL (SELECT xmin FROM alert_history WHERE alert_id = a.id AND action = 'raised' ORDER BY id LIMIT 1) h ON true` : ''}
+       LEFT JOIN events e ON e.seq = (a.body->'evidence'->0->>'seq')::bigint
+       LEFT JOIN LATERAL (SELECT xmin FROM alert_history
+         WHERE alert_id = a.id AND action = 'raised' ORDER BY id LIMIT 1) h ON true
        WHERE a.id = ANY($1)`,
       [falls.map((x) => x.alertId)],
     );

@@ -131,8 +131,10 @@ const BEGIN_UNFLUSHED = 'BEGIN; SET LOCAL synchronous_commit = off';
  */
 const FLUSH =
   "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(true, 'g365', 'flush')::text AS lsn; COMMIT";
-/** The results FLUSH adds to its message's (one per statement); its message's position is the third. */
+/** The results FLUSH adds to its message's (one per statement). */
 const FLUSH_RESULTS = 4;
+/** The WAL position FLUSH's message was written at, from the results of a message that ends with FLUSH. */
+const flushedAt = (results: pg.QueryResult[]): string => String(results.at(-2)!.rows[0].lsn);
 /** SQLSTATEs of a server that refuses FLUSH for good: insufficient_privilege, undefined_function. */
 const FLUSH_REFUSED = new Set(['42501', '42883']);
 /** A WAL position (`16/B374D848`) as a number that orders like it. */
@@ -782,10 +784,11 @@ export class PostgresStore implements Store {
   /**
    * One append transaction. Usually one round trip: BEGIN, whether the commit waits for the disk, the
    * device rows' presence, the log lock, the events with the devices' new seq state (a CTE of the same
-   * INSERT), and COMMIT, in one simple-protocol message (values as escaped literals: that protocol takes no parameters); the batch is
-   * answered only once it is on disk: a fall's at its COMMIT, an ordinary one's after FLUSH, which the
-   * message carries after its COMMIT, outside the lock (DATA-06). The rows go before the lock so that
-   * the lock, which every gateway's appends take in turn, is held for the events and the commit only.
+   * INSERT), and COMMIT, in one simple-protocol message (values as escaped literals: that protocol takes
+   * no parameters); the batch is answered only once it is on disk: a fall's at its COMMIT, an ordinary
+   * one's after FLUSH, which the message carries after its COMMIT, outside the lock (DATA-06). The rows
+   * go before the lock so that the lock, which every gateway's appends take in turn, is held for the events
+   * and the commit only.
    *
    * Duplicates (SPEC §3) are judged before that message from the devices' seq state as this store last
    * wrote or read it (`seqCache`: after its own appends, and at each login, `findDevice`). The INSERT
@@ -855,7 +858,7 @@ export class PostgresStore implements Store {
             | pg.QueryResult
             | pg.QueryResult[];
           const all = Array.isArray(done) ? done : [done];
-          if (flushAfter) this.confirmed(String(all.at(-2)!.rows[0].lsn));
+          if (flushAfter) this.confirmed(flushedAt(all));
           const results = flushAfter ? all.slice(0, -FLUSH_RESULTS) : all;
           this.lastFailure = null;
           if (records.length === 0) return batch.map(() => []);
@@ -1081,8 +1084,7 @@ export class PostgresStore implements Store {
    */
   private async flush(c: pg.PoolClient): Promise<boolean> {
     try {
-      const done = (await c.query(FLUSH)) as unknown as pg.QueryResult[];
-      this.confirmed(String(done[2]!.rows[0].lsn));
+      this.confirmed(flushedAt((await c.query(FLUSH)) as unknown as pg.QueryResult[]));
       this.flushApart = true;
       return true;
     } catch (e) {
