@@ -4,8 +4,8 @@
  * it, not a port of its tricks: many processes may use one database at once.
  *
  * - Event log: appends are group-committed (requests that queue while a transaction is written go
- *   together into the next one) and each transaction commits with `synchronous_commit = on`, so an append
- *   resolves, and the gateway PUBACKs (SPEC §3), only once its events are on disk. Every append, from any
+ *   together into the next one) and an append resolves, and the gateway PUBACKs (SPEC §3), only once
+ *   its events are on disk (a flush after its commit, outside the log's lock: DATA-06). Every append, from any
  *   process, takes one transaction-scoped advisory lock before it draws log positions: positions are
  *   drawn in commit order, so a reader that has seen position n has seen every committed position below
  *   it and the rules' cursor can never pass over an event committed late (a lower position committed
@@ -83,8 +83,8 @@ import { FencedError, RETIRED_TABLE, type RetiredKind, StaleWriteError } from '.
 
 /**
  * The advisory lock every event-log append holds from drawing positions to its commit (see above): what
- * commits in position order, so a reader never passes over a position committed later. An ordinary append
- * does not wait for the disk while holding it (DATA-06).
+ * commits in position order, so a reader never passes over a position committed later. An append does not
+ * wait for the disk while holding it (DATA-06).
  */
 const LOG_LOCK = 365_001;
 /**
@@ -785,8 +785,8 @@ export class PostgresStore implements Store {
    * One append transaction. Usually one round trip: BEGIN, whether the commit waits for the disk, the
    * device rows' presence, the log lock, the events with the devices' new seq state (a CTE of the same
    * INSERT), and COMMIT, in one simple-protocol message (values as escaped literals: that protocol takes
-   * no parameters); the batch is answered only once it is on disk: a fall's at its COMMIT, an ordinary
-   * one's after FLUSH, which the message carries after its COMMIT, outside the lock (DATA-06). The rows
+   * no parameters); the batch is answered only once it is on disk: after FLUSH, which the message carries
+   * after its COMMIT, outside the lock (DATA-06; at its COMMIT on a server that refuses FLUSH). The rows
    * go before the lock so that the lock, which every gateway's appends take in turn, is held for the events
    * and the commit only.
    *
@@ -814,9 +814,9 @@ export class PostgresStore implements Store {
         try {
           // DEV-12: the devices' rows first, before the log lock (presenceSql locks them in id order, and
           // every append takes them before the lock): the lock is held for the events and the commit.
-          // DATA-06: the lock is held for the rows, not for the disk; a fall's append (RULE-16) still commits
-          // durably under it, since its commit tells the dispatchers (announceUrgent).
-          const unflushed = !urgent && records.length > 0 && this.flushApart;
+          // DATA-06: the lock is held for the rows, not for the disk. A fall's append (RULE-16) too: its
+          // commit tells the dispatchers (announceUrgent) at once, not after its flush (DATA-07).
+          const unflushed = records.length > 0 && this.flushApart;
           const opening = [
             unflushed ? BEGIN_UNFLUSHED : BEGIN,
             ...(presence.length > 0 ? presenceSql(presence) : []),
@@ -1274,7 +1274,9 @@ export class PostgresStore implements Store {
    * RULE-16, then its first escalation step).
    */
   async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
-    const parts = ['BEGIN'];
+    // DATA-07: durable whatever the server's default, so that its answer covers the events it was raised
+    // from (the urgent lane raises from a fall's commit before that commit's flush).
+    const parts = [BEGIN];
     if (fence) parts.push(`${fenceSql(fence)} FOR SHARE`);
     parts.push(this.alertWriteSql(alert, fence));
     if (history.length > 0) parts.push(historySql(history));
@@ -1286,7 +1288,8 @@ export class PostgresStore implements Store {
         ? new FencedError(fence)
         : new StaleWriteError(alert.id);
     });
-    alert.changeSeq = Number(done[fence ? 2 : 1]!.rows[0]!.change_seq);
+    // The write's result follows BEGIN's two and the fence's.
+    alert.changeSeq = Number(done[fence ? 3 : 2]!.rows[0]!.change_seq);
   }
 
   async getAlert(id: string): Promise<Alert | null> {

@@ -7,7 +7,10 @@
  * - an ordinary append (it commits under the log lock without waiting for the disk) is on disk when it is
  *   answered, and is there after a crash (DEV-05);
  * - the rules' read of the log hands on an event only once it is on disk: an event they acted on is there
- *   after a crash, its position never given to another.
+ *   after a crash, its position never given to another;
+ * - a fall's append tells the dispatchers at its commit, before its flush, and is answered after it
+ *   (DATA-07); an alert's write is durable whatever the server's default, and with it the fall it was
+ *   raised from.
  *
  * It runs where the other PostgreSQL tests do (TEST_DATABASE_URL set), as root (the server runs as the
  * `postgres` user, as in `.ci/run`).
@@ -16,6 +19,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startThrowawayCluster, type ThrowawayCluster } from '../../bench/pg-cluster.ts';
+import { raise } from '../../dispatcher/alerts/lifecycle.ts';
 import { PostgresStore } from '../../dispatcher/store/postgres.ts';
 import { motionRecord as event, MOTION_T as T, TEST_DATABASE_URL } from '../store-factory.ts';
 
@@ -152,6 +156,56 @@ describe.skipIf(why !== null)(title, () => {
     }
   }, 60_000);
 
+  it("writes an alert durably whatever the server's default, and with it the fall it was raised from (DATA-07)", async () => {
+    let seq = 0;
+    /** The server's default for every new session: commits that do not wait for the disk (`off`), or not. */
+    const serverDefault = async (sql: string) => {
+      const admin = new pg.Client({ connectionString: cluster.url });
+      await admin.connect();
+      await admin.query(`ALTER DATABASE postgres ${sql}`).finally(() => admin.end());
+    };
+    await serverDefault('SET synchronous_commit = off');
+    let after: PostgresStore | undefined;
+    try {
+      after = await thenCrash(async (_gateway, c) => {
+        const dispatcher = new PostgresStore({ url: cluster.url });
+        try {
+          // A fall between its commit and its flush, as the urgent lane is told of it.
+          const body = JSON.stringify({ type: 'fall_detected', ts: T, seq: 1, room: 'bathroom' });
+          const written = await c.query(`BEGIN; SET LOCAL synchronous_commit = off;
+            INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, flags)
+            VALUES ('h5-radar', 'h5', ${T}, 't', 'accepted', ${T}, 'fall_detected', 1, 0, '${body}', '[]')
+            RETURNING seq;
+            COMMIT`);
+          seq = Number((written as unknown as pg.QueryResult[])[2]!.rows[0].seq);
+          expect(await walOnDisk(c)).toBe(false);
+          const { alert } = raise(
+            {
+              rule: 'FALL',
+              householdId: 'h5',
+              deviceId: 'h5-radar',
+              at: T,
+              evidence: { seq, deviceId: 'h5-radar', type: 'fall_detected', at: T, summary: 'fall' },
+              explanation: { zh: '跌倒', en: 'fall' },
+            },
+            { id: 'al_data07', gridId: 'g1', community: 'c', responders: ['p1'] },
+          );
+          await dispatcher.saveAlert(alert, []);
+          // Answered once on disk: the alert, and the fall before it in the WAL.
+          expect(await walOnDisk(c)).toBe(true);
+        } finally {
+          await dispatcher.close();
+        }
+      });
+      const events = await after.readEvents(seq - 1, 10);
+      expect(events.map((e) => [e.seq, e.deviceId])).toEqual([[seq, 'h5-radar']]);
+      expect((await after.getAlert('al_data07'))?.evidence.at(0)?.seq).toBe(seq);
+    } finally {
+      await after?.close();
+      await serverDefault('RESET synchronous_commit');
+    }
+  }, 60_000);
+
   it('commits durably under the lock on a server that refuses the flush, and says so once', async () => {
     const admin = new pg.Client({ connectionString: cluster.url });
     await admin.connect();
@@ -183,6 +237,120 @@ describe.skipIf(why !== null)(title, () => {
       await store.close();
       await admin.query(emit.map((f) => `GRANT EXECUTE ON FUNCTION ${f} TO PUBLIC;`).join(' '));
       await admin.end();
+    }
+  }, 60_000);
+});
+
+/**
+ * DATA-07 on a server of the test's own that can have a synchronous standby (none is ever connected): while
+ * `synchronous_standby_names` names one, every durable commit waits, so an append's flush cannot finish.
+ */
+describe.skipIf(why !== null)(`a fall told before its flush${why ? ` (skipped: ${why})` : ''}`, () => {
+  let cluster: ThrowawayCluster;
+  beforeAll(async () => {
+    cluster = await startThrowawayCluster(['fsync=on', 'synchronous_commit=on', 'max_wal_senders=2']);
+  }, 60_000);
+  afterAll(() => cluster?.stop());
+
+  /** A fall of h4-radar, as a gateway appends it (RULE-16). */
+  const fall = (seq: number) => {
+    const body = JSON.stringify({ type: 'fall_detected', ts: T + seq, seq, room: 'bathroom' });
+    return event(seq, { deviceId: 'h4-radar', homeId: 'h4', type: 'fall_detected', ts: T + seq, body });
+  };
+
+  /**
+   * Whether a durable commit now waits for a synchronous standby (the checkpointer sets that some time after
+   * a reload): a probe's commit is seen waiting for one (`SyncRep`), then cancelled, which leaves it
+   * committed here.
+   */
+  const waitsForStandby = async (admin: pg.Client): Promise<boolean> => {
+    const probe = new pg.Client({ connectionString: cluster.url });
+    await probe.connect();
+    try {
+      const pid = (await probe.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      let done = false;
+      const commit = probe
+        .query(`BEGIN; SET LOCAL synchronous_commit = on;
+          SELECT pg_logical_emit_message(true, 'g365-test', 'probe'); COMMIT`)
+        .finally(() => {
+          done = true;
+        });
+      for (;;) {
+        if (done) {
+          await commit;
+          return false;
+        }
+        const seen = await admin.query(
+          "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'",
+          [pid],
+        );
+        if (seen.rowCount === 1) {
+          await admin.query('SELECT pg_cancel_backend($1)', [pid]);
+          await commit;
+          return true;
+        }
+      }
+    } finally {
+      await probe.end();
+    }
+  };
+
+  /** Sets (or resets, null) synchronous_standby_names and waits until durable commits wait or not. */
+  const standby = async (c: pg.Client, names: string | null) => {
+    await c.query(
+      names === null
+        ? 'ALTER SYSTEM RESET synchronous_standby_names'
+        : `ALTER SYSTEM SET synchronous_standby_names = '${names}'`,
+    );
+    await c.query('SELECT pg_reload_conf()');
+    if (names === null) return;
+    const deadline = Date.now() + 30_000;
+    while (!(await waitsForStandby(c))) {
+      if (Date.now() > deadline) throw new Error('synchronous_standby_names never took effect');
+    }
+  };
+
+  it('tells the dispatchers of a fall at its commit, and answers it only after its flush (DATA-07)', async () => {
+    const store = new PostgresStore({ url: cluster.url });
+    const admin = new pg.Client({ connectionString: cluster.url });
+    const listener = new pg.Client({ connectionString: cluster.url });
+    try {
+      await store.migrate();
+      await admin.connect();
+      await listener.connect();
+      await store.appendEvents([event(400)]);
+      expect(store.flushApart).toBe(true);
+      store.announceUrgent = 'g365_test_urgent';
+      const told: { seq: number; deviceId: string }[][] = [];
+      const tellings: (() => void)[] = [];
+      listener.on('notification', (n) => {
+        told.push(JSON.parse(n.payload ?? '[]'));
+        for (const wake of tellings.splice(0)) wake();
+      });
+      await listener.query('LISTEN g365_test_urgent');
+      // Every durable commit now waits for a standby that is not there: the fall's flush cannot finish.
+      await standby(admin, 'g365_nobody');
+      let answered = false;
+      const append = store.appendEvents([fall(1)], [], { urgent: true }).finally(() => {
+        answered = true;
+      });
+      while (told.length === 0) await new Promise<void>((wake) => tellings.push(wake));
+      expect(told[0]!.map((e) => e.deviceId)).toEqual(['h4-radar']);
+      // The dispatchers know of the fall; the device is not answered: its event is not durable yet.
+      expect(answered).toBe(false);
+      await standby(admin, null);
+      const [outcome] = await append;
+      expect(outcome!.duplicate).toBe(false);
+      expect(outcome!.seq).toBe(told[0]![0]!.seq);
+      expect(
+        (await admin.query('SELECT pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() AS ok')).rows[0]
+          .ok,
+      ).toBe(true);
+    } finally {
+      await standby(admin, null).catch(() => {});
+      await listener.end().catch(() => {});
+      await admin.end().catch(() => {});
+      await store.close();
     }
   }, 60_000);
 });
