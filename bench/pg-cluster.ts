@@ -25,9 +25,10 @@ export const CLUSTER_SETTINGS = [
   'max_connections=100',
   // BENCH_PG_STATEMENTS=1: what each statement costs the server (statementCosts), at a small overhead.
   // With it, each commit's time too (track_commit_timestamp): the scale benchmark splits a fall's second hop
-  // by when its event and its alert were committed (fallHops).
+  // by when its event and its alert were committed (fallHops); and the time of each WAL flush
+  // (track_wal_io_timing: pg_stat_wal's wal_sync_time).
   ...(process.env.BENCH_PG_STATEMENTS === '1'
-    ? ['shared_preload_libraries=pg_stat_statements', 'track_commit_timestamp=on']
+    ? ['shared_preload_libraries=pg_stat_statements', 'track_commit_timestamp=on', 'track_wal_io_timing=on']
     : []),
 ];
 

@@ -37,6 +37,7 @@
  *                        their own and take what the service leaves of the 2 cores, below the gateways
  *                        (nice 10, CLU-12) too (0: the service's priority)
  *   BENCH_GATEWAY_NICE=n the gateways' PROCESS_NICE (unset: their default, 10; 0 measures without CLU-12)
+ *   BENCH_STAFF_GATEWAY_NICE=n  the staff apps' gateway's (0 unless set, as deployed: CLU-13)
  *   BENCH_STAFF_GATEWAY=0  the staff apps on the first device gateway instead (without CLU-13)
  *   BENCH_GATEWAY_NODE_FLAGS='--trace-gc'  node flags for every gateway after the role's own
  *                        (GATEWAY_HEAP_FLAGS; a later V8 flag wins: `--memory-reducer` measures without
@@ -102,6 +103,7 @@ const WARM_FALLS = Number(env.BENCH_WARM_FALLS ?? 20);
 const LOADGEN_NICE = Number(env.BENCH_LOADGEN_NICE ?? 19);
 /** The gateways' PROCESS_NICE (unset: the role's default, CLU-12). */
 const GATEWAY_NICE = env.BENCH_GATEWAY_NICE;
+const STAFF_GATEWAY_NICE = env.BENCH_STAFF_GATEWAY_NICE ?? '0';
 /** CLU-13: the responders' apps on a gateway process of their own, as deployed (0: on the first one). */
 const STAFF_GATEWAY = env.BENCH_STAFF_GATEWAY !== '0';
 /** Traffic before the measured window (its PUBACKs reported apart, only WARM_FALLS in it): the rate's start. */
@@ -434,6 +436,12 @@ interface AtRate {
   cpuPerEvent: number;
   pgCommits: number;
   pgInserts: number;
+  /** PostgreSQL's WAL flushes per second, and their mean time (ms; NaN without track_wal_io_timing). */
+  walSyncs: number;
+  walSyncMs: number;
+  /** % of the time some task of the machine waited for a processor, for I/O (/proc/pressure). */
+  cpuPressure: number;
+  ioPressure: number;
   redisOps: number;
 }
 
@@ -459,22 +467,46 @@ interface Fixture {
   files: number;
 }
 
-async function pgStats(url: string): Promise<{ commits: number; inserts: number; conns: number }> {
+/**
+ * The database's commits and rows, and the server's WAL flushes (pg_stat_wal: `wal_sync`, and their time in
+ * ms when track_wal_io_timing is on, else 0).
+ */
+async function pgStats(
+  url: string,
+): Promise<{ commits: number; inserts: number; conns: number; walSyncs: number; walSyncMs: number }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     const r = await c.query(
-      `SELECT xact_commit::bigint AS commits, tup_inserted::bigint AS inserts, numbackends AS conns
-       FROM pg_stat_database WHERE datname = current_database()`,
+      `SELECT xact_commit::bigint AS commits, tup_inserted::bigint AS inserts, numbackends AS conns,
+         w.wal_sync::bigint AS syncs, w.wal_sync_time AS sync_ms
+       FROM pg_stat_database, pg_stat_wal w WHERE datname = current_database()`,
     );
     return {
       commits: Number(r.rows[0].commits),
       inserts: Number(r.rows[0].inserts),
       conns: Number(r.rows[0].conns),
+      walSyncs: Number(r.rows[0].syncs),
+      walSyncMs: Number(r.rows[0].sync_ms),
     };
   } finally {
     await c.end();
   }
+}
+
+/**
+ * The machine's pressure stall totals (µs, /proc/pressure: the time some task waited for a processor, for
+ * I/O): what else on a shared machine took from the run. Zeros where the kernel does not offer them.
+ */
+function pressure(): { cpu: number; io: number } {
+  const some = (kind: string) => {
+    try {
+      return Number(/^some .*total=(\d+)/m.exec(readFileSync(`/proc/pressure/${kind}`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  return { cpu: some('cpu'), io: some('io') };
 }
 
 function redisOps(port: number): number {
@@ -696,14 +728,15 @@ async function sampleWaits(url: string): Promise<() => Promise<string>> {
 
 /** One measurement: `devices` connections over `gateways` fresh gateway processes. */
 async function measure(f: Fixture, devices: number, gateways: number): Promise<Measured> {
-  const gateway = () =>
+  const gateway = (nice = GATEWAY_NICE) =>
     startRole(
       'gateway',
-      { DATABASE_URL: f.dbUrl, ...(GATEWAY_NICE !== undefined ? { PROCESS_NICE: GATEWAY_NICE } : {}) },
+      { DATABASE_URL: f.dbUrl, ...(nice !== undefined ? { PROCESS_NICE: nice } : {}) },
       f.files,
     );
-  const gws = await Promise.all(Array.from({ length: gateways }, gateway));
-  const staffGw = STAFF_GATEWAY ? await gateway() : null;
+  const gws = await Promise.all(Array.from({ length: gateways }, () => gateway()));
+  // CLU-13: the staff apps' gateway ingests nothing and runs at the dispatcher's priority, as deployed.
+  const staffGw = STAFF_GATEWAY ? await gateway(STAFF_GATEWAY_NICE) : null;
   /** Every gateway process, the staff apps' own included (CPU, RSS, event loops). */
   const allGws = staffGw ? [...gws, staffGw] : gws;
   await Promise.all(allGws.map(ready));
@@ -852,6 +885,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     );
     const at = `${label} ${rate}/s`;
     const pg0 = await pgStats(f.dbUrl);
+    const pressure0 = pressure();
     const redis0 = redisOps(f.redis.port);
     const cpu0 = await cpuSnapshot(f, allGws, used);
     const waits = await sampleWaits(f.dbUrl);
@@ -1011,6 +1045,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     if (statements)
       console.log(`  ${at}: PostgreSQL statements by server time:\n${await statements.report()}`);
     const pg1 = await pgStats(f.dbUrl);
+    const pressure1 = pressure();
     const redis1 = redisOps(f.redis.port);
     // After every figure of the window is taken: the query's own work is not counted in them.
     const hops = await fallHops(f.dbUrl, fallStages);
@@ -1058,6 +1093,13 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
       cpuPerEvent: (1000 * cpuMs) / sentAll,
       pgCommits: (pg1.commits - pg0.commits) / elapsed,
       pgInserts: (pg1.inserts - pg0.inserts) / elapsed,
+      walSyncs: (pg1.walSyncs - pg0.walSyncs) / elapsed,
+      walSyncMs:
+        pg1.walSyncMs > 0
+          ? (pg1.walSyncMs - pg0.walSyncMs) / Math.max(1, pg1.walSyncs - pg0.walSyncs)
+          : Number.NaN,
+      cpuPressure: (100 * (pressure1.cpu - pressure0.cpu)) / (elapsed * 1e6),
+      ioPressure: (100 * (pressure1.io - pressure0.io)) / (elapsed * 1e6),
       redisOps: (redis1 - redis0) / elapsed,
     };
   };
@@ -1111,7 +1153,7 @@ export async function run(): Promise<void> {
   const mb = (x: number) => (x / 2 ** 20).toFixed(0);
   console.log(
     `${new Date().toISOString()}: ${DEVICES.toLocaleString('en')} devices over ${GATEWAYS} gateways vs ` +
-      `${SINGLE.toLocaleString('en')} on one, ${ROUNDS} rounds; ${RATES.join(', ')} events/s for ${SECONDS} s each after a ${WARMUP} s warm-up with ${FALLS} falls each; load generators at nice ${LOADGEN_NICE}, gateways at ${GATEWAY_NICE ?? 'their default (10)'}; staff apps on ${STAFF_GATEWAY ? 'a gateway of their own (CLU-13)' : 'the first gateway'}; ` +
+      `${SINGLE.toLocaleString('en')} on one, ${ROUNDS} rounds; ${RATES.join(', ')} events/s for ${SECONDS} s each after a ${WARMUP} s warm-up with ${FALLS} falls each; load generators at nice ${LOADGEN_NICE}, gateways at ${GATEWAY_NICE ?? 'their default (10)'}; staff apps on ${STAFF_GATEWAY ? `a gateway of their own at nice ${STAFF_GATEWAY_NICE} (CLU-13)` : 'the first gateway'}; ` +
       `load average ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}, ${mb(totalmem())} MB RAM; open files soft ${limits.soft} hard ${limits.hard} ` +
@@ -1180,7 +1222,9 @@ export async function run(): Promise<void> {
                 (a) =>
                   `at ${a.rate}/s: fall p50/p99/max ${a.fallP50}/${a.fallP99}/${a.fallMax} ms (${a.fallsSeen}/${a.falls}, ${a.fallsOver100} over 100 ms), ` +
                   `traffic ${a.acked}/${a.sent} acked, PUBACK p99 ${a.pubackP99.toFixed(1)} ms, ` +
-                  `${a.cores.toFixed(2)} cores, PG ${a.pgCommits.toFixed(0)} commits/s ${a.pgInserts.toFixed(0)} rows/s, ` +
+                  `${a.cores.toFixed(2)} cores, PG ${a.pgCommits.toFixed(0)} commits/s ${a.pgInserts.toFixed(0)} rows/s ` +
+                  `${a.walSyncs.toFixed(0)} WAL flushes/s of ${a.walSyncMs.toFixed(2)} ms, ` +
+                  `pressure CPU ${a.cpuPressure.toFixed(0)} % IO ${a.ioPressure.toFixed(0)} %, ` +
                   `Redis ${a.redisOps.toFixed(1)} cmd/s`,
               )
               .join('; ') +
@@ -1227,6 +1271,10 @@ export async function run(): Promise<void> {
       r('CPU per event, all processes (µs)', (a) => a.cpuPerEvent);
       r('PostgreSQL commits/s', (a) => a.pgCommits);
       r('PostgreSQL rows inserted/s', (a) => a.pgInserts);
+      r('PostgreSQL WAL flushes/s', (a) => a.walSyncs);
+      r('PostgreSQL WAL flush, mean (ms)', (a) => a.walSyncMs, 2);
+      r('machine: some task waiting for a processor (% of time)', (a) => a.cpuPressure);
+      r('machine: some task waiting for I/O (% of time)', (a) => a.ioPressure);
       r('Redis commands/s (dispatcher live relay)', (a) => a.redisOps, 1);
     });
     row('PostgreSQL connections', (m) => m.pgConnections);
