@@ -119,6 +119,13 @@ const DEADLOCK_RETRIES = 3;
 /** SPEC §3: nothing is acknowledged before it is on disk, whatever the server's default. */
 const BEGIN = 'BEGIN; SET LOCAL synchronous_commit = on';
 /**
+ * DATA-07: an alert's write waits for the disk (and a synchronous standby's) whatever the server's default,
+ * and keeps a default that waits longer (`remote_apply`: until the standby shows it). Two statements, as
+ * BEGIN.
+ */
+const BEGIN_DURABLE = `BEGIN; SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit')
+  WHEN 'remote_apply' THEN 'remote_apply' ELSE 'on' END, true)`;
+/**
  * DATA-06: an ordinary append commits under the log lock without waiting for the disk (its rows are visible
  * at once, not yet durable)...
  */
@@ -1276,7 +1283,7 @@ export class PostgresStore implements Store {
   async saveAlert(alert: Alert, history: HistoryEntry[], fence?: Fence): Promise<void> {
     // DATA-07: durable whatever the server's default, so that its answer covers the events it was raised
     // from (the urgent lane raises from a fall's commit before that commit's flush).
-    const parts = [BEGIN];
+    const parts = [BEGIN_DURABLE];
     if (fence) parts.push(`${fenceSql(fence)} FOR SHARE`);
     parts.push(this.alertWriteSql(alert, fence));
     if (history.length > 0) parts.push(historySql(history));
@@ -1288,7 +1295,7 @@ export class PostgresStore implements Store {
         ? new FencedError(fence)
         : new StaleWriteError(alert.id);
     });
-    // The write's result follows BEGIN's two and the fence's.
+    // The write's result follows BEGIN_DURABLE's two and the fence's.
     alert.changeSeq = Number(done[fence ? 3 : 2]!.rows[0]!.change_seq);
   }
 
