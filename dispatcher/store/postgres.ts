@@ -822,8 +822,10 @@ export class PostgresStore implements Store {
           // DEV-12: the devices' rows first, before the log lock (presenceSql locks them in id order, and
           // every append takes them before the lock): the lock is held for the events and the commit.
           // DATA-06: the lock is held for the rows, not for the disk. A fall's append (RULE-16) too: its
-          // commit tells the dispatchers (announceUrgent) at once, not after its flush (DATA-07).
-          const unflushed = records.length > 0 && this.flushApart;
+          // commit tells the dispatchers (announceUrgent) at once, not after its flush (DATA-07). A batch of
+          // duplicates only is answered after the flush as well: its originals may be another process's
+          // append, committed and not yet flushed.
+          const unflushed = records.length > 0 && this.flushApart === true;
           const opening = [
             unflushed ? BEGIN_UNFLUSHED : BEGIN,
             ...(presence.length > 0 ? presenceSql(presence) : []),
@@ -855,18 +857,13 @@ export class PostgresStore implements Store {
           const announce = insert !== null && urgent && this.announceUrgent !== null;
           if (announce) statements.push(announceSql(this.announceUrgent!, judged!.kept));
           statements.push('COMMIT');
-          // A duplicate is acknowledged as such only once its original is on disk too: it may be another
-          // process's append, committed and not yet flushed (a fall's append included, whose own commit
-          // then wrote nothing to flush).
-          const flushAfter =
-            unflushed || (this.flushApart === true && judged !== null && judged.keep.some((k) => k === null));
-          if (flushAfter) statements.push(FLUSH);
+          if (unflushed) statements.push(FLUSH);
           const done = (await c.query(statements.join(';\n'))) as unknown as
             | pg.QueryResult
             | pg.QueryResult[];
           const all = Array.isArray(done) ? done : [done];
-          if (flushAfter) this.confirmed(flushedAt(all));
-          const results = flushAfter ? all.slice(0, -FLUSH_RESULTS) : all;
+          if (unflushed) this.confirmed(flushedAt(all));
+          const results = unflushed ? all.slice(0, -FLUSH_RESULTS) : all;
           this.lastFailure = null;
           if (records.length === 0) return batch.map(() => []);
           const drawn = insert

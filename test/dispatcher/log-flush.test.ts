@@ -30,6 +30,9 @@ const why = !TEST_DATABASE_URL
     : process.getuid?.() !== 0
       ? 'not root (the server runs as the postgres user)'
       : null;
+/** A fall's body as its device sends it (RULE-16). */
+const fallBody = (seq = 1, ts = T) => JSON.stringify({ type: 'fall_detected', ts, seq, room: 'bathroom' });
+
 const title = `the event log's flush apart from its lock${why ? ` (skipped: ${why})` : ''}`;
 
 describe.skipIf(why !== null)(title, () => {
@@ -51,6 +54,29 @@ describe.skipIf(why !== null)(title, () => {
   /** Whether everything written to the WAL so far is on disk. */
   const walOnDisk = async (c: pg.Client) =>
     (await c.query('SELECT pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() AS ok')).rows[0].ok;
+
+  /**
+   * What an append leaves between its commit and its flush, written by another process: an accepted event,
+   * visible and not on disk (`before`: more statements in its transaction). Its position, and the WAL's end
+   * just after it.
+   */
+  const commitUnflushed = async (
+    c: pg.Client,
+    e: { deviceId: string; homeId: string; type: string; body: string },
+    before = '',
+  ) => {
+    const done = (await c.query(`BEGIN; SET LOCAL synchronous_commit = off; ${before}
+      INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, flags)
+      VALUES ('${e.deviceId}', '${e.homeId}', ${T}, 't', 'accepted', ${T}, '${e.type}', 1, 0, '${e.body}', '[]')
+      RETURNING seq;
+      COMMIT`)) as unknown as pg.QueryResult[];
+    const lsn = (await c.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
+    return { seq: Number(done.at(-2)!.rows[0].seq), lsn };
+  };
+
+  /** Whether the WAL is on disk up to `lsn`. */
+  const onDiskTo = async (c: pg.Client, lsn: string) =>
+    (await c.query('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS ok', [lsn])).rows[0].ok;
 
   /** `work` with a store and a plain connection to the server; then it crashes and starts again. */
   const thenCrash = async (work: (store: PostgresStore, c: pg.Client) => Promise<void>) => {
@@ -96,21 +122,19 @@ describe.skipIf(why !== null)(title, () => {
     const after = await thenCrash(async (store, c) => {
       const before = (await store.readEvents(0, 1000)).at(-1)?.seq ?? 0;
       // What an ordinary append leaves between its commit and its flush: rows visible, not on disk.
-      await c.query(`BEGIN; SET LOCAL synchronous_commit = off;
-        INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, flags)
-        VALUES ('h2-door', 'h2', ${T}, 't', 'accepted', ${T}, 'door', 1, 0,
-          '{"type":"door","ts":${T},"seq":1,"state":"open"}', '[]');
-        COMMIT`);
-      const written = (await c.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
+      const { lsn: written } = await commitUnflushed(c, {
+        deviceId: 'h2-door',
+        homeId: 'h2',
+        type: 'door',
+        body: `{"type":"door","ts":${T},"seq":1,"state":"open"}`,
+      });
       expect(await walOnDisk(c)).toBe(false);
       const flushesBefore = store.readFlushes;
       const read = await store.readEvents(before, 1000);
       expect(read.map((e) => e.deviceId)).toEqual(['h2-door']);
       readSeq = read[0]!.seq;
       // Handed on only once on disk.
-      expect(
-        (await c.query('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS ok', [written])).rows[0].ok,
-      ).toBe(true);
+      expect(await onDiskTo(c, written)).toBe(true);
       expect(store.readFlushes - flushesBefore).toBe(1);
     });
     try {
@@ -135,12 +159,12 @@ describe.skipIf(why !== null)(title, () => {
       await store.appendEvents([event(300)]);
       expect(store.flushApart).toBe(true);
       // Another gateway's append of h3-radar's fall, seq 1, between its commit and its flush.
-      const body = JSON.stringify({ type: 'fall_detected', ts: T, seq: 1, room: 'bathroom' });
-      await c.query(`BEGIN; SET LOCAL synchronous_commit = off;
-        INSERT INTO device_seqs (device_id, seq_count, high, high_ts) VALUES ('h3-radar', 0, 1, ${T});
-        INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, flags)
-        VALUES ('h3-radar', 'h3', ${T}, 't', 'accepted', ${T}, 'fall_detected', 1, 0, '${body}', '[]');
-        COMMIT`);
+      const body = fallBody();
+      await commitUnflushed(
+        c,
+        { deviceId: 'h3-radar', homeId: 'h3', type: 'fall_detected', body },
+        `INSERT INTO device_seqs (device_id, seq_count, high, high_ts) VALUES ('h3-radar', 0, 1, ${T});`,
+      );
       expect(await walOnDisk(c)).toBe(false);
       // The device sends the fall again, through this gateway: a duplicate, urgent (RULE-16).
       const [again] = await store.appendEvents(
@@ -171,14 +195,13 @@ describe.skipIf(why !== null)(title, () => {
         const dispatcher = new PostgresStore({ url: cluster.url });
         try {
           // A fall between its commit and its flush, as the urgent lane is told of it.
-          const body = JSON.stringify({ type: 'fall_detected', ts: T, seq: 1, room: 'bathroom' });
-          const written = await c.query(`BEGIN; SET LOCAL synchronous_commit = off;
-            INSERT INTO events (device_id, home_id, received_at, topic, status, ts, type, device_seq, seq_count, body, flags)
-            VALUES ('h5-radar', 'h5', ${T}, 't', 'accepted', ${T}, 'fall_detected', 1, 0, '${body}', '[]')
-            RETURNING seq;
-            COMMIT`);
-          seq = Number((written as unknown as pg.QueryResult[])[2]!.rows[0].seq);
-          const fallWritten = (await c.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
+          const fallen = await commitUnflushed(c, {
+            deviceId: 'h5-radar',
+            homeId: 'h5',
+            type: 'fall_detected',
+            body: fallBody(),
+          });
+          seq = fallen.seq;
           expect(await walOnDisk(c)).toBe(false);
           const { alert } = raise(
             {
@@ -193,10 +216,7 @@ describe.skipIf(why !== null)(title, () => {
           );
           await dispatcher.saveAlert(alert, []);
           // Answered once on disk: the alert, and the fall before it in the WAL.
-          expect(
-            (await c.query('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS ok', [fallWritten])).rows[0]
-              .ok,
-          ).toBe(true);
+          expect(await onDiskTo(c, fallen.lsn)).toBe(true);
         } finally {
           await dispatcher.close();
         }
@@ -257,10 +277,14 @@ describe.skipIf(why !== null)(`a fall told before its flush${why ? ` (skipped: $
   afterAll(() => cluster?.stop());
 
   /** A fall of h4-radar, as a gateway appends it (RULE-16). */
-  const fall = (seq: number) => {
-    const body = JSON.stringify({ type: 'fall_detected', ts: T + seq, seq, room: 'bathroom' });
-    return event(seq, { deviceId: 'h4-radar', homeId: 'h4', type: 'fall_detected', ts: T + seq, body });
-  };
+  const fall = (seq: number) =>
+    event(seq, {
+      deviceId: 'h4-radar',
+      homeId: 'h4',
+      type: 'fall_detected',
+      ts: T + seq,
+      body: fallBody(seq, T + seq),
+    });
 
   /**
    * Whether a durable commit now waits for a synchronous standby (the checkpointer sets that some time after
