@@ -56,12 +56,26 @@ const HANDLER_OF = new Map<string, RuleHandler>(RULE_HANDLERS.map((h) => [h.rule
 
 /** The earliest deadline of every rule; on a tie, the first in the registry's order. */
 function nextOf(run: Run): Deadline | null {
-  let best: Deadline | null = null;
-  const consider = (d: Deadline) => {
-    if (!best || d.at < best.at) best = d;
-  };
+  earliest = null;
   for (const h of RULE_HANDLERS) h.deadlines?.(run, consider);
+  const best = earliest;
+  earliest = null;
   return best;
+}
+
+/** What `consider` kept of the deadlines offered so far in the `nextOf` under way (one function for all). */
+let earliest: Deadline | null = null;
+const consider = (d: Deadline): void => {
+  if (!earliest || d.at < earliest.at) earliest = d;
+};
+
+/**
+ * The run's result, with the home's next deadline worked out on the run's own state, as `nextDeadline`
+ * would on a copy of it: the morning check is brought up to date in the state the run returns.
+ */
+function finish(run: Run): Evaluation {
+  run.refreshMorning();
+  return { state: run.s, triggers: run.triggers, clearances: run.clearances, next: nextOf(run)?.at ?? null };
 }
 
 /** Fires every deadline at or before `until`, in order, each at its own instant. */
@@ -86,7 +100,7 @@ export function nextDeadline(state: HomeState, ctx: HomeContext): number | null 
 export function advance(state: HomeState, until: number, ctx: HomeContext): Evaluation {
   const run = new Run(state, ctx);
   advanceRun(run, until);
-  return run.result();
+  return finish(run);
 }
 
 export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext): Evaluation {
@@ -118,10 +132,10 @@ export function evaluate(state: HomeState, logged: LoggedEvent, ctx: HomeContext
       summary,
     }),
   };
-  for (const h of RULE_HANDLERS) if (h.heard?.(run, e)) return run.result();
+  for (const h of RULE_HANDLERS) if (h.heard?.(run, e)) return finish(run);
   for (const h of RULE_HANDLERS) h.onEvent?.(run, e);
   takeIn(run, e);
-  return run.result();
+  return finish(run);
 }
 
 /**

@@ -504,7 +504,7 @@ export class RulesPipeline {
       seq: number | null;
       at: number;
     }[] = [];
-    const touchedHomes = new Map<string, { state: HomeState; ctx: HomeContext }>();
+    const touchedHomes = new Map<string, { state: HomeState; next: number | null }>();
     const events: LoggedEvent[] = [];
 
     const openAlert = async (householdId: string, rule: string): Promise<Alert | null> => {
@@ -558,7 +558,7 @@ export class RulesPipeline {
         try {
           const r =
             w.kind === 'event' ? evaluate(state, anchored(w.logged), ctx) : advance(state, w.until, ctx);
-          touchedHomes.set(homeId, { state: r.state, ctx });
+          touchedHomes.set(homeId, { state: r.state, next: r.next });
           result = r;
         } catch (e) {
           // A bug on one event must not stop every home's rules, nor pass the home over silently: log it (ids
@@ -609,13 +609,6 @@ export class RulesPipeline {
       }
     }
 
-    // The homes' next deadlines, worked out before the commit and between turns (RULE-16): after it they
-    // are only put in place, so a page's end is not one long turn over up to 1,000 homes.
-    const nextAt = new Map<string, number | null>();
-    for (const [homeId, { state, ctx }] of touchedHomes) {
-      if (nextAt.size % YIELD_EVERY === YIELD_EVERY - 1) await turn();
-      nextAt.set(homeId, nextDeadline(state, ctx));
-    }
     const first = await this.firstSteps([...raised.values()]);
     history.push(...first.history);
     const raisedList = first.alerts;
@@ -642,11 +635,12 @@ export class RulesPipeline {
       throw e;
     }
     this.fencedSaid = false;
-    for (const [homeId, { state }] of touchedHomes) {
+    // Each home's next deadline came with its last evaluation (worked out on that run's state, between
+    // turns): after the commit it is only put in place, so a page's end is not one long turn (RULE-16).
+    for (const [homeId, { state, next }] of touchedHomes) {
       this.states.set(homeId, state);
-      const at = nextAt.get(homeId) ?? null;
-      if (at === null) this.deadlines.delete(homeId);
-      else this.deadlines.set(homeId, at);
+      if (next === null) this.deadlines.delete(homeId);
+      else this.deadlines.set(homeId, next);
     }
     this.cursor = last;
     this.storedCursor = last;

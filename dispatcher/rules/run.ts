@@ -10,13 +10,15 @@ import { type Baseline, baselineOf, morningMinute } from './baseline.ts';
 import { heldBack, movedBeforeAlert, type Said } from './explain.ts';
 import { hhmmAt, nextLocal } from './localtime.ts';
 import { DEAD_BATTERY_PERCENT, DEFAULT_SETTINGS, type RuleSettings } from './settings.ts';
-import { type HomeContext, type HomeState, NEVER_HEARD } from './state.ts';
+import { copyHomeState, type HomeContext, type HomeState, NEVER_HEARD } from './state.ts';
 import type { Clearance, Trigger } from './trigger.ts';
 
 export interface Evaluation {
   state: HomeState;
   triggers: Trigger[];
   clearances: Clearance[];
+  /** The earliest instant at which a silence rule of the home is due after this evaluation, or null. */
+  next: number | null;
 }
 
 /** An event heard more than this after its own time is late: its alert text says when it happened. */
@@ -78,16 +80,16 @@ export class Run {
   ) {
     // Copy on entry (the caller keeps the old state until its commit succeeds); nested objects are
     // replaced, never mutated.
-    this.s = { ...state, fired: { ...state.fired }, devices: { ...state.devices } };
+    this.s = copyHomeState(state);
     this.set = ctx.settings ?? DEFAULT_SETTINGS;
   }
 
-  result(): Evaluation {
-    return { state: this.s, triggers: this.triggers, clearances: this.clearances };
+  /** A time of day in the community's zone (a function the explanations take; made once per run, when asked). */
+  get hhmm(): (ts: number) => string {
+    this.hhmmOf ??= (ts: number): string => hhmmAt(ts, this.ctx.zone);
+    return this.hhmmOf;
   }
-
-  /** A time of day in the community's zone. */
-  readonly hhmm = (ts: number): string => hhmmAt(ts, this.ctx.zone);
+  private hhmmOf: ((ts: number) => string) | undefined;
 
   trigger(rule: RuleId, at: number, deviceId: string | null, evidence: Evidence, explanation: Said): void {
     this.triggers.push({ rule, householdId: this.ctx.householdId, deviceId, at, evidence, explanation });

@@ -89,6 +89,34 @@ export const emptyHomeState = (): HomeState => ({
   learn: emptyLearn(),
 });
 
+/**
+ * A copy a run may change (nested objects are replaced, never mutated, so `fired` and `devices` are copied
+ * one level down). Written field by field, not spread: every copy then has the same shape, whatever shape
+ * the state came in (read from the store, or a previous run's), and the copy is made at every evaluation.
+ */
+export function copyHomeState(s: HomeState): HomeState {
+  return {
+    v: s.v,
+    now: s.now,
+    presence: s.presence,
+    presenceAt: s.presenceAt,
+    lastMotionAt: s.lastMotionAt,
+    lastMotionRoom: s.lastMotionRoom,
+    lastMotionSeq: s.lastMotionSeq,
+    lastFallAt: s.lastFallAt,
+    door: s.door,
+    lastDoorAt: s.lastDoorAt,
+    exit: s.exit,
+    quietFrom: s.quietFrom,
+    morningDueAt: s.morningDueAt,
+    morningMinute: s.morningMinute,
+    fired: { inactivity: s.fired.inactivity, bathroom: s.fired.bathroom, door: s.fired.door },
+    devices: { ...s.devices },
+    liveSince: s.liveSince,
+    learn: s.learn,
+  };
+}
+
 /** Reads a stored state, upgrading the first release's shape (last motion, fall, battery flags). */
 export function restoreHomeState(stored: unknown): HomeState {
   const s = (stored ?? {}) as Partial<HomeState> & { batteryLow?: Record<string, boolean> };
