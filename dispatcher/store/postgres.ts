@@ -1549,7 +1549,11 @@ function historySql(entries: HistoryEntry[]): string {
   );
 }
 
-/** An array of scalars in PostgreSQL's array syntax (as node-postgres sends an array parameter). */
+/**
+ * An array of scalars in PostgreSQL's array syntax (as node-postgres sends an array parameter). Most texts
+ * (ids, topics, statuses) hold neither a quote nor a backslash: they are written without a pass of the
+ * escaping expression (an append writes a dozen arrays a batch).
+ */
 function arrayText(values: readonly unknown[]): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
@@ -1557,10 +1561,15 @@ function arrayText(values: readonly unknown[]): string {
     if (i > 0) out += ',';
     if (v === null || v === undefined) out += 'NULL';
     else if (typeof v === 'number') out += String(v);
-    else out += `"${String(v).replace(/[\\"]/g, '\\$&')}"`;
+    else {
+      const t = typeof v === 'string' ? v : String(v);
+      out +=
+        t.indexOf('"') === -1 && t.indexOf('\\') === -1 ? `"${t}"` : `"${t.replace(ARRAY_ESCAPED, '\\$&')}"`;
+    }
   }
   return `${out}}`;
 }
+const ARRAY_ESCAPED = /[\\"]/g;
 
 /**
  * `sql` with its parameters written in as literals (arrays in array syntax, numbers as they are), for a
