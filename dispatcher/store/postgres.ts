@@ -1238,16 +1238,8 @@ export class PostgresStore implements Store {
         if (rows.length % STATES_PER_TURN === STATES_PER_TURN - 1) await new Promise((r) => setImmediate(r));
         rows.push(`(${literal(h.homeId)}, ${quoted(JSON.stringify(h.state))})`);
       }
-      // The homes that have a row are updated, the others inserted, in one statement: an upsert (ON
-      // CONFLICT DO UPDATE) locks each row before it updates it, one more WAL record per home and event.
-      // Both parts see the rows as they were before the statement. A row inserted meanwhile (only by a
-      // writer whose fence this commit's fence has already refused) is updated by the ON CONFLICT.
       head.push(
-        `WITH v (home_id, state) AS (VALUES ${rows.join(', ')}),
-           u AS (UPDATE home_states h SET state = v.state FROM v WHERE h.home_id = v.home_id)
-         INSERT INTO home_states (home_id, state)
-           SELECT home_id, state FROM v WHERE NOT EXISTS (SELECT 1 FROM home_states h WHERE h.home_id = v.home_id)
-         ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
+        `INSERT INTO home_states (home_id, state) VALUES ${rows.join(', ')} ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
       );
     }
     head.push(
