@@ -3,6 +3,7 @@
  * live timers are tested in pipeline.test.ts).
  */
 import { describe, expect, it } from 'vitest';
+import { copyHomeState, emptyHomeState } from '../../dispatcher/rules/state.ts';
 import { HOUR, HomeDriver, homeContext, household, local, MIN } from './rules-fixtures.ts';
 
 /** A home where the resident got up normally at 07:00 (so the morning rule is satisfied). */
@@ -526,5 +527,27 @@ describe('late events (SPEC §3: a device that lost its link delivers what it bu
     expect(d.rules()).toEqual([]);
     d.runUntil(t + 29 * MIN);
     expect(d.of('DEVICE_OFFLINE').map((x) => [x.deviceId, x.at])).toEqual([['m-kitchen', t + 29 * MIN]]);
+  });
+});
+
+describe('the copy of a home state each evaluation works on', () => {
+  it('keeps every fact of a lived-in home, and changing the copy leaves the original as it was', () => {
+    // Two days of a routine, then the front door left open: every field of the state holds something.
+    const d = morningHome('2026-03-09');
+    d.motion('kitchen', local('2026-03-09 12:00'));
+    d.runUntil(local('2026-03-10 06:30'));
+    d.motion('bedroom', local('2026-03-10 07:05'));
+    d.door('open', local('2026-03-10 08:00'));
+    d.door('closed', local('2026-03-10 08:01'));
+    d.door('open', local('2026-03-10 08:30'));
+    const s = d.state;
+    const before = structuredClone(s);
+    const copy = copyHomeState(s);
+    // A field added to the state and not to the copy would be dropped from every home at its next event.
+    expect(Object.keys(copy).sort()).toEqual(Object.keys(emptyHomeState()).sort());
+    expect(copy).toEqual(s);
+    copy.fired.inactivity = 1;
+    copy.devices['m-kitchen'] = { ...copy.devices['m-kitchen']!, seenAt: 1 };
+    expect(s).toEqual(before);
   });
 });
