@@ -69,13 +69,19 @@ const consider = (d: Deadline): void => {
   if (!earliest || d.at < earliest.at) earliest = d;
 };
 
+/** The earliest instant a silence rule is due, with the morning check brought up to date in the run's state. */
+function dueNext(run: Run): number | null {
+  run.refreshMorning();
+  return nextOf(run)?.at ?? null;
+}
+
 /**
  * The run's result, with the home's next deadline worked out on the run's own state, as `nextDeadline`
- * would on a copy of it: the morning check is brought up to date in the state the run returns.
+ * does on a copy of it: the morning check is brought up to date in the state the run returns.
  */
 function finish(run: Run): Evaluation {
-  run.refreshMorning();
-  return { state: run.s, triggers: run.triggers, clearances: run.clearances, next: nextOf(run)?.at ?? null };
+  const next = dueNext(run);
+  return { state: run.s, triggers: run.triggers, clearances: run.clearances, next };
 }
 
 /** Fires every deadline at or before `until`, in order, each at its own instant. */
@@ -91,9 +97,7 @@ function advanceRun(run: Run, until: number): void {
 
 /** The earliest instant at which a silence rule of this home is due, or null (for the live timer). */
 export function nextDeadline(state: HomeState, ctx: HomeContext): number | null {
-  const run = new Run(state, ctx);
-  run.refreshMorning();
-  return nextOf(run)?.at ?? null;
+  return dueNext(new Run(state, ctx));
 }
 
 /** Fires every deadline of this home at or before `until` (the live timer, when no event comes). */

@@ -380,7 +380,11 @@ export class RulesPipeline {
   }
 
   private noteDeadline(homeId: string, state: HomeState, ctx: HomeContext): void {
-    const at = nextDeadline(state, ctx);
+    this.placeDeadline(homeId, nextDeadline(state, ctx));
+  }
+
+  /** The home's next deadline for the live timer (null: none). */
+  private placeDeadline(homeId: string, at: number | null): void {
     if (at === null) this.deadlines.delete(homeId);
     else this.deadlines.set(homeId, at);
   }
@@ -639,8 +643,7 @@ export class RulesPipeline {
     // turns): after the commit it is only put in place, so a page's end is not one long turn (RULE-16).
     for (const [homeId, { state, next }] of touchedHomes) {
       this.states.set(homeId, state);
-      if (next === null) this.deadlines.delete(homeId);
-      else this.deadlines.set(homeId, next);
+      this.placeDeadline(homeId, next);
     }
     this.cursor = last;
     this.storedCursor = last;
