@@ -12,6 +12,7 @@ import type { Gateway } from '../../gateway/gateway.ts';
 import type { LoggedEvent } from '../../gateway/ports.ts';
 import { topics } from '../../gateway/protocol.ts';
 import { ManualClock } from '../../kernel/clock.ts';
+import { ms } from '../../kernel/time.ts';
 import { eventually } from '../helpers.ts';
 import { clock, connectDevice, type GatewayWorld, gatewayWorld, SECRET } from './fixtures.ts';
 
@@ -243,15 +244,15 @@ describe('gateway: presence on the device row (SPEC §3)', () => {
     const heartbeat = () =>
       c.publishAsync(topic, JSON.stringify({ type: 'heartbeat', ts: manual.now() }), { qos: 1 });
     // Within the minute: acknowledged, and the row not rewritten for it…
-    await manual.advance(59_999);
+    await manual.advance(ms(59_999));
     await heartbeat();
     expect(await lastSeen()).toBe(t0);
     // …a minute on: rewritten with that message.
-    await manual.advance(1);
+    await manual.advance(ms(1));
     await heartbeat();
     expect(await lastSeen()).toBe(t0 + 60_000);
     // A reading is written with its message, whatever the minute.
-    await manual.advance(1_000);
+    await manual.advance(ms(1_000));
     await c.publishAsync(topic, JSON.stringify({ type: 'heartbeat', ts: manual.now(), battery: 77 }), {
       qos: 1,
     });
