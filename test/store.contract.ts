@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { raise } from '../dispatcher/alerts/lifecycle.ts';
 import type { Alert } from '../dispatcher/alerts/model.ts';
 import { SEQ_DEPTH } from '../dispatcher/store/event-batch.ts';
-import type { DeviceQuery } from '../dispatcher/store/store.ts';
+import type { DeviceQuery, RuleCommit } from '../dispatcher/store/store.ts';
 import { StaleWriteError, type Store } from '../dispatcher/store/store.ts';
 import type { EventRecord } from '../gateway/ports.ts';
 import { bareHousehold } from './helpers.ts';
@@ -337,7 +337,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         ],
       });
       expect(await store.getCursor('rules')).toBe(42);
-      expect((await store.loadHomeStates()).get('h1')).toEqual({ lastMotionAt: 5 });
+      expect((await store.loadHomeStates()).get('h1')).toEqual({ state: { lastMotionAt: 5 }, learned: null });
       expect((await store.getAlert(a.id))?.rule).toBe('FALL');
       expect((await store.findOpenAlert('h1', 'FALL'))?.id).toBe(a.id);
       expect(await store.alertHistory(a.id)).toHaveLength(1);
@@ -352,7 +352,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         updated: [],
         history: [],
       });
-      expect(await store.getHomeState('h1')).toEqual({ lastMotionAt: 5 });
+      expect(await store.getHomeState('h1')).toEqual({ state: { lastMotionAt: 5 }, learned: null });
       expect(await store.getHomeState('h2')).toBeNull();
       // A state holds what people typed (room names): it comes back as written, whatever characters.
       const awkward = { lastMotionRoom: `卧室 'a' "b" \\ $g365$ $$ end$`, lastMotionAt: 6 };
@@ -366,8 +366,37 @@ export function storeContract(name: string, factory: StoreFactory): void {
         updated: [],
         history: [],
       });
-      expect(await store.getHomeState('h1')).toEqual(awkward);
-      expect((await store.loadHomeStates()).get('h2')).toEqual({ lastMotionRoom: '$', lastMotionAt: 7 });
+      expect(await store.getHomeState('h1')).toEqual({ state: awkward, learned: null });
+      expect((await store.loadHomeStates()).get('h2')).toEqual({
+        state: { lastMotionRoom: '$', lastMotionAt: 7 },
+        learned: null,
+      });
+    });
+
+    it('DATA-08: writes the learned part of a home state only when given, and keeps it otherwise', async () => {
+      const commit = (seq: number, homeStates: RuleCommit['homeStates']) =>
+        store.commitRules({
+          cursor: { name: 'rules', seq },
+          homeStates,
+          raised: [],
+          updated: [],
+          history: [],
+        });
+      const days = [{ d: 20_000, first: 420, quiet: [0, 95, 0] }];
+      await commit(1, [{ homeId: 'h1', state: { now: 1 }, learned: days }]);
+      expect(await store.getHomeState('h1')).toEqual({ state: { now: 1 }, learned: days });
+      // Every event rewrites the state; the learned part stays as it was written…
+      await commit(2, [{ homeId: 'h1', state: { now: 2 } }]);
+      await commit(3, [
+        { homeId: 'h1', state: { now: 3 } },
+        { homeId: 'h2', state: { now: 3 } },
+      ]);
+      expect(await store.getHomeState('h1')).toEqual({ state: { now: 3 }, learned: days });
+      expect(await store.getHomeState('h2')).toEqual({ state: { now: 3 }, learned: null });
+      // …until the next is given, in the same commit as its state.
+      const more = [...days, { d: 20_001, first: 431, quiet: [0, 0, 120] }];
+      await commit(4, [{ homeId: 'h1', state: { now: 4 }, learned: more }]);
+      expect((await store.loadHomeStates()).get('h1')).toEqual({ state: { now: 4 }, learned: more });
     });
 
     it('refuses a second open alert of the same rule for a household', async () => {

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { mayReadHousehold } from '../access.ts';
 import { baselineOf, inactivityMs, morningMinute } from '../rules/baseline.ts';
-import { restoreHomeState } from '../rules/engine.ts';
+import { restoreStored } from '../rules/engine.ts';
 import { minutesHhmm } from '../rules/localtime.ts';
 import { resolveSettings } from '../rules/settings.ts';
 import { type ApiDeps, accessScope, HttpError, requireStaff } from './http.ts';
@@ -23,7 +23,7 @@ export const baselineRoutes =
       if (!h || !mayReadHousehold(staff, h.gridId) || !(await accessScope(deps, staff)).has(h.gridId))
         throw new HttpError(404, 'not_found', `no household ${req.params.id}`);
       const stored = await deps.store.getHomeState(h.id);
-      const b = stored === null ? null : baselineOf(restoreHomeState(stored).learn);
+      const b = stored === null ? null : baselineOf(restoreStored(stored).learn);
       if (!b) return { baseline: null };
       const settings = resolveSettings(h, deps.rules);
       const morning = morningMinute({ ...settings, baseline: true }, b);

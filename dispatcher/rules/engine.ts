@@ -47,6 +47,8 @@ export {
   type HomeState,
   type Presence,
   restoreHomeState,
+  restoreStored,
+  storedForm,
 } from './state.ts';
 export type { Clearance, Trigger } from './trigger.ts';
 

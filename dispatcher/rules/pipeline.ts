@@ -32,6 +32,7 @@ import { attach, autoClear, raise } from '../alerts/lifecycle.ts';
 import { type Alert, type HistoryEntry, isOpen, isSafety, SEVERITY_OF } from '../alerts/model.ts';
 import type { Directory, HomeInfo } from '../directory.ts';
 import { FencedError, StaleWriteError, type Store } from '../store/store.ts';
+import type { LearnDay } from './baseline.ts';
 import {
   advance,
   type Evaluation,
@@ -40,7 +41,8 @@ import {
   type HomeContext,
   type HomeState,
   nextDeadline,
-  restoreHomeState,
+  restoreStored,
+  storedForm,
   type Trigger,
   type Unprocessed,
   unwatchedTrigger,
@@ -131,6 +133,8 @@ export class RulesPipeline {
   /** The events the lane raised an alert from lately (a notification delivered twice raises once). */
   private urgentSeen = new Set<string>();
   private retry: Timer | null = null;
+  /** DATA-08: the homes' lists of learned days as the store holds them (storedForm writes the others). */
+  private readonly learnedWritten = new WeakSet<LearnDay[]>();
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -141,7 +145,7 @@ export class RulesPipeline {
     const states = await this.deps.store.loadHomeStates();
     await this.deps.directory.prefetch(states.keys());
     for (const [home, s] of states) {
-      const state = restoreHomeState(s);
+      const state = restoreStored(s, this.learnedWritten);
       this.states.set(home, state);
       // Re-arm from the stored facts (SPEC §9: a restart resumes every deadline).
       const info = await this.deps.directory.home(home);
@@ -626,10 +630,15 @@ export class RulesPipeline {
       if (events.length > 0) this.deps.onEvents?.(events);
       return;
     }
+    // DATA-08: each home's learned days go with it only when they changed since they were last written.
+    const homeStates = [...touchedHomes].map(([homeId, { state }]) => ({
+      homeId,
+      ...storedForm(state, this.learnedWritten),
+    }));
     try {
       await store.commitRules({
         cursor: { name: RULES_CURSOR, seq: last },
-        homeStates: [...touchedHomes].map(([homeId, { state }]) => ({ homeId, state })),
+        homeStates,
         raised: raisedList,
         updated: updatedList,
         history,
@@ -639,6 +648,7 @@ export class RulesPipeline {
       throw e;
     }
     this.fencedSaid = false;
+    for (const h of homeStates) if (h.learned) this.learnedWritten.add(h.learned);
     // Each home's next deadline came with its last evaluation (worked out on that run's state, between
     // turns): after the commit it is only put in place, so a page's end is not one long turn (RULE-16).
     for (const [homeId, { state, next }] of touchedHomes) {

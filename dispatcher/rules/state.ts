@@ -3,7 +3,7 @@
  * pipeline after every commit; `restoreHomeState` reads any shape ever stored.
  */
 import type { DeviceKind } from '../../gateway/protocol.ts';
-import { emptyLearn, type Learn } from './baseline.ts';
+import { emptyLearn, type Learn, type LearnDay } from './baseline.ts';
 import type { RuleSettings } from './settings.ts';
 
 export interface HomeContext {
@@ -115,6 +115,38 @@ export function copyHomeState(s: HomeState): HomeState {
     liveSince: s.liveSince,
     learn: s.learn,
   };
+}
+
+/**
+ * DATA-08: a home's state as it is written. The learned days (RULE-14: up to 28, ~3.5 KB of JSON) change once
+ * a day, the rest at every event: `state` is the rest, and `learned` the days, only when `written` does not
+ * hold that very list already. A list is never changed in place (learnMotion makes a new one when a day
+ * completes), so "the same list" is "the same days". The caller adds `learned` to `written` once its commit
+ * has stood.
+ */
+export function storedForm(
+  s: HomeState,
+  written: WeakSet<LearnDay[]>,
+): { state: Omit<HomeState, 'learn'> & { learn: Omit<Learn, 'days'> }; learned?: LearnDay[] } {
+  const state: Omit<HomeState, 'learn'> & { learn: Omit<Learn, 'days'> } = copyHomeState(s);
+  state.learn = { day: s.learn.day, first: s.learn.first, quiet: s.learn.quiet };
+  return written.has(s.learn.days) ? { state } : { state, learned: s.learn.days };
+}
+
+/**
+ * DATA-08: a state as stored (`storedForm`'s two parts, or one part holding all of it, as stored before),
+ * read back whole; the days read from their own part are added to `written`.
+ */
+export function restoreStored(
+  stored: { state: unknown; learned: unknown | null },
+  written?: WeakSet<LearnDay[]>,
+): HomeState {
+  const s = restoreHomeState(stored.state);
+  if (Array.isArray(stored.learned)) {
+    s.learn = { ...s.learn, days: stored.learned as LearnDay[] };
+    written?.add(s.learn.days);
+  } else if (!Array.isArray(s.learn.days)) s.learn = { ...s.learn, days: [] };
+  return s;
 }
 
 /** Reads a stored state, upgrading the first release's shape (last motion, fall, battery flags). */

@@ -118,7 +118,7 @@ const TABLES: Table[] = [
     columns: { name: 'text', seq: 'int8' },
     where: `name NOT IN (${SQLITE_CURSORS.map((k) => `'${k}'`).join(',')})`,
   },
-  { name: 'home_states', columns: { home_id: 'text', state: 'text' } },
+  { name: 'home_states', columns: { home_id: 'text', state: 'text', learned: 'text' } },
   {
     name: 'alerts',
     columns: {

@@ -63,6 +63,7 @@ import {
   overrideFrom,
   type Row,
   staffFrom,
+  storedHomeState,
 } from './rows.ts';
 import type {
   AlertFilter,
@@ -78,6 +79,7 @@ import type {
   StaffPatch,
   StaffRecord,
   Store,
+  StoredHomeState,
 } from './store.ts';
 import { FencedError, RETIRED_TABLE, type RetiredKind, StaleWriteError } from './store.ts';
 
@@ -1131,14 +1133,14 @@ export class PostgresStore implements Store {
     return r ? Number(r.seq) : 0;
   }
 
-  async getHomeState(homeId: string): Promise<unknown | null> {
-    const r = await this.one('SELECT state FROM home_states WHERE home_id = $1', [homeId]);
-    return r ? JSON.parse(String(r.state)) : null;
+  async getHomeState(homeId: string): Promise<StoredHomeState | null> {
+    const r = await this.one('SELECT state, learned FROM home_states WHERE home_id = $1', [homeId]);
+    return r ? storedHomeState(r) : null;
   }
 
-  async loadHomeStates(): Promise<Map<string, unknown>> {
-    const rows = await this.q('SELECT home_id, state FROM home_states');
-    return new Map(rows.map((r) => [String(r.home_id), JSON.parse(String(r.state))]));
+  async loadHomeStates(): Promise<Map<string, StoredHomeState>> {
+    const rows = await this.q('SELECT home_id, state, learned FROM home_states');
+    return new Map(rows.map((r) => [String(r.home_id), storedHomeState(r)]));
   }
 
   // ---- alerts and their change feed
@@ -1236,10 +1238,12 @@ export class PostgresStore implements Store {
       const rows: string[] = [];
       for (const h of c.homeStates) {
         if (rows.length % STATES_PER_TURN === STATES_PER_TURN - 1) await new Promise((r) => setImmediate(r));
-        rows.push(`(${literal(h.homeId)}, ${quoted(JSON.stringify(h.state))})`);
+        const learned = h.learned === undefined ? 'NULL' : quoted(JSON.stringify(h.learned));
+        rows.push(`(${literal(h.homeId)}, ${quoted(JSON.stringify(h.state))}, ${learned})`);
       }
+      // DATA-08: `learned` only when given (about once a day a home); the stored one stays otherwise.
       head.push(
-        `INSERT INTO home_states (home_id, state) VALUES ${rows.join(', ')} ON CONFLICT (home_id) DO UPDATE SET state = excluded.state`,
+        `INSERT INTO home_states (home_id, state, learned) VALUES ${rows.join(', ')} ON CONFLICT (home_id) DO UPDATE SET state = excluded.state, learned = COALESCE(excluded.learned, home_states.learned)`,
       );
     }
     head.push(

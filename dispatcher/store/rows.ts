@@ -9,7 +9,7 @@ import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { DeviceState, Grid, Household } from '../registry.ts';
 import { isRoom, type Room } from '../rooms.ts';
 import type { RosterOverride } from '../routing/roster.ts';
-import type { AuditEntry, DeliveryRecord, StaffRecord } from './store.ts';
+import type { AuditEntry, DeliveryRecord, StaffRecord, StoredHomeState } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -18,6 +18,14 @@ export type Row = Record<string, unknown>;
 export const doc = (v: unknown): any => (typeof v === 'string' ? JSON.parse(v) : v);
 /** A flag column: 0/1 (SQLite) or a boolean (PostgreSQL). */
 export const flag = (v: unknown): boolean => v === true || Number(v) === 1;
+
+/** DATA-08: a home_states row (both backends keep the two parts as JSON text). */
+export function storedHomeState(r: Row): StoredHomeState {
+  return {
+    state: JSON.parse(String(r.state)),
+    learned: r.learned == null ? null : JSON.parse(String(r.learned)),
+  };
+}
 
 export function loggedEventFrom(r: Row): LoggedEvent {
   return {

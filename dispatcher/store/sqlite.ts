@@ -47,6 +47,7 @@ import {
   loggedEventFrom,
   type Row,
   staffFrom,
+  storedHomeState,
 } from './rows.ts';
 import {
   type AlertFilter,
@@ -64,6 +65,7 @@ import {
   type StaffRecord,
   StaleWriteError,
   type Store,
+  type StoredHomeState,
 } from './store.ts';
 import { HomeIndexThread } from './threads.ts';
 
@@ -627,14 +629,16 @@ export class SqliteStore implements Store {
     return r ? Number(r.seq) : 0;
   }
 
-  async getHomeState(homeId: string): Promise<unknown | null> {
-    const r = this.st('SELECT state FROM home_states WHERE home_id = ?').get(homeId) as Row | undefined;
-    return r ? JSON.parse(String(r.state)) : null;
+  async getHomeState(homeId: string): Promise<StoredHomeState | null> {
+    const r = this.st('SELECT state, learned FROM home_states WHERE home_id = ?').get(homeId) as
+      | Row
+      | undefined;
+    return r ? storedHomeState(r) : null;
   }
 
-  async loadHomeStates(): Promise<Map<string, unknown>> {
-    const rows = this.st('SELECT home_id, state FROM home_states').all() as Row[];
-    return new Map(rows.map((r) => [String(r.home_id), JSON.parse(String(r.state))]));
+  async loadHomeStates(): Promise<Map<string, StoredHomeState>> {
+    const rows = this.st('SELECT home_id, state, learned FROM home_states').all() as Row[];
+    return new Map(rows.map((r) => [String(r.home_id), storedHomeState(r)]));
   }
 
   // ---- alerts
@@ -718,10 +722,17 @@ export class SqliteStore implements Store {
         for (const a of c.updated) this.updateAlert(a);
         for (const a of c.raised) this.insertAlert(a);
         this.insertHistory(c.history);
+        // DATA-08: `learned` only when given; the stored one stays otherwise.
         const hs = this.st(
-          'INSERT INTO home_states (home_id, state) VALUES (?, ?) ON CONFLICT (home_id) DO UPDATE SET state = excluded.state',
+          `INSERT INTO home_states (home_id, state, learned) VALUES (?, ?, ?)
+           ON CONFLICT (home_id) DO UPDATE SET state = excluded.state, learned = COALESCE(excluded.learned, home_states.learned)`,
         );
-        for (const h of c.homeStates) hs.run(h.homeId, JSON.stringify(h.state));
+        for (const h of c.homeStates)
+          hs.run(
+            h.homeId,
+            JSON.stringify(h.state),
+            h.learned === undefined ? null : JSON.stringify(h.learned),
+          );
         this.st(
           'INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
         ).run(c.cursor.name, c.cursor.seq);

@@ -123,7 +123,11 @@ export interface DeliveryRecord {
 /** What one step of the rules pipeline commits atomically: new and changed alerts and the log cursor. */
 export interface RuleCommit {
   cursor: { name: string; seq: number };
-  homeStates: { homeId: string; state: unknown }[];
+  /**
+   * DATA-08: each touched home's state, and its `learned` part only when it changed since last stored (absent:
+   * the stored one stays).
+   */
+  homeStates: { homeId: string; state: unknown; learned?: unknown }[];
   raised: Alert[];
   updated: Alert[];
   history: HistoryEntry[];
@@ -174,9 +178,18 @@ export interface EventLogStore extends GatewayStore {
   ): Promise<LoggedEvent[]>;
   /** A store whose household index is kept up apart from the log (SQLite): how far behind it is. */
   homeIndexHealth?(): { lag: number; failures: number };
-  loadHomeStates(): Promise<Map<string, unknown>>;
+  loadHomeStates(): Promise<Map<string, StoredHomeState>>;
   /** One home's rules state as last committed, or null (the learned baseline view). */
-  getHomeState(homeId: string): Promise<unknown | null>;
+  getHomeState(homeId: string): Promise<StoredHomeState | null>;
+}
+
+/**
+ * DATA-08: a home's rules state as stored: the part every event rewrites, and the part written only when it
+ * changed (`learned`: null when never written apart, as in a state stored before it was).
+ */
+export interface StoredHomeState {
+  state: unknown;
+  learned: unknown | null;
 }
 
 /**

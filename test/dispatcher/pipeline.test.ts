@@ -4,6 +4,7 @@
  * themselves, and a replay of the same log that raises the same alerts.
  */
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../dispatcher/alerts/model.ts';
 import { Directory } from '../../dispatcher/directory.ts';
@@ -456,6 +457,67 @@ describe('rules pipeline', () => {
     await replay.pipeline.start();
     const replayed = (await replay.alerts()).map((a) => [a.rule, a.raisedAt, a.explanation.en]).sort();
     expect(replayed).toEqual(liveAlerts);
+  });
+});
+
+describe('rules pipeline: a home state as stored (DATA-08)', () => {
+  it('writes the learned days apart, only when a day completes, and reads them back whole after a restart', async () => {
+    const tmp = tempDir('g365-learned-');
+    const file = join(tmp.path, 'guardian365.sqlite');
+    const r = await rig(local('2026-03-10 07:00'), file);
+    // The same file through a connection of the test's own, to see the row as stored.
+    const raw = new Database(file);
+    const row = () => {
+      const x = raw.prepare(`SELECT state, learned FROM home_states WHERE home_id = 'h1'`).get() as {
+        state: string;
+        learned: string | null;
+      };
+      return { state: JSON.parse(x.state), learned: x.learned === null ? null : JSON.parse(x.learned) };
+    };
+    const motion = async (at: string) => {
+      await r.quietTo(local(at));
+      await r.send('m-living', { type: 'motion', ts: local(at), state: 'active', room: 'living' });
+    };
+    try {
+      await motion('2026-03-10 07:00');
+      await motion('2026-03-10 09:30');
+      // No day complete yet: the (empty) list was written with the home's first commit; the state has no days.
+      expect(row().learned).toEqual([]);
+      expect(row().state.learn).not.toHaveProperty('days');
+      // The next day's first motion completes the 10th: written with that commit.
+      await motion('2026-03-11 07:10');
+      const day10 = row().learned;
+      expect(day10).toHaveLength(1);
+      expect(day10[0]).toMatchObject({ first: 7 * 60 });
+      // Within the day the list is not written again: a value put there behind the rules' back stays.
+      raw.prepare(`UPDATE home_states SET learned = '"untouched"' WHERE home_id = 'h1'`).run();
+      await motion('2026-03-11 08:00');
+      await motion('2026-03-11 12:00');
+      expect(row().learned).toBe('untouched');
+      expect(row().state.now).toBe(local('2026-03-11 12:00'));
+      // The 11th completes: the whole list is written again, in the commit of the event that completed it.
+      await motion('2026-03-12 06:40');
+      const learned = row().learned;
+      expect(learned.map((d: { first: number }) => d.first)).toEqual([7 * 60, 7 * 60 + 10]);
+      // A restart reads the two parts back as one state: the days are there, and not written again.
+      await r.restart();
+      raw.prepare(`UPDATE home_states SET learned = '"untouched"' WHERE home_id = 'h1'`).run();
+      await motion('2026-03-12 09:00');
+      expect(row().learned).toBe('untouched');
+      raw.prepare('UPDATE home_states SET learned = ? WHERE home_id = ?').run(JSON.stringify(learned), 'h1');
+      await r.restart();
+      await motion('2026-03-13 07:00');
+      expect(row().learned.map((d: { first: number }) => d.first)).toEqual([
+        7 * 60,
+        7 * 60 + 10,
+        6 * 60 + 40,
+      ]);
+    } finally {
+      raw.close();
+      rigs.splice(rigs.indexOf(r), 1);
+      await r.close();
+      tmp.remove();
+    }
   });
 });
 

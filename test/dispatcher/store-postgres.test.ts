@@ -115,7 +115,7 @@ describe.skipIf(pgBackend.skip)(`${pgBackend.name}: the event log's one-message 
       JSON.stringify(state),
     ]);
     expect(await a.migrate()).toBe(1);
-    expect(await a.getHomeState('h1')).toEqual(state);
+    expect(await a.getHomeState('h1')).toEqual({ state, learned: null });
     const column = await a.pool.query(
       `SELECT data_type FROM information_schema.columns WHERE table_name = 'home_states' AND column_name = 'state'`,
     );
