@@ -10,6 +10,9 @@ import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { LearnDay } from '../dispatcher/rules/baseline.ts';
+import { emptyHomeState } from '../dispatcher/rules/engine.ts';
+import { localDay } from '../dispatcher/rules/localtime.ts';
 import type { PostgresStore } from '../dispatcher/store/postgres.ts';
 import { hashDeviceSecret } from '../gateway/secrets.ts';
 import { BENCH_SECRET } from './gateway-load.ts';
@@ -215,5 +218,65 @@ export async function seedDevices(store: PostgresStore, n: number): Promise<void
        ON CONFLICT DO NOTHING`,
       [ids.map((i) => `d${i}`), ids.map((i) => `h${i}`), ids.map(() => hashDeviceSecret(BENCH_SECRET))],
     );
+  }
+}
+
+/**
+ * The rules state of a home that has lived with the service for `days` days (RULE-14: the learned days it
+ * keeps, up to 28), as the code under test stores it: the days apart (DATA-08) where `home_states` has the
+ * column for them, inside the state before that. Nothing else is known of the home (no motion, no device
+ * heard: no deadline is due before its first event), and today's local day has begun, so none completes
+ * while the benchmark runs unless it crosses the community's midnight (then each home writes its days
+ * once, as at every midnight). Deterministic: home i's days differ from home j's.
+ */
+export async function seedLearnedHomes(
+  store: PostgresStore,
+  n: number,
+  days: number,
+  zone: string,
+): Promise<void> {
+  if (days <= 0) return;
+  const apart =
+    (
+      await store.pool.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_name = 'home_states' AND column_name = 'learned'`,
+      )
+    ).rowCount === 1;
+  const today = localDay(Date.now(), zone);
+  const learnedOf = (i: number): LearnDay[] =>
+    Array.from({ length: days }, (_, k) => ({
+      d: today - days + k,
+      first: 380 + ((i * 7 + k * 13) % 90),
+      quiet: Array.from({ length: 24 }, (_, h) =>
+        h < 6 ? 300 + ((i + k + h) % 60) : (i * 3 + k * 5 + h * 11) % 150,
+      ),
+    }));
+  const stateOf = (i: number, withDays: boolean) => {
+    const s = emptyHomeState();
+    s.learn = {
+      day: today,
+      first: null,
+      quiet: new Array<number>(24).fill(0),
+      days: withDays ? learnedOf(i) : [],
+    };
+    if (!withDays) delete (s.learn as Partial<typeof s.learn>).days;
+    return JSON.stringify(s);
+  };
+  for (let from = 0; from < n; from += 5_000) {
+    const ids = Array.from({ length: Math.min(5_000, n - from) }, (_, i) => from + i);
+    if (apart)
+      await store.pool.query(
+        `INSERT INTO home_states (home_id, state, learned) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`,
+        [
+          ids.map((i) => `h${i}`),
+          ids.map((i) => stateOf(i, false)),
+          ids.map((i) => JSON.stringify(learnedOf(i))),
+        ],
+      );
+    else
+      await store.pool.query(
+        `INSERT INTO home_states (home_id, state) SELECT * FROM unnest($1::text[], $2::text[])`,
+        [ids.map((i) => `h${i}`), ids.map((i) => stateOf(i, true))],
+      );
   }
 }

@@ -46,6 +46,8 @@
  *   BENCH_LOG_DIR=dir    each service process's output (warnings and errors) in a file of its own
  *   BENCH_HOUSEHOLDS=n   households seeded (default: one per device), so the dispatcher's rules can hold
  *                        100,000 households while fewer devices connect
+ *   BENCH_LEARNED_DAYS=28  learned days (RULE-14) in every seeded home's rules state: homes that have lived with
+ *                        the service for a month, as in production (0: new homes, whose state is ~7 times smaller)
  *   BENCH_RECONNECT=0    skip the drop-and-reconnect measurement (shorter runs)
  *   BENCH_IDLE_S=10      seconds connected and quiet before the traffic, measured apart (0: none)
  *   BENCH_PG_STATEMENTS=1  the statements that took PostgreSQL's time in each traffic phase (throwaway cluster)
@@ -80,6 +82,7 @@ import {
   benchClusterSettings,
   benchDatabase,
   seedDevices,
+  seedLearnedHomes,
   statementCosts,
   stopBenchCluster,
 } from './pg-cluster.ts';
@@ -110,6 +113,7 @@ const STAFF_GATEWAY = env.BENCH_STAFF_GATEWAY !== '0';
 const WARMUP = Number(env.BENCH_WARMUP_S ?? 5);
 const HOUSEHOLDS = Number(env.BENCH_HOUSEHOLDS ?? 0);
 const RECONNECT = env.BENCH_RECONNECT !== '0';
+const LEARNED_DAYS = Number(env.BENCH_LEARNED_DAYS ?? 28);
 const IDLE = Number(env.BENCH_IDLE_S ?? 10);
 /** A directory for each service process's output (its warnings and errors), or none. */
 const LOG_DIR = env.BENCH_LOG_DIR ? resolve(env.BENCH_LOG_DIR) : null;
@@ -1170,6 +1174,7 @@ export async function run(): Promise<void> {
     const seedStarted = performance.now();
     const seeded = Math.max(DEVICES, SINGLE, HOUSEHOLDS);
     await seedDevices(store, seeded);
+    await seedLearnedHomes(store, seeded, LEARNED_DAYS, env.TZ_COMMUNITY ?? 'Asia/Shanghai');
     const plan = planCommunity({
       grids: 1,
       householdsPerGrid: (FALLS + WARM_FALLS) * ROUNDS * RATES.length * 2,
@@ -1182,7 +1187,10 @@ export async function run(): Promise<void> {
       await store.createDevice({ ...d, secretHash: hashDeviceSecret(BENCH_SECRET), createdAt: now });
     console.log(
       `seeded ${seeded.toLocaleString('en')} households and devices in bulk in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s, ` +
-        'each device with its own salted hash in the format the service issues (SEC-05)',
+        'each device with its own salted hash in the format the service issues (SEC-05); ' +
+        (LEARNED_DAYS > 0
+          ? `each home's rules state with ${LEARNED_DAYS} learned days (RULE-14, BENCH_LEARNED_DAYS)`
+          : 'new homes (no rules state yet: BENCH_LEARNED_DAYS=0)'),
     );
     await redis.start();
     dispatcher = await startRole('dispatcher', { DATABASE_URL: db.url, REDIS_URL: redis.url }, files);
