@@ -77,6 +77,8 @@ export class Presence<S extends object> {
   /** A login succeeded: from here `session` is the device's; the one it replaces ends without a record. */
   claim(deviceId: string, session: S): void {
     this.sessions.set(deviceId, session);
+    // A new session's `online` is a change of the row (DEV-11: its session start), never "seen again".
+    this.seenWritten.delete(deviceId);
     this.since.set(session, this.deps.clock.now());
   }
 

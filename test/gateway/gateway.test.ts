@@ -257,8 +257,18 @@ describe('gateway: presence on the device row (SPEC §3)', () => {
       qos: 1,
     });
     expect(await store.getDeviceState('h2-fall')).toMatchObject({ lastSeenAt: t0 + 61_000, battery: 77 });
+    // A new session within the minute (the device came back on a new connection, taking the old one's
+    // place): its start is a change of the row, written at once (DEV-11), not "seen again".
+    await manual.advance(ms(1_000));
+    const again = await connectDevice(g.port, 'h2-fall', SECRET);
+    await eventually(
+      async () => ((await lastSeen()) === t0 + 62_000 ? true : undefined),
+      5_000,
+      'the new session on the row',
+    );
+    c.end(true);
     // The end of the session is written straight away.
-    await c.endAsync();
+    await again.endAsync();
     await eventually(
       async () => ((await store.getDeviceState('h2-fall'))?.online === false ? true : undefined),
       5_000,
