@@ -482,6 +482,12 @@ export class GuardianService {
         'falls and help buttons whose alert the urgent lane raised ahead of the log order (RULE-16)',
         () => this.rulesWork.urgentRaised,
       );
+      readGauge(
+        registry,
+        'g365_rules_homes_held',
+        'homes whose rules state this instance holds in memory: the homes of the communities it works for (CLU-03) that have one',
+        () => this.rulesWork.homesHeld,
+      );
       // The household index that the timelines read (SQLite: its own thread), kept apart from the log.
       const indexHealth = store.homeIndexHealth?.bind(store);
       if (indexHealth) {
@@ -636,6 +642,7 @@ export class GuardianService {
     | 'unwatched'
     | 'stalls'
     | 'fenced'
+    | 'homesHeld'
   > {
     return this.shards ?? this.pipeline;
   }

@@ -270,6 +270,13 @@ export class CommunityShards {
   }
 
   /** A count over the pipelines here and those stopped since this process started. */
+  /** Homes whose rules state the pipelines here hold, each home in its own community's pipeline only. */
+  get homesHeld(): number {
+    let n = 0;
+    for (const p of this.pipelines.values()) n += p.homesHeld;
+    return n;
+  }
+
   private count(k: PipelineCount): number {
     let n = this.retired[k];
     for (const p of this.pipelines.values()) n += p[k];

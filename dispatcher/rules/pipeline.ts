@@ -50,6 +50,8 @@ import {
 import { type RulesConfig, resolveSettings } from './settings.ts';
 
 export const RULES_CURSOR = 'rules';
+/** Stored home states read per query at a start (a bound on the memory the reading takes). */
+const STATES_PAGE = 5_000;
 const PAGE = 1000;
 /**
  * Evaluations of a page between two turns of the event loop (RULE-16: the urgent lane is let in). On a
@@ -134,7 +136,7 @@ export class RulesPipeline {
   private urgentSeen = new Set<string>();
   private retry: Timer | null = null;
   /** DATA-08: the homes' lists of learned days as the store holds them (storedForm writes the others). */
-  private readonly learnedWritten = new WeakSet<LearnDay[]>();
+  private learnedWritten = new WeakSet<LearnDay[]>();
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -142,14 +144,22 @@ export class RulesPipeline {
     this.stopped = false;
     this.cursor = await this.deps.store.getCursor(RULES_CURSOR);
     this.storedCursor = this.cursor;
-    const states = await this.deps.store.loadHomeStates();
-    await this.deps.directory.prefetch(states.keys());
-    for (const [home, s] of states) {
-      const state = restoreStored(s, this.learnedWritten);
-      this.states.set(home, state);
-      // Re-arm from the stored facts (SPEC §9: a restart resumes every deadline).
-      const info = await this.deps.directory.home(home);
-      if (info) this.noteDeadline(home, state, this.context(info));
+    // A page of stored states at a time, and only the homes this pipeline watches are kept (CLU-03: a
+    // community's pipeline, its own homes): each instance's memory holds its communities' homes once, not
+    // every home of the database once per community it works for.
+    for (let after: string | null = null; ; ) {
+      const page = await this.deps.store.loadHomeStates({ after, limit: STATES_PAGE });
+      await this.deps.directory.prefetch(page.keys());
+      for (const [home, s] of page) {
+        after = home;
+        const info = await this.deps.directory.home(home);
+        if (!info) continue;
+        const state = restoreStored(s, this.learnedWritten);
+        this.states.set(home, state);
+        // Re-arm from the stored facts (SPEC §9: a restart resumes every deadline).
+        this.noteDeadline(home, state, this.context(info));
+      }
+      if (page.size < STATES_PAGE) break;
     }
     this.wake();
     await this.idle();
@@ -221,6 +231,11 @@ export class RulesPipeline {
     return this.cursor;
   }
 
+  /** Homes whose rules state this pipeline holds (its homes that have one: CLU-03), for /metrics. */
+  get homesHeld(): number {
+    return this.states.size;
+  }
+
   /** The rule state of one home as committed (for the baseline view and tests). */
   homeState(homeId: string): HomeState | null {
     return this.states.get(homeId) ?? null;
@@ -258,10 +273,21 @@ export class RulesPipeline {
     const ids = homeId === null ? [...this.states.keys()] : [homeId];
     if (homeId === null) await this.deps.directory.prefetch(ids);
     for (const id of ids) {
-      const state = this.states.get(id);
-      if (!state) continue;
       const info = await this.deps.directory.home(id);
-      if (info) this.noteDeadline(id, state, this.context(info));
+      let state = this.states.get(id);
+      if (!info) {
+        // No longer this pipeline's (retired, or moved to another community): its state is another's now.
+        if (state && homeId !== null) this.states.delete(id);
+        continue;
+      }
+      if (!state && homeId !== null) {
+        // Newly this pipeline's (moved here from another community): its rules go on from what is stored.
+        const stored = await this.deps.store.getHomeState(id);
+        if (!stored || this.states.has(id)) continue;
+        state = restoreStored(stored, this.learnedWritten);
+        this.states.set(id, state);
+      }
+      if (state) this.noteDeadline(id, state, this.context(info));
     }
     this.arm();
   }
@@ -645,6 +671,9 @@ export class RulesPipeline {
       });
     } catch (e) {
       this.unsure(first.sends, e);
+      // DATA-08: whatever the store holds now is not known for sure (a commit whose answer was lost, a
+      // database that came back from a copy): every home's days go with its next commit.
+      this.learnedWritten = new WeakSet();
       throw e;
     }
     this.fencedSaid = false;

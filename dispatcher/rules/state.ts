@@ -135,17 +135,21 @@ export function storedForm(
 
 /**
  * DATA-08: a state as stored (`storedForm`'s two parts, or one part holding all of it, as stored before),
- * read back whole; the days read from their own part are added to `written`.
+ * read back whole; the days read from their own part are added to `written`, days found inside the state
+ * are not (they are written apart at the home's next commit).
  */
 export function restoreStored(
   stored: { state: unknown; learned: unknown | null },
   written?: WeakSet<LearnDay[]>,
 ): HomeState {
   const s = restoreHomeState(stored.state);
+  // Days inside the state were written there after any apart (by a version before DATA-08, or a caller
+  // that stores whole states): they are the newer, and the next commit writes them apart.
+  if (Array.isArray(s.learn.days)) return s;
   if (Array.isArray(stored.learned)) {
     s.learn = { ...s.learn, days: stored.learned as LearnDay[] };
     written?.add(s.learn.days);
-  } else if (!Array.isArray(s.learn.days)) s.learn = { ...s.learn, days: [] };
+  } else s.learn = { ...s.learn, days: [] };
   return s;
 }
 

@@ -1138,8 +1138,16 @@ export class PostgresStore implements Store {
     return r ? storedHomeState(r) : null;
   }
 
-  async loadHomeStates(): Promise<Map<string, StoredHomeState>> {
-    const rows = await this.q('SELECT home_id, state, learned FROM home_states');
+  async loadHomeStates(page?: {
+    after: string | null;
+    limit: number;
+  }): Promise<Map<string, StoredHomeState>> {
+    const rows = page
+      ? await this.q(
+          'SELECT home_id, state, learned FROM home_states WHERE home_id > $1 ORDER BY home_id LIMIT $2',
+          [page.after ?? '', page.limit],
+        )
+      : await this.q('SELECT home_id, state, learned FROM home_states');
     return new Map(rows.map((r) => [String(r.home_id), storedHomeState(r)]));
   }
 

@@ -636,8 +636,17 @@ export class SqliteStore implements Store {
     return r ? storedHomeState(r) : null;
   }
 
-  async loadHomeStates(): Promise<Map<string, StoredHomeState>> {
-    const rows = this.st('SELECT home_id, state, learned FROM home_states').all() as Row[];
+  async loadHomeStates(page?: {
+    after: string | null;
+    limit: number;
+  }): Promise<Map<string, StoredHomeState>> {
+    const rows = (
+      page
+        ? this.st(
+            'SELECT home_id, state, learned FROM home_states WHERE home_id > ? ORDER BY home_id LIMIT ?',
+          ).all(page.after ?? '', page.limit)
+        : this.st('SELECT home_id, state, learned FROM home_states').all()
+    ) as Row[];
     return new Map(rows.map((r) => [String(r.home_id), storedHomeState(r)]));
   }
 

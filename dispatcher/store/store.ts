@@ -178,7 +178,11 @@ export interface EventLogStore extends GatewayStore {
   ): Promise<LoggedEvent[]>;
   /** A store whose household index is kept up apart from the log (SQLite): how far behind it is. */
   homeIndexHealth?(): { lag: number; failures: number };
-  loadHomeStates(): Promise<Map<string, StoredHomeState>>;
+  /**
+   * Every home's rules state, or with `page` at most `limit` of them after the home id `after` (null: from the
+   * first), in home id order.
+   */
+  loadHomeStates(page?: { after: string | null; limit: number }): Promise<Map<string, StoredHomeState>>;
   /** One home's rules state as last committed, or null (the learned baseline view). */
   getHomeState(homeId: string): Promise<StoredHomeState | null>;
 }

@@ -259,6 +259,21 @@ describe.skipIf(pgBackend.skip)(`dispatchers sharing four communities on ${pgBac
     expect(await metric(d3, 'g365_leases_taken_total')).toBe(1);
     // One handover, given up on purpose by the instance that had one too many.
     expect((await releasedTotal()) - releasedBefore).toBe(1);
+    // CLU-03: each stored home state is held in memory once, by its community's holder; d3, started with
+    // every community's states stored, keeps only those of the community it took.
+    const stored = async () => Number((await db.query('SELECT count(*) AS n FROM home_states')).rows[0].n);
+    const held = async () =>
+      (await Promise.all([...dispatchers.values()].map((p) => metric(p, 'g365_rules_homes_held')))).reduce(
+        (a, b) => a + b,
+      );
+    await eventually(
+      async () => {
+        const [s, h] = [await stored(), await held()];
+        return s >= COMMUNITIES.length && h === s ? true : undefined;
+      },
+      10_000,
+      'every stored home state held once across the three dispatchers',
+    );
   }, 120_000);
 
   it('hands the communities of a dispatcher stopped with SIGTERM over at once, and the falls escalate on once', async () => {

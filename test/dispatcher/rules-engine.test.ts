@@ -3,7 +3,8 @@
  * live timers are tested in pipeline.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { copyHomeState, type HomeState } from '../../dispatcher/rules/state.ts';
+import type { LearnDay } from '../../dispatcher/rules/baseline.ts';
+import { copyHomeState, type HomeState, restoreStored, storedForm } from '../../dispatcher/rules/state.ts';
 import { HOUR, HomeDriver, homeContext, household, local, MIN } from './rules-fixtures.ts';
 
 /** A home where the resident got up normally at 07:00 (so the morning rule is satisfied). */
@@ -577,5 +578,44 @@ describe('the copy of a home state each evaluation works on', () => {
     copy.fired.inactivity = 1;
     copy.devices['m-kitchen'] = { ...copy.devices['m-kitchen']!, seenAt: 1 };
     expect(s).toEqual(before);
+  });
+});
+
+describe('a home state as stored, in two parts (DATA-08)', () => {
+  /** Two days of routine: one learned day, and today's begun. */
+  const lived = () => {
+    const d = morningHome('2026-03-09');
+    d.runUntil(local('2026-03-10 07:30'));
+    d.motion('bedroom', local('2026-03-10 07:31'));
+    return d.state;
+  };
+
+  it('reads back what it wrote: the same state, its days known as written', () => {
+    const s = lived();
+    expect(s.learn.days.length).toBeGreaterThan(0);
+    const first = storedForm(s, new WeakSet());
+    expect(first.learned).toBe(s.learn.days);
+    expect(first.state.learn).not.toHaveProperty('days');
+    const written = new WeakSet<LearnDay[]>();
+    // Through JSON, as the stores keep it.
+    const back = restoreStored(
+      { state: JSON.parse(JSON.stringify(first.state)), learned: JSON.parse(JSON.stringify(first.learned)) },
+      written,
+    );
+    expect(back).toEqual(JSON.parse(JSON.stringify(s)));
+    expect(storedForm(back, written).learned).toBeUndefined();
+  });
+
+  it('takes days found inside the state over the part apart, and writes them apart next', () => {
+    const s = lived();
+    const older = [{ d: 1, first: 1, quiet: new Array(24).fill(0) }];
+    const written = new WeakSet<LearnDay[]>();
+    // A whole state (as stored before DATA-08, or by a caller storing whole states) is the newer.
+    const back = restoreStored({ state: JSON.parse(JSON.stringify(s)), learned: older }, written);
+    expect(back.learn.days).toEqual(JSON.parse(JSON.stringify(s.learn.days)));
+    expect(storedForm(back, written).learned).toEqual(back.learn.days);
+    // A state with no days anywhere has none.
+    const { days: _days, ...learn } = s.learn;
+    expect(restoreStored({ state: { ...s, learn }, learned: null }).learn.days).toEqual([]);
   });
 });
