@@ -373,6 +373,30 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    it('reads the home states a page at a time, in home id order, each once', async () => {
+      const ids = ['h1', 'h2', 'h10', 'h3', 'h20'];
+      await store.commitRules({
+        cursor: { name: 'rules', seq: 1 },
+        homeStates: ids.map((homeId, i) => ({ homeId, state: { now: i } })),
+        raised: [],
+        updated: [],
+        history: [],
+      });
+      const pages: string[][] = [];
+      for (let after: string | null = null; ; ) {
+        const page = await store.loadHomeStates({ after, limit: 2 });
+        pages.push([...page.keys()]);
+        if (page.size < 2) break;
+        after = [...page.keys()].at(-1)!;
+      }
+      expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
+      expect(pages.flat().sort()).toEqual([...ids].sort());
+      expect((await store.loadHomeStates({ after: null, limit: 10 })).get('h10')).toEqual({
+        state: { now: 2 },
+        learned: null,
+      });
+    });
+
     it('DATA-08: writes the learned part of a home state only when given, and keeps it otherwise', async () => {
       const commit = (seq: number, homeStates: RuleCommit['homeStates']) =>
         store.commitRules({

@@ -269,7 +269,6 @@ export class CommunityShards {
     for (const p of this.pipelines.values()) await p.homeChanged(homeId);
   }
 
-  /** A count over the pipelines here and those stopped since this process started. */
   /** Homes whose rules state the pipelines here hold, each home in its own community's pipeline only. */
   get homesHeld(): number {
     let n = 0;
@@ -277,6 +276,7 @@ export class CommunityShards {
     return n;
   }
 
+  /** A count over the pipelines here and those stopped since this process started. */
   private count(k: PipelineCount): number {
     let n = this.retired[k];
     for (const p of this.pipelines.values()) n += p[k];
