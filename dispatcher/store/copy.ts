@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { RecentSeqs } from '../../gateway/duplicates.ts';
 import { SEQ_DEPTH, WINDOWS_CURSOR } from './event-batch.ts';
+import { LATEST_VERSION } from './migrations.ts';
 import type { PostgresStore } from './postgres.ts';
 import type { Row } from './rows.ts';
 
@@ -207,6 +208,13 @@ export async function copySqliteToPostgres(
 ): Promise<CopyReport> {
   const src = new Database(sqliteFile, { readonly: true, fileMustExist: true });
   try {
+    // The source is read as this version's schema has it: a data folder last run by an older version is
+    // upgraded first by the service itself (it migrates at its start), not here behind the operator's back.
+    const at = Number((src.prepare('SELECT max(version) AS v FROM schema_migrations').get() as Row).v ?? 0);
+    if (at < LATEST_VERSION)
+      throw new Error(
+        `the data folder's database is at schema version ${at} and this version's is ${LATEST_VERSION}: start the service on it once (npm start with its DATA_DIR) to upgrade it, stop it, then copy`,
+      );
     const c = await target.pool.connect();
     try {
       await c.query('BEGIN');

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../../dispatcher/alerts/model.ts';
@@ -79,6 +80,20 @@ describe.skipIf(pgBackend.skip)(`moving an embedded data folder to ${pgBackend.n
 
     const target = await createTestDatabase();
     cleanups.push(target.drop);
+    // A folder last run by an older version (its newest migration not applied) is refused, with what to do,
+    // and nothing is written.
+    const file = join(h.dir, 'guardian365.sqlite');
+    const raw = new Database(file);
+    const latest = raw.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number };
+    const newest = raw.prepare('SELECT * FROM schema_migrations WHERE version = ?').get(latest.v);
+    raw.prepare('DELETE FROM schema_migrations WHERE version = ?').run(latest.v);
+    await expect(db(['copy', '--from', h.dir, '--to', target.url])).rejects.toMatchObject({
+      stderr: expect.stringContaining(
+        `schema version ${latest.v - 1} and this version's is ${latest.v}: start the service on it once`,
+      ),
+    });
+    raw.prepare('INSERT INTO schema_migrations VALUES (@version, @name, @applied_at)').run(newest);
+    raw.close();
     const out = await db(['copy', '--from', h.dir, '--to', target.url]);
     expect(out.stdout).toContain('copy verified: every count matches');
     expect(out.stdout).toMatch(/ok {2}events +\d+ → \d+/);
