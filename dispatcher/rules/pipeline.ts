@@ -671,9 +671,12 @@ export class RulesPipeline {
       });
     } catch (e) {
       this.unsure(first.sends, e);
-      // DATA-08: whatever the store holds now is not known for sure (a commit whose answer was lost, a
-      // database that came back from a copy): every home's days go with its next commit.
-      this.learnedWritten = new WeakSet();
+      // DATA-08: a commit refused (a page that raced the urgent lane, a lease moved on) wrote nothing, and
+      // the store holds what it held. Any other failure (a commit whose answer was lost, a database that came
+      // back from a copy) leaves it unknown: every home's days go with its next commit. Not after a refusal:
+      // under load pages race the lane several times a second, and each would make the next pages write
+      // every home's days again.
+      if (!(e instanceof StaleWriteError || e instanceof FencedError)) this.learnedWritten = new WeakSet();
       throw e;
     }
     this.fencedSaid = false;

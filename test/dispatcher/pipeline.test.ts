@@ -610,6 +610,68 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
     expect(r.raisedOut).toEqual([open!.id]);
   });
 
+  it("DATA-08: a page refused for racing the lane leaves every home's learned days as written", async () => {
+    const tmp = tempDir('g365-race-');
+    const file = join(tmp.path, 'guardian365.sqlite');
+    const t = local('2026-03-10 09:00');
+    const r = await rig(local('2026-03-09 08:00'), file);
+    const raw = new Database(file);
+    const learned = () =>
+      (raw.prepare(`SELECT learned FROM home_states WHERE home_id = 'h1'`).get() as { learned: string })
+        .learned;
+    try {
+      // A day learned and written.
+      for (const at of ['2026-03-09 08:00', '2026-03-10 07:00']) {
+        await r.quietTo(local(at));
+        await r.send('m-living', { type: 'motion', ts: local(at), state: 'active', room: 'living' });
+      }
+      expect(JSON.parse(learned())).toHaveLength(1);
+      await r.pipeline.stop();
+      let race: (() => Promise<void>) | undefined;
+      let refused = 0;
+      const store = new Proxy(r.store, {
+        get(target, p) {
+          if (p === 'commitRules')
+            return async (c: Parameters<SqliteStore['commitRules']>[0]) => {
+              const lane = race;
+              race = undefined;
+              await lane?.();
+              return target.commitRules(c).catch((e: unknown) => {
+                refused++;
+                throw e;
+              });
+            };
+          const v = Reflect.get(target, p);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const pipeline = new RulesPipeline({
+        store,
+        directory: r.directory,
+        clock: r.clock,
+        log: silentLogger(),
+        onCommitted: () => {},
+      });
+      r.pipeline = pipeline;
+      await pipeline.start();
+      // Behind the rules' back, after they read the days: a rewrite of them would show.
+      raw.prepare(`UPDATE home_states SET learned = '"untouched"' WHERE home_id = 'h1'`).run();
+      await r.quietTo(t);
+      const fall = await backlogThenFall(r, 5, t);
+      race = () => pipeline.urgent([fall]);
+      pipeline.wake();
+      await pipeline.idle();
+      expect(refused).toBeGreaterThan(0);
+      expect(pipeline.position).toBe(fall.seq);
+      expect(learned()).toBe('"untouched"');
+    } finally {
+      raw.close();
+      rigs.splice(rigs.indexOf(r), 1);
+      await r.close();
+      tmp.remove();
+    }
+  });
+
   it('logs "alert raised" once for a fall whose ordered pass raced the lane: the alert the database holds', async () => {
     const t = local('2026-03-10 09:00');
     const r = await rig(t);
