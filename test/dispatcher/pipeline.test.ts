@@ -610,6 +610,42 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
     expect(r.raisedOut).toEqual([open!.id]);
   });
 
+  /**
+   * A pipeline in place of the rig's whose next rules commit lets the urgent lane run `race()` first (set it
+   * before the wake-up): the lane commits its alert between the ordered pass's decision and its commit.
+   * `refused` counts the commits the store refused.
+   */
+  const racingPipeline = async (r: Rig, log = silentLogger()) => {
+    await r.pipeline.stop();
+    const ctl = { race: undefined as (() => Promise<void>) | undefined, refused: 0 };
+    const store = new Proxy(r.store, {
+      get(target, p) {
+        if (p === 'commitRules')
+          return async (c: Parameters<SqliteStore['commitRules']>[0]) => {
+            const lane = ctl.race;
+            ctl.race = undefined;
+            await lane?.();
+            return target.commitRules(c).catch((e: unknown) => {
+              ctl.refused++;
+              throw e;
+            });
+          };
+        const v = Reflect.get(target, p);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const pipeline = new RulesPipeline({
+      store,
+      directory: r.directory,
+      clock: r.clock,
+      log,
+      onCommitted: (raised) => r.raisedOut.push(...raised.map((a) => a.id)),
+    });
+    r.pipeline = pipeline;
+    await pipeline.start();
+    return { pipeline, ctl };
+  };
+
   it("DATA-08: a page refused for racing the lane leaves every home's learned days as written", async () => {
     const tmp = tempDir('g365-race-');
     const file = join(tmp.path, 'guardian365.sqlite');
@@ -626,42 +662,15 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
         await r.send('m-living', { type: 'motion', ts: local(at), state: 'active', room: 'living' });
       }
       expect(JSON.parse(learned())).toHaveLength(1);
-      await r.pipeline.stop();
-      let race: (() => Promise<void>) | undefined;
-      let refused = 0;
-      const store = new Proxy(r.store, {
-        get(target, p) {
-          if (p === 'commitRules')
-            return async (c: Parameters<SqliteStore['commitRules']>[0]) => {
-              const lane = race;
-              race = undefined;
-              await lane?.();
-              return target.commitRules(c).catch((e: unknown) => {
-                refused++;
-                throw e;
-              });
-            };
-          const v = Reflect.get(target, p);
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      });
-      const pipeline = new RulesPipeline({
-        store,
-        directory: r.directory,
-        clock: r.clock,
-        log: silentLogger(),
-        onCommitted: () => {},
-      });
-      r.pipeline = pipeline;
-      await pipeline.start();
+      const { pipeline, ctl } = await racingPipeline(r);
       // Behind the rules' back, after they read the days: a rewrite of them would show.
       raw.prepare(`UPDATE home_states SET learned = '"untouched"' WHERE home_id = 'h1'`).run();
       await r.quietTo(t);
       const fall = await backlogThenFall(r, 5, t);
-      race = () => pipeline.urgent([fall]);
+      ctl.race = () => pipeline.urgent([fall]);
       pipeline.wake();
       await pipeline.idle();
-      expect(refused).toBeGreaterThan(0);
+      expect(ctl.refused).toBeGreaterThan(0);
       expect(pipeline.position).toBe(fall.seq);
       expect(learned()).toBe('"untouched"');
     } finally {
@@ -675,41 +684,18 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
   it('logs "alert raised" once for a fall whose ordered pass raced the lane: the alert the database holds', async () => {
     const t = local('2026-03-10 09:00');
     const r = await rig(t);
-    await r.pipeline.stop();
     const lines: { msg: string; alertId?: string; lane?: string }[] = [];
     const log = createLogger({
       level: 'info',
       destination: { write: (s: string) => lines.push(JSON.parse(s)) },
     });
     // The lane commits its alert between the ordered pass's decision to raise and that pass's own commit.
-    let race: (() => Promise<void>) | undefined;
-    const store = new Proxy(r.store, {
-      get(target, p) {
-        if (p === 'commitRules')
-          return async (c: Parameters<SqliteStore['commitRules']>[0]) => {
-            const lane = race;
-            race = undefined;
-            await lane?.();
-            return target.commitRules(c);
-          };
-        const v = Reflect.get(target, p);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-    const pipeline = new RulesPipeline({
-      store,
-      directory: r.directory,
-      clock: r.clock,
-      log,
-      onCommitted: (raised) => r.raisedOut.push(...raised.map((a) => a.id)),
-    });
-    r.pipeline = pipeline;
-    await pipeline.start();
+    const { pipeline, ctl } = await racingPipeline(r, log);
     const fall = await backlogThenFall(r, 5, t);
-    race = () => pipeline.urgent([fall]);
+    ctl.race = () => pipeline.urgent([fall]);
     pipeline.wake();
     await pipeline.idle();
-    expect(race).toBeUndefined();
+    expect(ctl.race).toBeUndefined();
     expect(pipeline.position).toBe(fall.seq);
     const falls = await r.alerts('FALL');
     expect(falls).toHaveLength(1);
