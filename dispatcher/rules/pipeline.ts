@@ -50,6 +50,8 @@ import {
 import { type RulesConfig, resolveSettings } from './settings.ts';
 
 export const RULES_CURSOR = 'rules';
+/** A write the store refused (a stale alert version, a lease moved on): nothing of it was written. */
+const refused = (e: unknown): boolean => e instanceof StaleWriteError || e instanceof FencedError;
 /** Stored home states read per query at a start (a bound on the memory the reading takes). */
 const STATES_PAGE = 5_000;
 const PAGE = 1000;
@@ -676,7 +678,7 @@ export class RulesPipeline {
       // back from a copy) leaves it unknown: every home's days go with its next commit. Not after a refusal:
       // under load pages race the lane several times a second, and each would make the next pages write
       // every home's days again.
-      if (!(e instanceof StaleWriteError || e instanceof FencedError)) this.learnedWritten = new WeakSet();
+      if (!refused(e)) this.learnedWritten = new WeakSet();
       throw e;
     }
     this.fencedSaid = false;
@@ -736,7 +738,7 @@ export class RulesPipeline {
   private readonly unconfirmed = new Map<string, () => void>();
 
   private unsure(sends: Map<string, () => void>, e: unknown): void {
-    if (e instanceof StaleWriteError || e instanceof FencedError) return; // refused: nothing was written
+    if (refused(e)) return;
     for (const [id, send] of sends) this.unconfirmed.set(id, send);
     while (this.unconfirmed.size > 1000) this.unconfirmed.delete(this.unconfirmed.keys().next().value!);
   }
