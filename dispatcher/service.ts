@@ -484,6 +484,12 @@ export class GuardianService {
       );
       readGauge(
         registry,
+        'g365_rules_pages_evaluated_again_total',
+        'pages of the log whose rules commit was refused as stale (an alert changed meanwhile, or raised by the urgent lane: RULE-16) and were evaluated again',
+        () => this.rulesWork.evaluatedAgain,
+      );
+      readGauge(
+        registry,
         'g365_rules_homes_held',
         'homes whose rules state this instance holds in memory: the homes of the communities it works for (CLU-03) that have one',
         () => this.rulesWork.homesHeld,
@@ -635,6 +641,7 @@ export class GuardianService {
     | 'wake'
     | 'urgent'
     | 'urgentRaised'
+    | 'evaluatedAgain'
     | 'homeChanged'
     | 'position'
     | 'skipped'

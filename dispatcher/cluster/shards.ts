@@ -70,6 +70,7 @@ const PIPELINE_COUNTS = [
   'stalls',
   'fenced',
   'urgentRaised',
+  'evaluatedAgain',
 ] as const;
 type PipelineCount = (typeof PIPELINE_COUNTS)[number];
 
@@ -93,6 +94,7 @@ export class CommunityShards {
     stalls: 0,
     fenced: 0,
     urgentRaised: 0,
+    evaluatedAgain: 0,
   };
 
   constructor(private readonly deps: ShardsDeps) {
@@ -235,6 +237,10 @@ export class CommunityShards {
 
   get urgentRaised(): number {
     return this.count('urgentRaised');
+  }
+
+  get evaluatedAgain(): number {
+    return this.count('evaluatedAgain');
   }
 
   /** Where the alert change feed stands now (before the leases are taken: nothing is missed after). */

@@ -134,6 +134,11 @@ export class RulesPipeline {
   private fencedSaid = false;
   /** Alerts the urgent lane raised ahead of the ordered pass (RULE-16). */
   urgentRaised = 0;
+  /**
+   * Pages whose commit was refused as stale (an alert changed meanwhile, or raised by the urgent lane: RULE-16)
+   * and that were evaluated again: work done twice.
+   */
+  evaluatedAgain = 0;
   /** The events the lane raised an alert from lately (a notification delivered twice raises once). */
   private urgentSeen = new Set<string>();
   private retry: Timer | null = null;
@@ -494,6 +499,7 @@ export class RulesPipeline {
         // CLU-03: fenced is final here (the lease moved on); trying again would only be refused again.
         if (e instanceof FencedError) throw e;
         if (!(anyError || e instanceof StaleWriteError) || attempt >= attempts) throw e;
+        if (e instanceof StaleWriteError) this.evaluatedAgain++;
       }
     }
   }

@@ -671,6 +671,8 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
       pipeline.wake();
       await pipeline.idle();
       expect(ctl.refused).toBeGreaterThan(0);
+      // Each refusal made the page be evaluated again, and /metrics counts it.
+      expect(pipeline.evaluatedAgain).toBe(ctl.refused);
       expect(pipeline.position).toBe(fall.seq);
       expect(learned()).toBe('"untouched"');
     } finally {
@@ -697,6 +699,9 @@ describe('rules pipeline: the urgent lane (RULE-16)', () => {
     await pipeline.idle();
     expect(ctl.race).toBeUndefined();
     expect(pipeline.position).toBe(fall.seq);
+    // The page that raced was refused once and evaluated again (g365_rules_pages_evaluated_again_total).
+    expect(ctl.refused).toBe(1);
+    expect(pipeline.evaluatedAgain).toBe(1);
     const falls = await r.alerts('FALL');
     expect(falls).toHaveLength(1);
     const raisedLines = lines.filter((l) => l.msg === 'alert raised');

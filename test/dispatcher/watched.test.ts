@@ -160,7 +160,10 @@ describe('a household is never left unwatched', () => {
     await eventually(() => h!.service.pipeline.stalls > 0, 10_000, 'the rules to stall on the fault');
     await h.service.pipeline.idle();
     // Not passed over: the rules stay before the fall, and say so on /metrics.
-    expect(await (await fetch(`${h.baseUrl}/metrics`)).text()).toMatch(/^g365_rules_stalls_total [1-9]/m);
+    const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^g365_rules_stalls_total [1-9]/m);
+    // A stall is not a page refused as stale: nothing was evaluated again.
+    expect(metrics).toMatch(/^g365_rules_pages_evaluated_again_total 0$/m);
     expect(await h.store.getCursor('rules')).toBeLessThan(fallSeq);
     expect(h.service.pipeline.skipped).toBe(0);
 
