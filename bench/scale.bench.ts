@@ -641,10 +641,10 @@ interface FallHops {
   app: number;
   /**
    * From the read to the app by PostgreSQL's commit times (BENCH_PG_STATEMENTS=1 turns track_commit_timestamp
-   * on; null without): read → the event's commit, → the raise's commit, → the app had it. PostgreSQL's clock
-   * is this host's too.
+   * on; null without): read → the event's commit, → the raise's commit, → the app's notice handed to the
+   * gateways (listenNotices; NaN when not seen), → the app had it. PostgreSQL's clock is this host's too.
    */
-  split: [number, number, number] | null;
+  split: [number, number, number, number] | null;
 }
 
 /**
@@ -656,6 +656,7 @@ interface FallHops {
 async function fallHops(
   url: string,
   falls: { alertId: string; sentAt: number; app: number }[],
+  noticed: Map<string, number>,
 ): Promise<FallHops[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -683,12 +684,41 @@ async function fallHops(
       const split: FallHops['split'] =
         row.logged == null || row.saved == null
           ? null
-          : [Number(row.logged) - read, Number(row.saved) - Number(row.logged), x.app - Number(row.saved)];
+          : [
+              Number(row.logged) - read,
+              Number(row.saved) - Number(row.logged),
+              (noticed.get(x.alertId) ?? Number.NaN) - Number(row.saved),
+              x.app - (noticed.get(x.alertId) ?? Number.NaN),
+            ];
       return [{ read: read - x.sentAt, sent: sent - read, app: x.app - sent, split }];
     });
   } finally {
     await c.end();
   }
+}
+
+/**
+ * When each alert's notice for a staff app was handed to the gateways (the dispatcher's NOTIFY on
+ * `g365_gateway`, CLU-02), as a listener of that channel sees it: between the raise's commit and the app,
+ * the dispatcher's part ends here and the app's gateway's begins. Until the returned function is called.
+ */
+async function listenNotices(url: string): Promise<{ seen: Map<string, number>; stop: () => Promise<void> }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const seen = new Map<string, number>();
+  c.on('notification', (n) => {
+    const at = Date.now();
+    try {
+      const m = JSON.parse(n.payload ?? '') as { type?: string; payload?: string };
+      if (m.type !== 'staffNotice' || !m.payload) return;
+      const alertId = (JSON.parse(m.payload) as { alertId?: string }).alertId;
+      if (alertId && !seen.has(alertId)) seen.set(alertId, at);
+    } catch {
+      // not a notice of ours
+    }
+  });
+  await c.query('LISTEN g365_gateway');
+  return { seen, stop: () => c.end() };
 }
 
 /**
@@ -893,6 +923,7 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     const redis0 = redisOps(f.redis.port);
     const cpu0 = await cpuSnapshot(f, allGws, used);
     const waits = await sampleWaits(f.dbUrl);
+    const handedOn = await listenNotices(f.dbUrl);
     const loopRoles = [f.dispatcher, ...allGws];
     const loopNames = [
       'dispatcher',
@@ -1028,7 +1059,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
           .join(' '),
     );
     console.log(
-      `  ${at} falls raised by the urgent lane (RULE-16), all so far: ${(await metricOf(f.dispatcher, 'g365_rules_urgent_raised_total')) ?? '?'}`,
+      `  ${at} falls raised by the urgent lane (RULE-16), all so far: ${(await metricOf(f.dispatcher, 'g365_rules_urgent_raised_total')) ?? '?'}; ` +
+        `pages of the rules evaluated again after a refused commit: ${(await metricOf(f.dispatcher, 'g365_rules_pages_evaluated_again_total')) ?? '?'}`,
     );
     const elapsed = (performance.now() - t0) / 1000;
     manifest.phases.push({ name: `${label} traffic ${rate}/s`, from: mono0, to: monoUs() });
@@ -1052,7 +1084,8 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     const pressure1 = pressure();
     const redis1 = redisOps(f.redis.port);
     // After every figure of the window is taken: the query's own work is not counted in them.
-    const hops = await fallHops(f.dbUrl, fallStages);
+    await handedOn.stop();
+    const hops = await fallHops(f.dbUrl, fallStages, handedOn.seen);
     console.log(
       `  ${at} falls, hops in ms (device → gateway read / read → first delivery record / record → app): ${hops.map((h) => `${h.read}/${h.sent}/${h.app}`).join(' ')}`,
     );
@@ -1060,13 +1093,16 @@ async function measure(f: Fixture, devices: number, gateways: number): Promise<M
     if (splits.length > 0) {
       const p = (i: number, q: number) =>
         nearestRank(
-          splits.map((x) => x[i]!).sort((a, b) => a - b),
+          splits
+            .map((x) => x[i]!)
+            .filter((v) => !Number.isNaN(v))
+            .sort((a, b) => a - b),
           q,
         );
       const total = (h: FallHops) => h.read + h.sent + h.app;
       const slowest = [...hops].sort((a, b) => total(b) - total(a)).slice(0, 20);
       console.log(
-        `  ${at} falls, read → app by commit times (read → event committed / → raise committed / → app), p50 and p99 ms: ${[0, 1, 2].map((i) => `${p(i, 0.5)}/${p(i, 0.99)}`).join(' ')}; the 20 slowest falls, device → read / those three: ${slowest.map((h) => (h.split ? `${h.read}/${h.split.join('/')}` : '?')).join(' ')}`,
+        `  ${at} falls, read → app by commit times (read → event committed / → raise committed / → notice handed to the gateways / → app), p50 and p99 ms: ${[0, 1, 2, 3].map((i) => `${p(i, 0.5)}/${p(i, 0.99)}`).join(' ')}; the 20 slowest falls, device → read / those four: ${slowest.map((h) => (h.split ? `${h.read}/${h.split.join('/')}` : '?')).join(' ')}`,
       );
     }
     for (const c of fallClients) c.end(true);
