@@ -64,8 +64,18 @@ export class Directory {
   }
 
   async home(homeId: string): Promise<HomeInfo | null> {
-    if (this.homes.has(homeId)) return this.homes.get(homeId)!;
+    const known = this.homes.get(homeId);
+    if (known !== undefined) return known;
     return (await this.load([homeId])).get(homeId) ?? null;
+  }
+
+  /**
+   * The home as `home` would answer it, when the answer is already known here (a home of the page just
+   * prefetched); undefined when it must be read. Without a promise: the rules look up the home of every
+   * event of every page, for each community a process works for.
+   */
+  cached(homeId: string): HomeInfo | null | undefined {
+    return this.homes.get(homeId);
   }
 
   /**

@@ -11,7 +11,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/log.ts';
 import type { Alert, HistoryEntry } from '../alerts/model.ts';
 import type { AlertService } from '../alerts/service.ts';
-import type { Directory } from '../directory.ts';
+import type { Directory, HomeInfo } from '../directory.ts';
 import type { DutyWatch } from '../routing/duty-watch.ts';
 import { RULES_CURSOR, RulesPipeline } from '../rules/pipeline.ts';
 import type { RulesConfig } from '../rules/settings.ts';
@@ -145,11 +145,13 @@ export class CommunityShards {
       saveAlert: (a: Alert, h: HistoryEntry[]) => store.saveAlert(a, h, ownFence()),
     });
     // …and only this community's homes (the others' events pass by, as events of unknown homes do).
-    const inCommunity = async (homeId: string) => {
-      const h = await directory.home(homeId);
-      return h && h.grid.community === community ? h : null;
+    const mine = (h: HomeInfo | null) => (h && h.grid.community === community ? h : null);
+    const inCommunity = async (homeId: string) => mine(await directory.home(homeId));
+    const cachedInCommunity = (homeId: string) => {
+      const h = directory.cached(homeId);
+      return h === undefined ? undefined : mine(h);
     };
-    const shardDirectory = overlay<Directory>(directory, { home: inCommunity });
+    const shardDirectory = overlay<Directory>(directory, { home: inCommunity, cached: cachedInCommunity });
     const pipeline = new RulesPipeline({
       store: shardStore,
       directory: shardDirectory,
@@ -161,10 +163,17 @@ export class CommunityShards {
       onCommitted: this.deps.onCommitted,
       stepsAtRaise: (a) => this.deps.alerts.stepsAtRaise(a),
       onEvents: (events) => {
-        void Promise.all(events.map(async (e) => ((await inCommunity(e.homeId)) ? e : null))).then((mine) => {
-          const own = mine.filter((e): e is LoggedEvent => e !== null);
-          if (own.length) this.deps.onEvents(own);
-        });
+        // The page's homes were just looked up: known here, without a promise for each event.
+        const known = events.map((e) => cachedInCommunity(e.homeId));
+        const own = (found: (HomeInfo | null | undefined)[]) => {
+          const of = events.filter((_, i) => found[i]);
+          if (of.length) this.deps.onEvents(of);
+        };
+        if (!known.includes(undefined)) own(known);
+        else
+          void Promise.all(
+            events.map((e, i) => (known[i] === undefined ? inCommunity(e.homeId) : known[i])),
+          ).then(own);
       },
     });
     this.pipelines.set(community, pipeline);

@@ -585,7 +585,9 @@ export class RulesPipeline {
       const homeId = item.kind === 'event' ? item.logged.homeId : item.homeId;
       if (item.kind === 'event') last = item.logged.seq;
       if (w.kind === 'event') events.push(w.logged);
-      const home = await directory.home(homeId);
+      // Prefetched above: known without a promise for each event, unless an invalidation came between.
+      const known = directory.cached(homeId);
+      const home = known !== undefined ? known : await directory.home(homeId);
       if (!home) {
         this.deadlines.delete(homeId);
         continue;

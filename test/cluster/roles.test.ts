@@ -157,6 +157,54 @@ describe.skipIf(pgBackend.skip)(`a gateway and a dispatcher process on ${pgBacke
     expect((await fetch(url(gateway, '/api/alerts'))).status).toBe(404);
   });
 
+  it("suggests the responder's arrival when the home's door opens after they set off, from the community's rules", async () => {
+    // On ROLE=dispatcher each community's pipeline hands the events of its own homes to the alerts (CLU-03):
+    // a door opening after `en_route` flags the alert (SPEC §6).
+    const admin = await cluster.admin();
+    const button = devices.find((d) => d.kind === 'button')!;
+    const door = devices.find((d) => d.kind === 'door' && d.homeId === button.homeId)!;
+    const [buttonClient, doorClient] = [await cluster.device(button), await cluster.device(door)];
+    await buttonClient.publishAsync(
+      topics.events(button.homeId, button.id),
+      JSON.stringify({ type: 'sos', ts: Date.now(), seq: 1 }),
+      { qos: 1 },
+    );
+    const alert = await eventually(
+      async () =>
+        (
+          await apiCall<{ alerts: { id: string; rule: string; assigneeId: string | null }[] }>(
+            url(dispatcher, ''),
+            admin,
+            'GET',
+            '/api/alerts?state=open',
+          )
+        ).body.alerts?.find((a) => a.rule === 'SOS' && a.assigneeId !== null),
+      10_000,
+      'the SOS alert, routed to a responder',
+    );
+    const token = await cluster.login(cluster.plan.staff.find((s) => s.id === alert.assigneeId)!.username);
+    for (const action of ['accept', 'en-route'])
+      expect(
+        (await apiCall(url(dispatcher, ''), token, 'POST', `/api/alerts/${alert.id}/${action}`, {})).status,
+      ).toBe(200);
+    await doorClient.publishAsync(
+      topics.events(door.homeId, door.id),
+      JSON.stringify({ type: 'door', ts: Date.now(), seq: 1, state: 'open' }),
+      { qos: 1 },
+    );
+    const suggested = await eventually(
+      async () => (await store.getAlert(alert.id))?.arrivalSuggestedAt ?? undefined,
+      10_000,
+      'the arrival suggested on the alert',
+    );
+    expect(suggested).toBeGreaterThan(0);
+    expect((await store.alertHistory(alert.id)).filter((e) => e.action === 'arrival_suggested')).toHaveLength(
+      1,
+    );
+    const done = await apiCall(url(dispatcher, ''), token, 'POST', `/api/alerts/${alert.id}/on-site`, {});
+    expect(done.status).toBe(200);
+  }, 60_000);
+
   it('takes a fall on the gateway to the alert API of the dispatcher and the responder app on the gateway', async () => {
     const admin = await cluster.admin();
     // Every rostered responder's app connected to the gateway process, with a token from the dispatcher.
