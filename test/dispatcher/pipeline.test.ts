@@ -385,6 +385,54 @@ describe('rules pipeline', () => {
     expect(r.pipeline.skipped).toBe(0);
   });
 
+  it("fires a home's silence at its minute after another home's earlier deadline moved later", async () => {
+    const t = local('2026-03-10 10:00');
+    const r = await rig(t);
+    await seedHome(r.store, household({ id: 'h2' }), DEVICES, instant(t));
+    let seq = 0;
+    // Every device of a home says hello at `ts`: its silence (DEVICE_OFFLINE, 15 minutes) is due 15 minutes on.
+    const hello = async (homeId: string, ts: number) => {
+      await r.store.appendEvents(
+        DEVICES.map(([id]) => ({
+          deviceId: `${homeId}-${id}`,
+          homeId,
+          receivedAt: ts,
+          topic: `g365/v1/homes/${homeId}/devices/${homeId}-${id}/events`,
+          status: 'accepted' as const,
+          ts,
+          type: 'heartbeat',
+          deviceSeq: ++seq,
+          body: JSON.stringify({ type: 'heartbeat', ts, battery: 80 }),
+          reason: null,
+          flags: [],
+        })),
+      );
+      r.pipeline.wake();
+      await r.pipeline.idle();
+    };
+    const offline = async (homeId: string) =>
+      (await r.store.listAlerts({ householdId: homeId, limit: 100 })).filter(
+        (a) => a.rule === 'DEVICE_OFFLINE',
+      );
+    await hello('h1', t + MIN);
+    expect(r.pipeline.nextDueAt).toBe(t + 16 * MIN);
+    // A deadline earlier than the earliest: the next one now.
+    await hello('h2', t);
+    expect(r.pipeline.nextDueAt).toBe(t + 15 * MIN);
+    // The earliest (h2's) moves later than h1's: h1's is the next one now.
+    await hello('h2', t + 2 * MIN);
+    expect(r.pipeline.nextDueAt).toBe(t + 16 * MIN);
+    await r.quietTo(t + 15 * MIN);
+    expect(await offline('h1')).toEqual([]);
+    expect(await offline('h2')).toEqual([]);
+    await r.quietTo(t + 16 * MIN);
+    const h1 = await offline('h1');
+    expect(h1.length).toBeGreaterThan(0);
+    expect(h1.map((a) => a.raisedAt)).toEqual(h1.map(() => t + 16 * MIN));
+    expect(await offline('h2')).toEqual([]);
+    expect(r.pipeline.nextDueAt).toBe(t + 17 * MIN);
+  });
+
   it('applies a household change at once: a shortened INACTIVITY threshold fires without waiting for an event', async () => {
     const r = await rig(local('2026-03-10 06:50'));
     r.directory.onHomeChanged((id) => void r.pipeline.homeChanged(id));
