@@ -173,7 +173,13 @@ export class CommunityShards {
         else
           void Promise.all(
             events.map((e, i) => (known[i] === undefined ? inCommunity(e.homeId) : known[i])),
-          ).then(own);
+          ).then(own, (e: unknown) =>
+            // A home that cannot be read now: its events' door check (SPEC §6) is missed, not the process.
+            this.deps.log.warn(
+              { err: e, community },
+              'events not handed to the alerts: a home could not be read',
+            ),
+          );
       },
     });
     this.pipelines.set(community, pipeline);
