@@ -681,14 +681,15 @@ async function fallHops(
       if (row?.read == null || row.sent == null) return [];
       const read = Number(row.read);
       const sent = Number(row.sent);
+      const notice = noticed.get(x.alertId) ?? Number.NaN;
       const split: FallHops['split'] =
         row.logged == null || row.saved == null
           ? null
           : [
               Number(row.logged) - read,
               Number(row.saved) - Number(row.logged),
-              (noticed.get(x.alertId) ?? Number.NaN) - Number(row.saved),
-              x.app - (noticed.get(x.alertId) ?? Number.NaN),
+              notice - Number(row.saved),
+              x.app - notice,
             ];
       return [{ read: read - x.sentAt, sent: sent - read, app: x.app - sent, split }];
     });

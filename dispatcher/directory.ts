@@ -64,7 +64,7 @@ export class Directory {
   }
 
   async home(homeId: string): Promise<HomeInfo | null> {
-    const known = this.homes.get(homeId);
+    const known = this.cached(homeId);
     if (known !== undefined) return known;
     return (await this.load([homeId])).get(homeId) ?? null;
   }

@@ -146,12 +146,13 @@ export class CommunityShards {
     });
     // …and only this community's homes (the others' events pass by, as events of unknown homes do).
     const mine = (h: HomeInfo | null) => (h && h.grid.community === community ? h : null);
-    const inCommunity = async (homeId: string) => mine(await directory.home(homeId));
-    const cachedInCommunity = (homeId: string) => {
-      const h = directory.cached(homeId);
-      return h === undefined ? undefined : mine(h);
-    };
-    const shardDirectory = overlay<Directory>(directory, { home: inCommunity, cached: cachedInCommunity });
+    const shardDirectory = overlay<Directory>(directory, {
+      home: async (homeId: string) => mine(await directory.home(homeId)),
+      cached: (homeId: string) => {
+        const h = directory.cached(homeId);
+        return h === undefined ? undefined : mine(h);
+      },
+    });
     const pipeline = new RulesPipeline({
       store: shardStore,
       directory: shardDirectory,
@@ -162,25 +163,8 @@ export class CommunityShards {
       cursorLag: SHARD_CURSOR_LAG,
       onCommitted: this.deps.onCommitted,
       stepsAtRaise: (a) => this.deps.alerts.stepsAtRaise(a),
-      onEvents: (events) => {
-        // The page's homes were just looked up: known here, without a promise for each event.
-        const known = events.map((e) => cachedInCommunity(e.homeId));
-        const own = (found: (HomeInfo | null | undefined)[]) => {
-          const of = events.filter((_, i) => found[i]);
-          if (of.length) this.deps.onEvents(of);
-        };
-        if (!known.includes(undefined)) own(known);
-        else
-          void Promise.all(
-            events.map((e, i) => (known[i] === undefined ? inCommunity(e.homeId) : known[i])),
-          ).then(own, (e: unknown) =>
-            // A home that cannot be read now: its events' door check (SPEC §6) is missed, not the process.
-            this.deps.log.warn(
-              { err: e, community },
-              'events not handed to the alerts: a home could not be read',
-            ),
-          );
-      },
+      // The pipeline hands on only its own homes' events (those of other communities pass it by).
+      onEvents: this.deps.onEvents,
     });
     this.pipelines.set(community, pipeline);
     // The alerts first: `adopt` resends the notices of each open alert's last step that have no delivery

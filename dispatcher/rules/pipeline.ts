@@ -72,7 +72,10 @@ export interface PipelineDeps {
   rules?: RulesConfig;
   /** Called after each commit with the alerts raised and changed, as stored. */
   onCommitted: (raised: Alert[], updated: Alert[], actions: Map<string, string>) => void;
-  /** Called after each commit with the events just processed (e.g. a door opening suggests arrival). */
+  /**
+   * Called after each commit with the events just processed of the homes this pipeline watches (e.g. a door
+   * opening suggests arrival); the events of homes it does not know pass by.
+   */
   onEvents?: (events: LoggedEvent[]) => void;
   /**
    * RULE-16: the escalation steps already due at a new alert's raise, to save with it (the alert service's
@@ -564,6 +567,8 @@ export class RulesPipeline {
     }[] = [];
     const touchedHomes = new Map<string, { state: HomeState; next: number | null }>();
     const events: LoggedEvent[] = [];
+    /** The page's events of homes watched here: what `onEvents` is told of. */
+    const watched: LoggedEvent[] = [];
 
     const openAlert = async (householdId: string, rule: string): Promise<Alert | null> => {
       const key = `${householdId}/${rule}`;
@@ -608,6 +613,7 @@ export class RulesPipeline {
         this.placeDeadline(homeId, null);
         continue;
       }
+      if (w.kind === 'event') watched.push(w.logged);
       const ctx = this.context(home);
       let result: Pick<Evaluation, 'triggers' | 'clearances'>;
       if (w.kind === 'unwatched') {
@@ -679,7 +685,7 @@ export class RulesPipeline {
     if (nothing && lag !== undefined && last - this.storedCursor < lag) {
       this.cursor = last;
       this.processed += events.length;
-      if (events.length > 0) this.deps.onEvents?.(events);
+      if (watched.length > 0) this.deps.onEvents?.(watched);
       return;
     }
     // DATA-08: each home's learned days go with it only when they changed since they were last written.
@@ -723,7 +729,7 @@ export class RulesPipeline {
     for (const entry of raisedLog) this.deps.log.info(entry, 'alert raised');
     this.deps.onCommitted(raisedList, updatedList, actions);
     for (const send of first.sends.values()) send();
-    if (events.length > 0) this.deps.onEvents?.(events);
+    if (watched.length > 0) this.deps.onEvents?.(watched);
   }
 
   /**
